@@ -1,0 +1,121 @@
+"""The sharing decision contract between the policy (Rego) and the gateway.
+
+The policy answers one query per notice with an object keyed by subscriber id. Anything that
+is not exactly that shape is refused here, so a broken policy can never widen disclosure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from services.gateway.errors import PolicyResultInvalid
+
+__all__ = ["LawfulBasis", "SharingDecision", "SharingOutcome", "parse_decisions"]
+
+
+class SharingOutcome(StrEnum):
+    PERMIT = "PERMIT"
+    PARTIAL = "PARTIAL"
+    FLAG_ONLY = "FLAG_ONLY"
+    DENY = "DENY"
+
+
+@dataclass(frozen=True, slots=True)
+class LawfulBasis:
+    article6: str
+    special_category_condition: str | None
+    dpa_part3: str | None
+    statutory_gateway: str
+
+    def as_record(self) -> dict[str, str | None]:
+        return {
+            "article6": self.article6,
+            "special_category_condition": self.special_category_condition,
+            "dpa_part3": self.dpa_part3,
+            "statutory_gateway": self.statutory_gateway,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SharingDecision:
+    subscriber_id: str
+    outcome: SharingOutcome
+    permitted_fields: tuple[str, ...]
+    purpose: str
+    lawful_basis: LawfulBasis
+    isa_clause: str | None
+    rule_ids: tuple[str, ...]
+    explanation: str
+
+    @property
+    def discloses(self) -> bool:
+        return self.outcome is not SharingOutcome.DENY and bool(self.permitted_fields)
+
+
+def _text(entry: Mapping[str, Any], key: str, where: str) -> str:
+    value = entry.get(key)
+    if not isinstance(value, str) or not value:
+        raise PolicyResultInvalid(f"{where}: '{key}' must be a non-empty string")
+    return value
+
+
+def _optional_text(entry: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = entry.get(key)
+    if value is not None and not isinstance(value, str):
+        raise PolicyResultInvalid(f"{where}: '{key}' must be a string or null")
+    return value
+
+
+def _strings(entry: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+    value = entry.get(key)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise PolicyResultInvalid(f"{where}: '{key}' must be a list of strings")
+    return tuple(sorted(set(value)))
+
+
+def _decision(subscriber_id: str, entry: Any) -> SharingDecision:
+    where = f"decision for {subscriber_id}"
+    if not isinstance(entry, Mapping):
+        raise PolicyResultInvalid(f"{where} is not an object")
+    try:
+        outcome = SharingOutcome(str(entry.get("outcome")))
+    except ValueError:
+        raise PolicyResultInvalid(f"{where}: unknown outcome {entry.get('outcome')!r}") from None
+    basis = entry.get("lawful_basis")
+    if not isinstance(basis, Mapping):
+        raise PolicyResultInvalid(f"{where}: 'lawful_basis' must be an object")
+    permitted = _strings(entry, "permitted_fields", where)
+    if outcome is SharingOutcome.DENY and permitted:
+        raise PolicyResultInvalid(f"{where}: DENY must not permit fields")
+    return SharingDecision(
+        subscriber_id=subscriber_id,
+        outcome=outcome,
+        permitted_fields=permitted,
+        purpose=_text(entry, "purpose", where),
+        lawful_basis=LawfulBasis(
+            article6=_text(basis, "article6", where),
+            special_category_condition=_optional_text(basis, "special_category_condition", where),
+            dpa_part3=_optional_text(basis, "dpa_part3", where),
+            statutory_gateway=_text(basis, "statutory_gateway", where),
+        ),
+        isa_clause=_optional_text(entry, "isa_clause", where),
+        rule_ids=_strings(entry, "rule_ids", where),
+        explanation=_text(entry, "explanation", where),
+    )
+
+
+def parse_decisions(result: Any, subscriber_ids: Iterable[str]) -> dict[str, SharingDecision]:
+    """Validate a policy result. Every expected subscriber must have a well-formed decision."""
+    if not isinstance(result, Mapping):
+        raise PolicyResultInvalid(
+            f"policy result must be an object keyed by subscriber, got {type(result).__name__}"
+        )
+    decisions: dict[str, SharingDecision] = {}
+    for subscriber_id in subscriber_ids:
+        if subscriber_id not in result:
+            raise PolicyResultInvalid(f"policy returned no decision for {subscriber_id}")
+        decisions[subscriber_id] = _decision(subscriber_id, result[subscriber_id])
+    return decisions

@@ -1,0 +1,93 @@
+"""Intake: is this message a notice the gateway may decide on? Pure, given keys and schemas.
+
+Every failure here is permanent (retrying cannot fix a bad signature), so it becomes a
+NoticeRejected with a machine-readable reason for the dead-letter topic and the audit log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from services.gateway.errors import NoticeRejected
+from services.hubkit.codec import MessageType, SchemaCatalog
+from services.hubkit.envelope import KeyDirectory, open_envelope
+from services.hubkit.errors import (
+    BadSignature,
+    CodecError,
+    MalformedPayload,
+    NotSingleObjectEncoded,
+    UnexpectedSchema,
+    UnknownSchemaFingerprint,
+    UnknownSigningKey,
+)
+from services.hubkit.notice import to_json_value
+from services.hubkit.topology import AgencyEntry
+
+__all__ = ["AcceptedNotice", "accept_notice"]
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedNotice:
+    notice: dict[str, Any]
+    """The notice as JSON values: the policy input and the source for redaction."""
+    envelope_sha256: bytes
+    signer: str
+
+    @property
+    def notice_id(self) -> str:
+        return str(self.notice["notice_id"])
+
+
+def _codec_reason(error: CodecError) -> str:
+    if isinstance(error, UnknownSchemaFingerprint):
+        return "UNKNOWN_SCHEMA_FINGERPRINT"
+    if isinstance(error, NotSingleObjectEncoded | UnexpectedSchema):
+        return "UNDECODABLE_ENVELOPE"
+    return "MALFORMED_PAYLOAD"
+
+
+def accept_notice(
+    *, catalog: SchemaCatalog, keys: KeyDirectory, agency: AgencyEntry, value: bytes
+) -> AcceptedNotice:
+    """Verify envelope, signer, schema and classification of a message read from `agency`'s topic."""
+    try:
+        verified = open_envelope(catalog, value, keys)
+    except UnknownSigningKey as error:
+        raise NoticeRejected("UNKNOWN_SIGNING_KEY", str(error)) from error
+    except BadSignature as error:
+        raise NoticeRejected("BAD_SIGNATURE", str(error)) from error
+    except CodecError as error:
+        raise NoticeRejected(_codec_reason(error), f"envelope: {error}") from error
+    if verified.owner != agency.principal:
+        raise NoticeRejected(
+            "WRONG_SOURCE_TOPIC",
+            f"signed by {verified.owner} but read from {agency.topic}, which only "
+            f"{agency.principal} may sign for",
+        )
+    try:
+        decoded = catalog.decode(verified.payload, MessageType.NOTICE)
+    except UnexpectedSchema as error:
+        raise NoticeRejected("MALFORMED_PAYLOAD", f"payload: {error}") from error
+    except (UnknownSchemaFingerprint, NotSingleObjectEncoded, MalformedPayload) as error:
+        raise NoticeRejected(_codec_reason(error), f"payload: {error}") from error
+    notice: dict[str, Any] = to_json_value(decoded)
+    notice_id = str(notice["notice_id"])
+    if notice["source"]["agency"] != agency.code:
+        raise NoticeRejected(
+            "WRONG_SOURCE_TOPIC",
+            f"notice says it is from {notice['source']['agency']} but was read from {agency.topic}",
+            notice_id,
+        )
+    if notice.get("classification") is None:
+        raise NoticeRejected(
+            "MISSING_CLASSIFICATION",
+            "notice has no security classification; the sender must classify it",
+            notice_id,
+        )
+    return AcceptedNotice(
+        notice=notice,
+        envelope_sha256=hashlib.sha256(value).digest(),
+        signer=verified.owner,
+    )

@@ -1,0 +1,194 @@
+"""Build the audit record, feed item and dead-letter record for a decided or rejected notice.
+
+Plain functions: the clock and the policy revision are passed in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from services.gateway.domain.decisions import SharingDecision
+from services.gateway.domain.redaction import redact, withheld_paths
+from services.hubkit.notice import decision_id_for
+from services.hubkit.topology import SubscriberEntry
+
+__all__ = [
+    "AUDIT_REVIEW_YEARS",
+    "audit_record",
+    "dead_letter",
+    "feed_item",
+    "rejection_audit_record",
+]
+
+# Audit records are reviewed for retention after six years (a common LA safeguarding
+# retention review point; the IG officer owns the actual schedule).
+AUDIT_REVIEW_YEARS = 6
+
+
+def _review_date(at: dt.datetime) -> dt.date:
+    day = at.date()
+    try:
+        return day.replace(year=day.year + AUDIT_REVIEW_YEARS)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + AUDIT_REVIEW_YEARS, day=28)
+
+
+def audit_record(
+    *,
+    notice: dict[str, Any],
+    decision: SharingDecision,
+    subscriber: SubscriberEntry,
+    policy_revision: str,
+    decided_at: dt.datetime,
+) -> dict[str, Any]:
+    discloses = decision.discloses
+    grading = notice.get("intelligence_grading") or {}
+    return {
+        "decision_id": decision_id_for(
+            notice_id=notice["notice_id"], subscriber_id=subscriber.subscriber_id
+        ),
+        "event": "SHARING_DECISION",
+        "notice_id": notice["notice_id"],
+        "notice_type": notice["notice_type"],
+        "subject_linkage_key": notice["subject"]["linkage_key"],
+        "decided_at": decided_at,
+        # Disclosure happens when the transaction holding this record commits.
+        "disclosed_at": decided_at if discloses else None,
+        "recipient": {
+            "subscriber_id": subscriber.subscriber_id,
+            "agency": subscriber.agency,
+            "organisation": subscriber.organisation,
+            "role": subscriber.role,
+            "team": subscriber.team,
+        },
+        "originating_controller": notice["source"]["organisation_code"],
+        "purpose": decision.purpose if discloses else None,
+        "lawful_basis": decision.lawful_basis.as_record(),
+        "consent_status": notice["consent"]["status"],
+        "consent_reason_not_sought": notice["consent"].get("reason_not_sought"),
+        "family_informed": notice["family_informed"]["informed"],
+        "family_not_informed_reason": notice["family_informed"].get("reason_not_informed"),
+        "outcome": decision.outcome.value,
+        "fields_disclosed": sorted(decision.permitted_fields) if discloses else [],
+        "fields_withheld": list(withheld_paths(notice, decision.permitted_fields if discloses else ())),
+        "classification": notice.get("classification"),
+        "handling_code": grading.get("handling_code"),
+        "policy_revision": policy_revision,
+        "rule_ids": list(decision.rule_ids),
+        "isa_clause": decision.isa_clause,
+        "explanation": decision.explanation,
+        "reason_code": None,
+        "human_decision_maker": None,
+        "human_rationale": None,
+        "break_glass": False,
+        "break_glass_justification": None,
+        "retention_review_date": _review_date(decided_at),
+        "merkle_leaf_index": None,
+    }
+
+
+def feed_item(
+    *,
+    notice: dict[str, Any],
+    decision: SharingDecision,
+    policy_revision: str,
+    envelope_sha256: bytes,
+    decided_at: dt.datetime,
+) -> dict[str, Any]:
+    view = redact(notice, decision.permitted_fields)
+    return {
+        "notice_id": notice["notice_id"],
+        "decision_id": decision_id_for(
+            notice_id=notice["notice_id"], subscriber_id=decision.subscriber_id
+        ),
+        "subscriber_id": decision.subscriber_id,
+        "notice_type": notice["notice_type"],
+        "subject_linkage_key": notice["subject"]["linkage_key"],
+        "outcome": decision.outcome.value,
+        "view_json": json.dumps(view, sort_keys=True, separators=(",", ":")),
+        "fields_withheld": list(withheld_paths(notice, decision.permitted_fields)),
+        "explanation": decision.explanation,
+        "lawful_basis": decision.lawful_basis.as_record(),
+        "purpose": decision.purpose,
+        "isa_clause": decision.isa_clause,
+        "rule_ids": list(decision.rule_ids),
+        "policy_revision": policy_revision,
+        "notice_sha256": envelope_sha256,
+        "source_agency": notice["source"]["agency"],
+        "contact_point": notice["contact_point"],
+        "decided_at": decided_at,
+    }
+
+
+def rejection_audit_record(
+    *,
+    reason: str,
+    detail: str,
+    notice_id: str | None,
+    source_topic: str,
+    source_partition: int,
+    source_offset: int,
+    rejected_at: dt.datetime,
+) -> dict[str, Any]:
+    # Rejections have no notice id we can trust, so the id is keyed on the bus position.
+    key = notice_id or f"{source_topic}/{source_partition}/{source_offset}"
+    return {
+        "decision_id": decision_id_for(notice_id=key, subscriber_id="rejected"),
+        "event": "NOTICE_REJECTED",
+        "notice_id": notice_id,
+        "notice_type": None,
+        "subject_linkage_key": None,
+        "decided_at": rejected_at,
+        "disclosed_at": None,
+        "recipient": None,
+        "originating_controller": None,
+        "purpose": None,
+        "lawful_basis": None,
+        "consent_status": None,
+        "consent_reason_not_sought": None,
+        "family_informed": None,
+        "family_not_informed_reason": None,
+        "outcome": None,
+        "fields_disclosed": [],
+        "fields_withheld": [],
+        "classification": None,
+        "handling_code": None,
+        "policy_revision": "none",
+        "rule_ids": [],
+        "isa_clause": None,
+        "explanation": f"Rejected before any sharing decision: {detail}",
+        "reason_code": reason,
+        "human_decision_maker": None,
+        "human_rationale": None,
+        "break_glass": False,
+        "break_glass_justification": None,
+        "retention_review_date": _review_date(rejected_at),
+        "merkle_leaf_index": None,
+    }
+
+
+def dead_letter(
+    *,
+    reason: str,
+    detail: str,
+    notice_id: str | None,
+    source_topic: str,
+    source_partition: int,
+    source_offset: int,
+    key: bytes | None,
+    value: bytes,
+    rejected_at: dt.datetime,
+) -> dict[str, Any]:
+    return {
+        "reason": reason,
+        "detail": detail,
+        "source_topic": source_topic,
+        "source_partition": source_partition,
+        "source_offset": source_offset,
+        "notice_id": notice_id,
+        "original_key": key,
+        "original_value": value,
+        "rejected_at": rejected_at,
+    }

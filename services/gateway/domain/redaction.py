@@ -1,0 +1,64 @@
+"""Redaction: a subscriber's view holds exactly the permitted field paths, nothing else.
+
+A path is a dot path into the notice's JSON form. A path naming an object or array carries
+it whole. Withheld fields are absent from the view, never blanked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = ["CONTAINER_FIELDS", "present_paths", "redact", "withheld_paths"]
+
+# Top-level records that are disclosed field by field; every other field goes whole.
+CONTAINER_FIELDS = frozenset(
+    {"source", "subject", "narrative", "risk", "consent", "family_informed", "detail"}
+)
+
+
+def _holds_information(value: Any) -> bool:
+    return value is not None and value != [] and value != {}
+
+
+def present_paths(notice: Mapping[str, Any]) -> frozenset[str]:
+    """The paths at which this notice holds information, at disclosure granularity."""
+    paths: set[str] = set()
+    for key, value in notice.items():
+        if key in CONTAINER_FIELDS and isinstance(value, Mapping):
+            paths.update(f"{key}.{child}" for child, v in value.items() if _holds_information(v))
+        elif _holds_information(value):
+            paths.add(key)
+    return frozenset(paths)
+
+
+def _covered(path: str, permitted: Iterable[str]) -> bool:
+    return any(path == p or path.startswith(p + ".") for p in permitted)
+
+
+def withheld_paths(notice: Mapping[str, Any], permitted: Iterable[str]) -> tuple[str, ...]:
+    permitted = tuple(permitted)
+    return tuple(sorted(p for p in present_paths(notice) if not _covered(p, permitted)))
+
+
+def redact(notice: Mapping[str, Any], permitted: Iterable[str]) -> dict[str, Any]:
+    """Copy only the permitted paths of `notice` into a new view."""
+    view: dict[str, Any] = {}
+    for path in sorted(set(permitted)):
+        parts = path.split(".")
+        source: Any = notice
+        for part in parts:
+            if not isinstance(source, Mapping) or part not in source:
+                source = _MISSING
+                break
+            source = source[part]
+        if source is _MISSING or not _holds_information(source):
+            continue
+        target = view
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+        target[parts[-1]] = source
+    return view
+
+
+_MISSING = object()

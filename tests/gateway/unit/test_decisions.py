@@ -1,0 +1,63 @@
+from typing import Any
+
+import pytest
+
+from services.gateway.domain.decisions import SharingOutcome, parse_decisions
+from services.gateway.errors import PolicyResultInvalid
+
+
+def _entry(**overrides: Any) -> dict[str, Any]:
+    entry = {
+        "outcome": "PARTIAL",
+        "permitted_fields": ["subject.linkage_key", "narrative.summary"],
+        "purpose": "SAFEGUARDING_TRIAGE",
+        "lawful_basis": {
+            "article6": "6(1)(e) public task",
+            "special_category_condition": None,
+            "dpa_part3": None,
+            "statutory_gateway": "Children Act 2004 s11",
+        },
+        "isa_clause": "ISA-MASH 4.2",
+        "rule_ids": ["R14", "R2"],
+        "explanation": "Shared because ...",
+    }
+    entry.update(overrides)
+    return entry
+
+
+def test_well_formed_result_parses() -> None:
+    decisions = parse_decisions({"a": _entry(), "b": _entry(outcome="DENY", permitted_fields=[])},
+                                ["a", "b"])
+    assert decisions["a"].outcome is SharingOutcome.PARTIAL
+    assert decisions["a"].rule_ids == ("R14", "R2")
+    assert decisions["a"].discloses
+    assert not decisions["b"].discloses
+
+
+@pytest.mark.parametrize(
+    "result",
+    [None, True, [], "PERMIT", {"a": None}, {"b": _entry()}],
+    ids=["undefined", "boolean", "list", "string", "null-entry", "missing-subscriber"],
+)
+def test_results_of_the_wrong_shape_are_refused(result: Any) -> None:
+    with pytest.raises(PolicyResultInvalid):
+        parse_decisions(result, ["a"])
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"outcome": "ALLOW"},
+        {"outcome": None},
+        {"permitted_fields": "subject"},
+        {"permitted_fields": [1]},
+        {"lawful_basis": None},
+        {"lawful_basis": {"article6": "", "statutory_gateway": "x"}},
+        {"explanation": ""},
+        {"purpose": None},
+        {"outcome": "DENY"},  # DENY with fields permitted
+    ],
+)
+def test_malformed_entries_are_refused(overrides: dict[str, Any]) -> None:
+    with pytest.raises(PolicyResultInvalid):
+        parse_decisions({"a": _entry(**overrides)}, ["a"])

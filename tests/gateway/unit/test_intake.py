@@ -1,0 +1,82 @@
+import datetime as dt
+
+import pytest
+
+from services.gateway.domain.intake import accept_notice
+from services.gateway.errors import NoticeRejected
+from services.hubkit.codec import MAGIC, MessageType
+from services.hubkit.envelope import KeyDirectory, SigningKey, seal
+from services.hubkit.notice import encode_notice
+from services.hubkit.topology import load_topology
+from tests.factories import POLICIES, catalog, notices
+
+CATALOG = catalog()
+TOPOLOGY = load_topology(POLICIES)
+POLICE = TOPOLOGY.agency("POLICE")
+HEALTH = TOPOLOGY.agency("HEALTH")
+AT = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+POLICE_KEY = SigningKey.generate("adapter-police")
+HEALTH_KEY = SigningKey.generate("adapter-health")
+KEYS = KeyDirectory.of([POLICE_KEY, HEALTH_KEY])
+
+
+def _sealed(notice: dict, key: SigningKey = POLICE_KEY) -> bytes:
+    return seal(CATALOG, encode_notice(CATALOG, notice), key, AT)
+
+
+def _reason(value: bytes, agency=POLICE) -> str:
+    with pytest.raises(NoticeRejected) as caught:
+        accept_notice(catalog=CATALOG, keys=KEYS, agency=agency, value=value)
+    return caught.value.reason
+
+
+def test_good_notice_is_accepted_as_json_values() -> None:
+    notice = notices().notice("SAFEGUARDING_CONTACT")
+    accepted = accept_notice(catalog=CATALOG, keys=KEYS, agency=POLICE, value=_sealed(notice))
+    assert accepted.notice_id == notice["notice_id"]
+    assert accepted.notice["created_at"].endswith("+00:00")  # never a bare Z
+    assert accepted.signer == "adapter-police"
+    assert len(accepted.envelope_sha256) == 32
+
+
+def test_missing_classification_is_rejected() -> None:
+    notice = notices().notice("SAFEGUARDING_CONTACT", classification=None)
+    assert _reason(_sealed(notice)) == "MISSING_CLASSIFICATION"
+
+
+def test_bad_signature_is_rejected() -> None:
+    data = bytearray(_sealed(notices().notice("SAFEGUARDING_CONTACT")))
+    data[40] ^= 0xFF
+    assert _reason(bytes(data)) in {"BAD_SIGNATURE", "MALFORMED_PAYLOAD"}
+
+
+def test_unknown_signer_is_rejected() -> None:
+    stranger = SigningKey.generate("adapter-police")
+    assert _reason(_sealed(notices().notice("SAFEGUARDING_CONTACT"), stranger)) == (
+        "UNKNOWN_SIGNING_KEY"
+    )
+
+
+def test_another_agencys_key_cannot_publish_on_police_topic() -> None:
+    notice = notices().notice("HEALTH_SAFEGUARDING_ALERT")
+    assert _reason(_sealed(notice, HEALTH_KEY), POLICE) == "WRONG_SOURCE_TOPIC"
+
+
+def test_notice_claiming_another_agency_is_rejected() -> None:
+    notice = notices().notice("HEALTH_SAFEGUARDING_ALERT")  # source.agency HEALTH
+    assert _reason(_sealed(notice, POLICE_KEY), POLICE) == "WRONG_SOURCE_TOPIC"
+
+
+def test_unknown_payload_schema_is_rejected() -> None:
+    payload = MAGIC + b"\x01" * 8 + b"body"
+    assert _reason(seal(CATALOG, payload, POLICE_KEY, AT)) == "UNKNOWN_SCHEMA_FINGERPRINT"
+
+
+def test_payload_of_the_wrong_record_type_is_rejected() -> None:
+    payload = CATALOG.encode(MessageType.ENVELOPE, {
+        "payload": b"", "key_id": "k", "signed_at": AT, "signature": b""})
+    assert _reason(seal(CATALOG, payload, POLICE_KEY, AT)) == "MALFORMED_PAYLOAD"
+
+
+def test_garbage_is_undecodable() -> None:
+    assert _reason(b"not avro at all") == "UNDECODABLE_ENVELOPE"
