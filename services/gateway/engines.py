@@ -46,9 +46,7 @@ class DecisionEngine(Protocol):
 
 
 def _policy_files(policies_dir: Path) -> tuple[list[Path], list[Path]]:
-    rego = sorted(
-        p for p in policies_dir.rglob("*.rego") if not p.name.endswith("_test.rego")
-    )
+    rego = sorted(p for p in policies_dir.rglob("*.rego") if not p.name.endswith("_test.rego"))
     data = sorted(policies_dir.rglob("data.json"))
     return rego, data
 
@@ -83,7 +81,9 @@ class OpaEngine:
                 f"/v1/data/{DECISIONS_ENTRYPOINT}", json={"input": policy_input}
             )
         except httpx.HTTPError as error:
-            raise EngineUnavailable(f"OPA unreachable or too slow: {type(error).__name__}") from error
+            raise EngineUnavailable(
+                f"OPA unreachable or too slow: {type(error).__name__}"
+            ) from error
         if response.status_code >= 500:
             raise EngineUnavailable(f"OPA answered {response.status_code}")
         if response.status_code != 200:

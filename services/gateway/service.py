@@ -193,7 +193,11 @@ class Gateway:
                 self.stats.decision_failures += 1
                 log.warning(
                     "no decision, will retry",
-                    extra={"error": type(error).__name__, "topic": tp.topic, "offset": record.offset},
+                    extra={
+                        "error": type(error).__name__,
+                        "topic": tp.topic,
+                        "offset": record.offset,
+                    },
                 )
                 retry_from = record.offset
                 break

@@ -85,7 +85,9 @@ class KeyDirectory:
 
     @staticmethod
     def of(keys: Iterable[SigningKey]) -> KeyDirectory:
-        return KeyDirectory({k.key_id: TrustedKey(k.owner, k.private_key.public_key()) for k in keys})
+        return KeyDirectory(
+            {k.key_id: TrustedKey(k.owner, k.private_key.public_key()) for k in keys}
+        )
 
     def get(self, key_id: str) -> TrustedKey:
         try:
@@ -102,9 +104,7 @@ class VerifiedEnvelope:
     signed_at: dt.datetime
 
 
-def seal(
-    catalog: SchemaCatalog, payload: bytes, key: SigningKey, signed_at: dt.datetime
-) -> bytes:
+def seal(catalog: SchemaCatalog, payload: bytes, key: SigningKey, signed_at: dt.datetime) -> bytes:
     """Sign a single-object-encoded payload and wrap it in an encoded SignedEnvelope."""
     signed_at_ms = int(signed_at.timestamp() * 1000)
     signature = key.private_key.sign(_signing_input(key.key_id, signed_at_ms, payload))

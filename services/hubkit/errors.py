@@ -73,7 +73,9 @@ class UnknownSigningKey(EnvelopeError):
 class BadSignature(EnvelopeError):
     def __init__(self, key_id: str) -> None:
         self.key_id = key_id
-        super().__init__(f"signature by key {key_id!r} does not verify: payload or metadata altered")
+        super().__init__(
+            f"signature by key {key_id!r} does not verify: payload or metadata altered"
+        )
 
 
 class CredentialsMissing(HubError):

@@ -152,7 +152,8 @@ class Topology:
             if entry.subscriber_id == subscriber_id:
                 return entry
         raise KeyError(
-            f"unknown subscriber {subscriber_id!r}; add it to policies/safehub/subscribers/data.json"
+            f"unknown subscriber {subscriber_id!r}; add it to "
+            "policies/safehub/subscribers/data.json"
         )
 
     def acl_grants(self) -> tuple[AclGrant, ...]:
@@ -169,17 +170,29 @@ class Topology:
                 AclGrant(agency.principal, ResourceType.TOPIC, agency.topic, Operation.WRITE),
                 AclGrant(agency.principal, ResourceType.TOPIC, agency.topic, Operation.DESCRIBE),
                 AclGrant(
-                    agency.principal, ResourceType.CLUSTER, "kafka-cluster",
+                    agency.principal,
+                    ResourceType.CLUSTER,
+                    "kafka-cluster",
                     Operation.IDEMPOTENT_WRITE,
                 ),
             ]
         gw = GATEWAY_PRINCIPAL
         grants += [
             AclGrant(gw, ResourceType.GROUP, GATEWAY_GROUP, Operation.READ),
-            AclGrant(gw, ResourceType.TRANSACTIONAL_ID, GATEWAY_TRANSACTIONAL_PREFIX,
-                     Operation.WRITE, prefixed=True),
-            AclGrant(gw, ResourceType.TRANSACTIONAL_ID, GATEWAY_TRANSACTIONAL_PREFIX,
-                     Operation.DESCRIBE, prefixed=True),
+            AclGrant(
+                gw,
+                ResourceType.TRANSACTIONAL_ID,
+                GATEWAY_TRANSACTIONAL_PREFIX,
+                Operation.WRITE,
+                prefixed=True,
+            ),
+            AclGrant(
+                gw,
+                ResourceType.TRANSACTIONAL_ID,
+                GATEWAY_TRANSACTIONAL_PREFIX,
+                Operation.DESCRIBE,
+                prefixed=True,
+            ),
             AclGrant(gw, ResourceType.CLUSTER, "kafka-cluster", Operation.IDEMPOTENT_WRITE),
         ]
         for topic in self.notice_topics:
@@ -206,8 +219,13 @@ class Topology:
             grants += [
                 AclGrant(sub.principal, ResourceType.TOPIC, sub.feed_topic, Operation.READ),
                 AclGrant(sub.principal, ResourceType.TOPIC, sub.feed_topic, Operation.DESCRIBE),
-                AclGrant(sub.principal, ResourceType.GROUP, sub.consumer_group,
-                         Operation.READ, prefixed=True),
+                AclGrant(
+                    sub.principal,
+                    ResourceType.GROUP,
+                    sub.consumer_group,
+                    Operation.READ,
+                    prefixed=True,
+                ),
             ]
         return tuple(grants)
 

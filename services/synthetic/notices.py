@@ -16,10 +16,44 @@ from services.hubkit.notice import notice_id_for
 
 __all__ = ["SyntheticChild", "SyntheticNotices", "synthetic_nhs_number"]
 
-_GIVEN = ["Avery", "Brook", "Casey", "Dara", "Eden", "Frankie", "Harper", "Jules", "Kit", "Lane",
-          "Marlo", "Nico", "Oakley", "Perry", "Quinn", "Remy", "Sasha", "Tatum", "Umi", "Wren"]
-_FAMILY = ["Ashdown", "Bramwell", "Coldharbour", "Dunmore", "Elmsley", "Fernhill", "Greystoke",
-           "Hollins", "Ivybridge", "Kestrel-Moor", "Larkspur", "Merrow", "Northcote", "Oakhanger"]
+_GIVEN = [
+    "Avery",
+    "Brook",
+    "Casey",
+    "Dara",
+    "Eden",
+    "Frankie",
+    "Harper",
+    "Jules",
+    "Kit",
+    "Lane",
+    "Marlo",
+    "Nico",
+    "Oakley",
+    "Perry",
+    "Quinn",
+    "Remy",
+    "Sasha",
+    "Tatum",
+    "Umi",
+    "Wren",
+]
+_FAMILY = [
+    "Ashdown",
+    "Bramwell",
+    "Coldharbour",
+    "Dunmore",
+    "Elmsley",
+    "Fernhill",
+    "Greystoke",
+    "Hollins",
+    "Ivybridge",
+    "Kestrel-Moor",
+    "Larkspur",
+    "Merrow",
+    "Northcote",
+    "Oakhanger",
+]
 _ORGS = {
     "POLICE": "POL-XX01",
     "HEALTH": "NHS-RXX00",
@@ -153,7 +187,10 @@ class SyntheticNotices:
                 "status": "NOT_SOUGHT",
                 "reason_not_sought": "Seeking consent could place the child at increased risk.",
             },
-            "family_informed": {"informed": False, "reason_not_informed": "Risk of harm to the child."},
+            "family_informed": {
+                "informed": False,
+                "reason_not_informed": "Risk of harm to the child.",
+            },
             "referrer": {
                 "role": "neighbour",
                 "name": "Synthetic Referrer",
@@ -174,49 +211,87 @@ class SyntheticNotices:
         rng = self._rng
         match notice_type:
             case "SAFEGUARDING_CONTACT":
-                return {"reason": "Synthetic: child seen out late with older associates.",
-                        "children_in_household": rng.randrange(1, 4)}
+                return {
+                    "reason": "Synthetic: child seen out late with older associates.",
+                    "children_in_household": rng.randrange(1, 4),
+                }
             case "DOMESTIC_ABUSE_INCIDENT":
-                return {"incident_at": created, "dash_risk": rng.choice(["STANDARD", "MEDIUM", "HIGH"]),
-                        "children_present": True, "marac_referral": rng.random() < 0.3,
-                        "school_urn": "URN-999999"}
+                return {
+                    "incident_at": created,
+                    "dash_risk": rng.choice(["STANDARD", "MEDIUM", "HIGH"]),
+                    "children_present": True,
+                    "marac_referral": rng.random() < 0.3,
+                    "school_urn": "URN-999999",
+                }
             case "MISSING_EPISODE":
                 returned = rng.random() < 0.5
-                return {"status": "RETURNED" if returned else "REPORTED",
-                        "risk_grade": rng.choice(["NO_APPARENT_RISK", "LOW", "MEDIUM", "HIGH"]),
-                        "ssda903_code": rng.choice(["M", "A"]), "started_at": created,
-                        "ended_at": created + dt.timedelta(hours=9) if returned else None,
-                        "return_interview_due_at": created + dt.timedelta(hours=81) if returned else None,
-                        "carer_contact": "0300 000 0200", "episodes_last_90_days": rng.randrange(1, 6)}
+                return {
+                    "status": "RETURNED" if returned else "REPORTED",
+                    "risk_grade": rng.choice(["NO_APPARENT_RISK", "LOW", "MEDIUM", "HIGH"]),
+                    "ssda903_code": rng.choice(["M", "A"]),
+                    "started_at": created,
+                    "ended_at": created + dt.timedelta(hours=9) if returned else None,
+                    "return_interview_due_at": created + dt.timedelta(hours=81)
+                    if returned
+                    else None,
+                    "carer_contact": "0300 000 0200",
+                    "episodes_last_90_days": rng.randrange(1, 6),
+                }
             case "EXPLOITATION_CONCERN":
-                return {"exploitation_types": ["CRIMINAL", "COUNTY_LINES"],
-                        "indicators": ["unexplained money", "new phone"]}
+                return {
+                    "exploitation_types": ["CRIMINAL", "COUNTY_LINES"],
+                    "indicators": ["unexplained money", "new phone"],
+                }
             case "TRAFFICKING_NRM":
-                return {"exploitation_type": "CRIMINAL",
-                        "first_responder_organisation": "Synthetic Children's Charity",
-                        "referred_at": created,
-                        "exploitation_account": "Synthetic account given by the child."}
+                return {
+                    "exploitation_type": "CRIMINAL",
+                    "first_responder_organisation": "Synthetic Children's Charity",
+                    "referred_at": created,
+                    "exploitation_account": "Synthetic account given by the child.",
+                }
             case "HEALTH_SAFEGUARDING_ALERT":
                 setting = rng.choice(["ED", "MIU", "SEXUAL_HEALTH", "CAMHS", "GP"])
-                return {"setting": setting, "seen_at": created, "snomed_codes": ["1064311000000109"],
-                        "clinical_detail": "Synthetic clinical detail.",
-                        "navigator_risk_summary": "Synthetic risk summary for partners.",
-                        "cpis_flag": None, "released_for_cp_decision": False,
-                        "unscheduled_care": setting in ("ED", "MIU")}
+                return {
+                    "setting": setting,
+                    "seen_at": created,
+                    "snomed_codes": ["1064311000000109"],
+                    "clinical_detail": "Synthetic clinical detail.",
+                    "navigator_risk_summary": "Synthetic risk summary for partners.",
+                    "cpis_flag": None,
+                    "released_for_cp_decision": False,
+                    "unscheduled_care": setting in ("ED", "MIU"),
+                }
             case "CSC_STATUS_CHANGE":
-                return {"change": "CP_PLAN_STARTED", "effective_date": created.date(),
-                        "cp_category": "NEG", "legal_status": None, "primary_need": "N1",
-                        "assessment_factors": ["10A", "11A"], "allocated_worker": None}
+                return {
+                    "change": "CP_PLAN_STARTED",
+                    "effective_date": created.date(),
+                    "cp_category": "NEG",
+                    "legal_status": None,
+                    "primary_need": "N1",
+                    "assessment_factors": ["10A", "11A"],
+                    "allocated_worker": None,
+                }
             case "POLICE_INTELLIGENCE":
-                return {"sanitised_text": "Synthetic sanitised intelligence.",
-                        "source_details": "Synthetic source-identifying detail."}
+                return {
+                    "sanitised_text": "Synthetic sanitised intelligence.",
+                    "source_details": "Synthetic source-identifying detail.",
+                }
             case "MASH_DECISION":
-                return {"rag": "AMBER", "outcome": "S17_ASSESSMENT",
-                        "rationale": "Synthetic rationale.", "family_agreement": False,
-                        "decided_by_role": "MASH manager", "related_notice_ids": [],
-                        "agreed_actions": ["Allocate for assessment"]}
+                return {
+                    "rag": "AMBER",
+                    "outcome": "S17_ASSESSMENT",
+                    "rationale": "Synthetic rationale.",
+                    "family_agreement": False,
+                    "decided_by_role": "MASH manager",
+                    "related_notice_ids": [],
+                    "agreed_actions": ["Allocate for assessment"],
+                }
             case "VCS_UPDATE":
-                return {"kind": "ENGAGEMENT", "category_of_need": "Emotional wellbeing",
-                        "agreed_actions": ["Weekly mentoring"], "safety_instructions": None,
-                        "outcome_summary": None}
+                return {
+                    "kind": "ENGAGEMENT",
+                    "category_of_need": "Emotional wellbeing",
+                    "agreed_actions": ["Weekly mentoring"],
+                    "safety_instructions": None,
+                    "outcome_summary": None,
+                }
         raise ValueError(f"unknown notice type {notice_type}")

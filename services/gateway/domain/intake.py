@@ -51,7 +51,7 @@ def _codec_reason(error: CodecError) -> str:
 def accept_notice(
     *, catalog: SchemaCatalog, keys: KeyDirectory, agency: AgencyEntry, value: bytes
 ) -> AcceptedNotice:
-    """Verify envelope, signer, schema and classification of a message read from `agency`'s topic."""
+    """Verify envelope, signer, schema and classification of a message from `agency`'s topic."""
     try:
         verified = open_envelope(catalog, value, keys)
     except UnknownSigningKey as error:

@@ -72,7 +72,9 @@ def audit_record(
         "family_not_informed_reason": notice["family_informed"].get("reason_not_informed"),
         "outcome": decision.outcome.value,
         "fields_disclosed": sorted(decision.permitted_fields) if discloses else [],
-        "fields_withheld": list(withheld_paths(notice, decision.permitted_fields if discloses else ())),
+        "fields_withheld": list(
+            withheld_paths(notice, decision.permitted_fields if discloses else ())
+        ),
         "classification": notice.get("classification"),
         "handling_code": grading.get("handling_code"),
         "policy_revision": policy_revision,

@@ -26,8 +26,9 @@ def _entry(**overrides: Any) -> dict[str, Any]:
 
 
 def test_well_formed_result_parses() -> None:
-    decisions = parse_decisions({"a": _entry(), "b": _entry(outcome="DENY", permitted_fields=[])},
-                                ["a", "b"])
+    decisions = parse_decisions(
+        {"a": _entry(), "b": _entry(outcome="DENY", permitted_fields=[])}, ["a", "b"]
+    )
     assert decisions["a"].outcome is SharingOutcome.PARTIAL
     assert decisions["a"].rule_ids == ("R14", "R2")
     assert decisions["a"].discloses

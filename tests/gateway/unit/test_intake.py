@@ -73,8 +73,9 @@ def test_unknown_payload_schema_is_rejected() -> None:
 
 
 def test_payload_of_the_wrong_record_type_is_rejected() -> None:
-    payload = CATALOG.encode(MessageType.ENVELOPE, {
-        "payload": b"", "key_id": "k", "signed_at": AT, "signature": b""})
+    payload = CATALOG.encode(
+        MessageType.ENVELOPE, {"payload": b"", "key_id": "k", "signed_at": AT, "signature": b""}
+    )
     assert _reason(seal(CATALOG, payload, POLICE_KEY, AT)) == "MALFORMED_PAYLOAD"
 
 

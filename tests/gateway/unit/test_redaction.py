@@ -31,7 +31,7 @@ def _allowed(path: str, permitted: set[str]) -> bool:
 @given(data=st.data())
 def test_no_path_outside_the_permitted_set_appears(data: st.DataObject) -> None:
     notice = data.draw(st.sampled_from(_NOTICES))
-    candidates = sorted(present_paths(notice)) + ["subject", "detail", "nonexistent.path"]
+    candidates = [*sorted(present_paths(notice)), "subject", "detail", "nonexistent.path"]
     permitted = set(data.draw(st.lists(st.sampled_from(candidates), unique=True)))
     view = redact(notice, permitted)
     for path in _paths_in(view):

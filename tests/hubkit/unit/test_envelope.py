@@ -11,7 +11,7 @@ from services.hubkit.envelope import (
     provision_keys,
     seal,
 )
-from services.hubkit.errors import BadSignature, UnknownSigningKey
+from services.hubkit.errors import BadSignature, HubError, UnknownSigningKey
 from tests.factories import catalog
 
 CATALOG = catalog()
@@ -32,9 +32,8 @@ def test_any_flipped_byte_is_detected(position: int) -> None:
     key = SigningKey.generate("adapter-police")
     data = bytearray(seal(CATALOG, b"payload-bytes-long-enough", key, AT))
     data[position] ^= 0x01
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(HubError):
         open_envelope(CATALOG, bytes(data), KeyDirectory.of([key]))
-    assert caught.type.__name__ in {"BadSignature", "MalformedPayload", "UnknownSigningKey"}
 
 
 def test_signature_by_untrusted_key_is_refused() -> None:
