@@ -17,11 +17,14 @@ Without the secret the key cannot be reversed or recomputed from guessed identif
 from __future__ import annotations
 
 import datetime as dt
+import os
+import secrets
 import hashlib
 import hmac
 import re
 import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
 
 __all__ = [
     "IdentifiersIncomplete",
@@ -30,6 +33,7 @@ __all__ = [
     "normalise_name",
     "normalise_nhs_number",
     "postcode_district",
+    "provision_linkage_secret",
 ]
 
 
@@ -109,3 +113,13 @@ class LinkageKeyer:
             postcode=postcode,
         )
         return hmac.new(self.secret, canonical.encode(), hashlib.sha256).hexdigest()
+
+
+def provision_linkage_secret(path: Path) -> None:
+    """Create the hub's linkage secret (32 random bytes, mode 0600) unless it exists."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(secrets.token_bytes(32))

@@ -1,0 +1,33 @@
+"""Session fixtures for integration tests: the real local stack (Kafka + OPA).
+
+Tests marked `kafka` or `opa` get a running stack from `safehub stack up` (idempotent:
+reused when already healthy). They never skip: a missing prerequisite fails loudly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from services.hubkit.settings import HubSettings
+from services.hubkit.topology import Topology, load_topology
+
+
+@pytest.fixture(scope="session")
+def hub_settings() -> HubSettings:
+    return HubSettings()
+
+
+@pytest.fixture(scope="session")
+def topology(hub_settings: HubSettings) -> Topology:
+    return load_topology(hub_settings.policies_dir)
+
+
+@pytest.fixture(scope="session")
+def stack(hub_settings: HubSettings) -> Iterator[HubSettings]:
+    """The real broker and OPA, started by the project's own runner."""
+    from services.stack.runner import StackRunner
+
+    StackRunner(hub_settings).up()
+    yield hub_settings
