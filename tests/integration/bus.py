@@ -17,6 +17,7 @@ from aiokafka.errors import TopicAuthorizationFailedError
 
 from services.hubkit.bus import sasl_options
 from services.hubkit.settings import HubSettings
+from services.hubkit.topology import load_topology
 
 
 class TopicReader:
@@ -24,6 +25,7 @@ class TopicReader:
 
     def __init__(self, settings: HubSettings, principal: str, topic: str) -> None:
         self._topic = topic
+        self._topology = load_topology(settings.policies_dir)
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap,
             client_id=f"safehub-test-{principal}",
@@ -35,11 +37,9 @@ class TopicReader:
 
     async def start(self, *, from_beginning: bool = False) -> TopicReader:
         await self._consumer.start()
-        partitions = self._consumer.partitions_for_topic(self._topic)
-        if partitions is None:
-            await self._consumer.stop()
-            raise RuntimeError(f"topic {self._topic} has no partitions visible to this principal")
-        assigned = [TopicPartition(self._topic, p) for p in sorted(partitions)]
+        # A group-less consumer has no topic metadata yet; the topology knows the layout.
+        partitions = self._topology.partitions(self._topic)
+        assigned = [TopicPartition(self._topic, p) for p in range(partitions)]
         self._consumer.assign(assigned)
         if from_beginning:
             await self._consumer.seek_to_beginning(*assigned)
