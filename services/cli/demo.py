@@ -10,18 +10,16 @@ import json
 import secrets
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from services.adapters.ingest.publisher import NoticePublisher
 from services.gateway.bootstrap import build_gateway
 from services.gateway.settings import GatewaySettings
-from services.hubkit.bus import make_producer, sasl_options
+from services.hubkit.bus import TopicReader, make_producer
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, load_signing_key, open_envelope
 from services.hubkit.linkage import LinkageKeyer
 from services.hubkit.notice import DETAIL_RECORD
 from services.hubkit.settings import HubSettings
-from services.hubkit.topology import Topology, load_topology
+from services.hubkit.topology import load_topology
 from services.synthetic.notices import SyntheticNotices
 
 __all__ = ["register", "run_demo"]
@@ -49,30 +47,6 @@ def _handle(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _feed_end_offsets(
-    settings: HubSettings, topology: Topology
-) -> dict[str, dict[TopicPartition, int]]:
-    ends: dict[str, dict[TopicPartition, int]] = {}
-    for subscriber in topology.subscribers:
-        consumer = _feed_consumer(settings, subscriber.principal)
-        await consumer.start()
-        partitions = consumer.partitions_for_topic(subscriber.feed_topic) or set()
-        tps = [TopicPartition(subscriber.feed_topic, p) for p in partitions]
-        ends[subscriber.subscriber_id] = await consumer.end_offsets(tps)
-        await consumer.stop()
-    return ends
-
-
-def _feed_consumer(settings: HubSettings, principal: str) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-        **sasl_options(settings.credentials_dir, principal),
-    )
-
-
 async def run_demo(settings: HubSettings, *, count: int, engine: str, seed: int) -> None:
     topology = load_topology(settings.policies_dir)
     catalog = SchemaCatalog(settings.schemas_dir)
@@ -80,7 +54,12 @@ async def run_demo(settings: HubSettings, *, count: int, engine: str, seed: int)
     generator = SyntheticNotices(
         seed=seed, keyer=LinkageKeyer(linkage_secret), now=dt.datetime.now(dt.UTC)
     )
-    starts = await _feed_end_offsets(settings, topology)
+    feeds = {
+        s.subscriber_id: await TopicReader(
+            settings, s.principal, s.feed_topic, partitions=topology.partitions(s.feed_topic)
+        ).start()
+        for s in topology.subscribers
+    }
 
     gateway = build_gateway(settings, GatewaySettings.model_validate({"engine": engine}))
     running = asyncio.create_task(gateway.run())
@@ -121,17 +100,10 @@ async def run_demo(settings: HubSettings, *, count: int, engine: str, seed: int)
     hub_keys = KeyDirectory.load(settings.keys_dir / "trusted")
     print()
     for subscriber in topology.subscribers:
-        consumer = _feed_consumer(settings, subscriber.principal)
-        await consumer.start()
-        tps = list(starts[subscriber.subscriber_id])
-        consumer.assign(tps)
-        for tp, offset in starts[subscriber.subscriber_id].items():
-            consumer.seek(tp, offset)
-        batch = await consumer.getmany(timeout_ms=2000)
-        await consumer.stop()
+        records = await feeds[subscriber.subscriber_id].drain(quiet_s=1.0)
+        await feeds[subscriber.subscriber_id].stop()
         items = [
             catalog.decode(open_envelope(catalog, r.value, hub_keys).payload, MessageType.FEED_ITEM)
-            for records in batch.values()
             for r in records
         ]
         items = [i for i in items if i["notice_id"] in wanted]

@@ -170,7 +170,8 @@ class Gateway:
         )
         self.stats.notices_decided += 1
         for decision in decisions.values():
-            self.stats.outcomes[decision.outcome] = self.stats.outcomes.get(decision.outcome, 0) + 1
+            outcome = decision.outcome.value
+            self.stats.outcomes[outcome] = self.stats.outcomes.get(outcome, 0) + 1
         return messages_for_decisions(
             accepted=accepted,
             decisions=decisions,

@@ -8,16 +8,19 @@ The option builders are pure so a unit test can guard them.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services.hubkit.errors import CredentialsMissing
 from services.hubkit.settings import HubSettings
 
 __all__ = [
+    "TopicReader",
     "admin_client",
     "consumer_options",
     "make_consumer",
@@ -90,3 +93,64 @@ def admin_client(settings: HubSettings, principal: str = "admin") -> AIOKafkaAdm
         client_id=f"safehub-{principal}",
         **sasl_options(settings.credentials_dir, principal),
     )
+
+
+class TopicReader:
+    """Reads one topic as `principal` from its current end (or start), read_committed.
+
+    Manual partition assignment, no consumer group: observers (the demo, tests, a console
+    tailing a feed) never disturb the committed offsets of the services they watch.
+    """
+
+    def __init__(
+        self, settings: HubSettings, principal: str, topic: str, *, partitions: int
+    ) -> None:
+        self._topic = topic
+        self._partitions = partitions
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            client_id=f"safehub-reader-{principal}",
+            group_id=None,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            **sasl_options(settings.credentials_dir, principal),
+        )
+
+    async def start(self, *, from_beginning: bool = False) -> TopicReader:
+        await self._consumer.start()
+        assigned = [TopicPartition(self._topic, p) for p in range(self._partitions)]
+        self._consumer.assign(assigned)
+        if from_beginning:
+            await self._consumer.seek_to_beginning(*assigned)
+        else:
+            await self._consumer.seek_to_end(*assigned)
+        for tp in assigned:  # resolve the lazy seek now, before anything new is produced
+            await self._consumer.position(tp)
+        return self
+
+    async def read_until(
+        self, done: Callable[[list[ConsumerRecord]], bool], *, timeout_s: float = 30.0
+    ) -> list[ConsumerRecord]:
+        records: list[ConsumerRecord] = []
+        deadline = time.monotonic() + timeout_s
+        while not done(records):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            batch = await self._consumer.getmany(timeout_ms=int(min(remaining, 0.5) * 1000))
+            for partition_records in batch.values():
+                records.extend(partition_records)
+        return records
+
+    async def drain(self, *, quiet_s: float = 1.5) -> list[ConsumerRecord]:
+        """Everything that arrives until nothing has arrived for quiet_s."""
+        records: list[ConsumerRecord] = []
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=int(quiet_s * 1000))
+            if not batch:
+                return records
+            for partition_records in batch.values():
+                records.extend(partition_records)
+
+    async def stop(self) -> None:
+        await self._consumer.stop()

@@ -76,7 +76,9 @@ async def test_one_notice_end_to_end(stack: HubSettings, topology: Topology) -> 
         await running
 
     decoded_audit = [catalog.decode(r.value, MessageType.AUDIT_RECORD) for r in audit_records]
-    mine = {a["recipient"]["subscriber_id"]: a for a in decoded_audit if a["notice_id"] == notice_id}
+    mine = {
+        a["recipient"]["subscriber_id"]: a for a in decoded_audit if a["notice_id"] == notice_id
+    }
     assert set(mine) == {s.subscriber_id for s in topology.subscribers}
     for subscriber_id, record in mine.items():
         assert record["outcome"] == expected[subscriber_id].outcome.value
