@@ -26,6 +26,7 @@ __all__ = [
     "OpaEngine",
     "RegopyEngine",
     "bundle_revision",
+    "policy_data",
 ]
 
 DECISIONS_ENTRYPOINT = "safehub/sharing/decisions"
@@ -49,6 +50,21 @@ def _policy_files(policies_dir: Path) -> tuple[list[Path], list[Path]]:
     rego = sorted(p for p in policies_dir.rglob("*.rego") if not p.name.endswith("_test.rego"))
     data = sorted(policies_dir.rglob("data.json"))
     return rego, data
+
+
+def policy_data(policies_dir: Path) -> dict[str, Any]:
+    """Every data.json merged into one document at its bundle path.
+
+    regopy 1.5.2 cannot merge several documents under a shared top-level key: it keeps the
+    first, then crashes the process on the first query. So it gets exactly one document.
+    """
+    merged: dict[str, Any] = {}
+    for path in _policy_files(policies_dir)[1]:
+        node = merged
+        for part in path.parent.relative_to(policies_dir).parts:
+            node = node.setdefault(part, {})
+        node.update(json.loads(path.read_text()))
+    return merged
 
 
 def bundle_revision(policies_dir: Path) -> str:
@@ -108,14 +124,9 @@ class RegopyEngine:
 
     def __init__(self, policies_dir: Path) -> None:
         interpreter = regopy.Interpreter()
-        rego, data = _policy_files(policies_dir)
-        for path in rego:
+        for path in _policy_files(policies_dir)[0]:
             interpreter.add_module(str(path.relative_to(policies_dir)), path.read_text())
-        for path in data:
-            document: Any = json.loads(path.read_text())
-            for part in reversed(path.parent.relative_to(policies_dir).parts):
-                document = {part: document}
-            interpreter.add_data_json(json.dumps(document))
+        interpreter.add_data_json(json.dumps(policy_data(policies_dir)))
         self._interpreter = interpreter
         self._bundle = interpreter.build(None, [DECISIONS_ENTRYPOINT])
         self._revision = bundle_revision(policies_dir)

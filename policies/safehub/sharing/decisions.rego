@@ -1,0 +1,198 @@
+# METADATA
+# title: Safeguarding sharing decisions
+# description: >-
+#   For one safeguarding notice, decide what every hub subscriber may see: PERMIT, PARTIAL,
+#   FLAG_ONLY or DENY, with the permitted field paths, purpose, lawful basis, ISA clause,
+#   the rules that fired and a plain-English explanation. Deny by default: a subscriber gets
+#   something only when a sharing rule (a grant) gives it a need to know, and vetoes and
+#   restrictions always win over grants.
+# related_resources:
+#   - ref: https://www.gov.uk/government/publications/safeguarding-practitioners-information-sharing-advice
+#     description: DfE Information sharing advice for safeguarding practitioners (2024), seven golden rules
+#   - ref: https://www.gov.uk/government/publications/working-together-to-safeguard-children--2
+#     description: Working Together to Safeguard Children 2023
+#   - ref: https://www.legislation.gov.uk/ukpga/2018/12/section/62
+#     description: DPA 2018 s62 logging; every decision is recorded with its reasons (R15, ISA clause 7.1)
+package safehub.sharing
+
+# METADATA
+# title: Sharing decisions for every subscriber
+# description: >-
+#   The gateway's single query per notice (input {"notice": <SafeguardingNotice as JSON>}).
+#   Returns an object with one decision for every subscriber in data.safehub.subscribers.
+# entrypoint: true
+# related_resources:
+#   - ref: https://www.gov.uk/government/publications/safeguarding-practitioners-information-sharing-advice
+#     description: Golden rule 7, record the decision and the reasons whether or not you share (R15)
+decisions[sid] := _decision(sid, data.safehub.subscribers[sid], _context) if {
+	some sid in object.keys(data.safehub.subscribers)
+}
+
+_context := {
+	"notice": _notice,
+	"invalid": _invalid_reason,
+	"present": _present,
+	"grants": _grants,
+	"vetoes": _vetoes,
+	"restrictions": _restrictions,
+	"refusals": _refusals,
+}
+
+# Precedence: unusable notice, then vetoes, then grants (purpose permitting), then the reason
+# a near-miss grant did not apply, then deny by default.
+_decision(sid, sub, ctx) := decision if {
+	ctx.invalid != ""
+	decision := _deny(sub, set(), ctx.invalid, "ISA-2.1")
+} else := decision if {
+	vetoes := {veto | some veto in ctx.vetoes; veto.subscriber == sid}
+	count(vetoes) > 0
+	decision := _veto_decision(sub, vetoes, ctx)
+} else := decision if {
+	grants := {grant |
+		some grant in ctx.grants
+		grant.subscriber == sid
+		_grant_purpose(grant, sub, ctx.notice)
+	}
+	count(grants) > 0
+	decision := _share_decision(sid, sub, grants, ctx)
+} else := decision if {
+	some grant in ctx.grants
+	grant.subscriber == sid
+	decision := _deny(sub, set(), sprintf(data.safehub.rules.texts.purpose_not_registered, [_role_label(sub)]), null)
+} else := decision if {
+	refusals := {refusal | some refusal in ctx.refusals; refusal.subscriber == sid}
+	count(refusals) > 0
+	decision := _refusal_decision(sub, refusals)
+} else := _default_deny(sub, ctx.notice)
+
+_grant(id, sid) := {
+	"subscriber": sid,
+	"id": id,
+	"rule_ids": [],
+	"note": "",
+	"basis": data.safehub.rules.grants[id].basis,
+	"reason": data.safehub.rules.grants[id].reason,
+}
+
+_veto(id, sid, sub) := {"subscriber": sid, "id": id, "outcome": _veto_outcome(id, sub)}
+
+_veto_outcome(id, sub) := "FLAG_ONLY" if {
+	data.safehub.rules.vetoes[id].flag_inside == true
+	_inside_mash(sub)
+} else := "DENY"
+
+_restriction(id, sid, paths) := {"subscriber": sid, "id": id, "paths": {path | some path in paths}}
+
+_refusal(id, sid) := {"subscriber": sid, "id": id}
+
+_deny(sub, rule_ids, reason, clause) := {
+	"outcome": "DENY",
+	"permitted_fields": [],
+	"purpose": _primary_purpose(sub),
+	"lawful_basis": data.safehub.isa.no_disclosure,
+	"isa_clause": clause,
+	"rule_ids": sort(rule_ids | {"R15"}),
+	"explanation": concat("", ["Withheld because ", reason, "."]),
+}
+
+_default_deny(sub, notice) := decision if {
+	_outside_mash(sub)
+	_triage_type(notice)
+	text := data.safehub.rules.texts.default_deny_triage
+	decision := _deny(sub, {"R2"}, sprintf(text, [_role_label(sub), _type_label(notice)]), null)
+} else := _deny(
+	sub, set(),
+	sprintf(data.safehub.rules.texts.default_deny, [_role_label(sub), _type_label(notice)]),
+	null,
+)
+
+_refusal_decision(sub, refusals) := decision if {
+	first := min({[data.safehub.rules.refusals[refusal.id].order, refusal.id] | some refusal in refusals})
+	chosen := data.safehub.rules.refusals[first[1]]
+	decision := _deny(sub, {rule | some rule in chosen.rule_ids}, chosen.reason, chosen.isa_clause)
+}
+
+_veto_decision(sub, vetoes, ctx) := decision if {
+	ids := _sorted({veto.id | some veto in vetoes; veto.outcome == "DENY"})
+	count(ids) > 0
+	clause := data.safehub.rules.vetoes[ids[0]].isa_clause
+	decision := _deny(sub, _veto_rules(ids, ctx.notice), _veto_reasons(ids), clause)
+} else := decision if {
+	ids := _sorted({veto.id | some veto in vetoes})
+	first := data.safehub.rules.vetoes[ids[0]]
+	decision := {
+		"outcome": "FLAG_ONLY",
+		"permitted_fields": sort(_flag_paths(ctx.present)),
+		"purpose": _purpose(first.purposes, sub),
+		"lawful_basis": _lawful_basis(first.basis, ctx.notice, sub),
+		"isa_clause": first.isa_clause,
+		"rule_ids": sort(_veto_rules(ids, ctx.notice) | {"R15"}),
+		"explanation": concat("", [
+			"Withheld because ", _veto_reasons(ids), "; only a flag that ", first.flag,
+			" is shared, with whom to contact.",
+		]),
+	}
+}
+
+_veto_rules(ids, notice) := rules | _context_rules(notice) if {
+	rules := {rule | some id in ids; some rule in data.safehub.rules.vetoes[id].rule_ids}
+}
+
+_veto_reasons(ids) := concat("; ", [data.safehub.rules.vetoes[id].reason | some id in ids])
+
+# A sorted array of a set's members. (regopy 1.5.2 cannot index the result of sort() on a set.)
+_sorted(members) := sort([member | some member in members])
+
+_share_decision(sid, sub, grants, ctx) := decision if {
+	primary := _primary_grant(grants)
+	viewed := union({_view_paths(data.safehub.rules.grants[grant.id].view, ctx.present) | some grant in grants})
+	restrictions := {restriction | some restriction in ctx.restrictions; restriction.subscriber == sid}
+	permitted := viewed - union({restriction.paths | some restriction in restrictions})
+	count(permitted) > 0
+	withheld := ctx.present - permitted
+	decision := {
+		"outcome": _share_outcome(withheld),
+		"permitted_fields": sort(permitted),
+		"purpose": _grant_purpose(primary, sub, ctx.notice),
+		"lawful_basis": _lawful_basis(primary.basis, ctx.notice, sub),
+		"isa_clause": data.safehub.rules.grants[primary.id].isa_clause,
+		"rule_ids": sort(_share_rules(grants, restrictions, withheld, ctx.notice)),
+		"explanation": _share_explanation(primary, restrictions, withheld),
+	}
+} else := _deny(sub, set(), sprintf(data.safehub.rules.texts.nothing_in_view, [_role_label(sub)]), null)
+
+_share_outcome(withheld) := "PERMIT" if {
+	count(withheld) == 0
+} else := "PARTIAL"
+
+# The grant that names the purpose, basis and clause: lowest priority number, then id.
+_primary_grant(grants) := grant if {
+	first := min({[data.safehub.rules.grants[candidate.id].priority, candidate.id] | some candidate in grants})
+	some grant in grants
+	grant.id == first[1]
+}
+
+_grant_purpose(grant, sub, notice) := held[0] if {
+	candidates := _candidate_purposes(data.safehub.rules.grants[grant.id], notice)
+	held := [purpose | some purpose in candidates; purpose in sub.purposes]
+}
+
+_candidate_purposes(spec, notice) := purposes if {
+	notice.subject.looked_after == true
+	purposes := spec.purposes_looked_after
+} else := spec.purposes
+
+_share_rules(grants, restrictions, withheld, notice) := rules if {
+	granted := {rule | some grant in grants; some rule in data.safehub.rules.grants[grant.id].rule_ids}
+	extra := {rule | some grant in grants; some rule in grant.rule_ids}
+	restricted := {rule |
+		some path in withheld
+		owner := _owner(path, restrictions)
+		some rule in data.safehub.rules.restrictions[owner].rule_ids
+	}
+	rules := (((granted | extra) | restricted) | _partial_rules(withheld)) | _context_rules(notice)
+}
+
+_partial_rules(withheld) := {"R15"} if {
+	count(withheld) > 0
+} else := set()

@@ -1,0 +1,237 @@
+package safehub.sharing_test
+
+# Table-driven: every valid (source agency x notice type) pair, both classifications, every
+# subscriber. Each cell is "<outcome> <fields>", where <fields> names the expected permitted
+# fields (see _expected_fields below), so outcome AND fields are asserted exactly.
+
+_row(manager, navigator, researcher, local_authority, return_interview, school) := {
+	"mash-manager": manager,
+	"mash-health-navigator": navigator,
+	"mash-police-researcher": researcher,
+	"responsible-la": local_authority,
+	"return-interview-provider": return_interview,
+	"school-dsl": school,
+}
+
+_triage_only := {
+	"POLICE": _row("PERMIT all", "PARTIAL partner", "PERMIT all", "DENY none", "DENY none", "DENY none"),
+	"HEALTH": _row("PARTIAL partner", "PERMIT all", "PARTIAL partner", "DENY none", "DENY none", "DENY none"),
+	"CHILDRENS_SERVICES": _row("PERMIT all", "PARTIAL partner", "PARTIAL partner", "DENY none", "DENY none", "DENY none"),
+	"VOLUNTARY_SECTOR": _row("PERMIT all", "PARTIAL partner", "PARTIAL partner", "DENY none", "DENY none", "DENY none"),
+}
+
+_expected := {
+	"SAFEGUARDING_CONTACT": _triage_only,
+	"EXPLOITATION_CONCERN": _triage_only,
+	"DOMESTIC_ABUSE_INCIDENT": {"POLICE": _row(
+		"PERMIT all", "PARTIAL partner", "PERMIT all",
+		"DENY none", "DENY none", "PARTIAL encompass",
+	)},
+	"MISSING_EPISODE": {
+		"POLICE": _row("PERMIT all", "PARTIAL partner", "PERMIT all", "PARTIAL la", "PARTIAL rhi", "DENY none"),
+		"CHILDRENS_SERVICES": _row(
+			"PERMIT all", "PARTIAL partner", "PARTIAL partner",
+			"PARTIAL la", "PARTIAL rhi", "DENY none",
+		),
+	},
+	"TRAFFICKING_NRM": {agency: _row("PERMIT all", "DENY none", "PERMIT all", "PARTIAL la", "DENY none", "DENY none") |
+		some agency in ["POLICE", "CHILDRENS_SERVICES", "VOLUNTARY_SECTOR"]
+	},
+	"HEALTH_SAFEGUARDING_ALERT": {"HEALTH": _row(
+		"PARTIAL clinical", "PERMIT all", "PARTIAL clinical",
+		"PARTIAL cpis_la", "DENY none", "DENY none",
+	)},
+	"CSC_STATUS_CHANGE": {"CHILDRENS_SERVICES": _row(
+		"PERMIT all", "PARTIAL partner", "PARTIAL partner",
+		"DENY none", "DENY none", "DENY none",
+	)},
+	"POLICE_INTELLIGENCE": {"POLICE": _row(
+		"PARTIAL source", "FLAG_ONLY flag", "PARTIAL source",
+		"DENY none", "DENY none", "DENY none",
+	)},
+	"MASH_DECISION": {"MASH": _row("PERMIT all", "PERMIT all", "PERMIT all", "PARTIAL la_decision", "DENY none", "DENY none")},
+	"VCS_UPDATE": {"VOLUNTARY_SECTOR": _row(
+		"PERMIT all", "PARTIAL partner", "PARTIAL partner",
+		"DENY none", "DENY none", "DENY none",
+	)},
+}
+
+_account := {"narrative.full_account", "narrative.sensitivity"}
+
+_withheld := {
+	"all": set(),
+	"partner": _account,
+	"clinical": (_account | {"detail.clinical_detail", "detail.snomed_codes"}),
+	"source": {"detail.source_details"},
+	"la": (_account | {"referrer", "third_parties"}),
+	"la_decision": ((_account | {"referrer", "third_parties"}) | {"detail.rationale", "detail.related_notice_ids"}),
+}
+
+_views := {
+	"none": set(),
+	"flag": _flag,
+	"encompass": {
+		"notice_id", "notice_type", "created_at", "source.agency", "subject.linkage_key",
+		"subject.given_name", "subject.family_name", "subject.date_of_birth", "subject.upn",
+		"detail.incident_at", "contact_point",
+	},
+	"rhi": {
+		"notice_id", "notice_type", "created_at", "subject.linkage_key", "subject.given_name",
+		"subject.family_name", "subject.date_of_birth", "subject.la_child_id",
+		"subject.exploitation_flagged", "detail.risk_grade", "detail.ended_at",
+		"detail.return_interview_due_at", "detail.carer_contact",
+	},
+	"cpis_la": {
+		"notice_id", "notice_type", "created_at", "source.agency", "source.organisation_code",
+		"subject.linkage_key", "subject.nhs_number", "subject.la_child_id", "subject.upn",
+		"subject.given_name", "subject.family_name", "subject.date_of_birth", "detail.setting",
+		"detail.seen_at", "detail.unscheduled_care", "detail.cpis_flag", "contact_point",
+	},
+}
+
+_expected_fields(type, symbol) := _sample_paths(type) - withheld if {
+	withheld := _withheld[symbol]
+} else := _views[symbol]
+
+# Every cell that does not match, as [type, agency, classification, subscriber, decision].
+_mismatches(type) := {[type, agency, classification, sid, got] |
+	some agency, row in _expected[type]
+	some classification in _both_classifications
+	decisions := _decide(_notice(type, agency, classification))
+	some sid, cell in row
+	[outcome, symbol] := split(cell, " ")
+	got := decisions[sid]
+	not _matches(got, outcome, _expected_fields(type, symbol))
+}
+
+_matches(decision, outcome, fields) if {
+	decision.outcome == outcome
+	_fields(decision) == fields
+}
+
+test_matrix_covers_every_authorised_sender if {
+	authorised := {[type, agency] |
+		some type, spec in data.safehub.isa.notice_types
+		some agency in spec.senders
+	}
+	tabled := {[type, agency] | some type, rows in _expected; some agency, _ in rows}
+	tabled == authorised
+}
+
+test_matrix_safeguarding_contact if _mismatches("SAFEGUARDING_CONTACT") == set()
+
+test_matrix_domestic_abuse_incident if _mismatches("DOMESTIC_ABUSE_INCIDENT") == set()
+
+test_matrix_missing_episode if _mismatches("MISSING_EPISODE") == set()
+
+test_matrix_exploitation_concern if _mismatches("EXPLOITATION_CONCERN") == set()
+
+test_matrix_trafficking_nrm if _mismatches("TRAFFICKING_NRM") == set()
+
+test_matrix_health_safeguarding_alert if _mismatches("HEALTH_SAFEGUARDING_ALERT") == set()
+
+test_matrix_csc_status_change if _mismatches("CSC_STATUS_CHANGE") == set()
+
+test_matrix_police_intelligence if _mismatches("POLICE_INTELLIGENCE") == set()
+
+test_matrix_mash_decision if _mismatches("MASH_DECISION") == set()
+
+test_matrix_vcs_update if _mismatches("VCS_UPDATE") == set()
+
+# An agency that is a party to the ISA but not an authorised sender of the type: deny all.
+test_unauthorised_senders_are_refused if {
+	refused := {[type, agency, sid] |
+		some type, spec in data.safehub.isa.notice_types
+		some agency in object.keys(data.safehub.agencies)
+		not agency in spec.senders
+		some sid, decision in _decide(_notice(type, agency, "OFFICIAL"))
+		decision.outcome == "DENY"
+		decision.explanation == "Withheld because the source agency is not authorised to send this type of notice, so nothing can be shared (fail closed)."
+	}
+	count(refused) == 31 * count(data.safehub.subscribers)
+}
+
+# The contract: one well-formed decision for every subscriber, whatever the notice.
+test_every_subscriber_gets_a_well_formed_decision if {
+	notices := [_sample(type) | some type in object.keys(data.safehub.isa.notice_types)]
+	every notice in array.concat(notices, [null, {}, "junk", {"notice_type": 7}]) {
+		decisions := _decide(notice)
+		object.keys(decisions) == object.keys(data.safehub.subscribers)
+		every decision in decisions {
+			_well_formed(decision)
+		}
+	}
+}
+
+_well_formed(decision) if {
+	decision.outcome in {"PERMIT", "PARTIAL", "FLAG_ONLY", "DENY"}
+	decision.permitted_fields == sort(decision.permitted_fields)
+	decision.rule_ids == sort(decision.rule_ids)
+	decision.purpose in object.keys(data.safehub.isa.purposes)
+	is_string(decision.lawful_basis.article6)
+	is_string(decision.lawful_basis.statutory_gateway)
+	startswith(decision.explanation, _explanation_start[decision.outcome])
+	_r15_when_not_permitted(decision)
+}
+
+_explanation_start := {"PERMIT": "Shared because ", "PARTIAL": "Shared because ", "FLAG_ONLY": "Withheld because ", "DENY": "Withheld because "}
+
+_r15_when_not_permitted(decision) if decision.outcome == "PERMIT"
+
+_r15_when_not_permitted(decision) if {
+	decision.outcome != "PERMIT"
+	"R15" in decision.rule_ids
+}
+
+test_deny_permits_nothing_and_cites_no_basis if {
+	decision := _decide(_sample("SAFEGUARDING_CONTACT"))["school-dsl"]
+	decision.outcome == "DENY"
+	decision.permitted_fields == []
+	decision.lawful_basis == data.safehub.isa.no_disclosure
+	decision.isa_clause == null
+}
+
+test_default_deny_names_role_and_type if {
+	decision := _decide(_sample("MASH_DECISION"))["school-dsl"]
+	decision.outcome == "DENY"
+	decision.rule_ids == ["R15"]
+	decision.explanation == "Withheld because no sharing rule gives the school's designated safeguarding lead a need to know about MASH decision notices."
+	decision.purpose == "OPERATION_ENCOMPASS"
+}
+
+test_default_deny_outside_the_mash_cites_the_firewall if {
+	decision := _decide(_sample("EXPLOITATION_CONCERN"))["responsible-la"]
+	decision.rule_ids == ["R15", "R2"]
+	decision.explanation == "Withheld because no sharing rule gives the local authority's social worker a need to know about exploitation concern notices, and MASH triage material stays inside the MASH (R2)."
+}
+
+# A subscriber that a rule would serve but that is not registered for the rule's purpose.
+test_purpose_limitation_denies if {
+	subscribers := {"duty-team": _test_subscriber("CHILDRENS_SERVICES", "LA-E09000099", "SOCIAL_WORKER", false, ["OPERATION_ENCOMPASS"])}
+	decision := _decide_for(_sample("MISSING_EPISODE"), subscribers)["duty-team"]
+	decision.outcome == "DENY"
+	decision.explanation == "Withheld because the local authority's social worker is not registered for the purpose this sharing would serve."
+}
+
+# A grant whose view holds nothing present in the notice discloses nothing.
+test_empty_view_denies if {
+	notice := _sample("HEALTH_SAFEGUARDING_ALERT")
+	decisions := _decide_for(notice, _all_subscribers) with data.safehub.rules.views.cpis_unscheduled_care as ["x.y"]
+	decisions["unscheduled-care"].outcome == "DENY"
+	decisions["unscheduled-care"].explanation == "Withheld because nothing in this notice falls within what the unscheduled care clinician may see."
+}
+
+test_unknown_role_and_missing_attributes_still_get_a_decision if {
+	subscribers := {
+		"visitor": {"role": "VISITOR", "inside_mash": false},
+		"blank": {},
+	}
+	decisions := _decide_for(_notice("MASH_DECISION", "MASH", "OFFICIAL"), subscribers)
+	decisions.visitor.explanation == "Withheld because no sharing rule gives VISITOR a need to know about MASH decision notices."
+	decisions.blank.explanation == "Withheld because no sharing rule gives this recipient a need to know about MASH decision notices."
+	decisions.blank.purpose == "SAFEGUARDING_TRIAGE"
+}
+
+test_no_subscribers_no_decisions if {
+	_decide_for(_sample("SAFEGUARDING_CONTACT"), {}) == {}
+}

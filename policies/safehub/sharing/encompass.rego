@@ -1,0 +1,85 @@
+# Operation Encompass (R9)
+#
+# A police-attended domestic abuse incident with children present, about a child of school
+# age (data.safehub.rules.R9, 4 to 16 inclusive): the designated safeguarding lead of the
+# school the notice names (detail.school_urn equal to the subscriber's organisation) gets
+# the child's identity, the time of the incident, that police attended and whom to contact,
+# before the next school day. Never any narrative.
+#
+# References:
+#   https://www.operationencompass.org
+#     Operation Encompass; ISA clause 5.2
+#   https://www.legislation.gov.uk/ukpga/2002/32/section/175
+#     Education Act 2002 s175, safeguarding duty of schools
+package safehub.sharing
+
+_encompass(notice) if notice.notice_type == "DOMESTIC_ABUSE_INCIDENT"
+
+_school(sub) if _has_role(sub, data.safehub.rules.R9.school_roles)
+
+_children_present(notice) if notice.detail.children_present == true
+
+_school_age(notice) if {
+	is_number(notice.subject.age_years)
+	notice.subject.age_years >= data.safehub.rules.R9.min_age
+	notice.subject.age_years <= data.safehub.rules.R9.max_age
+}
+
+_this_school(sub, notice) if {
+	_text(notice.detail.school_urn)
+	notice.detail.school_urn == sub.organisation
+}
+
+# METADATA
+# title: R9 Operation Encompass minimum to the child's school
+# description: Identity, incident time, police attendance and contact point; no narrative.
+# related_resources:
+#   - ref: https://www.operationencompass.org
+#     description: Operation Encompass; ISA clause 5.2
+_grants contains _grant("operation_encompass", sid) if {
+	_encompass(_notice)
+	_children_present(_notice)
+	_school_age(_notice)
+	some sid, sub in data.safehub.subscribers
+	_school(sub)
+	_this_school(sub, _notice)
+}
+
+# METADATA
+# title: R9 no child present
+# description: Explains why the school gets nothing when no child was present.
+# related_resources:
+#   - ref: https://www.operationencompass.org
+#     description: Operation Encompass; ISA clause 5.2
+_refusals contains _refusal("encompass_no_child_present", sid) if {
+	_encompass(_notice)
+	not _children_present(_notice)
+	some sid, sub in data.safehub.subscribers
+	_school(sub)
+}
+
+# METADATA
+# title: R9 not of school age
+# description: Explains why the school gets nothing when the child is not of school age, or the age is unknown.
+# related_resources:
+#   - ref: https://www.operationencompass.org
+#     description: Operation Encompass; ISA clause 5.2
+_refusals contains _refusal("encompass_not_school_age", sid) if {
+	_encompass(_notice)
+	not _school_age(_notice)
+	some sid, sub in data.safehub.subscribers
+	_school(sub)
+}
+
+# METADATA
+# title: R9 another school
+# description: Explains why a school gets nothing when the notice names another school, or none.
+# related_resources:
+#   - ref: https://www.operationencompass.org
+#     description: Operation Encompass; ISA clause 5.2
+_refusals contains _refusal("encompass_other_school", sid) if {
+	_encompass(_notice)
+	some sid, sub in data.safehub.subscribers
+	_school(sub)
+	not _this_school(sub, _notice)
+}

@@ -1,0 +1,19 @@
+# Identity protection (R14)
+#
+# description: Referrer and third-party identities are masked for every recipient outside the MASH.
+#
+# References:
+#   https://www.gov.uk/government/publications/safeguarding-practitioners-information-sharing-advice
+#     Golden rule 5, protect the identity of people who could be harmed; ISA clause 6.1
+package safehub.sharing
+
+# METADATA
+# title: R14 referrer and third parties masked outside the MASH
+# description: Withholds `referrer` and `third_parties` from every subscriber with inside_mash false.
+# related_resources:
+#   - ref: https://www.gov.uk/government/publications/safeguarding-practitioners-information-sharing-advice
+#     description: Golden rule 5; ISA clause 6.1
+_restrictions contains _restriction("identities", sid, data.safehub.rules.R14.identity_paths) if {
+	some sid, sub in data.safehub.subscribers
+	_outside_mash(sub)
+}

@@ -1,0 +1,126 @@
+# The notice being decided, and the field paths it holds
+#
+# Reads the notice from the input, refuses anything unexpected (fail closed), and works out
+# which field paths hold information, at the granularity the gateway redacts by.
+#
+# References:
+#   https://www.gov.uk/government/publications/safeguarding-practitioners-information-sharing-advice
+#     DfE golden rule 6, share only what is relevant, accurate and needed
+#   https://www.gov.uk/government/publications/government-security-classifications
+#     Government Security Classifications (ISA clause 2.1)
+package safehub.sharing
+
+default _notice := null
+
+_notice := input.notice
+
+# A reason to refuse the whole notice (every subscriber gets DENY), or "" when it can be decided.
+default _invalid_reason := ""
+
+# Every check is a predicate over the whole notice: a negated test of a field that may be
+# missing must not depend on how an engine treats an undefined value inside `not`.
+_invalid_reason := data.safehub.rules.invalid.no_notice if {
+	not is_object(_notice)
+} else := data.safehub.rules.invalid.unknown_type if {
+	not _known_type(_notice)
+} else := data.safehub.rules.invalid.no_classification if {
+	not _classified(_notice)
+} else := data.safehub.rules.invalid.unknown_agency if {
+	not _known_agency(_notice)
+} else := data.safehub.rules.invalid.sender_not_authorised if {
+	not _authorised_sender(_notice)
+} else := data.safehub.rules.invalid.no_subject if {
+	not _has_linkage_key(_notice)
+} else := data.safehub.rules.invalid.no_detail if {
+	not _has_detail(_notice)
+}
+
+_known_type(notice) if notice.notice_type in object.keys(data.safehub.isa.notice_types)
+
+_classified(notice) if notice.classification in data.safehub.isa.classifications
+
+_known_agency(notice) if notice.source.agency in object.keys(data.safehub.agencies)
+
+_authorised_sender(notice) if notice.source.agency in data.safehub.isa.notice_types[notice.notice_type].senders
+
+_has_linkage_key(notice) if _text(notice.subject.linkage_key)
+
+_has_detail(notice) if is_object(notice.detail)
+
+default _present := set()
+
+_present := _present_paths(_notice) if is_object(_notice)
+
+# Paths holding information: container records field by field, everything else whole.
+# Mirrors present_paths() in services/gateway/domain/redaction.py.
+_present_paths(notice) := whole | parts if {
+	whole := {key |
+		some key in object.keys(notice)
+		not _container(key, notice[key])
+		_holds_information(notice[key])
+	}
+	parts := {concat(".", [key, child]) |
+		some key in object.keys(notice)
+		_container(key, notice[key])
+		some child in object.keys(notice[key])
+		_holds_information(notice[key][child])
+	}
+}
+
+# Every path the schema defines for this notice's type (data.safehub.fields).
+_known_paths(notice) := {path | some path in data.safehub.fields.paths} | {path | some path in detail} if {
+	detail := data.safehub.fields.detail[notice.notice_type]
+}
+
+# METADATA
+# title: Fields the sharing rules do not know are never disclosed
+# description: >-
+#   A field the notice holds that the schema (as listed in data.safehub.fields) does not
+#   define is withheld from everyone, whatever a view says (fail closed).
+# related_resources:
+#   - ref: https://www.gov.uk/government/publications/the-caldicott-principles
+#     description: Caldicott principle 3, use the minimum necessary
+_restrictions contains _restriction("unknown_fields", sid, _present - _known_paths(_notice)) if {
+	some sid in object.keys(data.safehub.subscribers)
+}
+
+_container(key, value) if {
+	key in data.safehub.fields.containers
+	is_object(value)
+}
+
+_holds_information(value) if {
+	value != null
+	value != []
+	value != {}
+}
+
+# The paths a named view (data.safehub.rules.views) grants, limited to those present.
+# (The view's items are bound before the comprehension: regopy 1.5.2 ignores a function
+# argument used as an index of the collection a comprehension iterates over.)
+_view_paths(view, present) := {path |
+	some item in items
+	some path in _expand(item, present)
+	path in present
+} if {
+	items := data.safehub.rules.views[view]
+}
+
+_expand(item, present) := present if {
+	item == "ALL"
+} else := {path | some path in present; startswith(path, "detail.")} if {
+	item == "DETAIL"
+} else := {path | some path in group} if {
+	group := data.safehub.fields.groups[item]
+} else := {item}
+
+_flag_paths(present) := {path | some path in data.safehub.fields.groups.flag; path in present}
+
+_text(value) if {
+	is_string(value)
+	value != ""
+}
+
+_type_label(notice) := data.safehub.isa.notice_types[notice.notice_type].label
+
+_triage_type(notice) if data.safehub.isa.notice_types[notice.notice_type].triage == true
