@@ -1,0 +1,1 @@
+"""Tools information-governance officers use on the sharing rules: test, lint, explain."""
