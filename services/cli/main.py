@@ -20,6 +20,7 @@ __all__ = ["main"]
 COMMANDS: dict[str, str] = {
     "stack": "services.cli.main",  # registered below, see `register`
     "demo": "services.cli.demo",
+    "adapters": "services.cli.adapters",
     "policy": "services.cli.policy",
     "audit": "services.cli.audit",
 }

@@ -1,0 +1,22 @@
+"""The ingest library every agency adapter shares: validate -> map -> sign -> publish.
+
+Functional core (pure, no I/O):
+    vocab        hub vocabularies, mirroring the Avro enums
+    models       shared native-format building blocks and validators (NHS number, postcode)
+    problems     field-level errors (RFC 6901 pointers) and RFC 9457 problem documents
+    mapping      notice builder, linkage-keyed subject, content fingerprint
+    csv_batch    CSV uploads read into per-row results
+    idempotency  the claim rule (`decide_claim`) ...
+Imperative shell:
+    idempotency  ... and the durable SQLite store
+    pipeline     claim -> publish (acks=all) -> record, in order, once per notice id
+    publisher    seal with the agency key and produce to the agency topic
+    http         FastAPI app factory, lifespan wiring, auth dependency, error mapping
+    settings     AdapterSettings and the local port plan
+    errors       the error tree and the HTTP status of each error
+
+Import from the modules; this package re-exports nothing, so importing a pure module never
+imports the web framework.
+"""
+
+__all__: list[str] = []

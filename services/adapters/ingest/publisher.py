@@ -6,6 +6,7 @@ producer), so an adapter can answer 202 with the notice id knowing nothing will 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -49,6 +50,16 @@ class NoticePublisher:
                 f"{notice['source']['agency']}"
             )
         return seal(self._catalog, encode_notice(self._catalog, notice), self._key, self._clock())
+
+    async def enqueue(self, notice: Mapping[str, Any]) -> asyncio.Future[Any]:
+        """Seal and hand the notice to the producer; the returned future resolves when the
+        broker acknowledged (acks=all). Notices enqueued in order stay in order per child."""
+        value = self.seal_notice(notice)
+        key = str(notice["subject"]["linkage_key"]).encode()
+        future: asyncio.Future[Any] = await self._producer.send(
+            self._agency.topic, value=value, key=key
+        )
+        return future
 
     async def publish(self, notice: Mapping[str, Any]) -> str:
         value = self.seal_notice(notice)

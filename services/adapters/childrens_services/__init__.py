@@ -1,0 +1,1 @@
+"""Children's social care adapter: CIN census JSON records and SSDA903 missing CSV."""

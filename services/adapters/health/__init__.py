@@ -1,0 +1,1 @@
+"""Health adapter: FHIR R4 (UK Core) safeguarding Bundles."""

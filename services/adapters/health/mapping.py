@@ -1,0 +1,400 @@
+"""FHIR safeguarding Bundle -> HEALTH_SAFEGUARDING_ALERT notice. Pure.
+
+Profile checks (each failure is a field-level error with a JSON pointer into the Bundle):
+exactly one Patient with a modulus-11-valid NHS number, a given and a family name; exactly
+one Encounter with a care setting, a seen time and the safeguarding-referral extension.
+
+    narrative.summary       <- referral extension navigatorRiskSummary (shareable)
+    narrative.full_account  <- Observation values and notes (CLINICAL: navigator only, R3)
+    detail.snomed_codes     <- SNOMED CT codes of every Flag and Observation, in order
+    detail.cpis_flag        <- the first Flag coded as a CP-IS plan (CP plan / looked after)
+    detail.unscheduled_care <- setting ED or MIU, or Encounter.class EMER (rule R13)
+Source reference: the Bundle identifier value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from services.adapters.health.models import (
+    CARE_SETTING_SYSTEM,
+    CONCERN_EXTENSION,
+    CONCERN_SYSTEM,
+    CPIS_FLAG_CODES,
+    NHS_NUMBER_SYSTEM,
+    REFERRAL_EXTENSION,
+    SNOMED_SYSTEM,
+    CodeableConcept,
+    Encounter,
+    Extension,
+    FhirBundle,
+    Flag,
+    Observation,
+    Patient,
+)
+from services.adapters.ingest.mapping import (
+    MappingContext,
+    MappingFailed,
+    Notice,
+    build_notice,
+    build_subject,
+    concern,
+    to_utc,
+)
+from services.adapters.ingest.models import CodedValueError, normalise_postcode
+from services.adapters.ingest.problems import FieldError, json_pointer
+from services.adapters.ingest.vocab import ConcernCode, ConsentStatus, RiskLevel
+from services.hubkit.linkage import is_valid_nhs_number, normalise_nhs_number
+
+__all__ = ["CARE_SETTINGS", "map_fhir_bundle"]
+
+_R = TypeVar("_R")
+
+CARE_SETTINGS = frozenset(
+    {"ED", "MIU", "MATERNITY", "SEXUAL_HEALTH", "TERMINATION", "SARC", "CAMHS", "GP", "COMMUNITY"}
+)
+_UNSCHEDULED_SETTINGS = frozenset({"ED", "MIU"})
+_EXPLOITATION = frozenset({"CHILD_SEXUAL_EXPLOITATION", "CHILD_CRIMINAL_EXPLOITATION"})
+
+
+class _Errors:
+    """Collects every profile error before failing, so one response lists them all."""
+
+    def __init__(self) -> None:
+        self.items: list[FieldError] = []
+
+    def add(self, path: Sequence[str | int], code: str, message: str) -> None:
+        self.items.append(FieldError(pointer=json_pointer(path), code=code, message=message))
+
+
+def map_fhir_bundle(bundle: FhirBundle, ctx: MappingContext) -> Notice:
+    errors = _Errors()
+    patients = _of_type(bundle, Patient)
+    encounters = _of_type(bundle, Encounter)
+    if len(patients) != 1:
+        errors.add(("entry",), "patient_count", "the Bundle must hold exactly one Patient")
+    if len(encounters) != 1:
+        errors.add(("entry",), "encounter_count", "the Bundle must hold exactly one Encounter")
+    if errors.items:
+        raise MappingFailed(errors.items)
+    (p_index, patient), (e_index, encounter) = patients[0], encounters[0]
+    p_path: tuple[str | int, ...] = ("entry", p_index, "resource")
+    e_path: tuple[str | int, ...] = ("entry", e_index, "resource")
+
+    nhs_number = _nhs_number(patient, p_path, errors)
+    given, family = _names(patient, p_path, errors)
+    postcode = _postcode(patient, p_path, errors)
+    setting = _setting(encounter, e_path, errors)
+    seen_at = encounter.period.start if encounter.period else None
+    if not isinstance(seen_at, dt.datetime):
+        errors.add((*e_path, "period", "start"), "missing", "period.start (a dateTime) is required")
+    referral = _referral(encounter, e_path, errors)
+    flags = _of_type(bundle, Flag)
+    observations = _of_type(bundle, Observation)
+    cpis = _cpis_flag(flags, errors)
+    concerns = _concerns([*flags, *observations], errors)
+    if errors.items:
+        raise MappingFailed(errors.items)
+    assert isinstance(seen_at, dt.datetime)
+    assert setting is not None
+    assert referral is not None
+
+    coded: list[Flag | Observation] = [r for _, r in flags] + [r for _, r in observations]
+    snomed = _unique(
+        c.code
+        for r in coded
+        for c in (r.code.coding if r.code else [])
+        if c.system == SNOMED_SYSTEM and c.code
+    )
+    clinical = [
+        text
+        for _, obs in observations
+        for text in [obs.valueString, *(n.text for n in obs.note)]
+        if text
+    ]
+    clinical_detail = "\n".join(clinical) if clinical else "No clinical detail recorded."
+    unscheduled = setting in _UNSCHEDULED_SETTINGS or (
+        encounter.class_ is not None and encounter.class_.code == "EMER"
+    )
+    looked_after = (
+        cpis is not None and cpis["plan_type"] == "LOOKED_AFTER" and cpis["plan_end"] is None
+    )
+    subject = build_subject(
+        ctx,
+        created_at=to_utc(bundle.timestamp),
+        given_name=given,
+        family_name=family,
+        date_of_birth=patient.birthDate,
+        postcode=postcode,
+        nhs_number=nhs_number,
+        looked_after=looked_after,
+        exploitation_flagged=any(c["code"] in _EXPLOITATION for c in concerns),
+        pointer=json_pointer(p_path),
+    )
+    return build_notice(
+        ctx,
+        notice_type="HEALTH_SAFEGUARDING_ALERT",
+        source_reference=str(bundle.identifier.value),
+        source_system=bundle.identifier.system,
+        created_at=bundle.timestamp,
+        subject=subject,
+        concerns=concerns,
+        risk_level=referral["riskLevel"],
+        immediate_danger=bool(referral.get("immediateDanger", False)),
+        summary=referral["navigatorRiskSummary"],
+        full_account=clinical_detail,
+        sensitivity="CLINICAL",
+        classification="OFFICIAL_SENSITIVE",
+        consent={
+            "status": referral["consentStatus"],
+            "reason_not_sought": referral.get("consentReasonNotSought"),
+        },
+        family_informed={
+            "informed": referral["familyInformed"],
+            "reason_not_informed": None
+            if referral["familyInformed"]
+            else referral.get("familyNotInformedReason"),
+        },
+        contact_point={
+            "role": referral["contactRole"],
+            "organisation": ctx.organisation_name,
+            "telephone": referral["contactTelephone"],
+            "secure_email": referral.get("contactEmail"),
+        },
+        detail={
+            "setting": setting,
+            "seen_at": to_utc(seen_at),
+            "snomed_codes": snomed,
+            "clinical_detail": clinical_detail,
+            "navigator_risk_summary": referral["navigatorRiskSummary"],
+            "cpis_flag": cpis,
+            "released_for_cp_decision": bool(referral.get("releasedForCpDecision", False)),
+            "unscheduled_care": unscheduled,
+        },
+    )
+
+
+def _of_type(bundle: FhirBundle, kind: type[_R]) -> list[tuple[int, _R]]:
+    return [(i, e.resource) for i, e in enumerate(bundle.entry) if isinstance(e.resource, kind)]
+
+
+def _unique(values: Any) -> list[str]:
+    return list(dict.fromkeys(str(v) for v in values))
+
+
+def _nhs_number(patient: Patient, path: tuple[str | int, ...], errors: _Errors) -> str | None:
+    for index, identifier in enumerate(patient.identifier):
+        if identifier.system == NHS_NUMBER_SYSTEM:
+            value = identifier.value or ""
+            if not is_valid_nhs_number(value):
+                errors.add(
+                    (*path, "identifier", index, "value"),
+                    "nhs_number_checksum",
+                    "NHS number is not 10 digits passing the modulus-11 check",
+                )
+                return None
+            return normalise_nhs_number(value)
+    errors.add(
+        (*path, "identifier"),
+        "nhs_number_missing",
+        f"Patient needs an identifier with system {NHS_NUMBER_SYSTEM}",
+    )
+    return None
+
+
+def _names(patient: Patient, path: tuple[str | int, ...], errors: _Errors) -> tuple[str, str]:
+    names = patient.name
+    chosen = next((n for n in names if n.use == "official"), names[0] if names else None)
+    if chosen is None:
+        errors.add((*path, "name"), "missing", "Patient needs a name")
+        return "", ""
+    index = names.index(chosen)
+    if not chosen.given or not chosen.given[0].strip():
+        errors.add((*path, "name", index, "given"), "missing", "a given name is required")
+    if not chosen.family or not chosen.family.strip():
+        errors.add((*path, "name", index, "family"), "missing", "a family name is required")
+    return (chosen.given[0].strip() if chosen.given else ""), (chosen.family or "").strip()
+
+
+def _postcode(patient: Patient, path: tuple[str | int, ...], errors: _Errors) -> str | None:
+    addresses = patient.address
+    chosen = next((a for a in addresses if a.use == "home"), addresses[0] if addresses else None)
+    if chosen is None or not chosen.postalCode:
+        return None
+    try:
+        return normalise_postcode(chosen.postalCode)
+    except CodedValueError as error:
+        errors.add(
+            (*path, "address", addresses.index(chosen), "postalCode"), error.code, str(error)
+        )
+        return None
+
+
+def _setting(encounter: Encounter, path: tuple[str | int, ...], errors: _Errors) -> str | None:
+    codings = encounter.serviceType.coding if encounter.serviceType else []
+    for index, coding in enumerate(codings):
+        if coding.system == CARE_SETTING_SYSTEM:
+            if coding.code in CARE_SETTINGS:
+                return coding.code
+            errors.add(
+                (*path, "serviceType", "coding", index, "code"),
+                "care_setting",
+                f"care setting must be one of {', '.join(sorted(CARE_SETTINGS))}",
+            )
+            return None
+    errors.add(
+        (*path, "serviceType"),
+        "care_setting_missing",
+        f"Encounter.serviceType needs a coding in {CARE_SETTING_SYSTEM}",
+    )
+    return None
+
+
+_REFERRAL_REQUIRED = {
+    "riskLevel": "valueCode",
+    "navigatorRiskSummary": "valueString",
+    "consentStatus": "valueCode",
+    "familyInformed": "valueBoolean",
+    "contactRole": "valueString",
+    "contactTelephone": "valueString",
+}
+_REFERRAL_OPTIONAL = {
+    "immediateDanger": "valueBoolean",
+    "releasedForCpDecision": "valueBoolean",
+    "consentReasonNotSought": "valueString",
+    "familyNotInformedReason": "valueString",
+    "contactEmail": "valueString",
+}
+
+
+def _referral(
+    encounter: Encounter, path: tuple[str | int, ...], errors: _Errors
+) -> dict[str, Any] | None:
+    found = [(i, x) for i, x in enumerate(encounter.extension) if x.url == REFERRAL_EXTENSION]
+    if not found:
+        errors.add(
+            (*path, "extension"),
+            "referral_extension_missing",
+            f"Encounter needs the {REFERRAL_EXTENSION} extension",
+        )
+        return None
+    index, extension = found[0]
+    ext_path = (*path, "extension", index, "extension")
+    values: dict[str, Any] = {}
+    before = len(errors.items)
+    for name, element in {**_REFERRAL_REQUIRED, **_REFERRAL_OPTIONAL}.items():
+        sub = _sub_extension(extension, name)
+        if sub is None:
+            if name in _REFERRAL_REQUIRED:
+                errors.add(ext_path, "missing", f"sub-extension {name!r} ({element}) is required")
+            continue
+        sub_index, sub_ext = sub
+        value = getattr(sub_ext, element)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            errors.add((*ext_path, sub_index), "missing", f"{name} needs a non-empty {element}")
+            continue
+        values[name] = value.strip() if isinstance(value, str) else value
+    _check_code(values, "riskLevel", {r.value for r in RiskLevel}, ext_path, extension, errors)
+    _check_code(
+        values, "consentStatus", {c.value for c in ConsentStatus}, ext_path, extension, errors
+    )
+    if values.get("consentStatus") == "NOT_SOUGHT" and "consentReasonNotSought" not in values:
+        errors.add(
+            ext_path, "reason_required", "consentReasonNotSought is required when NOT_SOUGHT"
+        )
+    if values.get("familyInformed") is False and "familyNotInformedReason" not in values:
+        errors.add(
+            ext_path,
+            "reason_required",
+            "familyNotInformedReason is required when familyInformed is false",
+        )
+    return values if len(errors.items) == before else None
+
+
+def _sub_extension(extension: Extension, name: str) -> tuple[int, Extension] | None:
+    for index, sub in enumerate(extension.extension):
+        if sub.url == name:
+            return index, sub
+    return None
+
+
+def _check_code(
+    values: dict[str, Any],
+    name: str,
+    allowed: set[str],
+    path: tuple[str | int, ...],
+    extension: Extension,
+    errors: _Errors,
+) -> None:
+    if name in values and values[name] not in allowed:
+        sub = _sub_extension(extension, name)
+        index = sub[0] if sub else 0
+        errors.add(
+            (*path, index, "valueCode"),
+            "code_invalid",
+            f"{name} must be one of {', '.join(sorted(allowed))}",
+        )
+
+
+def _cpis_flag(flags: list[tuple[int, Flag]], errors: _Errors) -> dict[str, Any] | None:
+    for index, flag in flags:
+        plan_type = _first_code(flag.code, CPIS_FLAG_CODES)
+        if plan_type is None:
+            continue
+        path = ("entry", index, "resource")
+        start = flag.period.start if flag.period else None
+        end = flag.period.end if flag.period else None
+        if start is None:
+            errors.add((*path, "period", "start"), "missing", "a plan flag needs period.start")
+        contact = flag.author.display if flag.author else None
+        if not contact:
+            errors.add(
+                (*path, "author", "display"),
+                "missing",
+                "a plan flag needs author.display: the responsible local authority contact",
+            )
+        if start is None or not contact:
+            return None
+        return {
+            "plan_type": plan_type,
+            "plan_start": _as_date(start),
+            "plan_end": _as_date(end) if end is not None else None,
+            "responsible_la_contact": contact,
+        }
+    return None
+
+
+def _as_date(value: dt.datetime | dt.date) -> dt.date:
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+def _first_code(concept: CodeableConcept | None, table: dict[str, str]) -> str | None:
+    for coding in concept.coding if concept else []:
+        if coding.system == SNOMED_SYSTEM and coding.code in table:
+            return table[coding.code]
+    return None
+
+
+def _concerns(
+    resources: Sequence[tuple[int, Flag | Observation]], errors: _Errors
+) -> list[dict[str, Any]]:
+    allowed = {c.value for c in ConcernCode}
+    found: list[dict[str, Any]] = []
+    for index, resource in resources:
+        for ext_index, extension in enumerate(resource.extension):
+            if extension.url != CONCERN_EXTENSION:
+                continue
+            coding = extension.valueCoding
+            path = ("entry", index, "resource", "extension", ext_index, "valueCoding")
+            if coding is None or coding.system != CONCERN_SYSTEM or coding.code not in allowed:
+                errors.add(
+                    path,
+                    "concern_code",
+                    f"concern must be a valueCoding in {CONCERN_SYSTEM} with a hub concern code",
+                )
+                continue
+            if all(c["code"] != coding.code for c in found):
+                found.append(concern(str(coding.code)))
+    return found

@@ -1,0 +1,92 @@
+"""Errors of the ingest pipeline, and the HTTP status the adapter edge answers with.
+
+IngestError
+├── RecordInvalid          422  the record (or one CSV row) failed validation or mapping;
+│                               carries field-level errors; nothing is published
+├── BatchInvalid           422  an upload cannot be read as a whole (not UTF-8 CSV, wrong
+│                               columns); no row is published
+├── BatchTooLarge          413  more rows or bytes than the adapter accepts in one upload
+├── ReferenceConflict      409  this source reference was already published with different
+│                               content; nothing is published (see docs/integrators.md)
+├── PublishUnavailable     503  the broker did not acknowledge; nothing was recorded as
+│                               published, so retrying the same record is safe
+└── ConfigurationMissing   (startup) a key or secret the adapter needs is not provisioned
+Authentication and authorisation errors come from `services.hubkit.auth` (401 / 403).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from services.adapters.ingest.problems import FieldError
+
+__all__ = [
+    "BatchInvalid",
+    "BatchTooLarge",
+    "ConfigurationMissing",
+    "IngestError",
+    "PublishUnavailable",
+    "RecordInvalid",
+    "ReferenceConflict",
+]
+
+
+class IngestError(Exception):
+    """Root of every error the ingest pipeline raises."""
+
+    status = 500
+    problem_type = "https://safehub.example/problems/ingest-error"
+    title = "Ingest error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: Sequence[FieldError] = (),
+        notice_id: str | None = None,
+    ) -> None:
+        self.detail = detail
+        self.errors = tuple(errors)
+        self.notice_id = notice_id
+        super().__init__(detail)
+
+
+class RecordInvalid(IngestError):
+    status = 422
+    problem_type = "https://safehub.example/problems/invalid-record"
+    title = "Record failed validation"
+
+    def __init__(self, errors: Sequence[FieldError]) -> None:
+        count = len(errors)
+        noun = "problem" if count == 1 else "problems"
+        super().__init__(f"{count} {noun} found; nothing was published.", errors=errors)
+
+
+class BatchInvalid(IngestError):
+    status = 422
+    problem_type = "https://safehub.example/problems/invalid-batch"
+    title = "Upload cannot be read"
+
+
+class BatchTooLarge(IngestError):
+    status = 413
+    problem_type = "https://safehub.example/problems/batch-too-large"
+    title = "Upload too large"
+
+
+class ReferenceConflict(IngestError):
+    status = 409
+    problem_type = "https://safehub.example/problems/reference-conflict"
+    title = "Source reference already used for different content"
+
+
+class PublishUnavailable(IngestError):
+    status = 503
+    problem_type = "https://safehub.example/problems/publish-unavailable"
+    title = "Notice could not be published now"
+
+
+class ConfigurationMissing(IngestError):
+    """Raised at startup when a key or secret the adapter needs is not provisioned."""
+
+    title = "Adapter not provisioned"

@@ -1,0 +1,495 @@
+"""The thin HTTP edge every adapter shares: app factory, lifespan wiring, auth, error mapping.
+
+An adapter module supplies its routers (native models in, pure mapping) and calls
+`build_adapter_app`. This module owns everything else: the producer and publisher (built
+once in the lifespan), the idempotency store, token validation, and turning every error
+into a problem document with field-level errors.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar, cast
+
+import httpx
+from fastapi import APIRouter, Depends, FastAPI, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+
+from services.adapters.ingest.csv_batch import BatchItem
+from services.adapters.ingest.errors import (
+    BatchTooLarge,
+    ConfigurationMissing,
+    IngestError,
+    PublishUnavailable,
+    RecordInvalid,
+    ReferenceConflict,
+)
+from services.adapters.ingest.idempotency import SqliteIdempotencyStore
+from services.adapters.ingest.mapping import MappingContext, MappingFailed, Notice
+from services.adapters.ingest.pipeline import Candidate, IngestPipeline, Status
+from services.adapters.ingest.problems import FieldError, Problem, field_errors_from_validation
+from services.adapters.ingest.publisher import NoticePublisher
+from services.adapters.ingest.settings import AdapterSettings
+from services.hubkit.auth import (
+    AccessClaims,
+    AuthError,
+    Forbidden,
+    JwksSource,
+    JwksUnavailable,
+    RemoteJwks,
+    TokenValidator,
+    authorise_agency,
+    bearer_token,
+)
+from services.hubkit.bus import make_producer
+from services.hubkit.codec import SchemaCatalog
+from services.hubkit.envelope import load_signing_key
+from services.hubkit.linkage import LinkageKeyer
+from services.hubkit.settings import HubSettings
+from services.hubkit.topology import AgencyEntry, load_topology
+
+__all__ = [
+    "PROBLEM_RESPONSES",
+    "AdapterRuntime",
+    "BatchReport",
+    "Ingest",
+    "IngestDep",
+    "NoticeAccepted",
+    "RowResult",
+    "build_adapter_app",
+]
+
+_log = logging.getLogger(__name__)
+
+R = TypeVar("R")
+M = TypeVar("M", bound=BaseModel)
+
+
+class NoticeAccepted(BaseModel):
+    """The record was published (or had been already): the broker acknowledged it."""
+
+    notice_id: str = Field(
+        description="Deterministic notice id: the same source record always gets the same id.",
+        examples=["3f2c9a4e-5b1d-5e7f-8a9b-0c1d2e3f4a5b"],
+    )
+    status: Literal["published", "duplicate"] = Field(
+        description=(
+            "'published' when this request published the notice; 'duplicate' when the same "
+            "record was published before (nothing new was published)."
+        ),
+        examples=["published"],
+    )
+
+
+class RowResult(BaseModel):
+    """What happened to one row of an upload."""
+
+    row: int = Field(
+        description="1-based data row number (the header is not counted).", examples=[3]
+    )
+    line: int = Field(description="Line in the file where the row ends.", examples=[4])
+    status: Literal["published", "duplicate", "rejected", "conflict", "failed"] = Field(
+        description=(
+            "published: acknowledged by the broker now; duplicate: published before, not "
+            "again; rejected: invalid, see errors; conflict: reference reused for different "
+            "content; failed: the broker did not acknowledge, retry the row."
+        ),
+        examples=["rejected"],
+    )
+    notice_id: str | None = Field(
+        default=None,
+        description="Notice id of the row's notice; null when the row was rejected.",
+        examples=["3f2c9a4e-5b1d-5e7f-8a9b-0c1d2e3f4a5b"],
+    )
+    errors: list[FieldError] = Field(
+        default_factory=list,
+        description="Field-level errors for a rejected row; pointers name the column.",
+        examples=[
+            [
+                {
+                    "pointer": "/MIS_START",
+                    "code": "date_from_datetime_parsing",
+                    "message": "Input should be a valid date",
+                }
+            ]
+        ],
+    )
+    detail: str | None = Field(
+        default=None,
+        description="Explanation for a conflict or failure.",
+        examples=["the broker did not acknowledge (KafkaTimeoutError); retry the same record"],
+    )
+
+
+class BatchReport(BaseModel):
+    """Per-row results of an upload. Good rows were published; bad rows were not."""
+
+    rows_total: int = Field(description="Data rows in the upload.", examples=[3])
+    published: int = Field(description="Rows published by this upload.", examples=[1])
+    duplicates: int = Field(description="Rows already published before.", examples=[1])
+    rejected: int = Field(description="Rows that failed validation.", examples=[1])
+    conflicts: int = Field(description="Rows whose reference was reused.", examples=[0])
+    failed: int = Field(description="Rows the broker did not acknowledge.", examples=[0])
+    rows: list[RowResult] = Field(
+        description="One result per data row, in file order.",
+        examples=[
+            [
+                {
+                    "row": 1,
+                    "line": 2,
+                    "status": "published",
+                    "notice_id": "3f2c9a4e-5b1d-5e7f-8a9b-0c1d2e3f4a5b",
+                    "errors": [],
+                    "detail": None,
+                },
+            ]
+        ],
+    )
+
+
+class HealthStatus(BaseModel):
+    status: Literal["ok"] = Field(
+        description="Always 'ok' when the adapter answers.", examples=["ok"]
+    )
+    agency: str = Field(description="The agency this adapter publishes for.", examples=["POLICE"])
+
+
+def _problem_doc(description: str) -> dict[str, Any]:
+    return {"model": Problem, "description": description}
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _problem_doc("No, expired or invalid access token (nothing published)."),
+    403: _problem_doc("The token is for another agency or lacks the publish scope."),
+    409: _problem_doc("The source reference was already published with different content."),
+    413: _problem_doc("The upload is too large."),
+    422: _problem_doc("The record is invalid; `errors` lists every field-level problem."),
+    503: _problem_doc("The broker or the token issuer is unavailable; retry later."),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterRuntime:
+    """Everything built once at startup, shared by every request."""
+
+    agency: AgencyEntry
+    context: MappingContext
+    pipeline: IngestPipeline
+    validator: TokenValidator
+    settings: AdapterSettings
+
+
+class Ingest:
+    """The per-request face of the pipeline, for a caller already authorised."""
+
+    def __init__(self, runtime: AdapterRuntime, claims: AccessClaims) -> None:
+        self._runtime = runtime
+        self.claims = claims
+
+    @property
+    def context(self) -> MappingContext:
+        return self._runtime.context
+
+    @property
+    def max_rows(self) -> int:
+        return self._runtime.settings.max_batch_rows
+
+    async def one(self, record: R, mapper: Callable[[R, MappingContext], Notice]) -> NoticeAccepted:
+        try:
+            notice = mapper(record, self.context)
+        except MappingFailed as failed:
+            raise RecordInvalid(failed.errors) from None
+        (outcome,) = await self._runtime.pipeline.submit([Candidate.of(notice)])
+        _log.info(
+            "client %s: notice %s %s", self.claims.client_id, outcome.notice_id, outcome.status
+        )
+        if outcome.status is Status.PUBLISHED:
+            return NoticeAccepted(notice_id=outcome.notice_id, status="published")
+        if outcome.status is Status.DUPLICATE:
+            return NoticeAccepted(notice_id=outcome.notice_id, status="duplicate")
+        if outcome.status is Status.CONFLICT:
+            raise ReferenceConflict(
+                outcome.detail or "reference conflict",
+                notice_id=outcome.notice_id,
+                errors=[
+                    FieldError(
+                        pointer="",
+                        code="reference_conflict",
+                        message=outcome.detail or "reference already used for different content",
+                    )
+                ],
+            )
+        raise PublishUnavailable(outcome.detail or "not acknowledged", notice_id=outcome.notice_id)
+
+    async def read_upload(self, upload: UploadFile) -> bytes:
+        limit = self._runtime.settings.max_upload_bytes
+        data = await upload.read(limit + 1)
+        if len(data) > limit:
+            raise BatchTooLarge(f"upload is larger than {limit} bytes; split it")
+        return data
+
+    async def batch(self, items: Sequence[BatchItem]) -> JSONResponse:
+        to_publish = [item for item in items if item.notice is not None]
+        outcomes = await self._runtime.pipeline.submit(
+            [Candidate.of(cast(Notice, item.notice)) for item in to_publish]
+        )
+        by_row = {item.row: outcome for item, outcome in zip(to_publish, outcomes, strict=True)}
+        results: list[RowResult] = []
+        for item in items:
+            outcome = by_row.get(item.row)
+            if outcome is None:
+                results.append(
+                    RowResult(
+                        row=item.row, line=item.line, status="rejected", errors=list(item.errors)
+                    )
+                )
+            else:
+                results.append(
+                    RowResult(
+                        row=item.row,
+                        line=item.line,
+                        status=outcome.status.value,
+                        notice_id=outcome.notice_id,
+                        detail=outcome.detail,
+                    )
+                )
+        counts = {status: sum(1 for r in results if r.status == status) for status in _STATUSES}
+        report = BatchReport(
+            rows_total=len(results),
+            published=counts["published"],
+            duplicates=counts["duplicate"],
+            rejected=counts["rejected"],
+            conflicts=counts["conflict"],
+            failed=counts["failed"],
+            rows=results,
+        )
+        _log.info(
+            "client %s: batch of %d rows: %d published, %d duplicate, %d rejected, %d conflict, "
+            "%d failed",
+            self.claims.client_id,
+            report.rows_total,
+            report.published,
+            report.duplicates,
+            report.rejected,
+            report.conflicts,
+            report.failed,
+        )
+        return JSONResponse(
+            report.model_dump(mode="json"), status_code=503 if report.failed else 200
+        )
+
+
+_STATUSES = ("published", "duplicate", "rejected", "conflict", "failed")
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    bearerFormat="JWT",
+    scheme_name="OAuth2ClientCredentials",
+    description=(
+        "An access token from the OAuth2 client-credentials grant (client authentication: "
+        "private_key_jwt). Locally: POST http://127.0.0.1:18205/token; see docs/integrators.md."
+    ),
+)
+
+
+def _runtime(request: Request) -> AdapterRuntime:
+    return cast(AdapterRuntime, request.app.state.runtime)
+
+
+async def _authorised(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> AccessClaims:
+    runtime = _runtime(request)
+    header = f"{credentials.scheme} {credentials.credentials}" if credentials else None
+    claims = await runtime.validator.validate(bearer_token(header))
+    return authorise_agency(claims, agency=runtime.agency.code)
+
+
+async def _ingest(
+    request: Request, claims: Annotated[AccessClaims, Depends(_authorised)]
+) -> Ingest:
+    return Ingest(_runtime(request), claims)
+
+
+IngestDep = Annotated[Ingest, Depends(_ingest)]
+"""Route parameter: the authorised caller's pipeline. Auth runs before body validation, so
+an unauthenticated caller learns nothing about the record format from error details."""
+
+
+def _problem(error_type: str, title: str, status: int, detail: str, **extra: Any) -> dict[str, Any]:
+    body = Problem(type=error_type, title=title, status=status, detail=detail, **extra)
+    return body.model_dump(mode="json")
+
+
+def _problem_response(
+    status: int, content: dict[str, Any], headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        content, status_code=status, headers=headers, media_type="application/problem+json"
+    )
+
+
+async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = field_errors_from_validation(exc.errors(), exc.body, strip=("body",))
+    invalid = RecordInvalid(errors)
+    return _problem_response(
+        422,
+        _problem(invalid.problem_type, invalid.title, 422, invalid.detail, errors=list(errors)),
+    )
+
+
+async def _on_ingest_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, IngestError)
+    headers = {"Retry-After": "5"} if exc.status == 503 else None
+    content = _problem(
+        exc.problem_type,
+        exc.title,
+        exc.status,
+        exc.detail,
+        errors=list(exc.errors),
+        notice_id=exc.notice_id,
+    )
+    return _problem_response(exc.status, content, headers)
+
+
+async def _on_auth_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AuthError)
+    if isinstance(exc, JwksUnavailable):
+        return _problem_response(
+            503,
+            _problem(
+                "https://safehub.example/problems/issuer-unavailable",
+                "Token issuer unavailable",
+                503,
+                "access tokens cannot be checked now; retry later",
+            ),
+            {"Retry-After": "5"},
+        )
+    status = 403 if isinstance(exc, Forbidden) else 401
+    description = str(exc).replace('"', "'")
+    challenge = (
+        f'Bearer realm="safehub", error="{exc.error_code}", error_description="{description}"'
+    )
+    title = "Not allowed for this agency" if status == 403 else "Not authenticated"
+    kind = "forbidden" if status == 403 else "unauthenticated"
+    return _problem_response(
+        status,
+        _problem(f"https://safehub.example/problems/{kind}", title, status, str(exc)),
+        {"WWW-Authenticate": challenge},
+    )
+
+
+def _read_secret(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigurationMissing(
+            f"{what} not found at {path}; run `safehub stack up` (or `safehub adapters serve`, "
+            "which provisions keys)"
+        ) from None
+
+
+def build_adapter_app(
+    *,
+    agency: str,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter],
+    settings: HubSettings,
+    adapter: AdapterSettings | None = None,
+    jwks: JwksSource | None = None,
+    extra_schemas: Sequence[type[BaseModel]] = (),
+) -> FastAPI:
+    """A ready adapter app. Nothing connects until the lifespan starts."""
+    adapter_settings = adapter or AdapterSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        topology = load_topology(settings.policies_dir)
+        entry = topology.agency(agency)
+        catalog = SchemaCatalog(settings.schemas_dir)
+        secret = _read_secret(settings.keys_dir / "linkage.secret", "the hub linkage secret")
+        _read_secret(settings.keys_dir / "private" / f"{entry.principal}.pem", "signing key")
+        signing_key = load_signing_key(settings.keys_dir, entry.principal)
+        http_client: httpx.AsyncClient | None = None
+        source = jwks
+        if source is None:
+            http_client = httpx.AsyncClient()
+            source = RemoteJwks(adapter_settings.resolved_jwks_url(), client=http_client)
+        store = SqliteIdempotencyStore(
+            adapter_settings.store_path(settings.data_dir, agency),
+            lease_s=adapter_settings.claim_lease_s,
+        )
+        producer = make_producer(settings, entry.principal)
+        await producer.start()
+        try:
+            publisher = NoticePublisher(
+                producer=producer, catalog=catalog, agency=entry, signing_key=signing_key
+            )
+            app.state.runtime = AdapterRuntime(
+                agency=entry,
+                context=MappingContext(
+                    agency=entry.code,
+                    organisation_code=entry.organisation,
+                    organisation_name=entry.name,
+                    keyer=LinkageKeyer(secret),
+                ),
+                pipeline=IngestPipeline(
+                    sink=publisher,
+                    store=store,
+                    in_flight_wait_s=adapter_settings.in_flight_wait_s,
+                ),
+                validator=TokenValidator(
+                    jwks=source,
+                    issuer=adapter_settings.token_issuer,
+                    audience=adapter_settings.token_audience,
+                    agency_claim=adapter_settings.agency_claim,
+                ),
+                settings=adapter_settings,
+            )
+            yield
+        finally:
+            await producer.stop()
+            store.close()
+            if http_client is not None:
+                await http_client.aclose()
+
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(IngestError, _on_ingest_error)
+    app.add_exception_handler(AuthError, _on_auth_error)
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness check (no token needed)")
+    async def healthz() -> HealthStatus:
+        return HealthStatus(status="ok", agency=agency)
+
+    for router in routers:
+        app.include_router(router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in extra_schemas:
+            model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, definition in model_schema.pop("$defs", {}).items():
+                components.setdefault(name, definition)
+            components[model.__name__] = model_schema
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,199 @@
+"""Which notices an adapter has published: the durable idempotency store.
+
+Same source record twice -> same notice id -> one notice on the bus. Before publishing, the
+adapter *claims* the notice id with a fingerprint of the notice content; after the broker
+acknowledged, it marks the claim *published*. What a claim attempt finds decides the answer:
+
+    nothing                          -> CLAIMED: publish it
+    published, same content          -> ALREADY_PUBLISHED: answer 202 with the same id, do
+                                        not publish again
+    published, different content     -> CONFLICT: answer 409, publish nothing. Notices are
+                                        immutable events and downstream consumers are
+                                        idempotent on notice_id, so a second, different
+                                        notice under the same id would be silently dropped
+                                        there. A correction must be sent as a new record
+                                        (each native format has a `revision` or new reference)
+    claimed by another request       -> IN_FLIGHT: wait for it, then answer as above
+    claimed, lease expired           -> CLAIMED: the other request died; take over
+
+The store holds notice ids and content fingerprints only: no personal data.
+
+The single window for a duplicate on the bus is a crash after the broker acknowledged but
+before `mark_published` committed; a retry then publishes the same notice again (same id,
+same bytes but the signing time). Consumers are idempotent on notice_id (ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+__all__ = [
+    "Claim",
+    "IdempotencyStore",
+    "MemoryIdempotencyStore",
+    "SqliteIdempotencyStore",
+    "StoredClaim",
+    "decide_claim",
+]
+
+
+class Claim(StrEnum):
+    CLAIMED = "claimed"
+    ALREADY_PUBLISHED = "already_published"
+    IN_FLIGHT = "in_flight"
+    CONFLICT = "conflict"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredClaim:
+    notice_id: str
+    content_sha256: str
+    published: bool
+    claimed_at: float
+
+
+def decide_claim(
+    existing: StoredClaim | None, *, content_sha256: str, now: float, lease_s: float
+) -> Claim:
+    """The rule above, as a pure function."""
+    if existing is None:
+        return Claim.CLAIMED
+    if existing.published:
+        same = existing.content_sha256 == content_sha256
+        return Claim.ALREADY_PUBLISHED if same else Claim.CONFLICT
+    if now - existing.claimed_at > lease_s:
+        return Claim.CLAIMED
+    if existing.content_sha256 != content_sha256:
+        return Claim.CONFLICT
+    return Claim.IN_FLIGHT
+
+
+class IdempotencyStore(Protocol):
+    """Port: where claims live. `claim` must be atomic across every process sharing it."""
+
+    def claim(self, notice_id: str, *, content_sha256: str, now: float) -> Claim: ...
+
+    def mark_published(self, notice_id: str, *, now: float) -> None: ...
+
+    def release(self, notice_id: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class MemoryIdempotencyStore:
+    """In-process store (unit tests, throwaway runs): same rules, no durability."""
+
+    def __init__(self, *, lease_s: float = 120.0) -> None:
+        self._lease_s = lease_s
+        self._claims: dict[str, StoredClaim] = {}
+
+    def claim(self, notice_id: str, *, content_sha256: str, now: float) -> Claim:
+        decision = decide_claim(
+            self._claims.get(notice_id),
+            content_sha256=content_sha256,
+            now=now,
+            lease_s=self._lease_s,
+        )
+        if decision is Claim.CLAIMED:
+            self._claims[notice_id] = StoredClaim(notice_id, content_sha256, False, now)
+        return decision
+
+    def mark_published(self, notice_id: str, *, now: float) -> None:
+        current = self._claims[notice_id]
+        self._claims[notice_id] = StoredClaim(notice_id, current.content_sha256, True, now)
+
+    def release(self, notice_id: str) -> None:
+        current = self._claims.get(notice_id)
+        if current is not None and not current.published:
+            del self._claims[notice_id]
+
+    def close(self) -> None:
+        self._claims.clear()
+
+    def published_ids(self) -> frozenset[str]:
+        return frozenset(k for k, v in self._claims.items() if v.published)
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS notice_claims (
+    notice_id       TEXT PRIMARY KEY,
+    content_sha256  TEXT NOT NULL,
+    published       INTEGER NOT NULL CHECK (published IN (0, 1)),
+    claimed_at      REAL NOT NULL,
+    published_at    REAL
+) WITHOUT ROWID
+"""
+
+
+class SqliteIdempotencyStore:
+    """Durable store in one SQLite file (WAL). Safe for several processes on one host:
+    a claim runs in a `BEGIN IMMEDIATE` transaction, so two claimants serialise."""
+
+    def __init__(self, path: Path, *, lease_s: float = 120.0) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lease_s = lease_s
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.execute(_SCHEMA)
+
+    def claim(self, notice_id: str, *, content_sha256: str, now: float) -> Claim:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute(
+                    "SELECT content_sha256, published, claimed_at FROM notice_claims "
+                    "WHERE notice_id = ?",
+                    (notice_id,),
+                ).fetchone()
+                existing = (
+                    None
+                    if row is None
+                    else StoredClaim(notice_id, str(row[0]), bool(row[1]), float(row[2]))
+                )
+                decision = decide_claim(
+                    existing, content_sha256=content_sha256, now=now, lease_s=self._lease_s
+                )
+                if decision is Claim.CLAIMED:
+                    self._db.execute(
+                        "INSERT INTO notice_claims (notice_id, content_sha256, published, "
+                        "claimed_at) VALUES (?, ?, 0, ?) ON CONFLICT (notice_id) DO UPDATE "
+                        "SET content_sha256 = excluded.content_sha256, "
+                        "claimed_at = excluded.claimed_at",
+                        (notice_id, content_sha256, now),
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return decision
+
+    def mark_published(self, notice_id: str, *, now: float) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE notice_claims SET published = 1, published_at = ? WHERE notice_id = ?",
+                (now, notice_id),
+            )
+
+    def release(self, notice_id: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM notice_claims WHERE notice_id = ? AND published = 0", (notice_id,)
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def published_count(self) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT count(*) FROM notice_claims WHERE published = 1")
+            return int(row.fetchone()[0])

@@ -1,0 +1,265 @@
+"""Pure helpers every adapter's mapping uses to build a SafeguardingNotice dict.
+
+No clock, no I/O, no randomness: the same native record and context always give the same
+notice (and so the same notice id and content fingerprint). The linkage keyer is a keyed
+HMAC, a pure function of its secret and the identifiers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from services.adapters.ingest.models import (
+    ConcernIn,
+    ConsentIn,
+    ContactPointIn,
+    FamilyInformedIn,
+    PersonIn,
+)
+from services.adapters.ingest.problems import FieldError
+from services.hubkit.linkage import IdentifiersIncomplete, LinkageKeyer, postcode_district
+from services.hubkit.notice import notice_id_for, to_json_value
+
+__all__ = [
+    "RETURN_INTERVIEW_DUE",
+    "MappingContext",
+    "MappingFailed",
+    "Notice",
+    "age_on",
+    "build_notice",
+    "build_subject",
+    "concern",
+    "concerns_of",
+    "consent_of",
+    "contact_point_of",
+    "content_fingerprint",
+    "family_informed_of",
+    "person_of",
+    "reference_with_revision",
+    "to_utc",
+]
+
+Notice = dict[str, Any]
+
+# A return home interview is due within 72 hours of the child's return.
+RETURN_INTERVIEW_DUE = dt.timedelta(hours=72)
+
+
+class MappingFailed(ValueError):
+    """The record is well-formed but cannot become a notice; carries field-level errors."""
+
+    def __init__(self, errors: Sequence[FieldError]) -> None:
+        self.errors = tuple(errors)
+        super().__init__("; ".join(f"{e.pointer}: {e.message}" for e in errors))
+
+
+@dataclass(frozen=True, slots=True)
+class MappingContext:
+    """What a mapping needs besides the record: who the adapter publishes for, and the keyer."""
+
+    agency: str
+    organisation_code: str
+    organisation_name: str
+    keyer: LinkageKeyer
+
+
+def to_utc(value: dt.datetime) -> dt.datetime:
+    """An aware datetime in UTC, truncated to milliseconds (the notice's time resolution)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime reached mapping; models must require an offset")
+    utc = value.astimezone(dt.UTC)
+    return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
+
+
+def age_on(date_of_birth: dt.date | None, day: dt.date) -> int | None:
+    """Age in whole years on `day` (a birthday on `day` counts)."""
+    if date_of_birth is None:
+        return None
+    years = day.year - date_of_birth.year
+    if (day.month, day.day) < (date_of_birth.month, date_of_birth.day):
+        years -= 1
+    return max(years, 0)
+
+
+def reference_with_revision(reference: str, revision: int) -> str:
+    """Revision 1 is the reference itself; a correction sent as revision n gets '/r<n>'."""
+    return reference if revision <= 1 else f"{reference}/r{revision}"
+
+
+def build_subject(
+    ctx: MappingContext,
+    *,
+    created_at: dt.datetime,
+    given_name: str,
+    family_name: str,
+    date_of_birth: dt.date | None,
+    postcode: str | None,
+    nhs_number: str | None = None,
+    la_child_id: str | None = None,
+    upn: str | None = None,
+    looked_after: bool = False,
+    responsible_la: str | None = None,
+    placing_la: str | None = None,
+    exploitation_flagged: bool = False,
+    pointer: str = "",
+) -> dict[str, Any]:
+    """The Subject record, with the pseudonymous linkage key (see services/hubkit/linkage.py).
+
+    Only the postcode *district* is kept in the notice, never the full postcode.
+    """
+    try:
+        key = ctx.keyer.key_for(
+            nhs_number=nhs_number,
+            given_name=given_name,
+            family_name=family_name,
+            date_of_birth=date_of_birth,
+            postcode=postcode,
+        )
+    except IdentifiersIncomplete:
+        raise MappingFailed(
+            [
+                FieldError(
+                    pointer=pointer,
+                    code="identifiers_incomplete",
+                    message=(
+                        "the child cannot be linked: give a valid NHS number, or given name, "
+                        "family name, date of birth and postcode"
+                    ),
+                )
+            ]
+        ) from None
+    return {
+        "linkage_key": key,
+        "nhs_number": nhs_number,
+        "la_child_id": la_child_id,
+        "upn": upn,
+        "given_name": given_name,
+        "family_name": family_name,
+        "date_of_birth": date_of_birth,
+        "age_years": age_on(date_of_birth, created_at.date()),
+        "postcode_district": postcode_district(postcode) if postcode else None,
+        "looked_after": looked_after,
+        "responsible_la": responsible_la,
+        "placing_la": placing_la,
+        "exploitation_flagged": exploitation_flagged,
+    }
+
+
+def concern(code: str, census_factor: str | None = None) -> dict[str, Any]:
+    return {"code": code, "census_factor": census_factor}
+
+
+def concerns_of(
+    given: Iterable[ConcernIn], *, ensure: Iterable[tuple[str, str | None]] = ()
+) -> list[dict[str, Any]]:
+    """Concerns as sent, plus the ones the record type implies, each code once, in order."""
+    result: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for item in given:
+        if item.code.value not in seen:
+            seen.add(item.code.value)
+            result.append(concern(item.code.value, item.census_factor))
+    for code, factor in ensure:
+        if code not in seen:
+            seen.add(code)
+            result.append(concern(code, factor))
+    return result
+
+
+def consent_of(consent: ConsentIn) -> dict[str, Any]:
+    return {"status": consent.status.value, "reason_not_sought": consent.reason_not_sought}
+
+
+def family_informed_of(family: FamilyInformedIn) -> dict[str, Any]:
+    return {
+        "informed": family.informed,
+        "reason_not_informed": None if family.informed else family.reason_not_informed,
+    }
+
+
+def contact_point_of(contact: ContactPointIn) -> dict[str, Any]:
+    return {
+        "role": contact.role,
+        "organisation": contact.organisation,
+        "telephone": contact.telephone,
+        "secure_email": contact.secure_email,
+    }
+
+
+def person_of(person: PersonIn) -> dict[str, Any]:
+    return {
+        "role": person.role,
+        "name": person.name,
+        "organisation": person.organisation,
+        "contact": person.contact,
+    }
+
+
+def build_notice(
+    ctx: MappingContext,
+    *,
+    notice_type: str,
+    source_reference: str,
+    source_system: str | None,
+    created_at: dt.datetime,
+    subject: Mapping[str, Any],
+    concerns: Sequence[Mapping[str, Any]],
+    risk_level: str,
+    immediate_danger: bool,
+    summary: str,
+    full_account: str | None,
+    sensitivity: str,
+    classification: str,
+    consent: Mapping[str, Any],
+    family_informed: Mapping[str, Any],
+    contact_point: Mapping[str, Any],
+    detail: Mapping[str, Any],
+    intelligence_grading: Mapping[str, Any] | None = None,
+    referrer: Mapping[str, Any] | None = None,
+    third_parties: Sequence[Mapping[str, Any]] = (),
+) -> Notice:
+    """A complete notice in the Avro record shape, with its deterministic notice id."""
+    return {
+        "notice_id": notice_id_for(
+            agency=ctx.agency,
+            organisation_code=ctx.organisation_code,
+            source_reference=source_reference,
+        ),
+        "notice_type": notice_type,
+        "source": {
+            "agency": ctx.agency,
+            "organisation_code": ctx.organisation_code,
+            "source_reference": source_reference,
+            "source_system": source_system,
+        },
+        "created_at": to_utc(created_at),
+        "subject": dict(subject),
+        "concerns": [dict(c) for c in concerns],
+        "risk": {"level": risk_level, "immediate_danger": immediate_danger},
+        "narrative": {
+            "summary": summary,
+            "full_account": full_account,
+            "sensitivity": sensitivity,
+        },
+        "classification": classification,
+        "intelligence_grading": dict(intelligence_grading) if intelligence_grading else None,
+        "consent": dict(consent),
+        "family_informed": dict(family_informed),
+        "referrer": dict(referrer) if referrer else None,
+        "third_parties": [dict(p) for p in third_parties],
+        "contact_point": dict(contact_point),
+        "detail": dict(detail),
+    }
+
+
+def content_fingerprint(notice: Mapping[str, Any]) -> str:
+    """SHA-256 over the notice's canonical JSON: equal for equal content, whatever the order."""
+    canonical = json.dumps(
+        to_json_value(notice), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()

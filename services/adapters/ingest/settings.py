@@ -1,0 +1,71 @@
+"""Adapter settings (environment prefix SAFEHUB_ADAPTER_) and the local port plan.
+
+Local ports (loopback only), used by `safehub adapters serve` and docs/integrators.md:
+    18201 police   18202 health   18203 children's services   18204 voluntary sector
+    18205 identity (local OAuth2 token endpoint)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ADAPTER_PORTS", "IDENTITY_PORT", "AdapterSettings"]
+
+ADAPTER_PORTS: dict[str, int] = {
+    "POLICE": 18201,
+    "HEALTH": 18202,
+    "CHILDRENS_SERVICES": 18203,
+    "VOLUNTARY_SECTOR": 18204,
+}
+IDENTITY_PORT = 18205
+
+
+class AdapterSettings(BaseSettings):
+    """Settings every adapter shares; the hub-wide ones come from HubSettings."""
+
+    model_config = SettingsConfigDict(env_prefix="SAFEHUB_ADAPTER_", extra="ignore")
+
+    token_issuer: str = Field(
+        default=f"http://127.0.0.1:{IDENTITY_PORT}",
+        description="Issuer (`iss`) access tokens must carry: the identity service or your IdP.",
+    )
+    token_audience: str = Field(
+        default="safehub-ingest",
+        description="Audience (`aud`) access tokens must name.",
+    )
+    jwks_url: str | None = Field(
+        default=None,
+        description="JWKS of the issuer; default <token_issuer>/.well-known/jwks.json.",
+    )
+    agency_claim: str = Field(
+        default="agency", description="Token claim naming the agency the client acts for."
+    )
+    state_dir: Path | None = Field(
+        default=None,
+        description="Where idempotency stores live; default <data_dir>/adapters.",
+    )
+    max_batch_rows: int = Field(default=10_000, ge=1)
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    claim_lease_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="A claim older than this is taken to belong to a crashed request.",
+    )
+    in_flight_wait_s: float = Field(
+        default=30.0, gt=0, description="How long a duplicate waits for the first request."
+    )
+
+    @field_validator("token_issuer")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    def resolved_jwks_url(self) -> str:
+        return self.jwks_url or f"{self.token_issuer}/.well-known/jwks.json"
+
+    def store_path(self, data_dir: Path, agency: str) -> Path:
+        base = self.state_dir or data_dir / "adapters"
+        return base / f"{agency.lower()}-idempotency.sqlite3"

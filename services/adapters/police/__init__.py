@@ -1,0 +1,1 @@
+"""Police adapter: occurrence exports (PPN, DASH, missing person, intelligence) in JSON."""

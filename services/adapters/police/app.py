@@ -1,0 +1,62 @@
+"""Police adapter: thin HTTP edge over the police mapping (port 18201 locally)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+from services.adapters.ingest.http import (
+    PROBLEM_RESPONSES,
+    IngestDep,
+    NoticeAccepted,
+    build_adapter_app,
+)
+from services.adapters.ingest.settings import AdapterSettings
+from services.adapters.police.mapping import map_police_record
+from services.adapters.police.models import PoliceRecord
+from services.hubkit.auth import JwksSource
+from services.hubkit.settings import HubSettings
+
+__all__ = ["create_app", "router"]
+
+router = APIRouter(prefix="/v1", tags=["police"])
+
+
+@router.post(
+    "/occurrences",
+    status_code=202,
+    response_model=NoticeAccepted,
+    responses=PROBLEM_RESPONSES,
+    summary="Publish one occurrence export record",
+    description=(
+        "Send one record from an occurrence export, keyed on the occurrence reference. "
+        "`record_type` selects the shape: PUBLIC_PROTECTION_NOTICE, DASH_INCIDENT, "
+        "MISSING_PERSON or INTELLIGENCE_REPORT. Answers 202 with the notice id only after "
+        "the hub's broker acknowledged the signed notice. Sending the same record again "
+        "answers 202 with the same id and publishes nothing new; sending different content "
+        "under the same reference and revision answers 409."
+    ),
+)
+async def post_occurrence(record: PoliceRecord, ingest: IngestDep) -> NoticeAccepted:
+    return await ingest.one(record, map_police_record)
+
+
+def create_app(
+    settings: HubSettings,
+    adapter: AdapterSettings | None = None,
+    *,
+    jwks: JwksSource | None = None,
+) -> FastAPI:
+    return build_adapter_app(
+        agency="POLICE",
+        title="safehub police adapter",
+        description=(
+            "Accepts police occurrence exports (public protection notices, DASH incidents, "
+            "missing-person records, graded intelligence) and publishes them to the hub as "
+            "signed safeguarding notices. Authenticate with an OAuth2 client-credentials "
+            "access token issued to a POLICE client."
+        ),
+        routers=[router],
+        settings=settings,
+        adapter=adapter,
+        jwks=jwks,
+    )

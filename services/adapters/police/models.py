@@ -1,0 +1,377 @@
+"""Police native format: occurrence exports from a records management system, as JSON.
+
+Every record is keyed on the force's occurrence reference and names its `record_type`:
+
+- PUBLIC_PROTECTION_NOTICE   a safeguarding contact / public protection notice (PPN)
+- DASH_INCIDENT              a domestic abuse incident with the DASH risk grade
+- MISSING_PERSON             a missing-person record (reported / found / returned) with the
+                             police risk grade (no apparent risk, low, medium, high)
+- INTELLIGENCE_REPORT        an intelligence report graded 3x5x2 (or legacy 5x5x5)
+
+One occurrence may produce several records (a PPN and a DASH incident; a missing report and
+later the return); each is its own notice. A correction to a record already sent is sent
+again with `revision` incremented.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Annotated, Literal, Self
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from services.adapters.ingest.models import (
+    CodedValueError,
+    ConcernIn,
+    ConsentIn,
+    ContactPointIn,
+    FamilyInformedIn,
+    NativeModel,
+    NhsNumber,
+    PersonIn,
+    Postcode,
+    RiskIn,
+    example_of,
+)
+from services.adapters.ingest.vocab import NarrativeSensitivity, RiskLevel
+
+__all__ = [
+    "DashGrade",
+    "DashIncident",
+    "GradingIn",
+    "IntelligenceReport",
+    "MissingPersonRecord",
+    "MissingStatus",
+    "OccurrenceBase",
+    "PoliceRecord",
+    "PoliceSubject",
+    "PublicProtectionNotice",
+]
+
+
+class PoliceSubject(NativeModel):
+    """The child the record is about, as the force recorded them."""
+
+    given_name: str = Field(
+        min_length=1, max_length=100, description="Given name.", examples=["Avery"]
+    )
+    family_name: str = Field(
+        min_length=1, max_length=100, description="Family name.", examples=["Kestrel-Moor"]
+    )
+    date_of_birth: dt.date | None = Field(
+        default=None, description="Date of birth (YYYY-MM-DD).", examples=["2012-04-17"]
+    )
+    postcode: Postcode | None = Field(
+        default=None,
+        description="Home postcode; only its district (outward code) leaves the adapter.",
+        examples=["ZZ1 4XY"],
+    )
+    nhs_number: NhsNumber | None = Field(
+        default=None,
+        description="NHS number when known (10 digits, modulus-11 checked).",
+        examples=["9991234551"],
+    )
+    looked_after: bool = Field(
+        default=False, description="True when the child is looked after.", examples=[False]
+    )
+    responsible_la: str | None = Field(
+        default=None,
+        max_length=40,
+        description="Organisation code of the responsible local authority, when known.",
+        examples=["LA-E09000099"],
+    )
+    placing_la: str | None = Field(
+        default=None,
+        max_length=40,
+        description="Organisation code of the placing local authority (placed out of area).",
+        examples=[None],
+    )
+    exploitation_flagged: bool = Field(
+        default=False,
+        description="True when the child carries a CSE or CCE marker on police systems.",
+        examples=[True],
+    )
+    school_urn: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{6}$",
+        description="URN of the child's school (6 digits), for Operation Encompass.",
+        examples=["999001"],
+    )
+
+    @model_validator(mode="after")
+    def _identifiable(self) -> Self:
+        if self.nhs_number is None and (self.date_of_birth is None or self.postcode is None):
+            raise CodedValueError(
+                "identifiers_incomplete",
+                "give nhs_number, or date_of_birth and postcode, so the child can be linked",
+            )
+        return self
+
+
+class OccurrenceBase(NativeModel):
+    """Fields every occurrence export record carries."""
+
+    occurrence_reference: str = Field(
+        min_length=4,
+        max_length=40,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9/_-]*$",
+        description="The force's occurrence reference: the key of the export.",
+        examples=["XX01/26/004512"],
+    )
+    revision: int = Field(
+        default=1,
+        ge=1,
+        le=999,
+        description="1 for the first send; increment to send a correction of this record.",
+        examples=[1],
+    )
+    recorded_at: AwareDatetime = Field(
+        description="When the record was created, with UTC offset (RFC 3339).",
+        examples=["2026-11-18T21:40:00+00:00"],
+    )
+    source_system: str | None = Field(
+        default=None,
+        max_length=100,
+        description="Name of the exporting system, for support.",
+        examples=["Synthetic RMS 4.2"],
+    )
+    subject: PoliceSubject = Field(description="The child.", examples=[example_of(PoliceSubject)])
+    concerns: list[ConcernIn] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Vulnerability concerns recorded (hub vocabulary).",
+        examples=[[example_of(ConcernIn)]],
+    )
+    risk: RiskIn = Field(description="Risk assessment.", examples=[example_of(RiskIn)])
+    summary: str = Field(
+        min_length=1,
+        max_length=1000,
+        description="Short factual summary, written to be shareable with partners.",
+        examples=["Child found in a vehicle with older males at 02:00; returned home."],
+    )
+    full_account: str | None = Field(
+        default=None,
+        max_length=20000,
+        description="Full account as recorded; normally seen only inside the MASH.",
+        examples=["Officers attended following a call from a member of the public..."],
+    )
+    sensitivity: NarrativeSensitivity = Field(
+        default=NarrativeSensitivity.SENSITIVE,
+        description="Sensitivity of full_account.",
+        examples=["SENSITIVE"],
+    )
+    classification: Literal["OFFICIAL", "OFFICIAL-SENSITIVE"] = Field(
+        default="OFFICIAL-SENSITIVE",
+        description="Government Security Classification marking of the record.",
+        examples=["OFFICIAL-SENSITIVE"],
+    )
+    consent: ConsentIn = Field(
+        description="Consent status and why not sought.", examples=[example_of(ConsentIn)]
+    )
+    family_informed: FamilyInformedIn = Field(
+        description="Whether the family was told.", examples=[example_of(FamilyInformedIn)]
+    )
+    referrer: PersonIn | None = Field(
+        default=None,
+        description="Who raised the concern, when not the police themselves.",
+        examples=[example_of(PersonIn)],
+    )
+    third_parties: list[PersonIn] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Other people named in the record.",
+        examples=[[example_of(PersonIn, role="older associate", organisation=None)]],
+    )
+    officer_contact: ContactPointIn = Field(
+        description="Team to contact about this record (not an officer's private details).",
+        examples=[example_of(ContactPointIn)],
+    )
+
+
+class PublicProtectionNotice(OccurrenceBase):
+    """A safeguarding contact / public protection notice (PPN)."""
+
+    record_type: Literal["PUBLIC_PROTECTION_NOTICE"] = Field(
+        description="Record type discriminator.", examples=["PUBLIC_PROTECTION_NOTICE"]
+    )
+    reason: str = Field(
+        min_length=1,
+        max_length=300,
+        description="Why the notice was raised, in one line.",
+        examples=["Child out late with older associates; concerns of exploitation."],
+    )
+    children_in_household: int = Field(
+        default=0,
+        ge=0,
+        le=30,
+        description="Number of children in the household; 0 when unknown.",
+        examples=[2],
+    )
+
+
+class DashGrade(StrEnum):
+    STANDARD = "STANDARD"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+
+
+class DashIncident(OccurrenceBase):
+    """A police-attended domestic abuse incident with its DASH risk grade."""
+
+    record_type: Literal["DASH_INCIDENT"] = Field(
+        description="Record type discriminator.", examples=["DASH_INCIDENT"]
+    )
+    incident_at: AwareDatetime = Field(
+        description="When the incident happened, with UTC offset.",
+        examples=["2026-11-18T20:55:00+00:00"],
+    )
+    dash_grade: DashGrade = Field(
+        description="DASH risk grade: STANDARD, MEDIUM or HIGH.", examples=["HIGH"]
+    )
+    children_present: bool = Field(
+        description="True when children were present at the incident.", examples=[True]
+    )
+    marac_referral: bool = Field(
+        default=False, description="True when referred to MARAC.", examples=[True]
+    )
+
+
+class MissingStatus(StrEnum):
+    REPORTED = "REPORTED"
+    FOUND = "FOUND"
+    RETURNED = "RETURNED"
+
+
+class MissingPersonRecord(OccurrenceBase):
+    """A missing-person record at one stage: reported, found or returned."""
+
+    record_type: Literal["MISSING_PERSON"] = Field(
+        description="Record type discriminator.", examples=["MISSING_PERSON"]
+    )
+    status: MissingStatus = Field(
+        description="Stage of the episode: REPORTED, FOUND or RETURNED.", examples=["RETURNED"]
+    )
+    risk_grade: RiskLevel = Field(
+        description=(
+            "Police risk grade for the episode: NO_APPARENT_RISK (formerly 'absent'), LOW, "
+            "MEDIUM or HIGH."
+        ),
+        examples=["MEDIUM"],
+    )
+    missing_since: AwareDatetime = Field(
+        description="When the child went missing, with UTC offset.",
+        examples=["2026-11-17T18:00:00+00:00"],
+    )
+    found_or_returned_at: AwareDatetime | None = Field(
+        default=None,
+        description="When found or returned; required for FOUND and RETURNED.",
+        examples=["2026-11-18T03:10:00+00:00"],
+    )
+    ssda903_code: Literal["M", "A"] | None = Field(
+        default=None,
+        description=(
+            "For a looked-after child: M missing from placement, A away without authorisation."
+        ),
+        examples=["M"],
+    )
+    carer_contact: str | None = Field(
+        default=None,
+        max_length=40,
+        pattern=r"^[0-9 +()-]+$",
+        description="Carer or placement telephone, for the return-interview provider.",
+        examples=["0300 000 0200"],
+    )
+    episodes_last_90_days: int = Field(
+        default=1,
+        ge=1,
+        le=366,
+        description="Missing episodes for this child in the last 90 days, including this one.",
+        examples=[3],
+    )
+
+    @model_validator(mode="after")
+    def _dates_consistent(self) -> Self:
+        if self.status is MissingStatus.REPORTED:
+            if self.found_or_returned_at is not None:
+                raise CodedValueError(
+                    "unexpected_field",
+                    "found_or_returned_at must be empty while REPORTED",
+                    field="found_or_returned_at",
+                )
+            return self
+        if self.found_or_returned_at is None:
+            raise CodedValueError(
+                "missing",
+                f"found_or_returned_at is required when status is {self.status}",
+                field="found_or_returned_at",
+            )
+        if self.found_or_returned_at < self.missing_since:
+            raise CodedValueError(
+                "date_order",
+                "found_or_returned_at is before missing_since",
+                field="found_or_returned_at",
+            )
+        return self
+
+
+class GradingIn(NativeModel):
+    """Intelligence grading as recorded: 3x5x2, or the legacy 5x5x5 kept as graded."""
+
+    scheme: Literal["3x5x2", "5x5x5"] = Field(
+        description="Grading scheme used by the source.", examples=["3x5x2"]
+    )
+    source_evaluation: str = Field(description="3x5x2: 1, 2 or 3. 5x5x5: A-E.", examples=["2"])
+    intelligence_assessment: str = Field(description="3x5x2: A-E. 5x5x5: 1-5.", examples=["B"])
+    handling_code: str = Field(
+        description="3x5x2: P (lawful sharing permitted) or C (sharing with conditions). "
+        "5x5x5: 1-5 (mapped by the hub's sharing rule R6).",
+        examples=["P"],
+    )
+
+    @model_validator(mode="after")
+    def _codes_fit_scheme(self) -> Self:
+        allowed = {
+            "3x5x2": ("123", "ABCDE", "PC"),
+            "5x5x5": ("ABCDE", "12345", "12345"),
+        }[self.scheme]
+        names = ("source_evaluation", "intelligence_assessment", "handling_code")
+        for name, codes in zip(names, allowed, strict=True):
+            value = getattr(self, name)
+            if len(value) != 1 or value not in codes:
+                raise CodedValueError(
+                    "grading_code",
+                    f"{name} must be one of {', '.join(codes)} under {self.scheme}",
+                    field=name,
+                )
+        return self
+
+
+class IntelligenceReport(OccurrenceBase):
+    """A graded intelligence report; source-identifying detail never leaves police."""
+
+    record_type: Literal["INTELLIGENCE_REPORT"] = Field(
+        description="Record type discriminator.", examples=["INTELLIGENCE_REPORT"]
+    )
+    grading: GradingIn = Field(
+        description="Intelligence grading.", examples=[example_of(GradingIn)]
+    )
+    sanitised_text: str = Field(
+        min_length=1,
+        max_length=5000,
+        description="Sanitised intelligence text, with source-identifying detail removed.",
+        examples=["Child believed to be carrying drugs between ZZ1 and ZZ9 for an OCG."],
+    )
+    source_details: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Source-identifying detail; kept for police only (sharing rule R5).",
+        examples=["CHIS ref withheld"],
+    )
+
+
+PoliceRecord = Annotated[
+    PublicProtectionNotice | DashIncident | MissingPersonRecord | IntelligenceReport,
+    Field(discriminator="record_type"),
+]
+"""One occurrence export record; `record_type` selects the shape."""

@@ -1,0 +1,1 @@
+"""Voluntary-sector adapter: a minimal JSON form and CSV upload."""

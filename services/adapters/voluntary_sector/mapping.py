@@ -1,0 +1,113 @@
+"""Voluntary-sector form -> notice. Pure.
+
+    NRM_REFERRAL  -> TRAFFICKING_NRM (first responder = this organisation; concern
+                     TRAFFICKING / census 12A ensured; consent NOT_REQUIRED unless stated)
+    others        -> VCS_UPDATE (a RETURN_INTERVIEW_OUTCOME ensures concern MISSING / 10A)
+Source reference: the charity's reference, plus '/r<n>' for a correction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.adapters.ingest.mapping import (
+    MappingContext,
+    Notice,
+    build_notice,
+    build_subject,
+    concern,
+    reference_with_revision,
+    to_utc,
+)
+from services.adapters.ingest.vocab import ConsentStatus
+from services.adapters.voluntary_sector.models import VcsKind, VcsUpdateForm
+
+__all__ = ["NRM_CONSENT_REASON", "map_vcs_update"]
+
+NRM_CONSENT_REASON = "NRM referrals for children do not need the child's consent."
+_EXPLOITATION_CONCERNS = frozenset({"CHILD_SEXUAL_EXPLOITATION", "CHILD_CRIMINAL_EXPLOITATION"})
+
+
+def map_vcs_update(form: VcsUpdateForm, ctx: MappingContext) -> Notice:
+    nrm = form.kind is VcsKind.NRM_REFERRAL
+    implied: list[tuple[str, str | None]] = []
+    if nrm:
+        implied.append(("TRAFFICKING", "12A"))
+    if form.kind is VcsKind.RETURN_INTERVIEW_OUTCOME:
+        implied.append(("MISSING", "10A"))
+    concerns = [concern(code.value) for code in dict.fromkeys(form.concerns)]
+    for code, factor in implied:
+        existing = next((c for c in concerns if c["code"] == code), None)
+        if existing is None:
+            concerns.append(concern(code, factor))
+        else:
+            existing["census_factor"] = factor
+    detail: dict[str, Any]
+    if nrm:
+        assert form.exploitation_type is not None
+        assert form.referred_at is not None
+        notice_type = "TRAFFICKING_NRM"
+        detail = {
+            "exploitation_type": form.exploitation_type.value,
+            "first_responder_organisation": ctx.organisation_name,
+            "referred_at": to_utc(form.referred_at),
+            "exploitation_account": form.exploitation_account,
+        }
+    else:
+        notice_type = "VCS_UPDATE"
+        detail = {
+            "kind": form.kind.value,
+            "category_of_need": form.category_of_need,
+            "agreed_actions": list(form.agreed_actions),
+            "safety_instructions": form.safety_instructions,
+            "outcome_summary": form.outcome_summary,
+        }
+    consent_status = form.consent_status or ConsentStatus.NOT_REQUIRED
+    reason = form.consent_reason_not_sought
+    if form.consent_status is None:
+        reason = NRM_CONSENT_REASON
+    exploited = any(c["code"] in _EXPLOITATION_CONCERNS for c in concerns) or (
+        nrm
+        and form.exploitation_type is not None
+        and form.exploitation_type.value in ("SEXUAL", "CRIMINAL")
+    )
+    subject = build_subject(
+        ctx,
+        created_at=to_utc(form.recorded_at),
+        given_name=form.given_name,
+        family_name=form.family_name,
+        date_of_birth=form.date_of_birth,
+        postcode=form.postcode,
+        nhs_number=form.nhs_number,
+        looked_after=form.looked_after,
+        exploitation_flagged=exploited,
+    )
+    return build_notice(
+        ctx,
+        notice_type=notice_type,
+        source_reference=reference_with_revision(form.reference, form.revision),
+        source_system=None,
+        created_at=form.recorded_at,
+        subject=subject,
+        concerns=concerns,
+        risk_level=form.risk_level.value,
+        immediate_danger=form.immediate_danger,
+        summary=form.summary,
+        full_account=form.full_account,
+        sensitivity="SENSITIVE" if nrm or form.kind is VcsKind.CONCERN else "ROUTINE",
+        classification="OFFICIAL_SENSITIVE",
+        consent={"status": consent_status.value, "reason_not_sought": reason},
+        family_informed={
+            "informed": form.family_informed,
+            "reason_not_informed": None
+            if form.family_informed
+            else form.family_not_informed_reason,
+        },
+        contact_point={
+            "role": form.worker_role,
+            "organisation": ctx.organisation_name,
+            "telephone": form.worker_telephone,
+            "secure_email": form.worker_email,
+        },
+        detail=detail,
+    )

@@ -1,0 +1,349 @@
+"""Access-token validation against a JWKS, so any OAuth2 / OIDC provider can issue tokens.
+
+The hub's own token endpoint (`services/identity`) is for local use; in production a real
+IdP replaces it and nothing here changes: point `RemoteJwks` at its `jwks_uri` and set the
+issuer and audience. Validation checks, in order:
+
+1. a bearer token is present (RFC 6750);
+2. the JWS signature verifies with a key from the JWKS (matched by `kid`; an unknown `kid`
+   triggers at most one JWKS refresh, then fails), with an allowed asymmetric algorithm
+   (never `none`, never HMAC: a shared-secret token could be minted by anyone holding the
+   JWKS);
+3. `iss` equals the configured issuer, `aud` contains the configured audience, `exp` is in
+   the future and `nbf`/`iat` are not (a small leeway absorbs clock skew);
+4. the agency claim and the scope are present.
+
+`authorise_agency` then decides whether the token may publish for one agency: a token
+issued to agency A is refused by the adapter for agency B (403, not 401: the caller *is*
+authenticated, just not for this agency).
+
+Errors (one root, mapped to HTTP by the edge):
+
+AuthError
+├── Unauthenticated             401 + WWW-Authenticate: Bearer error="invalid_token"
+│   ├── TokenMissing            no bearer token in the request
+│   ├── TokenMalformed          not a compact JWS, or its payload is not a JSON object
+│   ├── TokenSignatureInvalid   bad signature, unknown key id or disallowed algorithm
+│   ├── TokenExpired            `exp` has passed (or `nbf`/`iat` is in the future)
+│   ├── TokenIssuerInvalid      `iss` is not the configured issuer
+│   ├── TokenAudienceInvalid    `aud` does not name this service
+│   └── TokenClaimsInvalid      a required claim is missing or has the wrong type
+├── Forbidden                   403 + WWW-Authenticate: Bearer error="insufficient_scope"
+│   ├── InsufficientScope       the token lacks the scope the operation needs
+│   └── AgencyMismatch          the token was issued to another agency
+└── JwksUnavailable             the key set cannot be fetched (503: retry, never accept)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+from joserfc import jwt
+from joserfc.errors import (
+    BadSignatureError,
+    ClaimError,
+    DecodeError,
+    ExpiredTokenError,
+    InvalidClaimError,
+    InvalidKeyIdError,
+    InvalidPayloadError,
+    JoseError,
+    MissingClaimError,
+    UnsupportedAlgorithmError,
+)
+from joserfc.jwk import KeySet
+
+from services.hubkit.errors import HubError
+
+__all__ = [
+    "DEFAULT_ALGORITHMS",
+    "PUBLISH_SCOPE",
+    "AccessClaims",
+    "AgencyMismatch",
+    "AuthError",
+    "Forbidden",
+    "InsufficientScope",
+    "JwksSource",
+    "JwksUnavailable",
+    "RemoteJwks",
+    "StaticJwks",
+    "TokenAudienceInvalid",
+    "TokenClaimsInvalid",
+    "TokenExpired",
+    "TokenIssuerInvalid",
+    "TokenMalformed",
+    "TokenMissing",
+    "TokenSignatureInvalid",
+    "TokenValidator",
+    "Unauthenticated",
+    "authorise_agency",
+    "bearer_token",
+]
+
+# Asymmetric algorithms only: the JWKS is public, so HMAC keys must never be accepted.
+DEFAULT_ALGORITHMS: tuple[str, ...] = ("ES256", "RS256")
+# The scope an integrator's client needs to publish notices for its agency.
+PUBLISH_SCOPE = "notices:publish"
+
+
+class AuthError(HubError):
+    """Root of token validation and authorisation errors."""
+
+    #: RFC 6750 error code for the WWW-Authenticate header.
+    error_code = "invalid_token"
+
+
+class Unauthenticated(AuthError):
+    """The caller did not prove who it is: answer 401."""
+
+
+class TokenMissing(Unauthenticated):
+    error_code = "invalid_request"
+
+    def __init__(self) -> None:
+        super().__init__("no bearer access token: send 'Authorization: Bearer <token>'")
+
+
+class TokenMalformed(Unauthenticated):
+    pass
+
+
+class TokenSignatureInvalid(Unauthenticated):
+    pass
+
+
+class TokenExpired(Unauthenticated):
+    pass
+
+
+class TokenIssuerInvalid(Unauthenticated):
+    pass
+
+
+class TokenAudienceInvalid(Unauthenticated):
+    pass
+
+
+class TokenClaimsInvalid(Unauthenticated):
+    pass
+
+
+class Forbidden(AuthError):
+    """The caller is authenticated but not allowed to do this: answer 403."""
+
+    error_code = "insufficient_scope"
+
+
+class InsufficientScope(Forbidden):
+    def __init__(self, required: str, granted: Collection[str]) -> None:
+        self.required = required
+        shown = " ".join(sorted(granted)) or "(none)"
+        super().__init__(f"token lacks scope {required!r}; granted scopes: {shown}")
+
+
+class AgencyMismatch(Forbidden):
+    def __init__(self, token_agency: str, required_agency: str) -> None:
+        self.token_agency = token_agency
+        self.required_agency = required_agency
+        super().__init__(
+            f"token was issued to agency {token_agency}; this adapter accepts notices from "
+            f"{required_agency} only"
+        )
+
+
+class JwksUnavailable(AuthError):
+    """The key set could not be fetched; tokens cannot be checked now (fail closed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    """What a validated access token says about its holder."""
+
+    issuer: str
+    subject: str
+    client_id: str
+    agency: str
+    scopes: frozenset[str]
+    expires_at: int
+    token_id: str | None
+
+
+class JwksSource(Protocol):
+    """Where verification keys come from. `refresh=True` asks for a fresh copy."""
+
+    async def key_set(self, *, refresh: bool = False) -> KeySet: ...
+
+
+class StaticJwks:
+    """A fixed key set (tests, or an IdP whose keys are configured as data)."""
+
+    def __init__(self, key_set: KeySet) -> None:
+        self._key_set = key_set
+
+    async def key_set(self, *, refresh: bool = False) -> KeySet:
+        return self._key_set
+
+
+class RemoteJwks:
+    """A JWKS fetched over HTTP and cached; an unknown `kid` refreshes at most every
+    `min_refresh_s` so a flood of forged key ids cannot hammer the IdP."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        client: httpx.AsyncClient,
+        ttl_s: float = 300.0,
+        min_refresh_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._url = url
+        self._client = client
+        self._ttl_s = ttl_s
+        self._min_refresh_s = min_refresh_s
+        self._clock = clock
+        self._cached: KeySet | None = None
+        self._fetched_at = 0.0
+
+    async def key_set(self, *, refresh: bool = False) -> KeySet:
+        now = self._clock()
+        age = now - self._fetched_at
+        stale = self._cached is None or age > self._ttl_s
+        if self._cached is not None and not stale and not (refresh and age > self._min_refresh_s):
+            return self._cached
+        try:
+            response = await self._client.get(self._url, timeout=5.0)
+            response.raise_for_status()
+            key_set = KeySet.import_key_set(response.json())
+        except (httpx.HTTPError, ValueError, KeyError, JoseError) as error:
+            if self._cached is not None and not stale:
+                return self._cached
+            raise JwksUnavailable(f"cannot fetch the JWKS from {self._url}: {error}") from error
+        self._cached = key_set
+        self._fetched_at = now
+        return key_set
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token from an `Authorization: Bearer <token>` header value."""
+    if not authorization:
+        raise TokenMissing()
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise TokenMissing()
+    return token.strip()
+
+
+class TokenValidator:
+    """Validates access tokens from one issuer for one audience."""
+
+    def __init__(
+        self,
+        *,
+        jwks: JwksSource,
+        issuer: str,
+        audience: str,
+        algorithms: Collection[str] = DEFAULT_ALGORITHMS,
+        agency_claim: str = "agency",
+        leeway_s: int = 30,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._jwks = jwks
+        self._issuer = issuer
+        self._audience = audience
+        self._algorithms = list(algorithms)
+        self._agency_claim = agency_claim
+        self._leeway_s = leeway_s
+        self._clock = clock
+
+    async def validate(self, token: str) -> AccessClaims:
+        key_set = await self._jwks.key_set()
+        try:
+            decoded = self._decode(token, key_set)
+        except InvalidKeyIdError:
+            # The IdP may have rotated its keys since we last fetched them.
+            try:
+                decoded = self._decode(token, await self._jwks.key_set(refresh=True))
+            except InvalidKeyIdError:
+                raise TokenSignatureInvalid(
+                    "token is signed by a key the issuer does not publish"
+                ) from None
+        return self._check_claims(decoded.claims)
+
+    def _decode(self, token: str, key_set: KeySet) -> jwt.Token:
+        try:
+            return jwt.decode(token, key_set, algorithms=self._algorithms)
+        except InvalidKeyIdError:
+            raise
+        except BadSignatureError:
+            raise TokenSignatureInvalid("token signature does not verify") from None
+        except UnsupportedAlgorithmError:
+            raise TokenSignatureInvalid(
+                f"token algorithm is not allowed; accepted: {', '.join(self._algorithms)}"
+            ) from None
+        except (DecodeError, InvalidPayloadError, ValueError):
+            raise TokenMalformed("token is not a well-formed JWT") from None
+        except JoseError as error:
+            raise TokenSignatureInvalid(f"token cannot be verified ({error.error})") from None
+
+    def _check_claims(self, claims: dict[str, Any]) -> AccessClaims:
+        registry = jwt.JWTClaimsRegistry(
+            now=lambda: int(self._clock()),
+            leeway=self._leeway_s,
+            iss={"essential": True, "value": self._issuer},
+            aud={"essential": True, "value": self._audience},
+            exp={"essential": True},
+            sub={"essential": True},
+        )
+        try:
+            registry.validate(claims)
+        except ExpiredTokenError:
+            raise TokenExpired("token has expired") from None
+        except MissingClaimError as error:
+            raise TokenClaimsInvalid(f"token lacks the required claim {error.claim!r}") from None
+        except InvalidClaimError as error:
+            claim = error.claim
+            if claim == "iss":
+                raise TokenIssuerInvalid(f"token issuer is not {self._issuer!r}") from None
+            if claim == "aud":
+                raise TokenAudienceInvalid(
+                    f"token audience does not include {self._audience!r}"
+                ) from None
+            if claim in ("nbf", "iat"):
+                raise TokenExpired(f"token is not valid yet ({claim} is in the future)") from None
+            raise TokenClaimsInvalid(f"token claim {claim!r} is invalid") from None
+        except ClaimError as error:
+            raise TokenClaimsInvalid(f"token claim {error.claim!r} is invalid") from None
+        agency = claims.get(self._agency_claim)
+        if not isinstance(agency, str) or not agency:
+            raise TokenClaimsInvalid(f"token lacks the {self._agency_claim!r} claim")
+        scope = claims.get("scope", "")
+        if not isinstance(scope, str):
+            raise TokenClaimsInvalid("token 'scope' claim must be a space-separated string")
+        subject = str(claims["sub"])
+        client_id = claims.get("client_id", subject)
+        token_id = claims.get("jti")
+        return AccessClaims(
+            issuer=str(claims["iss"]),
+            subject=subject,
+            client_id=str(client_id),
+            agency=agency,
+            scopes=frozenset(scope.split()),
+            expires_at=int(claims["exp"]),
+            token_id=str(token_id) if token_id is not None else None,
+        )
+
+
+def authorise_agency(
+    claims: AccessClaims, *, agency: str, scope: str = PUBLISH_SCOPE
+) -> AccessClaims:
+    """Allow the holder to act for `agency` only if the token says so. Pure."""
+    if claims.agency != agency:
+        raise AgencyMismatch(claims.agency, agency)
+    if scope not in claims.scopes:
+        raise InsufficientScope(scope, claims.scopes)
+    return claims

@@ -1,0 +1,181 @@
+"""The identity service's HTTP edge (port 18205 locally).
+
+POST /token                               OAuth2 token endpoint (form-encoded)
+GET  /.well-known/jwks.json               public keys that verify access tokens
+GET  /.well-known/openid-configuration    discovery document
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, cast
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from services.hubkit.settings import HubSettings
+from services.identity.clients import FileClientRegistry
+from services.identity.errors import IdentityError, InvalidRequest
+from services.identity.grants import (
+    ASSERTION_ALGORITHMS,
+    ClientCredentialsGrant,
+    GrantRegistry,
+    PrivateKeyJwtAuthenticator,
+    ReplayCache,
+    TokenIssuer,
+)
+from services.identity.keys import SIGNING_ALGORITHM, load_or_create_key, public_jwks
+from services.identity.settings import IdentitySettings
+
+__all__ = ["IdentityRuntime", "create_app"]
+
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class TokenAnswer(BaseModel):
+    """A successful token response (RFC 6749 section 5.1)."""
+
+    access_token: str = Field(description="The JWT access token.", examples=["eyJhbGciOi..."])
+    token_type: str = Field(description="Always 'Bearer'.", examples=["Bearer"])
+    expires_in: int = Field(description="Lifetime in seconds.", examples=[600])
+    scope: str = Field(description="Granted scopes, space-separated.", examples=["notices:publish"])
+
+
+class TokenError(BaseModel):
+    """An error response (RFC 6749 section 5.2)."""
+
+    error: str = Field(description="Error code.", examples=["invalid_client"])
+    error_description: str = Field(
+        description="What went wrong.", examples=["client assertion has expired"]
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityRuntime:
+    settings: IdentitySettings
+    grants: GrantRegistry
+    jwks: dict[str, Any]
+
+
+def _runtime(request: Request) -> IdentityRuntime:
+    return cast(IdentityRuntime, request.app.state.runtime)
+
+
+discovery = APIRouter(tags=["discovery"])
+token = APIRouter(tags=["oauth2"])
+
+
+@discovery.get("/.well-known/jwks.json", summary="Public keys that verify access tokens")
+async def jwks(request: Request) -> JSONResponse:
+    return JSONResponse(_runtime(request).jwks, headers={"Cache-Control": "max-age=300"})
+
+
+@discovery.get("/.well-known/openid-configuration", summary="Discovery document")
+async def openid_configuration(request: Request) -> dict[str, Any]:
+    runtime = _runtime(request)
+    settings = runtime.settings
+    return {
+        "issuer": settings.issuer,
+        "token_endpoint": settings.token_endpoint,
+        "jwks_uri": settings.jwks_uri,
+        "grant_types_supported": runtime.grants.grant_types,
+        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
+        "scopes_supported": ["notices:publish"],
+        "response_types_supported": [],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [SIGNING_ALGORITHM],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "jti", "client_id", "agency"],
+    }
+
+
+@token.post(
+    "/token",
+    summary="OAuth2 token endpoint",
+    description=(
+        "application/x-www-form-urlencoded. Client credentials: grant_type="
+        "client_credentials, client_assertion_type=urn:ietf:params:oauth:client-assertion-"
+        "type:jwt-bearer, client_assertion=<JWT signed with the client's key: iss=sub="
+        "client id, aud=this endpoint's URL, exp within 5 minutes, unique jti>, optional "
+        "scope and client_id."
+    ),
+    response_model=TokenAnswer,
+    responses={400: {"model": TokenError}, 401: {"model": TokenError}},
+)
+async def issue_token(request: Request) -> JSONResponse:
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("application/x-www-form-urlencoded"):
+        raise InvalidRequest("send the parameters as application/x-www-form-urlencoded")
+    form = await request.form()
+    values: dict[str, str] = {}
+    for name, value in form.multi_items():
+        if name in values:
+            raise InvalidRequest(f"parameter {name!r} is repeated")
+        if not isinstance(value, str):
+            raise InvalidRequest(f"parameter {name!r} must be a plain value")
+        values[name] = value
+    answer = _runtime(request).grants.handle(values)
+    body = TokenAnswer(
+        access_token=answer.access_token,
+        token_type=answer.token_type,
+        expires_in=answer.expires_in,
+        scope=answer.scope,
+    )
+    return JSONResponse(body.model_dump(), headers=_NO_STORE)
+
+
+async def _on_identity_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, IdentityError)
+    body = TokenError(error=exc.error, error_description=exc.description)
+    return JSONResponse(body.model_dump(), status_code=exc.status, headers=_NO_STORE)
+
+
+def create_app(
+    settings: HubSettings,
+    identity: IdentitySettings | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+    new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+) -> FastAPI:
+    """The identity app; keys and registrations live under the identity state dir."""
+    identity_settings = identity or IdentitySettings()
+    state_dir = identity_settings.resolved_state_dir(settings.data_dir)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        key = load_or_create_key(state_dir / "issuer-key.pem")
+        authenticator = PrivateKeyJwtAuthenticator(
+            registry=FileClientRegistry(state_dir / "clients"),
+            settings=identity_settings,
+            replay=ReplayCache(),
+            clock=clock,
+        )
+        issuer = TokenIssuer(key=key, settings=identity_settings, clock=clock, new_id=new_id)
+        app.state.runtime = IdentityRuntime(
+            settings=identity_settings,
+            grants=GrantRegistry(
+                ClientCredentialsGrant(authenticator=authenticator, issuer=issuer)
+            ),
+            jwks=public_jwks(key),
+        )
+        yield
+
+    app = FastAPI(
+        title="safehub identity (local OAuth2 provider)",
+        description=(
+            "Issues access tokens to registered clients (client credentials, private_key_jwt). "
+            "For local use and tests; adapters accept tokens from any issuer configured with "
+            "its JWKS."
+        ),
+        version="1.0.0",
+        lifespan=lifespan,
+    )
+    app.add_exception_handler(IdentityError, _on_identity_error)
+    app.include_router(discovery)
+    app.include_router(token)
+    return app

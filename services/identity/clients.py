@@ -1,0 +1,130 @@
+"""Registered OAuth2 clients, kept as data: one JSON file per client under the state dir.
+
+    <state_dir>/clients/<client_id>.json
+        {"client_id", "agency", "scopes", "grant_types", "jwks" (public keys only),
+         "created_at"}
+
+Registering a client generates its key pair; the private key is written once, for the
+integrator, outside the identity service's own directory (default
+`<data_dir>/integrators/<client_id>.pem`), and never stored by the service.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from joserfc.jwk import KeySet, KeySetSerialization
+
+from services.identity.keys import generate_key, public_jwks, write_private_key
+
+__all__ = [
+    "ClientRegistration",
+    "FileClientRegistry",
+    "RegisteredClient",
+    "register_client",
+]
+
+_CLIENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRegistration:
+    client_id: str
+    agency: str
+    scopes: tuple[str, ...]
+    jwks: dict[str, Any]
+    grant_types: tuple[str, ...] = ("client_credentials",)
+    created_at: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def key_set(self) -> KeySet:
+        return KeySet.import_key_set(cast(KeySetSerialization, self.jwks))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "client_id": self.client_id,
+            "agency": self.agency,
+            "scopes": list(self.scopes),
+            "grant_types": list(self.grant_types),
+            "jwks": self.jwks,
+            "created_at": self.created_at,
+            **self.extra,
+        }
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> ClientRegistration:
+        known = {"client_id", "agency", "scopes", "grant_types", "jwks", "created_at"}
+        return ClientRegistration(
+            client_id=str(data["client_id"]),
+            agency=str(data["agency"]),
+            scopes=tuple(data.get("scopes", ())),
+            jwks=dict(data["jwks"]),
+            grant_types=tuple(data.get("grant_types", ("client_credentials",))),
+            created_at=str(data.get("created_at", "")),
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+
+class FileClientRegistry:
+    """Reads registrations from disk on each lookup, so new clients need no restart."""
+
+    def __init__(self, clients_dir: Path) -> None:
+        self._dir = clients_dir
+
+    def get(self, client_id: str) -> ClientRegistration | None:
+        if not _CLIENT_ID.fullmatch(client_id):
+            return None
+        path = self._dir / f"{client_id}.json"
+        try:
+            return ClientRegistration.from_json(json.loads(path.read_text()))
+        except FileNotFoundError:
+            return None
+
+    def add(self, registration: ClientRegistration) -> Path:
+        self._dir.mkdir(parents=True, exist_ok=True)
+        path = self._dir / f"{registration.client_id}.json"
+        with path.open("x") as handle:
+            json.dump(registration.to_json(), handle, indent=2)
+            handle.write("\n")
+        return path
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredClient:
+    registration: ClientRegistration
+    registration_path: Path
+    private_key_path: Path
+
+
+def register_client(
+    *,
+    state_dir: Path,
+    keys_out_dir: Path,
+    agency: str,
+    scopes: tuple[str, ...] = ("notices:publish",),
+    client_id: str | None = None,
+    now: dt.datetime | None = None,
+) -> RegisteredClient:
+    """Create a key pair and a registration for a new client of `agency`."""
+    chosen = client_id or f"{agency.lower().replace('_', '-')}-{secrets.token_hex(4)}"
+    if not _CLIENT_ID.fullmatch(chosen):
+        raise ValueError(f"client id {chosen!r} must match {_CLIENT_ID.pattern}")
+    key = generate_key()
+    created = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
+    registration = ClientRegistration(
+        client_id=chosen,
+        agency=agency,
+        scopes=scopes,
+        jwks=public_jwks(key),
+        created_at=created,
+    )
+    private_key_path = keys_out_dir / f"{chosen}.pem"
+    write_private_key(private_key_path, key)
+    registration_path = FileClientRegistry(state_dir / "clients").add(registration)
+    return RegisteredClient(registration, registration_path, private_key_path)

@@ -1,0 +1,56 @@
+"""Keys: the issuer's token-signing key, and key pairs generated for integrators' clients.
+
+All keys are ES256 (ECDSA P-256): every mainstream JWT library and IdP supports it. Private
+keys are PEM files with mode 0600; key ids are RFC 7638 thumbprints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from joserfc.jwk import ECKey, KeyParameters, KeySet
+
+__all__ = [
+    "SIGNING_ALGORITHM",
+    "generate_key",
+    "load_key",
+    "load_or_create_key",
+    "public_jwks",
+    "write_private_key",
+]
+
+SIGNING_ALGORITHM = "ES256"
+_PARAMETERS: KeyParameters = {"use": "sig", "alg": SIGNING_ALGORITHM}
+
+
+def generate_key() -> ECKey:
+    return ECKey.generate_key("P-256", parameters=_PARAMETERS, auto_kid=True)
+
+
+def load_key(path: Path) -> ECKey:
+    key = ECKey.import_key(path.read_bytes(), parameters=_PARAMETERS)
+    key.ensure_kid()
+    return key
+
+
+def write_private_key(path: Path, key: ECKey) -> None:
+    """Write the private key PEM with mode 0600; never overwrites an existing file."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key.as_pem(private=True))
+
+
+def load_or_create_key(path: Path) -> ECKey:
+    """The issuer key at `path`, created on first use. Idempotent."""
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):  # another process created it first
+            write_private_key(path, generate_key())
+    return load_key(path)
+
+
+def public_jwks(*keys: ECKey) -> dict[str, object]:
+    """The public JWK Set for `keys` (never private members)."""
+    return dict(KeySet(list(keys)).as_dict(private=False))
