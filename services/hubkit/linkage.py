@@ -17,11 +17,11 @@ Without the secret the key cannot be reversed or recomputed from guessed identif
 from __future__ import annotations
 
 import datetime as dt
-import os
-import secrets
 import hashlib
 import hmac
+import os
 import re
+import secrets
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
