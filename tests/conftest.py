@@ -6,8 +6,6 @@ reused when already healthy). They never skip: a missing prerequisite fails loud
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from services.hubkit.settings import HubSettings
@@ -25,9 +23,9 @@ def topology(hub_settings: HubSettings) -> Topology:
 
 
 @pytest.fixture(scope="session")
-def stack(hub_settings: HubSettings) -> Iterator[HubSettings]:
+def stack(hub_settings: HubSettings) -> HubSettings:
     """The real broker and OPA, started by the project's own runner."""
     from services.stack.runner import StackRunner
 
     StackRunner(hub_settings).up()
-    yield hub_settings
+    return hub_settings
