@@ -32,6 +32,7 @@ __all__ = [
     "ensure_acl_batch_runner",
     "ensure_kafka_libs",
     "ensure_opa",
+    "ensure_kustomize",
     "ensure_regal",
     "file_lock",
     "kafka_libs_dir",
@@ -77,6 +78,8 @@ class GoTool:
 OPA = GoTool("opa", "github.com/open-policy-agent/opa", "v1.22.2", "Version: 1.22.2")
 # The newer path github.com/open-policy-agent/regal is refused by the module proxy here.
 REGAL = GoTool("regal", "github.com/styrainc/regal", "v0.35.1")
+# v5.8.x needs Go 1.27; v5.7.1 builds with the Go this machine has.
+KUSTOMIZE = GoTool("kustomize", "sigs.k8s.io/kustomize/kustomize/v5", "v5.7.1")
 
 
 def require_tool(name: str) -> str:
@@ -308,3 +311,8 @@ def ensure_opa(settings: HubSettings, progress: Progress = _quiet) -> Path:
 def ensure_regal(settings: HubSettings, progress: Progress = _quiet) -> Path:
     """The pinned regal linter binary, built once into the cache."""
     return _ensure_go_tool(settings, REGAL, progress)
+
+
+def ensure_kustomize(settings: HubSettings, progress: Progress = _quiet) -> Path:
+    """The pinned kustomize binary, for rendering deploy/k8s overlays in CI."""
+    return _ensure_go_tool(settings, KUSTOMIZE, progress)
