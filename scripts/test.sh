@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
+bash scripts/install-system-deps.sh
 started_here=0
 if ! safehub stack status >/dev/null 2>&1; then started_here=1; fi
 safehub stack up

@@ -40,6 +40,7 @@ class MessageType(StrEnum):
     AUDIT_RECORD = "safehub.audit.AuditRecord"
     FEED_ITEM = "safehub.feed.FeedItem"
     DEAD_LETTER = "safehub.gateway.DeadLetter"
+    CHECKPOINT = "safehub.audit.Checkpoint"
 
 
 def fingerprint_of(parsed_schema: Any) -> bytes:

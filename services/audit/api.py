@@ -1,0 +1,626 @@
+"""The IG query API: what was decided about a notice, a child, a recipient or a period; a
+subject access report for one child; the record of processing; proofs for partners.
+
+Every request under /v1 needs a bearer access token (validated against the IdP's JWKS, see
+`services.audit.auth`) whose roles include the IG officer role. Every request by an
+authenticated caller is itself audited **before** it runs: an ACCESS entry (who, which
+query, which parameters, allowed or refused) is appended to the same verifiable log the
+decisions are in, so the hub cannot hide who looked at a child's record, and a partner can
+prove it. If that append fails the query does not run (503): no audit entry, no answer. The
+response carries the access entry's leaf index in `X-Audit-Access-Leaf`.
+
+Errors map to HTTP: unauthenticated 401 (WWW-Authenticate: Bearer), wrong role 403, JWKS or
+store unavailable 503, unknown decision/checkpoint 404, not yet checkpointed 409, a proof
+request the tree cannot answer 400.
+
+Run: `safehub audit api` or `uvicorn --factory services.audit.api:app_from_env`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import httpx
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from pydantic import BaseModel
+
+from services.audit.auth import Claims, ClaimsValidator, RoleTokenValidator
+from services.audit.errors import (
+    AuditError,
+    NotFound,
+    NotYetCheckpointed,
+    ProofRequestInvalid,
+    StorageError,
+)
+from services.audit.export import consistency_evidence, decision_leaves, inclusion_evidence
+from services.audit.indexer import AccessEvent, entry_for_access, to_ms
+from services.audit.reports import (
+    DecisionPublic,
+    DecisionsPublic,
+    LogPositionPublic,
+    ProcessingSummaryPublic,
+    SubjectAccessReportPublic,
+    decision_view,
+    processing_summary,
+    render_subject_access_html,
+    subject_access_report,
+)
+from services.audit.settings import AuditSettings
+from services.audit.storage import AuditStore, DecisionQuery, StoredLeaf
+from services.audit.storage_sql import open_store
+from services.hubkit.auth import (
+    AuthError,
+    Forbidden,
+    JwksUnavailable,
+    RemoteJwks,
+    bearer_token,
+)
+from services.hubkit.codec import MessageType, SchemaCatalog
+from services.hubkit.errors import CodecError
+from services.hubkit.settings import HubSettings
+
+__all__ = [
+    "ACCESS_LEAF_HEADER",
+    "ApiContext",
+    "ConsistencyPublic",
+    "InclusionProofPublic",
+    "app_from_env",
+    "create_app",
+]
+
+ACCESS_LEAF_HEADER = "X-Audit-Access-Leaf"
+
+Outcome = Literal["PERMIT", "PARTIAL", "FLAG_ONLY", "DENY"]
+Event = Literal["SHARING_DECISION", "NOTICE_REJECTED", "ACCESS_REFUSED"]
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    """Everything the routes use, built once at startup."""
+
+    settings: AuditSettings
+    store: AuditStore
+    catalog: SchemaCatalog
+    validator: ClaimsValidator
+    clock_ms: Callable[[], int]
+    new_id: Callable[[], str]
+
+
+class InclusionItemPublic(BaseModel):
+    leaf_index: int
+    entry: dict[str, Any]
+    """An entry file (safehub.audit.entry.v1)."""
+    proof: dict[str, Any]
+    """An inclusion proof file (safehub.audit.proof.v1)."""
+
+
+class InclusionProofPublic(BaseModel):
+    decision_id: str
+    checkpoint: str
+    """The signed note every proof below is against: save it as the checkpoint file."""
+    proofs: list[InclusionItemPublic]
+
+
+class ConsistencyPublic(BaseModel):
+    old_checkpoint: str
+    new_checkpoint: str
+    proof: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Access:
+    leaf_index: int
+    claims: Claims
+
+
+# ---------------------------------------------------------------------------------------------
+# Dependencies
+
+
+def _ctx(request: Request) -> ApiContext:
+    ctx: ApiContext = request.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[ApiContext, Depends(_ctx)]
+
+
+async def _claims(request: Request, ctx: Ctx) -> Claims:
+    return await ctx.validator.validate(bearer_token(request.headers.get("authorization")))
+
+
+class _RoleMissing(Forbidden):
+    def __init__(self, role: str) -> None:
+        super().__init__(f"this query needs the {role} role")
+
+
+async def _audited(
+    request: Request, response: Response, ctx: Ctx, claims: Annotated[Claims, Depends(_claims)]
+) -> _Access:
+    """Log the query (allowed or refused) before it runs; refuse callers without the role."""
+    allowed = ctx.settings.ig_role in claims.roles
+    route = request.scope.get("route")
+    parameters = {str(k): str(v) for k, v in request.path_params.items()}
+    parameters.update({str(k): str(v) for k, v in request.query_params.items()})
+    event = AccessEvent(
+        access_id=ctx.new_id(),
+        at_ms=ctx.clock_ms(),
+        actor=claims.subject,
+        roles=tuple(sorted(claims.roles)),
+        action=getattr(route, "name", request.url.path),
+        parameters=parameters,
+        allowed=allowed,
+    )
+    result = await run_in_threadpool(
+        ctx.store.append, [entry_for_access(event)], appended_at_ms=event.at_ms
+    )
+    response.headers[ACCESS_LEAF_HEADER] = str(result.first_index)
+    if not allowed:
+        raise _RoleMissing(ctx.settings.ig_role)
+    return _Access(leaf_index=result.first_index, claims=claims)
+
+
+Audited = Annotated[_Access, Depends(_audited)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _decode(ctx: ApiContext, leaf: StoredLeaf) -> DecisionPublic | None:
+    try:
+        record = ctx.catalog.decode(leaf.data, MessageType.AUDIT_RECORD)
+    except CodecError:
+        return None
+    return decision_view(leaf, record)
+
+
+def _decisions(ctx: ApiContext, query: DecisionQuery) -> DecisionsPublic:
+    leaves = ctx.store.find(query)
+    items = [d for d in (_decode(ctx, leaf) for leaf in leaves) if d is not None]
+    return DecisionsPublic(count=len(items), limit=query.limit, offset=query.offset, items=items)
+
+
+def _all_for_subject(
+    ctx: ApiContext, key: str, from_ms: int | None, to_ms_: int | None
+) -> list[DecisionPublic]:
+    out: list[DecisionPublic] = []
+    page = ctx.settings.query_limit_max
+    offset = 0
+    while True:
+        leaves = ctx.store.find(
+            DecisionQuery(
+                subject_linkage_key=key,
+                event="SHARING_DECISION",
+                decided_from_ms=from_ms,
+                decided_to_ms=to_ms_,
+                limit=page,
+                offset=offset,
+            )
+        )
+        out.extend(d for d in (_decode(ctx, leaf) for leaf in leaves) if d is not None)
+        if len(leaves) < page:
+            return out
+        offset += page
+
+
+def _log_position(ctx: ApiContext) -> LogPositionPublic:
+    head = ctx.store.head()
+    latest = ctx.store.latest_checkpoint()
+    return LogPositionPublic(
+        tree_size=head.size,
+        root_hash=head.root.hex(),
+        checkpoint_tree_size=latest.checkpoint.tree_size if latest else None,
+    )
+
+
+def _ms(value: dt.datetime | None) -> int | None:
+    return to_ms(value)
+
+
+def _query(
+    ctx: ApiContext,
+    *,
+    limit: int,
+    offset: int,
+    decided_from: dt.datetime | None,
+    decided_to: dt.datetime | None,
+    **filters: Any,
+) -> DecisionQuery:
+    return DecisionQuery(
+        decided_from_ms=_ms(decided_from),
+        decided_to_ms=_ms(decided_to),
+        limit=min(limit, ctx.settings.query_limit_max),
+        offset=offset,
+        **filters,
+    )
+
+
+# Shared query parameters.
+Limit = Annotated[int, Query(ge=1, description="Most rows to return (capped by the server).")]
+Offset = Annotated[int, Query(ge=0)]
+From = Annotated[dt.datetime | None, Query(description="Decided at or after (RFC 3339).")]
+To = Annotated[dt.datetime | None, Query(description="Decided before (RFC 3339).")]
+OutcomeQ = Annotated[Outcome | None, Query()]
+RuleQ = Annotated[str | None, Query(description="Only decisions where this rule fired.")]
+EventQ = Annotated[Event | None, Query()]
+
+router = APIRouter(prefix="/v1")
+
+
+@router.get("/decisions", response_model=DecisionsPublic, name="decisions")
+def search_decisions(
+    ctx: Ctx,
+    _access: Audited,
+    notice_id: str | None = None,
+    subject_linkage_key: str | None = None,
+    recipient: str | None = None,
+    organisation: str | None = None,
+    role: str | None = None,
+    decided_from: From = None,
+    decided_to: To = None,
+    outcome: OutcomeQ = None,
+    rule_id: RuleQ = None,
+    event: EventQ = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> DecisionsPublic:
+    """Decisions matching every filter given (e.g. a time range), in log order."""
+    return _decisions(
+        ctx,
+        _query(
+            ctx,
+            limit=limit,
+            offset=offset,
+            decided_from=decided_from,
+            decided_to=decided_to,
+            notice_id=notice_id,
+            subject_linkage_key=subject_linkage_key,
+            recipient=recipient,
+            organisation=organisation,
+            role=role,
+            outcome=outcome,
+            rule_id=rule_id,
+            event=event,
+        ),
+    )
+
+
+@router.get(
+    "/notices/{notice_id}/decisions", response_model=DecisionsPublic, name="notice_decisions"
+)
+def notice_decisions(
+    ctx: Ctx,
+    _access: Audited,
+    notice_id: str,
+    outcome: OutcomeQ = None,
+    rule_id: RuleQ = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> DecisionsPublic:
+    """Every decision made about one notice (one per recipient, plus any rejection)."""
+    return _decisions(
+        ctx,
+        _query(
+            ctx,
+            limit=limit,
+            offset=offset,
+            decided_from=None,
+            decided_to=None,
+            notice_id=notice_id,
+            outcome=outcome,
+            rule_id=rule_id,
+        ),
+    )
+
+
+@router.get(
+    "/subjects/{subject_linkage_key}/decisions",
+    response_model=DecisionsPublic,
+    name="subject_decisions",
+)
+def subject_decisions(
+    ctx: Ctx,
+    _access: Audited,
+    subject_linkage_key: str,
+    decided_from: From = None,
+    decided_to: To = None,
+    outcome: OutcomeQ = None,
+    rule_id: RuleQ = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> DecisionsPublic:
+    """Every decision about one child (by pseudonymous linkage key)."""
+    return _decisions(
+        ctx,
+        _query(
+            ctx,
+            limit=limit,
+            offset=offset,
+            decided_from=decided_from,
+            decided_to=decided_to,
+            subject_linkage_key=subject_linkage_key,
+            outcome=outcome,
+            rule_id=rule_id,
+        ),
+    )
+
+
+@router.get(
+    "/recipients/{subscriber_id}/decisions",
+    response_model=DecisionsPublic,
+    name="recipient_decisions",
+)
+def recipient_decisions(
+    ctx: Ctx,
+    _access: Audited,
+    subscriber_id: str,
+    decided_from: From = None,
+    decided_to: To = None,
+    outcome: OutcomeQ = None,
+    rule_id: RuleQ = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> DecisionsPublic:
+    """Every decision about what one recipient (hub subscriber) may see."""
+    return _decisions(
+        ctx,
+        _query(
+            ctx,
+            limit=limit,
+            offset=offset,
+            decided_from=decided_from,
+            decided_to=decided_to,
+            recipient=subscriber_id,
+            outcome=outcome,
+            rule_id=rule_id,
+        ),
+    )
+
+
+def _sar(
+    ctx: ApiContext, key: str, decided_from: dt.datetime | None, decided_to: dt.datetime | None
+) -> SubjectAccessReportPublic:
+    return subject_access_report(
+        subject_linkage_key=key,
+        decisions=_all_for_subject(ctx, key, _ms(decided_from), _ms(decided_to)),
+        generated_at=dt.datetime.fromtimestamp(ctx.clock_ms() / 1000, tz=dt.UTC),
+        log=_log_position(ctx),
+        period_from=decided_from,
+        period_to=decided_to,
+    )
+
+
+@router.get(
+    "/subjects/{subject_linkage_key}/access-report",
+    response_model=SubjectAccessReportPublic,
+    name="subject_access_report",
+)
+def subject_access_report_json(
+    ctx: Ctx,
+    _access: Audited,
+    subject_linkage_key: str,
+    decided_from: From = None,
+    decided_to: To = None,
+) -> SubjectAccessReportPublic:
+    """Every disclosure of one child's information: to whom, when, why, on what basis, and
+    what was withheld; third parties protected."""
+    return _sar(ctx, subject_linkage_key, decided_from, decided_to)
+
+
+@router.get(
+    "/subjects/{subject_linkage_key}/access-report.html",
+    response_class=HTMLResponse,
+    name="subject_access_report_html",
+)
+def subject_access_report_html(
+    ctx: Ctx,
+    access: Audited,
+    subject_linkage_key: str,
+    decided_from: From = None,
+    decided_to: To = None,
+) -> HTMLResponse:
+    """The subject access report as a readable page."""
+    report = _sar(ctx, subject_linkage_key, decided_from, decided_to)
+    return HTMLResponse(
+        render_subject_access_html(report),
+        headers={ACCESS_LEAF_HEADER: str(access.leaf_index)},
+    )
+
+
+@router.get(
+    "/record-of-processing", response_model=ProcessingSummaryPublic, name="record_of_processing"
+)
+def record_of_processing(
+    ctx: Ctx,
+    _access: Audited,
+    decided_from: From = None,
+    decided_to: To = None,
+) -> ProcessingSummaryPublic:
+    """Per purpose and recipient, sharing decisions by outcome over the period (Art 30)."""
+    counts = ctx.store.processing_summary(
+        decided_from_ms=_ms(decided_from), decided_to_ms=_ms(decided_to)
+    )
+    return processing_summary(
+        counts,
+        generated_at=dt.datetime.fromtimestamp(ctx.clock_ms() / 1000, tz=dt.UTC),
+        period_from=decided_from,
+        period_to=decided_to,
+    )
+
+
+@router.get(
+    "/decisions/{decision_id}/inclusion-proof",
+    response_model=InclusionProofPublic,
+    name="inclusion_proof",
+)
+def decision_inclusion_proof(
+    ctx: Ctx,
+    _access: Audited,
+    decision_id: str,
+    tree_size: Annotated[int | None, Query(ge=1)] = None,
+) -> InclusionProofPublic:
+    """Entry files and RFC 9162 inclusion proofs for every leaf logged under a decision id,
+    against the latest (or a given) signed checkpoint: `safehub audit verify inclusion`."""
+    leaves = decision_leaves(ctx.store, decision_id)
+    items = []
+    note = b""
+    for leaf in leaves:
+        evidence = inclusion_evidence(
+            ctx.store, leaf_index=leaf.leaf_index, tree_size=tree_size, catalog=ctx.catalog
+        )
+        note = evidence.checkpoint.note
+        items.append(
+            InclusionItemPublic(
+                leaf_index=leaf.leaf_index,
+                entry=json.loads(evidence.entry),
+                proof=json.loads(evidence.proof),
+            )
+        )
+    return InclusionProofPublic(decision_id=decision_id, checkpoint=note.decode(), proofs=items)
+
+
+@router.get("/checkpoints/latest", response_class=PlainTextResponse, name="latest_checkpoint")
+def latest_checkpoint(ctx: Ctx, access: Audited) -> PlainTextResponse:
+    """The latest signed checkpoint (a C2SP signed note)."""
+    latest = ctx.store.latest_checkpoint()
+    if latest is None:
+        raise NotYetCheckpointed("the log has not signed a checkpoint yet")
+    return PlainTextResponse(
+        latest.note.decode(), headers={ACCESS_LEAF_HEADER: str(access.leaf_index)}
+    )
+
+
+@router.get("/checkpoints/consistency", response_model=ConsistencyPublic, name="consistency")
+def consistency(
+    ctx: Ctx,
+    _access: Audited,
+    old_size: Annotated[int, Query(ge=0)],
+    new_size: Annotated[int | None, Query(ge=0)] = None,
+) -> ConsistencyPublic:
+    """Proof that the checkpoint at new_size (default latest) extends the one at old_size."""
+    evidence = consistency_evidence(ctx.store, old_size=old_size, new_size=new_size)
+    return ConsistencyPublic(
+        old_checkpoint=evidence.old.note.decode(),
+        new_checkpoint=evidence.new.note.decode(),
+        proof=json.loads(evidence.proof),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors and wiring
+
+
+def _auth_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, AuthError)
+    if isinstance(error, JwksUnavailable):
+        return JSONResponse({"detail": str(error)}, status_code=503)
+    status = 403 if isinstance(error, Forbidden) else 401
+    challenge = f'Bearer error="{error.error_code}"'
+    return JSONResponse(
+        {"detail": str(error)}, status_code=status, headers={"WWW-Authenticate": challenge}
+    )
+
+
+def _audit_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, AuditError)
+    status = 500
+    if isinstance(error, NotFound):
+        status = 404
+    elif isinstance(error, NotYetCheckpointed):
+        status = 409
+    elif isinstance(error, ProofRequestInvalid):
+        status = 400
+    elif isinstance(error, StorageError):
+        status = 503
+    return JSONResponse({"detail": error.reason}, status_code=status)
+
+
+def create_app(
+    settings: AuditSettings | None = None,
+    hub: HubSettings | None = None,
+    *,
+    store: AuditStore | None = None,
+    validator: ClaimsValidator | None = None,
+    clock_ms: Callable[[], int] = _now_ms,
+    new_id: Callable[[], str] = _new_id,
+) -> FastAPI:
+    """The IG API. Store, catalog and validator are built at startup from settings unless
+    given; a store or validator passed in is not closed by the app."""
+    settings = settings or AuditSettings()
+    hub = hub or HubSettings()
+    if validator is None and not (settings.jwks_url and settings.token_issuer):
+        raise ValueError(
+            "the IG API needs SAFEHUB_AUDIT_JWKS_URL and SAFEHUB_AUDIT_TOKEN_ISSUER to check "
+            "access tokens"
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_store = store is None
+        active_store = store if store is not None else open_store(settings.database_url_for(hub))
+        client: httpx.AsyncClient | None = None
+        active_validator = validator
+        if active_validator is None:
+            assert settings.jwks_url is not None
+            assert settings.token_issuer is not None
+            client = httpx.AsyncClient()
+            active_validator = RoleTokenValidator(
+                jwks=RemoteJwks(settings.jwks_url, client=client),
+                issuer=settings.token_issuer,
+                audience=settings.token_audience,
+                roles_claim=settings.roles_claim,
+            )
+        app.state.ctx = ApiContext(
+            settings=settings,
+            store=active_store,
+            catalog=SchemaCatalog(hub.schemas_dir),
+            validator=active_validator,
+            clock_ms=clock_ms,
+            new_id=new_id,
+        )
+        try:
+            yield
+        finally:
+            if client is not None:
+                await client.aclose()
+            if own_store:
+                active_store.close()
+
+    app = FastAPI(
+        title="safehub audit: IG queries",
+        description=__doc__,
+        version="1",
+        lifespan=lifespan,
+    )
+    app.add_exception_handler(AuthError, _auth_error)
+    app.add_exception_handler(AuditError, _audit_error)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.include_router(router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory`: settings from the environment."""
+    return create_app(AuditSettings(), HubSettings())

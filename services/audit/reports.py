@@ -1,0 +1,566 @@
+"""What IG officers read: decision views, the subject access report for one child, and the
+record of processing (UK GDPR Art 30 style). Pure: stored leaves and decoded records in,
+pydantic models (and HTML) out; the clock and the log's head are passed in.
+
+Every line of every report cites the leaf index of the record it came from, so any line can
+be proven to be in the signed log (`safehub audit proof inclusion --leaf-index N`). Reports
+are built from the logged bytes, decoded, not from the index columns: the columns find
+records, the bytes are the record.
+
+Third parties in the subject access report
+    Audit records hold no names, but the field paths they list can reveal that someone else
+    was involved (who referred the child, other people named in the notice). The report
+    collapses every such path into one neutral line ("information about other people...")
+    in both what was shared and what was withheld, never says which kind it was, and leaves
+    out free text a practitioner typed (a human decision-maker's rationale, a break-glass
+    justification), which may mention other people. Recipients are named by organisation,
+    role and team: staff are not named, and the records hold no staff names anyway.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import jinja2
+from pydantic import BaseModel, ConfigDict
+
+from services.audit.storage import ProcessingCount, StoredLeaf
+from services.hubkit.notice import to_json_value
+
+__all__ = [
+    "OUTCOMES",
+    "THIRD_PARTY_LABEL",
+    "DecisionPublic",
+    "DecisionsPublic",
+    "DisclosurePublic",
+    "LawfulBasisPublic",
+    "LogPositionPublic",
+    "NotSharedPublic",
+    "ProcessingRowPublic",
+    "ProcessingSummaryPublic",
+    "RecipientPublic",
+    "SubjectAccessReportPublic",
+    "decision_view",
+    "field_labels",
+    "processing_summary",
+    "render_subject_access_html",
+    "subject_access_report",
+]
+
+OUTCOMES = ("PERMIT", "PARTIAL", "FLAG_ONLY", "DENY")
+
+THIRD_PARTY_LABEL = (
+    "information about other people involved (not described further, to protect their identity)"
+)
+# Field paths that are about someone other than the child: never itemised in a report to the
+# child, whether shared or withheld.
+_THIRD_PARTY_PATHS = ("referrer", "third_parties")
+
+_FIELD_LABELS: Mapping[str, str] = {
+    "notice_id": "the notice's reference in the hub",
+    "notice_type": "the kind of notice",
+    "created_at": "when the notice was written",
+    "classification": "its security classification",
+    "intelligence_grading": "how police graded the information",
+    "concerns": "the concerns identified",
+    "contact_point": "who to contact at the sending agency",
+    "source.agency": "which agency sent it",
+    "source.organisation_code": "which organisation sent it",
+    "source.source_system": "the sending system",
+    "source.source_reference": "the sending agency's own reference",
+    "subject.linkage_key": "the hub's pseudonymous reference for you",
+    "subject.nhs_number": "your NHS number",
+    "subject.la_child_id": "your local authority child reference",
+    "subject.upn": "your unique pupil number",
+    "subject.given_name": "your first name",
+    "subject.family_name": "your family name",
+    "subject.date_of_birth": "your date of birth",
+    "subject.age_years": "your age",
+    "subject.postcode_district": "your postcode district",
+    "subject.looked_after": "whether you are looked after",
+    "subject.responsible_la": "your responsible local authority",
+    "subject.placing_la": "your placing local authority",
+    "subject.exploitation_flagged": "whether an exploitation concern is flagged",
+    "risk.level": "the assessed level of risk",
+    "risk.immediate_danger": "whether there was immediate danger",
+    "narrative.summary": "a summary of the concern",
+    "narrative.full_account": "the full account of the concern",
+    "narrative.sensitivity": "how sensitive the account is",
+    "consent.status": "whether consent was sought",
+    "consent.reason_not_sought": "why consent was not sought",
+    "family_informed.informed": "whether your family was told",
+    "family_informed.reason_not_informed": "why your family was not told",
+}
+
+
+def _is_third_party(path: str) -> bool:
+    return any(path == p or path.startswith(p + ".") for p in _THIRD_PARTY_PATHS)
+
+
+def field_labels(paths: Iterable[str]) -> list[str]:
+    """Readable, de-duplicated labels for field paths, third-party paths collapsed into one."""
+    labels: list[str] = []
+    third_party = False
+    for path in sorted(set(paths)):
+        if _is_third_party(path):
+            third_party = True
+            continue
+        if path in _FIELD_LABELS:
+            label = _FIELD_LABELS[path]
+        elif path.startswith("detail."):
+            label = f"details of the event ({path.removeprefix('detail.').replace('_', ' ')})"
+        else:
+            label = path.replace(".", " ").replace("_", " ")
+        if label not in labels:
+            labels.append(label)
+    if third_party:
+        labels.append(THIRD_PARTY_LABEL)
+    return labels
+
+
+# ---------------------------------------------------------------------------------------------
+# Models
+
+
+class _Public(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class RecipientPublic(_Public):
+    subscriber_id: str
+    agency: str
+    organisation: str
+    role: str
+    team: str
+
+
+class LawfulBasisPublic(_Public):
+    article6: str
+    special_category_condition: str | None
+    dpa_part3: str | None
+    statutory_gateway: str
+    text: str
+    """The basis in one readable line."""
+
+
+class LogPositionPublic(_Public):
+    """Where the report's entries sit in the verifiable log when it was generated."""
+
+    tree_size: int
+    root_hash: str
+    checkpoint_tree_size: int | None
+    """Size of the latest signed checkpoint; entries below it can be proven now."""
+
+
+class DecisionPublic(_Public):
+    """One logged decision as an IG officer sees it: the whole record, plus its log position."""
+
+    leaf_index: int
+    duplicate_of: int | None
+    """Leaf of the first record with this decision id, when the gateway re-emitted it."""
+    decision_id: str
+    event: str
+    notice_id: str | None
+    notice_type: str | None
+    subject_linkage_key: str | None
+    decided_at: dt.datetime
+    disclosed_at: dt.datetime | None
+    recipient: RecipientPublic | None
+    originating_controller: str | None
+    purpose: str | None
+    lawful_basis: LawfulBasisPublic | None
+    consent_status: str | None
+    consent_reason_not_sought: str | None
+    family_informed: bool | None
+    family_not_informed_reason: str | None
+    outcome: str | None
+    fields_disclosed: list[str]
+    fields_withheld: list[str]
+    classification: str | None
+    handling_code: str | None
+    policy_revision: str
+    rule_ids: list[str]
+    isa_clause: str | None
+    explanation: str
+    reason_code: str | None
+    human_decision_maker: str | None
+    human_rationale: str | None
+    break_glass: bool
+    break_glass_justification: str | None
+    retention_review_date: dt.date
+
+
+class DecisionsPublic(_Public):
+    count: int
+    limit: int
+    offset: int
+    items: list[DecisionPublic]
+
+
+class DisclosurePublic(_Public):
+    """One disclosure of the child's information, as the child (or their advocate) reads it."""
+
+    leaf_index: int
+    decision_id: str
+    disclosed_at: dt.datetime
+    decided_at: dt.datetime
+    notice_type: str | None
+    source_organisation: str | None
+    recipient_agency: str
+    recipient_organisation: str
+    recipient_role: str
+    recipient_team: str
+    purpose: str | None
+    lawful_basis: str | None
+    outcome: str
+    information_shared: list[str]
+    information_withheld: list[str]
+    reason: str
+    decided_by: str
+    emergency_override: bool
+    repeated_record: bool
+    """True when the hub logged this decision more than once (a re-sent decision)."""
+
+
+class NotSharedPublic(_Public):
+    """A decision not to share the child's information with a recipient, and why."""
+
+    leaf_index: int
+    decision_id: str
+    decided_at: dt.datetime
+    recipient_organisation: str
+    recipient_role: str
+    reason: str
+
+
+class SubjectAccessReportPublic(_Public):
+    subject_linkage_key: str
+    generated_at: dt.datetime
+    period_from: dt.datetime | None
+    period_to: dt.datetime | None
+    disclosures: list[DisclosurePublic]
+    not_shared: list[NotSharedPublic]
+    recipients: list[str]
+    """Each organisation and role that received information, once."""
+    log: LogPositionPublic
+    notes: list[str]
+
+
+class ProcessingRowPublic(_Public):
+    purpose: str | None
+    recipient_subscriber_id: str | None
+    recipient_agency: str | None
+    recipient_organisation: str | None
+    recipient_role: str | None
+    outcomes: dict[str, int]
+    decisions: int
+    disclosures: int
+    """Decisions that disclosed something (every outcome but DENY)."""
+
+
+class ProcessingSummaryPublic(_Public):
+    period_from: dt.datetime | None
+    period_to: dt.datetime | None
+    generated_at: dt.datetime
+    rows: list[ProcessingRowPublic]
+    totals: dict[str, int]
+    notes: list[str]
+
+
+# ---------------------------------------------------------------------------------------------
+# Builders
+
+
+def _utc(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+
+
+def _as_datetime(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return _utc(int(value))
+
+
+def _basis(record: Mapping[str, Any]) -> LawfulBasisPublic | None:
+    basis = record.get("lawful_basis")
+    if not basis:
+        return None
+    parts = [
+        f"UK GDPR Art {basis['article6']}",
+        basis.get("special_category_condition"),
+        f"DPA 2018 Part 3 {basis['dpa_part3']}" if basis.get("dpa_part3") else None,
+        basis["statutory_gateway"],
+    ]
+    return LawfulBasisPublic(
+        article6=basis["article6"],
+        special_category_condition=basis.get("special_category_condition"),
+        dpa_part3=basis.get("dpa_part3"),
+        statutory_gateway=basis["statutory_gateway"],
+        text="; ".join(p for p in parts if p),
+    )
+
+
+def decision_view(leaf: StoredLeaf, record: Mapping[str, Any]) -> DecisionPublic:
+    """The IG view of one decision leaf from its decoded record."""
+    recipient = record.get("recipient")
+    decided_at = _as_datetime(record["decided_at"])
+    disclosed = record.get("disclosed_at")
+    review = record["retention_review_date"]
+    return DecisionPublic(
+        leaf_index=leaf.leaf_index,
+        duplicate_of=leaf.duplicate_of,
+        decision_id=str(record["decision_id"]),
+        event=str(record["event"]),
+        notice_id=record.get("notice_id"),
+        notice_type=record.get("notice_type"),
+        subject_linkage_key=record.get("subject_linkage_key"),
+        decided_at=decided_at,
+        disclosed_at=None if disclosed is None else _as_datetime(disclosed),
+        recipient=RecipientPublic(**recipient) if recipient else None,
+        originating_controller=record.get("originating_controller"),
+        purpose=record.get("purpose"),
+        lawful_basis=_basis(record),
+        consent_status=record.get("consent_status"),
+        consent_reason_not_sought=record.get("consent_reason_not_sought"),
+        family_informed=record.get("family_informed"),
+        family_not_informed_reason=record.get("family_not_informed_reason"),
+        outcome=record.get("outcome"),
+        fields_disclosed=list(record.get("fields_disclosed") or []),
+        fields_withheld=list(record.get("fields_withheld") or []),
+        classification=record.get("classification"),
+        handling_code=record.get("handling_code"),
+        policy_revision=str(record["policy_revision"]),
+        rule_ids=list(record.get("rule_ids") or []),
+        isa_clause=record.get("isa_clause"),
+        explanation=str(record["explanation"]),
+        reason_code=record.get("reason_code"),
+        human_decision_maker=record.get("human_decision_maker"),
+        human_rationale=record.get("human_rationale"),
+        break_glass=bool(record.get("break_glass")),
+        break_glass_justification=record.get("break_glass_justification"),
+        retention_review_date=review
+        if isinstance(review, dt.date)
+        else dt.date.fromisoformat(str(to_json_value(review))),
+    )
+
+
+def _decided_by(role: str | None) -> str:
+    if role:
+        return f"a {str(role).replace('_', ' ').lower()}, applying the sharing rules"
+    return "the hub's sharing rules, automatically"
+
+
+def subject_access_report(
+    *,
+    subject_linkage_key: str,
+    decisions: Sequence[DecisionPublic],
+    generated_at: dt.datetime,
+    log: LogPositionPublic,
+    period_from: dt.datetime | None = None,
+    period_to: dt.datetime | None = None,
+) -> SubjectAccessReportPublic:
+    """Every disclosure of one child's information, and every decision not to share it.
+
+    `decisions` are the child's logged sharing decisions (other events are ignored).
+    """
+    disclosures: list[DisclosurePublic] = []
+    not_shared: list[NotSharedPublic] = []
+    for d in sorted(decisions, key=lambda d: (d.decided_at, d.leaf_index)):
+        if d.event != "SHARING_DECISION" or d.subject_linkage_key != subject_linkage_key:
+            continue
+        recipient = d.recipient
+        if recipient is None:
+            continue
+        if d.disclosed_at is None or d.outcome == "DENY":
+            not_shared.append(
+                NotSharedPublic(
+                    leaf_index=d.leaf_index,
+                    decision_id=d.decision_id,
+                    decided_at=d.decided_at,
+                    recipient_organisation=recipient.organisation,
+                    recipient_role=recipient.role,
+                    reason=d.explanation,
+                )
+            )
+            continue
+        disclosures.append(
+            DisclosurePublic(
+                leaf_index=d.leaf_index,
+                decision_id=d.decision_id,
+                disclosed_at=d.disclosed_at,
+                decided_at=d.decided_at,
+                notice_type=d.notice_type,
+                source_organisation=d.originating_controller,
+                recipient_agency=recipient.agency,
+                recipient_organisation=recipient.organisation,
+                recipient_role=recipient.role,
+                recipient_team=recipient.team,
+                purpose=d.purpose,
+                lawful_basis=d.lawful_basis.text if d.lawful_basis else None,
+                outcome=d.outcome or "",
+                information_shared=field_labels(d.fields_disclosed),
+                information_withheld=field_labels(d.fields_withheld),
+                reason=d.explanation,
+                decided_by=_decided_by(d.human_decision_maker),
+                emergency_override=d.break_glass,
+                repeated_record=d.duplicate_of is not None,
+            )
+        )
+    recipients = sorted({f"{d.recipient_organisation} ({d.recipient_role})" for d in disclosures})
+    notes = [
+        "Each line cites the leaf index of its record in the hub's verifiable audit log; "
+        "an inclusion proof for any line can be checked against the log's signed checkpoint "
+        "with the hub's public key.",
+        "Information about other people (for example who raised a concern) is not itemised, "
+        "to protect their identity.",
+        "Free-text notes written by practitioners are not included, as they may mention "
+        "other people; ask the information governance team if you need them reviewed.",
+    ]
+    return SubjectAccessReportPublic(
+        subject_linkage_key=subject_linkage_key,
+        generated_at=generated_at,
+        period_from=period_from,
+        period_to=period_to,
+        disclosures=disclosures,
+        not_shared=not_shared,
+        recipients=recipients,
+        log=log,
+        notes=notes,
+    )
+
+
+def processing_summary(
+    counts: Sequence[ProcessingCount],
+    *,
+    generated_at: dt.datetime,
+    period_from: dt.datetime | None,
+    period_to: dt.datetime | None,
+) -> ProcessingSummaryPublic:
+    """Per purpose and recipient, decisions by outcome over the period."""
+    rows: dict[tuple[Any, ...], dict[str, int]] = {}
+    meta: dict[tuple[Any, ...], ProcessingCount] = {}
+    for c in counts:
+        key = (
+            c.purpose,
+            c.recipient_subscriber_id,
+            c.recipient_agency,
+            c.recipient_organisation,
+            c.recipient_role,
+        )
+        outcomes = rows.setdefault(key, dict.fromkeys(OUTCOMES, 0))
+        outcomes[c.outcome or "UNKNOWN"] = outcomes.get(c.outcome or "UNKNOWN", 0) + c.count
+        meta[key] = c
+    totals = dict.fromkeys(OUTCOMES, 0)
+    public_rows = []
+    for key in sorted(rows, key=lambda k: tuple(v or "" for v in k)):
+        outcomes = rows[key]
+        for outcome, n in outcomes.items():
+            totals[outcome] = totals.get(outcome, 0) + n
+        c = meta[key]
+        decided = sum(outcomes.values())
+        public_rows.append(
+            ProcessingRowPublic(
+                purpose=c.purpose,
+                recipient_subscriber_id=c.recipient_subscriber_id,
+                recipient_agency=c.recipient_agency,
+                recipient_organisation=c.recipient_organisation,
+                recipient_role=c.recipient_role,
+                outcomes=outcomes,
+                decisions=decided,
+                disclosures=decided - outcomes.get("DENY", 0),
+            )
+        )
+    return ProcessingSummaryPublic(
+        period_from=period_from,
+        period_to=period_to,
+        generated_at=generated_at,
+        rows=public_rows,
+        totals=totals,
+        notes=[
+            "Counts are sharing decisions by decided-at time, one per decision id (a decision "
+            "the gateway re-sent is counted once). DENY rows have no purpose: nothing was "
+            "disclosed.",
+        ],
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML
+
+_ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+
+_SAR_TEMPLATE = _ENV.from_string(
+    """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Subject access report: information sharing about a child</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 2rem; max-width: 60rem; color: #1b1b1b; }
+h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2rem; }
+table { border-collapse: collapse; width: 100%; margin-top: .5rem; }
+th, td { border: 1px solid #b1b4b6; padding: .4rem; text-align: left; vertical-align: top; }
+th { background: #f3f2f1; } .meta { color: #505a5f; font-size: .9rem; }
+ul { margin: 0; padding-left: 1.1rem; }
+</style>
+</head>
+<body>
+<h1>Who your information was shared with</h1>
+<p class="meta">Reference: <code>{{ r.subject_linkage_key }}</code> &middot;
+generated {{ r.generated_at.strftime("%d %B %Y %H:%M UTC") }}
+{% if r.period_from or r.period_to %}&middot; period
+{{ r.period_from.strftime("%d %B %Y") if r.period_from else "start" }} to
+{{ r.period_to.strftime("%d %B %Y") if r.period_to else "now" }}{% endif %}</p>
+<p>The hub shared information about you {{ r.disclosures|length }} time(s)
+{%- if r.recipients %}, with: {{ r.recipients|join("; ") }}{% endif %}.
+It decided not to share {{ r.not_shared|length }} time(s).</p>
+
+<h2>Information shared</h2>
+{% if r.disclosures %}
+<table>
+<tr><th>When</th><th>Shared with</th><th>Why (purpose and legal basis)</th>
+<th>What was shared</th><th>What was held back</th><th>Log entry</th></tr>
+{% for d in r.disclosures %}
+<tr>
+<td>{{ d.disclosed_at.strftime("%d %b %Y %H:%M") }}</td>
+<td>{{ d.recipient_role|replace("_", " ")|lower }}, {{ d.recipient_team|replace("_", " ")|lower }}
+({{ d.recipient_organisation }}, {{ d.recipient_agency|replace("_", " ")|lower }})</td>
+<td>{{ (d.purpose or "")|replace("_", " ")|lower }}<br>{{ d.lawful_basis or "" }}<br>
+<span class="meta">{{ d.reason }} Decided by {{ d.decided_by }}.
+{% if d.emergency_override %}An emergency override was used.{% endif %}</span></td>
+<td><ul>{% for item in d.information_shared %}<li>{{ item }}</li>{% endfor %}</ul></td>
+<td><ul>{% for item in d.information_withheld %}<li>{{ item }}</li>
+{% else %}<li>nothing</li>{% endfor %}</ul></td>
+<td>#{{ d.leaf_index }}{% if d.repeated_record %} (repeated){% endif %}</td>
+</tr>
+{% endfor %}
+</table>
+{% else %}<p>No information about you was shared.</p>{% endif %}
+
+<h2>Decisions not to share</h2>
+{% if r.not_shared %}
+<table>
+<tr><th>When</th><th>Not shared with</th><th>Reason</th><th>Log entry</th></tr>
+{% for n in r.not_shared %}
+<tr><td>{{ n.decided_at.strftime("%d %b %Y %H:%M") }}</td>
+<td>{{ n.recipient_role|replace("_", " ")|lower }} ({{ n.recipient_organisation }})</td>
+<td>{{ n.reason }}</td><td>#{{ n.leaf_index }}</td></tr>
+{% endfor %}
+</table>
+{% else %}<p>None.</p>{% endif %}
+
+<h2>About this report</h2>
+<ul>{% for note in r.notes %}<li>{{ note }}</li>{% endfor %}</ul>
+<p class="meta">Audit log: {{ r.log.tree_size }} entries, root <code>{{ r.log.root_hash }}</code>;
+latest signed checkpoint covers {{ r.log.checkpoint_tree_size or 0 }} entries.</p>
+</body>
+</html>
+"""
+)
+
+
+def render_subject_access_html(report: SubjectAccessReportPublic) -> str:
+    """The subject access report as a readable, self-contained HTML page (escaped)."""
+    return _SAR_TEMPLATE.render(r=report)

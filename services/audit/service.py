@@ -1,0 +1,306 @@
+"""The audit indexer's Kafka edge: consume `audit.decisions.v1`, append to the log, sign and
+publish checkpoints.
+
+Loop, per partition batch (the topic has one partition, so one total order):
+
+1. decode each record into a log entry (`indexer.entry_for_bytes`; bytes that do not decode
+   are logged as they are: nothing on the audit topic is ever dropped);
+2. append the batch in ONE database transaction (`AuditStore.append`);
+3. only then commit the Kafka offsets.
+
+Crash safety. A crash before (2) commits loses nothing: the offsets were not committed, the
+records are read again, and the rolled-back leaf indices were never visible. After a crash
+between (2) and (3), Kafka's committed offset is behind the store; the indexer does not trust
+it: on every partition assignment it seeks to the offset after the last record the store
+holds (for an empty store: the start of the topic, or `start_offset`). Should records be
+delivered again anyway (a rebalance while a batch was in flight, an operator resetting the
+group's offsets), each comes back with the same decision id and the same bytes, which the
+store recognises (unique (entry id, leaf hash)) and skips: the tree never grows twice.
+
+Checkpoints. Every `checkpoint_interval_s`, if the tree grew, the service first checks the
+store against itself and against the last signed checkpoint (`storage.check_tree`: the tree
+must provably extend it), then signs (tree size, root, time) with the log's Ed25519 key,
+records it in the checkpoint history, and publishes it to `audit.checkpoints.v1`. History is
+written before publishing; unpublished checkpoints are retried on the next tick. A checkpoint
+signed before a kill -9 is in the history, so the first one after restart is checked for
+consistency with it before it is signed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from services.audit.domain.checkpoint import encode_signed_note, key_id, sign_checkpoint
+from services.audit.errors import StorageCorrupt, StorageError
+from services.audit.indexer import SourcePosition, entry_for_bytes, plan_checkpoint
+from services.audit.keys import ensure_log_key
+from services.audit.settings import LOG_KEY_NAME, AuditSettings
+from services.audit.storage import AuditStore, StoredCheckpoint, check_tree
+from services.audit.storage_sql import open_store
+from services.hubkit.bus import make_consumer, make_producer
+from services.hubkit.codec import MessageType, SchemaCatalog
+from services.hubkit.settings import HubSettings
+from services.hubkit.topology import (
+    AUDIT_CHECKPOINT_TOPIC,
+    AUDIT_GROUP,
+    AUDIT_PRINCIPAL,
+    AUDIT_TOPIC,
+)
+
+__all__ = ["AuditIndexer", "IndexerStats", "build_indexer", "main", "run_until_signalled"]
+
+log = logging.getLogger("safehub.audit")
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class IndexerStats:
+    records: int = 0
+    appended: int = 0
+    redelivered: int = 0
+    duplicates: int = 0
+    batches: int = 0
+    storage_retries: int = 0
+    checkpoints_signed: int = 0
+    checkpoints_published: int = 0
+
+
+class _ResumeFromStore(ConsumerRebalanceListener):  # type: ignore[misc]
+    """On assignment, continue after the last record the store holds."""
+
+    def __init__(self, indexer: AuditIndexer) -> None:
+        self._indexer = indexer
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await self._indexer._resume(assigned)
+
+
+class AuditIndexer:
+    """Consumes the audit topic into the store and signs checkpoints. One per log."""
+
+    def __init__(
+        self,
+        *,
+        hub: HubSettings,
+        settings: AuditSettings,
+        store: AuditStore,
+        catalog: SchemaCatalog,
+        log_key: Ed25519PrivateKey,
+        clock_ms: Callable[[], int] = _now_ms,
+    ) -> None:
+        self._hub = hub
+        self._settings = settings
+        self._store = store
+        self._catalog = catalog
+        self._key = log_key
+        self._key_id = key_id(settings.origin, log_key.public_key())
+        self._clock_ms = clock_ms
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._stopping = asyncio.Event()
+        self._started = asyncio.Event()
+        # Held while a batch is being written, so a rebalance reads the store's position
+        # after that batch, not before it.
+        self._appending = asyncio.Lock()
+        self.stats = IndexerStats()
+
+    @property
+    def store(self) -> AuditStore:
+        return self._store
+
+    async def run(self) -> None:
+        """Consume until `stop()`; sign a last checkpoint on the way out."""
+        # Refuse to extend a store that disagrees with itself or with what the log signed.
+        await asyncio.to_thread(check_tree, self._store)
+        self._consumer = make_consumer(self._hub, AUDIT_PRINCIPAL, group_id=AUDIT_GROUP)
+        self._producer = make_producer(self._hub, AUDIT_PRINCIPAL)
+        self._consumer.subscribe(topics=[AUDIT_TOPIC], listener=_ResumeFromStore(self))
+        await self._producer.start()
+        await self._consumer.start()
+        self._started.set()
+        next_checkpoint = time.monotonic() + self._settings.checkpoint_interval_s
+        try:
+            while not self._stopping.is_set():
+                batches = await self._consumer.getmany(
+                    timeout_ms=self._settings.poll_timeout_ms,
+                    max_records=self._settings.batch_max_records,
+                )
+                for tp, records in batches.items():
+                    if records:
+                        await self._index(tp, records)
+                if time.monotonic() >= next_checkpoint:
+                    await self.checkpoint_now()
+                    next_checkpoint = time.monotonic() + self._settings.checkpoint_interval_s
+            await self.checkpoint_now()
+        finally:
+            await self._consumer.stop()
+            await self._producer.stop()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def started(self) -> None:
+        await self._started.wait()
+
+    async def _resume(self, assigned: list[TopicPartition]) -> None:
+        assert self._consumer is not None
+        for tp in assigned:
+            async with self._appending:
+                position = await asyncio.to_thread(
+                    self._store.next_source_offset, tp.topic, tp.partition
+                )
+            if position is not None:
+                self._consumer.seek(tp, position)
+            elif self._settings.start_offset > 0:
+                self._consumer.seek(tp, self._settings.start_offset)
+            else:
+                await self._consumer.seek_to_beginning(tp)
+            log.info("resuming", extra={"topic": tp.topic, "partition": tp.partition})
+
+    async def _index(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+        entries = [
+            entry_for_bytes(
+                self._catalog, r.value, SourcePosition(tp.topic, tp.partition, r.offset)
+            )
+            for r in records
+        ]
+        while True:
+            try:
+                async with self._appending:
+                    result = await asyncio.to_thread(
+                        self._store.append, entries, appended_at_ms=self._clock_ms()
+                    )
+                break
+            except StorageCorrupt:
+                raise
+            except StorageError as error:
+                # Nothing committed: retry the same batch; offsets stay where they were.
+                self.stats.storage_retries += 1
+                log.error("append failed, retrying", extra={"error": error.reason[:200]})
+                await asyncio.sleep(self._settings.retry_backoff_s)
+        self.stats.batches += 1
+        self.stats.records += len(records)
+        self.stats.appended += result.appended
+        self.stats.redelivered += result.skipped
+        self.stats.duplicates += result.duplicates
+        await self._commit_offsets({tp: records[-1].offset + 1})
+
+    async def _commit_offsets(self, offsets: dict[TopicPartition, int]) -> None:
+        """After the database commit, never before (see the module docstring).
+
+        A failed commit (e.g. the group is rebalancing) is not an error for the log: the
+        store holds the position, and whatever is re-delivered is recognised and skipped."""
+        assert self._consumer is not None
+        try:
+            await self._consumer.commit(offsets)
+        except KafkaError as error:
+            log.warning("offset commit failed", extra={"error": type(error).__name__})
+
+    async def checkpoint_now(self) -> StoredCheckpoint | None:
+        """Sign a checkpoint if the tree grew, then publish every unpublished one."""
+        head = await asyncio.to_thread(check_tree, self._store)
+        latest = await asyncio.to_thread(self._store.latest_checkpoint)
+        checkpoint = plan_checkpoint(
+            origin=self._settings.origin,
+            tree_size=head.size,
+            root_hash=head.root,
+            previous=latest.checkpoint if latest else None,
+            now_ms=self._clock_ms(),
+        )
+        if checkpoint is not None:
+            note = encode_signed_note(sign_checkpoint(checkpoint, self._key))
+            latest = await asyncio.to_thread(self._store.add_checkpoint, checkpoint, note)
+            self.stats.checkpoints_signed += 1
+            log.info("checkpoint signed", extra={"tree_size": checkpoint.tree_size})
+        await self._publish_pending()
+        return latest
+
+    async def _publish_pending(self) -> None:
+        if self._producer is None:
+            return
+        history = await asyncio.to_thread(self._store.checkpoints)
+        for stored in history:
+            if stored.published_at_ms is not None:
+                continue
+            cp = stored.checkpoint
+            value = self._catalog.encode(
+                MessageType.CHECKPOINT,
+                {
+                    "origin": cp.origin,
+                    "tree_size": cp.tree_size,
+                    "root_hash": cp.root_hash,
+                    "timestamp": cp.timestamp_ms,
+                    "key_id": self._key_id,
+                    "signed_note": stored.note.decode(),
+                },
+            )
+            try:
+                await self._producer.send_and_wait(
+                    AUDIT_CHECKPOINT_TOPIC, value=value, key=cp.origin.encode()
+                )
+            except KafkaError as error:
+                # Kept in the history as unpublished; the next tick publishes it.
+                log.warning("checkpoint not published yet", extra={"error": type(error).__name__})
+                return
+            await asyncio.to_thread(
+                self._store.mark_published, cp.tree_size, at_ms=self._clock_ms()
+            )
+            self.stats.checkpoints_published += 1
+
+
+def build_indexer(
+    hub: HubSettings,
+    settings: AuditSettings,
+    *,
+    store: AuditStore | None = None,
+    log_key: Ed25519PrivateKey | None = None,
+) -> AuditIndexer:
+    """The one wiring point: store, schema catalog and log key from settings."""
+    return AuditIndexer(
+        hub=hub,
+        settings=settings,
+        store=store if store is not None else open_store(settings.database_url_for(hub)),
+        catalog=SchemaCatalog(hub.schemas_dir),
+        log_key=log_key
+        if log_key is not None
+        else ensure_log_key(hub.keys_dir, name=LOG_KEY_NAME, origin=settings.origin),
+    )
+
+
+async def run_until_signalled(indexer: AuditIndexer) -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, indexer.stop)
+    try:
+        await indexer.run()
+    finally:
+        indexer.store.close()
+
+
+def main() -> int:
+    """`python -m services.audit.service` (or `safehub audit index`): run the indexer."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    indexer = build_indexer(HubSettings(), AuditSettings())
+    asyncio.run(run_until_signalled(indexer))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,297 @@
+"""The audit store: one interface (`AuditStore`), one implementation on SQLAlchemy Core
+(`services.audit.storage_sql.SqlAuditStore`) for SQLite and PostgreSQL.
+
+What a store guarantees
+- Append-only: a batch is appended in one database transaction with its leaves, their index
+  rows and rule ids, the perfect subtrees it completed and the new tree head; a crash at any
+  point leaves either the whole batch or none of it. Leaf indices are the primary key and are
+  assigned from the committed head only, so an index that was ever committed is never
+  assigned again; indices of a batch that rolled back were never visible to anyone (no
+  checkpoint, proof or query saw them).
+- Writers serialise on the head row, so the indexer and the IG API (which logs every query)
+  may append from different processes.
+- Tree state survives restarts: the head holds the right edge of the tree, every completed
+  perfect subtree is stored, so proofs for any earlier size are O(log n) reads.
+- Checkpoint history: every signed checkpoint, at most one per tree size, never a second root
+  for a size (the store refuses to record a split view of its own log).
+
+The proof helpers below work on any `AuditStore`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from services.audit.domain.checkpoint import Checkpoint
+from services.audit.domain.merkle import (
+    CompactRange,
+    ConsistencyProof,
+    InclusionProof,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    node_hash,
+    verify_consistency,
+)
+from services.audit.errors import (
+    ConsistencyProofInvalid,
+    ProofRequestInvalid,
+    StorageCorrupt,
+)
+from services.audit.indexer import EntryKind, IndexColumns, LogEntry, SourcePosition
+
+__all__ = [
+    "AppendResult",
+    "AuditStore",
+    "CachedSubtrees",
+    "DecisionQuery",
+    "ProcessingCount",
+    "StoredCheckpoint",
+    "StoredLeaf",
+    "TreeHead",
+    "check_tree",
+    "check_tree_full",
+    "consistency_proof_between",
+    "inclusion_proof_for",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TreeHead:
+    """The committed tree: its size and RFC 9162 root."""
+
+    size: int
+    root: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """What one append did: leaves added (first index, count), re-deliveries skipped, how many
+    of the added leaves re-use a logged decision id, and the head afterwards."""
+
+    first_index: int
+    appended: int
+    skipped: int
+    duplicates: int
+    head: TreeHead
+
+
+@dataclass(frozen=True, slots=True)
+class StoredLeaf:
+    leaf_index: int
+    leaf_hash: bytes
+    data: bytes
+    kind: EntryKind
+    entry_id: str
+    duplicate_of: int | None
+    columns: IndexColumns
+    source: SourcePosition | None
+    appended_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    """A checkpoint the log signed, its signed note, and when it was published (if yet)."""
+
+    checkpoint: Checkpoint
+    note: bytes
+    published_at_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionQuery:
+    """Filters for decision entries; every filter given must match. Times are decided-at,
+    milliseconds since the epoch (UTC), `decided_from_ms` inclusive, `decided_to_ms` exclusive.
+    Results are in leaf order."""
+
+    notice_id: str | None = None
+    subject_linkage_key: str | None = None
+    recipient: str | None = None
+    """Subscriber id of the recipient."""
+    organisation: str | None = None
+    role: str | None = None
+    decided_from_ms: int | None = None
+    decided_to_ms: int | None = None
+    outcome: str | None = None
+    rule_id: str | None = None
+    event: str | None = None
+    limit: int = 1000
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessingCount:
+    """One row of the record of processing: decisions per purpose, recipient and outcome."""
+
+    purpose: str | None
+    recipient_subscriber_id: str | None
+    recipient_agency: str | None
+    recipient_organisation: str | None
+    recipient_role: str | None
+    outcome: str | None
+    count: int
+
+
+class AuditStore(Protocol):
+    """The audit log's storage port. Also a `SubtreeHashes` reader for proof generation."""
+
+    def append(self, entries: Sequence[LogEntry], *, appended_at_ms: int) -> AppendResult:
+        """Append a batch in one transaction, skipping re-deliveries (see indexer)."""
+        ...
+
+    def head(self) -> TreeHead: ...
+
+    def subtree_hash(self, level: int, index: int) -> bytes:
+        """A perfect subtree of the committed tree; raises ProofRequestInvalid if incomplete."""
+        ...
+
+    def leaf(self, leaf_index: int) -> StoredLeaf:
+        """Raises NotFound."""
+        ...
+
+    def leaves(self, start: int, end: int) -> list[StoredLeaf]:
+        """Leaves [start, end) that exist, in order."""
+        ...
+
+    def leaves_for_entry(self, entry_id: str) -> list[StoredLeaf]:
+        """Every leaf logged under a decision id (or access id), in order."""
+        ...
+
+    def find(self, query: DecisionQuery) -> list[StoredLeaf]:
+        """Decision entries (kind DECISION) matching the query."""
+        ...
+
+    def processing_summary(
+        self, *, decided_from_ms: int | None, decided_to_ms: int | None
+    ) -> list[ProcessingCount]:
+        """Decision counts per purpose, recipient and outcome (sharing decisions only)."""
+        ...
+
+    def next_source_offset(self, topic: str, partition: int) -> int | None:
+        """The offset after the last record logged from a topic partition, if any."""
+        ...
+
+    def add_checkpoint(self, checkpoint: Checkpoint, note: bytes) -> StoredCheckpoint:
+        """Record a signed checkpoint. Idempotent for the same size and root; raises
+        StorageCorrupt for a different root at a recorded size, or a root that is not the
+        stored tree's root at that size."""
+        ...
+
+    def mark_published(self, tree_size: int, *, at_ms: int) -> None: ...
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        """Checkpoint history, oldest (smallest) first."""
+        ...
+
+    def checkpoint(self, tree_size: int) -> StoredCheckpoint:
+        """Raises NotFound."""
+        ...
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None: ...
+
+    def close(self) -> None: ...
+
+
+class CachedSubtrees:
+    """A read-through memo of a store's perfect subtree hashes, for bulk work (proofs for
+    every leaf, exports): each subtree is read once instead of once per proof.
+
+    Complete perfect subtrees never change in an honest log, so the memo is always right for
+    one; keep it short-lived all the same, so a check run later reads what the database holds
+    then (a changed row must not hide behind a cached copy)."""
+
+    def __init__(self, store: AuditStore) -> None:
+        self._store = store
+        self._memo: dict[tuple[int, int], bytes] = {}
+
+    def subtree_hash(self, level: int, index: int) -> bytes:
+        key = (level, index)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = self._store.subtree_hash(level, index)
+        return found
+
+
+def inclusion_proof_for(store: AuditStore, *, leaf_index: int, tree_size: int) -> InclusionProof:
+    """RFC 9162 inclusion proof of a stored leaf in the tree of `tree_size` leaves."""
+    size = store.head().size
+    if tree_size > size:
+        raise ProofRequestInvalid(
+            f"the log holds {size} leaves; no proof for a tree of size {tree_size} yet"
+        )
+    return inclusion_proof(store, leaf_index=leaf_index, tree_size=tree_size)
+
+
+def consistency_proof_between(
+    store: AuditStore, *, old_size: int, new_size: int
+) -> ConsistencyProof:
+    """RFC 9162 consistency proof between two sizes the store has reached."""
+    size = store.head().size
+    if new_size > size:
+        raise ProofRequestInvalid(
+            f"the log holds {size} leaves; no proof up to size {new_size} yet"
+        )
+    return consistency_proof(store, old_size=old_size, new_size=new_size)
+
+
+def check_tree(store: AuditStore) -> TreeHead:
+    """Check the store agrees with itself before anyone signs over it.
+
+    The head's root must be the root rebuilt from the stored perfect subtrees, and the tree
+    must extend the latest signed checkpoint (a consistency proof from stored nodes, checked).
+    Raises StorageCorrupt otherwise. O(log n) reads.
+    """
+    head = store.head()
+    rebuilt = CompactRange.from_subtrees(store, head.size).root()
+    if rebuilt != head.root:
+        raise StorageCorrupt(
+            f"the stored head says root {head.root.hex()} at size {head.size}, but the stored "
+            f"subtrees give {rebuilt.hex()}; stop appending and investigate the database"
+        )
+    latest = store.latest_checkpoint()
+    if latest is not None:
+        old = latest.checkpoint
+        if old.tree_size > head.size:
+            raise StorageCorrupt(
+                f"the log signed size {old.tree_size} but the store holds {head.size} leaves"
+            )
+        proof = consistency_proof(store, old_size=old.tree_size, new_size=head.size)
+        try:
+            verify_consistency(proof, old_root=old.root_hash, new_root=head.root)
+        except ConsistencyProofInvalid as error:
+            raise StorageCorrupt(
+                f"the stored tree does not extend the last signed checkpoint: {error.reason}"
+            ) from error
+    return head
+
+
+def check_tree_full(store: AuditStore, *, chunk: int = 1000) -> TreeHead:
+    """Everything `check_tree` checks, plus every stored leaf hash against its bytes and every
+    stored perfect subtree against the leaves: O(n). Catches a row rewritten anywhere, not
+    only on the right edge. Raises StorageCorrupt naming the first bad leaf or node."""
+    head = check_tree(store)
+    layer: list[bytes] = []
+    for start in range(0, head.size, chunk):
+        for leaf in store.leaves(start, min(start + chunk, head.size)):
+            if leaf.leaf_index != len(layer):
+                raise StorageCorrupt(f"leaf {len(layer)} is missing from the store")
+            if leaf_hash(leaf.data) != leaf.leaf_hash:
+                raise StorageCorrupt(
+                    f"leaf {leaf.leaf_index}'s bytes do not hash to its stored leaf hash: the "
+                    "row was edited"
+                )
+            layer.append(leaf.leaf_hash)
+    if len(layer) != head.size:
+        raise StorageCorrupt(f"the store holds {len(layer)} leaves, its head says {head.size}")
+    level = 0
+    while len(layer) > 1:
+        layer = [node_hash(layer[i], layer[i + 1]) for i in range(0, len(layer) - 1, 2)]
+        level += 1
+        for index, expected in enumerate(layer):
+            if store.subtree_hash(level, index) != expected:
+                raise StorageCorrupt(
+                    f"stored subtree (level {level}, index {index}) does not match its leaves"
+                )
+    return head

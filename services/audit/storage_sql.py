@@ -1,0 +1,721 @@
+"""`AuditStore` on SQLAlchemy Core: SQLite by default, PostgreSQL as the production option.
+
+One code path for both; the only dialect-specific parts are connection set-up (SQLite
+pragmas) and the append-only triggers.
+
+Tables
+    audit_log_head          one row: tree size, root, the tree's right edge (compact range);
+                            every append locks it first, so writers serialise on it
+    audit_leaves            one row per leaf: index, leaf hash, the logged bytes, entry id,
+                            duplicate_of, the Kafka position read from, and index columns
+                            (notice, subject linkage key, recipient, decided-at, outcome...)
+    audit_leaf_rules        (leaf, rule id) pairs, for "decisions where rule R5 fired"
+    audit_nodes             every completed perfect subtree above the leaves: (level, index)
+    audit_checkpoints       signed checkpoint history, one per tree size
+    audit_checkpoint_publications  when each checkpoint reached the checkpoint topic
+
+Every table but the head is append-only, enforced by triggers, so a bug cannot rewrite the
+log; a person with database rights still can, which is what the signed checkpoints and the
+verifier catch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Connection,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    Row,
+    SmallInteger,
+    String,
+    Table,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    insert,
+    inspect,
+    select,
+    update,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+
+from services.audit.domain.checkpoint import Checkpoint
+from services.audit.domain.merkle import EMPTY_ROOT, HASH_SIZE, CompactRange
+from services.audit.errors import NotFound, StorageCorrupt, StorageError
+from services.audit.indexer import (
+    EntryKind,
+    IndexColumns,
+    LogEntry,
+    SourcePosition,
+    plan_appends,
+)
+from services.audit.storage import (
+    AppendResult,
+    DecisionQuery,
+    ProcessingCount,
+    StoredCheckpoint,
+    StoredLeaf,
+    TreeHead,
+)
+
+__all__ = ["APPEND_ONLY_TABLES", "SqlAuditStore", "leaf_row", "metadata", "open_store"]
+
+metadata = MetaData()
+
+# BIGINT everywhere, except that SQLite only makes "INTEGER PRIMARY KEY" the rowid.
+_LeafIndex = BigInteger().with_variant(Integer(), "sqlite")
+
+log_head = Table(
+    "audit_log_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("root_hash", LargeBinary(HASH_SIZE), nullable=False),
+    Column("compact_range", LargeBinary, nullable=False),
+    Column("updated_at_ms", BigInteger, nullable=False),
+    CheckConstraint("id = 1", name="audit_log_head_single_row"),
+)
+
+leaves = Table(
+    "audit_leaves",
+    metadata,
+    Column("leaf_index", _LeafIndex, primary_key=True, autoincrement=False),
+    Column("leaf_hash", LargeBinary(HASH_SIZE), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("entry_id", String(128), nullable=False),
+    Column("duplicate_of", BigInteger, nullable=True),
+    Column("event", String(32)),
+    Column("notice_id", String(64)),
+    Column("notice_type", String(64)),
+    Column("subject_linkage_key", String(128)),
+    Column("recipient_subscriber_id", String(128)),
+    Column("recipient_agency", String(64)),
+    Column("recipient_organisation", String(64)),
+    Column("recipient_role", String(64)),
+    Column("decided_at_ms", BigInteger),
+    Column("disclosed_at_ms", BigInteger),
+    Column("outcome", String(16)),
+    Column("purpose", String(64)),
+    Column("policy_revision", String(128)),
+    Column("source_topic", String(255)),
+    Column("source_partition", Integer),
+    Column("source_offset", BigInteger),
+    Column("appended_at_ms", BigInteger, nullable=False),
+    # The idempotency key: a re-delivered record is the same id with the same bytes.
+    UniqueConstraint("entry_id", "leaf_hash", name="audit_leaves_entry_content"),
+    Index("audit_leaves_entry_id", "entry_id"),
+    Index("audit_leaves_notice", "notice_id"),
+    Index("audit_leaves_subject", "subject_linkage_key", "decided_at_ms"),
+    Index("audit_leaves_recipient", "recipient_subscriber_id", "decided_at_ms"),
+    Index("audit_leaves_organisation", "recipient_organisation", "recipient_role"),
+    Index("audit_leaves_decided_at", "decided_at_ms"),
+    Index("audit_leaves_outcome", "outcome"),
+    Index("audit_leaves_purpose", "purpose"),
+    Index("audit_leaves_event", "event"),
+    Index("audit_leaves_source", "source_topic", "source_partition", "source_offset"),
+)
+
+leaf_rules = Table(
+    "audit_leaf_rules",
+    metadata,
+    Column("leaf_index", ForeignKey("audit_leaves.leaf_index"), nullable=False),
+    Column("rule_id", String(64), nullable=False),
+    PrimaryKeyConstraint("leaf_index", "rule_id"),
+    Index("audit_leaf_rules_rule", "rule_id", "leaf_index"),
+)
+
+nodes = Table(
+    "audit_nodes",
+    metadata,
+    Column("level", SmallInteger, nullable=False),
+    Column("node_index", BigInteger, nullable=False),
+    Column("hash", LargeBinary(HASH_SIZE), nullable=False),
+    PrimaryKeyConstraint("level", "node_index"),
+)
+
+checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("origin", String(255), nullable=False),
+    Column("root_hash", LargeBinary(HASH_SIZE), nullable=False),
+    Column("timestamp_ms", BigInteger, nullable=False),
+    Column("note", LargeBinary, nullable=False),
+)
+
+publications = Table(
+    "audit_checkpoint_publications",
+    metadata,
+    Column(
+        "tree_size",
+        ForeignKey("audit_checkpoints.tree_size"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("published_at_ms", BigInteger, nullable=False),
+    Column("to_topic", Boolean, nullable=False, default=True),
+)
+
+APPEND_ONLY_TABLES = (
+    "audit_leaves",
+    "audit_leaf_rules",
+    "audit_nodes",
+    "audit_checkpoints",
+    "audit_checkpoint_publications",
+)
+
+_CHUNK = 500  # rows per IN (...) list, well under every backend's parameter limit
+
+
+def _sqlite_triggers() -> list[str]:
+    statements = []
+    for table in APPEND_ONLY_TABLES:
+        for action in ("UPDATE", "DELETE"):
+            statements.append(
+                f"CREATE TRIGGER IF NOT EXISTS {table}_no_{action.lower()} "
+                f"BEFORE {action} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+            )
+    return statements
+
+
+def _postgres_triggers() -> list[str]:
+    statements = [
+        "CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'table %% is append-only', TG_TABLE_NAME; END $$"
+    ]
+    for table in APPEND_ONLY_TABLES:
+        statements += [
+            f"CREATE OR REPLACE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION audit_append_only()",
+            f"CREATE OR REPLACE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()",
+        ]
+    return statements
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL: readers (the IG API) never block the indexer. synchronous=FULL: a committed batch
+    # survives power loss as well as kill -9. busy_timeout: writers in two processes queue.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _encode_range(compact: CompactRange) -> bytes:
+    return b"".join(compact.hashes)
+
+
+def _decode_range(size: int, blob: bytes) -> CompactRange:
+    hashes = tuple(blob[i : i + HASH_SIZE] for i in range(0, len(blob), HASH_SIZE))
+    try:
+        return CompactRange(size=size, hashes=hashes)
+    except ValueError as error:
+        raise StorageCorrupt(f"the stored tree head is damaged: {error}") from error
+
+
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+class SqlAuditStore:
+    """The audit store on an SQLAlchemy engine (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._dialect = engine.dialect.name
+        try:
+            self._create_schema()
+        except BaseException:
+            engine.dispose()
+            raise
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        return self._dialect
+
+    # -- schema -------------------------------------------------------------------------------
+
+    def _expected_triggers(self) -> set[str]:
+        suffixes = (
+            ("append_only", "no_truncate")
+            if self._dialect == "postgresql"
+            else ("no_update", "no_delete")
+        )
+        return {f"{table}_{suffix}" for table in APPEND_ONLY_TABLES for suffix in suffixes}
+
+    def _schema_ready(self) -> bool:
+        """True when tables, triggers and the head row exist: opening then needs no write, so
+        a reader (the API, the CLI) never waits for the indexer's write lock."""
+        with self._engine.connect() as conn:
+            if not set(metadata.tables) <= set(inspect(conn).get_table_names()):
+                return False
+            query = (
+                "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+                if self._dialect == "postgresql"
+                else "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+            )
+            triggers = {row[0] for row in conn.exec_driver_sql(query)}
+            if not self._expected_triggers() <= triggers:
+                return False
+            return conn.execute(select(func.count()).select_from(log_head)).scalar_one() == 1
+
+    def _create_schema(self) -> None:
+        try:
+            if self._schema_ready():
+                return
+            with self._engine.begin() as conn:
+                if self._dialect == "postgresql":
+                    # Two processes opening a fresh database must not race on DDL.
+                    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7203410351)")
+                metadata.create_all(conn)
+                triggers = (
+                    _postgres_triggers() if self._dialect == "postgresql" else _sqlite_triggers()
+                )
+                for statement in triggers:
+                    conn.exec_driver_sql(statement)
+            with contextlib.suppress(IntegrityError), self._engine.begin() as conn:
+                conn.execute(
+                    insert(log_head).values(
+                        id=1,
+                        tree_size=0,
+                        root_hash=EMPTY_ROOT,
+                        compact_range=b"",
+                        updated_at_ms=0,
+                    )
+                )
+        except SQLAlchemyError as error:
+            raise StorageError(f"cannot prepare the audit store: {error}") from error
+
+    # -- appending ----------------------------------------------------------------------------
+
+    def append(self, entries: Sequence[LogEntry], *, appended_at_ms: int) -> AppendResult:
+        try:
+            with self._engine.begin() as conn:
+                return self._append(conn, entries, appended_at_ms)
+        except (StorageError, NotFound):
+            raise
+        except SQLAlchemyError as error:
+            raise StorageError(f"appending {len(entries)} entries failed: {error}") from error
+
+    def _append(
+        self, conn: Connection, entries: Sequence[LogEntry], appended_at_ms: int
+    ) -> AppendResult:
+        # Lock the head first: on PostgreSQL a row lock, on SQLite the database write lock.
+        # Everything read after this is what the previous writer committed.
+        conn.execute(update(log_head).where(log_head.c.id == 1).values(id=1))
+        row = conn.execute(select(log_head).where(log_head.c.id == 1)).one()
+        current = _decode_range(row.tree_size, row.compact_range)
+        if current.root() != row.root_hash:
+            raise StorageCorrupt(
+                f"the stored head's root {row.root_hash.hex()} is not the root of its own right "
+                "edge; stop appending and investigate the database"
+            )
+        head_before = TreeHead(current.size, row.root_hash)
+        if not entries:
+            return AppendResult(current.size, 0, 0, 0, head_before)
+        known: dict[str, dict[bytes, int]] = {}
+        ids = sorted({e.entry_id for e in entries})
+        for chunk in _chunks(ids):
+            found = conn.execute(
+                select(leaves.c.entry_id, leaves.c.leaf_hash, leaves.c.leaf_index).where(
+                    leaves.c.entry_id.in_(chunk)
+                )
+            )
+            for entry_id, digest, index in found:
+                known.setdefault(entry_id, {})[bytes(digest)] = index
+        plan = plan_appends(range=current, entries=entries, known=known)
+        if plan.leaves:
+            conn.execute(
+                insert(leaves),
+                [
+                    leaf_row(p.leaf_index, p.entry, p.duplicate_of, appended_at_ms)
+                    for p in plan.leaves
+                ],
+            )
+            rules = [
+                {"leaf_index": p.leaf_index, "rule_id": rule}
+                for p in plan.leaves
+                for rule in p.entry.columns.rule_ids
+            ]
+            if rules:
+                conn.execute(insert(leaf_rules), rules)
+            if plan.nodes:
+                conn.execute(
+                    insert(nodes),
+                    [{"level": n.level, "node_index": n.index, "hash": n.hash} for n in plan.nodes],
+                )
+            conn.execute(
+                update(log_head)
+                .where(log_head.c.id == 1)
+                .values(
+                    tree_size=plan.range.size,
+                    root_hash=plan.range.root(),
+                    compact_range=_encode_range(plan.range),
+                    updated_at_ms=appended_at_ms,
+                )
+            )
+        return AppendResult(
+            first_index=current.size,
+            appended=len(plan.leaves),
+            skipped=len(plan.skipped),
+            duplicates=plan.duplicates,
+            head=TreeHead(plan.range.size, plan.range.root()),
+        )
+
+    # -- reading the tree ---------------------------------------------------------------------
+
+    def head(self) -> TreeHead:
+        with self._reading() as conn:
+            row = conn.execute(select(log_head.c.tree_size, log_head.c.root_hash)).one()
+        return TreeHead(row.tree_size, bytes(row.root_hash))
+
+    def subtree_hash(self, level: int, index: int) -> bytes:
+        with self._reading() as conn:
+            if level == 0:
+                value = conn.execute(
+                    select(leaves.c.leaf_hash).where(leaves.c.leaf_index == index)
+                ).scalar_one_or_none()
+            else:
+                value = conn.execute(
+                    select(nodes.c.hash).where(nodes.c.level == level, nodes.c.node_index == index)
+                ).scalar_one_or_none()
+        if value is None:
+            raise StorageCorrupt(
+                f"perfect subtree (level {level}, index {index}) is not stored although a proof "
+                "needs it; the store is damaged or the tree is smaller than asked"
+            )
+        return bytes(value)
+
+    def leaf(self, leaf_index: int) -> StoredLeaf:
+        found = self.leaves(leaf_index, leaf_index + 1)
+        if not found:
+            raise NotFound(f"the log has no leaf {leaf_index}")
+        return found[0]
+
+    def leaves(self, start: int, end: int) -> list[StoredLeaf]:
+        query = (
+            select(leaves)
+            .where(leaves.c.leaf_index >= start, leaves.c.leaf_index < end)
+            .order_by(leaves.c.leaf_index)
+        )
+        return self._load(query)
+
+    def leaves_for_entry(self, entry_id: str) -> list[StoredLeaf]:
+        return self._load(
+            select(leaves).where(leaves.c.entry_id == entry_id).order_by(leaves.c.leaf_index)
+        )
+
+    def find(self, query: DecisionQuery) -> list[StoredLeaf]:
+        c = leaves.c
+        statement = select(leaves).where(c.kind == EntryKind.DECISION.value)
+        equal = {
+            c.notice_id: query.notice_id,
+            c.subject_linkage_key: query.subject_linkage_key,
+            c.recipient_subscriber_id: query.recipient,
+            c.recipient_organisation: query.organisation,
+            c.recipient_role: query.role,
+            c.outcome: query.outcome,
+            c.event: query.event,
+        }
+        for column, value in equal.items():
+            if value is not None:
+                statement = statement.where(column == value)
+        if query.decided_from_ms is not None:
+            statement = statement.where(c.decided_at_ms >= query.decided_from_ms)
+        if query.decided_to_ms is not None:
+            statement = statement.where(c.decided_at_ms < query.decided_to_ms)
+        if query.rule_id is not None:
+            statement = statement.where(
+                c.leaf_index.in_(
+                    select(leaf_rules.c.leaf_index).where(leaf_rules.c.rule_id == query.rule_id)
+                )
+            )
+        statement = statement.order_by(c.leaf_index).limit(query.limit).offset(query.offset)
+        return self._load(statement)
+
+    def processing_summary(
+        self, *, decided_from_ms: int | None, decided_to_ms: int | None
+    ) -> list[ProcessingCount]:
+        c = leaves.c
+        group = (
+            c.purpose,
+            c.recipient_subscriber_id,
+            c.recipient_agency,
+            c.recipient_organisation,
+            c.recipient_role,
+            c.outcome,
+        )
+        statement = (
+            select(*group, func.count().label("n"))
+            .where(
+                c.kind == EntryKind.DECISION.value,
+                c.event == "SHARING_DECISION",
+                # A decision re-emitted under the same id is one decision, counted once.
+                c.duplicate_of.is_(None),
+            )
+            .group_by(*group)
+        )
+        if decided_from_ms is not None:
+            statement = statement.where(c.decided_at_ms >= decided_from_ms)
+        if decided_to_ms is not None:
+            statement = statement.where(c.decided_at_ms < decided_to_ms)
+        with self._reading() as conn:
+            rows = conn.execute(statement).all()
+        counts = [
+            ProcessingCount(
+                purpose=r.purpose,
+                recipient_subscriber_id=r.recipient_subscriber_id,
+                recipient_agency=r.recipient_agency,
+                recipient_organisation=r.recipient_organisation,
+                recipient_role=r.recipient_role,
+                outcome=r.outcome,
+                count=int(r.n),
+            )
+            for r in rows
+        ]
+        return sorted(
+            counts,
+            key=lambda p: (
+                p.purpose or "",
+                p.recipient_organisation or "",
+                p.recipient_role or "",
+                p.recipient_subscriber_id or "",
+                p.outcome or "",
+            ),
+        )
+
+    def next_source_offset(self, topic: str, partition: int) -> int | None:
+        with self._reading() as conn:
+            value = conn.execute(
+                select(func.max(leaves.c.source_offset)).where(
+                    leaves.c.source_topic == topic, leaves.c.source_partition == partition
+                )
+            ).scalar_one_or_none()
+        return None if value is None else int(value) + 1
+
+    # -- checkpoints --------------------------------------------------------------------------
+
+    def add_checkpoint(self, checkpoint: Checkpoint, note: bytes) -> StoredCheckpoint:
+        size = checkpoint.tree_size
+        head = self.head()
+        if size > head.size:
+            raise StorageCorrupt(
+                f"refusing to record a checkpoint at size {size}: the store holds {head.size}"
+            )
+        root = head.root if size == head.size else CompactRange.from_subtrees(self, size).root()
+        if root != checkpoint.root_hash:
+            raise StorageCorrupt(
+                f"refusing to record a checkpoint with root {checkpoint.root_hash.hex()} at size "
+                f"{size}: the stored tree's root there is {root.hex()}"
+            )
+        try:
+            with self._engine.begin() as conn:
+                existing = conn.execute(
+                    select(checkpoints).where(checkpoints.c.tree_size == size)
+                ).one_or_none()
+                if existing is None:
+                    conn.execute(
+                        insert(checkpoints).values(
+                            tree_size=size,
+                            origin=checkpoint.origin,
+                            root_hash=checkpoint.root_hash,
+                            timestamp_ms=checkpoint.timestamp_ms,
+                            note=note,
+                        )
+                    )
+                elif bytes(existing.root_hash) != checkpoint.root_hash:
+                    raise StorageCorrupt(
+                        f"the log already signed root {bytes(existing.root_hash).hex()} at size "
+                        f"{size}; refusing to record a second root (a split view)"
+                    )
+        except SQLAlchemyError as error:
+            raise StorageError(f"recording the checkpoint failed: {error}") from error
+        return self.checkpoint(size)
+
+    def mark_published(self, tree_size: int, *, at_ms: int) -> None:
+        try:
+            with contextlib.suppress(IntegrityError), self._engine.begin() as conn:
+                conn.execute(
+                    insert(publications).values(
+                        tree_size=tree_size, published_at_ms=at_ms, to_topic=True
+                    )
+                )
+        except SQLAlchemyError as error:
+            raise StorageError(f"recording the publication failed: {error}") from error
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        return self._checkpoints(None)
+
+    def checkpoint(self, tree_size: int) -> StoredCheckpoint:
+        found = self._checkpoints(tree_size)
+        if not found:
+            raise NotFound(f"the log has signed no checkpoint at size {tree_size}")
+        return found[0]
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        with self._reading() as conn:
+            size = conn.execute(select(func.max(checkpoints.c.tree_size))).scalar_one_or_none()
+        return None if size is None else self.checkpoint(int(size))
+
+    def _checkpoints(self, tree_size: int | None) -> list[StoredCheckpoint]:
+        statement = (
+            select(checkpoints, publications.c.published_at_ms)
+            .select_from(checkpoints.outerjoin(publications))
+            .order_by(checkpoints.c.tree_size)
+        )
+        if tree_size is not None:
+            statement = statement.where(checkpoints.c.tree_size == tree_size)
+        with self._reading() as conn:
+            rows = conn.execute(statement).all()
+        return [
+            StoredCheckpoint(
+                checkpoint=Checkpoint(
+                    origin=r.origin,
+                    tree_size=int(r.tree_size),
+                    root_hash=bytes(r.root_hash),
+                    timestamp_ms=int(r.timestamp_ms),
+                ),
+                note=bytes(r.note),
+                published_at_ms=None if r.published_at_ms is None else int(r.published_at_ms),
+            )
+            for r in rows
+        ]
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _reading(self) -> Any:
+        try:
+            with self._engine.connect() as conn:
+                yield conn
+        except (DBAPIError, SQLAlchemyError) as error:
+            raise StorageError(f"reading the audit store failed: {error}") from error
+
+    def _load(self, statement: Any) -> list[StoredLeaf]:
+        with self._reading() as conn:
+            rows = conn.execute(statement).all()
+            indices = [r.leaf_index for r in rows]
+            rules: dict[int, list[str]] = {}
+            for chunk in _chunks(indices):
+                for index, rule in conn.execute(
+                    select(leaf_rules.c.leaf_index, leaf_rules.c.rule_id)
+                    .where(leaf_rules.c.leaf_index.in_(chunk))
+                    .order_by(leaf_rules.c.leaf_index, leaf_rules.c.rule_id)
+                ):
+                    rules.setdefault(index, []).append(rule)
+        return [_stored_leaf(r, tuple(rules.get(r.leaf_index, ()))) for r in rows]
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+def leaf_row(
+    index: int, entry: LogEntry, duplicate_of: int | None, appended_at_ms: int
+) -> dict[str, Any]:
+    """The audit_leaves row for an entry at an index."""
+    columns = entry.columns
+    source = entry.source
+    return {
+        "leaf_index": index,
+        "leaf_hash": entry.leaf_hash,
+        "data": entry.data,
+        "kind": entry.kind.value,
+        "entry_id": entry.entry_id,
+        "duplicate_of": duplicate_of,
+        "event": columns.event,
+        "notice_id": columns.notice_id,
+        "notice_type": columns.notice_type,
+        "subject_linkage_key": columns.subject_linkage_key,
+        "recipient_subscriber_id": columns.recipient_subscriber_id,
+        "recipient_agency": columns.recipient_agency,
+        "recipient_organisation": columns.recipient_organisation,
+        "recipient_role": columns.recipient_role,
+        "decided_at_ms": columns.decided_at_ms,
+        "disclosed_at_ms": columns.disclosed_at_ms,
+        "outcome": columns.outcome,
+        "purpose": columns.purpose,
+        "policy_revision": columns.policy_revision,
+        "source_topic": source.topic if source else None,
+        "source_partition": source.partition if source else None,
+        "source_offset": source.offset if source else None,
+        "appended_at_ms": appended_at_ms,
+    }
+
+
+def _stored_leaf(row: Row[Any], rule_ids: tuple[str, ...]) -> StoredLeaf:
+    source = (
+        SourcePosition(row.source_topic, int(row.source_partition), int(row.source_offset))
+        if row.source_topic is not None
+        else None
+    )
+    return StoredLeaf(
+        leaf_index=int(row.leaf_index),
+        leaf_hash=bytes(row.leaf_hash),
+        data=bytes(row.data),
+        kind=EntryKind(row.kind),
+        entry_id=row.entry_id,
+        duplicate_of=None if row.duplicate_of is None else int(row.duplicate_of),
+        columns=IndexColumns(
+            event=row.event,
+            notice_id=row.notice_id,
+            notice_type=row.notice_type,
+            subject_linkage_key=row.subject_linkage_key,
+            recipient_subscriber_id=row.recipient_subscriber_id,
+            recipient_agency=row.recipient_agency,
+            recipient_organisation=row.recipient_organisation,
+            recipient_role=row.recipient_role,
+            decided_at_ms=row.decided_at_ms,
+            disclosed_at_ms=row.disclosed_at_ms,
+            outcome=row.outcome,
+            purpose=row.purpose,
+            policy_revision=row.policy_revision,
+            rule_ids=rule_ids,
+        ),
+        source=source,
+        appended_at_ms=int(row.appended_at_ms),
+    )
+
+
+def open_store(url: str, *, echo: bool = False) -> SqlAuditStore:
+    """Open (creating if needed) the audit store at an SQLAlchemy URL."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if not database or database == ":memory:":
+            raise StorageError(
+                "the audit store needs a file: use sqlite:///<path>, not an in-memory database"
+            )
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, echo=echo)
+        event.listen(engine, "connect", _sqlite_pragmas)
+    elif parsed.get_backend_name() == "postgresql":
+        engine = create_engine(parsed, echo=echo, pool_pre_ping=True)
+    else:
+        raise StorageError(f"unsupported audit store backend {parsed.get_backend_name()!r}")
+    return SqlAuditStore(engine)

@@ -1,0 +1,392 @@
+"""The verifier a partner agency runs with only the hub's public key and files the hub gave it.
+
+Files (all produced by `safehub audit export` / `proof` / `checkpoint`, or the IG API):
+
+checkpoint file   a C2SP signed note (see `services.audit.domain.checkpoint`), as published on
+                  `audit.checkpoints.v1`
+entry file        JSON {"format": "safehub.audit.entry.v1", "leaf_index": N,
+                  "data": base64 of the exact logged bytes, "view": readable form (optional)}
+proof file        JSON {"format": "safehub.audit.proof.v1", "kind": "inclusion",
+                  "leaf_index": N, "tree_size": S, "path": [hex hashes]}  or
+                  {..., "kind": "consistency", "old_size": A, "new_size": B, "path": [...]}
+export directory  entries.jsonl (one entry per line, in leaf order), checkpoints.jsonl
+                  ({"tree_size": S, "note": signed note text} per line), manifest.json
+                  (informational only: nothing in it is trusted)
+
+What is checked, and which attack each check catches:
+- every checkpoint carries a valid Ed25519 signature by the log key (forged checkpoint);
+- consistency between two checkpoints (RFC 9162 §2.1.4): a rewritten history fails; a newer
+  checkpoint smaller than an older one is a truncated log (`LogTruncated`); two different
+  roots for one size are a split view (`SplitViewDetected`);
+- inclusion of an entry (RFC 9162 §2.1.3): an edited entry no longer hashes into the signed
+  root (`InclusionProofInvalid`), and a readable view that differs from the logged bytes is
+  reported (`EntryEdited`);
+- a whole export: the entries are rehashed into the tree and its root compared with every
+  signed checkpoint (an edited entry fails at the first checkpoint covering it; a missing
+  entry is `EntriesMissing` or `EntryEdited`); all checkpoints, including ones gathered
+  elsewhere (another agency's copy, the checkpoint topic), are cross-checked for split views
+  and shrinking sizes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import itertools
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from services.audit.domain.checkpoint import (
+    Checkpoint,
+    check_consistency,
+    check_inclusion,
+    check_split_view,
+    decode_signed_note,
+    verify_checkpoint,
+)
+from services.audit.domain.merkle import (
+    EMPTY_ROOT,
+    HASH_SIZE,
+    CompactRange,
+    ConsistencyProof,
+    InclusionProof,
+    leaf_hash,
+)
+from services.audit.errors import (
+    CheckpointOriginMismatch,
+    EntriesMissing,
+    EntryEdited,
+    EvidenceMalformed,
+    LogTruncated,
+)
+from services.audit.indexer import ACCESS_PREFIX, decode_access
+from services.hubkit.codec import MessageType, SchemaCatalog
+from services.hubkit.errors import CodecError
+from services.hubkit.notice import to_json_value
+
+__all__ = [
+    "ENTRY_FORMAT",
+    "EXPORT_FORMAT",
+    "PROOF_FORMAT",
+    "ConsistencyReport",
+    "ExportedEntry",
+    "InclusionReport",
+    "LogReport",
+    "decode_consistency_proof",
+    "decode_entry",
+    "decode_inclusion_proof",
+    "encode_consistency_proof",
+    "encode_entry",
+    "encode_inclusion_proof",
+    "entry_view",
+    "read_export",
+    "verify_consistency_files",
+    "verify_inclusion_files",
+    "verify_log",
+    "verify_note",
+]
+
+ENTRY_FORMAT = "safehub.audit.entry.v1"
+PROOF_FORMAT = "safehub.audit.proof.v1"
+EXPORT_FORMAT = "safehub.audit.export.v1"
+
+
+# ---------------------------------------------------------------------------------------------
+# File formats
+
+
+@dataclass(frozen=True, slots=True)
+class ExportedEntry:
+    leaf_index: int
+    data: bytes
+    view: Any | None = None
+
+
+def _json(data: bytes, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise EvidenceMalformed(f"the {what} is not JSON: {error}") from error
+    if not isinstance(value, dict):
+        raise EvidenceMalformed(f"the {what} is not a JSON object")
+    return value
+
+
+def _int(value: Any, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise EvidenceMalformed(f"{what} must be a non-negative integer")
+    return value
+
+
+def _hashes(value: Any, what: str) -> tuple[bytes, ...]:
+    if not isinstance(value, list):
+        raise EvidenceMalformed(f"{what} must be a list of hex hashes")
+    out = []
+    for i, item in enumerate(value):
+        try:
+            raw = bytes.fromhex(item) if isinstance(item, str) else b""
+        except ValueError:
+            raw = b""
+        if len(raw) != HASH_SIZE:
+            raise EvidenceMalformed(f"{what}[{i}] is not a {HASH_SIZE}-byte hex hash")
+        out.append(raw)
+    return tuple(out)
+
+
+def _dumps(value: Mapping[str, Any]) -> bytes:
+    return (json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def encode_entry(entry: ExportedEntry, *, indent: bool = True) -> bytes:
+    value: dict[str, Any] = {
+        "format": ENTRY_FORMAT,
+        "leaf_index": entry.leaf_index,
+        "data": base64.b64encode(entry.data).decode("ascii"),
+    }
+    if entry.view is not None:
+        value["view"] = entry.view
+    if indent:
+        return _dumps(value)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def decode_entry(data: bytes) -> ExportedEntry:
+    value = _json(data, "entry file")
+    if value.get("format") != ENTRY_FORMAT:
+        raise EvidenceMalformed(f"the entry file is not in format {ENTRY_FORMAT}")
+    try:
+        raw = base64.b64decode(str(value.get("data", "")), validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise EvidenceMalformed(f"the entry's data is not base64: {error}") from error
+    return ExportedEntry(
+        leaf_index=_int(value.get("leaf_index"), "leaf_index"), data=raw, view=value.get("view")
+    )
+
+
+def encode_inclusion_proof(proof: InclusionProof) -> bytes:
+    return _dumps(
+        {
+            "format": PROOF_FORMAT,
+            "kind": "inclusion",
+            "leaf_index": proof.leaf_index,
+            "tree_size": proof.tree_size,
+            "path": [h.hex() for h in proof.path],
+        }
+    )
+
+
+def decode_inclusion_proof(data: bytes) -> InclusionProof:
+    value = _json(data, "proof file")
+    if value.get("format") != PROOF_FORMAT or value.get("kind") != "inclusion":
+        raise EvidenceMalformed(f"the proof file is not an inclusion proof ({PROOF_FORMAT})")
+    return InclusionProof(
+        leaf_index=_int(value.get("leaf_index"), "leaf_index"),
+        tree_size=_int(value.get("tree_size"), "tree_size"),
+        path=_hashes(value.get("path"), "path"),
+    )
+
+
+def encode_consistency_proof(proof: ConsistencyProof) -> bytes:
+    return _dumps(
+        {
+            "format": PROOF_FORMAT,
+            "kind": "consistency",
+            "old_size": proof.old_size,
+            "new_size": proof.new_size,
+            "path": [h.hex() for h in proof.path],
+        }
+    )
+
+
+def decode_consistency_proof(data: bytes) -> ConsistencyProof:
+    value = _json(data, "proof file")
+    if value.get("format") != PROOF_FORMAT or value.get("kind") != "consistency":
+        raise EvidenceMalformed(f"the proof file is not a consistency proof ({PROOF_FORMAT})")
+    return ConsistencyProof(
+        old_size=_int(value.get("old_size"), "old_size"),
+        new_size=_int(value.get("new_size"), "new_size"),
+        path=_hashes(value.get("path"), "path"),
+    )
+
+
+def entry_view(catalog: SchemaCatalog, data: bytes) -> Any:
+    """A readable JSON form of leaf bytes: the decoded AuditRecord, the access entry, or a
+    marker for bytes that do not decode."""
+    if data.startswith(ACCESS_PREFIX):
+        try:
+            return {"access": decode_access(data)}
+        except ValueError:
+            return {"undecodable": True}
+    try:
+        return {"decision": to_json_value(catalog.decode(data, MessageType.AUDIT_RECORD))}
+    except CodecError:
+        return {"undecodable": True}
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks
+
+
+def verify_note(note: bytes, public_key: Ed25519PublicKey) -> Checkpoint:
+    """Parse a signed note and return its checkpoint once the log key's signature verifies."""
+    return verify_checkpoint(decode_signed_note(note), public_key)
+
+
+def _check_view(entry: ExportedEntry, catalog: SchemaCatalog | None) -> None:
+    if entry.view is None or catalog is None:
+        return
+    actual = entry_view(catalog, entry.data)
+    if actual != entry.view:
+        raise EntryEdited(
+            f"the readable view of entry {entry.leaf_index} does not match its logged bytes: "
+            "the view was edited; trust only what the bytes say"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ConsistencyReport:
+    old: Checkpoint
+    new: Checkpoint
+
+
+@dataclass(frozen=True, slots=True)
+class InclusionReport:
+    checkpoint: Checkpoint
+    leaf_index: int
+    leaf_hash: bytes
+
+
+def verify_consistency_files(
+    *, old_note: bytes, new_note: bytes, proof: bytes, public_key: Ed25519PublicKey
+) -> ConsistencyReport:
+    """Both checkpoints signed by the log, and the newer extends the older."""
+    old = verify_note(old_note, public_key)
+    new = verify_note(new_note, public_key)
+    check_consistency(old, new, decode_consistency_proof(proof))
+    return ConsistencyReport(old=old, new=new)
+
+
+def verify_inclusion_files(
+    *,
+    entry: bytes,
+    proof: bytes,
+    note: bytes,
+    public_key: Ed25519PublicKey,
+    catalog: SchemaCatalog | None = None,
+) -> InclusionReport:
+    """The entry's bytes are at its index in the tree the signed checkpoint commits to."""
+    checkpoint = verify_note(note, public_key)
+    exported = decode_entry(entry)
+    inclusion = decode_inclusion_proof(proof)
+    if inclusion.leaf_index != exported.leaf_index:
+        raise EvidenceMalformed(
+            f"the proof is for leaf {inclusion.leaf_index} but the entry says it is leaf "
+            f"{exported.leaf_index}"
+        )
+    _check_view(exported, catalog)
+    digest = leaf_hash(exported.data)
+    check_inclusion(checkpoint, inclusion, leaf_hash=digest)
+    return InclusionReport(checkpoint=checkpoint, leaf_index=exported.leaf_index, leaf_hash=digest)
+
+
+@dataclass(frozen=True, slots=True)
+class LogReport:
+    entries: int
+    checkpoints: tuple[Checkpoint, ...]
+    root: bytes
+    unsigned_entries: int
+    """Entries after the latest checkpoint: present but not yet committed to by a signature."""
+
+    @property
+    def latest(self) -> Checkpoint | None:
+        return max(self.checkpoints, key=lambda c: c.tree_size) if self.checkpoints else None
+
+
+def _cross_check(checkpoints: Sequence[Checkpoint]) -> None:
+    by_size: dict[int, Checkpoint] = {}
+    for cp in checkpoints:
+        seen = by_size.setdefault(cp.tree_size, cp)
+        check_split_view(seen, cp)
+    ordered = sorted(checkpoints, key=lambda c: (c.timestamp_ms, c.tree_size))
+    for older, newer in itertools.pairwise(ordered):
+        if newer.tree_size < older.tree_size:
+            raise LogTruncated(older, newer)
+
+
+def verify_log(
+    *,
+    entries: Iterable[ExportedEntry],
+    notes: Iterable[bytes],
+    public_key: Ed25519PublicKey,
+    catalog: SchemaCatalog | None = None,
+) -> LogReport:
+    """Audit a whole log: every checkpoint signed, no split view, sizes never shrink, and the
+    entries rebuild every signed root."""
+    checkpoints = [verify_note(note, public_key) for note in notes]
+    for cp in checkpoints[1:]:
+        if cp.origin != checkpoints[0].origin:
+            raise CheckpointOriginMismatch(checkpoints[0], cp)
+    _cross_check(checkpoints)
+    roots = {cp.tree_size: cp.root_hash for cp in checkpoints}
+    pending = sorted(roots)
+    if pending and pending[0] == 0:
+        if roots[0] != EMPTY_ROOT:
+            raise EntryEdited("the log signed a non-empty root for the empty tree")
+        pending.pop(0)
+    tree = CompactRange()
+    verified_up_to = 0
+    for entry in entries:
+        if entry.leaf_index != tree.size:
+            raise EntryEdited(
+                f"entry {tree.size} is missing (the next entry is {entry.leaf_index}): "
+                "entries were removed from or reordered in the log"
+            )
+        _check_view(entry, catalog)
+        tree = tree.append(leaf_hash(entry.data))
+        if pending and pending[0] == tree.size:
+            size = pending.pop(0)
+            if tree.root() != roots[size]:
+                raise EntryEdited(
+                    f"entries {verified_up_to}..{size - 1} do not hash to the root the log "
+                    f"signed at size {size} ({roots[size].hex()}, got {tree.root().hex()}): at "
+                    "least one of them was changed after it was logged"
+                )
+            verified_up_to = size
+    if pending:
+        raise EntriesMissing(held=tree.size, signed_size=pending[-1])
+    return LogReport(
+        entries=tree.size,
+        checkpoints=tuple(sorted(checkpoints, key=lambda c: c.tree_size)),
+        root=tree.root(),
+        unsigned_entries=tree.size - verified_up_to,
+    )
+
+
+def read_export(directory: Path) -> tuple[list[ExportedEntry], list[bytes]]:
+    """Entries and checkpoint notes from an export directory (nothing in it is trusted)."""
+    entries_path = directory / "entries.jsonl"
+    checkpoints_path = directory / "checkpoints.jsonl"
+    if not entries_path.exists() or not checkpoints_path.exists():
+        raise EvidenceMalformed(
+            f"{directory} is not an audit log export (needs entries.jsonl and checkpoints.jsonl)"
+        )
+    entries = [
+        decode_entry(line.encode())
+        for line in entries_path.read_text().splitlines()
+        if line.strip()
+    ]
+    notes: list[bytes] = []
+    for number, line in enumerate(checkpoints_path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        value = _json(line.encode(), f"checkpoint line {number}")
+        note = value.get("note")
+        if not isinstance(note, str):
+            raise EvidenceMalformed(f"checkpoint line {number} has no signed note")
+        notes.append(note.encode())
+    return entries, notes

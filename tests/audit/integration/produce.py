@@ -1,0 +1,101 @@
+"""Put audit records on the real audit topic the only way the broker allows: as the gateway
+principal, inside a Kafka transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from services.hubkit.bus import make_producer, sasl_options
+from services.hubkit.codec import MessageType, SchemaCatalog
+from services.hubkit.settings import HubSettings
+from services.hubkit.topology import AUDIT_TOPIC
+
+
+async def produce_audit_records(
+    settings: HubSettings,
+    records: Sequence[dict[str, Any]],
+    *,
+    abort: bool = False,
+    per_transaction: int = 50,
+) -> None:
+    """Write `records` in transactions of `per_transaction`; `abort=True` aborts them all, so
+    read_committed consumers must never see them."""
+    catalog = SchemaCatalog(settings.schemas_dir)
+    producer = make_producer(
+        settings, "gateway", transactional_id=f"safehub-gateway-test-{uuid.uuid4()}"
+    )
+    await producer.start()
+    try:
+        for start in range(0, len(records), per_transaction):
+            await producer.begin_transaction()
+            for record in records[start : start + per_transaction]:
+                key = str(record.get("subject_linkage_key") or "").encode() or None
+                await producer.send(
+                    AUDIT_TOPIC, catalog.encode(MessageType.AUDIT_RECORD, record), key=key
+                )
+            if abort:
+                await producer.abort_transaction()
+            else:
+                await producer.commit_transaction()
+    finally:
+        await producer.stop()
+
+
+class PartitionReader:
+    """Reads partition 0 of a single-partition topic from its current end, read_committed,
+    with manual assignment (no consumer group, so no service's offsets are disturbed).
+
+    Assigns the partition directly rather than asking metadata for the topic's partitions:
+    the audit topics have exactly one partition by design (services.hubkit.topology)."""
+
+    def __init__(self, settings: HubSettings, principal: str, topic: str) -> None:
+        self._tp = TopicPartition(topic, 0)
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            client_id=f"safehub-test-{principal}",
+            group_id=None,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            **sasl_options(settings.credentials_dir, principal),
+        )
+
+    async def start(self) -> PartitionReader:
+        await self._consumer.start()
+        self._consumer.assign([self._tp])
+        await self._consumer.seek_to_end(self._tp)
+        await self._consumer.position(self._tp)
+        return self
+
+    async def drain(self, *, quiet_s: float = 1.0) -> list[bytes]:
+        values: list[bytes] = []
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=int(quiet_s * 1000))
+            if not batch:
+                return values
+            for records in batch.values():
+                values.extend(r.value for r in records)
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+
+async def audit_end_offset(settings: HubSettings) -> int:
+    """The audit topic's current end: a test's log starts here, so it holds only what the
+    test produced (and whatever else arrives meanwhile), not the broker's whole history."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id="safehub-test-admin",
+        group_id=None,
+        enable_auto_commit=False,
+        **sasl_options(settings.credentials_dir, "admin"),
+    )
+    await consumer.start()
+    try:
+        tp = TopicPartition(AUDIT_TOPIC, 0)
+        return int((await consumer.end_offsets([tp]))[tp])
+    finally:
+        await consumer.stop()
