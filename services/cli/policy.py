@@ -1,34 +1,141 @@
-"""`safehub policy test|lint`: the checks an IG officer runs before proposing a rule change."""
+"""`safehub policy ...`: the tools an IG officer uses to check, try out and publish rule changes.
+
+    test            opa test with coverage (100% required)
+    lint            opa fmt --diff, opa check --strict, regal lint
+    explain         the decision for each subscriber on one notice, in plain English
+    simulate        replay notices through the current and a candidate policy; print the diff
+    sample-notices  write a generated week of synthetic notices to an Avro file
+    publish         build, sign and publish a policy release; OPA verifies and loads it
+
+Thin edge: argument parsing, clocks, files and processes here; the work is in
+services/policy (diff, equivalence, report: pure; evaluate, publish, notices_io: I/O).
+"""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
+import re
 import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from services.hubkit.settings import HubSettings
-from services.policy.checks import summarise_coverage, summarise_tests
+from services.hubkit.settings import REPO_ROOT, HubSettings
+from services.policy.checks import format_diff, summarise_coverage, summarise_tests
+from services.policy.errors import PolicyToolError
 from services.stack.artifacts import ensure_opa, ensure_regal
 
-__all__ = ["register"]
+__all__ = ["parse_duration", "register"]
 
 REQUIRED_COVERAGE = 100.0
+_DURATION = re.compile(r"(\d+)([smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """`7d`, `36h`, `2w`, `90m`, `30s` as a time span."""
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 7d, 36h or 2w")
+    return dt.timedelta(**{_UNITS[match[2]]: int(match[1])})
 
 
 def register(subparsers: Any) -> None:
-    policy = subparsers.add_parser("policy", help="test and lint the sharing rules in policies/")
+    policy = subparsers.add_parser(
+        "policy", help="test, lint, explain, simulate and publish the sharing rules"
+    )
     actions = policy.add_subparsers(dest="action", required=True, metavar="ACTION")
+
     test = actions.add_parser("test", help="run the Rego tests with coverage (opa test)")
     test.add_argument("--min-coverage", type=float, default=REQUIRED_COVERAGE)
     test.set_defaults(handler=_test)
-    lint = actions.add_parser("lint", help="opa fmt, opa check --strict and regal lint")
+
+    lint = actions.add_parser("lint", help="opa fmt --diff, opa check --strict and regal lint")
     lint.set_defaults(handler=_lint)
+
+    explain = actions.add_parser(
+        "explain", help="the decision for each subscriber on one notice, and why"
+    )
+    explain.add_argument(
+        "notice_file", type=Path,
+        help="the notice: JSON, Avro single-object, a signed envelope, or an Avro file",
+    )  # fmt: skip
+    explain.add_argument("--subscriber", help="only this subscriber (e.g. school-dsl)")
+    explain.add_argument("--engine", choices=["opa", "regopy"], default="opa")
+    explain.add_argument(
+        "--policies", type=Path,
+        help="a policy folder or bundle to use instead of what is live (e.g. a candidate)",
+    )  # fmt: skip
+    explain.add_argument("--notice-id", help="which notice of a file holding several")
+
+    simulate = actions.add_parser(
+        "simulate", help="replay notices through the current and a candidate policy"
+    )
+    simulate.add_argument(
+        "--candidate", type=Path, required=True,
+        help="the candidate policy: a copy of policies/ with the change made",
+    )  # fmt: skip
+    source = simulate.add_mutually_exclusive_group()
+    source.add_argument(
+        "--since", type=parse_duration, default=None,
+        help="replay what the notice topics recorded in this window (default 7d)",
+    )  # fmt: skip
+    source.add_argument("--file", type=Path, help="replay the notices in this file instead")
+    simulate.add_argument(
+        "--current", type=Path,
+        help="the policy to compare with (default: the published bundle OPA serves)",
+    )  # fmt: skip
+    simulate.add_argument(
+        "--exact", action="store_true",
+        help="evaluate every notice on its own (slower; no grouping of equivalent notices)",
+    )  # fmt: skip
+    simulate.add_argument("--workers", type=int, default=None, help="opa processes at once")
+
+    sample = actions.add_parser(
+        "sample-notices", help="write a generated week of synthetic notices to an Avro file"
+    )
+    sample.add_argument("output", type=Path)
+    sample.add_argument("--count", type=int, default=2_500, help="notices (default 2,500)")
+    sample.add_argument("--seed", type=int, default=1)
+    sample.add_argument(
+        "--week-start", type=dt.date.fromisoformat, default=None,
+        help="first day (YYYY-MM-DD); default: seven days before today",
+    )  # fmt: skip
+
+    publish = actions.add_parser(
+        "publish", help="build, sign and publish policies/ as a release OPA loads"
+    )
+    publish.add_argument("--version", help="release number X.Y.Z (default: next patch)")
+    publish.add_argument(
+        "--no-wait", action="store_true", help="do not wait for OPA to load the release"
+    )
+    publish.set_defaults(handler=_guarded(_publish))
+    for parser, handler in ((explain, _explain), (simulate, _simulate), (sample, _sample_notices)):
+        parser.set_defaults(handler=_guarded(handler))
+
+
+def _guarded(handler: Any) -> Any:
+    """Report the tools' own errors as one readable message and exit 1, never a traceback."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return int(handler(args))
+        except PolicyToolError as error:
+            print(f"safehub policy: {error}", file=sys.stderr)
+            return 1
+
+    return run
 
 
 def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, check=False)
+
+
+# --- test and lint -----------------------------------------------------------------------------
 
 
 def _test(args: argparse.Namespace) -> int:
@@ -59,21 +166,11 @@ def _lint(_: argparse.Namespace) -> int:
     regal = str(ensure_regal(settings, print))
     policies = str(settings.policies_dir)
     checks = [
-        (
-            "format (opa fmt)",
-            [opa, "fmt", "--list", "--fail", policies],
-            "these files need `opa fmt -w`",
-        ),
+        ("format (opa fmt --diff)", [opa, "fmt", "--diff", "--fail", policies], ""),
         ("compile (opa check --strict)", [opa, "check", "--strict", policies], ""),
         (
             "style (regal lint)",
-            [
-                regal,
-                "lint",
-                "--config-file",
-                str(Path(settings.policies_dir).parent / ".regal/config.yaml"),
-                policies,
-            ],
+            [regal, "lint", "--config-file", str(_regal_config(settings.policies_dir)), policies],
             "",
         ),
     ]
@@ -84,8 +181,251 @@ def _lint(_: argparse.Namespace) -> int:
         print(f"{title}: {status}")
         if result.returncode != 0:
             failed += 1
-            output = (result.stdout + result.stderr).strip()
+            if argv[1] == "fmt":
+                output = "\n".join(_format_diffs(opa, policies)) or result.stderr
+            else:
+                output = (result.stdout + result.stderr).strip()
             print("\n".join(f"  {line}" for line in output.splitlines()))
             if hint:
                 print(f"  {hint}")
     return 1 if failed else 0
+
+
+def _regal_config(policies_dir: Path) -> Path:
+    """The house style beside the policies, or the repository's for a candidate copy."""
+    beside = policies_dir.parent / ".regal" / "config.yaml"
+    return beside if beside.is_file() else REPO_ROOT / ".regal" / "config.yaml"
+
+
+def _format_diffs(opa: str, policies: str) -> list[str]:
+    """Per file `opa fmt` would change: a readable unified diff (see checks.format_diff)."""
+    lines: list[str] = []
+    for name in _run([opa, "fmt", "--list", policies]).stdout.split():
+        path = Path(name)
+        formatted = _run([opa, "fmt", str(path)])
+        if formatted.returncode != 0:
+            lines.append(f"{path}: {formatted.stderr.strip()}")
+            continue
+        lines += format_diff(str(path), path.read_text(), formatted.stdout)
+    if lines:
+        lines.append(f"run `opa fmt -w {policies}` to make these changes")
+    return lines
+
+
+# --- explain -----------------------------------------------------------------------------------
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from services.hubkit.codec import SchemaCatalog
+    from services.hubkit.envelope import KeyDirectory
+    from services.policy import evaluate
+    from services.policy.notices_io import read_notice_file
+    from services.policy.report import PolicyLabels, render_decisions
+
+    settings = HubSettings()
+    trusted = settings.keys_dir / "trusted"
+    keys = KeyDirectory.load(trusted) if trusted.is_dir() else None
+    loaded = read_notice_file(
+        args.notice_file, SchemaCatalog(settings.schemas_dir), keys, notice_id=args.notice_id
+    )
+    if args.engine == "regopy":
+        folder = args.policies or settings.policies_dir
+        if not folder.is_dir():
+            print("safehub policy: regopy reads a policy folder, not a bundle", file=sys.stderr)
+            return 1
+        evaluation = evaluate.evaluate_with_regopy(folder, loaded.notice)
+        data = evaluate.PolicySource.at(folder).contents()[1]
+    elif args.policies is not None:
+        source = evaluate.PolicySource.at(args.policies)
+        evaluation = evaluate.evaluate_one(ensure_opa(settings, print), source, loaded.notice)
+        data = source.contents()[1]
+    else:
+        evaluation = evaluate.evaluate_on_server(settings.opa_url, loaded.notice)
+        data = evaluate.server_data(settings.opa_url)
+    lines = render_decisions(
+        loaded.notice,
+        evaluation.result,
+        labels=PolicyLabels.from_data(data),
+        policy=f"{evaluation.revision} ({evaluation.engine})",
+        read_from=f"{args.notice_file} ({loaded.provenance})",
+        subscriber=args.subscriber,
+    )
+    print("\n".join(lines))
+    return 0
+
+
+# --- simulate ----------------------------------------------------------------------------------
+
+
+def _current_source(settings: HubSettings, given: Path | None) -> tuple[Path, str]:
+    """What "current" means: the release the local OPA serves (as recorded when published,
+    not the file the bundle service offers, which could be one OPA refused)."""
+    from services.policy.publish import BundleStore
+    from services.stack import StackRunner
+
+    if given is not None:
+        return given, "as given"
+    store = BundleStore.under(settings.data_dir)
+    served = StackRunner(settings).served_revision()
+    for release in reversed(store.releases()):
+        if release.revision == served:
+            return store.release_file(release.version), "the release the local OPA serves"
+    latest = store.latest()
+    if latest is not None:
+        return store.release_file(latest.version), "the latest release; OPA did not answer"
+    return settings.policies_dir, "policies/ (nothing published yet)"
+
+
+def _recorded(
+    settings: HubSettings, since: dt.timedelta
+) -> tuple[list[dict[str, Any]], str]:
+    from services.hubkit.bus import sasl_options
+    from services.hubkit.codec import SchemaCatalog
+    from services.hubkit.envelope import KeyDirectory
+    from services.hubkit.topology import ADMIN_PRINCIPAL, load_topology
+    from services.policy.errors import NoticeSourceUnavailable
+    from services.policy.notices_io import read_recorded_notices
+
+    topology = load_topology(settings.policies_dir)
+    try:
+        options = {
+            "bootstrap_servers": settings.kafka_bootstrap,
+            "client_id": "safehub-policy-simulate",
+            "group_id": None,
+            "enable_auto_commit": False,
+            "isolation_level": "read_committed",
+            **sasl_options(settings.credentials_dir, ADMIN_PRINCIPAL),
+        }
+    except Exception as error:  # no credential file yet: the stack never ran
+        raise NoticeSourceUnavailable(f"{error}; run `safehub stack up` first") from error
+    start = dt.datetime.now(dt.UTC) - since
+    recorded = read_recorded_notices(
+        consumer_options=options,
+        topics={t: topology.partitions(t) for t in topology.notice_topics},
+        since=start,
+        catalog=SchemaCatalog(settings.schemas_dir),
+        keys=KeyDirectory.load(settings.keys_dir / "trusted"),
+    )
+    skipped = (
+        f"; {recorded.skipped:,} records skipped (signature or format)" if recorded.skipped else ""
+    )
+    where = (
+        f"recorded on {len(recorded.topics)} notice topics since "
+        f"{start.isoformat(timespec='minutes')}{skipped}"
+    )
+    return list(recorded.notices), where
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from services.policy.evaluate import PolicySource
+    from services.policy.notices_io import iter_notice_file
+    from services.policy.report import PolicyLabels, render_diff
+    from services.policy.simulation import simulate
+
+    settings = HubSettings()
+    opa = ensure_opa(settings, print)
+    current_path, current_note = _current_source(settings, args.current)
+    current = PolicySource.at(current_path)
+    candidate = PolicySource.at(args.candidate)
+    notices: Iterable[Mapping[str, Any]]
+    if args.file is not None:
+        # Streamed: grouping and OPA start while the file is still being read.
+        notices, where = iter_notice_file(args.file, json_form=False), f"from {args.file}"
+    else:
+        notices, where = _recorded(settings, args.since or dt.timedelta(days=7))
+    result = simulate(notices, opa=opa, current=current, candidate=candidate, exact=args.exact,
+                      workers=args.workers)  # fmt: skip
+    if result.grouped:
+        method = (
+            f"{result.groups:,} groups of equivalent notices, one notice of each evaluated; "
+            f"{result.checked:,} other members re-checked exactly: all agreed"
+        )
+    elif result.disagreements:
+        method = (
+            "every notice on its own: grouping equivalent notices was not safe for these "
+            f"policies ({result.disagreements} of {2 * result.checked:,} sampled checks disagreed)"
+        )
+    else:
+        method = "every notice on its own"
+    header = [
+        ("Notices", f"{result.diff.notices:,} {where}"),
+        ("Current policy", f"{result.current_revision}: {current_path} ({current_note})"),
+        ("Candidate policy", f"{result.candidate_revision}: {args.candidate}"),
+        ("Evaluated", method),
+        ("Time", f"{result.seconds:.1f}s"),
+    ]
+    labels = PolicyLabels.from_data(candidate.contents()[1])
+    print("\n".join(render_diff(result.diff, labels=labels, header=header)))
+    return 0
+
+
+# --- sample-notices and publish ----------------------------------------------------------------
+
+
+def _sample_notices(args: argparse.Namespace) -> int:
+    from services.hubkit.linkage import LinkageKeyer
+    from services.policy.notices_io import write_notice_file
+    from services.policy.sample import generate_week
+
+    settings = HubSettings()
+    start_day = args.week_start or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=7))
+    week_start = dt.datetime.combine(start_day, dt.time(), tzinfo=dt.UTC)
+    # A throwaway linkage secret: the keys only have to be consistent within the file, and
+    # synthetic children must never share keys with anything real.
+    keyer = LinkageKeyer(f"safehub-sample-notices-{args.seed}".encode().ljust(32, b"."))
+    notices = generate_week(count=args.count, seed=args.seed, keyer=keyer, week_start=week_start)
+    written = write_notice_file(args.output, notices, settings.schemas_dir)
+    print(
+        f"wrote {written:,} synthetic notices for the week from {start_day.isoformat()} "
+        f"to {args.output}"
+    )
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from services.policy.bundle import Version
+    from services.policy.publish import BundleStore, publish_bundle
+    from services.stack import StackRunner
+
+    settings = HubSettings()
+    try:
+        version = Version.parse(args.version) if args.version else None
+    except ValueError as error:
+        print(f"safehub policy: {error}", file=sys.stderr)
+        return 2
+    store = BundleStore.under(settings.data_dir)
+    result = publish_bundle(
+        opa=ensure_opa(settings, print),
+        policies_dir=settings.policies_dir,
+        store=store,
+        keys_dir=settings.keys_dir,
+        now=dt.datetime.now(dt.UTC),
+        version=version,
+    )
+    release = result.release
+    if result.created:
+        print(f"published {release.revision}")
+        print(f"  signed with key {release.signing_key_id} (ES256); bundle {result.bundle}")
+    else:
+        print(f"unchanged: policies/ is already release {release.revision}")
+    if args.no_wait:
+        return 0
+    runner = StackRunner(settings)
+    if runner.served_revision() is None:
+        print("  OPA is not running; it will load this release when the stack starts")
+        return 0
+    deadline = time.monotonic() + 15.0
+    while (served := runner.served_revision()) != release.revision:
+        if time.monotonic() > deadline:
+            print(
+                f"  OPA still serves {served}: it did not accept {release.revision}; "
+                f"see {runner.layout.log_file('opa')}",
+                file=sys.stderr,
+            )
+            return 1
+        time.sleep(0.3)
+    if result.created:
+        print(f"  OPA verified the signature and now serves {release.revision}")
+    else:
+        print(f"  OPA serves {release.revision}")
+    return 0

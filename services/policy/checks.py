@@ -1,11 +1,18 @@
-"""Readable summaries of `opa test` results and coverage. Pure: JSON in, lines out."""
+"""Readable summaries of `opa test` results, coverage and `opa fmt` changes. Pure."""
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CoverageSummary", "TestSummary", "summarise_coverage", "summarise_tests"]
+__all__ = [
+    "CoverageSummary",
+    "TestSummary",
+    "format_diff",
+    "summarise_coverage",
+    "summarise_tests",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,3 +51,27 @@ def summarise_coverage(report: dict[str, Any]) -> CoverageSummary:
                 f"{file_name}:{start}" if start == end else f"{file_name}:{start}-{end}"
             )
     return CoverageSummary(percent=float(report.get("coverage", 0.0)), uncovered=tuple(uncovered))
+
+
+def format_diff(path: str, original: str, formatted: str) -> list[str]:
+    """A unified diff of what `opa fmt -w` would change in one file.
+
+    `opa fmt --diff` marks changes with terminal colours inside otherwise identical lines and
+    does not name the file, which is unreadable in a CI log; this says the same thing as
+    ordinary `-`/`+` lines under the file's name. Whitespace is made visible (a tab as `→`,
+    trailing spaces as `·`), since most formatting changes are whitespace.
+    """
+
+    def visible(line: str) -> str:
+        text = line.rstrip("\n").replace("\t", "→   ")
+        trailing = len(text) - len(text.rstrip(" "))
+        return text.rstrip(" ") + "·" * trailing
+
+    lines = difflib.unified_diff(
+        [visible(line) for line in original.splitlines(keepends=True)],
+        [visible(line) for line in formatted.splitlines(keepends=True)],
+        fromfile=f"{path} (as it is)",
+        tofile=f"{path} (after opa fmt -w)",
+        lineterm="",
+    )
+    return list(lines)

@@ -27,6 +27,8 @@ __all__ = [
     "CLUSTER_RESOURCE_NAME",
     "CONTROLLER_USER",
     "KAFKA_HEAP_OPTS",
+    "OPA_BUNDLE_POLL_S",
+    "OPA_BUNDLE_SERVICE",
     "SCRAM_MECHANISM",
     "TOOL_JVM_OPTS",
     "AclBatch",
@@ -35,6 +37,7 @@ __all__ = [
     "StackLayout",
     "TopicSpec",
     "acl_command_args",
+    "bundle_server_argv",
     "cluster_id_from_bytes",
     "config_command_add_scram_args",
     "config_command_delete_scram_args",
@@ -54,6 +57,7 @@ __all__ = [
     "render_acl_batch_jobs",
     "render_client_properties",
     "render_credential",
+    "render_opa_bundle_config",
     "render_scram_config_file",
     "render_server_properties",
     "storage_format_args",
@@ -395,12 +399,75 @@ def render_acl_batch_jobs(calls: Iterable[Sequence[str]]) -> str:
     return "".join(f"{line}\n" for line in lines)
 
 
-def opa_argv(*, opa: Path, addr: Endpoint, policies_dir: Path) -> tuple[str, ...]:
+def opa_argv(
+    *,
+    opa: Path,
+    addr: Endpoint,
+    policies_dir: Path | None = None,
+    config_file: Path | None = None,
+) -> tuple[str, ...]:
+    """`opa run --server` on loopback.
+
+    The local stack passes `config_file` (see `render_opa_bundle_config`): OPA then loads only
+    the signed bundle from the bundle service. `policies_dir` loads a folder as an unsigned
+    bundle, which nothing in the stack does any more; kept for ad-hoc runs.
+    """
+    if (policies_dir is None) == (config_file is None):
+        raise StackConfigError("opa: give exactly one of a policies folder or a config file")
+    source = ("--bundle", str(policies_dir)) if config_file is None else (
+        "--config-file", str(config_file),
+    )  # fmt: skip
+    # `--log-level error` keeps the log to what needs attention, which includes every bundle
+    # OPA refuses ("Bundle load failed: ...").
+    return (str(opa), "run", "--server", "--addr", str(addr), *source, "--log-level", "error")
+
+
+# The bundle service OPA polls (services/policy/bundle_server.py) and how often. Loopback and
+# an ETag make a poll nearly free, so OPA picks up a publish within about two seconds.
+OPA_BUNDLE_SERVICE = "safehub-bundles"
+OPA_BUNDLE_POLL_S = (1, 2)
+
+
+def render_opa_bundle_config(
+    *,
+    bundle_service: Endpoint,
+    bundle_name: str,
+    key_id: str,
+    public_key_pem: str,
+    signing_algorithm: str,
+    persistence_dir: Path,
+) -> str:
+    """OPA's configuration: one signed bundle from the loopback bundle service.
+
+    - `signing.keyid` makes verification mandatory: a bundle without `.signatures.json`, with
+      a file not covered by the signature, with a changed file or signed by another key is
+      refused, and OPA keeps serving the bundle it has (rejection is logged).
+    - `persist` keeps the last *activated* bundle on disk and reloads it (verifying it again)
+      on restart, so a bad bundle offered while OPA restarts still leaves the previous
+      revision live.
+    - Only the public key is here; the file holds no secrets.
+    """
+    min_delay, max_delay = OPA_BUNDLE_POLL_S
+    body = {
+        "services": {OPA_BUNDLE_SERVICE: {"url": f"http://{bundle_service}"}},
+        "bundles": {
+            bundle_name: {
+                "service": OPA_BUNDLE_SERVICE,
+                "resource": f"bundles/{bundle_name}.tar.gz",
+                "persist": True,
+                "polling": {"min_delay_seconds": min_delay, "max_delay_seconds": max_delay},
+                "signing": {"keyid": key_id},
+            }
+        },
+        "keys": {key_id: {"algorithm": signing_algorithm, "key": public_key_pem}},
+        "persistence_directory": str(persistence_dir),
+    }
+    return json.dumps(body, indent=2) + "\n"
+
+
+def bundle_server_argv(*, python: str, root: Path, addr: Endpoint) -> tuple[str, ...]:
     return (
-        str(opa), "run", "--server",
-        "--addr", str(addr),
-        "--bundle", str(policies_dir),
-        "--log-level", "error",
+        python, "-m", "services.policy.bundle_server", "--root", str(root), "--addr", str(addr),
     )  # fmt: skip
 
 

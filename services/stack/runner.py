@@ -5,14 +5,22 @@ provisions them from the topology; `.status()` and `.down()` look after them aft
 processes this stack started are ever signalled: a pidfile counts only while the process it
 names still has the command line we launched.
 
+OPA loads only signed policy releases, from a loopback bundle service (a small Python
+process, `opa-bundles`, reported as part of `opa`): `up` publishes the working tree's
+policies/ when it differs from the latest release, and OPA verifies every release's
+signature before activating it (see services/policy/publish.py and policies/README.md).
+
 State under data_dir:  kafka/ (log dirs, server.properties, internal credentials, markers),
-credentials/<principal>.json, run/<component>.pid, logs/<component>.log, logs/kafka-tools.log.
+credentials/<principal>.json, run/<component>.pid, logs/<component>.log, logs/kafka-tools.log,
+policy-bundles/ (signed releases), keys/policy/ (IG signing key), opa/ (OPA's config file and
+its persisted last verified bundle).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import os
 import secrets
@@ -20,6 +28,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
@@ -42,6 +51,11 @@ from services.hubkit.topology import (
     Topology,
     load_topology,
 )
+from services.policy.bundle import BUNDLE_NAME, revision_from_provenance
+from services.policy.errors import PolicyToolError
+from services.policy.publish import BundleStore, PublishResult, publish_bundle
+from services.policy.settings import PolicySettings
+from services.policy.signing import SIGNING_ALGORITHM, provision_ig_signing_key
 from services.stack import config
 from services.stack.artifacts import (
     ensure_acl_batch_runner,
@@ -79,7 +93,10 @@ __all__ = [
 
 KAFKA_START_TIMEOUT_S = 60.0
 OPA_START_TIMEOUT_S = 20.0
-_STOP_TIMEOUT_S = {"kafka": 30.0, "opa": 10.0}
+_STOP_TIMEOUT_S = {"kafka": 30.0, "opa": 10.0, "opa-bundles": 5.0}
+# The loopback bundle service OPA polls for the signed policy bundle; it lives and dies with
+# OPA and is reported as part of the `opa` component.
+_BUNDLES = "opa-bundles"
 _TOOL_TIMEOUT_S = 120.0
 _TOPIC_ALREADY_EXISTS = 36
 _ACL_TOOL = "org.apache.kafka.tools.AclCommand"
@@ -139,6 +156,8 @@ class UpReport:
     formatted: bool = False
     kafka_started: bool = False
     opa_started: bool = False
+    bundle_published: str | None = None
+    """The revision `up` published from the working tree, if it had to."""
     kafka_ready_s: float = 0.0
     scram_added: tuple[str, ...] = ()
     scram_removed: tuple[str, ...] = ()
@@ -152,6 +171,7 @@ class UpReport:
             self.formatted
             or self.kafka_started
             or self.opa_started
+            or self.bundle_published is not None
             or bool(self.scram_added or self.scram_removed or self.topics_created)
             or not self.acls.skipped
         )
@@ -364,6 +384,10 @@ class StackRunner:
         )
         self._controller = Endpoint(self._kafka.host, settings.kafka_controller_port)
         self._opa = config.parse_loopback_url(settings.opa_url, setting="SAFEHUB_OPA_URL")
+        self._bundles = config.parse_loopback_endpoint(
+            PolicySettings().bundle_server_addr, setting="SAFEHUB_POLICY_BUNDLE_SERVER_ADDR"
+        )
+        self._store = BundleStore.under(settings.data_dir)
         # JVM launches are CPU-bound start-ups; more than a few at once only queue up.
         self._tool_parallelism = tool_parallelism or max(2, min(4, os.cpu_count() or 2))
         self._tools_log_lock = threading.Lock()
@@ -394,8 +418,11 @@ class StackRunner:
             self._write_server_properties()
 
             self._opa_preflight()
+            report.bundle_published = self._ensure_published_bundle(opa)
+            opa_argv = self._opa_argv(opa)
             kafka_pid, report.kafka_started = self._ensure_kafka_process(java, libs)
-            opa_pid, report.opa_started = self._ensure_opa_process(opa)
+            self._ensure_bundle_server()
+            opa_pid, report.opa_started = self._ensure_opa_process(opa_argv)
 
             ready_from = time.monotonic()
             self._wait_kafka(kafka_pid)
@@ -409,6 +436,7 @@ class StackRunner:
             report.topics_created = self._ensure_topics(topology)
             self._provision_signing_material(topology)
             self._wait_opa(opa_pid)
+            self._wait_revision(opa_pid)
         report.total_s = time.monotonic() - started
         return report
 
@@ -417,25 +445,30 @@ class StackRunner:
         opa_pid = self._our_pid("opa", remove_stale=False)
         kafka_reason = self._kafka_unhealthy_reason(timeout_s=3.0)
         opa_reason = self._opa_unhealthy_reason(timeout_s=2.0)
+        revision = self.served_revision() if opa_reason is None else None
         return StackStatus(
             (
                 self._component("kafka", kafka_pid, kafka_reason, f"{self._kafka} SASL/SCRAM"),
-                self._component("opa", opa_pid, opa_reason, self._settings.opa_url),
+                self._component(
+                    "opa", opa_pid, opa_reason, self._settings.opa_url,
+                    healthy_detail=f"bundle {revision}" if revision else "",
+                ),
             )
-        )
+        )  # fmt: skip
 
     def down(self) -> tuple[str, ...]:
         """Stop the processes this stack started; returns one line per component."""
         lines: list[str] = []
         with file_lock(self._layout.lock_file):
-            pids = {name: self._our_pid(name) for name in ("opa", "kafka")}
+            pids = {name: self._our_pid(name) for name in ("opa", _BUNDLES, "kafka")}
             for pid in pids.values():
                 if pid is not None:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGTERM)  # both shut down at the same time
             for name, pid in pids.items():
                 if pid is None:
-                    lines.append(f"{name}: not running")
+                    if name != _BUNDLES:  # part of `opa`; only mentioned when it was running
+                        lines.append(f"{name}: not running")
                     continue
                 killed = _terminate(pid, _STOP_TIMEOUT_S[name])
                 self._layout.pidfile(name).unlink(missing_ok=True)
@@ -750,6 +783,8 @@ class StackRunner:
     def _expected(self, name: str, argv: tuple[str, ...]) -> bool:
         if name == "kafka":
             return "kafka.Kafka" in argv and str(self._layout.server_properties) in argv
+        if name == _BUNDLES:
+            return "services.policy.bundle_server" in argv and str(self._bundles) in argv
         return Path(argv[0]).name == "opa" and "--server" in argv and str(self._opa) in argv
 
     def _our_pid(self, name: str, *, remove_stale: bool = True) -> int | None:
@@ -788,23 +823,86 @@ class StackRunner:
         return self._start("kafka", argv), True
 
     def _opa_preflight(self) -> None:
-        """Fail before anything starts if OPA could not start anyway."""
-        if self._our_pid("opa") is not None:
-            return
+        """Fail before anything starts if OPA or its bundle service could not start anyway."""
         if not self._settings.policies_dir.is_dir():
             raise StackConfigError(
-                f"opa: policy bundle directory {self._settings.policies_dir} does not exist; "
+                f"opa: policy directory {self._settings.policies_dir} does not exist; "
                 "set SAFEHUB_POLICIES_DIR"
             )
-        if _port_open(self._opa):
+        if self._our_pid(_BUNDLES) is None and _port_open(self._bundles):
+            raise PortInUse("opa", str(self._bundles), "SAFEHUB_POLICY_BUNDLE_SERVER_ADDR")
+        if self._our_pid("opa") is None and _port_open(self._opa):
             raise PortInUse("opa", str(self._opa), "SAFEHUB_OPA_URL")
 
-    def _ensure_opa_process(self, opa: Path) -> tuple[int, bool]:
+    def _ensure_published_bundle(self, opa: Path) -> str | None:
+        """Make sure the bundle service offers a signed bundle of the working tree.
+
+        OPA only ever loads signed bundles from the bundle service. For the local stack the
+        working tree is what should run: on first `up` it is published as 1.0.0, and when it
+        has changed since the latest release it is published as the next patch release (as
+        `safehub policy publish` would). Returns the new revision, None when nothing changed.
+        """
+        try:
+            result: PublishResult = publish_bundle(
+                opa=opa,
+                policies_dir=self._settings.policies_dir,
+                store=self._store,
+                keys_dir=self._settings.keys_dir,
+                now=dt.datetime.now(dt.UTC),
+            )
+        except PolicyToolError as error:
+            raise StackConfigError(f"opa: could not publish the policy bundle: {error}") from None
+        if not result.created:
+            return None
+        self._progress(
+            f"opa: published the working tree as signed bundle {result.release.revision} "
+            f"({result.bundle})"
+        )
+        return result.release.revision
+
+    def _opa_argv(self, opa: Path) -> tuple[tuple[str, ...], bool]:
+        """OPA's command line and whether its configuration file just changed."""
+        key = provision_ig_signing_key(self._settings.keys_dir)
+        opa_dir = self._settings.data_dir / "opa"
+        text = config.render_opa_bundle_config(
+            bundle_service=self._bundles,
+            bundle_name=BUNDLE_NAME,
+            key_id=key.key_id,
+            public_key_pem=key.public_key_pem,
+            signing_algorithm=SIGNING_ALGORITHM,
+            persistence_dir=opa_dir / "persist",
+        )
+        path = opa_dir / "config.json"
+        changed = not path.exists() or path.read_text() != text
+        if changed:
+            _write_text(path, text)
+        argv = config.opa_argv(opa=opa, addr=self._opa, config_file=path)
+        return argv, changed
+
+    def _ensure_bundle_server(self) -> None:
+        if self._our_pid(_BUNDLES) is not None:
+            return
+        if _port_open(self._bundles):
+            raise PortInUse("opa", str(self._bundles), "SAFEHUB_POLICY_BUNDLE_SERVER_ADDR")
+        argv = config.bundle_server_argv(
+            python=sys.executable, root=self._store.root, addr=self._bundles
+        )
+        pid = self._start(_BUNDLES, argv)
+        self._wait_until_healthy(_BUNDLES, pid, 10.0, self._bundles_unhealthy_reason)
+
+    def _ensure_opa_process(self, wanted: tuple[tuple[str, ...], bool]) -> tuple[int, bool]:
+        argv, config_changed = wanted
         pid = self._our_pid("opa")
         if pid is not None:
-            return pid, False
-        self._opa_preflight()
-        argv = config.opa_argv(opa=opa, addr=self._opa, policies_dir=self._settings.policies_dir)
+            if _cmdline(pid) == argv and not config_changed:
+                return pid, False
+            # Started another way (e.g. an unsigned policy folder, before bundles were
+            # signed) or with another key: restart so only the signed bundle is loaded.
+            self._progress(f"opa: restarting pid {pid} to load the signed policy bundle")
+            _terminate(pid, _STOP_TIMEOUT_S["opa"])
+            self._layout.pidfile("opa").unlink(missing_ok=True)
+        if _port_open(self._opa):
+            raise PortInUse("opa", str(self._opa), "SAFEHUB_OPA_URL")
         return self._start("opa", argv), True
 
     # --- health -------------------------------------------------------------------------------
@@ -821,14 +919,54 @@ class StackRunner:
         )
 
     def _opa_unhealthy_reason(self, timeout_s: float) -> str | None:
+        # /health?bundles is 200 only once the signed bundle has been verified and activated.
         url = f"{self._settings.opa_url.rstrip('/')}/health?bundles"
         try:
             response = httpx.get(url, timeout=timeout_s)
         except httpx.HTTPError as error:
             return f"{type(error).__name__} from /health"
         if response.status_code != 200:
-            return f"/health?bundles answered {response.status_code}"
+            return f"/health?bundles answered {response.status_code} (no verified bundle active)"
+        bundles_reason = self._bundles_unhealthy_reason(timeout_s)
+        if bundles_reason is not None:
+            return f"{bundles_reason}; OPA keeps its bundle but will not see new ones"
         return None
+
+    def _bundles_unhealthy_reason(self, timeout_s: float) -> str | None:
+        try:
+            response = httpx.get(f"http://{self._bundles}/health", timeout=timeout_s)
+        except httpx.HTTPError as error:
+            return f"bundle service {self._bundles}: {type(error).__name__}"
+        if response.status_code != 200:
+            return f"bundle service {self._bundles} answered {response.status_code}"
+        return None
+
+    def served_revision(self, timeout_s: float = 2.0) -> str | None:
+        """The bundle revision OPA serves now (from `?provenance=true`), None if unknown."""
+        url = f"{self._settings.opa_url.rstrip('/')}/v1/data/safehub/isa/agreement"
+        try:
+            response = httpx.get(url, params={"provenance": "true"}, timeout=timeout_s)
+            return revision_from_provenance(response.json())
+        except (httpx.HTTPError, ValueError):
+            return None
+
+    def _wait_revision(self, pid: int, timeout_s: float = 20.0) -> None:
+        """Wait until OPA serves the current release (it polls the bundle service)."""
+        wanted = self._store.current_revision()
+        if wanted is None:
+            return
+        deadline = time.monotonic() + timeout_s
+        while (served := self.served_revision()) != wanted:
+            if time.monotonic() >= deadline or not _alive(pid):
+                log_path = self._layout.log_file("opa")
+                raise ComponentUnhealthy(
+                    "opa",
+                    f"serves bundle revision {served!r}, not the published {wanted!r}; "
+                    "OPA refuses a bundle whose signature does not verify (see its log)",
+                    log_path,
+                    self._redacted_tail(log_path),
+                )
+            time.sleep(0.3)
 
     def _wait_until_healthy(
         self, name: str, pid: int, timeout_s: float, probe: Callable[[float], str | None]
@@ -861,14 +999,14 @@ class StackRunner:
 
     @staticmethod
     def _component(
-        name: str, pid: int | None, reason: str | None, endpoint: str
+        name: str, pid: int | None, reason: str | None, endpoint: str, *, healthy_detail: str = ""
     ) -> ComponentStatus:
         if pid is None:
             # Something healthy on our port that we did not start is still not "our" stack.
             detail = "not started by this stack" if reason is None else ""
             return ComponentStatus(name, ComponentState.DOWN, None, endpoint, detail)
         if reason is None:
-            return ComponentStatus(name, ComponentState.HEALTHY, pid, endpoint)
+            return ComponentStatus(name, ComponentState.HEALTHY, pid, endpoint, healthy_detail)
         return ComponentStatus(name, ComponentState.UNHEALTHY, pid, endpoint, reason)
 
 

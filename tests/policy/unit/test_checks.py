@@ -1,4 +1,4 @@
-from services.policy.checks import summarise_coverage, summarise_tests
+from services.policy.checks import format_diff, summarise_coverage, summarise_tests
 
 
 def _result(name: str, **extra: object) -> dict[str, object]:
@@ -52,3 +52,12 @@ def test_uncovered_lines_are_listed() -> None:
     coverage = summarise_coverage(report)
     assert coverage.percent == 97.5
     assert coverage.uncovered == ("policies/b.rego:4", "policies/b.rego:9-11")
+
+
+def test_format_diff_names_the_file_and_shows_whitespace() -> None:
+    lines = format_diff("p/a.rego", "x if {\n    y\n}\n", "x if {\n\ty\n}\n")
+    assert lines[:2] == ["--- p/a.rego (as it is)", "+++ p/a.rego (after opa fmt -w)"]
+    assert "-    y" in lines
+    assert "+→   y" in lines
+    assert format_diff("p/a.rego", "same\n", "same\n") == []
+    assert "-a··" in format_diff("p", "a  \n", "a\n")

@@ -1,0 +1,268 @@
+"""Running the sharing policy: a policy folder or bundle file through the `opa` binary, the
+live OPA server, or regopy in process. The edge of the policy tools.
+
+Batch evaluation (simulations) runs `opa eval` over many notices in one query,
+
+    [d | some n in input.notices; d := data.safehub.sharing.decisions with input as {"notice": n}]
+
+in chunks, several `opa` processes at once: OPA compiles the policy once per chunk instead of
+once per notice, and the chunks of the current and the candidate policy share the cores.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import tarfile
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+
+from services.policy.bundle import (
+    content_digest,
+    load_bundle_revision,
+    member_path,
+    policy_bundle_files,
+    revision_from_provenance,
+)
+from services.policy.errors import EvaluationFailed, PolicySourceInvalid
+
+__all__ = [
+    "BATCH_QUERY",
+    "DECISIONS_QUERY",
+    "BatchPool",
+    "Evaluation",
+    "PolicySource",
+    "evaluate_batches",
+    "evaluate_on_server",
+    "evaluate_one",
+    "evaluate_with_regopy",
+    "server_data",
+]
+
+DECISIONS_QUERY = "data.safehub.sharing.decisions"
+BATCH_QUERY = f'[d | some n in input.notices; d := {DECISIONS_QUERY} with input as {{"notice": n}}]'
+_EVAL_TIMEOUT_S = 900
+
+
+def _merge_data(into: dict[str, Any], path_parts: Sequence[str], document: Any) -> None:
+    node = into
+    for part in path_parts:
+        node = node.setdefault(part, {})
+    if isinstance(document, dict):
+        node.update(document)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySource:
+    """A policy to evaluate: a policy folder (like `policies/`) or a bundle `.tar.gz`."""
+
+    path: Path
+    kind: Literal["folder", "bundle"]
+
+    @staticmethod
+    def at(path: Path) -> PolicySource:
+        if path.is_dir():
+            policy_bundle_files(path)  # raises PolicySourceInvalid when it is not one
+            return PolicySource(path, "folder")
+        if path.is_file() and path.name.endswith((".tar.gz", ".tgz")):
+            load_bundle_revision(path)  # raises PolicySourceInvalid when unreadable
+            return PolicySource(path, "bundle")
+        raise PolicySourceInvalid(
+            f"{path} is neither a policy folder (like policies/) nor a bundle (.tar.gz)"
+        )
+
+    def opa_arguments(self) -> list[str]:
+        if self.kind == "bundle":
+            return ["--bundle", str(self.path)]
+        # Tests live beside the rules; they are not part of the policy.
+        return ["--data", str(self.path), "--ignore", "*_test.rego"]
+
+    def revision(self) -> str:
+        """The bundle's own revision, or for a folder its content digest (not published)."""
+        if self.kind == "bundle":
+            return load_bundle_revision(self.path) or "unknown revision (no .manifest)"
+        digest = content_digest(policy_bundle_files(self.path))
+        return f"unpublished, content sha256.{digest[:16]}"
+
+    def contents(self) -> tuple[list[str], dict[str, Any]]:
+        """(Rego sources, merged data document): what the policy reads and says."""
+        rego: list[str] = []
+        data: dict[str, Any] = {}
+        if self.kind == "folder":
+            for item in policy_bundle_files(self.path):
+                if item.path.endswith(".rego"):
+                    rego.append(item.content.decode())
+                elif item.path.endswith("data.json"):
+                    parts = Path(item.path).parent.parts
+                    _merge_data(data, parts, json.loads(item.content))
+                else:
+                    raise PolicySourceInvalid(f"{item.path}: only data.json data files are read")
+            return rego, data
+        with tarfile.open(self.path, "r:gz") as archive:
+            for member in archive.getmembers():
+                name = member_path(member.name)
+                extracted = archive.extractfile(member) if member.isfile() else None
+                if extracted is None:
+                    continue
+                if name.endswith(".rego") and not name.endswith("_test.rego"):
+                    rego.append(extracted.read().decode())
+                elif Path(name).name == "data.json":
+                    document = json.load(io.BytesIO(extracted.read()))
+                    _merge_data(data, Path(name).parent.parts, document)
+        return rego, data
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    result: Any
+    revision: str
+    engine: str
+
+
+def _opa_eval(
+    opa: Path, source: PolicySource, query: str, policy_input: Any
+) -> Any:
+    argv = [str(opa), "eval", "--format", "json", "--stdin-input", *source.opa_arguments(), query]
+    try:
+        done = subprocess.run(
+            argv,
+            input=json.dumps(policy_input),
+            capture_output=True,
+            text=True,
+            timeout=_EVAL_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise EvaluationFailed(f"opa eval on {source.path}: {error}") from error
+    if done.returncode != 0:
+        raise EvaluationFailed(
+            f"opa eval on {source.path} failed:\n{_opa_errors(done.stdout) or done.stderr.strip()}"
+        )
+    try:
+        body = json.loads(done.stdout)
+        return body["result"][0]["expressions"][0]["value"]
+    except (ValueError, KeyError, IndexError, TypeError) as error:
+        # No result means undefined: never treat it as a decision.
+        raise EvaluationFailed(f"opa eval on {source.path}: the decisions are undefined") from error
+
+
+def _opa_errors(stdout: str) -> str:
+    """OPA's JSON error report as `file:row: message` lines (compile and parse errors)."""
+    try:
+        errors = json.loads(stdout).get("errors", [])
+    except (ValueError, AttributeError):
+        return stdout.strip()
+    lines = []
+    for error in errors if isinstance(errors, list) else []:
+        where = error.get("location") or {}
+        lines.append(f"  {where.get('file', '?')}:{where.get('row', '?')}: {error.get('message')}")
+    return "\n".join(lines)
+
+
+def evaluate_one(opa: Path, source: PolicySource, notice: Any) -> Evaluation:
+    """One notice through the `opa` binary (a candidate folder, a bundle file)."""
+    result = _opa_eval(opa, source, DECISIONS_QUERY, {"notice": notice})
+    return Evaluation(result, source.revision(), f"opa eval on {source.path}")
+
+
+def evaluate_on_server(base_url: str, notice: Any, *, timeout_s: float = 10.0) -> Evaluation:
+    """One notice through the running OPA server: what is live, with the revision it serves."""
+    url = f"{base_url.rstrip('/')}/v1/data/safehub/sharing/decisions"
+    try:
+        response = httpx.post(
+            url, params={"provenance": "true"}, json={"input": {"notice": notice}},
+            timeout=timeout_s,
+        )  # fmt: skip
+        body = response.json()
+    except (httpx.HTTPError, ValueError) as error:
+        raise EvaluationFailed(
+            f"OPA at {base_url} did not answer ({type(error).__name__}); "
+            "is the stack up (`safehub stack up`)?"
+        ) from error
+    if response.status_code != 200 or not isinstance(body, dict) or "result" not in body:
+        raise EvaluationFailed(f"OPA at {base_url} gave no decisions ({response.status_code})")
+    revision = revision_from_provenance(body) or "unknown (OPA reported no bundle revision)"
+    return Evaluation(body["result"], revision, f"live OPA at {base_url}")
+
+
+def server_data(base_url: str, *, timeout_s: float = 10.0) -> dict[str, Any]:
+    """The data documents the live OPA holds that explanations use (labels, subscribers)."""
+    data: dict[str, Any] = {}
+    for part in ("isa", "fields", "subscribers"):
+        url = f"{base_url.rstrip('/')}/v1/data/safehub/{part}"
+        try:
+            body = httpx.get(url, timeout=timeout_s).json()
+        except (httpx.HTTPError, ValueError) as error:
+            raise EvaluationFailed(f"OPA at {base_url}: {type(error).__name__}") from error
+        _merge_data(data, ("safehub", part), body.get("result") if isinstance(body, dict) else None)
+    return data
+
+
+def evaluate_with_regopy(policies_dir: Path, notice: Any) -> Evaluation:
+    """One notice through regopy in process, as the gateway's embedded engine would."""
+    from services.gateway.engines import RegopyEngine
+    from services.gateway.errors import GatewayError
+
+    try:
+        answer = RegopyEngine(policies_dir).evaluate_sync({"notice": notice})
+    except GatewayError as error:
+        raise EvaluationFailed(f"regopy: {error}") from error
+    return Evaluation(answer.result, answer.policy_revision, f"regopy on {policies_dir}")
+
+
+def _evaluate_chunk(opa: Path, source: PolicySource, notices: Sequence[Any]) -> list[Any]:
+    value = _opa_eval(opa, source, BATCH_QUERY, {"notices": list(notices)})
+    if not isinstance(value, list) or len(value) != len(notices):
+        raise EvaluationFailed(f"opa eval on {source.path}: not one decision per notice")
+    return value
+
+
+class BatchPool:
+    """Runs batch evaluations (`opa eval` processes) a few at a time, in the background.
+
+    Threads are enough: each one only waits on an `opa` process doing the work, so the
+    caller can go on reading and grouping notices while OPA decides the ones submitted.
+    """
+
+    def __init__(self, opa: Path, *, workers: int | None = None) -> None:
+        self._opa = opa
+        self._pool = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2)
+
+    def submit(self, source: PolicySource, notices: Sequence[Any]) -> Future[list[Any]]:
+        return self._pool.submit(_evaluate_chunk, self._opa, source, list(notices))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> BatchPool:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def evaluate_batches(
+    opa: Path,
+    jobs: Sequence[tuple[PolicySource, Sequence[Any]]],
+    *,
+    workers: int | None = None,
+    chunk: int = 250,
+) -> list[list[Any]]:
+    """Decisions for every notice of every job (policy, notices), in order, in parallel.
+
+    All chunks of all jobs share one pool, so two policies keep every core busy until both
+    are done.
+    """
+    with BatchPool(opa, workers=workers) as pool:
+        futures = [
+            [pool.submit(source, notices[i : i + chunk]) for i in range(0, len(notices), chunk)]
+            for source, notices in jobs
+        ]
+        return [[d for future in job for d in future.result()] for job in futures]

@@ -1,0 +1,278 @@
+"""Plain-English text for IG officers: a decision explained, a simulation diff. Pure.
+
+Words come from the policy's own data (field labels, role names, purposes, ISA clause
+titles, rule summaries), so what is printed matches what the rules say. Notices are named
+by notice id and the child's pseudonymous linkage key, never by name.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from services.gateway.domain.decisions import SharingDecision
+from services.gateway.domain.redaction import present_paths, withheld_paths
+from services.policy.diff import NoticeRef, SimulationDiff, SubscriberDiff, read_decisions
+
+__all__ = [
+    "OUTCOME_WORDS",
+    "PolicyLabels",
+    "render_decisions",
+    "render_diff",
+    "short_key",
+]
+
+OUTCOME_WORDS = {
+    "PERMIT": "everything in the notice is shared",
+    "PARTIAL": "part of the notice is shared",
+    "FLAG_ONLY": "only a flag that information is held, and whom to contact, is shared",
+    "DENY": "nothing is shared",
+}
+_WIDTH = 96
+_KEY_CHARS = 16
+
+
+def short_key(linkage_key: str) -> str:
+    """The first characters of a pseudonymous linkage key: enough to look it up."""
+    return linkage_key[:_KEY_CHARS] + ("…" if len(linkage_key) > _KEY_CHARS else "")
+
+
+def _get(data: Mapping[str, Any], *path: str) -> Any:
+    node: Any = data
+    for part in path:
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return node
+
+
+def _strings(value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(k): v for k, v in value.items() if isinstance(v, str)}
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyLabels:
+    """The words a policy uses for its fields, roles, purposes, clauses and rules."""
+
+    fields: Mapping[str, str]
+    roles: Mapping[str, str]
+    purposes: Mapping[str, str]
+    clauses: Mapping[str, str]
+    rules: Mapping[str, str]
+    notice_types: Mapping[str, str]
+    subscribers: Mapping[str, Mapping[str, Any]]
+
+    @staticmethod
+    def from_data(data: Mapping[str, Any]) -> PolicyLabels:
+        """From the policy's merged data document (`data` with the `safehub` root)."""
+        notice_types = _get(data, "safehub", "isa", "notice_types")
+        subscribers = _get(data, "safehub", "subscribers")
+        return PolicyLabels(
+            fields=_strings(_get(data, "safehub", "fields", "labels")),
+            roles=_strings(_get(data, "safehub", "isa", "roles")),
+            purposes=_strings(_get(data, "safehub", "isa", "purposes")),
+            clauses=_strings(_get(data, "safehub", "isa", "clauses")),
+            rules=_strings(_get(data, "safehub", "isa", "rules")),
+            notice_types={
+                str(k): str(v.get("label", k))
+                for k, v in (notice_types.items() if isinstance(notice_types, Mapping) else ())
+                if isinstance(v, Mapping)
+            },
+            subscribers=dict(subscribers) if isinstance(subscribers, Mapping) else {},
+        )
+
+    def field(self, path: str) -> str:
+        return self.fields.get(path, path)
+
+    def subscriber(self, subscriber_id: str) -> str:
+        entry = self.subscribers.get(subscriber_id) or {}
+        role = self.roles.get(str(entry.get("role")), str(entry.get("role", "")))
+        contact = entry.get("contact")
+        label = f"{subscriber_id}: {role}" if role else subscriber_id
+        return f"{label} ({contact})" if contact else label
+
+
+def _wrap(label: str, text: str, indent: int = 2, label_width: int = 15) -> list[str]:
+    first = " " * indent + f"{label:<{label_width}}"
+    rest = " " * len(first)
+    return textwrap.wrap(
+        text, width=_WIDTH, initial_indent=first, subsequent_indent=rest,
+        break_on_hyphens=False,
+    ) or [first.rstrip()]  # fmt: skip
+
+
+def _field_list(paths: Iterable[str], labels: PolicyLabels) -> str:
+    words = [labels.field(p) for p in sorted(paths)]
+    return "; ".join(words) if words else "none"
+
+
+def _basis_lines(decision: SharingDecision) -> list[str]:
+    basis = decision.lawful_basis
+    if not decision.discloses:
+        return _wrap("Lawful basis:", basis.article6)  # "none: nothing disclosed"
+    parts = [basis.article6]
+    if basis.special_category_condition:
+        parts.append(basis.special_category_condition)
+    if basis.dpa_part3:
+        parts.append(basis.dpa_part3)
+    parts.append(f"statutory gateway: {basis.statutory_gateway}")
+    lines: list[str] = []
+    for number, part in enumerate(parts):
+        lines += _wrap("Lawful basis:" if number == 0 else "", part)
+    return lines
+
+
+def _decision_lines(
+    subscriber_id: str,
+    decision: SharingDecision | None,
+    notice: Mapping[str, Any],
+    labels: PolicyLabels,
+) -> list[str]:
+    lines = [labels.subscriber(subscriber_id)]
+    if decision is None:
+        return [
+            *lines,
+            "  The policy's answer is not a valid decision: the gateway would refuse it,",
+            "  so nothing would be shared (fail closed).",
+        ]
+    shared = sorted(set(decision.permitted_fields) & present_paths(notice))
+    withheld = withheld_paths(notice, decision.permitted_fields)
+    purpose = labels.purposes.get(decision.purpose)
+    clause = labels.clauses.get(decision.isa_clause or "")
+    outcome = decision.outcome.value
+    lines += _wrap("Decision:", f"{outcome}: {OUTCOME_WORDS[outcome]}")
+    lines += _wrap("Why:", decision.explanation)
+    lines += _wrap("Rules:", ", ".join(decision.rule_ids))
+    lines += _wrap("Purpose:", f"{decision.purpose}: {purpose}" if purpose else decision.purpose)
+    lines += _basis_lines(decision)
+    if decision.isa_clause:
+        lines += _wrap("ISA clause:", f"{decision.isa_clause} {clause or ''}".strip())
+    lines += _wrap(f"Shared ({len(shared)}):", _field_list(shared, labels))
+    lines += _wrap(f"Withheld ({len(withheld)}):", _field_list(withheld, labels))
+    return lines
+
+
+def render_decisions(
+    notice: Mapping[str, Any],
+    result: Any,
+    *,
+    labels: PolicyLabels,
+    policy: str,
+    read_from: str,
+    subscriber: str | None = None,
+) -> list[str]:
+    """The decision for each subscriber (or one), as an IG officer reads it."""
+    notice_type = str(notice.get("notice_type"))
+    type_label = labels.notice_types.get(notice_type, "unknown type")
+    sender = f"{_get(notice, 'source', 'agency')} ({_get(notice, 'source', 'organisation_code')})"
+    lines = [
+        f"Notice {notice.get('notice_id')}",
+        *_wrap("Type:", f"{notice_type} ({type_label})"),
+        *_wrap("From:", f"{sender}, created {notice.get('created_at')}"),
+        *_wrap("Child:", f"linkage key {_get(notice, 'subject', 'linkage_key')}"),
+        *_wrap("Read from:", read_from),
+        *_wrap("Policy:", policy),
+        "",
+    ]
+    decisions = read_decisions(result)
+    chosen = [subscriber] if subscriber else sorted(decisions)
+    fired: set[str] = set()
+    for subscriber_id in chosen:
+        if subscriber_id not in decisions:
+            lines += [f"{subscriber_id}: not a subscriber of this policy", ""]
+            continue
+        decision = decisions[subscriber_id]
+        lines += [*_decision_lines(subscriber_id, decision, notice, labels), ""]
+        if decision is not None:
+            fired.update(decision.rule_ids)
+    if fired:
+        lines.append("The rules named above:")
+        for rule in sorted(fired, key=lambda r: (len(r), r)):
+            lines += _wrap(f"{rule}", labels.rules.get(rule, "(no summary in isa/data.json)"),
+                           label_width=5)  # fmt: skip
+    return lines
+
+
+def _examples(title: str, refs: Sequence[NoticeRef]) -> list[str]:
+    return [
+        f"      {title} notice {ref.notice_id} ({ref.notice_type}), "
+        f"child {short_key(ref.linkage_key)}"
+        for ref in refs
+    ]
+
+
+def _counts(counter: Mapping[str, int]) -> str:
+    return ", ".join(f"{key} {count:,}" for key, count in sorted(counter.items()))
+
+
+def _field_rows(title: str, counter: Mapping[str, int], labels: PolicyLabels) -> list[str]:
+    if not counter:
+        return [f"  {title}: none"]
+    rows = [f"  {title} (in how many notices):"]
+    width = max(len(path) for path in counter)
+    for path, count in sorted(counter.items(), key=lambda item: (-item[1], item[0])):
+        label = labels.field(path)
+        rows.append(f"    {count:>7,}  {path:<{width}}  {label if label != path else ''}".rstrip())
+    return rows
+
+
+def _subscriber_section(entry: SubscriberDiff, labels: PolicyLabels) -> list[str]:
+    lines = [labels.subscriber(entry.subscriber_id)]
+    if not entry.in_current:
+        lines.append("  A new subscriber: it is not in the current policy.")
+    if not entry.in_candidate:
+        lines.append("  Removed: the candidate policy no longer has this subscriber.")
+    shared = sum(entry.newly_shared.values())
+    withheld = sum(entry.newly_withheld.values())
+    lines.append(
+        f"  Notices newly shared: {shared:,}"
+        + (f" ({_counts(entry.newly_shared)})" if shared else "")
+    )
+    lines += _examples("e.g.", entry.examples_shared)
+    lines.append(
+        f"  Notices newly withheld: {withheld:,}"
+        + (f" ({_counts(entry.newly_withheld)})" if withheld else "")
+    )
+    lines += _examples("e.g.", entry.examples_withheld)
+    if entry.outcome_changes:
+        lines.append("  Outcome changes:")
+        for (before, after), count in sorted(entry.outcome_changes.items()):
+            lines.append(f"    {count:>7,}  {before} -> {after}")
+    else:
+        lines.append("  Outcome changes: none")
+    lines += _field_rows("Fields newly shared", entry.fields_shared, labels)
+    lines += _field_rows("Fields newly withheld", entry.fields_withheld, labels)
+    if entry.other_changes:
+        lines += _wrap("Also changed:", f"{_counts(entry.other_changes)} (in how many notices)")
+    if entry.examples_changed:
+        lines.append("  Notices whose decision changed in another way, e.g.:")
+        lines += _examples("", entry.examples_changed)
+    return lines
+
+
+def render_diff(
+    diff: SimulationDiff,
+    *,
+    labels: PolicyLabels,
+    header: Sequence[tuple[str, str]],
+) -> list[str]:
+    """The simulation diff: a header (label, text), the totals, then each affected
+    subscriber, then the subscribers for whom nothing changes."""
+    lines = ["Simulation: current policy against a candidate policy", ""]
+    for label, text in header:
+        lines += _wrap(f"{label}:", text, indent=0, label_width=20)
+    lines += _wrap("Notices by type:", _counts(diff.by_type) or "none", indent=0, label_width=20)
+    share = f" ({diff.notices_changed / diff.notices:.1%})" if diff.notices else ""
+    lines += [
+        "",
+        f"Result: {diff.notices_changed:,} of {diff.notices:,} notices{share} would be decided "
+        f"differently, for {len(diff.affected)} of {len(diff.subscribers)} subscribers.",
+    ]
+    for entry in diff.affected:
+        lines += ["", *_subscriber_section(entry, labels)]
+    unchanged = [s.subscriber_id for s in diff.subscribers if not s.changed]
+    if unchanged:
+        lines += ["", *_wrap("No change for:", ", ".join(unchanged), indent=0)]
+    return lines
