@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "adapters": "services.cli.adapters",
     "policy": "services.cli.policy",
     "audit": "services.cli.audit",
+    "console": "services.cli.console",
 }
 
 

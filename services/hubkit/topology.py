@@ -15,6 +15,7 @@ from pathlib import Path
 __all__ = [
     "AUDIT_CHECKPOINT_TOPIC",
     "AUDIT_TOPIC",
+    "CONSOLE_PRINCIPAL",
     "DEADLETTER_TOPIC",
     "KEYED_TOPIC_PARTITIONS",
     "SINGLE_PARTITION_TOPICS",
@@ -33,6 +34,10 @@ DEADLETTER_TOPIC = "gateway.deadletter.v1"
 ADMIN_PRINCIPAL = "admin"
 GATEWAY_PRINCIPAL = "gateway"
 AUDIT_PRINCIPAL = "audit"
+# The MASH console writes ACCESS_REFUSED audit records (a person asked for something outside
+# their feed) and nothing else. It reads feeds as each feed's own principal, and publishes
+# decisions as adapter-mash, so this principal needs no read rights at all.
+CONSOLE_PRINCIPAL = "console"
 GATEWAY_GROUP = "safehub-gateway"
 AUDIT_GROUP = "safehub-audit"
 # The gateway's transactional ids start with this prefix (one stable id per input partition).
@@ -137,6 +142,7 @@ class Topology:
             ADMIN_PRINCIPAL,
             GATEWAY_PRINCIPAL,
             AUDIT_PRINCIPAL,
+            CONSOLE_PRINCIPAL,
             *(a.principal for a in self.agencies),
             *(s.principal for s in self.subscribers),
         )
@@ -213,6 +219,14 @@ class Topology:
             AclGrant(au, ResourceType.TOPIC, AUDIT_CHECKPOINT_TOPIC, Operation.DESCRIBE),
             AclGrant(au, ResourceType.GROUP, AUDIT_GROUP, Operation.READ),
             AclGrant(au, ResourceType.CLUSTER, "kafka-cluster", Operation.IDEMPOTENT_WRITE),
+        ]
+        co = CONSOLE_PRINCIPAL
+        grants += [
+            # Write-only on the audit topic: the console can add a refusal to the log but
+            # cannot read the log, nor write feeds, notices or the dead-letter topic.
+            AclGrant(co, ResourceType.TOPIC, AUDIT_TOPIC, Operation.WRITE),
+            AclGrant(co, ResourceType.TOPIC, AUDIT_TOPIC, Operation.DESCRIBE),
+            AclGrant(co, ResourceType.CLUSTER, "kafka-cluster", Operation.IDEMPOTENT_WRITE),
         ]
         for sub in self.subscribers:
             # A feed consumer reads its own feed, in groups named after it, and nothing else.

@@ -3,6 +3,8 @@
 POST /token                               OAuth2 token endpoint (form-encoded)
 GET  /.well-known/jwks.json               public keys that verify access tokens
 GET  /.well-known/openid-configuration    discovery document
+GET  /authorize, POST /authorize          people sign in (authorization code + PKCE;
+                                          services/identity/login.py)
 """
 
 from __future__ import annotations
@@ -19,6 +21,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from services.hubkit.settings import HubSettings
+from services.identity.authcode import (
+    AuthorizationCodeGrant,
+    CodeStore,
+    PendingLogins,
+    PersonTokenIssuer,
+)
 from services.identity.clients import FileClientRegistry
 from services.identity.errors import IdentityError, InvalidRequest
 from services.identity.grants import (
@@ -30,11 +38,24 @@ from services.identity.grants import (
     TokenIssuer,
 )
 from services.identity.keys import SIGNING_ALGORITHM, load_or_create_key, public_jwks
+from services.identity.login import PeopleRuntime, login_router
+from services.identity.oidc import PERSON_SCOPES
 from services.identity.settings import IdentitySettings
+from services.identity.users import (
+    DEFAULT_USERS_FILE,
+    LoginThrottle,
+    PasswordCheck,
+    UserDirectory,
+)
 
 __all__ = ["IdentityRuntime", "create_app"]
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# Claims in the tokens this provider issues (services: agency; people: the OIDC ones, roles).
+_CLAIMS = (
+    "iss", "sub", "aud", "exp", "iat", "jti", "client_id", "agency",
+    "auth_time", "nonce", "at_hash", "azp", "name", "preferred_username", "roles", "organisation",
+)  # fmt: skip
 
 
 class TokenAnswer(BaseModel):
@@ -44,6 +65,9 @@ class TokenAnswer(BaseModel):
     token_type: str = Field(description="Always 'Bearer'.", examples=["Bearer"])
     expires_in: int = Field(description="Lifetime in seconds.", examples=[600])
     scope: str = Field(description="Granted scopes, space-separated.", examples=["notices:publish"])
+    id_token: str | None = Field(
+        default=None, description="OIDC ID token; only for the authorization-code grant."
+    )
 
 
 class TokenError(BaseModel):
@@ -81,16 +105,20 @@ async def openid_configuration(request: Request) -> dict[str, Any]:
     settings = runtime.settings
     return {
         "issuer": settings.issuer,
+        "authorization_endpoint": settings.authorization_endpoint,
         "token_endpoint": settings.token_endpoint,
         "jwks_uri": settings.jwks_uri,
         "grant_types_supported": runtime.grants.grant_types,
         "token_endpoint_auth_methods_supported": ["private_key_jwt"],
         "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
-        "scopes_supported": ["notices:publish"],
-        "response_types_supported": [],
+        "scopes_supported": ["notices:publish", *PERSON_SCOPES],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": True,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [SIGNING_ALGORITHM],
-        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "jti", "client_id", "agency"],
+        "claims_supported": list(_CLAIMS),
     }
 
 
@@ -125,8 +153,9 @@ async def issue_token(request: Request) -> JSONResponse:
         token_type=answer.token_type,
         expires_in=answer.expires_in,
         scope=answer.scope,
+        id_token=answer.id_token,
     )
-    return JSONResponse(body.model_dump(), headers=_NO_STORE)
+    return JSONResponse(body.model_dump(exclude_none=True), headers=_NO_STORE)
 
 
 async def _on_identity_error(request: Request, exc: Exception) -> JSONResponse:
@@ -156,10 +185,30 @@ def create_app(
             clock=clock,
         )
         issuer = TokenIssuer(key=key, settings=identity_settings, clock=clock, new_id=new_id)
+        # People: a user directory (data), generated dev passwords, the code grant.
+        users = UserDirectory.load(identity_settings.users_file or DEFAULT_USERS_FILE)
+        codes = CodeStore()
+        app.state.people = PeopleRuntime(
+            settings=identity_settings,
+            clients=FileClientRegistry(state_dir / "clients"),
+            logins=PendingLogins(),
+            codes=codes,
+            passwords=PasswordCheck.from_state(users, state_dir),
+            throttle=LoginThrottle(),
+            clock=clock,
+        )
+        code_grant = AuthorizationCodeGrant(
+            authenticator=authenticator,
+            codes=codes,
+            issuer=PersonTokenIssuer(
+                key=key, settings=identity_settings, users=users, clock=clock, new_id=new_id
+            ),
+            clock=clock,
+        )
         app.state.runtime = IdentityRuntime(
             settings=identity_settings,
             grants=GrantRegistry(
-                ClientCredentialsGrant(authenticator=authenticator, issuer=issuer)
+                ClientCredentialsGrant(authenticator=authenticator, issuer=issuer), code_grant
             ),
             jwks=public_jwks(key),
         )
@@ -178,4 +227,5 @@ def create_app(
     app.add_exception_handler(IdentityError, _on_identity_error)
     app.include_router(discovery)
     app.include_router(token)
+    app.include_router(login_router)
     return app

@@ -21,12 +21,13 @@ from typing import Any, cast
 
 from joserfc.jwk import KeySet, KeySetSerialization
 
-from services.identity.keys import generate_key, public_jwks, write_private_key
+from services.identity.keys import generate_key, load_or_create_key, public_jwks, write_private_key
 
 __all__ = [
     "ClientRegistration",
     "FileClientRegistry",
     "RegisteredClient",
+    "ensure_signin_client",
     "register_client",
 ]
 
@@ -128,3 +129,47 @@ def register_client(
     write_private_key(private_key_path, key)
     registration_path = FileClientRegistry(state_dir / "clients").add(registration)
     return RegisteredClient(registration, registration_path, private_key_path)
+
+
+def ensure_signin_client(
+    *,
+    state_dir: Path,
+    private_key_path: Path,
+    client_id: str,
+    agency: str,
+    redirect_uris: tuple[str, ...],
+    now: dt.datetime | None = None,
+) -> ClientRegistration:
+    """Register (or update) a web application that signs people in: the authorization-code
+    grant, `private_key_jwt` with the key at `private_key_path` (created if absent), and
+    exactly these redirect URIs. Idempotent; used for the console on a local stack.
+    """
+    if not _CLIENT_ID.fullmatch(client_id):
+        raise ValueError(f"client id {client_id!r} must match {_CLIENT_ID.pattern}")
+    key = load_or_create_key(private_key_path)
+    registration = ClientRegistration(
+        client_id=client_id,
+        agency=agency,
+        scopes=("openid", "profile", "roles"),
+        jwks=public_jwks(key),
+        grant_types=("authorization_code",),
+        created_at=(now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
+        extra={"redirect_uris": list(redirect_uris)},
+    )
+    clients_dir = state_dir / "clients"
+    clients_dir.mkdir(parents=True, exist_ok=True)
+    path = clients_dir / f"{client_id}.json"
+    existing = FileClientRegistry(clients_dir).get(client_id)
+    if (
+        existing is not None
+        and existing.jwks == registration.jwks
+        and set(redirect_uris) <= set(existing.extra.get("redirect_uris", ()))
+    ):
+        return existing
+    if existing is not None:  # keep earlier redirect URIs (several local ports may be in use)
+        earlier = [u for u in existing.extra.get("redirect_uris", ()) if u not in redirect_uris]
+        registration.extra["redirect_uris"] = [*redirect_uris, *earlier]
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(registration.to_json(), indent=2) + "\n")
+    tmp.replace(path)
+    return registration

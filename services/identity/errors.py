@@ -6,17 +6,30 @@ IdentityError                      400 unless stated
 │                                  client, bad assertion signature, claims, replay)
 ├── UnauthorizedClient             unauthorized_client: the client may not use this grant
 ├── UnsupportedGrantType           unsupported_grant_type
-└── InvalidScope                   invalid_scope: a requested scope is not registered
+├── InvalidScope                   invalid_scope: a requested scope is not registered
+└── InvalidGrant                   invalid_grant: the authorization code is unknown, used,
+                                   expired, issued to another client or redirect URI, or
+                                   the PKCE code verifier does not match
+
+AuthorizationRequestError          the /authorize request itself is wrong (RFC 6749 4.1.2.1)
+├── UnsafeAuthorizationRequest     unknown client or unregistered redirect URI: shown to the
+│                                  person, never redirected (it could be an open redirector)
+└── RedirectableAuthorizationError sent back to the client's registered redirect URI with
+                                   `error` and `state`
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "AuthorizationRequestError",
     "IdentityError",
     "InvalidClient",
+    "InvalidGrant",
     "InvalidRequest",
     "InvalidScope",
+    "RedirectableAuthorizationError",
     "UnauthorizedClient",
+    "UnsafeAuthorizationRequest",
     "UnsupportedGrantType",
 ]
 
@@ -49,3 +62,27 @@ class UnsupportedGrantType(IdentityError):
 
 class InvalidScope(IdentityError):
     error = "invalid_scope"
+
+
+class InvalidGrant(IdentityError):
+    error = "invalid_grant"
+
+
+class AuthorizationRequestError(Exception):
+    """A bad request to the authorization endpoint; `error` is the RFC 6749 4.1.2.1 code."""
+
+    def __init__(self, error: str, description: str) -> None:
+        self.error = error
+        self.description = description
+        super().__init__(f"{error}: {description}")
+
+
+class UnsafeAuthorizationRequest(AuthorizationRequestError):
+    pass
+
+
+class RedirectableAuthorizationError(AuthorizationRequestError):
+    def __init__(self, error: str, description: str, *, redirect_uri: str, state: str | None):
+        super().__init__(error, description)
+        self.redirect_uri = redirect_uri
+        self.state = state

@@ -54,6 +54,8 @@ class TokenResponse:
     expires_in: int
     scope: str
     token_type: str = "Bearer"
+    id_token: str | None = None
+    """Set only when a person signs in (OIDC authorization code; see authcode.py)."""
 
 
 class Grant(Protocol):

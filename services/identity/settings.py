@@ -32,6 +32,23 @@ class IdentitySettings(BaseSettings):
         default=None,
         description="Issuer key and client registrations; default <data_dir>/identity.",
     )
+    # People signing in (authorization code + PKCE; services/identity/authcode.py).
+    users_file: Path | None = Field(
+        default=None,
+        description="User directory (JSON); default the synthetic users shipped with the service.",
+    )
+    person_token_audiences: tuple[str, ...] = Field(
+        default=("safehub-console", "safehub-audit"),
+        description="Audiences of a person's access token: the console and the IG audit API.",
+    )
+    person_token_ttl_s: int = Field(default=600, ge=30, le=3600)
+    id_token_ttl_s: int = Field(default=300, ge=30, le=3600)
+    code_ttl_s: int = Field(
+        default=60, ge=5, le=600, description="Authorization code lifetime (single use)."
+    )
+    login_ttl_s: int = Field(
+        default=600, ge=30, le=3600, description="How long the sign-in form stays valid."
+    )
 
     @field_validator("issuer")
     @classmethod
@@ -41,6 +58,10 @@ class IdentitySettings(BaseSettings):
     @property
     def token_endpoint(self) -> str:
         return f"{self.issuer}/token"
+
+    @property
+    def authorization_endpoint(self) -> str:
+        return f"{self.issuer}/authorize"
 
     @property
     def jwks_uri(self) -> str:

@@ -88,7 +88,8 @@ async def test_discovery_document(env: Env) -> None:
     assert document["issuer"] == SETTINGS.issuer
     assert document["token_endpoint"] == SETTINGS.token_endpoint
     assert document["token_endpoint_auth_methods_supported"] == ["private_key_jwt"]
-    assert document["grant_types_supported"] == ["client_credentials"]
+    # People sign in with the authorization-code grant (tests/console/unit/test_oidc_provider.py).
+    assert document["grant_types_supported"] == ["authorization_code", "client_credentials"]
     jwks = (await env.http.get("/.well-known/jwks.json")).json()
     assert all("d" not in key for key in jwks["keys"])  # public keys only
 

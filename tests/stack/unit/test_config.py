@@ -310,7 +310,7 @@ def test_batching_cuts_jvm_launches(topology: Topology) -> None:
     cluster_writes = [b for b in batches if b.operations == (Operation.IDEMPOTENT_WRITE,)]
     assert len(cluster_writes) == 1
     assert set(cluster_writes[0].principals) == {
-        "adapter-police", "adapter-health", "gateway", "audit",
+        "adapter-police", "adapter-health", "gateway", "audit", "console",
     }  # fmt: skip
 
 

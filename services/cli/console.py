@@ -1,0 +1,124 @@
+"""`safehub console`: the MASH triage console.
+
+safehub console serve [--port N] [--host H]
+    Runs the console (default http://127.0.0.1:18400). Needs the local stack (`safehub
+    stack up`) and an identity provider: `safehub adapters serve` runs the local one on
+    18205. With the local provider, the console registers itself as its OIDC client
+    (authorization code + PKCE, private_key_jwt) on start.
+safehub console users
+    Prints the synthetic sign-in users and their generated development passwords.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+__all__ = ["print_users", "register", "register_local_client", "serve_console"]
+
+
+def register(subparsers: Any) -> None:
+    console = subparsers.add_parser("console", help="the MASH triage console (web app)")
+    actions = console.add_subparsers(dest="action", required=True, metavar="ACTION")
+    serve = actions.add_parser(
+        "serve",
+        help="run the console (needs the stack and an identity provider)",
+        description="Runs the MASH triage console. Sign-in users: `safehub console users`.",
+    )
+    serve.add_argument("--host", help="listen address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 18400)")
+    serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning"))
+    serve.set_defaults(handler=_serve)
+    users = actions.add_parser("users", help="print the synthetic sign-in users and passwords")
+    users.set_defaults(handler=_users)
+
+
+def register_local_client(hub: Any, console: Any) -> None:
+    """Register the console with the LOCAL identity provider's state (development only)."""
+    from services.identity.clients import ensure_signin_client
+    from services.identity.settings import IdentitySettings
+
+    identity = IdentitySettings()
+    if identity.issuer != console.issuer:
+        return  # another IdP: its administrator registers the console there
+    ensure_signin_client(
+        state_dir=identity.resolved_state_dir(hub.data_dir),
+        private_key_path=console.resolved_client_key_path(hub.data_dir),
+        client_id=console.client_id,
+        agency="MASH",
+        redirect_uris=(console.redirect_uri,),
+    )
+
+
+def print_users(hub: Any, *, indent: str = "  ") -> None:
+    from services.identity.settings import IdentitySettings
+    from services.identity.users import (
+        DEFAULT_USERS_FILE,
+        UserDirectory,
+        load_dev_passwords,
+        provision_credentials,
+    )
+
+    identity = IdentitySettings()
+    state_dir = identity.resolved_state_dir(hub.data_dir)
+    directory = UserDirectory.load(identity.users_file or DEFAULT_USERS_FILE)
+    path = provision_credentials(state_dir, directory)
+    passwords = load_dev_passwords(state_dir)
+    print(f"{indent}Synthetic sign-in users (development passwords from {path}):")
+    for user in directory:
+        roles = ", ".join(user.roles)
+        print(f"{indent}  {user.username:<20} {passwords.get(user.username, '?'):<18} {roles}")
+
+
+async def serve_console(hub: Any, console: Any, *, log_level: str = "info") -> None:
+    import uvicorn
+
+    from services.console.app import create_app
+
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(hub, console),
+            host=console.host,
+            port=console.port,
+            log_level=log_level,
+            lifespan="on",
+            ws="none",
+            timeout_graceful_shutdown=3,  # open pages hold event streams; do not wait on them
+        )
+    )
+    await server.serve()
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from services.console.settings import ConsoleSettings
+    from services.hubkit.errors import CredentialsMissing
+    from services.hubkit.settings import HubSettings
+
+    hub = HubSettings()
+    overrides: dict[str, Any] = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port:
+        overrides["port"] = args.port
+        overrides["base_url"] = f"http://{args.host or '127.0.0.1'}:{args.port}"
+    console = ConsoleSettings(**overrides)
+    register_local_client(hub, console)
+    print(f"console   {console.base_url}   (stop with Ctrl-C)")
+    print_users(hub)
+    try:
+        asyncio.run(serve_console(hub, console, log_level=args.log_level))
+    except CredentialsMissing as error:
+        print(f"safehub: {error}; run `safehub stack up` first", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _users(args: argparse.Namespace) -> int:
+    from services.hubkit.settings import HubSettings
+
+    print_users(HubSettings(), indent="")
+    return 0

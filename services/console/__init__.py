@@ -1,0 +1,20 @@
+"""The MASH triage console: what MASH staff look at all day.
+
+A FastAPI app with server-rendered pages (Jinja2) and one small script for live updates:
+sign in with OpenID Connect (authorization code + PKCE) against the hub's identity
+provider; a live queue of the signed-in person's feed (Server-Sent Events from a
+read_committed consumer of that feed); a child's chronology across agencies; triage
+decisions published back through the hub as MASH_DECISION notices.
+
+    domain/      the functional core (no I/O): see domain/__init__.py
+    errors       the error tree
+    settings     ConsoleSettings (SAFEHUB_CONSOLE_*)
+    runtime      the one wiring point: followers, producers, OIDC client
+    feeds        Kafka: one follower per served feed, fanning changes out to open pages
+    outbound     Kafka: decisions (as adapter-mash) and refusal audit records (as console)
+    sessions     server-side sessions, expiry, rotation at sign-in
+    signin       the OIDC client (authlib)
+    app          routes, templates, security headers
+"""
+
+__all__: list[str] = []

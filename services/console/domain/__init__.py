@@ -1,0 +1,13 @@
+"""The console's functional core: plain functions and frozen dataclasses, no I/O, no clock.
+
+feed         a feed item as the console holds it (FeedEntry) and its accessors
+projection   one subscriber's feed, by notice id and by child; idempotent on notice id
+deadlines    working-time decision deadlines (local RAG timescales) and how to say them
+views        queue rows, an item, a child's chronology: what pages show
+decisions    triage decision validation and the MASH_DECISION notice it becomes
+access       refusals and their ACCESS_REFUSED audit records
+people       the signed-in person, their feed, session lifetime, opaque child handles
+labels       words for codes
+"""
+
+__all__: list[str] = []

@@ -1,0 +1,179 @@
+"""Decision deadlines in working time, and how to say them.
+
+DOMAIN.md: a contact is RAG rated on local timescales (e.g. Red 2-4 working hours, Amber
+6-24, Green 24-72) and the manager decides within one working day. Here a contact's
+decision is due after `min(one working day, the RAG timescale)` of working time from when
+the hub released it to the MASH, so a Red contact is due sooner and nothing waits longer
+than a working day. Timescales and the working calendar (hours, days, bank holidays) are
+local policy, so they are settings (services/console/settings.py), not constants.
+
+Working time only runs inside working hours: a contact arriving at 18:00 on a Friday with a
+one-working-day deadline is due at 17:00 on Monday. Out-of-hours emergencies go to the
+emergency duty team, not this queue; the queue still shows them first (immediate danger).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+__all__ = [
+    "DueState",
+    "DueView",
+    "Timescales",
+    "WorkingCalendar",
+    "decision_due",
+    "describe_age",
+    "describe_due",
+    "format_duration",
+    "local_time_text",
+]
+
+UK = "Europe/London"
+_MAX_DAYS_SCANNED = 3660  # a decade of holidays would be a configuration error
+
+
+@dataclass(frozen=True, slots=True)
+class WorkingCalendar:
+    zone: str = UK
+    day_start: dt.time = dt.time(9, 0)
+    day_end: dt.time = dt.time(17, 0)
+    weekdays: frozenset[int] = frozenset(range(5))  # Monday=0 .. Friday=4
+    holidays: frozenset[dt.date] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not self.weekdays or not self.weekdays <= set(range(7)):
+            raise ValueError("working weekdays must be a non-empty subset of 0..6")
+        if self.day_end <= self.day_start:
+            raise ValueError("the working day must end after it starts")
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.zone)
+
+    @property
+    def working_day(self) -> dt.timedelta:
+        start = dt.datetime.combine(dt.date(2000, 1, 3), self.day_start)
+        return dt.datetime.combine(dt.date(2000, 1, 3), self.day_end) - start
+
+    def is_working_day(self, day: dt.date) -> bool:
+        return day.weekday() in self.weekdays and day not in self.holidays
+
+    def add_working_time(self, start: dt.datetime, duration: dt.timedelta) -> dt.datetime:
+        """`start` plus `duration` of working time, as an aware UTC datetime."""
+        if start.tzinfo is None:
+            raise ValueError("start must be timezone-aware")
+        tz = self.tz
+        cursor = start.astimezone(tz).replace(tzinfo=None)  # local wall-clock time
+        remaining = duration
+        for _ in range(_MAX_DAYS_SCANNED):
+            day = cursor.date()
+            opens = dt.datetime.combine(day, self.day_start)
+            closes = dt.datetime.combine(day, self.day_end)
+            if self.is_working_day(day) and cursor < closes:
+                cursor = max(cursor, opens)
+                available = closes - cursor
+                if remaining <= available:
+                    return (cursor + remaining).replace(tzinfo=tz).astimezone(dt.UTC)
+                remaining -= available
+            cursor = dt.datetime.combine(day + dt.timedelta(days=1), self.day_start)
+        raise ValueError("no working time found: check the working calendar")
+
+
+@dataclass(frozen=True, slots=True)
+class Timescales:
+    """When a decision is due: local RAG timescales and which notice types are contacts."""
+
+    calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
+    rag_working_hours: Mapping[str, float] = field(
+        default_factory=lambda: {"RED": 4.0, "AMBER": 8.0, "GREEN": 24.0}
+    )
+    contact_working_days: float = 1.0
+    contact_types: frozenset[str] = frozenset(
+        {
+            "SAFEGUARDING_CONTACT",
+            "DOMESTIC_ABUSE_INCIDENT",
+            "MISSING_EPISODE",
+            "EXPLOITATION_CONCERN",
+            "TRAFFICKING_NRM",
+            "HEALTH_SAFEGUARDING_ALERT",
+        }
+    )
+
+
+def decision_due(
+    *, notice_type: str, rag: str | None, received_at: dt.datetime, timescales: Timescales
+) -> dt.datetime | None:
+    """When the MASH decision on this notice is due; None when it is not a contact."""
+    if notice_type not in timescales.contact_types:
+        return None
+    limit = timescales.calendar.working_day * timescales.contact_working_days
+    if rag is not None and rag in timescales.rag_working_hours:
+        limit = min(limit, dt.timedelta(hours=timescales.rag_working_hours[rag]))
+    return timescales.calendar.add_working_time(received_at, limit)
+
+
+def format_duration(delta: dt.timedelta) -> str:
+    """Whole units a person reads at a glance: '2d 3h', '3h 5m', '12m', 'under a minute'."""
+    minutes = int(abs(delta).total_seconds() // 60)
+    if minutes < 1:
+        return "under a minute"
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h {mins}m" if mins else f"{hours}h"
+    return f"{mins}m"
+
+
+def local_time_text(at: dt.datetime, *, now: dt.datetime, zone: str = UK) -> str:
+    """'14:30 today', '09:00 tomorrow', '10:00 Mon 23 Nov' or '18 Nov 2025, 10:00'."""
+    tz = ZoneInfo(zone)
+    local = at.astimezone(tz)
+    today = now.astimezone(tz).date()
+    clock = local.strftime("%H:%M")
+    if local.date() == today:
+        return f"{clock} today"
+    if local.date() == today + dt.timedelta(days=1):
+        return f"{clock} tomorrow"
+    if local.date() == today - dt.timedelta(days=1):
+        return f"{clock} yesterday"
+    if local.year == today.year:
+        return f"{clock} {local.strftime('%a')} {local.day} {local.strftime('%b')}"
+    return f"{local.day} {local.strftime('%b %Y')}, {clock}"
+
+
+class DueState(StrEnum):
+    OVERDUE = "overdue"
+    DUE_SOON = "due-soon"
+    ON_TRACK = "on-track"
+
+
+@dataclass(frozen=True, slots=True)
+class DueView:
+    due_at: dt.datetime
+    state: DueState
+    text: str
+    """'Overdue by 1h 20m' / 'Due in 35m': what the queue shows."""
+    when: str
+    """The local time it is due, e.g. '17:00 Mon 23 Nov'."""
+
+
+def describe_due(
+    due_at: dt.datetime, *, now: dt.datetime, soon: dt.timedelta = dt.timedelta(hours=1)
+) -> DueView:
+    remaining = due_at - now
+    if remaining <= dt.timedelta(0):
+        state, text = DueState.OVERDUE, f"Overdue by {format_duration(remaining)}"
+    else:
+        state = DueState.DUE_SOON if remaining <= soon else DueState.ON_TRACK
+        text = f"Due in {format_duration(remaining)}"
+    return DueView(due_at, state, text, local_time_text(due_at, now=now))
+
+
+def describe_age(received_at: dt.datetime, *, now: dt.datetime) -> str:
+    return f"{format_duration(now - received_at)} ago"

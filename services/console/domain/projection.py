@@ -1,0 +1,118 @@
+"""The console's projection of ONE subscriber's feed: every item, by notice id, by child, and
+which MASH decisions cover which notices.
+
+Built by replaying the feed from the beginning (read_committed), so it holds exactly what
+the hub has released to this subscriber and nothing else. Applying is idempotent on the
+notice id: a redelivered item changes nothing; a notice decided again (the same decision id
+under a newer policy revision, say) replaces its earlier view.
+
+Pure state: no I/O, no clock. The Kafka loop (services/console/feeds.py) feeds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+from services.console.domain.feed import FeedEntry
+
+__all__ = ["Applied", "Change", "FeedProjection"]
+
+
+class Applied(StrEnum):
+    NEW = "new"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    REFUSED = "refused"
+    """The item names another subscriber: never shown (defence in depth; the broker's ACLs
+    already keep other feeds out)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    applied: Applied
+    notice_id: str
+    linkage_key: str
+    affected: tuple[str, ...] = ()
+    """Other notices whose triage status this item changed (those a decision covers)."""
+
+    @property
+    def visible(self) -> bool:
+        return self.applied in (Applied.NEW, Applied.UPDATED)
+
+
+class FeedProjection:
+    def __init__(self, subscriber_id: str) -> None:
+        self.subscriber_id = subscriber_id
+        self._entries: dict[str, FeedEntry] = {}
+        self._by_child: dict[str, list[str]] = {}
+        self._decisions_for: dict[str, list[str]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[FeedEntry]:
+        return iter(self._entries.values())
+
+    def apply(self, entry: FeedEntry) -> Change:
+        if entry.subscriber_id != self.subscriber_id:
+            return Change(Applied.REFUSED, entry.notice_id, entry.linkage_key)
+        previous = self._entries.get(entry.notice_id)
+        if (
+            previous is not None
+            and previous.view_json == entry.view_json
+            and (
+                previous.decision_id,
+                previous.policy_revision,
+                previous.fields_withheld,
+            )
+            == (entry.decision_id, entry.policy_revision, entry.fields_withheld)
+        ):
+            return Change(Applied.UNCHANGED, entry.notice_id, entry.linkage_key)
+        if previous is not None:
+            self._forget(previous)
+        self._entries[entry.notice_id] = entry
+        self._by_child.setdefault(entry.linkage_key, []).append(entry.notice_id)
+        affected: tuple[str, ...] = ()
+        decision = entry.mash_decision
+        if decision is not None:
+            for related in decision.related_notice_ids:
+                self._decisions_for.setdefault(related, []).append(entry.notice_id)
+            affected = tuple(i for i in decision.related_notice_ids if i in self._entries)
+        return Change(
+            Applied.NEW if previous is None else Applied.UPDATED,
+            entry.notice_id,
+            entry.linkage_key,
+            affected,
+        )
+
+    def _forget(self, entry: FeedEntry) -> None:
+        ids = self._by_child.get(entry.linkage_key, [])
+        if entry.notice_id in ids:
+            ids.remove(entry.notice_id)
+        decision = entry.mash_decision
+        if decision is not None:
+            for related in decision.related_notice_ids:
+                covering = self._decisions_for.get(related, [])
+                if entry.notice_id in covering:
+                    covering.remove(entry.notice_id)
+
+    def get(self, notice_id: str) -> FeedEntry | None:
+        return self._entries.get(notice_id)
+
+    def linkage_keys(self) -> Iterator[str]:
+        return (key for key, ids in self._by_child.items() if ids)
+
+    def for_child(self, linkage_key: str) -> list[FeedEntry]:
+        """The child's items, oldest first (by when they happened, as far as visible)."""
+        entries = [self._entries[i] for i in self._by_child.get(linkage_key, [])]
+        return sorted(entries, key=lambda e: (e.occurred_at, e.received_at, e.notice_id))
+
+    def decisions_covering(self, notice_id: str) -> list[FeedEntry]:
+        """MASH decisions that name this notice, latest first."""
+        ids = self._decisions_for.get(notice_id)
+        if not ids:  # the common case, and the queue asks for every item
+            return []
+        found = [self._entries[i] for i in ids]
+        return sorted(found, key=lambda e: (e.received_at, e.notice_id), reverse=True)

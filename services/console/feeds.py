@@ -1,0 +1,198 @@
+"""The console's Kafka edge for feeds: follow each served subscriber's feed into its
+projection, and tell the open pages of that subscriber's people what changed.
+
+One follower per feed, connected as that feed's own principal (`feed-<subscriber>`), which
+the broker lets read that feed and nothing else. Consumption is read_committed (nothing is
+visible before its audit record commits), with manual partition assignment and no consumer
+group: the projection is rebuilt from the beginning at every start, so there are no offsets
+to commit, and the console never disturbs anyone else's group.
+
+Every record gets an explicit outcome: applied to the projection, or skipped with a log
+line (topic, partition, offset, error class; never content). A record is skipped when its
+envelope is not signed by the hub's gateway key, does not decode as a FeedItem, or names
+another subscriber. Skipping is right here: the console is a reader; the gateway and the
+audit log are the record of what was shared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+
+from services.console.domain.feed import entry_from_feed_item
+from services.console.domain.projection import Change, FeedProjection
+from services.console.errors import FeedItemInvalid
+from services.hubkit.bus import sasl_options
+from services.hubkit.codec import MessageType, SchemaCatalog
+from services.hubkit.envelope import KeyDirectory, open_envelope
+from services.hubkit.errors import HubError
+from services.hubkit.settings import HubSettings
+from services.hubkit.topology import GATEWAY_PRINCIPAL, SubscriberEntry
+
+__all__ = ["ChangeHub", "FeedFollower", "follower_consumer_options"]
+
+log = logging.getLogger("safehub.console.feeds")
+
+
+def follower_consumer_options(settings: HubSettings, principal: str) -> dict[str, Any]:
+    """A reader of one feed: read_committed, no auto commit, no group (see module doc)."""
+    return {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "client_id": f"safehub-console-{principal}",
+        "group_id": None,
+        "enable_auto_commit": False,
+        "isolation_level": "read_committed",
+        "auto_offset_reset": "earliest",
+        **sasl_options(settings.credentials_dir, principal),
+    }
+
+
+class ChangeHub:
+    """Fans changes out to the pages listening for one subscriber. Each listener has a small
+    bounded queue; a slow page misses an event rather than slowing the feed (pages re-fetch
+    their whole view on the next event, so nothing is lost but latency)."""
+
+    def __init__(self, *, queue_size: int = 256) -> None:
+        self._listeners: dict[str, set[asyncio.Queue[Change]]] = {}
+        self._queue_size = queue_size
+
+    @contextlib.asynccontextmanager
+    async def listen(self, subscriber_id: str) -> AsyncIterator[asyncio.Queue[Change]]:
+        queue: asyncio.Queue[Change] = asyncio.Queue(maxsize=self._queue_size)
+        self._listeners.setdefault(subscriber_id, set()).add(queue)
+        try:
+            yield queue
+        finally:
+            self._listeners.get(subscriber_id, set()).discard(queue)
+
+    def publish(self, subscriber_id: str, change: Change) -> None:
+        for queue in self._listeners.get(subscriber_id, ()):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(change)
+
+    def listeners(self, subscriber_id: str) -> int:
+        return len(self._listeners.get(subscriber_id, ()))
+
+
+@dataclass
+class FollowerStats:
+    applied: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+
+
+class FeedFollower:
+    def __init__(
+        self,
+        *,
+        hub: HubSettings,
+        subscriber: SubscriberEntry,
+        partitions: int,
+        catalog: SchemaCatalog,
+        hub_keys: KeyDirectory,
+        projection: FeedProjection,
+        on_change: Callable[[str, Change], None],
+        retry_s: float = 2.0,
+    ) -> None:
+        self._hub = hub
+        self._subscriber = subscriber
+        self._partitions = partitions
+        self._catalog = catalog
+        self._hub_keys = hub_keys
+        self.projection = projection
+        self._on_change = on_change
+        self._retry_s = retry_s
+        self.caught_up = asyncio.Event()
+        """Set once everything committed to the feed before start-up has been applied."""
+        self.stats = FollowerStats()
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Follow the feed until stop(); reconnects after broker errors."""
+        while not self._stopping.is_set():
+            try:
+                await self._follow()
+            except (KafkaError, OSError) as error:
+                log.warning(
+                    "feed follower lost the broker, retrying",
+                    extra={"feed": self._subscriber.feed_topic, "error": type(error).__name__},
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=self._retry_s)
+
+    async def _follow(self) -> None:
+        consumer = AIOKafkaConsumer(
+            **follower_consumer_options(self._hub, self._subscriber.principal)
+        )
+        await consumer.start()
+        try:
+            topic = self._subscriber.feed_topic
+            partitions = [TopicPartition(topic, p) for p in range(self._partitions)]
+            consumer.assign(partitions)
+            # Rebuild from the start: the projection is in memory, and apply() is idempotent
+            # on notice id, so a reconnect that replays everything changes nothing.
+            await consumer.seek_to_beginning(*partitions)
+            # In read_committed mode these are the last stable offsets: the end of what the
+            # gateway had committed when we started.
+            ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
+            await self._check_caught_up(consumer, ends)
+            while not self._stopping.is_set():
+                # Small batches: verifying a signature is CPU work (~0.15 ms each), and pages
+                # must stay responsive while a long feed is replayed at start-up.
+                batches = await consumer.getmany(timeout_ms=250, max_records=100)
+                for records in batches.values():
+                    for record in records:
+                        self._apply(record)
+                if not self.caught_up.is_set():
+                    await self._check_caught_up(consumer, ends)
+        finally:
+            await consumer.stop()
+
+    async def _check_caught_up(
+        self, consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]
+    ) -> None:
+        for tp, end in ends.items():
+            if await consumer.position(tp) < end:
+                return
+        if not self.caught_up.is_set():
+            log.info(
+                "feed projection caught up",
+                extra={"feed": self._subscriber.feed_topic, "items": len(self.projection)},
+            )
+        self.caught_up.set()
+
+    def _apply(self, record: ConsumerRecord) -> None:
+        try:
+            verified = open_envelope(self._catalog, record.value, self._hub_keys)
+            if verified.owner != GATEWAY_PRINCIPAL:
+                raise FeedItemInvalid(f"signed by {verified.owner}, not the hub")
+            item = self._catalog.decode(verified.payload, MessageType.FEED_ITEM)
+            entry = entry_from_feed_item(item)
+        except (HubError, FeedItemInvalid) as error:
+            self.stats.skipped += 1
+            log.error(
+                "feed item skipped",
+                extra={
+                    "topic": record.topic,
+                    "partition": record.partition,
+                    "offset": record.offset,
+                    "error": type(error).__name__,
+                },
+            )
+            return
+        change = self.projection.apply(entry)
+        if change.visible:
+            self.stats.applied += 1
+            self._on_change(self._subscriber.subscriber_id, change)
+        else:
+            self.stats.unchanged += 1

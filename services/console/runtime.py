@@ -1,0 +1,169 @@
+"""The console's one wiring point: settings in, a running runtime out (FastAPI lifespan).
+
+What the runtime holds, and as whom it talks to the broker:
+- one FeedFollower + FeedProjection per served feed, as that feed's principal;
+- the decision publisher, as `adapter-mash` with the MASH's signing key;
+- the refusal recorder, as `console` (write-only on the audit topic);
+- the OIDC client, with the console's private key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+
+from services.adapters.ingest.publisher import NoticePublisher
+from services.console.domain.deadlines import Timescales
+from services.console.domain.decisions import DecisionOrigin
+from services.console.domain.projection import FeedProjection
+from services.console.feeds import ChangeHub, FeedFollower
+from services.console.outbound import (
+    AuditRefusalRecorder,
+    DecisionSender,
+    HubDecisionSender,
+    RefusalRecorder,
+)
+from services.console.sessions import SessionStore
+from services.console.settings import ConsoleSettings
+from services.console.signin import OidcSignIn, SignIn
+from services.hubkit.bus import make_producer
+from services.hubkit.codec import SchemaCatalog
+from services.hubkit.envelope import KeyDirectory, load_signing_key
+from services.hubkit.settings import HubSettings
+from services.hubkit.topology import CONSOLE_PRINCIPAL, Topology, load_topology
+from services.identity.keys import load_key
+
+__all__ = ["MASH_AGENCY", "ConsoleRuntime", "decision_maker_roles", "running_console"]
+
+MASH_AGENCY = "MASH"
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class ConsoleRuntime:
+    settings: ConsoleSettings
+    topology: Topology
+    timescales: Timescales
+    agencies: Mapping[str, str]
+    """Agency code -> organisation name, for 'Police (Synthetic Constabulary)'."""
+    projections: dict[str, FeedProjection]
+    changes: ChangeHub
+    sessions: SessionStore
+    signin: SignIn
+    decisions: DecisionSender
+    refusals: RefusalRecorder
+    decision_roles: frozenset[str]
+    origin: DecisionOrigin
+    clock: Callable[[], dt.datetime] = _utc_now
+    new_id: Callable[[], str] = lambda: str(uuid.uuid4())
+    followers: dict[str, FeedFollower] = field(default_factory=dict)
+
+    def ready(self) -> bool:
+        return all(f.caught_up.is_set() for f in self.followers.values())
+
+    def feed_ready(self, subscriber_id: str) -> bool:
+        follower = self.followers.get(subscriber_id)
+        return follower is None or follower.caught_up.is_set()
+
+
+def decision_maker_roles(hub: HubSettings) -> frozenset[str]:
+    """Roles that may record MASH decisions: rule R2's data in the policy bundle, so the IG
+    officer who owns the rules owns this too."""
+    rules = json.loads((hub.policies_dir / "safehub" / "rules" / "data.json").read_text())
+    return frozenset(str(r) for r in rules["R2"]["decision_maker_roles"])
+
+
+def decision_origin(topology: Topology, settings: ConsoleSettings) -> DecisionOrigin:
+    mash = topology.agency(MASH_AGENCY)
+    return DecisionOrigin(
+        agency=mash.code,
+        organisation_code=mash.organisation,
+        contact_role=settings.decision_contact_role,
+        contact_organisation=mash.name,
+        contact_telephone=settings.decision_contact_telephone,
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_console(
+    hub: HubSettings,
+    settings: ConsoleSettings,
+    *,
+    sessions: SessionStore,
+    signin: SignIn | None = None,
+) -> AsyncIterator[ConsoleRuntime]:
+    topology = load_topology(hub.policies_dir)
+    catalog = SchemaCatalog(hub.schemas_dir)
+    hub_keys = KeyDirectory.load(hub.keys_dir / "trusted")
+    changes = ChangeHub()
+    served = [s for s in topology.subscribers if s.role in settings.console_roles]
+    projections = {s.subscriber_id: FeedProjection(s.subscriber_id) for s in served}
+    followers = {
+        s.subscriber_id: FeedFollower(
+            hub=hub,
+            subscriber=s,
+            partitions=topology.partitions(s.feed_topic),
+            catalog=catalog,
+            hub_keys=hub_keys,
+            projection=projections[s.subscriber_id],
+            on_change=changes.publish,
+        )
+        for s in served
+    }
+    mash = topology.agency(MASH_AGENCY)
+    mash_producer = make_producer(hub, mash.principal)
+    audit_producer = make_producer(hub, CONSOLE_PRINCIPAL)
+    if signin is None:
+        key_path = settings.resolved_client_key_path(hub.data_dir)
+        if not key_path.exists():
+            raise RuntimeError(
+                f"the console's OIDC client key is missing ({key_path}): register the console "
+                "with the identity provider first (`safehub console serve` does this for the "
+                "local provider)"
+            )
+        signin = OidcSignIn(
+            issuer=settings.issuer, client_id=settings.client_id, client_key=load_key(key_path)
+        )
+    async with contextlib.AsyncExitStack() as stack:
+        await mash_producer.start()
+        stack.push_async_callback(mash_producer.stop)
+        await audit_producer.start()
+        stack.push_async_callback(audit_producer.stop)
+        tasks = [asyncio.create_task(f.run(), name=f"feed-{sid}") for sid, f in followers.items()]
+
+        async def stop_followers() -> None:
+            for follower in followers.values():
+                follower.stop()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        stack.push_async_callback(stop_followers)
+        yield ConsoleRuntime(
+            settings=settings,
+            topology=topology,
+            timescales=settings.timescales(),
+            agencies={a.code: a.name for a in topology.agencies},
+            projections=projections,
+            changes=changes,
+            sessions=sessions,
+            signin=signin,
+            decisions=HubDecisionSender(
+                NoticePublisher(
+                    producer=mash_producer,
+                    catalog=catalog,
+                    agency=mash,
+                    signing_key=load_signing_key(hub.keys_dir, mash.principal),
+                )
+            ),
+            refusals=AuditRefusalRecorder(audit_producer, catalog),
+            decision_roles=decision_maker_roles(hub),
+            origin=decision_origin(topology, settings),
+            followers=followers,
+        )

@@ -1,0 +1,110 @@
+"""Console settings (environment prefix SAFEHUB_CONSOLE_). Hub-wide ones come from HubSettings.
+
+Local RAG timescales and the working calendar are here because they are local MASH policy
+(DOMAIN.md: "local timescales, e.g. Red 2-4 working hours, Amber 6-24, Green 24-72").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.console.domain.deadlines import Timescales, WorkingCalendar
+from services.console.domain.people import SessionPolicy
+
+__all__ = ["CONSOLE_PORT", "ConsoleSettings"]
+
+CONSOLE_PORT = 18400
+
+
+class ConsoleSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SAFEHUB_CONSOLE_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=CONSOLE_PORT, ge=0, le=65535)
+    base_url: str = Field(
+        default=f"http://127.0.0.1:{CONSOLE_PORT}",
+        description="Where people reach the console; the OIDC redirect URI is <base_url>/auth/"
+        "callback. Use https outside a laptop: cookies are then marked Secure.",
+    )
+    # OpenID Connect (authorization code + PKCE, private_key_jwt)
+    issuer: str = Field(
+        default="http://127.0.0.1:18205", description="The identity provider's issuer URL."
+    )
+    client_id: str = "safehub-console"
+    client_key_path: Path | None = Field(
+        default=None,
+        description="The console's private key for private_key_jwt (ES256 PEM, 0600); default "
+        "<data_dir>/console/oidc-client.pem.",
+    )
+    # Sessions
+    session_idle_minutes: int = Field(default=30, ge=1, le=480)
+    session_absolute_hours: int = Field(default=10, ge=1, le=24)
+    # Which feeds this console serves, by the roles that read them.
+    console_roles: tuple[str, ...] = (
+        "MASH_MANAGER",
+        "HEALTH_NAVIGATOR",
+        "POLICE_RESEARCHER",
+        "SOCIAL_WORKER",
+    )
+    # Local triage timescales, in working hours; a contact is decided within a working day.
+    rag_working_hours: dict[str, float] = Field(
+        default_factory=lambda: {"RED": 4.0, "AMBER": 8.0, "GREEN": 24.0}
+    )
+    contact_working_days: float = Field(default=1.0, gt=0, le=10)
+    working_day_start: dt.time = dt.time(9, 0)
+    working_day_end: dt.time = dt.time(17, 0)
+    bank_holidays: tuple[dt.date, ...] = Field(
+        default=(),
+        description="Days that are not working days (England and Wales bank holidays: "
+        "https://www.gov.uk/bank-holidays.json), as ISO dates.",
+    )
+    page_size: int = Field(default=50, ge=5, le=500)
+    # Who a decision tells partners to contact (the MASH's duty line).
+    decision_contact_role: str = "MASH manager"
+    decision_contact_telephone: str = "0300 000 0001"
+    sse_ping_s: float = Field(default=15.0, gt=0)
+
+    @field_validator("base_url", "issuer")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("rag_working_hours")
+    @classmethod
+    def _known_rags(cls, value: dict[str, float]) -> dict[str, float]:
+        if set(value) - {"RED", "AMBER", "GREEN"} or any(h <= 0 for h in value.values()):
+            raise ValueError("RAG timescales are positive hours for RED, AMBER and GREEN")
+        return value
+
+    @property
+    def redirect_uri(self) -> str:
+        return f"{self.base_url}/auth/callback"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    def resolved_client_key_path(self, data_dir: Path) -> Path:
+        return self.client_key_path or data_dir / "console" / "oidc-client.pem"
+
+    def timescales(self) -> Timescales:
+        return Timescales(
+            # England: the calendar and every time shown are UK local time.
+            calendar=WorkingCalendar(
+                day_start=self.working_day_start,
+                day_end=self.working_day_end,
+                holidays=frozenset(self.bank_holidays),
+            ),
+            rag_working_hours=dict(self.rag_working_hours),
+            contact_working_days=self.contact_working_days,
+        )
+
+    def session_policy(self) -> SessionPolicy:
+        return SessionPolicy(
+            idle=dt.timedelta(minutes=self.session_idle_minutes),
+            absolute=dt.timedelta(hours=self.session_absolute_hours),
+        )

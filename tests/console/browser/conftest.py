@@ -1,0 +1,193 @@
+"""Browser tests: Playwright driving Debian's Chromium against the real hub.
+
+Everything is real: the broker and OPA (the `stack` fixture), a gateway deciding with OPA,
+the local identity provider and the console under uvicorn on loopback ports, and Chromium
+with a new, empty profile for each person. Chromium comes from Debian (`playwright install`
+cannot download browsers here); if it is missing, the setup installs it with
+scripts/install-system-deps.sh, and fails loudly if it cannot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import subprocess
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import BrowserContext, Page, Playwright, async_playwright
+
+from services.adapters.ingest.publisher import NoticePublisher
+from services.gateway.bootstrap import build_gateway
+from services.gateway.settings import GatewaySettings
+from services.hubkit.bus import make_producer
+from services.hubkit.codec import SchemaCatalog
+from services.hubkit.envelope import load_signing_key
+from services.hubkit.linkage import LinkageKeyer, provision_linkage_secret
+from services.hubkit.settings import REPO_ROOT, HubSettings
+from services.hubkit.topology import Topology
+from services.synthetic.notices import SyntheticNotices
+from tests.console.harness import ConsoleServers, console_servers
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        subprocess.run(["bash", str(REPO_ROOT / "scripts" / "install-system-deps.sh")], check=False)
+    if not CHROMIUM.exists():
+        pytest.fail(
+            "Debian's chromium is needed for the browser tests and could not be installed: "
+            "run `bash scripts/install-system-deps.sh` as root"
+        )
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
+
+
+@pytest.fixture(scope="module")
+async def gateway(stack: HubSettings) -> AsyncIterator[None]:
+    """A real gateway (real OPA) for the module: notices published by a test reach feeds."""
+    running = build_gateway(stack, GatewaySettings(engine="opa"))
+    task = asyncio.create_task(running.run())
+    try:
+        yield
+    finally:
+        running.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=30)
+
+
+@pytest.fixture(scope="module")
+async def servers(
+    stack: HubSettings, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[ConsoleServers]:
+    async with console_servers(stack, tmp_path_factory.mktemp("console")) as running:
+        deadline = time.monotonic() + 120
+        async with httpx.AsyncClient() as http:
+            while (await http.get(f"{running.console_url}/readyz")).status_code != 200:
+                assert time.monotonic() < deadline, "the console's feeds did not catch up"
+                await asyncio.sleep(0.2)
+        yield running
+
+
+@pytest.fixture(scope="module")
+async def playwright(chromium: Path) -> AsyncIterator[Playwright]:
+    async with async_playwright() as driver:
+        yield driver
+
+
+@dataclass
+class Browser:
+    """One person at one browser: a fresh, empty Chromium profile."""
+
+    context: BrowserContext
+    page: Page
+
+
+@pytest.fixture
+async def open_browser(
+    playwright: Playwright, chromium: Path, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Callable[[], Awaitable[Browser]]]:
+    contexts: list[BrowserContext] = []
+
+    async def open_one() -> Browser:
+        context = await playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),  # new and empty
+            executable_path=str(chromium),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1360, "height": 900},
+            locale="en-GB",
+            timezone_id="Europe/London",
+        )
+        contexts.append(context)
+        context.set_default_timeout(20_000)
+        # A page of our own: the profile's first tab may still be starting up (and navigate
+        # under a test's feet).
+        page = await context.new_page()
+        for first in context.pages:
+            if first is not page:
+                await first.close()
+        return Browser(context, page)
+
+    yield open_one
+    for context in contexts:
+        await context.close()
+
+
+async def sign_in(browser: Browser, servers: ConsoleServers, username: str) -> Page:
+    page = browser.page
+    await page.goto(servers.console_url)
+    await page.get_by_role("link", name="Sign in").click()
+    await page.get_by_label("Username").fill(username)
+    await page.get_by_label("Password").fill(servers.passwords[username])
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(f"{servers.console_url}/queue")
+    return page
+
+
+class Agencies:
+    """Publishes synthetic notices through the hub as each agency's adapter principal."""
+
+    def __init__(self, settings: HubSettings, topology: Topology) -> None:
+        self._settings = settings
+        self._topology = topology
+        self._catalog = SchemaCatalog(settings.schemas_dir)
+        self._publishers: dict[str, NoticePublisher] = {}
+        self._producers: list[Any] = []
+        provision_linkage_secret(settings.keys_dir / "linkage.secret")
+        keyer = LinkageKeyer((settings.keys_dir / "linkage.secret").read_bytes())
+        # A fresh seed per run: the broker outlives test runs, and a notice id seen before
+        # would (rightly) change nothing in the console's projection.
+        self.synthetic = SyntheticNotices(
+            seed=time.time_ns() % 10**9, keyer=keyer, now=dt.datetime.now(dt.UTC)
+        )
+
+    async def publish(self, notice: dict[str, Any]) -> str:
+        code = notice["source"]["agency"]
+        if code not in self._publishers:
+            agency = self._topology.agency(code)
+            producer = make_producer(self._settings, agency.principal)
+            await producer.start()
+            self._producers.append(producer)
+            self._publishers[code] = NoticePublisher(
+                producer=producer,
+                catalog=self._catalog,
+                agency=agency,
+                signing_key=load_signing_key(self._settings.keys_dir, agency.principal),
+            )
+        return await self._publishers[code].publish(notice)
+
+    async def close(self) -> None:
+        for producer in self._producers:
+            await producer.stop()
+
+
+@pytest.fixture
+async def agencies(stack: HubSettings, topology: Topology) -> AsyncIterator[Agencies]:
+    publishing = Agencies(stack, topology)
+    yield publishing
+    await publishing.close()

@@ -1,0 +1,123 @@
+"""Real servers for console tests, in the test's own event loop: the identity provider and
+the console under uvicorn on free loopback ports (a browser needs real sockets), wired to
+the real broker. Nothing is mocked: sign-in goes through the IdP's form, feeds come from
+Kafka, decisions go back through the hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from services.console.app import create_app as console_app
+from services.console.settings import ConsoleSettings
+from services.hubkit.settings import HubSettings
+from services.identity.app import create_app as identity_app
+from services.identity.clients import ensure_signin_client
+from services.identity.settings import IdentitySettings
+from services.identity.users import (
+    DEFAULT_USERS_FILE,
+    UserDirectory,
+    load_dev_passwords,
+    provision_credentials,
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class _Server(uvicorn.Server):
+    """One of several servers in a test's loop: no signal handlers of its own."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Any:
+        yield
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Any, port: int) -> AsyncIterator[None]:
+    server = _Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            ws="none",
+            timeout_graceful_shutdown=3,
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(400):
+            if server.started or task.done():
+                break
+            await asyncio.sleep(0.025)
+        if task.done():
+            task.result()  # re-raise why it did not start
+        if not server.started:
+            raise RuntimeError(f"server on port {port} did not start")
+        yield
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=10)
+
+
+@dataclass(frozen=True)
+class ConsoleServers:
+    hub: HubSettings
+    identity: IdentitySettings
+    console: ConsoleSettings
+    passwords: dict[str, str]
+
+    @property
+    def console_url(self) -> str:
+        return self.console.base_url
+
+
+@contextlib.asynccontextmanager
+async def console_servers(
+    hub: HubSettings, state_dir: Path, **console_overrides: Any
+) -> AsyncIterator[ConsoleServers]:
+    """The local IdP (state under `state_dir`) and a console registered with it."""
+    identity_port, console_port = free_port(), free_port()
+    identity = IdentitySettings(
+        issuer=f"http://127.0.0.1:{identity_port}", state_dir=state_dir / "identity"
+    )
+    console = ConsoleSettings(
+        port=console_port,
+        base_url=f"http://127.0.0.1:{console_port}",
+        issuer=identity.issuer,
+        client_key_path=state_dir / "console" / "oidc-client.pem",
+        **console_overrides,
+    )
+    provision_credentials(state_dir / "identity", UserDirectory.load(DEFAULT_USERS_FILE))
+    ensure_signin_client(
+        state_dir=state_dir / "identity",
+        private_key_path=console.resolved_client_key_path(hub.data_dir),
+        client_id=console.client_id,
+        agency="MASH",
+        redirect_uris=(console.redirect_uri,),
+    )
+    async with (
+        serving(identity_app(hub, identity), identity_port),
+        serving(console_app(hub, console), console_port),
+    ):
+        yield ConsoleServers(
+            hub=hub,
+            identity=identity,
+            console=console,
+            passwords=load_dev_passwords(state_dir / "identity"),
+        )

@@ -1,0 +1,310 @@
+"""The console's HTTP edge with fakes for the bus and the identity provider (no Kafka here;
+the browser tests run the real thing): access checks, refusals audited, CSRF, decisions,
+sessions, and no personal data in URLs or titles."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from services.console.app import create_app
+from services.console.domain.decisions import DecisionOrigin
+from services.console.domain.projection import FeedProjection
+from services.console.feeds import ChangeHub
+from services.console.runtime import ConsoleRuntime
+from services.console.sessions import SessionStore
+from services.console.settings import ConsoleSettings
+from services.hubkit.settings import REPO_ROOT, HubSettings
+from services.hubkit.topology import load_topology
+from tests.console.factories import AGENCIES, CHILD, NOW, entry
+
+TOPOLOGY = load_topology(REPO_ROOT / "policies")
+PEOPLE = {
+    "manager": {
+        "sub": "u-manager",
+        "name": "Morgan",
+        "roles": ["MASH_MANAGER"],
+        "organisation": "LA-E09000099",
+    },
+    "social": {
+        "sub": "u-social",
+        "name": "Sol",
+        "roles": ["SOCIAL_WORKER"],
+        "organisation": "LA-E09000099",
+    },
+    "ig": {"sub": "u-ig", "name": "Iris", "roles": ["IG_OFFICER"], "organisation": "LA-E09000099"},
+}
+
+
+class FakeSignIn:
+    def __init__(self) -> None:
+        self.next: Mapping[str, Any] = {}
+
+    async def redirect(self, request: Request, redirect_uri: str) -> Response:
+        request.session["_state"] = "pending"  # as authlib does: an anonymous session
+        return RedirectResponse("/auth/callback", status_code=302)
+
+    async def complete(self, request: Request) -> Mapping[str, Any]:
+        return self.next
+
+
+@dataclass
+class Sent:
+    decisions: list[Mapping[str, Any]] = field(default_factory=list)
+    refusals: list[Mapping[str, Any]] = field(default_factory=list)
+
+    async def send(self, notice: Mapping[str, Any]) -> str:
+        self.decisions.append(notice)
+        return str(notice["notice_id"])
+
+    async def record(self, record: Mapping[str, Any]) -> None:
+        self.refusals.append(record)
+
+
+@dataclass
+class Console:
+    http: httpx.AsyncClient
+    signin: FakeSignIn
+    sent: Sent
+    clock: list[float]
+    manager_feed: FeedProjection
+
+    async def sign_in(self, who: str) -> httpx.Response:
+        self.signin.next = PEOPLE[who]
+        await self.http.get("/login")
+        return await self.http.get("/auth/callback")
+
+    async def csrf(self, path: str = "/queue") -> str:
+        page = await self.http.get(path)
+        found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert found is not None
+        return found.group(1)
+
+
+CONTACT = entry(risk="HIGH", given_name="Avery", family_name="Dunmore")
+POLICE_ONLY = entry(subscriber_id="mash-police-researcher")
+
+
+@pytest.fixture
+async def console() -> AsyncIterator[Console]:
+    settings = ConsoleSettings(base_url="http://console.test", issuer="http://idp.test")
+    signin, sent, clock = FakeSignIn(), Sent(), [1_800_000_000.0]
+    projections = {
+        s.subscriber_id: FeedProjection(s.subscriber_id)
+        for s in TOPOLOGY.subscribers
+        if s.role in settings.console_roles
+    }
+    projections["mash-manager"].apply(CONTACT)
+    projections["mash-police-researcher"].apply(POLICE_ONLY)
+
+    @contextlib.asynccontextmanager
+    async def runtime(sessions: SessionStore) -> AsyncIterator[ConsoleRuntime]:
+        yield ConsoleRuntime(
+            settings=settings,
+            topology=TOPOLOGY,
+            timescales=settings.timescales(),
+            agencies=AGENCIES,
+            projections=projections,
+            changes=ChangeHub(),
+            sessions=sessions,
+            signin=signin,
+            decisions=sent,
+            refusals=sent,
+            decision_roles=frozenset({"MASH_MANAGER"}),
+            origin=DecisionOrigin("MASH", "MASH-E09000099", "MASH manager", "MASH", "0300"),
+            clock=lambda: NOW,
+        )
+
+    app = create_app(HubSettings(), settings, runtime=runtime, clock=lambda: clock[0])
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as http:
+            yield Console(http, signin, sent, clock, projections["mash-manager"])
+
+
+def _title(html: str) -> str:
+    found = re.search(r"<title>(.*?)</title>", html, re.S)
+    assert found is not None
+    return found.group(1)
+
+
+async def test_signed_out_people_see_only_the_start_page(console: Console) -> None:
+    answer = await console.http.get("/queue")
+    assert (answer.status_code, answer.headers["location"]) == (303, "/")
+    assert (await console.http.get(f"/items/{CONTACT.notice_id}")).status_code == 303
+    assert (await console.http.get("/live/queue")).status_code == 401
+    assert console.sent.refusals == []
+
+
+async def test_the_queue_has_no_personal_data_in_urls_or_title(console: Console) -> None:
+    assert (await console.sign_in("manager")).status_code == 303
+    page = await console.http.get("/queue")
+    assert page.status_code == 200
+    assert "Avery Dunmore" in page.text  # shown on the page...
+    assert "Avery" not in _title(page.text)  # ...never in the title
+    for url in re.findall(r'href="([^"]+)"', page.text):
+        assert "Avery" not in url
+        assert "Dunmore" not in url
+    assert CHILD not in page.text  # the linkage key never reaches the browser
+    child_link = re.search(r'href="(/children/[^"]+)"', page.text)
+    assert child_link is not None
+    assert re.fullmatch(r"/children/[A-Za-z0-9_-]{22}", child_link.group(1))
+
+
+async def test_pages_are_not_cached_framed_or_scripted_inline(console: Console) -> None:
+    await console.sign_in("manager")
+    page = await console.http.get("/queue")
+    assert page.headers["cache-control"] == "no-store"
+    assert page.headers["x-frame-options"] == "DENY"
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert "<script>" not in page.text
+
+
+async def test_an_item_outside_the_feed_is_refused_and_audited(console: Console) -> None:
+    await console.sign_in("manager")
+    answer = await console.http.get(f"/items/{POLICE_ONLY.notice_id}")
+    assert answer.status_code == 403
+    assert "recorded in the audit log" in answer.text
+    (refusal,) = console.sent.refusals
+    assert refusal["event"] == "ACCESS_REFUSED"
+    assert refusal["reason_code"] == "NOT_IN_FEED"
+    assert refusal["notice_id"] == POLICE_ONLY.notice_id
+    assert refusal["recipient"]["subscriber_id"] == "mash-manager"
+    assert "u-manager" in refusal["explanation"]
+
+
+async def test_an_id_that_exists_nowhere_gets_the_same_answer(console: Console) -> None:
+    await console.sign_in("manager")
+    answer = await console.http.get("/items/not-a-notice")
+    assert answer.status_code == 403
+    assert console.sent.refusals[0]["notice_id"] is None  # junk never reaches the log
+
+
+async def test_an_item_in_the_feed_opens_with_why_and_a_child_link(console: Console) -> None:
+    await console.sign_in("manager")
+    page = await console.http.get(f"/items/{CONTACT.notice_id}")
+    assert page.status_code == 200
+    assert "Why am I seeing this?" in page.text
+    assert "UK GDPR Art 6(1)(e) public task" in page.text
+    assert _title(page.text).startswith("Notice")
+
+
+async def test_a_child_link_from_another_session_is_refused(console: Console) -> None:
+    await console.sign_in("manager")
+    queue = (await console.http.get("/queue")).text
+    link = re.search(r'href="(/children/[^"]+)"', queue)
+    assert link is not None
+    assert (await console.http.get(link.group(1))).status_code == 200
+    console.http.cookies.clear()
+    await console.sign_in("manager")  # a new session: new handles
+    assert (await console.http.get(link.group(1))).status_code == 403
+    assert console.sent.refusals[-1]["reason_code"] == "CHILD_LINK_NOT_VALID"
+
+
+async def _decision_form(console: Console) -> tuple[str, dict[str, str]]:
+    queue = (await console.http.get("/queue")).text
+    link = re.search(r'href="(/children/[^"]+)"', queue)
+    assert link is not None
+    page = (await console.http.get(link.group(1))).text
+    hidden = dict(re.findall(r'type="hidden" name="(\w+)" value="([^"]+)"', page))
+    return link.group(1), hidden
+
+
+async def test_a_decision_is_validated_then_published_once(console: Console) -> None:
+    await console.sign_in("manager")
+    child, hidden = await _decision_form(console)
+    form = {
+        **hidden,
+        "related": CONTACT.notice_id,
+        "rag": "RED",
+        "outcome": "EARLY_HELP",
+        "rationale": "Synthetic rationale long enough to record.",
+        "family_informed": "yes",
+    }
+    refused = await console.http.post(f"{child}/decisions", data=form)
+    assert refused.status_code == 400
+    assert _title(refused.text).startswith("Error: ")
+    assert "Early help needs the family&#39;s agreement" in refused.text
+    assert console.sent.decisions == []
+
+    form["family_agreement"] = "yes"
+    done = await console.http.post(f"{child}/decisions", data=form)
+    assert (done.status_code, done.headers["location"]) == (303, child)
+    (notice,) = console.sent.decisions
+    assert notice["notice_type"] == "MASH_DECISION"
+    assert notice["detail"]["related_notice_ids"] == [CONTACT.notice_id]
+    assert notice["detail"]["decided_by_role"] == "MASH manager"
+    assert "Decision recorded" in (await console.http.get(child)).text
+
+    again = await console.http.post(f"{child}/decisions", data=form)  # double submit
+    assert again.status_code == 303
+    assert len(console.sent.decisions) == 1
+
+
+async def test_every_form_needs_the_csrf_token(console: Console) -> None:
+    await console.sign_in("manager")
+    child, hidden = await _decision_form(console)
+    forged = {**hidden, "csrf_token": "forged", "rag": "RED"}
+    assert (await console.http.post(f"{child}/decisions", data=forged)).status_code == 403
+    assert (await console.http.post("/logout", data={"csrf_token": "forged"})).status_code == 403
+    assert console.sent.decisions == []
+
+
+async def test_only_decision_makers_may_decide_and_others_are_audited(console: Console) -> None:
+    await console.sign_in("social")
+    csrf = await console.csrf()
+    answer = await console.http.post(
+        "/children/abc/decisions", data={"csrf_token": csrf, "rag": "RED"}
+    )
+    assert answer.status_code == 403
+    assert console.sent.refusals[-1]["reason_code"] == "ROLE_MAY_NOT_DECIDE"
+    assert console.sent.decisions == []
+
+
+async def test_a_role_without_a_feed_is_refused_at_sign_in_and_audited(console: Console) -> None:
+    answer = await console.sign_in("ig")
+    assert answer.status_code == 403
+    assert console.sent.refusals[-1]["reason_code"] == "NO_FEED_FOR_ROLE"
+    assert (await console.http.get("/queue")).status_code == 303  # not signed in
+
+
+async def test_sign_in_replaces_the_session_id(console: Console) -> None:
+    await console.http.get("/login")
+    before = console.http.cookies.get("safehub_console")
+    console.signin.next = PEOPLE["manager"]
+    await console.http.get("/auth/callback")
+    after = console.http.cookies.get("safehub_console")
+    assert before
+    assert after
+    assert before != after
+
+
+async def test_sign_out_ends_the_session_on_the_server(console: Console) -> None:
+    await console.sign_in("manager")
+    stolen = console.http.cookies.get("safehub_console")
+    csrf = await console.csrf()
+    out = await console.http.post("/logout", data={"csrf_token": csrf})
+    assert (out.status_code, out.headers["location"]) == (303, "/signed-out")
+    console.http.cookies.set("safehub_console", stolen or "")  # a copied cookie is now useless
+    assert (await console.http.get("/queue")).status_code == 303
+
+
+async def test_sessions_expire_when_idle_and_live_updates_do_not_keep_them(
+    console: Console,
+) -> None:
+    await console.sign_in("manager")
+    console.clock[0] += 20 * 60
+    assert (await console.http.get("/queue")).status_code == 200  # a page view: activity
+    console.clock[0] += 20 * 60
+    assert (await console.http.get("/live/queue")).status_code == 200  # not activity
+    console.clock[0] += 15 * 60  # 35 minutes since the last page view
+    assert (await console.http.get("/queue")).status_code == 303
