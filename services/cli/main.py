@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "adapters": "services.cli.adapters",
     "policy": "services.cli.policy",
     "audit": "services.cli.audit",
+    "gateway": "services.cli.gateway",
     "console": "services.cli.console",
 }
 

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+
 from services.gateway.engines import DecisionEngine, OpaEngine, RegopyEngine, bundle_revision
+from services.gateway.http import OpsServer, ops_app
 from services.gateway.service import Gateway
 from services.gateway.settings import GatewaySettings
 from services.hubkit.codec import SchemaCatalog
@@ -10,7 +17,9 @@ from services.hubkit.envelope import KeyDirectory, load_signing_key
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import GATEWAY_PRINCIPAL, load_topology
 
-__all__ = ["build_engine", "build_gateway"]
+__all__ = ["build_engine", "build_gateway", "serve_gateway"]
+
+log = logging.getLogger("safehub.gateway")
 
 
 def build_engine(hub: HubSettings, settings: GatewaySettings) -> DecisionEngine:
@@ -20,6 +29,7 @@ def build_engine(hub: HubSettings, settings: GatewaySettings) -> DecisionEngine:
         hub.opa_url,
         timeout_s=settings.decision_timeout_s,
         revision=bundle_revision(hub.policies_dir),
+        max_concurrency=settings.decision_concurrency,
     )
 
 
@@ -35,3 +45,34 @@ def build_gateway(
         hub_key=load_signing_key(hub.keys_dir, GATEWAY_PRINCIPAL),
         engine=engine or build_engine(hub, settings),
     )
+
+
+async def serve_gateway(
+    hub: HubSettings,
+    settings: GatewaySettings,
+    *,
+    on_listening: Callable[[int], None] | None = None,
+) -> None:
+    """Run the gateway and its ops endpoints until SIGTERM/SIGINT, then stop cleanly."""
+    gateway = build_gateway(hub, settings)
+    ops = OpsServer(
+        ops_app(gateway.health, gateway.metrics), host=settings.http_host, port=settings.http_port
+    )
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, gateway.stop)
+    serving = asyncio.create_task(ops.serve())
+    log.info(
+        "ops endpoints listening",
+        extra={"http": f"{settings.http_host}:{ops.port}", "engine": settings.engine},
+    )
+    if on_listening is not None:
+        on_listening(ops.port)
+    try:
+        await gateway.run()
+    finally:
+        ops.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)

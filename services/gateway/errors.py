@@ -5,6 +5,9 @@ GatewayError
 │   ├── EngineUnavailable      the engine is down, timed out or answered 5xx
 │   └── PolicyResultInvalid    undefined, non-object, or malformed result
 └── NoticeRejected             the notice can never be processed: dead-letter + audit
+
+Every DecisionUnavailable carries a `kind`, a short machine-readable label for metrics and
+logs (never any content of the notice).
 """
 
 from __future__ import annotations
@@ -25,13 +28,23 @@ class GatewayError(Exception):
 class DecisionUnavailable(GatewayError):
     """Retry later; nothing is disclosed meanwhile."""
 
+    default_kind = "unavailable"
+
+    def __init__(self, message: str, *, kind: str | None = None) -> None:
+        self.kind = kind or self.default_kind
+        super().__init__(message)
+
 
 class EngineUnavailable(DecisionUnavailable):
-    pass
+    """Down, unreachable, too slow (kind "timeout") or failing (kind "server_error")."""
+
+    default_kind = "unreachable"
 
 
 class PolicyResultInvalid(DecisionUnavailable):
-    pass
+    """Undefined (kind "undefined"), malformed JSON, or a result of the wrong shape."""
+
+    default_kind = "invalid_result"
 
 
 class NoticeRejected(GatewayError):

@@ -1,74 +1,186 @@
 """The gateway's Kafka edge: consume notices, decide, and write audit + feeds + offsets in
-one transaction per partition batch.
+one transaction per input partition, committed in small batches.
 
-Each input partition has its own transactional producer with a stable id
-(`safehub-gateway-<topic>-<partition>`): aiokafka cannot do KIP-447 fencing, so a restarted
-gateway fences its predecessor's zombie through the same id.
+Guarantees and how this module keeps them:
+
+* Exactly once, audit first. Each input partition has its own transactional producer with a
+  stable id (`safehub-gateway-<topic>-<partition>`). The audit records, the feed items and
+  the consumed offset of a batch go into one transaction: read_committed readers see all of
+  it or none of it.
+* Fencing before reading (aiokafka cannot do KIP-447). When a partition is assigned, its
+  producer is initialised first - InitProducerId fences a previous owner still holding the
+  id and settles its open transaction - and only then is the committed offset read and
+  consumption started from it. After any seek, records fetched earlier from below the new
+  position are dropped, so no offset is ever handled twice by one owner.
+* Indefinite errors. A transaction whose outcome is unknown (timeout, fenced, broker gone)
+  closes that producer; a new one is initialised (settling the unknown outcome) before the
+  partition re-reads from the offset the broker says is committed, after a backoff.
+* Small batches. Decided notices of a partition are held until `max_batch` of them are
+  waiting or `commit_interval_ms` has passed since the first, then committed together.
+* Rebalance. Before partitions are given away their waiting notices are committed and their
+  producers closed, under the same lock that covers processing, so no transaction of a
+  revoked partition is ever in flight.
+* Fail closed, never drop. A notice without a usable decision stops its partition at that
+  offset: what was decided before it is committed, the partition is paused and re-read from
+  the notice after an exponential backoff, until the engine answers. Nothing is delivered
+  for it meanwhile. Notices that can never be processed are dead-lettered and audited.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import KafkaError
+from aiokafka.errors import IllegalOperation, KafkaError
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 
-from services.gateway.domain.decisions import parse_decisions
+from services.gateway.domain.decisions import SharingDecision, parse_decisions
 from services.gateway.domain.intake import accept_notice
 from services.gateway.domain.pipeline import (
     OutboundMessage,
     messages_for_decisions,
     messages_for_rejection,
 )
+from services.gateway.domain.retry import backoff_delay
 from services.gateway.engines import DecisionEngine
-from services.gateway.errors import DecisionUnavailable, NoticeRejected
+from services.gateway.errors import DecisionUnavailable, EngineUnavailable, NoticeRejected
+from services.gateway.metrics import GatewayMetrics
 from services.gateway.settings import GatewaySettings
-from services.hubkit.bus import make_consumer, make_producer
-from services.hubkit.codec import SchemaCatalog
+from services.hubkit.bus import make_consumer, producer_options
+from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, SigningKey, seal
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import (
     GATEWAY_GROUP,
-    GATEWAY_PRINCIPAL,
     GATEWAY_TRANSACTIONAL_PREFIX,
     Topology,
 )
 
-__all__ = ["Gateway", "GatewayStats"]
+__all__ = ["BusNames", "Gateway", "GatewayHealth", "GatewayStats"]
 
 log = logging.getLogger("safehub.gateway")
+
+_PRODUCER_STOP_TIMEOUT_S = 10.0
+# A transaction failing with any of these has an outcome we cannot know from here (aiokafka
+# raises IllegalOperation, not a KafkaError, when a producer fenced mid-batch sends again).
+_TRANSACTION_ERRORS = (KafkaError, IllegalOperation)
 
 
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+@functools.lru_cache(maxsize=4096)
+def _murmur2_partition(key: bytes, partitions: int) -> int:
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def _keyed_partitioner(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+    """aiokafka's default (Java-compatible murmur2) placement, memoised: each notice writes
+    ~10 records under the same linkage key, and murmur2 is pure Python."""
+    if key is None:
+        return int(DefaultPartitioner()(key, all_partitions, available))
+    return all_partitions[_murmur2_partition(key, len(all_partitions))]
+
+
+@dataclass(frozen=True, slots=True)
+class BusNames:
+    """Topic, group and transactional-id names, optionally under a test/benchmark namespace."""
+
+    namespace: str = ""
+
+    def topic(self, name: str) -> str:
+        return f"{self.namespace}.{name}" if self.namespace else name
+
+    @property
+    def group(self) -> str:
+        return self.topic(GATEWAY_GROUP)
+
+    def transactional_id(self, tp: TopicPartition) -> str:
+        return self.topic(f"{GATEWAY_TRANSACTIONAL_PREFIX}{tp.topic}-{tp.partition}")
+
+
 @dataclass
 class GatewayStats:
+    """Counts of what this gateway committed (plus failures), for the demo and tests."""
+
     notices_decided: int = 0
     notices_rejected: int = 0
     decision_failures: int = 0
     transactions: int = 0
+    transaction_failures: int = 0
+    producers_recreated: int = 0
     feed_items: int = 0
     audit_records: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
 
 
-class _ProducerPerPartition(ConsumerRebalanceListener):  # type: ignore[misc]
+@dataclass(frozen=True, slots=True)
+class GatewayHealth:
+    alive: bool
+    ready: bool
+    assigned_partitions: int
+    engine_ok: bool
+    waiting_partitions: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "alive": self.alive,
+            "ready": self.ready,
+            "assigned_partitions": self.assigned_partitions,
+            "engine_ok": self.engine_ok,
+            "partitions_waiting_to_retry": self.waiting_partitions,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Encoded:
+    topic: str
+    key: bytes | None
+    value: bytes
+    kind: MessageType
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What one notice produced, encoded and ready for its transaction."""
+
+    messages: tuple[_Encoded, ...]
+    decisions: tuple[SharingDecision, ...] = ()
+    rejection: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Skipped:
+    """Not tried: an earlier notice of the same batch already found the engine failing."""
+
+    kind: str
+
+
+@dataclass
+class _Pending:
+    outcomes: list[_Outcome]
+    next_offset: int
+    since: float
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        for tp in revoked:
-            await self._gateway._close_producer(tp)
+        await self._gateway._on_revoked(list(revoked))
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        return None
+        await self._gateway._on_assigned(list(assigned))
 
 
 class Gateway:
@@ -83,6 +195,7 @@ class Gateway:
         hub_key: SigningKey,
         engine: DecisionEngine,
         clock: Callable[[], dt.datetime] = _utc_now,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self._hub = hub
         self._settings = settings
@@ -92,153 +205,562 @@ class Gateway:
         self._hub_key = hub_key
         self._engine = engine
         self._clock = clock
-        self._agency_by_topic = {a.topic: a for a in topology.agencies}
+        self._names = BusNames(settings.namespace)
+        self._agency_by_topic = {self._names.topic(a.topic): a for a in topology.agencies}
+        self._subscriber_ids = tuple(s.subscriber_id for s in topology.subscribers)
+        self._relay_contact = settings.relay_contact
         self._producers: dict[TopicPartition, AIOKafkaProducer] = {}
-        self._consumer = make_consumer(hub, GATEWAY_PRINCIPAL, group_id=GATEWAY_GROUP)
+        self._pending: dict[TopicPartition, _Pending] = {}
+        self._attempts: dict[TopicPartition, int] = {}
+        self._resume_at: dict[TopicPartition, float] = {}
+        self._needs_reset: set[TopicPartition] = set()
+        self._expected: dict[TopicPartition, int] = {}
+        """Per partition, the next offset to handle: records below it were handled already."""
+        self._assigned: frozenset[TopicPartition] = frozenset()
+        self._consumer = make_consumer(hub, settings.kafka_principal, group_id=self._names.group)
+        self._lock = asyncio.Lock()
+        self._decisions_in_flight = asyncio.Semaphore(
+            max(1, min(settings.decision_concurrency, engine.max_concurrency))
+        )
         self._stopping = asyncio.Event()
+        self._running = False
+        self._last_turn = time.monotonic()
+        self._engine_ok = True
+        self._next_lag_at = 0.0
+        self._lag_reported: set[TopicPartition] = set()
         self.stats = GatewayStats()
+        self.metrics = metrics or GatewayMetrics()
+
+    # --- public -------------------------------------------------------------------------------
+
+    @property
+    def engine_name(self) -> str:
+        return self._engine.name
 
     async def run(self) -> None:
-        """Consume until stop() is called."""
-        self._consumer.subscribe(
-            topics=list(self._agency_by_topic), listener=_ProducerPerPartition(self)
-        )
+        """Consume until stop() is called; then commit what was decided and close down."""
+        self._consumer.subscribe(topics=list(self._agency_by_topic), listener=_Rebalance(self))
         await self._consumer.start()
+        self._running = True
+        log.info(
+            "gateway started",
+            extra={"engine": self._engine.name, "topic": sorted(self._agency_by_topic)},
+        )
         try:
             while not self._stopping.is_set():
+                self._last_turn = time.monotonic()
+                async with self._lock:
+                    await self._resume_due()
                 batches = await self._consumer.getmany(
-                    timeout_ms=self._settings.poll_timeout_ms,
-                    max_records=self._settings.max_batch,
+                    timeout_ms=self._poll_timeout_ms(), max_records=self._settings.max_batch
                 )
-                for tp, records in batches.items():
-                    if records:
-                        await self._process_partition_batch(tp, records)
+                async with self._lock:
+                    if batches:
+                        await self._handle(batches)
+                    await self._commit_due(force=False)
+                await self._measure_lag()
+            async with self._lock:
+                await self._commit_due(force=True)
         finally:
+            self._running = False
             for tp in list(self._producers):
                 await self._close_producer(tp)
             await self._consumer.stop()
             await self._engine.close()
+            self._update_ready()
+            log.info("gateway stopped", extra={"engine": self._engine.name})
 
     def stop(self) -> None:
         self._stopping.set()
 
-    async def _producer_for(self, tp: TopicPartition) -> AIOKafkaProducer:
-        producer = self._producers.get(tp)
-        if producer is None:
-            transactional_id = f"{GATEWAY_TRANSACTIONAL_PREFIX}{tp.topic}-{tp.partition}"
-            producer = make_producer(
-                self._hub, GATEWAY_PRINCIPAL, transactional_id=transactional_id
+    def health(self) -> GatewayHealth:
+        alive = self._running and (
+            time.monotonic() - self._last_turn < self._settings.stall_after_s
+        )
+        ready = alive and bool(self._assigned) and self._engine_ok
+        return GatewayHealth(
+            alive=alive,
+            ready=ready,
+            assigned_partitions=len(self._assigned),
+            engine_ok=self._engine_ok,
+            waiting_partitions=len(self._resume_at),
+        )
+
+    # --- consume loop -------------------------------------------------------------------------
+
+    def _poll_timeout_ms(self) -> int:
+        """Wake up in time for the next due commit or retry."""
+        timeout_s = self._settings.poll_timeout_ms / 1000
+        now = time.monotonic()
+        interval = self._settings.commit_interval_ms / 1000
+        for pending in self._pending.values():
+            timeout_s = min(timeout_s, pending.since + interval - now)
+        for resume_at in self._resume_at.values():
+            timeout_s = min(timeout_s, resume_at - now)
+        return max(0, int(timeout_s * 1000))
+
+    async def _resume_due(self) -> None:
+        now = time.monotonic()
+        due = [tp for tp, at in self._resume_at.items() if at <= now]
+        for tp in due:
+            del self._resume_at[tp]
+            if tp not in self._assigned:
+                continue
+            if tp in self._needs_reset and not await self._prepare(tp):
+                self._retry_later(tp, kind="partition_setup")
+                continue
+            self._consumer.resume(tp)
+        self._update_retry_gauge()
+
+    async def _handle(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        work: list[tuple[TopicPartition, list[ConsumerRecord]]] = []
+        for tp, records in batches.items():
+            if not records or tp not in self._assigned:
+                continue  # not ours (yet): it is read from the committed offset once prepared
+            expected = self._expected.get(tp)
+            if tp in self._resume_at or expected is None:
+                # Waiting to retry (aiokafka should not even return these): read them again.
+                if expected is not None and tp not in self._needs_reset:
+                    self._consumer.seek(tp, expected)
+                continue
+            # Records fetched before our last seek (a retry, a reset after a failed or fenced
+            # transaction, a new assignment) may still arrive: an offset below the one we
+            # expect was already handled, and handling it again would deliver it twice.
+            fresh = [r for r in records if r.offset >= expected]
+            if not fresh:
+                continue
+            self._expected[tp] = fresh[-1].offset + 1
+            self.metrics.notices_in.labels(tp.topic).inc(len(fresh))
+            work.append((tp, fresh))
+        if not work:
+            return
+        engine_down: list[str] = []
+        failed_at: dict[TopicPartition, int] = {}
+        results = await asyncio.gather(
+            *(
+                self._outcome_for(tp, record, engine_down, failed_at)
+                for tp, records in work
+                for record in records
             )
-            await producer.start()
-            self._producers[tp] = producer
-        return producer
+        )
+        position = 0
+        for tp, records in work:
+            outcomes = results[position : position + len(records)]
+            position += len(records)
+            await self._apply(tp, records, outcomes)
 
-    async def _close_producer(self, tp: TopicPartition) -> None:
-        producer = self._producers.pop(tp, None)
-        if producer is not None:
-            await producer.stop()
+    async def _apply(
+        self,
+        tp: TopicPartition,
+        records: list[ConsumerRecord],
+        outcomes: Iterable[_Outcome | DecisionUnavailable | _Skipped],
+    ) -> None:
+        """Queue the partition's decided notices in offset order, up to the first it could
+        not decide; from there the partition is re-read after a backoff."""
+        for record, outcome in zip(records, outcomes, strict=True):
+            if not isinstance(outcome, _Outcome):
+                # Commit what was decided before this notice, then re-read from it later. (If
+                # that commit fails, _flush has already reset and paused the partition.)
+                if await self._flush(tp):
+                    self._seek(tp, record.offset)
+                    self._retry_later(tp, kind=outcome.kind, offset=record.offset)
+                return
+            pending = self._pending.get(tp)
+            if pending is None:
+                pending = self._pending[tp] = _Pending([], record.offset + 1, time.monotonic())
+            pending.outcomes.append(outcome)
+            pending.next_offset = record.offset + 1
+            if len(pending.outcomes) >= self._settings.max_batch and not await self._flush(tp):
+                return  # reset to the committed offset and paused: nothing more queues now
+        self._attempts.pop(tp, None)
 
-    async def _messages_for(self, record: ConsumerRecord) -> list[OutboundMessage]:
-        """Raises DecisionUnavailable when the notice must be retried later."""
+    def _retry_later(self, tp: TopicPartition, *, kind: str, offset: int | None = None) -> None:
+        attempt = self._attempts.get(tp, 0) + 1
+        self._attempts[tp] = attempt
+        delay = backoff_delay(
+            attempt=attempt,
+            initial_s=self._settings.retry_backoff_initial_s,
+            max_s=self._settings.retry_backoff_max_s,
+        )
+        self._resume_at[tp] = time.monotonic() + delay
+        self._consumer.pause(tp)
+        self.metrics.retries.inc()
+        self._update_retry_gauge()
+        log.warning(
+            "no decision, partition paused before retrying",
+            extra={
+                "topic": tp.topic,
+                "partition": tp.partition,
+                "offset": offset,
+                "kind": kind,
+                "attempt": attempt,
+                "delay_s": round(delay, 3),
+            },
+        )
+
+    def _update_retry_gauge(self) -> None:
+        waiting = [self._attempts.get(tp, 1) for tp in self._resume_at]
+        delay = (
+            backoff_delay(
+                attempt=max(waiting),
+                initial_s=self._settings.retry_backoff_initial_s,
+                max_s=self._settings.retry_backoff_max_s,
+            )
+            if waiting
+            else 0.0
+        )
+        self.metrics.retry_delay.set(delay)
+
+    # --- one notice ---------------------------------------------------------------------------
+
+    async def _outcome_for(
+        self,
+        tp: TopicPartition,
+        record: ConsumerRecord,
+        engine_down: list[str],
+        failed_at: dict[TopicPartition, int],
+    ) -> _Outcome | DecisionUnavailable | _Skipped:
+        """Decide one notice. Failures are returned, not raised: the caller keeps order."""
         agency = self._agency_by_topic[record.topic]
-        now = self._clock()
         try:
             accepted = accept_notice(
                 catalog=self._catalog, keys=self._agency_keys, agency=agency, value=record.value
             )
         except NoticeRejected as rejection:
-            self.stats.notices_rejected += 1
             log.warning(
                 "notice rejected",
-                extra={"reason": rejection.reason, "topic": record.topic, "offset": record.offset},
+                extra={
+                    "reason": rejection.reason,
+                    "notice_id": rejection.notice_id,
+                    "topic": record.topic,
+                    "partition": record.partition,
+                    "offset": record.offset,
+                },
             )
-            return messages_for_rejection(
+            messages = messages_for_rejection(
                 rejection=rejection,
                 source_topic=record.topic,
                 source_partition=record.partition,
                 source_offset=record.offset,
                 key=record.key,
                 value=record.value,
-                rejected_at=now,
+                rejected_at=self._clock(),
             )
-        answer = await asyncio.wait_for(
-            self._engine.evaluate({"notice": accepted.notice}),
-            timeout=self._settings.decision_timeout_s,
-        )
-        decisions = parse_decisions(
-            answer.result, (s.subscriber_id for s in self._topology.subscribers)
-        )
-        self.stats.notices_decided += 1
-        for decision in decisions.values():
-            outcome = decision.outcome.value
-            self.stats.outcomes[outcome] = self.stats.outcomes.get(outcome, 0) + 1
-        return messages_for_decisions(
-            accepted=accepted,
-            decisions=decisions,
-            topology=self._topology,
-            policy_revision=answer.policy_revision,
-            decided_at=now,
-        )
+            return _Outcome(self._encode(messages), rejection=rejection.reason)
 
-    async def _process_partition_batch(
-        self, tp: TopicPartition, records: list[ConsumerRecord]
-    ) -> None:
-        outbound: list[OutboundMessage] = []
-        next_offset: int | None = None
-        retry_from: int | None = None
-        for record in records:
+        def skip() -> _Skipped | None:
+            if engine_down:
+                return _Skipped(engine_down[0])
+            if failed_at.get(tp, record.offset + 1) < record.offset:
+                return _Skipped("earlier_notice_failed")
+            return None
+
+        if (skipped := skip()) is not None:
+            return skipped
+        async with self._decisions_in_flight:
+            if (skipped := skip()) is not None:
+                return skipped
+            started = time.perf_counter()
             try:
-                outbound += await self._messages_for(record)
-            except (DecisionUnavailable, TimeoutError) as error:
-                # Fail closed: stop this partition here, deliver what was decided, retry the rest.
-                self.stats.decision_failures += 1
-                log.warning(
-                    "no decision, will retry",
-                    extra={
-                        "error": type(error).__name__,
-                        "topic": tp.topic,
-                        "offset": record.offset,
-                    },
+                async with asyncio.timeout(self._settings.decision_timeout_s):
+                    answer = await self._engine.evaluate({"notice": accepted.notice})
+                decisions = parse_decisions(answer.result, self._subscriber_ids)
+            except TimeoutError:
+                failure: DecisionUnavailable = EngineUnavailable(
+                    "no answer within the decision budget", kind="timeout"
                 )
-                retry_from = record.offset
-                break
-            next_offset = record.offset + 1
-        if next_offset is not None:
-            await self._commit(tp, outbound, next_offset)
-        if retry_from is not None:
-            self._consumer.seek(tp, retry_from)
-            await asyncio.sleep(self._settings.retry_backoff_initial_s)
+            except DecisionUnavailable as error:
+                failure = error
+            except Exception as error:  # a bug must not disclose: fail closed and retry
+                log.exception(
+                    "unexpected error while deciding", extra={"error": type(error).__name__}
+                )
+                failure = DecisionUnavailable(type(error).__name__, kind="unexpected")
+            else:
+                self.metrics.decision_latency.labels(self._engine.name).observe(
+                    time.perf_counter() - started
+                )
+                self._engine_health(ok=True)
+                messages = messages_for_decisions(
+                    accepted=accepted,
+                    decisions=decisions,
+                    topology=self._topology,
+                    policy_revision=answer.policy_revision,
+                    decided_at=self._clock(),
+                    relay_contact=self._relay_contact,
+                )
+                return _Outcome(self._encode(messages), decisions=tuple(decisions.values()))
+        self.metrics.decision_latency.labels(self._engine.name).observe(
+            time.perf_counter() - started
+        )
+        self.metrics.engine_failures.labels(self._engine.name, failure.kind).inc()
+        self.stats.decision_failures += 1
+        self._engine_health(ok=False)
+        if isinstance(failure, EngineUnavailable):
+            engine_down.append(failure.kind)
+        failed_at[tp] = min(failed_at.get(tp, record.offset), record.offset)
+        log.warning(
+            "policy engine gave no usable decision",
+            extra={
+                "engine": self._engine.name,
+                "kind": failure.kind,
+                "error": str(failure),
+                "notice_id": accepted.notice_id,
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+            },
+        )
+        return failure
 
-    async def _commit(
-        self, tp: TopicPartition, outbound: list[OutboundMessage], next_offset: int
-    ) -> None:
-        producer = await self._producer_for(tp)
+    def _encode(self, messages: list[OutboundMessage]) -> tuple[_Encoded, ...]:
+        encoded = []
+        for message in messages:
+            value = self._catalog.encode(message.message_type, message.record)
+            if message.signed:
+                value = seal(self._catalog, value, self._hub_key, self._clock())
+            encoded.append(
+                _Encoded(self._names.topic(message.topic), message.key, value, message.message_type)
+            )
+        return tuple(encoded)
+
+    def _engine_health(self, *, ok: bool) -> None:
+        if ok != self._engine_ok:
+            log.warning(
+                "policy engine answers again" if ok else "policy engine failing",
+                extra={"engine": self._engine.name, "state": "up" if ok else "down"},
+            )
+        self._engine_ok = ok
+        self.metrics.engine_up.set(1 if ok else 0)
+        self._update_ready()
+
+    def _update_ready(self) -> None:
+        self.metrics.ready.set(1 if self.health().ready else 0)
+
+    # --- transactions -------------------------------------------------------------------------
+
+    async def _commit_due(self, *, force: bool) -> None:
+        interval = self._settings.commit_interval_ms / 1000
+        now = time.monotonic()
+        due = [tp for tp, p in self._pending.items() if force or now - p.since >= interval]
+        if due:
+            await asyncio.gather(*(self._flush(tp) for tp in due))
+
+    async def _flush(self, tp: TopicPartition) -> bool:
+        """Commit the partition's waiting notices with their offset in one transaction.
+
+        False when the transaction failed: the producer is re-created, the partition re-reads
+        from what the broker has committed, after a backoff.
+        """
+        pending = self._pending.pop(tp, None)
+        if pending is None:
+            return True
+        started = time.perf_counter()
+        messages = [m for outcome in pending.outcomes for m in outcome.messages]
         try:
+            producer = await self._producer_for(tp)
             async with producer.transaction():
                 deliveries = []
-                for message in outbound:
-                    value = self._catalog.encode(message.message_type, message.record)
-                    if message.signed:
-                        value = seal(self._catalog, value, self._hub_key, self._clock())
-                    deliveries.append(
-                        await producer.send(message.topic, value=value, key=message.key)
-                    )
+                for m in messages:
+                    delivery = await producer.send(m.topic, value=m.value, key=m.key)
+                    delivery.add_done_callback(_observe)
+                    deliveries.append(delivery)
                 await asyncio.gather(*deliveries)
-                await producer.send_offsets_to_transaction({tp: next_offset}, GATEWAY_GROUP)
-        except KafkaError as error:
-            # Outcome unknown (e.g. a commit timeout): re-create the producer and re-read from
-            # the last committed offset. Feed consumers are idempotent on notice id.
+                await producer.send_offsets_to_transaction(
+                    {tp: pending.next_offset}, self._names.group
+                )
+        except _TRANSACTION_ERRORS as error:
+            # Outcome unknown (e.g. a commit timeout, or fenced by a newer owner): re-create the
+            # producer and re-read from the committed offset. The transactional id fences any
+            # zombie; consumers are idempotent on notice id anyway.
+            self.stats.transaction_failures += 1
+            self.metrics.transactions.labels("failed").inc()
             log.error(
-                "transaction failed, re-reading partition",
+                "transaction failed, re-reading partition from its committed offset",
+                extra={
+                    "error": type(error).__name__,
+                    "topic": tp.topic,
+                    "partition": tp.partition,
+                    "next_offset": pending.next_offset,
+                },
+            )
+            await self._close_producer(tp, recreate=True)
+            if tp in self._assigned:
+                await self._prepare(tp)
+                self._retry_later(tp, kind="transaction_failed", offset=pending.next_offset)
+            return False
+        self.metrics.transaction_latency.observe(time.perf_counter() - started)
+        self._committed(pending)
+        return True
+
+    def _committed(self, pending: _Pending) -> None:
+        self.stats.transactions += 1
+        self.metrics.transactions.labels("committed").inc()
+        for outcome in pending.outcomes:
+            if outcome.rejection is not None:
+                self.stats.notices_rejected += 1
+                self.metrics.notices_out.labels("rejected").inc()
+                self.metrics.dead_letters.labels(outcome.rejection).inc()
+            else:
+                self.stats.notices_decided += 1
+                self.metrics.notices_out.labels("decided").inc()
+                for decision in outcome.decisions:
+                    value = decision.outcome.value
+                    self.stats.outcomes[value] = self.stats.outcomes.get(value, 0) + 1
+                    self.metrics.decisions.labels(decision.subscriber_id, value).inc()
+                    if decision.discloses:
+                        self.metrics.feed_items.labels(decision.subscriber_id).inc()
+            for message in outcome.messages:
+                if message.kind is MessageType.FEED_ITEM:
+                    self.stats.feed_items += 1
+                elif message.kind is MessageType.AUDIT_RECORD:
+                    self.stats.audit_records += 1
+
+    async def _producer_for(self, tp: TopicPartition) -> AIOKafkaProducer:
+        producer = self._producers.get(tp)
+        if producer is None:
+            producer = self._new_producer(tp)
+            try:
+                await producer.start()  # InitProducerId: fences and aborts a predecessor's txn
+            except BaseException:
+                await self._stop_producer(producer)
+                raise
+            self._producers[tp] = producer
+        return producer
+
+    def _new_producer(self, tp: TopicPartition) -> AIOKafkaProducer:
+        """Idempotent, acks=all, with the partition's stable transactional id."""
+        options = producer_options(
+            self._hub,
+            self._settings.kafka_principal,
+            transactional_id=self._names.transactional_id(tp),
+        )
+        return AIOKafkaProducer(**options, partitioner=_keyed_partitioner)
+
+    async def _close_producer(self, tp: TopicPartition, *, recreate: bool = False) -> None:
+        producer = self._producers.pop(tp, None)
+        if producer is not None:
+            if recreate:
+                self.stats.producers_recreated += 1
+                self.metrics.producers_recreated.inc()
+            await self._stop_producer(producer)
+
+    @staticmethod
+    async def _stop_producer(producer: AIOKafkaProducer) -> None:
+        try:
+            await asyncio.wait_for(producer.stop(), _PRODUCER_STOP_TIMEOUT_S)
+        except (*_TRANSACTION_ERRORS, TimeoutError) as error:
+            log.warning("producer did not stop cleanly", extra={"error": type(error).__name__})
+
+    def _seek(self, tp: TopicPartition, offset: int) -> None:
+        """Read `tp` from `offset` next; anything fetched before, from below it, is dropped."""
+        self._consumer.seek(tp, offset)
+        self._expected[tp] = offset
+
+    async def _prepare(self, tp: TopicPartition) -> bool:
+        """Own the partition's transactional id, then position at its committed offset.
+
+        In this order: initialising the producer fences any other holder of the id and
+        settles a transaction whose outcome was unknown, so the committed offset read after
+        it is final.
+        """
+        try:
+            await self._producer_for(tp)
+        except KafkaError as error:
+            log.error(
+                "could not initialise the partition's transactional producer",
                 extra={"error": type(error).__name__, "topic": tp.topic, "partition": tp.partition},
             )
-            await self._close_producer(tp)
+            self._needs_reset.add(tp)
+            return False
+        return await self._reset_to_committed(tp)
+
+    async def _reset_to_committed(self, tp: TopicPartition) -> bool:
+        """Point the consumer at the broker's committed offset (the start if none)."""
+        try:
             committed = await self._consumer.committed(tp)
-            self._consumer.seek(tp, committed if committed is not None else 0)
+            if committed is None:
+                await self._consumer.seek_to_beginning(tp)
+                self._expected[tp] = 0
+            else:
+                self._seek(tp, committed)
+        except KafkaError as error:
+            log.error(
+                "could not read the committed offset",
+                extra={"error": type(error).__name__, "topic": tp.topic, "partition": tp.partition},
+            )
+            self._needs_reset.add(tp)
+            return False
+        self._needs_reset.discard(tp)
+        return True
+
+    # --- rebalance ----------------------------------------------------------------------------
+
+    async def _on_revoked(self, revoked: list[TopicPartition]) -> None:
+        async with self._lock:
+            await asyncio.gather(*(self._flush(tp) for tp in revoked if tp in self._pending))
+            for tp in revoked:
+                await self._close_producer(tp)
+                self._attempts.pop(tp, None)
+                self._resume_at.pop(tp, None)
+                self._needs_reset.discard(tp)
+                self._expected.pop(tp, None)
+                if tp in self._lag_reported:
+                    self._lag_reported.discard(tp)
+                    self.metrics.consumer_lag.remove(tp.topic, str(tp.partition))
+            self._assigned = self._assigned - set(revoked)
+            self.metrics.assigned_partitions.set(len(self._assigned))
+            self._update_retry_gauge()
+            self._update_ready()
+        if revoked:
+            log.info("partitions revoked", extra={"partitions": _names(revoked)})
+
+    async def _on_assigned(self, assigned: list[TopicPartition]) -> None:
+        """Fence first, then read where to start (aiokafka cannot do KIP-447).
+
+        aiokafka may already have read the committed offsets. But a previous owner that has
+        not noticed it lost the partition could still commit a transaction, moving them. So
+        each partition's producer is initialised first (InitProducerId fences the previous
+        owner and settles its open transaction), then the committed offset is read again and
+        consumption starts from there. A partition that cannot be prepared now waits and is
+        prepared again before anything is read from it.
+        """
+        async with self._lock:
+            prepared = await asyncio.gather(*(self._prepare(tp) for tp in assigned))
+            self._assigned = frozenset(assigned)
+            for tp, ready in zip(assigned, prepared, strict=True):
+                if not ready:
+                    self._retry_later(tp, kind="partition_setup")
+            self.metrics.assigned_partitions.set(len(self._assigned))
+            self._update_ready()
+        log.info("partitions assigned", extra={"partitions": _names(assigned)})
+
+    # --- lag ----------------------------------------------------------------------------------
+
+    async def _measure_lag(self) -> None:
+        now = time.monotonic()
+        if now < self._next_lag_at or not self._assigned:
             return
-        self.stats.transactions += 1
-        for message in outbound:
-            if message.message_type.name == "FEED_ITEM":
-                self.stats.feed_items += 1
-            elif message.message_type.name == "AUDIT_RECORD":
-                self.stats.audit_records += 1
+        self._next_lag_at = now + self._settings.lag_interval_s
+        partitions = sorted(self._assigned)
+        try:
+            ends = await self._consumer.end_offsets(partitions)
+            for tp in partitions:
+                if tp not in self._assigned:
+                    continue
+                position = await self._consumer.position(tp)
+                lag = max(0, ends.get(tp, position) - position)
+                self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
+                self._lag_reported.add(tp)
+        except (KafkaError, AssertionError) as error:  # only a metric: try again next time
+            log.warning("could not measure consumer lag", extra={"error": type(error).__name__})
+
+
+def _observe(delivery: asyncio.Future[Any]) -> None:
+    """Mark a delivery's failure as seen: the transaction's own error is what we act on."""
+    if not delivery.cancelled():
+        delivery.exception()
+
+
+def _names(partitions: Iterable[TopicPartition]) -> list[str]:
+    return sorted(f"{tp.topic}/{tp.partition}" for tp in partitions)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["GatewaySettings"]
@@ -13,10 +14,50 @@ class GatewaySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SAFEHUB_GATEWAY_", extra="ignore")
 
     engine: Literal["opa", "regopy"] = "opa"
-    decision_timeout_s: float = 2.0
+    decision_timeout_s: float = Field(default=2.0, gt=0)
     """Budget for one policy query; past it the notice is retried, never delivered."""
-    max_batch: int = 200
-    """Notices per partition per transaction: small batches, not one commit per message."""
-    poll_timeout_ms: int = 200
-    retry_backoff_initial_s: float = 0.2
-    retry_backoff_max_s: float = 5.0
+    decision_concurrency: int = Field(default=16, ge=1, le=256)
+    """Policy queries in flight at once (OPA only; the in-process engine takes one at a time).
+    Results are still applied in offset order per partition."""
+    max_batch: int = Field(default=200, ge=1)
+    """At most this many notices per partition per transaction, and per poll."""
+    commit_interval_ms: int = Field(default=100, ge=1)
+    """A partition's decided notices are committed at least this often: small batches, not one
+    transaction per message, and a bounded delay before anything becomes visible."""
+    poll_timeout_ms: int = Field(default=200, ge=1)
+    retry_backoff_initial_s: float = Field(default=0.2, gt=0)
+    """First wait before a notice that could not be decided is tried again; doubles each time."""
+    retry_backoff_max_s: float = Field(default=5.0, gt=0)
+    lag_interval_s: float = Field(default=5.0, gt=0)
+    """How often consumer lag is measured for the metrics."""
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=18300, ge=0, le=65535)
+    """/healthz, /readyz and /metrics; 0 picks a free port."""
+    stall_after_s: float = Field(default=60.0, gt=0)
+    """/healthz fails when the consume loop has not turned for this long."""
+    relay_contact_role: str = "MASH duty desk"
+    relay_contact_organisation: str = "MASH-E09000099"
+    relay_contact_telephone: str = "0300 000 0001"
+    """Who a subscriber contacts when the decision withholds the source's own contact point."""
+    kafka_principal: str = "gateway"
+    """SASL principal. Only tests and benchmarks on isolated topics change it (to admin)."""
+    namespace: str = ""
+    """Isolation for tests and benchmarks: when set, every topic, the consumer group and the
+    transactional ids get the prefix `<namespace>.`. Empty in every real deployment."""
+
+    @property
+    def relay_contact(self) -> dict[str, str | None]:
+        return {
+            "role": self.relay_contact_role,
+            "organisation": self.relay_contact_organisation,
+            "telephone": self.relay_contact_telephone,
+            "secure_email": None,
+        }
+
+    @model_validator(mode="after")
+    def _backoff_in_order(self) -> Self:
+        if self.retry_backoff_max_s < self.retry_backoff_initial_s:
+            raise ValueError("retry_backoff_max_s must be at least retry_backoff_initial_s")
+        if self.namespace and not self.namespace.replace("-", "").replace("_", "").isalnum():
+            raise ValueError("namespace may hold only letters, digits, '-' and '_'")
+        return self

@@ -13,7 +13,18 @@ from typing import Any
 
 from services.gateway.errors import PolicyResultInvalid
 
-__all__ = ["LawfulBasis", "SharingDecision", "SharingOutcome", "parse_decisions"]
+__all__ = [
+    "FEED_IDENTITY_FIELDS",
+    "LawfulBasis",
+    "SharingDecision",
+    "SharingOutcome",
+    "parse_decisions",
+]
+
+# A feed item always names the notice, its type and the child's linkage key (to join a
+# chronology), so a decision that discloses anything must permit these paths: otherwise the
+# feed item itself would carry fields the policy withheld.
+FEED_IDENTITY_FIELDS = ("notice_id", "notice_type", "subject.linkage_key")
 
 
 class SharingOutcome(StrEnum):
@@ -90,6 +101,12 @@ def _decision(subscriber_id: str, entry: Any) -> SharingDecision:
     permitted = _strings(entry, "permitted_fields", where)
     if outcome is SharingOutcome.DENY and permitted:
         raise PolicyResultInvalid(f"{where}: DENY must not permit fields")
+    if outcome is not SharingOutcome.DENY and permitted:
+        missing = [f for f in FEED_IDENTITY_FIELDS if f not in permitted]
+        if missing:
+            raise PolicyResultInvalid(
+                f"{where}: a disclosure must permit {', '.join(missing)} (the feed item names them)"
+            )
     return SharingDecision(
         subscriber_id=subscriber_id,
         outcome=outcome,

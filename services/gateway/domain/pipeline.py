@@ -7,6 +7,7 @@ messages in one Kafka transaction together with the consumed offset.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from services.gateway.domain.records import (
     feed_item,
     rejection_audit_record,
 )
+from services.gateway.domain.redaction import present_paths, withheld_paths
 from services.gateway.errors import NoticeRejected
 from services.hubkit.codec import MessageType
 from services.hubkit.topology import AUDIT_TOPIC, DEADLETTER_TOPIC, Topology
@@ -42,12 +44,18 @@ def messages_for_decisions(
     topology: Topology,
     policy_revision: str,
     decided_at: dt.datetime,
+    relay_contact: Mapping[str, str | None],
 ) -> list[OutboundMessage]:
     notice = accepted.notice
     key = str(notice["subject"]["linkage_key"]).encode()
+    held = present_paths(notice)  # once per notice, not once per subscriber
     messages: list[OutboundMessage] = []
     for subscriber in topology.subscribers:
         decision = decisions[subscriber.subscriber_id]
+        # The same paths are withheld in the audit record and in the feed item.
+        withheld = withheld_paths(
+            notice, decision.permitted_fields if decision.discloses else (), held=held
+        )
         # Audit first in the batch; the transaction makes both visible together or neither.
         messages.append(
             OutboundMessage(
@@ -60,6 +68,7 @@ def messages_for_decisions(
                     subscriber=subscriber,
                     policy_revision=policy_revision,
                     decided_at=decided_at,
+                    withheld=withheld,
                 ),
                 signed=False,
             )
@@ -76,6 +85,8 @@ def messages_for_decisions(
                         policy_revision=policy_revision,
                         envelope_sha256=accepted.envelope_sha256,
                         decided_at=decided_at,
+                        relay_contact=relay_contact,
+                        withheld=withheld,
                     ),
                     signed=True,
                 )

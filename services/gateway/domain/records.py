@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from services.gateway.domain.decisions import SharingDecision
-from services.gateway.domain.redaction import redact, withheld_paths
+from services.gateway.domain.redaction import is_permitted, redact, withheld_paths
 from services.hubkit.notice import decision_id_for
 from services.hubkit.topology import SubscriberEntry
 
 __all__ = [
     "AUDIT_REVIEW_YEARS",
+    "RELAY_AGENCY",
     "audit_record",
     "dead_letter",
     "feed_item",
@@ -25,6 +27,11 @@ __all__ = [
 # Audit records are reviewed for retention after six years (a common LA safeguarding
 # retention review point; the IG officer owns the actual schedule).
 AUDIT_REVIEW_YEARS = 6
+
+# When a decision withholds the source (e.g. R10: the voluntary sector is not told who sent a
+# notice), the feed item names the MASH as the agency it came through and the MASH's relay
+# contact point as who to contact, never the source's own.
+RELAY_AGENCY = "MASH"
 
 
 def _review_date(at: dt.datetime) -> dt.date:
@@ -42,8 +49,14 @@ def audit_record(
     subscriber: SubscriberEntry,
     policy_revision: str,
     decided_at: dt.datetime,
+    held: frozenset[str] | None = None,
+    withheld: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
+    """`held` (present_paths of the notice) and `withheld` (what this decision withholds)
+    may be passed when the caller already computed them."""
     discloses = decision.discloses
+    if withheld is None:
+        withheld = withheld_paths(notice, decision.permitted_fields if discloses else (), held=held)
     grading = notice.get("intelligence_grading") or {}
     return {
         "decision_id": decision_id_for(
@@ -72,9 +85,7 @@ def audit_record(
         "family_not_informed_reason": notice["family_informed"].get("reason_not_informed"),
         "outcome": decision.outcome.value,
         "fields_disclosed": sorted(decision.permitted_fields) if discloses else [],
-        "fields_withheld": list(
-            withheld_paths(notice, decision.permitted_fields if discloses else ())
-        ),
+        "fields_withheld": list(withheld),
         "classification": notice.get("classification"),
         "handling_code": grading.get("handling_code"),
         "policy_revision": policy_revision,
@@ -98,8 +109,20 @@ def feed_item(
     policy_revision: str,
     envelope_sha256: bytes,
     decided_at: dt.datetime,
+    relay_contact: Mapping[str, str | None],
+    held: frozenset[str] | None = None,
+    withheld: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
-    view = redact(notice, decision.permitted_fields)
+    """The subscriber's copy. Every field of it is either permitted by the decision, the
+    decision's own metadata, or (when the source is withheld) the MASH relay."""
+    permitted = frozenset(decision.permitted_fields)
+    view = redact(notice, permitted)
+    source_agency = (
+        notice["source"]["agency"] if is_permitted("source.agency", permitted) else RELAY_AGENCY
+    )
+    contact_point = (
+        notice["contact_point"] if is_permitted("contact_point", permitted) else dict(relay_contact)
+    )
     return {
         "notice_id": notice["notice_id"],
         "decision_id": decision_id_for(
@@ -110,7 +133,9 @@ def feed_item(
         "subject_linkage_key": notice["subject"]["linkage_key"],
         "outcome": decision.outcome.value,
         "view_json": json.dumps(view, sort_keys=True, separators=(",", ":")),
-        "fields_withheld": list(withheld_paths(notice, decision.permitted_fields)),
+        "fields_withheld": list(
+            withheld_paths(notice, permitted, held=held) if withheld is None else withheld
+        ),
         "explanation": decision.explanation,
         "lawful_basis": decision.lawful_basis.as_record(),
         "purpose": decision.purpose,
@@ -118,8 +143,8 @@ def feed_item(
         "rule_ids": list(decision.rule_ids),
         "policy_revision": policy_revision,
         "notice_sha256": envelope_sha256,
-        "source_agency": notice["source"]["agency"],
-        "contact_point": notice["contact_point"],
+        "source_agency": source_agency,
+        "contact_point": contact_point,
         "decided_at": decided_at,
     }
 

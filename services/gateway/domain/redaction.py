@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["CONTAINER_FIELDS", "present_paths", "redact", "withheld_paths"]
+__all__ = ["CONTAINER_FIELDS", "is_permitted", "present_paths", "redact", "withheld_paths"]
 
 # Top-level records that are disclosed field by field; every other field goes whole.
 CONTAINER_FIELDS = frozenset(
@@ -32,13 +32,29 @@ def present_paths(notice: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(paths)
 
 
-def _covered(path: str, permitted: Iterable[str]) -> bool:
-    return any(path == p or path.startswith(p + ".") for p in permitted)
+def is_permitted(path: str, permitted: Iterable[str]) -> bool:
+    """True when `path` is permitted itself or lies under a permitted path."""
+    allowed = permitted if isinstance(permitted, frozenset | set) else frozenset(permitted)
+    # `path` is covered by `p` iff p is `path` or one of its dot-separated ancestors.
+    end = path.find(".")
+    while end != -1:
+        if path[:end] in allowed:
+            return True
+        end = path.find(".", end + 1)
+    return path in allowed
 
 
-def withheld_paths(notice: Mapping[str, Any], permitted: Iterable[str]) -> tuple[str, ...]:
-    permitted = tuple(permitted)
-    return tuple(sorted(p for p in present_paths(notice) if not _covered(p, permitted)))
+def withheld_paths(
+    notice: Mapping[str, Any],
+    permitted: Iterable[str],
+    *,
+    held: frozenset[str] | None = None,
+) -> tuple[str, ...]:
+    """Paths holding information that `permitted` does not cover (sorted). `held` is
+    present_paths(notice) when the caller already has it."""
+    allowed = frozenset(permitted)
+    held = present_paths(notice) if held is None else held
+    return tuple(sorted(p for p in held if not is_permitted(p, allowed)))
 
 
 def redact(notice: Mapping[str, Any], permitted: Iterable[str]) -> dict[str, Any]:

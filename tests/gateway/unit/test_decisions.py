@@ -9,7 +9,12 @@ from services.gateway.errors import PolicyResultInvalid
 def _entry(**overrides: Any) -> dict[str, Any]:
     entry = {
         "outcome": "PARTIAL",
-        "permitted_fields": ["subject.linkage_key", "narrative.summary"],
+        "permitted_fields": [
+            "notice_id",
+            "notice_type",
+            "subject.linkage_key",
+            "narrative.summary",
+        ],
         "purpose": "SAFEGUARDING_TRIAGE",
         "lawful_basis": {
             "article6": "6(1)(e) public task",
@@ -62,3 +67,11 @@ def test_results_of_the_wrong_shape_are_refused(result: Any) -> None:
 def test_malformed_entries_are_refused(overrides: dict[str, Any]) -> None:
     with pytest.raises(PolicyResultInvalid):
         parse_decisions({"a": _entry(**overrides)}, ["a"])
+
+
+@pytest.mark.parametrize("missing", ["notice_id", "notice_type", "subject.linkage_key"])
+def test_a_disclosure_must_permit_what_the_feed_item_names(missing: str) -> None:
+    entry = _entry()
+    entry["permitted_fields"] = [f for f in entry["permitted_fields"] if f != missing]
+    with pytest.raises(PolicyResultInvalid, match=missing):
+        parse_decisions({"a": entry}, ["a"])

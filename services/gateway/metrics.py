@@ -1,0 +1,119 @@
+"""The gateway's Prometheus metrics, in a registry of its own (one per Gateway instance, so
+several gateways in one process — tests, benchmarks — never share or clash).
+
+Labels are bounded sets (topics, subscribers, outcomes, reason codes, error kinds): never a
+notice id, never anything from a notice's content.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["CONTENT_TYPE", "GatewayMetrics"]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# Decision latency buckets (seconds): OPA answers in a few ms, regopy in tens of ms, and the
+# budget is a couple of seconds.
+_LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class GatewayMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.notices_in = Counter(
+            "safehub_gateway_notices_consumed",
+            "Notices read from the notice topics (a retried notice counts again).",
+            ["topic"],
+            registry=r,
+        )
+        self.notices_out = Counter(
+            "safehub_gateway_notices_committed",
+            "Notices whose outcome committed: decided (audit + feeds) or rejected (dead letter).",
+            ["result"],
+            registry=r,
+        )
+        self.decisions = Counter(
+            "safehub_gateway_decisions",
+            "Committed sharing decisions, one per notice and subscriber.",
+            ["subscriber", "outcome"],
+            registry=r,
+        )
+        self.feed_items = Counter(
+            "safehub_gateway_feed_items",
+            "Feed items committed, per subscriber.",
+            ["subscriber"],
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "safehub_gateway_dead_letters",
+            "Notices sent to the dead-letter topic, by reason code.",
+            ["reason"],
+            registry=r,
+        )
+        self.decision_latency = Histogram(
+            "safehub_gateway_decision_latency_seconds",
+            "Time for one policy query, successful or not.",
+            ["engine"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.engine_failures = Counter(
+            "safehub_gateway_engine_failures",
+            "Policy queries that gave no usable decision (the notice is retried).",
+            ["engine", "kind"],
+            registry=r,
+        )
+        self.engine_up = Gauge(
+            "safehub_gateway_engine_up",
+            "1 when the last policy query gave a usable decision, else 0.",
+            registry=r,
+        )
+        self.retries = Counter(
+            "safehub_gateway_retries",
+            "Partitions paused and re-read because a notice could not be decided.",
+            registry=r,
+        )
+        self.retry_delay = Gauge(
+            "safehub_gateway_retry_backoff_seconds",
+            "Current backoff of the partition that waits longest (0 when none waits).",
+            registry=r,
+        )
+        self.transactions = Counter(
+            "safehub_gateway_transactions",
+            "Kafka transactions, by result (committed, failed).",
+            ["result"],
+            registry=r,
+        )
+        self.transaction_latency = Histogram(
+            "safehub_gateway_transaction_seconds",
+            "Time to write and commit one transaction (audit + feeds + offsets).",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.producers_recreated = Counter(
+            "safehub_gateway_producers_recreated",
+            "Transactional producers closed after an error of unknown outcome.",
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "safehub_gateway_consumer_lag",
+            "Committed notices not yet consumed by this gateway, per assigned partition.",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.assigned_partitions = Gauge(
+            "safehub_gateway_assigned_partitions",
+            "Notice partitions assigned to this gateway.",
+            registry=r,
+        )
+        self.ready = Gauge(
+            "safehub_gateway_ready",
+            "1 when assigned and the engine answers, else 0.",
+            registry=r,
+        )
+        self.engine_up.set(1)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
