@@ -58,7 +58,7 @@ class AuditSettings(BaseSettings):
     )
     # IG query API
     api_host: str = "127.0.0.1"
-    api_port: int = 18300
+    api_port: int = 18310  # 18300 is the gateway's ops port
     jwks_url: str | None = Field(
         default=None,
         description="JWKS of the identity provider whose access tokens the IG API accepts.",
