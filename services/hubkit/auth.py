@@ -82,6 +82,7 @@ __all__ = [
     "Unauthenticated",
     "authorise_agency",
     "bearer_token",
+    "verify_access_token",
 ]
 
 # Asymmetric algorithms only: the JWKS is public, so HMAC keys must never be accepted.
@@ -238,6 +239,85 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
+def _decode(token: str, key_set: KeySet, algorithms: list[str]) -> jwt.Token:
+    try:
+        return jwt.decode(token, key_set, algorithms=algorithms)
+    except InvalidKeyIdError:
+        raise
+    except BadSignatureError:
+        raise TokenSignatureInvalid("token signature does not verify") from None
+    except UnsupportedAlgorithmError:
+        raise TokenSignatureInvalid(
+            f"token algorithm is not allowed; accepted: {', '.join(algorithms)}"
+        ) from None
+    except (DecodeError, InvalidPayloadError, ValueError):
+        raise TokenMalformed("token is not a well-formed JWT") from None
+    except JoseError as error:
+        raise TokenSignatureInvalid(f"token cannot be verified ({error.error})") from None
+
+
+def _check_registered_claims(
+    claims: dict[str, Any], *, issuer: str, audience: str, leeway_s: int, now: int
+) -> None:
+    registry = jwt.JWTClaimsRegistry(
+        now=lambda: now,
+        leeway=leeway_s,
+        iss={"essential": True, "value": issuer},
+        aud={"essential": True, "value": audience},
+        exp={"essential": True},
+        sub={"essential": True},
+    )
+    try:
+        registry.validate(claims)
+    except ExpiredTokenError:
+        raise TokenExpired("token has expired") from None
+    except MissingClaimError as error:
+        raise TokenClaimsInvalid(f"token lacks the required claim {error.claim!r}") from None
+    except InvalidClaimError as error:
+        claim = error.claim
+        if claim == "iss":
+            raise TokenIssuerInvalid(f"token issuer is not {issuer!r}") from None
+        if claim == "aud":
+            raise TokenAudienceInvalid(f"token audience does not include {audience!r}") from None
+        if claim in ("nbf", "iat"):
+            raise TokenExpired(f"token is not valid yet ({claim} is in the future)") from None
+        raise TokenClaimsInvalid(f"token claim {claim!r} is invalid") from None
+    except ClaimError as error:
+        raise TokenClaimsInvalid(f"token claim {error.claim!r} is invalid") from None
+
+
+async def verify_access_token(
+    token: str,
+    *,
+    jwks: JwksSource,
+    issuer: str,
+    audience: str,
+    algorithms: Collection[str] = DEFAULT_ALGORITHMS,
+    leeway_s: int = 30,
+    clock: Callable[[], float] = time.time,
+) -> dict[str, Any]:
+    """Signature (with one JWKS refresh for rotated keys), iss, aud, exp/nbf/iat and sub.
+
+    Returns the claims; callers read their own claims (agency, roles) from them.
+    """
+    allowed = list(algorithms)
+    try:
+        decoded = _decode(token, await jwks.key_set(), allowed)
+    except InvalidKeyIdError:
+        # The IdP may have rotated its keys since we last fetched them.
+        try:
+            decoded = _decode(token, await jwks.key_set(refresh=True), allowed)
+        except InvalidKeyIdError:
+            raise TokenSignatureInvalid(
+                "token is signed by a key the issuer does not publish"
+            ) from None
+    claims: dict[str, Any] = decoded.claims
+    _check_registered_claims(
+        claims, issuer=issuer, audience=audience, leeway_s=leeway_s, now=int(clock())
+    )
+    return claims
+
+
 class TokenValidator:
     """Validates access tokens from one issuer for one audience."""
 
@@ -261,63 +341,18 @@ class TokenValidator:
         self._clock = clock
 
     async def validate(self, token: str) -> AccessClaims:
-        key_set = await self._jwks.key_set()
-        try:
-            decoded = self._decode(token, key_set)
-        except InvalidKeyIdError:
-            # The IdP may have rotated its keys since we last fetched them.
-            try:
-                decoded = self._decode(token, await self._jwks.key_set(refresh=True))
-            except InvalidKeyIdError:
-                raise TokenSignatureInvalid(
-                    "token is signed by a key the issuer does not publish"
-                ) from None
-        return self._check_claims(decoded.claims)
-
-    def _decode(self, token: str, key_set: KeySet) -> jwt.Token:
-        try:
-            return jwt.decode(token, key_set, algorithms=self._algorithms)
-        except InvalidKeyIdError:
-            raise
-        except BadSignatureError:
-            raise TokenSignatureInvalid("token signature does not verify") from None
-        except UnsupportedAlgorithmError:
-            raise TokenSignatureInvalid(
-                f"token algorithm is not allowed; accepted: {', '.join(self._algorithms)}"
-            ) from None
-        except (DecodeError, InvalidPayloadError, ValueError):
-            raise TokenMalformed("token is not a well-formed JWT") from None
-        except JoseError as error:
-            raise TokenSignatureInvalid(f"token cannot be verified ({error.error})") from None
+        claims = await verify_access_token(
+            token,
+            jwks=self._jwks,
+            issuer=self._issuer,
+            audience=self._audience,
+            algorithms=self._algorithms,
+            leeway_s=self._leeway_s,
+            clock=self._clock,
+        )
+        return self._check_claims(claims)
 
     def _check_claims(self, claims: dict[str, Any]) -> AccessClaims:
-        registry = jwt.JWTClaimsRegistry(
-            now=lambda: int(self._clock()),
-            leeway=self._leeway_s,
-            iss={"essential": True, "value": self._issuer},
-            aud={"essential": True, "value": self._audience},
-            exp={"essential": True},
-            sub={"essential": True},
-        )
-        try:
-            registry.validate(claims)
-        except ExpiredTokenError:
-            raise TokenExpired("token has expired") from None
-        except MissingClaimError as error:
-            raise TokenClaimsInvalid(f"token lacks the required claim {error.claim!r}") from None
-        except InvalidClaimError as error:
-            claim = error.claim
-            if claim == "iss":
-                raise TokenIssuerInvalid(f"token issuer is not {self._issuer!r}") from None
-            if claim == "aud":
-                raise TokenAudienceInvalid(
-                    f"token audience does not include {self._audience!r}"
-                ) from None
-            if claim in ("nbf", "iat"):
-                raise TokenExpired(f"token is not valid yet ({claim} is in the future)") from None
-            raise TokenClaimsInvalid(f"token claim {claim!r} is invalid") from None
-        except ClaimError as error:
-            raise TokenClaimsInvalid(f"token claim {error.claim!r} is invalid") from None
         agency = claims.get(self._agency_claim)
         if not isinstance(agency, str) or not agency:
             raise TokenClaimsInvalid(f"token lacks the {self._agency_claim!r} claim")
