@@ -276,10 +276,8 @@ def _current_source(settings: HubSettings, given: Path | None) -> tuple[Path, st
     return settings.policies_dir, "policies/ (nothing published yet)"
 
 
-def _recorded(
-    settings: HubSettings, since: dt.timedelta
-) -> tuple[list[dict[str, Any]], str]:
-    from services.hubkit.bus import sasl_options
+def _recorded(settings: HubSettings, since: dt.timedelta) -> tuple[list[dict[str, Any]], str]:
+    from services.hubkit.bus import reader_options
     from services.hubkit.codec import SchemaCatalog
     from services.hubkit.envelope import KeyDirectory
     from services.hubkit.topology import ADMIN_PRINCIPAL, load_topology
@@ -288,14 +286,7 @@ def _recorded(
 
     topology = load_topology(settings.policies_dir)
     try:
-        options = {
-            "bootstrap_servers": settings.kafka_bootstrap,
-            "client_id": "safehub-policy-simulate",
-            "group_id": None,
-            "enable_auto_commit": False,
-            "isolation_level": "read_committed",
-            **sasl_options(settings.credentials_dir, ADMIN_PRINCIPAL),
-        }
+        options = reader_options(settings, ADMIN_PRINCIPAL, client_id="safehub-policy-simulate")
     except Exception as error:  # no credential file yet: the stack never ran
         raise NoticeSourceUnavailable(f"{error}; run `safehub stack up` first") from error
     start = dt.datetime.now(dt.UTC) - since

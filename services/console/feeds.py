@@ -21,7 +21,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
@@ -29,29 +28,16 @@ from aiokafka.errors import KafkaError
 from services.console.domain.feed import entry_from_feed_item
 from services.console.domain.projection import Change, FeedProjection
 from services.console.errors import FeedItemInvalid
-from services.hubkit.bus import sasl_options
+from services.hubkit.bus import reader_options
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, open_envelope
 from services.hubkit.errors import HubError
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import GATEWAY_PRINCIPAL, SubscriberEntry
 
-__all__ = ["ChangeHub", "FeedFollower", "follower_consumer_options"]
+__all__ = ["ChangeHub", "FeedFollower"]
 
 log = logging.getLogger("safehub.console.feeds")
-
-
-def follower_consumer_options(settings: HubSettings, principal: str) -> dict[str, Any]:
-    """A reader of one feed: read_committed, no auto commit, no group (see module doc)."""
-    return {
-        "bootstrap_servers": settings.kafka_bootstrap,
-        "client_id": f"safehub-console-{principal}",
-        "group_id": None,
-        "enable_auto_commit": False,
-        "isolation_level": "read_committed",
-        "auto_offset_reset": "earliest",
-        **sasl_options(settings.credentials_dir, principal),
-    }
 
 
 class ChangeHub:
@@ -132,7 +118,11 @@ class FeedFollower:
 
     async def _follow(self) -> None:
         consumer = AIOKafkaConsumer(
-            **follower_consumer_options(self._hub, self._subscriber.principal)
+            **reader_options(
+                self._hub,
+                self._subscriber.principal,
+                client_id=f"safehub-console-{self._subscriber.principal}",
+            )
         )
         await consumer.start()
         try:

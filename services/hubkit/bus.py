@@ -26,6 +26,7 @@ __all__ = [
     "make_consumer",
     "make_producer",
     "producer_options",
+    "reader_options",
     "sasl_options",
 ]
 
@@ -73,6 +74,22 @@ def consumer_options(settings: HubSettings, principal: str, *, group_id: str) ->
     }
 
 
+def reader_options(
+    settings: HubSettings, principal: str, *, client_id: str | None = None
+) -> dict[str, Any]:
+    """An observer of topics: no consumer group (it never moves a service's offsets),
+    read_committed (it sees only what committed with its audit record), no auto commit."""
+    return {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "client_id": client_id or f"safehub-reader-{principal}",
+        "group_id": None,
+        "enable_auto_commit": False,
+        "isolation_level": "read_committed",
+        "auto_offset_reset": "earliest",
+        **sasl_options(settings.credentials_dir, principal),
+    }
+
+
 def make_producer(
     settings: HubSettings, principal: str, *, transactional_id: str | None = None
 ) -> AIOKafkaProducer:
@@ -107,14 +124,7 @@ class TopicReader:
     ) -> None:
         self._topic = topic
         self._partitions = partitions
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap,
-            client_id=f"safehub-reader-{principal}",
-            group_id=None,
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-            **sasl_options(settings.credentials_dir, principal),
-        )
+        self._consumer = AIOKafkaConsumer(**reader_options(settings, principal))
 
     async def start(self, *, from_beginning: bool = False) -> TopicReader:
         await self._consumer.start()

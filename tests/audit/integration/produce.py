@@ -45,44 +45,6 @@ async def produce_audit_records(
         await producer.stop()
 
 
-class PartitionReader:
-    """Reads partition 0 of a single-partition topic from its current end, read_committed,
-    with manual assignment (no consumer group, so no service's offsets are disturbed).
-
-    Assigns the partition directly rather than asking metadata for the topic's partitions:
-    the audit topics have exactly one partition by design (services.hubkit.topology)."""
-
-    def __init__(self, settings: HubSettings, principal: str, topic: str) -> None:
-        self._tp = TopicPartition(topic, 0)
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap,
-            client_id=f"safehub-test-{principal}",
-            group_id=None,
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-            **sasl_options(settings.credentials_dir, principal),
-        )
-
-    async def start(self) -> PartitionReader:
-        await self._consumer.start()
-        self._consumer.assign([self._tp])
-        await self._consumer.seek_to_end(self._tp)
-        await self._consumer.position(self._tp)
-        return self
-
-    async def drain(self, *, quiet_s: float = 1.0) -> list[bytes]:
-        values: list[bytes] = []
-        while True:
-            batch = await self._consumer.getmany(timeout_ms=int(quiet_s * 1000))
-            if not batch:
-                return values
-            for records in batch.values():
-                values.extend(r.value for r in records)
-
-    async def stop(self) -> None:
-        await self._consumer.stop()
-
-
 async def audit_end_offset(settings: HubSettings) -> int:
     """The audit topic's current end: a test's log starts here, so it holds only what the
     test produced (and whatever else arrives meanwhile), not the broker's whole history."""

@@ -36,11 +36,11 @@ from services.audit.verify import (
     verify_log,
     verify_note,
 )
+from services.hubkit.bus import TopicReader
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import AUDIT_CHECKPOINT_TOPIC
 from tests.audit.integration.produce import (
-    PartitionReader,
     audit_end_offset,
     produce_audit_records,
 )
@@ -125,7 +125,7 @@ async def test_n_decisions_become_n_leaves_with_verifiable_checkpoints_and_proof
     rejections = [rejection(offset=uuid.uuid4().int % 10**9) for _ in range(2)]
     aborted, aborted_ids = _batch(seed=uuid.uuid4().int, count=2)
 
-    checkpoints = await PartitionReader(stack, "admin", AUDIT_CHECKPOINT_TOPIC).start()
+    checkpoints = await TopicReader(stack, "admin", AUDIT_CHECKPOINT_TOPIC, partitions=1).start()
     await produce_audit_records(stack, records[:30])
     await produce_audit_records(stack, aborted, abort=True)
     await produce_audit_records(stack, [*records[30:], *rejections])
@@ -133,7 +133,7 @@ async def test_n_decisions_become_n_leaves_with_verifiable_checkpoints_and_proof
     store = open_store(settings.database_url_for(stack))
     indexer = build_indexer(stack, settings, store=store, log_key=log_key)
     await _run_until_logged(indexer, store, notice_ids)
-    published = await checkpoints.drain(quiet_s=1.0)
+    published = [r.value for r in await checkpoints.drain(quiet_s=1.0)]
     await checkpoints.stop()
 
     # N decisions -> N leaves: each decision id exactly once, aborted ones never.
