@@ -163,6 +163,13 @@ test_every_subscriber_gets_a_well_formed_decision if {
 	}
 }
 
+test_batch_decides_each_notice_as_if_alone if {
+	notices := [_sample("MISSING_EPISODE"), null, _sample("POLICE_INTELLIGENCE")]
+	batch := data.safehub.sharing.batch_decisions with input as {"notices": notices}
+	batch == [_decide(notice) | some notice in notices]
+	batch[0] != batch[2]
+}
+
 _well_formed(decision) if {
 	decision.outcome in {"PERMIT", "PARTIAL", "FLAG_ONLY", "DENY"}
 	decision.permitted_fields == sort(decision.permitted_fields)

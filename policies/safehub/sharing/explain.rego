@@ -16,22 +16,21 @@
 #     DPA 2018 Sch 8 para 4, safeguarding (police processing under Part 3)
 package safehub.sharing
 
-_share_explanation(primary, restrictions, withheld) := concat("", [_shared_because(primary), "."]) if {
+_share_explanation(primary, restrictions, attribution, withheld) := concat("", [_shared_because(primary), "."]) if {
 	count(withheld) == 0
 } else := concat("", [concat("; ", array.concat([_shared_because(primary)], parts)), "."]) if {
-	parts := _withheld_parts(primary, restrictions, withheld)
+	parts := _withheld_parts(primary, restrictions, attribution, withheld)
 }
 
 _shared_because(primary) := concat("", ["Shared because ", primary.reason, primary.note])
 
-_withheld_parts(primary, restrictions, withheld) := array.concat(by_restriction, _scope_parts(primary, scope)) if {
-	owners := {_owner(path, restrictions) | some path in withheld}
-	ordered := sort([[data.safehub.rules.restrictions[owner].order, owner] | some owner in owners])
-	by_restriction := [_withheld_part(paths, data.safehub.rules.restrictions[pair[1]].reason) |
+_withheld_parts(primary, restrictions, attribution, withheld) := parts if {
+	ordered := sort([[data.safehub.rules.restrictions[owner].order, owner] | some owner in object.keys(attribution)])
+	by_restriction := [_withheld_part(attribution[pair[1]], data.safehub.rules.restrictions[pair[1]].reason) |
 		some pair in ordered
-		paths := {path | some path in withheld; _owner(path, restrictions) == pair[1]}
 	]
-	scope := {path | some path in withheld; not _owned(path, restrictions)}
+	scope := withheld - union({restriction.paths | some restriction in restrictions})
+	parts := array.concat(by_restriction, _scope_parts(primary, scope))
 }
 
 _withheld_part(paths, reason) := _withheld_part_labelled(_join_labels(paths), reason)
@@ -42,19 +41,22 @@ _scope_parts(primary, scope) := [] if {
 	count(scope) == 0
 } else := [_withheld_part_labelled(_scope_label(scope), data.safehub.rules.grants[primary.id].scope_reason)]
 
-_owned(path, restrictions) if {
+# Which restriction explains each withheld path, grouped by restriction: the first in
+# data.safehub.rules.restrictions order that names the path. Computed per restriction (a few
+# set operations) rather than per path.
+_attribution(restrictions, withheld) := {id: paths |
 	some restriction in restrictions
-	path in restriction.paths
-}
 
-# The restriction that explains why `path` was withheld: the first in order that names it.
-_owner(path, restrictions) := first[1] if {
-	candidates := {[data.safehub.rules.restrictions[restriction.id].order, restriction.id] |
-		some restriction in restrictions
-		path in restriction.paths
-	}
-	count(candidates) > 0
-	first := min(candidates)
+	# A variable, not a ref, as the key: regopy 1.5.2 aborts on a ref key.
+	# regal ignore:comprehension-term-assignment
+	id := restriction.id
+	order := data.safehub.rules.restrictions[id].order
+	earlier := union({other.paths |
+		some other in restrictions
+		data.safehub.rules.restrictions[other.id].order < order
+	})
+	paths := (withheld & restriction.paths) - earlier
+	count(paths) > 0
 }
 
 _scope_label(paths) := _join([_label(path) | some path in sort(paths)]) if {
