@@ -93,7 +93,9 @@ _veto_outcome(id, sub) := "FLAG_ONLY" if {
 	_inside_mash(sub)
 } else := "DENY"
 
-_restriction(id, sid, paths) := {"subscriber": sid, "id": id, "paths": {path | some path in paths}}
+# `paths` as given (a set or a data array): made a set only for the subscribers whose share
+# decision needs it (see _share_decision).
+_restriction(id, sid, paths) := {"subscriber": sid, "id": id, "paths": paths}
 
 _refusal(id, sid) := {"subscriber": sid, "id": id}
 
@@ -158,7 +160,10 @@ _sorted(members) := sort([member | some member in members])
 _share_decision(sid, sub, grants, ctx) := decision if {
 	primary := _primary_grant(grants)
 	viewed := union({_view_paths(data.safehub.rules.grants[grant.id].view, ctx.present) | some grant in grants})
-	restrictions := {restriction | some restriction in ctx.restrictions; restriction.subscriber == sid}
+	restrictions := {{"id": restriction.id, "paths": {path | some path in restriction.paths}} |
+		some restriction in ctx.restrictions
+		restriction.subscriber == sid
+	}
 	permitted := viewed - union({restriction.paths | some restriction in restrictions})
 	count(permitted) > 0
 	withheld := ctx.present - permitted

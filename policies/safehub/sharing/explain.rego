@@ -45,18 +45,15 @@ _scope_parts(primary, scope) := [] if {
 # data.safehub.rules.restrictions order that names the path. Computed per restriction (a few
 # set operations) rather than per path.
 _attribution(restrictions, withheld) := {id: paths |
-	some restriction in restrictions
+	some i in numbers.range(0, count(ordered) - 1)
 
-	# A variable, not a ref, as the key: regopy 1.5.2 aborts on a ref key.
 	# regal ignore:comprehension-term-assignment
-	id := restriction.id
-	order := data.safehub.rules.restrictions[id].order
-	earlier := union({other.paths |
-		some other in restrictions
-		data.safehub.rules.restrictions[other.id].order < order
-	})
-	paths := (withheld & restriction.paths) - earlier
+	id := ordered[i][1]
+	earlier := union({other[2] | some other in array.slice(ordered, 0, i)})
+	paths := (withheld & ordered[i][2]) - earlier
 	count(paths) > 0
+} if {
+	ordered := sort([[data.safehub.rules.restrictions[r.id].order, r.id, r.paths] | some r in restrictions])
 }
 
 _scope_label(paths) := _join([_label(path) | some path in sort(paths)]) if {

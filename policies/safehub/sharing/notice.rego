@@ -49,27 +49,32 @@ _has_detail(notice) if is_object(notice.detail)
 
 default _present := set()
 
-_present := _present_paths(_notice) if is_object(_notice)
-
 # Paths holding information: container records field by field, everything else whole.
 # Mirrors present_paths() in services/gateway/domain/redaction.py.
-_present_paths(notice) := whole | parts if {
+_present := whole | parts if {
+	is_object(_notice)
+
+	# Key by key, not `some key, value in _notice`: regopy 1.5.2 refuses that form. The
+	# emptiness test is written out, not called, because this runs for every field.
 	whole := {key |
-		some key in object.keys(notice)
-		not _container(key, notice[key])
-		_holds_information(notice[key])
+		some key in object.keys(_notice)
+		not _container(key, _notice[key])
+		not _notice[key] in _empty
 	}
 	parts := {concat(".", [key, child]) |
-		some key in object.keys(notice)
-		_container(key, notice[key])
-		some child in object.keys(notice[key])
-		_holds_information(notice[key][child])
+		some key in data.safehub.fields.containers
+		is_object(_notice[key])
+		some child in object.keys(_notice[key])
+		not _notice[key][child] in _empty
 	}
 }
 
-# Every path the schema defines for this notice's type (data.safehub.fields).
-_known_paths(notice) := {path | some path in data.safehub.fields.paths} | {path | some path in detail} if {
-	detail := data.safehub.fields.detail[notice.notice_type]
+_empty := {null, [], {}}
+
+# Fields the notice holds that the schema (as listed in data.safehub.fields) does not define
+# for its type.
+_unknown_paths := (_present - {path | some path in data.safehub.fields.paths}) - {path | some path in detail} if {
+	detail := data.safehub.fields.detail[_notice.notice_type]
 }
 
 # METADATA
@@ -80,7 +85,7 @@ _known_paths(notice) := {path | some path in data.safehub.fields.paths} | {path 
 # related_resources:
 #   - ref: https://www.gov.uk/government/publications/the-caldicott-principles
 #     description: Caldicott principle 3, use the minimum necessary
-_restrictions contains _restriction("unknown_fields", sid, _present - _known_paths(_notice)) if {
+_restrictions contains _restriction("unknown_fields", sid, _unknown_paths) if {
 	some sid in object.keys(data.safehub.subscribers)
 }
 
@@ -89,20 +94,10 @@ _container(key, value) if {
 	is_object(value)
 }
 
-_holds_information(value) if {
-	value != null
-	value != []
-	value != {}
-}
-
 # The paths a named view (data.safehub.rules.views) grants, limited to those present.
 # (The view's items are bound before the comprehension: regopy 1.5.2 ignores a function
 # argument used as an index of the collection a comprehension iterates over.)
-_view_paths(view, present) := {path |
-	some item in items
-	some path in _expand(item, present)
-	path in present
-} if {
+_view_paths(view, present) := union({_expand(item, present) | some item in items}) & present if {
 	items := data.safehub.rules.views[view]
 }
 
