@@ -42,18 +42,21 @@ _scope_parts(primary, scope) := [] if {
 } else := [_withheld_part_labelled(_scope_label(scope), data.safehub.rules.grants[primary.id].scope_reason)]
 
 # Which restriction explains each withheld path, grouped by restriction: the first in
-# data.safehub.rules.restrictions order that names the path. Computed per restriction (a few
-# set operations) rather than per path.
+# data.safehub.rules.restrictions order that names the path. Only restrictions that removed
+# something take part, so this is a few set operations per decision, not a search per path.
 _attribution(restrictions, withheld) := {id: paths |
-	some i in numbers.range(0, count(ordered) - 1)
+	some i in numbers.range(0, count(hits) - 1)
 
 	# regal ignore:comprehension-term-assignment
-	id := ordered[i][1]
-	earlier := union({other[2] | some other in array.slice(ordered, 0, i)})
-	paths := (withheld & ordered[i][2]) - earlier
+	id := hits[i][1]
+	paths := hits[i][2] - union({earlier[2] | some earlier in array.slice(hits, 0, i)})
 	count(paths) > 0
 } if {
-	ordered := sort([[data.safehub.rules.restrictions[r.id].order, r.id, r.paths] | some r in restrictions])
+	hits := sort([[data.safehub.rules.restrictions[restriction.id].order, restriction.id, removed] |
+		some restriction in restrictions
+		removed := withheld & restriction.paths
+		count(removed) > 0
+	])
 }
 
 _scope_label(paths) := _join([_label(path) | some path in sort(paths)]) if {
