@@ -10,6 +10,7 @@ must load it: all non-test .rego files, and ONE data document merged from every 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -81,3 +82,48 @@ def test_regopy_decides_exactly_as_opa(
         if (got := regopy_engine.decide(policy_input)) != opa_decisions[name]
     }
     assert not differing, f"regopy differs from OPA for: {sorted(differing)}"
+
+
+def test_batch_entrypoint_decides_each_case_as_if_alone(opa_decisions: dict[str, Any]) -> None:
+    """batch_decisions swaps the notice rule per notice; any rule reading `input` directly
+    would see the batch instead of its notice, and this comparison would catch it."""
+    opa = ensure_opa(HubSettings())
+    names = list(CASES)
+    completed = subprocess.run(
+        [
+            str(opa),
+            "eval",
+            "--format",
+            "json",
+            "--ignore",
+            "*_test.rego",
+            "--data",
+            str(POLICIES),
+            "--stdin-input",
+            "data.safehub.sharing.batch_decisions",
+        ],
+        input=json.dumps({"notices": [CASES[name].get("notice") for name in names]}),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    batch = json.loads(completed.stdout)["result"][0]["expressions"][0]["value"]
+    differing = [name for name, got in zip(names, batch, strict=True) if got != opa_decisions[name]]
+    assert not differing, f"the batch entrypoint differs for: {differing}"
+
+
+def test_only_the_notice_rule_reads_the_input() -> None:
+    """The batch entrypoint relies on every rule reading the notice through `_notice`."""
+    readers = {}
+    for path in sorted(POLICIES.rglob("*.rego")):
+        if path.name.endswith("_test.rego"):
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            code = line.split("#", 1)[0]
+            if re.search(r"\binput\b", code):
+                readers[f"{path.relative_to(POLICIES)}:{number}"] = code.strip()
+    assert sorted(readers.values()) == [
+        "_notice := input.notice",
+        "batch_decisions := [_decisions_alone(notice) | some notice in input.notices]",
+    ], readers

@@ -37,8 +37,11 @@ decisions[sid] := _decision(sid, data.safehub.subscribers[sid], _context) if {
 # entrypoint: true
 batch_decisions := [_decisions_alone(notice) | some notice in input.notices]
 
+# Every rule reads the notice through _notice, so replacing that rule decides `notice` alone.
+# (Replacing input.notice instead makes OPA copy the whole batch input for every notice, and
+# regopy 1.5.2 cannot compile `with input as <object>`.)
 # regal ignore:with-outside-test-context
-_decisions_alone(notice) := decided if decided := decisions with input.notice as notice
+_decisions_alone(notice) := decided if decided := decisions with _notice as notice
 
 _context := {
 	"notice": _notice,
