@@ -53,17 +53,13 @@ default _present := set()
 # Mirrors present_paths() in services/gateway/domain/redaction.py.
 _present := whole | parts if {
 	is_object(_notice)
+	containers := {key | some key in data.safehub.fields.containers; is_object(_notice[key])}
 
 	# Key by key, not `some key, value in _notice`: regopy 1.5.2 refuses that form. The
 	# emptiness test is written out, not called, because this runs for every field.
-	whole := {key |
-		some key in object.keys(_notice)
-		not _container(key, _notice[key])
-		not _notice[key] in _empty
-	}
+	whole := {key | some key in (object.keys(_notice) - containers); not _notice[key] in _empty}
 	parts := {concat(".", [key, child]) |
-		some key in data.safehub.fields.containers
-		is_object(_notice[key])
+		some key in containers
 		some child in object.keys(_notice[key])
 		not _notice[key][child] in _empty
 	}
@@ -87,11 +83,6 @@ _unknown_paths := (_present - {path | some path in data.safehub.fields.paths}) -
 #     description: Caldicott principle 3, use the minimum necessary
 _restrictions contains _restriction("unknown_fields", sid, _unknown_paths) if {
 	some sid in object.keys(data.safehub.subscribers)
-}
-
-_container(key, value) if {
-	key in data.safehub.fields.containers
-	is_object(value)
 }
 
 # The paths a named view (data.safehub.rules.views) grants, limited to those present.
