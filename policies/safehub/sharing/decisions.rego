@@ -59,23 +59,21 @@ _decision(sid, sub, ctx) := decision if {
 	ctx.invalid != ""
 	decision := _deny(sub, set(), ctx.invalid, "ISA-2.1")
 } else := decision if {
-	vetoes := {veto | some veto in ctx.vetoes; veto.subscriber == sid}
+	vetoes := object.get(ctx.vetoes, sid, set())
 	count(vetoes) > 0
 	decision := _veto_decision(sub, vetoes, ctx)
 } else := decision if {
-	grants := {grant |
-		some grant in ctx.grants
-		grant.subscriber == sid
-		_grant_purpose(grant, sub, ctx.notice)
-	}
+	# Bound before the comprehension: regopy 1.5.2 ignores a function argument used as an
+	# index of the collection a comprehension iterates over.
+	granted := object.get(ctx.grants, sid, set())
+	grants := {grant | some grant in granted; _grant_purpose(grant, sub, ctx.notice)}
 	count(grants) > 0
 	decision := _share_decision(sid, sub, grants, ctx)
 } else := decision if {
-	some grant in ctx.grants
-	grant.subscriber == sid
+	count(object.get(ctx.grants, sid, set())) > 0
 	decision := _deny(sub, set(), sprintf(data.safehub.rules.texts.purpose_not_registered, [_role_label(sub)]), null)
 } else := decision if {
-	refusals := {refusal | some refusal in ctx.refusals; refusal.subscriber == sid}
+	refusals := object.get(ctx.refusals, sid, set())
 	count(refusals) > 0
 	decision := _refusal_decision(sub, refusals)
 } else := _default_deny(sub, ctx.notice)
@@ -163,9 +161,9 @@ _sorted(members) := sort([member | some member in members])
 _share_decision(sid, sub, grants, ctx) := decision if {
 	primary := _primary_grant(grants)
 	viewed := union({_view_paths(data.safehub.rules.grants[grant.id].view, ctx.present) | some grant in grants})
+	restricted := object.get(ctx.restrictions, sid, set())
 	restrictions := {{"id": restriction.id, "paths": {path | some path in restriction.paths}} |
-		some restriction in ctx.restrictions
-		restriction.subscriber == sid
+		some restriction in restricted
 	}
 	permitted := viewed - union({restriction.paths | some restriction in restrictions})
 	count(permitted) > 0

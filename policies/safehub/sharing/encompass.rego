@@ -36,7 +36,7 @@ _this_school(sub, notice) if {
 # related_resources:
 #   - ref: https://www.operationencompass.org
 #     description: Operation Encompass; ISA clause 5.2
-_grants contains _grant("operation_encompass", sid) if {
+_grants[sid] contains _grant("operation_encompass", sid) if {
 	_encompass(_notice)
 	_children_present(_notice)
 	_school_age(_notice)
@@ -51,7 +51,7 @@ _grants contains _grant("operation_encompass", sid) if {
 # related_resources:
 #   - ref: https://www.operationencompass.org
 #     description: Operation Encompass; ISA clause 5.2
-_refusals contains _refusal("encompass_no_child_present", sid) if {
+_refusals[sid] contains _refusal("encompass_no_child_present", sid) if {
 	_encompass(_notice)
 	not _children_present(_notice)
 	some sid, sub in data.safehub.subscribers
@@ -64,7 +64,7 @@ _refusals contains _refusal("encompass_no_child_present", sid) if {
 # related_resources:
 #   - ref: https://www.operationencompass.org
 #     description: Operation Encompass; ISA clause 5.2
-_refusals contains _refusal("encompass_not_school_age", sid) if {
+_refusals[sid] contains _refusal("encompass_not_school_age", sid) if {
 	_encompass(_notice)
 	not _school_age(_notice)
 	some sid, sub in data.safehub.subscribers
@@ -77,7 +77,7 @@ _refusals contains _refusal("encompass_not_school_age", sid) if {
 # related_resources:
 #   - ref: https://www.operationencompass.org
 #     description: Operation Encompass; ISA clause 5.2
-_refusals contains _refusal("encompass_other_school", sid) if {
+_refusals[sid] contains _refusal("encompass_other_school", sid) if {
 	_encompass(_notice)
 	some sid, sub in data.safehub.subscribers
 	_school(sub)

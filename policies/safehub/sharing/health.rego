@@ -21,7 +21,7 @@ package safehub.sharing
 # related_resources:
 #   - ref: https://www.legislation.gov.uk/eur/2016/679/article/9
 #     description: UK GDPR Art 9(2)(h); ISA clause 4.2
-_restrictions contains _restriction("clinical", sid, _clinical_paths(_notice)) if {
+_restrictions[sid] contains _restriction("clinical", sid, _clinical_paths(_notice)) if {
 	some sid, sub in data.safehub.subscribers
 	not _has_role(sub, data.safehub.rules.R3.clinical_roles)
 }
@@ -54,7 +54,7 @@ _cpis_encounter(notice) if {
 # related_resources:
 #   - ref: https://www.gov.uk/government/publications/the-caldicott-principles
 #     description: Caldicott principles; ISA clause 4.2
-_vetoes contains _veto("sensitive_health_setting", sid, sub) if {
+_vetoes[sid] contains _veto("sensitive_health_setting", sid, sub) if {
 	_sensitive_setting(_notice)
 	not _released(_notice)
 	some sid, sub in data.safehub.subscribers
@@ -69,7 +69,7 @@ _vetoes contains _veto("sensitive_health_setting", sid, sub) if {
 # related_resources:
 #   - ref: https://www.gov.uk/government/publications/the-caldicott-principles
 #     description: Caldicott principle 7, the duty to share; ISA clause 4.2
-_vetoes contains _veto("sensitive_health_setting_released", sid, sub) if {
+_vetoes[sid] contains _veto("sensitive_health_setting_released", sid, sub) if {
 	_sensitive_setting(_notice)
 	_released(_notice)
 	some sid, sub in data.safehub.subscribers
@@ -86,7 +86,7 @@ _vetoes contains _veto("sensitive_health_setting_released", sid, sub) if {
 # related_resources:
 #   - ref: https://www.gov.uk/government/publications/the-caldicott-principles
 #     description: Caldicott principle 7, the duty to share; ISA clause 4.2
-_grants contains _grant("released_for_cp_decision", sid) if {
+_grants[sid] contains _grant("released_for_cp_decision", sid) if {
 	_sensitive_setting(_notice)
 	_released(_notice)
 	some sid, sub in data.safehub.subscribers
@@ -101,7 +101,7 @@ _grants contains _grant("released_for_cp_decision", sid) if {
 # related_resources:
 #   - ref: https://digital.nhs.uk/services/child-protection-information-sharing-project
 #     description: CP-IS access notifications; ISA clause 5.6
-_grants contains _grant("cpis_local_authority", sid) if {
+_grants[sid] contains _grant("cpis_local_authority", sid) if {
 	_cpis_encounter(_notice)
 	some sid, sub in data.safehub.subscribers
 	_responsible_authority(sub, _notice)
@@ -113,7 +113,7 @@ _grants contains _grant("cpis_local_authority", sid) if {
 # related_resources:
 #   - ref: https://digital.nhs.uk/services/child-protection-information-sharing-project
 #     description: CP-IS; ISA clause 5.6
-_grants contains _grant("cpis_unscheduled_care", sid) if {
+_grants[sid] contains _grant("cpis_unscheduled_care", sid) if {
 	_cpis_encounter(_notice)
 	some sid, sub in data.safehub.subscribers
 	sub.role in data.safehub.rules.R13.unscheduled_care_roles
@@ -125,7 +125,7 @@ _grants contains _grant("cpis_unscheduled_care", sid) if {
 # related_resources:
 #   - ref: https://digital.nhs.uk/services/child-protection-information-sharing-project
 #     description: CP-IS; ISA clause 5.6
-_refusals contains _refusal("cpis_not_applicable", sid) if {
+_refusals[sid] contains _refusal("cpis_not_applicable", sid) if {
 	_notice.notice_type == "HEALTH_SAFEGUARDING_ALERT"
 	not _cpis_encounter(_notice)
 	some sid, sub in data.safehub.subscribers

@@ -13,7 +13,7 @@ package safehub.sharing
 # related_resources:
 #   - ref: https://www.gov.uk/government/publications/safeguarding-practitioners-information-sharing-advice
 #     description: Golden rule 5; ISA clause 6.1
-_restrictions contains _restriction("identities", sid, data.safehub.rules.R14.identity_paths) if {
+_restrictions[sid] contains _restriction("identities", sid, data.safehub.rules.R14.identity_paths) if {
 	some sid, sub in data.safehub.subscribers
 	_outside_mash(sub)
 }

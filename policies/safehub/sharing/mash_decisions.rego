@@ -32,7 +32,7 @@ _routed_to_local_authority(notice) if data.safehub.rules.R11.local_authority_out
 # related_resources:
 #   - ref: https://www.gov.uk/government/publications/working-together-to-safeguard-children--2
 #     description: Working Together 2023; ISA clause 5.4
-_grants contains _grant("mash_decision_inside", sid) if {
+_grants[sid] contains _grant("mash_decision_inside", sid) if {
 	_mash_decision(_notice)
 	some sid, sub in data.safehub.subscribers
 	_inside_mash(sub)
@@ -47,7 +47,7 @@ _grants contains _grant("mash_decision_inside", sid) if {
 # related_resources:
 #   - ref: https://www.legislation.gov.uk/ukpga/1989/41/section/47
 #     description: Children Act 1989 s47; ISA clause 5.4
-_grants contains object.union(
+_grants[sid] contains object.union(
 	_grant("mash_decision_local_authority", sid),
 	{"basis": routing.basis, "rule_ids": routing.rule_ids, "reason": routing.reason},
 ) if {
@@ -63,7 +63,7 @@ _grants contains object.union(
 # related_resources:
 #   - ref: https://www.legislation.gov.uk/ukpga/2004/31/section/10
 #     description: Children Act 2004 s10; ISA clause 5.3
-_grants contains _grant("mash_decision_early_help", sid) if {
+_grants[sid] contains _grant("mash_decision_early_help", sid) if {
 	_mash_decision(_notice)
 	_notice.detail.outcome in data.safehub.rules.R11.early_help_outcomes
 	_family_agreed(_notice)
@@ -77,7 +77,7 @@ _grants contains _grant("mash_decision_early_help", sid) if {
 # related_resources:
 #   - ref: https://www.gov.uk/government/publications/working-together-to-safeguard-children--2
 #     description: Working Together 2023, early help is voluntary; ISA clause 5.4
-_vetoes contains _veto("early_help_without_agreement", sid, sub) if {
+_vetoes[sid] contains _veto("early_help_without_agreement", sid, sub) if {
 	_mash_decision(_notice)
 	_agreement_missing(_notice)
 	some sid, sub in data.safehub.subscribers
@@ -90,7 +90,7 @@ _vetoes contains _veto("early_help_without_agreement", sid, sub) if {
 # related_resources:
 #   - ref: https://www.gov.uk/government/publications/working-together-to-safeguard-children--2
 #     description: Working Together 2023; ISA clause 5.4
-_refusals contains _refusal("mash_decision_not_routed", sid) if {
+_refusals[sid] contains _refusal("mash_decision_not_routed", sid) if {
 	_mash_decision(_notice)
 	not _routed_to_local_authority(_notice)
 	some sid, sub in data.safehub.subscribers

@@ -55,7 +55,7 @@ _returned(notice) if notice.detail.status in data.safehub.rules.R7.return_status
 # related_resources:
 #   - ref: https://www.gov.uk/government/publications/children-who-run-away-or-go-missing-from-home-or-care
 #     description: Missing children guidance; ISA clause 5.1
-_grants contains object.union(_grant("missing_local_authority", sid), _missing_extra(_notice)) if {
+_grants[sid] contains object.union(_grant("missing_local_authority", sid), _missing_extra(_notice)) if {
 	_missing(_notice)
 	_notice.detail.status in data.safehub.rules.R7.notify_statuses
 	_treated_as_missing(_notice)
@@ -69,7 +69,7 @@ _grants contains object.union(_grant("missing_local_authority", sid), _missing_e
 # related_resources:
 #   - ref: https://www.gov.uk/government/publications/children-who-run-away-or-go-missing-from-home-or-care
 #     description: Return home interviews within 72 hours; ISA clause 5.1
-_grants contains object.union(_grant("missing_return_interview", sid), _missing_extra(_notice)) if {
+_grants[sid] contains object.union(_grant("missing_return_interview", sid), _missing_extra(_notice)) if {
 	_missing(_notice)
 	_returned(_notice)
 	_treated_as_missing(_notice)
@@ -83,7 +83,7 @@ _grants contains object.union(_grant("missing_return_interview", sid), _missing_
 # related_resources:
 #   - ref: https://www.gov.uk/government/publications/children-who-run-away-or-go-missing-from-home-or-care
 #     description: Return home interviews; ISA clause 5.1
-_grants contains _grant("return_interview_outcome_local_authority", sid) if {
+_grants[sid] contains _grant("return_interview_outcome_local_authority", sid) if {
 	_notice.notice_type == "VCS_UPDATE"
 	_notice.detail.kind in data.safehub.rules.R7.return_interview_outcome_kinds
 	some sid, sub in data.safehub.subscribers
@@ -96,7 +96,7 @@ _grants contains _grant("return_interview_outcome_local_authority", sid) if {
 # related_resources:
 #   - ref: https://www.gov.uk/government/publications/children-who-run-away-or-go-missing-from-home-or-care
 #     description: Return home interviews; ISA clause 5.1
-_refusals contains _refusal("return_not_yet", sid) if {
+_refusals[sid] contains _refusal("return_not_yet", sid) if {
 	_missing(_notice)
 	not _returned(_notice)
 	some sid, sub in data.safehub.subscribers
@@ -111,7 +111,7 @@ _refusals contains _refusal("return_not_yet", sid) if {
 # related_resources:
 #   - ref: https://www.gov.uk/government/publications/children-who-run-away-or-go-missing-from-home-or-care
 #     description: Missing children guidance; ISA clause 5.1
-_refusals contains _refusal("missing_absent", sid) if {
+_refusals[sid] contains _refusal("missing_absent", sid) if {
 	_missing(_notice)
 	not _treated_as_missing(_notice)
 	some sid, sub in data.safehub.subscribers

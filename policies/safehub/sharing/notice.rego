@@ -81,7 +81,7 @@ _unknown_paths := (_present - {path | some path in data.safehub.fields.paths}) -
 # related_resources:
 #   - ref: https://www.gov.uk/government/publications/the-caldicott-principles
 #     description: Caldicott principle 3, use the minimum necessary
-_restrictions contains _restriction("unknown_fields", sid, _unknown_paths) if {
+_restrictions[sid] contains _restriction("unknown_fields", sid, _unknown_paths) if {
 	some sid in object.keys(data.safehub.subscribers)
 }
 

@@ -38,7 +38,7 @@ _intelligence(notice) if notice.notice_type in data.safehub.rules.R5.intelligenc
 # related_resources:
 #   - ref: https://www.college.police.uk/app/intelligence-management/intelligence-report
 #     description: 3x5x2 handling code P, lawful sharing permitted; ISA clause 4.3
-_grants contains _grant("intelligence_decision_maker", sid) if {
+_grants[sid] contains _grant("intelligence_decision_maker", sid) if {
 	_intelligence(_notice)
 	_handling(_notice) == "P"
 	some sid, sub in data.safehub.subscribers
@@ -51,7 +51,7 @@ _grants contains _grant("intelligence_decision_maker", sid) if {
 # related_resources:
 #   - ref: https://www.legislation.gov.uk/ukpga/2018/12/schedule/8
 #     description: DPA 2018 Part 3; ISA clause 4.3
-_grants contains _grant("intelligence_police", sid) if {
+_grants[sid] contains _grant("intelligence_police", sid) if {
 	_intelligence(_notice)
 	some sid, sub in data.safehub.subscribers
 	_police(sub)
@@ -64,7 +64,7 @@ _grants contains _grant("intelligence_police", sid) if {
 # related_resources:
 #   - ref: https://www.college.police.uk/app/intelligence-management/intelligence-report
 #     description: 3x5x2 handling; ISA clause 4.3
-_vetoes contains _veto("intelligence_decision_makers_only", sid, sub) if {
+_vetoes[sid] contains _veto("intelligence_decision_makers_only", sid, sub) if {
 	_intelligence(_notice)
 	_handling(_notice) == "P"
 	some sid, sub in data.safehub.subscribers
@@ -80,7 +80,7 @@ _vetoes contains _veto("intelligence_decision_makers_only", sid, sub) if {
 # related_resources:
 #   - ref: https://www.college.police.uk/app/intelligence-management/intelligence-report
 #     description: 3x5x2 handling code C, sharing with conditions; ISA clause 4.3
-_vetoes contains _veto("handling_c", sid, sub) if {
+_vetoes[sid] contains _veto("handling_c", sid, sub) if {
 	_handling(_notice) == "C"
 	some sid, sub in data.safehub.subscribers
 	not _police(sub)
@@ -92,7 +92,7 @@ _vetoes contains _veto("handling_c", sid, sub) if {
 # related_resources:
 #   - ref: https://www.college.police.uk/app/intelligence-management/intelligence-report
 #     description: Legacy 5x5x5 handling codes (mapping owned by the IG officer); ISA clause 4.3
-_vetoes contains _veto("police_only_handling", sid, sub) if {
+_vetoes[sid] contains _veto("police_only_handling", sid, sub) if {
 	_handling(_notice) == "POLICE_ONLY"
 	some sid, sub in data.safehub.subscribers
 	not _police(sub)
@@ -104,7 +104,7 @@ _vetoes contains _veto("police_only_handling", sid, sub) if {
 # related_resources:
 #   - ref: https://www.college.police.uk/app/intelligence-management/intelligence-report
 #     description: Handling codes; ISA clause 4.3
-_vetoes contains _veto("ungraded_intelligence", sid, sub) if {
+_vetoes[sid] contains _veto("ungraded_intelligence", sid, sub) if {
 	not _handling(_notice) in {"P", "C", "NONE", "POLICE_ONLY"}
 	some sid, sub in data.safehub.subscribers
 	not _police(sub)
@@ -118,7 +118,7 @@ _vetoes contains _veto("ungraded_intelligence", sid, sub) if {
 # related_resources:
 #   - ref: https://www.gov.uk/government/publications/safeguarding-practitioners-information-sharing-advice
 #     description: Golden rule 5, protect the identity of people who could be harmed; ISA clause 4.3
-_restrictions contains _restriction("source_identity", sid, data.safehub.rules.R5.source_paths) if {
+_restrictions[sid] contains _restriction("source_identity", sid, data.safehub.rules.R5.source_paths) if {
 	some sid in object.keys(data.safehub.subscribers)
 }
 
@@ -128,7 +128,7 @@ _restrictions contains _restriction("source_identity", sid, data.safehub.rules.R
 # related_resources:
 #   - ref: https://www.legislation.gov.uk/ukpga/2018/12/schedule/8
 #     description: DPA 2018 Part 3; ISA clause 4.3
-_restrictions contains _restriction("police_confidential_account", sid, data.safehub.rules.R5.account_paths) if {
+_restrictions[sid] contains _restriction("police_confidential_account", sid, data.safehub.rules.R5.account_paths) if {
 	_notice.narrative.sensitivity in data.safehub.rules.R5.confidential_sensitivities
 	some sid, sub in data.safehub.subscribers
 	not _police(sub)
@@ -140,7 +140,7 @@ _restrictions contains _restriction("police_confidential_account", sid, data.saf
 # related_resources:
 #   - ref: https://www.college.police.uk/app/intelligence-management/intelligence-report
 #     description: 3x5x2 grading; ISA clause 4.3
-_restrictions contains _restriction("intelligence_grading", sid, data.safehub.rules.R5.grading_paths) if {
+_restrictions[sid] contains _restriction("intelligence_grading", sid, data.safehub.rules.R5.grading_paths) if {
 	some sid, sub in data.safehub.subscribers
 	not _police(sub)
 	not _decision_maker(sub)

@@ -79,7 +79,7 @@ _cleared_classifications(sub) := sub.classifications if {
 # related_resources:
 #   - ref: https://www.gov.uk/government/publications/government-security-classifications
 #     description: Government Security Classifications; ISA clause 2.1
-_vetoes contains _veto("classification_not_cleared", sid, sub) if {
+_vetoes[sid] contains _veto("classification_not_cleared", sid, sub) if {
 	some sid, sub in data.safehub.subscribers
 	not _cleared(sub, _notice)
 }
@@ -90,7 +90,7 @@ _vetoes contains _veto("classification_not_cleared", sid, sub) if {
 # related_resources:
 #   - ref: https://www.legislation.gov.uk/ukpga/2004/31/section/11
 #     description: Children Act 2004 s11; ISA clause 2.1
-_refusals contains _refusal("another_local_authority", sid) if {
+_refusals[sid] contains _refusal("another_local_authority", sid) if {
 	some sid, sub in data.safehub.subscribers
 	_local_authority(sub)
 	not _authority_for_missing(sub, _notice)

@@ -27,7 +27,7 @@ _nrm_recipient(sub, notice) if _responsible_authority(sub, notice)
 # related_resources:
 #   - ref: https://www.legislation.gov.uk/ukpga/2015/30/section/52
 #     description: Modern Slavery Act 2015 s52; ISA clause 5.5
-_grants contains _grant("nrm_mash", sid) if {
+_grants[sid] contains _grant("nrm_mash", sid) if {
 	_nrm(_notice)
 	some sid, sub in data.safehub.subscribers
 	_nrm_mash_recipient(sub)
@@ -39,7 +39,7 @@ _grants contains _grant("nrm_mash", sid) if {
 # related_resources:
 #   - ref: https://www.legislation.gov.uk/ukpga/2015/30/section/52
 #     description: Modern Slavery Act 2015 s52; ISA clause 5.5
-_grants contains _grant("nrm_local_authority", sid) if {
+_grants[sid] contains _grant("nrm_local_authority", sid) if {
 	_nrm(_notice)
 	some sid, sub in data.safehub.subscribers
 	_responsible_authority(sub, _notice)
@@ -51,7 +51,7 @@ _grants contains _grant("nrm_local_authority", sid) if {
 # related_resources:
 #   - ref: https://www.legislation.gov.uk/ukpga/2015/30/section/52
 #     description: Modern Slavery Act 2015 s52; ISA clause 5.5
-_vetoes contains _veto("nrm_restricted", sid, sub) if {
+_vetoes[sid] contains _veto("nrm_restricted", sid, sub) if {
 	_nrm(_notice)
 	some sid, sub in data.safehub.subscribers
 	not _nrm_recipient(sub, _notice)

@@ -20,7 +20,7 @@ package safehub.sharing
 # related_resources:
 #   - ref: https://www.gov.uk/government/publications/working-together-to-safeguard-children--2
 #     description: Working Together 2023, MASH triage; ISA clause 4.1
-_grants contains object.union(_grant("triage_decision_maker", sid), {"note": _r1_note(_notice)}) if {
+_grants[sid] contains object.union(_grant("triage_decision_maker", sid), {"note": _r1_note(_notice)}) if {
 	_triage_type(_notice)
 	some sid, sub in data.safehub.subscribers
 	_decision_maker(sub)
@@ -32,7 +32,7 @@ _grants contains object.union(_grant("triage_decision_maker", sid), {"note": _r1
 # related_resources:
 #   - ref: https://www.legislation.gov.uk/ukpga/2004/31/section/11
 #     description: Children Act 2004 s11; ISA clause 4.1
-_grants contains _grant("triage_partner_own_agency", sid) if {
+_grants[sid] contains _grant("triage_partner_own_agency", sid) if {
 	_triage_type(_notice)
 	some sid, sub in data.safehub.subscribers
 	_inside_partner(sub)
@@ -48,7 +48,7 @@ _grants contains _grant("triage_partner_own_agency", sid) if {
 # related_resources:
 #   - ref: https://www.legislation.gov.uk/ukpga/2004/31/section/11
 #     description: Children Act 2004 s11; ISA clause 4.1
-_grants contains _grant("triage_partner", sid) if {
+_grants[sid] contains _grant("triage_partner", sid) if {
 	_triage_type(_notice)
 	some sid, sub in data.safehub.subscribers
 	_inside_partner(sub)
@@ -63,7 +63,7 @@ _grants contains _grant("triage_partner", sid) if {
 # related_resources:
 #   - ref: https://www.gov.uk/government/publications/working-together-to-safeguard-children--2
 #     description: Working Together 2023; ISA clause 4.1
-_restrictions contains _restriction("mash_firewall", sid, data.safehub.rules.R2.firewall_paths) if {
+_restrictions[sid] contains _restriction("mash_firewall", sid, data.safehub.rules.R2.firewall_paths) if {
 	some sid, sub in data.safehub.subscribers
 	_outside_mash(sub)
 }

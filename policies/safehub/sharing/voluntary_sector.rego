@@ -21,7 +21,7 @@ _early_help_worker(sub) if sub.role in data.safehub.rules.R10.early_help_roles
 # related_resources:
 #   - ref: https://www.gov.uk/government/publications/the-caldicott-principles
 #     description: Caldicott principles; ISA clause 5.3
-_vetoes contains _veto("voluntary_sector_never", sid, sub) if {
+_vetoes[sid] contains _veto("voluntary_sector_never", sid, sub) if {
 	_notice.notice_type in data.safehub.rules.R10.never_types
 	some sid, sub in data.safehub.subscribers
 	_voluntary_sector(sub)
@@ -35,7 +35,7 @@ _vetoes contains _veto("voluntary_sector_never", sid, sub) if {
 # related_resources:
 #   - ref: https://www.gov.uk/government/publications/the-caldicott-principles
 #     description: Caldicott principles; ISA clause 5.3
-_restrictions contains _restriction("voluntary_sector", sid, data.safehub.rules.R10.never_paths) if {
+_restrictions[sid] contains _restriction("voluntary_sector", sid, data.safehub.rules.R10.never_paths) if {
 	some sid, sub in data.safehub.subscribers
 	_voluntary_sector(sub)
 }
@@ -46,7 +46,7 @@ _restrictions contains _restriction("voluntary_sector", sid, data.safehub.rules.
 # related_resources:
 #   - ref: https://www.legislation.gov.uk/ukpga/2004/31/section/10
 #     description: Children Act 2004 s10; ISA clause 5.3
-_grants contains _grant("vcs_update_early_help", sid) if {
+_grants[sid] contains _grant("vcs_update_early_help", sid) if {
 	_notice.notice_type == "VCS_UPDATE"
 	some sid, sub in data.safehub.subscribers
 	_early_help_worker(sub)
