@@ -30,8 +30,9 @@ Per scenario:
               Notices not visible 10 s after the phase are "late" and rank above all others.
 
 Before the scenarios, the gateway's own steps are timed in this process, one notice at a
-time (CPU ms per notice), to show where the time goes. Ratios are of throughput. Output
-keys are unique per notice (its linkage key) so the observer never decodes anything.
+time (CPU ms per notice; OPA is asked in batches of `decision_batch`, as the gateway asks),
+to show where the time goes. Ratios are of throughput. Output keys are unique per notice
+(its linkage key) so the observer never decodes anything.
 """
 
 from __future__ import annotations
@@ -600,7 +601,7 @@ async def breakdown(hub: HubSettings, topology: Topology, notices: Sequence[Seal
     from services.gateway.domain.decisions import parse_decisions
     from services.gateway.domain.intake import accept_notice
     from services.gateway.domain.pipeline import messages_for_decisions
-    from services.gateway.engines import OpaEngine, RegopyEngine, bundle_revision
+    from services.gateway.engines import EngineAnswer, OpaEngine, RegopyEngine, bundle_revision
     from services.hubkit.envelope import KeyDirectory, seal
 
     catalog = SchemaCatalog(hub.schemas_dir)
@@ -632,12 +633,19 @@ async def breakdown(hub: HubSettings, topology: Topology, notices: Sequence[Seal
     steps["decide: regopy (in process)"] *= len(accepted) / len(sample)
 
     async def ask_opa() -> tuple[float, list[Any]]:
-        engine = OpaEngine(hub.opa_url, revision=bundle_revision(hub.policies_dir))
+        # As the gateway asks: the batch entrypoint, `decision_batch` notices per query.
+        batch = GatewaySettings().decision_batch
+        engine = OpaEngine(
+            hub.opa_url, revision=bundle_revision(hub.policies_dir), batch_size=batch
+        )
         opa_pid = _opa_pid(hub)
         opa0 = _cpu_seconds(opa_pid)
         started = time.process_time()
-        answers = [await engine.evaluate({"notice": a.notice}) for a in accepted]
-        steps["decide: OPA client (aiohttp)"] = time.process_time() - started
+        answers = await engine.evaluate_many([a.notice for a in accepted])
+        steps["decide: OPA client (batched)"] = time.process_time() - started
+        failed = [a for a in answers if not isinstance(a, EngineAnswer)]
+        if failed:
+            raise RuntimeError(f"OPA gave {len(failed)} unusable answers, e.g. {failed[0]!r}")
         opa1 = _cpu_seconds(opa_pid)
         await engine.close()
         return (opa1 - opa0) if opa0 is not None and opa1 is not None else float("nan"), answers

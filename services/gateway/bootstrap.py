@@ -30,6 +30,7 @@ def build_engine(hub: HubSettings, settings: GatewaySettings) -> DecisionEngine:
         timeout_s=settings.decision_timeout_s,
         revision=bundle_revision(hub.policies_dir),
         max_concurrency=settings.decision_concurrency,
+        batch_size=settings.decision_batch,
     )
 
 

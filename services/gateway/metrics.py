@@ -13,8 +13,8 @@ __all__ = ["CONTENT_TYPE", "GatewayMetrics"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-# Decision latency buckets (seconds): OPA answers in a few ms, regopy in tens of ms, and the
-# budget is a couple of seconds.
+# Decision latency buckets (seconds): OPA answers a batch in tens of ms, regopy a notice in
+# tens of ms, and the budget is a couple of seconds.
 _LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -54,14 +54,15 @@ class GatewayMetrics:
         )
         self.decision_latency = Histogram(
             "safehub_gateway_decision_latency_seconds",
-            "Time for one policy query, successful or not.",
+            "Time for one policy query (a batch of notices), successful or not.",
             ["engine"],
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
         self.engine_failures = Counter(
             "safehub_gateway_engine_failures",
-            "Policy queries that gave no usable decision (the notice is retried).",
+            "Policy queries that left notices without a usable decision, once per query and "
+            "kind (those notices are retried).",
             ["engine", "kind"],
             registry=r,
         )

@@ -19,6 +19,13 @@ class GatewaySettings(BaseSettings):
     decision_concurrency: int = Field(default=16, ge=1, le=256)
     """Policy queries in flight at once (OPA only; the in-process engine takes one at a time).
     Results are still applied in offset order per partition."""
+    decision_batch: int = Field(default=16, ge=1, le=1000)
+    """Notices per policy query (OPA's batch entrypoint). A poll's notices are decided in as
+    few queries as this allows, run concurrently; the in-process engine takes one at a time.
+    Measured on the stack: 16 saves the gateway most of the CPU of one query per notice (0.1
+    ms per notice left, from 1), and still spreads a poll over several queries, which OPA
+    evaluates on different cores: at 64, p50 latency at 200 notices/s was three times as
+    long for the same CPU; at 8 both the gateway and OPA spent more CPU per notice."""
     max_batch: int = Field(default=200, ge=1)
     """At most this many notices per partition per transaction, and per poll."""
     commit_interval_ms: int = Field(default=100, ge=1)

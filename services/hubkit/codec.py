@@ -51,6 +51,32 @@ def fingerprint_of(parsed_schema: Any) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
+class _NamedBranch:
+    """A top-level field typed ["null", <record or enum>] and the branch that is not null."""
+
+    field: str
+    branch: str
+    value_type: type
+    """What a value of the branch is in Python: dict for a record, str for an enum."""
+
+
+def _named_branches(parsed: Any) -> tuple[_NamedBranch, ...]:
+    named = parsed.get("__named_schemas", {})
+    found = []
+    for field in parsed["fields"]:
+        union = field["type"]
+        if not (isinstance(union, list) and len(union) == 2 and union[0] == "null"):
+            continue
+        branch = union[1]
+        definition = named.get(branch) if isinstance(branch, str) else branch
+        kind = definition.get("type") if isinstance(definition, dict) else None
+        if kind in ("record", "enum"):
+            value_type = dict if kind == "record" else str
+            found.append(_NamedBranch(field["name"], definition["name"], value_type))
+    return tuple(found)
+
+
+@dataclass(frozen=True, slots=True)
 class _WriterSchema:
     message_type: MessageType
     parsed: Any
@@ -64,9 +90,11 @@ class SchemaCatalog:
         self._readers: dict[MessageType, Any] = {}
         self._fingerprints: dict[MessageType, bytes] = {}
         self._writers: dict[bytes, _WriterSchema] = {}
+        self._named_branches: dict[MessageType, tuple[_NamedBranch, ...]] = {}
         for message_type in MessageType:
             parsed = fastavro.schema.load_schema(str(schemas_dir / f"{message_type.value}.avsc"))
             self._readers[message_type] = parsed
+            self._named_branches[message_type] = _named_branches(parsed)
             fingerprint = fingerprint_of(parsed)
             self._fingerprints[message_type] = fingerprint
             self._writers[fingerprint] = _WriterSchema(message_type, parsed, "current")
@@ -88,6 +116,9 @@ class SchemaCatalog:
         return frozenset(self._writers)
 
     def encode(self, message_type: MessageType, record: Mapping[str, Any]) -> bytes:
+        branches = self._named_branches[message_type]
+        if branches:
+            record = _with_branches_named(record, branches)
         buffer = io.BytesIO()
         buffer.write(MAGIC)
         buffer.write(self._fingerprints[message_type])
@@ -125,3 +156,24 @@ class SchemaCatalog:
         if writer is None:
             raise UnknownSchemaFingerprint(fingerprint)
         return writer
+
+
+def _with_branches_named(
+    record: Mapping[str, Any], branches: tuple[_NamedBranch, ...]
+) -> Mapping[str, Any]:
+    """The record with each value of a ["null", <record or enum>] field named as its branch
+    (fastavro's tuple notation), when the value is of that branch's Python type.
+
+    Unnamed, fastavro finds a union's branch by validating the value against each branch in
+    turn, which took a fifth of the time to encode an audit record. The bytes are the same.
+    A value named this way is still checked by the branch's writer (an unknown enum symbol,
+    a missing or extra record field are refused), as the same record is outside a union.
+    """
+    named: dict[str, Any] | None = None
+    for branch in branches:
+        value = record.get(branch.field)
+        if type(value) is branch.value_type:
+            if named is None:
+                named = dict(record)
+            named[branch.field] = (branch.branch, value)
+    return record if named is None else named

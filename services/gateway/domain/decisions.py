@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import repeat
 from typing import Any
 
 from services.gateway.errors import PolicyResultInvalid
@@ -82,19 +83,22 @@ def _optional_text(entry: Mapping[str, Any], key: str, where: str) -> str | None
 
 def _strings(entry: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
     value = entry.get(key)
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+    # map(isinstance, ...) checks every item without a Python frame per item.
+    if not isinstance(value, list) or not all(map(isinstance, value, repeat(str))):
         raise PolicyResultInvalid(f"{where}: '{key}' must be a list of strings")
     return tuple(sorted(set(value)))
+
+
+_OUTCOMES = {outcome.value: outcome for outcome in SharingOutcome}
 
 
 def _decision(subscriber_id: str, entry: Any) -> SharingDecision:
     where = f"decision for {subscriber_id}"
     if not isinstance(entry, Mapping):
         raise PolicyResultInvalid(f"{where} is not an object")
-    try:
-        outcome = SharingOutcome(str(entry.get("outcome")))
-    except ValueError:
-        raise PolicyResultInvalid(f"{where}: unknown outcome {entry.get('outcome')!r}") from None
+    outcome = _OUTCOMES.get(str(entry.get("outcome")))
+    if outcome is None:
+        raise PolicyResultInvalid(f"{where}: unknown outcome {entry.get('outcome')!r}")
     basis = entry.get("lawful_basis")
     if not isinstance(basis, Mapping):
         raise PolicyResultInvalid(f"{where}: 'lawful_basis' must be an object")

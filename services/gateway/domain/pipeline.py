@@ -17,6 +17,7 @@ from services.gateway.domain.records import (
     audit_record,
     dead_letter,
     feed_item,
+    redacted_view_json,
     rejection_audit_record,
 )
 from services.gateway.domain.redaction import present_paths, withheld_paths
@@ -49,13 +50,18 @@ def messages_for_decisions(
     notice = accepted.notice
     key = str(notice["subject"]["linkage_key"]).encode()
     held = present_paths(notice)  # once per notice, not once per subscriber
+    # Subscribers often share a permitted set: its withheld paths and its view are worked
+    # out once per notice.
+    withheld_for: dict[tuple[str, ...], tuple[str, ...]] = {}
+    views: dict[tuple[str, ...], str] = {}
     messages: list[OutboundMessage] = []
     for subscriber in topology.subscribers:
         decision = decisions[subscriber.subscriber_id]
         # The same paths are withheld in the audit record and in the feed item.
-        withheld = withheld_paths(
-            notice, decision.permitted_fields if decision.discloses else (), held=held
-        )
+        permitted = decision.permitted_fields if decision.discloses else ()
+        withheld = withheld_for.get(permitted)
+        if withheld is None:
+            withheld = withheld_for[permitted] = withheld_paths(notice, permitted, held=held)
         # Audit first in the batch; the transaction makes both visible together or neither.
         messages.append(
             OutboundMessage(
@@ -74,6 +80,9 @@ def messages_for_decisions(
             )
         )
         if decision.discloses:
+            view_json = views.get(permitted)
+            if view_json is None:
+                view_json = views[permitted] = redacted_view_json(notice, permitted)
             messages.append(
                 OutboundMessage(
                     subscriber.feed_topic,
@@ -87,6 +96,7 @@ def messages_for_decisions(
                         decided_at=decided_at,
                         relay_contact=relay_contact,
                         withheld=withheld,
+                        view_json=view_json,
                     ),
                     signed=True,
                 )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from services.gateway.domain.decisions import SharingDecision
@@ -21,6 +21,7 @@ __all__ = [
     "audit_record",
     "dead_letter",
     "feed_item",
+    "redacted_view_json",
     "rejection_audit_record",
 ]
 
@@ -112,11 +113,14 @@ def feed_item(
     relay_contact: Mapping[str, str | None],
     held: frozenset[str] | None = None,
     withheld: tuple[str, ...] | None = None,
+    view_json: str | None = None,
 ) -> dict[str, Any]:
     """The subscriber's copy. Every field of it is either permitted by the decision, the
-    decision's own metadata, or (when the source is withheld) the MASH relay."""
+    decision's own metadata, or (when the source is withheld) the MASH relay.
+
+    `view_json` (`redacted_view_json(notice, decision.permitted_fields)`) may be passed when
+    the caller already has it: subscribers often share a permitted set."""
     permitted = frozenset(decision.permitted_fields)
-    view = redact(notice, permitted)
     source_agency = (
         notice["source"]["agency"] if is_permitted("source.agency", permitted) else RELAY_AGENCY
     )
@@ -132,7 +136,7 @@ def feed_item(
         "notice_type": notice["notice_type"],
         "subject_linkage_key": notice["subject"]["linkage_key"],
         "outcome": decision.outcome.value,
-        "view_json": json.dumps(view, sort_keys=True, separators=(",", ":")),
+        "view_json": redacted_view_json(notice, permitted) if view_json is None else view_json,
         "fields_withheld": list(
             withheld_paths(notice, permitted, held=held) if withheld is None else withheld
         ),
@@ -147,6 +151,11 @@ def feed_item(
         "contact_point": contact_point,
         "decided_at": decided_at,
     }
+
+
+def redacted_view_json(notice: dict[str, Any], permitted: Iterable[str]) -> str:
+    """The feed item's view of `notice`: only the permitted paths, as canonical JSON."""
+    return json.dumps(redact(notice, permitted), sort_keys=True, separators=(",", ":"))
 
 
 def rejection_audit_record(

@@ -1,5 +1,6 @@
 """OpaEngine against a real (fake) HTTP server on loopback: every way OPA can fail gives a
-DecisionUnavailable with its own kind, never a decision. RegopyEngine refuses undefined."""
+DecisionUnavailable with its own kind, never a decision; a batch query that fails withholds
+every notice of it, a bad entry only its own notice. RegopyEngine refuses undefined."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from services.gateway.domain.retry import backoff_delay
 from services.gateway.engines import (
     UNCONFIRMED_PREFIX,
+    EngineAnswer,
     OpaEngine,
     RegopyEngine,
     bundle_revision,
@@ -19,7 +21,7 @@ from services.gateway.engines import (
 from services.gateway.errors import DecisionUnavailable, EngineUnavailable, PolicyResultInvalid
 from services.hubkit.notice import to_json_value
 from tests.factories import POLICIES, notices
-from tests.gateway.fakeopa import FAILURE_MODES, FakeOpa
+from tests.gateway.fakeopa import FAILURE_MODES, SINGLE_FAILURE_MODES, FakeOpa, is_batch
 
 DECISION = {
     "outcome": "FLAG_ONLY",
@@ -37,9 +39,19 @@ DECISION = {
 }
 
 
+def _decisions_for(notice: dict[str, Any]) -> dict[str, Any]:
+    # The explanation names the notice, so an answer can be matched to its notice.
+    return {"mash-manager": {**DECISION, "explanation": f"for {notice.get('notice_id')}"}}
+
+
 def _canned(body: dict[str, Any]) -> dict[str, Any]:
-    assert "notice" in body["input"]
-    return {"result": {"mash-manager": dict(DECISION)}}
+    if is_batch(body):
+        return {"result": [_decisions_for(n) for n in body["input"]["notices"]]}
+    return {"result": _decisions_for(body["input"]["notice"])}
+
+
+def _notices(count: int) -> list[dict[str, Any]]:
+    return [{"notice_id": f"n{index}"} for index in range(count)]
 
 
 @pytest.fixture
@@ -77,17 +89,80 @@ async def test_the_revision_opa_served_is_recorded() -> None:
     assert server.requests["proxy"] == 1
 
 
-@pytest.mark.parametrize("mode", sorted(m for m in FAILURE_MODES if m != "bad_decision"))
+@pytest.mark.parametrize("mode", sorted(SINGLE_FAILURE_MODES))
 async def test_every_failure_is_a_decision_unavailable_with_its_kind(
     fake: FakeOpa, mode: str
 ) -> None:
     fake.set_mode(mode)
     with pytest.raises(DecisionUnavailable) as caught:
         await _evaluate(fake.url)
-    assert caught.value.kind == FAILURE_MODES[mode]
+    assert caught.value.kind == SINGLE_FAILURE_MODES[mode]
+    assert isinstance(caught.value, _error_class(caught.value.kind))
+
+
+def _explanation(answer: EngineAnswer | DecisionUnavailable) -> str:
+    assert isinstance(answer, EngineAnswer), answer
+    return str(answer.result["mash-manager"]["explanation"])
+
+
+def _error_class(kind: str) -> type[DecisionUnavailable]:
     engine_side = {"unreachable", "timeout", "server_error"}
-    expected = EngineUnavailable if caught.value.kind in engine_side else PolicyResultInvalid
-    assert isinstance(caught.value, expected)
+    return EngineUnavailable if kind in engine_side else PolicyResultInvalid
+
+
+async def test_a_batch_is_one_query_answered_in_order(fake: FakeOpa) -> None:
+    engine = OpaEngine(fake.url, timeout_s=1.0, revision="rev-1")
+    try:
+        answers = await engine.evaluate_many(_notices(5))
+    finally:
+        await engine.close()
+    assert fake.requests["proxy"] == 1
+    assert [_explanation(a) for a in answers] == [f"for n{index}" for index in range(5)]
+    assert {a.policy_revision for a in answers if isinstance(a, EngineAnswer)} == {
+        f"{UNCONFIRMED_PREFIX}rev-1"
+    }
+
+
+async def test_a_large_batch_is_split_into_queries_of_the_batch_size(fake: FakeOpa) -> None:
+    engine = OpaEngine(fake.url, timeout_s=1.0, revision="rev-1", batch_size=3)
+    try:
+        answers = await engine.evaluate_many(_notices(7))
+        assert await engine.evaluate_many([]) == []
+    finally:
+        await engine.close()
+    assert fake.requests["proxy"] == 3
+    assert fake.notices_asked == 7
+    assert [_explanation(a) for a in answers] == [f"for n{index}" for index in range(7)]
+
+
+@pytest.mark.parametrize("mode", sorted(m for m in FAILURE_MODES if m != "bad_decision"))
+async def test_a_failed_batch_query_withholds_every_notice_of_it(fake: FakeOpa, mode: str) -> None:
+    fake.set_mode(mode)
+    engine = OpaEngine(fake.url, timeout_s=0.2, revision="rev-1")
+    try:
+        answers = await engine.evaluate_many(_notices(3))
+    finally:
+        await engine.close()
+    assert len(answers) == 3
+    for answer in answers:
+        assert isinstance(answer, DecisionUnavailable), mode
+        assert answer.kind == FAILURE_MODES[mode]
+        assert isinstance(answer, _error_class(answer.kind))
+
+
+@pytest.mark.parametrize("spoiled", [True, None, [], "PERMIT"])
+async def test_a_bad_entry_withholds_only_its_own_notice(fake: FakeOpa, spoiled: Any) -> None:
+    fake.poisoned["n1"] = spoiled
+    engine = OpaEngine(fake.url, timeout_s=1.0, revision="rev-1")
+    try:
+        first, second, third = await engine.evaluate_many(_notices(3))
+    finally:
+        await engine.close()
+    assert isinstance(second, PolicyResultInvalid)
+    assert second.kind == "non_object_result"
+    assert isinstance(first, EngineAnswer)
+    assert isinstance(third, EngineAnswer)
+    assert third.result["mash-manager"]["explanation"] == "for n2"
 
 
 async def test_the_engine_recovers_when_opa_does(fake: FakeOpa) -> None:
@@ -133,6 +208,15 @@ def test_regopy_refuses_a_boolean_result(tmp_path: Path) -> None:
     assert caught.value.kind == "non_object_result"
 
 
+async def test_regopy_withholds_only_the_undefined_notice_of_a_batch(tmp_path: Path) -> None:
+    engine = _regopy_with(tmp_path, 'decisions := {"a": 1} if input.notice.defined')
+    undefined, defined = await engine.evaluate_many([{}, {"defined": True}])
+    assert isinstance(undefined, PolicyResultInvalid)
+    assert undefined.kind == "undefined"
+    assert isinstance(defined, EngineAnswer)
+    assert defined.result == {"a": 1}
+
+
 async def test_regopy_decides_real_notices_one_at_a_time() -> None:
     engine = RegopyEngine(POLICIES)
     notice = to_json_value(notices(seed=5).notice("SAFEGUARDING_CONTACT"))
@@ -140,6 +224,7 @@ async def test_regopy_decides_real_notices_one_at_a_time() -> None:
     assert isinstance(answer.result, dict)
     assert answer.policy_revision == bundle_revision(POLICIES)
     assert engine.max_concurrency == 1
+    assert engine.batch_size == 1
 
 
 @pytest.mark.parametrize(

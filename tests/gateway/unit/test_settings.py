@@ -22,8 +22,12 @@ from tests.factories import POLICIES, SCHEMAS, catalog
 class _NeverEngine:
     name = "never"
     max_concurrency = 1
+    batch_size = 1
 
     async def evaluate(self, policy_input: dict) -> EngineAnswer:
+        raise AssertionError("not called")
+
+    async def evaluate_many(self, notices: list[dict]) -> list[EngineAnswer]:
         raise AssertionError("not called")
 
     async def close(self) -> None:
@@ -111,6 +115,7 @@ async def test_health_before_running_is_not_ready(tmp_path: Path) -> None:
         {"namespace": "a b"},
         {"decision_timeout_s": 0},
         {"max_batch": 0},
+        {"decision_batch": 0},
     ],
 )
 def test_invalid_settings_fail_early(values: dict[str, object]) -> None:

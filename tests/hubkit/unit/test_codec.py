@@ -1,3 +1,7 @@
+import io
+from typing import Any
+
+import fastavro
 import pytest
 
 from services.hubkit.codec import MAGIC, MessageType
@@ -8,7 +12,7 @@ from services.hubkit.errors import (
     UnknownSchemaFingerprint,
 )
 from services.hubkit.notice import DETAIL_RECORD, encode_notice, to_json_value
-from tests.factories import catalog, notices
+from tests.factories import SCHEMAS, catalog, notices
 
 CATALOG = catalog()
 
@@ -59,3 +63,53 @@ def test_encoding_an_invalid_record_fails_loudly() -> None:
     notice["notice_type"] = "NOT_A_TYPE"
     with pytest.raises(MalformedPayload):
         CATALOG.encode(MessageType.NOTICE, {**notice, "detail": ("x", {})})
+
+
+def _audit_records() -> list[dict[str, Any]]:
+    from tests.audit.records import audit_records
+
+    generator = notices(seed=13)
+    return [
+        record
+        for notice_type in sorted(DETAIL_RECORD)
+        for record in audit_records(to_json_value(generator.notice(notice_type)))
+    ]
+
+
+def _plain_fastavro(message_type: MessageType, record: dict[str, Any]) -> bytes:
+    """What encode wrote before it named union branches: fastavro left to find them."""
+    parsed = fastavro.schema.load_schema(str(SCHEMAS / f"{message_type.value}.avsc"))
+    buffer = io.BytesIO()
+    fastavro.schemaless_writer(buffer, parsed, record, strict=True)
+    return MAGIC + CATALOG.fingerprint(message_type) + buffer.getvalue()
+
+
+def test_naming_union_branches_changes_no_byte() -> None:
+    records = _audit_records()
+    assert {r["lawful_basis"] is not None for r in records} == {True}
+    for record in records:
+        assert CATALOG.encode(MessageType.AUDIT_RECORD, record) == _plain_fastavro(
+            MessageType.AUDIT_RECORD, record
+        )
+    for notice_type in sorted(DETAIL_RECORD):
+        notice = notices(seed=17).notice(notice_type, classification="OFFICIAL_SENSITIVE")
+        tagged = {**notice, "detail": (DETAIL_RECORD[notice_type], notice["detail"])}
+        assert encode_notice(CATALOG, notice) == _plain_fastavro(MessageType.NOTICE, tagged)
+
+
+@pytest.mark.parametrize(
+    ("field", "spoil"),
+    [
+        ("outcome", lambda value: "ALLOW"),
+        ("consent_status", lambda value: 3),
+        ("lawful_basis", lambda value: {**value, "unexpected": "x"}),
+        ("lawful_basis", lambda value: {k: v for k, v in value.items() if k != "article6"}),
+        ("lawful_basis", lambda value: {**value, "article6": None}),
+        ("recipient", lambda value: {**value, "agency": "NOT_AN_AGENCY"}),
+        ("recipient", lambda value: "mash-manager"),
+    ],
+)
+def test_a_bad_value_in_a_union_is_still_refused(field: str, spoil: Any) -> None:
+    record = _audit_records()[0]
+    with pytest.raises(MalformedPayload):
+        CATALOG.encode(MessageType.AUDIT_RECORD, {**record, field: spoil(record[field])})
