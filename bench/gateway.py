@@ -23,7 +23,8 @@ Per scenario:
               then until the last notice's output is visible to a read_committed consumer
               (bounded by --max-seconds)
   CPU         the processor's CPU seconds per 1,000 notices over the same span (/proc), and
-              for gw-opa also the OPA server's (shared: other OPA clients add noise)
+              for gw-opa also the OPA server's, and the broker's for every scenario
+              (shared: other OPA or Kafka clients on the machine add noise)
   latency     then an open-loop producer sends --rate notices/s for --seconds (gateway
               scenarios first also at a rate they can sustain); latency = first visibility
               of the notice's output to a read_committed consumer minus its send time.
@@ -250,8 +251,13 @@ def _cpu_seconds(pid: int | None) -> float | None:
 
 
 def _opa_pid(hub: HubSettings) -> int | None:
+    return _stack_pid(hub, "opa")
+
+
+def _stack_pid(hub: HubSettings, component: str) -> int | None:
+    """The pid `safehub stack up` recorded for `component` (opa, kafka), if it is running."""
     try:
-        pid = int((hub.data_dir / "run" / "opa.pid").read_text().strip())
+        pid = int((hub.data_dir / "run" / f"{component}.pid").read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
     return pid if Path(f"/proc/{pid}").exists() else None
@@ -264,6 +270,7 @@ class Result:
     throughput_s: float = 0.0
     cpu_s: float | None = None
     engine_cpu_s: float | None = None
+    broker_cpu_s: float | None = None
     latency: dict[int, tuple[list[float], int]] = field(default_factory=dict)
     """open-loop rate -> (latencies in ms of the notices that came through, notices sent)"""
 
@@ -470,6 +477,7 @@ async def run_scenario(
     await observer.start()
     child: subprocess.Popen[bytes] | None = None
     opa_pid = _opa_pid(hub) if scenario == "gw-opa" else None
+    broker_pid = _stack_pid(hub, "kafka")
     try:
         child = _spawn(scenario, namespace, profile_dir)
         group = _ns(namespace, "safehub-gateway" if scenario.startswith("gw-") else "bench-group")
@@ -484,17 +492,21 @@ async def run_scenario(
 
         started = time.monotonic()
         cpu0, opa0 = _cpu_seconds(child.pid), _cpu_seconds(opa_pid)
+        broker0 = _cpu_seconds(broker_pid)
         await _publish(producer, namespace, preload)
         await _wait_until(all_seen, timeout_s=max_seconds)
         done = len(keys & observer.seen.keys())
         last = max((observer.seen[k] for k in keys if k in observer.seen), default=started)
         cpu1, opa1 = _cpu_seconds(child.pid), _cpu_seconds(opa_pid)
+        broker1 = _cpu_seconds(broker_pid)
         result.throughput_n = done
         result.throughput_s = (last if done == len(keys) else time.monotonic()) - started
         if cpu0 is not None and cpu1 is not None:
             result.cpu_s = cpu1 - cpu0
         if opa0 is not None and opa1 is not None:
             result.engine_cpu_s = opa1 - opa0
+        if broker0 is not None and broker1 is not None:
+            result.broker_cpu_s = broker1 - broker0
         # Let it catch up (bounded), then latency at fixed open-loop rates, lowest first.
         if await _wait_until(all_seen, timeout_s=30):
             for rate, stream in streams:
@@ -518,13 +530,15 @@ async def run_scenario(
 def _print(results: list[Result], args: argparse.Namespace) -> None:
     print()
     print(
-        f"{'scenario':<8} {'notices':>7} {'notices/s':>9} {'CPU s/1k':>8} {'OPA s/1k':>8}  "
+        f"{'scenario':<8} {'notices':>7} {'notices/s':>9} {'CPU s/1k':>8} {'OPA s/1k':>8} "
+        f"{'Kafka s/1k':>10}  "
         f"latency (open loop): rate/s p50 ms p99 ms late"
     )
     for r in results:
         head = (
             f"{r.scenario:<8} {r.throughput_n:>7} {r.throughput:>9.1f} "
-            f"{r.cpu_per_1000(r.cpu_s):>8} {r.cpu_per_1000(r.engine_cpu_s):>8}  "
+            f"{r.cpu_per_1000(r.cpu_s):>8} {r.cpu_per_1000(r.engine_cpu_s):>8} "
+            f"{r.cpu_per_1000(r.broker_cpu_s):>10}  "
         )
         lines = [
             f"{rate:>6} {r.percentile(rate, 50):>6} {r.percentile(rate, 99):>6} {r.late(rate):>4}"
