@@ -31,7 +31,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -94,6 +94,10 @@ __all__ = [
 KAFKA_START_TIMEOUT_S = 60.0
 OPA_START_TIMEOUT_S = 20.0
 _STOP_TIMEOUT_S = {"kafka": 30.0, "opa": 10.0, "opa-bundles": 5.0}
+# Policy evaluation allocates heavily and OPA's heap is small (tens of MB): collecting at 4x
+# the live heap instead of Go's default 2x cut OPA's CPU per decision by about a quarter
+# (3.9 -> 2.9 ms per notice, batches of 16). An operator's own GOGC wins.
+_OPA_ENVIRONMENT = {"GOGC": os.environ.get("GOGC", "400")}
 # The loopback bundle service OPA polls for the signed policy bundle; it lives and dies with
 # OPA and is reported as part of the `opa` component.
 _BUNDLES = "opa-bundles"
@@ -206,7 +210,9 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def _spawn_detached(argv: Sequence[str], log_path: Path) -> int:
+def _spawn_detached(
+    argv: Sequence[str], log_path: Path, environment: Mapping[str, str] | None = None
+) -> int:
     """Start `argv` in its own session with output appended to `log_path`; return its pid.
 
     posix_spawn rather than subprocess.Popen: a Popen object for a process that must outlive
@@ -222,7 +228,11 @@ def _spawn_detached(argv: Sequence[str], log_path: Path) -> int:
         (os.POSIX_SPAWN_DUP2, 1, 2),
     ]
     return os.posix_spawn(
-        argv[0], list(argv), dict(os.environ), file_actions=file_actions, setsid=True
+        argv[0],
+        list(argv),
+        {**os.environ, **(environment or {})},
+        file_actions=file_actions,
+        setsid=True,
     )
 
 
@@ -801,8 +811,10 @@ class StackRunner:
             pidfile.unlink(missing_ok=True)
         return None
 
-    def _start(self, name: str, argv: Sequence[str]) -> int:
-        pid = _spawn_detached(argv, self._layout.log_file(name))
+    def _start(
+        self, name: str, argv: Sequence[str], environment: Mapping[str, str] | None = None
+    ) -> int:
+        pid = _spawn_detached(argv, self._layout.log_file(name), environment)
         _write_text(self._layout.pidfile(name), f"{pid}\n")
         self._progress(f"{name}: started pid {pid} (log {self._layout.log_file(name)})")
         return pid
@@ -903,7 +915,7 @@ class StackRunner:
             self._layout.pidfile("opa").unlink(missing_ok=True)
         if _port_open(self._opa):
             raise PortInUse("opa", str(self._opa), "SAFEHUB_OPA_URL")
-        return self._start("opa", argv), True
+        return self._start("opa", argv, _OPA_ENVIRONMENT), True
 
     # --- health -------------------------------------------------------------------------------
 

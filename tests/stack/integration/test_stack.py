@@ -7,10 +7,12 @@ running for the other integration tests.
 from __future__ import annotations
 
 import json
+import os
 import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -75,6 +77,13 @@ def test_status_reports_every_component_healthy(runner: StackRunner) -> None:
     for component in status.components:
         assert component.state is ComponentState.HEALTHY
         assert component.pid is not None
+
+
+@pytest.mark.opa
+def test_opa_collects_garbage_less_often_than_go_by_default(runner: StackRunner) -> None:
+    (opa,) = [c for c in runner.status().components if c.name == "opa"]
+    environment = Path(f"/proc/{opa.pid}/environ").read_bytes().split(b"\0")
+    assert b"GOGC=" + os.environ.get("GOGC", "400").encode() in environment
 
 
 @pytest.mark.opa
