@@ -47,6 +47,7 @@ _scope_parts(primary, scope) := [] if {
 _attribution(restrictions, withheld) := {id: paths |
 	some i in numbers.range(0, count(hits) - 1)
 
+	# A variable as the key, not hits[i][1]: regopy 1.5.2 aborts on a ref key.
 	# regal ignore:comprehension-term-assignment
 	id := hits[i][1]
 	paths := hits[i][2] - union({earlier[2] | some earlier in array.slice(hits, 0, i)})
