@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 import orjson
@@ -33,6 +33,7 @@ __all__ = [
     "RegopyEngine",
     "bundle_revision",
     "policy_data",
+    "query_chunks",
 ]
 
 DECISIONS_ENTRYPOINT = "safehub/sharing/decisions"
@@ -200,8 +201,7 @@ class OpaEngine:
     async def evaluate_many(
         self, notices: Sequence[Notice]
     ) -> list[EngineAnswer | DecisionUnavailable]:
-        size = self.batch_size
-        chunks = [notices[start : start + size] for start in range(0, len(notices), size)]
+        chunks = query_chunks(notices, self.batch_size)
         if len(chunks) == 1:
             return await self._evaluate_batch(chunks[0])
         answers = await asyncio.gather(*(self._evaluate_batch(chunk) for chunk in chunks))
@@ -272,6 +272,19 @@ class OpaEngine:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+_Item = TypeVar("_Item")
+
+
+def query_chunks(items: Sequence[_Item], batch_size: int) -> list[Sequence[_Item]]:
+    """`items` in order, in as few queries of at most `batch_size` as possible, as even as
+    possible (similar answer times when they run concurrently)."""
+    if not items:
+        return []
+    queries = -(-len(items) // max(1, batch_size))
+    size = -(-len(items) // queries)
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 def _batch_results(result: Any, expected: int) -> list[Any]:

@@ -51,7 +51,7 @@ from services.gateway.domain.pipeline import (
     messages_for_rejection,
 )
 from services.gateway.domain.retry import backoff_delay
-from services.gateway.engines import DecisionEngine, EngineAnswer, Notice
+from services.gateway.engines import DecisionEngine, EngineAnswer, Notice, query_chunks
 from services.gateway.errors import (
     DecisionUnavailable,
     EngineUnavailable,
@@ -484,13 +484,13 @@ class Gateway:
     ) -> None:
         """Decide a poll's accepted notices in as few policy queries as the engine takes,
         queries running concurrently; each notice's outcome goes to its slot in `outcomes`."""
-        queries = -(-len(undecided) // max(1, self._engine.batch_size))
-        size = -(-len(undecided) // queries)  # as even as possible: similar answer times
         engine_down: list[str] = []
         failed_at: dict[TopicPartition, int] = {}
-        chunks = [undecided[start : start + size] for start in range(0, len(undecided), size)]
         await asyncio.gather(
-            *(self._decide_query(chunk, outcomes, engine_down, failed_at) for chunk in chunks)
+            *(
+                self._decide_query(list(chunk), outcomes, engine_down, failed_at)
+                for chunk in query_chunks(undecided, self._engine.batch_size)
+            )
         )
 
     async def _decide_query(
