@@ -61,7 +61,7 @@ _decision(sid, sub, ctx) := decision if {
 } else := decision if {
 	vetoes := object.get(ctx.vetoes, sid, set())
 	count(vetoes) > 0
-	decision := _veto_decision(sub, vetoes, ctx)
+	decision := _veto_decision(sid, sub, vetoes, ctx)
 } else := decision if {
 	# Bound before the comprehension: regopy 1.5.2 ignores a function argument used as an
 	# index of the collection a comprehension iterates over.
@@ -127,7 +127,7 @@ _refusal_decision(sub, refusals) := decision if {
 	decision := _deny(sub, {rule | some rule in chosen.rule_ids}, chosen.reason, chosen.isa_clause)
 }
 
-_veto_decision(sub, vetoes, ctx) := decision if {
+_veto_decision(sid, sub, vetoes, ctx) := decision if {
 	ids := _sorted({veto.id | some veto in vetoes; veto.outcome == "DENY"})
 	count(ids) > 0
 	clause := data.safehub.rules.vetoes[ids[0]].isa_clause
@@ -135,19 +135,35 @@ _veto_decision(sub, vetoes, ctx) := decision if {
 } else := decision if {
 	ids := _sorted({veto.id | some veto in vetoes})
 	first := data.safehub.rules.vetoes[ids[0]]
+
+	# A flag carries no more than the subscriber could otherwise see (e.g. the R10 allow-list).
+	restricted := object.get(ctx.restrictions, sid, set())
+	withheld := union({{path | some path in restriction.paths} | some restriction in restricted})
 	decision := {
 		"outcome": "FLAG_ONLY",
-		"permitted_fields": sort(_flag_paths(ctx.present)),
+		"permitted_fields": sort(_flag_paths(object.get(first, "flag_group", "flag"), ctx.present) - withheld),
 		"purpose": _purpose(first.purposes, sub),
 		"lawful_basis": _lawful_basis(first.basis, ctx.notice, sub),
 		"isa_clause": first.isa_clause,
 		"rule_ids": sort(_veto_rules(ids, ctx.notice) | {"R15"}),
 		"explanation": concat("", [
 			"Withheld because ", _veto_reasons(ids), "; only a flag that ", first.flag,
-			" is shared, with whom to contact.",
+			" is shared, with whom to contact", _danger_note(sub, ctx.notice), ".",
 		]),
+		"handling_caveat": _caveat(ctx.notice),
 	}
 }
+
+# Immediate danger is flagged to every MASH recipient, whatever else it may see.
+_danger_note(sub, notice) := data.safehub.rules.R1.immediate_danger_note if {
+	_inside_mash(sub)
+	_immediate_danger(notice)
+} else := ""
+
+# Police intelligence is handled as OFFICIAL-SENSITIVE whatever the sender marked (R5).
+_caveat(notice) := data.safehub.rules.R5.caveat_classification if {
+	_intelligence(notice)
+} else := null
 
 _veto_rules(ids, notice) := rules | _context_rules(notice) if {
 	rules := {rule | some id in ids; some rule in data.safehub.rules.vetoes[id].rule_ids}
@@ -176,7 +192,8 @@ _share_decision(sid, sub, grants, ctx) := decision if {
 		"lawful_basis": _lawful_basis(primary.basis, ctx.notice, sub),
 		"isa_clause": data.safehub.rules.grants[primary.id].isa_clause,
 		"rule_ids": sort(_share_rules(grants, attribution, withheld, ctx.notice)),
-		"explanation": _share_explanation(primary, restrictions, attribution, withheld),
+		"explanation": _share_explanation(primary, restrictions, attribution, withheld, _danger_note(sub, ctx.notice)),
+		"handling_caveat": _caveat(ctx.notice),
 	}
 } else := _deny(sub, set(), sprintf(data.safehub.rules.texts.nothing_in_view, [_role_label(sub)]), null)
 

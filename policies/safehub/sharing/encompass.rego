@@ -1,8 +1,9 @@
 # Operation Encompass (R9)
 #
 # A police-attended domestic abuse incident with children present, about a child of school
-# age (data.safehub.rules.R9, 4 to 16 inclusive): the designated safeguarding lead of the
-# school the notice names (detail.school_urn equal to the subscriber's organisation) gets
+# or sixth-form age (data.safehub.rules.R9, 4 to 18 inclusive), present or normally resident:
+# the designated safeguarding lead of the school the notice names (detail.school_urn, matched
+# to the subscriber's organisation however either is written) gets
 # the child's identity, the time of the incident, that police attended and whom to contact,
 # before the next school day. Never any narrative.
 #
@@ -17,18 +18,31 @@ _encompass(notice) if notice.notice_type == "DOMESTIC_ABUSE_INCIDENT"
 
 _school(sub) if _has_role(sub, data.safehub.rules.R9.school_roles)
 
+# Present at the incident, or normally living in the household.
 _children_present(notice) if notice.detail.children_present == true
 
+_children_present(notice) if notice.detail.children_normally_resident == true
+
+# Compulsory school age or sixth form (R9.min_age to R9.max_age). A child whose age is not
+# known but whose school the police recorded is treated as at school.
 _school_age(notice) if {
 	is_number(notice.subject.age_years)
 	notice.subject.age_years >= data.safehub.rules.R9.min_age
 	notice.subject.age_years <= data.safehub.rules.R9.max_age
 }
 
+_school_age(notice) if {
+	not is_number(notice.subject.age_years)
+	_text(notice.detail.school_urn)
+}
+
 _this_school(sub, notice) if {
 	_text(notice.detail.school_urn)
-	notice.detail.school_urn == sub.organisation
+	_urn(notice.detail.school_urn) == _urn(sub.organisation)
 }
+
+# A school URN however it is written ("123456", "URN-123456", "urn: 123456"): the digits.
+_urn(text) := trim_prefix(replace(replace(replace(upper(text), " ", ""), ":", ""), "-", ""), "URN")
 
 # METADATA
 # title: R9 Operation Encompass minimum to the child's school

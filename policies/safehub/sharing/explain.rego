@@ -16,16 +16,21 @@
 #     DPA 2018 Sch 8 para 4, safeguarding (police processing under Part 3)
 package safehub.sharing
 
-_share_explanation(primary, restrictions, attribution, withheld) := concat("", [_shared_because(primary), "."]) if {
+_share_explanation(primary, restrictions, attribution, withheld, danger) := concat("", [_shared_because(primary), danger, "."]) if {
 	count(withheld) == 0
-} else := concat("", [concat("; ", array.concat([_shared_because(primary)], parts)), "."]) if {
+} else := concat("", [concat("; ", array.concat([concat("", [_shared_because(primary), danger])], parts)), "."]) if {
 	parts := _withheld_parts(primary, restrictions, attribution, withheld)
 }
 
 _shared_because(primary) := concat("", ["Shared because ", primary.reason, primary.note])
 
 _withheld_parts(primary, restrictions, attribution, withheld) := parts if {
-	ordered := sort([[data.safehub.rules.restrictions[owner].order, owner] | some owner in object.keys(attribution)])
+	# A silent restriction withholds without saying so: naming what it removed would point at
+	# what it protects (a source).
+	ordered := sort([[data.safehub.rules.restrictions[owner].order, owner] |
+		some owner in object.keys(attribution)
+		not data.safehub.rules.restrictions[owner].silent
+	])
 	by_restriction := [_withheld_part(attribution[pair[1]], data.safehub.rules.restrictions[pair[1]].reason) |
 		some pair in ordered
 	]
@@ -74,34 +79,65 @@ _join(items) := items[0] if {
 	count(items) == 1
 } else := concat("", [concat(", ", array.slice(items, 0, count(items) - 1)), " and ", items[count(items) - 1]])
 
+# The discloser's basis (Art 6, Art 9 and Art 10 conditions, Part 3 when police disclose,
+# statutory gateway) and, separately, the recipient's basis for its own processing.
 _lawful_basis(id, notice, sub) := {
 	"article6": basis.article6,
-	"special_category_condition": _special_category_condition(basis, notice),
-	"dpa_part3": _dpa_part3(notice, sub),
-	"statutory_gateway": _statutory_gateway(basis, notice),
+	"special_category_condition": _special_category_condition(basis, notice, sub),
+	"criminal_offence_condition": _criminal_offence_condition(notice),
+	"dpa_part3": _dpa_part3(notice),
+	"statutory_gateway": _statutory_gateway(basis, notice, sub),
+	"recipient_basis": _recipient_basis(sub),
 } if {
 	basis := data.safehub.isa.lawful_bases[id]
 }
 
-_special_category_condition(basis, notice) := condition if {
-	condition := basis.special_category_condition
-} else := condition if {
-	condition := data.safehub.isa.special_category_conditions[notice.source.agency]
-} else := data.safehub.isa.special_category_conditions["default"]
+# Art 9: where consent was given, the care basis or consent, never para 18; health to police
+# is never 9(2)(h); otherwise para 18 (safeguarding without consent).
+_special_category_condition(basis, notice, sub) := basis.special_category_condition if {
+	basis.special_category_condition
+} else := data.safehub.isa.special_category_conditions.health_care if {
+	notice.source.agency in data.safehub.isa.care_source_agencies
+	not _police(sub)
+} else := data.safehub.isa.special_category_conditions.consent if {
+	notice.consent.status in data.safehub.isa.consent_statuses
+} else := data.safehub.isa.special_category_conditions.safeguarding
 
-_dpa_part3(notice, sub) := data.safehub.isa.dpa_part3 if {
-	_police_involved(notice, sub)
+# Art 10 for criminal offence data: domestic abuse incidents, intelligence, trafficking.
+_criminal_offence_condition(notice) := data.safehub.isa.criminal_offence_condition if {
+	notice.notice_type in data.safehub.isa.criminal_offence_types
+} else := data.safehub.isa.criminal_offence_condition if {
+	_nrm(notice)
 } else := null
 
-_police_involved(notice, _) if _police_source(notice)
+# DPA 2018 Part 3 is the police's own basis: cited for the discloser only when police send.
+_dpa_part3(notice) := data.safehub.isa.dpa_part3 if {
+	_police_source(notice)
+} else := null
 
-_police_involved(_, sub) if _police(sub)
+_recipient_basis(sub) := data.safehub.isa.recipient_bases.POLICE if {
+	_police(sub)
+} else := data.safehub.isa.recipient_bases.COMMISSIONED if {
+	sub.role in data.safehub.isa.commissioned_roles
+} else := data.safehub.isa.recipient_bases.VOLUNTARY_SECTOR if {
+	_voluntary_sector(sub)
+} else := data.safehub.isa.recipient_bases["default"]
 
 _police_source(notice) if notice.source.agency in data.safehub.isa.police_agencies
 
-_statutory_gateway(basis, notice) := concat("; ", [
-	basis.statutory_gateway,
+# Crime and Disorder Act 1998 s115 is a power to disclose to relevant authorities only
+# (police, local authorities, health), never to schools or charities.
+_statutory_gateway(basis, notice, sub) := concat("; ", [
+	_base_gateway(basis, sub),
 	data.safehub.isa.police_statutory_gateway,
 ]) if {
 	_police_source(notice)
+	sub.agency in data.safehub.isa.relevant_authority_agencies
+} else := _base_gateway(basis, sub)
+
+# Schools: s175 for maintained schools and FE, s157 for academies and independent schools.
+_base_gateway(basis, sub) := concat("; ", [basis.statutory_gateway, basis.school_gateways[sub.school_type]]) if {
+	basis.school_gateways
+} else := concat("; ", [basis.statutory_gateway, data.safehub.isa.unknown_school_gateway]) if {
+	basis.school_gateways
 } else := basis.statutory_gateway

@@ -40,8 +40,11 @@ _sensitive_setting(notice) if notice.detail.setting in data.safehub.rules.R4.sen
 
 _released(notice) if notice.detail.released_for_cp_decision == true
 
+# A CP-IS access notification: the CP-IS lookup service tells the owning local authority
+# that unscheduled care looked the child up. Nothing is broadcast to unscheduled care.
 _cpis_encounter(notice) if {
 	notice.notice_type == "HEALTH_SAFEGUARDING_ALERT"
+	notice.source.agency in data.safehub.rules.R13.lookup_agencies
 	notice.detail.unscheduled_care == true
 	is_object(notice.detail.cpis_flag)
 }
@@ -108,26 +111,31 @@ _grants[sid] contains _grant("cpis_local_authority", sid) if {
 }
 
 # METADATA
-# title: R13 unscheduled care sees the CP-IS plan flag only
-# description: Plan type, dates and the local authority contact (detail.cpis_flag), with the NHS number.
+# title: R13 the CP-IS register is kept current
+# description: >-
+#   A child protection plan or looked-after status that starts or ends goes to the CP-IS
+#   register (the hub's lookup service, matched by organisation), with the NHS number, plan
+#   type, dates and the responsible local authority only. Unscheduled care looks it up when
+#   a child presents; nothing is broadcast to them.
 # related_resources:
 #   - ref: https://digital.nhs.uk/services/child-protection-information-sharing-project
 #     description: CP-IS; ISA clause 5.6
-_grants[sid] contains _grant("cpis_unscheduled_care", sid) if {
-	_cpis_encounter(_notice)
+_grants[sid] contains _grant("cpis_register", sid) if {
+	_notice.notice_type == "CSC_STATUS_CHANGE"
+	_notice.detail.change in data.safehub.rules.R13.register_changes
 	some sid, sub in data.safehub.subscribers
-	sub.role in data.safehub.rules.R13.unscheduled_care_roles
+	sub.role in data.safehub.rules.R13.register_roles
+	sub.organisation == data.safehub.agencies.CPIS.organisation
 }
 
 # METADATA
-# title: R13 no CP-IS plan flag or not unscheduled care
-# description: Explains why unscheduled care gets nothing from other health alerts.
+# title: R13 unscheduled care looks CP-IS up
+# description: Explains why unscheduled care receives no health alert or status change on a feed.
 # related_resources:
 #   - ref: https://digital.nhs.uk/services/child-protection-information-sharing-project
-#     description: CP-IS; ISA clause 5.6
+#     description: CP-IS is a lookup at presentation; ISA clause 5.6
 _refusals[sid] contains _refusal("cpis_not_applicable", sid) if {
-	_notice.notice_type == "HEALTH_SAFEGUARDING_ALERT"
-	not _cpis_encounter(_notice)
+	_notice.notice_type in data.safehub.rules.R13.lookup_types
 	some sid, sub in data.safehub.subscribers
 	sub.role in data.safehub.rules.R13.unscheduled_care_roles
 }

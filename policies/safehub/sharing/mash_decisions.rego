@@ -59,7 +59,9 @@ _grants[sid] contains object.union(
 
 # METADATA
 # title: R10/R11 early help with the family's agreement
-# description: The early help lead professional gets the voluntary sector minimum.
+# description: >-
+#   The early help lead professional of the organisation the decision names
+#   (detail.early_help_organisation) gets the voluntary sector minimum.
 # related_resources:
 #   - ref: https://www.legislation.gov.uk/ukpga/2004/31/section/10
 #     description: Children Act 2004 s10; ISA clause 5.3
@@ -69,7 +71,42 @@ _grants[sid] contains _grant("mash_decision_early_help", sid) if {
 	_family_agreed(_notice)
 	some sid, sub in data.safehub.subscribers
 	_early_help_worker(sub)
+	sub.organisation == _notice.detail.early_help_organisation
 }
+
+# METADATA
+# title: R2 the referring agency hears the outcome
+# description: >-
+#   Each organisation the decision names as a referrer (detail.referring_organisations) gets
+#   the outcome only, through its safeguarding team; never the rationale.
+# related_resources:
+#   - ref: https://www.gov.uk/government/publications/working-together-to-safeguard-children--2
+#     description: Working Together 2023, feedback to referrers; ISA clause 5.4
+_grants[sid] contains _grant("referrer_feedback", sid) if {
+	_mash_decision(_notice)
+	some sid, sub in data.safehub.subscribers
+	_feedback_team(sub)
+	sub.organisation in _notice.detail.referring_organisations
+}
+
+# METADATA
+# title: R11 immediate protection to the police
+# description: >-
+#   An immediate protection decision goes to the police force that is the MASH's partner
+#   (police protection, Children Act 1989 s46) without the family's agreement.
+# related_resources:
+#   - ref: https://www.legislation.gov.uk/ukpga/1989/41/section/46
+#     description: Children Act 1989 s46; ISA clause 5.4
+_grants[sid] contains _grant("mash_decision_police", sid) if {
+	_mash_decision(_notice)
+	_notice.detail.outcome in data.safehub.rules.R11.police_outcomes
+	some sid, sub in data.safehub.subscribers
+	_police(sub)
+	_outside_mash(sub)
+	sub.organisation in data.safehub.rules.R11.immediate_protection_police_organisations
+}
+
+_feedback_team(sub) if sub.role in data.safehub.rules.feedback.roles
 
 # METADATA
 # title: R11 early help without the family's agreement is not routed
@@ -82,6 +119,7 @@ _vetoes[sid] contains _veto("early_help_without_agreement", sid, sub) if {
 	_agreement_missing(_notice)
 	some sid, sub in data.safehub.subscribers
 	_outside_mash(sub)
+	not _feedback_team(sub)
 }
 
 # METADATA

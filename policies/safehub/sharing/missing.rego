@@ -26,13 +26,21 @@ _exploitation_risk(notice) if {
 	concern.code in data.safehub.rules.R8.exploitation_concerns
 }
 
+# R8: an absent episode is a missing episode for a child at risk of exploitation, a
+# looked-after child, or a child missing repeatedly.
+_r8_risk(notice) if _exploitation_risk(notice)
+
+_r8_risk(notice) if notice.subject.looked_after == true
+
+_r8_risk(notice) if notice.detail.episodes_last_90_days >= data.safehub.rules.R8.repeat_threshold
+
 _treated_as_missing(notice) if not _absent(notice)
 
-_treated_as_missing(notice) if _exploitation_risk(notice)
+_treated_as_missing(notice) if _r8_risk(notice)
 
 _r8_applies(notice) if {
 	_absent(notice)
-	_exploitation_risk(notice)
+	_r8_risk(notice)
 }
 
 _missing_extra(notice) := {"note": data.safehub.rules.R8.note, "rule_ids": ["R8"]} if {
@@ -44,6 +52,12 @@ _authority_for_missing(sub, notice) if _responsible_authority(sub, notice)
 _authority_for_missing(sub, notice) if _placing_authority(sub, notice)
 
 _return_interviewer(sub) if _has_role(sub, data.safehub.rules.R7.return_interview_roles)
+
+# The provider commissioned by the child's responsible local authority, not every provider.
+_commissioned_provider(sub, notice) if {
+	_return_interviewer(sub)
+	sub.organisation in object.get(data.safehub.rules.R7.commissioned_providers, _responsible_la_code(notice), [])
+}
 
 _returned(notice) if notice.detail.status in data.safehub.rules.R7.return_statuses
 
@@ -64,8 +78,10 @@ _grants[sid] contains object.union(_grant("missing_local_authority", sid), _miss
 }
 
 # METADATA
-# title: R7/R8 the return home interview provider is told on return
-# description: Identifiers, return time, risk grade, exploitation flag and carer contact only.
+# title: R7/R8 the commissioned return home interview provider is told when the child is back
+# description: >-
+#   Found or returned: the provider commissioned by the child's responsible local authority
+#   gets identifiers, return time, risk grade, exploitation flag and carer contact only.
 # related_resources:
 #   - ref: https://www.gov.uk/government/publications/children-who-run-away-or-go-missing-from-home-or-care
 #     description: Return home interviews within 72 hours; ISA clause 5.1
@@ -74,7 +90,20 @@ _grants[sid] contains object.union(_grant("missing_return_interview", sid), _mis
 	_returned(_notice)
 	_treated_as_missing(_notice)
 	some sid, sub in data.safehub.subscribers
+	_commissioned_provider(sub, _notice)
+}
+
+# METADATA
+# title: R7 another provider
+# description: Explains why a return home interview provider not commissioned for the child's local authority gets nothing.
+# related_resources:
+#   - ref: https://www.gov.uk/government/publications/children-who-run-away-or-go-missing-from-home-or-care
+#     description: Return home interviews are commissioned by the local authority; ISA clause 5.1
+_refusals[sid] contains _refusal("rhi_not_commissioned", sid) if {
+	_missing(_notice)
+	some sid, sub in data.safehub.subscribers
 	_return_interviewer(sub)
+	not _commissioned_provider(sub, _notice)
 }
 
 # METADATA

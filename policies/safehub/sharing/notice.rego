@@ -100,7 +100,7 @@ _expand(item, present) := present if {
 	group := data.safehub.fields.groups[item]
 } else := {item}
 
-_flag_paths(present) := {path | some path in data.safehub.fields.groups.flag; path in present}
+_flag_paths(group, present) := {path | some path in data.safehub.fields.groups[group]; path in present}
 
 _text(value) if {
 	is_string(value)
@@ -109,4 +109,11 @@ _text(value) if {
 
 _type_label(notice) := data.safehub.isa.notice_types[notice.notice_type].label
 
-_triage_type(notice) if data.safehub.isa.notice_types[notice.notice_type].triage == true
+# A notice for MASH triage. A CP-IS access notification (R13) is not: it is for the local
+# authority that owns the plan.
+_triage_type(notice) if {
+	data.safehub.isa.notice_types[notice.notice_type].triage == true
+	not notice.source.agency in data.safehub.rules.R1.lookup_agencies
+}
+
+_immediate_danger(notice) if notice.risk.immediate_danger == true

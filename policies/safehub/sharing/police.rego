@@ -16,14 +16,37 @@
 package safehub.sharing
 
 # P, C, POLICE_ONLY, NONE (no grading on a notice that need not carry one) or UNRECOGNISED.
-_handling(notice) := handling if {
+_handling(notice) := _authorised(mapped, notice.intelligence_grading) if {
 	grading := notice.intelligence_grading
-	handling := data.safehub.grading.handling[grading.scheme][grading.handling_code]
+	mapped := data.safehub.grading.handling[grading.scheme][grading.handling_code]
 } else := "UNRECOGNISED" if {
 	is_object(notice.intelligence_grading)
 } else := "UNRECOGNISED" if {
 	notice.notice_type in data.safehub.grading.grading_required_for
 } else := "NONE"
+
+# Legacy code 2 may go to UK non-prosecuting parties only with a recorded authorisation;
+# without one it stays with law enforcement (police in the MASH; others a flag).
+_authorised(mapped, grading) := "P" if {
+	mapped == "P_IF_AUTHORISED"
+	_text(grading.dissemination_authorisation)
+} else := "C" if {
+	mapped == "P_IF_AUTHORISED"
+} else := mapped
+
+_unreliable(notice) if notice.intelligence_grading.intelligence_assessment in data.safehub.rules.R5.unreliable_assessments
+
+# The caveat, and for legacy code 2 the authorisation, are stated on every disclosure of
+# police intelligence.
+_intelligence_note(notice) := concat("", [data.safehub.rules.R5.caveat_note, _authorisation_note(notice)]) if {
+	_intelligence(notice)
+} else := ""
+
+_authorisation_note(notice) := sprintf(data.safehub.rules.R5.authorised_note, [grading.dissemination_authorisation]) if {
+	grading := notice.intelligence_grading
+	data.safehub.grading.handling[grading.scheme][grading.handling_code] == "P_IF_AUTHORISED"
+	_text(grading.dissemination_authorisation)
+} else := ""
 
 # R6 fires on every decision about a notice graded under a legacy scheme.
 _context_rules(notice) := {"R6"} if {
@@ -38,9 +61,10 @@ _intelligence(notice) if notice.notice_type in data.safehub.rules.R5.intelligenc
 # related_resources:
 #   - ref: https://www.college.police.uk/app/intelligence-management/intelligence-report
 #     description: 3x5x2 handling code P, lawful sharing permitted; ISA clause 4.3
-_grants[sid] contains _grant("intelligence_decision_maker", sid) if {
+_grants[sid] contains object.union(_grant("intelligence_decision_maker", sid), {"note": _intelligence_note(_notice)}) if {
 	_intelligence(_notice)
 	_handling(_notice) == "P"
+	not _unreliable(_notice)
 	some sid, sub in data.safehub.subscribers
 	_decision_maker(sub)
 }
@@ -51,7 +75,7 @@ _grants[sid] contains _grant("intelligence_decision_maker", sid) if {
 # related_resources:
 #   - ref: https://www.legislation.gov.uk/ukpga/2018/12/schedule/8
 #     description: DPA 2018 Part 3; ISA clause 4.3
-_grants[sid] contains _grant("intelligence_police", sid) if {
+_grants[sid] contains object.union(_grant("intelligence_police", sid), {"note": _intelligence_note(_notice)}) if {
 	_intelligence(_notice)
 	some sid, sub in data.safehub.subscribers
 	_police(sub)
@@ -106,6 +130,36 @@ _vetoes[sid] contains _veto("police_only_handling", sid, sub) if {
 #     description: Handling codes; ISA clause 4.3
 _vetoes[sid] contains _veto("ungraded_intelligence", sid, sub) if {
 	not _handling(_notice) in {"P", "C", "NONE", "POLICE_ONLY"}
+	some sid, sub in data.safehub.subscribers
+	not _police(sub)
+}
+
+# METADATA
+# title: R5 grade E intelligence stays with police
+# description: >-
+#   Intelligence assessed E (suspected to be false or malicious) is not shared outside police
+#   without review: nobody but police gets anything, not even a flag.
+# related_resources:
+#   - ref: https://www.college.police.uk/app/intelligence-management/intelligence-report
+#     description: 3x5x2 intelligence assessment E; ISA clause 4.3
+_vetoes[sid] contains _veto("unreliable_intelligence", sid, sub) if {
+	_intelligence(_notice)
+	_unreliable(_notice)
+	some sid, sub in data.safehub.subscribers
+	not _police(sub)
+}
+
+# METADATA
+# title: R5 nothing that could identify the source of intelligence leaves police
+# description: >-
+#   The referrer or reporting person, third parties and the unsanitised account of an
+#   intelligence report stay with police; others get the sanitised text. Withheld silently:
+#   saying that a source was withheld would itself point at one.
+# related_resources:
+#   - ref: https://www.gov.uk/government/publications/safeguarding-practitioners-information-sharing-advice
+#     description: Golden rule 5, protect the identity of people who could be harmed; ISA clause 4.3
+_restrictions[sid] contains _restriction("intelligence_source", sid, data.safehub.rules.R5.source_identifying_paths) if {
+	_intelligence(_notice)
 	some sid, sub in data.safehub.subscribers
 	not _police(sub)
 }

@@ -28,23 +28,24 @@ _police(sub) if sub.agency in data.safehub.isa.police_agencies
 
 _local_authority(sub) if sub.role in data.safehub.rules.R7.local_authority_roles
 
-# The local authority responsible for the child. When the notice names none, the hub's own
-# local authority (data.safehub.agencies.CHILDRENS_SERVICES) stands in for it.
+# The organisation code of the local authority responsible for the child. When the notice
+# names none, the hub's own local authority (data.safehub.agencies.CHILDRENS_SERVICES)
+# stands in for it.
+_responsible_la_code(notice) := notice.subject.responsible_la if {
+	_text(notice.subject.responsible_la)
+} else := data.safehub.agencies.CHILDRENS_SERVICES.organisation
+
+# Route by relationship: a local authority subscriber is the responsible authority only
+# when the notice names its organisation (or names none and it is the hub's own).
 _responsible_authority(sub, notice) if {
 	_local_authority(sub)
-	sub.organisation == notice.subject.responsible_la
+	sub.organisation == _responsible_la_code(notice)
 }
 
-_responsible_authority(sub, notice) if {
-	_local_authority(sub)
-	not _names_responsible_authority(notice)
-	sub.organisation == data.safehub.agencies.CHILDRENS_SERVICES.organisation
-}
-
-_names_responsible_authority(notice) if _text(notice.subject.responsible_la)
-
+# The placing authority is told only about a child it looks after.
 _placing_authority(sub, notice) if {
 	_local_authority(sub)
+	notice.subject.looked_after == true
 	sub.organisation == notice.subject.placing_la
 }
 

@@ -2,7 +2,9 @@
 #
 # The voluntary sector receives identifiers, category of need, agreed actions, safety
 # instructions (source not named) and the lead professional's contact; never health detail
-# or police intelligence. Applies to every subscriber whose agency is VOLUNTARY_SECTOR.
+# or police intelligence: an allow-list, wherever the charity sits. A charity's own updates go
+# to the MASH, not straight to other charities. Applies to every subscriber whose agency is
+# VOLUNTARY_SECTOR.
 #
 # References:
 #   https://www.legislation.gov.uk/ukpga/2004/31/section/10
@@ -28,26 +30,21 @@ _vetoes[sid] contains _veto("voluntary_sector_never", sid, sub) if {
 }
 
 # METADATA
-# title: R10 the voluntary sector ceiling
+# title: R10 the voluntary sector allow-list
 # description: >-
-#   Whatever another rule grants, a voluntary sector subscriber never sees the source,
-#   intelligence grading, clinical or health detail, or intelligence text.
+#   Wherever the charity sits (inside the MASH included), a voluntary sector subscriber
+#   receives at most identifiers, category of need, agreed actions, safety instructions and
+#   the lead professional's contact (view data.safehub.rules.R10.allow_view); a provider
+#   commissioned for a public function also gets its commissioned view (the return home
+#   interview minimum, R7). Everything else the notice holds is withheld.
 # related_resources:
 #   - ref: https://www.gov.uk/government/publications/the-caldicott-principles
-#     description: Caldicott principles; ISA clause 5.3
-_restrictions[sid] contains _restriction("voluntary_sector", sid, data.safehub.rules.R10.never_paths) if {
+#     description: Caldicott principle 3, use the minimum necessary; ISA clause 5.3
+_restrictions[sid] contains _restriction("voluntary_sector", sid, _present - _vcs_allowed(sub, _present)) if {
 	some sid, sub in data.safehub.subscribers
 	_voluntary_sector(sub)
 }
 
-# METADATA
-# title: R10 voluntary sector updates to the early help lead professional
-# description: Identifiers, category of need, agreed actions, safety instructions and a contact.
-# related_resources:
-#   - ref: https://www.legislation.gov.uk/ukpga/2004/31/section/10
-#     description: Children Act 2004 s10; ISA clause 5.3
-_grants[sid] contains _grant("vcs_update_early_help", sid) if {
-	_notice.notice_type == "VCS_UPDATE"
-	some sid, sub in data.safehub.subscribers
-	_early_help_worker(sub)
-}
+_vcs_allowed(sub, present) := allowed | _view_paths(data.safehub.rules.R10.commissioned_roles[sub.role], present) if {
+	allowed := _view_paths(data.safehub.rules.R10.allow_view, present)
+} else := _view_paths(data.safehub.rules.R10.allow_view, present)
