@@ -126,17 +126,30 @@ _vetoes[sid] contains _veto("consent_refused_no_risk", sid, sub) if {
 }
 
 # MASH opening hours are data (data.safehub.rules.mash_hours), read at the notice's creation
-# time in the MASH's time zone, so a decision replays identically.
+# time in local time, so a decision replays identically. Local time is UTC plus the summer
+# time offsets listed in the data (regopy 1.5.2 aborts on the time zone forms of the time
+# builtins and on time.weekday, so both are worked out here).
 _mash_open(notice) if {
 	hours := data.safehub.rules.mash_hours
-	at := [time.parse_rfc3339_ns(notice.created_at), hours.timezone]
-	not sprintf("%04d-%02d-%02d", time.date(at)) in hours.closed_dates
-	window := hours.open[time.weekday(at)]
-	clock := time.clock(at)
+	utc := time.parse_rfc3339_ns(notice.created_at)
+	local := utc + (_utc_offset_hours(utc) * _ns_per_hour)
+	not sprintf("%04d-%02d-%02d", time.date(local)) in hours.closed_dates
+
+	# 1 January 1970 was a Thursday: day 0 is weekdays[3].
+	window := hours.open[hours.weekdays[(floor(local / (24 * _ns_per_hour)) + 3) % 7]]
+	clock := time.clock(local)
 	now := sprintf("%02d:%02d", [clock[0], clock[1]])
 	window[0] <= now
 	now < window[1]
 }
+
+_ns_per_hour := 3600000000000
+
+_utc_offset_hours(utc) := sum([period.hours |
+	some period in data.safehub.rules.mash_hours.summer_time
+	time.parse_rfc3339_ns(period.from) <= utc
+	utc < time.parse_rfc3339_ns(period.to)
+])
 
 # METADATA
 # title: R1 immediate danger out of hours goes to the emergency duty team
