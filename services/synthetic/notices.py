@@ -144,6 +144,7 @@ class SyntheticNotices:
                 "source_evaluation": rng.choice("123"),
                 "intelligence_assessment": rng.choice("ABCDE"),
                 "handling_code": rng.choice("PC"),
+                "dissemination_authorisation": None,
             }
         return {
             "notice_id": notice_id_for(
@@ -222,6 +223,7 @@ class SyntheticNotices:
                     "children_present": True,
                     "marac_referral": rng.random() < 0.3,
                     "school_urn": "URN-999999",
+                    "children_normally_resident": None,
                 }
             case "MISSING_EPISODE":
                 returned = rng.random() < 0.5
@@ -285,6 +287,8 @@ class SyntheticNotices:
                     "decided_by_role": "MASH manager",
                     "related_notice_ids": [],
                     "agreed_actions": ["Allocate for assessment"],
+                    "referring_organisations": ["POL-XX01"],
+                    "early_help_organisation": None,
                 }
             case "VCS_UPDATE":
                 return {

@@ -100,7 +100,11 @@ _expand(item, present) := present if {
 	group := data.safehub.fields.groups[item]
 } else := {item}
 
-_flag_paths(group, present) := {path | some path in data.safehub.fields.groups[group]; path in present}
+# The group is bound before the comprehension: regopy 1.5.2 ignores a function argument used
+# as an index of the collection a comprehension iterates over.
+_flag_paths(group, present) := {path | some path in paths; path in present} if {
+	paths := data.safehub.fields.groups[group]
+}
 
 _text(value) if {
 	is_string(value)
