@@ -43,6 +43,10 @@ batch_decisions := [_decisions_alone(notice) | some notice in input.notices]
 # regal ignore:with-outside-test-context
 _decisions_alone(notice) := decided if decided := decisions with _notice as notice
 
+# Restrictions are worked out only for subscribers a grant may share with and no veto stops:
+# everyone else gets a flag or a refusal, which never reads them.
+_sharing_candidates := object.keys(_grants) - object.keys(_vetoes)
+
 _context := {
 	"notice": _notice,
 	"invalid": _invalid_reason,
@@ -61,7 +65,7 @@ _decision(sid, sub, ctx) := decision if {
 } else := decision if {
 	vetoes := object.get(ctx.vetoes, sid, set())
 	count(vetoes) > 0
-	decision := _veto_decision(sid, sub, vetoes, ctx)
+	decision := _veto_decision(sub, vetoes, ctx)
 } else := decision if {
 	# Bound before the comprehension: regopy 1.5.2 ignores a function argument used as an
 	# index of the collection a comprehension iterates over.
@@ -127,7 +131,7 @@ _refusal_decision(sub, refusals) := decision if {
 	decision := _deny(sub, {rule | some rule in chosen.rule_ids}, chosen.reason, chosen.isa_clause)
 }
 
-_veto_decision(sid, sub, vetoes, ctx) := decision if {
+_veto_decision(sub, vetoes, ctx) := decision if {
 	ids := _sorted({veto.id | some veto in vetoes; veto.outcome == "DENY"})
 	count(ids) > 0
 	clause := data.safehub.rules.vetoes[ids[0]].isa_clause
@@ -136,12 +140,9 @@ _veto_decision(sid, sub, vetoes, ctx) := decision if {
 	ids := _sorted({veto.id | some veto in vetoes})
 	first := data.safehub.rules.vetoes[ids[0]]
 
-	# A flag carries no more than the subscriber could otherwise see (e.g. the R10 allow-list).
-	restricted := object.get(ctx.restrictions, sid, set())
-	withheld := union({{path | some path in restriction.paths} | some restriction in restricted})
 	decision := {
 		"outcome": "FLAG_ONLY",
-		"permitted_fields": sort(_flag_paths(object.get(first, "flag_group", "flag"), ctx.present) - withheld),
+		"permitted_fields": sort(_flag_fields(sub, object.get(first, "flag_group", "flag"), ctx.present)),
 		"purpose": _purpose(first.purposes, sub),
 		"lawful_basis": _lawful_basis(first.basis, ctx.notice, sub),
 		"isa_clause": first.isa_clause,
@@ -153,6 +154,12 @@ _veto_decision(sid, sub, vetoes, ctx) := decision if {
 		"handling_caveat": _caveat(ctx.notice),
 	}
 }
+
+# A flag carries no more than the subscriber could otherwise see: for the voluntary sector,
+# only what the R10 allow-list lets through.
+_flag_fields(sub, group, present) := _flag_paths(group, present) & _vcs_allowed(sub, present) if {
+	_voluntary_sector(sub)
+} else := _flag_paths(group, present)
 
 # Immediate danger is flagged to every MASH recipient, whatever else it may see.
 _danger_note(sub, notice) := data.safehub.rules.R1.immediate_danger_note if {

@@ -22,7 +22,8 @@ package safehub.sharing
 #   - ref: https://www.legislation.gov.uk/eur/2016/679/article/9
 #     description: UK GDPR Art 9(2)(h); ISA clause 4.2
 _restrictions[sid] contains _restriction("clinical", sid, _clinical_paths(_notice)) if {
-	some sid, sub in data.safehub.subscribers
+	some sid in _sharing_candidates
+	sub := data.safehub.subscribers[sid]
 	not _has_role(sub, data.safehub.rules.R3.clinical_roles)
 }
 

@@ -14,6 +14,7 @@ package safehub.sharing
 #   - ref: https://www.gov.uk/government/publications/safeguarding-practitioners-information-sharing-advice
 #     description: Golden rule 5; ISA clause 6.1
 _restrictions[sid] contains _restriction("identities", sid, data.safehub.rules.R14.identity_paths) if {
-	some sid, sub in data.safehub.subscribers
+	some sid in _sharing_candidates
+	sub := data.safehub.subscribers[sid]
 	_outside_mash(sub)
 }

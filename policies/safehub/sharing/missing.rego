@@ -54,9 +54,9 @@ _authority_for_missing(sub, notice) if _placing_authority(sub, notice)
 _return_interviewer(sub) if _has_role(sub, data.safehub.rules.R7.return_interview_roles)
 
 # The provider commissioned by the child's responsible local authority, not every provider.
-_commissioned_provider(sub, notice) if {
+_commissioned_provider(sub, _) if {
 	_return_interviewer(sub)
-	sub.organisation in object.get(data.safehub.rules.R7.commissioned_providers, _responsible_la_code(notice), [])
+	sub.organisation in object.get(data.safehub.rules.R7.commissioned_providers, _responsible_la, [])
 }
 
 _returned(notice) if notice.detail.status in data.safehub.rules.R7.return_statuses

@@ -82,7 +82,7 @@ _unknown_paths := (_present - {path | some path in data.safehub.fields.paths}) -
 #   - ref: https://www.gov.uk/government/publications/the-caldicott-principles
 #     description: Caldicott principle 3, use the minimum necessary
 _restrictions[sid] contains _restriction("unknown_fields", sid, _unknown_paths) if {
-	some sid in object.keys(data.safehub.subscribers)
+	some sid in _sharing_candidates
 }
 
 # The paths a named view (data.safehub.rules.views) grants, limited to those present.

@@ -160,7 +160,8 @@ _vetoes[sid] contains _veto("unreliable_intelligence", sid, sub) if {
 #     description: Golden rule 5, protect the identity of people who could be harmed; ISA clause 4.3
 _restrictions[sid] contains _restriction("intelligence_source", sid, data.safehub.rules.R5.source_identifying_paths) if {
 	_intelligence(_notice)
-	some sid, sub in data.safehub.subscribers
+	some sid in _sharing_candidates
+	sub := data.safehub.subscribers[sid]
 	not _police(sub)
 }
 
@@ -173,7 +174,7 @@ _restrictions[sid] contains _restriction("intelligence_source", sid, data.safehu
 #   - ref: https://www.gov.uk/government/publications/safeguarding-practitioners-information-sharing-advice
 #     description: Golden rule 5, protect the identity of people who could be harmed; ISA clause 4.3
 _restrictions[sid] contains _restriction("source_identity", sid, data.safehub.rules.R5.source_paths) if {
-	some sid in object.keys(data.safehub.subscribers)
+	some sid in _sharing_candidates
 }
 
 # METADATA
@@ -184,7 +185,8 @@ _restrictions[sid] contains _restriction("source_identity", sid, data.safehub.ru
 #     description: DPA 2018 Part 3; ISA clause 4.3
 _restrictions[sid] contains _restriction("police_confidential_account", sid, data.safehub.rules.R5.account_paths) if {
 	_notice.narrative.sensitivity in data.safehub.rules.R5.confidential_sensitivities
-	some sid, sub in data.safehub.subscribers
+	some sid in _sharing_candidates
+	sub := data.safehub.subscribers[sid]
 	not _police(sub)
 }
 
@@ -195,7 +197,8 @@ _restrictions[sid] contains _restriction("police_confidential_account", sid, dat
 #   - ref: https://www.college.police.uk/app/intelligence-management/intelligence-report
 #     description: 3x5x2 grading; ISA clause 4.3
 _restrictions[sid] contains _restriction("intelligence_grading", sid, data.safehub.rules.R5.grading_paths) if {
-	some sid, sub in data.safehub.subscribers
+	some sid in _sharing_candidates
+	sub := data.safehub.subscribers[sid]
 	not _police(sub)
 	not _decision_maker(sub)
 }

@@ -35,11 +35,14 @@ _responsible_la_code(notice) := notice.subject.responsible_la if {
 	_text(notice.subject.responsible_la)
 } else := data.safehub.agencies.CHILDRENS_SERVICES.organisation
 
+# Worked out once per notice rather than once per subscriber.
+_responsible_la := _responsible_la_code(_notice)
+
 # Route by relationship: a local authority subscriber is the responsible authority only
 # when the notice names its organisation (or names none and it is the hub's own).
-_responsible_authority(sub, notice) if {
+_responsible_authority(sub, _) if {
 	_local_authority(sub)
-	sub.organisation == _responsible_la_code(notice)
+	sub.organisation == _responsible_la
 }
 
 # The placing authority is told only about a child it looks after.
@@ -58,7 +61,7 @@ _role_label(sub) := label if {
 # The subscriber's first registered purpose, used when nothing is disclosed.
 _primary_purpose(sub) := purpose if {
 	purpose := sub.purposes[0]
-	purpose in object.keys(data.safehub.isa.purposes)
+	data.safehub.isa.purposes[purpose]
 } else := data.safehub.isa.default_purpose
 
 # The first of `candidates` the subscriber is registered for (purpose limitation).

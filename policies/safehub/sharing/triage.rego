@@ -76,7 +76,8 @@ _grants[sid] contains _grant("triage_partner", sid) if {
 #   - ref: https://www.gov.uk/government/publications/working-together-to-safeguard-children--2
 #     description: Working Together 2023; ISA clause 4.1
 _restrictions[sid] contains _restriction("mash_firewall", sid, data.safehub.rules.R2.firewall_paths) if {
-	some sid, sub in data.safehub.subscribers
+	some sid in _sharing_candidates
+	sub := data.safehub.subscribers[sid]
 	_outside_mash(sub)
 }
 
@@ -165,5 +166,5 @@ _grants[sid] contains _grant("emergency_duty", sid) if {
 	not _mash_open(_notice)
 	some sid, sub in data.safehub.subscribers
 	sub.role in data.safehub.rules.R1.emergency_duty_roles
-	sub.organisation == _responsible_la_code(_notice)
+	sub.organisation == _responsible_la
 }

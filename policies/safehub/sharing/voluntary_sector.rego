@@ -41,7 +41,8 @@ _vetoes[sid] contains _veto("voluntary_sector_never", sid, sub) if {
 #   - ref: https://www.gov.uk/government/publications/the-caldicott-principles
 #     description: Caldicott principle 3, use the minimum necessary; ISA clause 5.3
 _restrictions[sid] contains _restriction("voluntary_sector", sid, _present - _vcs_allowed(sub, _present)) if {
-	some sid, sub in data.safehub.subscribers
+	some sid in _sharing_candidates
+	sub := data.safehub.subscribers[sid]
 	_voluntary_sector(sub)
 }
 
