@@ -15,11 +15,14 @@ Scenarios:
 - `repeated_missing`: a looked-after child with repeated missing episodes: police
   missing-person records, the LA's SSDA903 upload, and a return-interview outcome.
 - `nrm_referral`: a charity's NRM first-responder referral with police intelligence.
+Police and children's services are NRM first responders too: `police_nrm_referral` and
+`csc_nrm_referral` give their referral records (each adapter takes them on its own route).
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import random
@@ -35,7 +38,9 @@ __all__ = [
     "CONCERN_EXTENSION",
     "CONCERN_SYSTEM",
     "NHS_NUMBER_SYSTEM",
+    "ORGANISATION_CODE_SYSTEM",
     "REFERRAL_EXTENSION",
+    "REGISTERED_SCHOOL_URN",
     "SSDA903_COLUMNS",
     "VCS_COLUMNS",
     "LinkedWeek",
@@ -52,9 +57,17 @@ CARE_SETTING_SYSTEM = "https://fhir.safehub.example/CodeSystem/care-setting"
 CONCERN_SYSTEM = "https://fhir.safehub.example/CodeSystem/concern"
 REFERRAL_EXTENSION = "https://fhir.safehub.example/StructureDefinition/safeguarding-referral"
 CONCERN_EXTENSION = "https://fhir.safehub.example/StructureDefinition/safeguarding-concern"
+ORGANISATION_CODE_SYSTEM = "https://fhir.safehub.example/Id/organisation-code"
 _UK = ZoneInfo("Europe/London")  # SSDA903 dates and times are UK local
 CP_PLAN_SNOMED = "1064311000000109"
 LOOKED_AFTER_SNOMED = "764841000000100"
+# The synthetic LA that owns every synthetic child's plan (the policy bundle's LA).
+_RESPONSIBLE_LA = "LA-E09000099"
+# The synthetic academy registered as a school subscriber in the policy bundle, so a linked
+# week's domestic abuse incident reaches a school (Operation Encompass, rule R9).
+REGISTERED_SCHOOL_URN = "999999"
+# How forces write a school URN; the police adapter reads them all as "URN-<6 digits>".
+_URN_STYLES = ("{}", "URN {}", "urn-{}", " URN:{} ")
 
 SSDA903_COLUMNS = (
     "CHILD",
@@ -272,9 +285,12 @@ class NativeRecords:
                 "postcode": child.postcode,
                 "nhs_number": child.nhs_number,
                 "looked_after": child.looked_after,
-                "responsible_la": "LA-E09000099",
+                "responsible_la": _RESPONSIBLE_LA,
                 "exploitation_flagged": child.exploitation_flagged,
-                "school_urn": child.school_urn,
+                # Chosen by the URN itself, not the random stream, so other records stay put.
+                "school_urn": _URN_STYLES[int(child.school_urn) % len(_URN_STYLES)].format(
+                    child.school_urn
+                ),
             },
             "concerns": [{"code": "CHILD_CRIMINAL_EXPLOITATION", "census_factor": "24A"}]
             if child.exploitation_flagged
@@ -301,12 +317,16 @@ class NativeRecords:
         record["children_in_household"] = self._rng.randrange(1, 5)
         return record
 
-    def police_dash(self, child: NativeChild, *, at: dt.datetime | None = None) -> dict[str, Any]:
+    def police_dash(
+        self, child: NativeChild, *, at: dt.datetime | None = None, children_present: bool = True
+    ) -> dict[str, Any]:
         at = at or self._recent()
         record = self._police_base(child, "DASH_INCIDENT", at, None)
         record["incident_at"] = _iso(at - dt.timedelta(minutes=self._rng.randrange(20, 180)))
         record["dash_grade"] = self._rng.choice(["STANDARD", "MEDIUM", "HIGH"])
-        record["children_present"] = True
+        record["children_present"] = children_present
+        # The child lives there, present or not (Operation Encompass covers both, rule R9).
+        record["children_normally_resident"] = True
         record["marac_referral"] = record["dash_grade"] == "HIGH"
         return record
 
@@ -355,11 +375,35 @@ class NativeRecords:
                 "handling_code": rng.choice("PC"),
             }
         )
+        if legacy and record["grading"]["handling_code"] == "2":
+            # Code 2 reaches partners only with a recorded authorisation (rule R6).
+            record["grading"]["dissemination_authorisation"] = (
+                f"AUTH/XX01/{at:%y}/{self._serial:06d}"
+            )
         record["sanitised_text"] = "Synthetic: child believed to be running items for a group."
         record["source_details"] = "Synthetic source detail (police only)."
         record["sensitivity"] = "POLICE_CONFIDENTIAL"
         record["referrer"] = None
         return record
+
+    def police_nrm_referral(
+        self, child: NativeChild, *, at: dt.datetime | None = None
+    ) -> dict[str, Any]:
+        """An NRM referral the force made as first responder (POST /v1/nrm-referrals)."""
+        at = at or self._recent()
+        record = self._police_base(child, "NRM_REFERRAL", at, None)
+        del record["record_type"]  # its own route; no record type to select
+        record.update(self._nrm_fields(at))
+        record["summary"] = "Synthetic: NRM referral made by the force as first responder."
+        record["consent"] = {"status": "NOT_REQUIRED"}
+        return record
+
+    def _nrm_fields(self, at: dt.datetime) -> dict[str, Any]:
+        return {
+            "exploitation_type": self._rng.choice(["CRIMINAL", "SEXUAL", "COUNTY_LINES"]),
+            "exploitation_account": "Synthetic account given by the child.",
+            "referred_at": _iso(at - dt.timedelta(minutes=30)),
+        }
 
     # ---- health (FHIR R4 Bundle) -------------------------------------------------------------
     def health_bundle(
@@ -369,7 +413,10 @@ class NativeRecords:
         setting: str | None = None,
         seen_at: dt.datetime | None = None,
         cp_plan_since: dt.date | None = None,
+        plan_snomed: str | None = None,
     ) -> dict[str, Any]:
+        """`plan_snomed` overrides the plan flag's SNOMED CT code (CP plan by default, looked
+        after for a looked-after child)."""
         rng = self._rng
         setting = setting or rng.choice(_SETTINGS)
         seen = seen_at or self._recent()
@@ -428,7 +475,7 @@ class NativeRecords:
             },
         ]
         if cp_plan_since is not None or child.looked_after:
-            code = LOOKED_AFTER_SNOMED if child.looked_after else CP_PLAN_SNOMED
+            code = plan_snomed or (LOOKED_AFTER_SNOMED if child.looked_after else CP_PLAN_SNOMED)
             entries.append(
                 {
                     "fullUrl": "urn:uuid:flag-1",
@@ -443,8 +490,13 @@ class NativeRecords:
                                 cp_plan_since or (seen - dt.timedelta(days=200)).date()
                             ).isoformat()
                         },
+                        # The LA that owns the plan: its contact, and its code (rule R13).
                         "author": {
-                            "display": "Synthetic Borough Children's Services, 0300 000 0300"
+                            "identifier": {
+                                "system": ORGANISATION_CODE_SYSTEM,
+                                "value": _RESPONSIBLE_LA,
+                            },
+                            "display": "Synthetic Borough Children's Services, 0300 000 0300",
                         },
                     },
                 }
@@ -547,6 +599,19 @@ class NativeRecords:
         record = self._csc_base(child, "S47", self._recent())
         record["event"] = self._rng.choice(["ENQUIRY_STARTED", "STRATEGY_DISCUSSION_HELD"])
         record["event_date"] = self._recent().date().isoformat()
+        return record
+
+    def csc_nrm_referral(
+        self, child: NativeChild, *, at: dt.datetime | None = None
+    ) -> dict[str, Any]:
+        """An NRM referral the LA made as first responder (POST /v1/nrm-referrals)."""
+        at = at or self._recent()
+        record = self._csc_base(child, "NRM_REFERRAL", at)
+        del record["record_type"]  # its own route; no record type to select
+        record.update(self._nrm_fields(at))
+        record["assessment_factors"] = ["12A"]
+        record["summary"] = "Synthetic: NRM referral made by children's services."
+        record["consent"] = {"status": "NOT_REQUIRED"}
         return record
 
     def ssda903_row(
@@ -681,7 +746,10 @@ class NativeRecords:
     # ---- scenarios ---------------------------------------------------------------------
     def linked_week(self) -> LinkedWeek:
         """One child seen by police, health and children's services in the same week."""
-        child = self.child(looked_after=False, exploitation_flagged=False)
+        child = dataclasses.replace(
+            self.child(looked_after=False, exploitation_flagged=False),
+            school_urn=REGISTERED_SCHOOL_URN,
+        )
         monday = (self._now - dt.timedelta(days=self._now.weekday() + 7)).replace(
             hour=0, minute=0, second=0, microsecond=0
         )

@@ -14,7 +14,7 @@ from services.adapters.childrens_services.mapping import map_csc_record
 from services.adapters.childrens_services.models import CscRecord
 from services.adapters.health.mapping import map_fhir_bundle
 from services.adapters.health.models import FhirBundle
-from services.adapters.ingest.mapping import MappingContext, Notice
+from services.adapters.ingest.mapping import Mapped, MappingContext, Notice
 from services.adapters.police.mapping import map_police_record
 from services.adapters.police.models import PoliceRecord
 from services.adapters.voluntary_sector.mapping import map_vcs_update
@@ -66,7 +66,7 @@ def parse(agency: str, document: dict[str, Any]) -> Any:
     raise ValueError(agency)
 
 
-MAPPERS: dict[str, Callable[[Any, MappingContext], Notice]] = {
+MAPPERS: dict[str, Callable[[Any, MappingContext], Mapped]] = {
     "POLICE": map_police_record,
     "HEALTH": map_fhir_bundle,
     "CHILDRENS_SERVICES": map_csc_record,
@@ -74,8 +74,13 @@ MAPPERS: dict[str, Callable[[Any, MappingContext], Notice]] = {
 }
 
 
-def map_native(agency: str, document: dict[str, Any], keyer: LinkageKeyer = KEYER) -> Notice:
+def mapped(agency: str, document: dict[str, Any], keyer: LinkageKeyer = KEYER) -> Mapped:
+    """The notice and the warnings the adapter would answer 202 with."""
     return MAPPERS[agency](parse(agency, document), context(agency, keyer))
+
+
+def map_native(agency: str, document: dict[str, Any], keyer: LinkageKeyer = KEYER) -> Notice:
+    return mapped(agency, document, keyer).notice
 
 
 @dataclass(frozen=True)
@@ -111,8 +116,9 @@ def corrupt(agency: str, document: dict[str, Any], rng: random.Random) -> Corrup
         return Corruption(bad, "/consent/reason_not_sought")
     if agency == "CHILDRENS_SERVICES":
         if choice == 0:
-            bad["assessment_factors"] = ["99Z"]
-            return Corruption(bad, "/assessment_factors/0")
+            # An unknown census factor is a warning, not an error (it never sinks a record).
+            bad["risk"]["level"] = "SEVERE"
+            return Corruption(bad, "/risk/level")
         if choice == 1:
             bad["child"]["LAchildID"] = ""
             return Corruption(bad, "/child/LAchildID")

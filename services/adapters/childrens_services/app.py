@@ -7,8 +7,16 @@ from typing import Annotated
 from fastapi import APIRouter, FastAPI, File, Form, UploadFile
 from fastapi.responses import JSONResponse
 
-from services.adapters.childrens_services.mapping import map_csc_record, map_ssda903_rows
-from services.adapters.childrens_services.models import CscRecord, Ssda903MissingRow
+from services.adapters.childrens_services.mapping import (
+    map_csc_nrm_referral,
+    map_csc_record,
+    map_ssda903_rows,
+)
+from services.adapters.childrens_services.models import (
+    CscNrmReferral,
+    CscRecord,
+    Ssda903MissingRow,
+)
 from services.adapters.ingest.csv_batch import read_csv
 from services.adapters.ingest.http import (
     PROBLEM_RESPONSES,
@@ -36,11 +44,34 @@ router = APIRouter(prefix="/v1", tags=["children's services"])
     description=(
         "Send one record in Children in Need census vocabulary. `record_type` selects the "
         "shape: CIN_REFERRAL, CP_PLAN, LOOKED_AFTER or S47. Answers 202 with the notice id "
-        "once the broker acknowledged; the same record again answers 202 with the same id."
+        "once the broker acknowledged, with `warnings` for anything left out (an assessment "
+        "factor that is not a census factor); the same record again answers 202 with the "
+        "same id."
     ),
 )
 async def post_cin_record(record: CscRecord, ingest: IngestDep) -> NoticeAccepted:
     return await ingest.one(record, map_csc_record)
+
+
+@router.post(
+    "/nrm-referrals",
+    status_code=202,
+    response_model=NoticeAccepted,
+    responses=PROBLEM_RESPONSES,
+    summary="Publish an NRM referral the authority made as first responder",
+    description=(
+        "Send one National Referral Mechanism referral of a child, made by the local "
+        "authority as first responder; `record_id` is the source reference. It becomes a "
+        "TRAFFICKING_NRM notice: police, the responsible local authority (and the placing "
+        "authority of a looked-after child) and the MASH manager see the child's account; "
+        "others in the MASH see a flag (rule R12). Consent is not needed for a child's "
+        "referral. Answers 202 with the notice id once the broker acknowledged; the same "
+        "referral again answers 202 with the same id; a correction goes with `revision` "
+        "incremented."
+    ),
+)
+async def post_nrm_referral(record: CscNrmReferral, ingest: IngestDep) -> NoticeAccepted:
+    return await ingest.one(record, map_csc_nrm_referral)
 
 
 @router.post(
@@ -52,7 +83,9 @@ async def post_cin_record(record: CscRecord, ingest: IngestDep) -> NoticeAccepte
         "multipart/form-data with `file`: a UTF-8 CSV whose header names the columns of "
         "schema Ssda903MissingRow (CHILD, MISSING, MIS_START, MIS_END, then the hub "
         "columns). Each row is validated and published on its own: the answer (200) lists "
-        "every row's result; good rows are published even when others are rejected. 503 "
+        "every row's result, with `warnings` for a published row that lacks something (e.g. "
+        "no MIS_END_TIME: no return interview due time); good rows are published even when "
+        "others are rejected. 503 "
         "when some rows were not acknowledged by the broker (retry the file: published rows "
         "come back as duplicates)."
     ),
@@ -108,8 +141,9 @@ def create_app(
         title="safehub children's services adapter",
         description=(
             "Accepts children's social care records in CIN census vocabulary (referrals, "
-            "child protection plans, looked-after status, s47) and SSDA903 missing-episode "
-            "CSV uploads, and publishes them to the hub as signed safeguarding notices. "
+            "child protection plans, looked-after status, s47), NRM referrals the authority "
+            "made as first responder, and SSDA903 missing-episode CSV uploads, and publishes "
+            "them to the hub as signed safeguarding notices. "
             "Authenticate with an OAuth2 client-credentials access token issued to a "
             "CHILDRENS_SERVICES client."
         ),

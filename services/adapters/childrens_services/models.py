@@ -4,12 +4,14 @@
    (LAchildID, UPN, referral source, primary need N0-N9, assessment factors N00181), one
    per status change; `record_type` selects the shape:
    CIN_REFERRAL, CP_PLAN (started / ended), LOOKED_AFTER (started / ended),
-   S47 (enquiry started / strategy discussion held).
+   S47 (enquiry started / strategy discussion held). An NRM referral the authority made as
+   first responder goes on its own route (`CscNrmReferral`, POST /v1/nrm-referrals).
 2. SSDA903 missing-episode CSV (one row per episode: CHILD, MISSING M/A, MIS_START,
    MIS_END), extended with the identifiers and risk grade the hub needs.
 
 Census code lists below follow the DfE CIN census guide (factors: the domain brief's list;
-labels other than 12A are marked "check" there, codes are used as given).
+labels other than 12A are marked "check" there, codes are used as given). An assessment
+factor that is not in the list does not stop a record: the mapping leaves it out and warns.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, AwareDatetime, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints, model_validator
 
 from services.adapters.ingest.models import (
     CodedValueError,
@@ -34,6 +36,7 @@ from services.adapters.ingest.models import (
     RiskIn,
     example_of,
 )
+from services.adapters.ingest.nrm import NrmReferralFields
 from services.adapters.ingest.vocab import NarrativeSensitivity, RiskLevel
 
 __all__ = [
@@ -43,6 +46,7 @@ __all__ = [
     "CinReferral",
     "CpCategory",
     "CpPlanChange",
+    "CscNrmReferral",
     "CscRecord",
     "LegalStatus",
     "LookedAfterChange",
@@ -64,10 +68,10 @@ ASSESSMENT_FACTORS = frozenset(
         "13A",
         "14A",
         "15A",
-        "18B",
-        "18C",
-        "19B",
-        "19C",
+        "16A",
+        "17A",
+        *(f"18{v}" for v in "ABC"),
+        *(f"19{v}" for v in "ABC"),
         "20",
         "21",
         "22A",
@@ -104,16 +108,11 @@ REFERRAL_SOURCES = frozenset(
 )
 
 
-def _factor(raw: str) -> str:
-    code = raw.strip().upper()
-    if code not in ASSESSMENT_FACTORS:
-        raise CodedValueError(
-            "census_factor", "not a CIN census assessment factor (N00181), e.g. 10A, 11A, 24A"
-        )
-    return code
-
-
-AssessmentFactor = Annotated[str, AfterValidator(_factor)]
+AssessmentFactor = Annotated[
+    str, StringConstraints(strip_whitespace=True, to_upper=True, max_length=100)
+]
+"""A factor code as sent, upper-cased. Whether it is a census factor is the mapping's call:
+an unknown code is left out with a warning, so one bad factor never sinks a record."""
 
 
 def _referral_source(raw: str) -> str:
@@ -233,7 +232,12 @@ class CscRecordBase(NativeModel):
     assessment_factors: list[AssessmentFactor] = Field(
         default_factory=list,
         max_length=40,
-        description="Factors identified at assessment (N00181), e.g. 10A, 11A, 12A, 24A.",
+        description=(
+            "Factors identified at assessment (CIN census N00181), e.g. 10A, 16A, 24A: 1-6 "
+            "with A/B/C, 7A, 8B-8F, 9A-17A, 18A-C, 19A-C, 20, 21, 22A, 23A, 24A. A code that "
+            "is not a census factor does not stop the record: the notice is published without "
+            "it and the 202 answer carries a warning at /assessment_factors/<index>."
+        ),
         examples=[["10A", "24A"]],
     )
     risk: RiskIn = Field(description="Risk assessment.", examples=[example_of(RiskIn)])
@@ -380,6 +384,12 @@ class S47Event(CscRecordBase):
     )
 
 
+class CscNrmReferral(NrmReferralFields, CscRecordBase):
+    """A National Referral Mechanism referral the local authority made as first responder
+    (local authorities are first responders, rule R12). A child's referral needs no consent:
+    send consent status NOT_REQUIRED (the notice gives the reason when none is sent)."""
+
+
 def _check_dates(change: StatusChange, start: dt.date, end: dt.date | None, end_name: str) -> None:
     if change is StatusChange.ENDED and end is None:
         raise CodedValueError(
@@ -430,13 +440,21 @@ class Ssda903MissingRow(NativeModel):
     MIS_START_TIME: str | None = Field(
         default=None,
         pattern=_TIME,
-        description="Start time HH:MM, UK local time (hub extension; default 00:00).",
+        description=(
+            "Start time HH:MM, UK local time (hub extension). Without it the episode is taken "
+            "to start at 00:00 on MIS_START, the earliest it can have begun."
+        ),
         examples=["19:30"],
     )
     MIS_END_TIME: str | None = Field(
         default=None,
         pattern=_TIME,
-        description="Return time HH:MM, UK local time (hub extension; default 00:00).",
+        description=(
+            "Return time HH:MM, UK local time (hub extension). Without it nothing is invented "
+            "(rule R7): the returned episode is published with no return time and no return "
+            "interview due time, and the row's result carries a warning; send it whenever "
+            "it is known, so the return interview provider knows when the interview is due."
+        ),
         examples=["08:15"],
     )
     GIVEN_NAME: str = Field(

@@ -7,7 +7,11 @@ one Encounter with a care setting, a seen time and the safeguarding-referral ext
     narrative.summary       <- referral extension navigatorRiskSummary (shareable)
     narrative.full_account  <- Observation values and notes (CLINICAL: navigator only, R3)
     detail.snomed_codes     <- SNOMED CT codes of every Flag and Observation, in order
-    detail.cpis_flag        <- the first Flag coded as a CP-IS plan (CP plan / looked after)
+    detail.cpis_flag        <- the first Flag coded as a CP-IS plan (CP plan, unborn child
+                               plan, looked after)
+    subject.responsible_la  <- that open plan flag's author.identifier: the hub code of the
+                               LA that owns the plan (rule R13); missing or malformed, the
+                               alert is published without it and the 202 carries a warning
     detail.unscheduled_care <- setting ED or MIU, or Encounter.class EMER (rule R13)
 Source reference: the Bundle identifier value.
 """
@@ -15,6 +19,7 @@ Source reference: the Bundle identifier value.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -24,6 +29,7 @@ from services.adapters.health.models import (
     CONCERN_SYSTEM,
     CPIS_FLAG_CODES,
     NHS_NUMBER_SYSTEM,
+    ORGANISATION_CODE_SYSTEM,
     REFERRAL_EXTENSION,
     SNOMED_SYSTEM,
     CodeableConcept,
@@ -35,12 +41,13 @@ from services.adapters.health.models import (
     Patient,
 )
 from services.adapters.ingest.mapping import (
+    Mapped,
     MappingContext,
     MappingFailed,
-    Notice,
     build_notice,
     build_subject,
     concern,
+    exploitation_signalled,
     to_utc,
 )
 from services.adapters.ingest.models import CodedValueError, normalise_postcode
@@ -56,7 +63,8 @@ CARE_SETTINGS = frozenset(
     {"ED", "MIU", "MATERNITY", "SEXUAL_HEALTH", "TERMINATION", "SARC", "CAMHS", "GP", "COMMUNITY"}
 )
 _UNSCHEDULED_SETTINGS = frozenset({"ED", "MIU"})
-_EXPLOITATION = frozenset({"CHILD_SEXUAL_EXPLOITATION", "CHILD_CRIMINAL_EXPLOITATION"})
+# A hub local authority code: "LA-" and the authority's GSS code (E, W, S or N and 8 digits).
+_LA_CODE = re.compile(r"LA-[ENSW][0-9]{8}")
 
 
 class _Errors:
@@ -69,7 +77,7 @@ class _Errors:
         self.items.append(FieldError(pointer=json_pointer(path), code=code, message=message))
 
 
-def map_fhir_bundle(bundle: FhirBundle, ctx: MappingContext) -> Notice:
+def map_fhir_bundle(bundle: FhirBundle, ctx: MappingContext) -> Mapped:
     errors = _Errors()
     patients = _of_type(bundle, Patient)
     encounters = _of_type(bundle, Encounter)
@@ -93,7 +101,7 @@ def map_fhir_bundle(bundle: FhirBundle, ctx: MappingContext) -> Notice:
     referral = _referral(encounter, e_path, errors)
     flags = _of_type(bundle, Flag)
     observations = _of_type(bundle, Observation)
-    cpis = _cpis_flag(flags, errors)
+    cpis, responsible_la, warnings = _cpis_flag(flags, errors)
     concerns = _concerns([*flags, *observations], errors)
     if errors.items:
         raise MappingFailed(errors.items)
@@ -130,10 +138,11 @@ def map_fhir_bundle(bundle: FhirBundle, ctx: MappingContext) -> Notice:
         postcode=postcode,
         nhs_number=nhs_number,
         looked_after=looked_after,
-        exploitation_flagged=any(c["code"] in _EXPLOITATION for c in concerns),
+        responsible_la=responsible_la,
+        exploitation_flagged=exploitation_signalled(concerns),
         pointer=json_pointer(p_path),
     )
-    return build_notice(
+    notice = build_notice(
         ctx,
         notice_type="HEALTH_SAFEGUARDING_ALERT",
         source_reference=str(bundle.identifier.value),
@@ -174,6 +183,7 @@ def map_fhir_bundle(bundle: FhirBundle, ctx: MappingContext) -> Notice:
             "unscheduled_care": unscheduled,
         },
     )
+    return Mapped(notice, tuple(warnings))
 
 
 def _of_type(bundle: FhirBundle, kind: type[_R]) -> list[tuple[int, _R]]:
@@ -338,7 +348,10 @@ def _check_code(
         )
 
 
-def _cpis_flag(flags: list[tuple[int, Flag]], errors: _Errors) -> dict[str, Any] | None:
+def _cpis_flag(
+    flags: list[tuple[int, Flag]], errors: _Errors
+) -> tuple[dict[str, Any] | None, str | None, list[FieldError]]:
+    """The first plan flag, the LA that owns the plan while it is open, and warnings."""
     for index, flag in flags:
         plan_type = _first_code(flag.code, CPIS_FLAG_CODES)
         if plan_type is None:
@@ -356,14 +369,51 @@ def _cpis_flag(flags: list[tuple[int, Flag]], errors: _Errors) -> dict[str, Any]
                 "a plan flag needs author.display: the responsible local authority contact",
             )
         if start is None or not contact:
-            return None
-        return {
+            return None, None, []
+        cpis = {
             "plan_type": plan_type,
             "plan_start": _as_date(start),
             "plan_end": _as_date(end) if end is not None else None,
             "responsible_la_contact": contact,
         }
-    return None
+        if end is not None:
+            return cpis, None, []  # an ended plan has no LA to tell of an access
+        warnings: list[FieldError] = []
+        return cpis, _plan_owner(flag, path, warnings), warnings
+    return None, None, []
+
+
+def _plan_owner(flag: Flag, path: tuple[str | int, ...], warnings: list[FieldError]) -> str | None:
+    """The hub code of the LA that owns the plan, from author.identifier."""
+    # A warning, not an error: the alert still matters to the MASH without the code.
+    identifier = flag.author.identifier if flag.author else None
+    if identifier is None or identifier.system != ORGANISATION_CODE_SYSTEM:
+        warnings.append(
+            FieldError(
+                pointer=json_pointer((*path, "author", "identifier")),
+                code="responsible_la_missing",
+                message=(
+                    f"a plan flag's author needs an identifier in {ORGANISATION_CODE_SYSTEM} "
+                    "naming the LA that owns the plan; without it that LA cannot be told of "
+                    "this access (rule R13)"
+                ),
+            )
+        )
+        return None
+    code = (identifier.value or "").strip().upper()
+    if _LA_CODE.fullmatch(code) is None:
+        warnings.append(
+            FieldError(
+                pointer=json_pointer((*path, "author", "identifier", "value")),
+                code="responsible_la_invalid",
+                message=(
+                    "not a hub local authority code ('LA-' and the GSS code, e.g. "
+                    "LA-E09000099); the alert was published without the responsible LA"
+                ),
+            )
+        )
+        return None
+    return code
 
 
 def _as_date(value: dt.datetime | dt.date) -> dt.date:

@@ -13,8 +13,12 @@ The Bundle (type `collection`) holds:
   when the child was seen, and the hub's `safeguarding-referral` extension (risk, navigator
   summary, consent, family informed, contact);
 - any number of `Flag`s and `Observation`s coded in SNOMED CT. A Flag coded
-  1064311000000109 (child protection plan) or 764841000000100 (looked after child) is read
-  as a CP-IS style plan flag (period = plan dates, author = responsible LA contact).
+  1064311000000109 or 342191000000101 (child protection plan), 818901000000100 (unborn child
+  subject to a child protection plan) or 764841000000100 (looked after child) is read as a
+  CP-IS style plan flag: period = plan dates; author = the local authority that owns the
+  plan, its contact in `display` and its hub organisation code in `identifier` (system
+  https://fhir.safehub.example/Id/organisation-code, e.g. LA-E09000099), which becomes the
+  notice's responsible LA (the LA told when unscheduled care looks the child up, rule R13).
   Observation notes carry the clinical detail. Either may carry the hub's
   `safeguarding-concern` extension naming a hub concern code.
 Other resources (Organization, Practitioner, ...) may be present and are ignored.
@@ -35,6 +39,7 @@ __all__ = [
     "CONCERN_SYSTEM",
     "CPIS_FLAG_CODES",
     "NHS_NUMBER_SYSTEM",
+    "ORGANISATION_CODE_SYSTEM",
     "REFERRAL_EXTENSION",
     "SNOMED_SYSTEM",
     "BundleEntry",
@@ -55,9 +60,13 @@ CARE_SETTING_SYSTEM = "https://fhir.safehub.example/CodeSystem/care-setting"
 CONCERN_SYSTEM = "https://fhir.safehub.example/CodeSystem/concern"
 REFERRAL_EXTENSION = "https://fhir.safehub.example/StructureDefinition/safeguarding-referral"
 CONCERN_EXTENSION = "https://fhir.safehub.example/StructureDefinition/safeguarding-concern"
+# Identifier system of hub organisation codes (e.g. LA-E09000099), as the topology names them.
+ORGANISATION_CODE_SYSTEM = "https://fhir.safehub.example/Id/organisation-code"
 # SNOMED CT concepts read as CP-IS style plan flags (codes from the domain brief).
 CPIS_FLAG_CODES = {
     "1064311000000109": "CHILD_PROTECTION_PLAN",
+    "342191000000101": "CHILD_PROTECTION_PLAN",
+    "818901000000100": "UNBORN_CHILD_PROTECTION_PLAN",
     "764841000000100": "LOOKED_AFTER",
 }
 
@@ -131,6 +140,14 @@ class Reference(FhirModel):
         default=None,
         description="Literal reference, e.g. urn:uuid:...",
         examples=["urn:uuid:patient-1"],
+    )
+    identifier: Identifier | None = Field(
+        default=None,
+        description=(
+            "Logical reference. For a CP-IS flag's author: the hub organisation code of the "
+            f"local authority that owns the plan, system {ORGANISATION_CODE_SYSTEM}."
+        ),
+        examples=[{"system": ORGANISATION_CODE_SYSTEM, "value": "LA-E09000099"}],
     )
     display: str | None = Field(
         default=None,
@@ -265,8 +282,19 @@ class Flag(FhirModel):
     )
     author: Reference | None = Field(
         default=None,
-        description="For a plan flag: the responsible local authority and its contact.",
-        examples=[{"display": "Synthetic Borough Children's Services, 0300 000 0300"}],
+        description=(
+            "For a plan flag: the local authority that owns the plan. `display` (required) is "
+            "its contact; `identifier` (system "
+            f"{ORGANISATION_CODE_SYSTEM}) its hub organisation code, which becomes the "
+            "notice's responsible LA. Without a valid code the alert is still published, with "
+            "a warning, but that LA cannot be told of this access (rule R13)."
+        ),
+        examples=[
+            {
+                "identifier": {"system": ORGANISATION_CODE_SYSTEM, "value": "LA-E09000099"},
+                "display": "Synthetic Borough Children's Services, 0300 000 0300",
+            }
+        ],
     )
     extension: list[Extension] = Field(
         default_factory=list,

@@ -4,7 +4,8 @@ Functional core (pure, no I/O):
     vocab        hub vocabularies, mirroring the Avro enums
     models       shared native-format building blocks and validators (NHS number, postcode)
     problems     field-level errors (RFC 6901 pointers) and RFC 9457 problem documents
-    mapping      notice builder, linkage-keyed subject, content fingerprint
+    mapping      notice builder, linkage-keyed subject, content fingerprint, warnings
+    nrm          NRM referral parts every first responder's adapter shares
     csv_batch    CSV uploads read into per-row results
     idempotency  the claim rule (`decide_claim`) ...
 Imperative shell:

@@ -23,7 +23,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from services.adapters.ingest.errors import BatchInvalid, BatchTooLarge
-from services.adapters.ingest.mapping import MappingContext, MappingFailed, Notice
+from services.adapters.ingest.mapping import Mapped, MappingContext, MappingFailed, Notice
 from services.adapters.ingest.problems import FieldError, field_errors_from_validation
 
 __all__ = ["BatchItem", "CsvRow", "csv_columns", "map_each", "read_csv"]
@@ -151,16 +151,22 @@ def _row_document(raw: dict[str, Any], lists: set[str]) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class BatchItem:
-    """A row after mapping: a notice to publish, or the errors that stop it."""
+    """A row after mapping: a notice to publish (with any warnings), or the errors that
+    stop it."""
 
     row: int
     line: int
     notice: Notice | None
     errors: tuple[FieldError, ...] = ()
+    warnings: tuple[FieldError, ...] = ()
+
+    @staticmethod
+    def mapped(row: int, line: int, result: Mapped) -> BatchItem:
+        return BatchItem(row, line, result.notice, warnings=result.warnings)
 
 
 def map_each(
-    rows: Sequence[CsvRow[M]], mapper: Callable[[M, MappingContext], Notice], ctx: MappingContext
+    rows: Sequence[CsvRow[M]], mapper: Callable[[M, MappingContext], Mapped], ctx: MappingContext
 ) -> list[BatchItem]:
     """Map every valid row on its own. Pure."""
     items: list[BatchItem] = []
@@ -169,7 +175,7 @@ def map_each(
             items.append(BatchItem(row.row, row.line, None, row.errors))
             continue
         try:
-            items.append(BatchItem(row.row, row.line, mapper(row.record, ctx)))
+            items.append(BatchItem.mapped(row.row, row.line, mapper(row.record, ctx)))
         except MappingFailed as failed:
             items.append(BatchItem(row.row, row.line, None, failed.errors))
     return items

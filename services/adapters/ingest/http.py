@@ -33,7 +33,7 @@ from services.adapters.ingest.errors import (
     ReferenceConflict,
 )
 from services.adapters.ingest.idempotency import SqliteIdempotencyStore
-from services.adapters.ingest.mapping import MappingContext, MappingFailed, Notice
+from services.adapters.ingest.mapping import Mapped, MappingContext, MappingFailed, Notice
 from services.adapters.ingest.pipeline import Candidate, IngestPipeline, Status
 from services.adapters.ingest.problems import FieldError, Problem, field_errors_from_validation
 from services.adapters.ingest.publisher import NoticePublisher
@@ -87,6 +87,25 @@ class NoticeAccepted(BaseModel):
         ),
         examples=["published"],
     )
+    warnings: list[FieldError] = Field(
+        default_factory=list,
+        description=(
+            "Problems that did not stop the notice: it was published without the value the "
+            "pointer names (e.g. an unknown census factor, an unreadable school URN), or "
+            "without something that depends on it (e.g. no return interview due time when "
+            "the return time is unknown). Fix the record and send a correction "
+            "(revision + 1) when the missing value matters. Empty when there were none."
+        ),
+        examples=[
+            [
+                {
+                    "pointer": "/assessment_factors/2",
+                    "code": "census_factor_unknown",
+                    "message": "not a CIN census assessment factor (N00181); left out",
+                }
+            ]
+        ],
+    )
 
 
 class RowResult(BaseModel):
@@ -108,6 +127,24 @@ class RowResult(BaseModel):
         default=None,
         description="Notice id of the row's notice; null when the row was rejected.",
         examples=["3f2c9a4e-5b1d-5e7f-8a9b-0c1d2e3f4a5b"],
+    )
+    warnings: list[FieldError] = Field(
+        default_factory=list,
+        description=(
+            "Problems that did not stop the row's notice: it was published without the value "
+            "in the column the pointer names, or without something that depends on it (e.g. "
+            "no return interview due time when the return time is unknown). Empty when there "
+            "were none."
+        ),
+        examples=[
+            [
+                {
+                    "pointer": "/MIS_END_TIME",
+                    "code": "time_unknown",
+                    "message": "return time not given: no return interview due time is set",
+                }
+            ]
+        ],
     )
     errors: list[FieldError] = Field(
         default_factory=list,
@@ -202,19 +239,28 @@ class Ingest:
     def max_rows(self) -> int:
         return self._runtime.settings.max_batch_rows
 
-    async def one(self, record: R, mapper: Callable[[R, MappingContext], Notice]) -> NoticeAccepted:
+    async def one(self, record: R, mapper: Callable[[R, MappingContext], Mapped]) -> NoticeAccepted:
         try:
-            notice = mapper(record, self.context)
+            mapped = mapper(record, self.context)
         except MappingFailed as failed:
             raise RecordInvalid(failed.errors) from None
-        (outcome,) = await self._runtime.pipeline.submit([Candidate.of(notice)])
+        (outcome,) = await self._runtime.pipeline.submit([Candidate.of(mapped.notice)])
         _log.info(
-            "client %s: notice %s %s", self.claims.client_id, outcome.notice_id, outcome.status
+            "client %s: notice %s %s, %d warnings",
+            self.claims.client_id,
+            outcome.notice_id,
+            outcome.status,
+            len(mapped.warnings),
         )
+        warnings = list(mapped.warnings)
         if outcome.status is Status.PUBLISHED:
-            return NoticeAccepted(notice_id=outcome.notice_id, status="published")
+            return NoticeAccepted(
+                notice_id=outcome.notice_id, status="published", warnings=warnings
+            )
         if outcome.status is Status.DUPLICATE:
-            return NoticeAccepted(notice_id=outcome.notice_id, status="duplicate")
+            return NoticeAccepted(
+                notice_id=outcome.notice_id, status="duplicate", warnings=warnings
+            )
         if outcome.status is Status.CONFLICT:
             raise ReferenceConflict(
                 outcome.detail or "reference conflict",
@@ -258,6 +304,7 @@ class Ingest:
                         line=item.line,
                         status=outcome.status.value,
                         notice_id=outcome.notice_id,
+                        warnings=list(item.warnings),
                         detail=outcome.detail,
                     )
                 )

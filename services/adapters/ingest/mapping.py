@@ -22,11 +22,13 @@ from services.adapters.ingest.models import (
     PersonIn,
 )
 from services.adapters.ingest.problems import FieldError
+from services.adapters.ingest.vocab import EXPLOITATION_CONCERNS
 from services.hubkit.linkage import IdentifiersIncomplete, LinkageKeyer, postcode_district
 from services.hubkit.notice import notice_id_for, to_json_value
 
 __all__ = [
     "RETURN_INTERVIEW_DUE",
+    "Mapped",
     "MappingContext",
     "MappingFailed",
     "Notice",
@@ -38,6 +40,7 @@ __all__ = [
     "consent_of",
     "contact_point_of",
     "content_fingerprint",
+    "exploitation_signalled",
     "family_informed_of",
     "person_of",
     "reference_with_revision",
@@ -56,6 +59,21 @@ class MappingFailed(ValueError):
     def __init__(self, errors: Sequence[FieldError]) -> None:
         self.errors = tuple(errors)
         super().__init__("; ".join(f"{e.pointer}: {e.message}" for e in errors))
+
+
+@dataclass(frozen=True, slots=True)
+class Mapped:
+    """A notice, and the warnings about what the mapping could not use.
+
+    A warning never stops a notice: a safeguarding record is worth publishing even when one
+    optional value in it is unusable. It names a value the mapping left out (an unknown
+    census factor, an unreadable school URN) or a gap that changes what recipients get (no
+    return time, so no interview due time), so the sender can send a correction. The
+    adapter answers them with the 202; they never echo the submitted value.
+    """
+
+    notice: Notice
+    warnings: tuple[FieldError, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +187,11 @@ def concerns_of(
             seen.add(code)
             result.append(concern(code, factor))
     return result
+
+
+def exploitation_signalled(concerns: Iterable[Mapping[str, Any]]) -> bool:
+    """True when a concern marks the child as at risk of exploitation (see vocab)."""
+    return any(c["code"] in EXPLOITATION_CONCERNS for c in concerns)
 
 
 def consent_of(consent: ConsentIn) -> dict[str, Any]:

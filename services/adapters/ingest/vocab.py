@@ -9,6 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 __all__ = [
+    "EXPLOITATION_CONCERNS",
     "Classification",
     "ConcernCode",
     "ConsentStatus",
@@ -72,3 +73,17 @@ class ExploitationType(StrEnum):
     LABOUR = "LABOUR"
     DOMESTIC_SERVITUDE = "DOMESTIC_SERVITUDE"
     ORGAN_REMOVAL = "ORGAN_REMOVAL"
+
+
+EXPLOITATION_CONCERNS: frozenset[str] = frozenset(
+    {
+        ConcernCode.CHILD_SEXUAL_EXPLOITATION,
+        ConcernCode.CHILD_CRIMINAL_EXPLOITATION,
+        ConcernCode.COUNTY_LINES,
+        ConcernCode.TRAFFICKING,
+        ConcernCode.GANGS,
+    }
+)
+"""Concerns that flag a child for exploitation (Subject.exploitation_flagged), so an 'absent'
+episode of that child is shared as missing (rule R8). The policy's R8 list, plus GANGS: the
+CIN census treats gang involvement (factor 13A) as an exploitation signal."""

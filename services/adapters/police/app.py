@@ -11,8 +11,8 @@ from services.adapters.ingest.http import (
     build_adapter_app,
 )
 from services.adapters.ingest.settings import AdapterSettings
-from services.adapters.police.mapping import map_police_record
-from services.adapters.police.models import PoliceRecord
+from services.adapters.police.mapping import map_police_nrm_referral, map_police_record
+from services.adapters.police.models import PoliceNrmReferral, PoliceRecord
 from services.hubkit.auth import JwksSource
 from services.hubkit.settings import HubSettings
 
@@ -31,13 +31,34 @@ router = APIRouter(prefix="/v1", tags=["police"])
         "Send one record from an occurrence export, keyed on the occurrence reference. "
         "`record_type` selects the shape: PUBLIC_PROTECTION_NOTICE, DASH_INCIDENT, "
         "MISSING_PERSON or INTELLIGENCE_REPORT. Answers 202 with the notice id only after "
-        "the hub's broker acknowledged the signed notice. Sending the same record again "
-        "answers 202 with the same id and publishes nothing new; sending different content "
-        "under the same reference and revision answers 409."
+        "the hub's broker acknowledged the signed notice, with `warnings` for any value the "
+        "notice was published without (e.g. an unreadable school URN). Sending the same "
+        "record again answers 202 with the same id and publishes nothing new; sending "
+        "different content under the same reference and revision answers 409."
     ),
 )
 async def post_occurrence(record: PoliceRecord, ingest: IngestDep) -> NoticeAccepted:
     return await ingest.one(record, map_police_record)
+
+
+@router.post(
+    "/nrm-referrals",
+    status_code=202,
+    response_model=NoticeAccepted,
+    responses=PROBLEM_RESPONSES,
+    summary="Publish an NRM referral the force made as first responder",
+    description=(
+        "Send one National Referral Mechanism referral of a child, made by the force as "
+        "first responder, keyed on the occurrence reference (source reference "
+        "`<occurrence reference>/NRM`). It becomes a TRAFFICKING_NRM notice: police, the "
+        "responsible local authority and the MASH manager see the child's account; others "
+        "in the MASH see a flag (rule R12). Consent is not needed for a child's referral. "
+        "Answers 202 with the notice id once the broker acknowledged; the same referral again "
+        "answers 202 with the same id; a correction goes with `revision` incremented."
+    ),
+)
+async def post_nrm_referral(record: PoliceNrmReferral, ingest: IngestDep) -> NoticeAccepted:
+    return await ingest.one(record, map_police_nrm_referral)
 
 
 def create_app(
@@ -51,7 +72,8 @@ def create_app(
         title="safehub police adapter",
         description=(
             "Accepts police occurrence exports (public protection notices, DASH incidents, "
-            "missing-person records, graded intelligence) and publishes them to the hub as "
+            "missing-person records, graded intelligence) and NRM referrals the force made "
+            "as first responder, and publishes them to the hub as "
             "signed safeguarding notices. Authenticate with an OAuth2 client-credentials "
             "access token issued to a POLICE client."
         ),

@@ -8,6 +8,9 @@ Every record is keyed on the force's occurrence reference and names its `record_
                              police risk grade (no apparent risk, low, medium, high)
 - INTELLIGENCE_REPORT        an intelligence report graded 3x5x2 (or legacy 5x5x5)
 
+A National Referral Mechanism referral made by the force as first responder is sent on its
+own route (`PoliceNrmReferral`, POST /v1/nrm-referrals), keyed on the occurrence reference.
+
 One occurrence may produce several records (a PPN and a DASH incident; a missing report and
 later the return); each is its own notice. A correction to a record already sent is sent
 again with `revision` incremented.
@@ -34,6 +37,7 @@ from services.adapters.ingest.models import (
     RiskIn,
     example_of,
 )
+from services.adapters.ingest.nrm import NrmReferralFields
 from services.adapters.ingest.vocab import NarrativeSensitivity, RiskLevel
 
 __all__ = [
@@ -44,6 +48,7 @@ __all__ = [
     "MissingPersonRecord",
     "MissingStatus",
     "OccurrenceBase",
+    "PoliceNrmReferral",
     "PoliceRecord",
     "PoliceSubject",
     "PublicProtectionNotice",
@@ -94,9 +99,17 @@ class PoliceSubject(NativeModel):
     )
     school_urn: str | None = Field(
         default=None,
-        pattern=r"^[0-9]{6}$",
-        description="URN of the child's school (6 digits), for Operation Encompass.",
-        examples=["999001"],
+        max_length=40,
+        description=(
+            "Unique reference number (URN) of the child's school, for Operation Encompass "
+            "(rule R9): the school's 6-digit URN, written any usual way ('123456', "
+            "'URN 123456', 'urn-123456', 'URN:123456'); the hub sends it on as 'URN-123456', "
+            "the form schools are registered under. Read on DASH incidents. A value that is "
+            "not a 6-digit URN does not stop the incident: the notice is published without a "
+            "school (so no school is told) and the 202 answer carries a warning at "
+            "/subject/school_urn; send a correction (revision + 1) with the right URN."
+        ),
+        examples=["URN 999001"],
     )
 
     @model_validator(mode="after")
@@ -232,6 +245,15 @@ class DashIncident(OccurrenceBase):
     children_present: bool = Field(
         description="True when children were present at the incident.", examples=[True]
     )
+    children_normally_resident: bool | None = Field(
+        default=None,
+        description=(
+            "True when a child normally lives in the household, whether or not present at "
+            "the incident (Operation Encompass covers both, rule R9); false when none does; "
+            "omit or null when not recorded."
+        ),
+        examples=[True],
+    )
     marac_referral: bool = Field(
         default=False, description="True when referred to MARAC.", examples=[True]
     )
@@ -328,6 +350,18 @@ class GradingIn(NativeModel):
         "5x5x5: 1-5 (mapped by the hub's sharing rule R6).",
         examples=["P"],
     )
+    dissemination_authorisation: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description=(
+            "Legacy 5x5x5 with handling code 2 only: the reference of the recorded "
+            "authorisation to disseminate to a UK non-prosecuting party (social care, health, "
+            "education). Without it a code 2 item stays with law enforcement (rule R6). Any "
+            "other grading with this field is refused."
+        ),
+        examples=[None],
+    )
 
     @model_validator(mode="after")
     def _codes_fit_scheme(self) -> Self:
@@ -344,6 +378,15 @@ class GradingIn(NativeModel):
                     f"{name} must be one of {', '.join(codes)} under {self.scheme}",
                     field=name,
                 )
+        # Refused rather than ignored: an authorisation on any other code contradicts the
+        # grading, and the grading decides who may see the item.
+        legacy_code_2 = self.scheme == "5x5x5" and self.handling_code == "2"
+        if self.dissemination_authorisation is not None and not legacy_code_2:
+            raise CodedValueError(
+                "unexpected_field",
+                "dissemination_authorisation applies only to 5x5x5 handling code 2",
+                field="dissemination_authorisation",
+            )
         return self
 
 
@@ -368,6 +411,12 @@ class IntelligenceReport(OccurrenceBase):
         description="Source-identifying detail; kept for police only (sharing rule R5).",
         examples=["CHIS ref withheld"],
     )
+
+
+class PoliceNrmReferral(NrmReferralFields, OccurrenceBase):
+    """A National Referral Mechanism referral the force made as first responder (police are
+    first responders, rule R12). A child's referral needs no consent: send consent status
+    NOT_REQUIRED (the notice gives the reason when none is sent)."""
 
 
 PoliceRecord = Annotated[

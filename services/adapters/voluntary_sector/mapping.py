@@ -1,7 +1,8 @@
 """Voluntary-sector form -> notice. Pure.
 
-    NRM_REFERRAL  -> TRAFFICKING_NRM (first responder = this organisation; concern
-                     TRAFFICKING / census 12A ensured; consent NOT_REQUIRED unless stated)
+    NRM_REFERRAL  -> TRAFFICKING_NRM (first responder = this organisation; the NRM parts are
+                     shared with the police and children's services adapters, see
+                     services/adapters/ingest/nrm.py)
     others        -> VCS_UPDATE (a RETURN_INTERVIEW_OUTCOME ensures concern MISSING / 10A)
 Source reference: the charity's reference, plus '/r<n>' for a correction.
 """
@@ -11,28 +12,26 @@ from __future__ import annotations
 from typing import Any
 
 from services.adapters.ingest.mapping import (
+    Mapped,
     MappingContext,
-    Notice,
     build_notice,
     build_subject,
     concern,
+    exploitation_signalled,
     reference_with_revision,
     to_utc,
 )
-from services.adapters.ingest.vocab import ConsentStatus
+from services.adapters.ingest.nrm import NRM_CONCERN, nrm_consent, nrm_detail
 from services.adapters.voluntary_sector.models import VcsKind, VcsUpdateForm
 
-__all__ = ["NRM_CONSENT_REASON", "map_vcs_update"]
-
-NRM_CONSENT_REASON = "NRM referrals for children do not need the child's consent."
-_EXPLOITATION_CONCERNS = frozenset({"CHILD_SEXUAL_EXPLOITATION", "CHILD_CRIMINAL_EXPLOITATION"})
+__all__ = ["map_vcs_update"]
 
 
-def map_vcs_update(form: VcsUpdateForm, ctx: MappingContext) -> Notice:
+def map_vcs_update(form: VcsUpdateForm, ctx: MappingContext) -> Mapped:
     nrm = form.kind is VcsKind.NRM_REFERRAL
     implied: list[tuple[str, str | None]] = []
     if nrm:
-        implied.append(("TRAFFICKING", "12A"))
+        implied.append(NRM_CONCERN)
     if form.kind is VcsKind.RETURN_INTERVIEW_OUTCOME:
         implied.append(("MISSING", "10A"))
     concerns = [concern(code.value) for code in dict.fromkeys(form.concerns)]
@@ -43,17 +42,23 @@ def map_vcs_update(form: VcsUpdateForm, ctx: MappingContext) -> Notice:
         else:
             existing["census_factor"] = factor
     detail: dict[str, Any]
+    consent: dict[str, Any]
     if nrm:
+        # The model requires these for an NRM_REFERRAL.
         assert form.exploitation_type is not None
         assert form.referred_at is not None
+        assert form.exploitation_account is not None
         notice_type = "TRAFFICKING_NRM"
-        detail = {
-            "exploitation_type": form.exploitation_type.value,
-            "first_responder_organisation": ctx.organisation_name,
-            "referred_at": to_utc(form.referred_at),
-            "exploitation_account": form.exploitation_account,
-        }
+        detail = nrm_detail(
+            ctx,
+            exploitation_type=form.exploitation_type,
+            referred_at=form.referred_at,
+            exploitation_account=form.exploitation_account,
+        )
+        consent = nrm_consent(form.consent_status, form.consent_reason_not_sought)
     else:
+        # The model requires a consent status for every other kind.
+        assert form.consent_status is not None
         notice_type = "VCS_UPDATE"
         detail = {
             "kind": form.kind.value,
@@ -62,15 +67,10 @@ def map_vcs_update(form: VcsUpdateForm, ctx: MappingContext) -> Notice:
             "safety_instructions": form.safety_instructions,
             "outcome_summary": form.outcome_summary,
         }
-    consent_status = form.consent_status or ConsentStatus.NOT_REQUIRED
-    reason = form.consent_reason_not_sought
-    if form.consent_status is None:
-        reason = NRM_CONSENT_REASON
-    exploited = any(c["code"] in _EXPLOITATION_CONCERNS for c in concerns) or (
-        nrm
-        and form.exploitation_type is not None
-        and form.exploitation_type.value in ("SEXUAL", "CRIMINAL")
-    )
+        consent = {
+            "status": form.consent_status.value,
+            "reason_not_sought": form.consent_reason_not_sought,
+        }
     subject = build_subject(
         ctx,
         created_at=to_utc(form.recorded_at),
@@ -80,9 +80,9 @@ def map_vcs_update(form: VcsUpdateForm, ctx: MappingContext) -> Notice:
         postcode=form.postcode,
         nhs_number=form.nhs_number,
         looked_after=form.looked_after,
-        exploitation_flagged=exploited,
+        exploitation_flagged=exploitation_signalled(concerns),
     )
-    return build_notice(
+    notice = build_notice(
         ctx,
         notice_type=notice_type,
         source_reference=reference_with_revision(form.reference, form.revision),
@@ -96,7 +96,7 @@ def map_vcs_update(form: VcsUpdateForm, ctx: MappingContext) -> Notice:
         full_account=form.full_account,
         sensitivity="SENSITIVE" if nrm or form.kind is VcsKind.CONCERN else "ROUTINE",
         classification="OFFICIAL_SENSITIVE",
-        consent={"status": consent_status.value, "reason_not_sought": reason},
+        consent=consent,
         family_informed={
             "informed": form.family_informed,
             "reason_not_informed": None
@@ -111,3 +111,4 @@ def map_vcs_update(form: VcsUpdateForm, ctx: MappingContext) -> Notice:
         },
         detail=detail,
     )
+    return Mapped(notice)

@@ -46,11 +46,11 @@ async def test_same_record_twice_is_one_notice(hub: Hub) -> None:
 
     assert (first.status_code, first.json()) == (
         202,
-        {"notice_id": expected_id, "status": "published"},
+        {"notice_id": expected_id, "status": "published", "warnings": []},
     )
     assert (second.status_code, second.json()) == (
         202,
-        {"notice_id": expected_id, "status": "duplicate"},
+        {"notice_id": expected_id, "status": "duplicate", "warnings": []},
     )
     assert [(r.status_code, r.json()["status"]) for r in burst] == [(202, "duplicate")] * 5
     assert changed.status_code == 409
@@ -80,4 +80,8 @@ async def test_idempotency_survives_an_adapter_restart(hub: Hub) -> None:
         ) as restarted,
     ):
         again = await restarted.post("/v1/occurrences", json=document, headers=headers)
-    assert again.json() == {"notice_id": first.json()["notice_id"], "status": "duplicate"}
+    assert again.json() == {
+        "notice_id": first.json()["notice_id"],
+        "status": "duplicate",
+        "warnings": [],
+    }

@@ -13,7 +13,7 @@ from services.adapters.health.models import FhirBundle
 from services.adapters.health.validation import fhir_errors
 from services.adapters.ingest.mapping import MappingFailed
 from services.hubkit.notice import encode_notice
-from tests.adapters.helpers import KEYER, context, map_native, native
+from tests.adapters.helpers import KEYER, context, map_native, mapped, native
 from tests.factories import catalog
 
 CATALOG = catalog()
@@ -77,6 +77,96 @@ def test_cp_is_plan_flag_is_read_from_the_snomed_code() -> None:
     }
     assert "1064311000000109" in notice["detail"]["snomed_codes"]
     assert notice["detail"]["unscheduled_care"] is False
+
+
+@pytest.mark.parametrize(
+    ("snomed", "plan_type"),
+    [
+        ("1064311000000109", "CHILD_PROTECTION_PLAN"),
+        ("342191000000101", "CHILD_PROTECTION_PLAN"),
+        ("818901000000100", "UNBORN_CHILD_PROTECTION_PLAN"),
+        ("764841000000100", "LOOKED_AFTER"),
+    ],
+)
+def test_every_cp_is_snomed_code_is_read_as_a_plan_flag(snomed: str, plan_type: str) -> None:
+    records = native()
+    document = records.health_bundle(
+        records.child(looked_after=False),
+        setting="ED",
+        seen_at=SEEN,
+        cp_plan_since=dt.date(2026, 9, 1),
+        plan_snomed=snomed,
+    )
+    assert fhir_errors(document) == []
+    notice = map_native("HEALTH", document)
+    encode_notice(CATALOG, notice)
+    assert notice["detail"]["cpis_flag"]["plan_type"] == plan_type
+    assert snomed in notice["detail"]["snomed_codes"]
+
+
+def test_plan_flag_names_the_la_that_owns_the_plan() -> None:
+    records = native()
+    document = records.health_bundle(
+        records.child(looked_after=False), seen_at=SEEN, cp_plan_since=dt.date(2026, 9, 1)
+    )
+    result = mapped("HEALTH", document)
+    # R13: the LA that owns the plan is told when unscheduled care looks the child up.
+    assert result.notice["subject"]["responsible_la"] == "LA-E09000099"
+    assert result.warnings == ()
+
+
+def test_without_a_plan_flag_there_is_no_responsible_la() -> None:
+    _, document = _bundle(looked_after=False)
+    result = mapped("HEALTH", document)
+    assert result.notice["subject"]["responsible_la"] is None
+    assert result.warnings == ()
+
+
+def _flag(document: dict[str, Any]) -> dict[str, Any]:
+    flags: list[dict[str, Any]] = [
+        e["resource"] for e in document["entry"] if e["resource"]["resourceType"] == "Flag"
+    ]
+    (flag,) = flags
+    return flag
+
+
+def test_plan_flag_without_an_la_code_is_published_with_a_warning() -> None:
+    records = native()
+    document = records.health_bundle(
+        records.child(looked_after=False), seen_at=SEEN, cp_plan_since=dt.date(2026, 9, 1)
+    )
+    del _flag(document)["author"]["identifier"]
+    assert fhir_errors(document) == []
+    result = mapped("HEALTH", document)
+    assert result.notice["subject"]["responsible_la"] is None
+    assert result.notice["detail"]["cpis_flag"]["responsible_la_contact"]
+    assert [(w.pointer, w.code) for w in result.warnings] == [
+        ("/entry/3/resource/author/identifier", "responsible_la_missing")
+    ]
+
+
+def test_plan_flag_with_a_malformed_la_code_is_published_with_a_warning() -> None:
+    records = native()
+    document = records.health_bundle(
+        records.child(looked_after=False), seen_at=SEEN, cp_plan_since=dt.date(2026, 9, 1)
+    )
+    _flag(document)["author"]["identifier"]["value"] = "Synthetic Borough"
+    result = mapped("HEALTH", document)
+    assert result.notice["subject"]["responsible_la"] is None
+    assert [(w.pointer, w.code) for w in result.warnings] == [
+        ("/entry/3/resource/author/identifier/value", "responsible_la_invalid")
+    ]
+
+
+def test_ended_plan_names_no_responsible_la() -> None:
+    records = native()
+    document = records.health_bundle(
+        records.child(looked_after=False), seen_at=SEEN, cp_plan_since=dt.date(2026, 9, 1)
+    )
+    _flag(document)["period"]["end"] = "2026-10-01"
+    notice = map_native("HEALTH", document)
+    assert notice["detail"]["cpis_flag"]["plan_end"] == dt.date(2026, 10, 1)
+    assert notice["subject"]["responsible_la"] is None
 
 
 def test_looked_after_flag_marks_the_subject() -> None:

@@ -13,6 +13,7 @@ from services.adapters.childrens_services.app import create_app as csc_app
 from services.adapters.childrens_services.models import (
     CinReferral,
     CpPlanChange,
+    CscNrmReferral,
     LookedAfterChange,
     S47Event,
     Ssda903MissingRow,
@@ -24,6 +25,7 @@ from services.adapters.police.models import (
     DashIncident,
     IntelligenceReport,
     MissingPersonRecord,
+    PoliceNrmReferral,
     PublicProtectionNotice,
 )
 from services.adapters.voluntary_sector.app import create_app as vcs_app
@@ -76,10 +78,12 @@ def test_every_operation_documents_errors_and_auth(adapter: str) -> None:
         DashIncident,
         MissingPersonRecord,
         IntelligenceReport,
+        PoliceNrmReferral,
         CinReferral,
         CpPlanChange,
         LookedAfterChange,
         S47Event,
+        CscNrmReferral,
         Ssda903MissingRow,
     ],
 )
@@ -91,3 +95,30 @@ def test_documented_examples_are_valid_records(model: type[BaseModel]) -> None:
 def test_vcs_example_is_valid() -> None:
     example = example_of(VcsUpdateForm, consent_reason_not_sought="Could increase the risk.")
     VcsUpdateForm.model_validate(example)
+
+
+@pytest.mark.parametrize("adapter", ["police", "childrens_services", "voluntary_sector"])
+def test_every_first_responder_can_send_an_nrm_referral(adapter: str) -> None:
+    """Rule R12: police, local authorities and certain charities refer into the NRM."""
+    schema = FACTORIES[adapter](HubSettings()).openapi()
+    described = [
+        op.get("summary", "") + op.get("description", "")
+        for path in schema["paths"].values()
+        for method, op in path.items()
+        if method == "post"
+    ]
+    assert any("NRM" in text for text in described)
+
+
+@pytest.mark.parametrize("adapter", sorted(FACTORIES))
+def test_accepted_answer_documents_warnings(adapter: str) -> None:
+    schema = FACTORIES[adapter](HubSettings()).openapi()
+    warnings = schema["components"]["schemas"]["NoticeAccepted"]["properties"]["warnings"]
+    assert "published" in warnings["description"]
+
+
+def test_school_urn_documents_the_forms_it_accepts_and_what_happens_otherwise() -> None:
+    schema = police_app(HubSettings()).openapi()
+    urn = schema["components"]["schemas"]["PoliceSubject"]["properties"]["school_urn"]
+    assert "URN-123456" in urn["description"]
+    assert "warning" in urn["description"]

@@ -8,8 +8,9 @@ import pytest
 from pydantic import ValidationError
 
 from services.adapters.ingest.csv_batch import map_each, read_csv
+from services.adapters.ingest.nrm import NRM_CONSENT_REASON
 from services.adapters.ingest.problems import field_errors_from_validation
-from services.adapters.voluntary_sector.mapping import NRM_CONSENT_REASON, map_vcs_update
+from services.adapters.voluntary_sector.mapping import map_vcs_update
 from services.adapters.voluntary_sector.models import VcsUpdateForm
 from services.hubkit.notice import encode_notice
 from services.synthetic.native import VCS_COLUMNS, to_csv
