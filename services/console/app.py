@@ -439,6 +439,7 @@ def _child_context(
         flash=request.session.pop("flash", None) if with_form else None,
         rag_labels=RAG_LABELS,
         outcome_labels=MASH_OUTCOME_LABELS,
+        early_help=runtime.early_help,
         live_src=f"/live/children/{handle}",
     )
 
@@ -497,7 +498,9 @@ async def decide(request: Request, handle: str) -> Response:
     for name, value in form.multi_items():
         if isinstance(value, str):
             fields.setdefault(name, []).append(value)
-    checked = validate_decision(fields, decidable=[nid for nid, _ in decidable])
+    checked = validate_decision(
+        fields, decidable=[nid for nid, _ in decidable], early_help=runtime.early_help
+    )
     if not isinstance(checked, DecisionInput):
         context = _child_context(
             request, person, handle, linkage_key, errors=checked, values=fields
@@ -543,9 +546,14 @@ async def decide(request: Request, handle: str) -> Response:
         )
     forms[token] = f"sent:{notice_id}"
     log.info("decision sent", extra={"subject": person.subject, "notice_id": notice_id})
+    routed = (
+        f" Early help goes to {checked.early_help_organisation} only."
+        if checked.early_help_organisation
+        else ""
+    )
     request.session["flash"] = (
         f"Decision recorded: {MASH_OUTCOME_LABELS[checked.outcome]}, RAG "
-        f"{RAG_LABELS[checked.rag]}. It appears below once the hub has checked and "
+        f"{RAG_LABELS[checked.rag]}.{routed} It appears below once the hub has checked and "
         "shared it."
     )
     return RedirectResponse(f"/children/{handle}", status_code=303)

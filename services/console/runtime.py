@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from services.adapters.ingest.publisher import NoticePublisher
 from services.console.domain.deadlines import Timescales
-from services.console.domain.decisions import DecisionOrigin
+from services.console.domain.decisions import DecisionOrigin, EarlyHelpChoice, early_help_choices
 from services.console.domain.projection import FeedProjection
 from services.console.feeds import ChangeHub, FeedFollower
 from services.console.outbound import (
@@ -38,7 +38,13 @@ from services.hubkit.settings import HubSettings
 from services.hubkit.topology import CONSOLE_PRINCIPAL, Topology, load_topology
 from services.identity.keys import load_key
 
-__all__ = ["MASH_AGENCY", "ConsoleRuntime", "decision_maker_roles", "running_console"]
+__all__ = [
+    "MASH_AGENCY",
+    "ConsoleRuntime",
+    "decision_maker_roles",
+    "early_help_roles",
+    "running_console",
+]
 
 MASH_AGENCY = "MASH"
 
@@ -65,6 +71,8 @@ class ConsoleRuntime:
     clock: Callable[[], dt.datetime] = _utc_now
     new_id: Callable[[], str] = lambda: str(uuid.uuid4())
     followers: dict[str, FeedFollower] = field(default_factory=dict)
+    early_help: tuple[EarlyHelpChoice, ...] = ()
+    """Organisations early help can be routed to; none: the decision form asks for a code."""
 
     def ready(self) -> bool:
         return all(f.caught_up.is_set() for f in self.followers.values())
@@ -79,6 +87,14 @@ def decision_maker_roles(hub: HubSettings) -> frozenset[str]:
     officer who owns the rules owns this too."""
     rules = json.loads((hub.policies_dir / "safehub" / "rules" / "data.json").read_text())
     return frozenset(str(r) for r in rules["R2"]["decision_maker_roles"])
+
+
+def early_help_roles(hub: HubSettings) -> frozenset[str]:
+    """Roles of early help lead professionals: rule R10's data, the same list the policy
+    routes early help by, so the form offers exactly the organisations the hub can reach."""
+    rules = json.loads((hub.policies_dir / "safehub" / "rules" / "data.json").read_text())
+    roles = rules.get("R10", {}).get("early_help_roles", ["EARLY_HELP_WORKER"])
+    return frozenset(str(r) for r in roles)
 
 
 def decision_origin(topology: Topology, settings: ConsoleSettings) -> DecisionOrigin:
@@ -166,4 +182,5 @@ async def running_console(
             decision_roles=decision_maker_roles(hub),
             origin=decision_origin(topology, settings),
             followers=followers,
+            early_help=early_help_choices(topology.subscribers, early_help_roles(hub)),
         )

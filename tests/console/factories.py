@@ -76,6 +76,8 @@ def entry(
     source_agency: str = "POLICE",
     notice_id: str | None = None,
     policy_revision: str = "sha256:test",
+    rule_ids: tuple[str, ...] = ("R1", "R2"),
+    lawful_basis: dict[str, Any] | None = None,
     **view: Any,
 ) -> FeedEntry:
     global _counter
@@ -99,7 +101,8 @@ def entry(
         ),
         "fields_withheld": list(withheld),
         "explanation": "Shared because the MASH triages contacts (R1, R2).",
-        "lawful_basis": {
+        "lawful_basis": lawful_basis
+        or {
             "article6": "UK GDPR Art 6(1)(e) public task",
             "special_category_condition": "UK GDPR Art 9(2)(g)",
             "dpa_part3": None,
@@ -107,7 +110,7 @@ def entry(
         },
         "purpose": "SAFEGUARDING_TRIAGE",
         "isa_clause": "ISA-4.1",
-        "rule_ids": ["R1", "R2"],
+        "rule_ids": list(rule_ids),
         "policy_revision": policy_revision,
         "notice_sha256": b"\x00" * 32,
         "source_agency": source_agency,

@@ -8,8 +8,13 @@ than a working day. Timescales and the working calendar (hours, days, bank holid
 local policy, so they are settings (services/console/settings.py), not constants.
 
 Working time only runs inside working hours: a contact arriving at 18:00 on a Friday with a
-one-working-day deadline is due at 17:00 on Monday. Out-of-hours emergencies go to the
-emergency duty team, not this queue; the queue still shows them first (immediate danger).
+one-working-day deadline is due at 17:00 on Monday.
+
+Immediate danger is the exception (DOMAIN.md, "Immediate danger is acted on now"): its
+deadline is immediate, not the next working day and not the Red timescale, so a contact in
+immediate danger is due the moment the MASH receives it, whatever the hour, and shows as
+due now (then overdue) from the start. Out of hours the hub also routes it to the emergency
+duty team; the queue still shows it first.
 """
 
 from __future__ import annotations
@@ -105,11 +110,20 @@ class Timescales:
 
 
 def decision_due(
-    *, notice_type: str, rag: str | None, received_at: dt.datetime, timescales: Timescales
+    *,
+    notice_type: str,
+    rag: str | None,
+    received_at: dt.datetime,
+    timescales: Timescales,
+    immediate_danger: bool,
 ) -> dt.datetime | None:
     """When the MASH decision on this notice is due; None when it is not a contact."""
     if notice_type not in timescales.contact_types:
         return None
+    if immediate_danger:
+        # Due at once: no working-hours arithmetic, which would push a Friday-night
+        # emergency to Monday morning.
+        return received_at
     limit = timescales.calendar.working_day * timescales.contact_working_days
     if rag is not None and rag in timescales.rag_working_hours:
         limit = min(limit, dt.timedelta(hours=timescales.rag_working_hours[rag]))
@@ -158,7 +172,7 @@ class DueView:
     due_at: dt.datetime
     state: DueState
     text: str
-    """'Overdue by 1h 20m' / 'Due in 35m': what the queue shows."""
+    """'Overdue by 1h 20m' / 'Due now' / 'Due in 35m': what the queue shows."""
     when: str
     """The local time it is due, e.g. '17:00 Mon 23 Nov'."""
 
@@ -168,7 +182,11 @@ def describe_due(
 ) -> DueView:
     remaining = due_at - now
     if remaining <= dt.timedelta(0):
-        state, text = DueState.OVERDUE, f"Overdue by {format_duration(remaining)}"
+        # Within its first minute a deadline that has arrived reads 'now' rather than
+        # 'overdue by under a minute': what an immediate-danger contact shows on arrival.
+        late = -remaining >= dt.timedelta(minutes=1)
+        text = f"Overdue by {format_duration(remaining)}" if late else "Due now"
+        state = DueState.OVERDUE
     else:
         state = DueState.DUE_SOON if remaining <= soon else DueState.ON_TRACK
         text = f"Due in {format_duration(remaining)}"

@@ -5,21 +5,30 @@ Validation rules (each error names the form field, for the page's error summary)
 - a rationale of at least MIN_RATIONALE characters (golden rule 7: record the reasons);
 - early help needs the family's recorded agreement (R11); s47 and immediate protection do
   not, and for other outcomes the box means nothing, so it is stored as unticked;
+- agreed early help names the organisation of the early help lead professional: the hub
+  routes early help ONLY to that organisation (route by relationship, never by role), so
+  without it the child would be routed nowhere. The choices are the policy's early help
+  subscribers; with none configured it is a typed organisation code;
 - whether the family has been told, and why not when they have not (golden rule 2);
 - the decision covers at least one of the child's notices the decider can see.
 
 The notice is built here, purely, and published through the hub by the edge, so the
-gateway checks and audits it like every other notice. It reuses the shared ingest helpers
-(`to_utc`, `concern`) and the hub's deterministic `notice_id_for`, but not `build_notice`:
-its MappingContext carries the hub's linkage keyer, and the console must not hold the
-linkage secret (with it, anyone could re-identify a child from guessed names). The subject
-arrives already keyed in the feed.
+gateway checks and audits it like every other notice. It names the organisations whose
+contacts it answers (`referring_organisations`), so each referrer hears the outcome
+(DOMAIN.md: "the referrer is told the MASH decision (outcome only)"); the policy decides
+what they see.
+
+It reuses the shared ingest helpers (`to_utc`, `concern`) and the hub's deterministic
+`notice_id_for`, but not `build_notice`: its MappingContext carries the hub's linkage keyer,
+and the console must not hold the linkage secret (with it, anyone could re-identify a child
+from guessed names). The subject arrives already keyed in the feed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +37,7 @@ from services.console.domain.feed import FeedEntry, merged_subject
 from services.console.domain.labels import MASH_OUTCOME_LABELS, RAG_LABELS
 from services.console.errors import ChildNotIdentifiable
 from services.hubkit.notice import notice_id_for
+from services.hubkit.topology import SubscriberEntry
 
 __all__ = [
     "MAX_ACTIONS",
@@ -35,8 +45,11 @@ __all__ = [
     "MIN_RATIONALE",
     "DecisionInput",
     "DecisionOrigin",
+    "EarlyHelpChoice",
     "FieldProblem",
+    "early_help_choices",
     "mash_decision_notice",
+    "referring_organisations",
     "validate_decision",
 ]
 
@@ -45,6 +58,10 @@ MAX_RATIONALE = 4000
 MAX_ACTIONS = 20
 MAX_ACTION_LENGTH = 200
 _RAG_TO_RISK = {"RED": "HIGH", "AMBER": "MEDIUM", "GREEN": "LOW"}
+# A typed organisation code must match the policy data exactly to route anywhere, so a name
+# or a sentence typed in its place is refused rather than sent to no one.
+_ORGANISATION_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{1,63}")
+EARLY_HELP_FIELD = "early_help_organisation"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +81,29 @@ class DecisionInput:
     family_not_informed_reason: str | None
     related_notice_ids: tuple[str, ...]
     agreed_actions: tuple[str, ...]
+    early_help_organisation: str | None = None
+    """The early help lead professional's organisation code; only for agreed early help."""
+
+
+@dataclass(frozen=True, slots=True)
+class EarlyHelpChoice:
+    organisation: str
+    """The organisation code the policy routes early help to (subscribers data)."""
+    text: str
+
+
+def early_help_choices(
+    subscribers: Iterable[SubscriberEntry], roles: Iterable[str]
+) -> tuple[EarlyHelpChoice, ...]:
+    """One choice per organisation with an early help subscriber (`roles`, rule R10's
+    early_help_roles): the organisations the hub can route early help to."""
+    wanted = frozenset(roles)
+    choices: dict[str, EarlyHelpChoice] = {}
+    for sub in sorted(subscribers, key=lambda s: (s.organisation, s.subscriber_id)):
+        if sub.role in wanted and sub.organisation not in choices:
+            text = f"{sub.contact} ({sub.organisation})" if sub.contact else sub.organisation
+            choices[sub.organisation] = EarlyHelpChoice(sub.organisation, text)
+    return tuple(choices.values())
 
 
 def _one(form: Mapping[str, Sequence[str]], name: str) -> str:
@@ -71,10 +111,40 @@ def _one(form: Mapping[str, Sequence[str]], name: str) -> str:
     return values[0].strip() if values else ""
 
 
+def _early_help_problem(
+    organisation: str, choices: Sequence[EarlyHelpChoice]
+) -> FieldProblem | None:
+    if choices:
+        if organisation in {c.organisation for c in choices}:
+            return None
+        return FieldProblem(
+            EARLY_HELP_FIELD,
+            "Select the early help organisation: early help goes only to the organisation "
+            "you choose",
+        )
+    if not organisation:
+        return FieldProblem(
+            EARLY_HELP_FIELD,
+            "Enter the organisation code of the early help lead professional: early help "
+            "goes only to that organisation",
+        )
+    if not _ORGANISATION_CODE.fullmatch(organisation):
+        return FieldProblem(
+            EARLY_HELP_FIELD,
+            "Enter the early help organisation as its code, for example VCS-SYN002 "
+            "(letters, numbers and hyphens), not its name",
+        )
+    return None
+
+
 def validate_decision(
-    form: Mapping[str, Sequence[str]], *, decidable: Sequence[str]
+    form: Mapping[str, Sequence[str]],
+    *,
+    decidable: Sequence[str],
+    early_help: Sequence[EarlyHelpChoice] = (),
 ) -> DecisionInput | list[FieldProblem]:
-    """The decision, or every problem with the form (not just the first)."""
+    """The decision, or every problem with the form (not just the first). `early_help` are
+    the organisations early help can be routed to; with none, the form asks for a code."""
     problems: list[FieldProblem] = []
     rag = _one(form, "rag")
     if rag not in RAG_LABELS:
@@ -103,6 +173,12 @@ def validate_decision(
                 "or choose another outcome",
             )
         )
+    early_help_organisation = _one(form, EARLY_HELP_FIELD)
+    routed = outcome == "EARLY_HELP" and agreed
+    if routed:
+        problem = _early_help_problem(early_help_organisation, early_help)
+        if problem is not None:
+            problems.append(problem)
     informed_answer = _one(form, "family_informed")
     reason = _one(form, "family_not_informed_reason")
     if informed_answer not in ("yes", "no"):
@@ -145,6 +221,8 @@ def validate_decision(
         family_not_informed_reason=None if informed_answer == "yes" else reason,
         related_notice_ids=related,
         agreed_actions=actions,
+        # Like the agreement box, the choice means nothing for another outcome.
+        early_help_organisation=early_help_organisation if routed else None,
     )
 
 
@@ -181,6 +259,30 @@ def _subject(entries: Sequence[FeedEntry]) -> dict[str, Any] | None:
         "placing_la": known.get("placing_la"),
         "exploitation_flagged": known.get("exploitation_flagged") is True,
     }
+
+
+def _source_organisation(entry: FeedEntry) -> str | None:
+    source = entry.view.get("source")
+    code = source.get("organisation_code") if isinstance(source, Mapping) else None
+    return code if isinstance(code, str) and code else None
+
+
+def referring_organisations(
+    related: Iterable[FeedEntry], *, origin: DecisionOrigin
+) -> list[str] | None:
+    """Who referred the contacts a decision answers, as the decider saw them: each related
+    notice's source organisation code, without the MASH itself (it does not need feedback on
+    its own decision). Only codes the decider could see: a withheld source is not guessed
+    from the agency type, which would route feedback by role instead of by relationship.
+    None when no referrer is known, as the schema says."""
+    codes = {
+        code
+        for entry in related
+        if entry.source_agency != origin.agency
+        and (code := _source_organisation(entry)) is not None
+        and code != origin.organisation_code
+    }
+    return sorted(codes) or None
 
 
 def mash_decision_notice(
@@ -261,5 +363,7 @@ def mash_decision_notice(
             "decided_by_role": decided_by_role,
             "related_notice_ids": list(decision.related_notice_ids),
             "agreed_actions": list(decision.agreed_actions),
+            "referring_organisations": referring_organisations(related, origin=origin),
+            "early_help_organisation": decision.early_help_organisation if early_help else None,
         },
     }

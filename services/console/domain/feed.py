@@ -33,6 +33,8 @@ class LawfulBasis:
     special_category_condition: str | None
     dpa_part3: str | None
     statutory_gateway: str
+    criminal_offence_condition: str | None = None
+    recipient_basis: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +205,8 @@ def entry_from_feed_item(item: Mapping[str, Any]) -> FeedEntry:
                 special_category_condition=basis.get("special_category_condition"),
                 dpa_part3=basis.get("dpa_part3"),
                 statutory_gateway=str(basis["statutory_gateway"]),
+                criminal_offence_condition=basis.get("criminal_offence_condition"),
+                recipient_basis=basis.get("recipient_basis"),
             ),
             purpose=str(item["purpose"]),
             isa_clause=item.get("isa_clause"),

@@ -150,6 +150,9 @@ FIELD_LABELS: Mapping[str, str] = {
     "detail.decided_by_role": "Decided by",
     "detail.related_notice_ids": "Notices decided on",
     "detail.agreed_actions": "Agreed actions",
+    "detail.referring_organisations": "Outcome told to (referring organisations)",
+    "detail.early_help_organisation": "Early help organisation",
+    "detail.episodes_last_90_days": "Missing episodes in the last 90 days",
 }
 
 

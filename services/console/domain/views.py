@@ -10,9 +10,19 @@ Triage status of an item:
 RAG: until the MASH manager rates it, an item carries a *suggested* RAG from the source's
 own risk assessment (immediate danger or high -> Red, medium -> Amber, low or no apparent
 risk -> Green), marked as suggested. A risk the reader may not see gives no suggestion.
+One exception (R8): a missing episode graded 'absent' (no apparent risk) for a child at risk
+of exploitation, looked after or missing repeatedly is a missing episode, not 'no apparent
+risk'. The policy marks its feed item with rule R8, and the console then suggests at least
+Amber and says why, so the episode neither sinks to the bottom of the queue nor waits a day.
+The console reads R8 from the feed item rather than re-deciding it: the policy owns the
+test (its thresholds are the IG officer's data) and the console may not see every flag.
 
 Queue order: highest risk first (immediate danger, then Red, Amber, unrated, Green), then
-newest first. Unrated sits with Amber so that withheld risk never sinks an item.
+newest first. Unrated sits with Amber so that withheld risk never sinks an item. A contact
+in immediate danger is also due at once (deadlines.decision_due), not within a working day.
+
+Classification: an item marked OFFICIAL-SENSITIVE (police intelligence always is, R5) says
+so at the top of its page, and on its chronology entry, not only in the field list.
 """
 
 from __future__ import annotations
@@ -55,6 +65,7 @@ __all__ = [
     "ChronologyEntry",
     "FieldRow",
     "ItemView",
+    "Marking",
     "QueueFilter",
     "QueuePage",
     "QueueRow",
@@ -67,10 +78,13 @@ __all__ = [
     "child_view",
     "field_rows",
     "item_view",
+    "marking_of",
     "queue_page",
     "queue_row",
     "queue_rows",
     "suggested_rag",
+    "suggestion_reason",
+    "treated_as_missing",
     "triage_of",
 ]
 
@@ -91,6 +105,8 @@ class QueueFilter(StrEnum):
 class RagView:
     code: str
     confirmed: bool
+    reason: str | None = None
+    """A note shown beside a suggestion, e.g. why it is not simply the source's risk (R8)."""
 
     @property
     def label(self) -> str:
@@ -106,9 +122,16 @@ class RagView:
 
 
 _PRIORITY = {"RED": 1, None: 2, "AMBER": 2, "GREEN": 3}
+_SEVERITY = {"GREEN": 0, "AMBER": 1, "RED": 2}
+R8_REASON = "absent, treated as missing (R8)"
 
 
-def suggested_rag(entry: FeedEntry) -> str | None:
+def treated_as_missing(entry: FeedEntry) -> bool:
+    """An 'absent' missing episode the policy shared as missing (R8, rule id on the item)."""
+    return entry.notice_type == "MISSING_EPISODE" and "R8" in entry.rule_ids
+
+
+def _source_rag(entry: FeedEntry) -> str | None:
     if entry.immediate_danger or entry.risk_level == "HIGH":
         return "RED"
     if entry.risk_level == "MEDIUM":
@@ -116,6 +139,20 @@ def suggested_rag(entry: FeedEntry) -> str | None:
     if entry.risk_level in ("LOW", "NO_APPARENT_RISK"):
         return "GREEN"
     return None
+
+
+def suggested_rag(entry: FeedEntry) -> str | None:
+    rag = _source_rag(entry)
+    if treated_as_missing(entry) and (rag is None or _SEVERITY[rag] < _SEVERITY["AMBER"]):
+        return "AMBER"
+    return rag
+
+
+def suggestion_reason(entry: FeedEntry) -> str | None:
+    """What the manager must know to read the suggestion right. An R8 episode is labelled
+    even when the source's risk level already gave Amber or Red: the police grade on it still
+    says 'absent', and the manager has to see that it is being treated as missing."""
+    return R8_REASON if treated_as_missing(entry) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +185,7 @@ def triage_of(entry: FeedEntry, projection: FeedProjection, timescales: Timescal
         rag_code = detail.rag if detail else None
         return Triage(Status.DECIDED, RagView(rag_code, True) if rag_code else None, covering[0])
     suggested = suggested_rag(entry)
-    rag = RagView(suggested, False) if suggested else None
+    rag = RagView(suggested, False, suggestion_reason(entry)) if suggested else None
     if entry.notice_type in timescales.contact_types:
         return Triage(Status.AWAITING, rag, None)
     return Triage(Status.FOR_INFORMATION, rag, None)
@@ -216,6 +253,7 @@ def queue_row(
             rag=rag_code,
             received_at=entry.received_at,
             timescales=timescales,
+            immediate_danger=entry.immediate_danger,
         )
         if triage.status is Status.AWAITING
         else None
@@ -332,6 +370,31 @@ class WhyView:
 
 
 @dataclass(frozen=True, slots=True)
+class Marking:
+    """A security classification above OFFICIAL and what it asks of the reader."""
+
+    text: str
+    """'OFFICIAL-SENSITIVE', as Government Security Classifications write it."""
+    caveat: str
+
+
+# OFFICIAL is the default and is not marked; anything above it must be seen before the content
+# (a reader who only skims the field list would otherwise miss the handling caveat).
+_CAVEATS: Mapping[str, str] = {
+    "OFFICIAL_SENSITIVE": "Handle on a strict need-to-know basis: use it for safeguarding "
+    "this child and share it further only as the information-sharing agreement allows.",
+}
+
+
+def marking_of(entry: FeedEntry) -> Marking | None:
+    value = entry.view.get("classification")
+    if not isinstance(value, str) or value in ("", "OFFICIAL"):
+        return None
+    caveat = _CAVEATS.get(value, "Handle as the marking requires.")
+    return Marking(text=value.replace("_", "-"), caveat=caveat)
+
+
+@dataclass(frozen=True, slots=True)
 class ItemView:
     notice_id: str
     linkage_key: str
@@ -347,6 +410,7 @@ class ItemView:
     why: WhyView
     decisions: tuple[str, ...]
     """One line per MASH decision covering this item, latest first."""
+    marking: Marking | None = None
 
 
 _ENUM_PATHS = frozenset(
@@ -487,8 +551,12 @@ def _ordered(section: str, names: Iterable[str]) -> list[str]:
     return [n for n in order if n in present] + sorted(n for n in present if n not in order)
 
 
-def field_rows(view: Mapping[str, Any]) -> tuple[FieldRow, ...]:
-    """The view as labelled rows, in reading order; containers are opened one level."""
+def field_rows(
+    view: Mapping[str, Any], *, notes: Mapping[str, str] | None = None
+) -> tuple[FieldRow, ...]:
+    """The view as labelled rows, in reading order; containers are opened one level. `notes`
+    (field path -> words) qualify a value the reader would otherwise take at face value."""
+    notes = notes or {}
     rows: list[FieldRow] = []
     order = {name: i for i, name in enumerate(_SECTION_ORDER)}
     for name in sorted(view, key=lambda n: (order.get(n, len(order)), n)):
@@ -507,10 +575,24 @@ def field_rows(view: Mapping[str, Any]) -> tuple[FieldRow, ...]:
             for child in _ordered(name, value):
                 path = f"{name}.{child}"
                 if path not in _SKIP_PATHS:
-                    rows.append(FieldRow(field_label(path), _format(path, value[child])))
+                    text = _format(path, value[child])
+                    if path in notes:
+                        text = f"{text} ({notes[path]})"
+                    rows.append(FieldRow(field_label(path), text))
         else:
             rows.append(FieldRow(field_label(name), _format(name, value)))
     return tuple(rows)
+
+
+def _notes(entry: FeedEntry) -> Mapping[str, str]:
+    """An R8 episode still carries the police's 'absent' grade (and perhaps a 'no apparent
+    risk' level): say beside it how it is treated, so the words do not contradict the RAG."""
+    if not treated_as_missing(entry):
+        return {}
+    notes = {"detail.risk_grade": R8_REASON}
+    if entry.risk_level == "NO_APPARENT_RISK":
+        notes["risk.level"] = R8_REASON
+    return notes
 
 
 def _withheld(entry: FeedEntry, agencies: Mapping[str, str]) -> WithheldView | None:
@@ -531,7 +613,11 @@ def _why(entry: FeedEntry) -> WhyView:
         lines.append(FieldRow("Special category condition", basis.special_category_condition))
     if basis.dpa_part3:
         lines.append(FieldRow("DPA 2018 Part 3", basis.dpa_part3))
+    if basis.criminal_offence_condition:
+        lines.append(FieldRow("Criminal offence data (Art 10)", basis.criminal_offence_condition))
     lines.append(FieldRow("Statutory gateway", basis.statutory_gateway))
+    if basis.recipient_basis:
+        lines.append(FieldRow("Recipient's basis", basis.recipient_basis))
     return WhyView(
         explanation=entry.explanation,
         sharing_text=label(SHARING_LABELS, entry.outcome),
@@ -570,6 +656,7 @@ def item_view(
             rag=triage.rag.code if triage.rag else None,
             received_at=entry.received_at,
             timescales=timescales,
+            immediate_danger=entry.immediate_danger,
         )
         if triage.status is Status.AWAITING
         else None
@@ -585,12 +672,13 @@ def item_view(
         triage=triage,
         due=describe_due(due_at, now=now) if due_at else None,
         child_name=entry.child_name,
-        fields=field_rows(entry.view),
+        fields=field_rows(entry.view, notes=_notes(entry)),
         withheld=_withheld(entry, agencies),
         why=_why(entry),
         decisions=tuple(
             _decision_line(d, now=now) for d in projection.decisions_covering(entry.notice_id)
         ),
+        marking=marking_of(entry),
     )
 
 
@@ -610,6 +698,7 @@ class ChronologyEntry:
     triage: Triage
     withheld: WithheldView | None
     why: WhyView
+    marking: Marking | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -678,13 +767,27 @@ def _details(entry: FeedEntry) -> tuple[FieldRow, ...]:
         if decision.family_agreement is not None and decision.outcome == "EARLY_HELP":
             agreed = "Yes" if decision.family_agreement else "No"
             rows.append(FieldRow("Family agreed to early help", agreed))
+        # Who the decision went to beyond the MASH (R11 early help routing, referrer
+        # feedback), read from the detail: only what this reader's view shows.
+        early_help = entry.detail.get("early_help_organisation")
+        if early_help:
+            rows.append(FieldRow(field_label("detail.early_help_organisation"), str(early_help)))
+        referrers = entry.detail.get("referring_organisations")
+        if isinstance(referrers, list) and referrers:
+            rows.append(
+                FieldRow(
+                    field_label("detail.referring_organisations"),
+                    "; ".join(str(r) for r in referrers),
+                )
+            )
     if entry.concerns:
         concerns = "; ".join(concern_label(c.code, c.census_factor) for c in entry.concerns)
         rows.append(FieldRow("Concerns", concerns))
     if entry.risk_level:
         danger = ", immediate danger" if entry.immediate_danger else ""
         risk = label(RISK_LABELS, entry.risk_level)
-        rows.append(FieldRow("Source's risk level", f"{risk}{danger}"))
+        r8 = f" ({R8_REASON})" if "risk.level" in _notes(entry) else ""
+        rows.append(FieldRow("Source's risk level", f"{risk}{danger}{r8}"))
     return tuple(rows)
 
 
@@ -715,6 +818,7 @@ def child_view(
                 triage=triage,
                 withheld=_withheld(entry, agencies),
                 why=_why(entry),
+                marking=marking_of(entry),
             )
         )
         if triage.status is Status.AWAITING:

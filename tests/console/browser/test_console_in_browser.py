@@ -113,7 +113,8 @@ async def test_triage_worker_journey(
     await expect(row).to_contain_text("Red (suggested)")
     await expect(row).to_contain_text("Safeguarding contact")
     await expect(row).to_contain_text("Police")
-    await expect(row).to_contain_text("Due in")
+    # Immediate danger is due at once, not within the working day.
+    await expect(row).to_contain_text(re.compile(r"Due now|Overdue by"))
     await page.screenshot(path=str(screenshots / "queue.png"))
 
     # The child's chronology, across agencies, through an opaque per-session handle.

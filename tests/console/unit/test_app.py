@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from services.console.app import create_app
-from services.console.domain.decisions import DecisionOrigin
+from services.console.domain.decisions import DecisionOrigin, EarlyHelpChoice
 from services.console.domain.projection import FeedProjection
 from services.console.feeds import ChangeHub
 from services.console.runtime import ConsoleRuntime
@@ -24,7 +24,7 @@ from services.console.sessions import SessionStore
 from services.console.settings import ConsoleSettings
 from services.hubkit.settings import REPO_ROOT, HubSettings
 from services.hubkit.topology import load_topology
-from tests.console.factories import AGENCIES, CHILD, NOW, entry
+from tests.console.factories import AGENCIES, CHILD, NOW, OTHER_CHILD, entry
 
 TOPOLOGY = load_topology(REPO_ROOT / "policies")
 PEOPLE = {
@@ -76,6 +76,7 @@ class Console:
     sent: Sent
     clock: list[float]
     manager_feed: FeedProjection
+    app: Any
 
     async def sign_in(self, who: str) -> httpx.Response:
         self.signin.next = PEOPLE[who]
@@ -89,8 +90,30 @@ class Console:
         return found.group(1)
 
 
-CONTACT = entry(risk="HIGH", given_name="Avery", family_name="Dunmore")
+CONTACT = entry(
+    risk="HIGH",
+    given_name="Avery",
+    family_name="Dunmore",
+    extra={"source": {"agency": "POLICE", "organisation_code": "POL-XX01"}},
+)
 POLICE_ONLY = entry(subscriber_id="mash-police-researcher")
+INTELLIGENCE = entry(
+    notice_type="POLICE_INTELLIGENCE",
+    linkage_key=OTHER_CHILD,
+    given_name="Blake",
+    extra={
+        "classification": "OFFICIAL_SENSITIVE",
+        "detail": {"sanitised_text": "Synthetic sanitised intelligence."},
+    },
+)
+ABSENT = entry(
+    notice_type="MISSING_EPISODE",
+    linkage_key=OTHER_CHILD,
+    given_name="Blake",
+    risk="NO_APPARENT_RISK",
+    rule_ids=("R1", "R2", "R8"),
+    detail={"status": "REPORTED", "risk_grade": "NO_APPARENT_RISK"},
+)
 
 
 @pytest.fixture
@@ -102,7 +125,8 @@ async def console() -> AsyncIterator[Console]:
         for s in TOPOLOGY.subscribers
         if s.role in settings.console_roles
     }
-    projections["mash-manager"].apply(CONTACT)
+    for item in (CONTACT, INTELLIGENCE, ABSENT):
+        projections["mash-manager"].apply(item)
     projections["mash-police-researcher"].apply(POLICE_ONLY)
 
     @contextlib.asynccontextmanager
@@ -127,7 +151,7 @@ async def console() -> AsyncIterator[Console]:
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as http:
-            yield Console(http, signin, sent, clock, projections["mash-manager"])
+            yield Console(http, signin, sent, clock, projections["mash-manager"], app)
 
 
 def _title(html: str) -> str:
@@ -212,7 +236,7 @@ async def test_a_child_link_from_another_session_is_refused(console: Console) ->
 
 async def _decision_form(console: Console) -> tuple[str, dict[str, str]]:
     queue = (await console.http.get("/queue")).text
-    link = re.search(r'href="(/children/[^"]+)"', queue)
+    link = re.search(rf'id="child-{CONTACT.notice_id}" href="(/children/[^"]+)"', queue)
     assert link is not None
     page = (await console.http.get(link.group(1))).text
     hidden = dict(re.findall(r'type="hidden" name="(\w+)" value="([^"]+)"', page))
@@ -237,17 +261,85 @@ async def test_a_decision_is_validated_then_published_once(console: Console) -> 
     assert console.sent.decisions == []
 
     form["family_agreement"] = "yes"
+    unrouted = await console.http.post(f"{child}/decisions", data=form)
+    assert unrouted.status_code == 400
+    assert "Enter the organisation code of the early help lead professional" in unrouted.text
+    assert 'href="#early_help_organisation"' in unrouted.text  # the summary links to it
+    assert console.sent.decisions == []
+
+    form["early_help_organisation"] = "VCS-SYN002"
     done = await console.http.post(f"{child}/decisions", data=form)
     assert (done.status_code, done.headers["location"]) == (303, child)
     (notice,) = console.sent.decisions
     assert notice["notice_type"] == "MASH_DECISION"
     assert notice["detail"]["related_notice_ids"] == [CONTACT.notice_id]
     assert notice["detail"]["decided_by_role"] == "MASH manager"
+    assert notice["detail"]["early_help_organisation"] == "VCS-SYN002"
+    assert notice["detail"]["referring_organisations"] == ["POL-XX01"]  # feedback to the police
     assert "Decision recorded" in (await console.http.get(child)).text
 
     again = await console.http.post(f"{child}/decisions", data=form)  # double submit
     assert again.status_code == 303
     assert len(console.sent.decisions) == 1
+
+
+async def test_without_early_help_subscribers_the_form_asks_for_a_code(console: Console) -> None:
+    await console.sign_in("manager")
+    child, _ = await _decision_form(console)
+    page = (await console.http.get(child)).text
+    field = re.search(r'<input type="text" id="early_help_organisation"[^>]*>', page)
+    assert field is not None
+    assert 'name="early_help_organisation"' in field.group(0)
+    assert '<label for="early_help_organisation">Early help organisation code</label>' in page
+
+
+async def test_early_help_subscribers_are_offered_as_the_only_choices(console: Console) -> None:
+    runtime: ConsoleRuntime = console.app.state.runtime
+    runtime.early_help = (EarlyHelpChoice("VCS-SYN002", "Early help lead (VCS-SYN002)"),)
+    await console.sign_in("manager")
+    child, _ = await _decision_form(console)
+    page = (await console.http.get(child)).text
+    assert '<select id="early_help_organisation" name="early_help_organisation"' in page
+    assert '<option value="VCS-SYN002">Early help lead (VCS-SYN002)</option>' in page
+    _, hidden = await _decision_form(console)
+    form = {
+        **hidden,
+        "related": CONTACT.notice_id,
+        "rag": "GREEN",
+        "outcome": "EARLY_HELP",
+        "family_agreement": "yes",
+        "early_help_organisation": "VCS-SYN999",  # not one the hub can route to
+        "rationale": "Synthetic rationale long enough to record.",
+        "family_informed": "yes",
+    }
+    refused = await console.http.post(f"{child}/decisions", data=form)
+    assert refused.status_code == 400
+    assert "Select the early help organisation" in refused.text
+    form["early_help_organisation"] = "VCS-SYN002"
+    assert (await console.http.post(f"{child}/decisions", data=form)).status_code == 303
+    (notice,) = console.sent.decisions
+    assert notice["detail"]["early_help_organisation"] == "VCS-SYN002"
+
+
+async def test_an_official_sensitive_item_is_marked_at_the_top(console: Console) -> None:
+    await console.sign_in("manager")
+    page = (await console.http.get(f"/items/{INTELLIGENCE.notice_id}")).text
+    marking = page.find('class="marking"')
+    assert -1 < marking < page.find("<h1>")  # before the content, not only in the field list
+    assert "OFFICIAL-SENSITIVE</strong> Handle on a strict need-to-know basis" in page
+    assert 'class="marking marking-foot"' in page
+    plain = (await console.http.get(f"/items/{CONTACT.notice_id}")).text
+    assert 'class="marking' not in plain
+
+
+async def test_an_r8_absent_episode_shows_in_the_queue_as_missing(console: Console) -> None:
+    await console.sign_in("manager")
+    queue = (await console.http.get("/queue")).text
+    row = re.search(rf'<tr id="row-{ABSENT.notice_id}".*?</tr>', queue, re.S)
+    assert row is not None
+    assert "Amber (suggested)" in row.group(0)
+    assert "absent, treated as missing (R8)" in row.group(0)
+    assert "Missing episode" in row.group(0)
 
 
 async def test_every_form_needs_the_csrf_token(console: Console) -> None:

@@ -66,13 +66,25 @@ def test_a_contact_is_decided_within_one_working_day_or_its_rag_timescale() -> N
     ts = Timescales()
     received = at(18, 10)
     one_day = decision_due(
-        notice_type="SAFEGUARDING_CONTACT", rag=None, received_at=received, timescales=ts
+        notice_type="SAFEGUARDING_CONTACT",
+        rag=None,
+        received_at=received,
+        timescales=ts,
+        immediate_danger=False,
     )
     red = decision_due(
-        notice_type="SAFEGUARDING_CONTACT", rag="RED", received_at=received, timescales=ts
+        notice_type="SAFEGUARDING_CONTACT",
+        rag="RED",
+        received_at=received,
+        timescales=ts,
+        immediate_danger=False,
     )
     green = decision_due(
-        notice_type="SAFEGUARDING_CONTACT", rag="GREEN", received_at=received, timescales=ts
+        notice_type="SAFEGUARDING_CONTACT",
+        rag="GREEN",
+        received_at=received,
+        timescales=ts,
+        immediate_danger=False,
     )
     assert one_day == at(19, 10)
     assert red == at(18, 14)
@@ -82,7 +94,11 @@ def test_a_contact_is_decided_within_one_working_day_or_its_rag_timescale() -> N
 def test_rag_timescales_are_local_settings() -> None:
     ts = Timescales(rag_working_hours={"RED": 2.0, "AMBER": 6.0, "GREEN": 24.0})
     due = decision_due(
-        notice_type="MISSING_EPISODE", rag="RED", received_at=at(18, 10), timescales=ts
+        notice_type="MISSING_EPISODE",
+        rag="RED",
+        received_at=at(18, 10),
+        timescales=ts,
+        immediate_danger=False,
     )
     assert due == at(18, 12)
 
@@ -91,10 +107,57 @@ def test_information_has_no_decision_deadline() -> None:
     for notice_type in ("CSC_STATUS_CHANGE", "POLICE_INTELLIGENCE", "MASH_DECISION"):
         assert (
             decision_due(
-                notice_type=notice_type, rag="RED", received_at=at(18, 10), timescales=Timescales()
+                notice_type=notice_type,
+                rag="RED",
+                received_at=at(18, 10),
+                timescales=Timescales(),
+                immediate_danger=False,
             )
             is None
         )
+
+
+@pytest.mark.parametrize(
+    ("received", "rag"),
+    [
+        (at(18, 10), "RED"),  # in working hours: not even the Red timescale
+        (at(18, 10), "GREEN"),  # whatever RAG is suggested
+        (at(20, 18), "RED"),  # Friday evening: not Monday
+        (at(21, 3), None),  # Saturday night, unrated
+    ],
+)
+def test_immediate_danger_is_due_at_once_not_within_working_time(
+    received: dt.datetime, rag: str | None
+) -> None:
+    due = decision_due(
+        notice_type="SAFEGUARDING_CONTACT",
+        rag=rag,
+        received_at=received,
+        timescales=Timescales(),
+        immediate_danger=True,
+    )
+    assert due == received
+
+
+def test_immediate_danger_on_information_still_needs_no_decision() -> None:
+    # Only contacts await a decision; the queue still sorts the item first (views).
+    due = decision_due(
+        notice_type="POLICE_INTELLIGENCE",
+        rag="RED",
+        received_at=at(18, 10),
+        timescales=Timescales(),
+        immediate_danger=True,
+    )
+    assert due is None
+
+
+def test_a_deadline_that_has_arrived_reads_now_then_overdue() -> None:
+    due = at(20, 18)  # an immediate-danger contact received on Friday evening
+    arrived = describe_due(due, now=due)
+    assert (arrived.state, arrived.text) == (DueState.OVERDUE, "Due now")
+    assert describe_due(due, now=due + dt.timedelta(seconds=40)).text == "Due now"
+    later = describe_due(due, now=due + dt.timedelta(minutes=5))
+    assert (later.state, later.text) == (DueState.OVERDUE, "Overdue by 5m")
 
 
 def test_due_states_and_words() -> None:

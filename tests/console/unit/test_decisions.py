@@ -7,13 +7,19 @@ import pytest
 from services.console.domain.decisions import (
     DecisionInput,
     DecisionOrigin,
+    EarlyHelpChoice,
+    early_help_choices,
     mash_decision_notice,
+    referring_organisations,
     validate_decision,
 )
+from services.console.domain.feed import FeedEntry
 from services.console.errors import ChildNotIdentifiable
+from services.console.runtime import early_help_roles
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.notice import encode_notice, notice_id_for
-from services.hubkit.settings import REPO_ROOT
+from services.hubkit.settings import REPO_ROOT, HubSettings
+from services.hubkit.topology import SubscriberEntry, load_topology
 from tests.console.factories import NOW, entry
 
 ORIGIN = DecisionOrigin(
@@ -62,12 +68,106 @@ def _fields(result: object) -> set[str]:
 
 def test_early_help_needs_the_familys_agreement() -> None:
     refused = validate_decision(form(outcome="EARLY_HELP"), decidable=[CONTACT])
-    assert _fields(refused) == {"family_agreement"}
+    assert _fields(refused) == {"family_agreement"}  # no organisation asked for yet
     agreed = validate_decision(
-        form(outcome="EARLY_HELP", family_agreement="yes"), decidable=[CONTACT]
+        form(outcome="EARLY_HELP", family_agreement="yes", early_help_organisation="VCS-SYN002"),
+        decidable=[CONTACT],
     )
     assert isinstance(agreed, DecisionInput)
     assert agreed.family_agreement
+    assert agreed.early_help_organisation == "VCS-SYN002"
+
+
+def _messages(result: object) -> dict[str, str]:
+    assert isinstance(result, list), result
+    return {p.field: p.message for p in result}
+
+
+@pytest.mark.parametrize(
+    ("typed", "says"),
+    [
+        ("", "Enter the organisation code of the early help lead professional"),
+        ("   ", "Enter the organisation code of the early help lead professional"),
+        ("Synthetic Children's Charity", "as its code, for example VCS-SYN002"),
+    ],
+)
+def test_agreed_early_help_names_the_organisation_code_it_goes_to(typed: str, says: str) -> None:
+    # No early help subscriber in the policy data: the form asks for a code.
+    result = validate_decision(
+        form(outcome="EARLY_HELP", family_agreement="yes", early_help_organisation=typed),
+        decidable=[CONTACT],
+    )
+    messages = _messages(result)
+    assert set(messages) == {"early_help_organisation"}
+    assert says in messages["early_help_organisation"]
+
+
+CHOICES = (
+    EarlyHelpChoice("VCS-SYN002", "Early help lead, Synthetic Family Support (VCS-SYN002)"),
+    EarlyHelpChoice("LA-E09000099", "Early help hub, Synthetic Borough (LA-E09000099)"),
+)
+
+
+def test_with_early_help_subscribers_the_organisation_is_one_of_them() -> None:
+    chosen = validate_decision(
+        form(outcome="EARLY_HELP", family_agreement="yes", early_help_organisation="LA-E09000099"),
+        decidable=[CONTACT],
+        early_help=CHOICES,
+    )
+    assert isinstance(chosen, DecisionInput)
+    assert chosen.early_help_organisation == "LA-E09000099"
+    for value in ("", "VCS-SYN999"):  # nothing chosen, or one the hub cannot route to
+        refused = validate_decision(
+            form(outcome="EARLY_HELP", family_agreement="yes", early_help_organisation=value),
+            decidable=[CONTACT],
+            early_help=CHOICES,
+        )
+        assert _messages(refused) == {
+            "early_help_organisation": "Select the early help organisation: early help goes "
+            "only to the organisation you choose"
+        }
+
+
+@pytest.mark.parametrize("outcome", ["S17_ASSESSMENT", "S47_STRATEGY_DISCUSSION", "NFA"])
+def test_other_outcomes_ignore_an_early_help_organisation(outcome: str) -> None:
+    decision = validate_decision(
+        form(outcome=outcome, early_help_organisation="VCS-SYN002"), decidable=[CONTACT]
+    )
+    assert isinstance(decision, DecisionInput)
+    assert decision.early_help_organisation is None
+
+
+def _subscriber(sid: str, organisation: str, role: str) -> SubscriberEntry:
+    return SubscriberEntry(
+        subscriber_id=sid,
+        agency="VOLUNTARY_SECTOR",
+        organisation=organisation,
+        role=role,
+        team="EARLY_HELP",
+        inside_mash=False,
+        purposes=("EARLY_HELP_SUPPORT",),
+        contact=f"Early help lead, {organisation}, 0300 000 0999",
+    )
+
+
+def test_early_help_choices_are_the_organisations_of_early_help_subscribers() -> None:
+    subscribers = [
+        _subscriber("eh-b", "VCS-SYN003", "EARLY_HELP_WORKER"),
+        _subscriber("eh-a", "VCS-SYN002", "EARLY_HELP_WORKER"),
+        _subscriber("eh-a2", "VCS-SYN002", "EARLY_HELP_WORKER"),  # one choice per organisation
+        _subscriber("rhi", "VCS-SYN001", "RETURN_INTERVIEW_WORKER"),
+    ]
+    choices = early_help_choices(subscribers, {"EARLY_HELP_WORKER"})
+    assert [c.organisation for c in choices] == ["VCS-SYN002", "VCS-SYN003"]
+    assert choices[0].text == "Early help lead, VCS-SYN002, 0300 000 0999 (VCS-SYN002)"
+
+
+def test_early_help_roles_come_from_the_policy_bundle() -> None:
+    roles = early_help_roles(HubSettings())
+    assert roles == {"EARLY_HELP_WORKER"}
+    # The bundle has no early help subscriber today: the form falls back to a typed code.
+    topology = load_topology(REPO_ROOT / "policies")
+    assert early_help_choices(topology.subscribers, roles) == ()
 
 
 @pytest.mark.parametrize("outcome", ["S47_STRATEGY_DISCUSSION", "IMMEDIATE_PROTECTION"])
@@ -175,7 +275,13 @@ def test_a_decision_needs_the_childs_name() -> None:
 def test_early_help_rests_on_the_familys_consent() -> None:
     contact = entry(notice_id=CONTACT)
     decision = validate_decision(
-        form(outcome="EARLY_HELP", family_agreement="yes", rag="GREEN"), decidable=[CONTACT]
+        form(
+            outcome="EARLY_HELP",
+            family_agreement="yes",
+            rag="GREEN",
+            early_help_organisation="VCS-SYN002",
+        ),
+        decidable=[CONTACT],
     )
     assert isinstance(decision, DecisionInput)
     notice = mash_decision_notice(
@@ -188,4 +294,58 @@ def test_early_help_rests_on_the_familys_consent() -> None:
     )
     assert notice["consent"] == {"status": "GIVEN", "reason_not_sought": None}
     assert notice["detail"]["family_agreement"] is True
+    assert notice["detail"]["early_help_organisation"] == "VCS-SYN002"
     assert notice["risk"]["level"] == "LOW"
+    catalog = SchemaCatalog(REPO_ROOT / "schemas" / "avro")
+    decoded = catalog.decode(encode_notice(catalog, notice), MessageType.NOTICE)
+    assert decoded["detail"]["early_help_organisation"] == "VCS-SYN002"
+
+
+def _from(agency: str, organisation: str | None, notice_id: str | None = None) -> FeedEntry:
+    source: dict[str, str] = {
+        "agency": agency,
+        "source_reference": "REF-1",
+        "source_system": "Synthetic",
+    }
+    if organisation is not None:
+        source["organisation_code"] = organisation
+    return entry(source_agency=agency, notice_id=notice_id, extra={"source": source})
+
+
+RELATED = [
+    "6f1d3c2e-0000-5000-8000-00000000000a",
+    "6f1d3c2e-0000-5000-8000-00000000000b",
+    "6f1d3c2e-0000-5000-8000-00000000000c",
+    "6f1d3c2e-0000-5000-8000-00000000000d",
+]
+
+
+def test_the_decision_tells_each_referring_organisation_once() -> None:
+    entries = [
+        _from("POLICE", "POL-XX01", RELATED[0]),
+        _from("HEALTH", "NHS-RXX00", RELATED[1]),
+        _from("POLICE", "POL-XX01", RELATED[2]),  # the same force twice: told once
+        _from("MASH", "MASH-E09000099", RELATED[3]),  # the MASH needs no feedback from itself
+        _from("CHILDRENS_SERVICES", "LA-E09000099"),  # not a notice the decision covers
+    ]
+    decision = validate_decision(form(related=RELATED), decidable=RELATED)
+    assert isinstance(decision, DecisionInput)
+    notice = mash_decision_notice(
+        decision,
+        child_entries=entries,
+        origin=ORIGIN,
+        decided_by_role="MASH manager",
+        source_reference="MASH-DEC-referrers",
+        now=NOW,
+    )
+    assert notice["detail"]["referring_organisations"] == ["NHS-RXX00", "POL-XX01"]
+    assert notice["detail"]["early_help_organisation"] is None  # not early help
+    catalog = SchemaCatalog(REPO_ROOT / "schemas" / "avro")
+    decoded = catalog.decode(encode_notice(catalog, notice), MessageType.NOTICE)
+    assert decoded["detail"]["referring_organisations"] == ["NHS-RXX00", "POL-XX01"]
+
+
+def test_a_referrer_the_decider_cannot_see_is_not_guessed() -> None:
+    withheld = _from("POLICE", None, RELATED[0])  # source organisation not in the view
+    own = _from("MASH", "MASH-E09000099", RELATED[1])
+    assert referring_organisations([withheld, own], origin=ORIGIN) is None

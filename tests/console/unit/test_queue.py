@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from services.console.domain.deadlines import DueState, Timescales
 from services.console.domain.feed import FeedEntry
@@ -135,3 +136,73 @@ def test_a_page_of_the_queue_counts_everything_but_renders_only_its_rows() -> No
         projection, now=NOW, timescales=Timescales(), agencies=AGENCIES, show=QueueFilter.ALL
     )
     assert (everything.total, everything.awaiting) == (8, 7)
+
+
+# ---- immediate danger: due at once ---------------------------------------------------------
+
+FRIDAY_EVENING = dt.datetime(2026, 11, 20, 18, 0, tzinfo=dt.UTC)
+
+
+def test_immediate_danger_is_due_now_and_first_even_out_of_hours() -> None:
+    danger = entry(risk="HIGH", immediate_danger=True, received_at=FRIDAY_EVENING)
+    red = entry(risk="HIGH", received_at=FRIDAY_EVENING + dt.timedelta(minutes=1))
+    first, second = _rows(danger, red, now=FRIDAY_EVENING + dt.timedelta(minutes=1))
+    assert first.notice_id == danger.notice_id
+    assert first.due is not None
+    assert first.due.due_at == FRIDAY_EVENING  # not 13:00 on Monday
+    assert (first.due.state, first.due.text) == (DueState.OVERDUE, "Overdue by 1m")
+    assert second.due is not None
+    assert second.due.state is DueState.ON_TRACK  # a plain Red contact waits for Monday
+    (arrived,) = _rows(danger, now=FRIDAY_EVENING)
+    assert arrived.due is not None
+    assert arrived.due.text == "Due now"
+
+
+# ---- R8: an absent episode treated as missing ----------------------------------------------
+
+
+def _episode(*, risk: str | None = "NO_APPARENT_RISK", r8: bool = True, **kw: Any) -> FeedEntry:
+    return entry(
+        notice_type="MISSING_EPISODE",
+        risk=risk,
+        rule_ids=("R1", "R2", "R8") if r8 else ("R1", "R2"),
+        concerns=[{"code": "MISSING", "census_factor": "10A"}],
+        detail={
+            "status": "REPORTED",
+            "risk_grade": "NO_APPARENT_RISK",
+            "episodes_last_90_days": 3,
+        },
+        **kw,
+    )
+
+
+def test_an_r8_absent_episode_is_suggested_amber_and_says_why() -> None:
+    episode = _episode(received_at=NOW - HOUR)
+    green = entry(risk="LOW", received_at=NOW)
+    assert suggested_rag(episode) == "AMBER"
+    first, second = _rows(green, episode)
+    assert first.notice_id == episode.notice_id  # above a Green contact, though older
+    assert first.rag is not None
+    assert (first.rag.code, first.rag.confirmed) == ("AMBER", False)
+    assert first.rag.reason == "absent, treated as missing (R8)"
+    assert first.type_label == "Missing episode"
+    assert first.due is not None
+    assert first.due.text == "Due in 7h"  # Amber's 8 working hours, not the working day
+    assert second.rag is not None
+    assert second.rag.reason is None
+
+
+def test_an_absent_episode_the_policy_did_not_mark_r8_stays_green() -> None:
+    episode = _episode(r8=False)
+    assert suggested_rag(episode) == "GREEN"
+    (row,) = _rows(episode)
+    assert row.rag is not None
+    assert row.rag.reason is None
+
+
+def test_r8_never_lowers_a_suggestion_and_lifts_an_unseen_risk() -> None:
+    assert suggested_rag(_episode(risk="HIGH")) == "RED"
+    (row,) = _rows(_episode(risk="HIGH"))
+    assert row.rag is not None
+    assert row.rag.reason == "absent, treated as missing (R8)"  # the grade still says absent
+    assert suggested_rag(_episode(risk=None)) == "AMBER"  # no visible risk: still Amber

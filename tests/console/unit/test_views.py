@@ -118,3 +118,104 @@ def test_child_view_is_newest_first_across_agencies_with_what_awaits_a_decision(
     assert view.header.name in ("Avery Dunmore", "Avery DUNMORE")
     assert "Health (Synthetic NHS Trust)" in view.header.agencies
     assert len(view.header.agencies) == 4
+
+
+def test_the_lawful_basis_shows_art_10_and_the_recipients_basis_when_recorded() -> None:
+    intel = entry(
+        notice_type="POLICE_INTELLIGENCE",
+        lawful_basis={
+            "article6": "UK GDPR Art 6(1)(e) public task",
+            "special_category_condition": None,
+            "dpa_part3": "DPA 2018 Part 3, s35(5) and Sch 8 para 4",
+            "statutory_gateway": "Children Act 2004 s11",
+            "criminal_offence_condition": "UK GDPR Art 10 with DPA 2018 Sch 1 para 18",
+            "recipient_basis": "UK GDPR Art 6(1)(e) and Art 9(2)(g) with Sch 1 para 18",
+        },
+    )
+    why = item_view(
+        intel, _projection(intel), now=NOW, timescales=Timescales(), agencies=AGENCIES
+    ).why
+    assert [r.label for r in why.lawful_basis] == [
+        "UK GDPR Article 6",
+        "DPA 2018 Part 3",
+        "Criminal offence data (Art 10)",
+        "Statutory gateway",
+        "Recipient's basis",
+    ]
+    assert why.lawful_basis[2].value == "UK GDPR Art 10 with DPA 2018 Sch 1 para 18"
+
+
+def test_an_official_sensitive_item_is_marked_before_its_content() -> None:
+    intel = entry(
+        notice_type="POLICE_INTELLIGENCE",
+        extra={
+            "classification": "OFFICIAL_SENSITIVE",
+            "detail": {"sanitised_text": "Synthetic sanitised intelligence."},
+        },
+    )
+    projection = _projection(intel)
+    view = item_view(intel, projection, now=NOW, timescales=Timescales(), agencies=AGENCIES)
+    assert view.marking is not None
+    assert view.marking.text == "OFFICIAL-SENSITIVE"
+    assert "need-to-know" in view.marking.caveat
+    (shown,) = child_view([intel], projection, timescales=Timescales(), agencies=AGENCIES).entries
+    assert shown.marking == view.marking
+
+
+def test_official_is_not_marked() -> None:
+    plain = entry(extra={"classification": "OFFICIAL"})
+    unmarked = entry()  # classification not in the view
+    for item in (plain, unmarked):
+        view = item_view(
+            item, _projection(item), now=NOW, timescales=Timescales(), agencies=AGENCIES
+        )
+        assert view.marking is None
+
+
+def test_an_r8_episode_says_beside_the_absent_grade_that_it_is_treated_as_missing() -> None:
+    episode = entry(
+        notice_type="MISSING_EPISODE",
+        risk="NO_APPARENT_RISK",
+        rule_ids=("R1", "R2", "R8"),
+        detail={"status": "REPORTED", "risk_grade": "NO_APPARENT_RISK"},
+    )
+    projection = _projection(episode)
+    view = item_view(episode, projection, now=NOW, timescales=Timescales(), agencies=AGENCIES)
+    rows = {r.label: r.value for r in view.fields}
+    assert rows["Police risk grade"] == "No apparent risk (absent, treated as missing (R8))"
+    assert view.triage.rag is not None
+    assert (view.triage.rag.text, view.triage.rag.reason) == (
+        "Amber (suggested)",
+        "absent, treated as missing (R8)",
+    )
+    (shown,) = child_view([episode], projection, timescales=Timescales(), agencies=AGENCIES).entries
+    assert ("Source's risk level", "No apparent risk (absent, treated as missing (R8))") in [
+        (r.label, r.value) for r in shown.details
+    ]
+
+
+def test_a_decision_in_the_chronology_says_where_early_help_and_feedback_went() -> None:
+    contact = entry()
+    made = entry(
+        notice_type="MASH_DECISION",
+        source_agency="MASH",
+        detail={
+            "rag": "GREEN",
+            "outcome": "EARLY_HELP",
+            "rationale": "Synthetic rationale for the decision.",
+            "family_agreement": True,
+            "decided_by_role": "MASH manager",
+            "related_notice_ids": [contact.notice_id],
+            "agreed_actions": [],
+            "referring_organisations": ["NHS-RXX00", "POL-XX01"],
+            "early_help_organisation": "VCS-SYN002",
+        },
+    )
+    projection = _projection(contact, made)
+    view = child_view(
+        projection.for_child(CHILD), projection, timescales=Timescales(), agencies=AGENCIES
+    )
+    (shown,) = [e for e in view.entries if e.notice_id == made.notice_id]
+    details = {r.label: r.value for r in shown.details}
+    assert details["Early help organisation"] == "VCS-SYN002"
+    assert details["Outcome told to (referring organisations)"] == "NHS-RXX00; POL-XX01"
