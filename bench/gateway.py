@@ -616,6 +616,7 @@ async def breakdown(hub: HubSettings, topology: Topology, notices: Sequence[Seal
     from services.gateway.domain.intake import accept_notice
     from services.gateway.domain.pipeline import messages_for_decisions
     from services.gateway.engines import EngineAnswer, OpaEngine, RegopyEngine, bundle_revision
+    from services.hubkit.ceilings import DisclosureLimits
     from services.hubkit.envelope import KeyDirectory, seal
 
     catalog = SchemaCatalog(hub.schemas_dir)
@@ -624,6 +625,7 @@ async def breakdown(hub: HubSettings, topology: Topology, notices: Sequence[Seal
     subscribers = [s.subscriber_id for s in topology.subscribers]
     agencies = {a.topic: a for a in topology.agencies}
     relay = GatewaySettings().relay_contact
+    limits = DisclosureLimits.load(hub.policies_dir)
     steps: dict[str, float] = {}
 
     def timed(name: str, fn: Any) -> Any:
@@ -672,10 +674,10 @@ async def breakdown(hub: HubSettings, topology: Topology, notices: Sequence[Seal
     del results
     at = dt.datetime.now(dt.UTC)
     messages = [
-        timed("audit records + redacted views", lambda a=a, d=d: messages_for_decisions(
-            accepted=a, decisions=d, topology=topology, policy_revision="r",
+        timed("ceilings, audit records + redacted views", lambda a=a, d=d: messages_for_decisions(
+            accepted=a, decisions=d, topology=topology, limits=limits, policy_revision="r",
             decided_at=at, relay_contact=relay,
-        ))
+        ).messages)
         for a, d in zip(accepted, decisions, strict=True)
     ]  # fmt: skip
 

@@ -141,6 +141,8 @@ class LawfulBasisPublic(_Public):
     special_category_condition: str | None
     dpa_part3: str | None
     statutory_gateway: str
+    criminal_offence_condition: str | None = None
+    recipient_basis: str | None = None
     text: str
     """The basis in one readable line."""
 
@@ -291,13 +293,25 @@ def _basis(record: Mapping[str, Any]) -> LawfulBasisPublic | None:
         f"UK GDPR Art {basis['article6']}",
         basis.get("special_category_condition"),
         f"DPA 2018 Part 3 {basis['dpa_part3']}" if basis.get("dpa_part3") else None,
+        (
+            f"Art 10 {basis['criminal_offence_condition']}"
+            if basis.get("criminal_offence_condition")
+            else None
+        ),
         basis["statutory_gateway"],
+        (
+            f"recipient's basis: {basis['recipient_basis']}"
+            if basis.get("recipient_basis")
+            else None
+        ),
     ]
     return LawfulBasisPublic(
         article6=basis["article6"],
         special_category_condition=basis.get("special_category_condition"),
         dpa_part3=basis.get("dpa_part3"),
         statutory_gateway=basis["statutory_gateway"],
+        criminal_offence_condition=basis.get("criminal_offence_condition"),
+        recipient_basis=basis.get("recipient_basis"),
         text="; ".join(p for p in parts if p),
     )
 

@@ -7,17 +7,19 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable
+from pathlib import Path
 
 from services.gateway.engines import DecisionEngine, OpaEngine, RegopyEngine, bundle_revision
 from services.gateway.http import OpsServer, ops_app
 from services.gateway.service import Gateway
 from services.gateway.settings import GatewaySettings
+from services.hubkit.ceilings import DisclosureLimits
 from services.hubkit.codec import SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, load_signing_key
 from services.hubkit.settings import HubSettings
-from services.hubkit.topology import GATEWAY_PRINCIPAL, load_topology
+from services.hubkit.topology import GATEWAY_PRINCIPAL, Topology, load_topology
 
-__all__ = ["build_engine", "build_gateway", "serve_gateway"]
+__all__ = ["build_engine", "build_gateway", "load_limits", "serve_gateway"]
 
 log = logging.getLogger("safehub.gateway")
 
@@ -34,13 +36,29 @@ def build_engine(hub: HubSettings, settings: GatewaySettings) -> DecisionEngine:
     )
 
 
+def load_limits(policies_dir: Path, topology: Topology) -> DisclosureLimits:
+    """The IG ceilings, silent paths and agency contacts (CeilingsInvalid when a file cannot
+    be enforced as written: the gateway does not start)."""
+    limits = DisclosureLimits.load(policies_dir)
+    for subscriber in topology.subscribers:
+        if subscriber.role not in limits.ceilings.roles:
+            # Allowed (fail closed), but an operator should know before the first notice.
+            log.warning(
+                "subscriber's role has no disclosure ceiling: it will receive nothing",
+                extra={"subscriber_id": subscriber.subscriber_id, "role": subscriber.role},
+            )
+    return limits
+
+
 def build_gateway(
     hub: HubSettings, settings: GatewaySettings, engine: DecisionEngine | None = None
 ) -> Gateway:
+    topology = load_topology(hub.policies_dir)
     return Gateway(
         hub=hub,
         settings=settings,
-        topology=load_topology(hub.policies_dir),
+        topology=topology,
+        limits=load_limits(hub.policies_dir, topology),
         catalog=SchemaCatalog(hub.schemas_dir),
         agency_keys=KeyDirectory.load(hub.keys_dir / "trusted"),
         hub_key=load_signing_key(hub.keys_dir, GATEWAY_PRINCIPAL),

@@ -1,10 +1,11 @@
 """Structured JSON logs without personal data.
 
 Each line is one JSON object: time, level, logger, message and only the `extra` fields named
-in ALLOWED_FIELDS (ids, positions, codes, counts). Anything else passed as `extra` is
-dropped, and exception text is reduced to the exception type: messages of third-party errors
-could quote a payload. Notice ids are random-looking UUIDs that identify nobody outside the
-hub; linkage keys and notice content are never logged.
+in ALLOWED_FIELDS (ids, positions, codes, counts, roles, notice types). Anything else passed
+as `extra` is dropped, and exception text is reduced to the exception type: messages of
+third-party errors could quote a payload. Notice ids are random-looking UUIDs that identify
+nobody outside the hub; linkage keys and notice content are never logged. Field paths
+(`offending_paths`) name parts of the schema, never their values.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ ALLOWED_FIELDS = frozenset(
         "decided",
         "rejected",
         "subscriber_id",
+        "role",
+        "notice_type",
+        "offending_paths",
+        "outcome",
         "transactional_id",
         "partitions",
         "elapsed_ms",

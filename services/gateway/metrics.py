@@ -46,6 +46,14 @@ class GatewayMetrics:
             ["subscriber"],
             registry=r,
         )
+        self.ceiling_violations = Counter(
+            "safehub_gateway_ceiling_violations",
+            "Committed decisions the gateway withheld because the policy permitted paths beyond "
+            "the recipient's disclosure ceiling (audited as DENY, CEILING_EXCEEDED). Any "
+            "increase means the sharing rules disagree with the IG ceilings.",
+            ["subscriber", "role", "notice_type"],
+            registry=r,
+        )
         self.dead_letters = Counter(
             "safehub_gateway_dead_letters",
             "Notices sent to the dead-letter topic, by reason code.",

@@ -24,6 +24,9 @@ Guarantees and how this module keeps them:
   offset: what was decided before it is committed, the partition is paused and re-read from
   the notice after an exponential backoff, until the engine answers. Nothing is delivered
   for it meanwhile. Notices that can never be processed are dead-lettered and audited.
+* Ceilings, outside the policy. A decision that permits more than its recipient's IG
+  ceiling delivers nothing and is audited as such (domain/ceiling.py); once its transaction
+  commits it is counted and logged here.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import IllegalOperation, KafkaError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
+from services.gateway.domain.ceiling import CEILING_EXCEEDED, CeilingBreach
 from services.gateway.domain.decisions import SharingDecision, parse_decisions
 from services.gateway.domain.intake import AcceptedNotice, accept_notice
 from services.gateway.domain.pipeline import (
@@ -61,6 +65,7 @@ from services.gateway.errors import (
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.settings import GatewaySettings
 from services.hubkit.bus import make_consumer, producer_options
+from services.hubkit.ceilings import DisclosureLimits
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, SigningKey, seal
 from services.hubkit.settings import HubSettings
@@ -132,6 +137,7 @@ class GatewayStats:
     producers_recreated: int = 0
     feed_items: int = 0
     audit_records: int = 0
+    ceiling_violations: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
 
 
@@ -168,6 +174,7 @@ class _Outcome:
     messages: tuple[_Encoded, ...]
     decisions: tuple[SharingDecision, ...] = ()
     rejection: str | None = None
+    breaches: tuple[CeilingBreach, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +226,7 @@ class Gateway:
         hub: HubSettings,
         settings: GatewaySettings,
         topology: Topology,
+        limits: DisclosureLimits,
         catalog: SchemaCatalog,
         agency_keys: KeyDirectory,
         hub_key: SigningKey,
@@ -229,6 +237,7 @@ class Gateway:
         self._hub = hub
         self._settings = settings
         self._topology = topology
+        self._limits = limits
         self._catalog = catalog
         self._agency_keys = agency_keys
         self._hub_key = hub_key
@@ -563,15 +572,18 @@ class Gateway:
         except Exception as error:  # a bug must not disclose: fail closed and retry
             log.exception("unexpected error while deciding", extra={"error": type(error).__name__})
             return DecisionUnavailable(type(error).__name__, kind="unexpected")
-        messages = messages_for_decisions(
+        decided = messages_for_decisions(
             accepted=accepted,
             decisions=decisions,
             topology=self._topology,
+            limits=self._limits,
             policy_revision=answer.policy_revision,
             decided_at=decided_at,
             relay_contact=self._relay_contact,
         )
-        return _Outcome(self._encode(messages), decisions=tuple(decisions.values()))
+        return _Outcome(
+            self._encode(decided.messages), decisions=decided.decisions, breaches=decided.breaches
+        )
 
     def _undecided(
         self,
@@ -692,6 +704,7 @@ class Gateway:
         outcomes: Counter[tuple[str, str]] = Counter()
         disclosed: Counter[str] = Counter()
         kinds: Counter[MessageType] = Counter()
+        breaches: list[CeilingBreach] = []
         for outcome in pending.outcomes:
             if outcome.rejection is not None:
                 results["rejected"] += 1
@@ -703,6 +716,7 @@ class Gateway:
                     if decision.discloses:
                         disclosed[decision.subscriber_id] += 1
             kinds.update(message.kind for message in outcome.messages)
+            breaches += outcome.breaches
         self.stats.notices_decided += results["decided"]
         self.stats.notices_rejected += results["rejected"]
         self.stats.feed_items += kinds[MessageType.FEED_ITEM]
@@ -716,6 +730,29 @@ class Gateway:
             self.metrics.decisions.labels(subscriber_id, value).inc(count)
         for subscriber_id, count in disclosed.items():
             self.metrics.feed_items.labels(subscriber_id).inc(count)
+        for breach in breaches:
+            self._ceiling_breached(breach)
+
+    def _ceiling_breached(self, breach: CeilingBreach) -> None:
+        """Count and log a withheld decision whose audit record has just committed."""
+        self.stats.ceiling_violations += 1
+        self.metrics.ceiling_violations.labels(
+            breach.subscriber_id, breach.role, breach.notice_type
+        ).inc()
+        # Ids, codes and schema paths only: no notice content, no linkage key.
+        log.error(
+            "decision beyond the recipient's disclosure ceiling withheld",
+            extra={
+                "reason": CEILING_EXCEEDED,
+                "notice_id": breach.notice_id,
+                "notice_type": breach.notice_type,
+                "subscriber_id": breach.subscriber_id,
+                "role": breach.role,
+                "outcome": breach.policy_outcome.value,
+                "offending_paths": list(breach.offending_paths),
+                "policy_revision": breach.policy_revision,
+            },
+        )
 
     async def _producer_for(self, tp: TopicPartition) -> AIOKafkaProducer:
         producer = self._producers.get(tp)

@@ -45,7 +45,9 @@ class GatewaySettings(BaseSettings):
     relay_contact_role: str = "MASH duty desk"
     relay_contact_organisation: str = "MASH-E09000099"
     relay_contact_telephone: str = "0300 000 0001"
-    """Who a subscriber contacts when the decision withholds the source's own contact point."""
+    """Who a subscriber contacts when the decision withholds the notice's contact point and
+    either the source agency too or the agency has no `safeguarding_contact` in the policies'
+    agencies data (the MASH relay)."""
     kafka_principal: str = "gateway"
     """SASL principal. Only tests and benchmarks on isolated topics change it (to admin)."""
     namespace: str = ""

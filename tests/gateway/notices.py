@@ -113,6 +113,8 @@ def vary(generator: SyntheticNotices, choose: Choose[Any], serial: int) -> dict[
             "source_evaluation": "2",
             "intelligence_assessment": "B",
             "handling_code": choose(list("12345")) if legacy else grading,
+            # Not varied (no extra draw, so every seed gives the notices it gave before).
+            "dissemination_authorisation": None,
         }
     _vary_detail(notice, choose)
     return notice

@@ -15,6 +15,7 @@ from typing import Any
 from services.gateway.errors import PolicyResultInvalid
 
 __all__ = [
+    "CLASSIFICATION_ORDER",
     "FEED_IDENTITY_FIELDS",
     "LawfulBasis",
     "SharingDecision",
@@ -37,10 +38,16 @@ class SharingOutcome(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class LawfulBasis:
+    """schemas/avro/safehub.gateway.LawfulBasis.avsc. The last two are optional for the policy
+    (absent or null is None): the discloser's Art 10 condition for criminal offence data, and
+    the recipient's own basis, recorded apart from the discloser's."""
+
     article6: str
     special_category_condition: str | None
     dpa_part3: str | None
     statutory_gateway: str
+    criminal_offence_condition: str | None = None
+    recipient_basis: str | None = None
 
     def as_record(self) -> dict[str, str | None]:
         return {
@@ -48,6 +55,8 @@ class LawfulBasis:
             "special_category_condition": self.special_category_condition,
             "dpa_part3": self.dpa_part3,
             "statutory_gateway": self.statutory_gateway,
+            "criminal_offence_condition": self.criminal_offence_condition,
+            "recipient_basis": self.recipient_basis,
         }
 
 
@@ -61,6 +70,12 @@ class SharingDecision:
     isa_clause: str | None
     rule_ids: tuple[str, ...]
     explanation: str
+    reason_code: str | None = None
+    """Set only when the gateway, not the policy, withheld (e.g. CEILING_EXCEEDED); it goes
+    into the audit record's reason_code."""
+    handling_caveat: str | None = None
+    """A classification the recipient's copy is marked with whatever the sender marked (R5:
+    police intelligence is OFFICIAL-SENSITIVE); never lowers the sender's marking."""
 
     @property
     def discloses(self) -> bool:
@@ -90,6 +105,16 @@ def _strings(entry: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
 
 
 _OUTCOMES = {outcome.value: outcome for outcome in SharingOutcome}
+
+# Government Security Classifications the policy may mark a copy with, lowest first.
+CLASSIFICATION_ORDER = ("OFFICIAL", "OFFICIAL_SENSITIVE")
+
+
+def _caveat(entry: Mapping[str, Any], where: str) -> str | None:
+    caveat = _optional_text(entry, "handling_caveat", where)
+    if caveat is not None and caveat not in CLASSIFICATION_ORDER:
+        raise PolicyResultInvalid(f"{where}: unknown handling_caveat {caveat!r}")
+    return caveat
 
 
 def _decision(subscriber_id: str, entry: Any) -> SharingDecision:
@@ -121,9 +146,12 @@ def _decision(subscriber_id: str, entry: Any) -> SharingDecision:
             special_category_condition=_optional_text(basis, "special_category_condition", where),
             dpa_part3=_optional_text(basis, "dpa_part3", where),
             statutory_gateway=_text(basis, "statutory_gateway", where),
+            criminal_offence_condition=_optional_text(basis, "criminal_offence_condition", where),
+            recipient_basis=_optional_text(basis, "recipient_basis", where),
         ),
         isa_clause=_optional_text(entry, "isa_clause", where),
         rule_ids=_strings(entry, "rule_ids", where),
+        handling_caveat=_caveat(entry, where),
         explanation=_text(entry, "explanation", where),
     )
 

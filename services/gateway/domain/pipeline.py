@@ -1,7 +1,9 @@
 """What the gateway writes for one notice: audit records, feed items, or a dead letter.
 
-Pure: the caller supplies the decision, the clock and the revision, and writes the returned
-messages in one Kafka transaction together with the consumed offset.
+Pure: the caller supplies the decisions, the disclosure limits, the clock and the revision,
+and writes the returned messages in one Kafka transaction together with the consumed offset.
+Every decision is checked against its recipient's ceiling here, before any record is built,
+so nothing that builds records can skip the check.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from services.gateway.domain.ceiling import CeilingBreach, enforce_ceiling
 from services.gateway.domain.decisions import SharingDecision
 from services.gateway.domain.intake import AcceptedNotice
 from services.gateway.domain.records import (
@@ -22,10 +25,11 @@ from services.gateway.domain.records import (
 )
 from services.gateway.domain.redaction import present_paths, withheld_paths
 from services.gateway.errors import NoticeRejected
+from services.hubkit.ceilings import DisclosureLimits
 from services.hubkit.codec import MessageType
 from services.hubkit.topology import AUDIT_TOPIC, DEADLETTER_TOPIC, Topology
 
-__all__ = ["OutboundMessage", "messages_for_decisions", "messages_for_rejection"]
+__all__ = ["DecidedNotice", "OutboundMessage", "messages_for_decisions", "messages_for_rejection"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,27 +42,53 @@ class OutboundMessage:
     """Feed items are re-signed by the hub so a recipient can check where a view came from."""
 
 
+@dataclass(frozen=True, slots=True)
+class DecidedNotice:
+    messages: list[OutboundMessage]
+    decisions: tuple[SharingDecision, ...]
+    """As applied, one per subscriber: a decision beyond its ceiling is here as the DENY that
+    replaced it."""
+    breaches: tuple[CeilingBreach, ...]
+    """The decisions withheld for exceeding their recipient's ceiling, for metrics and logs."""
+
+
 def messages_for_decisions(
     *,
     accepted: AcceptedNotice,
-    decisions: dict[str, SharingDecision],
+    decisions: Mapping[str, SharingDecision],
     topology: Topology,
+    limits: DisclosureLimits,
     policy_revision: str,
     decided_at: dt.datetime,
     relay_contact: Mapping[str, str | None],
-) -> list[OutboundMessage]:
+) -> DecidedNotice:
     notice = accepted.notice
+    notice_id = str(notice["notice_id"])
+    notice_type = str(notice["notice_type"])
     key = str(notice["subject"]["linkage_key"]).encode()
     held = present_paths(notice)  # once per notice, not once per subscriber
     # Subscribers often share a permitted set: its withheld paths and its view are worked
     # out once per notice.
     withheld_for: dict[tuple[str, ...], tuple[str, ...]] = {}
-    views: dict[tuple[str, ...], str] = {}
+    views: dict[tuple[tuple[str, ...], str | None], str] = {}
     messages: list[OutboundMessage] = []
+    applied: list[SharingDecision] = []
+    breaches: list[CeilingBreach] = []
     for subscriber in topology.subscribers:
-        decision = decisions[subscriber.subscriber_id]
-        # The same paths are withheld in the audit record and in the feed item.
+        decision, breach = enforce_ceiling(
+            decisions[subscriber.subscriber_id],
+            subscriber=subscriber,
+            notice_id=notice_id,
+            notice_type=notice_type,
+            ceilings=limits.ceilings,
+            policy_revision=policy_revision,
+        )
+        applied.append(decision)
+        if breach is not None:
+            breaches.append(breach)
         permitted = decision.permitted_fields if decision.discloses else ()
+        # The audit record and the feed item start from the same withheld paths (the feed
+        # item leaves out the silent ones).
         withheld = withheld_for.get(permitted)
         if withheld is None:
             withheld = withheld_for[permitted] = withheld_paths(notice, permitted, held=held)
@@ -80,9 +110,12 @@ def messages_for_decisions(
             )
         )
         if decision.discloses:
-            view_json = views.get(permitted)
+            view_key = (permitted, decision.handling_caveat)
+            view_json = views.get(view_key)
             if view_json is None:
-                view_json = views[permitted] = redacted_view_json(notice, permitted)
+                view_json = views[view_key] = redacted_view_json(
+                    notice, permitted, decision.handling_caveat
+                )
             messages.append(
                 OutboundMessage(
                     subscriber.feed_topic,
@@ -95,13 +128,15 @@ def messages_for_decisions(
                         envelope_sha256=accepted.envelope_sha256,
                         decided_at=decided_at,
                         relay_contact=relay_contact,
+                        safeguarding_contacts=limits.safeguarding_contacts,
+                        silent=limits.silent_paths,
                         withheld=withheld,
                         view_json=view_json,
                     ),
                     signed=True,
                 )
             )
-    return messages
+    return DecidedNotice(messages, tuple(applied), tuple(breaches))
 
 
 def messages_for_rejection(

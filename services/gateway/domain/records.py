@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from services.gateway.domain.decisions import SharingDecision
+from services.gateway.domain.decisions import CLASSIFICATION_ORDER, SharingDecision
 from services.gateway.domain.redaction import is_permitted, redact, withheld_paths
 from services.hubkit.notice import decision_id_for
 from services.hubkit.topology import SubscriberEntry
@@ -21,6 +21,7 @@ __all__ = [
     "audit_record",
     "dead_letter",
     "feed_item",
+    "feed_withheld",
     "redacted_view_json",
     "rejection_audit_record",
 ]
@@ -31,7 +32,7 @@ AUDIT_REVIEW_YEARS = 6
 
 # When a decision withholds the source (e.g. R10: the voluntary sector is not told who sent a
 # notice), the feed item names the MASH as the agency it came through and the MASH's relay
-# contact point as who to contact, never the source's own.
+# contact point as who to contact, never the source's own (nor the source's generic one).
 RELAY_AGENCY = "MASH"
 
 
@@ -93,7 +94,7 @@ def audit_record(
         "rule_ids": list(decision.rule_ids),
         "isa_clause": decision.isa_clause,
         "explanation": decision.explanation,
-        "reason_code": None,
+        "reason_code": decision.reason_code,
         "human_decision_maker": None,
         "human_rationale": None,
         "break_glass": False,
@@ -101,6 +102,13 @@ def audit_record(
         "retention_review_date": _review_date(decided_at),
         "merkle_leaf_index": None,
     }
+
+
+def feed_withheld(withheld: Iterable[str], silent: frozenset[str]) -> tuple[str, ...]:
+    """What a recipient is told was withheld: everything but the silent paths (and what lies
+    under them). Naming e.g. detail.source_details or referrer as withheld would tell the
+    recipient that a source or a referrer exists; the audit record keeps the full list."""
+    return tuple(path for path in withheld if not is_permitted(path, silent))
 
 
 def feed_item(
@@ -111,22 +119,36 @@ def feed_item(
     envelope_sha256: bytes,
     decided_at: dt.datetime,
     relay_contact: Mapping[str, str | None],
+    safeguarding_contacts: Mapping[str, Mapping[str, str | None]],
+    silent: frozenset[str],
     held: frozenset[str] | None = None,
     withheld: tuple[str, ...] | None = None,
     view_json: str | None = None,
 ) -> dict[str, Any]:
     """The subscriber's copy. Every field of it is either permitted by the decision, the
-    decision's own metadata, or (when the source is withheld) the MASH relay.
+    decision's own metadata, or a contact that names no more than the decision permits.
 
-    `view_json` (`redacted_view_json(notice, decision.permitted_fields)`) may be passed when
-    the caller already has it: subscribers often share a permitted set."""
+    The contact point: the notice's own when permitted. Otherwise, when the source agency
+    may be named, that agency's generic safeguarding contact (`safeguarding_contacts`, by
+    agency code): the notice's contact can itself disclose (a sexual health clinic's nurse
+    says which service the child attended), the agency's front door says only "contact the
+    safeguarding team". Otherwise, or when the agency has none, the MASH relay.
+
+    `fields_withheld` never names a `silent` path (see feed_withheld).
+
+    `withheld` (withheld_paths of the decision's permitted set, before the silent paths are
+    taken out) and `view_json` (`redacted_view_json(notice, decision.permitted_fields)`) may
+    be passed when the caller already has them: subscribers often share a permitted set."""
     permitted = frozenset(decision.permitted_fields)
-    source_agency = (
-        notice["source"]["agency"] if is_permitted("source.agency", permitted) else RELAY_AGENCY
-    )
-    contact_point = (
-        notice["contact_point"] if is_permitted("contact_point", permitted) else dict(relay_contact)
-    )
+    agency_named = is_permitted("source.agency", permitted)
+    source_agency = notice["source"]["agency"] if agency_named else RELAY_AGENCY
+    if is_permitted("contact_point", permitted):
+        contact_point = notice["contact_point"]
+    else:
+        agency_contact = safeguarding_contacts.get(source_agency) if agency_named else None
+        contact_point = dict(agency_contact if agency_contact is not None else relay_contact)
+    if withheld is None:
+        withheld = withheld_paths(notice, permitted, held=held)
     return {
         "notice_id": notice["notice_id"],
         "decision_id": decision_id_for(
@@ -136,10 +158,10 @@ def feed_item(
         "notice_type": notice["notice_type"],
         "subject_linkage_key": notice["subject"]["linkage_key"],
         "outcome": decision.outcome.value,
-        "view_json": redacted_view_json(notice, permitted) if view_json is None else view_json,
-        "fields_withheld": list(
-            withheld_paths(notice, permitted, held=held) if withheld is None else withheld
-        ),
+        "view_json": redacted_view_json(notice, permitted, decision.handling_caveat)
+        if view_json is None
+        else view_json,
+        "fields_withheld": list(feed_withheld(withheld, silent)),
         "explanation": decision.explanation,
         "lawful_basis": decision.lawful_basis.as_record(),
         "purpose": decision.purpose,
@@ -153,9 +175,22 @@ def feed_item(
     }
 
 
-def redacted_view_json(notice: dict[str, Any], permitted: Iterable[str]) -> str:
-    """The feed item's view of `notice`: only the permitted paths, as canonical JSON."""
-    return json.dumps(redact(notice, permitted), sort_keys=True, separators=(",", ":"))
+def redacted_view_json(
+    notice: dict[str, Any], permitted: Iterable[str], caveat: str | None = None
+) -> str:
+    """The feed item's view of `notice`: only the permitted paths, as canonical JSON. A
+    handling caveat raises the view's classification (never lowers it)."""
+    view = redact(notice, permitted)
+    if caveat is not None and "classification" in view:
+        view["classification"] = max(view["classification"], caveat, key=_classification_rank)
+    return json.dumps(view, sort_keys=True, separators=(",", ":"))
+
+
+def _classification_rank(classification: str | None) -> int:
+    # An unknown marking ranks highest: it is never replaced by a lower one.
+    if classification in CLASSIFICATION_ORDER:
+        return CLASSIFICATION_ORDER.index(classification)
+    return len(CLASSIFICATION_ORDER)
 
 
 def rejection_audit_record(

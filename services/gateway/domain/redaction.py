@@ -10,6 +10,8 @@ import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from services.hubkit.field_paths import is_permitted
+
 __all__ = ["CONTAINER_FIELDS", "is_permitted", "present_paths", "redact", "withheld_paths"]
 
 # Top-level records that are disclosed field by field; every other field goes whole.
@@ -33,18 +35,6 @@ def present_paths(notice: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(paths)
 
 
-def is_permitted(path: str, permitted: Iterable[str]) -> bool:
-    """True when `path` is permitted itself or lies under a permitted path."""
-    allowed = permitted if isinstance(permitted, frozenset | set) else frozenset(permitted)
-    # `path` is covered by `p` iff p is `path` or one of its dot-separated ancestors.
-    end = path.find(".")
-    while end != -1:
-        if path[:end] in allowed:
-            return True
-        end = path.find(".", end + 1)
-    return path in allowed
-
-
 def withheld_paths(
     notice: Mapping[str, Any],
     permitted: Iterable[str],
@@ -55,8 +45,9 @@ def withheld_paths(
     present_paths(notice) when the caller already has it."""
     allowed = permitted if isinstance(permitted, frozenset) else frozenset(permitted)
     held = present_paths(notice) if held is None else held
-    # The same test as is_permitted, for every held path at once: a path permitted as it is
-    # drops out of the set difference, one under a permitted path starts with "<that path>.".
+    # The same test as is_permitted (hubkit.field_paths), for every held path at once: a
+    # path permitted as it is drops out of the set difference, one under a permitted path
+    # starts with "<that path>.".
     under = tuple(f"{path}." for path in allowed)
     return tuple(sorted(p for p in held - allowed if not p.startswith(under)))
 

@@ -25,17 +25,20 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import NewTopic
 
 from services.adapters.ingest.publisher import NoticePublisher
+from services.gateway.domain.ceiling import enforce_ceiling
 from services.gateway.domain.decisions import SharingDecision, parse_decisions
 from services.gateway.domain.redaction import redact
 from services.gateway.engines import DecisionEngine
 from services.gateway.errors import EngineUnavailable
 from services.gateway.settings import GatewaySettings
 from services.hubkit.bus import TopicReader, admin_client, make_producer
+from services.hubkit.ceilings import Ceilings
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, load_signing_key, open_envelope
 from services.hubkit.notice import to_json_value
 from services.hubkit.settings import HubSettings
-from services.hubkit.topology import Topology
+from services.hubkit.topology import Topology, load_topology
+from tests.factories import POLICIES
 
 __all__ = [
     "IsolatedBus",
@@ -175,12 +178,16 @@ async def expected_decisions(
     *,
     concurrency: int = 8,
 ) -> dict[str, dict[str, SharingDecision]]:
-    """What the policy decides for each notice (notice id -> subscriber -> decision).
+    """What the gateway applies for each notice (notice id -> subscriber -> decision): the
+    policy's decision, or the DENY that replaces it when it exceeds the recipient's IG
+    ceiling (the repository's ceilings, as the gateway under test loads them).
 
     The engine is shared with the gateway under test (and other tests): an overloaded OPA
     is asked again rather than failing the test.
     """
     gate = asyncio.Semaphore(concurrency)
+    ceilings = Ceilings.load(POLICIES)
+    subscribers = {s.subscriber_id: s for s in load_topology(POLICIES).subscribers}
 
     async def decide(notice: dict[str, Any]) -> tuple[str, dict[str, SharingDecision]]:
         for attempt in range(5):
@@ -192,7 +199,19 @@ async def expected_decisions(
                 if attempt == 4:
                     raise
                 await asyncio.sleep(0.5 * 2**attempt)
-        return str(notice["notice_id"]), parse_decisions(answer.result, subscriber_ids)
+        decisions = parse_decisions(answer.result, subscriber_ids)
+        applied = {
+            sid: enforce_ceiling(
+                decision,
+                subscriber=subscribers[sid],
+                notice_id=str(notice["notice_id"]),
+                notice_type=str(notice["notice_type"]),
+                ceilings=ceilings,
+                policy_revision=answer.policy_revision,
+            )[0]
+            for sid, decision in decisions.items()
+        }
+        return str(notice["notice_id"]), applied
 
     return dict(await asyncio.gather(*(decide(n) for n in notices)))
 

@@ -75,3 +75,42 @@ def test_a_disclosure_must_permit_what_the_feed_item_names(missing: str) -> None
     entry["permitted_fields"] = [f for f in entry["permitted_fields"] if f != missing]
     with pytest.raises(PolicyResultInvalid, match=missing):
         parse_decisions({"a": entry}, ["a"])
+
+
+def test_the_art_10_condition_and_the_recipients_basis_are_optional() -> None:
+    absent = parse_decisions({"a": _entry()}, ["a"])["a"].lawful_basis
+    assert (absent.criminal_offence_condition, absent.recipient_basis) == (None, None)
+    entry = _entry()
+    entry["lawful_basis"] = {
+        **entry["lawful_basis"],
+        "criminal_offence_condition": "UK GDPR Art 10 with DPA 2018 Sch 1 para 18",
+        "recipient_basis": None,
+    }
+    basis = parse_decisions({"a": entry}, ["a"])["a"].lawful_basis
+    assert basis.criminal_offence_condition == "UK GDPR Art 10 with DPA 2018 Sch 1 para 18"
+    assert basis.recipient_basis is None
+    assert basis.as_record()["criminal_offence_condition"] == basis.criminal_offence_condition
+    assert "recipient_basis" in basis.as_record()
+
+
+@pytest.mark.parametrize("key", ["criminal_offence_condition", "recipient_basis"])
+@pytest.mark.parametrize("value", [1, ["para 18"], {"text": "para 18"}, True])
+def test_a_lawful_basis_field_of_the_wrong_type_is_refused(key: str, value: Any) -> None:
+    entry = _entry()
+    entry["lawful_basis"] = {**entry["lawful_basis"], key: value}
+    with pytest.raises(PolicyResultInvalid, match=key):
+        parse_decisions({"a": entry}, ["a"])
+
+
+def test_a_parsed_decision_carries_no_gateway_reason() -> None:
+    assert parse_decisions({"a": _entry()}, ["a"])["a"].reason_code is None
+
+
+def test_handling_caveat_is_optional_and_must_be_a_classification() -> None:
+    decisions = parse_decisions(
+        {"a": _entry(), "b": _entry(handling_caveat="OFFICIAL_SENSITIVE")}, ["a", "b"]
+    )
+    assert decisions["a"].handling_caveat is None
+    assert decisions["b"].handling_caveat == "OFFICIAL_SENSITIVE"
+    with pytest.raises(PolicyResultInvalid, match="handling_caveat"):
+        parse_decisions({"a": _entry(handling_caveat="SECRET")}, ["a"])

@@ -42,6 +42,8 @@ def _item_bytes(subscriber_id: str, key: SigningKey = HUB) -> bytes:
         envelope_sha256=b"\0" * 32,
         decided_at=AT,
         relay_contact=GatewaySettings().relay_contact,
+        safeguarding_contacts={},
+        silent=frozenset(),
     )
     return seal(CATALOG, CATALOG.encode(MessageType.FEED_ITEM, record), key, AT)
 

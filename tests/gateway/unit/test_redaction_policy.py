@@ -1,6 +1,7 @@
 """Property tests through decisions from the REAL sharing policy (regopy in process, the
 same bundle OPA serves; parity is tested separately): whatever the notice, no subscriber's
-copy carries a path the policy did not permit, and FLAG_ONLY carries only the flag."""
+copy carries a path the policy did not permit or one beyond the recipient's IG ceiling, and
+FLAG_ONLY carries only the flag."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from services.gateway.domain.records import RELAY_AGENCY
 from services.gateway.domain.redaction import is_permitted, present_paths, redact
 from services.gateway.engines import RegopyEngine
 from services.gateway.settings import GatewaySettings
+from services.hubkit.ceilings import DisclosureLimits
 from services.hubkit.codec import MessageType
 from services.hubkit.notice import to_json_value
 from services.hubkit.topology import Topology, load_topology
@@ -40,6 +42,11 @@ def _engine() -> RegopyEngine:
 @cache
 def _topology() -> Topology:
     return load_topology(POLICIES)
+
+
+@cache
+def _limits() -> DisclosureLimits:
+    return DisclosureLimits.load(POLICIES)
 
 
 def _decide(notice: dict[str, Any]) -> dict[str, SharingDecision]:
@@ -107,17 +114,21 @@ def test_flag_only_delivers_the_flag_and_who_to_contact_only(raw: dict[str, Any]
 @given(raw=notices_strategy())
 def test_the_whole_feed_item_carries_nothing_the_policy_withheld(raw: dict[str, Any]) -> None:
     notice = to_json_value(raw)
-    decisions = _decide(notice)
-    messages = messages_for_decisions(
+    limits = _limits()
+    decided = messages_for_decisions(
         accepted=AcceptedNotice(notice=notice, envelope_sha256=b"\0" * 32, signer="x"),
-        decisions=decisions,
+        decisions=_decide(notice),
         topology=_topology(),
+        limits=limits,
         policy_revision="rev",
         decided_at=AT,
         relay_contact=RELAY,
     )
-    feeds = [m for m in messages if m.message_type is MessageType.FEED_ITEM]
-    audits = [m for m in messages if m.message_type is MessageType.AUDIT_RECORD]
+    # As the gateway applies them: a decision beyond its ceiling is a DENY.
+    decisions = {d.subscriber_id: d for d in decided.decisions}
+    roles = {s.subscriber_id: s.role for s in _topology().subscribers}
+    feeds = [m for m in decided.messages if m.message_type is MessageType.FEED_ITEM]
+    audits = [m for m in decided.messages if m.message_type is MessageType.AUDIT_RECORD]
     assert len(audits) == len(decisions)  # one audit record per decision, disclosed or not
     assert len(feeds) == sum(d.discloses for d in decisions.values())
     for message in feeds:
@@ -125,27 +136,39 @@ def test_the_whole_feed_item_carries_nothing_the_policy_withheld(raw: dict[str, 
         decision = decisions[item["subscriber_id"]]
         permitted = decision.permitted_fields
         assert decision.outcome is not SharingOutcome.DENY
+        assert not limits.ceilings.excess(roles[decision.subscriber_id], notice["notice_type"],
+                                          permitted)  # fmt: skip
         _view_respects(json.loads(item["view_json"]), permitted)
         # The item's own fields repeat only permitted paths, or name the MASH relay instead.
         assert is_permitted("notice_id", permitted)
         assert is_permitted("notice_type", permitted)
         assert is_permitted("subject.linkage_key", permitted)
+        agency = notice["source"]["agency"]
         if is_permitted("source.agency", permitted):
-            assert item["source_agency"] == notice["source"]["agency"]
+            assert item["source_agency"] == agency
         else:
             assert item["source_agency"] == RELAY_AGENCY
         if is_permitted("contact_point", permitted):
             assert item["contact_point"] == notice["contact_point"]
+        elif is_permitted("source.agency", permitted) and agency in limits.safeguarding_contacts:
+            # The agency's front door, never the (possibly telling) contact of the notice.
+            assert item["contact_point"] == dict(limits.safeguarding_contacts[agency])
         else:
             assert item["contact_point"] == RELAY
         assert not set(item["fields_withheld"]) & set(permitted)
         assert set(item["fields_withheld"]) <= present_paths(notice)
+        assert not any(is_permitted(p, limits.silent_paths) for p in item["fields_withheld"])
     for message in audits:
         record = message.record
         decision = decisions[record["recipient"]["subscriber_id"]]
         if not decision.discloses:
             assert record["fields_disclosed"] == []
             assert record["disclosed_at"] is None
+        # The audit record names every withheld path, silent ones included.
+        disclosed = decision.permitted_fields if decision.discloses else ()
+        assert record["fields_withheld"] == sorted(
+            p for p in present_paths(notice) if not is_permitted(p, disclosed)
+        )
 
 
 def test_a_subscriber_not_told_the_source_gets_the_mash_relay_instead() -> None:
@@ -162,10 +185,11 @@ def test_a_subscriber_not_told_the_source_gets_the_mash_relay_instead() -> None:
         accepted=AcceptedNotice(notice=notice, envelope_sha256=b"\0" * 32, signer="x"),
         decisions=decisions,
         topology=_topology(),
+        limits=_limits(),
         policy_revision="rev",
         decided_at=AT,
         relay_contact=RELAY,
-    )
+    ).messages
     item = next(
         m.record
         for m in messages

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from services.gateway.engines import EngineAnswer
 from services.gateway.service import BusNames, Gateway
 from services.gateway.settings import GatewaySettings
+from services.hubkit.ceilings import DisclosureLimits
 from services.hubkit.envelope import KeyDirectory, SigningKey
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import load_topology
@@ -49,6 +50,7 @@ def _gateway(tmp_path: Path, **settings: object) -> Gateway:
         hub=_hub(tmp_path),
         settings=GatewaySettings.model_validate(settings),
         topology=load_topology(POLICIES),
+        limits=DisclosureLimits.load(POLICIES),
         catalog=catalog(),
         agency_keys=KeyDirectory.of([]),
         hub_key=SigningKey.generate("gateway"),
