@@ -1,11 +1,11 @@
 """`safehub demo`: the hub running, with synthetic traffic.
 
 safehub demo                (default) the live hub: gateway, the four agency adapters, the
-                            identity provider and the MASH triage console, with synthetic
-                            records posted to the adapters' HTTP APIs at a calm rate, as an
-                            integrator would (OAuth2 client credentials, private_key_jwt).
-                            Prints the console's URL and the synthetic sign-in users; runs
-                            until Ctrl-C.
+                            identity provider, the MASH triage console and the CP-IS lookup,
+                            with synthetic records posted to the adapters' HTTP APIs at a
+                            calm rate, as an integrator would (OAuth2 client credentials,
+                            private_key_jwt). Prints the console's URL and the synthetic
+                            sign-in users; runs until Ctrl-C.
 safehub demo --once         one batch of synthetic notices through the broker, gateway and
                             policy engine, then what each subscriber received, and why.
 """
@@ -19,7 +19,6 @@ import json
 import secrets
 from typing import Any
 
-from services.adapters.ingest.publisher import NoticePublisher
 from services.gateway.bootstrap import build_gateway
 from services.gateway.settings import GatewaySettings
 from services.hubkit.bus import TopicReader, make_producer
@@ -27,6 +26,7 @@ from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, load_signing_key, open_envelope
 from services.hubkit.linkage import LinkageKeyer
 from services.hubkit.notice import DETAIL_RECORD
+from services.hubkit.publisher import NoticePublisher
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import load_topology
 from services.synthetic.notices import SyntheticNotices
@@ -39,8 +39,9 @@ def register(subparsers: Any) -> None:
         "demo",
         help="run the hub with synthetic traffic and the MASH triage console (Ctrl-C stops)",
         description=(
-            "Without --once: runs the gateway, the agency adapters, the identity provider and "
-            "the MASH triage console, and keeps posting synthetic records to the adapters. "
+            "Without --once: runs the gateway, the agency adapters, the identity provider, "
+            "the MASH triage console and the CP-IS lookup, and keeps posting synthetic records "
+            "to the adapters. "
             "With --once: sends one batch of notices and prints what each subscriber "
             "received. Needs the local stack: `safehub stack up`."
         ),
@@ -307,6 +308,8 @@ async def run_live(hub: HubSettings, *, engine: str, seed: int, interval: float)
     from services.cli.console import print_users, register_local_client
     from services.console.app import create_app as console_app
     from services.console.settings import ConsoleSettings
+    from services.cpis.bootstrap import cpis_app
+    from services.cpis.settings import CpisSettings
     from services.hubkit.envelope import provision_keys
     from services.hubkit.linkage import provision_linkage_secret
     from services.identity.app import create_app as identity_app
@@ -323,6 +326,7 @@ async def run_live(hub: HubSettings, *, engine: str, seed: int, interval: float)
     provision_linkage_secret(hub.keys_dir / "linkage.secret")
     console = ConsoleSettings()
     register_local_client(hub, console)
+    cpis = CpisSettings()
     apps = [
         ("identity", identity_app(hub), IDENTITY_PORT),
         ("police adapter", police_app(hub), ADAPTER_PORTS["POLICE"]),
@@ -330,6 +334,7 @@ async def run_live(hub: HubSettings, *, engine: str, seed: int, interval: float)
         ("children's services adapter", csc_app(hub), ADAPTER_PORTS["CHILDRENS_SERVICES"]),
         ("voluntary sector adapter", vcs_app(hub), ADAPTER_PORTS["VOLUNTARY_SECTOR"]),
         ("console", console_app(hub, console), console.port),
+        ("CP-IS lookup", cpis_app(hub, cpis), cpis.port),
     ]
     servers = [
         QuietSignals(
@@ -368,7 +373,7 @@ async def run_live(hub: HubSettings, *, engine: str, seed: int, interval: float)
             names = ", ".join(t.get_name() for t in failed)
             print(
                 f"safehub: could not start {names or 'the demo'}; is a port in use "
-                f"(18201-18205, {console.port}) or the stack down (`safehub stack up`)?"
+                f"(18201-18206, {console.port}) or the stack down (`safehub stack up`)?"
             )
             return 1
         await asyncio.sleep(0.1)
@@ -377,8 +382,9 @@ async def run_live(hub: HubSettings, *, engine: str, seed: int, interval: float)
     print(f"  MASH triage console: {console.base_url}  (open it in a browser)\n")
     print_users(hub, indent="  ")
     print(f"\n  {'identity provider':<30}http://127.0.0.1:{IDENTITY_PORT}")
-    for name, _, port in apps[1:5]:
+    for name, _, port in [*apps[1:5], apps[6]]:
         print(f"  {name:<30}http://127.0.0.1:{port}/docs")
+    print(f"  {'':<30}(a clinician's token for it: `safehub cpis token`)")
     print(
         "\n  Stop with Ctrl-C. The broker and OPA keep running: `safehub stack down` stops "
         "them.\n\n  Synthetic records posted to the adapters, one every "

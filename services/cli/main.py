@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "audit": "services.cli.audit",
     "gateway": "services.cli.gateway",
     "console": "services.cli.console",
+    "cpis": "services.cli.cpis",
 }
 
 

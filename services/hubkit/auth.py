@@ -17,6 +17,10 @@ issuer and audience. Validation checks, in order:
 issued to agency A is refused by the adapter for agency B (403, not 401: the caller *is*
 authenticated, just not for this agency).
 
+`PersonTokenValidator` checks a *person's* access token (RFC 9068, issued after sign-in) the
+same way and reads who the person is: subject, roles, organisation and agency. A resource
+server then decides on the roles (403 when the role it needs is missing).
+
 Errors (one root, mapped to HTTP by the edge):
 
 AuthError
@@ -69,6 +73,8 @@ __all__ = [
     "InsufficientScope",
     "JwksSource",
     "JwksUnavailable",
+    "PersonClaims",
+    "PersonTokenValidator",
     "RemoteJwks",
     "StaticJwks",
     "TokenAudienceInvalid",
@@ -371,6 +377,81 @@ class TokenValidator:
             expires_at=int(claims["exp"]),
             token_id=str(token_id) if token_id is not None else None,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class PersonClaims:
+    """What a validated person's access token says about its holder."""
+
+    subject: str
+    """The opaque, stable `sub` of the person (never a name)."""
+    roles: frozenset[str]
+    organisation: str | None
+    """Organisation code the person works for, when the token names one."""
+    agency: str | None
+
+
+class PersonTokenValidator:
+    """Validates people's access tokens from one issuer for one audience and reads the roles
+    (a list of strings or a space-separated string), organisation and agency claims."""
+
+    def __init__(
+        self,
+        *,
+        jwks: JwksSource,
+        issuer: str,
+        audience: str,
+        roles_claim: str = "roles",
+        organisation_claim: str = "organisation",
+        agency_claim: str = "agency",
+        algorithms: Collection[str] = DEFAULT_ALGORITHMS,
+        leeway_s: int = 30,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._jwks = jwks
+        self._issuer = issuer
+        self._audience = audience
+        self._roles_claim = roles_claim
+        self._organisation_claim = organisation_claim
+        self._agency_claim = agency_claim
+        self._algorithms = list(algorithms)
+        self._leeway_s = leeway_s
+        self._clock = clock
+
+    async def validate(self, token: str) -> PersonClaims:
+        claims = await verify_access_token(
+            token,
+            jwks=self._jwks,
+            issuer=self._issuer,
+            audience=self._audience,
+            algorithms=self._algorithms,
+            leeway_s=self._leeway_s,
+            clock=self._clock,
+        )
+        raw = claims.get(self._roles_claim, [])
+        if isinstance(raw, str):
+            roles = frozenset(raw.split())
+        elif isinstance(raw, list) and all(isinstance(r, str) for r in raw):
+            roles = frozenset(raw)
+        else:
+            raise TokenClaimsInvalid(
+                f"token claim {self._roles_claim!r} must be a list of strings or a string"
+            )
+        return PersonClaims(
+            subject=str(claims["sub"]),
+            roles=roles,
+            organisation=_optional_claim(claims, self._organisation_claim),
+            agency=_optional_claim(claims, self._agency_claim),
+        )
+
+
+def _optional_claim(claims: dict[str, Any], name: str) -> str | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise TokenClaimsInvalid(f"token claim {name!r} must be a non-empty string")
+    return value
 
 
 def authorise_agency(

@@ -38,8 +38,11 @@ class IdentitySettings(BaseSettings):
         description="User directory (JSON); default the synthetic users shipped with the service.",
     )
     person_token_audiences: tuple[str, ...] = Field(
-        default=("safehub-console", "safehub-audit"),
-        description="Audiences of a person's access token: the console and the IG audit API.",
+        default=("safehub-console", "safehub-audit", "safehub-cpis"),
+        description=(
+            "Audiences of a person's access token: the console, the IG audit API and the "
+            "CP-IS lookup; each still authorises on the token's roles."
+        ),
     )
     person_token_ttl_s: int = Field(default=600, ge=30, le=3600)
     id_token_ttl_s: int = Field(default=300, ge=30, le=3600)

@@ -4,14 +4,31 @@ package safehub.sharing_test
 # subscriber. Each cell is "<outcome> <fields>", where <fields> names the expected permitted
 # fields (see _expected_fields below), so outcome AND fields are asserted exactly.
 
-_row(manager, navigator, researcher, local_authority, return_interview, school) := {
-	"mash-manager": manager,
-	"mash-health-navigator": navigator,
-	"mash-police-researcher": researcher,
-	"responsible-la": local_authority,
-	"return-interview-provider": return_interview,
-	"school-dsl": school,
-}
+# One row per (notice type, source agency): a cell for every subscriber in
+# data.safehub.subscribers. The subscribers outside the MASH that no sample notice names
+# (the emergency duty team, the agency safeguarding teams and the CP-IS register) get
+# nothing unless `outside` says otherwise.
+_row(manager, navigator, researcher, local_authority, return_interview, school) := _row_with(
+	manager, navigator, researcher, local_authority, return_interview, school,
+	{},
+)
+
+_row_with(manager, navigator, researcher, local_authority, return_interview, school, outside) := object.union(
+	{
+		"mash-manager": manager,
+		"mash-health-navigator": navigator,
+		"mash-police-researcher": researcher,
+		"responsible-la": local_authority,
+		"return-interview-provider": return_interview,
+		"school-dsl": school,
+		"emergency-duty-team": "DENY none",
+		"police-safeguarding-team": "DENY none",
+		"health-safeguarding-team": "DENY none",
+		"vcs-safeguarding-lead": "DENY none",
+		"cpis-register": "DENY none",
+	},
+	outside,
+)
 
 _triage_only := {
 	"POLICE": _row("PERMIT all", "PARTIAL partner", "PERMIT all", "DENY none", "DENY none", "DENY none"),
@@ -34,22 +51,37 @@ _expected := {
 			"PARTIAL la", "PARTIAL rhi", "DENY none",
 		),
 	},
-	"TRAFFICKING_NRM": {agency: _row("PERMIT all", "DENY none", "PERMIT all", "PARTIAL la", "DENY none", "DENY none") |
+	# R12: others in the MASH see a flag that names no service.
+	"TRAFFICKING_NRM": {agency: _row("PERMIT all", "FLAG_ONLY generic_flag", "PERMIT all", "PARTIAL la", "DENY none", "DENY none") |
 		some agency in ["POLICE", "CHILDRENS_SERVICES", "VOLUNTARY_SECTOR"]
 	},
-	"HEALTH_SAFEGUARDING_ALERT": {"HEALTH": _row(
-		"PARTIAL clinical", "PERMIT all", "PARTIAL clinical",
-		"PARTIAL cpis_la", "DENY none", "DENY none",
-	)},
-	"CSC_STATUS_CHANGE": {"CHILDRENS_SERVICES": _row(
+	# R13: a trust's alert is for MASH triage; a CP-IS access notification goes to the local
+	# authority that owns the plan, and to nobody else.
+	"HEALTH_SAFEGUARDING_ALERT": {
+		"HEALTH": _row(
+			"PARTIAL clinical", "PERMIT all", "PARTIAL clinical",
+			"DENY none", "DENY none", "DENY none",
+		),
+		"CPIS": _row(
+			"DENY none", "DENY none", "DENY none",
+			"PARTIAL cpis_la", "DENY none", "DENY none",
+		),
+	},
+	"CSC_STATUS_CHANGE": {"CHILDRENS_SERVICES": _row_with(
 		"PERMIT all", "PARTIAL partner", "PARTIAL partner",
 		"DENY none", "DENY none", "DENY none",
+		{"cpis-register": "PARTIAL cpis_register"},
 	)},
 	"POLICE_INTELLIGENCE": {"POLICE": _row(
-		"PARTIAL source", "FLAG_ONLY flag", "PARTIAL source",
+		"PARTIAL intelligence", "FLAG_ONLY flag", "PARTIAL source",
 		"DENY none", "DENY none", "DENY none",
 	)},
-	"MASH_DECISION": {"MASH": _row("PERMIT all", "PERMIT all", "PERMIT all", "PARTIAL la_decision", "DENY none", "DENY none")},
+	# The sample decision names the police force and the NHS trust as referrers.
+	"MASH_DECISION": {"MASH": _row_with(
+		"PERMIT all", "PERMIT all", "PERMIT all",
+		"PARTIAL la_decision", "DENY none", "DENY none",
+		{"police-safeguarding-team": "PARTIAL feedback", "health-safeguarding-team": "PARTIAL feedback"},
+	)},
 	"VCS_UPDATE": {"VOLUNTARY_SECTOR": _row(
 		"PERMIT all", "PARTIAL partner", "PARTIAL partner",
 		"DENY none", "DENY none", "DENY none",
@@ -63,13 +95,17 @@ _withheld := {
 	"partner": _account,
 	"clinical": (_account | {"detail.clinical_detail", "detail.snomed_codes"}),
 	"source": {"detail.source_details"},
+	"intelligence": ((_account | {"referrer", "third_parties"}) | {"detail.source_details"}),
 	"la": (_account | {"referrer", "third_parties"}),
 	"la_decision": ((_account | {"referrer", "third_parties"}) | {"detail.rationale", "detail.related_notice_ids"}),
 }
 
+_identity := {"subject.linkage_key", "subject.given_name", "subject.family_name", "subject.date_of_birth"}
+
 _views := {
 	"none": set(),
 	"flag": _flag,
+	"generic_flag": _generic_flag,
 	"encompass": {
 		"notice_id", "notice_type", "created_at", "source.agency", "subject.linkage_key",
 		"subject.given_name", "subject.family_name", "subject.date_of_birth", "subject.upn",
@@ -78,7 +114,7 @@ _views := {
 	"rhi": {
 		"notice_id", "notice_type", "created_at", "subject.linkage_key", "subject.given_name",
 		"subject.family_name", "subject.date_of_birth", "subject.la_child_id",
-		"subject.exploitation_flagged", "detail.risk_grade", "detail.ended_at",
+		"subject.exploitation_flagged", "detail.status", "detail.risk_grade", "detail.ended_at",
 		"detail.return_interview_due_at", "detail.carer_contact",
 	},
 	"cpis_la": {
@@ -87,6 +123,12 @@ _views := {
 		"subject.given_name", "subject.family_name", "subject.date_of_birth", "detail.setting",
 		"detail.seen_at", "detail.unscheduled_care", "detail.cpis_flag", "contact_point",
 	},
+	"cpis_register": {
+		"notice_id", "notice_type", "created_at", "subject.linkage_key", "subject.nhs_number",
+		"subject.responsible_la", "detail.change", "detail.effective_date", "detail.cp_category",
+		"contact_point",
+	},
+	"feedback": (_identity | {"notice_id", "notice_type", "created_at", "detail.outcome", "contact_point"}),
 }
 
 _expected_fields(type, symbol) := _sample_paths(type) - withheld if {
@@ -107,6 +149,14 @@ _mismatches(type) := {[type, agency, classification, sid, got] |
 _matches(decision, outcome, fields) if {
 	decision.outcome == outcome
 	_fields(decision) == fields
+}
+
+test_matrix_has_a_cell_for_every_subscriber if {
+	every rows in _expected {
+		every row in rows {
+			object.keys(row) == object.keys(data.safehub.subscribers)
+		}
+	}
 }
 
 test_matrix_covers_every_authorised_sender if {
@@ -148,7 +198,7 @@ test_unauthorised_senders_are_refused if {
 		decision.outcome == "DENY"
 		decision.explanation == "Withheld because the source agency is not authorised to send this type of notice, so nothing can be shared (fail closed)."
 	}
-	count(refused) == 31 * count(data.safehub.subscribers)
+	count(refused) == 40 * count(data.safehub.subscribers)
 }
 
 # The contract: one well-formed decision for every subscriber, whatever the notice.
@@ -222,10 +272,9 @@ test_purpose_limitation_denies if {
 
 # A grant whose view holds nothing present in the notice discloses nothing.
 test_empty_view_denies if {
-	notice := _sample("HEALTH_SAFEGUARDING_ALERT")
-	decisions := _decide_for(notice, _all_subscribers) with data.safehub.rules.views.cpis_unscheduled_care as ["x.y"]
-	decisions["unscheduled-care"].outcome == "DENY"
-	decisions["unscheduled-care"].explanation == "Withheld because nothing in this notice falls within what the unscheduled care clinician may see."
+	decisions := _decide(_sample("CSC_STATUS_CHANGE")) with data.safehub.rules.views.cpis_register as ["x.y"]
+	decisions["cpis-register"].outcome == "DENY"
+	decisions["cpis-register"].explanation == "Withheld because nothing in this notice falls within what the CP-IS register may see."
 }
 
 test_unknown_role_and_missing_attributes_still_get_a_decision if {

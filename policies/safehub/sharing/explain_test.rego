@@ -6,8 +6,24 @@ test_withheld_fields_without_a_label_are_named_by_path if {
 }
 
 test_a_single_withheld_field_is_named_alone if {
-	decision := _decide(_sample("POLICE_INTELLIGENCE"))["mash-manager"]
-	endswith(decision.explanation, "withheld the source-identifying details because source-identifying details never leave the police record system (R5).")
+	decision := _decide(_with(_sample("SAFEGUARDING_CONTACT"), {"secret_extra": "x"}))["mash-manager"]
+	endswith(decision.explanation, "(R2); withheld secret_extra because they are not fields the sharing rules know (fail closed).")
+}
+
+# A silent restriction withholds without saying so (naming what it removed would point at a
+# source), while a restriction that is not silent is still named beside it.
+test_silent_restrictions_are_not_named if {
+	notice := _with(_sample("POLICE_INTELLIGENCE"), {"secret_extra": "x"})
+	decision := _decide(notice)["mash-manager"]
+	decision.outcome == "PARTIAL"
+	not "detail.source_details" in decision.permitted_fields
+	not "referrer" in decision.permitted_fields
+	endswith(decision.explanation, "(R5); withheld secret_extra because they are not fields the sharing rules know (fail closed).")
+	not contains(decision.explanation, "source")
+	not contains(decision.explanation, "referrer")
+	every id in ["source_identity", "intelligence_source"] {
+		data.safehub.rules.restrictions[id].silent == true
+	}
 }
 
 test_many_fields_outside_a_view_are_summarised if {

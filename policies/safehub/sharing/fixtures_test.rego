@@ -9,6 +9,7 @@ _orgs := {
 	"CHILDRENS_SERVICES": "LA-E09000099",
 	"VOLUNTARY_SECTOR": "VCS-SYN001",
 	"MASH": "MASH-E09000099",
+	"CPIS": "CPIS-REGISTER",
 }
 
 _common := {
@@ -59,6 +60,7 @@ _details := {
 	"DOMESTIC_ABUSE_INCIDENT": {
 		"incident_at": "2026-11-19T22:00:00.000+00:00", "dash_risk": "HIGH",
 		"children_present": true, "marac_referral": true, "school_urn": "URN-999999",
+		"children_normally_resident": true,
 	},
 	"MISSING_EPISODE": {
 		"status": "RETURNED", "risk_grade": "MEDIUM", "ssda903_code": "M",
@@ -92,6 +94,8 @@ _details := {
 		"family_agreement": false, "decided_by_role": "MASH manager",
 		"related_notice_ids": ["6f1d3c2e-0000-5000-8000-000000000009"],
 		"agreed_actions": ["Strategy discussion today"],
+		"referring_organisations": ["POL-XX01", "NHS-RXX00"],
+		"early_help_organisation": "VCS-SYN002",
 	},
 	"VCS_UPDATE": {
 		"kind": "ENGAGEMENT", "category_of_need": "Emotional wellbeing",
@@ -104,7 +108,7 @@ _detail_paths := {
 	"SAFEGUARDING_CONTACT": {"detail.reason", "detail.children_in_household"},
 	"DOMESTIC_ABUSE_INCIDENT": {
 		"detail.incident_at", "detail.dash_risk", "detail.children_present",
-		"detail.marac_referral", "detail.school_urn",
+		"detail.marac_referral", "detail.school_urn", "detail.children_normally_resident",
 	},
 	"MISSING_EPISODE": {
 		"detail.status", "detail.risk_grade", "detail.ssda903_code", "detail.started_at",
@@ -129,6 +133,7 @@ _detail_paths := {
 	"MASH_DECISION": {
 		"detail.rag", "detail.outcome", "detail.rationale", "detail.family_agreement",
 		"detail.decided_by_role", "detail.related_notice_ids", "detail.agreed_actions",
+		"detail.referring_organisations", "detail.early_help_organisation",
 	},
 	"VCS_UPDATE": {
 		"detail.kind", "detail.category_of_need", "detail.agreed_actions",
@@ -176,6 +181,9 @@ _fields(decision) := {field | some field in decision.permitted_fields}
 
 _flag := {"notice_id", "notice_type", "created_at", "source.agency", "subject.linkage_key", "contact_point"}
 
+# The flag that names no service and no contact (data.safehub.fields.groups.flag_generic).
+_generic_flag := {"notice_id", "notice_type", "created_at", "source.agency", "subject.linkage_key"}
+
 _both_classifications := ["OFFICIAL", "OFFICIAL_SENSITIVE"]
 
 _test_subscriber(agency, organisation, role, inside, purposes) := {
@@ -189,7 +197,8 @@ _test_subscriber(agency, organisation, role, inside, purposes) := {
 	"contact": "Test subscriber, 0300 000 0999",
 }
 
-# Subscribers that do not exist yet, to exercise rules written for them.
+# Subscribers that do not exist yet, to exercise rules written for them. The early help
+# charity is the organisation the sample MASH decision names (detail.early_help_organisation).
 _extra_subscribers := {
 	"unscheduled-care": _test_subscriber(
 		"HEALTH", "NHS-RXX00", "UNSCHEDULED_CARE_CLINICIAN", false,
@@ -203,6 +212,14 @@ _extra_subscribers := {
 		"CHILDRENS_SERVICES", "LA-E09000001", "SOCIAL_WORKER", false,
 		["CHILD_PROTECTION_ENQUIRY", "LOOKED_AFTER_CARE"],
 	),
+	"vcs-mash-partner": _test_subscriber(
+		"VOLUNTARY_SECTOR", "VCS-SYN003", "VCS_MASH_PARTNER", true,
+		["SAFEGUARDING_TRIAGE"],
+	),
+	"other-rhi-provider": _test_subscriber(
+		"VOLUNTARY_SECTOR", "VCS-SYN009", "RETURN_INTERVIEW_WORKER", false,
+		["RETURN_HOME_INTERVIEW"],
+	),
 }
 
 _all_subscribers := object.union(data.safehub.subscribers, _extra_subscribers)
@@ -213,3 +230,14 @@ _graded(notice, scheme, code) := object.union(notice, {"intelligence_grading": {
 	"scheme": scheme, "source_evaluation": "2",
 	"intelligence_assessment": "B", "handling_code": code,
 }})
+
+# The sample notice said to be about a child in immediate danger, created at `at`.
+_in_danger_at(notice, at) := object.union(notice, {
+	"created_at": at,
+	"risk": {"immediate_danger": true},
+})
+
+# Times (Europe/London) when the MASH is open and closed (data.safehub.rules.mash_hours).
+_mash_open_at := "2026-11-20T10:00:00.000+00:00" # a Friday morning
+
+_mash_closed_at := "2026-11-19T22:30:00.000+00:00" # a Thursday night

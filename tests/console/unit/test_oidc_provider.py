@@ -148,7 +148,7 @@ async def test_a_person_signs_in_and_gets_an_id_token_with_their_roles(idp: Idp)
     assert id_token["organisation"] == "LA-E09000099"
     assert id_token["name"] == "Morgan Ashby (synthetic)"
     access = jwt.decode(body["access_token"], keys, algorithms=["ES256"]).claims
-    assert set(access["aud"]) == {"safehub-console", "safehub-audit"}
+    assert set(access["aud"]) == {"safehub-console", "safehub-audit", "safehub-cpis"}
     assert access["sub"] == id_token["sub"]
     assert access["roles"] == ["MASH_MANAGER"]
 
