@@ -1,0 +1,417 @@
+"""The register's durable store: one SQLite file (WAL) under the data directory.
+
+Tables (personal data is sealed under the child's data key, see `sealing.py`; an NHS number
+is stored only as its keyed child reference):
+
+    child_keys        child_ref -> the child's wrapped data key (erasure deletes this row)
+    plans             (child_ref, plan_type) -> sealed plan; plan_end in clear for the purge
+    applied_notices   notice ids already applied (a notice is applied once, ever)
+    feed_positions    per feed partition, the next offset to read, written in the same
+                      transaction as what was read: the register and its place in the feed
+                      never disagree, and a lost register rebuilds from the feed's start
+    accesses          every lookup: when, by whom (token subject), organisation, setting,
+                      HIT / MISS / REFUSED; child_ref only for a HIT
+    outbox            access notifications not yet acknowledged by the broker (sealed
+                      Avro-encoded notices), written in the same transaction as the access
+
+`SqliteRegisterStore` is the real store; `RegisterStore` is the port the service layer uses.
+Calls block (SQLite); async callers run them in a thread. Errors surface as StoreError.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+from services.cpis.domain.access import Access, AccessOutcome
+from services.cpis.domain.register import Effect, Plan, PlanChange, PlanType, apply_change
+from services.cpis.errors import StoreError
+from services.cpis.sealing import StoreKeys, open_sealed, seal
+
+__all__ = ["FeedPosition", "OutboxItem", "RegisterStore", "SqliteRegisterStore"]
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS child_keys (
+    child_ref    TEXT PRIMARY KEY,
+    wrapped_key  BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS plans (
+    child_ref  TEXT NOT NULL,
+    plan_type  TEXT NOT NULL,
+    plan_end   TEXT,
+    sealed     BLOB NOT NULL,
+    PRIMARY KEY (child_ref, plan_type)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS applied_notices (
+    notice_id      TEXT PRIMARY KEY,
+    effect         TEXT NOT NULL,
+    applied_at_ms  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS feed_positions (
+    topic        TEXT NOT NULL,
+    partition    INTEGER NOT NULL,
+    next_offset  INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS accesses (
+    access_id     TEXT PRIMARY KEY,
+    child_ref     TEXT,
+    at_ms         INTEGER NOT NULL,
+    actor         TEXT NOT NULL,
+    organisation  TEXT,
+    setting       TEXT,
+    outcome       TEXT NOT NULL CHECK (outcome IN ('HIT', 'MISS', 'REFUSED'))
+);
+CREATE INDEX IF NOT EXISTS accesses_by_child ON accesses (child_ref, at_ms);
+CREATE TABLE IF NOT EXISTS outbox (
+    notice_id      TEXT PRIMARY KEY,
+    child_ref      TEXT NOT NULL,
+    sealed         BLOB NOT NULL,
+    created_at_ms  INTEGER NOT NULL,
+    attempts       INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+"""
+
+OutboxItem = tuple[str, bytes]
+"""(notice id, Avro single-object-encoded SafeguardingNotice)."""
+FeedPosition = tuple[str, int, int]
+"""(topic, partition, next offset to read)."""
+
+
+class RegisterStore(Protocol):
+    def apply(
+        self, change: PlanChange, *, now_ms: int, position: FeedPosition | None = None
+    ) -> Effect | None:
+        """Apply a plan change once (None when this notice id was applied before), and move
+        the feed position past it in the same transaction."""
+        ...
+
+    def advance(self, position: FeedPosition) -> None:
+        """Move the feed position past a record that changes nothing (skipped)."""
+        ...
+
+    def feed_positions(self, topic: str) -> dict[int, int]:
+        """Partition -> next offset to read, for the partitions read so far."""
+        ...
+
+    def plans(self, nhs_number: str) -> list[Plan]: ...
+
+    def record_access(
+        self, access: Access, *, nhs_number: str | None, outbox: Sequence[OutboxItem] = ()
+    ) -> None:
+        """Record the access and queue its notifications, in one transaction."""
+        ...
+
+    def access_history(
+        self, nhs_number: str, *, limit: int
+    ) -> list[tuple[dt.datetime, str, str]]: ...
+
+    def pending_notifications(self, *, limit: int) -> list[OutboxItem]: ...
+
+    def notification_sent(self, notice_id: str) -> None: ...
+
+    def notification_failed(self, notice_id: str) -> None: ...
+
+    def purge(self, *, today: dt.date, held_days: int) -> int: ...
+
+    def erase(self, nhs_number: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _ms(value: dt.datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+def _from_ms(value: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
+
+
+def _plan_json(plan: Plan) -> bytes:
+    return json.dumps(
+        {
+            "start": plan.start.isoformat(),
+            "end": plan.end.isoformat() if plan.end else None,
+            "responsible_la": plan.responsible_la,
+            "la_contact": plan.la_contact,
+            "linkage_key": plan.linkage_key,
+            "recorded_at_ms": _ms(plan.recorded_at),
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def _plan_from(plan_type: str, raw: bytes) -> Plan:
+    data = json.loads(raw)
+    return Plan(
+        plan_type=PlanType(plan_type),
+        start=dt.date.fromisoformat(data["start"]),
+        end=dt.date.fromisoformat(data["end"]) if data["end"] else None,
+        responsible_la=data["responsible_la"],
+        la_contact=data["la_contact"],
+        linkage_key=data["linkage_key"],
+        recorded_at=_from_ms(int(data["recorded_at_ms"])),
+    )
+
+
+def _plan_aad(child_ref: str, plan_type: str) -> bytes:
+    return f"plan:{child_ref}:{plan_type}".encode()
+
+
+def _outbox_aad(notice_id: str) -> bytes:
+    return f"outbox:{notice_id}".encode()
+
+
+class SqliteRegisterStore:
+    """The register in one SQLite file. Safe across threads (one connection, one lock)."""
+
+    def __init__(self, path: Path, keys: StoreKeys) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.path = path
+        self._keys = keys
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as error:
+            raise StoreError(f"cannot open the CP-IS register at {path}: {error}") from error
+
+    # -- helpers --------------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as error:
+                raise StoreError(f"the CP-IS register is unavailable ({error})") from error
+
+    def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            try:
+                return query(self._db)
+            except sqlite3.Error as error:
+                raise StoreError(f"the CP-IS register is unavailable ({error})") from error
+
+    def _data_key(self, db: sqlite3.Connection, child_ref: str, *, create: bool) -> bytes | None:
+        row = db.execute(
+            "SELECT wrapped_key FROM child_keys WHERE child_ref = ?", (child_ref,)
+        ).fetchone()
+        if row is not None:
+            return self._keys.unwrap(child_ref, bytes(row[0]))
+        if not create:
+            return None
+        data_key, wrapped = self._keys.new_data_key(child_ref)
+        db.execute(
+            "INSERT INTO child_keys (child_ref, wrapped_key) VALUES (?, ?)", (child_ref, wrapped)
+        )
+        return data_key
+
+    def _plans(self, db: sqlite3.Connection, child_ref: str) -> list[Plan]:
+        key = self._data_key(db, child_ref, create=False)
+        if key is None:
+            return []
+        rows = db.execute(
+            "SELECT plan_type, sealed FROM plans WHERE child_ref = ? ORDER BY plan_type",
+            (child_ref,),
+        ).fetchall()
+        return [
+            _plan_from(kind, open_sealed(key, bytes(sealed), aad=_plan_aad(child_ref, kind)))
+            for kind, sealed in rows
+        ]
+
+    # -- the port ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _advance(db: sqlite3.Connection, position: FeedPosition | None) -> None:
+        if position is not None:
+            db.execute(
+                "INSERT INTO feed_positions (topic, partition, next_offset) VALUES (?, ?, ?) "
+                "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = "
+                "max(next_offset, excluded.next_offset)",
+                position,
+            )
+
+    def advance(self, position: FeedPosition) -> None:
+        with self._transaction() as db:
+            self._advance(db, position)
+
+    def feed_positions(self, topic: str) -> dict[int, int]:
+        rows = self._read(
+            lambda db: db.execute(
+                "SELECT partition, next_offset FROM feed_positions WHERE topic = ?", (topic,)
+            ).fetchall()
+        )
+        return {int(partition): int(offset) for partition, offset in rows}
+
+    def apply(
+        self, change: PlanChange, *, now_ms: int, position: FeedPosition | None = None
+    ) -> Effect | None:
+        child_ref = self._keys.child_ref(change.nhs_number)
+        kind = change.plan_type.value
+        with self._transaction() as db:
+            self._advance(db, position)
+            if db.execute(
+                "SELECT 1 FROM applied_notices WHERE notice_id = ?", (change.notice_id,)
+            ).fetchone():
+                return None
+            held = self._plans(db, child_ref)
+            current = next((p for p in held if p.plan_type.value == kind), None)
+            transition = apply_change(current, change)
+            if transition.changed and transition.plan is not None:
+                # A child's key is made with their first plan, never for a change that
+                # leaves nothing held (an end the register never saw start).
+                key = self._data_key(db, child_ref, create=True)
+                assert key is not None
+                plan = transition.plan
+                db.execute(
+                    "INSERT INTO plans (child_ref, plan_type, plan_end, sealed) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (child_ref, plan_type) DO UPDATE SET "
+                    "plan_end = excluded.plan_end, sealed = excluded.sealed",
+                    (
+                        child_ref,
+                        kind,
+                        plan.end.isoformat() if plan.end else None,
+                        seal(key, _plan_json(plan), aad=_plan_aad(child_ref, kind)),
+                    ),
+                )
+            db.execute(
+                "INSERT INTO applied_notices (notice_id, effect, applied_at_ms) VALUES (?, ?, ?)",
+                (change.notice_id, transition.effect.value, now_ms),
+            )
+        return transition.effect
+
+    def plans(self, nhs_number: str) -> list[Plan]:
+        child_ref = self._keys.child_ref(nhs_number)
+        return self._read(lambda db: self._plans(db, child_ref))
+
+    def record_access(
+        self, access: Access, *, nhs_number: str | None, outbox: Sequence[OutboxItem] = ()
+    ) -> None:
+        if (nhs_number is None) != (access.outcome is not AccessOutcome.HIT):
+            raise ValueError("only a HIT is recorded against a child")
+        child_ref = self._keys.child_ref(nhs_number) if nhs_number is not None else None
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO accesses (access_id, child_ref, at_ms, actor, organisation, "
+                "setting, outcome) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    access.access_id,
+                    child_ref,
+                    _ms(access.at),
+                    access.actor,
+                    access.organisation,
+                    access.setting.value if access.setting else None,
+                    access.outcome.value,
+                ),
+            )
+            if outbox:
+                assert child_ref is not None
+                key = self._data_key(db, child_ref, create=False)
+                if key is None:
+                    raise StoreError("no data key for a child with a plan (register damaged)")
+                db.executemany(
+                    "INSERT INTO outbox (notice_id, child_ref, sealed, created_at_ms) "
+                    "VALUES (?, ?, ?, ?)",
+                    [
+                        (
+                            notice_id,
+                            child_ref,
+                            seal(key, payload, aad=_outbox_aad(notice_id)),
+                            _ms(access.at),
+                        )
+                        for notice_id, payload in outbox
+                    ],
+                )
+
+    def access_history(self, nhs_number: str, *, limit: int) -> list[tuple[dt.datetime, str, str]]:
+        child_ref = self._keys.child_ref(nhs_number)
+        rows = self._read(
+            lambda db: db.execute(
+                "SELECT at_ms, setting, organisation FROM accesses "
+                "WHERE child_ref = ? AND outcome = 'HIT' ORDER BY at_ms DESC LIMIT ?",
+                (child_ref, limit),
+            ).fetchall()
+        )
+        return [(_from_ms(int(at)), str(setting), str(org)) for at, setting, org in rows]
+
+    def pending_notifications(self, *, limit: int) -> list[OutboxItem]:
+        def query(db: sqlite3.Connection) -> list[OutboxItem]:
+            rows = db.execute(
+                "SELECT notice_id, child_ref, sealed FROM outbox "
+                "ORDER BY created_at_ms, notice_id LIMIT ?",
+                (limit,),
+            ).fetchall()
+            pending: list[OutboxItem] = []
+            for notice_id, child_ref, sealed in rows:
+                key = self._data_key(db, child_ref, create=False)
+                if key is not None:
+                    pending.append(
+                        (notice_id, open_sealed(key, bytes(sealed), aad=_outbox_aad(notice_id)))
+                    )
+            return pending
+
+        return self._read(query)
+
+    def notification_sent(self, notice_id: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM outbox WHERE notice_id = ?", (notice_id,))
+
+    def notification_failed(self, notice_id: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE outbox SET attempts = attempts + 1 WHERE notice_id = ?", (notice_id,)
+            )
+
+    def purge(self, *, today: dt.date, held_days: int) -> int:
+        """Erase plans that ended more than `held_days` before `today`; a child with nothing
+        left held (and no notification still to send) is erased entirely. Returns how many
+        plans went."""
+        cutoff = (today - dt.timedelta(days=held_days)).isoformat()
+        with self._transaction() as db:
+            gone = db.execute(
+                "DELETE FROM plans WHERE plan_end IS NOT NULL AND plan_end < ?", (cutoff,)
+            ).rowcount
+            orphans = [
+                str(row[0])
+                for row in db.execute(
+                    "SELECT child_ref FROM child_keys WHERE child_ref NOT IN "
+                    "(SELECT child_ref FROM plans) AND child_ref NOT IN "
+                    "(SELECT child_ref FROM outbox)"
+                ).fetchall()
+            ]
+            for child_ref in orphans:
+                self._erase(db, child_ref)
+        return int(gone)
+
+    def erase(self, nhs_number: str) -> None:
+        """Erase everything held about one child (issue 18's erasure: the key goes first)."""
+        child_ref = self._keys.child_ref(nhs_number)
+        with self._transaction() as db:
+            self._erase(db, child_ref)
+
+    @staticmethod
+    def _erase(db: sqlite3.Connection, child_ref: str) -> None:
+        for table in ("child_keys", "plans", "outbox", "accesses"):
+            db.execute(f"DELETE FROM {table} WHERE child_ref = ?", (child_ref,))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

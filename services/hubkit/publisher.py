@@ -1,0 +1,71 @@
+"""Sign and publish notices as one agency: encode, seal with the agency's key, produce.
+
+Shared by everything that publishes notices on an agency's behalf (the agency adapters, the
+console's MASH decisions, the CP-IS lookup's access notifications), so the sign-and-publish
+step is the same everywhere. `publish` returns only after the broker acknowledged the write
+(acks=all, idempotent producer), so a caller can report success knowing nothing will be
+lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from services.hubkit.codec import SchemaCatalog
+from services.hubkit.envelope import SigningKey, seal
+from services.hubkit.notice import encode_notice
+from services.hubkit.topology import AgencyEntry
+
+__all__ = ["NoticePublisher"]
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class NoticePublisher:
+    """Publishes one agency's notices to that agency's topic, keyed by linkage key."""
+
+    def __init__(
+        self,
+        *,
+        producer: AIOKafkaProducer,
+        catalog: SchemaCatalog,
+        agency: AgencyEntry,
+        signing_key: SigningKey,
+        clock: Callable[[], dt.datetime] = _utc_now,
+    ) -> None:
+        self._producer = producer
+        self._catalog = catalog
+        self._agency = agency
+        self._key = signing_key
+        self._clock = clock
+
+    def seal_notice(self, notice: Mapping[str, Any]) -> bytes:
+        if notice["source"]["agency"] != self._agency.code:
+            raise ValueError(
+                f"{self._agency.code} publisher cannot publish a notice from "
+                f"{notice['source']['agency']}"
+            )
+        return seal(self._catalog, encode_notice(self._catalog, notice), self._key, self._clock())
+
+    async def enqueue(self, notice: Mapping[str, Any]) -> asyncio.Future[Any]:
+        """Seal and hand the notice to the producer; the returned future resolves when the
+        broker acknowledged (acks=all). Notices enqueued in order stay in order per child."""
+        value = self.seal_notice(notice)
+        key = str(notice["subject"]["linkage_key"]).encode()
+        future: asyncio.Future[Any] = await self._producer.send(
+            self._agency.topic, value=value, key=key
+        )
+        return future
+
+    async def publish(self, notice: Mapping[str, Any]) -> str:
+        value = self.seal_notice(notice)
+        key = str(notice["subject"]["linkage_key"]).encode()
+        await self._producer.send_and_wait(self._agency.topic, value=value, key=key)
+        return str(notice["notice_id"])
