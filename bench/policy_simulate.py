@@ -110,14 +110,18 @@ def main() -> int:
     print(f"  end to end:        {seconds:.1f} s  ({notices / seconds:,.0f} notices/s)")
     print(f"  cpu:               python {python_cpu:.1f} s, opa {opa_cpu:.1f} s "
           f"on {os.cpu_count()} cores")  # fmt: skip
-    print(f"  evaluated:         {result.groups:,} groups + {result.checked:,} checks, "
-          f"x2 policies; grouping {'held' if result.grouped else 'FAILED, fell back to exact'}")
+    print(
+        f"  evaluated:         {result.groups:,} groups + {result.checked:,} checks, "
+        f"x2 policies; grouping {'held' if result.grouped else 'FAILED, fell back to exact'}"
+    )
     print(f"  changed:           {result.diff.notices_changed:,} notices "
           f"({len(text)} lines of diff)")  # fmt: skip
     print(f"  load average:      {load_before:.1f} before, {load_after:.1f} after")
-    print(f"  baseline (exact):  {len(sample):,} notices x2 policies in {exact_s:.1f} s; "
-          f"OPA {per_decision_ms:.2f} ms cpu per notice per policy; "
-          f"{notices:,} exactly would need ~{2 * notices * per_decision_ms / 1000:,.0f} s cpu")
+    print(
+        f"  baseline (exact):  {len(sample):,} notices x2 policies in {exact_s:.1f} s; "
+        f"OPA {per_decision_ms:.2f} ms cpu per notice per policy; "
+        f"{notices:,} exactly would need ~{2 * notices * per_decision_ms / 1000:,.0f} s cpu"
+    )
     return 0
 
 

@@ -15,6 +15,7 @@ fi
 
 echo "== lint and types"
 ruff check services tests bench scripts
+ruff format --check services tests bench scripts
 mypy services
 
 echo "== policy checks (real OPA and regal)"

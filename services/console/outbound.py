@@ -18,8 +18,8 @@ from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 
-from services.adapters.ingest.publisher import NoticePublisher
 from services.hubkit.codec import MessageType, SchemaCatalog
+from services.hubkit.publisher import NoticePublisher
 from services.hubkit.topology import AUDIT_TOPIC
 
 __all__ = ["AuditRefusalRecorder", "DecisionSender", "HubDecisionSender", "RefusalRecorder"]

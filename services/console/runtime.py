@@ -17,7 +17,6 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
-from services.adapters.ingest.publisher import NoticePublisher
 from services.console.domain.deadlines import Timescales
 from services.console.domain.decisions import DecisionOrigin, EarlyHelpChoice, early_help_choices
 from services.console.domain.projection import FeedProjection
@@ -34,6 +33,7 @@ from services.console.signin import OidcSignIn, SignIn
 from services.hubkit.bus import make_producer
 from services.hubkit.codec import SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, load_signing_key
+from services.hubkit.publisher import NoticePublisher
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import CONSOLE_PRINCIPAL, Topology, load_topology
 from services.identity.keys import load_key

@@ -239,6 +239,4 @@ def sample_members(
     rng = random.Random(seed)
     candidates = [number for number, group in enumerate(groups) if len(group.members) > 1]
     rng.shuffle(candidates)
-    return tuple(
-        (number, rng.choice(groups[number].members[1:])) for number in candidates[:size]
-    )
+    return tuple((number, rng.choice(groups[number].members[1:])) for number in candidates[:size])

@@ -126,9 +126,7 @@ class Evaluation:
     engine: str
 
 
-def _opa_eval(
-    opa: Path, source: PolicySource, query: str, policy_input: Any
-) -> Any:
+def _opa_eval(opa: Path, source: PolicySource, query: str, policy_input: Any) -> Any:
     argv = [str(opa), "eval", "--format", "json", "--stdin-input", *source.opa_arguments(), query]
     try:
         done = subprocess.run(

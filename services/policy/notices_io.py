@@ -156,9 +156,7 @@ def iter_notice_file(path: Path, *, json_form: bool = True) -> Iterator[dict[str
 
 def write_notice_file(path: Path, notices: Iterable[Mapping[str, Any]], schemas_dir: Path) -> int:
     """Write notices (record shape, as the synthetic generator makes them) to an Avro file."""
-    schema = fastavro.schema.load_schema(
-        str(schemas_dir / f"{MessageType.NOTICE.value}.avsc")
-    )
+    schema = fastavro.schema.load_schema(str(schemas_dir / f"{MessageType.NOTICE.value}.avsc"))
     count = 0
 
     def tagged() -> Iterator[dict[str, Any]]:

@@ -78,8 +78,12 @@ def test_production_runs_one_gateway_per_notice_partition(kustomize: Path) -> No
 def test_the_hardening_check_catches_a_weak_deployment() -> None:
     weak = {
         "metadata": {"name": "weak"},
-        "spec": {"template": {"spec": {"containers": [
-            {"name": "weak", "env": [{"name": "DB_PASSWORD", "value": "x"}]}
-        ]}}},
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [{"name": "weak", "env": [{"name": "DB_PASSWORD", "value": "x"}]}]
+                }
+            }
+        },
     }
     assert len(hardening_problems(weak)) == 8

@@ -12,7 +12,6 @@ import json
 import pytest
 from aiokafka.errors import TopicAuthorizationFailedError
 
-from services.adapters.ingest.publisher import NoticePublisher
 from services.gateway.bootstrap import build_gateway
 from services.gateway.domain.decisions import SharingOutcome, parse_decisions
 from services.gateway.domain.redaction import redact
@@ -22,6 +21,7 @@ from services.hubkit.bus import make_producer
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, load_signing_key, open_envelope
 from services.hubkit.notice import encode_notice, to_json_value
+from services.hubkit.publisher import NoticePublisher
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import AUDIT_TOPIC, Topology
 from tests.factories import notices
@@ -67,8 +67,10 @@ async def test_one_notice_end_to_end(stack: HubSettings, topology: Topology) -> 
     running = asyncio.create_task(gateway.run())
     try:
         audit_records = await audit.read_until(
-            lambda rs: sum(_audit_for(catalog, r.value, notice_id) for r in rs)
-            == len(topology.subscribers),
+            lambda rs: (
+                sum(_audit_for(catalog, r.value, notice_id) for r in rs)
+                == len(topology.subscribers)
+            ),
             timeout_s=60,
         )
     finally:

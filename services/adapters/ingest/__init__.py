@@ -11,7 +11,7 @@ Functional core (pure, no I/O):
 Imperative shell:
     idempotency  ... and the durable SQLite store
     pipeline     claim -> publish (acks=all) -> record, in order, once per notice id
-    publisher    seal with the agency key and produce to the agency topic
+    (publishing: services.hubkit.publisher, shared with the console and CP-IS)
     http         FastAPI app factory, lifespan wiring, auth dependency, error mapping
     settings     AdapterSettings and the local port plan
     errors       the error tree and the HTTP status of each error

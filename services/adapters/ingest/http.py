@@ -36,7 +36,6 @@ from services.adapters.ingest.idempotency import SqliteIdempotencyStore
 from services.adapters.ingest.mapping import Mapped, MappingContext, MappingFailed, Notice
 from services.adapters.ingest.pipeline import Candidate, IngestPipeline, Status
 from services.adapters.ingest.problems import FieldError, Problem, field_errors_from_validation
-from services.adapters.ingest.publisher import NoticePublisher
 from services.adapters.ingest.settings import AdapterSettings
 from services.hubkit.auth import (
     AccessClaims,
@@ -53,6 +52,7 @@ from services.hubkit.bus import make_producer
 from services.hubkit.codec import SchemaCatalog
 from services.hubkit.envelope import load_signing_key
 from services.hubkit.linkage import LinkageKeyer
+from services.hubkit.publisher import NoticePublisher
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import AgencyEntry, load_topology
 

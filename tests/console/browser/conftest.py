@@ -23,13 +23,13 @@ import httpx
 import pytest
 from playwright.async_api import BrowserContext, Page, Playwright, async_playwright
 
-from services.adapters.ingest.publisher import NoticePublisher
 from services.gateway.bootstrap import build_gateway
 from services.gateway.settings import GatewaySettings
 from services.hubkit.bus import make_producer
 from services.hubkit.codec import SchemaCatalog
 from services.hubkit.envelope import load_signing_key
 from services.hubkit.linkage import LinkageKeyer, provision_linkage_secret
+from services.hubkit.publisher import NoticePublisher
 from services.hubkit.settings import REPO_ROOT, HubSettings
 from services.hubkit.topology import Topology
 from services.synthetic.notices import SyntheticNotices

@@ -24,7 +24,6 @@ from typing import Any, TypeVar
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import NewTopic
 
-from services.adapters.ingest.publisher import NoticePublisher
 from services.gateway.domain.ceiling import enforce_ceiling
 from services.gateway.domain.decisions import SharingDecision, parse_decisions
 from services.gateway.domain.redaction import redact
@@ -36,6 +35,7 @@ from services.hubkit.ceilings import Ceilings
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, load_signing_key, open_envelope
 from services.hubkit.notice import to_json_value
+from services.hubkit.publisher import NoticePublisher
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import Topology, load_topology
 from tests.factories import POLICIES

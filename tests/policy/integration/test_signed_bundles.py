@@ -66,9 +66,7 @@ def test_published_release_is_verified_loaded_and_named_in_every_decision(
     assert set(answer["result"]) >= {"mash-manager", "school-dsl"}
 
 
-def test_a_new_release_is_loaded_without_a_restart(
-    private_opa: PrivateOpa, tmp_path: Path
-) -> None:
+def test_a_new_release_is_loaded_without_a_restart(private_opa: PrivateOpa, tmp_path: Path) -> None:
     before = private_opa.decide(NOTICE)["result"]
     changed = _copy_of_policies(tmp_path)
     rules = changed / "safehub" / "rules" / "data.json"
@@ -213,7 +211,7 @@ def test_the_stack_runs_the_signed_published_bundle(stack: HubSettings) -> None:
     assert published is not None
     assert runner.served_revision() == published
     config = json.loads((stack.data_dir / "opa" / "config.json").read_text())
-    (name, bundle), = config["bundles"].items()
+    ((name, bundle),) = config["bundles"].items()
     assert name == "safehub"
     assert bundle["signing"]["keyid"] in config["keys"]
     assert config["keys"][bundle["signing"]["keyid"]]["algorithm"] == "ES256"

@@ -97,9 +97,9 @@ def test_grouping_falls_back_to_every_notice_when_a_rule_reads_a_name(
     with (candidate / "safehub" / "sharing" / "encompass.rego").open("a") as rego:
         # A rule no IG officer should write: it decides on the child's family name.
         rego.write(
-            "\n_grants[sid] contains _grant(\"operation_encompass\", sid) if {\n"
-            "\t_notice.notice_type == \"DOMESTIC_ABUSE_INCIDENT\"\n"
-            "\tstartswith(_notice.subject.family_name, \"Ash\")\n"
+            '\n_grants[sid] contains _grant("operation_encompass", sid) if {\n'
+            '\t_notice.notice_type == "DOMESTIC_ABUSE_INCIDENT"\n'
+            '\tstartswith(_notice.subject.family_name, "Ash")\n'
             "\tsome sid, sub in data.safehub.subscribers\n"
             "\t_school(sub)\n"
             "}\n"
