@@ -16,7 +16,10 @@
 #     DPA 2018 Sch 8 para 4, safeguarding (police processing under Part 3)
 package safehub.sharing
 
-_share_explanation(primary, restrictions, attribution, withheld, danger) := concat("", [_shared_because(primary), danger, "."]) if {
+_share_explanation(primary, restrictions, attribution, withheld, danger) := concat(
+	"",
+	[_shared_because(primary), danger, "."],
+) if {
 	count(withheld) == 0
 } else := concat("", [concat("; ", array.concat([concat("", [_shared_because(primary), danger])], parts)), "."]) if {
 	parts := _withheld_parts(primary, restrictions, attribution, withheld)
@@ -93,35 +96,46 @@ _lawful_basis(id, notice, sub) := {
 }
 
 # Art 9: where consent was given, the care basis or consent, never para 18; health to police
-# is never 9(2)(h); otherwise para 18 (safeguarding without consent).
-_special_category_condition(basis, notice, sub) := basis.special_category_condition if {
-	basis.special_category_condition
-} else := data.safehub.isa.special_category_conditions.health_care if {
-	notice.source.agency in data.safehub.isa.care_source_agencies
+# is never 9(2)(h); otherwise para 18 (safeguarding without consent). A basis may name its own.
+_special_category_condition(basis, notice, sub) := object.get(
+	basis, "special_category_condition",
+	data.safehub.isa.special_category_conditions[_special_category_kind(notice, sub)],
+)
+
+_special_category_kind(notice, sub) := "health_care" if {
+	_care_source(notice)
 	not _police(sub)
-} else := data.safehub.isa.special_category_conditions.consent if {
-	notice.consent.status in data.safehub.isa.consent_statuses
-} else := data.safehub.isa.special_category_conditions.safeguarding
+} else := "consent" if {
+	_consented(notice)
+} else := "safeguarding"
+
+_care_source(notice) if notice.source.agency in data.safehub.isa.care_source_agencies
+
+_consented(notice) if notice.consent.status in data.safehub.isa.consent_statuses
 
 # Art 10 for criminal offence data: domestic abuse incidents, intelligence, trafficking.
 _criminal_offence_condition(notice) := data.safehub.isa.criminal_offence_condition if {
-	notice.notice_type in data.safehub.isa.criminal_offence_types
-} else := data.safehub.isa.criminal_offence_condition if {
-	_nrm(notice)
+	_criminal_offence_data(notice)
 } else := null
+
+_criminal_offence_data(notice) if notice.notice_type in data.safehub.isa.criminal_offence_types
+
+_criminal_offence_data(notice) if _nrm(notice)
 
 # DPA 2018 Part 3 is the police's own basis: cited for the discloser only when police send.
 _dpa_part3(notice) := data.safehub.isa.dpa_part3 if {
 	_police_source(notice)
 } else := null
 
-_recipient_basis(sub) := data.safehub.isa.recipient_bases.POLICE if {
+_recipient_basis(sub) := data.safehub.isa.recipient_bases[_recipient_kind(sub)]
+
+_recipient_kind(sub) := "POLICE" if {
 	_police(sub)
-} else := data.safehub.isa.recipient_bases.COMMISSIONED if {
+} else := "COMMISSIONED" if {
 	sub.role in data.safehub.isa.commissioned_roles
-} else := data.safehub.isa.recipient_bases.VOLUNTARY_SECTOR if {
+} else := "VOLUNTARY_SECTOR" if {
 	_voluntary_sector(sub)
-} else := data.safehub.isa.recipient_bases["default"]
+} else := "default"
 
 _police_source(notice) if notice.source.agency in data.safehub.isa.police_agencies
 
@@ -132,8 +146,10 @@ _statutory_gateway(basis, notice, sub) := concat("; ", [
 	data.safehub.isa.police_statutory_gateway,
 ]) if {
 	_police_source(notice)
-	sub.agency in data.safehub.isa.relevant_authority_agencies
+	_relevant_authority(sub)
 } else := _base_gateway(basis, sub)
+
+_relevant_authority(sub) if sub.agency in data.safehub.isa.relevant_authority_agencies
 
 # Schools: s175 for maintained schools and FE, s157 for academies and independent schools.
 _base_gateway(basis, sub) := concat("; ", [basis.statutory_gateway, basis.school_gateways[sub.school_type]]) if {

@@ -95,6 +95,7 @@ _grants[sid] contains _grant("released_for_cp_decision", sid) if {
 	_released(_notice)
 	some sid, sub in data.safehub.subscribers
 	sub.role in data.safehub.rules.R4.release_roles
+	_inside_mash(sub)
 }
 
 # METADATA
@@ -108,7 +109,7 @@ _grants[sid] contains _grant("released_for_cp_decision", sid) if {
 _grants[sid] contains _grant("cpis_local_authority", sid) if {
 	_cpis_encounter(_notice)
 	some sid, sub in data.safehub.subscribers
-	_responsible_authority(sub, _notice)
+	_responsible_authority(sub)
 }
 
 # METADATA

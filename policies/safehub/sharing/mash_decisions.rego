@@ -54,7 +54,7 @@ _grants[sid] contains object.union(
 	_mash_decision(_notice)
 	routing := data.safehub.rules.R11.local_authority_outcomes[_notice.detail.outcome]
 	some sid, sub in data.safehub.subscribers
-	_responsible_authority(sub, _notice)
+	_responsible_authority(sub)
 }
 
 # METADATA
@@ -132,5 +132,5 @@ _refusals[sid] contains _refusal("mash_decision_not_routed", sid) if {
 	_mash_decision(_notice)
 	not _routed_to_local_authority(_notice)
 	some sid, sub in data.safehub.subscribers
-	_responsible_authority(sub, _notice)
+	_responsible_authority(sub)
 }

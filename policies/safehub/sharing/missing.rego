@@ -47,14 +47,14 @@ _missing_extra(notice) := {"note": data.safehub.rules.R8.note, "rule_ids": ["R8"
 	_r8_applies(notice)
 } else := {}
 
-_authority_for_missing(sub, notice) if _responsible_authority(sub, notice)
+_authority_for_missing(sub, _) if _responsible_authority(sub)
 
 _authority_for_missing(sub, notice) if _placing_authority(sub, notice)
 
 _return_interviewer(sub) if _has_role(sub, data.safehub.rules.R7.return_interview_roles)
 
 # The provider commissioned by the child's responsible local authority, not every provider.
-_commissioned_provider(sub, _) if {
+_commissioned_provider(sub) if {
 	_return_interviewer(sub)
 	sub.organisation in object.get(data.safehub.rules.R7.commissioned_providers, _responsible_la, [])
 }
@@ -90,20 +90,7 @@ _grants[sid] contains object.union(_grant("missing_return_interview", sid), _mis
 	_returned(_notice)
 	_treated_as_missing(_notice)
 	some sid, sub in data.safehub.subscribers
-	_commissioned_provider(sub, _notice)
-}
-
-# METADATA
-# title: R7 another provider
-# description: Explains why a return home interview provider not commissioned for the child's local authority gets nothing.
-# related_resources:
-#   - ref: https://www.gov.uk/government/publications/children-who-run-away-or-go-missing-from-home-or-care
-#     description: Return home interviews are commissioned by the local authority; ISA clause 5.1
-_refusals[sid] contains _refusal("rhi_not_commissioned", sid) if {
-	_missing(_notice)
-	some sid, sub in data.safehub.subscribers
-	_return_interviewer(sub)
-	not _commissioned_provider(sub, _notice)
+	_commissioned_provider(sub)
 }
 
 # METADATA
@@ -116,7 +103,22 @@ _grants[sid] contains _grant("return_interview_outcome_local_authority", sid) if
 	_notice.notice_type == "VCS_UPDATE"
 	_notice.detail.kind in data.safehub.rules.R7.return_interview_outcome_kinds
 	some sid, sub in data.safehub.subscribers
-	_responsible_authority(sub, _notice)
+	_responsible_authority(sub)
+}
+
+# METADATA
+# title: R7 another provider
+# description: >-
+#   Explains why a return home interview provider not commissioned for the child's local
+#   authority gets nothing.
+# related_resources:
+#   - ref: https://www.gov.uk/government/publications/children-who-run-away-or-go-missing-from-home-or-care
+#     description: Return home interviews are commissioned by the local authority; ISA clause 5.1
+_refusals[sid] contains _refusal("rhi_not_commissioned", sid) if {
+	_missing(_notice)
+	some sid, sub in data.safehub.subscribers
+	_return_interviewer(sub)
+	not _commissioned_provider(sub)
 }
 
 # METADATA

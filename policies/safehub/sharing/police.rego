@@ -34,15 +34,24 @@ _authorised(mapped, grading) := "P" if {
 	mapped == "P_IF_AUTHORISED"
 } else := mapped
 
-_unreliable(notice) if notice.intelligence_grading.intelligence_assessment in data.safehub.rules.R5.unreliable_assessments
+_unreliable(notice) if {
+	assessment := notice.intelligence_grading.intelligence_assessment
+	assessment in data.safehub.rules.R5.unreliable_assessments
+}
 
 # The caveat, and for legacy code 2 the authorisation, are stated on every disclosure of
 # police intelligence.
-_intelligence_note(notice) := concat("", [data.safehub.rules.R5.caveat_note, _authorisation_note(notice)]) if {
+_intelligence_note(notice) := concat("", [
+	data.safehub.rules.R5.caveat_note,
+	_authorisation_note(notice),
+]) if {
 	_intelligence(notice)
 } else := ""
 
-_authorisation_note(notice) := sprintf(data.safehub.rules.R5.authorised_note, [grading.dissemination_authorisation]) if {
+_authorisation_note(notice) := sprintf(
+	data.safehub.rules.R5.authorised_note,
+	[grading.dissemination_authorisation],
+) if {
 	grading := notice.intelligence_grading
 	data.safehub.grading.handling[grading.scheme][grading.handling_code] == "P_IF_AUTHORISED"
 	_text(grading.dissemination_authorisation)
@@ -61,7 +70,10 @@ _intelligence(notice) if notice.notice_type in data.safehub.rules.R5.intelligenc
 # related_resources:
 #   - ref: https://www.college.police.uk/app/intelligence-management/intelligence-report
 #     description: 3x5x2 handling code P, lawful sharing permitted; ISA clause 4.3
-_grants[sid] contains object.union(_grant("intelligence_decision_maker", sid), {"note": _intelligence_note(_notice)}) if {
+_grants[sid] contains object.union(
+	_grant("intelligence_decision_maker", sid),
+	{"note": _intelligence_note(_notice)},
+) if {
 	_intelligence(_notice)
 	_handling(_notice) == "P"
 	not _unreliable(_notice)
@@ -137,13 +149,12 @@ _vetoes[sid] contains _veto("ungraded_intelligence", sid, sub) if {
 # METADATA
 # title: R5 grade E intelligence stays with police
 # description: >-
-#   Intelligence assessed E (suspected to be false or malicious) is not shared outside police
-#   without review: nobody but police gets anything, not even a flag.
+#   Anything graded with intelligence assessed E (suspected to be false or malicious) is not
+#   shared outside police without review: nobody but police gets anything, not even a flag.
 # related_resources:
 #   - ref: https://www.college.police.uk/app/intelligence-management/intelligence-report
 #     description: 3x5x2 intelligence assessment E; ISA clause 4.3
 _vetoes[sid] contains _veto("unreliable_intelligence", sid, sub) if {
-	_intelligence(_notice)
 	_unreliable(_notice)
 	some sid, sub in data.safehub.subscribers
 	not _police(sub)
@@ -158,7 +169,10 @@ _vetoes[sid] contains _veto("unreliable_intelligence", sid, sub) if {
 # related_resources:
 #   - ref: https://www.gov.uk/government/publications/safeguarding-practitioners-information-sharing-advice
 #     description: Golden rule 5, protect the identity of people who could be harmed; ISA clause 4.3
-_restrictions[sid] contains _restriction("intelligence_source", sid, data.safehub.rules.R5.source_identifying_paths) if {
+_restrictions[sid] contains _restriction(
+	"intelligence_source", sid,
+	data.safehub.rules.R5.source_identifying_paths,
+) if {
 	_intelligence(_notice)
 	some sid in _sharing_candidates
 	sub := data.safehub.subscribers[sid]

@@ -282,3 +282,14 @@ test_only_intelligence_carries_the_intelligence_note if {
 	data.safehub.sharing._intelligence_note(_sample("SAFEGUARDING_CONTACT")) == ""
 	startswith(data.safehub.sharing._intelligence_note(_sample("POLICE_INTELLIGENCE")), _caveat_note)
 }
+
+# R5: the copy is OFFICIAL-SENSITIVE whatever the sender marked, so a recipient approved only
+# for OFFICIAL gets nothing, even when the sender marked the intelligence OFFICIAL.
+test_intelligence_goes_only_to_recipients_cleared_for_official_sensitive if {
+	manager := object.union(data.safehub.subscribers["mash-manager"], {"classifications": ["OFFICIAL"]})
+	subscribers := object.union(data.safehub.subscribers, {"mash-manager": manager})
+	notice := _with(_sample("POLICE_INTELLIGENCE"), {"classification": "OFFICIAL"})
+	decision := _decide_for(notice, subscribers)["mash-manager"]
+	decision.outcome == "DENY"
+	_decide_for(notice, data.safehub.subscribers)["mash-manager"].outcome == "PARTIAL"
+}

@@ -17,7 +17,11 @@ _has_role(sub, roles) if sub.role in roles
 
 _outside_mash(sub) if not _inside_mash(sub)
 
-_decision_maker(sub) if sub.role in data.safehub.rules.R2.decision_maker_roles
+# A decision maker sits inside the MASH: the role alone never routes.
+_decision_maker(sub) if {
+	sub.role in data.safehub.rules.R2.decision_maker_roles
+	_inside_mash(sub)
+}
 
 _inside_partner(sub) if {
 	_inside_mash(sub)
@@ -40,7 +44,7 @@ _responsible_la := _responsible_la_code(_notice)
 
 # Route by relationship: a local authority subscriber is the responsible authority only
 # when the notice names its organisation (or names none and it is the hub's own).
-_responsible_authority(sub, _) if {
+_responsible_authority(sub) if {
 	_local_authority(sub)
 	sub.organisation == _responsible_la
 }
@@ -69,7 +73,14 @@ _purpose(candidates, sub) := held[0] if {
 	held := [purpose | some purpose in candidates; purpose in sub.purposes]
 } else := _primary_purpose(sub)
 
-_cleared(sub, notice) if notice.classification in _cleared_classifications(sub)
+_cleared(sub, notice) if _effective_classification(notice) in _cleared_classifications(sub)
+
+# The marking the recipient's copy carries: police intelligence is OFFICIAL-SENSITIVE
+# whatever the sender marked (R5), so only recipients approved for that may have it.
+_effective_classification(notice) := data.safehub.rules.R5.caveat_classification if {
+	_intelligence(notice)
+	notice.classification in data.safehub.isa.classifications
+} else := notice.classification
 
 _cleared_classifications(sub) := sub.classifications if {
 	is_array(sub.classifications)

@@ -21,7 +21,10 @@ _nrm(notice) if {
 	notice.detail.kind in data.safehub.rules.R12.vcs_nrm_kinds
 }
 
-_nrm_mash_recipient(sub) if sub.role in data.safehub.rules.R12.recipient_roles
+_nrm_mash_recipient(sub) if {
+	sub.role in data.safehub.rules.R12.recipient_roles
+	_inside_mash(sub)
+}
 
 _nrm_mash_recipient(sub) if {
 	sub.agency in data.safehub.rules.R12.inside_recipient_agencies

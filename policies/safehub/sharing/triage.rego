@@ -26,13 +26,6 @@ _grants[sid] contains object.union(_grant("triage_decision_maker", sid), _triage
 	_decision_maker(sub)
 }
 
-# R1 notes, and for a missing episode the R8 note, so the manager sees an R8 child as missing.
-_triage_extra(notice) := {"note": concat("", [_r1_note(notice), r8.note]), "rule_ids": r8.rule_ids} if {
-	_missing(notice)
-	r8 := _missing_extra(notice)
-	r8.note
-} else := {"note": _r1_note(notice)}
-
 # METADATA
 # title: R1/R2 a MASH partner sees its own agency's notice in full
 # description: The health navigator sees health notices and the police researcher police notices in full.
@@ -68,6 +61,23 @@ _grants[sid] contains _grant("triage_partner", sid) if {
 }
 
 # METADATA
+# title: R1 immediate danger out of hours goes to the emergency duty team
+# description: >-
+#   A notice saying the child is in immediate danger, created while the MASH is closed, goes
+#   to the emergency duty team of the child's local authority (matched by organisation).
+# related_resources:
+#   - ref: https://www.gov.uk/government/publications/working-together-to-safeguard-children--2
+#     description: Working Together 2023, immediate protection; ISA clause 4.4
+_grants[sid] contains _grant("emergency_duty", sid) if {
+	_triage_type(_notice)
+	_immediate_danger(_notice)
+	not _mash_open(_notice)
+	some sid, sub in data.safehub.subscribers
+	sub.role in data.safehub.rules.R1.emergency_duty_roles
+	sub.organisation == _responsible_la
+}
+
+# METADATA
 # title: R2 the MASH firewall
 # description: >-
 #   Outside the MASH nobody receives the full account (or its sensitivity marking), the
@@ -82,6 +92,13 @@ _restrictions[sid] contains _restriction("mash_firewall", sid, data.safehub.rule
 }
 
 _r1_note(notice) := concat("", [_family_note(notice), _consent_note(notice)])
+
+# R1 notes, and for a missing episode the R8 note, so the manager sees an R8 child as missing.
+_triage_extra(notice) := {"note": concat("", [_r1_note(notice), r8.note]), "rule_ids": r8.rule_ids} if {
+	_missing(notice)
+	r8 := _missing_extra(notice)
+	r8.note
+} else := {"note": _r1_note(notice)}
 
 _family_note(notice) := data.safehub.rules.R1.family_reason_note if {
 	notice.family_informed.informed == false
@@ -151,20 +168,3 @@ _utc_offset_hours(utc) := sum([period.hours |
 	time.parse_rfc3339_ns(period.from) <= utc
 	utc < time.parse_rfc3339_ns(period.to)
 ])
-
-# METADATA
-# title: R1 immediate danger out of hours goes to the emergency duty team
-# description: >-
-#   A notice saying the child is in immediate danger, created while the MASH is closed, goes
-#   to the emergency duty team of the child's local authority (matched by organisation).
-# related_resources:
-#   - ref: https://www.gov.uk/government/publications/working-together-to-safeguard-children--2
-#     description: Working Together 2023, immediate protection; ISA clause 4.4
-_grants[sid] contains _grant("emergency_duty", sid) if {
-	_triage_type(_notice)
-	_immediate_danger(_notice)
-	not _mash_open(_notice)
-	some sid, sub in data.safehub.subscribers
-	sub.role in data.safehub.rules.R1.emergency_duty_roles
-	sub.organisation == _responsible_la
-}

@@ -238,3 +238,12 @@ _danger_noted_inside(sub, decision) if {
 	sub.inside_mash == false
 	not contains(decision.explanation, "IMMEDIATE DANGER")
 }
+
+# Route by relationship: the MASH manager's role outside the MASH makes no decision maker.
+test_a_mash_manager_role_outside_the_mash_gets_nothing if {
+	elsewhere := object.union(data.safehub.subscribers["mash-manager"], {"inside_mash": false, "organisation": "LA-ELSEWHERE"})
+	subscribers := object.union(data.safehub.subscribers, {"elsewhere": elsewhere})
+	every type in ["SAFEGUARDING_CONTACT", "POLICE_INTELLIGENCE", "TRAFFICKING_NRM", "HEALTH_SAFEGUARDING_ALERT"] {
+		_decide_for(_sample(type), subscribers).elsewhere.outcome == "DENY"
+	}
+}

@@ -40,12 +40,23 @@ _vetoes[sid] contains _veto("voluntary_sector_never", sid, sub) if {
 # related_resources:
 #   - ref: https://www.gov.uk/government/publications/the-caldicott-principles
 #     description: Caldicott principle 3, use the minimum necessary; ISA clause 5.3
-_restrictions[sid] contains _restriction("voluntary_sector", sid, _present - _vcs_allowed(sub, _present)) if {
+_restrictions[sid] contains _restriction("voluntary_sector", sid, _present - _vcs_allowed(sub, _notice, _present)) if {
 	some sid in _sharing_candidates
 	sub := data.safehub.subscribers[sid]
 	_voluntary_sector(sub)
 }
 
-_vcs_allowed(sub, present) := allowed | _view_paths(data.safehub.rules.R10.commissioned_roles[sub.role], present) if {
+_vcs_allowed(sub, notice, present) := (_vcs_base_allowed(sub, present) | _vcs_contact(notice)) & present
+
+# The allow-list, plus the view of a role commissioned or entitled beyond it (the return home
+# interview minimum, R7; a referrer told the outcome, R2).
+_vcs_base_allowed(sub, present) := allowed | _view_paths(data.safehub.rules.R10.role_views[sub.role], present) if {
 	allowed := _view_paths(data.safehub.rules.R10.allow_view, present)
 } else := _view_paths(data.safehub.rules.R10.allow_view, present)
+
+# The lead professional's contact: the contact point of a notice the MASH itself sent (a MASH
+# decision). Any other notice's contact point would name its source, so the MASH relay is
+# given instead.
+_vcs_contact(notice) := {"contact_point"} if {
+	notice.source.agency in data.safehub.rules.R10.contact_sources
+} else := set()

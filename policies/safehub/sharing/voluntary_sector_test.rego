@@ -11,12 +11,17 @@ _vcs_allowed := {
 	"detail.agreed_actions", "detail.safety_instructions",
 }
 
+# The lead professional's contact: the contact point of a notice the MASH sent.
+_vcs_expected(type) := (_vcs_allowed | {"contact_point"}) & _sample_paths(type) if {
+	type == "MASH_DECISION"
+} else := _vcs_allowed & _sample_paths(type)
+
 _vcs_reason := "because the voluntary sector receives only identifiers, category of need, agreed actions, safety instructions and the lead professional's contact (R10)"
 
 test_early_help_lead_professional_gets_the_voluntary_sector_minimum if {
 	decision := _decide_for(_early_help, _all_subscribers)["early-help-charity"]
 	decision.outcome == "PARTIAL"
-	_fields(decision) == _vcs_allowed & _sample_paths("MASH_DECISION")
+	_fields(decision) == _vcs_expected("MASH_DECISION")
 	decision.purpose == "EARLY_HELP_SUPPORT"
 	decision.isa_clause == "ISA-5.3"
 	decision.rule_ids == ["R10", "R11", "R15"]
@@ -51,7 +56,7 @@ test_voluntary_sector_partner_in_the_mash_gets_the_allow_list_only if {
 	every type in ["SAFEGUARDING_CONTACT", "DOMESTIC_ABUSE_INCIDENT", "MISSING_EPISODE", "EXPLOITATION_CONCERN", "CSC_STATUS_CHANGE", "MASH_DECISION", "VCS_UPDATE"] {
 		decision := _decide_for(_sample(type), _all_subscribers)["vcs-mash-partner"]
 		decision.outcome == "PARTIAL"
-		_fields(decision) == _vcs_allowed & _sample_paths(type)
+		_fields(decision) == _vcs_expected(type)
 		"R10" in decision.rule_ids
 		contains(decision.explanation, _vcs_reason)
 		decision.lawful_basis.recipient_basis == "UK GDPR Art 6(1)(f) legitimate interests"
@@ -95,4 +100,19 @@ test_voluntary_sector_allow_list_beats_a_wide_view if {
 	every path in ["source.agency", "intelligence_grading", "referrer", "narrative.full_account", "narrative.summary"] {
 		not path in decision.permitted_fields
 	}
+}
+
+# R2/R10: a charity that referred the child hears the outcome, and nothing else.
+test_a_referring_charity_is_told_the_outcome if {
+	decision := _decide_for(_with(_sample("MASH_DECISION"), {"detail": {"referring_organisations": ["VCS-SYN001"]}}), _all_subscribers)["vcs-safeguarding-lead"]
+	decision.outcome == "PARTIAL"
+	"detail.outcome" in decision.permitted_fields
+	not "detail.rationale" in decision.permitted_fields
+	not "detail.rag" in decision.permitted_fields
+}
+
+# R10: a contact point on anything but a MASH notice names its source: never to a charity.
+test_a_charity_never_gets_the_senders_contact_point if {
+	decision := _decide_for(_sample("SAFEGUARDING_CONTACT"), _all_subscribers)["vcs-mash-partner"]
+	not "contact_point" in decision.permitted_fields
 }
