@@ -142,7 +142,7 @@ _veto_decision(sub, vetoes, ctx) := decision if {
 
 	decision := {
 		"outcome": "FLAG_ONLY",
-		"permitted_fields": sort(_flag_fields(sub, object.get(first, "flag_group", "flag"), ctx)),
+		"permitted_fields": sort(_flag_fields(sub, ids, ctx)),
 		"purpose": _purpose(first.purposes, sub),
 		"lawful_basis": _lawful_basis(first.basis, ctx.notice, sub),
 		"isa_clause": first.isa_clause,
@@ -157,9 +157,9 @@ _veto_decision(sub, vetoes, ctx) := decision if {
 
 # A flag carries no more than the subscriber could otherwise see: for the voluntary sector,
 # only what the R10 allow-list lets through.
-_flag_fields(sub, group, ctx) := _flag_paths(group, ctx.present) & _vcs_allowed(sub, ctx.notice, ctx.present) if {
+_flag_fields(sub, ids, ctx) := _flag_paths(ids, ctx.present) & _vcs_allowed(sub, ctx.notice, ctx.present) if {
 	_voluntary_sector(sub)
-} else := _flag_paths(group, ctx.present)
+} else := _flag_paths(ids, ctx.present)
 
 # Immediate danger is flagged to every MASH recipient, whatever else it may see.
 _danger_note(sub, notice) := data.safehub.rules.R1.immediate_danger_note if {

@@ -234,3 +234,16 @@ test_only_the_hubs_cpis_register_is_kept_current if {
 	subscribers := {"elsewhere": _test_subscriber("HEALTH", "CPIS-ELSEWHERE", "CPIS_REGISTER", false, ["UNSCHEDULED_CARE"])}
 	_decide_for(_sample("CSC_STATUS_CHANGE"), subscribers).elsewhere.outcome == "DENY"
 }
+
+# A sensitive attendance that also carries handling C: the generic flag wins, so the contact
+# point (which names the service) is never on the flag.
+test_a_second_veto_never_widens_the_generic_health_flag if {
+	notice := _with(_sample("HEALTH_SAFEGUARDING_ALERT"), {
+		"detail": {"setting": "SEXUAL_HEALTH"},
+		"intelligence_grading": {"scheme": "GRADING_3X5X2", "source_evaluation": "1", "intelligence_assessment": "A", "handling_code": "C"},
+	})
+	decision := _decide(notice)["mash-manager"]
+	decision.outcome == "FLAG_ONLY"
+	not "contact_point" in decision.permitted_fields
+	"notice_id" in decision.permitted_fields
+}

@@ -100,9 +100,15 @@ _expand(item, present) := present if {
 	group := data.safehub.fields.groups[item]
 } else := {item}
 
-# The group is bound before the comprehension: regopy 1.5.2 ignores a function argument used
-# as an index of the collection a comprehension iterates over.
-_flag_paths(group, present) := {path | some path in paths; path in present} if {
+# What a flag may carry when several vetoes stop a subscriber: only what every one of their
+# flag groups allows, so a generic flag (R4: no contact point naming the service) is never
+# widened by another veto's ordinary flag.
+_flag_paths(ids, present) := intersection({_flag_group_paths(id) | some id in ids}) & present
+
+# The group's paths are bound before the comprehension: regopy 1.5.2 ignores a function
+# argument used as an index of the collection a comprehension iterates over.
+_flag_group_paths(id) := {path | some path in paths} if {
+	group := object.get(data.safehub.rules.vetoes[id], "flag_group", "flag")
 	paths := data.safehub.fields.groups[group]
 }
 
