@@ -1,8 +1,8 @@
 """`simulate`, `explain` and `lint` against the real `opa` binary, with known candidate changes.
 
-The known change: Operation Encompass extended to sixth forms (R9 max_age 16 -> 18, a data
-edit an IG officer can make). Only domestic abuse notices about 17- and 18-year-olds at the
-school the notice names may change, and only for the school.
+The known change: Operation Encompass narrowed to compulsory school age, leaving out sixth
+forms (R9 max_age 18 -> 16, a data edit an IG officer can make). Only domestic abuse notices
+about 17- and 18-year-olds at the school the notice names may change, and only for the school.
 """
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ def _incident(generator: Any, *, age: int, school: str = "URN-999999", family: s
 
 def _week() -> list[dict[str, Any]]:
     generator = notices(seed=31)
-    items = [_incident(generator, age=17) for _ in range(3)]  # newly shared
+    items = [_incident(generator, age=17) for _ in range(3)]  # newly withheld
     items += [_incident(generator, age=10) for _ in range(2)]  # shared before and after
-    # Not shared either way; only the reason changes ("not the school named" instead of
-    # "not of school age"), which the diff reports as an explanation change.
+    # Not shared either way; only the reason changes ("not of school age" instead of "not the
+    # school named"), which the diff reports as an explanation change.
     items += [_incident(generator, age=17, school=OTHER_SCHOOL) for _ in range(2)]
     items += [_incident(generator, age=19)]  # neither
     items += [generator.notice(t) for t in ("MISSING_EPISODE", "VCS_UPDATE", "MASH_DECISION")]
@@ -56,35 +56,35 @@ def opa_binary() -> Path:
 
 
 @pytest.fixture(scope="module")
-def sixth_forms(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def no_sixth_forms(tmp_path_factory: pytest.TempPathFactory) -> Path:
     candidate = tmp_path_factory.mktemp("candidate") / "policies"
     shutil.copytree(POLICIES, candidate)
     rules = candidate / "safehub" / "rules" / "data.json"
     text = rules.read_text()
-    assert '"max_age": 16' in text
-    rules.write_text(text.replace('"max_age": 16', '"max_age": 18'))
+    assert '"max_age": 18' in text
+    rules.write_text(text.replace('"max_age": 18', '"max_age": 16'))
     return candidate
 
 
 @pytest.mark.parametrize("exact", [True, False], ids=["every notice", "grouped"])
 def test_simulation_finds_exactly_the_sixth_formers(
-    opa_binary: Path, sixth_forms: Path, exact: bool
+    opa_binary: Path, no_sixth_forms: Path, exact: bool
 ) -> None:
     week = _week()
     result = simulate(week, opa=opa_binary, current=PolicySource.at(POLICIES),
-                      candidate=PolicySource.at(sixth_forms), exact=exact)  # fmt: skip
+                      candidate=PolicySource.at(no_sixth_forms), exact=exact)  # fmt: skip
     diff = result.diff
     assert (diff.notices, diff.notices_changed) == (len(week), 5)
     assert [s.subscriber_id for s in diff.affected] == ["school-dsl"]
     school = diff.affected[0]
-    assert school.newly_shared == {"DOMESTIC_ABUSE_INCIDENT": 3}
-    assert sum(school.newly_withheld.values()) == 0
-    assert school.outcome_changes == {("DENY", "PARTIAL"): 3}
+    assert school.newly_withheld == {"DOMESTIC_ABUSE_INCIDENT": 3}
+    assert sum(school.newly_shared.values()) == 0
+    assert school.outcome_changes == {("PARTIAL", "DENY"): 3}
     assert school.other_changes["explanation"] == 5
     assert {ref.notice_id for ref in school.examples_changed} == {n["notice_id"] for n in week[5:7]}
-    assert school.fields_shared["detail.incident_at"] == 3
-    assert "narrative.summary" not in school.fields_shared  # Encompass: never any narrative
-    assert {ref.notice_id for ref in school.examples_shared} <= {n["notice_id"] for n in week[:3]}
+    assert school.fields_withheld["detail.incident_at"] == 3
+    assert "narrative.summary" not in school.fields_withheld  # Encompass: never any narrative
+    assert {ref.notice_id for ref in school.examples_withheld} <= {n["notice_id"] for n in week[:3]}
     assert result.grouped is not exact
     assert result.disagreements == 0
 
@@ -104,7 +104,8 @@ def test_grouping_falls_back_to_every_notice_when_a_rule_reads_a_name(
             "\t_school(sub)\n"
             "}\n"
         )
-    first = to_json_value(_incident(notices(seed=32), age=17, family="Bramwell"))
+    # Not of school age: only the name rule can share it.
+    first = to_json_value(_incident(notices(seed=32), age=19, family="Bramwell"))
     second = copy.deepcopy(first)
     second["notice_id"] = str(uuid.uuid4())
     second["subject"]["family_name"] = "Ashdown"
@@ -125,37 +126,41 @@ def _write_jsonl(path: Path, items: list[dict[str, Any]]) -> Path:
 
 
 def test_cli_simulate_prints_the_diff(
-    sixth_forms: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    no_sixth_forms: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     week = _write_jsonl(tmp_path / "week.jsonl", _week())
-    code = main(["policy", "simulate", "--candidate", str(sixth_forms), "--file", str(week),
+    code = main(["policy", "simulate", "--candidate", str(no_sixth_forms), "--file", str(week),
                  "--current", str(POLICIES)])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0
-    assert "Result: 5 of 11 notices (45.5%) would be decided differently, for 1 of 6" in out
-    assert "Notices newly shared: 3 (DOMESTIC_ABUSE_INCIDENT 3)" in out
-    assert "DENY -> PARTIAL" in out
+    subscribers = len(json.loads((POLICIES / "safehub/subscribers/data.json").read_text()))
+    assert (
+        f"Result: 5 of 11 notices (45.5%) would be decided differently, for 1 of {subscribers}"
+        in out
+    )
+    assert "Notices newly withheld: 3 (DOMESTIC_ABUSE_INCIDENT 3)" in out
+    assert "PARTIAL -> DENY" in out
     assert "No change for:" in out
     for notice in _week():
         assert notice["subject"]["given_name"] not in out.replace("given name", "")
 
 
 def test_cli_explain_before_and_after(
-    sixth_forms: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    no_sixth_forms: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     notice = tmp_path / "notice.json"
     notice.write_text(json.dumps(_week()[0]))
     argv = ["policy", "explain", str(notice), "--subscriber", "school-dsl"]
     assert main([*argv, "--policies", str(POLICIES)]) == 0
     before = capsys.readouterr().out
-    assert main([*argv, "--policies", str(sixth_forms)]) == 0
+    assert main([*argv, "--policies", str(no_sixth_forms)]) == 0
     after = capsys.readouterr().out
-    assert "Decision:      DENY: nothing is shared" in before
-    assert "Decision:      PARTIAL: part of the notice is shared" in after
-    assert "Operation Encompass" in " ".join(after.split())
+    assert "Decision:      PARTIAL: part of the notice is shared" in before
+    assert "Decision:      DENY: nothing is shared" in after
+    assert "Operation Encompass" in " ".join(before.split())
     assert "R9" in after
-    assert main([*argv, "--engine", "regopy", "--policies", str(sixth_forms)]) == 0
-    assert "PARTIAL" in capsys.readouterr().out
+    assert main([*argv, "--engine", "regopy", "--policies", str(no_sixth_forms)]) == 0
+    assert "DENY" in capsys.readouterr().out
 
 
 def test_cli_explain_on_the_live_opa_names_the_served_revision(
@@ -168,7 +173,8 @@ def test_cli_explain_on_the_live_opa_names_the_served_revision(
     served = StackRunner(stack).served_revision()
     assert served is not None
     assert f"Policy:        {served} (live OPA at {stack.opa_url})" in out
-    assert out.count("Decision:") == 6
+    subscribers = len(json.loads((POLICIES / "safehub/subscribers/data.json").read_text()))
+    assert out.count("Decision:") == subscribers
 
 
 def test_lint_shows_the_formatting_diff(
@@ -184,6 +190,6 @@ def test_lint_shows_the_formatting_diff(
     assert "format (opa fmt --diff): FAILED" in out
     assert f"--- {rego} (as it is)" in out
     assert f"+++ {rego} (after opa fmt -w)" in out
-    assert "  -    some sid, sub in data.safehub.subscribers" in out
-    assert "  +→   some sid, sub in data.safehub.subscribers" in out
+    assert "  -    some sid in _sharing_candidates" in out
+    assert "  +→   some sid in _sharing_candidates" in out
     assert f"run `opa fmt -w {policies}` to make these changes" in out
