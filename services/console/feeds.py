@@ -20,18 +20,17 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka import ConsumerRecord
 
 from services.console.domain.feed import entry_from_feed_item
 from services.console.domain.projection import Change, FeedProjection
 from services.console.errors import FeedItemInvalid
-from services.hubkit.bus import reader_options
+from services.hubkit import feed_follower
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, open_envelope
 from services.hubkit.errors import HubError
+from services.hubkit.feed_follower import FollowerStats
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import GATEWAY_PRINCIPAL, SubscriberEntry
 
@@ -67,14 +66,9 @@ class ChangeHub:
         return len(self._listeners.get(subscriber_id, ()))
 
 
-@dataclass
-class FollowerStats:
-    applied: int = 0
-    unchanged: int = 0
-    skipped: int = 0
-
-
 class FeedFollower:
+    """One served subscriber's feed into its projection, on hubkit's FeedFollower."""
+
     def __init__(
         self,
         *,
@@ -87,79 +81,53 @@ class FeedFollower:
         on_change: Callable[[str, Change], None],
         retry_s: float = 2.0,
     ) -> None:
-        self._hub = hub
         self._subscriber = subscriber
-        self._partitions = partitions
         self._catalog = catalog
         self._hub_keys = hub_keys
         self.projection = projection
         self._on_change = on_change
-        self._retry_s = retry_s
-        self.caught_up = asyncio.Event()
-        """Set once everything committed to the feed before start-up has been applied."""
         self.stats = FollowerStats()
-        self._stopping = asyncio.Event()
+        # Rebuild from the start (no start_offsets): the projection is in memory, and
+        # apply() is idempotent on notice id, so a reconnect that replays everything
+        # changes nothing.
+        self._follower = feed_follower.FeedFollower(
+            hub=hub,
+            subscriber=subscriber,
+            partitions=partitions,
+            client_id=f"safehub-console-{subscriber.principal}",
+            apply_batch=self._apply_batch,
+            # Small batches: verifying a signature is CPU work (~0.15 ms each), and pages
+            # must stay responsive while a long feed is replayed at start-up.
+            max_records=100,
+            on_caught_up=self._log_caught_up,
+            on_interrupted=self._log_interrupted,
+            retry_s=retry_s,
+        )
+        self.caught_up = self._follower.caught_up
+        """Set once everything committed to the feed before start-up has been applied."""
 
     def stop(self) -> None:
-        self._stopping.set()
+        self._follower.stop()
 
     async def run(self) -> None:
         """Follow the feed until stop(); reconnects after broker errors."""
-        while not self._stopping.is_set():
-            try:
-                await self._follow()
-            except (KafkaError, OSError) as error:
-                log.warning(
-                    "feed follower lost the broker, retrying",
-                    extra={"feed": self._subscriber.feed_topic, "error": type(error).__name__},
-                )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), timeout=self._retry_s)
+        await self._follower.run()
 
-    async def _follow(self) -> None:
-        consumer = AIOKafkaConsumer(
-            **reader_options(
-                self._hub,
-                self._subscriber.principal,
-                client_id=f"safehub-console-{self._subscriber.principal}",
-            )
+    def _log_interrupted(self, error: Exception) -> None:
+        log.warning(
+            "feed follower lost the broker, retrying",
+            extra={"feed": self._subscriber.feed_topic, "error": type(error).__name__},
         )
-        await consumer.start()
-        try:
-            topic = self._subscriber.feed_topic
-            partitions = [TopicPartition(topic, p) for p in range(self._partitions)]
-            consumer.assign(partitions)
-            # Rebuild from the start: the projection is in memory, and apply() is idempotent
-            # on notice id, so a reconnect that replays everything changes nothing.
-            await consumer.seek_to_beginning(*partitions)
-            # In read_committed mode these are the last stable offsets: the end of what the
-            # gateway had committed when we started.
-            ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
-            await self._check_caught_up(consumer, ends)
-            while not self._stopping.is_set():
-                # Small batches: verifying a signature is CPU work (~0.15 ms each), and pages
-                # must stay responsive while a long feed is replayed at start-up.
-                batches = await consumer.getmany(timeout_ms=250, max_records=100)
-                for records in batches.values():
-                    for record in records:
-                        self._apply(record)
-                if not self.caught_up.is_set():
-                    await self._check_caught_up(consumer, ends)
-        finally:
-            await consumer.stop()
 
-    async def _check_caught_up(
-        self, consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]
-    ) -> None:
-        for tp, end in ends.items():
-            if await consumer.position(tp) < end:
-                return
-        if not self.caught_up.is_set():
-            log.info(
-                "feed projection caught up",
-                extra={"feed": self._subscriber.feed_topic, "items": len(self.projection)},
-            )
-        self.caught_up.set()
+    def _log_caught_up(self) -> None:
+        log.info(
+            "feed projection caught up",
+            extra={"feed": self._subscriber.feed_topic, "items": len(self.projection)},
+        )
+
+    async def _apply_batch(self, records: list[ConsumerRecord]) -> None:
+        for record in records:
+            self._apply(record)
 
     def _apply(self, record: ConsumerRecord) -> None:
         try:

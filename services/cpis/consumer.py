@@ -21,35 +21,25 @@ reads the record again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka import ConsumerRecord
 
 from services.cpis.domain.register import Effect, PlanChange, parse_plan_change
 from services.cpis.errors import FeedItemUnusable, StoreError
 from services.cpis.store import RegisterStore
-from services.hubkit.bus import reader_options
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, open_envelope
 from services.hubkit.errors import HubError
+from services.hubkit.feed_follower import FeedFollower, FollowerStats
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import GATEWAY_PRINCIPAL, SubscriberEntry
 
 __all__ = ["FollowerStats", "RegisterFollower", "plan_change_from_record"]
 
 log = logging.getLogger("safehub.cpis.consumer")
-
-
-@dataclass
-class FollowerStats:
-    applied: int = 0
-    unchanged: int = 0
-    skipped: int = 0
 
 
 def plan_change_from_record(
@@ -74,6 +64,8 @@ def _now_ms() -> int:
 
 
 class RegisterFollower:
+    """The `cpis-register` feed into the store, on hubkit's FeedFollower."""
+
     def __init__(
         self,
         *,
@@ -86,75 +78,51 @@ class RegisterFollower:
         retry_s: float = 2.0,
         clock_ms: Callable[[], int] = _now_ms,
     ) -> None:
-        self._hub = hub
         self._subscriber = subscriber
-        self._partitions = partitions
         self._catalog = catalog
         self._hub_keys = hub_keys
         self._store = store
-        self._retry_s = retry_s
         self._clock_ms = clock_ms
-        self.caught_up = asyncio.Event()
-        """Set once everything committed to the feed before start-up has been applied."""
         self.stats = FollowerStats()
-        self._stopping = asyncio.Event()
+        self._follower = FeedFollower(
+            hub=hub,
+            subscriber=subscriber,
+            partitions=partitions,
+            client_id=f"safehub-cpis-{subscriber.principal}",
+            start_offsets=self._stored_positions,
+            apply_batch=self._apply_batch,
+            max_records=200,
+            on_caught_up=self._log_caught_up,
+            on_interrupted=self._log_interrupted,
+            # A store failure is not an outcome: reconnect and read the record again.
+            retry_on=(StoreError,),
+            retry_s=retry_s,
+        )
+        self.caught_up = self._follower.caught_up
+        """Set once everything committed to the feed before start-up has been applied."""
 
     def stop(self) -> None:
-        self._stopping.set()
+        self._follower.stop()
 
     async def run(self) -> None:
         """Follow the feed until stop(); reconnects after broker or store errors."""
-        while not self._stopping.is_set():
-            try:
-                await self._follow()
-            except (KafkaError, OSError, StoreError) as error:
-                log.warning(
-                    "register feed interrupted, retrying",
-                    extra={"feed": self._subscriber.feed_topic, "error": type(error).__name__},
-                )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), timeout=self._retry_s)
+        await self._follower.run()
 
-    async def _follow(self) -> None:
-        consumer = AIOKafkaConsumer(
-            **reader_options(
-                self._hub,
-                self._subscriber.principal,
-                client_id=f"safehub-cpis-{self._subscriber.principal}",
-            )
+    async def _stored_positions(self, topic: str) -> dict[int, int]:
+        """Where the store says each partition resumes; the others start at the beginning."""
+        return await asyncio.to_thread(self._store.feed_positions, topic)
+
+    def _log_interrupted(self, error: Exception) -> None:
+        log.warning(
+            "register feed interrupted, retrying",
+            extra={"feed": self._subscriber.feed_topic, "error": type(error).__name__},
         )
-        await consumer.start()
-        try:
-            topic = self._subscriber.feed_topic
-            partitions = [TopicPartition(topic, p) for p in range(self._partitions)]
-            consumer.assign(partitions)
-            stored = await asyncio.to_thread(self._store.feed_positions, topic)
-            for tp in partitions:
-                if tp.partition in stored:
-                    consumer.seek(tp, stored[tp.partition])
-                else:
-                    await consumer.seek_to_beginning(tp)
-            # read_committed: the last stable offsets, i.e. what the gateway had committed.
-            ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
-            await self._check_caught_up(consumer, ends)
-            while not self._stopping.is_set():
-                batches = await consumer.getmany(timeout_ms=250, max_records=200)
-                for records in batches.values():
-                    await asyncio.to_thread(self._apply_all, records)
-                if not self.caught_up.is_set():
-                    await self._check_caught_up(consumer, ends)
-        finally:
-            await consumer.stop()
 
-    async def _check_caught_up(
-        self, consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]
-    ) -> None:
-        for tp, end in ends.items():
-            if await consumer.position(tp) < end:
-                return
-        if not self.caught_up.is_set():
-            log.info("register caught up", extra={"feed": self._subscriber.feed_topic})
-        self.caught_up.set()
+    def _log_caught_up(self) -> None:
+        log.info("register caught up", extra={"feed": self._subscriber.feed_topic})
+
+    async def _apply_batch(self, records: list[ConsumerRecord]) -> None:
+        await asyncio.to_thread(self._apply_all, records)
 
     def _apply_all(self, records: list[ConsumerRecord]) -> None:
         for record in records:
