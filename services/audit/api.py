@@ -60,10 +60,10 @@ from services.audit.storage_sql import open_store
 from services.hubkit.auth import (
     AuthError,
     Forbidden,
-    JwksUnavailable,
     RemoteJwks,
     bearer_token,
 )
+from services.hubkit.auth_http import auth_error_response
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.errors import CodecError
 from services.hubkit.settings import HubSettings
@@ -528,17 +528,6 @@ def consistency(
 # Errors and wiring
 
 
-def _auth_error(request: Request, error: Exception) -> Response:
-    assert isinstance(error, AuthError)
-    if isinstance(error, JwksUnavailable):
-        return JSONResponse({"detail": str(error)}, status_code=503)
-    status = 403 if isinstance(error, Forbidden) else 401
-    challenge = f'Bearer error="{error.error_code}"'
-    return JSONResponse(
-        {"detail": str(error)}, status_code=status, headers={"WWW-Authenticate": challenge}
-    )
-
-
 def _audit_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, AuditError)
     status = 500
@@ -610,7 +599,7 @@ def create_app(
         version="1",
         lifespan=lifespan,
     )
-    app.add_exception_handler(AuthError, _auth_error)
+    app.add_exception_handler(AuthError, auth_error_response)
     app.add_exception_handler(AuditError, _audit_error)
 
     @app.get("/healthz", include_in_schema=False)

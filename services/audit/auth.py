@@ -4,8 +4,8 @@ JWKS, and the caller's roles.
 The API depends on the small `ClaimsValidator` protocol only, so tests and other IdPs can
 plug in. `RoleTokenValidator` is the real one: it reuses the hub's JWKS sources and error
 tree from `services.hubkit.auth` (fetching, caching, key rotation, 401/403/503 mapping) and
-adds what the IG API needs that the hub's agency validator does not carry: the caller's
-roles. Signature and registered claims are checked by the shared `verify_access_token`.
+its person-token validator, `PersonTokenValidator`, for the signature, the registered
+claims and the roles; the IG API reads neither the organisation nor the agency claim.
 
 A token is accepted when its signature verifies with a JWKS key under an allowed asymmetric
 algorithm, `iss` and `aud` match, `exp` is in the future (`nbf`/`iat` not), and it has a
@@ -19,12 +19,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Protocol
 
-from services.hubkit.auth import (
-    DEFAULT_ALGORITHMS,
-    JwksSource,
-    TokenClaimsInvalid,
-    verify_access_token,
-)
+from services.hubkit.auth import DEFAULT_ALGORITHMS, JwksSource, PersonTokenValidator
 
 __all__ = ["ALGORITHMS", "Claims", "ClaimsValidator", "RoleTokenValidator"]
 
@@ -61,31 +56,18 @@ class RoleTokenValidator:
         leeway_s: int = 30,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._jwks = jwks
-        self._issuer = issuer
-        self._audience = audience
-        self._roles_claim = roles_claim
-        self._algorithms = list(algorithms)
-        self._leeway_s = leeway_s
-        self._clock = clock
+        self._people = PersonTokenValidator(
+            jwks=jwks,
+            issuer=issuer,
+            audience=audience,
+            roles_claim=roles_claim,
+            organisation_claim=None,
+            agency_claim=None,
+            algorithms=algorithms,
+            leeway_s=leeway_s,
+            clock=clock,
+        )
 
     async def validate(self, token: str) -> Claims:
-        claims = await verify_access_token(
-            token,
-            jwks=self._jwks,
-            issuer=self._issuer,
-            audience=self._audience,
-            algorithms=self._algorithms,
-            leeway_s=self._leeway_s,
-            clock=self._clock,
-        )
-        raw = claims.get(self._roles_claim, [])
-        if isinstance(raw, str):
-            roles = frozenset(raw.split())
-        elif isinstance(raw, list) and all(isinstance(r, str) for r in raw):
-            roles = frozenset(raw)
-        else:
-            raise TokenClaimsInvalid(
-                f"token claim {self._roles_claim!r} must be a list of strings or a string"
-            )
-        return Claims(subject=str(claims["sub"]), roles=roles)
+        person = await self._people.validate(token)
+        return Claims(subject=person.subject, roles=person.roles)

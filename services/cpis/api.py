@@ -39,10 +39,10 @@ from services.cpis.service import CpisRuntime, look_up, refuse
 from services.hubkit.auth import (
     AuthError,
     Forbidden,
-    JwksUnavailable,
     PersonClaims,
     bearer_token,
 )
+from services.hubkit.auth_http import auth_error_response
 
 __all__ = [
     "AccessPublic",
@@ -213,17 +213,6 @@ async def look_up_child(
 # Errors and wiring
 
 
-def _auth_error(request: Request, error: Exception) -> Response:
-    assert isinstance(error, AuthError)
-    if isinstance(error, JwksUnavailable):
-        return JSONResponse({"detail": str(error)}, status_code=503)
-    status = 403 if isinstance(error, Forbidden) else 401
-    challenge = f'Bearer error="{error.error_code}"'
-    return JSONResponse(
-        {"detail": str(error)}, status_code=status, headers={"WWW-Authenticate": challenge}
-    )
-
-
 def _cpis_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, CpisError)
     if isinstance(error, RequestInvalid):
@@ -250,7 +239,7 @@ def create_app(runtime: Callable[[], AbstractAsyncContextManager[CpisRuntime]]) 
         version="1",
         lifespan=lifespan,
     )
-    app.add_exception_handler(AuthError, _auth_error)
+    app.add_exception_handler(AuthError, auth_error_response)
     app.add_exception_handler(CpisError, _cpis_error)
 
     @app.middleware("http")

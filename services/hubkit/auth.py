@@ -324,7 +324,40 @@ async def verify_access_token(
     return claims
 
 
-class TokenValidator:
+class _IssuerTokens:
+    """Checks tokens from one issuer for one audience: signature and registered claims
+    (`verify_access_token`). The validators below read their own claims from the result."""
+
+    def __init__(
+        self,
+        *,
+        jwks: JwksSource,
+        issuer: str,
+        audience: str,
+        algorithms: Collection[str],
+        leeway_s: int,
+        clock: Callable[[], float],
+    ) -> None:
+        self._jwks = jwks
+        self._issuer = issuer
+        self._audience = audience
+        self._algorithms = list(algorithms)
+        self._leeway_s = leeway_s
+        self._clock = clock
+
+    async def _verified_claims(self, token: str) -> dict[str, Any]:
+        return await verify_access_token(
+            token,
+            jwks=self._jwks,
+            issuer=self._issuer,
+            audience=self._audience,
+            algorithms=self._algorithms,
+            leeway_s=self._leeway_s,
+            clock=self._clock,
+        )
+
+
+class TokenValidator(_IssuerTokens):
     """Validates access tokens from one issuer for one audience."""
 
     def __init__(
@@ -338,25 +371,18 @@ class TokenValidator:
         leeway_s: int = 30,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._jwks = jwks
-        self._issuer = issuer
-        self._audience = audience
-        self._algorithms = list(algorithms)
+        super().__init__(
+            jwks=jwks,
+            issuer=issuer,
+            audience=audience,
+            algorithms=algorithms,
+            leeway_s=leeway_s,
+            clock=clock,
+        )
         self._agency_claim = agency_claim
-        self._leeway_s = leeway_s
-        self._clock = clock
 
     async def validate(self, token: str) -> AccessClaims:
-        claims = await verify_access_token(
-            token,
-            jwks=self._jwks,
-            issuer=self._issuer,
-            audience=self._audience,
-            algorithms=self._algorithms,
-            leeway_s=self._leeway_s,
-            clock=self._clock,
-        )
-        return self._check_claims(claims)
+        return self._check_claims(await self._verified_claims(token))
 
     def _check_claims(self, claims: dict[str, Any]) -> AccessClaims:
         agency = claims.get(self._agency_claim)
@@ -391,9 +417,10 @@ class PersonClaims:
     agency: str | None
 
 
-class PersonTokenValidator:
+class PersonTokenValidator(_IssuerTokens):
     """Validates people's access tokens from one issuer for one audience and reads the roles
-    (a list of strings or a space-separated string), organisation and agency claims."""
+    (a list of strings or a space-separated string), organisation and agency claims. An
+    organisation or agency claim name of None means that claim is not read (always None)."""
 
     def __init__(
         self,
@@ -402,32 +429,26 @@ class PersonTokenValidator:
         issuer: str,
         audience: str,
         roles_claim: str = "roles",
-        organisation_claim: str = "organisation",
-        agency_claim: str = "agency",
+        organisation_claim: str | None = "organisation",
+        agency_claim: str | None = "agency",
         algorithms: Collection[str] = DEFAULT_ALGORITHMS,
         leeway_s: int = 30,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._jwks = jwks
-        self._issuer = issuer
-        self._audience = audience
+        super().__init__(
+            jwks=jwks,
+            issuer=issuer,
+            audience=audience,
+            algorithms=algorithms,
+            leeway_s=leeway_s,
+            clock=clock,
+        )
         self._roles_claim = roles_claim
         self._organisation_claim = organisation_claim
         self._agency_claim = agency_claim
-        self._algorithms = list(algorithms)
-        self._leeway_s = leeway_s
-        self._clock = clock
 
     async def validate(self, token: str) -> PersonClaims:
-        claims = await verify_access_token(
-            token,
-            jwks=self._jwks,
-            issuer=self._issuer,
-            audience=self._audience,
-            algorithms=self._algorithms,
-            leeway_s=self._leeway_s,
-            clock=self._clock,
-        )
+        claims = await self._verified_claims(token)
         raw = claims.get(self._roles_claim, [])
         if isinstance(raw, str):
             roles = frozenset(raw.split())
@@ -445,7 +466,9 @@ class PersonTokenValidator:
         )
 
 
-def _optional_claim(claims: dict[str, Any], name: str) -> str | None:
+def _optional_claim(claims: dict[str, Any], name: str | None) -> str | None:
+    if name is None:
+        return None
     value = claims.get(name)
     if value is None:
         return None
