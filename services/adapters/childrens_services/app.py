@@ -126,7 +126,12 @@ async def upload_ssda903(
         telephone=contact_telephone,
         secure_email=contact_email,
     )
-    rows = read_csv(await ingest.read_upload(file), Ssda903MissingRow, max_rows=ingest.max_rows)
+    rows = read_csv(
+        await ingest.read_upload(file),
+        Ssda903MissingRow,
+        max_rows=ingest.max_rows,
+        max_cell_chars=ingest.max_cell_chars,
+    )
     return await ingest.batch(map_ssda903_rows(rows, ingest.context, contact_point=contact))
 
 

@@ -32,6 +32,7 @@ from services.adapters.ingest.models import (
     NativeModel,
     NhsNumber,
     PersonIn,
+    PersonName,
     Postcode,
     RiskIn,
     example_of,
@@ -154,10 +155,10 @@ class CinChild(NativeModel):
         description="NHS number (10 digits, modulus-11 checked), when known.",
         examples=["9991234551"],
     )
-    given_name: str = Field(
+    given_name: PersonName = Field(
         min_length=1, max_length=100, description="Given name.", examples=["Avery"]
     )
-    family_name: str = Field(
+    family_name: PersonName = Field(
         min_length=1, max_length=100, description="Family name.", examples=["Kestrel-Moor"]
     )
     date_of_birth: FlexibleDate = Field(
@@ -457,10 +458,10 @@ class Ssda903MissingRow(NativeModel):
         ),
         examples=["08:15"],
     )
-    GIVEN_NAME: str = Field(
+    GIVEN_NAME: PersonName = Field(
         min_length=1, max_length=100, description="Child's given name.", examples=["Remy"]
     )
-    FAMILY_NAME: str = Field(
+    FAMILY_NAME: PersonName = Field(
         min_length=1, max_length=100, description="Child's family name.", examples=["Northcote"]
     )
     DOB: FlexibleDate = Field(description="Date of birth.", examples=["03/02/2011"])

@@ -31,7 +31,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, Tag
 
-from services.adapters.ingest.models import example_of
+from services.adapters.ingest.models import PersonName, example_of
 
 __all__ = [
     "CARE_SETTING_SYSTEM",
@@ -109,8 +109,10 @@ class HumanName(FhirModel):
     use: str | None = Field(
         default=None, description="official, usual, nickname, ...", examples=["official"]
     )
-    family: str | None = Field(default=None, description="Family name.", examples=["Kestrel-Moor"])
-    given: list[str] = Field(
+    family: PersonName | None = Field(
+        default=None, description="Family name.", examples=["Kestrel-Moor"]
+    )
+    given: list[PersonName] = Field(
         default_factory=list, description="Given names, first one used.", examples=[["Avery"]]
     )
 

@@ -6,6 +6,9 @@ Rules, the same for every adapter:
   column rejects the whole upload (`BatchInvalid`): a wrong header is never a per-row error.
 - An empty cell means "not given" (the field's default applies).
 - List-valued fields take several values separated by ';'.
+- No cell may be longer than `max_cell_chars` (and the csv module's own 131072 limit): a
+  longer cell rejects the whole upload (`BatchInvalid`), since a cell that long is a broken
+  file (e.g. an unclosed quote swallowing the rest), not one bad row.
 - Each row is validated on its own; a bad row gets field-level errors whose pointer names
   the column (e.g. '/MIS_START'), and the good rows go on to be published.
 """
@@ -31,6 +34,7 @@ __all__ = ["BatchItem", "CsvRow", "csv_columns", "map_each", "read_csv"]
 M = TypeVar("M", bound=BaseModel)
 
 LIST_SEPARATOR = ";"
+DEFAULT_MAX_CELL_CHARS = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +73,38 @@ def csv_columns(model: type[BaseModel]) -> tuple[list[str], set[str], set[str]]:
     return columns, required, lists
 
 
-def read_csv(data: bytes, model: type[M], *, max_rows: int) -> list[CsvRow[M]]:
+def _cell_too_long(limit: int, line: int) -> BatchInvalid:
+    return BatchInvalid(
+        f"a cell ending on line {line} is longer than the {limit}-character limit; check for "
+        "an unclosed quote",
+        errors=[
+            FieldError(
+                pointer="",
+                code="cell_too_long",
+                message=f"a cell is longer than {limit} characters",
+            )
+        ],
+    )
+
+
+def _unreadable(error: csv.Error, line: int, limit: int) -> BatchInvalid:
+    # The csv module raises csv.Error for a cell over its own field size limit, and for a
+    # NUL byte or a broken quote; none of these is a server fault.
+    if "field larger than field limit" in str(error):
+        return _cell_too_long(limit, line)
+    return BatchInvalid(
+        f"the file cannot be read as CSV at line {line}",
+        errors=[FieldError(pointer="", code="csv_malformed", message="file is not valid CSV")],
+    )
+
+
+def read_csv(
+    data: bytes,
+    model: type[M],
+    *,
+    max_rows: int,
+    max_cell_chars: int = DEFAULT_MAX_CELL_CHARS,
+) -> list[CsvRow[M]]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -79,7 +114,12 @@ def read_csv(data: bytes, model: type[M], *, max_rows: int) -> list[CsvRow[M]]:
             errors=[FieldError(pointer="", code="encoding", message="file is not UTF-8")],
         ) from None
     reader = csv.DictReader(io.StringIO(text, newline=""), restkey="\x00extra")
-    header = reader.fieldnames
+    try:
+        header = reader.fieldnames
+    except csv.Error as error:
+        raise _unreadable(error, reader.line_num, max_cell_chars) from None
+    if header and any(len(name) > max_cell_chars for name in header):
+        raise _cell_too_long(max_cell_chars, reader.line_num)
     if not header:
         raise BatchInvalid(
             "upload is empty: expected a header line and at least one row",
@@ -110,10 +150,19 @@ def read_csv(data: bytes, model: type[M], *, max_rows: int) -> list[CsvRow[M]]:
         )
 
     rows: list[CsvRow[M]] = []
-    for number, raw in enumerate(reader, start=1):
+    numbered = enumerate(reader, start=1)
+    while True:
+        try:
+            number, raw = next(numbered)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            raise _unreadable(error, reader.line_num, max_cell_chars) from None
         if number > max_rows:
             raise BatchTooLarge(f"upload has more than {max_rows} rows; split it")
         line = reader.line_num
+        if _longest_cell(raw) > max_cell_chars:
+            raise _cell_too_long(max_cell_chars, line)
         if "\x00extra" in raw:
             too_many = FieldError(
                 pointer="",
@@ -134,6 +183,15 @@ def read_csv(data: bytes, model: type[M], *, max_rows: int) -> list[CsvRow[M]]:
             errors=[FieldError(pointer="", code="empty", message="no data rows")],
         )
     return rows
+
+
+def _longest_cell(raw: dict[str, Any]) -> int:
+    longest = 0
+    for cell in raw.values():
+        # restkey collects surplus cells as a list
+        cells = cell if isinstance(cell, list) else [cell]
+        longest = max([longest, *(len(c) for c in cells if isinstance(c, str))])
+    return longest
 
 
 def _row_document(raw: dict[str, Any], lists: set[str]) -> dict[str, Any]:

@@ -6,6 +6,8 @@ IngestError
 ├── BatchInvalid           422  an upload cannot be read as a whole (not UTF-8 CSV, wrong
 │                               columns); no row is published
 ├── BatchTooLarge          413  more rows or bytes than the adapter accepts in one upload
+├── BodyTooLarge           413  the request body is over the adapter's byte limit; refused
+│                               before (Content-Length) or while (streamed) it is read
 ├── ReferenceConflict      409  this source reference was already published with different
 │                               content; nothing is published (see docs/integrators.md)
 ├── PublishUnavailable     503  the broker did not acknowledge; nothing was recorded as
@@ -23,6 +25,7 @@ from services.adapters.ingest.problems import FieldError
 __all__ = [
     "BatchInvalid",
     "BatchTooLarge",
+    "BodyTooLarge",
     "ConfigurationMissing",
     "IngestError",
     "PublishUnavailable",
@@ -72,6 +75,12 @@ class BatchTooLarge(IngestError):
     status = 413
     problem_type = "https://safehub.example/problems/batch-too-large"
     title = "Upload too large"
+
+
+class BodyTooLarge(IngestError):
+    status = 413
+    problem_type = "https://safehub.example/problems/body-too-large"
+    title = "Request body too large"
 
 
 class ReferenceConflict(IngestError):

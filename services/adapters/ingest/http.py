@@ -22,6 +22,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
+from starlette.types import Scope
 
 from services.adapters.ingest.csv_batch import BatchItem
 from services.adapters.ingest.errors import (
@@ -32,6 +33,7 @@ from services.adapters.ingest.errors import (
     RecordInvalid,
     ReferenceConflict,
 )
+from services.adapters.ingest.guard import CLAIMS_SCOPE_KEY, BodyLimits, IngestGuard
 from services.adapters.ingest.idempotency import SqliteIdempotencyStore
 from services.adapters.ingest.mapping import Mapped, MappingContext, MappingFailed, Notice
 from services.adapters.ingest.pipeline import Candidate, IngestPipeline, Status
@@ -207,7 +209,9 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: _problem_doc("No, expired or invalid access token (nothing published)."),
     403: _problem_doc("The token is for another agency or lacks the publish scope."),
     409: _problem_doc("The source reference was already published with different content."),
-    413: _problem_doc("The upload is too large."),
+    413: _problem_doc(
+        "The request body or upload is over the size limit, or the upload has too many rows."
+    ),
     422: _problem_doc("The record is invalid; `errors` lists every field-level problem."),
     503: _problem_doc("The broker or the token issuer is unavailable; retry later."),
 }
@@ -238,6 +242,10 @@ class Ingest:
     @property
     def max_rows(self) -> int:
         return self._runtime.settings.max_batch_rows
+
+    @property
+    def max_cell_chars(self) -> int:
+        return self._runtime.settings.max_csv_cell_chars
 
     async def one(self, record: R, mapper: Callable[[R, MappingContext], Mapped]) -> NoticeAccepted:
         try:
@@ -351,14 +359,24 @@ def _runtime(request: Request) -> AdapterRuntime:
     return cast(AdapterRuntime, request.app.state.runtime)
 
 
+async def _authorise_header(scope: Scope, header: str | None) -> AccessClaims:
+    """Validate an Authorization header value for this adapter's agency (401/403/503)."""
+    runtime = cast(AdapterRuntime, scope["app"].state.runtime)
+    claims = await runtime.validator.validate(bearer_token(header))
+    return authorise_agency(claims, agency=runtime.agency.code)
+
+
 async def _authorised(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> AccessClaims:
-    runtime = _runtime(request)
+    # The guard middleware validated the token before reading the body; reuse its answer
+    # rather than verify the signature twice. (`credentials` stays so OpenAPI documents it.)
+    checked = request.scope.get(CLAIMS_SCOPE_KEY)
+    if isinstance(checked, AccessClaims):
+        return checked
     header = f"{credentials.scheme} {credentials.credentials}" if credentials else None
-    claims = await runtime.validator.validate(bearer_token(header))
-    return authorise_agency(claims, agency=runtime.agency.code)
+    return await _authorise_header(request.scope, header)
 
 
 async def _ingest(
@@ -397,6 +415,10 @@ async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_ingest_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, IngestError)
+    return _ingest_error_response(exc)
+
+
+def _ingest_error_response(exc: IngestError) -> JSONResponse:
     headers = {"Retry-After": "5"} if exc.status == 503 else None
     content = _problem(
         exc.problem_type,
@@ -411,6 +433,10 @@ async def _on_ingest_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_auth_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AuthError)
+    return _auth_error_response(exc)
+
+
+def _auth_error_response(exc: AuthError) -> JSONResponse:
     if isinstance(exc, JwksUnavailable):
         return _problem_response(
             503,
@@ -433,6 +459,26 @@ async def _on_auth_error(request: Request, exc: Exception) -> JSONResponse:
         status,
         _problem(f"https://safehub.example/problems/{kind}", title, status, str(exc)),
         {"WWW-Authenticate": challenge},
+    )
+
+
+def _refusal(exc: Exception) -> JSONResponse:
+    """The problem response for an error the guard middleware refuses a request with."""
+    if isinstance(exc, AuthError):
+        return _auth_error_response(exc)
+    assert isinstance(exc, IngestError)
+    return _ingest_error_response(exc)
+
+
+def _limits_description(limits: AdapterSettings) -> str:
+    return (
+        "\n\n**Limits.** The access token is checked before the body is read. JSON bodies: "
+        f"at most {limits.max_json_bytes:,} bytes (413) and {limits.max_json_depth} levels "
+        f"of nested objects/arrays (422). CSV uploads: at most {limits.max_upload_bytes:,} "
+        f"bytes for the whole multipart body (413), {limits.max_batch_rows:,} rows (413) and "
+        f"{limits.max_csv_cell_chars:,} characters per cell (422). Names refuse control "
+        "characters and Unicode bidirectional controls (422). Each refusal is a problem "
+        "document."
     )
 
 
@@ -511,7 +557,23 @@ def build_adapter_app(
             if http_client is not None:
                 await http_client.aclose()
 
-    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        description=description + _limits_description(adapter_settings),
+        version="1.0.0",
+        lifespan=lifespan,
+    )
+    app.add_middleware(
+        IngestGuard,
+        limits=BodyLimits(
+            max_json_bytes=adapter_settings.max_json_bytes,
+            max_upload_bytes=adapter_settings.max_upload_bytes,
+            max_json_depth=adapter_settings.max_json_depth,
+        ),
+        authorise=_authorise_header,
+        refuse=_refusal,
+        refused=(AuthError, IngestError),
+    )
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(IngestError, _on_ingest_error)
     app.add_exception_handler(AuthError, _on_auth_error)

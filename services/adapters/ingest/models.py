@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -27,8 +28,10 @@ __all__ = [
     "NativeModel",
     "NhsNumber",
     "PersonIn",
+    "PersonName",
     "Postcode",
     "RiskIn",
+    "check_person_name",
     "example_of",
     "normalise_postcode",
     "parse_flexible_date",
@@ -59,6 +62,32 @@ def _check_nhs_number(raw: str) -> str:
 
 NhsNumber = Annotated[str, AfterValidator(_check_nhs_number)]
 """A 10-digit NHS number; spaces and hyphens allowed on input; modulus-11 checked."""
+
+# Bidirectional formatting controls (embeddings, overrides, isolates, LRM/RLM). In a name they
+# make what staff read differ from what is stored and matched (a "Trojan Source" spoof), and no
+# real name needs them: scripts render right-to-left without explicit marks.
+_BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def check_person_name(raw: str) -> str:
+    """Refuse control characters (C0, DEL, C1) and Unicode bidi controls in a person's name.
+
+    A name is shown to practitioners and used for linkage: control characters break display,
+    logs and CSV exports, and bidi controls can disguise one name as another. The message
+    never repeats the value (it is personal data).
+    """
+    for char in raw:
+        if char in _BIDI_CONTROLS:
+            raise CodedValueError(
+                "name_bidi_control", "Name contains a Unicode bidirectional control character."
+            )
+        if unicodedata.category(char) == "Cc":
+            raise CodedValueError("name_control_character", "Name contains a control character.")
+    return raw
+
+
+PersonName = Annotated[str, AfterValidator(check_person_name)]
+"""A free-text person name: no control characters and no Unicode bidi controls."""
 
 _POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?) ?([0-9][A-Z]{2})$")
 
@@ -206,7 +235,7 @@ class PersonIn(NativeModel):
         description="Relationship to the child or professional role.",
         examples=["neighbour"],
     )
-    name: str | None = Field(
+    name: PersonName | None = Field(
         default=None,
         max_length=200,
         description="Name, when given (synthetic data only in this project).",

@@ -48,7 +48,39 @@ class AdapterSettings(BaseSettings):
         description="Where idempotency stores live; default <data_dir>/adapters.",
     )
     max_batch_rows: int = Field(default=10_000, ge=1)
-    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1024,
+        description=(
+            "Largest CSV upload (multipart/form-data) request body, in bytes; a larger one is "
+            "refused with 413 before (Content-Length) or while (chunked) it is read."
+        ),
+    )
+    max_json_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest JSON request body, in bytes; a larger one is refused with 413.",
+    )
+    max_json_depth: int = Field(
+        default=32,
+        ge=4,
+        le=256,
+        description=(
+            "Deepest nesting of objects and arrays in a JSON body; deeper is refused with 422 "
+            "before the body is parsed (no native format nests anywhere near this deep)."
+        ),
+    )
+    max_csv_cell_chars: int = Field(
+        default=20_000,
+        ge=100,
+        # Python's csv module refuses cells over 131072 characters on its own; a limit above
+        # that could never be reached.
+        le=131_072,
+        description=(
+            "Longest CSV cell, in characters (the longest free-text field is 20,000); a longer "
+            "cell rejects the whole upload with 422."
+        ),
+    )
     claim_lease_s: float = Field(
         default=120.0,
         gt=0,

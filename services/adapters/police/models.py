@@ -33,6 +33,7 @@ from services.adapters.ingest.models import (
     NativeModel,
     NhsNumber,
     PersonIn,
+    PersonName,
     Postcode,
     RiskIn,
     example_of,
@@ -58,10 +59,10 @@ __all__ = [
 class PoliceSubject(NativeModel):
     """The child the record is about, as the force recorded them."""
 
-    given_name: str = Field(
+    given_name: PersonName = Field(
         min_length=1, max_length=100, description="Given name.", examples=["Avery"]
     )
-    family_name: str = Field(
+    family_name: PersonName = Field(
         min_length=1, max_length=100, description="Family name.", examples=["Kestrel-Moor"]
     )
     date_of_birth: dt.date | None = Field(

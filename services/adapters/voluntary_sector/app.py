@@ -64,7 +64,12 @@ async def upload_updates(
     ],
     ingest: IngestDep,
 ) -> JSONResponse:
-    rows = read_csv(await ingest.read_upload(file), VcsUpdateForm, max_rows=ingest.max_rows)
+    rows = read_csv(
+        await ingest.read_upload(file),
+        VcsUpdateForm,
+        max_rows=ingest.max_rows,
+        max_cell_chars=ingest.max_cell_chars,
+    )
     return await ingest.batch(map_each(rows, map_vcs_update, ingest.context))
 
 

@@ -23,6 +23,7 @@ from services.adapters.ingest.models import (
     FlexibleDate,
     NativeModel,
     NhsNumber,
+    PersonName,
     Postcode,
 )
 from services.adapters.ingest.vocab import (
@@ -67,10 +68,10 @@ class VcsUpdateForm(NativeModel):
         description="When the update was recorded, with UTC offset.",
         examples=["2026-11-19T16:00:00+00:00"],
     )
-    given_name: str = Field(
+    given_name: PersonName = Field(
         min_length=1, max_length=100, description="Child's given name.", examples=["Remy"]
     )
-    family_name: str = Field(
+    family_name: PersonName = Field(
         min_length=1, max_length=100, description="Child's family name.", examples=["Northcote"]
     )
     date_of_birth: FlexibleDate = Field(

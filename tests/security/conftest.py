@@ -1,0 +1,155 @@
+"""The real adapters behind a real uvicorn server on a loopback port, for attacks over HTTP.
+
+The police and voluntary-sector apps (police: JSON records; voluntary sector: CSV uploads)
+are served by uvicorn exactly as `safehub adapters serve` does, lifespan and all, so their
+producers connect to the real broker. uvicorn runs as a task in the session's event loop
+(pytest-asyncio session loop) rather than in a thread: the identity app the adapters fetch
+their JWKS from is served in process over httpx's ASGI transport, which is bound to this
+loop. Requests still cross a real TCP socket and uvicorn's real HTTP parser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from services.adapters.ingest.settings import AdapterSettings
+from services.adapters.police.app import create_app as police_app
+from services.adapters.voluntary_sector.app import create_app as vcs_app
+from services.hubkit.auth import RemoteJwks
+from services.hubkit.envelope import provision_keys
+from services.hubkit.linkage import provision_linkage_secret
+from services.hubkit.settings import HubSettings
+from services.hubkit.topology import Topology
+from services.identity.app import create_app as identity_app
+from services.identity.assertions import client_assertion
+from services.identity.clients import RegisteredClient, register_client
+from services.identity.domain import CLIENT_ASSERTION_TYPE
+from services.identity.keys import load_key
+from services.identity.settings import IdentitySettings
+
+# A fresh reference space per session: the broker outlives test runs.
+RUN = f"S{time.time_ns() % 10**10:010d}"
+AGENCIES = ("POLICE", "VOLUNTARY_SECTOR")
+
+
+class _TestServer(uvicorn.Server):
+    """uvicorn inside pytest's loop: leave signal handling to pytest."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class Served:
+    """Base URLs of the served adapters, and tokens for their clients."""
+
+    urls: dict[str, str]
+    identity: httpx.AsyncClient
+    identity_settings: IdentitySettings
+    clients: dict[str, RegisteredClient]
+    settings: AdapterSettings
+    _tokens: dict[str, str] = field(default_factory=dict)
+
+    async def token(self, agency: str) -> str:
+        if agency not in self._tokens:
+            client = self.clients[agency]
+            assertion = client_assertion(
+                key=load_key(client.private_key_path),
+                client_id=client.registration.client_id,
+                token_endpoint=self.identity_settings.token_endpoint,
+            )
+            response = await self.identity.post(
+                "/token",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_assertion_type": CLIENT_ASSERTION_TYPE,
+                    "client_assertion": assertion,
+                },
+            )
+            assert response.status_code == 200, response.text
+            self._tokens[agency] = response.json()["access_token"]
+        return self._tokens[agency]
+
+
+def _loopback_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+async def _serve(app: FastAPI, stack: AsyncExitStack) -> str:
+    sock = _loopback_socket()
+    server = _TestServer(uvicorn.Config(app, lifespan="on", log_level="warning"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+
+    async def stop() -> None:
+        server.should_exit = True
+        await task
+        sock.close()
+
+    stack.push_async_callback(stop)
+    while not server.started:
+        if task.done():
+            task.result()  # startup failed: raise its error here
+            raise RuntimeError("uvicorn stopped during startup")
+        await asyncio.sleep(0.05)
+    host, port = sock.getsockname()
+    return f"http://{host}:{port}"
+
+
+@pytest.fixture(scope="session")
+async def served(
+    stack: HubSettings, topology: Topology, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Served]:
+    settings = stack
+    provision_keys(settings.keys_dir, [topology.agency(a).principal for a in AGENCIES])
+    provision_linkage_secret(settings.keys_dir / "linkage.secret")
+    state = tmp_path_factory.mktemp("security")
+    identity_settings = IdentitySettings(
+        issuer="http://identity.test", state_dir=state / "identity"
+    )
+    clients = {
+        agency: register_client(
+            state_dir=state / "identity",
+            keys_out_dir=state / "integrators",
+            agency=agency,
+            client_id=f"{agency.lower().replace('_', '-')}-sec",
+        )
+        for agency in AGENCIES
+    }
+    adapter_settings = AdapterSettings(
+        token_issuer=identity_settings.issuer, state_dir=state / "adapters"
+    )
+    async with AsyncExitStack() as exits:
+        identity = identity_app(settings, identity_settings)
+        await exits.enter_async_context(identity.router.lifespan_context(identity))
+        identity_http = await exits.enter_async_context(
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=identity), base_url=identity_settings.issuer
+            )
+        )
+        jwks = RemoteJwks(identity_settings.jwks_uri, client=identity_http)
+        urls = {
+            "POLICE": await _serve(police_app(settings, adapter_settings, jwks=jwks), exits),
+            "VOLUNTARY_SECTOR": await _serve(vcs_app(settings, adapter_settings, jwks=jwks), exits),
+        }
+        yield Served(
+            urls=urls,
+            identity=identity_http,
+            identity_settings=identity_settings,
+            clients=clients,
+            settings=adapter_settings,
+        )
