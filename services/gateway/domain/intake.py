@@ -22,7 +22,7 @@ from services.hubkit.errors import (
     UnknownSchemaFingerprint,
     UnknownSigningKey,
 )
-from services.hubkit.notice import to_json_value
+from services.hubkit.notice import notice_id_for, to_json_value
 from services.hubkit.topology import AgencyEntry
 
 __all__ = ["AcceptedNotice", "accept_notice"]
@@ -79,6 +79,29 @@ def accept_notice(
             "WRONG_SOURCE_TOPIC",
             f"notice says it is from {notice['source']['agency']} but was read from {agency.topic}",
             notice_id,
+        )
+    # Bound to the source: the organisation is the one registered for the signing agency, and
+    # the id is the one that organisation's source reference derives. Otherwise a holder of one
+    # agency's key could publish under another organisation or reuse another notice's id (ids
+    # are predictable and every recipient sees them) and replace that notice downstream.
+    organisation = notice["source"]["organisation_code"]
+    if organisation != agency.organisation:
+        raise NoticeRejected(
+            "WRONG_ORGANISATION",
+            f"notice names organisation {organisation!r}, but {agency.principal} signs for "
+            f"{agency.organisation!r} only",
+            # No id is recorded: one that is not bound to its source may be another
+            # notice's, and its audit record must not collide with that notice's.
+        )
+    bound_id = notice_id_for(
+        agency=agency.code,
+        organisation_code=organisation,
+        source_reference=notice["source"]["source_reference"],
+    )
+    if notice_id != bound_id:
+        raise NoticeRejected(
+            "NOTICE_ID_NOT_BOUND",
+            "notice id is not the one its agency, organisation and source reference derive",
         )
     if notice.get("classification") is None:
         raise NoticeRejected(

@@ -45,6 +45,12 @@ async def test_permanent_failures_are_dead_lettered_audited_and_never_delivered(
     forged = generator.notice("SAFEGUARDING_CONTACT")
     impostor = SigningKey(police_key.owner, police_key.key_id, Ed25519PrivateKey.generate())
     unclassified = generator.notice("SAFEGUARDING_CONTACT", classification=None)
+    # Holding the police credential and key: publishing under the health trust's organisation,
+    # and reusing a health notice's id (ids are visible to every recipient).
+    other_organisation = generator.notice("SAFEGUARDING_CONTACT")
+    other_organisation["source"]["organisation_code"] = topology.agency("HEALTH").organisation
+    stolen_id = generator.notice("SAFEGUARDING_CONTACT")
+    stolen_id["notice_id"] = generator.notice("HEALTH_SAFEGUARDING_ALERT")["notice_id"]
     bad: dict[str, tuple[bytes, bytes, str | None]] = {
         # reason -> (key, value, notice id the gateway can know)
         "BAD_SIGNATURE": (
@@ -62,8 +68,23 @@ async def test_permanent_failures_are_dead_lettered_audited_and_never_delivered(
             seal(catalog, encode_notice(catalog, unclassified), police_key, now),
             unclassified["notice_id"],
         ),
+        "WRONG_ORGANISATION": (
+            other_organisation["subject"]["linkage_key"].encode(),
+            seal(catalog, encode_notice(catalog, other_organisation), police_key, now),
+            None,  # an id not bound to its source is never recorded (it may be another's)
+        ),
+        "NOTICE_ID_NOT_BOUND": (
+            stolen_id["subject"]["linkage_key"].encode(),
+            seal(catalog, encode_notice(catalog, stolen_id), police_key, now),
+            None,
+        ),
     }
-    our_notice_ids = {forged["notice_id"], unclassified["notice_id"]}
+    our_notice_ids = {
+        forged["notice_id"],
+        unclassified["notice_id"],
+        other_organisation["notice_id"],
+        stolen_id["notice_id"],
+    }
 
     dead = await TopicReader(stack, "admin", DEADLETTER_TOPIC).start()
     audit = await TopicReader(stack, "audit", AUDIT_TOPIC).start()

@@ -81,3 +81,33 @@ def test_payload_of_the_wrong_record_type_is_rejected() -> None:
 
 def test_garbage_is_undecodable() -> None:
     assert _reason(b"not avro at all") == "UNDECODABLE_ENVELOPE"
+
+
+def test_a_notice_naming_another_organisation_is_rejected() -> None:
+    # Holding the police key, one may not publish under the health trust's organisation code.
+    notice = notices().notice("SAFEGUARDING_CONTACT")
+    notice["source"]["organisation_code"] = HEALTH.organisation
+    assert _reason(_sealed(notice)) == "WRONG_ORGANISATION"
+
+
+def test_a_notice_id_not_derived_from_its_source_is_rejected() -> None:
+    # Another agency's notice id (visible to every recipient) reused under the police key.
+    victim = notices(seed=3).notice("HEALTH_SAFEGUARDING_ALERT")
+    notice = notices().notice("SAFEGUARDING_CONTACT")
+    notice["notice_id"] = victim["notice_id"]
+    assert _reason(_sealed(notice)) == "NOTICE_ID_NOT_BOUND"
+
+
+def test_a_changed_source_reference_must_change_the_id() -> None:
+    notice = notices().notice("SAFEGUARDING_CONTACT")
+    notice["source"]["source_reference"] += "/r2"
+    assert _reason(_sealed(notice)) == "NOTICE_ID_NOT_BOUND"
+
+
+def test_an_unbound_id_is_not_recorded_with_the_rejection() -> None:
+    # The rejection's audit record must not collide with the genuine notice that owns the id.
+    notice = notices().notice("SAFEGUARDING_CONTACT")
+    notice["notice_id"] = notices(seed=3).notice("HEALTH_SAFEGUARDING_ALERT")["notice_id"]
+    with pytest.raises(NoticeRejected) as caught:
+        accept_notice(catalog=CATALOG, keys=KEYS, agency=POLICE, value=_sealed(notice))
+    assert caught.value.notice_id is None
