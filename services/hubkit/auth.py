@@ -64,6 +64,7 @@ from joserfc.jwk import KeySet
 from services.hubkit.errors import HubError
 
 __all__ = [
+    "ACCESS_TOKEN_TYPES",
     "DEFAULT_ALGORITHMS",
     "PUBLISH_SCOPE",
     "AccessClaims",
@@ -245,6 +246,10 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
+# RFC 9068 s4: "at+jwt", optionally with the "application/" prefix.
+ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+
+
 def _decode(token: str, key_set: KeySet, algorithms: list[str]) -> jwt.Token:
     try:
         return jwt.decode(token, key_set, algorithms=algorithms)
@@ -317,6 +322,10 @@ async def verify_access_token(
             raise TokenSignatureInvalid(
                 "token is signed by a key the issuer does not publish"
             ) from None
+    # RFC 9068 s2.1/s4: an access token says so in its header; an ID token (typ JWT) or any
+    # other JWT from the same issuer must never be accepted as one.
+    if str(decoded.header.get("typ", "")).lower() not in ACCESS_TOKEN_TYPES:
+        raise TokenMalformed("token is not an access token (header typ must be at+jwt)")
     claims: dict[str, Any] = decoded.claims
     _check_registered_claims(
         claims, issuer=issuer, audience=audience, leeway_s=leeway_s, now=int(clock())

@@ -33,6 +33,7 @@ class LocalIdp:
         issuer: str = ISSUER,
         expires_in: int = 300,
         key: OKPKey | None = None,
+        typ: str = "at+jwt",
         **extra: Any,
     ) -> str:
         now = int(time.time())
@@ -47,7 +48,10 @@ class LocalIdp:
         }
         signer = key or self.key
         return jwt.encode(
-            {"alg": "Ed25519", "kid": signer.kid}, claims, signer, algorithms=["Ed25519"]
+            {"alg": "Ed25519", "kid": signer.kid, "typ": typ},
+            claims,
+            signer,
+            algorithms=["Ed25519"],
         )
 
 

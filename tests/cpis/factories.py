@@ -175,4 +175,4 @@ class TokenMint:
         }
         if organisation is not None:
             claims["organisation"] = organisation
-        return jwt.encode({"alg": "ES256", "kid": self.key.kid}, claims, self.key)
+        return jwt.encode({"alg": "ES256", "kid": self.key.kid, "typ": "at+jwt"}, claims, self.key)

@@ -33,7 +33,9 @@ def _mint(hub: Hub, key: Any = None, **overrides: Any) -> str:
         "agency": "POLICE",
         **overrides,
     }
-    return jwt.encode({"alg": "ES256", "kid": key.kid}, claims, key, algorithms=["ES256"])
+    return jwt.encode(
+        {"alg": "ES256", "kid": key.kid, "typ": "at+jwt"}, claims, key, algorithms=["ES256"]
+    )
 
 
 async def _post(hub: Hub, agency: str, token: str | None, body: Any = None) -> Any:

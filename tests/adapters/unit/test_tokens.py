@@ -49,8 +49,9 @@ def _claims(**overrides: Any) -> dict[str, Any]:
     return {k: v for k, v in claims.items() if v is not None}
 
 
-def _token(key: Any = KEY, alg: str = "ES256", **overrides: Any) -> str:
-    return jwt.encode({"alg": alg, "kid": key.kid}, _claims(**overrides), key, algorithms=[alg])
+def _token(key: Any = KEY, alg: str = "ES256", typ: str = "at+jwt", **overrides: Any) -> str:
+    header = {"alg": alg, "kid": key.kid, "typ": typ}
+    return jwt.encode(header, _claims(**overrides), key, algorithms=[alg])
 
 
 def _validator(*keys: Any) -> TokenValidator:
@@ -153,3 +154,10 @@ async def test_agency_and_scope_authorisation() -> None:
 def test_time_is_real_time_by_default() -> None:
     validator = TokenValidator(jwks=StaticJwks(KeySet([KEY])), issuer=ISSUER, audience=AUDIENCE)
     assert abs(validator._clock() - time.time()) < 5
+
+
+@pytest.mark.parametrize("typ", ["JWT", "id+jwt", ""])
+async def test_a_token_that_is_not_typed_as_an_access_token_is_refused(typ: str) -> None:
+    # RFC 9068: an ID token (typ JWT) from the same issuer is not an access token.
+    with pytest.raises(TokenMalformed, match="not an access token"):
+        await _validator().validate(_token(typ=typ))

@@ -81,6 +81,8 @@ def test_queries_need_a_valid_token(client: httpx.Client, idp: LocalIdp, log_url
         idp.token(audience="another-service"),
         idp.token(issuer="https://evil.test"),
         idp.token(key=stranger),
+        # An ID token (typ JWT) carrying the IG role is not an access token (RFC 9068).
+        idp.token(typ="JWT"),
     ):
         response = client.get("/v1/decisions", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 401, token
