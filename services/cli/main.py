@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -74,7 +75,13 @@ def _stack(args: argparse.Namespace) -> int:
     return 0 if status.healthy else 1
 
 
+# Everything a safehub command writes (stores, logs, broker data, keys) holds personal data or
+# secrets: readable by the service's own user only, whatever umask the shell had.
+PRIVATE_UMASK = 0o077
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    os.umask(PRIVATE_UMASK)
     args_in = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="safehub", description="safehub command line")

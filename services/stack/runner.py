@@ -416,6 +416,10 @@ class StackRunner:
             topology = self._topology()
             if fresh:
                 self._wipe_kafka_state(topology)
+            # The state directory and its logs hold personal data (notices, broker logs):
+            # owner only, even where an older run or another umask made them readable.
+            _private_dir(self._layout.data_dir)
+            _private_dir(self._layout.logs_dir)
             _private_dir(self._layout.kafka_dir)
             _private_dir(self._layout.credentials_dir)
             java = require_tool("java")

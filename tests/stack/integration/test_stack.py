@@ -161,3 +161,29 @@ def test_credential_files_are_private(runner: StackRunner, topology: Topology) -
         assert body["username"] == principal
         assert body["mechanism"] == "SCRAM-SHA-256"
     assert stat.S_IMODE(runner.layout.server_properties.stat().st_mode) == 0o600
+
+
+def test_state_and_logs_are_readable_by_their_owner_only(runner: StackRunner) -> None:
+    # Broker data and logs hold personal data: nobody but the hub's own user may list them,
+    # even after an earlier run left the directories open (issue 13, defect 8).
+    layout = runner.layout
+    for directory in (layout.data_dir, layout.logs_dir, layout.kafka_dir):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
+
+
+def test_safehub_commands_write_files_for_their_owner_only() -> None:
+    # Every command runs under a private umask, whatever the shell's.
+    probe = (
+        "import os\n"
+        "os.umask(0o022)\n"
+        "from services.cli.main import main\n"
+        "try:\n"
+        "    main(['stack', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(oct(os.umask(0)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO_ROOT
+    ).stdout
+    assert out.strip().splitlines()[-1] == "0o77"
