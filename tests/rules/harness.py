@@ -66,12 +66,9 @@ from services.hubkit.publisher import NoticePublisher
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import AUDIT_TOPIC, Topology, load_topology
 from services.identity.app import create_app as identity_app
-from services.identity.assertions import client_assertion
-from services.identity.clients import register_client
-from services.identity.domain import CLIENT_ASSERTION_TYPE
-from services.identity.keys import load_key
 from services.identity.settings import IdentitySettings
 from services.stack.artifacts import ensure_opa
+from tests.adapters.clients import client_credentials_token, register_agency_clients
 from tests.policy.integration.private_opa import PrivateOpa
 
 __all__ = [
@@ -527,21 +524,7 @@ async def _tokens(
 ) -> dict[str, str]:
     tokens: dict[str, str] = {}
     for agency, client in clients.items():
-        assertion = client_assertion(
-            key=load_key(client.private_key_path),
-            client_id=client.registration.client_id,
-            token_endpoint=issuer.token_endpoint,
-        )
-        response = await identity.post(
-            "/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_assertion_type": CLIENT_ASSERTION_TYPE,
-                "client_assertion": assertion,
-            },
-        )
-        assert response.status_code == 200, response.text
-        tokens[agency] = response.json()["access_token"]
+        tokens[agency] = await client_credentials_token(identity, issuer, client)
     return tokens
 
 
@@ -586,15 +569,7 @@ async def running_hub(base: HubSettings, workdir: Path) -> AsyncIterator[RulesHu
         identity_settings = IdentitySettings(
             issuer="http://identity.test", state_dir=workdir / "identity"
         )
-        clients = {
-            agency: register_client(
-                state_dir=workdir / "identity",
-                keys_out_dir=workdir / "integrators",
-                agency=agency,
-                client_id=f"{agency.lower().replace('_', '-')}-rules",
-            )
-            for agency in ADAPTER_AGENCIES
-        }
+        clients = register_agency_clients(workdir, ADAPTER_AGENCIES, suffix="rules")
         identity = identity_app(settings, identity_settings)
         await stack.enter_async_context(identity.router.lifespan_context(identity))
         identity_http = await stack.enter_async_context(

@@ -32,11 +32,9 @@ from services.hubkit.linkage import provision_linkage_secret
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import Topology
 from services.identity.app import create_app as identity_app
-from services.identity.assertions import client_assertion
-from services.identity.clients import RegisteredClient, register_client
-from services.identity.domain import CLIENT_ASSERTION_TYPE
-from services.identity.keys import load_key
+from services.identity.clients import RegisteredClient
 from services.identity.settings import IdentitySettings
+from tests.adapters.clients import client_credentials_token, register_agency_clients
 
 # A fresh reference space per session: the broker outlives test runs.
 RUN = f"S{time.time_ns() % 10**10:010d}"
@@ -64,22 +62,9 @@ class Served:
 
     async def token(self, agency: str) -> str:
         if agency not in self._tokens:
-            client = self.clients[agency]
-            assertion = client_assertion(
-                key=load_key(client.private_key_path),
-                client_id=client.registration.client_id,
-                token_endpoint=self.identity_settings.token_endpoint,
+            self._tokens[agency] = await client_credentials_token(
+                self.identity, self.identity_settings, self.clients[agency]
             )
-            response = await self.identity.post(
-                "/token",
-                data={
-                    "grant_type": "client_credentials",
-                    "client_assertion_type": CLIENT_ASSERTION_TYPE,
-                    "client_assertion": assertion,
-                },
-            )
-            assert response.status_code == 200, response.text
-            self._tokens[agency] = response.json()["access_token"]
         return self._tokens[agency]
 
 
@@ -121,15 +106,7 @@ async def served(
     identity_settings = IdentitySettings(
         issuer="http://identity.test", state_dir=state / "identity"
     )
-    clients = {
-        agency: register_client(
-            state_dir=state / "identity",
-            keys_out_dir=state / "integrators",
-            agency=agency,
-            client_id=f"{agency.lower().replace('_', '-')}-sec",
-        )
-        for agency in AGENCIES
-    }
+    clients = register_agency_clients(state, AGENCIES, suffix="sec")
     adapter_settings = AdapterSettings(
         token_issuer=identity_settings.issuer, state_dir=state / "adapters"
     )
