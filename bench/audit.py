@@ -35,7 +35,9 @@ from services.gateway.domain.decisions import (
 )
 from services.gateway.domain.records import audit_record
 from services.gateway.domain.redaction import present_paths
-from services.hubkit.codec import MessageType, SchemaCatalog
+from services.hubkit.audit_trail import DECISION_STREAM, seal_audit_record
+from services.hubkit.codec import SchemaCatalog
+from services.hubkit.envelope import KeyDirectory, SigningKey, load_signing_key
 from services.hubkit.linkage import LinkageKeyer
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import load_topology
@@ -83,12 +85,23 @@ def synthetic_records(count: int, hub: HubSettings) -> list[dict[str, Any]]:
     return records[:count]
 
 
+# The hub key the records are sealed with, as the gateway seals them; the indexer checks it.
+HUB_KEY = SigningKey.generate("gateway")
+TRUSTED = KeyDirectory.of([HUB_KEY])
+
+
+def _entry(catalog: SchemaCatalog, data: bytes, offset: int) -> Any:
+    return entry_for_bytes(
+        catalog, data, keys=TRUSTED, source=SourcePosition("audit.decisions.v1", 0, offset)
+    )
+
+
 def bench_indexer(encoded: list[bytes], catalog: SchemaCatalog, batch: int, db: Path) -> float:
     store = open_store(f"sqlite:///{db}")
     start = time.perf_counter()
     for first in range(0, len(encoded), batch):
         entries = [
-            entry_for_bytes(catalog, data, SourcePosition("audit.decisions.v1", 0, first + i))
+            _entry(catalog, data, first + i)
             for i, data in enumerate(encoded[first : first + batch])
         ]
         store.append(entries, appended_at_ms=first)
@@ -100,10 +113,7 @@ def bench_indexer(encoded: list[bytes], catalog: SchemaCatalog, batch: int, db: 
 
 def bench_raw_sqlite(encoded: list[bytes], catalog: SchemaCatalog, batch: int, db: Path) -> float:
     # The rows the indexer writes, computed outside the timed section.
-    entries = [
-        entry_for_bytes(catalog, data, SourcePosition("audit.decisions.v1", 0, i))
-        for i, data in enumerate(encoded)
-    ]
+    entries = [_entry(catalog, data, i) for i, data in enumerate(encoded)]
     rows = [leaf_row(i, e, None, 0) for i, e in enumerate(entries)]
     rules = [
         [
@@ -153,6 +163,7 @@ async def bench_broker(
     from services.hubkit.topology import AUDIT_TOPIC
 
     catalog = SchemaCatalog(hub.schemas_dir)
+    hub_key = load_signing_key(hub.keys_dir, "gateway")  # the stack's: the indexer trusts it
     # The log starts where this run's records start, so it measures exactly them.
     probe = AIOKafkaConsumer(
         bootstrap_servers=hub.kafka_bootstrap,
@@ -170,7 +181,8 @@ async def bench_broker(
     for first in range(0, len(records), 500):
         async with producer.transaction():
             for record in records[first : first + 500]:
-                await producer.send(AUDIT_TOPIC, catalog.encode(MessageType.AUDIT_RECORD, record))
+                value = seal_audit_record(catalog, DECISION_STREAM, record, hub_key, NOW)
+                await producer.send(AUDIT_TOPIC, value)
     await producer.stop()
     origin = f"{AUDIT_LOG_ORIGIN}-bench"
     store = open_store(f"sqlite:///{db}")
@@ -185,6 +197,7 @@ async def bench_broker(
         store=store,
         catalog=catalog,
         log_key=ensure_log_key(db.parent / "keys", name="audit-log", origin=origin),
+        trusted_keys=lambda: KeyDirectory.load(hub.keys_dir / "trusted"),
     )
     last = records[-1]["decision_id"]
     start = time.perf_counter()
@@ -215,7 +228,7 @@ def main() -> None:
     hub = HubSettings()
     catalog = SchemaCatalog(hub.schemas_dir)
     records = synthetic_records(args.records, hub)
-    encoded = [catalog.encode(MessageType.AUDIT_RECORD, r) for r in records]
+    encoded = [seal_audit_record(catalog, DECISION_STREAM, r, HUB_KEY, NOW) for r in records]
     size = sum(len(e) for e in encoded) / len(encoded)
     print(
         f"{len(encoded)} audit records, {size:.0f} bytes each on average, batches of {args.batch}"

@@ -636,7 +636,7 @@ async def breakdown(hub: HubSettings, topology: Topology, notices: Sequence[Seal
 
     accepted = [
         timed("intake: verify + decode", lambda n=n: accept_notice(
-            catalog=catalog, keys=keys, agency=agencies[n.topic], value=n.value
+            catalog=catalog, keys=keys, agency=agencies[n.topic], key=n.key, value=n.value
         ))
         for n in notices
     ]  # fmt: skip

@@ -7,7 +7,13 @@ authenticated caller is itself audited **before** it runs: an ACCESS entry (who,
 query, which parameters, allowed or refused) is appended to the same verifiable log the
 decisions are in, so the hub cannot hide who looked at a child's record, and a partner can
 prove it. If that append fails the query does not run (503): no audit entry, no answer. The
-response carries the access entry's leaf index in `X-Audit-Access-Leaf`.
+response carries the access entry's leaf index in `X-Audit-Access-Leaf`. The entry records
+ids and codes only (`services.audit.access_parameters`): the parameters the route declares,
+each in its canonical form or as a digest, never text a caller typed.
+
+Besides decisions, the log holds the MASH console's access events (`/v1/console-access`) and
+the records an audit topic carried that failed its check (`/v1/rejections`: unsigned, signed
+by the wrong producer, of the wrong schema; never entered as decisions).
 
 Errors map to HTTP: unauthenticated 401 (WWW-Authenticate: Bearer), wrong role 403, JWKS or
 store unavailable 503, unknown decision/checkpoint 404, not yet checkpointed 409, a proof
@@ -30,9 +36,15 @@ from typing import Annotated, Any, Literal
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.dependencies.models import Dependant
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
+from services.audit.access_parameters import (
+    recorded_actor,
+    recorded_parameters,
+    recorded_roles,
+)
 from services.audit.auth import Claims, ClaimsValidator, RoleTokenValidator
 from services.audit.errors import (
     AuditError,
@@ -42,21 +54,32 @@ from services.audit.errors import (
     StorageError,
 )
 from services.audit.export import consistency_evidence, decision_leaves, inclusion_evidence
-from services.audit.indexer import AccessEvent, entry_for_access, to_ms
+from services.audit.indexer import (
+    AccessEvent,
+    EntryKind,
+    decode_rejected,
+    entry_for_access,
+    to_ms,
+)
 from services.audit.reports import (
+    ConsoleAccessesPublic,
     DecisionPublic,
     DecisionsPublic,
     LogPositionPublic,
     ProcessingSummaryPublic,
+    RejectionsPublic,
     SubjectAccessReportPublic,
+    console_access_view,
     decision_view,
     processing_summary,
+    rejection_view,
     render_subject_access_html,
     subject_access_report,
 )
 from services.audit.settings import AuditSettings
 from services.audit.storage import AuditStore, DecisionQuery, StoredLeaf
 from services.audit.storage_sql import open_store
+from services.hubkit.audit_trail import read_logged_record
 from services.hubkit.auth import (
     AuthError,
     Forbidden,
@@ -67,6 +90,7 @@ from services.hubkit.auth_http import auth_error_response
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.errors import CodecError
 from services.hubkit.settings import HubSettings
+from services.hubkit.tls import http_client
 
 __all__ = [
     "ACCESS_LEAF_HEADER",
@@ -157,15 +181,19 @@ async def _audited(
     """Log the query (allowed or refused) before it runs; refuse callers without the role."""
     allowed = ctx.settings.ig_role in claims.roles
     route = request.scope.get("route")
-    parameters = {str(k): str(v) for k, v in request.path_params.items()}
-    parameters.update({str(k): str(v) for k, v in request.query_params.items()})
+    dependant = getattr(route, "dependant", None)
+    sent = [*request.path_params.items(), *request.query_params.multi_items()]
     event = AccessEvent(
         access_id=ctx.new_id(),
         at_ms=ctx.clock_ms(),
-        actor=claims.subject,
-        roles=tuple(sorted(claims.roles)),
-        action=getattr(route, "name", request.url.path),
-        parameters=parameters,
+        actor=recorded_actor(claims.subject),
+        roles=recorded_roles(claims.roles),
+        # Audited routes all have a name; never fall back to the URL, which a caller writes.
+        action=str(getattr(route, "name", None) or "unnamed_route"),
+        parameters=recorded_parameters(
+            [(str(k), str(v)) for k, v in sent],
+            declared=_declared(dependant) if isinstance(dependant, Dependant) else (),
+        ),
         allowed=allowed,
     )
     result = await run_in_threadpool(
@@ -180,16 +208,28 @@ async def _audited(
 Audited = Annotated[_Access, Depends(_audited)]
 
 
+def _declared(dependant: Dependant) -> set[str]:
+    """Names of the path and query parameters a route (and its dependencies) declares."""
+    names = {f.alias for f in (*dependant.path_params, *dependant.query_params)}
+    for sub in dependant.dependencies:
+        names |= _declared(sub)
+    return names
+
+
 # ---------------------------------------------------------------------------------------------
 # Helpers
 
 
 def _decode(ctx: ApiContext, leaf: StoredLeaf) -> DecisionPublic | None:
+    """A decision leaf: a hub-signed AuditRecord (checked when it was logged), or a bare one
+    in a log from before records were signed."""
     try:
-        record = ctx.catalog.decode(leaf.data, MessageType.AUDIT_RECORD)
+        logged = read_logged_record(ctx.catalog, leaf.data)
     except CodecError:
         return None
-    return decision_view(leaf, record)
+    if logged.message_type is not MessageType.AUDIT_RECORD:
+        return None
+    return decision_view(leaf, logged.record)
 
 
 def _decisions(ctx: ApiContext, query: DecisionQuery) -> DecisionsPublic:
@@ -466,6 +506,45 @@ def record_of_processing(
     )
 
 
+@router.get("/console-access", response_model=ConsoleAccessesPublic, name="console_access")
+def console_access(
+    ctx: Ctx, _access: Audited, limit: Limit = 100, offset: Offset = 0
+) -> ConsoleAccessesPublic:
+    """Access events from the MASH console (refusals), signed by the console's key, in log
+    order."""
+    limit = min(limit, ctx.settings.query_limit_max)
+    items = []
+    for leaf in ctx.store.entries_of_kind(EntryKind.CONSOLE_ACCESS, limit=limit, offset=offset):
+        try:
+            logged = read_logged_record(ctx.catalog, leaf.data)
+        except CodecError:
+            continue
+        items.append(console_access_view(leaf, logged.record, signed_by=logged.key_id))
+    return ConsoleAccessesPublic(
+        total=ctx.store.count_of_kind(EntryKind.CONSOLE_ACCESS),
+        limit=limit,
+        offset=offset,
+        items=items,
+    )
+
+
+@router.get("/rejections", response_model=RejectionsPublic, name="rejections")
+def rejections(
+    ctx: Ctx, _access: Audited, limit: Limit = 100, offset: Offset = 0
+) -> RejectionsPublic:
+    """Records an audit topic carried that failed its check (unsigned, wrong signer, bad
+    signature, wrong schema, free text): why, where, and the digest of their bytes. None of
+    them was entered as a decision or an access event."""
+    limit = min(limit, ctx.settings.query_limit_max)
+    leaves = ctx.store.entries_of_kind(EntryKind.REJECTED, limit=limit, offset=offset)
+    return RejectionsPublic(
+        total=ctx.store.count_of_kind(EntryKind.REJECTED),
+        limit=limit,
+        offset=offset,
+        items=[rejection_view(leaf, decode_rejected(leaf.data)) for leaf in leaves],
+    )
+
+
 @router.get(
     "/decisions/{decision_id}/inclusion-proof",
     response_model=InclusionProofPublic,
@@ -570,7 +649,7 @@ def create_app(
         if active_validator is None:
             assert settings.jwks_url is not None
             assert settings.token_issuer is not None
-            client = httpx.AsyncClient()
+            client = http_client(hub)
             active_validator = RoleTokenValidator(
                 jwks=RemoteJwks(settings.jwks_url, client=client),
                 issuer=settings.token_issuer,

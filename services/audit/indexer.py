@@ -3,16 +3,29 @@
 No I/O, no clock, no id generation: the edge passes bytes, decoded records, times and ids in.
 
 What a leaf is
-    Leaf data are the exact bytes the gateway committed to `audit.decisions.v1` (Avro
-    single-object encoding: C3 01, the schema fingerprint, the body), so anyone holding a
-    record as it travelled can hash it (RFC 9162 `leaf_hash`) and check its inclusion, and
-    the bytes name their own schema. IG queries against the log are leaves too (`ACCESS`
-    entries), encoded as `ACCESS_PREFIX` + canonical JSON; the prefix can never begin an
-    Avro single-object message (which starts with 0xC3), so the two kinds never collide.
+    Two services write to the log, each on its own topic, each signing with its own key
+    (`services.hubkit.audit_trail`): the gateway's decisions on `audit.decisions.v1` (an
+    AuditRecord sealed with the hub key) and the console's access events on `audit.access.v1`
+    (a ConsoleAccess event sealed with the console's key). A record that passes the check for
+    its topic is logged as the exact bytes consumed (the SignedEnvelope, Avro single-object
+    encoding: C3 01, the schema fingerprint, the body), so anyone holding the record as it
+    travelled can hash it (RFC 9162 `leaf_hash`), check its inclusion and, with the producer's
+    public key, who signed it. Logs written before records were signed hold bare AuditRecord
+    bytes; readers accept both (`audit_trail.read_logged_record`).
+
+    A record that fails the check (unsigned, unknown or wrong signer, bad signature, wrong
+    schema, free text in an access event) is never entered as what it claims to be: it
+    becomes a REJECTED entry, `REJECTED_PREFIX` + canonical JSON naming the reason, where it
+    was read and the SHA-256 and length of its bytes. The bytes themselves are not logged, so
+    whoever can write an audit topic still cannot put text of their choosing into the
+    permanent log. IG queries against the log are leaves too (`ACCESS` entries, prefix
+    `ACCESS_PREFIX`). Neither prefix can begin an Avro single-object message (which starts
+    with 0xC3), so the kinds never collide.
 
 Idempotency (what a re-delivered record does)
-    Every entry has an `entry_id`: the record's decision id, the access id of an IG query,
-    or `undecodable:<leaf hash>` for bytes that do not decode. The pair (entry_id, leaf hash)
+    Every entry has an `entry_id`: the record's decision id, the access id of a console
+    access event or of an IG query, or `rejected:<sha256 of the record>` for a rejection.
+    The pair (entry_id, leaf hash)
     is unique in the store. After a crash between the database commit and the Kafka offset
     commit, the consumer re-reads records already logged; each is the same decision id with
     the same bytes, so `plan_appends` skips it and the tree does not grow twice.
@@ -25,6 +38,7 @@ Idempotency (what a re-delivered record does)
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,11 +48,19 @@ from typing import Any
 from services.audit.domain.checkpoint import Checkpoint
 from services.audit.domain.merkle import CompactRange, SubtreeNode, leaf_hash
 from services.audit.errors import StorageCorrupt
+from services.hubkit.audit_trail import (
+    ACCESS_STREAM,
+    DECISION_STREAM,
+    RejectionReason,
+    open_audit_record,
+)
 from services.hubkit.codec import MessageType, SchemaCatalog
-from services.hubkit.errors import CodecError
+from services.hubkit.envelope import KeyDirectory
+from services.hubkit.errors import AuditRecordRejected, CodecError, UnknownSigningKey
 
 __all__ = [
     "ACCESS_PREFIX",
+    "REJECTED_PREFIX",
     "AccessEvent",
     "AppendPlan",
     "EntryKind",
@@ -47,9 +69,12 @@ __all__ = [
     "PlannedLeaf",
     "SourcePosition",
     "decode_access",
+    "decode_rejected",
     "entry_for_access",
     "entry_for_bytes",
+    "entry_for_console_access",
     "entry_for_record",
+    "entry_for_rejected",
     "entry_for_undecodable",
     "plan_appends",
     "plan_checkpoint",
@@ -57,16 +82,24 @@ __all__ = [
 ]
 
 ACCESS_PREFIX = b"safehub.audit.access.v1\n"
+REJECTED_PREFIX = b"safehub.audit.rejected.v1\n"
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 class EntryKind(StrEnum):
     DECISION = "decision"
-    """An AuditRecord from the gateway (sharing decision, rejection, refused access)."""
+    """An AuditRecord signed by the hub (sharing decision, notice rejected; in logs from
+    before access events had their own topic, a console refusal)."""
+    CONSOLE_ACCESS = "console_access"
+    """A ConsoleAccess event signed by the console (a refusal)."""
     ACCESS = "access"
     """An IG query against this log."""
+    REJECTED = "rejected"
+    """A record on an audit topic that failed its topic's check: its digest and the reason,
+    never its bytes, never a decision."""
     UNDECODABLE = "undecodable"
-    """Bytes on the audit topic that do not decode: logged as they are, never dropped."""
+    """Bytes that did not decode, logged as they were (only in logs from before records were
+    signed; such bytes are now REJECTED)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +142,8 @@ class LogEntry:
     leaf_hash: bytes
     columns: IndexColumns
     source: SourcePosition | None = None
+    rejection: RejectionReason | None = None
+    """For a REJECTED entry, why (for metrics and logs; the leaf holds it too)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,15 +228,88 @@ def entry_for_undecodable(*, data: bytes, source: SourcePosition | None = None) 
     )
 
 
-def entry_for_bytes(
-    catalog: SchemaCatalog, data: bytes, source: SourcePosition | None = None
+def entry_for_console_access(
+    *, data: bytes, record: Mapping[str, Any], source: SourcePosition | None = None
 ) -> LogEntry:
-    """Decode a record from the audit topic; bytes that do not decode are still logged."""
+    """A checked ConsoleAccess event (`data` are the signed bytes as consumed)."""
+    feed = record.get("feed") or {}
+    return LogEntry(
+        kind=EntryKind.CONSOLE_ACCESS,
+        entry_id=str(record["access_id"]),
+        data=data,
+        leaf_hash=leaf_hash(data),
+        columns=IndexColumns(
+            event=_text(record.get("event")),
+            notice_id=_text(record.get("notice_id")),
+            recipient_subscriber_id=_text(feed.get("subscriber_id")),
+            recipient_agency=_text(feed.get("agency")),
+            recipient_organisation=_text(feed.get("organisation")),
+            recipient_role=_text(feed.get("role")),
+            decided_at_ms=to_ms(record.get("at")),
+        ),
+        source=source,
+    )
+
+
+def entry_for_rejected(
+    *,
+    data: bytes,
+    rejected: AuditRecordRejected,
+    source: SourcePosition,
+    signer: str | None = None,
+) -> LogEntry:
+    """A record that failed its topic's check, as a REJECTED entry: where it was read, why,
+    and the SHA-256 and length of its bytes (so it can be matched to the topic), never the
+    bytes themselves. `signer` is the owner of the trusted key it claims, if any."""
+    reason = RejectionReason(rejected.reason)
+    digest = hashlib.sha256(data).hexdigest()
+    body = {
+        "reason": reason.value,
+        "detail": rejected.detail,
+        "topic": source.topic,
+        "partition": source.partition,
+        "offset": source.offset,
+        "sha256": digest,
+        "length": len(data),
+        "claimed_signer": signer,
+    }
+    leaf = REJECTED_PREFIX + _canonical_json(body)
+    return LogEntry(
+        kind=EntryKind.REJECTED,
+        entry_id=f"rejected:{digest}",
+        data=leaf,
+        leaf_hash=leaf_hash(leaf),
+        columns=IndexColumns(event="REJECTED"),
+        source=source,
+        rejection=reason,
+    )
+
+
+def entry_for_bytes(
+    catalog: SchemaCatalog, data: bytes, *, keys: KeyDirectory, source: SourcePosition
+) -> LogEntry:
+    """Check a record read from an audit topic and make its entry: a decision (hub-signed
+    AuditRecord on the decisions topic), a console access event (console-signed ConsoleAccess
+    on the access topic), or a rejection. Nothing read from an audit topic is dropped."""
     try:
-        record = catalog.decode(data, MessageType.AUDIT_RECORD)
-    except CodecError:
-        return entry_for_undecodable(data=data, source=source)
-    return entry_for_record(data=data, record=record, source=source)
+        opened = open_audit_record(catalog, data, keys, topic=source.topic)
+    except AuditRecordRejected as rejected:
+        return entry_for_rejected(
+            data=data, rejected=rejected, source=source, signer=_claimed_signer(catalog, data, keys)
+        )
+    if opened.stream is DECISION_STREAM:
+        return entry_for_record(data=data, record=opened.record, source=source)
+    assert opened.stream is ACCESS_STREAM
+    return entry_for_console_access(data=data, record=opened.record, source=source)
+
+
+def _claimed_signer(catalog: SchemaCatalog, data: bytes, keys: KeyDirectory) -> str | None:
+    """The owner of the trusted key a rejected envelope names (an investigator's first
+    question: whose key was misused?); None if it names no trusted key or is no envelope."""
+    try:
+        return keys.get(str(catalog.decode(data, MessageType.ENVELOPE)["key_id"])).owner
+    except (CodecError, UnknownSigningKey):
+        return None
 
 
 def _canonical_json(value: Any) -> bytes:
@@ -224,14 +332,23 @@ def entry_for_access(event: AccessEvent) -> LogEntry:
     )
 
 
+def _prefixed_json(data: bytes, prefix: bytes, what: str) -> dict[str, Any]:
+    if not data.startswith(prefix):
+        raise ValueError(f"not {what}")
+    value = json.loads(data[len(prefix) :])
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} is not a JSON object")
+    return value
+
+
 def decode_access(data: bytes) -> dict[str, Any]:
     """The JSON of an ACCESS leaf; ValueError if the bytes are not one."""
-    if not data.startswith(ACCESS_PREFIX):
-        raise ValueError("not an access entry")
-    value = json.loads(data[len(ACCESS_PREFIX) :])
-    if not isinstance(value, dict):
-        raise ValueError("access entry is not a JSON object")
-    return value
+    return _prefixed_json(data, ACCESS_PREFIX, "an access entry")
+
+
+def decode_rejected(data: bytes) -> dict[str, Any]:
+    """The JSON of a REJECTED leaf; ValueError if the bytes are not one."""
+    return _prefixed_json(data, REJECTED_PREFIX, "a rejection entry")
 
 
 # ---------------------------------------------------------------------------------------------

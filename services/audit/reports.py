@@ -32,6 +32,8 @@ from services.hubkit.notice import to_json_value
 __all__ = [
     "OUTCOMES",
     "THIRD_PARTY_LABEL",
+    "ConsoleAccessPublic",
+    "ConsoleAccessesPublic",
     "DecisionPublic",
     "DecisionsPublic",
     "DisclosurePublic",
@@ -41,10 +43,14 @@ __all__ = [
     "ProcessingRowPublic",
     "ProcessingSummaryPublic",
     "RecipientPublic",
+    "RejectionPublic",
+    "RejectionsPublic",
     "SubjectAccessReportPublic",
+    "console_access_view",
     "decision_view",
     "field_labels",
     "processing_summary",
+    "rejection_view",
     "render_subject_access_html",
     "subject_access_report",
 ]
@@ -199,6 +205,54 @@ class DecisionsPublic(_Public):
     limit: int
     offset: int
     items: list[DecisionPublic]
+
+
+class ConsoleAccessPublic(_Public):
+    """One access event from the MASH console (a refusal), signed by the console's key."""
+
+    leaf_index: int
+    access_id: str
+    event: str
+    refusal_reason: str | None
+    at: dt.datetime
+    actor: str
+    """Identity provider subject (an opaque id), or 'sha256:<hex>' of one of another form."""
+    actor_roles: list[str]
+    feed: RecipientPublic | None
+    notice_id: str | None
+    signed_by: str | None
+    """Key id of the console key that signed the event."""
+
+
+class ConsoleAccessesPublic(_Public):
+    total: int
+    limit: int
+    offset: int
+    items: list[ConsoleAccessPublic]
+
+
+class RejectionPublic(_Public):
+    """A record an audit topic carried that failed its topic's check: never a decision. Its
+    bytes are not in the log, only their digest, so it can be found on the topic."""
+
+    leaf_index: int
+    reason: str
+    """A code from services.hubkit.audit_trail.RejectionReason, e.g. WRONG_SIGNER."""
+    detail: str
+    topic: str
+    partition: int
+    offset: int
+    sha256: str
+    length: int
+    claimed_signer: str | None
+    """Owner of the trusted key the record named, if any (whose key was misused)."""
+
+
+class RejectionsPublic(_Public):
+    total: int
+    limit: int
+    offset: int
+    items: list[RejectionPublic]
 
 
 class DisclosurePublic(_Public):
@@ -357,6 +411,40 @@ def decision_view(leaf: StoredLeaf, record: Mapping[str, Any]) -> DecisionPublic
         retention_review_date=review
         if isinstance(review, dt.date)
         else dt.date.fromisoformat(str(to_json_value(review))),
+    )
+
+
+def console_access_view(
+    leaf: StoredLeaf, record: Mapping[str, Any], *, signed_by: str | None
+) -> ConsoleAccessPublic:
+    """The IG view of one console access leaf from its decoded ConsoleAccess event."""
+    feed = record.get("feed")
+    return ConsoleAccessPublic(
+        leaf_index=leaf.leaf_index,
+        access_id=str(record["access_id"]),
+        event=str(record["event"]),
+        refusal_reason=record.get("refusal_reason"),
+        at=_as_datetime(record["at"]),
+        actor=str(record["actor"]),
+        actor_roles=list(record.get("actor_roles") or []),
+        feed=RecipientPublic(**feed) if feed else None,
+        notice_id=record.get("notice_id"),
+        signed_by=signed_by,
+    )
+
+
+def rejection_view(leaf: StoredLeaf, body: Mapping[str, Any]) -> RejectionPublic:
+    """The IG view of one REJECTED leaf from its decoded JSON."""
+    return RejectionPublic(
+        leaf_index=leaf.leaf_index,
+        reason=str(body["reason"]),
+        detail=str(body["detail"]),
+        topic=str(body["topic"]),
+        partition=int(body["partition"]),
+        offset=int(body["offset"]),
+        sha256=str(body["sha256"]),
+        length=int(body["length"]),
+        claimed_signer=body.get("claimed_signer"),
     )
 
 

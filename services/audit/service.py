@@ -1,10 +1,14 @@
-"""The audit indexer's Kafka edge: consume `audit.decisions.v1`, append to the log, sign and
-publish checkpoints.
+"""The audit indexer's Kafka edge: consume `audit.decisions.v1` (the gateway's decisions) and
+`audit.access.v1` (the console's access events), append to the log, sign and publish
+checkpoints.
 
-Loop, per partition batch (the topic has one partition, so one total order):
+Loop, per partition batch (each topic has one partition, so each has one total order):
 
-1. decode each record into a log entry (`indexer.entry_for_bytes`; bytes that do not decode
-   are logged as they are: nothing on the audit topic is ever dropped);
+1. check each record against its topic (`indexer.entry_for_bytes`: signed with the key of the
+   topic's producer, of the topic's schema) and make its log entry; a record that fails is a
+   REJECTED entry (reason and digest, never its bytes), counted in `IndexerStats.rejected`
+   and logged without content: nothing on an audit topic is dropped, nothing unauthenticated
+   is entered as a decision;
 2. append the batch in ONE database transaction (`AuditStore.append`);
 3. only then commit the Kafka offsets.
 
@@ -32,8 +36,9 @@ import asyncio
 import logging
 import signal
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -42,15 +47,24 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.audit.domain.checkpoint import encode_signed_note, key_id, sign_checkpoint
 from services.audit.errors import StorageCorrupt, StorageError
-from services.audit.indexer import SourcePosition, entry_for_bytes, plan_checkpoint
+from services.audit.indexer import (
+    EntryKind,
+    LogEntry,
+    SourcePosition,
+    entry_for_bytes,
+    plan_checkpoint,
+)
 from services.audit.keys import ensure_log_key
 from services.audit.settings import LOG_KEY_NAME, AuditSettings
 from services.audit.storage import AuditStore, StoredCheckpoint, check_tree
 from services.audit.storage_sql import open_store
+from services.hubkit.audit_trail import RejectionReason
 from services.hubkit.bus import make_consumer, make_producer
 from services.hubkit.codec import MessageType, SchemaCatalog
+from services.hubkit.envelope import KeyDirectory
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import (
+    AUDIT_ACCESS_TOPIC,
     AUDIT_CHECKPOINT_TOPIC,
     AUDIT_GROUP,
     AUDIT_PRINCIPAL,
@@ -76,6 +90,9 @@ class IndexerStats:
     storage_retries: int = 0
     checkpoints_signed: int = 0
     checkpoints_published: int = 0
+    access_events: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    """Records refused by their topic's check, by topic and reason ("<topic> <REASON>")."""
 
 
 class _ResumeFromStore(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -102,12 +119,18 @@ class AuditIndexer:
         store: AuditStore,
         catalog: SchemaCatalog,
         log_key: Ed25519PrivateKey,
+        trusted_keys: Callable[[], KeyDirectory],
         clock_ms: Callable[[], int] = _now_ms,
     ) -> None:
         self._hub = hub
         self._settings = settings
         self._store = store
         self._catalog = catalog
+        # Re-read when a record names a key the directory does not hold: a producer's key
+        # provisioned after the indexer started must not turn its genuine records into
+        # rejections.
+        self._load_keys = trusted_keys
+        self._keys = trusted_keys()
         self._key = log_key
         self._key_id = key_id(settings.origin, log_key.public_key())
         self._clock_ms = clock_ms
@@ -130,7 +153,9 @@ class AuditIndexer:
         await asyncio.to_thread(check_tree, self._store)
         self._consumer = make_consumer(self._hub, AUDIT_PRINCIPAL, group_id=AUDIT_GROUP)
         self._producer = make_producer(self._hub, AUDIT_PRINCIPAL)
-        self._consumer.subscribe(topics=[AUDIT_TOPIC], listener=_ResumeFromStore(self))
+        self._consumer.subscribe(
+            topics=[AUDIT_TOPIC, AUDIT_ACCESS_TOPIC], listener=_ResumeFromStore(self)
+        )
         await self._producer.start()
         await self._consumer.start()
         self._started.set()
@@ -165,21 +190,50 @@ class AuditIndexer:
                 position = await asyncio.to_thread(
                     self._store.next_source_offset, tp.topic, tp.partition
                 )
+            start = (
+                self._settings.access_start_offset
+                if tp.topic == AUDIT_ACCESS_TOPIC
+                else self._settings.start_offset
+            )
             if position is not None:
                 self._consumer.seek(tp, position)
-            elif self._settings.start_offset > 0:
-                self._consumer.seek(tp, self._settings.start_offset)
+            elif start > 0:
+                self._consumer.seek(tp, start)
             else:
                 await self._consumer.seek_to_beginning(tp)
             log.info("resuming", extra={"topic": tp.topic, "partition": tp.partition})
 
-    async def _index(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
-        entries = [
+    def _entries(self, tp: TopicPartition, records: list[ConsumerRecord]) -> list[LogEntry]:
+        return [
             entry_for_bytes(
-                self._catalog, r.value, SourcePosition(tp.topic, tp.partition, r.offset)
+                self._catalog,
+                r.value if r.value is not None else b"",
+                keys=self._keys,
+                source=SourcePosition(tp.topic, tp.partition, r.offset),
             )
             for r in records
         ]
+
+    async def _index(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+        entries = self._entries(tp, records)
+        if any(e.rejection is RejectionReason.UNKNOWN_SIGNER for e in entries):
+            self._keys = await asyncio.to_thread(self._load_keys)
+            entries = self._entries(tp, records)
+        for entry in entries:
+            if entry.kind is EntryKind.CONSOLE_ACCESS:
+                self.stats.access_events += 1
+            elif entry.rejection is not None:
+                self.stats.rejected[f"{tp.topic} {entry.rejection.value}"] += 1
+                assert entry.source is not None
+                # Position and reason only: the record may be anyone's text.
+                log.warning(
+                    "audit record rejected",
+                    extra={
+                        "topic": tp.topic,
+                        "offset": entry.source.offset,
+                        "reason": entry.rejection.value,
+                    },
+                )
         while True:
             try:
                 async with self._appending:
@@ -271,7 +325,8 @@ def build_indexer(
     store: AuditStore | None = None,
     log_key: Ed25519PrivateKey | None = None,
 ) -> AuditIndexer:
-    """The one wiring point: store, schema catalog and log key from settings."""
+    """The one wiring point: store, schema catalog, log key and the producers' trusted public
+    keys (`<keys_dir>/trusted/`) from settings."""
     return AuditIndexer(
         hub=hub,
         settings=settings,
@@ -280,6 +335,7 @@ def build_indexer(
         log_key=log_key
         if log_key is not None
         else ensure_log_key(hub.keys_dir, name=LOG_KEY_NAME, origin=settings.origin),
+        trusted_keys=lambda: KeyDirectory.load(hub.keys_dir / "trusted"),
     )
 
 

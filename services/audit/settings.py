@@ -53,6 +53,11 @@ class AuditSettings(BaseSettings):
             "the store holds records: then it continues after the last one it logged."
         ),
     )
+    access_start_offset: int = Field(
+        default=0,
+        ge=0,
+        description=("The same as start_offset, for the console's access topic (audit.access.v1)."),
+    )
     retry_backoff_s: float = Field(
         default=1.0, description="Wait before retrying a batch after a storage failure."
     )

@@ -459,6 +459,23 @@ class SqlAuditStore:
         statement = statement.order_by(c.leaf_index).limit(query.limit).offset(query.offset)
         return self._load(statement)
 
+    def entries_of_kind(self, kind: EntryKind, *, limit: int, offset: int) -> list[StoredLeaf]:
+        return self._load(
+            select(leaves)
+            .where(leaves.c.kind == kind.value)
+            .order_by(leaves.c.leaf_index)
+            .limit(limit)
+            .offset(offset)
+        )
+
+    def count_of_kind(self, kind: EntryKind) -> int:
+        with self._reading() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(leaves).where(leaves.c.kind == kind.value)
+                ).scalar_one()
+            )
+
     def processing_summary(
         self, *, decided_from_ms: int | None, decided_to_ms: int | None
     ) -> list[ProcessingCount]:

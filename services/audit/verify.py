@@ -64,7 +64,8 @@ from services.audit.errors import (
     EvidenceMalformed,
     LogTruncated,
 )
-from services.audit.indexer import ACCESS_PREFIX, decode_access
+from services.audit.indexer import ACCESS_PREFIX, REJECTED_PREFIX, decode_access, decode_rejected
+from services.hubkit.audit_trail import read_logged_record
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.errors import CodecError
 from services.hubkit.notice import to_json_value
@@ -215,17 +216,27 @@ def decode_consistency_proof(data: bytes) -> ConsistencyProof:
 
 
 def entry_view(catalog: SchemaCatalog, data: bytes) -> Any:
-    """A readable JSON form of leaf bytes: the decoded AuditRecord, the access entry, or a
-    marker for bytes that do not decode."""
-    if data.startswith(ACCESS_PREFIX):
-        try:
-            return {"access": decode_access(data)}
-        except ValueError:
-            return {"undecodable": True}
+    """A readable JSON form of leaf bytes: the decoded AuditRecord (with the key id that
+    signed it), the console access event, the IG access entry, the rejection, or a marker for
+    bytes that do not decode."""
+    for prefix, name, decode in (
+        (ACCESS_PREFIX, "access", decode_access),
+        (REJECTED_PREFIX, "rejected", decode_rejected),
+    ):
+        if data.startswith(prefix):
+            try:
+                return {name: decode(data)}
+            except ValueError:
+                return {"undecodable": True}
     try:
-        return {"decision": to_json_value(catalog.decode(data, MessageType.AUDIT_RECORD))}
+        logged = read_logged_record(catalog, data)
     except CodecError:
         return {"undecodable": True}
+    name = "decision" if logged.message_type is MessageType.AUDIT_RECORD else "console_access"
+    view: dict[str, Any] = {name: to_json_value(logged.record)}
+    if logged.key_id is not None:
+        view["signed_by"] = logged.key_id
+    return view
 
 
 # ---------------------------------------------------------------------------------------------

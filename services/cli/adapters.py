@@ -105,6 +105,7 @@ async def _serve_all(args: argparse.Namespace) -> None:
     from services.hubkit.envelope import provision_keys
     from services.hubkit.linkage import provision_linkage_secret
     from services.hubkit.settings import HubSettings
+    from services.hubkit.tls import server_tls_options
     from services.hubkit.topology import load_topology
     from services.identity.app import create_app as identity_app
 
@@ -131,7 +132,12 @@ async def _serve_all(args: argparse.Namespace) -> None:
     servers = [
         _QuietSignalsServer(
             uvicorn.Config(
-                app, host="127.0.0.1", port=port, log_level=args.log_level, lifespan="on"
+                app,
+                host="127.0.0.1",
+                port=port,
+                log_level=args.log_level,
+                lifespan="on",
+                **server_tls_options(hub),
             )
         )
         for _, app, port in apps
@@ -139,8 +145,9 @@ async def _serve_all(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, _stop_all, servers)
+    scheme = "https" if server_tls_options(hub) else "http"
     for name, _, port in apps:
-        print(f"{name:<20} http://127.0.0.1:{port}  (OpenAPI: /docs, /openapi.json)")
+        print(f"{name:<20} {scheme}://127.0.0.1:{port}  (OpenAPI: /docs, /openapi.json)")
     results = await asyncio.gather(*(s.serve() for s in servers), return_exceptions=True)
     failures = [r for r in results if isinstance(r, BaseException)]
     if failures:

@@ -329,8 +329,14 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from services.audit.api import create_app
+    from services.hubkit.tls import server_tls_options
 
-    uvicorn.run(create_app(settings, hub), host=settings.api_host, port=settings.api_port)
+    uvicorn.run(
+        create_app(settings, hub),
+        host=settings.api_host,
+        port=settings.api_port,
+        **server_tls_options(hub),
+    )
     return EXIT_OK
 
 

@@ -6,7 +6,8 @@ safehub console serve [--port N] [--host H]
     18205. With the local provider, the console registers itself as its OIDC client
     (authorization code + PKCE, private_key_jwt) on start.
 safehub console users
-    Prints the synthetic sign-in users and their generated development passwords.
+    Lists the synthetic sign-in users and says which file (0600) holds their generated
+    development passwords; the passwords themselves are never printed.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--port", type=int, help="port (default 18400)")
     serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning"))
     serve.set_defaults(handler=_serve)
-    users = actions.add_parser("users", help="print the synthetic sign-in users and passwords")
+    users = actions.add_parser(
+        "users", help="list the synthetic sign-in users and where their passwords are"
+    )
     users.set_defaults(handler=_users)
 
 
@@ -49,6 +52,7 @@ def register_local_client(hub: Any, console: Any) -> None:
         client_id=console.client_id,
         agency="MASH",
         redirect_uris=(console.redirect_uri,),
+        resources=(console.token_audience,),
     )
 
 
@@ -57,25 +61,25 @@ def print_users(hub: Any, *, indent: str = "  ") -> None:
     from services.identity.users import (
         DEFAULT_USERS_FILE,
         UserDirectory,
-        load_dev_passwords,
         provision_credentials,
     )
 
     identity = IdentitySettings()
     state_dir = identity.resolved_state_dir(hub.data_dir)
     directory = UserDirectory.load(identity.users_file or DEFAULT_USERS_FILE)
+    # Passwords never go to stdout (terminal scrollback, CI logs, screen shares): the
+    # developer reads them from the handout file, which only they can read.
     path = provision_credentials(state_dir, directory)
-    passwords = load_dev_passwords(state_dir)
-    print(f"{indent}Synthetic sign-in users (development passwords from {path}):")
+    print(f"{indent}Synthetic sign-in users (passwords: in {path}, readable only by you):")
     for user in directory:
-        roles = ", ".join(user.roles)
-        print(f"{indent}  {user.username:<20} {passwords.get(user.username, '?'):<18} {roles}")
+        print(f"{indent}  {user.username:<20} {', '.join(user.roles)}")
 
 
 async def serve_console(hub: Any, console: Any, *, log_level: str = "info") -> None:
     import uvicorn
 
     from services.console.app import create_app
+    from services.hubkit.tls import server_tls_options
 
     server = uvicorn.Server(
         uvicorn.Config(
@@ -86,6 +90,7 @@ async def serve_console(hub: Any, console: Any, *, log_level: str = "info") -> N
             lifespan="on",
             ws="none",
             timeout_graceful_shutdown=3,  # open pages hold event streams; do not wait on them
+            **server_tls_options(hub),
         )
     )
     await server.serve()

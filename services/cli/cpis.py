@@ -58,6 +58,7 @@ async def serve_cpis(hub: Any, settings: Any, *, log_level: str = "info") -> Non
     import uvicorn
 
     from services.cpis.bootstrap import cpis_app
+    from services.hubkit.tls import server_tls_options
 
     server = uvicorn.Server(
         uvicorn.Config(
@@ -67,6 +68,7 @@ async def serve_cpis(hub: Any, settings: Any, *, log_level: str = "info") -> Non
             log_level=log_level,
             lifespan="on",
             ws="none",
+            **server_tls_options(hub),
         )
     )
     await server.serve()
@@ -168,6 +170,7 @@ def _token(args: argparse.Namespace) -> int:
 
     from services.cpis.settings import CpisSettings
     from services.hubkit.settings import HubSettings
+    from services.hubkit.tls import http_client
     from services.identity.clients import ensure_signin_client
     from services.identity.keys import load_key
     from services.identity.settings import IdentitySettings
@@ -195,6 +198,7 @@ def _token(args: argparse.Namespace) -> int:
         client_id=DEV_CLIENT_ID,
         agency="HEALTH",
         redirect_uris=(redirect_uri,),
+        resources=(cpis.token_audience,),
     )
     provision_credentials(state_dir, UserDirectory.load(identity.users_file or DEFAULT_USERS_FILE))
     password = load_dev_passwords(state_dir).get(args.username)
@@ -203,7 +207,7 @@ def _token(args: argparse.Namespace) -> int:
         return 1
 
     async def fetch() -> str:
-        async with httpx.AsyncClient(timeout=15) as http:
+        async with http_client(hub, timeout=15) as http:
             return await sign_in(
                 http,
                 issuer=identity.issuer,

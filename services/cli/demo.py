@@ -297,7 +297,6 @@ async def run_live(hub: HubSettings, *, engine: str, seed: int, interval: float)
     import contextlib
     import signal
 
-    import httpx
     import uvicorn
 
     from services.adapters.childrens_services.app import create_app as csc_app
@@ -312,6 +311,7 @@ async def run_live(hub: HubSettings, *, engine: str, seed: int, interval: float)
     from services.cpis.settings import CpisSettings
     from services.hubkit.envelope import provision_keys
     from services.hubkit.linkage import provision_linkage_secret
+    from services.hubkit.tls import http_client, server_tls_options
     from services.identity.app import create_app as identity_app
 
     class QuietSignals(uvicorn.Server):
@@ -348,6 +348,7 @@ async def run_live(hub: HubSettings, *, engine: str, seed: int, interval: float)
                 # Open pages hold a live event stream; without a limit, stopping would wait
                 # for every browser tab to close.
                 timeout_graceful_shutdown=3,
+                **server_tls_options(hub),
             )
         )
         for _, app, port in apps
@@ -390,7 +391,7 @@ async def run_live(hub: HubSettings, *, engine: str, seed: int, interval: float)
         "them.\n\n  Synthetic records posted to the adapters, one every "
         f"{interval:g}s (sender, record, the adapter's answer):"
     )
-    async with httpx.AsyncClient(timeout=15) as http:
+    async with http_client(hub, timeout=15) as http:
         feeder = asyncio.create_task(
             _feed_traffic(
                 _Integrators(hub, http), TrafficPlan(seed, dt.datetime.now(dt.UTC)), interval

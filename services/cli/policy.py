@@ -240,8 +240,15 @@ def _explain(args: argparse.Namespace) -> int:
         evaluation = evaluate.evaluate_one(ensure_opa(settings, print), source, loaded.notice)
         data = source.contents()[1]
     else:
-        evaluation = evaluate.evaluate_on_server(settings.opa_url, loaded.notice)
-        data = evaluate.server_data(settings.opa_url)
+        from services.hubkit.tls import opa_auth_headers, opa_ssl_context
+
+        context = opa_ssl_context(settings)
+        verify = True if context is None else context
+        headers = opa_auth_headers(settings)
+        evaluation = evaluate.evaluate_on_server(
+            settings.opa_url, loaded.notice, verify=verify, headers=headers
+        )
+        data = evaluate.server_data(settings.opa_url, verify=verify, headers=headers)
     lines = render_decisions(
         loaded.notice,
         evaluation.result,

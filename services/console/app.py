@@ -40,7 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.console.domain.access import (
     RefusalReason,
     Requester,
-    access_refused_record,
+    access_refused_event,
     well_formed_notice_id,
 )
 from services.console.domain.decisions import (
@@ -172,11 +172,11 @@ async def _refuse(
     fragment: bool = False,
     signed_in: bool = True,
 ) -> Response:
-    """403, after the refusal is on the audit topic (or its failure is logged loudly)."""
+    """403, after the refusal is on the access topic (or its failure is logged loudly)."""
     runtime = _rt(request)
     subscriber = runtime.topology.subscriber(person.subscriber_id) if person.subscriber_id else None
-    record = access_refused_record(
-        refusal_id=runtime.new_id(),
+    record = access_refused_event(
+        access_id=runtime.new_id(),
         requester=Requester(person.subject, person.roles, subscriber),
         reason=reason,
         notice_id=well_formed_notice_id(notice_id) if notice_id else None,
@@ -188,7 +188,7 @@ async def _refuse(
         # The refusal stands either way (nothing was shown); a missing audit record is an
         # operational fault someone must see.
         log.error(
-            "ACCESS_REFUSED audit record not written",
+            "ACCESS_REFUSED access event not written",
             extra={"reason": reason.value, "error": type(error).__name__},
         )
     log.info("access refused", extra={"reason": reason.value, "subject": person.subject})

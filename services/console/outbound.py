@@ -3,8 +3,10 @@
 - `DecisionSender`: a triage decision, as a MASH_DECISION notice signed with the MASH's
   agency key and produced to `notices.mash.v1` as `adapter-mash`, so the gateway verifies,
   decides, audits and routes it exactly like a notice from any agency.
-- `RefusalRecorder`: an ACCESS_REFUSED audit record, produced to `audit.decisions.v1` as
-  the `console` principal, whose only right is to write that topic.
+- `RefusalRecorder`: an ACCESS_REFUSED console access event, sealed with the console's own
+  signing key and produced to `audit.access.v1` as the `console` principal, whose only right
+  is to write that topic (it cannot write `audit.decisions.v1`, and the audit log accepts
+  nothing on the access topic that the console's key did not sign).
 
 Both wait for the broker's acknowledgement (idempotent producer, acks=all) before the
 person is told anything happened.
@@ -13,14 +15,16 @@ person is told anything happened.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import datetime as dt
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 
-from services.hubkit.codec import MessageType, SchemaCatalog
+from services.hubkit.audit_trail import ACCESS_STREAM, seal_audit_record
+from services.hubkit.codec import SchemaCatalog
+from services.hubkit.envelope import SigningKey
 from services.hubkit.publisher import NoticePublisher
-from services.hubkit.topology import AUDIT_TOPIC
 
 __all__ = ["AuditRefusalRecorder", "DecisionSender", "HubDecisionSender", "RefusalRecorder"]
 
@@ -44,16 +48,25 @@ class HubDecisionSender:
 
 class AuditRefusalRecorder:
     def __init__(
-        self, producer: AIOKafkaProducer, catalog: SchemaCatalog, *, timeout_s: float = 10.0
+        self,
+        producer: AIOKafkaProducer,
+        catalog: SchemaCatalog,
+        signing_key: SigningKey,
+        *,
+        clock: Callable[[], dt.datetime],
+        timeout_s: float = 10.0,
     ) -> None:
         self._producer = producer
         self._catalog = catalog
+        self._key = signing_key
+        self._clock = clock
         self._timeout_s = timeout_s
 
     async def record(self, record: Mapping[str, Any]) -> None:
-        value = self._catalog.encode(MessageType.AUDIT_RECORD, record)
-        key = str(record.get("notice_id") or record["decision_id"]).encode()
+        """Seal a ConsoleAccess event with the console's key and produce it."""
+        value = seal_audit_record(self._catalog, ACCESS_STREAM, record, self._key, self._clock())
+        key = str(record["access_id"]).encode()
         await asyncio.wait_for(
-            self._producer.send_and_wait(AUDIT_TOPIC, value=value, key=key),
+            self._producer.send_and_wait(ACCESS_STREAM.topic, value=value, key=key),
             timeout=self._timeout_s,
         )

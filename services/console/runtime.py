@@ -3,7 +3,8 @@
 What the runtime holds, and as whom it talks to the broker:
 - one FeedFollower + FeedProjection per served feed, as that feed's principal;
 - the decision publisher, as `adapter-mash` with the MASH's signing key;
-- the refusal recorder, as `console` (write-only on the audit topic);
+- the refusal recorder, as `console` (write-only on `audit.access.v1`), sealing each event
+  with the console's signing key (`<keys_dir>/private/console.pem`);
 - the OIDC client, with the console's private key.
 """
 
@@ -35,6 +36,7 @@ from services.hubkit.codec import SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, load_signing_key
 from services.hubkit.publisher import NoticePublisher
 from services.hubkit.settings import HubSettings
+from services.hubkit.tls import http_verify
 from services.hubkit.topology import CONSOLE_PRINCIPAL, Topology, load_topology
 from services.identity.keys import load_key
 
@@ -135,6 +137,9 @@ async def running_console(
         for s in served
     }
     mash = topology.agency(MASH_AGENCY)
+    # Loaded before anything starts: a console that cannot sign its access events must not
+    # serve pages whose refusals would go unlogged.
+    console_key = load_signing_key(hub.keys_dir, CONSOLE_PRINCIPAL)
     mash_producer = make_producer(hub, mash.principal)
     audit_producer = make_producer(hub, CONSOLE_PRINCIPAL)
     if signin is None:
@@ -146,7 +151,10 @@ async def running_console(
                 "local provider)"
             )
         signin = OidcSignIn(
-            issuer=settings.issuer, client_id=settings.client_id, client_key=load_key(key_path)
+            issuer=settings.issuer,
+            client_id=settings.client_id,
+            client_key=load_key(key_path),
+            verify=http_verify(hub),
         )
     async with contextlib.AsyncExitStack() as stack:
         await mash_producer.start()
@@ -178,7 +186,7 @@ async def running_console(
                     signing_key=load_signing_key(hub.keys_dir, mash.principal),
                 )
             ),
-            refusals=AuditRefusalRecorder(audit_producer, catalog),
+            refusals=AuditRefusalRecorder(audit_producer, catalog, console_key, clock=_utc_now),
             decision_roles=decision_maker_roles(hub),
             origin=decision_origin(topology, settings),
             followers=followers,

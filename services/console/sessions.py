@@ -9,6 +9,13 @@ deletes the session, expiry is enforced on the server (idle and absolute, see
 
 Requests under /live/ (the event stream and the fragments it triggers) and /static/ do not
 count as activity, so a queue left open on an unattended screen still times out.
+
+Two bounded pools, so that nobody can sign anybody else out by opening sessions: anyone can
+start a sign-in (GET /login keeps its OIDC state here) without a password, so those
+*signing-in* sessions have a pool of their own, short-lived, where a flood only pushes out
+other unfinished sign-ins. A *signed-in* session (one holding the person, after the
+callback) is in the other pool, which only a successful sign-in can add to; it is never
+evicted by signing-in sessions.
 """
 
 from __future__ import annotations
@@ -25,10 +32,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.console.domain.people import SessionPolicy, session_live
 
-__all__ = ["COOKIE", "SessionControl", "SessionMiddleware", "SessionStore", "session_control"]
+__all__ = [
+    "COOKIE",
+    "SIGNED_IN_KEY",
+    "SessionControl",
+    "SessionMiddleware",
+    "SessionStore",
+    "session_control",
+]
 
 COOKIE = "safehub_console"
 _PASSIVE_PREFIXES = ("/live/", "/static/", "/healthz", "/readyz")
+# The session key the sign-in callback stores the person under: its presence makes a
+# session a signed-in one.
+SIGNED_IN_KEY = "person"
 
 
 @dataclass
@@ -39,57 +56,89 @@ class SessionRecord:
 
 
 class SessionStore:
-    """Sessions in memory (one console process). Bounded: the oldest go first."""
+    """Sessions in memory (one console process), in two bounded pools: signed in, and
+    signing in (see the module docstring). When a pool is full, its expired sessions go
+    first, then its least recently used one; a pool never evicts from the other."""
 
     def __init__(
-        self, policy: SessionPolicy, *, clock: Callable[[], float], max_sessions: int = 5000
+        self,
+        policy: SessionPolicy,
+        *,
+        clock: Callable[[], float],
+        max_sessions: int = 5000,
+        max_signing_in: int = 5000,
+        signing_in_ttl_s: float = 600.0,
     ) -> None:
         self._policy = policy
         self._clock = clock
-        self._max = max_sessions
-        self._records: dict[str, SessionRecord] = {}
+        self._max_signed_in = max_sessions
+        self._max_signing_in = max_signing_in
+        # As long as the identity provider's sign-in form stays valid: an unfinished sign-in
+        # older than that can never complete.
+        self._signing_in_ttl_s = signing_in_ttl_s
+        self._signed_in: dict[str, SessionRecord] = {}
+        self._signing_in: dict[str, SessionRecord] = {}
         self._lock = threading.Lock()
+
+    def _live(self, record: SessionRecord, *, signed_in: bool, now: float) -> bool:
+        if not signed_in and now - record.created_at >= self._signing_in_ttl_s:
+            return False
+        return session_live(
+            created_at=record.created_at, last_seen=record.last_seen, now=now, policy=self._policy
+        )
 
     def load(self, sid: str, *, touch: bool) -> SessionRecord | None:
         now = self._clock()
         with self._lock:
-            record = self._records.get(sid)
-            if record is None:
-                return None
-            live = session_live(
-                created_at=record.created_at,
-                last_seen=record.last_seen,
-                now=now,
-                policy=self._policy,
-            )
-            if not live:
-                del self._records[sid]
-                return None
-            if touch:
-                record.last_seen = now
-            return record
+            for pool, signed_in in ((self._signed_in, True), (self._signing_in, False)):
+                record = pool.get(sid)
+                if record is None:
+                    continue
+                if not self._live(record, signed_in=signed_in, now=now):
+                    del pool[sid]
+                    return None
+                if touch:
+                    record.last_seen = now
+                return record
+            return None
 
     def alive(self, sid: str | None) -> bool:
         return sid is not None and self.load(sid, touch=False) is not None
 
     def create(self, data: dict[str, Any]) -> str:
+        """A new session for `data`, in the signed-in pool if it holds the person."""
         now = self._clock()
         sid = secrets.token_urlsafe(32)
+        signed_in = SIGNED_IN_KEY in data
+        pool = self._signed_in if signed_in else self._signing_in
+        limit = self._max_signed_in if signed_in else self._max_signing_in
         with self._lock:
-            if len(self._records) >= self._max:
-                oldest = min(self._records, key=lambda k: self._records[k].last_seen)
-                del self._records[oldest]
-            self._records[sid] = SessionRecord(data, now, now)
+            if len(pool) >= limit:
+                self._make_room(pool, signed_in=signed_in, now=now)
+            pool[sid] = SessionRecord(data, now, now)
         return sid
+
+    def _make_room(self, pool: dict[str, SessionRecord], *, signed_in: bool, now: float) -> None:
+        if not signed_in:
+            # The oldest unfinished sign-in goes, in O(1) however hard the pool is flooded:
+            # a dict keeps creation order, and a sign-in's life counts from its creation.
+            del pool[next(iter(pool))]
+            return
+        expired = [k for k, r in pool.items() if not self._live(r, signed_in=True, now=now)]
+        for key in expired:
+            del pool[key]
+        if not expired:
+            del pool[min(pool, key=lambda k: pool[k].last_seen)]
 
     def delete(self, sid: str | None) -> None:
         if sid is None:
             return
         with self._lock:
-            self._records.pop(sid, None)
+            self._signed_in.pop(sid, None)
+            self._signing_in.pop(sid, None)
 
     def __len__(self) -> int:
-        return len(self._records)
+        return len(self._signed_in) + len(self._signing_in)
 
 
 @dataclass
@@ -125,9 +174,13 @@ class SessionMiddleware:
         scope["session"] = data
         control = SessionControl(sid if record else None)
         scope["safehub.session"] = control
+        was_signed_in = SIGNED_IN_KEY in data
 
         async def send_with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start":
+                if not was_signed_in and SIGNED_IN_KEY in scope["session"]:
+                    # Signed in just now: a new id, in the signed-in pool (no fixation).
+                    control.rotate = True
                 cookie = self._settle(control, scope["session"])
                 if cookie is not None:
                     headers = MutableHeaders(scope=message)

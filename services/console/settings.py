@@ -35,6 +35,12 @@ class ConsoleSettings(BaseSettings):
         default="http://127.0.0.1:18205", description="The identity provider's issuer URL."
     )
     client_id: str = "safehub-console"
+    token_audience: str = Field(
+        default="safehub-console",
+        description="The audience of the access tokens people's sign-in gets the console (RFC "
+        "8707 resource); the local identity provider registers the console for it only, so "
+        "those tokens are refused by the IG audit API and the CP-IS lookup.",
+    )
     client_key_path: Path | None = Field(
         default=None,
         description="The console's private key for private_key_jwt (ES256 PEM, 0600); default "

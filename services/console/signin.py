@@ -12,6 +12,7 @@ and at_hash.
 
 from __future__ import annotations
 
+import ssl
 import warnings
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -62,7 +63,16 @@ class _ShortLivedPrivateKeyJWT(PrivateKeyJWT):  # type: ignore[misc]
 
 
 class OidcSignIn:
-    def __init__(self, *, issuer: str, client_id: str, client_key: ECKey) -> None:
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        client_id: str,
+        client_key: ECKey,
+        verify: ssl.SSLContext | bool = True,
+    ) -> None:
+        """`verify`: how the identity provider's HTTPS certificate is checked (the hub's CA,
+        hubkit.tls.http_verify)."""
         oauth = OAuth()
         oauth.register(
             name="safehub",
@@ -74,6 +84,7 @@ class OidcSignIn:
                 "code_challenge_method": "S256",
                 "token_endpoint_auth_method": "private_key_jwt",
                 "timeout": 10.0,
+                "verify": verify,
             },
             client_auth_methods=[
                 _ShortLivedPrivateKeyJWT(f"{issuer}/token", alg=SIGNING_ALGORITHM)

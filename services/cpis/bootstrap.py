@@ -19,7 +19,6 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 
-import httpx
 from fastapi import FastAPI
 
 from services.cpis.api import create_app
@@ -37,6 +36,7 @@ from services.hubkit.codec import SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, load_signing_key
 from services.hubkit.publisher import NoticePublisher
 from services.hubkit.settings import HubSettings
+from services.hubkit.tls import http_client
 from services.hubkit.topology import load_topology
 
 __all__ = ["CPIS_AGENCY", "cpis_app", "running_cpis"]
@@ -93,7 +93,7 @@ async def running_cpis(
         store = SqliteRegisterStore(settings.resolved_database_path(hub.data_dir), keys)
         stack.callback(store.close)
         if validator is None:
-            client = httpx.AsyncClient()
+            client = http_client(hub)
             stack.push_async_callback(client.aclose)
             validator = PersonTokenValidator(
                 jwks=RemoteJwks(settings.resolved_jwks_url(), client=client),

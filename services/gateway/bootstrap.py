@@ -11,13 +11,20 @@ from pathlib import Path
 
 from services.gateway.engines import DecisionEngine, OpaEngine, RegopyEngine, bundle_revision
 from services.gateway.http import OpsServer, ops_app
-from services.gateway.service import Gateway
+from services.gateway.seen_log import SeenLog
+from services.gateway.service import BusNames, Gateway
 from services.gateway.settings import GatewaySettings
 from services.hubkit.ceilings import DisclosureLimits
 from services.hubkit.codec import SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, load_signing_key
 from services.hubkit.settings import HubSettings
-from services.hubkit.topology import GATEWAY_PRINCIPAL, Topology, load_topology
+from services.hubkit.tls import opa_auth_headers, opa_ssl_context, server_tls_options
+from services.hubkit.topology import (
+    GATEWAY_PRINCIPAL,
+    NOTICES_SEEN_TOPIC,
+    Topology,
+    load_topology,
+)
 
 __all__ = ["build_engine", "build_gateway", "load_limits", "serve_gateway"]
 
@@ -33,6 +40,8 @@ def build_engine(hub: HubSettings, settings: GatewaySettings) -> DecisionEngine:
         revision=bundle_revision(hub.policies_dir),
         max_concurrency=settings.decision_concurrency,
         batch_size=settings.decision_batch,
+        ssl_context=opa_ssl_context(hub),
+        headers=opa_auth_headers(hub),
     )
 
 
@@ -54,15 +63,24 @@ def build_gateway(
     hub: HubSettings, settings: GatewaySettings, engine: DecisionEngine | None = None
 ) -> Gateway:
     topology = load_topology(hub.policies_dir)
+    catalog = SchemaCatalog(hub.schemas_dir)
     return Gateway(
         hub=hub,
         settings=settings,
         topology=topology,
         limits=load_limits(hub.policies_dir, topology),
-        catalog=SchemaCatalog(hub.schemas_dir),
+        catalog=catalog,
         agency_keys=KeyDirectory.load(hub.keys_dir / "trusted"),
         hub_key=load_signing_key(hub.keys_dir, GATEWAY_PRINCIPAL),
         engine=engine or build_engine(hub, settings),
+        seen_log=SeenLog(
+            hub=hub,
+            principal=settings.kafka_principal,
+            topic=BusNames(settings.namespace).topic(NOTICES_SEEN_TOPIC),
+            partitions=topology.partitions(NOTICES_SEEN_TOPIC),
+            catalog=catalog,
+            timeout_s=settings.seen_load_timeout_s,
+        ),
     )
 
 
@@ -75,7 +93,10 @@ async def serve_gateway(
     """Run the gateway and its ops endpoints until SIGTERM/SIGINT, then stop cleanly."""
     gateway = build_gateway(hub, settings)
     ops = OpsServer(
-        ops_app(gateway.health, gateway.metrics), host=settings.http_host, port=settings.http_port
+        ops_app(gateway.health, gateway.metrics),
+        host=settings.http_host,
+        port=settings.http_port,
+        tls=server_tls_options(hub),
     )
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

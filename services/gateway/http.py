@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import uvicorn
@@ -51,10 +51,13 @@ class _Server(uvicorn.Server):
 class OpsServer:
     """uvicorn on a socket bound up front, so port 0 gives a known free port."""
 
-    def __init__(self, app: Any, *, host: str, port: int) -> None:
+    def __init__(
+        self, app: Any, *, host: str, port: int, tls: Mapping[str, Any] | None = None
+    ) -> None:
         self._socket = socket.create_server((host, port))
+        # `tls`: uvicorn's ssl_certfile/ssl_keyfile (hubkit.tls.server_tls_options): HTTPS only.
         self._server = _Server(
-            uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
+            uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", **(tls or {}))
         )
 
     @property

@@ -89,6 +89,19 @@ class GatewayMetrics:
             "Current backoff of the partition that waits longest (0 when none waits).",
             registry=r,
         )
+        self.stalled_seconds = Gauge(
+            "safehub_gateway_partition_stalled_seconds",
+            "How long the partition stalled longest has been retrying without committing "
+            "anything (0 when none is). Alert when it stays above a few minutes.",
+            registry=r,
+        )
+        self.stall_alerts = Counter(
+            "safehub_gateway_partition_stall_alerts",
+            "Times a partition retried without progress for longer than stall_alert_after_s "
+            "(once per stall). Any increase needs an operator: the partition delivers nothing.",
+            ["topic", "partition"],
+            registry=r,
+        )
         self.transactions = Counter(
             "safehub_gateway_transactions",
             "Kafka transactions, by result (committed, failed).",

@@ -24,6 +24,17 @@ Guarantees and how this module keeps them:
   offset: what was decided before it is committed, the partition is paused and re-read from
   the notice after an exponential backoff, until the engine answers. Nothing is delivered
   for it meanwhile. Notices that can never be processed are dead-lettered and audited.
+* Permanent or transient, never stuck. A notice whose records could never be written (one
+  larger than `max_record_bytes`, or one the broker refuses for what it is) is dead-lettered
+  as RECORD_TOO_LARGE or BROKER_REFUSED and its partition moves on. Every other failure is
+  retried; a partition retrying without progress for `stall_alert_after_s` raises the stall
+  alert (ERROR log + metric), so no partition stalls silently.
+* Replays refused, persistently. A notice id decided once is never decided again (domain/
+  replay.py): each decision's transaction also writes a NoticeSeen record to the compacted
+  `gateway.notices-seen.v1`, and a partition is decided on only after that topic has been
+  read back, after fencing its previous owner. A copy of a decided notice is dead-lettered
+  as DUPLICATE_NOTICE (or CONFLICTING_NOTICE if its content differs), across restarts and
+  replicas; intake keeps every copy on one partition (RECORD_KEY_MISMATCH otherwise).
 * Ceilings, outside the policy. A decision that permits more than its recipient's IG
   ceiling delivers nothing and is audited as such (domain/ceiling.py); once its transaction
   commits it is counted and logged here.
@@ -38,12 +49,18 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import IllegalOperation, KafkaError
+from aiokafka.errors import (
+    CorruptRecordException,
+    IllegalOperation,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+)
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from services.gateway.domain.ceiling import CEILING_EXCEEDED, CeilingBreach
@@ -54,6 +71,7 @@ from services.gateway.domain.pipeline import (
     messages_for_decisions,
     messages_for_rejection,
 )
+from services.gateway.domain.replay import DecidedCopy, notice_seen_record
 from services.gateway.domain.retry import backoff_delay
 from services.gateway.engines import DecisionEngine, EngineAnswer, Notice, query_chunks
 from services.gateway.errors import (
@@ -63,6 +81,7 @@ from services.gateway.errors import (
     PolicyResultInvalid,
 )
 from services.gateway.metrics import GatewayMetrics
+from services.gateway.seen_log import SeenLog
 from services.gateway.settings import GatewaySettings
 from services.hubkit.bus import make_consumer, producer_options
 from services.hubkit.ceilings import DisclosureLimits
@@ -72,6 +91,7 @@ from services.hubkit.settings import HubSettings
 from services.hubkit.topology import (
     GATEWAY_GROUP,
     GATEWAY_TRANSACTIONAL_PREFIX,
+    NOTICES_SEEN_TOPIC,
     Topology,
 )
 
@@ -88,6 +108,11 @@ _RECORD_BATCH_BYTES = 512 * 1024
 # A transaction failing with any of these has an outcome we cannot know from here (aiokafka
 # raises IllegalOperation, not a KafkaError, when a producer fenced mid-batch sends again).
 _TRANSACTION_ERRORS = (KafkaError, IllegalOperation)
+# A transaction failing with one of these will fail the same way however often it is tried:
+# the broker refuses a record of it for what it is (too large for the topic, or invalid).
+# The notice behind it is found by writing the batch one notice per transaction, and is
+# dead-lettered as BROKER_REFUSED; everything else is an outcome we retry (issue 13).
+_PERMANENT_ERRORS = (MessageSizeTooLargeError, RecordListTooLargeError, CorruptRecordException)
 
 
 def _utc_now() -> dt.datetime:
@@ -138,6 +163,7 @@ class GatewayStats:
     feed_items: int = 0
     audit_records: int = 0
     ceiling_violations: int = 0
+    stall_alerts: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
 
 
@@ -148,6 +174,8 @@ class GatewayHealth:
     assigned_partitions: int
     engine_ok: bool
     waiting_partitions: int
+    stalled_partitions: int = 0
+    """Partitions retrying without progress for longer than `stall_alert_after_s`."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -156,6 +184,7 @@ class GatewayHealth:
             "assigned_partitions": self.assigned_partitions,
             "engine_ok": self.engine_ok,
             "partitions_waiting_to_retry": self.waiting_partitions,
+            "partitions_stalled": self.stalled_partitions,
         }
 
 
@@ -231,6 +260,7 @@ class Gateway:
         agency_keys: KeyDirectory,
         hub_key: SigningKey,
         engine: DecisionEngine,
+        seen_log: SeenLog,
         clock: Callable[[], dt.datetime] = _utc_now,
         metrics: GatewayMetrics | None = None,
     ) -> None:
@@ -256,6 +286,15 @@ class Gateway:
         self._needs_reset: set[TopicPartition] = set()
         self._expected: dict[TopicPartition, int] = {}
         """Per partition, the next offset to handle: records below it were handled already."""
+        self._stalled_since: dict[TopicPartition, float] = {}
+        """Per partition retrying, when it last made progress (monotonic)."""
+        self._stall_alerted: set[TopicPartition] = set()
+        self._one_by_one_until: dict[TopicPartition, int] = {}
+        """After the broker refused a record of a batch: below this offset, one notice per
+        transaction, to find the notice behind it."""
+        self._refused: dict[TopicPartition, tuple[int, str]] = {}
+        """The offset whose records the broker refused on their own, and the error: the
+        notice there is dead-lettered as BROKER_REFUSED when it is read again."""
         self._assigned: frozenset[TopicPartition] = frozenset()
         self._consumer = make_consumer(hub, settings.kafka_principal, group_id=self._names.group)
         self._lock = asyncio.Lock()
@@ -271,6 +310,9 @@ class Gateway:
         self.stats = GatewayStats()
         self.metrics = metrics or GatewayMetrics()
         self._decision_latency = self.metrics.decision_latency.labels(engine.name)
+        self._seen_log = seen_log
+        self._decided = seen_log.notices
+        """Notices decided (read back from the seen log) or claimed on an owned partition."""
 
     # --- public -------------------------------------------------------------------------------
 
@@ -325,6 +367,7 @@ class Gateway:
             assigned_partitions=len(self._assigned),
             engine_ok=self._engine_ok,
             waiting_partitions=len(self._resume_at),
+            stalled_partitions=len(self._stall_alerted),
         )
 
     # --- consume loop -------------------------------------------------------------------------
@@ -384,6 +427,9 @@ class Gateway:
             slots: list[_Result] = []
             for record in records:
                 accepted = self._intake(record)
+                refused = self._refused.get(tp)
+                if refused is not None and refused[0] == record.offset:
+                    accepted = self._broker_refused(record, accepted, refused[1])
                 if isinstance(accepted, _Outcome):
                     slots.append(accepted)
                 else:
@@ -416,7 +462,9 @@ class Gateway:
                 pending = self._pending[tp] = _Pending([], record.offset + 1, time.monotonic())
             pending.outcomes.append(outcome)
             pending.next_offset = record.offset + 1
-            if len(pending.outcomes) >= self._settings.max_batch and not await self._flush(tp):
+            one_by_one = record.offset < self._one_by_one_until.get(tp, -1)
+            full = one_by_one or len(pending.outcomes) >= self._settings.max_batch
+            if full and not await self._flush(tp):
                 return  # reset to the committed offset and paused: nothing more queues now
         self._attempts.pop(tp, None)
 
@@ -428,9 +476,26 @@ class Gateway:
             initial_s=self._settings.retry_backoff_initial_s,
             max_s=self._settings.retry_backoff_max_s,
         )
-        self._resume_at[tp] = time.monotonic() + delay
+        now = time.monotonic()
+        self._resume_at[tp] = now + delay
         self._consumer.pause(tp)
         self.metrics.retries.inc()
+        stalled_s = now - self._stalled_since.setdefault(tp, now)
+        if stalled_s >= self._settings.stall_alert_after_s and tp not in self._stall_alerted:
+            self._stall_alerted.add(tp)
+            self.stats.stall_alerts += 1
+            self.metrics.stall_alerts.labels(tp.topic, str(tp.partition)).inc()
+            log.error(
+                "partition stalled: no notice committed since the first failure; still retrying",
+                extra={
+                    "topic": tp.topic,
+                    "partition": tp.partition,
+                    "offset": offset,
+                    "kind": kind,
+                    "stalled_s": round(stalled_s, 1),
+                    "attempt": attempt,
+                },
+            )
         self._update_retry_gauge()
         log.warning(
             "no decision, partition paused before retrying",
@@ -444,7 +509,21 @@ class Gateway:
             },
         )
 
+    def _progressed(self, tp: TopicPartition) -> None:
+        """The partition committed: whatever stalled it is over."""
+        self._stalled_since.pop(tp, None)
+        if tp in self._stall_alerted:
+            self._stall_alerted.discard(tp)
+            log.warning(
+                "partition flows again", extra={"topic": tp.topic, "partition": tp.partition}
+            )
+        self._update_retry_gauge()
+
     def _update_retry_gauge(self) -> None:
+        now = time.monotonic()
+        self.metrics.stalled_seconds.set(
+            max((now - since for since in self._stalled_since.values()), default=0.0)
+        )
         waiting = [self._attempts.get(tp, 1) for tp in self._resume_at]
         delay = (
             backoff_delay(
@@ -463,9 +542,16 @@ class Gateway:
         """The notice to decide, or the dead letter + audit record of one that never can be."""
         agency = self._agency_by_topic[record.topic]
         try:
-            return accept_notice(
-                catalog=self._catalog, keys=self._agency_keys, agency=agency, value=record.value
+            accepted = accept_notice(
+                catalog=self._catalog,
+                keys=self._agency_keys,
+                agency=agency,
+                key=record.key,
+                value=record.value,
             )
+            # Refuses a notice decided (or claimed) already: DUPLICATE_NOTICE, CONFLICTING_NOTICE.
+            self._decided.claim((record.topic, record.partition), accepted, record.offset)
+            return accepted
         except NoticeRejected as rejection:
             log.warning(
                 "notice rejected",
@@ -477,16 +563,50 @@ class Gateway:
                     "offset": record.offset,
                 },
             )
-            messages = messages_for_rejection(
-                rejection=rejection,
-                source_topic=record.topic,
-                source_partition=record.partition,
-                source_offset=record.offset,
-                key=record.key,
-                value=record.value,
-                rejected_at=self._clock(),
-            )
-            return _Outcome(self._encode(messages), rejection=rejection.reason)
+            return self._rejected(record, rejection)
+
+    def _rejected(
+        self, record: ConsumerRecord, rejection: NoticeRejected, *, keep_original: bool = True
+    ) -> _Outcome:
+        """The dead letter and audit record of a notice that can never be processed. If the
+        original would make them too large to write, they keep its size and digest instead."""
+        messages = messages_for_rejection(
+            rejection=rejection,
+            source_topic=record.topic,
+            source_partition=record.partition,
+            source_offset=record.offset,
+            key=record.key,
+            value=record.value,
+            rejected_at=self._clock(),
+            keep_original=keep_original,
+        )
+        encoded = self._encode(messages)
+        if keep_original and self._oversize(encoded):
+            return self._rejected(record, rejection, keep_original=False)
+        return _Outcome(encoded, rejection=rejection.reason)
+
+    def _broker_refused(
+        self, record: ConsumerRecord, intake: AcceptedNotice | _Outcome, error: str
+    ) -> _Outcome:
+        """The dead letter of the notice whose records the broker refused on their own."""
+        notice_id = None
+        if isinstance(intake, AcceptedNotice):
+            notice_id = intake.notice_id
+            # Dead-lettered, never decided: its id stays free, as for any other rejection.
+            self._decided.release((record.topic, record.partition), notice_id)
+        rejection = NoticeRejected(
+            "BROKER_REFUSED",
+            f"the broker refused a record of this notice ({error}) when it was written on "
+            "its own; nothing was disclosed",
+            notice_id,
+        )
+        return self._rejected(record, rejection, keep_original=False)
+
+    def _oversize(self, encoded: Iterable[_Encoded]) -> list[tuple[str, int]]:
+        """(topic, size) of each record larger than the gateway may write."""
+        limit = self._settings.max_record_bytes
+        sizes = ((m.topic, len(m.value) + len(m.key or b"")) for m in encoded)
+        return [(topic, size) for topic, size in sizes if size > limit]
 
     async def _decide(
         self, undecided: list[_Undecided], outcomes: dict[TopicPartition, list[_Result]]
@@ -528,7 +648,9 @@ class Gateway:
         decided_at = self._clock()
         failures: list[tuple[_Undecided, DecisionUnavailable]] = []
         for item, answer in zip(asked, answers, strict=True):
-            outcome = self._outcome_of(item.accepted, answer, decided_at)
+            outcome = self._outcome_of(item.record, item.accepted, answer, decided_at)
+            if isinstance(outcome, _Outcome):
+                outcome = self._recorded_as_seen(item, outcome, decided_at)
             if isinstance(outcome, DecisionUnavailable):
                 failures.append((item, outcome))
             outcomes[item.tp][item.slot] = outcome
@@ -536,6 +658,27 @@ class Gateway:
             self._undecided(failures, engine_down, failed_at)
         else:
             self._engine_health(ok=True)
+
+    def _recorded_as_seen(
+        self, item: _Undecided, outcome: _Outcome, decided_at: dt.datetime
+    ) -> _Outcome:
+        """A decided notice's outcome with its NoticeSeen record, in the same transaction; a
+        notice dead-lettered after all (its records too large) gives its claim back."""
+        record = item.record
+        if outcome.rejection is not None:
+            self._decided.release((record.topic, record.partition), item.accepted.notice_id)
+            return outcome
+        copy = DecidedCopy(
+            item.accepted.payload_sha256, record.topic, record.partition, record.offset
+        )
+        seen = OutboundMessage(
+            NOTICES_SEEN_TOPIC,
+            item.accepted.notice_id.encode(),
+            MessageType.NOTICE_SEEN,
+            notice_seen_record(accepted=item.accepted, copy=copy, decided_at=decided_at),
+            signed=False,
+        )
+        return replace(outcome, messages=(*outcome.messages, *self._encode([seen])))
 
     async def _ask(self, notices: list[Notice]) -> list[EngineAnswer | DecisionUnavailable]:
         """One policy query within the decision budget. Failures are returned, not raised."""
@@ -559,6 +702,7 @@ class Gateway:
 
     def _outcome_of(
         self,
+        record: ConsumerRecord,
         accepted: AcceptedNotice,
         answer: EngineAnswer | DecisionUnavailable,
         decided_at: dt.datetime,
@@ -581,9 +725,32 @@ class Gateway:
             decided_at=decided_at,
             relay_contact=self._relay_contact,
         )
-        return _Outcome(
-            self._encode(decided.messages), decisions=decided.decisions, breaches=decided.breaches
-        )
+        encoded = self._encode(decided.messages)
+        oversize = self._oversize(encoded)
+        if oversize:
+            # Permanent: no transaction could ever hold this notice's records. Nothing of it
+            # is disclosed; the dead letter says which records and how large (no content).
+            largest_topic, largest = max(oversize, key=lambda item: item[1])
+            rejection = NoticeRejected(
+                "RECORD_TOO_LARGE",
+                f"{len(oversize)} of its records would exceed the gateway's record limit of "
+                f"{self._settings.max_record_bytes} bytes (largest {largest} bytes, for "
+                f"{largest_topic}); nothing was disclosed",
+                accepted.notice_id,
+            )
+            log.error(
+                "notice dead-lettered: its records would be too large to write",
+                extra={
+                    "reason": rejection.reason,
+                    "notice_id": accepted.notice_id,
+                    "topic": record.topic,
+                    "partition": record.partition,
+                    "offset": record.offset,
+                    "largest_bytes": largest,
+                },
+            )
+            return self._rejected(record, rejection)
+        return _Outcome(encoded, decisions=decided.decisions, breaches=decided.breaches)
 
     def _undecided(
         self,
@@ -674,6 +841,8 @@ class Gateway:
             # Outcome unknown (e.g. a commit timeout, or fenced by a newer owner): re-create the
             # producer and re-read from the committed offset. The transactional id fences any
             # zombie; consumers are idempotent on notice id anyway.
+            if isinstance(error, _PERMANENT_ERRORS):
+                self._refused_by_broker(tp, pending, error)
             self.stats.transaction_failures += 1
             self.metrics.transactions.labels("failed").inc()
             log.error(
@@ -691,8 +860,36 @@ class Gateway:
                 self._retry_later(tp, kind="transaction_failed", offset=pending.next_offset)
             return False
         self.metrics.transaction_latency.observe(time.perf_counter() - started)
+        if self._one_by_one_until.get(tp, 0) <= pending.next_offset:
+            self._one_by_one_until.pop(tp, None)
+        refused = self._refused.get(tp)
+        if refused is not None and refused[0] < pending.next_offset:
+            del self._refused[tp]
+        self._progressed(tp)
         self._committed(pending)
         return True
+
+    def _refused_by_broker(self, tp: TopicPartition, pending: _Pending, error: Exception) -> None:
+        """A batch's transaction failed for good. With several notices in it, write them one
+        per transaction until the one behind it is found; alone, dead-letter it when read again."""
+        if len(pending.outcomes) > 1:
+            self._one_by_one_until[tp] = pending.next_offset
+            log.warning(
+                "the broker refused a record of a batch for good; writing it one notice per "
+                "transaction to find the notice behind it",
+                extra={"error": type(error).__name__, "topic": tp.topic, "partition": tp.partition},
+            )
+        else:
+            self._refused[tp] = (pending.next_offset - 1, type(error).__name__)
+            log.error(
+                "the broker refused a notice's records for good; it will be dead-lettered",
+                extra={
+                    "error": type(error).__name__,
+                    "topic": tp.topic,
+                    "partition": tp.partition,
+                    "offset": pending.next_offset - 1,
+                },
+            )
 
     def _committed(self, pending: _Pending) -> None:
         self.stats.transactions += 1
@@ -796,13 +993,16 @@ class Gateway:
         """Read `tp` from `offset` next; anything fetched before, from below it, is dropped."""
         self._consumer.seek(tp, offset)
         self._expected[tp] = offset
+        # Notices from there on will be read, and claimed, again.
+        self._decided.rewind((tp.topic, tp.partition), offset)
 
     async def _prepare(self, tp: TopicPartition) -> bool:
-        """Own the partition's transactional id, then position at its committed offset.
+        """Own the partition's transactional id, read the decided notices, then position at
+        the partition's committed offset.
 
         In this order: initialising the producer fences any other holder of the id and
-        settles a transaction whose outcome was unknown, so the committed offset read after
-        it is final.
+        settles a transaction whose outcome was unknown, so the decided notices and the
+        committed offset read after it are final.
         """
         try:
             await self._producer_for(tp)
@@ -813,6 +1013,17 @@ class Gateway:
             )
             self._needs_reset.add(tp)
             return False
+        try:
+            await self._seen_log.catch_up()
+        except (KafkaError, TimeoutError) as error:
+            log.error(
+                "could not read the decided notices; nothing is decided on the partition yet",
+                extra={"error": type(error).__name__, "topic": tp.topic, "partition": tp.partition},
+            )
+            self._needs_reset.add(tp)
+            return False
+        # Its claims that committed were just read back; the others will be claimed again.
+        self._decided.forget_claims((tp.topic, tp.partition))
         return await self._reset_to_committed(tp)
 
     async def _reset_to_committed(self, tp: TopicPartition) -> bool:
@@ -845,6 +1056,11 @@ class Gateway:
                 self._resume_at.pop(tp, None)
                 self._needs_reset.discard(tp)
                 self._expected.pop(tp, None)
+                self._decided.forget_claims((tp.topic, tp.partition))
+                self._stalled_since.pop(tp, None)
+                self._stall_alerted.discard(tp)
+                self._one_by_one_until.pop(tp, None)
+                self._refused.pop(tp, None)
                 if tp in self._lag_reported:
                     self._lag_reported.discard(tp)
                     self.metrics.consumer_lag.remove(tp.topic, str(tp.partition))

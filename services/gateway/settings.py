@@ -35,6 +35,10 @@ class GatewaySettings(BaseSettings):
     retry_backoff_initial_s: float = Field(default=0.2, gt=0)
     """First wait before a notice that could not be decided is tried again; doubles each time."""
     retry_backoff_max_s: float = Field(default=5.0, gt=0)
+    seen_load_timeout_s: float = Field(default=120.0, gt=0)
+    """Longest a newly assigned partition waits for the record of decided notices
+    (`gateway.notices-seen.v1`) to be read; past it the partition is prepared again after a
+    back-off, and nothing on it is decided meanwhile (a replay must not slip through)."""
     lag_interval_s: float = Field(default=5.0, gt=0)
     """How often consumer lag is measured for the metrics."""
     http_host: str = "127.0.0.1"
@@ -42,6 +46,15 @@ class GatewaySettings(BaseSettings):
     """/healthz, /readyz and /metrics; 0 picks a free port."""
     stall_after_s: float = Field(default=60.0, gt=0)
     """/healthz fails when the consume loop has not turned for this long."""
+    stall_alert_after_s: float = Field(default=60.0, gt=0)
+    """A partition retrying without progress for this long raises the stall alert: an ERROR log
+    line and `safehub_gateway_partition_stall_alerts` (the retries go on, fail closed)."""
+    max_record_bytes: int = Field(default=1_000_000, ge=4096)
+    """Largest record (key + value) the gateway writes. A notice whose audit record, feed item
+    or dead letter would be larger can never be written (the broker's `message.max.bytes` is
+    1,048,588 by default, with batch overhead on top), so it is dead-lettered as
+    RECORD_TOO_LARGE instead of failing its transaction forever. Keep it below the smallest
+    `max.message.bytes` of the output topics."""
     relay_contact_role: str = "MASH duty desk"
     relay_contact_organisation: str = "MASH-E09000099"
     relay_contact_telephone: str = "0300 000 0001"

@@ -1,7 +1,8 @@
 """The HTTP answer to a `services.hubkit.auth.AuthError`, for a FastAPI app's exception
 handler: 401 (unauthenticated) or 403 (forbidden) with `WWW-Authenticate: Bearer
-error="<code>"` (RFC 6750), or 503 when the key set cannot be fetched. The body is
-`{"detail": <the error's message>}`.
+error="<code>"` (RFC 6750), or 503 when the key set cannot be fetched. The body is an RFC
+9457 problem document (`application/problem+json`: type, title, status, and in `detail` the
+error's message, which says what to fix, e.g. which audience the token must be for).
 
     app.add_exception_handler(AuthError, auth_error_response)
 """
@@ -13,15 +14,22 @@ from fastapi.responses import JSONResponse
 
 from services.hubkit.auth import AuthError, Forbidden, JwksUnavailable
 
-__all__ = ["auth_error_response"]
+__all__ = ["PROBLEM_MEDIA_TYPE", "auth_error_response"]
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+_PROBLEMS = "https://safehub.example/problems"
 
 
 def auth_error_response(request: Request, error: Exception) -> Response:
     assert isinstance(error, AuthError)
     if isinstance(error, JwksUnavailable):
-        return JSONResponse({"detail": str(error)}, status_code=503)
-    status = 403 if isinstance(error, Forbidden) else 401
-    challenge = f'Bearer error="{error.error_code}"'
-    return JSONResponse(
-        {"detail": str(error)}, status_code=status, headers={"WWW-Authenticate": challenge}
-    )
+        kind, title, status = "issuer-unavailable", "Token issuer unavailable", 503
+        headers = {"Retry-After": "5"}
+    else:
+        forbidden = isinstance(error, Forbidden)
+        status = 403 if forbidden else 401
+        kind = "forbidden" if forbidden else "unauthenticated"
+        title = "Not allowed" if forbidden else "Not authenticated"
+        headers = {"WWW-Authenticate": f'Bearer error="{error.error_code}"'}
+    body = {"type": f"{_PROBLEMS}/{kind}", "title": title, "status": status, "detail": str(error)}
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)

@@ -1,8 +1,10 @@
 """aiokafka factories with the settings that are not optional (ARCHITECTURE.md).
 
 Producers: idempotent, acks=all. Consumers: manual offsets, read_committed, so nothing is
-visible before its audit record commits. Each service connects as its own SCRAM principal.
-The option builders are pure so a unit test can guard them.
+visible before its audit record commits. Each service connects as its own SCRAM principal,
+over the transport `HubSettings.kafka_security_protocol` names (SASL_SSL: TLS verified against
+the hub's CA; see services/hubkit/tls.py). The option builders only read credential and CA
+files, so a unit test can guard them.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from services.hubkit.errors import CredentialsMissing
 from services.hubkit.settings import HubSettings
+from services.hubkit.tls import kafka_transport_options
 
 __all__ = [
     "TopicReader",
     "admin_client",
+    "connection_options",
     "consumer_options",
     "make_consumer",
     "make_producer",
@@ -45,16 +49,24 @@ def sasl_options(credentials_dir: Path, principal: str) -> dict[str, Any]:
     }
 
 
+def connection_options(settings: HubSettings, principal: str) -> dict[str, Any]:
+    """Bootstrap, transport (SASL_PLAINTEXT or SASL_SSL with the CA) and SCRAM credential:
+    the one place every client's connection settings come from."""
+    return {
+        **sasl_options(settings.credentials_dir, principal),
+        **kafka_transport_options(settings),
+    }
+
+
 def producer_options(
     settings: HubSettings, principal: str, *, transactional_id: str | None = None
 ) -> dict[str, Any]:
     options: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap,
         "client_id": f"safehub-{principal}",
         "enable_idempotence": True,
         "acks": "all",
         "request_timeout_ms": 30_000,
-        **sasl_options(settings.credentials_dir, principal),
+        **connection_options(settings, principal),
     }
     if transactional_id is not None:
         options["transactional_id"] = transactional_id
@@ -64,13 +76,12 @@ def producer_options(
 
 def consumer_options(settings: HubSettings, principal: str, *, group_id: str) -> dict[str, Any]:
     return {
-        "bootstrap_servers": settings.kafka_bootstrap,
         "client_id": f"safehub-{principal}",
         "group_id": group_id,
         "enable_auto_commit": False,
         "isolation_level": "read_committed",
         "auto_offset_reset": "earliest",
-        **sasl_options(settings.credentials_dir, principal),
+        **connection_options(settings, principal),
     }
 
 
@@ -80,13 +91,12 @@ def reader_options(
     """An observer of topics: no consumer group (it never moves a service's offsets),
     read_committed (it sees only what committed with its audit record), no auto commit."""
     return {
-        "bootstrap_servers": settings.kafka_bootstrap,
         "client_id": client_id or f"safehub-reader-{principal}",
         "group_id": None,
         "enable_auto_commit": False,
         "isolation_level": "read_committed",
         "auto_offset_reset": "earliest",
-        **sasl_options(settings.credentials_dir, principal),
+        **connection_options(settings, principal),
     }
 
 
@@ -106,9 +116,7 @@ def make_consumer(
 
 def admin_client(settings: HubSettings, principal: str = "admin") -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap,
-        client_id=f"safehub-{principal}",
-        **sasl_options(settings.credentials_dir, principal),
+        client_id=f"safehub-{principal}", **connection_options(settings, principal)
     )
 
 

@@ -38,8 +38,10 @@ class MessageType(StrEnum):
     NOTICE = "safehub.notice.SafeguardingNotice"
     ENVELOPE = "safehub.envelope.SignedEnvelope"
     AUDIT_RECORD = "safehub.audit.AuditRecord"
+    CONSOLE_ACCESS = "safehub.audit.ConsoleAccess"
     FEED_ITEM = "safehub.feed.FeedItem"
     DEAD_LETTER = "safehub.gateway.DeadLetter"
+    NOTICE_SEEN = "safehub.gateway.NoticeSeen"
     CHECKPOINT = "safehub.audit.Checkpoint"
 
 

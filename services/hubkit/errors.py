@@ -9,12 +9,16 @@ HubError
 ├── EnvelopeError
 │   ├── UnknownSigningKey           key id not in the trusted key directory
 │   └── BadSignature                signature does not verify
-└── CredentialsMissing              no broker credential file for a principal
+├── AuditRecordRejected             a record on an audit topic is not what its topic accepts
+│                                   (unsigned, wrong signer, wrong schema, unbounded text)
+├── CredentialsMissing              no broker credential file for a principal
+└── TlsMaterialMissing              TLS is switched on but a CA, certificate or token file is absent
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "AuditRecordRejected",
     "BadSignature",
     "CodecError",
     "CredentialsMissing",
@@ -22,6 +26,7 @@ __all__ = [
     "HubError",
     "MalformedPayload",
     "NotSingleObjectEncoded",
+    "TlsMaterialMissing",
     "UnexpectedSchema",
     "UnknownSchemaFingerprint",
     "UnknownSigningKey",
@@ -78,9 +83,31 @@ class BadSignature(EnvelopeError):
         )
 
 
+class AuditRecordRejected(HubError):
+    """`reason` is a code from `services.hubkit.audit_trail.RejectionReason`; the message
+    names no content of the record (it may be an attacker's text)."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"audit record rejected ({reason}): {detail}")
+
+
 class CredentialsMissing(HubError):
     def __init__(self, principal: str, path: str) -> None:
         self.principal = principal
         super().__init__(
             f"no broker credentials for principal {principal!r} at {path}; run `safehub stack up`"
+        )
+
+
+class TlsMaterialMissing(HubError):
+    """A setting switches TLS (or OPA's token) on, but the file it needs is not there."""
+
+    def __init__(self, what: str, path: str, setting: str) -> None:
+        self.what = what
+        self.path = path
+        super().__init__(
+            f"{what} not found at {path}; run `safehub stack up` (it makes the local stack's "
+            f"CA, certificate and OPA token) or set {setting}"
         )

@@ -57,7 +57,11 @@ class NoticePublisher:
     async def enqueue(self, notice: Mapping[str, Any]) -> asyncio.Future[Any]:
         """Seal and hand the notice to the producer; the returned future resolves when the
         broker acknowledged (acks=all). Notices enqueued in order stay in order per child."""
-        value = self.seal_notice(notice)
+        return await self.enqueue_sealed(notice, self.seal_notice(notice))
+
+    async def enqueue_sealed(self, notice: Mapping[str, Any], value: bytes) -> asyncio.Future[Any]:
+        """`enqueue` for a notice already sealed by `seal_notice`, so a caller can look at the
+        signed bytes (the adapters check their size) without sealing twice."""
         key = str(notice["subject"]["linkage_key"]).encode()
         future: asyncio.Future[Any] = await self._producer.send(
             self._agency.topic, value=value, key=key

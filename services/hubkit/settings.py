@@ -6,6 +6,7 @@ Defaults work against the local stack (`safehub stack up`). Nothing is read at i
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,9 +29,43 @@ class HubSettings(BaseSettings):
         default=Path.home() / ".cache" / "safehub",
         description="Downloaded artifacts (Kafka jars, OPA and regal binaries).",
     )
-    kafka_bootstrap: str = "127.0.0.1:19092"
+    kafka_bootstrap: str = Field(
+        default="127.0.0.1:19092",
+        description="The broker's SASL_PLAINTEXT listener (loopback only in the local stack).",
+    )
+    kafka_tls_bootstrap: str = Field(
+        default="127.0.0.1:19094",
+        description="The broker's SASL_SSL listener; the local stack always opens it.",
+    )
+    kafka_security_protocol: Literal["SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="SASL_PLAINTEXT",
+        description="How every service connects to Kafka. SASL_SSL uses kafka_tls_bootstrap "
+        "and trusts only tls_ca_file; SASL_PLAINTEXT (loopback default) uses kafka_bootstrap.",
+    )
     kafka_controller_port: int = 19093
-    opa_url: str = "http://127.0.0.1:18181"
+    opa_url: str = Field(
+        default="http://127.0.0.1:18181",
+        description="OPA's REST API. An https:// URL means TLS (trusting tls_ca_file) and "
+        "bearer-token authentication with the token in opa_token_file.",
+    )
+    opa_token_file: Path | None = Field(
+        default=None,
+        description="The bearer token for an https OPA (default <data_dir>/opa/token, which "
+        "the local stack generates, mode 0600).",
+    )
+    tls_ca_file: Path | None = Field(
+        default=None,
+        description="PEM CA certificates every client trusts for Kafka SASL_SSL, an https OPA "
+        "and https services (default <data_dir>/tls/ca.pem, the local stack's own CA).",
+    )
+    tls_cert_file: Path | None = Field(
+        default=None,
+        description="PEM certificate chain an HTTP service serves HTTPS with; with "
+        "tls_key_file set, the service listens for HTTPS only. Unset: plain HTTP.",
+    )
+    tls_key_file: Path | None = Field(
+        default=None, description="The private key (PEM) that goes with tls_cert_file."
+    )
     policies_dir: Path = REPO_ROOT / "policies"
     schemas_dir: Path = REPO_ROOT / "schemas" / "avro"
 
@@ -43,6 +78,31 @@ class HubSettings(BaseSettings):
     def keys_dir(self) -> Path:
         """Ed25519 signing keys (private, 0600) and the trusted public key directory."""
         return self.data_dir / "keys"
+
+    @property
+    def tls_dir(self) -> Path:
+        """The local stack's CA and server certificate (keys 0600), made by `stack up`."""
+        return self.data_dir / "tls"
+
+    @property
+    def trusted_ca_file(self) -> Path:
+        """The CA certificates clients trust: tls_ca_file, else the local stack's CA."""
+        return self.tls_ca_file or self.tls_dir / "ca.pem"
+
+    @property
+    def kafka_client_bootstrap(self) -> str:
+        """Where clients connect: the listener that speaks kafka_security_protocol."""
+        if self.kafka_security_protocol == "SASL_SSL":
+            return self.kafka_tls_bootstrap
+        return self.kafka_bootstrap
+
+    @property
+    def opa_uses_tls(self) -> bool:
+        return self.opa_url.startswith("https://")
+
+    @property
+    def opa_token_path(self) -> Path:
+        return self.opa_token_file or self.data_dir / "opa" / "token"
 
     @property
     def opa_port(self) -> int:

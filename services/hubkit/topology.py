@@ -13,11 +13,13 @@ from enum import StrEnum
 from pathlib import Path
 
 __all__ = [
+    "AUDIT_ACCESS_TOPIC",
     "AUDIT_CHECKPOINT_TOPIC",
     "AUDIT_TOPIC",
     "CONSOLE_PRINCIPAL",
     "DEADLETTER_TOPIC",
     "KEYED_TOPIC_PARTITIONS",
+    "NOTICES_SEEN_TOPIC",
     "SINGLE_PARTITION_TOPICS",
     "AclGrant",
     "AgencyEntry",
@@ -29,14 +31,23 @@ __all__ = [
 ]
 
 AUDIT_TOPIC = "audit.decisions.v1"
+# Access events from the MASH console (refusals), signed with the console's key. A topic of
+# their own, apart from the gateway's decisions: the console can never write a decision.
+AUDIT_ACCESS_TOPIC = "audit.access.v1"
 AUDIT_CHECKPOINT_TOPIC = "audit.checkpoints.v1"
 DEADLETTER_TOPIC = "gateway.deadletter.v1"
+# Every notice the gateway has decided (safehub.gateway.NoticeSeen, keyed by notice id),
+# written in the decision's own transaction and read back before a partition is decided on,
+# so a replayed notice is refused after a restart and on any replica. Compacted: one record
+# per notice id is kept for good (about 200 bytes each).
+NOTICES_SEEN_TOPIC = "gateway.notices-seen.v1"
 ADMIN_PRINCIPAL = "admin"
 GATEWAY_PRINCIPAL = "gateway"
 AUDIT_PRINCIPAL = "audit"
-# The MASH console writes ACCESS_REFUSED audit records (a person asked for something outside
-# their feed) and nothing else. It reads feeds as each feed's own principal, and publishes
-# decisions as adapter-mash, so this principal needs no read rights at all.
+# The MASH console writes its access events (a person asked for something outside their feed)
+# to AUDIT_ACCESS_TOPIC and nothing else. It reads feeds as each feed's own principal, and
+# publishes decisions as adapter-mash, so this principal needs no read rights at all. It is
+# also the owner of the console's signing key, the only key the audit log accepts on that topic.
 CONSOLE_PRINCIPAL = "console"
 GATEWAY_GROUP = "safehub-gateway"
 AUDIT_GROUP = "safehub-audit"
@@ -46,7 +57,11 @@ GATEWAY_TRANSACTIONAL_PREFIX = "safehub-gateway-"
 # so a few partitions spread the load while one child's notices stay in order; the audit log,
 # its checkpoints and the dead-letter topic keep one partition so each has a single total order.
 KEYED_TOPIC_PARTITIONS = 3
-SINGLE_PARTITION_TOPICS = frozenset({AUDIT_TOPIC, AUDIT_CHECKPOINT_TOPIC, DEADLETTER_TOPIC})
+SINGLE_PARTITION_TOPICS = frozenset(
+    {AUDIT_TOPIC, AUDIT_ACCESS_TOPIC, AUDIT_CHECKPOINT_TOPIC, DEADLETTER_TOPIC, NOTICES_SEEN_TOPIC}
+)
+# Topic settings other than the broker defaults, by topic.
+TOPIC_CONFIGS: dict[str, dict[str, str]] = {NOTICES_SEEN_TOPIC: {"cleanup.policy": "compact"}}
 
 
 class ResourceType(StrEnum):
@@ -124,8 +139,10 @@ class Topology:
             *self.notice_topics,
             *(s.feed_topic for s in self.subscribers),
             AUDIT_TOPIC,
+            AUDIT_ACCESS_TOPIC,
             AUDIT_CHECKPOINT_TOPIC,
             DEADLETTER_TOPIC,
+            NOTICES_SEEN_TOPIC,
         )
 
     def partitions(self, topic: str) -> int:
@@ -135,6 +152,12 @@ class Topology:
         if topic in self.all_topics:
             return KEYED_TOPIC_PARTITIONS
         raise KeyError(f"unknown topic {topic!r}; topics come from the policy bundle's data files")
+
+    def config(self, topic: str) -> dict[str, str]:
+        """Settings `topic` is created with beyond the broker's defaults (e.g. compaction)."""
+        if topic not in self.all_topics:
+            raise KeyError(f"unknown topic {topic!r}")
+        return dict(TOPIC_CONFIGS.get(topic, {}))
 
     @property
     def principals(self) -> tuple[str, ...]:
@@ -211,10 +234,18 @@ class Topology:
                 AclGrant(gw, ResourceType.TOPIC, topic, Operation.WRITE),
                 AclGrant(gw, ResourceType.TOPIC, topic, Operation.DESCRIBE),
             ]
+        # Its record of decided notices: written with each decision, read back (no group)
+        # before a partition is decided on.
+        grants += [
+            AclGrant(gw, ResourceType.TOPIC, NOTICES_SEEN_TOPIC, operation)
+            for operation in (Operation.READ, Operation.WRITE, Operation.DESCRIBE)
+        ]
         au = AUDIT_PRINCIPAL
         grants += [
             AclGrant(au, ResourceType.TOPIC, AUDIT_TOPIC, Operation.READ),
             AclGrant(au, ResourceType.TOPIC, AUDIT_TOPIC, Operation.DESCRIBE),
+            AclGrant(au, ResourceType.TOPIC, AUDIT_ACCESS_TOPIC, Operation.READ),
+            AclGrant(au, ResourceType.TOPIC, AUDIT_ACCESS_TOPIC, Operation.DESCRIBE),
             AclGrant(au, ResourceType.TOPIC, AUDIT_CHECKPOINT_TOPIC, Operation.WRITE),
             AclGrant(au, ResourceType.TOPIC, AUDIT_CHECKPOINT_TOPIC, Operation.DESCRIBE),
             AclGrant(au, ResourceType.GROUP, AUDIT_GROUP, Operation.READ),
@@ -222,10 +253,11 @@ class Topology:
         ]
         co = CONSOLE_PRINCIPAL
         grants += [
-            # Write-only on the audit topic: the console can add a refusal to the log but
-            # cannot read the log, nor write feeds, notices or the dead-letter topic.
-            AclGrant(co, ResourceType.TOPIC, AUDIT_TOPIC, Operation.WRITE),
-            AclGrant(co, ResourceType.TOPIC, AUDIT_TOPIC, Operation.DESCRIBE),
+            # Write-only on its access topic: the console can add an access event to the log
+            # but cannot read the log, nor write decisions (audit.decisions.v1), feeds,
+            # notices or the dead-letter topic.
+            AclGrant(co, ResourceType.TOPIC, AUDIT_ACCESS_TOPIC, Operation.WRITE),
+            AclGrant(co, ResourceType.TOPIC, AUDIT_ACCESS_TOPIC, Operation.DESCRIBE),
             AclGrant(co, ResourceType.CLUSTER, "kafka-cluster", Operation.IDEMPOTENT_WRITE),
         ]
         for sub in self.subscribers:

@@ -34,17 +34,18 @@ from services.identity.grants import (
     ClientCredentialsGrant,
     GrantRegistry,
     PrivateKeyJwtAuthenticator,
-    ReplayCache,
     TokenIssuer,
 )
 from services.identity.keys import SIGNING_ALGORITHM, load_or_create_key, public_jwks
 from services.identity.login import PeopleRuntime, login_router
 from services.identity.oidc import PERSON_SCOPES
 from services.identity.settings import IdentitySettings
+from services.identity.used_assertions import SqliteUsedAssertions
 from services.identity.users import (
     DEFAULT_USERS_FILE,
     LoginThrottle,
     PasswordCheck,
+    ThreadedPasswordCheck,
     UserDirectory,
 )
 
@@ -129,8 +130,10 @@ async def openid_configuration(request: Request) -> dict[str, Any]:
         "application/x-www-form-urlencoded. Client credentials: grant_type="
         "client_credentials, client_assertion_type=urn:ietf:params:oauth:client-assertion-"
         "type:jwt-bearer, client_assertion=<JWT signed with the client's key: iss=sub="
-        "client id, aud=this endpoint's URL, exp within 5 minutes, unique jti>, optional "
-        "scope and client_id."
+        "client id, aud=this endpoint's URL, exp within 5 minutes, unique jti (each "
+        "assertion is accepted once, ever)>, optional scope and client_id. Authorization "
+        "code: the same client authentication, code, redirect_uri, code_verifier, and "
+        "optionally resource (RFC 8707), which must be the API the code was issued for."
     ),
     response_model=TokenAnswer,
     responses={400: {"model": TokenError}, 401: {"model": TokenError}},
@@ -178,14 +181,19 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         key = load_or_create_key(state_dir / "issuer-key.pem")
+        # On disk: a used assertion stays used across restarts and replicas (RFC 7523).
+        used_assertions = SqliteUsedAssertions(
+            identity_settings.resolved_used_assertions_path(settings.data_dir)
+        )
         authenticator = PrivateKeyJwtAuthenticator(
             registry=FileClientRegistry(state_dir / "clients"),
             settings=identity_settings,
-            replay=ReplayCache(),
+            replay=used_assertions,
             clock=clock,
         )
         issuer = TokenIssuer(key=key, settings=identity_settings, clock=clock, new_id=new_id)
-        # People: a user directory (data), generated dev passwords, the code grant.
+        # People: a user directory (data), password hashes checked off the event loop, the
+        # code grant.
         users = UserDirectory.load(identity_settings.users_file or DEFAULT_USERS_FILE)
         codes = CodeStore()
         app.state.people = PeopleRuntime(
@@ -193,7 +201,11 @@ def create_app(
             clients=FileClientRegistry(state_dir / "clients"),
             logins=PendingLogins(),
             codes=codes,
-            passwords=PasswordCheck.from_state(users, state_dir),
+            passwords=ThreadedPasswordCheck(
+                PasswordCheck.from_state(users, state_dir),
+                threads=identity_settings.password_check_threads,
+                queue=identity_settings.password_check_queue,
+            ),
             throttle=LoginThrottle(),
             clock=clock,
         )
@@ -212,7 +224,10 @@ def create_app(
             ),
             jwks=public_jwks(key),
         )
-        yield
+        try:
+            yield
+        finally:
+            used_assertions.close()
 
     app = FastAPI(
         title="safehub identity (local OAuth2 provider)",

@@ -5,7 +5,8 @@ Pieces, each small:
   transaction id that the login form carries (and a cookie binds to the browser).
 - `CodeStore`: issued codes, single use, short-lived (RFC 6749 4.1.2 says at most 10
   minutes; the default here is 60 seconds).
-- `PersonTokenIssuer`: signs the access token and the ID token with the issuer key.
+- `PersonTokenIssuer`: signs the access token (for the one API the code was issued for)
+  and the ID token with the issuer key.
 - `AuthorizationCodeGrant`: the token endpoint's `grant_type=authorization_code`. Clients
   authenticate with `private_key_jwt`, reusing `PrivateKeyJwtAuthenticator` unchanged.
 
@@ -23,7 +24,7 @@ from typing import Generic, TypeVar
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
-from services.identity.errors import InvalidGrant, UnauthorizedClient
+from services.identity.errors import InvalidGrant, InvalidTarget, UnauthorizedClient
 from services.identity.grants import PrivateKeyJwtAuthenticator, TokenResponse
 from services.identity.keys import SIGNING_ALGORITHM
 from services.identity.oidc import (
@@ -33,6 +34,7 @@ from services.identity.oidc import (
     check_code_redemption,
     id_token_claims,
     person_access_token_claims,
+    person_may_use,
 )
 from services.identity.settings import IdentitySettings
 from services.identity.users import UserDirectory
@@ -112,9 +114,13 @@ class PersonTokenIssuer:
             raise InvalidGrant("the signed-in user no longer exists")
         now = self._clock()
         settings = self._settings
+        # Checked again here, not only at sign-in: configuration or roles may have changed.
+        api = settings.person_apis.get(grant.resource)
+        if api is None or not person_may_use(user, allowed_roles=api.roles):
+            raise InvalidTarget(f"no token for {grant.resource!r} may be issued to this person")
         access_claims = person_access_token_claims(
             issuer=settings.issuer,
-            audiences=settings.person_token_audiences,
+            audience=grant.resource,
             client_id=grant.client_id,
             user=user,
             scopes=grant.scopes,
@@ -182,5 +188,6 @@ class AuthorizationCodeGrant:
             redirect_uri=form.get("redirect_uri"),
             code_verifier=form.get("code_verifier"),
             now=self._clock(),
+            resource=form.get("resource"),
         )
         return self._issuer.issue(grant)

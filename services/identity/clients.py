@@ -2,7 +2,8 @@
 
     <state_dir>/clients/<client_id>.json
         {"client_id", "agency", "scopes", "grant_types", "jwks" (public keys only),
-         "created_at"}
+         "created_at"; a client that signs people in also "redirect_uris" and "resources":
+         the APIs (token audiences) it may get people's tokens for, its default first}
 
 Registering a client generates its key pair; the private key is written once, for the
 integrator, outside the identity service's own directory (default
@@ -138,12 +139,16 @@ def ensure_signin_client(
     client_id: str,
     agency: str,
     redirect_uris: tuple[str, ...],
+    resources: tuple[str, ...],
     now: dt.datetime | None = None,
 ) -> ClientRegistration:
     """Register (or update) a web application that signs people in: the authorization-code
-    grant, `private_key_jwt` with the key at `private_key_path` (created if absent), and
-    exactly these redirect URIs. Idempotent; used for the console on a local stack.
+    grant, `private_key_jwt` with the key at `private_key_path` (created if absent), these
+    redirect URIs, and exactly these APIs to get people's tokens for (`resources`, token
+    audiences; the first is the default). Idempotent; used for the console on a local stack.
     """
+    if not resources:
+        raise ValueError("a client that signs people in needs the API its tokens are for")
     if not _CLIENT_ID.fullmatch(client_id):
         raise ValueError(f"client id {client_id!r} must match {_CLIENT_ID.pattern}")
     key = load_or_create_key(private_key_path)
@@ -154,7 +159,7 @@ def ensure_signin_client(
         jwks=public_jwks(key),
         grant_types=("authorization_code",),
         created_at=(now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
-        extra={"redirect_uris": list(redirect_uris)},
+        extra={"redirect_uris": list(redirect_uris), "resources": list(resources)},
     )
     clients_dir = state_dir / "clients"
     clients_dir.mkdir(parents=True, exist_ok=True)
@@ -164,6 +169,7 @@ def ensure_signin_client(
         existing is not None
         and existing.jwks == registration.jwks
         and set(redirect_uris) <= set(existing.extra.get("redirect_uris", ()))
+        and existing.extra.get("resources") == list(resources)
     ):
         return existing
     if existing is not None:  # keep earlier redirect URIs (several local ports may be in use)

@@ -7,9 +7,12 @@ IdentityError                      400 unless stated
 ├── UnauthorizedClient             unauthorized_client: the client may not use this grant
 ├── UnsupportedGrantType           unsupported_grant_type
 ├── InvalidScope                   invalid_scope: a requested scope is not registered
-└── InvalidGrant                   invalid_grant: the authorization code is unknown, used,
-                                   expired, issued to another client or redirect URI, or
-                                   the PKCE code verifier does not match
+├── InvalidGrant                   invalid_grant: the authorization code is unknown, used,
+│                                  expired, issued to another client or redirect URI, or
+│                                  the PKCE code verifier does not match
+└── InvalidTarget                  invalid_target (RFC 8707): the token would be for an API
+                                   the client is not registered for, or the person may not
+                                   use, or not the one the code was issued for
 
 AuthorizationRequestError          the /authorize request itself is wrong (RFC 6749 4.1.2.1)
 ├── UnsafeAuthorizationRequest     unknown client or unregistered redirect URI: shown to the
@@ -27,6 +30,7 @@ __all__ = [
     "InvalidGrant",
     "InvalidRequest",
     "InvalidScope",
+    "InvalidTarget",
     "RedirectableAuthorizationError",
     "UnauthorizedClient",
     "UnsafeAuthorizationRequest",
@@ -66,6 +70,10 @@ class InvalidScope(IdentityError):
 
 class InvalidGrant(IdentityError):
     error = "invalid_grant"
+
+
+class InvalidTarget(IdentityError):
+    error = "invalid_target"
 
 
 class AuthorizationRequestError(Exception):

@@ -8,7 +8,6 @@ authorization-code + PKCE flow for people means adding an `AuthorizationCodeGran
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -32,6 +31,7 @@ from services.identity.errors import (
 )
 from services.identity.keys import SIGNING_ALGORITHM
 from services.identity.settings import IdentitySettings
+from services.identity.used_assertions import UsedAssertions
 
 __all__ = [
     "ASSERTION_ALGORITHMS",
@@ -39,7 +39,6 @@ __all__ = [
     "Grant",
     "GrantRegistry",
     "PrivateKeyJwtAuthenticator",
-    "ReplayCache",
     "TokenIssuer",
     "TokenResponse",
 ]
@@ -85,27 +84,6 @@ class GrantRegistry:
         return grant.handle(form)
 
 
-class ReplayCache:
-    """Remembers assertion ids until they expire, so an assertion is used once.
-
-    In memory: right for one local process. A deployment with several token-endpoint
-    processes would need a shared store (or a real IdP).
-    """
-
-    def __init__(self) -> None:
-        self._seen: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def first_use(self, key: str, *, expires_at: float, now: float) -> bool:
-        with self._lock:
-            for stale in [k for k, exp in self._seen.items() if exp < now]:
-                del self._seen[stale]
-            if key in self._seen:
-                return False
-            self._seen[key] = expires_at
-            return True
-
-
 class TokenIssuer:
     """Signs access tokens with the issuer key."""
 
@@ -146,7 +124,7 @@ class PrivateKeyJwtAuthenticator:
         *,
         registry: FileClientRegistry,
         settings: IdentitySettings,
-        replay: ReplayCache,
+        replay: UsedAssertions,
         clock: Callable[[], float],
     ) -> None:
         self._registry = registry
@@ -194,8 +172,11 @@ class PrivateKeyJwtAuthenticator:
             leeway_s=self._settings.leeway_s,
         )
         expires_at = float(verified.claims["exp"]) + self._settings.leeway_s
+        # Last, after every other check: a forged or expired assertion must not spend an id.
         if not self._replay.first_use(f"{client_id}:{jti}", expires_at=expires_at, now=now):
-            raise InvalidClient("client assertion was already used (jti replay)")
+            raise InvalidClient(
+                "client assertion was already used (jti replay); sign a new one for each request"
+            )
         return registration
 
 

@@ -8,6 +8,11 @@ The identity provider keeps no session of its own: every sign-in asks for the pa
 (MASH workstations are shared; a silent single sign-on would let the next person in).
 The form carries an opaque transaction id; a cookie set with the form binds that id to the
 browser that asked, so a sign-in cannot be completed from another browser (login CSRF).
+
+The password check (scrypt, deliberately slow) runs on a few worker threads, never on the
+event loop, which the adapters share when `safehub adapters serve` or `safehub demo` runs
+them together; a flood of sign-ins waits for those threads, and beyond a bounded queue is
+answered 503 at once (`users.ThreadedPasswordCheck`).
 """
 
 from __future__ import annotations
@@ -34,10 +39,12 @@ from services.identity.oidc import (
     IssuedCode,
     check_authorization_request,
     check_client_redirect,
+    person_may_use,
     redirect_uri_with,
+    resources_of,
 )
 from services.identity.settings import IdentitySettings
-from services.identity.users import LoginThrottle, PasswordCheck
+from services.identity.users import LoginThrottle, PasswordCheckBusy, ThreadedPasswordCheck
 
 __all__ = ["PeopleRuntime", "login_router"]
 
@@ -74,7 +81,7 @@ class PeopleRuntime:
     clients: FileClientRegistry
     logins: PendingLogins
     codes: CodeStore
-    passwords: PasswordCheck
+    passwords: ThreadedPasswordCheck
     throttle: LoginThrottle
     clock: Callable[[], float]
     new_secret: Callable[[], str] = lambda: secrets.token_urlsafe(32)
@@ -132,11 +139,22 @@ async def authorize(request: Request) -> Response:
     people = _people(request)
     params = dict(request.query_params)
     try:
-        client_id, redirect_uri = check_client_redirect(
-            params, people.clients.get(params.get("client_id", ""))
-        )
+        registration = people.clients.get(params.get("client_id", ""))
+        client_id, redirect_uri = check_client_redirect(params, registration)
+        assert registration is not None  # check_client_redirect refuses an unknown client
+        if len(request.query_params.getlist("resource")) > 1:
+            raise RedirectableAuthorizationError(
+                "invalid_target",
+                "ask for a token for one API per sign-in",
+                redirect_uri=redirect_uri,
+                state=params.get("state"),
+            )
         auth_request = check_authorization_request(
-            params, client_id=client_id, redirect_uri=redirect_uri
+            params,
+            client_id=client_id,
+            redirect_uri=redirect_uri,
+            client_resources=resources_of(registration),
+            apis=people.settings.person_apis,
         )
     except UnsafeAuthorizationRequest as error:
         return _problem(request, f"This sign-in link is not valid ({error.description}).")
@@ -188,7 +206,7 @@ async def sign_in(request: Request) -> Response:
             error="Enter your username and password.",
             status=400,
         )
-    if people.throttle.locked(username, now):
+    if not people.throttle.admit(username, now):
         return _page(
             request,
             txn=txn,
@@ -196,9 +214,19 @@ async def sign_in(request: Request) -> Response:
             error="Too many attempts. Wait 5 minutes, then try again.",
             status=429,
         )
-    user = people.passwords.check(username, password)
-    if user is None:
-        people.throttle.failed(username, now)
+    try:
+        user = await people.passwords.check(username, password)
+    except PasswordCheckBusy:
+        busy = _page(
+            request,
+            txn=txn,
+            redirect_uri=redirect_uri,
+            error="Too many people are signing in right now. Try again in a few seconds.",
+            status=503,
+        )
+        busy.headers["Retry-After"] = "5"
+        return busy
+    if user is None:  # already counted as a failure by `admit`
         # One message whether the username or the password was wrong (no enumeration).
         return _page(
             request,
@@ -210,6 +238,19 @@ async def sign_in(request: Request) -> Response:
     people.throttle.succeeded(username)
     people.logins.take(txn)
     auth = pending.request
+    api = people.settings.person_apis.get(auth.resource)
+    if api is None or not person_may_use(user, allowed_roles=api.roles):
+        # Signed in, but not allowed a token for the API this client asked for (the IG
+        # audit API, say): the client is told so, and no code exists to redeem.
+        return _redirect_error(
+            RedirectableAuthorizationError(
+                "access_denied",
+                "your roles do not allow access to this service",
+                redirect_uri=auth.redirect_uri,
+                state=auth.state,
+            ),
+            people.settings.issuer,
+        )
     code = people.new_secret()
     people.codes.put(
         code,
@@ -222,6 +263,7 @@ async def sign_in(request: Request) -> Response:
             code_challenge=auth.code_challenge,
             auth_time=int(now),
             expires_at=now + people.settings.code_ttl_s,
+            resource=auth.resource,
         ),
         expires_at=now + people.settings.code_ttl_s,
         now=now,

@@ -9,10 +9,18 @@ sent depends on what is already known to be safe:
    matching). Failures are shown to the person, never redirected.
 2. `check_authorization_request`: response_type=code, scope includes openid, a state and a
    nonce, and a PKCE challenge with method S256 (plain is refused: it protects nothing if
-   the request is observed). Failures go back to the redirect URI with `error` and `state`.
+   the request is observed), and the API the token is for (RFC 8707 `resource`, or the
+   client's first registered one): one the client is registered for. Failures go back to
+   the redirect URI with `error` and `state`.
+3. Once the person is known, `person_may_use`: their roles allow a token for that API (the
+   IG audit API, for instance, only for IG officers).
 
 Token request: the code is redeemed once, by the client it was issued to, with the same
-redirect URI, within its lifetime, and with a code verifier whose S256 hash is the challenge.
+redirect URI, within its lifetime, and with a code verifier whose S256 hash is the challenge;
+a `resource`, if given, must be the one the code was issued for.
+
+Access token: one audience, the API asked for, so a token for the console is refused by the
+audit API and the CP-IS lookup (each requires its own `aud`), and the other way round.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import base64
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -29,6 +37,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from services.identity.clients import ClientRegistration
 from services.identity.errors import (
     InvalidGrant,
+    InvalidTarget,
     RedirectableAuthorizationError,
     UnsafeAuthorizationRequest,
 )
@@ -45,9 +54,11 @@ __all__ = [
     "check_code_redemption",
     "id_token_claims",
     "person_access_token_claims",
+    "person_may_use",
     "pkce_s256",
     "redirect_uri_with",
     "redirect_uris_of",
+    "resources_of",
 ]
 
 AUTHORIZATION_CODE = "authorization_code"
@@ -68,6 +79,8 @@ class AuthorizationRequest:
     state: str
     nonce: str
     code_challenge: str
+    resource: str
+    """The audience of the access token: the one API it is for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +95,18 @@ class IssuedCode:
     code_challenge: str
     auth_time: int
     expires_at: float
+    resource: str
 
 
 def redirect_uris_of(registration: ClientRegistration) -> tuple[str, ...]:
     uris = registration.extra.get("redirect_uris", ())
     return tuple(str(u) for u in uris) if isinstance(uris, list | tuple) else ()
+
+
+def resources_of(registration: ClientRegistration) -> tuple[str, ...]:
+    """The APIs (audiences) the client may get people's tokens for; the first is its default."""
+    resources = registration.extra.get("resources", ())
+    return tuple(str(r) for r in resources) if isinstance(resources, list | tuple) else ()
 
 
 def check_client_redirect(
@@ -108,8 +128,15 @@ def check_client_redirect(
 
 
 def check_authorization_request(
-    params: Mapping[str, str], *, client_id: str, redirect_uri: str
+    params: Mapping[str, str],
+    *,
+    client_id: str,
+    redirect_uri: str,
+    client_resources: Sequence[str],
+    apis: Collection[str],
 ) -> AuthorizationRequest:
+    """`client_resources`: the APIs the client is registered for; `apis`: those this
+    provider issues people's tokens for."""
     state = params.get("state")
 
     def fail(error: str, description: str) -> RedirectableAuthorizationError:
@@ -137,6 +164,11 @@ def check_authorization_request(
     challenge = params.get("code_challenge", "")
     if not _CHALLENGE.fullmatch(challenge):
         raise fail("invalid_request", "code_challenge must be base64url(SHA-256(verifier))")
+    resource = params.get("resource") or next(iter(client_resources), None)
+    if resource is None:
+        raise fail("invalid_target", "this client is registered for no API to get tokens for")
+    if resource not in client_resources or resource not in apis:
+        raise fail("invalid_target", f"this client may not get tokens for {resource!r}")
     return AuthorizationRequest(
         client_id=client_id,
         redirect_uri=redirect_uri,
@@ -144,7 +176,13 @@ def check_authorization_request(
         state=state,
         nonce=nonce,
         code_challenge=challenge,
+        resource=resource,
     )
+
+
+def person_may_use(user: User, *, allowed_roles: Collection[str] | None) -> bool:
+    """Whether `user` may hold a token for an API open to `allowed_roles` (None: anyone)."""
+    return allowed_roles is None or any(role in allowed_roles for role in user.roles)
 
 
 def pkce_s256(verifier: str) -> str:
@@ -159,6 +197,7 @@ def check_code_redemption(
     redirect_uri: str | None,
     code_verifier: str | None,
     now: float,
+    resource: str | None = None,
 ) -> IssuedCode:
     """The code's grant, if this token request may redeem it (RFC 6749 4.1.3, RFC 7636 4.6)."""
     if issued is None:
@@ -173,6 +212,9 @@ def check_code_redemption(
         raise InvalidGrant("code_verifier is missing or malformed (RFC 7636 4.1)")
     if not hmac.compare_digest(pkce_s256(code_verifier), issued.code_challenge):
         raise InvalidGrant("code_verifier does not match the code challenge")
+    if resource is not None and resource != issued.resource:
+        # RFC 8707 2.2: the token request may narrow, never widen, what was authorised.
+        raise InvalidTarget(f"the authorization code was issued for {issued.resource!r} only")
     return issued
 
 
@@ -197,7 +239,7 @@ def _role_claims(user: User, scopes: Sequence[str]) -> dict[str, Any]:
 def person_access_token_claims(
     *,
     issuer: str,
-    audiences: Sequence[str],
+    audience: str,
     client_id: str,
     user: User,
     scopes: Sequence[str],
@@ -205,13 +247,13 @@ def person_access_token_claims(
     ttl_s: int,
     token_id: str,
 ) -> dict[str, Any]:
-    """RFC 9068 access token for a person; `roles` is what resource servers (the IG audit
-    API) authorise on."""
+    """RFC 9068 access token for a person, for one API (`aud`); `roles` is what that API
+    authorises on."""
     issued = int(now)
     return {
         "iss": issuer,
         "sub": user.subject,
-        "aud": list(audiences),
+        "aud": audience,
         "iat": issued,
         "nbf": issued,
         "exp": issued + ttl_s,

@@ -4,10 +4,36 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["IdentitySettings"]
+__all__ = ["IdentitySettings", "PersonApi"]
+
+
+class PersonApi(BaseModel):
+    """An API that people's access tokens are issued for, by its audience identifier (the
+    `resource` of RFC 8707). A person's token names exactly one such API."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    roles: tuple[str, ...] | None = Field(
+        default=None,
+        description=(
+            "A person needs one of these roles to get a token for this API; null: any "
+            "signed-in person (the API then decides on the roles itself, and audits refusals)."
+        ),
+    )
+
+
+def _person_apis() -> dict[str, PersonApi]:
+    return {
+        # The console decides on roles itself, and audits a refusal (NO_FEED_FOR_ROLE).
+        "safehub-console": PersonApi(),
+        # The IG audit API: only information governance officers may hold a token for it.
+        "safehub-audit": PersonApi(roles=("IG_OFFICER",)),
+        # The CP-IS lookup answers 403 itself to anyone but an unscheduled-care clinician.
+        "safehub-cpis": PersonApi(),
+    }
 
 
 class IdentitySettings(BaseSettings):
@@ -37,11 +63,14 @@ class IdentitySettings(BaseSettings):
         default=None,
         description="User directory (JSON); default the synthetic users shipped with the service.",
     )
-    person_token_audiences: tuple[str, ...] = Field(
-        default=("safehub-console", "safehub-audit", "safehub-cpis"),
+    person_apis: dict[str, PersonApi] = Field(
+        default_factory=_person_apis,
         description=(
-            "Audiences of a person's access token: the console, the IG audit API and the "
-            "CP-IS lookup; each still authorises on the token's roles."
+            "The APIs people's access tokens may be issued for, by audience (RFC 8707 "
+            "resource). A token names one API only: the one its client asked for (the "
+            "`resource` parameter) or, without one, the first its client is registered for "
+            "(`resources` in the client registration). JSON in the environment, e.g. "
+            '{"safehub-audit": {"roles": ["IG_OFFICER"]}}.'
         ),
     )
     person_token_ttl_s: int = Field(default=600, ge=30, le=3600)
@@ -51,6 +80,29 @@ class IdentitySettings(BaseSettings):
     )
     login_ttl_s: int = Field(
         default=600, ge=30, le=3600, description="How long the sign-in form stays valid."
+    )
+    used_assertions_path: Path | None = Field(
+        default=None,
+        description=(
+            "SQLite file of client assertion ids already used (RFC 7523 replay check), shared "
+            "by every process of this service; default <state_dir>/used-assertions.sqlite3."
+        ),
+    )
+    # Password checks (scrypt) run on worker threads, off the event loop the adapters share.
+    password_check_threads: int = Field(
+        default=2,
+        ge=1,
+        le=32,
+        description="Password checks running at once (each is deliberately slow scrypt).",
+    )
+    password_check_queue: int = Field(
+        default=64,
+        ge=0,
+        le=10_000,
+        description=(
+            "Sign-ins allowed to wait for a password-check thread; beyond this a sign-in is "
+            "answered 503 at once (a flood must not pile up without bound)."
+        ),
     )
 
     @field_validator("issuer")
@@ -72,3 +124,8 @@ class IdentitySettings(BaseSettings):
 
     def resolved_state_dir(self, data_dir: Path) -> Path:
         return self.state_dir or data_dir / "identity"
+
+    def resolved_used_assertions_path(self, data_dir: Path) -> Path:
+        return self.used_assertions_path or (
+            self.resolved_state_dir(data_dir) / "used-assertions.sqlite3"
+        )

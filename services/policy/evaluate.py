@@ -14,9 +14,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import ssl
 import subprocess
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,13 +171,23 @@ def evaluate_one(opa: Path, source: PolicySource, notice: Any) -> Evaluation:
     return Evaluation(result, source.revision(), f"opa eval on {source.path}")
 
 
-def evaluate_on_server(base_url: str, notice: Any, *, timeout_s: float = 10.0) -> Evaluation:
-    """One notice through the running OPA server: what is live, with the revision it serves."""
+def evaluate_on_server(
+    base_url: str,
+    notice: Any,
+    *,
+    timeout_s: float = 10.0,
+    verify: ssl.SSLContext | bool = True,
+    headers: Mapping[str, str] | None = None,
+) -> Evaluation:
+    """One notice through the running OPA server: what is live, with the revision it serves.
+
+    `verify` and `headers`: the hub's CA and OPA's bearer token for an https OPA
+    (hubkit.tls.opa_ssl_context, opa_auth_headers)."""
     url = f"{base_url.rstrip('/')}/v1/data/safehub/sharing/decisions"
     try:
         response = httpx.post(
             url, params={"provenance": "true"}, json={"input": {"notice": notice}},
-            timeout=timeout_s,
+            timeout=timeout_s, verify=verify, headers=headers,
         )  # fmt: skip
         body = response.json()
     except (httpx.HTTPError, ValueError) as error:
@@ -190,13 +201,19 @@ def evaluate_on_server(base_url: str, notice: Any, *, timeout_s: float = 10.0) -
     return Evaluation(body["result"], revision, f"live OPA at {base_url}")
 
 
-def server_data(base_url: str, *, timeout_s: float = 10.0) -> dict[str, Any]:
+def server_data(
+    base_url: str,
+    *,
+    timeout_s: float = 10.0,
+    verify: ssl.SSLContext | bool = True,
+    headers: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """The data documents the live OPA holds that explanations use (labels, subscribers)."""
     data: dict[str, Any] = {}
     for part in ("isa", "fields", "subscribers"):
         url = f"{base_url.rstrip('/')}/v1/data/safehub/{part}"
         try:
-            body = httpx.get(url, timeout=timeout_s).json()
+            body = httpx.get(url, timeout=timeout_s, verify=verify, headers=headers).json()
         except (httpx.HTTPError, ValueError) as error:
             raise EvaluationFailed(f"OPA at {base_url}: {type(error).__name__}") from error
         _merge_data(data, ("safehub", part), body.get("result") if isinstance(body, dict) else None)

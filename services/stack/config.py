@@ -2,7 +2,8 @@
 
 Everything the runner writes or launches is rendered here from plain values, so the unit tests
 can check the security-relevant settings (SASL everywhere, the StandardAuthorizer, no
-everyone-allowed fallback, least-privilege ACLs) without a broker.
+everyone-allowed fallback, least-privilege ACLs, the SASL_SSL listener, OPA's TLS and token
+authentication) without a broker.
 """
 
 from __future__ import annotations
@@ -29,11 +30,14 @@ __all__ = [
     "KAFKA_HEAP_OPTS",
     "OPA_BUNDLE_POLL_S",
     "OPA_BUNDLE_SERVICE",
+    "OPA_TOKEN_ENV",
     "SCRAM_MECHANISM",
+    "TLS_LISTENER",
     "TOOL_JVM_OPTS",
     "AclBatch",
     "Endpoint",
     "KafkaServerConfig",
+    "OpaTls",
     "StackLayout",
     "TopicSpec",
     "acl_command_args",
@@ -58,6 +62,7 @@ __all__ = [
     "render_client_properties",
     "render_credential",
     "render_opa_bundle_config",
+    "render_pem_keystore",
     "render_scram_config_file",
     "render_server_properties",
     "storage_format_args",
@@ -66,6 +71,10 @@ __all__ = [
 ]
 
 SCRAM_MECHANISM = "SCRAM-SHA-256"
+# The broker's SASL_SSL listener (`listener.name.client_tls.*`): the one clients use when
+# SAFEHUB_KAFKA_SECURITY_PROTOCOL=SASL_SSL. The plaintext CLIENT listener stays for loopback
+# and for the stack's own tools and inter-broker traffic (one node: it never leaves the host).
+TLS_LISTENER = "CLIENT_TLS"
 # Super users by configuration. `broker` is also the inter-broker SCRAM user; `controller` is a
 # static PLAIN user because KRaft controllers cannot read SCRAM credentials from the metadata
 # log they are still replaying.
@@ -150,6 +159,29 @@ class StackLayout:
     def logs_dir(self) -> Path:
         return self.data_dir / "logs"
 
+    @property
+    def tls_dir(self) -> Path:
+        """The stack's private CA and its server certificate for 127.0.0.1 / localhost."""
+        return self.data_dir / "tls"
+
+    @property
+    def ca_certificate(self) -> Path:
+        return self.tls_dir / "ca.pem"
+
+    @property
+    def server_certificate(self) -> Path:
+        """The server certificate followed by the CA's (the chain a server presents)."""
+        return self.tls_dir / "server.pem"
+
+    @property
+    def server_key(self) -> Path:
+        return self.tls_dir / "server-key.pem"
+
+    @property
+    def kafka_keystore(self) -> Path:
+        """Key and chain in one PEM file, as Kafka's ssl.keystore.type=PEM reads them."""
+        return self.tls_dir / "kafka-keystore.pem"
+
     def pidfile(self, component: str) -> Path:
         return self.run_dir / f"{component}.pid"
 
@@ -167,6 +199,10 @@ class KafkaServerConfig:
     log_dir: Path
     broker_password: str
     controller_password: str
+    tls_client: Endpoint | None = None
+    """The SASL_SSL listener (SCRAM inside TLS); None renders a plaintext-only broker."""
+    tls_keystore: Path | None = None
+    """PEM file with the broker's private key and certificate chain (see render_pem_keystore)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +210,8 @@ class TopicSpec:
     name: str
     partitions: int
     replication_factor: int = 1
+    config: tuple[tuple[str, str], ...] = ()
+    """Topic settings beyond the broker's defaults, e.g. ("cleanup.policy", "compact")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,8 +247,8 @@ def parse_loopback_endpoint(value: str, *, setting: str) -> Endpoint:
 
 def parse_loopback_url(url: str, *, setting: str) -> Endpoint:
     scheme, sep, rest = url.partition("://")
-    if not sep or scheme != "http":
-        raise StackConfigError(f"{setting}={url!r}: expected http://127.0.0.1:<port>")
+    if not sep or scheme not in ("http", "https"):
+        raise StackConfigError(f"{setting}={url!r}: expected http(s)://127.0.0.1:<port>")
     return parse_loopback_endpoint(rest.split("/", 1)[0], setting=setting)
 
 
@@ -231,13 +269,34 @@ def render_server_properties(config: KafkaServerConfig) -> str:
         f'username="{CONTROLLER_USER}" password="{controller_pw}" '
         f'user_{CONTROLLER_USER}="{controller_pw}";'
     )
+    tls_listener = tls_protocol = ""
+    tls_props: list[tuple[str, str]] = []
+    if config.tls_client is not None:
+        if config.tls_keystore is None:
+            raise StackConfigError("kafka: a SASL_SSL listener needs its PEM keystore file")
+        tls_listener = f",{TLS_LISTENER}://{config.tls_client}"
+        tls_protocol = f",{TLS_LISTENER}:SASL_SSL"
+        prefix = f"listener.name.{TLS_LISTENER.lower()}"
+        # SCRAM inside TLS: the same credentials as the plaintext listener, now encrypted and
+        # bound to a broker the client has verified. No client certificates (ssl.client.auth
+        # stays none): SCRAM identifies the principal, as on the plaintext listener.
+        tls_props = [
+            (f"{prefix}.sasl.enabled.mechanisms", SCRAM_MECHANISM),
+            (f"{prefix}.scram-sha-256.sasl.jaas.config", scram_jaas),
+            (f"{prefix}.ssl.keystore.type", "PEM"),
+            (f"{prefix}.ssl.keystore.location", str(config.tls_keystore)),
+            (f"{prefix}.ssl.enabled.protocols", "TLSv1.3,TLSv1.2"),
+        ]
     props: list[tuple[str, str]] = [
         ("process.roles", "broker,controller"),
         ("node.id", "1"),
         ("controller.quorum.voters", f"1@{controller}"),
-        ("listeners", f"CLIENT://{client},CONTROLLER://{controller}"),
-        ("advertised.listeners", f"CLIENT://{client}"),
-        ("listener.security.protocol.map", "CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"),
+        ("listeners", f"CLIENT://{client},CONTROLLER://{controller}{tls_listener}"),
+        ("advertised.listeners", f"CLIENT://{client}{tls_listener}"),
+        (
+            "listener.security.protocol.map",
+            f"CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT{tls_protocol}",
+        ),
         ("inter.broker.listener.name", "CLIENT"),
         ("controller.listener.names", "CONTROLLER"),
         ("sasl.enabled.mechanisms", SCRAM_MECHANISM),
@@ -247,6 +306,7 @@ def render_server_properties(config: KafkaServerConfig) -> str:
         ("listener.name.client.scram-sha-256.sasl.jaas.config", scram_jaas),
         ("listener.name.controller.sasl.enabled.mechanisms", "PLAIN"),
         ("listener.name.controller.plain.sasl.jaas.config", plain_jaas),
+        *tls_props,
         ("authorizer.class.name", "org.apache.kafka.metadata.authorizer.StandardAuthorizer"),
         ("allow.everyone.if.no.acl.found", "false"),
         ("super.users", f"User:{BROKER_USER};User:{CONTROLLER_USER}"),
@@ -278,6 +338,13 @@ def render_client_properties(username: str, password: str) -> str:
         f"sasl.mechanism={SCRAM_MECHANISM}\n"
         f"sasl.jaas.config={jaas}\n"
     )
+
+
+def render_pem_keystore(*, private_key_pem: str, certificate_chain_pem: str) -> str:
+    """Kafka's PEM keystore file: an unencrypted PKCS#8 key, then the chain (leaf first)."""
+    if "BEGIN PRIVATE KEY" not in private_key_pem:
+        raise StackConfigError("kafka: the keystore key must be unencrypted PKCS#8 PEM")
+    return private_key_pem.rstrip("\n") + "\n" + certificate_chain_pem.rstrip("\n") + "\n"
 
 
 def render_credential(username: str, password: str) -> str:
@@ -399,18 +466,37 @@ def render_acl_batch_jobs(calls: Iterable[Sequence[str]]) -> str:
     return "".join(f"{line}\n" for line in lines)
 
 
+# OPA reads the expected bearer token from its own environment (the authz policy compares
+# `opa.runtime().env.SAFEHUB_OPA_TOKEN`), so the token is in neither a file OPA serves nor its
+# command line; in Kubernetes the variable comes from a Secret.
+OPA_TOKEN_ENV = "SAFEHUB_OPA_TOKEN"
+
+
+@dataclass(frozen=True, slots=True)
+class OpaTls:
+    """OPA over HTTPS with bearer-token authentication, authorised by `authz_policy`."""
+
+    certificate: Path
+    private_key: Path
+    authz_policy: Path
+    """A file with package system.authz (services/stack/opa/authz.rego), loaded beside the
+    signed bundle: outside its `safehub` root, so the bundle's signature is untouched."""
+
+
 def opa_argv(
     *,
     opa: Path,
     addr: Endpoint,
     policies_dir: Path | None = None,
     config_file: Path | None = None,
+    tls: OpaTls | None = None,
 ) -> tuple[str, ...]:
     """`opa run --server` on loopback.
 
     The local stack passes `config_file` (see `render_opa_bundle_config`): OPA then loads only
     the signed bundle from the bundle service. `policies_dir` loads a folder as an unsigned
-    bundle, which nothing in the stack does any more; kept for ad-hoc runs.
+    bundle, which nothing in the stack does any more; kept for ad-hoc runs. With `tls`, OPA
+    serves HTTPS only and answers nothing but /health without the bearer token.
     """
     if (policies_dir is None) == (config_file is None):
         raise StackConfigError("opa: give exactly one of a policies folder or a config file")
@@ -419,7 +505,18 @@ def opa_argv(
     )  # fmt: skip
     # `--log-level error` keeps the log to what needs attention, which includes every bundle
     # OPA refuses ("Bundle load failed: ...").
-    return (str(opa), "run", "--server", "--addr", str(addr), *source, "--log-level", "error")
+    secured: tuple[str, ...] = ()
+    if tls is not None:
+        secured = (
+            "--tls-cert-file", str(tls.certificate),
+            "--tls-private-key-file", str(tls.private_key),
+            "--authentication=token", "--authorization=basic",
+            str(tls.authz_policy),
+        )  # fmt: skip
+    return (
+        str(opa), "run", "--server", "--addr", str(addr), *source, "--log-level", "error",
+        *secured,
+    )  # fmt: skip
 
 
 # The bundle service OPA polls (services/policy/bundle_server.py) and how often. Loopback and
@@ -472,7 +569,12 @@ def bundle_server_argv(*, python: str, root: Path, addr: Endpoint) -> tuple[str,
 
 
 def topic_specs(topology: Topology) -> tuple[TopicSpec, ...]:
-    return tuple(TopicSpec(name, topology.partitions(name)) for name in topology.all_topics)
+    return tuple(
+        TopicSpec(
+            name, topology.partitions(name), config=tuple(sorted(topology.config(name).items()))
+        )
+        for name in topology.all_topics
+    )
 
 
 # --- ACLs -----------------------------------------------------------------------------------

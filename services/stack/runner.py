@@ -12,8 +12,14 @@ signature before activating it (see services/policy/publish.py and policies/READ
 
 State under data_dir:  kafka/ (log dirs, server.properties, internal credentials, markers),
 credentials/<principal>.json, run/<component>.pid, logs/<component>.log, logs/kafka-tools.log,
-policy-bundles/ (signed releases), keys/policy/ (IG signing key), opa/ (OPA's config file and
-its persisted last verified bundle).
+policy-bundles/ (signed releases), keys/policy/ (IG signing key), opa/ (OPA's config file,
+its persisted last verified bundle and, for an https OPA, its bearer token), tls/ (the
+stack's CA certificate and the 127.0.0.1/localhost server certificate; its key 0600).
+
+TLS: Kafka always has a second listener, SASL_SSL on SAFEHUB_KAFKA_TLS_BOOTSTRAP (default
+127.0.0.1:19094), presenting the stack's certificate; clients use it with
+SAFEHUB_KAFKA_SECURITY_PROTOCOL=SASL_SSL. An https:// SAFEHUB_OPA_URL starts OPA with TLS and
+bearer-token authentication (services/stack/opa/system/authz/authz.rego).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -42,10 +49,13 @@ import httpx
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from services.hubkit.envelope import provision_keys
+from services.hubkit.errors import TlsMaterialMissing
 from services.hubkit.linkage import provision_linkage_secret
 from services.hubkit.settings import HubSettings
+from services.hubkit.tls import client_ssl_context, opa_auth_headers, opa_ssl_context
 from services.hubkit.topology import (
     ADMIN_PRINCIPAL,
+    CONSOLE_PRINCIPAL,
     GATEWAY_PRINCIPAL,
     AclGrant,
     Topology,
@@ -65,6 +75,7 @@ from services.stack.artifacts import (
     log_tail,
     require_tool,
 )
+from services.stack.certificates import issue_local_certificates, needs_reissue
 from services.stack.config import (
     BROKER_USER,
     CONTROLLER_USER,
@@ -98,6 +109,8 @@ _STOP_TIMEOUT_S = {"kafka": 30.0, "opa": 10.0, "opa-bundles": 5.0}
 # the live heap instead of Go's default 2x cut OPA's CPU per decision by about a quarter
 # (3.9 -> 2.9 ms per notice, batches of 16). An operator's own GOGC wins.
 _OPA_ENVIRONMENT = {"GOGC": os.environ.get("GOGC", "400")}
+# OPA's API authorisation policy for an https OPA (package system.authz, with its tests).
+_OPA_AUTHZ_POLICY = Path(__file__).with_name("opa") / "system" / "authz" / "authz.rego"
 # The loopback bundle service OPA polls for the signed policy bundle; it lives and dies with
 # OPA and is reported as part of the `opa` component.
 _BUNDLES = "opa-bundles"
@@ -306,28 +319,42 @@ def _new_secret() -> str:
 # --- Kafka client calls --------------------------------------------------------------------
 
 
-def _admin(endpoint: Endpoint, username: str, password: str, timeout_s: float) -> Any:
+def _admin(
+    endpoint: Endpoint,
+    username: str,
+    password: str,
+    timeout_s: float,
+    ssl_context: ssl.SSLContext | None = None,
+) -> Any:
+    tls: dict[str, Any] = {"security_protocol": "SASL_PLAINTEXT"}
+    if ssl_context is not None:
+        tls = {"security_protocol": "SASL_SSL", "ssl_context": ssl_context}
     return AIOKafkaAdminClient(
         bootstrap_servers=str(endpoint),
         client_id="safehub-stack",
         request_timeout_ms=int(timeout_s * 1000),
-        security_protocol="SASL_PLAINTEXT",
         sasl_mechanism=SCRAM_MECHANISM,
         sasl_plain_username=username,
         sasl_plain_password=password,
+        **tls,
     )
 
 
 async def _kafka_probe(
-    endpoint: Endpoint, username: str, password: str, timeout_s: float
+    endpoint: Endpoint,
+    username: str,
+    password: str,
+    timeout_s: float,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> str | None:
     """None when the broker answers an authenticated metadata request, else why not.
 
-    Metadata needs no ACL, so this works before the ACLs exist and proves SCRAM end to end.
+    Metadata needs no ACL, so this works before the ACLs exist and proves SCRAM end to end
+    (and, with `ssl_context`, TLS to a broker whose certificate the stack's CA signed).
     """
     if not _port_open(endpoint, timeout_s=min(1.0, timeout_s)):
         return f"nothing accepts connections on {endpoint}"
-    client = _admin(endpoint, username, password, timeout_s)
+    client = _admin(endpoint, username, password, timeout_s, ssl_context)
     try:
         await asyncio.wait_for(client.start(), timeout_s)
         cluster = await asyncio.wait_for(client.describe_cluster(), timeout_s)
@@ -351,7 +378,10 @@ async def _create_missing_topics(
         if not missing:
             return ()
         response = await client.create_topics(
-            [NewTopic(s.name, s.partitions, s.replication_factor) for s in missing],
+            [
+                NewTopic(s.name, s.partitions, s.replication_factor, topic_configs=dict(s.config))
+                for s in missing
+            ],
             timeout_ms=30_000,
         )
     finally:
@@ -393,6 +423,9 @@ class StackRunner:
             settings.kafka_bootstrap, setting="SAFEHUB_KAFKA_BOOTSTRAP"
         )
         self._controller = Endpoint(self._kafka.host, settings.kafka_controller_port)
+        self._kafka_tls = config.parse_loopback_endpoint(
+            settings.kafka_tls_bootstrap, setting="SAFEHUB_KAFKA_TLS_BOOTSTRAP"
+        )
         self._opa = config.parse_loopback_url(settings.opa_url, setting="SAFEHUB_OPA_URL")
         self._bundles = config.parse_loopback_endpoint(
             PolicySettings().bundle_server_addr, setting="SAFEHUB_POLICY_BUNDLE_SERVER_ADDR"
@@ -422,6 +455,7 @@ class StackRunner:
             _private_dir(self._layout.logs_dir)
             _private_dir(self._layout.kafka_dir)
             _private_dir(self._layout.credentials_dir)
+            self._ensure_certificates()
             java = require_tool("java")
             # On a fresh machine the Maven download and the OPA build take a while: overlap them.
             with ThreadPoolExecutor(max_workers=2) as pool:
@@ -460,9 +494,13 @@ class StackRunner:
         kafka_reason = self._kafka_unhealthy_reason(timeout_s=3.0)
         opa_reason = self._opa_unhealthy_reason(timeout_s=2.0)
         revision = self.served_revision() if opa_reason is None else None
+        kafka_endpoint = f"{self._kafka} SASL/SCRAM, {self._kafka_tls} SASL_SSL"
         return StackStatus(
             (
-                self._component("kafka", kafka_pid, kafka_reason, f"{self._kafka} SASL/SCRAM"),
+                self._component(
+                    "kafka", kafka_pid, kafka_reason, kafka_endpoint,
+                    healthy_detail=self._kafka_tls_note(),
+                ),
                 self._component(
                     "opa", opa_pid, opa_reason, self._settings.opa_url,
                     healthy_detail=f"bundle {revision}" if revision else "",
@@ -496,8 +534,9 @@ class StackRunner:
     # --- topology and secrets ----------------------------------------------------------------
 
     def _provision_signing_material(self, topology: Topology) -> None:
-        """Ed25519 keys for every signer (adapters, the hub) and the linkage secret."""
-        signers = (GATEWAY_PRINCIPAL, *(a.principal for a in topology.agencies))
+        """Ed25519 keys for every signer (adapters, the hub, the console's access events) and
+        the linkage secret."""
+        signers = (GATEWAY_PRINCIPAL, CONSOLE_PRINCIPAL, *(a.principal for a in topology.agencies))
         provision_keys(self._settings.keys_dir, signers)
         provision_linkage_secret(self._settings.keys_dir / "linkage.secret")
 
@@ -546,6 +585,52 @@ class StackRunner:
 
     def _redacted_tail(self, path: Path, lines: int = 15) -> str:
         return config.redact_secrets(log_tail(path, lines), self._known_secrets())
+
+    # --- TLS material ---------------------------------------------------------------------------
+
+    def _ensure_certificates(self) -> None:
+        """The stack's CA and server certificate (and Kafka's PEM keystore), made once and
+        reissued only when about to expire or not covering 127.0.0.1 / localhost.
+
+        A reissue does not restart a running Kafka or OPA: they keep the certificate they
+        loaded until the next `safehub stack down && safehub stack up`."""
+        layout = self._layout
+        _private_dir(layout.tls_dir)
+        now = dt.datetime.now(dt.UTC)
+        chain = layout.server_certificate
+        complete = all(p.is_file() for p in (layout.ca_certificate, chain, layout.server_key))
+        if not complete or needs_reissue(chain.read_text(), now):
+            issued = issue_local_certificates(now)
+            _write_private(layout.server_key, issued.server_key)
+            _write_text(layout.server_certificate, issued.server_chain)
+            _write_text(layout.ca_certificate, issued.ca_certificate)
+            layout.kafka_keystore.unlink(missing_ok=True)
+            self._progress(f"tls: issued the stack's CA and server certificate in {layout.tls_dir}")
+        if not layout.kafka_keystore.is_file():
+            _write_private(
+                layout.kafka_keystore,
+                config.render_pem_keystore(
+                    private_key_pem=layout.server_key.read_text(),
+                    certificate_chain_pem=layout.server_certificate.read_text(),
+                ),
+            )
+
+    def _ensure_opa_token(self) -> bool:
+        """OPA's bearer token (0600), generated once; True when it was just made."""
+        path = self._settings.opa_token_path
+        if path.is_file():
+            return False
+        _private_dir(path.parent)
+        _write_private(path, _new_secret() + "\n")
+        return True
+
+    def _kafka_tls_note(self) -> str:
+        if _port_open(self._kafka_tls):
+            return ""
+        return (
+            f"no SASL_SSL listener on {self._kafka_tls}: the broker was started before it "
+            "existed; `safehub stack down && safehub stack up` adds it"
+        )
 
     # --- Kafka state --------------------------------------------------------------------------
 
@@ -600,6 +685,8 @@ class StackRunner:
                 log_dir=self._layout.kafka_log_dir,
                 broker_password=internal[BROKER_USER],
                 controller_password=internal[CONTROLLER_USER],
+                tls_client=self._kafka_tls,
+                tls_keystore=self._layout.kafka_keystore,
             )
         )
         path = self._layout.server_properties
@@ -830,6 +917,7 @@ class StackRunner:
         for endpoint, setting in (
             (self._kafka, "SAFEHUB_KAFKA_BOOTSTRAP"),
             (self._controller, "SAFEHUB_KAFKA_CONTROLLER_PORT"),
+            (self._kafka_tls, "SAFEHUB_KAFKA_TLS_BOOTSTRAP"),
         ):
             if _port_open(endpoint):
                 raise PortInUse("kafka", str(endpoint), setting)
@@ -892,8 +980,24 @@ class StackRunner:
         changed = not path.exists() or path.read_text() != text
         if changed:
             _write_text(path, text)
-        argv = config.opa_argv(opa=opa, addr=self._opa, config_file=path)
+        tls: config.OpaTls | None = None
+        if self._settings.opa_uses_tls:
+            # A new token means a running OPA expects the old one: restart it.
+            changed = self._ensure_opa_token() or changed
+            tls = config.OpaTls(
+                certificate=self._layout.server_certificate,
+                private_key=self._layout.server_key,
+                authz_policy=_OPA_AUTHZ_POLICY,
+            )
+        argv = config.opa_argv(opa=opa, addr=self._opa, config_file=path, tls=tls)
         return argv, changed
+
+    def _opa_environment(self) -> dict[str, str]:
+        """GOGC, and for an https OPA the token its authz policy expects (never logged)."""
+        if not self._settings.opa_uses_tls:
+            return dict(_OPA_ENVIRONMENT)
+        token = self._settings.opa_token_path.read_text().strip()
+        return {**_OPA_ENVIRONMENT, config.OPA_TOKEN_ENV: config.validate_secret(token)}
 
     def _ensure_bundle_server(self) -> None:
         if self._our_pid(_BUNDLES) is not None:
@@ -919,7 +1023,7 @@ class StackRunner:
             self._layout.pidfile("opa").unlink(missing_ok=True)
         if _port_open(self._opa):
             raise PortInUse("opa", str(self._opa), "SAFEHUB_OPA_URL")
-        return self._start("opa", argv, _OPA_ENVIRONMENT), True
+        return self._start("opa", argv, self._opa_environment()), True
 
     # --- health -------------------------------------------------------------------------------
 
@@ -930,6 +1034,17 @@ class StackRunner:
             ]
         except (FileNotFoundError, ValueError, KeyError):
             return "no admin credential yet"
+        if self._settings.kafka_security_protocol == "SASL_SSL":
+            # The services connect over TLS: healthy means that path works.
+            try:
+                context = client_ssl_context(self._settings.trusted_ca_file)
+            except TlsMaterialMissing as error:
+                return str(error)
+            return _run_async(
+                lambda: _kafka_probe(
+                    self._kafka_tls, ADMIN_PRINCIPAL, str(password), timeout_s, context
+                )
+            )
         return _run_async(
             lambda: _kafka_probe(self._kafka, ADMIN_PRINCIPAL, str(password), timeout_s)
         )
@@ -938,7 +1053,9 @@ class StackRunner:
         # /health?bundles is 200 only once the signed bundle has been verified and activated.
         url = f"{self._settings.opa_url.rstrip('/')}/health?bundles"
         try:
-            response = httpx.get(url, timeout=timeout_s)
+            response = httpx.get(url, timeout=timeout_s, **self._opa_client_options())
+        except TlsMaterialMissing as error:
+            return str(error)
         except httpx.HTTPError as error:
             return f"{type(error).__name__} from /health"
         if response.status_code != 200:
@@ -961,10 +1078,21 @@ class StackRunner:
         """The bundle revision OPA serves now (from `?provenance=true`), None if unknown."""
         url = f"{self._settings.opa_url.rstrip('/')}/v1/data/safehub/isa/agreement"
         try:
-            response = httpx.get(url, params={"provenance": "true"}, timeout=timeout_s)
+            response = httpx.get(
+                url, params={"provenance": "true"}, timeout=timeout_s,
+                **self._opa_client_options(),
+            )  # fmt: skip
             return revision_from_provenance(response.json())
-        except (httpx.HTTPError, ValueError):
+        except (httpx.HTTPError, ValueError, TlsMaterialMissing):
             return None
+
+    def _opa_client_options(self) -> dict[str, Any]:
+        """verify= and headers= for calls to OPA: the stack's CA and token when https."""
+        context = opa_ssl_context(self._settings)
+        return {
+            "verify": True if context is None else context,
+            "headers": opa_auth_headers(self._settings),
+        }
 
     def _wait_revision(self, pid: int, timeout_s: float = 20.0) -> None:
         """Wait until OPA serves the current release (it polls the bundle service)."""

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from services.audit.domain.checkpoint import Checkpoint, encode_signed_note, sign_checkpoint
 from services.audit.indexer import LogEntry, SourcePosition, entry_for_bytes, plan_checkpoint
 from services.audit.storage import AuditStore
-from tests.audit.records import audit_records, encode
+from tests.audit.records import TRUSTED_KEYS, audit_records, encode
 from tests.factories import FIXED_NOW, catalog, notices
 
 ORIGIN = "safehub.audit.test"
@@ -29,7 +29,8 @@ def decision_entries(
                 entry_for_bytes(
                     CATALOG,
                     encode(CATALOG, record),
-                    SourcePosition("audit.decisions.v1", 0, len(entries)),
+                    keys=TRUSTED_KEYS,
+                    source=SourcePosition("audit.decisions.v1", 0, len(entries)),
                 )
             )
     return entries

@@ -1,16 +1,20 @@
 """Synthetic audit records, built the way the gateway builds them (`audit_record`), with
-fixed decisions per subscriber so tests need no policy engine."""
+fixed decisions per subscriber so tests need no policy engine, and sealed the way the gateway
+seals them: with a hub key (`HUB_KEY`, trusted in `TRUSTED_KEYS` beside a console key and an
+agency key)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
+from services.audit.indexer import LogEntry, SourcePosition, entry_for_bytes
 from services.gateway.domain.decisions import LawfulBasis, SharingDecision, SharingOutcome
 from services.gateway.domain.records import audit_record, rejection_audit_record
 from services.gateway.domain.redaction import present_paths
 from services.hubkit.codec import MessageType, SchemaCatalog
-from services.hubkit.topology import load_topology
+from services.hubkit.envelope import KeyDirectory, SigningKey, seal
+from services.hubkit.topology import AUDIT_TOPIC, load_topology
 from tests.factories import FIXED_NOW, POLICIES
 
 # The six recipients these synthetic decisions are written for: the audit tests count records
@@ -24,6 +28,10 @@ AUDITED_SUBSCRIBERS = (
     "school-dsl",
 )
 TOPOLOGY = load_topology(POLICIES)
+HUB_KEY = SigningKey.generate("gateway")
+CONSOLE_KEY = SigningKey.generate("console")
+AGENCY_KEY = SigningKey.generate("adapter-police")
+TRUSTED_KEYS = KeyDirectory.of([HUB_KEY, CONSOLE_KEY, AGENCY_KEY])
 
 _BASIS = LawfulBasis(
     article6="6(1)(e) public task",
@@ -108,5 +116,23 @@ def rejection(*, offset: int, at: dt.datetime = FIXED_NOW) -> dict[str, Any]:
     )
 
 
-def encode(catalog: SchemaCatalog, record: dict[str, Any]) -> bytes:
+def encode(catalog: SchemaCatalog, record: dict[str, Any], *, key: SigningKey = HUB_KEY) -> bytes:
+    """The record as the gateway writes it to audit.decisions.v1: sealed with the hub key (or,
+    to forge one, with another `key`)."""
+    return seal(catalog, catalog.encode(MessageType.AUDIT_RECORD, record), key, FIXED_NOW)
+
+
+def encode_bare(catalog: SchemaCatalog, record: dict[str, Any]) -> bytes:
+    """The record unsigned, as audit logs held it before records were signed (and as a forger
+    without the hub key would write it)."""
     return catalog.encode(MessageType.AUDIT_RECORD, record)
+
+
+def logged(data: bytes, *, offset: int = 0, topic: str = AUDIT_TOPIC) -> LogEntry:
+    """The log entry the indexer makes of `data` read at `offset` of `topic`."""
+    return entry_for_bytes(
+        _CATALOG, data, keys=TRUSTED_KEYS, source=SourcePosition(topic, 0, offset)
+    )
+
+
+_CATALOG = SchemaCatalog(POLICIES.parent / "schemas" / "avro")

@@ -110,6 +110,7 @@ async def console_servers(
         client_id=console.client_id,
         agency="MASH",
         redirect_uris=(console.redirect_uri,),
+        resources=(console.token_audience,),
     )
     async with (
         serving(identity_app(hub, identity), identity_port),

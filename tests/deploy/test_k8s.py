@@ -87,3 +87,34 @@ def test_the_hardening_check_catches_a_weak_deployment() -> None:
         },
     }
     assert len(hardening_problems(weak)) == 8
+
+
+def test_production_uses_tls_end_to_end(kustomize: Path) -> None:
+    """Issue 13, defect 6: Kafka SASL_SSL, OPA over HTTPS with token authentication and its
+    authz policy as in the local stack, HTTPS services and probes, the CA from a Secret."""
+    docs = _render(kustomize, REPO / "deploy/k8s/overlays/production")
+    settings = next(d["data"] for d in docs if d["metadata"]["name"].startswith("safehub-settings"))
+    assert settings["SAFEHUB_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert settings["SAFEHUB_OPA_URL"].startswith("https://")
+    assert settings["SAFEHUB_TLS_CA_FILE"].endswith("/ca.crt")
+    assert settings["SAFEHUB_TLS_CERT_FILE"].endswith("/tls.crt")
+    deployments = {d["metadata"]["name"]: d for d in _deployments(docs)}
+    opa = deployments["opa"]["spec"]["template"]["spec"]["containers"][0]
+    assert {
+        "--authentication=token", "--authorization=basic", "--tls-cert-file=/etc/opa/tls/tls.crt",
+    } <= set(opa["args"])  # fmt: skip
+    assert {e["name"]: e["valueFrom"]["secretKeyRef"]["name"] for e in opa["env"]} == {
+        "SAFEHUB_OPA_TOKEN": "opa-client-token"
+    }
+    authz = next(d for d in docs if d["metadata"]["name"].startswith("opa-authz"))
+    local = REPO / "services/stack/opa/system/authz/authz.rego"
+    assert authz["data"]["authz.rego"] == local.read_text(), "keep the two authz copies equal"
+    for name, deployment in deployments.items():
+        pod = deployment["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        for probe in ("livenessProbe", "readinessProbe"):
+            assert container[probe]["httpGet"]["scheme"] == "HTTPS", name
+        secrets = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+        if name != "opa":
+            assert {"safehub-tls-ca", f"{name}-tls"} <= secrets, name
+        assert ("opa-client-token" in secrets) == (name in {"gateway"}), name

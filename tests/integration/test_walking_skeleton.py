@@ -24,7 +24,7 @@ from services.hubkit.notice import encode_notice, to_json_value
 from services.hubkit.publisher import NoticePublisher
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import AUDIT_TOPIC, Topology
-from tests.factories import notices
+from tests.factories import hub_signed_audit_record, notices, under_fresh_reference
 from tests.integration.bus import TopicReader, require_topic_access
 
 pytestmark = [pytest.mark.kafka, pytest.mark.opa]
@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.opa]
 async def test_one_notice_end_to_end(stack: HubSettings, topology: Topology) -> None:
     catalog = SchemaCatalog(stack.schemas_dir)
     police = topology.agency("POLICE")
-    notice = notices(seed=101).notice("SAFEGUARDING_CONTACT")
+    notice = under_fresh_reference(notices(seed=101).notice("SAFEGUARDING_CONTACT"))
     notice_id = notice["notice_id"]
 
     # The decision the real OPA gives for this notice is what each feed must hold.
@@ -44,6 +44,7 @@ async def test_one_notice_end_to_end(stack: HubSettings, topology: Topology) -> 
     assert expected["mash-manager"].outcome is SharingOutcome.PERMIT
     assert expected["school-dsl"].outcome is SharingOutcome.DENY
 
+    hub_keys = KeyDirectory.load(stack.keys_dir / "trusted")
     audit = await TopicReader(stack, "audit", AUDIT_TOPIC).start()
     feeds = {
         s.subscriber_id: await TopicReader(stack, s.principal, s.feed_topic).start()
@@ -68,7 +69,7 @@ async def test_one_notice_end_to_end(stack: HubSettings, topology: Topology) -> 
     try:
         audit_records = await audit.read_until(
             lambda rs: (
-                sum(_audit_for(catalog, r.value, notice_id) for r in rs)
+                sum(_audit_for(catalog, r.value, notice_id, hub_keys) for r in rs)
                 == len(topology.subscribers)
             ),
             timeout_s=60,
@@ -77,9 +78,12 @@ async def test_one_notice_end_to_end(stack: HubSettings, topology: Topology) -> 
         gateway.stop()
         await running
 
-    decoded_audit = [catalog.decode(r.value, MessageType.AUDIT_RECORD) for r in audit_records]
+    # Every audit record of the notice is signed by the hub (issue 13, defect 4).
+    decoded_audit = [hub_signed_audit_record(catalog, r.value, hub_keys) for r in audit_records]
     mine = {
-        a["recipient"]["subscriber_id"]: a for a in decoded_audit if a["notice_id"] == notice_id
+        a["recipient"]["subscriber_id"]: a
+        for a in decoded_audit
+        if a is not None and a["notice_id"] == notice_id
     }
     assert set(mine) == {s.subscriber_id for s in topology.subscribers}
     for subscriber_id, record in mine.items():
@@ -88,7 +92,6 @@ async def test_one_notice_end_to_end(stack: HubSettings, topology: Topology) -> 
         assert record["rule_ids"] == list(expected[subscriber_id].rule_ids)
 
     # (c) read_committed readers of each feed see exactly what the decision allowed.
-    hub_keys = KeyDirectory.load(stack.keys_dir / "trusted")
     for subscriber_id, reader in feeds.items():
         records = await reader.drain(quiet_s=1.0)
         await reader.stop()
@@ -108,8 +111,9 @@ async def test_one_notice_end_to_end(stack: HubSettings, topology: Topology) -> 
     await audit.stop()
 
 
-def _audit_for(catalog: SchemaCatalog, value: bytes, notice_id: str) -> bool:
-    return catalog.decode(value, MessageType.AUDIT_RECORD)["notice_id"] == notice_id
+def _audit_for(catalog: SchemaCatalog, value: bytes, notice_id: str, keys: KeyDirectory) -> bool:
+    record = hub_signed_audit_record(catalog, value, keys)
+    return record is not None and record["notice_id"] == notice_id
 
 
 async def test_adapter_cannot_write_another_agencys_topic(

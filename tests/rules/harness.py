@@ -57,6 +57,7 @@ from services.adapters.voluntary_sector.app import create_app as vcs_app
 from services.console.outbound import HubDecisionSender
 from services.gateway.bootstrap import build_gateway
 from services.gateway.settings import GatewaySettings
+from services.hubkit.audit_trail import open_audit_record
 from services.hubkit.auth import RemoteJwks
 from services.hubkit.bus import admin_client, make_producer, reader_options
 from services.hubkit.codec import MessageType, SchemaCatalog
@@ -333,7 +334,10 @@ class _Observer:
             raise
 
     def _on_audit(self, record: ConsumerRecord) -> None:
-        decoded = self._catalog.decode(record.value, MessageType.AUDIT_RECORD)
+        # Only this run's gateway writes the namespaced topic: every record must be hub-signed.
+        decoded = open_audit_record(
+            self._catalog, record.value, self._hub_keys, topic=AUDIT_TOPIC
+        ).record
         notice_id = decoded.get("notice_id")
         if notice_id is None:
             return

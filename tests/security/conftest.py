@@ -1,11 +1,12 @@
 """The real adapters behind a real uvicorn server on a loopback port, for attacks over HTTP.
 
-The police and voluntary-sector apps (police: JSON records; voluntary sector: CSV uploads)
-are served by uvicorn exactly as `safehub adapters serve` does, lifespan and all, so their
-producers connect to the real broker. uvicorn runs as a task in the session's event loop
-(pytest-asyncio session loop) rather than in a thread: the identity app the adapters fetch
-their JWKS from is served in process over httpx's ASGI transport, which is bound to this
-loop. Requests still cross a real TCP socket and uvicorn's real HTTP parser.
+The four adapter apps (police and children's services: JSON records; health: FHIR Bundles;
+voluntary sector: JSON and CSV uploads) are served by uvicorn exactly as `safehub adapters
+serve` does, lifespan and all, so their producers connect to the real broker. uvicorn runs
+as a task in the session's event loop (pytest-asyncio session loop) rather than in a thread:
+the identity app the adapters fetch their JWKS from is served in process over httpx's ASGI
+transport, which is bound to this loop. Requests still cross a real TCP socket and
+uvicorn's real HTTP parser.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from services.adapters.childrens_services.app import create_app as csc_app
+from services.adapters.health.app import create_app as health_app
 from services.adapters.ingest.settings import AdapterSettings
 from services.adapters.police.app import create_app as police_app
 from services.adapters.voluntary_sector.app import create_app as vcs_app
@@ -38,7 +42,7 @@ from tests.adapters.clients import client_credentials_token, register_agency_cli
 
 # A fresh reference space per session: the broker outlives test runs.
 RUN = f"S{time.time_ns() % 10**10:010d}"
-AGENCIES = ("POLICE", "VOLUNTARY_SECTOR")
+AGENCIES = ("POLICE", "VOLUNTARY_SECTOR", "HEALTH", "CHILDRENS_SERVICES")
 
 
 class _TestServer(uvicorn.Server):
@@ -58,6 +62,9 @@ class Served:
     identity_settings: IdentitySettings
     clients: dict[str, RegisteredClient]
     settings: AdapterSettings
+    hub: HubSettings
+    jwks: RemoteJwks
+    state: Path
     _tokens: dict[str, str] = field(default_factory=dict)
 
     async def token(self, agency: str) -> str:
@@ -69,10 +76,17 @@ class Served:
 
 
 def _loopback_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are
+    # TCP, and without it every response waits ~40 ms for a delayed ACK (Nagle).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     return sock
+
+
+async def serve_app(app: FastAPI, stack: AsyncExitStack) -> str:
+    """Serve another app (e.g. an adapter configured differently) until `stack` closes."""
+    return await _serve(app, stack)
 
 
 async def _serve(app: FastAPI, stack: AsyncExitStack) -> str:
@@ -122,6 +136,10 @@ async def served(
         urls = {
             "POLICE": await _serve(police_app(settings, adapter_settings, jwks=jwks), exits),
             "VOLUNTARY_SECTOR": await _serve(vcs_app(settings, adapter_settings, jwks=jwks), exits),
+            "HEALTH": await _serve(health_app(settings, adapter_settings, jwks=jwks), exits),
+            "CHILDRENS_SERVICES": await _serve(
+                csc_app(settings, adapter_settings, jwks=jwks), exits
+            ),
         }
         yield Served(
             urls=urls,
@@ -129,4 +147,7 @@ async def served(
             identity_settings=identity_settings,
             clients=clients,
             settings=adapter_settings,
+            hub=settings,
+            jwks=jwks,
+            state=state,
         )

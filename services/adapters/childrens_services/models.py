@@ -144,7 +144,7 @@ class CinChild(NativeModel):
         description="LAchildID: the local authority's child identifier (CIN census).",
         examples=["LAC004512"],
     )
-    upn: Annotated[str, AfterValidator(_upn)] | None = Field(
+    upn: Annotated[str, StringConstraints(max_length=20), AfterValidator(_upn)] | None = Field(
         default=None,
         alias="UPN",
         description="Unique pupil number (13 characters), when known.",
@@ -302,7 +302,9 @@ class CinReferral(CscRecordBase):
         description="Record type discriminator.", examples=["CIN_REFERRAL"]
     )
     referral_date: FlexibleDate = Field(description="CINreferralDate.", examples=["2026-11-18"])
-    referral_source: Annotated[str, AfterValidator(_referral_source)] = Field(
+    referral_source: Annotated[
+        str, StringConstraints(max_length=10), AfterValidator(_referral_source)
+    ] = Field(
         description="CIN census referral source code, e.g. 6 (police), 2A (school).",
         examples=["6"],
     )

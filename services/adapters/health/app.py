@@ -36,8 +36,10 @@ router = APIRouter(prefix="/v1", tags=["health"])
         "number identifier), one Encounter (care setting, time seen, safeguarding-referral "
         "extension) and any Flags / Observations coded in SNOMED CT. Content type "
         "application/fhir+json or application/json. The Bundle is validated as FHIR R4 and "
-        "against the hub profile; every problem is reported with a JSON pointer. Answers "
-        "202 with the notice id once the broker acknowledged."
+        "against the hub profile; every problem is reported with a JSON pointer. Every "
+        "element the hub reads has a length or item limit (shown on the schema); all the "
+        "clinical detail together (Observation valueString and note text) is at most 20,000 "
+        "characters. Answers 202 with the notice id once the broker acknowledged."
     ),
 )
 async def post_bundle(bundle: FhirBundle, request: Request, ingest: IngestDep) -> NoticeAccepted:

@@ -6,7 +6,8 @@ one Encounter with a care setting, a seen time and the safeguarding-referral ext
 
     narrative.summary       <- referral extension navigatorRiskSummary (shareable)
     narrative.full_account  <- Observation values and notes (CLINICAL: navigator only, R3)
-    detail.snomed_codes     <- SNOMED CT codes of every Flag and Observation, in order
+    detail.snomed_codes     <- SNOMED CT codes of every Flag and Observation, in order (each
+                               must be a SNOMED CT identifier: 6 to 18 digits)
     detail.cpis_flag        <- the first Flag coded as a CP-IS plan (CP plan, unborn child
                                plan, looked after)
     subject.responsible_la  <- that open plan flag's author.identifier: the hub code of the
@@ -14,6 +15,10 @@ one Encounter with a care setting, a seen time and the safeguarding-referral ext
                                alert is published without it and the 202 carries a warning
     detail.unscheduled_care <- setting ED or MIU, or Encounter.class EMER (rule R13)
 Source reference: the Bundle identifier value.
+
+Limits beyond the models' (issue 13): the clinical detail, joined from every Observation, is
+at most CLINICAL_DETAIL_MAX_CHARS, and each referral sub-extension string is held to the
+length the same field has at the other adapters (_REFERRAL_MAX_CHARS).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any, TypeVar
 
 from services.adapters.health.models import (
     CARE_SETTING_SYSTEM,
+    CLINICAL_DETAIL_MAX_CHARS,
     CONCERN_EXTENSION,
     CONCERN_SYSTEM,
     CPIS_FLAG_CODES,
@@ -65,6 +71,8 @@ CARE_SETTINGS = frozenset(
 _UNSCHEDULED_SETTINGS = frozenset({"ED", "MIU"})
 # A hub local authority code: "LA-" and the authority's GSS code (E, W, S or N and 8 digits).
 _LA_CODE = re.compile(r"LA-[ENSW][0-9]{8}")
+# A SNOMED CT identifier (SCTID): 6 to 18 digits.
+_SCTID = re.compile(r"[0-9]{6,18}")
 
 
 class _Errors:
@@ -103,6 +111,8 @@ def map_fhir_bundle(bundle: FhirBundle, ctx: MappingContext) -> Mapped:
     observations = _of_type(bundle, Observation)
     cpis, responsible_la, warnings = _cpis_flag(flags, errors)
     concerns = _concerns([*flags, *observations], errors)
+    _check_snomed_codes([*flags, *observations], errors)
+    clinical = _clinical_detail(observations, errors)
     if errors.items:
         raise MappingFailed(errors.items)
     assert isinstance(seen_at, dt.datetime)
@@ -116,12 +126,6 @@ def map_fhir_bundle(bundle: FhirBundle, ctx: MappingContext) -> Mapped:
         for c in (r.code.coding if r.code else [])
         if c.system == SNOMED_SYSTEM and c.code
     )
-    clinical = [
-        text
-        for _, obs in observations
-        for text in [obs.valueString, *(n.text for n in obs.note)]
-        if text
-    ]
     clinical_detail = "\n".join(clinical) if clinical else "No clinical detail recorded."
     unscheduled = setting in _UNSCHEDULED_SETTINGS or (
         encounter.class_ is not None and encounter.class_.code == "EMER"
@@ -192,6 +196,46 @@ def _of_type(bundle: FhirBundle, kind: type[_R]) -> list[tuple[int, _R]]:
 
 def _unique(values: Any) -> list[str]:
     return list(dict.fromkeys(str(v) for v in values))
+
+
+def _clinical_detail(observations: list[tuple[int, Observation]], errors: _Errors) -> list[str]:
+    """Every Observation value and note text, in order; an error at the text that takes the
+    joined detail past CLINICAL_DETAIL_MAX_CHARS (each part alone is bounded by the model,
+    but a Bundle holds many of them)."""
+    parts: list[str] = []
+    length = -1  # no separator before the first part
+    for index, obs in observations:
+        texts: list[tuple[tuple[str | int, ...], str | None]] = [
+            (("valueString",), obs.valueString)
+        ]
+        texts += [(("note", n, "text"), note.text) for n, note in enumerate(obs.note)]
+        for where, text in texts:
+            if not text:
+                continue
+            length += 1 + len(text)
+            if length > CLINICAL_DETAIL_MAX_CHARS:
+                errors.add(
+                    ("entry", index, "resource", *where),
+                    "clinical_detail_too_long",
+                    f"the Bundle's clinical detail (every Observation valueString and note text, "
+                    f"one per line) is over {CLINICAL_DETAIL_MAX_CHARS:,} characters from here",
+                )
+                return parts
+            parts.append(text)
+    return parts
+
+
+def _check_snomed_codes(
+    resources: Sequence[tuple[int, Flag | Observation]], errors: _Errors
+) -> None:
+    for index, resource in resources:
+        for c_index, coding in enumerate(resource.code.coding if resource.code else []):
+            if coding.system == SNOMED_SYSTEM and coding.code and not _SCTID.fullmatch(coding.code):
+                errors.add(
+                    ("entry", index, "resource", "code", "coding", c_index, "code"),
+                    "snomed_code",
+                    "a SNOMED CT code must be a SNOMED CT identifier: 6 to 18 digits",
+                )
 
 
 def _nhs_number(patient: Patient, path: tuple[str | int, ...], errors: _Errors) -> str | None:
@@ -277,6 +321,15 @@ _REFERRAL_OPTIONAL = {
     "familyNotInformedReason": "valueString",
     "contactEmail": "valueString",
 }
+# The same limits the other adapters put on the notice fields these become (the summary is
+# bounded by the Extension model: 1,000 characters).
+_REFERRAL_MAX_CHARS = {
+    "consentReasonNotSought": 500,
+    "familyNotInformedReason": 500,
+    "contactRole": 200,
+    "contactTelephone": 40,
+    "contactEmail": 200,
+}
 
 
 def _referral(
@@ -305,7 +358,17 @@ def _referral(
         if value is None or (isinstance(value, str) and not value.strip()):
             errors.add((*ext_path, sub_index), "missing", f"{name} needs a non-empty {element}")
             continue
-        values[name] = value.strip() if isinstance(value, str) else value
+        if isinstance(value, str):
+            value = value.strip()
+            limit = _REFERRAL_MAX_CHARS.get(name)
+            if limit is not None and len(value) > limit:
+                errors.add(
+                    (*ext_path, sub_index, element),
+                    "string_too_long",
+                    f"{name} must be at most {limit} characters",
+                )
+                continue
+        values[name] = value
     _check_code(values, "riskLevel", {r.value for r in RiskLevel}, ext_path, extension, errors)
     _check_code(
         values, "consentStatus", {c.value for c in ConsentStatus}, ext_path, extension, errors

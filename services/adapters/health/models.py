@@ -29,12 +29,21 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+)
 
 from services.adapters.ingest.models import PersonName, example_of
 
 __all__ = [
     "CARE_SETTING_SYSTEM",
+    "CLINICAL_DETAIL_MAX_CHARS",
     "CONCERN_EXTENSION",
     "CONCERN_SYSTEM",
     "CPIS_FLAG_CODES",
@@ -70,6 +79,18 @@ CPIS_FLAG_CODES = {
     "764841000000100": "LOOKED_AFTER",
 }
 
+# Limits (issue 13): every element the hub reads is bounded here, so that no Bundle that passes
+# validation can map to a notice too large for the hub to carry (docs/integrators.md, "Field
+# and notice size limits", has the arithmetic). FHIR ids are at most 64 characters by the spec.
+CLINICAL_DETAIL_MAX_CHARS = 20_000
+"""Longest clinical detail: every Observation valueString and note text of the Bundle, joined
+one per line. It is the notice's full account, as long as any other agency's narrative."""
+_ID_MAX = 64
+_URI_MAX = 500
+_CODE_MAX = 64
+_LIST_MAX = 10
+_EXTENSIONS_MAX = 20
+
 
 class FhirModel(BaseModel):
     """FHIR elements: camelCase names as in FHIR JSON; elements the hub ignores are allowed."""
@@ -79,48 +100,73 @@ class FhirModel(BaseModel):
 
 class Coding(FhirModel):
     system: str | None = Field(
-        default=None, description="Code system URI.", examples=[SNOMED_SYSTEM]
+        default=None, max_length=_URI_MAX, description="Code system URI.", examples=[SNOMED_SYSTEM]
     )
-    code: str | None = Field(default=None, description="Code.", examples=["1064311000000109"])
+    code: str | None = Field(
+        default=None,
+        max_length=_CODE_MAX,
+        description=(
+            "Code. In the SNOMED CT system it must be a SNOMED CT identifier (6 to 18 digits)."
+        ),
+        examples=["1064311000000109"],
+    )
     display: str | None = Field(
-        default=None, description="Human-readable display.", examples=["Child protection plan"]
+        default=None,
+        max_length=500,
+        description="Human-readable display.",
+        examples=["Child protection plan"],
     )
 
 
 class CodeableConcept(FhirModel):
     coding: list[Coding] = Field(
-        default_factory=list, description="Codings.", examples=[[example_of(Coding)]]
+        default_factory=list,
+        max_length=_LIST_MAX,
+        description="Codings (at most 10).",
+        examples=[[example_of(Coding)]],
     )
     text: str | None = Field(
-        default=None, description="Plain text.", examples=["Child protection plan"]
+        default=None, max_length=500, description="Plain text.", examples=["Child protection plan"]
     )
 
 
 class Identifier(FhirModel):
     system: str | None = Field(
-        default=None, description="Identifier namespace.", examples=[NHS_NUMBER_SYSTEM]
+        default=None,
+        max_length=200,
+        description="Identifier namespace (a URI).",
+        examples=[NHS_NUMBER_SYSTEM],
     )
     value: str | None = Field(
-        default=None, description="Identifier value.", examples=["9991234551"]
+        default=None, max_length=100, description="Identifier value.", examples=["9991234551"]
     )
 
 
 class HumanName(FhirModel):
     use: str | None = Field(
-        default=None, description="official, usual, nickname, ...", examples=["official"]
+        default=None,
+        max_length=_CODE_MAX,
+        description="official, usual, nickname, ...",
+        examples=["official"],
     )
     family: PersonName | None = Field(
-        default=None, description="Family name.", examples=["Kestrel-Moor"]
+        default=None, max_length=100, description="Family name.", examples=["Kestrel-Moor"]
     )
-    given: list[PersonName] = Field(
-        default_factory=list, description="Given names, first one used.", examples=[["Avery"]]
+    given: list[Annotated[PersonName, StringConstraints(max_length=100)]] = Field(
+        default_factory=list,
+        max_length=_LIST_MAX,
+        description="Given names (at most 10 of at most 100 characters), first one used.",
+        examples=[["Avery"]],
     )
 
 
 class Address(FhirModel):
-    use: str | None = Field(default=None, description="home, temp, ...", examples=["home"])
+    use: str | None = Field(
+        default=None, max_length=_CODE_MAX, description="home, temp, ...", examples=["home"]
+    )
     postalCode: str | None = Field(
         default=None,
+        max_length=16,
         description="Postcode; only its district leaves the adapter.",
         examples=["ZZ1 4XY"],
     )
@@ -140,6 +186,7 @@ class Period(FhirModel):
 class Reference(FhirModel):
     reference: str | None = Field(
         default=None,
+        max_length=_URI_MAX,
         description="Literal reference, e.g. urn:uuid:...",
         examples=["urn:uuid:patient-1"],
     )
@@ -153,6 +200,7 @@ class Reference(FhirModel):
     )
     display: str | None = Field(
         default=None,
+        max_length=200,
         description="Display text; for a CP-IS flag's author, the responsible LA contact.",
         examples=["Synthetic Borough Children's Services, 0300 000 0300"],
     )
@@ -160,17 +208,32 @@ class Reference(FhirModel):
 
 class Annotation(FhirModel):
     text: str = Field(
-        description="Note text; Observation notes carry the clinical detail.",
+        max_length=CLINICAL_DETAIL_MAX_CHARS,
+        description=(
+            "Note text; Observation notes carry the clinical detail (at most 20,000 characters, "
+            "and at most 20,000 for all the Bundle's clinical detail together)."
+        ),
         examples=["Injury pattern inconsistent with the account given."],
     )
 
 
 class Extension(FhirModel):
-    url: str = Field(description="Extension URL or sub-extension name.", examples=["riskLevel"])
-    valueCode: str | None = Field(default=None, description="Code value.", examples=["HIGH"])
+    url: str = Field(
+        max_length=_URI_MAX,
+        description="Extension URL or sub-extension name.",
+        examples=["riskLevel"],
+    )
+    valueCode: str | None = Field(
+        default=None, max_length=_CODE_MAX, description="Code value.", examples=["HIGH"]
+    )
     valueString: str | None = Field(
         default=None,
-        description="String value.",
+        max_length=1000,
+        description=(
+            "String value, at most 1,000 characters (navigatorRiskSummary); the "
+            "safeguarding-referral sub-extensions allow less: consentReasonNotSought and "
+            "familyNotInformedReason 500, contactRole and contactEmail 200, contactTelephone 40."
+        ),
         examples=["Child at risk; strategy discussion advised."],
     )
     valueBoolean: bool | None = Field(default=None, description="Boolean value.", examples=[False])
@@ -181,7 +244,8 @@ class Extension(FhirModel):
     )
     extension: list[Extension] = Field(
         default_factory=list,
-        description="Sub-extensions of a complex extension.",
+        max_length=_EXTENSIONS_MAX,
+        description="Sub-extensions of a complex extension (at most 20).",
         examples=[[{"url": "riskLevel", "valueCode": "HIGH"}]],
     )
 
@@ -208,15 +272,19 @@ class Patient(FhirModel):
     resourceType: Literal["Patient"] = Field(
         description="FHIR resource type.", examples=["Patient"]
     )
-    id: str | None = Field(default=None, description="Logical id.", examples=["patient-1"])
+    id: str | None = Field(
+        default=None, max_length=_ID_MAX, description="Logical id.", examples=["patient-1"]
+    )
     identifier: list[Identifier] = Field(
         default_factory=list,
-        description=f"Identifiers; one must have system {NHS_NUMBER_SYSTEM}.",
+        max_length=_LIST_MAX,
+        description=f"Identifiers (at most 10); one must have system {NHS_NUMBER_SYSTEM}.",
         examples=[[example_of(Identifier)]],
     )
     name: list[HumanName] = Field(
         default_factory=list,
-        description="Names; the 'official' one (or the first) is used.",
+        max_length=_LIST_MAX,
+        description="Names (at most 10); the 'official' one (or the first) is used.",
         examples=[[example_of(HumanName)]],
     )
     birthDate: dt.date | None = Field(
@@ -224,7 +292,10 @@ class Patient(FhirModel):
     )
     address: list[Address] = Field(
         default_factory=list,
-        description="Addresses; the 'home' one (or the first) gives the postcode district.",
+        max_length=_LIST_MAX,
+        description=(
+            "Addresses (at most 10); the 'home' one (or the first) gives the postcode district."
+        ),
         examples=[[example_of(Address)]],
     )
 
@@ -235,8 +306,12 @@ class Encounter(FhirModel):
     resourceType: Literal["Encounter"] = Field(
         description="FHIR resource type.", examples=["Encounter"]
     )
-    id: str | None = Field(default=None, description="Logical id.", examples=["encounter-1"])
-    status: str | None = Field(default=None, description="Encounter status.", examples=["finished"])
+    id: str | None = Field(
+        default=None, max_length=_ID_MAX, description="Logical id.", examples=["encounter-1"]
+    )
+    status: str | None = Field(
+        default=None, max_length=_CODE_MAX, description="Encounter status.", examples=["finished"]
+    )
     class_: Coding | None = Field(
         default=None,
         alias="class",
@@ -255,8 +330,9 @@ class Encounter(FhirModel):
     )
     extension: list[Extension] = Field(
         default_factory=list,
+        max_length=_EXTENSIONS_MAX,
         description=(
-            f"Must include {REFERRAL_EXTENSION} with sub-extensions riskLevel (code), "
+            f"At most 20. Must include {REFERRAL_EXTENSION} with sub-extensions riskLevel (code), "
             "navigatorRiskSummary (string), consentStatus (code), consentReasonNotSought "
             "(string, when NOT_SOUGHT), familyInformed (boolean), familyNotInformedReason "
             "(string, when false), contactRole and contactTelephone (strings); optional: "
@@ -270,8 +346,12 @@ class Flag(FhirModel):
     """A safeguarding flag; CP-IS plan flags are read from their SNOMED CT code."""
 
     resourceType: Literal["Flag"] = Field(description="FHIR resource type.", examples=["Flag"])
-    id: str | None = Field(default=None, description="Logical id.", examples=["flag-1"])
-    status: str | None = Field(default=None, description="active or inactive.", examples=["active"])
+    id: str | None = Field(
+        default=None, max_length=_ID_MAX, description="Logical id.", examples=["flag-1"]
+    )
+    status: str | None = Field(
+        default=None, max_length=_CODE_MAX, description="active or inactive.", examples=["active"]
+    )
     code: CodeableConcept | None = Field(
         default=None,
         description="What the flag is about, in SNOMED CT.",
@@ -300,7 +380,8 @@ class Flag(FhirModel):
     )
     extension: list[Extension] = Field(
         default_factory=list,
-        description=f"Optional {CONCERN_EXTENSION} (valueCoding in {CONCERN_SYSTEM}).",
+        max_length=_EXTENSIONS_MAX,
+        description=f"At most 20; optional {CONCERN_EXTENSION} (valueCoding in {CONCERN_SYSTEM}).",
         examples=[
             [
                 {
@@ -318,8 +399,12 @@ class Observation(FhirModel):
     resourceType: Literal["Observation"] = Field(
         description="FHIR resource type.", examples=["Observation"]
     )
-    id: str | None = Field(default=None, description="Logical id.", examples=["obs-1"])
-    status: str | None = Field(default=None, description="Observation status.", examples=["final"])
+    id: str | None = Field(
+        default=None, max_length=_ID_MAX, description="Logical id.", examples=["obs-1"]
+    )
+    status: str | None = Field(
+        default=None, max_length=_CODE_MAX, description="Observation status.", examples=["final"]
+    )
     code: CodeableConcept | None = Field(
         default=None,
         description="What was observed, in SNOMED CT.",
@@ -327,17 +412,26 @@ class Observation(FhirModel):
     )
     valueString: str | None = Field(
         default=None,
-        description="Observation value as text; added to the clinical detail.",
+        max_length=CLINICAL_DETAIL_MAX_CHARS,
+        description=(
+            "Observation value as text; added to the clinical detail (at most 20,000 "
+            "characters, and at most 20,000 for all the Bundle's clinical detail together)."
+        ),
         examples=["Bruising to upper arms."],
     )
     note: list[Annotation] = Field(
         default_factory=list,
-        description="Notes; their text is the clinical detail (health navigator only, rule R3).",
+        max_length=20,
+        description=(
+            "Notes (at most 20); their text is the clinical detail (health navigator only, "
+            "rule R3)."
+        ),
         examples=[[example_of(Annotation)]],
     )
     extension: list[Extension] = Field(
         default_factory=list,
-        description=f"Optional {CONCERN_EXTENSION} (valueCoding in {CONCERN_SYSTEM}).",
+        max_length=_EXTENSIONS_MAX,
+        description=f"At most 20; optional {CONCERN_EXTENSION} (valueCoding in {CONCERN_SYSTEM}).",
         examples=[
             [
                 {
@@ -352,7 +446,9 @@ class Observation(FhirModel):
 class OtherResource(FhirModel):
     """Any other FHIR resource: accepted (if valid FHIR) and ignored."""
 
-    resourceType: str = Field(description="FHIR resource type.", examples=["Organization"])
+    resourceType: str = Field(
+        max_length=_ID_MAX, description="FHIR resource type.", examples=["Organization"]
+    )
 
 
 def _resource_tag(value: Any) -> str:
@@ -376,7 +472,10 @@ Resource = Annotated[
 
 class BundleEntry(FhirModel):
     fullUrl: str | None = Field(
-        default=None, description="Entry URL, e.g. urn:uuid:...", examples=["urn:uuid:patient-1"]
+        default=None,
+        max_length=_URI_MAX,
+        description="Entry URL, e.g. urn:uuid:...",
+        examples=["urn:uuid:patient-1"],
     )
     resource: Resource = Field(
         description="The resource: Patient, Encounter, Flag, Observation (others ignored).",
@@ -388,7 +487,9 @@ class FhirBundle(FhirModel):
     """A FHIR R4 Bundle of type 'collection' with one safeguarding alert."""
 
     resourceType: Literal["Bundle"] = Field(description="FHIR resource type.", examples=["Bundle"])
-    id: str | None = Field(default=None, description="Logical id.", examples=["bundle-1"])
+    id: str | None = Field(
+        default=None, max_length=_ID_MAX, description="Logical id.", examples=["bundle-1"]
+    )
     identifier: Identifier = Field(
         description=(
             "Business identifier of this alert in the sending system; its value is the "
@@ -405,7 +506,7 @@ class FhirBundle(FhirModel):
     )
     entry: list[BundleEntry] = Field(
         min_length=2,
-        max_length=200,
-        description="Entries: one Patient, one Encounter, any Flags and Observations.",
+        max_length=100,
+        description=("Entries (2 to 100): one Patient, one Encounter, any Flags and Observations."),
         examples=[[{"fullUrl": "urn:uuid:patient-1", "resource": {"resourceType": "Patient"}}]],
     )

@@ -8,6 +8,10 @@ IngestError
 ├── BatchTooLarge          413  more rows or bytes than the adapter accepts in one upload
 ├── BodyTooLarge           413  the request body is over the adapter's byte limit; refused
 │                               before (Content-Length) or while (streamed) it is read
+├── NoticeTooLarge         413  the record is valid but its signed notice, or the notice as
+│                               the gateway renders a view of it, is over the adapter's notice
+│                               size limit (a backstop behind the field limits); nothing is
+│                               published
 ├── ReferenceConflict      409  this source reference was already published with different
 │                               content; nothing is published (see docs/integrators.md)
 ├── PublishUnavailable     503  the broker did not acknowledge; nothing was recorded as
@@ -28,6 +32,7 @@ __all__ = [
     "BodyTooLarge",
     "ConfigurationMissing",
     "IngestError",
+    "NoticeTooLarge",
     "PublishUnavailable",
     "RecordInvalid",
     "ReferenceConflict",
@@ -81,6 +86,12 @@ class BodyTooLarge(IngestError):
     status = 413
     problem_type = "https://safehub.example/problems/body-too-large"
     title = "Request body too large"
+
+
+class NoticeTooLarge(IngestError):
+    status = 413
+    problem_type = "https://safehub.example/problems/notice-too-large"
+    title = "Notice too large to publish"
 
 
 class ReferenceConflict(IngestError):

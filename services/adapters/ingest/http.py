@@ -29,6 +29,7 @@ from services.adapters.ingest.errors import (
     BatchTooLarge,
     ConfigurationMissing,
     IngestError,
+    NoticeTooLarge,
     PublishUnavailable,
     RecordInvalid,
     ReferenceConflict,
@@ -36,6 +37,7 @@ from services.adapters.ingest.errors import (
 from services.adapters.ingest.guard import CLAIMS_SCOPE_KEY, BodyLimits, IngestGuard
 from services.adapters.ingest.idempotency import SqliteIdempotencyStore
 from services.adapters.ingest.mapping import Mapped, MappingContext, MappingFailed, Notice
+from services.adapters.ingest.notice_size import NoticeSizeLimits, SizeCheckedSink
 from services.adapters.ingest.pipeline import Candidate, IngestPipeline, Status
 from services.adapters.ingest.problems import FieldError, Problem, field_errors_from_validation
 from services.adapters.ingest.settings import AdapterSettings
@@ -56,6 +58,7 @@ from services.hubkit.envelope import load_signing_key
 from services.hubkit.linkage import LinkageKeyer
 from services.hubkit.publisher import NoticePublisher
 from services.hubkit.settings import HubSettings
+from services.hubkit.tls import http_client as hub_http_client
 from services.hubkit.topology import AgencyEntry, load_topology
 
 __all__ = [
@@ -110,6 +113,9 @@ class NoticeAccepted(BaseModel):
     )
 
 
+RowStatus = Literal["published", "duplicate", "rejected", "conflict", "failed"]
+
+
 class RowResult(BaseModel):
     """What happened to one row of an upload."""
 
@@ -117,10 +123,11 @@ class RowResult(BaseModel):
         description="1-based data row number (the header is not counted).", examples=[3]
     )
     line: int = Field(description="Line in the file where the row ends.", examples=[4])
-    status: Literal["published", "duplicate", "rejected", "conflict", "failed"] = Field(
+    status: RowStatus = Field(
         description=(
             "published: acknowledged by the broker now; duplicate: published before, not "
-            "again; rejected: invalid, see errors; conflict: reference reused for different "
+            "again; rejected: invalid, or its notice over the notice size limit, see errors; "
+            "conflict: reference reused for different "
             "content; failed: the broker did not acknowledge, retry the row."
         ),
         examples=["rejected"],
@@ -210,7 +217,9 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: _problem_doc("The token is for another agency or lacks the publish scope."),
     409: _problem_doc("The source reference was already published with different content."),
     413: _problem_doc(
-        "The request body or upload is over the size limit, or the upload has too many rows."
+        "The request body or upload is over the size limit, the upload has too many rows, "
+        "or (problem type notice-too-large) the notice the record maps to is over the "
+        "adapter's notice size limit; `errors` names the limit. Nothing is published."
     ),
     422: _problem_doc("The record is invalid; `errors` lists every field-level problem."),
     503: _problem_doc("The broker or the token issuer is unavailable; retry later."),
@@ -269,6 +278,12 @@ class Ingest:
             return NoticeAccepted(
                 notice_id=outcome.notice_id, status="duplicate", warnings=warnings
             )
+        if outcome.status is Status.TOO_LARGE:
+            raise NoticeTooLarge(
+                outcome.detail or "notice too large",
+                notice_id=outcome.notice_id,
+                errors=outcome.errors,
+            )
         if outcome.status is Status.CONFLICT:
             raise ReferenceConflict(
                 outcome.detail or "reference conflict",
@@ -306,13 +321,16 @@ class Ingest:
                     )
                 )
             else:
+                # A valid row whose notice is over a size limit is refused like an invalid row.
+                refused = outcome.status is Status.TOO_LARGE
                 results.append(
                     RowResult(
                         row=item.row,
                         line=item.line,
-                        status=outcome.status.value,
-                        notice_id=outcome.notice_id,
-                        warnings=list(item.warnings),
+                        status=_ROW_STATUS[outcome.status],
+                        notice_id=None if refused else outcome.notice_id,
+                        warnings=[] if refused else list(item.warnings),
+                        errors=list(outcome.errors),
                         detail=outcome.detail,
                     )
                 )
@@ -343,6 +361,13 @@ class Ingest:
 
 
 _STATUSES = ("published", "duplicate", "rejected", "conflict", "failed")
+_ROW_STATUS: dict[Status, RowStatus] = {
+    Status.PUBLISHED: "published",
+    Status.DUPLICATE: "duplicate",
+    Status.CONFLICT: "conflict",
+    Status.FAILED: "failed",
+    Status.TOO_LARGE: "rejected",
+}
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -476,9 +501,13 @@ def _limits_description(limits: AdapterSettings) -> str:
         f"at most {limits.max_json_bytes:,} bytes (413) and {limits.max_json_depth} levels "
         f"of nested objects/arrays (422). CSV uploads: at most {limits.max_upload_bytes:,} "
         f"bytes for the whole multipart body (413), {limits.max_batch_rows:,} rows (413) and "
-        f"{limits.max_csv_cell_chars:,} characters per cell (422). Names refuse control "
-        "characters and Unicode bidirectional controls (422). Each refusal is a problem "
-        "document."
+        f"{limits.max_csv_cell_chars:,} characters per cell (422). Every free-text field and "
+        "every list has a maximum length, shown on it below (maxLength / maxItems; 422 naming "
+        "the field). Names refuse control characters and Unicode bidirectional controls (422). "
+        f"Backstop: a signed notice over {limits.max_notice_bytes:,} bytes, or over "
+        f"{limits.max_notice_view_bytes:,} bytes as recipients' JSON views render it, is "
+        "refused with 413 notice-too-large (no valid record reaches either, see "
+        "docs/integrators.md). Each refusal is a problem document; nothing is published."
     )
 
 
@@ -517,7 +546,7 @@ def build_adapter_app(
         http_client: httpx.AsyncClient | None = None
         source = jwks
         if source is None:
-            http_client = httpx.AsyncClient()
+            http_client = hub_http_client(settings)
             source = RemoteJwks(adapter_settings.resolved_jwks_url(), client=http_client)
         store = SqliteIdempotencyStore(
             adapter_settings.store_path(settings.data_dir, agency),
@@ -538,7 +567,13 @@ def build_adapter_app(
                     keyer=LinkageKeyer(secret),
                 ),
                 pipeline=IngestPipeline(
-                    sink=publisher,
+                    sink=SizeCheckedSink(
+                        publisher,
+                        NoticeSizeLimits(
+                            max_signed_bytes=adapter_settings.max_notice_bytes,
+                            max_view_bytes=adapter_settings.max_notice_view_bytes,
+                        ),
+                    ),
                     store=store,
                     in_flight_wait_s=adapter_settings.in_flight_wait_s,
                 ),

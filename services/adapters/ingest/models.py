@@ -12,7 +12,15 @@ import re
 import unicodedata
 from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 
 from services.adapters.ingest.vocab import ConcernCode, ConsentStatus, RiskLevel
@@ -60,7 +68,9 @@ def _check_nhs_number(raw: str) -> str:
     return digits
 
 
-NhsNumber = Annotated[str, AfterValidator(_check_nhs_number)]
+# Long enough for any spacing of 10 digits an agency system writes ("999 123 4551"); the bound
+# is checked before the format, so an oversized value is refused without being scanned.
+NhsNumber = Annotated[str, StringConstraints(max_length=16), AfterValidator(_check_nhs_number)]
 """A 10-digit NHS number; spaces and hyphens allowed on input; modulus-11 checked."""
 
 # Bidirectional formatting controls (embeddings, overrides, isolates, LRM/RLM). In a name they
@@ -101,7 +111,7 @@ def normalise_postcode(raw: str) -> str:
     return f"{match.group(1)} {match.group(2)}"
 
 
-Postcode = Annotated[str, AfterValidator(normalise_postcode)]
+Postcode = Annotated[str, StringConstraints(max_length=16), AfterValidator(normalise_postcode)]
 """A full UK postcode, normalised to upper case with one space; only its district is kept."""
 
 

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
+from services.adapters.ingest.errors import NoticeTooLarge
 from services.adapters.ingest.idempotency import Claim, IdempotencyStore
 from services.adapters.ingest.mapping import content_fingerprint
+from services.adapters.ingest.problems import FieldError
 from services.hubkit.errors import CodecError
 
 __all__ = [
@@ -60,6 +62,8 @@ class Status(StrEnum):
     """Published earlier with different content under the same reference; refused."""
     FAILED = "failed"
     """The broker did not acknowledge; nothing recorded, safe to retry."""
+    TOO_LARGE = "too_large"
+    """The sink refused the notice as over a size limit; nothing produced, nothing recorded."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,7 @@ class Outcome:
     status: Status
     notice_id: str
     detail: str | None = None
+    errors: tuple[FieldError, ...] = ()
 
 
 class IngestPipeline:
@@ -109,6 +114,14 @@ class IngestPipeline:
             candidate = candidates[index]
             try:
                 pending.append((index, await self._sink.enqueue(candidate.notice)))
+            except NoticeTooLarge as refused:
+                # Refused before it reached the producer: release the claim, so the same
+                # reference can be sent again once its text is shorter.
+                self._store.release(candidate.notice_id)
+                _log.warning("notice %s refused: over a notice size limit", candidate.notice_id)
+                outcomes[index] = Outcome(
+                    Status.TOO_LARGE, candidate.notice_id, refused.detail, refused.errors
+                )
             except CodecError:
                 # The mapping produced a notice the schema rejects: an adapter bug, not input.
                 _log.exception("notice %s does not encode", candidate.notice_id)

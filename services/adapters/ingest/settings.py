@@ -81,6 +81,32 @@ class AdapterSettings(BaseSettings):
             "cell rejects the whole upload with 422."
         ),
     )
+    # Both notice limits are backstops: the field limits keep every valid record well under
+    # them (docs/integrators.md, "Field and notice size limits", has the worst case).
+    max_notice_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        description=(
+            "Largest signed notice (the Avro envelope produced to notices.<agency>.v1), in "
+            "bytes; a larger one is refused with 413 notice-too-large and nothing is "
+            "published. The gateway copies the envelope into a dead letter when it cannot "
+            "process it, and every record it writes must stay under its max_record_bytes "
+            "(1,000,000) and the broker's message.max.bytes (1 MiB): a quarter of that leaves "
+            "room for the dead letter's own fields."
+        ),
+    )
+    max_notice_view_bytes: int = Field(
+        default=768 * 1024,
+        ge=1024,
+        description=(
+            "Largest notice as compact JSON with every non-ASCII character escaped as "
+            "\\uXXXX (up to 12 bytes for one character that takes 4 in the signed notice; an "
+            "upper bound of the gateway's UTF-8 view), in bytes; a larger one is refused with 413 "
+            "notice-too-large. The fullest view is the whole notice, and a feed item carries "
+            "it with its explanation and lawful basis in one record of at most 1,000,000 "
+            "bytes: 768 KiB leaves over 200 KB for the rest."
+        ),
+    )
     claim_lease_s: float = Field(
         default=120.0,
         gt=0,

@@ -344,9 +344,14 @@ class GradingIn(NativeModel):
     scheme: Literal["3x5x2", "5x5x5"] = Field(
         description="Grading scheme used by the source.", examples=["3x5x2"]
     )
-    source_evaluation: str = Field(description="3x5x2: 1, 2 or 3. 5x5x5: A-E.", examples=["2"])
-    intelligence_assessment: str = Field(description="3x5x2: A-E. 5x5x5: 1-5.", examples=["B"])
+    source_evaluation: str = Field(
+        max_length=1, description="3x5x2: 1, 2 or 3. 5x5x5: A-E.", examples=["2"]
+    )
+    intelligence_assessment: str = Field(
+        max_length=1, description="3x5x2: A-E. 5x5x5: 1-5.", examples=["B"]
+    )
     handling_code: str = Field(
+        max_length=1,
         description="3x5x2: P (lawful sharing permitted) or C (sharing with conditions). "
         "5x5x5: 1-5 (mapped by the hub's sharing rule R6).",
         examples=["P"],

@@ -14,9 +14,9 @@ separated by ';'). `kind` says what the update is:
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Self
+from typing import Annotated, Self
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 
 from services.adapters.ingest.models import (
     CodedValueError,
@@ -121,10 +121,11 @@ class VcsUpdateForm(NativeModel):
         description="Fuller account; normally seen only inside the MASH.",
         examples=["Remy said older boys give him lifts and ask him to hold bags..."],
     )
-    agreed_actions: list[str] = Field(
+    agreed_actions: list[Annotated[str, StringConstraints(max_length=500)]] = Field(
         default_factory=list,
         max_length=20,
-        description="Agreed actions (CSV: separated by ';').",
+        description="Agreed actions, at most 20 of at most 500 characters each (CSV: separated "
+        "by ';').",
         examples=[["Weekly mentoring", "Refer to exploitation panel"]],
     )
     safety_instructions: str | None = Field(

@@ -5,7 +5,7 @@ projection   one subscriber's feed, by notice id and by child; idempotent on not
 deadlines    working-time decision deadlines (local RAG timescales) and how to say them
 views        queue rows, an item, a child's chronology: what pages show
 decisions    triage decision validation and the MASH_DECISION notice it becomes
-access       refusals and their ACCESS_REFUSED audit records
+access       refusals and their ConsoleAccess events (ids and codes only, no free text)
 people       the signed-in person, their feed, session lifetime, opaque child handles
 labels       words for codes
 """

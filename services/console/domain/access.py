@@ -1,15 +1,17 @@
 """Refusals: what the console does when a signed-in person asks for something outside their
-feed, and the ACCESS_REFUSED audit record that says so.
+feed, and the console access event that says so.
 
 Golden rule 7 (record the decision and the reasons whether or not you share) and DPA 2018
 s62 (log consultations, with who and when) apply to refusals too, so every 403 the console
-answers is written to the hub's audit topic (`audit.decisions.v1`), where the audit service
-logs it in its verifiable Merkle log like every gateway decision.
+answers becomes a ConsoleAccess event (schemas/avro/safehub.audit.ConsoleAccess.avsc) on
+`audit.access.v1`, signed with the console's key, which the audit service logs in its
+verifiable Merkle log beside the gateway's decisions but never as one.
 
-The record names the person by their identity provider subject (an opaque id, not a name),
-their role and the subscriber whose feed they read; it carries the requested notice id
-only when it is a well-formed UUID (never arbitrary text from a URL) and never anything the
-person was refused.
+The event holds ids, codes and enumerations only: the person's identity provider subject (an
+opaque id, not a name) and role codes, each in a bounded form or else as a digest
+(`services.hubkit.audit_trail.recorded_token`); the subscriber whose feed they read, from the
+topology; the requested notice id only when it is a well-formed UUID. Nothing from the URL,
+the form or the page, and nothing the person was refused, is ever copied in.
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from services.console.domain.labels import ROLE_LABELS, label
 from services.gateway.domain.records import AUDIT_REVIEW_YEARS
+from services.hubkit.audit_trail import ACTOR_FORM, ROLE_FORM, recorded_token
 from services.hubkit.topology import SubscriberEntry
 
-__all__ = ["RefusalReason", "Requester", "access_refused_record", "well_formed_notice_id"]
+__all__ = ["RefusalReason", "Requester", "access_refused_event", "well_formed_notice_id"]
 
 
 class RefusalReason(StrEnum):
@@ -37,16 +39,6 @@ class RefusalReason(StrEnum):
     """A triage decision from a role that is not a MASH decision maker (R2)."""
     NO_FEED_FOR_ROLE = "NO_FEED_FOR_ROLE"
     """A signed-in person whose role reads no feed in this console."""
-
-
-_WHAT = {
-    RefusalReason.NOT_IN_FEED: "a notice that is not in their feed",
-    RefusalReason.CHILD_LINK_NOT_VALID: "a child's chronology through a link that does not "
-    "lead to a child in their feed in this session",
-    RefusalReason.ROLE_MAY_NOT_DECIDE: "to record a MASH triage decision, which only MASH "
-    "decision makers may do",
-    RefusalReason.NO_FEED_FOR_ROLE: "the triage console, but their role reads no feed in it",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,26 +63,26 @@ def _review_date(at: dt.datetime) -> dt.date:
         return day.replace(year=day.year + AUDIT_REVIEW_YEARS, day=28)
 
 
-def access_refused_record(
+def access_refused_event(
     *,
-    refusal_id: str,
+    access_id: str,
     requester: Requester,
     reason: RefusalReason,
     notice_id: str | None,
     at: dt.datetime,
 ) -> dict[str, Any]:
-    """An AuditRecord (schemas/avro/safehub.audit.AuditRecord.avsc), event ACCESS_REFUSED."""
+    """A ConsoleAccess event (schemas/avro/safehub.audit.ConsoleAccess.avsc), ACCESS_REFUSED.
+
+    `notice_id` is kept only in its canonical UUID form; any other text becomes None."""
     subscriber = requester.subscriber
-    roles = ", ".join(label(ROLE_LABELS, r) for r in requester.roles) or "no role"
     return {
-        "decision_id": str(uuid.UUID(refusal_id)),
+        "access_id": str(uuid.UUID(access_id)),
         "event": "ACCESS_REFUSED",
-        "notice_id": notice_id,
-        "notice_type": None,
-        "subject_linkage_key": None,
-        "decided_at": at,
-        "disclosed_at": None,
-        "recipient": None
+        "refusal_reason": reason.value,
+        "at": at,
+        "actor": recorded_token(requester.subject, ACTOR_FORM),
+        "actor_roles": sorted({recorded_token(r, ROLE_FORM) for r in requester.roles}),
+        "feed": None
         if subscriber is None
         else {
             "subscriber_id": subscriber.subscriber_id,
@@ -99,30 +91,6 @@ def access_refused_record(
             "role": subscriber.role,
             "team": subscriber.team,
         },
-        "originating_controller": None,
-        "purpose": None,
-        "lawful_basis": None,
-        "consent_status": None,
-        "consent_reason_not_sought": None,
-        "family_informed": None,
-        "family_not_informed_reason": None,
-        "outcome": "DENY",
-        "fields_disclosed": [],
-        "fields_withheld": [],
-        "classification": None,
-        "handling_code": None,
-        "policy_revision": "none",
-        "rule_ids": [],
-        "isa_clause": None,
-        "explanation": (
-            f"Refused by the MASH console: user {requester.subject} ({roles}) asked for "
-            f"{_WHAT[reason]}. Nothing was shown."
-        ),
-        "reason_code": reason.value,
-        "human_decision_maker": None,
-        "human_rationale": None,
-        "break_glass": False,
-        "break_glass_justification": None,
+        "notice_id": None if notice_id is None else well_formed_notice_id(notice_id),
         "retention_review_date": _review_date(at),
-        "merkle_leaf_index": None,
     }

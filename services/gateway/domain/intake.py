@@ -33,6 +33,10 @@ class AcceptedNotice:
     notice: dict[str, Any]
     """The notice as JSON values: the policy input and the source for redaction."""
     envelope_sha256: bytes
+    """SHA-256 of the signed envelope as read (the notice hash feed items carry)."""
+    payload_sha256: bytes
+    """SHA-256 of the signed payload, the notice's own bytes: the same for every signed copy
+    of one notice, so a re-signed replay is told from a changed notice (domain/replay.py)."""
     signer: str
 
     @property
@@ -49,9 +53,15 @@ def _codec_reason(error: CodecError) -> str:
 
 
 def accept_notice(
-    *, catalog: SchemaCatalog, keys: KeyDirectory, agency: AgencyEntry, value: bytes
+    *,
+    catalog: SchemaCatalog,
+    keys: KeyDirectory,
+    agency: AgencyEntry,
+    key: bytes | None,
+    value: bytes,
 ) -> AcceptedNotice:
-    """Verify envelope, signer, schema and classification of a message from `agency`'s topic."""
+    """Verify envelope, signer, schema, record key and classification of a message (`key`,
+    `value`) from `agency`'s topic."""
     try:
         verified = open_envelope(catalog, value, keys)
     except UnknownSigningKey as error:
@@ -103,6 +113,17 @@ def accept_notice(
             "NOTICE_ID_NOT_BOUND",
             "notice id is not the one its agency, organisation and source reference derive",
         )
+    # Bound to its partition: every publisher keys a notice by its child's linkage key, so
+    # every copy of one notice lands on one partition, whose owner alone decides whether it
+    # was seen before (domain/replay.py). A copy under another key could reach another
+    # partition, and another gateway, that has not seen the original yet.
+    if key != str(notice["subject"]["linkage_key"]).encode():
+        raise NoticeRejected(
+            "RECORD_KEY_MISMATCH",
+            "the record's key is not the linkage key inside the signed notice; publish it "
+            "keyed by its linkage key",
+            notice_id,
+        )
     if notice.get("classification") is None:
         raise NoticeRejected(
             "MISSING_CLASSIFICATION",
@@ -112,5 +133,6 @@ def accept_notice(
     return AcceptedNotice(
         notice=notice,
         envelope_sha256=hashlib.sha256(value).digest(),
+        payload_sha256=hashlib.sha256(verified.payload).digest(),
         signer=verified.owner,
     )

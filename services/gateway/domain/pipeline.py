@@ -9,6 +9,7 @@ so nothing that builds records can skip the check.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +40,9 @@ class OutboundMessage:
     message_type: MessageType
     record: dict[str, Any]
     signed: bool
-    """Feed items are re-signed by the hub so a recipient can check where a view came from."""
+    """Feed items are re-signed by the hub so a recipient can check where a view came from;
+    audit records are signed by the hub so the audit log can tell a decision from a forgery
+    (`services.hubkit.audit_trail`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +109,7 @@ def messages_for_decisions(
                     decided_at=decided_at,
                     withheld=withheld,
                 ),
-                signed=False,
+                signed=True,
             )
         )
         if decision.discloses:
@@ -148,7 +151,21 @@ def messages_for_rejection(
     key: bytes | None,
     value: bytes,
     rejected_at: dt.datetime,
+    keep_original: bool = True,
 ) -> list[OutboundMessage]:
+    """The rejection's audit record and dead letter. With `keep_original=False` (a record too
+    large to write, or one the broker refused) the dead letter keeps the original's size and
+    SHA-256 instead of its bytes, and neither record is keyed by the original key: whatever
+    made the notice unwritable must not make its dead letter unwritable too. The original
+    stays at its source position until the notice topic's retention ends."""
+    if not keep_original:
+        rejection = NoticeRejected(
+            rejection.reason,
+            f"{rejection.detail} (original not kept here: {len(value)} bytes, key "
+            f"{len(key or b'')} bytes, sha256 {hashlib.sha256(value).hexdigest()})",
+            rejection.notice_id,
+        )
+        key, value = None, b""
     return [
         OutboundMessage(
             AUDIT_TOPIC,
@@ -163,7 +180,7 @@ def messages_for_rejection(
                 source_partition=source_partition,
                 source_offset=source_offset,
             ),
-            signed=False,
+            signed=True,
         ),
         OutboundMessage(
             DEADLETTER_TOPIC,

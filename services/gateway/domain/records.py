@@ -183,7 +183,10 @@ def redacted_view_json(
     view = redact(notice, permitted)
     if caveat is not None and "classification" in view:
         view["classification"] = max(view["classification"], caveat, key=_classification_rank)
-    return json.dumps(view, sort_keys=True, separators=(",", ":"))
+    # UTF-8, not \u escapes: escaping made a view of non-ASCII text up to six times the size
+    # of the notice it came from, and a view past the broker's record limit stalled its
+    # partition (issue 13).
+    return json.dumps(view, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _classification_rank(classification: str | None) -> int:

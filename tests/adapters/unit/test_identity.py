@@ -169,3 +169,21 @@ def test_client_registration_files(env: Env) -> None:
             agency="POLICE",
             client_id="police-test",
         )
+
+
+def test_used_assertion_ids_are_kept_until_they_expire_then_pruned(tmp_path: Path) -> None:
+    from services.identity.used_assertions import SqliteUsedAssertions
+
+    used = SqliteUsedAssertions(tmp_path / "used.sqlite3")
+    try:
+        assert used.first_use("c:1", expires_at=NOW + 60, now=NOW)
+        assert not used.first_use("c:1", expires_at=NOW + 60, now=NOW + 30)
+        assert used.first_use("c:2", expires_at=NOW + 600, now=NOW + 61)  # prunes c:1
+        assert len(used) == 1
+    finally:
+        used.close()
+    reopened = SqliteUsedAssertions(tmp_path / "used.sqlite3")
+    try:
+        assert not reopened.first_use("c:2", expires_at=NOW + 600, now=NOW + 62)
+    finally:
+        reopened.close()

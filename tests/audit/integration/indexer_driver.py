@@ -2,8 +2,8 @@
 a test can kill -9 it there.
 
     python -m tests.audit.integration.indexer_driver --database-url URL --keys-dir DIR
-        --origin NAME [--start-offset N] [--freeze in-db-commit|before-offset-commit
-        --marker FILE]
+        --origin NAME [--start-offset N] [--access-start-offset N]
+        [--freeze in-db-commit|before-offset-commit --marker FILE]
 
 --freeze in-db-commit          after a checkpoint has been signed, the next append freezes
                                inside its database transaction: leaves inserted, not committed
@@ -33,6 +33,7 @@ from services.audit.service import AuditIndexer
 from services.audit.settings import LOG_KEY_NAME, AuditSettings
 from services.audit.storage_sql import open_store
 from services.hubkit.codec import SchemaCatalog
+from services.hubkit.envelope import KeyDirectory
 from services.hubkit.settings import HubSettings
 
 
@@ -57,6 +58,7 @@ def main() -> None:
     parser.add_argument("--keys-dir", type=Path, required=True)
     parser.add_argument("--origin", required=True)
     parser.add_argument("--start-offset", type=int, default=0)
+    parser.add_argument("--access-start-offset", type=int, default=0)
     parser.add_argument("--freeze", choices=["in-db-commit", "before-offset-commit"])
     parser.add_argument("--marker", type=Path)
     args = parser.parse_args()
@@ -66,6 +68,7 @@ def main() -> None:
         database_url=args.database_url,
         origin=args.origin,
         start_offset=args.start_offset,
+        access_start_offset=args.access_start_offset,
         checkpoint_interval_s=0.2,
         batch_max_records=25,
         poll_timeout_ms=100,
@@ -78,6 +81,7 @@ def main() -> None:
         store=store,
         catalog=SchemaCatalog(hub.schemas_dir),
         log_key=ensure_log_key(args.keys_dir, name=LOG_KEY_NAME, origin=args.origin),
+        trusted_keys=lambda: KeyDirectory.load(hub.keys_dir / "trusted"),
     )
     if isinstance(indexer, _FreezeBeforeOffsetCommit):
         indexer.marker = args.marker

@@ -1,5 +1,5 @@
 """Put audit records on the real audit topic the only way the broker allows: as the gateway
-principal, inside a Kafka transaction."""
+principal, inside a Kafka transaction, sealed with the hub key as the gateway seals them."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from services.hubkit.audit_trail import DECISION_STREAM, seal_audit_record
 from services.hubkit.bus import make_producer, sasl_options
-from services.hubkit.codec import MessageType, SchemaCatalog
+from services.hubkit.codec import SchemaCatalog
+from services.hubkit.envelope import load_signing_key
 from services.hubkit.settings import HubSettings
-from services.hubkit.topology import AUDIT_TOPIC
+from services.hubkit.topology import AUDIT_TOPIC, GATEWAY_PRINCIPAL
+from tests.factories import FIXED_NOW
 
 
 async def produce_audit_records(
@@ -25,6 +28,7 @@ async def produce_audit_records(
     """Write `records` in transactions of `per_transaction`; `abort=True` aborts them all, so
     read_committed consumers must never see them."""
     catalog = SchemaCatalog(settings.schemas_dir)
+    hub_key = load_signing_key(settings.keys_dir, GATEWAY_PRINCIPAL)
     producer = make_producer(
         settings, "gateway", transactional_id=f"safehub-gateway-test-{uuid.uuid4()}"
     )
@@ -34,9 +38,8 @@ async def produce_audit_records(
             await producer.begin_transaction()
             for record in records[start : start + per_transaction]:
                 key = str(record.get("subject_linkage_key") or "").encode() or None
-                await producer.send(
-                    AUDIT_TOPIC, catalog.encode(MessageType.AUDIT_RECORD, record), key=key
-                )
+                value = seal_audit_record(catalog, DECISION_STREAM, record, hub_key, FIXED_NOW)
+                await producer.send(AUDIT_TOPIC, value, key=key)
             if abort:
                 await producer.abort_transaction()
             else:
@@ -45,8 +48,8 @@ async def produce_audit_records(
         await producer.stop()
 
 
-async def audit_end_offset(settings: HubSettings) -> int:
-    """The audit topic's current end: a test's log starts here, so it holds only what the
+async def audit_end_offset(settings: HubSettings, topic: str = AUDIT_TOPIC) -> int:
+    """An audit topic's current end: a test's log starts here, so it holds only what the
     test produced (and whatever else arrives meanwhile), not the broker's whole history."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
@@ -57,7 +60,7 @@ async def audit_end_offset(settings: HubSettings) -> int:
     )
     await consumer.start()
     try:
-        tp = TopicPartition(AUDIT_TOPIC, 0)
+        tp = TopicPartition(topic, 0)
         return int((await consumer.end_offsets([tp]))[tp])
     finally:
         await consumer.stop()

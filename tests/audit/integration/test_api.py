@@ -5,6 +5,7 @@ subject access report, the record of processing and proofs a partner can verify.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -107,7 +108,10 @@ def test_a_caller_without_the_ig_role_is_refused_and_the_attempt_logged(
     assert access["actor"] == "duty-sw-9"
     assert access["allowed"] is False
     assert access["action"] == "subject_access_report"
-    assert access["parameters"] == {"subject_linkage_key": "LK-x"}
+    # Not the form of a linkage key: logged as a digest, never as the text sent.
+    assert access["parameters"] == {
+        "subject_linkage_key": "sha256:" + hashlib.sha256(b"LK-x").hexdigest()
+    }
 
 
 def test_every_query_is_audited_before_it_answers(

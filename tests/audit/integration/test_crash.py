@@ -25,6 +25,7 @@ from services.audit.storage import DecisionQuery, check_tree
 from services.audit.storage_sql import SqlAuditStore, open_store
 from services.audit.verify import read_export, verify_consistency_files, verify_log
 from services.hubkit.settings import HubSettings
+from services.hubkit.topology import AUDIT_ACCESS_TOPIC
 from tests.audit.integration.produce import audit_end_offset, produce_audit_records
 from tests.audit.integration.test_indexer_kafka import _batch
 from tests.factories import REPO
@@ -49,7 +50,7 @@ def _driver(
     url: str,
     keys: Path,
     origin: str,
-    start_offset: int,
+    start_offset: tuple[int, int],
     *extra: str,
 ) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
@@ -64,7 +65,9 @@ def _driver(
             "--origin",
             origin,
             "--start-offset",
-            str(start_offset),
+            str(start_offset[0]),
+            "--access-start-offset",
+            str(start_offset[1]),
             *extra,
         ],
         cwd=REPO,
@@ -115,7 +118,10 @@ async def test_kill_9_mid_batch_then_restart_is_consistent(
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     keys = tmp_path / "keys"
     marker = tmp_path / "frozen"
-    start_offset = await audit_end_offset(stack)
+    start_offset = (
+        await audit_end_offset(stack),
+        await audit_end_offset(stack, AUDIT_ACCESS_TOPIC),
+    )
     warmup, warmup_ids = _batch(seed=uuid.uuid4().int, count=1)
     await produce_audit_records(stack, warmup)
 

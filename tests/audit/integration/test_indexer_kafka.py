@@ -38,8 +38,9 @@ from services.audit.verify import (
 )
 from services.hubkit.bus import TopicReader
 from services.hubkit.codec import MessageType, SchemaCatalog
+from services.hubkit.envelope import KeyDirectory
 from services.hubkit.settings import HubSettings
-from services.hubkit.topology import AUDIT_CHECKPOINT_TOPIC
+from services.hubkit.topology import AUDIT_ACCESS_TOPIC, AUDIT_CHECKPOINT_TOPIC, AUDIT_TOPIC
 from tests.audit.integration.produce import (
     audit_end_offset,
     produce_audit_records,
@@ -50,11 +51,13 @@ from tests.factories import FIXED_NOW, notices
 pytestmark = pytest.mark.kafka
 
 
-def _settings(tmp_path: Path, origin: str, start_offset: int) -> AuditSettings:
+async def _settings(stack: HubSettings, tmp_path: Path, origin: str) -> AuditSettings:
+    """A new log starting at the current end of both audit topics."""
     return AuditSettings(
         database_url=f"sqlite:///{tmp_path / 'audit.db'}",
         origin=origin,
-        start_offset=start_offset,
+        start_offset=await audit_end_offset(stack),
+        access_start_offset=await audit_end_offset(stack, AUDIT_ACCESS_TOPIC),
         checkpoint_interval_s=0.3,
         batch_max_records=40,
         poll_timeout_ms=200,
@@ -119,7 +122,7 @@ async def test_n_decisions_become_n_leaves_with_verifiable_checkpoints_and_proof
     stack: HubSettings, tmp_path: Path, log_key: Ed25519PrivateKey
 ) -> None:
     origin = f"safehub.audit.test-{uuid.uuid4().hex[:8]}"
-    settings = _settings(tmp_path, origin, await audit_end_offset(stack))
+    settings = await _settings(stack, tmp_path, origin)
     catalog = SchemaCatalog(stack.schemas_dir)
     records, notice_ids = _batch(seed=uuid.uuid4().int, count=12)  # 72 decisions
     rejections = [rejection(offset=uuid.uuid4().int % 10**9) for _ in range(2)]
@@ -148,7 +151,11 @@ async def test_n_decisions_become_n_leaves_with_verifiable_checkpoints_and_proof
     assert indexer.stats.appended == head.size
     # Whatever a group rebalance re-delivered was recognised, not appended again.
     assert indexer.stats.appended + indexer.stats.redelivered == indexer.stats.records
-    offsets = [leaf.source.offset for leaf in store.leaves(0, head.size) if leaf.source]
+    offsets = [
+        leaf.source.offset
+        for leaf in store.leaves(0, head.size)
+        if leaf.source and leaf.source.topic == AUDIT_TOPIC
+    ]
     assert offsets == sorted(set(offsets))
     assert offsets[0] >= settings.start_offset  # a new log starts where it was told to
     check_tree(store)
@@ -220,7 +227,7 @@ async def test_a_restarted_indexer_resumes_from_the_store_and_logs_re_emitted_de
     stack: HubSettings, tmp_path: Path, log_key: Ed25519PrivateKey
 ) -> None:
     origin = f"safehub.audit.test-{uuid.uuid4().hex[:8]}"
-    settings = _settings(tmp_path, origin, await audit_end_offset(stack))
+    settings = await _settings(stack, tmp_path, origin)
     first, first_ids = _batch(seed=uuid.uuid4().int, count=3)
     await produce_audit_records(stack, first)
     store = open_store(settings.database_url_for(stack))
@@ -268,6 +275,7 @@ async def test_a_restarted_indexer_resumes_from_the_store_and_logs_re_emitted_de
         store=store,
         catalog=SchemaCatalog(stack.schemas_dir),
         log_key=log_key,
+        trusted_keys=lambda: KeyDirectory.load(stack.keys_dir / "trusted"),
     )
     running = asyncio.create_task(replay.run())
     try:
@@ -293,4 +301,7 @@ class _ReplayFromStart(AuditIndexer):
     async def _resume(self, assigned: list[TopicPartition]) -> None:
         assert self._consumer is not None
         for tp in assigned:
-            self._consumer.seek(tp, self._settings.start_offset)
+            if tp.topic == AUDIT_ACCESS_TOPIC:
+                self._consumer.seek(tp, self._settings.access_start_offset)
+            else:
+                self._consumer.seek(tp, self._settings.start_offset)

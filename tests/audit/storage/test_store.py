@@ -30,7 +30,6 @@ from services.audit.indexer import (
     EntryKind,
     SourcePosition,
     entry_for_access,
-    entry_for_bytes,
     entry_for_undecodable,
 )
 from services.audit.storage import (
@@ -42,7 +41,7 @@ from services.audit.storage import (
 )
 from services.audit.storage_sql import SqlAuditStore, open_store
 from tests.audit.logs import decision_entries
-from tests.audit.records import audit_records, encode, rejection
+from tests.audit.records import audit_records, encode, logged, rejection
 from tests.audit.tamper import tamper
 from tests.factories import FIXED_NOW, catalog, notices
 
@@ -102,8 +101,8 @@ def test_a_re_emitted_decision_with_new_content_is_logged_and_marked(
     first = audit_records(notice, decided_at=T0)[0]
     retried = audit_records(notice, decided_at=T0 + dt.timedelta(seconds=3))[0]
     assert first["decision_id"] == retried["decision_id"]
-    a = entry_for_bytes(CATALOG, encode(CATALOG, first))
-    b = entry_for_bytes(CATALOG, encode(CATALOG, retried))
+    a = logged(encode(CATALOG, first))
+    b = logged(encode(CATALOG, retried))
     store.append([a], appended_at_ms=1)
     result = store.append([b, b], appended_at_ms=2)
     assert (result.appended, result.skipped, result.duplicates) == (1, 1, 1)
@@ -172,7 +171,7 @@ def test_proofs_from_stored_nodes_verify_for_every_leaf_and_size(store: SqlAudit
 
 def test_queries_filter_on_every_index_column(store: SqlAuditStore) -> None:
     entries = decision_entries(4, seed=21)
-    reject = entry_for_bytes(CATALOG, encode(CATALOG, rejection(offset=99)))
+    reject = logged(encode(CATALOG, rejection(offset=99)))
     access = entry_for_access(
         AccessEvent("q-1", 5, "ig-1", ("IG_OFFICER",), "decisions", {"notice_id": "x"})
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 import pytest
 
@@ -11,19 +12,34 @@ from services.audit.domain.merkle import CompactRange, leaf_hash, merkle_tree_ha
 from services.audit.errors import StorageCorrupt
 from services.audit.indexer import (
     ACCESS_PREFIX,
+    REJECTED_PREFIX,
     AccessEvent,
     EntryKind,
     SourcePosition,
     decode_access,
+    decode_rejected,
     entry_for_access,
-    entry_for_bytes,
     entry_for_undecodable,
     plan_appends,
     plan_checkpoint,
     to_ms,
 )
+from services.console.domain.access import RefusalReason, Requester, access_refused_event
+from services.hubkit.audit_trail import ACCESS_STREAM, read_logged_record, seal_audit_record
 from services.hubkit.codec import MessageType
-from tests.audit.records import audit_records, encode, rejection
+from services.hubkit.envelope import SigningKey, seal
+from services.hubkit.topology import AUDIT_ACCESS_TOPIC, AUDIT_TOPIC
+from tests.audit.records import (
+    AGENCY_KEY,
+    CONSOLE_KEY,
+    HUB_KEY,
+    TOPOLOGY,
+    audit_records,
+    encode,
+    encode_bare,
+    logged,
+    rejection,
+)
 from tests.factories import FIXED_NOW, catalog, notices
 
 CATALOG = catalog()
@@ -35,7 +51,7 @@ def test_a_decision_record_becomes_an_entry_over_its_exact_bytes() -> None:
         r for r in audit_records(notice) if r["recipient"]["subscriber_id"] == "school-dsl"
     )
     data = encode(CATALOG, record)
-    entry = entry_for_bytes(CATALOG, data, SourcePosition("audit.decisions.v1", 0, 42))
+    entry = logged(data, offset=42)
     assert entry.kind is EntryKind.DECISION
     assert entry.data == data
     assert entry.leaf_hash == leaf_hash(data)
@@ -57,40 +73,133 @@ def test_a_decision_record_becomes_an_entry_over_its_exact_bytes() -> None:
 
 
 def test_a_rejection_is_indexed_without_recipient() -> None:
-    entry = entry_for_bytes(CATALOG, encode(CATALOG, rejection(offset=7)))
+    entry = logged(encode(CATALOG, rejection(offset=7)))
     assert entry.kind is EntryKind.DECISION
     assert entry.columns.event == "NOTICE_REJECTED"
     assert entry.columns.recipient_subscriber_id is None
     assert entry.columns.outcome is None
 
 
+def _console_event(**changes: object) -> dict[str, object]:
+    event = access_refused_event(
+        access_id="3f0e2a1c-7d4b-4c5e-9f60-1a2b3c4d5e6f",
+        requester=Requester(
+            "u-social-1", ("SOCIAL_WORKER",), TOPOLOGY.subscriber("responsible-la")
+        ),
+        reason=RefusalReason.NOT_IN_FEED,
+        notice_id=None,
+        at=FIXED_NOW,
+    )
+    return {**event, **changes}
+
+
+def test_a_console_access_event_signed_by_the_console_is_logged_as_one_never_as_a_decision() -> (
+    None
+):
+    data = seal_audit_record(CATALOG, ACCESS_STREAM, _console_event(), CONSOLE_KEY, FIXED_NOW)
+    entry = logged(data, topic=AUDIT_ACCESS_TOPIC, offset=3)
+    assert entry.kind is EntryKind.CONSOLE_ACCESS
+    assert entry.data == data
+    assert entry.entry_id == "3f0e2a1c-7d4b-4c5e-9f60-1a2b3c4d5e6f"
+    assert entry.columns.event == "ACCESS_REFUSED"
+    assert entry.columns.recipient_subscriber_id == "responsible-la"
+    assert entry.columns.decided_at_ms == to_ms(FIXED_NOW)
+
+
+def _sealed(payload: bytes, key: SigningKey) -> bytes:
+    return seal(CATALOG, payload, key, FIXED_NOW)
+
+
+_RECORD = audit_records(notices(3).notice("SAFEGUARDING_CONTACT"))[0]
+_ACCESS = CATALOG.encode(MessageType.CONSOLE_ACCESS, _console_event())
+_STRANGER = SigningKey.generate("gateway")  # the hub's name, but a key the hub never trusted
+
+
 @pytest.mark.parametrize(
-    "data",
+    ("topic", "data", "reason", "claimed"),
     [
-        b"not avro at all",
-        b"\xc3\x01" + b"\xff" * 8 + b"body",  # unknown fingerprint
+        (AUDIT_TOPIC, b"not avro at all", "NOT_SIGNED", None),
+        (AUDIT_TOPIC, b"\xc3\x01" + b"\xff" * 8 + b"body", "NOT_SIGNED", None),
+        (AUDIT_TOPIC, encode_bare(CATALOG, _RECORD), "NOT_SIGNED", None),
+        (AUDIT_TOPIC, encode(CATALOG, _RECORD, key=CONSOLE_KEY), "WRONG_SIGNER", "console"),
+        (AUDIT_TOPIC, encode(CATALOG, _RECORD, key=AGENCY_KEY), "WRONG_SIGNER", "adapter-police"),
+        (AUDIT_TOPIC, encode(CATALOG, _RECORD, key=_STRANGER), "UNKNOWN_SIGNER", None),
+        (AUDIT_TOPIC, _sealed(_ACCESS, HUB_KEY), "WRONG_SCHEMA", "gateway"),
+        (AUDIT_ACCESS_TOPIC, _ACCESS, "NOT_SIGNED", None),
+        (AUDIT_ACCESS_TOPIC, _sealed(_ACCESS, AGENCY_KEY), "WRONG_SIGNER", "adapter-police"),
+        (AUDIT_ACCESS_TOPIC, _sealed(_ACCESS, HUB_KEY), "WRONG_SIGNER", "gateway"),
+        (AUDIT_ACCESS_TOPIC, encode(CATALOG, _RECORD, key=CONSOLE_KEY), "WRONG_SCHEMA", "console"),
+        (
+            AUDIT_ACCESS_TOPIC,
+            _sealed(
+                CATALOG.encode(
+                    MessageType.CONSOLE_ACCESS, _console_event(actor="Jane Doe says hi")
+                ),
+                CONSOLE_KEY,
+            ),
+            "TEXT_NOT_BOUNDED",
+            "console",
+        ),
+    ],
+    ids=[
+        "garbage",
+        "unknown-fingerprint",
+        "bare-record",
+        "decision-signed-by-console",
+        "decision-signed-by-agency",
+        "decision-signed-by-unknown-key",
+        "access-event-on-decisions-topic",
+        "unsigned-access-event",
+        "access-event-signed-by-agency",
+        "access-event-signed-by-hub",
+        "decision-on-access-topic",
+        "access-event-with-free-text",
     ],
 )
-def test_bytes_that_do_not_decode_are_still_logged(data: bytes) -> None:
-    entry = entry_for_bytes(CATALOG, data)
-    assert entry.kind is EntryKind.UNDECODABLE
-    assert entry.data == data
-    assert entry.entry_id == f"undecodable:{leaf_hash(data).hex()}"
+def test_a_record_that_fails_its_topics_check_is_rejected_by_digest_never_entered(
+    topic: str, data: bytes, reason: str, claimed: str | None
+) -> None:
+    entry = logged(data, topic=topic, offset=9)
+    assert entry.kind is EntryKind.REJECTED
+    assert entry.rejection == reason
+    assert entry.columns.event == "REJECTED"
+    assert entry.data.startswith(REJECTED_PREFIX)
+    assert not entry.data.startswith(b"\xc3")
+    body = decode_rejected(entry.data)
+    digest = hashlib.sha256(data).hexdigest()
+    assert body == {
+        "reason": reason,
+        "detail": body["detail"],
+        "topic": topic,
+        "partition": 0,
+        "offset": 9,
+        "sha256": digest,
+        "length": len(data),
+        "claimed_signer": claimed,
+    }
+    assert entry.entry_id == f"rejected:{digest}"
+    # None of the record's own text reaches the log.
+    assert b"Jane Doe" not in entry.data
+    assert b"not avro" not in entry.data
 
 
-def test_a_message_of_another_type_on_the_audit_topic_is_logged_as_undecodable() -> None:
-    other = CATALOG.encode(
-        MessageType.CHECKPOINT,
-        {
-            "origin": "x",
-            "tree_size": 1,
-            "root_hash": b"\0" * 32,
-            "timestamp": 1,
-            "key_id": b"abcd",
-            "signed_note": "n",
-        },
+def test_a_tampered_signature_is_rejected() -> None:
+    data = bytearray(encode(CATALOG, _RECORD))
+    data[-1] ^= 0x01  # the last byte of the signature
+    assert logged(bytes(data)).rejection == "BAD_SIGNATURE"
+
+
+def test_a_record_on_a_topic_that_is_not_an_audit_topic_is_rejected() -> None:
+    assert logged(encode(CATALOG, _RECORD), topic="feed.mash-manager.v1").rejection == (
+        "NOT_AN_AUDIT_TOPIC"
     )
-    assert entry_for_bytes(CATALOG, other).kind is EntryKind.UNDECODABLE
+
+
+def test_bare_records_of_old_logs_still_read() -> None:
+    logged_before = read_logged_record(CATALOG, encode_bare(CATALOG, _RECORD))
+    assert logged_before.key_id is None
+    assert str(logged_before.record["decision_id"]) == _RECORD["decision_id"]
+    assert read_logged_record(CATALOG, encode(CATALOG, _RECORD)).key_id == HUB_KEY.key_id
 
 
 def test_access_entries_are_canonical_and_cannot_collide_with_avro() -> None:
@@ -143,12 +252,11 @@ def test_plan_appends_assigns_indices_and_reports_completed_subtrees() -> None:
 
 def test_plan_appends_skips_redeliveries_and_marks_re_emitted_decisions() -> None:
     notice = notices(2).notice("SAFEGUARDING_CONTACT")
-    first = entry_for_bytes(CATALOG, encode(CATALOG, audit_records(notice)[0]))
-    later = entry_for_bytes(
-        CATALOG,
+    first = logged(encode(CATALOG, audit_records(notice)[0]))
+    later = logged(
         encode(CATALOG, audit_records(notice, decided_at=FIXED_NOW + dt.timedelta(seconds=1))[0]),
     )
-    other = entry_for_bytes(CATALOG, encode(CATALOG, audit_records(notice)[1]))
+    other = logged(encode(CATALOG, audit_records(notice)[1]))
     start = CompactRange().extend([leaf_hash(b"x")] * 4)
     plan = plan_appends(
         range=start,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from services.audit.indexer import entry_for_bytes
 from services.audit.reports import (
     THIRD_PARTY_LABEL,
     LogPositionPublic,
@@ -17,8 +16,8 @@ from services.audit.reports import (
     subject_access_report,
 )
 from services.audit.storage import ProcessingCount, StoredLeaf
-from services.hubkit.codec import MessageType
-from tests.audit.records import audit_records, encode
+from services.hubkit.audit_trail import read_logged_record
+from tests.audit.records import audit_records, encode, logged
 from tests.factories import FIXED_NOW, catalog, notices
 
 CATALOG = catalog()
@@ -28,7 +27,7 @@ LOG = LogPositionPublic(tree_size=12, root_hash="ab" * 32, checkpoint_tree_size=
 def _leaves(records, first_index: int = 0) -> list[StoredLeaf]:  # type: ignore[no-untyped-def]
     out = []
     for i, record in enumerate(records):
-        entry = entry_for_bytes(CATALOG, encode(CATALOG, record))
+        entry = logged(encode(CATALOG, record))
         out.append(
             StoredLeaf(
                 leaf_index=first_index + i,
@@ -46,9 +45,7 @@ def _leaves(records, first_index: int = 0) -> list[StoredLeaf]:  # type: ignore[
 
 
 def _views(leaves: list[StoredLeaf]):  # type: ignore[no-untyped-def]
-    return [
-        decision_view(leaf, CATALOG.decode(leaf.data, MessageType.AUDIT_RECORD)) for leaf in leaves
-    ]
+    return [decision_view(leaf, read_logged_record(CATALOG, leaf.data).record) for leaf in leaves]
 
 
 def test_field_labels_collapse_third_parties_and_read_plainly() -> None:

@@ -17,6 +17,7 @@ from services.audit.storage_sql import SqlAuditStore
 from services.audit.verify import verify_note
 from services.hubkit.settings import HubSettings
 from tests.audit.logs import decision_entries
+from tests.audit.records import TRUSTED_KEYS
 from tests.audit.tamper import tamper
 from tests.factories import catalog
 
@@ -29,6 +30,7 @@ def _indexer(store: SqlAuditStore, key: Ed25519PrivateKey, tmp_path: Path) -> Au
         store=store,
         catalog=catalog(),
         log_key=key,
+        trusted_keys=lambda: TRUSTED_KEYS,
         clock_ms=lambda: next(clock),
     )
 

@@ -4,7 +4,8 @@ A MASH manager signs in (OIDC, authorization code + PKCE, the IdP's own form), s
 published through the hub arrive in the queue without reloading, opens the child's
 chronology across agencies, records a triage decision, and the decision lands on the bus:
 the MASH_DECISION notice on notices.mash.v1, then its feed item, then on the page. A social
-worker cannot open a notice outside their feed: 403, and an ACCESS_REFUSED audit record.
+worker cannot open a notice outside their feed: 403, and a console-signed ACCESS_REFUSED
+access event on audit.access.v1.
 Everything can be done from the keyboard. Screenshots go to artifacts/screenshots/.
 """
 
@@ -18,10 +19,12 @@ import pytest
 from aiokafka import ConsumerRecord
 from playwright.async_api import expect
 
+from services.hubkit.audit_trail import open_audit_record
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, open_envelope
+from services.hubkit.errors import AuditRecordRejected
 from services.hubkit.settings import HubSettings
-from services.hubkit.topology import AUDIT_TOPIC, Topology
+from services.hubkit.topology import AUDIT_ACCESS_TOPIC, Topology
 from tests.console.browser.conftest import Agencies, sign_in
 from tests.console.harness import ConsoleServers
 from tests.integration.bus import TopicReader
@@ -47,8 +50,14 @@ class Bus:
         verified = open_envelope(self.catalog, record.value, self.keys)
         return self.catalog.decode(verified.payload, MessageType.NOTICE), verified.owner
 
-    def audit(self, record: ConsumerRecord) -> dict[str, Any]:
-        return self.catalog.decode(record.value, MessageType.AUDIT_RECORD)
+    def access_event(self, record: ConsumerRecord) -> dict[str, Any] | None:
+        """A console access event signed by the console's key; None for anything else."""
+        try:
+            return open_audit_record(
+                self.catalog, record.value, self.keys, topic=AUDIT_ACCESS_TOPIC
+            ).record
+        except AuditRecordRejected:
+            return None
 
 
 def _with(bus: Bus, decode: str, notice_id: str, records: list[ConsumerRecord]) -> list[Any]:
@@ -191,7 +200,7 @@ async def test_another_role_cannot_open_an_item_outside_their_feed(
 ) -> None:
     bus = Bus(stack)
     feed = await TopicReader(stack, "feed-mash-manager", MANAGER_FEED).start()
-    audit = await TopicReader(stack, "audit", AUDIT_TOPIC).start()
+    audit = await TopicReader(stack, "audit", AUDIT_ACCESS_TOPIC).start()
     contact = agencies.synthetic.notice("SAFEGUARDING_CONTACT")  # manager yes, LA no (R1, R2)
     contact_id = await agencies.publish(contact)
     await feed.read_until(lambda rs: bool(_with(bus, "feed_item", contact_id, rs)), timeout_s=90)
@@ -213,20 +222,20 @@ async def test_another_role_cannot_open_an_item_outside_their_feed(
     )
 
     def refusal(records: list[ConsumerRecord]) -> list[dict[str, Any]]:
-        decoded = [bus.audit(r) for r in records]
+        decoded = [bus.access_event(r) for r in records]
         return [
-            a for a in decoded if a["event"] == "ACCESS_REFUSED" and a["notice_id"] == contact_id
+            a
+            for a in decoded
+            if a is not None and a["event"] == "ACCESS_REFUSED" and a["notice_id"] == contact_id
         ]
 
     logged = refusal(await audit.read_until(lambda rs: bool(refusal(rs)), timeout_s=30))
     assert len(logged) == 1
     (record,) = logged
-    assert record["reason_code"] == "NOT_IN_FEED"
-    assert record["outcome"] == "DENY"
-    assert record["recipient"]["subscriber_id"] == "responsible-la"
-    assert record["recipient"]["role"] == "SOCIAL_WORKER"
-    assert record["subject_linkage_key"] is None
-    assert record["fields_disclosed"] == []
+    assert record["refusal_reason"] == "NOT_IN_FEED"
+    assert record["feed"]["subscriber_id"] == "responsible-la"
+    assert record["feed"]["role"] == "SOCIAL_WORKER"
+    assert record["actor_roles"] == ["SOCIAL_WORKER"]
     await feed.stop()
     await audit.stop()
 

@@ -115,6 +115,7 @@ async def idp(tmp_path: Path) -> AsyncIterator[Idp]:
         client_id=CLIENT,
         agency="MASH",
         redirect_uris=(REDIRECT,),
+        resources=("safehub-console",),
     )
     clock = [1_800_000_000.0]
     app = create_app(
@@ -148,16 +149,33 @@ async def test_a_person_signs_in_and_gets_an_id_token_with_their_roles(idp: Idp)
     assert id_token["organisation"] == "LA-E09000099"
     assert id_token["name"] == "Morgan Ashby (synthetic)"
     access = jwt.decode(body["access_token"], keys, algorithms=["ES256"]).claims
-    assert set(access["aud"]) == {"safehub-console", "safehub-audit", "safehub-cpis"}
+    assert access["aud"] == "safehub-console"  # the console's API only (RFC 8707)
     assert access["sub"] == id_token["sub"]
     assert access["roles"] == ["MASH_MANAGER"]
 
 
-async def test_the_ig_officers_token_carries_the_role_the_audit_api_checks(idp: Idp) -> None:
+async def test_the_ig_officers_token_carries_the_role_but_is_for_the_console_only(
+    idp: Idp,
+) -> None:
     body = (await idp.token(await idp.sign_in("ig.officer"))).json()
     access = jwt.decode(body["access_token"], await _jwks(idp), algorithms=["ES256"]).claims
     assert "IG_OFFICER" in access["roles"]
-    assert "safehub-audit" in access["aud"]
+    assert access["aud"] == "safehub-console"
+
+
+async def test_a_client_gets_tokens_only_for_the_apis_it_is_registered_for(idp: Idp) -> None:
+    answer = await idp.authorize(resource="safehub-audit")
+    assert answer.status_code == 303
+    query = parse_qs(urlsplit(answer.headers["location"]).query)
+    assert query["error"] == ["invalid_target"]
+
+
+async def test_a_code_cannot_be_redeemed_for_another_api(idp: Idp) -> None:
+    code = await idp.sign_in("mash.manager")
+    assert await _error(await idp.token(code, resource="safehub-audit")) == (
+        400,
+        "invalid_target",
+    )
 
 
 async def test_discovery_advertises_the_code_flow_with_pkce(idp: Idp) -> None:
@@ -285,9 +303,11 @@ def test_passwords_are_generated_not_shipped(tmp_path: Path) -> None:
     directory = UserDirectory.load(DEFAULT_USERS_FILE)
     shipped = json.loads(DEFAULT_USERS_FILE.read_text())["users"]
     assert all(not any("password" in key for key in user) for user in shipped)
-    path = provision_credentials(tmp_path, directory)
-    first = load_dev_passwords(tmp_path)
+    state = tmp_path / "identity"
+    path = provision_credentials(state, directory)
+    first = load_dev_passwords(state)
     assert set(first) == {u.username for u in directory}
     assert oct(path.stat().st_mode & 0o777) == "0o600"
-    provision_credentials(tmp_path, directory)
-    assert load_dev_passwords(tmp_path) == first  # idempotent
+    assert not path.is_relative_to(state)  # handed to the developer, not kept by the IdP
+    provision_credentials(state, directory)
+    assert load_dev_passwords(state) == first  # idempotent

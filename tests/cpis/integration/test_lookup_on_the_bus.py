@@ -81,6 +81,7 @@ async def running(stack: HubSettings, topology: Topology, tmp_path: Path) -> Asy
         client_id=DEV_CLIENT_ID,
         agency="HEALTH",
         redirect_uris=(REDIRECT,),
+        resources=("safehub-cpis",),
     )
     provision_credentials(tmp_path / "identity", UserDirectory.load(DEFAULT_USERS_FILE))
     passwords = load_dev_passwords(tmp_path / "identity")

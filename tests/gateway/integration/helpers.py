@@ -38,7 +38,7 @@ from services.hubkit.notice import to_json_value
 from services.hubkit.publisher import NoticePublisher
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import Topology, load_topology
-from tests.factories import POLICIES
+from tests.factories import POLICIES, hub_signed_audit_record
 
 __all__ = [
     "IsolatedBus",
@@ -230,8 +230,8 @@ class Observed:
 
     def add_audit(self, records: Iterable[ConsumerRecord]) -> None:
         for record in records:
-            decoded = self.catalog.decode(record.value, MessageType.AUDIT_RECORD)
-            if decoded["notice_id"] in self.notice_ids:
+            decoded = hub_signed_audit_record(self.catalog, record.value, self.hub_keys)
+            if decoded is not None and decoded["notice_id"] in self.notice_ids:
                 self.audit.append(decoded)
                 if decoded["event"] == "SHARING_DECISION":
                     self.decided.add((decoded["notice_id"], decoded["recipient"]["subscriber_id"]))

@@ -26,7 +26,7 @@ from services.hubkit.envelope import (
 from services.hubkit.notice import decision_id_for, encode_notice
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import AUDIT_TOPIC, DEADLETTER_TOPIC, Topology
-from tests.factories import notices
+from tests.factories import hub_signed_audit_record, notices
 from tests.gateway.integration.helpers import collect
 from tests.integration.bus import TopicReader
 
@@ -116,11 +116,14 @@ async def test_permanent_failures_are_dead_lettered_audited_and_never_delivered(
         for reason, (_, _, notice_id) in bad.items()
     }
 
+    hub_keys = KeyDirectory.load(stack.keys_dir / "trusted")
+
     def rejection_of_ours(record: ConsumerRecord) -> dict[str, Any] | None:
-        audited = catalog.decode(record.value, MessageType.AUDIT_RECORD)
+        audited = hub_signed_audit_record(catalog, record.value, hub_keys)
+        if audited is None:
+            return None
         return audited if str(audited["decision_id"]) in expected_audit_ids else None
 
-    hub_keys = KeyDirectory.load(stack.keys_dir / "trusted")
     gateway = build_gateway(stack, GatewaySettings(engine="opa"))
     running = asyncio.create_task(gateway.run())
     try:

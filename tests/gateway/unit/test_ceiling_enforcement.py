@@ -20,6 +20,7 @@ from services.gateway.domain.pipeline import DecidedNotice, messages_for_decisio
 from services.gateway.domain.redaction import present_paths
 from services.gateway.engines import EngineAnswer
 from services.gateway.logs import JsonFormatter
+from services.gateway.seen_log import SeenLog
 from services.gateway.service import Gateway, _Outcome, _Pending
 from services.gateway.settings import GatewaySettings
 from services.hubkit.ceilings import Ceilings, DisclosureLimits, FieldCatalogue
@@ -27,7 +28,7 @@ from services.hubkit.codec import MessageType
 from services.hubkit.envelope import KeyDirectory, SigningKey
 from services.hubkit.notice import to_json_value
 from services.hubkit.settings import HubSettings
-from services.hubkit.topology import load_topology
+from services.hubkit.topology import NOTICES_SEEN_TOPIC, load_topology
 from tests.factories import POLICIES, SCHEMAS, catalog, notices
 
 CATALOG = catalog()
@@ -140,7 +141,12 @@ def _decide(
     decisions: dict[str, SharingDecision], notice: dict[str, Any], limits: DisclosureLimits = LIMITS
 ) -> DecidedNotice:
     return messages_for_decisions(
-        accepted=AcceptedNotice(notice=notice, envelope_sha256=b"\0" * 32, signer="adapter-police"),
+        accepted=AcceptedNotice(
+            notice=notice,
+            envelope_sha256=b"\0" * 32,
+            payload_sha256=b"\0" * 32,
+            signer="adapter-police",
+        ),
         decisions=decisions,
         topology=TOPOLOGY,
         limits=limits,
@@ -311,8 +317,9 @@ async def test_a_committed_breach_is_counted_and_logged_without_personal_data(
     credentials = tmp_path / "credentials"
     credentials.mkdir()
     (credentials / "gateway.json").write_text(json.dumps({"username": "gateway", "password": "x"}))
+    hub = HubSettings(data_dir=tmp_path, policies_dir=POLICIES, schemas_dir=SCHEMAS)
     gateway = Gateway(
-        hub=HubSettings(data_dir=tmp_path, policies_dir=POLICIES, schemas_dir=SCHEMAS),
+        hub=hub,
         settings=GatewaySettings(),
         topology=TOPOLOGY,
         limits=LIMITS,
@@ -320,6 +327,14 @@ async def test_a_committed_breach_is_counted_and_logged_without_personal_data(
         agency_keys=KeyDirectory.of([]),
         hub_key=SigningKey.generate("gateway"),
         engine=_NoEngine(),
+        seen_log=SeenLog(
+            hub=hub,
+            principal="gateway",
+            topic=NOTICES_SEEN_TOPIC,
+            partitions=1,
+            catalog=CATALOG,
+            timeout_s=1.0,
+        ),
     )
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

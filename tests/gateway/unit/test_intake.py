@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from services.gateway.domain.intake import accept_notice
+from services.gateway.domain.intake import AcceptedNotice, accept_notice
 from services.gateway.errors import NoticeRejected
 from services.hubkit.codec import MAGIC, MessageType
 from services.hubkit.envelope import KeyDirectory, SigningKey, seal
@@ -24,15 +24,31 @@ def _sealed(notice: dict, key: SigningKey = POLICE_KEY) -> bytes:
     return seal(CATALOG, encode_notice(CATALOG, notice), key, AT)
 
 
+def _linkage(notice: dict) -> bytes:
+    return str(notice["subject"]["linkage_key"]).encode()
+
+
+def _key(value: bytes) -> bytes | None:
+    """The key every publisher gives the record: the linkage key inside it (None when the
+    record does not even decode)."""
+    try:
+        envelope = CATALOG.decode(value, MessageType.ENVELOPE)
+        return _linkage(CATALOG.decode(envelope["payload"], MessageType.NOTICE))
+    except Exception:
+        return None
+
+
 def _reason(value: bytes, agency=POLICE) -> str:
     with pytest.raises(NoticeRejected) as caught:
-        accept_notice(catalog=CATALOG, keys=KEYS, agency=agency, value=value)
+        accept_notice(catalog=CATALOG, keys=KEYS, agency=agency, key=_key(value), value=value)
     return caught.value.reason
 
 
 def test_good_notice_is_accepted_as_json_values() -> None:
     notice = notices().notice("SAFEGUARDING_CONTACT")
-    accepted = accept_notice(catalog=CATALOG, keys=KEYS, agency=POLICE, value=_sealed(notice))
+    accepted = accept_notice(
+        catalog=CATALOG, keys=KEYS, agency=POLICE, key=_linkage(notice), value=_sealed(notice)
+    )
     assert accepted.notice_id == notice["notice_id"]
     assert accepted.notice["created_at"].endswith("+00:00")  # never a bare Z
     assert accepted.signer == "adapter-police"
@@ -109,5 +125,31 @@ def test_an_unbound_id_is_not_recorded_with_the_rejection() -> None:
     notice = notices().notice("SAFEGUARDING_CONTACT")
     notice["notice_id"] = notices(seed=3).notice("HEALTH_SAFEGUARDING_ALERT")["notice_id"]
     with pytest.raises(NoticeRejected) as caught:
-        accept_notice(catalog=CATALOG, keys=KEYS, agency=POLICE, value=_sealed(notice))
+        accept_notice(
+            catalog=CATALOG, keys=KEYS, agency=POLICE, key=_linkage(notice), value=_sealed(notice)
+        )
     assert caught.value.notice_id is None
+
+
+def test_a_record_not_keyed_by_its_linkage_key_is_rejected() -> None:
+    # Keyed otherwise, a copy could land on another partition, whose owner has not seen it.
+    notice = notices().notice("SAFEGUARDING_CONTACT")
+    for key in (None, b"", b"another-child"):
+        with pytest.raises(NoticeRejected) as caught:
+            accept_notice(catalog=CATALOG, keys=KEYS, agency=POLICE, key=key, value=_sealed(notice))
+        assert caught.value.reason == "RECORD_KEY_MISMATCH"
+        assert caught.value.notice_id == notice["notice_id"]
+
+
+def test_a_copy_signed_again_keeps_its_payload_digest() -> None:
+    notice = notices().notice("SAFEGUARDING_CONTACT")
+
+    def accepted(at: dt.datetime) -> AcceptedNotice:
+        value = seal(CATALOG, encode_notice(CATALOG, notice), POLICE_KEY, at)
+        return accept_notice(
+            catalog=CATALOG, keys=KEYS, agency=POLICE, key=_linkage(notice), value=value
+        )
+
+    first, again = accepted(AT), accepted(AT + dt.timedelta(minutes=5))
+    assert first.payload_sha256 == again.payload_sha256
+    assert first.envelope_sha256 != again.envelope_sha256

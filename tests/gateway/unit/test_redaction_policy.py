@@ -116,7 +116,9 @@ def test_the_whole_feed_item_carries_nothing_the_policy_withheld(raw: dict[str, 
     notice = to_json_value(raw)
     limits = _limits()
     decided = messages_for_decisions(
-        accepted=AcceptedNotice(notice=notice, envelope_sha256=b"\0" * 32, signer="x"),
+        accepted=AcceptedNotice(
+            notice=notice, envelope_sha256=b"\0" * 32, payload_sha256=b"\0" * 32, signer="x"
+        ),
         decisions=_decide(notice),
         topology=_topology(),
         limits=limits,
@@ -182,7 +184,9 @@ def test_a_subscriber_not_told_the_source_gets_the_mash_relay_instead() -> None:
     assert provider.outcome is SharingOutcome.PARTIAL
     assert not is_permitted("source.agency", provider.permitted_fields)
     messages = messages_for_decisions(
-        accepted=AcceptedNotice(notice=notice, envelope_sha256=b"\0" * 32, signer="x"),
+        accepted=AcceptedNotice(
+            notice=notice, envelope_sha256=b"\0" * 32, payload_sha256=b"\0" * 32, signer="x"
+        ),
         decisions=decisions,
         topology=_topology(),
         limits=_limits(),

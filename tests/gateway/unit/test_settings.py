@@ -11,12 +11,13 @@ from aiokafka import TopicPartition
 from pydantic import ValidationError
 
 from services.gateway.engines import EngineAnswer
+from services.gateway.seen_log import SeenLog
 from services.gateway.service import BusNames, Gateway
 from services.gateway.settings import GatewaySettings
 from services.hubkit.ceilings import DisclosureLimits
 from services.hubkit.envelope import KeyDirectory, SigningKey
 from services.hubkit.settings import HubSettings
-from services.hubkit.topology import load_topology
+from services.hubkit.topology import NOTICES_SEEN_TOPIC, load_topology
 from tests.factories import POLICIES, SCHEMAS, catalog
 
 
@@ -46,8 +47,9 @@ def _hub(tmp_path: Path) -> HubSettings:
 
 
 def _gateway(tmp_path: Path, **settings: object) -> Gateway:
+    hub = _hub(tmp_path)
     return Gateway(
-        hub=_hub(tmp_path),
+        hub=hub,
         settings=GatewaySettings.model_validate(settings),
         topology=load_topology(POLICIES),
         limits=DisclosureLimits.load(POLICIES),
@@ -55,6 +57,14 @@ def _gateway(tmp_path: Path, **settings: object) -> Gateway:
         agency_keys=KeyDirectory.of([]),
         hub_key=SigningKey.generate("gateway"),
         engine=_NeverEngine(),
+        seen_log=SeenLog(
+            hub=hub,
+            principal="gateway",
+            topic=NOTICES_SEEN_TOPIC,
+            partitions=1,
+            catalog=catalog(),
+            timeout_s=1.0,
+        ),
     )
 
 

@@ -1,9 +1,11 @@
-"""The console principal's rights: it may append to the audit log, and nothing more."""
+"""The console principal's rights: it may append access events to the audit log, and nothing more:
+never a decision (issue 13, defect 4)."""
 
 from __future__ import annotations
 
 from services.hubkit.settings import REPO_ROOT
 from services.hubkit.topology import (
+    AUDIT_ACCESS_TOPIC,
     AUDIT_TOPIC,
     CONSOLE_PRINCIPAL,
     AclGrant,
@@ -23,10 +25,10 @@ def test_console_is_a_principal_the_stack_provisions() -> None:
     assert CONSOLE_PRINCIPAL in TOPOLOGY.principals
 
 
-def test_console_may_only_write_the_audit_topic() -> None:
+def test_console_may_only_write_the_access_topic() -> None:
     assert _console_grants() == {
-        AclGrant(CONSOLE_PRINCIPAL, ResourceType.TOPIC, AUDIT_TOPIC, Operation.WRITE),
-        AclGrant(CONSOLE_PRINCIPAL, ResourceType.TOPIC, AUDIT_TOPIC, Operation.DESCRIBE),
+        AclGrant(CONSOLE_PRINCIPAL, ResourceType.TOPIC, AUDIT_ACCESS_TOPIC, Operation.WRITE),
+        AclGrant(CONSOLE_PRINCIPAL, ResourceType.TOPIC, AUDIT_ACCESS_TOPIC, Operation.DESCRIBE),
         AclGrant(
             CONSOLE_PRINCIPAL, ResourceType.CLUSTER, "kafka-cluster", Operation.IDEMPOTENT_WRITE
         ),
@@ -39,3 +41,7 @@ def test_console_reads_nothing_and_joins_no_group() -> None:
     assert not [g for g in grants if g.resource_type is ResourceType.GROUP]
     assert not [g for g in grants if g.resource_type is ResourceType.TRANSACTIONAL_ID]
     assert not [g for g in grants if g.prefixed or g.resource_name == "*"]
+
+
+def test_console_cannot_touch_the_decisions_topic() -> None:
+    assert not [g for g in _console_grants() if g.resource_name == AUDIT_TOPIC]

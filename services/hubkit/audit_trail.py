@@ -1,0 +1,255 @@
+"""Authenticated audit records: which service writes which audit topic, with whose key, and
+the one check every reader of an audit topic makes before it believes a record.
+
+Two producers feed the audit log, each on its own topic, with its own schema and its own key:
+
+    topic                record (schemas/avro)           sealed with the key of
+    audit.decisions.v1   safehub.audit.AuditRecord       gateway (the hub key)
+    audit.access.v1      safehub.audit.ConsoleAccess     console
+
+Every record travels inside a SignedEnvelope (`services.hubkit.envelope`). The broker's ACLs
+keep the console off the decisions topic; the signature is a second, independent check: a
+principal that can write a topic still cannot make the log accept a record its producer's key
+did not sign, and a key counts only on its own producer's topic (an agency's or the console's
+key never makes a decision, the hub key never makes a console access event).
+
+Console access events hold ids, codes and enumerations only. `recorded_token` is how a value a
+caller can influence gets into one: as itself when it has the bounded form of an id, otherwise
+as 'sha256:' and its hex digest, so no free text reaches the permanent log, yet an IG officer
+who suspects a value can still find it by its digest. `check_console_access` is the same rule
+applied by the reader, so a console that forgot it is refused too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from services.hubkit.codec import MessageType, SchemaCatalog
+from services.hubkit.envelope import KeyDirectory, SigningKey, open_envelope, seal
+from services.hubkit.errors import (
+    AuditRecordRejected,
+    BadSignature,
+    CodecError,
+    UnexpectedSchema,
+    UnknownSigningKey,
+)
+from services.hubkit.topology import (
+    AUDIT_ACCESS_TOPIC,
+    AUDIT_TOPIC,
+    CONSOLE_PRINCIPAL,
+    GATEWAY_PRINCIPAL,
+)
+
+__all__ = [
+    "ACCESS_STREAM",
+    "ACTOR_FORM",
+    "DECISION_STREAM",
+    "ROLE_FORM",
+    "AuditStream",
+    "LoggedRecord",
+    "OpenedAuditRecord",
+    "RejectionReason",
+    "check_console_access",
+    "open_audit_record",
+    "read_logged_record",
+    "recorded_token",
+    "seal_audit_record",
+    "stream_for",
+]
+
+ACTOR_FORM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
+"""An identity provider subject as the log records it: an opaque id, never a name or prose."""
+ROLE_FORM = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+"""A role code, e.g. SOCIAL_WORKER."""
+_DIGEST_FORM = re.compile(r"sha256:[0-9a-f]{64}")
+# Subscriber ids, organisation codes, roles and teams from the policy bundle's data files.
+_FEED_FORM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditStream:
+    """One audit topic: the only record type it carries and the only key owner trusted on it."""
+
+    topic: str
+    message_type: MessageType
+    signer: str
+
+
+DECISION_STREAM = AuditStream(AUDIT_TOPIC, MessageType.AUDIT_RECORD, GATEWAY_PRINCIPAL)
+ACCESS_STREAM = AuditStream(AUDIT_ACCESS_TOPIC, MessageType.CONSOLE_ACCESS, CONSOLE_PRINCIPAL)
+_STREAMS = {s.topic: s for s in (DECISION_STREAM, ACCESS_STREAM)}
+
+
+def stream_for(topic: str) -> AuditStream | None:
+    """The audit stream a topic carries; None for a topic that is not an audit topic."""
+    return _STREAMS.get(topic)
+
+
+class RejectionReason(StrEnum):
+    """Why a record on an audit topic was not entered as what it claims to be."""
+
+    NOT_AN_AUDIT_TOPIC = "NOT_AN_AUDIT_TOPIC"
+    NOT_SIGNED = "NOT_SIGNED"
+    """Not a signed envelope: a bare record (how the console could once forge a decision),
+    bytes of another schema, or bytes that do not decode at all."""
+    UNKNOWN_SIGNER = "UNKNOWN_SIGNER"
+    """Signed with a key id the trusted key directory does not hold."""
+    BAD_SIGNATURE = "BAD_SIGNATURE"
+    """The signature does not verify: payload or metadata altered, or forged."""
+    WRONG_SIGNER = "WRONG_SIGNER"
+    """A trusted key, but not the key of this topic's producer (e.g. an agency's key, or the
+    console's key on the decisions topic)."""
+    WRONG_SCHEMA = "WRONG_SCHEMA"
+    """Genuinely signed, but the payload is not the record type this topic carries."""
+    MALFORMED_RECORD = "MALFORMED_RECORD"
+    """The payload names the right schema but its body does not decode."""
+    TEXT_NOT_BOUNDED = "TEXT_NOT_BOUNDED"
+    """A console access event with a value outside its bounded form (free text)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedAuditRecord:
+    """A record that passed every check: signed by its topic's producer, of its topic's type."""
+
+    stream: AuditStream
+    record: dict[str, Any]
+    key_id: str
+    signed_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedRecord:
+    """What bytes already in the log hold (checked when they were logged, not again here)."""
+
+    message_type: MessageType
+    record: dict[str, Any]
+    key_id: str | None
+    """The signing key id; None for a bare record logged before records were signed."""
+
+
+def seal_audit_record(
+    catalog: SchemaCatalog,
+    stream: AuditStream,
+    record: Mapping[str, Any],
+    key: SigningKey,
+    signed_at: dt.datetime,
+) -> bytes:
+    """Encode `record` as the stream's type and seal it with its producer's key."""
+    if key.owner != stream.signer:
+        # A wiring mistake, not an attack: the log would reject every record so signed.
+        raise ValueError(
+            f"{stream.topic} records are signed with the {stream.signer!r} key, not "
+            f"{key.owner!r}; load the right key in the service's wiring"
+        )
+    return seal(catalog, catalog.encode(stream.message_type, record), key, signed_at)
+
+
+def open_audit_record(
+    catalog: SchemaCatalog, data: bytes, keys: KeyDirectory, *, topic: str
+) -> OpenedAuditRecord:
+    """Check bytes read from an audit topic; raises AuditRecordRejected with a reason code.
+
+    The detail never quotes the bytes: they may be anyone's text."""
+    stream = stream_for(topic)
+    if stream is None:
+        raise AuditRecordRejected(RejectionReason.NOT_AN_AUDIT_TOPIC, "not an audit topic")
+    try:
+        envelope = open_envelope(catalog, data, keys)
+    except UnknownSigningKey:
+        raise AuditRecordRejected(
+            RejectionReason.UNKNOWN_SIGNER, "signed with a key the hub does not trust"
+        ) from None
+    except BadSignature:
+        raise AuditRecordRejected(
+            RejectionReason.BAD_SIGNATURE, "the signature does not verify"
+        ) from None
+    except CodecError:
+        raise AuditRecordRejected(
+            RejectionReason.NOT_SIGNED, "not a signed envelope (a bare or undecodable record)"
+        ) from None
+    if envelope.owner != stream.signer:
+        raise AuditRecordRejected(
+            RejectionReason.WRONG_SIGNER,
+            f"signed by {envelope.owner}, but only {stream.signer} may write {stream.topic}",
+        )
+    try:
+        record = catalog.decode(envelope.payload, stream.message_type)
+    except UnexpectedSchema as error:
+        raise AuditRecordRejected(
+            RejectionReason.WRONG_SCHEMA,
+            f"{stream.topic} carries {stream.message_type.value}, not {error.actual}",
+        ) from None
+    except CodecError:
+        raise AuditRecordRejected(
+            RejectionReason.MALFORMED_RECORD,
+            f"the payload does not decode as {stream.message_type.value}",
+        ) from None
+    if stream is ACCESS_STREAM:
+        check_console_access(record)
+    return OpenedAuditRecord(stream, record, envelope.key_id, envelope.signed_at)
+
+
+def read_logged_record(catalog: SchemaCatalog, data: bytes) -> LoggedRecord:
+    """Decode logged bytes: a signed envelope around an audit record or console access event,
+    or a bare AuditRecord logged before records were signed. Raises CodecError otherwise."""
+    message_type = catalog.message_type_of(data)
+    if message_type is MessageType.AUDIT_RECORD:
+        return LoggedRecord(message_type, catalog.decode(data, message_type), None)
+    envelope = catalog.decode(data, MessageType.ENVELOPE)
+    payload: bytes = envelope["payload"]
+    inner = catalog.message_type_of(payload)
+    if inner not in (MessageType.AUDIT_RECORD, MessageType.CONSOLE_ACCESS):
+        raise UnexpectedSchema(MessageType.AUDIT_RECORD.value, inner.value)
+    return LoggedRecord(inner, catalog.decode(payload, inner), str(envelope["key_id"]))
+
+
+def recorded_token(value: str, form: re.Pattern[str]) -> str:
+    """`value` itself when it has the bounded `form`, else 'sha256:' + its hex digest."""
+    if form.fullmatch(value):
+        return value
+    return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _bounded(value: object, form: re.Pattern[str]) -> bool:
+    return isinstance(value, str) and bool(form.fullmatch(value) or _DIGEST_FORM.fullmatch(value))
+
+
+def _canonical_uuid(value: object) -> bool:
+    if isinstance(value, uuid.UUID):  # the decoder gives a uuid logicalType as a UUID
+        return True
+    if not isinstance(value, str):
+        return False
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
+def check_console_access(record: Mapping[str, Any]) -> None:
+    """Every string in a console access event has its bounded form (see the schema's docs);
+    enumerations and the feed (a Recipient) are checked by the schema and the topology."""
+    problems = []
+    if not _canonical_uuid(record.get("access_id")):
+        problems.append("access_id is not a UUID")
+    notice_id = record.get("notice_id")
+    if notice_id is not None and not _canonical_uuid(notice_id):
+        problems.append("notice_id is not a UUID")
+    if not _bounded(record.get("actor"), ACTOR_FORM):
+        problems.append("actor is not an opaque id or a digest")
+    if not all(_bounded(role, ROLE_FORM) for role in record.get("actor_roles") or ()):
+        problems.append("a role is not a role code or a digest")
+    feed = record.get("feed")
+    if feed is not None and not all(
+        isinstance(feed.get(name), str) and _FEED_FORM.fullmatch(feed[name])
+        for name in ("subscriber_id", "organisation", "role", "team")
+    ):
+        problems.append("the feed is not a subscriber of the hub")
+    if problems:
+        raise AuditRecordRejected(RejectionReason.TEXT_NOT_BOUNDED, "; ".join(problems))
