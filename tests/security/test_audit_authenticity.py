@@ -100,11 +100,13 @@ async def _produce(producer: AIOKafkaProducer, topic: str, values: Iterable[byte
     return offsets
 
 
-async def _produce_as(stack: HubSettings, principal: str, topic: str, values: list[bytes]) -> None:
+async def _produce_as(
+    stack: HubSettings, principal: str, topic: str, values: list[bytes]
+) -> list[int]:
     producer = make_producer(stack, principal)
     await producer.start()
     try:
-        await _produce(producer, topic, values)
+        return await _produce(producer, topic, values)
     finally:
         await producer.stop()
 
@@ -153,12 +155,25 @@ def _leaves(store: SqlAuditStore) -> list[StoredLeaf]:
 
 
 async def _until_logged(
-    store: SqlAuditStore, want: int, topic: str, timeout_s: float = 120
+    store: SqlAuditStore,
+    want: int,
+    topic: str,
+    timeout_s: float = 120,
+    *,
+    offsets: Iterable[int] | None = None,
 ) -> list[StoredLeaf]:
-    """Wait until the log holds `want` entries read from `topic`."""
+    """Wait until the log holds `want` entries read from `topic` (only from `offsets`, when
+    given: a console elsewhere in the test run may write its own access events meanwhile)."""
     deadline = asyncio.get_running_loop().time() + timeout_s
+    wanted = None if offsets is None else set(offsets)
     while True:
-        found = [x for x in _leaves(store) if x.source is not None and x.source.topic == topic]
+        found = [
+            x
+            for x in _leaves(store)
+            if x.source is not None
+            and x.source.topic == topic
+            and (wanted is None or x.source.offset in wanted)
+        ]
         if len(found) >= want:
             return found
         if asyncio.get_running_loop().time() > deadline:
@@ -238,13 +253,15 @@ async def test_forged_records_are_rejected_and_reported_genuine_ones_entered(
     ]
     async with _indexer(stack, tmp_path) as indexer:
         caplog.set_level(logging.WARNING, logger="safehub.audit")
-        await _produce_as(
+        ours = await _produce_as(
             stack, CONSOLE_PRINCIPAL, AUDIT_ACCESS_TOPIC, [v for v, _ in on_access_topic]
         )
         # The gateway's broker credential without the hub key: an unsigned decision.
         await _produce_as_gateway(stack, [as_decision])
         await produce_audit_records(stack, [genuine_decision])  # hub-signed, as the gateway
-        access_leaves = await _until_logged(indexer.store, len(on_access_topic), AUDIT_ACCESS_TOPIC)
+        access_leaves = await _until_logged(
+            indexer.store, len(on_access_topic), AUDIT_ACCESS_TOPIC, offsets=ours
+        )
         decision_leaves = await _until_logged(indexer.store, 2, AUDIT_TOPIC)
         stats = indexer.stats
 
