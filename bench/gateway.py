@@ -58,11 +58,11 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import NewTopic
 
+from services.childindex.domain import LinkageKeyer
 from services.gateway.settings import GatewaySettings
 from services.hubkit.bus import admin_client, make_consumer, make_producer, sasl_options
 from services.hubkit.codec import SchemaCatalog
 from services.hubkit.envelope import load_signing_key
-from services.hubkit.linkage import LinkageKeyer
 from services.hubkit.notice import DETAIL_RECORD
 from services.hubkit.publisher import NoticePublisher
 from services.hubkit.settings import HubSettings

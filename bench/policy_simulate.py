@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from services.hubkit.linkage import LinkageKeyer
+from services.childindex.domain import LinkageKeyer
 from services.hubkit.settings import HubSettings
 from services.policy.evaluate import PolicySource
 from services.policy.notices_io import iter_notice_file, write_notice_file

@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from services.childindex.domain import LinkageKeyer
 from services.hubkit.audit_trail import open_audit_record
 from services.hubkit.codec import SchemaCatalog
 from services.hubkit.envelope import KeyDirectory
 from services.hubkit.errors import AuditRecordRejected
-from services.hubkit.linkage import LinkageKeyer
 from services.hubkit.notice import notice_id_for
 from services.hubkit.topology import AUDIT_TOPIC
 from services.synthetic.notices import SyntheticNotices

@@ -1,9 +1,12 @@
 """`safehub adapters`: run the agency adapters and the local identity service; manage clients.
 
-safehub adapters serve [--agency X] [--port N] [--no-identity]
-    Runs the adapters (all four, or one) and the identity service with uvicorn on
-    loopback: police 18201, health 18202, children's services 18203, voluntary sector
-    18204, identity 18205. Needs the local stack (`safehub stack up`).
+safehub adapters serve [--agency X] [--port N] [--no-identity] [--no-child-index]
+    Runs the adapters (all four, or one), the identity service and the child index with
+    uvicorn on loopback: police 18201, health 18202, children's services 18203, voluntary
+    sector 18204, identity 18205, child index 18207. Each adapter asks the child index for
+    children's keys with its own client (adapter-<agency>, scope children:resolve,
+    registered here with the local identity service); the adapters never read the linkage
+    secret. Needs the local stack (`safehub stack up`).
 safehub adapters client-credential --agency X [--client-id ID] [--out DIR]
     Registers a client for an integrator: creates its key pair, stores the public key
     with the identity service, writes the private key (0600) and prints where it is.
@@ -19,13 +22,13 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
-__all__ = ["main", "register"]
+__all__ = ["ensure_adapter_index_clients", "main", "register"]
 
 _AGENCIES = ("POLICE", "HEALTH", "CHILDRENS_SERVICES", "VOLUNTARY_SECTOR")
 
@@ -38,16 +41,22 @@ def register(subparsers: Any) -> None:
 
     serve = actions.add_parser(
         "serve",
-        help="run adapters and the identity service on loopback (ports 18201-18205)",
+        help="run adapters, the identity service and the child index on loopback",
         description=(
             "Ports: POLICE 18201, HEALTH 18202, CHILDRENS_SERVICES 18203, VOLUNTARY_SECTOR "
-            "18204, identity 18205. Needs the local stack: `safehub stack up`."
+            "18204, identity 18205, child index 18207. Needs the local stack: `safehub stack "
+            "up`."
         ),
     )
     serve.add_argument("--agency", choices=_AGENCIES, help="run only this agency's adapter")
     serve.add_argument("--port", type=int, help="port for the single adapter (needs --agency)")
     serve.add_argument(
         "--no-identity", action="store_true", help="do not run the local identity service"
+    )
+    serve.add_argument(
+        "--no-child-index",
+        action="store_true",
+        help="do not run the child index here (it runs elsewhere: SAFEHUB_ADAPTER_CHILD_INDEX_URL)",
     )
     serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning"))
     serve.set_defaults(handler=_serve)
@@ -102,8 +111,10 @@ async def _serve_all(args: argparse.Namespace) -> None:
     from services.adapters.ingest.settings import ADAPTER_PORTS, IDENTITY_PORT
     from services.adapters.police.app import create_app as police_app
     from services.adapters.voluntary_sector.app import create_app as vcs_app
+    from services.childindex.bootstrap import childindex_app
+    from services.childindex.secret import provision_linkage_secret
+    from services.childindex.settings import ChildIndexSettings
     from services.hubkit.envelope import provision_keys
-    from services.hubkit.linkage import provision_linkage_secret
     from services.hubkit.settings import HubSettings
     from services.hubkit.tls import server_tls_options
     from services.hubkit.topology import load_topology
@@ -114,7 +125,8 @@ async def _serve_all(args: argparse.Namespace) -> None:
     chosen = [args.agency] if args.agency else list(_AGENCIES)
     # Idempotent: keys the stack has not provisioned yet are created, existing ones kept.
     provision_keys(hub.keys_dir, [topology.agency(code).principal for code in chosen])
-    provision_linkage_secret(hub.keys_dir / "linkage.secret")
+    if not args.no_identity:
+        ensure_adapter_index_clients(hub, chosen)
 
     factories = {
         "POLICE": police_app,
@@ -125,6 +137,12 @@ async def _serve_all(args: argparse.Namespace) -> None:
     apps: list[tuple[str, Any, int]] = []
     if not args.no_identity:
         apps.append(("identity", identity_app(hub), IDENTITY_PORT))
+    if not args.no_child_index:
+        index = ChildIndexSettings()
+        # The index's own secret, read by the index's lifespan only (the adapters' apps
+        # never see it; in production the index runs as its own service).
+        provision_linkage_secret(index.resolved_secret_path(hub.keys_dir))
+        apps.append(("child index", childindex_app(hub, index), index.port))
     for code in chosen:
         port = args.port if args.port is not None else ADAPTER_PORTS[code]
         apps.append((code, factories[code](hub), port))
@@ -155,6 +173,28 @@ async def _serve_all(args: argparse.Namespace) -> None:
         raise _StartupFailed(
             f"a service failed ({type(failures[0]).__name__}: {failures[0]}); is the stack up? "
             "run `safehub stack up`"
+        )
+
+
+def ensure_adapter_index_clients(hub: Any, agencies: Iterable[str]) -> None:
+    """Register each adapter's own client for the child index with the local identity
+    service (idempotent): client adapter-<agency>, scope children:resolve, its private key
+    where the adapter looks for it (AdapterSettings.child_index_client_key)."""
+    from services.adapters.ingest.settings import AdapterSettings
+    from services.hubkit.auth import RESOLVE_CHILDREN_SCOPE
+    from services.identity.clients import ensure_service_client
+    from services.identity.settings import IdentitySettings
+
+    adapter = AdapterSettings()
+    state_dir = IdentitySettings().resolved_state_dir(hub.data_dir)
+    for agency in agencies:
+        client_id = adapter.resolved_child_index_client_id(agency)
+        ensure_service_client(
+            state_dir=state_dir,
+            private_key_path=adapter.resolved_child_index_client_key(hub.data_dir, client_id),
+            client_id=client_id,
+            agency=agency,
+            scopes=(RESOLVE_CHILDREN_SCOPE,),
         )
 
 

@@ -1,7 +1,9 @@
 """`safehub demo`: the hub running, with synthetic traffic.
 
 safehub demo                (default) the live hub: gateway, the four agency adapters, the
-                            identity provider, the MASH triage console and the CP-IS lookup,
+                            identity provider, the child index (which keys each child the
+                            adapters publish about), the MASH triage console and the CP-IS
+                            lookup,
                             with synthetic records posted to the adapters' HTTP APIs at a
                             calm rate, as an integrator would (OAuth2 client credentials,
                             private_key_jwt). Prints the console's URL and the synthetic
@@ -19,12 +21,12 @@ import json
 import secrets
 from typing import Any
 
+from services.childindex.domain import LinkageKeyer
 from services.gateway.bootstrap import build_gateway
 from services.gateway.settings import GatewaySettings
 from services.hubkit.bus import TopicReader, make_producer
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, load_signing_key, open_envelope
-from services.hubkit.linkage import LinkageKeyer
 from services.hubkit.notice import DETAIL_RECORD
 from services.hubkit.publisher import NoticePublisher
 from services.hubkit.settings import HubSettings
@@ -76,9 +78,10 @@ def _handle(args: argparse.Namespace) -> int:
 async def run_demo(settings: HubSettings, *, count: int, engine: str, seed: int) -> None:
     topology = load_topology(settings.policies_dir)
     catalog = SchemaCatalog(settings.schemas_dir)
-    linkage_secret = (settings.keys_dir / "linkage.secret").read_bytes()
+    # Synthetic notices made here, not by an adapter: keyed with a throwaway secret of the
+    # demo's own (the hub's linkage secret is the child index's alone).
     generator = SyntheticNotices(
-        seed=seed, keyer=LinkageKeyer(linkage_secret), now=dt.datetime.now(dt.UTC)
+        seed=seed, keyer=LinkageKeyer(secrets.token_bytes(32)), now=dt.datetime.now(dt.UTC)
     )
     feeds = {
         s.subscriber_id: await TopicReader(
@@ -304,13 +307,16 @@ async def run_live(hub: HubSettings, *, engine: str, seed: int, interval: float)
     from services.adapters.ingest.settings import ADAPTER_PORTS, IDENTITY_PORT
     from services.adapters.police.app import create_app as police_app
     from services.adapters.voluntary_sector.app import create_app as vcs_app
+    from services.childindex.bootstrap import childindex_app
+    from services.childindex.secret import provision_linkage_secret
+    from services.childindex.settings import ChildIndexSettings
+    from services.cli.adapters import ensure_adapter_index_clients
     from services.cli.console import print_users, register_local_client
     from services.console.app import create_app as console_app
     from services.console.settings import ConsoleSettings
     from services.cpis.bootstrap import cpis_app
     from services.cpis.settings import CpisSettings
     from services.hubkit.envelope import provision_keys
-    from services.hubkit.linkage import provision_linkage_secret
     from services.hubkit.tls import http_client, server_tls_options
     from services.identity.app import create_app as identity_app
 
@@ -323,7 +329,9 @@ async def run_live(hub: HubSettings, *, engine: str, seed: int, interval: float)
 
     topology = load_topology(hub.policies_dir)
     provision_keys(hub.keys_dir, [a.principal for a in topology.agencies])
-    provision_linkage_secret(hub.keys_dir / "linkage.secret")
+    index = ChildIndexSettings()
+    provision_linkage_secret(index.resolved_secret_path(hub.keys_dir))
+    ensure_adapter_index_clients(hub, _LIVE_AGENCIES)
     console = ConsoleSettings()
     register_local_client(hub, console)
     cpis = CpisSettings()
@@ -335,6 +343,8 @@ async def run_live(hub: HubSettings, *, engine: str, seed: int, interval: float)
         ("voluntary sector adapter", vcs_app(hub), ADAPTER_PORTS["VOLUNTARY_SECTOR"]),
         ("console", console_app(hub, console), console.port),
         ("CP-IS lookup", cpis_app(hub, cpis), cpis.port),
+        # Keys every child the adapters publish about; the only holder of the secret.
+        ("child index", childindex_app(hub, index), index.port),
     ]
     servers = [
         QuietSignals(
@@ -374,7 +384,7 @@ async def run_live(hub: HubSettings, *, engine: str, seed: int, interval: float)
             names = ", ".join(t.get_name() for t in failed)
             print(
                 f"safehub: could not start {names or 'the demo'}; is a port in use "
-                f"(18201-18206, {console.port}) or the stack down (`safehub stack up`)?"
+                f"(18201-18207, {console.port}) or the stack down (`safehub stack up`)?"
             )
             return 1
         await asyncio.sleep(0.1)
@@ -383,7 +393,7 @@ async def run_live(hub: HubSettings, *, engine: str, seed: int, interval: float)
     print(f"  MASH triage console: {console.base_url}  (open it in a browser)\n")
     print_users(hub, indent="  ")
     print(f"\n  {'identity provider':<30}http://127.0.0.1:{IDENTITY_PORT}")
-    for name, _, port in [*apps[1:5], apps[6]]:
+    for name, _, port in [*apps[1:5], apps[6], apps[7]]:
         print(f"  {name:<30}http://127.0.0.1:{port}/docs")
     print(f"  {'':<30}(a clinician's token for it: `safehub cpis token`)")
     print(

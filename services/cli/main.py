@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "gateway": "services.cli.gateway",
     "console": "services.cli.console",
     "cpis": "services.cli.cpis",
+    "childindex": "services.cli.childindex",
 }
 
 

@@ -361,7 +361,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _sample_notices(args: argparse.Namespace) -> int:
-    from services.hubkit.linkage import LinkageKeyer
+    from services.childindex.domain import LinkageKeyer
     from services.policy.notices_io import write_notice_file
     from services.policy.sample import generate_week
 

@@ -67,6 +67,7 @@ __all__ = [
     "ACCESS_TOKEN_TYPES",
     "DEFAULT_ALGORITHMS",
     "PUBLISH_SCOPE",
+    "RESOLVE_CHILDREN_SCOPE",
     "AccessClaims",
     "AgencyMismatch",
     "AuthError",
@@ -96,6 +97,9 @@ __all__ = [
 DEFAULT_ALGORITHMS: tuple[str, ...] = ("ES256", "RS256")
 # The scope an integrator's client needs to publish notices for its agency.
 PUBLISH_SCOPE = "notices:publish"
+# The scope an agency adapter's own client needs to ask the child index for a child's key
+# (services/childindex); never granted to an integrator's client.
+RESOLVE_CHILDREN_SCOPE = "children:resolve"
 
 
 class AuthError(HubError):

@@ -1,39 +1,34 @@
-"""Pseudonymous linkage keys: the same child, reported by different agencies, gets one key.
-
-key = HMAC-SHA-256(hub linkage secret, canonical identifier string), hex.
+"""What the hub's pseudonymous linkage keys are made from, shared by those who send identifiers
+and the child index that keys them (services/childindex). The linkage secret and the keying
+itself live only in the child index: an adapter holds identifiers, never the means to turn
+guessed identifiers into a child's key.
 
 Normalisation (so realistic variations of the same identifiers agree):
 - NHS number, when present and modulus-11 valid, is used alone: digits only
-  ("943 476 5919" and "943-476-5919" are the same). Canonical form `nhs:<10 digits>`.
+  ("943 476 5919" and "943-476-5919" are the same).
 - Otherwise: given name + family name + date of birth + postcode district.
   Names: Unicode NFKD, accents dropped, case-folded, then only letters a-z kept, so spaces,
   hyphens and apostrophes do not matter ("Anne-Marie O'Neil" == "anne marie oneil").
   Postcode: upper-cased, spaces removed; a full postcode is cut to its outward code (the
-  inward code is always three characters): "zz1 1aa" -> "ZZ1". Date of birth as YYYY-MM-DD.
-  Canonical form `demo:<given>|<family>|<dob>|<district>`.
-Without the secret the key cannot be reversed or recomputed from guessed identifiers.
+  inward code is always three characters): "zz1 1aa" -> "ZZ1".
+The NHS-number check and the postcode district are also what adapters and CP-IS validate with.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
-import os
 import re
-import secrets
 import unicodedata
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 __all__ = [
+    "ChildIdentifiers",
     "IdentifiersIncomplete",
-    "LinkageKeyer",
     "is_valid_nhs_number",
     "normalise_name",
     "normalise_nhs_number",
     "postcode_district",
-    "provision_linkage_secret",
 ]
 
 
@@ -69,57 +64,23 @@ def postcode_district(raw: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class LinkageKeyer:
-    secret: bytes
+class ChildIdentifiers:
+    """The identifiers a sender holds for one child, as it holds them (not normalised): what
+    it sends the child index to get the child's pseudonymous key. Hashable, so a batch can ask
+    once per child."""
 
-    def canonical(
-        self,
-        *,
-        nhs_number: str | None = None,
-        given_name: str | None = None,
-        family_name: str | None = None,
-        date_of_birth: dt.date | None = None,
-        postcode: str | None = None,
-    ) -> str:
-        if nhs_number and is_valid_nhs_number(nhs_number):
-            return f"nhs:{normalise_nhs_number(nhs_number)}"
-        parts = (
-            normalise_name(given_name or ""),
-            normalise_name(family_name or ""),
-            date_of_birth.isoformat() if date_of_birth else "",
-            postcode_district(postcode or ""),
-        )
-        if not all(parts):
-            raise IdentifiersIncomplete(
-                "a linkage key needs a valid NHS number, or given name, family name, "
-                "date of birth and postcode"
-            )
-        return "demo:" + "|".join(parts)
+    nhs_number: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    date_of_birth: dt.date | None = None
+    postcode: str | None = None
 
-    def key_for(
-        self,
-        *,
-        nhs_number: str | None = None,
-        given_name: str | None = None,
-        family_name: str | None = None,
-        date_of_birth: dt.date | None = None,
-        postcode: str | None = None,
-    ) -> str:
-        canonical = self.canonical(
-            nhs_number=nhs_number,
-            given_name=given_name,
-            family_name=family_name,
-            date_of_birth=date_of_birth,
-            postcode=postcode,
-        )
-        return hmac.new(self.secret, canonical.encode(), hashlib.sha256).hexdigest()
-
-
-def provision_linkage_secret(path: Path) -> None:
-    """Create the hub's linkage secret (32 random bytes, mode 0600) unless it exists."""
-    if path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(secrets.token_bytes(32))
+    def to_json(self) -> dict[str, Any]:
+        """The request body of the child index's resolve endpoint."""
+        return {
+            "nhs_number": self.nhs_number,
+            "given_name": self.given_name,
+            "family_name": self.family_name,
+            "date_of_birth": self.date_of_birth.isoformat() if self.date_of_birth else None,
+            "postcode": self.postcode,
+        }

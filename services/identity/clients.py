@@ -28,6 +28,7 @@ __all__ = [
     "ClientRegistration",
     "FileClientRegistry",
     "RegisteredClient",
+    "ensure_service_client",
     "ensure_signin_client",
     "register_client",
 ]
@@ -175,6 +176,47 @@ def ensure_signin_client(
     if existing is not None:  # keep earlier redirect URIs (several local ports may be in use)
         earlier = [u for u in existing.extra.get("redirect_uris", ()) if u not in redirect_uris]
         registration.extra["redirect_uris"] = [*redirect_uris, *earlier]
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(registration.to_json(), indent=2) + "\n")
+    tmp.replace(path)
+    return registration
+
+
+def ensure_service_client(
+    *,
+    state_dir: Path,
+    private_key_path: Path,
+    client_id: str,
+    agency: str,
+    scopes: tuple[str, ...],
+    now: dt.datetime | None = None,
+) -> ClientRegistration:
+    """Register (or update) a hub service's own client-credentials client, e.g. an agency
+    adapter's client for the child index: `private_key_jwt` with the key at
+    `private_key_path` (created if absent, 0600), exactly these scopes. Idempotent; used on a
+    local stack (a real IdP registers these clients its own way)."""
+    if not _CLIENT_ID.fullmatch(client_id):
+        raise ValueError(f"client id {client_id!r} must match {_CLIENT_ID.pattern}")
+    key = load_or_create_key(private_key_path)
+    clients_dir = state_dir / "clients"
+    existing = FileClientRegistry(clients_dir).get(client_id)
+    jwks = public_jwks(key)
+    if (
+        existing is not None
+        and existing.jwks == jwks
+        and existing.agency == agency
+        and existing.scopes == scopes
+    ):
+        return existing
+    registration = ClientRegistration(
+        client_id=client_id,
+        agency=agency,
+        scopes=scopes,
+        jwks=jwks,
+        created_at=(now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
+    )
+    clients_dir.mkdir(parents=True, exist_ok=True)
+    path = clients_dir / f"{client_id}.json"
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(registration.to_json(), indent=2) + "\n")
     tmp.replace(path)

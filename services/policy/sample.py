@@ -14,7 +14,7 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-from services.hubkit.linkage import LinkageKeyer
+from services.childindex.domain import LinkageKeyer
 from services.synthetic.notices import SyntheticChild, SyntheticNotices
 
 __all__ = ["WEEK_MIX", "generate_week"]

@@ -48,9 +48,9 @@ from typing import Any, Literal, TypeVar
 import httpx
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from services.childindex.secret import provision_linkage_secret
 from services.hubkit.envelope import provision_keys
 from services.hubkit.errors import TlsMaterialMissing
-from services.hubkit.linkage import provision_linkage_secret
 from services.hubkit.settings import HubSettings
 from services.hubkit.tls import client_ssl_context, opa_auth_headers, opa_ssl_context
 from services.hubkit.topology import (
@@ -535,7 +535,7 @@ class StackRunner:
 
     def _provision_signing_material(self, topology: Topology) -> None:
         """Ed25519 keys for every signer (adapters, the hub, the console's access events) and
-        the linkage secret."""
+        the linkage secret (read by the child index only)."""
         signers = (GATEWAY_PRINCIPAL, CONSOLE_PRINCIPAL, *(a.principal for a in topology.agencies))
         provision_keys(self._settings.keys_dir, signers)
         provision_linkage_secret(self._settings.keys_dir / "linkage.secret")

@@ -7,7 +7,7 @@ from the policy bundle's synthetic agencies. Deterministic for a seed and a `now
 Records are JSON-ready dicts (dates and times as ISO 8601 strings) exactly as an integrator
 would post them; CSV uploads are strings. Each agency records the same child its own way
 (upper-case surnames at police, spaced double-barrelled names in health), as real systems
-do; the linkage key still joins them (see services/hubkit/linkage.py).
+do; the linkage key still joins them (see services/childindex/domain.py).
 
 Scenarios:
 - `linked_week`: one child seen by police (DASH incident), health (ED attendance) and

@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from services.hubkit.linkage import LinkageKeyer
+from services.childindex.domain import LinkageKeyer
 from services.hubkit.notice import notice_id_for
 
 __all__ = ["SyntheticChild", "SyntheticNotices", "synthetic_nhs_number"]

@@ -1,21 +1,44 @@
 """Agency clients of the local identity provider, as the integration harnesses use them: one
 registered client per agency, and an access token by the client-credentials grant with a
-private_key_jwt assertion (what an integrator does, docs/integrators.md)."""
+private_key_jwt assertion (what an integrator does, docs/integrators.md).
+
+And the child index the adapters ask for children's keys, run in process the way the
+identity app is: each adapter's own index client registered (`register_adapter_index_clients`),
+the index app started (`start_child_index`), and one outbound client that reaches both the
+identity app and the index over ASGI transports (`adapter_outbound`), handed to the adapter
+apps as `http=`."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import httpx
+from fastapi import FastAPI
 
+from services.adapters.ingest.settings import AdapterSettings
+from services.childindex.bootstrap import childindex_app
+from services.childindex.settings import ChildIndexSettings
+from services.hubkit.auth import RESOLVE_CHILDREN_SCOPE, JwksSource
+from services.hubkit.settings import HubSettings
 from services.identity.assertions import client_assertion
-from services.identity.clients import RegisteredClient, register_client
+from services.identity.clients import RegisteredClient, ensure_service_client, register_client
 from services.identity.domain import CLIENT_ASSERTION_TYPE
 from services.identity.keys import load_key
 from services.identity.settings import IdentitySettings
 
-__all__ = ["client_credentials_token", "register_agency_clients"]
+__all__ = [
+    "CHILD_INDEX_URL",
+    "adapter_outbound",
+    "adapter_settings",
+    "client_credentials_token",
+    "register_adapter_index_clients",
+    "register_agency_clients",
+    "start_child_index",
+]
+
+CHILD_INDEX_URL = "http://childindex.test"
 
 
 def register_agency_clients(
@@ -53,3 +76,54 @@ async def client_credentials_token(
     assert response.status_code == 200, response.text
     token: str = response.json()["access_token"]
     return token
+
+
+def adapter_settings(state_dir: Path, identity_settings: IdentitySettings) -> AdapterSettings:
+    """Adapters trusting the in-process identity app and asking the in-process child index,
+    their stores and index client keys under `state_dir`/adapters."""
+    return AdapterSettings(
+        token_issuer=identity_settings.issuer,
+        state_dir=state_dir / "adapters",
+        child_index_url=CHILD_INDEX_URL,
+    )
+
+
+def register_adapter_index_clients(
+    state_dir: Path, agencies: Iterable[str], settings: AdapterSettings
+) -> None:
+    """Each adapter's own client for the child index (adapter-<agency>, children:resolve),
+    its key where the adapter looks for it, registered under `state_dir`/identity."""
+    for agency in agencies:
+        client_id = settings.resolved_child_index_client_id(agency)
+        ensure_service_client(
+            state_dir=state_dir / "identity",
+            private_key_path=settings.resolved_child_index_client_key(state_dir, client_id),
+            client_id=client_id,
+            agency=agency,
+            scopes=(RESOLVE_CHILDREN_SCOPE,),
+        )
+
+
+async def start_child_index(
+    hub: HubSettings, identity_settings: IdentitySettings, jwks: JwksSource, exits: AsyncExitStack
+) -> FastAPI:
+    """The child index app, lifespan started (it reads the stack's linkage secret) until
+    `exits` closes; tokens checked against the in-process identity app."""
+    index = childindex_app(
+        hub, ChildIndexSettings(token_issuer=identity_settings.issuer), jwks=jwks
+    )
+    await exits.enter_async_context(index.router.lifespan_context(index))
+    return index
+
+
+def adapter_outbound(
+    identity: FastAPI, identity_settings: IdentitySettings, index: FastAPI | None
+) -> httpx.AsyncClient:
+    """What an adapter reaches the token endpoint and the child index with; any other URL
+    (e.g. a child index on a closed port) goes over the network."""
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = {
+        identity_settings.issuer: httpx.ASGITransport(app=identity)
+    }
+    if index is not None:
+        mounts[CHILD_INDEX_URL] = httpx.ASGITransport(app=index)
+    return httpx.AsyncClient(mounts=mounts)

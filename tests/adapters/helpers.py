@@ -19,7 +19,7 @@ from services.adapters.police.mapping import map_police_record
 from services.adapters.police.models import PoliceRecord
 from services.adapters.voluntary_sector.mapping import map_vcs_update
 from services.adapters.voluntary_sector.models import VcsUpdateForm
-from services.hubkit.linkage import LinkageKeyer
+from services.childindex.domain import LinkageKeyer
 from services.hubkit.topology import load_topology
 from services.synthetic.native import NativeRecords
 from tests.factories import FIXED_NOW, POLICIES, TEST_LINKAGE_SECRET
@@ -40,7 +40,7 @@ def context(agency: str, keyer: LinkageKeyer = KEYER) -> MappingContext:
         agency=entry.code,
         organisation_code=entry.organisation,
         organisation_name=entry.name,
-        keyer=keyer,
+        child_keys=keyer,
     )
 
 

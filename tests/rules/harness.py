@@ -2,9 +2,10 @@
 
 Everything the rules touch is real and in process where it can be:
 
-* the identity provider and the four agency adapters (FastAPI apps over httpx's ASGI
-  transport, as in tests/adapters/integration), each publishing signed notices to its real
-  notice topic on the real broker as its own principal;
+* the identity provider, the child index and the four agency adapters (FastAPI apps over
+  httpx's ASGI transport, as in tests/adapters/integration), each adapter keying children
+  through the index and publishing signed notices to its real notice topic on the real
+  broker as its own principal;
 * a private OPA serving a signed bundle built from a snapshot of the working tree's
   `policies/` taken when the session starts (tests/policy/integration/private_opa.py), so
   the tests see the rules as they are in the tree, not whatever the shared stack published;
@@ -51,7 +52,6 @@ from aiokafka.admin import NewTopic
 
 from services.adapters.childrens_services.app import create_app as csc_app
 from services.adapters.health.app import create_app as health_app
-from services.adapters.ingest.settings import AdapterSettings
 from services.adapters.police.app import create_app as police_app
 from services.adapters.voluntary_sector.app import create_app as vcs_app
 from services.console.outbound import HubDecisionSender
@@ -69,7 +69,14 @@ from services.hubkit.topology import AUDIT_TOPIC, Topology, load_topology
 from services.identity.app import create_app as identity_app
 from services.identity.settings import IdentitySettings
 from services.stack.artifacts import ensure_opa
-from tests.adapters.clients import client_credentials_token, register_agency_clients
+from tests.adapters.clients import (
+    adapter_outbound,
+    adapter_settings,
+    client_credentials_token,
+    register_adapter_index_clients,
+    register_agency_clients,
+    start_child_index,
+)
 from tests.policy.integration.private_opa import PrivateOpa
 
 __all__ = [
@@ -582,12 +589,15 @@ async def running_hub(base: HubSettings, workdir: Path) -> AsyncIterator[RulesHu
             )
         )
         jwks = RemoteJwks(identity_settings.jwks_uri, client=identity_http)
-        adapter_settings = AdapterSettings(
-            token_issuer=identity_settings.issuer, state_dir=workdir / "adapters"
+        adapters_settings = adapter_settings(workdir, identity_settings)
+        register_adapter_index_clients(workdir, ADAPTER_AGENCIES, adapters_settings)
+        index = await start_child_index(settings, identity_settings, jwks, stack)
+        outbound = await stack.enter_async_context(
+            adapter_outbound(identity, identity_settings, index)
         )
         adapters: dict[str, httpx.AsyncClient] = {}
         for agency in ADAPTER_AGENCIES:
-            app = _ADAPTERS[agency](settings, adapter_settings, jwks=jwks)
+            app = _ADAPTERS[agency](settings, adapters_settings, jwks=jwks, http=outbound)
             await stack.enter_async_context(app.router.lifespan_context(app))
             adapters[agency] = await stack.enter_async_context(
                 httpx.AsyncClient(

@@ -5,8 +5,9 @@ voluntary sector: JSON and CSV uploads) are served by uvicorn exactly as `safehu
 serve` does, lifespan and all, so their producers connect to the real broker. uvicorn runs
 as a task in the session's event loop (pytest-asyncio session loop) rather than in a thread:
 the identity app the adapters fetch their JWKS from is served in process over httpx's ASGI
-transport, which is bound to this loop. Requests still cross a real TCP socket and
-uvicorn's real HTTP parser.
+transport, which is bound to this loop, and so is the child index they get children's keys
+from (with their own client credential, as in production). Requests still cross a real TCP
+socket and uvicorn's real HTTP parser.
 """
 
 from __future__ import annotations
@@ -30,15 +31,22 @@ from services.adapters.health.app import create_app as health_app
 from services.adapters.ingest.settings import AdapterSettings
 from services.adapters.police.app import create_app as police_app
 from services.adapters.voluntary_sector.app import create_app as vcs_app
+from services.childindex.secret import provision_linkage_secret
 from services.hubkit.auth import RemoteJwks
 from services.hubkit.envelope import provision_keys
-from services.hubkit.linkage import provision_linkage_secret
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import Topology
 from services.identity.app import create_app as identity_app
 from services.identity.clients import RegisteredClient
 from services.identity.settings import IdentitySettings
-from tests.adapters.clients import client_credentials_token, register_agency_clients
+from tests.adapters.clients import (
+    adapter_outbound,
+    adapter_settings,
+    client_credentials_token,
+    register_adapter_index_clients,
+    register_agency_clients,
+    start_child_index,
+)
 
 # A fresh reference space per session: the broker outlives test runs.
 RUN = f"S{time.time_ns() % 10**10:010d}"
@@ -65,6 +73,8 @@ class Served:
     hub: HubSettings
     jwks: RemoteJwks
     state: Path
+    outbound: httpx.AsyncClient
+    """What the adapters reach the identity app and the child index with."""
     _tokens: dict[str, str] = field(default_factory=dict)
 
     async def token(self, agency: str) -> str:
@@ -121,9 +131,8 @@ async def served(
         issuer="http://identity.test", state_dir=state / "identity"
     )
     clients = register_agency_clients(state, AGENCIES, suffix="sec")
-    adapter_settings = AdapterSettings(
-        token_issuer=identity_settings.issuer, state_dir=state / "adapters"
-    )
+    adapters_settings = adapter_settings(state, identity_settings)
+    register_adapter_index_clients(state, AGENCIES, adapters_settings)
     async with AsyncExitStack() as exits:
         identity = identity_app(settings, identity_settings)
         await exits.enter_async_context(identity.router.lifespan_context(identity))
@@ -133,21 +142,30 @@ async def served(
             )
         )
         jwks = RemoteJwks(identity_settings.jwks_uri, client=identity_http)
+        index = await start_child_index(settings, identity_settings, jwks, exits)
+        outbound = await exits.enter_async_context(
+            adapter_outbound(identity, identity_settings, index)
+        )
+        factories = {
+            "POLICE": police_app,
+            "VOLUNTARY_SECTOR": vcs_app,
+            "HEALTH": health_app,
+            "CHILDRENS_SERVICES": csc_app,
+        }
         urls = {
-            "POLICE": await _serve(police_app(settings, adapter_settings, jwks=jwks), exits),
-            "VOLUNTARY_SECTOR": await _serve(vcs_app(settings, adapter_settings, jwks=jwks), exits),
-            "HEALTH": await _serve(health_app(settings, adapter_settings, jwks=jwks), exits),
-            "CHILDRENS_SERVICES": await _serve(
-                csc_app(settings, adapter_settings, jwks=jwks), exits
-            ),
+            agency: await _serve(
+                factory(settings, adapters_settings, jwks=jwks, http=outbound), exits
+            )
+            for agency, factory in factories.items()
         }
         yield Served(
             urls=urls,
             identity=identity_http,
             identity_settings=identity_settings,
             clients=clients,
-            settings=adapter_settings,
+            settings=adapters_settings,
             hub=settings,
             jwks=jwks,
             state=state,
+            outbound=outbound,
         )

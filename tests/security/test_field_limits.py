@@ -554,16 +554,27 @@ class LowLimits:
 async def low_limits(served: Served) -> AsyncIterator[LowLimits]:
     async with AsyncExitStack() as exits:
 
-        async def serve(factory: Any, name: str, **limits: int) -> str:
+        async def serve(factory: Any, name: str, agency: str, **limits: int) -> str:
+            client_id = served.settings.resolved_child_index_client_id(agency)
+            key = served.settings.resolved_child_index_client_key(served.state, client_id)
             settings = served.settings.model_copy(
-                update={"state_dir": served.state / f"low-{name}", **limits}
+                update={
+                    "state_dir": served.state / f"low-{name}",
+                    "child_index_client_key": key,
+                    **limits,
+                }
             )
-            return await serve_app(factory(served.hub, settings, jwks=served.jwks), exits)
+            app = factory(served.hub, settings, jwks=served.jwks, http=served.outbound)
+            return await serve_app(app, exits)
 
         yield LowLimits(
-            signed_health=await serve(health_app, "signed-health", max_notice_bytes=2048),
-            view_health=await serve(health_app, "view-health", max_notice_view_bytes=4096),
-            signed_vcs=await serve(vcs_app, "signed-vcs", max_notice_bytes=2048),
+            signed_health=await serve(health_app, "signed-health", "HEALTH", max_notice_bytes=2048),
+            view_health=await serve(
+                health_app, "view-health", "HEALTH", max_notice_view_bytes=4096
+            ),
+            signed_vcs=await serve(
+                vcs_app, "signed-vcs", "VOLUNTARY_SECTOR", max_notice_bytes=2048
+            ),
         )
 
 

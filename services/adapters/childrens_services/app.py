@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import httpx
 from fastapi import APIRouter, FastAPI, File, Form, UploadFile
 from fastapi.responses import JSONResponse
 
@@ -132,7 +133,8 @@ async def upload_ssda903(
         max_rows=ingest.max_rows,
         max_cell_chars=ingest.max_cell_chars,
     )
-    return await ingest.batch(map_ssda903_rows(rows, ingest.context, contact_point=contact))
+    items = await ingest.keyed(lambda ctx: map_ssda903_rows(rows, ctx, contact_point=contact))
+    return await ingest.batch(items)
 
 
 def create_app(
@@ -140,6 +142,7 @@ def create_app(
     adapter: AdapterSettings | None = None,
     *,
     jwks: JwksSource | None = None,
+    http: httpx.AsyncClient | None = None,
 ) -> FastAPI:
     return build_adapter_app(
         agency="CHILDRENS_SERVICES",
@@ -156,5 +159,6 @@ def create_app(
         settings=settings,
         adapter=adapter,
         jwks=jwks,
+        http=http,
         extra_schemas=[Ssda903MissingRow],
     )

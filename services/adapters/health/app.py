@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 from fastapi import APIRouter, FastAPI, Request
 
 from services.adapters.health.mapping import map_fhir_bundle
@@ -55,6 +56,7 @@ def create_app(
     adapter: AdapterSettings | None = None,
     *,
     jwks: JwksSource | None = None,
+    http: httpx.AsyncClient | None = None,
 ) -> FastAPI:
     return build_adapter_app(
         agency="HEALTH",
@@ -69,4 +71,5 @@ def create_app(
         settings=settings,
         adapter=adapter,
         jwks=jwks,
+        http=http,
     )

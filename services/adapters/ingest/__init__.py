@@ -5,11 +5,13 @@ Functional core (pure, no I/O):
     models       shared native-format building blocks and validators (NHS number, postcode)
     problems     field-level errors (RFC 6901 pointers) and RFC 9457 problem documents
     mapping      notice builder, linkage-keyed subject, content fingerprint, warnings
+    child_keys   how a pure mapping gets children's keys (asked of the child index first)
     nrm          NRM referral parts every first responder's adapter shares
     csv_batch    CSV uploads read into per-row results
     idempotency  the claim rule (`decide_claim`) ...
 Imperative shell:
     idempotency  ... and the durable SQLite store
+    child_index  the child index client: identifiers out, linkage keys back (503 if down)
     pipeline     claim -> publish (acks=all) -> record, in order, once per notice id
     (publishing: services.hubkit.publisher, shared with the console and CP-IS)
     http         FastAPI app factory, lifespan wiring, auth dependency, error mapping

@@ -16,6 +16,8 @@ IngestError
 │                               content; nothing is published (see docs/integrators.md)
 ├── PublishUnavailable     503  the broker did not acknowledge; nothing was recorded as
 │                               published, so retrying the same record is safe
+├── ChildIndexUnavailable  503  the child index (which keys the child) cannot be reached or
+│                               refused the adapter; nothing is published, retry the record
 └── ConfigurationMissing   (startup) a key or secret the adapter needs is not provisioned
 Authentication and authorisation errors come from `services.hubkit.auth` (401 / 403).
 """
@@ -30,6 +32,7 @@ __all__ = [
     "BatchInvalid",
     "BatchTooLarge",
     "BodyTooLarge",
+    "ChildIndexUnavailable",
     "ConfigurationMissing",
     "IngestError",
     "NoticeTooLarge",
@@ -104,6 +107,12 @@ class PublishUnavailable(IngestError):
     status = 503
     problem_type = "https://safehub.example/problems/publish-unavailable"
     title = "Notice could not be published now"
+
+
+class ChildIndexUnavailable(IngestError):
+    status = 503
+    problem_type = "https://safehub.example/problems/child-index-unavailable"
+    title = "Child index unavailable"
 
 
 class ConfigurationMissing(IngestError):

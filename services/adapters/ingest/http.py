@@ -2,12 +2,14 @@
 
 An adapter module supplies its routers (native models in, pure mapping) and calls
 `build_adapter_app`. This module owns everything else: the producer and publisher (built
-once in the lifespan), the idempotency store, token validation, and turning every error
-into a problem document with field-level errors.
+once in the lifespan), the idempotency store, token validation, the child index client
+(children's keys come from services/childindex: the adapter holds no linkage secret), and
+turning every error into a problem document with field-level errors.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -24,6 +26,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.types import Scope
 
+from services.adapters.ingest.child_index import HttpChildIndex
+from services.adapters.ingest.child_keys import (
+    ChildIndex,
+    KeysNotResolved,
+    ResolvedKeys,
+    WantedKeys,
+)
 from services.adapters.ingest.csv_batch import BatchItem
 from services.adapters.ingest.errors import (
     BatchTooLarge,
@@ -42,6 +51,7 @@ from services.adapters.ingest.pipeline import Candidate, IngestPipeline, Status
 from services.adapters.ingest.problems import FieldError, Problem, field_errors_from_validation
 from services.adapters.ingest.settings import AdapterSettings
 from services.hubkit.auth import (
+    RESOLVE_CHILDREN_SCOPE,
     AccessClaims,
     AuthError,
     Forbidden,
@@ -53,9 +63,9 @@ from services.hubkit.auth import (
     bearer_token,
 )
 from services.hubkit.bus import make_producer
+from services.hubkit.client_credentials import ClientCredentials
 from services.hubkit.codec import SchemaCatalog
 from services.hubkit.envelope import load_signing_key
-from services.hubkit.linkage import LinkageKeyer
 from services.hubkit.publisher import NoticePublisher
 from services.hubkit.settings import HubSettings
 from services.hubkit.tls import http_client as hub_http_client
@@ -76,6 +86,7 @@ _log = logging.getLogger(__name__)
 
 R = TypeVar("R")
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 class NoticeAccepted(BaseModel):
@@ -222,7 +233,10 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         "adapter's notice size limit; `errors` names the limit. Nothing is published."
     ),
     422: _problem_doc("The record is invalid; `errors` lists every field-level problem."),
-    503: _problem_doc("The broker or the token issuer is unavailable; retry later."),
+    503: _problem_doc(
+        "The broker, the token issuer or the child index (problem type "
+        "child-index-unavailable) is unavailable; nothing was published, retry later."
+    ),
 }
 
 
@@ -232,6 +246,7 @@ class AdapterRuntime:
 
     agency: AgencyEntry
     context: MappingContext
+    child_index: ChildIndex
     pipeline: IngestPipeline
     validator: TokenValidator
     settings: AdapterSettings
@@ -256,9 +271,22 @@ class Ingest:
     def max_cell_chars(self) -> int:
         return self._runtime.settings.max_csv_cell_chars
 
+    async def keyed(self, build: Callable[[MappingContext], T]) -> T:
+        """Run the pure `build` (a mapping of one record or of every row) with the children's
+        keys from the child index: once to learn whose keys it needs, then, with the index's
+        answers, for real (services/adapters/ingest/child_keys.py). MappingFailed from the
+        first run propagates before the index is asked; ChildIndexUnavailable (503) when the
+        index cannot answer."""
+        wanted = WantedKeys()
+        build(dataclasses.replace(self._runtime.context, child_keys=wanted))
+        children = wanted.identifiers
+        keys = await self._runtime.child_index.resolve(children)
+        resolved = ResolvedKeys(dict(zip(children, keys, strict=True)))
+        return build(dataclasses.replace(self._runtime.context, child_keys=resolved))
+
     async def one(self, record: R, mapper: Callable[[R, MappingContext], Mapped]) -> NoticeAccepted:
         try:
-            mapped = mapper(record, self.context)
+            mapped = await self.keyed(lambda ctx: mapper(record, ctx))
         except MappingFailed as failed:
             raise RecordInvalid(failed.errors) from None
         (outcome,) = await self._runtime.pipeline.submit([Candidate.of(mapped.notice)])
@@ -530,9 +558,12 @@ def build_adapter_app(
     settings: HubSettings,
     adapter: AdapterSettings | None = None,
     jwks: JwksSource | None = None,
+    http: httpx.AsyncClient | None = None,
     extra_schemas: Sequence[type[BaseModel]] = (),
 ) -> FastAPI:
-    """A ready adapter app. Nothing connects until the lifespan starts."""
+    """A ready adapter app. Nothing connects until the lifespan starts. `jwks` replaces the
+    issuer's remote key set and `http` the client the adapter reaches the token endpoint and
+    the child index with (tests serving them in process)."""
     adapter_settings = adapter or AdapterSettings()
 
     @asynccontextmanager
@@ -540,14 +571,29 @@ def build_adapter_app(
         topology = load_topology(settings.policies_dir)
         entry = topology.agency(agency)
         catalog = SchemaCatalog(settings.schemas_dir)
-        secret = _read_secret(settings.keys_dir / "linkage.secret", "the hub linkage secret")
         _read_secret(settings.keys_dir / "private" / f"{entry.principal}.pem", "signing key")
         signing_key = load_signing_key(settings.keys_dir, entry.principal)
         http_client: httpx.AsyncClient | None = None
-        source = jwks
-        if source is None:
-            http_client = hub_http_client(settings)
-            source = RemoteJwks(adapter_settings.resolved_jwks_url(), client=http_client)
+        outbound = http
+        if outbound is None:
+            http_client = outbound = hub_http_client(settings)
+        source = jwks or RemoteJwks(adapter_settings.resolved_jwks_url(), client=outbound)
+        index_client_id = adapter_settings.resolved_child_index_client_id(agency)
+        child_index = HttpChildIndex(
+            base_url=adapter_settings.child_index_url,
+            http=outbound,
+            credentials=ClientCredentials(
+                http=outbound,
+                token_endpoint=adapter_settings.resolved_token_endpoint(),
+                client_id=index_client_id,
+                private_key_path=adapter_settings.resolved_child_index_client_key(
+                    settings.data_dir, index_client_id
+                ),
+                scope=RESOLVE_CHILDREN_SCOPE,
+                timeout_s=adapter_settings.child_index_timeout_s,
+            ),
+            timeout_s=adapter_settings.child_index_timeout_s,
+        )
         store = SqliteIdempotencyStore(
             adapter_settings.store_path(settings.data_dir, agency),
             lease_s=adapter_settings.claim_lease_s,
@@ -564,8 +610,9 @@ def build_adapter_app(
                     agency=entry.code,
                     organisation_code=entry.organisation,
                     organisation_name=entry.name,
-                    keyer=LinkageKeyer(secret),
+                    child_keys=KeysNotResolved(),
                 ),
+                child_index=child_index,
                 pipeline=IngestPipeline(
                     sink=SizeCheckedSink(
                         publisher,

@@ -1,8 +1,9 @@
 """Pure helpers every adapter's mapping uses to build a SafeguardingNotice dict.
 
 No clock, no I/O, no randomness: the same native record and context always give the same
-notice (and so the same notice id and content fingerprint). The linkage keyer is a keyed
-HMAC, a pure function of its secret and the identifiers.
+notice (and so the same notice id and content fingerprint). The child's linkage key comes
+from the context's `ChildKeys` (services/adapters/ingest/child_keys.py): answers the edge got
+from the child index before mapping, never a secret held here.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from services.adapters.ingest.child_keys import ChildKeys
 from services.adapters.ingest.models import (
     ConcernIn,
     ConsentIn,
@@ -23,7 +25,7 @@ from services.adapters.ingest.models import (
 )
 from services.adapters.ingest.problems import FieldError
 from services.adapters.ingest.vocab import EXPLOITATION_CONCERNS
-from services.hubkit.linkage import IdentifiersIncomplete, LinkageKeyer, postcode_district
+from services.hubkit.linkage import IdentifiersIncomplete, postcode_district
 from services.hubkit.notice import notice_id_for, to_json_value
 
 __all__ = [
@@ -78,12 +80,13 @@ class Mapped:
 
 @dataclass(frozen=True, slots=True)
 class MappingContext:
-    """What a mapping needs besides the record: who the adapter publishes for, and the keyer."""
+    """What a mapping needs besides the record: who the adapter publishes for, and the
+    children's keys (from the child index)."""
 
     agency: str
     organisation_code: str
     organisation_name: str
-    keyer: LinkageKeyer
+    child_keys: ChildKeys
 
 
 def to_utc(value: dt.datetime) -> dt.datetime:
@@ -126,12 +129,13 @@ def build_subject(
     exploitation_flagged: bool = False,
     pointer: str = "",
 ) -> dict[str, Any]:
-    """The Subject record, with the pseudonymous linkage key (see services/hubkit/linkage.py).
+    """The Subject record, with the pseudonymous linkage key (from the child index,
+    services/childindex).
 
     Only the postcode *district* is kept in the notice, never the full postcode.
     """
     try:
-        key = ctx.keyer.key_for(
+        key = ctx.child_keys.key_for(
             nhs_number=nhs_number,
             given_name=given_name,
             family_name=family_name,

@@ -2,7 +2,7 @@
 
 Local ports (loopback only), used by `safehub adapters serve` and docs/integrators.md:
     18201 police   18202 health   18203 children's services   18204 voluntary sector
-    18205 identity (local OAuth2 token endpoint)
+    18205 identity (local OAuth2 token endpoint)   18207 child index (keys children)
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ADAPTER_PORTS", "IDENTITY_PORT", "AdapterSettings"]
+__all__ = ["ADAPTER_PORTS", "CHILD_INDEX_PORT", "IDENTITY_PORT", "AdapterSettings"]
 
 ADAPTER_PORTS: dict[str, int] = {
     "POLICE": 18201,
@@ -21,6 +21,7 @@ ADAPTER_PORTS: dict[str, int] = {
     "VOLUNTARY_SECTOR": 18204,
 }
 IDENTITY_PORT = 18205
+CHILD_INDEX_PORT = 18207  # services/childindex/settings.py serves here by default
 
 
 class AdapterSettings(BaseSettings):
@@ -43,9 +44,38 @@ class AdapterSettings(BaseSettings):
     agency_claim: str = Field(
         default="agency", description="Token claim naming the agency the client acts for."
     )
+    token_endpoint: str | None = Field(
+        default=None,
+        description="Where the adapter gets its own access token for the child index (client "
+        "credentials, private_key_jwt); default <token_issuer>/token.",
+    )
     state_dir: Path | None = Field(
         default=None,
-        description="Where idempotency stores live; default <data_dir>/adapters.",
+        description="Where idempotency stores (and, by default, the adapter's child index "
+        "client key) live; default <data_dir>/adapters.",
+    )
+    # The child index keys each child (services/childindex): the adapter sends it the
+    # identifiers it holds and never holds the linkage secret itself.
+    child_index_url: str = Field(
+        default=f"http://127.0.0.1:{CHILD_INDEX_PORT}",
+        description="Base URL of the child index (moves with SAFEHUB_CHILDINDEX_PORT).",
+    )
+    child_index_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="How long a call to the child index (or for its token) may take before "
+        "the record is answered 503 child-index-unavailable.",
+    )
+    child_index_client_id: str | None = Field(
+        default=None,
+        description="The adapter's own OAuth2 client for the child index (scope "
+        "children:resolve); default adapter-<agency>, e.g. adapter-police.",
+    )
+    child_index_client_key: Path | None = Field(
+        default=None,
+        description="That client's private key (ES256 PEM, 0600); default "
+        "<state_dir>/<client id>.pem.",
     )
     max_batch_rows: int = Field(default=10_000, ge=1)
     max_upload_bytes: int = Field(
@@ -123,6 +153,17 @@ class AdapterSettings(BaseSettings):
 
     def resolved_jwks_url(self) -> str:
         return self.jwks_url or f"{self.token_issuer}/.well-known/jwks.json"
+
+    def resolved_token_endpoint(self) -> str:
+        return self.token_endpoint or f"{self.token_issuer}/token"
+
+    def resolved_child_index_client_id(self, agency: str) -> str:
+        return self.child_index_client_id or f"adapter-{agency.lower().replace('_', '-')}"
+
+    def resolved_child_index_client_key(self, data_dir: Path, client_id: str) -> Path:
+        return self.child_index_client_key or (
+            (self.state_dir or data_dir / "adapters") / f"{client_id}.pem"
+        )
 
     def store_path(self, data_dir: Path, agency: str) -> Path:
         base = self.state_dir or data_dir / "adapters"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 from fastapi import APIRouter, FastAPI
 
 from services.adapters.ingest.http import (
@@ -66,6 +67,7 @@ def create_app(
     adapter: AdapterSettings | None = None,
     *,
     jwks: JwksSource | None = None,
+    http: httpx.AsyncClient | None = None,
 ) -> FastAPI:
     return build_adapter_app(
         agency="POLICE",
@@ -81,4 +83,5 @@ def create_app(
         settings=settings,
         adapter=adapter,
         jwks=jwks,
+        http=http,
     )

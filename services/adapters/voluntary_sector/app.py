@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import httpx
 from fastapi import APIRouter, FastAPI, File, UploadFile
 from fastapi.responses import JSONResponse
 
@@ -70,7 +71,7 @@ async def upload_updates(
         max_rows=ingest.max_rows,
         max_cell_chars=ingest.max_cell_chars,
     )
-    return await ingest.batch(map_each(rows, map_vcs_update, ingest.context))
+    return await ingest.batch(await ingest.keyed(lambda ctx: map_each(rows, map_vcs_update, ctx)))
 
 
 def create_app(
@@ -78,6 +79,7 @@ def create_app(
     adapter: AdapterSettings | None = None,
     *,
     jwks: JwksSource | None = None,
+    http: httpx.AsyncClient | None = None,
 ) -> FastAPI:
     return build_adapter_app(
         agency="VOLUNTARY_SECTOR",
@@ -92,4 +94,5 @@ def create_app(
         settings=settings,
         adapter=adapter,
         jwks=jwks,
+        http=http,
     )

@@ -1,6 +1,7 @@
-"""The real thing, in process: the identity app and the four adapter apps, wired to the real
-broker (their lifespans start real idempotent producers), called through httpx's ASGI
-transport. Adapters fetch the JWKS from the identity app over that transport too.
+"""The real thing, in process: the identity app, the child index and the four adapter apps,
+wired to the real broker (their lifespans start real idempotent producers), called through
+httpx's ASGI transport. Adapters fetch the JWKS and their own token from the identity app,
+and children's keys from the child index, over those transports too.
 """
 
 from __future__ import annotations
@@ -22,17 +23,25 @@ from services.adapters.health.app import create_app as health_app
 from services.adapters.ingest.settings import AdapterSettings
 from services.adapters.police.app import create_app as police_app
 from services.adapters.voluntary_sector.app import create_app as vcs_app
+from services.childindex.domain import LinkageKeyer
+from services.childindex.secret import provision_linkage_secret
 from services.hubkit.auth import JwksSource, RemoteJwks
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, open_envelope, provision_keys
-from services.hubkit.linkage import LinkageKeyer, provision_linkage_secret
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import Topology
 from services.identity.app import create_app as identity_app
 from services.identity.clients import RegisteredClient
 from services.identity.settings import IdentitySettings
 from services.synthetic.native import NativeRecords
-from tests.adapters.clients import client_credentials_token, register_agency_clients
+from tests.adapters.clients import (
+    adapter_outbound,
+    adapter_settings,
+    client_credentials_token,
+    register_adapter_index_clients,
+    register_agency_clients,
+    start_child_index,
+)
 from tests.adapters.helpers import AGENCIES
 from tests.factories import FIXED_NOW
 from tests.integration.bus import TopicReader
@@ -61,8 +70,11 @@ class Hub:
     adapters: dict[str, httpx.AsyncClient]
     catalog: SchemaCatalog
     keyer: LinkageKeyer
+    """The child index's keying with the stack's secret: what notices must carry."""
     state_dir: Path
     jwks: JwksSource
+    outbound: httpx.AsyncClient
+    """What the adapters reach the identity app and the child index with."""
     _tokens: dict[str, str] = field(default_factory=dict)
 
     async def token(self, agency: str) -> str:
@@ -92,9 +104,7 @@ class Hub:
         return NativeRecords(seed=seed, now=FIXED_NOW, run=RUN)
 
     def adapter_settings(self) -> AdapterSettings:
-        return AdapterSettings(
-            token_issuer=self.identity_settings.issuer, state_dir=self.state_dir / "adapters"
-        )
+        return adapter_settings(self.state_dir, self.identity_settings)
 
 
 def notice_ids(hub: Hub, records: list[ConsumerRecord]) -> list[str]:
@@ -122,12 +132,15 @@ async def hub(
             )
         )
         jwks = RemoteJwks(identity_settings.jwks_uri, client=identity_http)
-        adapter_settings = AdapterSettings(
-            token_issuer=identity_settings.issuer, state_dir=state / "adapters"
+        adapters_settings = adapter_settings(state, identity_settings)
+        register_adapter_index_clients(state, AGENCIES, adapters_settings)
+        index = await start_child_index(settings, identity_settings, jwks, stack_)
+        outbound = await stack_.enter_async_context(
+            adapter_outbound(identity, identity_settings, index)
         )
         adapters: dict[str, httpx.AsyncClient] = {}
         for agency, factory in FACTORIES.items():
-            app = factory(settings, adapter_settings, jwks=jwks)
+            app = factory(settings, adapters_settings, jwks=jwks, http=outbound)
             await stack_.enter_async_context(app.router.lifespan_context(app))
             adapters[agency] = await stack_.enter_async_context(
                 httpx.AsyncClient(
@@ -147,4 +160,5 @@ async def hub(
             keyer=LinkageKeyer((settings.keys_dir / "linkage.secret").read_bytes()),
             state_dir=state,
             jwks=jwks,
+            outbound=outbound,
         )

@@ -72,7 +72,7 @@ async def test_idempotency_survives_an_adapter_restart(hub: Hub) -> None:
     assert first.json()["status"] == "published"
 
     # A second adapter process on the same durable store (a restart, or another worker).
-    app = police_app(hub.settings, hub.adapter_settings(), jwks=hub.jwks)
+    app = police_app(hub.settings, hub.adapter_settings(), jwks=hub.jwks, http=hub.outbound)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(

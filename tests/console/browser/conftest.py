@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import secrets
 import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,12 +24,12 @@ import httpx
 import pytest
 from playwright.async_api import BrowserContext, Page, Playwright, async_playwright
 
+from services.childindex.domain import LinkageKeyer
 from services.gateway.bootstrap import build_gateway
 from services.gateway.settings import GatewaySettings
 from services.hubkit.bus import make_producer
 from services.hubkit.codec import SchemaCatalog
 from services.hubkit.envelope import load_signing_key
-from services.hubkit.linkage import LinkageKeyer, provision_linkage_secret
 from services.hubkit.publisher import NoticePublisher
 from services.hubkit.settings import REPO_ROOT, HubSettings
 from services.hubkit.topology import Topology
@@ -158,8 +159,9 @@ class Agencies:
         self._catalog = SchemaCatalog(settings.schemas_dir)
         self._publishers: dict[str, NoticePublisher] = {}
         self._producers: list[Any] = []
-        provision_linkage_secret(settings.keys_dir / "linkage.secret")
-        keyer = LinkageKeyer((settings.keys_dir / "linkage.secret").read_bytes())
+        # Synthetic notices published directly, not through an adapter: keyed with a
+        # throwaway secret (the hub's linkage secret is the child index's alone).
+        keyer = LinkageKeyer(secrets.token_bytes(32))
         # A fresh seed per run: the broker outlives test runs, and a notice id seen before
         # would (rightly) change nothing in the console's projection.
         self.synthetic = SyntheticNotices(

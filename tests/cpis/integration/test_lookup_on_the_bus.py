@@ -28,6 +28,7 @@ import httpx
 import pytest
 from aiokafka import ConsumerRecord
 
+from services.childindex.domain import LinkageKeyer
 from services.cli.cpis import DEV_CLIENT_ID, sign_in
 from services.cpis.api import create_app as cpis_app
 from services.cpis.bootstrap import running_cpis
@@ -37,7 +38,6 @@ from services.hubkit.auth import PersonTokenValidator, RemoteJwks
 from services.hubkit.bus import make_producer
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, load_signing_key, open_envelope
-from services.hubkit.linkage import LinkageKeyer
 from services.hubkit.notice import notice_id_for
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import GATEWAY_PRINCIPAL, Topology

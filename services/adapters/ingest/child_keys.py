@@ -1,0 +1,121 @@
+"""How a pure mapping gets the child's linkage key without holding the linkage secret.
+
+A mapping asks its context's `ChildKeys` for the key of the identifiers it holds (see
+`mapping.build_subject`). The keys come from the child index (services/childindex) over
+HTTP, which a pure function cannot call; so the edge maps each record twice:
+
+1. with `WantedKeys`, which only writes down the identifiers asked for (the notice built is
+   thrown away; a record that fails validation fails here, before the index is asked);
+2. the edge asks the index for those keys in one call (`ChildIndex`), then maps again with
+   `ResolvedKeys`, which answers from the index's answers: the same record and the same
+   answers always give the same notice.
+
+Pure: no I/O here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from services.hubkit.linkage import ChildIdentifiers, IdentifiersIncomplete
+
+__all__ = [
+    "ChildIndex",
+    "ChildKeys",
+    "KeysNotResolved",
+    "ResolvedKeys",
+    "WantedKeys",
+]
+
+
+class ChildKeys(Protocol):
+    """Port a mapping keys the child with; raises IdentifiersIncomplete when there is no key
+    for these identifiers (neither a valid NHS number nor name, date of birth and postcode)."""
+
+    def key_for(
+        self,
+        *,
+        nhs_number: str | None = None,
+        given_name: str | None = None,
+        family_name: str | None = None,
+        date_of_birth: dt.date | None = None,
+        postcode: str | None = None,
+    ) -> str: ...
+
+
+class ChildIndex(Protocol):
+    """Port to the child index: one key (None: identifiers incomplete) per identifiers, in
+    order. Raises ChildIndexUnavailable when it cannot answer."""
+
+    async def resolve(self, children: Sequence[ChildIdentifiers]) -> list[str | None]: ...
+
+
+# What a first-pass notice carries instead of a key; that notice is never published.
+_NOT_YET_KEYED = "not-yet-keyed"
+
+
+class WantedKeys:
+    """First pass: records the identifiers the mapping asks about, each once, in order."""
+
+    def __init__(self) -> None:
+        self._wanted: dict[ChildIdentifiers, None] = {}
+
+    @property
+    def identifiers(self) -> list[ChildIdentifiers]:
+        return list(self._wanted)
+
+    def key_for(
+        self,
+        *,
+        nhs_number: str | None = None,
+        given_name: str | None = None,
+        family_name: str | None = None,
+        date_of_birth: dt.date | None = None,
+        postcode: str | None = None,
+    ) -> str:
+        wanted = ChildIdentifiers(nhs_number, given_name, family_name, date_of_birth, postcode)
+        self._wanted[wanted] = None
+        return _NOT_YET_KEYED
+
+
+class ResolvedKeys:
+    """Second pass: the index's answers. Asking about identifiers that were not resolved is
+    a defect (mapping is pure, so the second pass asks what the first did)."""
+
+    def __init__(self, keys: Mapping[ChildIdentifiers, str | None]) -> None:
+        self._keys = dict(keys)
+
+    def key_for(
+        self,
+        *,
+        nhs_number: str | None = None,
+        given_name: str | None = None,
+        family_name: str | None = None,
+        date_of_birth: dt.date | None = None,
+        postcode: str | None = None,
+    ) -> str:
+        asked = ChildIdentifiers(nhs_number, given_name, family_name, date_of_birth, postcode)
+        key = self._keys[asked]
+        if key is None:
+            raise IdentifiersIncomplete(
+                "the child index has no key for these identifiers: give a valid NHS number, "
+                "or given name, family name, date of birth and postcode"
+            )
+        return key
+
+
+class KeysNotResolved:
+    """The context a route sees outside `Ingest.keyed`: mapping with it is a defect."""
+
+    def key_for(
+        self,
+        *,
+        nhs_number: str | None = None,
+        given_name: str | None = None,
+        family_name: str | None = None,
+        date_of_birth: dt.date | None = None,
+        postcode: str | None = None,
+    ) -> str:
+        raise RuntimeError("map records through Ingest.keyed: keys come from the child index")

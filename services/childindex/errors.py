@@ -1,0 +1,46 @@
+"""The child index's errors, one root; the edge maps them to HTTP.
+
+ChildIndexError
+├── LinkageSecretMissing    the secret file is absent or not 32+ bytes (the index cannot start)
+└── RequestRefused          a request the edge answers with a problem document
+    ├── BodyTooLarge        413: the body is over the configured limit
+    └── BodyInvalid         422: not JSON of the documented shape
+"""
+
+from __future__ import annotations
+
+from services.hubkit.errors import HubError
+
+__all__ = [
+    "BodyInvalid",
+    "BodyTooLarge",
+    "ChildIndexError",
+    "LinkageSecretMissing",
+    "RequestRefused",
+]
+
+
+class ChildIndexError(HubError):
+    """Root of the child index's errors."""
+
+
+class LinkageSecretMissing(ChildIndexError):
+    """The index cannot key anything without its secret: refuse to start."""
+
+
+class RequestRefused(ChildIndexError):
+    status = 400
+    problem = "bad-request"
+    title = "Bad request"
+
+
+class BodyTooLarge(RequestRefused):
+    status = 413
+    problem = "body-too-large"
+    title = "Request body too large"
+
+
+class BodyInvalid(RequestRefused):
+    status = 422
+    problem = "body-invalid"
+    title = "Request body invalid"
