@@ -591,76 +591,14 @@ def processing_summary(
 # ---------------------------------------------------------------------------------------------
 # HTML
 
-_ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-
-_SAR_TEMPLATE = _ENV.from_string(
-    """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>Subject access report: information sharing about a child</title>
-<style>
-body { font-family: system-ui, sans-serif; margin: 2rem; max-width: 60rem; color: #1b1b1b; }
-h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2rem; }
-table { border-collapse: collapse; width: 100%; margin-top: .5rem; }
-th, td { border: 1px solid #b1b4b6; padding: .4rem; text-align: left; vertical-align: top; }
-th { background: #f3f2f1; } .meta { color: #505a5f; font-size: .9rem; }
-ul { margin: 0; padding-left: 1.1rem; }
-</style>
-</head>
-<body>
-<h1>Who your information was shared with</h1>
-<p class="meta">Reference: <code>{{ r.subject_linkage_key }}</code> &middot;
-generated {{ r.generated_at.strftime("%d %B %Y %H:%M UTC") }}
-{% if r.period_from or r.period_to %}&middot; period
-{{ r.period_from.strftime("%d %B %Y") if r.period_from else "start" }} to
-{{ r.period_to.strftime("%d %B %Y") if r.period_to else "now" }}{% endif %}</p>
-<p>The hub shared information about you {{ r.disclosures|length }} time(s)
-{%- if r.recipients %}, with: {{ r.recipients|join("; ") }}{% endif %}.
-It decided not to share {{ r.not_shared|length }} time(s).</p>
-
-<h2>Information shared</h2>
-{% if r.disclosures %}
-<table>
-<tr><th>When</th><th>Shared with</th><th>Why (purpose and legal basis)</th>
-<th>What was shared</th><th>What was held back</th><th>Log entry</th></tr>
-{% for d in r.disclosures %}
-<tr>
-<td>{{ d.disclosed_at.strftime("%d %b %Y %H:%M") }}</td>
-<td>{{ d.recipient_role|replace("_", " ")|lower }}, {{ d.recipient_team|replace("_", " ")|lower }}
-({{ d.recipient_organisation }}, {{ d.recipient_agency|replace("_", " ")|lower }})</td>
-<td>{{ (d.purpose or "")|replace("_", " ")|lower }}<br>{{ d.lawful_basis or "" }}<br>
-<span class="meta">{{ d.reason }} Decided by {{ d.decided_by }}.
-{% if d.emergency_override %}An emergency override was used.{% endif %}</span></td>
-<td><ul>{% for item in d.information_shared %}<li>{{ item }}</li>{% endfor %}</ul></td>
-<td><ul>{% for item in d.information_withheld %}<li>{{ item }}</li>
-{% else %}<li>nothing</li>{% endfor %}</ul></td>
-<td>#{{ d.leaf_index }}{% if d.repeated_record %} (repeated){% endif %}</td>
-</tr>
-{% endfor %}
-</table>
-{% else %}<p>No information about you was shared.</p>{% endif %}
-
-<h2>Decisions not to share</h2>
-{% if r.not_shared %}
-<table>
-<tr><th>When</th><th>Not shared with</th><th>Reason</th><th>Log entry</th></tr>
-{% for n in r.not_shared %}
-<tr><td>{{ n.decided_at.strftime("%d %b %Y %H:%M") }}</td>
-<td>{{ n.recipient_role|replace("_", " ")|lower }} ({{ n.recipient_organisation }})</td>
-<td>{{ n.reason }}</td><td>#{{ n.leaf_index }}</td></tr>
-{% endfor %}
-</table>
-{% else %}<p>None.</p>{% endif %}
-
-<h2>About this report</h2>
-<ul>{% for note in r.notes %}<li>{{ note }}</li>{% endfor %}</ul>
-<p class="meta">Audit log: {{ r.log.tree_size }} entries, root <code>{{ r.log.root_hash }}</code>;
-latest signed checkpoint covers {{ r.log.checkpoint_tree_size or 0 }} entries.</p>
-</body>
-</html>
-"""
+# The page itself is services/audit/templates/subject_access.html (shipped as package data).
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("services.audit", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
 )
+
+_SAR_TEMPLATE = _ENV.get_template("subject_access.html")
 
 
 def render_subject_access_html(report: SubjectAccessReportPublic) -> str:

@@ -37,9 +37,10 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
 
 from services.audit.domain.checkpoint import (
     Checkpoint,
@@ -92,8 +93,10 @@ __all__ = [
     "verify_note",
 ]
 
-ENTRY_FORMAT = "safehub.audit.entry.v1"
-PROOF_FORMAT = "safehub.audit.proof.v1"
+_EntryFormat = Literal["safehub.audit.entry.v1"]
+_ProofFormat = Literal["safehub.audit.proof.v1"]
+ENTRY_FORMAT: str = get_args(_EntryFormat)[0]
+PROOF_FORMAT: str = get_args(_ProofFormat)[0]
 EXPORT_FORMAT = "safehub.audit.export.v1"
 
 
@@ -108,35 +111,76 @@ class ExportedEntry:
     view: Any | None = None
 
 
-def _json(data: bytes, what: str) -> dict[str, Any]:
+def _hex_hash(value: object) -> bytes:
     try:
-        value = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise EvidenceMalformed(f"the {what} is not JSON: {error}") from error
-    if not isinstance(value, dict):
-        raise EvidenceMalformed(f"the {what} is not a JSON object")
-    return value
+        raw = bytes.fromhex(value) if isinstance(value, str) else b""
+    except ValueError:
+        raw = b""
+    if len(raw) != HASH_SIZE:
+        raise ValueError(f"not a {HASH_SIZE}-byte hex hash")
+    return raw
 
 
-def _int(value: Any, what: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise EvidenceMalformed(f"{what} must be a non-negative integer")
-    return value
+def _base64(value: object) -> bytes:
+    if not isinstance(value, str):
+        raise ValueError("not a base64 string")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise ValueError(f"not base64: {error}") from error
 
 
-def _hashes(value: Any, what: str) -> tuple[bytes, ...]:
-    if not isinstance(value, list):
-        raise EvidenceMalformed(f"{what} must be a list of hex hashes")
-    out = []
-    for i, item in enumerate(value):
-        try:
-            raw = bytes.fromhex(item) if isinstance(item, str) else b""
-        except ValueError:
-            raw = b""
-        if len(raw) != HASH_SIZE:
-            raise EvidenceMalformed(f"{what}[{i}] is not a {HASH_SIZE}-byte hex hash")
-        out.append(raw)
-    return tuple(out)
+_Count = Annotated[int, Field(ge=0, strict=True)]
+_HexHash = Annotated[bytes, PlainValidator(_hex_hash)]
+_Base64 = Annotated[bytes, PlainValidator(_base64)]
+
+
+class _Evidence(BaseModel):
+    """A file handed to the verifier: nothing in it is trusted, so every field is checked."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class _EntryFile(_Evidence):
+    format: _EntryFormat
+    leaf_index: _Count
+    data: _Base64
+    view: Any = None
+
+
+class _InclusionProofFile(_Evidence):
+    format: _ProofFormat
+    kind: Literal["inclusion"]
+    leaf_index: _Count
+    tree_size: _Count
+    path: list[_HexHash]
+
+
+class _ConsistencyProofFile(_Evidence):
+    format: _ProofFormat
+    kind: Literal["consistency"]
+    old_size: _Count
+    new_size: _Count
+    path: list[_HexHash]
+
+
+class _CheckpointLine(_Evidence):
+    note: str
+
+
+_E = TypeVar("_E", bound=_Evidence)
+
+
+def _parse(model: type[_E], data: bytes, what: str) -> _E:
+    """`data` as `model`, or EvidenceMalformed naming the first fields that are wrong."""
+    try:
+        return model.model_validate_json(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in problem['loc']) or 'the file'}: {problem['msg']}"
+            for problem in error.errors()[:3]
+        )
+        raise EvidenceMalformed(f"the {what} is not valid evidence ({problems})") from error
 
 
 def _dumps(value: Mapping[str, Any]) -> bytes:
@@ -157,16 +201,8 @@ def encode_entry(entry: ExportedEntry, *, indent: bool = True) -> bytes:
 
 
 def decode_entry(data: bytes) -> ExportedEntry:
-    value = _json(data, "entry file")
-    if value.get("format") != ENTRY_FORMAT:
-        raise EvidenceMalformed(f"the entry file is not in format {ENTRY_FORMAT}")
-    try:
-        raw = base64.b64decode(str(value.get("data", "")), validate=True)
-    except (binascii.Error, ValueError) as error:
-        raise EvidenceMalformed(f"the entry's data is not base64: {error}") from error
-    return ExportedEntry(
-        leaf_index=_int(value.get("leaf_index"), "leaf_index"), data=raw, view=value.get("view")
-    )
+    entry = _parse(_EntryFile, data, f"entry file ({ENTRY_FORMAT})")
+    return ExportedEntry(leaf_index=entry.leaf_index, data=entry.data, view=entry.view)
 
 
 def encode_inclusion_proof(proof: InclusionProof) -> bytes:
@@ -182,13 +218,11 @@ def encode_inclusion_proof(proof: InclusionProof) -> bytes:
 
 
 def decode_inclusion_proof(data: bytes) -> InclusionProof:
-    value = _json(data, "proof file")
-    if value.get("format") != PROOF_FORMAT or value.get("kind") != "inclusion":
-        raise EvidenceMalformed(f"the proof file is not an inclusion proof ({PROOF_FORMAT})")
+    proof = _parse(_InclusionProofFile, data, f"inclusion proof file ({PROOF_FORMAT})")
     return InclusionProof(
-        leaf_index=_int(value.get("leaf_index"), "leaf_index"),
-        tree_size=_int(value.get("tree_size"), "tree_size"),
-        path=_hashes(value.get("path"), "path"),
+        leaf_index=proof.leaf_index,
+        tree_size=proof.tree_size,
+        path=tuple(proof.path),
     )
 
 
@@ -205,13 +239,11 @@ def encode_consistency_proof(proof: ConsistencyProof) -> bytes:
 
 
 def decode_consistency_proof(data: bytes) -> ConsistencyProof:
-    value = _json(data, "proof file")
-    if value.get("format") != PROOF_FORMAT or value.get("kind") != "consistency":
-        raise EvidenceMalformed(f"the proof file is not a consistency proof ({PROOF_FORMAT})")
+    proof = _parse(_ConsistencyProofFile, data, f"consistency proof file ({PROOF_FORMAT})")
     return ConsistencyProof(
-        old_size=_int(value.get("old_size"), "old_size"),
-        new_size=_int(value.get("new_size"), "new_size"),
-        path=_hashes(value.get("path"), "path"),
+        old_size=proof.old_size,
+        new_size=proof.new_size,
+        path=tuple(proof.path),
     )
 
 
@@ -395,9 +427,6 @@ def read_export(directory: Path) -> tuple[list[ExportedEntry], list[bytes]]:
     for number, line in enumerate(checkpoints_path.read_text().splitlines(), start=1):
         if not line.strip():
             continue
-        value = _json(line.encode(), f"checkpoint line {number}")
-        note = value.get("note")
-        if not isinstance(note, str):
-            raise EvidenceMalformed(f"checkpoint line {number} has no signed note")
-        notes.append(note.encode())
+        checkpoint = _parse(_CheckpointLine, line.encode(), f"checkpoint line {number}")
+        notes.append(checkpoint.note.encode())
     return entries, notes
