@@ -114,9 +114,6 @@ class SchemaCatalog:
     def fingerprint(self, message_type: MessageType) -> bytes:
         return self._fingerprints[message_type]
 
-    def known_fingerprints(self) -> frozenset[bytes]:
-        return frozenset(self._writers)
-
     def encode(self, message_type: MessageType, record: Mapping[str, Any]) -> bytes:
         branches = self._named_branches[message_type]
         if branches:

@@ -103,7 +103,3 @@ class HubSettings(BaseSettings):
     @property
     def opa_token_path(self) -> Path:
         return self.opa_token_file or self.data_dir / "opa" / "token"
-
-    @property
-    def opa_port(self) -> int:
-        return int(self.opa_url.rsplit(":", 1)[1].rstrip("/"))
