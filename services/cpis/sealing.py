@@ -1,5 +1,6 @@
 """Personal data in the register is sealed under the child's own data key, so erasing a child
-is deleting one key (ARCHITECTURE.md: every new store, from the start).
+is deleting one key (every store the hub adds keeps personal data this way from the start,
+so erasure never needs a migration).
 
     store key (32 bytes, file, 0600)    -- HKDF-SHA-256 -->  index key, wrapping key
     child reference = HMAC-SHA-256(index key, "nhs:" + NHS number), hex: the only form in

@@ -1,4 +1,4 @@
-"""aiokafka factories with the settings that are not optional (ARCHITECTURE.md).
+"""aiokafka factories with the settings that are not optional (a unit test guards them).
 
 Producers: idempotent, acks=all. Consumers: manual offsets, read_committed, so nothing is
 visible before its audit record commits. Each service connects as its own SCRAM principal,

@@ -20,7 +20,8 @@ The store holds notice ids and content fingerprints only: no personal data.
 
 The single window for a duplicate on the bus is a crash after the broker acknowledged but
 before `mark_published` committed; a retry then publishes the same notice again (same id,
-same bytes but the signing time). Consumers are idempotent on notice_id (ARCHITECTURE.md).
+same bytes but the signing time). The gateway dead-letters that copy as DUPLICATE_NOTICE
+(services/gateway/domain/replay.py), and consumers are idempotent on notice_id.
 """
 
 from __future__ import annotations

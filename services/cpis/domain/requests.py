@@ -4,7 +4,7 @@ NHS number: 10 digits (spaces or hyphens allowed between them, as people type it
 valid modulus-11 check digit (the check itself is `services.hubkit.linkage`'s, shared with
 the adapters and the linkage keyer).
 
-Setting: CP-IS is looked up in *unscheduled* care (DOMAIN.md: emergency department, minor
+Setting: CP-IS is looked up in *unscheduled* care (emergency department, minor
 injuries unit, urgent treatment centre, walk-in centre, out-of-hours GP, ambulance). The
 access notification records the setting as the notice schema's `CareSetting`, which today
 can say ED and MIU only, so those two are accepted. The other unscheduled settings are

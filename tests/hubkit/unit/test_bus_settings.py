@@ -1,4 +1,5 @@
-"""Guards the aiokafka settings that are not optional (ARCHITECTURE.md)."""
+"""Guards the aiokafka settings that are not optional: idempotent acks=all producers,
+read_committed consumers with manual offsets (services/hubkit/bus.py)."""
 
 import json
 from pathlib import Path
