@@ -15,7 +15,6 @@ not `*.json`, so the envelope `KeyDirectory` never picks the log key up.
 from __future__ import annotations
 
 import base64
-import os
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -23,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from services.audit.domain.checkpoint import key_id
 from services.audit.errors import EvidenceMalformed
+from services.hubkit.private_files import create_private
 
 __all__ = [
     "encode_verifier_key",
@@ -63,13 +63,7 @@ def ensure_log_key(keys_dir: Path, *, name: str, origin: str) -> Ed25519PrivateK
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        try:
-            fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process created it first: use theirs
-            pass
-        else:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(pem)
+        create_private(private_path, pem)  # False: another process made it first; use theirs
     key = load_log_key(private_path)
     public = key.public_key()
     pem_public = public.public_bytes(

@@ -4,11 +4,11 @@ once and never replace it (a new secret would give every child a new key)."""
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 
 from services.childindex.errors import LinkageSecretMissing
+from services.hubkit.private_files import create_private
 
 __all__ = ["MIN_SECRET_BYTES", "load_linkage_secret", "provision_linkage_secret"]
 
@@ -19,10 +19,7 @@ def provision_linkage_secret(path: Path) -> None:
     """Create the hub's linkage secret (32 random bytes, mode 0600) unless it exists."""
     if path.exists():
         return
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(secrets.token_bytes(MIN_SECRET_BYTES))
+    create_private(path, secrets.token_bytes(MIN_SECRET_BYTES))
 
 
 def load_linkage_secret(path: Path) -> bytes:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from services.cpis.errors import StoreError, StoreKeyInvalid
+from services.hubkit.private_files import create_private
 
 __all__ = ["KEY_BYTES", "StoreKeys", "load_or_create_store_key", "open_sealed", "seal"]
 
@@ -80,14 +80,7 @@ class StoreKeys:
 def load_or_create_store_key(path: Path) -> bytes:
     """The store key at `path`, created (32 random bytes, mode 0600) on first use."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process created it first
-        else:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(secrets.token_bytes(KEY_BYTES))
+        create_private(path, secrets.token_bytes(KEY_BYTES))  # False: another process won
     key = path.read_bytes()
     if len(key) != KEY_BYTES:
         raise StoreKeyInvalid(

@@ -14,7 +14,6 @@ import base64
 import datetime as dt
 import hashlib
 import json
-import os
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.errors import BadSignature, UnknownSigningKey
+from services.hubkit.private_files import create_private
 
 __all__ = [
     "KeyDirectory",
@@ -149,9 +149,8 @@ def provision_keys(keys_dir: Path, owners: Iterable[str]) -> None:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        fd = os.open(pem_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
+        if not create_private(pem_path, pem):
+            continue  # another process created this owner's key first: it publishes it
         raw = key.private_key.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )

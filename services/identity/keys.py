@@ -7,10 +7,11 @@ keys are PEM files with mode 0600; key ids are RFC 7638 thumbprints.
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 
 from joserfc.jwk import ECKey, KeyParameters, KeySet
+
+from services.hubkit.private_files import create_private
 
 __all__ = [
     "SIGNING_ALGORITHM",
@@ -37,10 +38,8 @@ def load_key(path: Path) -> ECKey:
 
 def write_private_key(path: Path, key: ECKey) -> None:
     """Write the private key PEM with mode 0600; never overwrites an existing file."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key.as_pem(private=True))
+    if not create_private(path, key.as_pem(private=True)):
+        raise FileExistsError(path)
 
 
 def load_or_create_key(path: Path) -> ECKey:

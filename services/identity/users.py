@@ -27,7 +27,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import re
 import secrets
 import threading
@@ -38,6 +37,8 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
+
+from services.hubkit.private_files import write_private
 
 __all__ = [
     "DEFAULT_USERS_FILE",
@@ -216,15 +217,6 @@ class ThreadedPasswordCheck:
         )
 
 
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-
-
 def dev_passwords_file(state_dir: Path) -> Path:
     """Where the generated development passwords are handed to the developer: beside the
     identity state dir (`var/identity` -> `var/identity-dev-passwords.txt`), never inside
@@ -295,8 +287,8 @@ def provision_credentials(
             "# Delete a line (or this file) to have a new password generated.\n"
         )
         body = "".join(f"{name} {pw}\n" for name, pw in sorted(passwords.items()))
-        _write_private(passwords_path, header + body)
-        _write_private(credentials_path, json.dumps(hashes, indent=2, sort_keys=True) + "\n")
+        write_private(passwords_path, header + body)
+        write_private(credentials_path, json.dumps(hashes, indent=2, sort_keys=True) + "\n")
         legacy_path.unlink(missing_ok=True)
     return passwords_path
 

@@ -1,0 +1,102 @@
+"""Files that hold secrets or state, written one way everywhere.
+
+Three needs, each with its own function, because they race differently:
+
+- `create_private`: a secret made once (a signing key, the linkage secret, a store key).
+  O_EXCL, so when two processes start together exactly one file wins and both then use it; a
+  key whose private and public halves came from different processes cannot happen.
+- `write_private`: a secret-bearing file rewritten whole (credentials, password hashes):
+  owner-only (0600) from its first byte, replaced in one step so a reader never sees half.
+- `write_atomically`: a file that is not secret but must never be seen half-written.
+
+Directories that hold secrets are owner-only (`private_dir`). `exclusive_lock` serialises
+processes that change the same files (a release store, a download cache).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = [
+    "create_private",
+    "exclusive_lock",
+    "private_dir",
+    "write_atomically",
+    "write_private",
+]
+
+_PRIVATE_FILE = 0o600
+_PRIVATE_DIR = 0o700
+
+
+def private_dir(path: Path) -> Path:
+    """`path` as a directory readable by its owner only (created if missing)."""
+    path.mkdir(parents=True, exist_ok=True, mode=_PRIVATE_DIR)
+    path.chmod(_PRIVATE_DIR)
+    return path
+
+
+def create_private(path: Path, data: bytes) -> bool:
+    """Create `path` (0600, in an owner-only directory) holding `data`, unless it exists.
+
+    True when this call created it; False when it was there already (perhaps made by another
+    process a moment ago): the caller then reads and uses that one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=_PRIVATE_DIR)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _PRIVATE_FILE)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return True
+
+
+def _temporary_beside(path: Path) -> Path:
+    # Unique per writer: two processes replacing the same file never share a temporary.
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def _replace(path: Path, data: bytes, mode: int) -> None:
+    tmp = _temporary_beside(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_private(path: Path, data: bytes | str) -> None:
+    """Replace `path` with `data` in one step, owner-only (0600) from the first byte."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=_PRIVATE_DIR)
+    _replace(path, data.encode() if isinstance(data, str) else data, _PRIVATE_FILE)
+
+
+def write_atomically(path: Path, data: bytes | str) -> None:
+    """Replace `path` with `data` in one step (mode 0644 before the umask)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _replace(path, data.encode() if isinstance(data, str) else data, 0o644)
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on `path` (created if missing) for the block."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
