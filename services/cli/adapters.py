@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import signal
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import uvicorn
+
+from services.hubkit.http_server import SignalFreeServer
 
 __all__ = ["ensure_adapter_index_clients", "main", "register"]
 
@@ -97,14 +98,6 @@ class _StartupFailed(Exception):
     pass
 
 
-class _QuietSignalsServer(uvicorn.Server):
-    """One of several servers in one loop: signals are handled once, for all of them."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 async def _serve_all(args: argparse.Namespace) -> None:
     from services.adapters.childrens_services.app import create_app as csc_app
     from services.adapters.health.app import create_app as health_app
@@ -148,7 +141,7 @@ async def _serve_all(args: argparse.Namespace) -> None:
         apps.append((code, factories[code](hub), port))
 
     servers = [
-        _QuietSignalsServer(
+        SignalFreeServer(
             uvicorn.Config(
                 app,
                 host="127.0.0.1",

@@ -317,15 +317,9 @@ async def run_live(hub: HubSettings, *, engine: str, seed: int, interval: float)
     from services.cpis.bootstrap import cpis_app
     from services.cpis.settings import CpisSettings
     from services.hubkit.envelope import provision_keys
+    from services.hubkit.http_server import SignalFreeServer
     from services.hubkit.tls import http_client, server_tls_options
     from services.identity.app import create_app as identity_app
-
-    class QuietSignals(uvicorn.Server):
-        """Several servers in one loop: this function handles the signals, once."""
-
-        @contextlib.contextmanager
-        def capture_signals(self) -> Any:
-            yield
 
     topology = load_topology(hub.policies_dir)
     provision_keys(hub.keys_dir, [a.principal for a in topology.agencies])
@@ -347,7 +341,7 @@ async def run_live(hub: HubSettings, *, engine: str, seed: int, interval: float)
         ("child index", childindex_app(hub, index), index.port),
     ]
     servers = [
-        QuietSignals(
+        SignalFreeServer(
             uvicorn.Config(
                 app,
                 host="127.0.0.1",

@@ -6,9 +6,8 @@ and the policy engine gave a usable answer last time it was asked (readiness).
 
 from __future__ import annotations
 
-import contextlib
 import socket
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import uvicorn
@@ -17,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from services.gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from services.gateway.service import GatewayHealth
+from services.hubkit.http_server import SignalFreeServer
 
 __all__ = ["OpsServer", "ops_app"]
 
@@ -41,13 +41,6 @@ def ops_app(health: Callable[[], GatewayHealth], metrics: GatewayMetrics) -> Fas
     return app
 
 
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        # The gateway owns SIGTERM/SIGINT: it stops consuming and commits before exiting.
-        yield
-
-
 class OpsServer:
     """uvicorn on a socket bound up front, so port 0 gives a known free port."""
 
@@ -56,7 +49,8 @@ class OpsServer:
     ) -> None:
         self._socket = socket.create_server((host, port))
         # `tls`: uvicorn's ssl_certfile/ssl_keyfile (hubkit.tls.server_tls_options): HTTPS only.
-        self._server = _Server(
+        # The gateway owns SIGTERM/SIGINT: it stops consuming and commits before exiting.
+        self._server = SignalFreeServer(
             uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", **(tls or {}))
         )
 

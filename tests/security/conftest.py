@@ -13,10 +13,9 @@ socket and uvicorn's real HTTP parser.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from services.adapters.voluntary_sector.app import create_app as vcs_app
 from services.childindex.secret import provision_linkage_secret
 from services.hubkit.auth import RemoteJwks
 from services.hubkit.envelope import provision_keys
+from services.hubkit.http_server import SignalFreeServer
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import Topology
 from services.identity.app import create_app as identity_app
@@ -51,14 +51,6 @@ from tests.adapters.clients import (
 # A fresh reference space per session: the broker outlives test runs.
 RUN = f"S{time.time_ns() % 10**10:010d}"
 AGENCIES = ("POLICE", "VOLUNTARY_SECTOR", "HEALTH", "CHILDRENS_SERVICES")
-
-
-class _TestServer(uvicorn.Server):
-    """uvicorn inside pytest's loop: leave signal handling to pytest."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 @dataclass
@@ -101,7 +93,7 @@ async def serve_app(app: FastAPI, stack: AsyncExitStack) -> str:
 
 async def _serve(app: FastAPI, stack: AsyncExitStack) -> str:
     sock = _loopback_socket()
-    server = _TestServer(uvicorn.Config(app, lifespan="on", log_level="warning"))
+    server = SignalFreeServer(uvicorn.Config(app, lifespan="on", log_level="warning"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
 
     async def stop() -> None:

@@ -42,6 +42,7 @@ from services.gateway.errors import DecisionUnavailable
 from services.gateway.settings import GatewaySettings
 from services.hubkit.auth import JwksUnavailable, RemoteJwks
 from services.hubkit.bus import TopicReader, admin_client, make_producer
+from services.hubkit.http_server import SignalFreeServer
 from services.hubkit.notice import to_json_value
 from services.hubkit.settings import HubSettings
 from services.hubkit.tls import http_client, opa_auth_headers, opa_ssl_context, server_tls_options
@@ -225,12 +226,6 @@ async def test_opa_answers_neither_plain_http_nor_an_untrusting_client(
 # --- HTTPS services ---------------------------------------------------------------------------
 
 
-class _TestServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 @contextlib.asynccontextmanager
 async def _https_identity(hub: HubSettings, state: Path) -> AsyncIterator[str]:
     """The identity provider under uvicorn with the TLS settings a service reads."""
@@ -241,7 +236,7 @@ async def _https_identity(hub: HubSettings, state: Path) -> AsyncIterator[str]:
     config = uvicorn.Config(
         identity_app(hub, identity), lifespan="on", log_level="warning", **server_tls_options(hub)
     )
-    server = _TestServer(config)
+    server = SignalFreeServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         deadline = time.monotonic() + 20
