@@ -174,10 +174,15 @@ def ensure_kafka_libs(settings: HubSettings, progress: Progress = _quiet) -> Pat
         shutil.rmtree(staging, ignore_errors=True)
         log_path = libs.parent / "mvn.log"
         argv = [
-            mvn, "-q", "-B", "-f", str(KAFKA_POM),
-            "dependency:copy-dependencies", "-DincludeScope=runtime",
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(KAFKA_POM),
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
             f"-DoutputDirectory={staging}",
-        ]  # fmt: skip
+        ]
         fetched = _run_logged(argv, log_path=log_path, timeout_s=_MVN_TIMEOUT_S)
         needed = (f"kafka_2.13-{KAFKA_VERSION}.jar", f"kafka-tools-{KAFKA_VERSION}.jar")
         if not fetched or not all((staging / jar).is_file() for jar in needed):
@@ -220,8 +225,9 @@ def ensure_acl_batch_runner(
         argv = [javac, "--release", "17", "-cp", f"{libs}/*", "-d", str(staging), str(source)]
         if not _run_logged(argv, log_path=log_path, timeout_s=300):
             shutil.rmtree(staging, ignore_errors=True)
-            raise ArtifactFetchFailed("the AclCommand batch runner (javac)", log_path,
-                                      log_tail(log_path))  # fmt: skip
+            raise ArtifactFetchFailed(
+                "the AclCommand batch runner (javac)", log_path, log_tail(log_path)
+            )
         source.unlink()
         shutil.rmtree(classes, ignore_errors=True)
         staging.rename(classes)
@@ -262,8 +268,12 @@ def _go_build_from_module_cache(
     target = f"{tool.module}@{tool.version}"
     download = subprocess.run(
         [go, "mod", "download", "-json", target],
-        capture_output=True, text=True, env=dict(env), timeout=_GO_TIMEOUT_S, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=dict(env),
+        timeout=_GO_TIMEOUT_S,
+        check=False,
+    )
     with log_path.open("a") as log:
         log.write(f"$ go mod download -json {target}\n{download.stderr}")
     if download.returncode != 0:

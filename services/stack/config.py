@@ -394,32 +394,49 @@ def config_command_add_scram_args(
     *, bootstrap: Endpoint, command_config: Path, principal: str, config_file: Path
 ) -> tuple[str, ...]:
     return (
-        "--bootstrap-server", str(bootstrap),
-        "--command-config", str(command_config),
-        "--alter", "--add-config-file", str(config_file),
-        "--entity-type", "users", "--entity-name", principal,
-    )  # fmt: skip
+        "--bootstrap-server",
+        str(bootstrap),
+        "--command-config",
+        str(command_config),
+        "--alter",
+        "--add-config-file",
+        str(config_file),
+        "--entity-type",
+        "users",
+        "--entity-name",
+        principal,
+    )
 
 
 def config_command_delete_scram_args(
     *, bootstrap: Endpoint, command_config: Path, principal: str
 ) -> tuple[str, ...]:
     return (
-        "--bootstrap-server", str(bootstrap),
-        "--command-config", str(command_config),
-        "--alter", "--delete-config", SCRAM_MECHANISM,
-        "--entity-type", "users", "--entity-name", principal,
-    )  # fmt: skip
+        "--bootstrap-server",
+        str(bootstrap),
+        "--command-config",
+        str(command_config),
+        "--alter",
+        "--delete-config",
+        SCRAM_MECHANISM,
+        "--entity-type",
+        "users",
+        "--entity-name",
+        principal,
+    )
 
 
 def kafka_server_argv(*, java: str, libs_dir: Path, server_properties: Path) -> tuple[str, ...]:
     return (
-        java, *KAFKA_HEAP_OPTS,
+        java,
+        *KAFKA_HEAP_OPTS,
         "-Djava.awt.headless=true",
         "-Dorg.slf4j.simpleLogger.showDateTime=true",
-        "-cp", f"{libs_dir}/*",
-        "kafka.Kafka", str(server_properties),
-    )  # fmt: skip
+        "-cp",
+        f"{libs_dir}/*",
+        "kafka.Kafka",
+        str(server_properties),
+    )
 
 
 def kafka_tool_argv(
@@ -500,23 +517,34 @@ def opa_argv(
     """
     if (policies_dir is None) == (config_file is None):
         raise StackConfigError("opa: give exactly one of a policies folder or a config file")
-    source = ("--bundle", str(policies_dir)) if config_file is None else (
-        "--config-file", str(config_file),
-    )  # fmt: skip
+    if config_file is None:
+        source = ("--bundle", str(policies_dir))
+    else:
+        source = ("--config-file", str(config_file))
     # `--log-level error` keeps the log to what needs attention, which includes every bundle
     # OPA refuses ("Bundle load failed: ...").
     secured: tuple[str, ...] = ()
     if tls is not None:
         secured = (
-            "--tls-cert-file", str(tls.certificate),
-            "--tls-private-key-file", str(tls.private_key),
-            "--authentication=token", "--authorization=basic",
+            "--tls-cert-file",
+            str(tls.certificate),
+            "--tls-private-key-file",
+            str(tls.private_key),
+            "--authentication=token",
+            "--authorization=basic",
             str(tls.authz_policy),
-        )  # fmt: skip
+        )
     return (
-        str(opa), "run", "--server", "--addr", str(addr), *source, "--log-level", "error",
+        str(opa),
+        "run",
+        "--server",
+        "--addr",
+        str(addr),
+        *source,
+        "--log-level",
+        "error",
         *secured,
-    )  # fmt: skip
+    )
 
 
 # The bundle service OPA polls (services/policy/bundle_server.py) and how often. Loopback and
@@ -563,9 +591,8 @@ def render_opa_bundle_config(
 
 
 def bundle_server_argv(*, python: str, root: Path, addr: Endpoint) -> tuple[str, ...]:
-    return (
-        python, "-m", "services.policy.bundle_server", "--root", str(root), "--addr", str(addr),
-    )  # fmt: skip
+    module = "services.policy.bundle_server"
+    return (python, "-m", module, "--root", str(root), "--addr", str(addr))
 
 
 def topic_specs(topology: Topology) -> tuple[TopicSpec, ...]:
@@ -649,11 +676,14 @@ def acl_command_args(
 ) -> tuple[str, ...]:
     """Arguments after `org.apache.kafka.tools.AclCommand` for one batch."""
     args: list[str] = [
-        "--bootstrap-server", str(bootstrap),
-        "--command-config", str(command_config),
+        "--bootstrap-server",
+        str(bootstrap),
+        "--command-config",
+        str(command_config),
         f"--{action}",
-        "--resource-pattern-type", "prefixed" if batch.prefixed else "literal",
-    ]  # fmt: skip
+        "--resource-pattern-type",
+        "prefixed" if batch.prefixed else "literal",
+    ]
     if action == "remove":
         args.append("--force")  # AclCommand otherwise asks for confirmation on stdin.
     for principal in batch.principals:

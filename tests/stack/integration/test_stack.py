@@ -90,8 +90,12 @@ def test_opa_collects_garbage_less_often_than_go_by_default(runner: StackRunner)
 def test_cli_status_exits_zero_with_one_line_per_component(runner: StackRunner) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "services.cli.main", "stack", "status"],
-        capture_output=True, text=True, timeout=60, cwd=REPO_ROOT, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO_ROOT,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert [line.split()[:2] for line in lines] == [["kafka", "healthy"], ["opa", "healthy"]]

@@ -31,8 +31,9 @@ COMMAND_CONFIG = Path("/state/kafka/broker-client.properties")
 
 
 def _agency(code: str, slug: str) -> AgencyEntry:
-    return AgencyEntry(code, f"Synthetic {code}", f"ORG-{code}", f"notices.{slug}.v1",
-                       f"adapter-{slug}")  # fmt: skip
+    return AgencyEntry(
+        code, f"Synthetic {code}", f"ORG-{code}", f"notices.{slug}.v1", f"adapter-{slug}"
+    )
 
 
 def _subscriber(subscriber_id: str) -> SubscriberEntry:
@@ -171,9 +172,11 @@ def test_format_adds_one_scram_credential_per_user() -> None:
     )
     assert args[:5] == ("format", "-t", "AAAAAAAAAAAAAAAAAAAAAA", "-c", "/state/server.properties")
     assert args[5:] == (
-        "--add-scram", "SCRAM-SHA-256=[name=admin,password=admin-secret-0123456789]",
-        "--add-scram", f"SCRAM-SHA-256=[name=broker,password={BROKER_PW}]",
-    )  # fmt: skip
+        "--add-scram",
+        "SCRAM-SHA-256=[name=admin,password=admin-secret-0123456789]",
+        "--add-scram",
+        f"SCRAM-SHA-256=[name=broker,password={BROKER_PW}]",
+    )
 
 
 def test_cluster_id_is_a_base64url_uuid_that_is_never_read_as_an_option() -> None:
@@ -193,9 +196,11 @@ def test_credential_file_format() -> None:
 
 def test_new_scram_users_get_their_password_from_a_file_not_argv() -> None:
     args = config.config_command_add_scram_args(
-        bootstrap=BOOTSTRAP, command_config=COMMAND_CONFIG, principal="feed-new",
+        bootstrap=BOOTSTRAP,
+        command_config=COMMAND_CONFIG,
+        principal="feed-new",
         config_file=Path("/state/kafka/.scram-feed-new.properties"),
-    )  # fmt: skip
+    )
     assert "--add-config-file" in args
     assert not any("password" in arg for arg in args)
     assert args[-4:] == ("--entity-type", "users", "--entity-name", "feed-new")
@@ -225,9 +230,16 @@ def test_tool_and_server_command_lines() -> None:
         opa=Path("/cache/opa"), addr=Endpoint("127.0.0.1", 18181), policies_dir=Path("/p")
     )
     assert opa == (
-        "/cache/opa", "run", "--server", "--addr", "127.0.0.1:18181",
-        "--bundle", "/p", "--log-level", "error",
-    )  # fmt: skip
+        "/cache/opa",
+        "run",
+        "--server",
+        "--addr",
+        "127.0.0.1:18181",
+        "--bundle",
+        "/p",
+        "--log-level",
+        "error",
+    )
 
 
 def test_topic_partitions(topology: Topology) -> None:
@@ -251,8 +263,11 @@ def _parse_acl_args(args: Sequence[str]) -> tuple[str, frozenset[AclGrant]]:
     operations: list[Operation] = []
     resources: list[tuple[ResourceType, str]] = []
     action, prefixed = "", False
-    flags = {"--topic": ResourceType.TOPIC, "--group": ResourceType.GROUP,
-             "--transactional-id": ResourceType.TRANSACTIONAL_ID}  # fmt: skip
+    flags = {
+        "--topic": ResourceType.TOPIC,
+        "--group": ResourceType.GROUP,
+        "--transactional-id": ResourceType.TRANSACTIONAL_ID,
+    }
     it = iter(args)
     for arg in it:
         if arg in ("--add", "--remove"):
@@ -310,8 +325,12 @@ def test_batching_cuts_jvm_launches(topology: Topology) -> None:
     cluster_writes = [b for b in batches if b.operations == (Operation.IDEMPOTENT_WRITE,)]
     assert len(cluster_writes) == 1
     assert set(cluster_writes[0].principals) == {
-        "adapter-police", "adapter-health", "gateway", "audit", "console",
-    }  # fmt: skip
+        "adapter-police",
+        "adapter-health",
+        "gateway",
+        "audit",
+        "console",
+    }
 
 
 def test_a_batch_never_mixes_pattern_types(topology: Topology) -> None:
@@ -323,8 +342,9 @@ def test_a_batch_never_mixes_pattern_types(topology: Topology) -> None:
 
 
 def test_removal_batches_are_forced_and_name_what_to_remove() -> None:
-    batch = AclBatch(("feed-old",), (Operation.READ,), ((ResourceType.TOPIC, "feed.old.v1"),),
-                     prefixed=False)  # fmt: skip
+    batch = AclBatch(
+        ("feed-old",), (Operation.READ,), ((ResourceType.TOPIC, "feed.old.v1"),), prefixed=False
+    )
     args = config.acl_command_args(
         batch, action="remove", bootstrap=BOOTSTRAP, command_config=COMMAND_CONFIG
     )
@@ -375,8 +395,9 @@ def test_an_adapter_writes_only_its_own_agency_topic(topology: Topology) -> None
     topics = {g.resource_name for g in police if g.resource_type is ResourceType.TOPIC}
     assert topics == {"notices.police.v1"}
     assert {g.operation for g in police if g.resource_type is ResourceType.TOPIC} == {
-        Operation.WRITE, Operation.DESCRIBE,
-    }  # fmt: skip
+        Operation.WRITE,
+        Operation.DESCRIBE,
+    }
     assert not [g for g in police if g.operation is Operation.READ]
 
 
