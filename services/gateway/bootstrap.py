@@ -9,11 +9,14 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
+from services.gateway.bus_names import BusNames
+from services.gateway.clients import KafkaTransactionalProducer, NoticeConsumer, ProducerFactory
 from services.gateway.engines import DecisionEngine, OpaEngine, RegopyEngine, bundle_revision
 from services.gateway.http import OpsServer, ops_app
 from services.gateway.seen_log import SeenLog
-from services.gateway.service import BusNames, Gateway
+from services.gateway.service import Gateway
 from services.gateway.settings import GatewaySettings
+from services.hubkit.bus import make_consumer, producer_options
 from services.hubkit.ceilings import DisclosureLimits
 from services.hubkit.codec import SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, load_signing_key
@@ -26,7 +29,14 @@ from services.hubkit.topology import (
     load_topology,
 )
 
-__all__ = ["build_engine", "build_gateway", "load_limits", "serve_gateway"]
+__all__ = [
+    "build_consumer",
+    "build_engine",
+    "build_gateway",
+    "build_producer_factory",
+    "load_limits",
+    "serve_gateway",
+]
 
 log = logging.getLogger("safehub.gateway")
 
@@ -59,13 +69,32 @@ def load_limits(policies_dir: Path, topology: Topology) -> DisclosureLimits:
     return limits
 
 
+def build_consumer(hub: HubSettings, settings: GatewaySettings) -> NoticeConsumer:
+    """The gateway group's consumer: read_committed, offsets committed only in transactions."""
+    consumer: NoticeConsumer = make_consumer(
+        hub, settings.kafka_principal, group_id=BusNames(settings.namespace).group
+    )
+    return consumer
+
+
+def build_producer_factory(hub: HubSettings, settings: GatewaySettings) -> ProducerFactory:
+    """Per input partition, a producer with the partition's stable transactional id
+    (idempotent, acks=all)."""
+
+    def new_producer(transactional_id: str) -> KafkaTransactionalProducer:
+        return KafkaTransactionalProducer(
+            producer_options(hub, settings.kafka_principal, transactional_id=transactional_id)
+        )
+
+    return new_producer
+
+
 def build_gateway(
     hub: HubSettings, settings: GatewaySettings, engine: DecisionEngine | None = None
 ) -> Gateway:
     topology = load_topology(hub.policies_dir)
     catalog = SchemaCatalog(hub.schemas_dir)
     return Gateway(
-        hub=hub,
         settings=settings,
         topology=topology,
         limits=load_limits(hub.policies_dir, topology),
@@ -81,6 +110,8 @@ def build_gateway(
             catalog=catalog,
             timeout_s=settings.seen_load_timeout_s,
         ),
+        consumer=build_consumer(hub, settings),
+        producer_factory=build_producer_factory(hub, settings),
     )
 
 

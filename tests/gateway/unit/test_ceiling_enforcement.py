@@ -10,9 +10,9 @@ import datetime as dt
 import io
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
+from services.gateway.deciding import Outcome
 from services.gateway.domain.ceiling import CEILING_EXCEEDED, NO_DISCLOSURE, CeilingBreach
 from services.gateway.domain.decisions import LawfulBasis, SharingDecision, SharingOutcome
 from services.gateway.domain.intake import AcceptedNotice
@@ -20,16 +20,15 @@ from services.gateway.domain.pipeline import DecidedNotice, messages_for_decisio
 from services.gateway.domain.redaction import present_paths
 from services.gateway.engines import EngineAnswer
 from services.gateway.logs import JsonFormatter
-from services.gateway.seen_log import SeenLog
-from services.gateway.service import Gateway, _Outcome, _Pending
+from services.gateway.service import Gateway
 from services.gateway.settings import GatewaySettings
 from services.hubkit.ceilings import Ceilings, DisclosureLimits, FieldCatalogue
 from services.hubkit.codec import MessageType
 from services.hubkit.envelope import KeyDirectory, SigningKey
 from services.hubkit.notice import to_json_value
-from services.hubkit.settings import HubSettings
-from services.hubkit.topology import NOTICES_SEEN_TOPIC, load_topology
-from tests.factories import POLICIES, SCHEMAS, catalog, notices
+from services.hubkit.topology import load_topology
+from tests.factories import POLICIES, catalog, notices
+from tests.gateway.loop_fakes import FakeBroker, FakeConsumer, FakeSeenLog
 
 CATALOG = catalog()
 TOPOLOGY = load_topology(POLICIES)
@@ -310,16 +309,10 @@ def test_a_silent_path_is_never_named_to_the_recipient_but_is_audited() -> None:
     assert audit["fields_withheld"] == ["narrative.full_account", "referrer"]
 
 
-async def test_a_committed_breach_is_counted_and_logged_without_personal_data(
-    tmp_path: Path,
-) -> None:
+async def test_a_committed_breach_is_counted_and_logged_without_personal_data() -> None:
     notice, decided = _over_the_ceiling()
-    credentials = tmp_path / "credentials"
-    credentials.mkdir()
-    (credentials / "gateway.json").write_text(json.dumps({"username": "gateway", "password": "x"}))
-    hub = HubSettings(data_dir=tmp_path, policies_dir=POLICIES, schemas_dir=SCHEMAS)
+    broker = FakeBroker()
     gateway = Gateway(
-        hub=hub,
         settings=GatewaySettings(),
         topology=TOPOLOGY,
         limits=LIMITS,
@@ -327,14 +320,9 @@ async def test_a_committed_breach_is_counted_and_logged_without_personal_data(
         agency_keys=KeyDirectory.of([]),
         hub_key=SigningKey.generate("gateway"),
         engine=_NoEngine(),
-        seen_log=SeenLog(
-            hub=hub,
-            principal="gateway",
-            topic=NOTICES_SEEN_TOPIC,
-            partitions=1,
-            catalog=CATALOG,
-            timeout_s=1.0,
-        ),
+        seen_log=FakeSeenLog(),
+        consumer=FakeConsumer(broker),
+        producer_factory=broker.new_producer,
     )
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
@@ -342,11 +330,10 @@ async def test_a_committed_breach_is_counted_and_logged_without_personal_data(
     logger = logging.getLogger("safehub.gateway")
     logger.addHandler(handler)
     try:
-        outcome = _Outcome((), decisions=decided.decisions, breaches=decided.breaches)
-        gateway._committed(_Pending([outcome], next_offset=1, since=0.0))
+        outcome = Outcome((), decisions=decided.decisions, breaches=decided.breaches)
+        gateway._committed([outcome])
     finally:
         logger.removeHandler(handler)
-        await gateway._consumer.stop()
 
     registry = gateway.metrics.registry
     labels = {"subscriber": "return-interview-provider", "role": "RETURN_INTERVIEW_WORKER",

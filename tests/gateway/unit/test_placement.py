@@ -8,7 +8,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.gateway.service import _keyed_partitioner
+from services.gateway.clients import keyed_partitioner
 
 
 @settings(max_examples=500, deadline=None)
@@ -16,5 +16,5 @@ from services.gateway.service import _keyed_partitioner
 def test_a_keyed_record_goes_where_the_default_partitioner_puts_it(key: bytes, count: int) -> None:
     partitions = list(range(count))
     expected = DefaultPartitioner()(key, partitions, partitions)
-    assert _keyed_partitioner(key, partitions, partitions) == expected
-    assert _keyed_partitioner(key, partitions, partitions) == expected  # memoised alike
+    assert keyed_partitioner(key, partitions, partitions) == expected
+    assert keyed_partitioner(key, partitions, partitions) == expected  # memoised alike

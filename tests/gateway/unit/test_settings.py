@@ -5,40 +5,28 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
 from pydantic import ValidationError
 
-from services.gateway.engines import EngineAnswer
-from services.gateway.seen_log import SeenLog
-from services.gateway.service import BusNames, Gateway
+from services.gateway.bootstrap import build_consumer, build_producer_factory
+from services.gateway.bus_names import BusNames
+from services.gateway.clients import KafkaTransactionalProducer
+from services.gateway.service import Gateway
 from services.gateway.settings import GatewaySettings
 from services.hubkit.ceilings import DisclosureLimits
 from services.hubkit.envelope import KeyDirectory, SigningKey
 from services.hubkit.settings import HubSettings
-from services.hubkit.topology import NOTICES_SEEN_TOPIC, load_topology
+from services.hubkit.topology import load_topology
 from tests.factories import POLICIES, SCHEMAS, catalog
-
-
-class _NeverEngine:
-    name = "never"
-    max_concurrency = 1
-    batch_size = 1
-
-    async def evaluate(self, policy_input: dict) -> EngineAnswer:
-        raise AssertionError("not called")
-
-    async def evaluate_many(self, notices: list[dict]) -> list[EngineAnswer]:
-        raise AssertionError("not called")
-
-    async def close(self) -> None:
-        return None
+from tests.gateway.loop_fakes import FakeBroker, FakeConsumer, FakeEngine, FakeSeenLog
 
 
 def _hub(tmp_path: Path) -> HubSettings:
     credentials = tmp_path / "credentials"
-    credentials.mkdir()
+    credentials.mkdir(parents=True)
     for principal in ("gateway", "admin"):
         (credentials / f"{principal}.json").write_text(
             json.dumps({"username": principal, "password": "test-only"})
@@ -46,26 +34,13 @@ def _hub(tmp_path: Path) -> HubSettings:
     return HubSettings(data_dir=tmp_path, policies_dir=POLICIES, schemas_dir=SCHEMAS)
 
 
-def _gateway(tmp_path: Path, **settings: object) -> Gateway:
-    hub = _hub(tmp_path)
-    return Gateway(
-        hub=hub,
-        settings=GatewaySettings.model_validate(settings),
-        topology=load_topology(POLICIES),
-        limits=DisclosureLimits.load(POLICIES),
-        catalog=catalog(),
-        agency_keys=KeyDirectory.of([]),
-        hub_key=SigningKey.generate("gateway"),
-        engine=_NeverEngine(),
-        seen_log=SeenLog(
-            hub=hub,
-            principal="gateway",
-            topic=NOTICES_SEEN_TOPIC,
-            partitions=1,
-            catalog=catalog(),
-            timeout_s=1.0,
-        ),
-    )
+def _producer(tmp_path: Path, tp: TopicPartition, **settings: object) -> KafkaTransactionalProducer:
+    """The producer the wiring point gives the gateway for `tp`."""
+    gateway_settings = GatewaySettings.model_validate(settings)
+    new_producer = build_producer_factory(_hub(tmp_path), gateway_settings)
+    producer = new_producer(BusNames(gateway_settings.namespace).transactional_id(tp))
+    assert isinstance(producer, KafkaTransactionalProducer)
+    return producer
 
 
 async def _close(*clients: object) -> None:
@@ -74,10 +49,9 @@ async def _close(*clients: object) -> None:
 
 
 async def test_producers_are_idempotent_transactional_with_stable_ids(tmp_path: Path) -> None:
-    gateway = _gateway(tmp_path)
     tp = TopicPartition("notices.police.v1", 2)
-    producer = gateway._new_producer(tp)
-    again = gateway._new_producer(tp)
+    producer = _producer(tmp_path / "a", tp).kafka_producer
+    again = _producer(tmp_path / "b", tp).kafka_producer
     try:
         assert producer._txn_manager.transactional_id == "safehub-gateway-notices.police.v1-2"
         assert again._txn_manager.transactional_id == producer._txn_manager.transactional_id
@@ -85,11 +59,11 @@ async def test_producers_are_idempotent_transactional_with_stable_ids(tmp_path: 
         assert producer._txn_manager is not None  # transactional implies idempotent
         assert producer._sender._acks == -1  # acks="all"
     finally:
-        await _close(producer, again, gateway._consumer)
+        await _close(producer, again)
 
 
 async def test_the_consumer_reads_committed_with_manual_offsets(tmp_path: Path) -> None:
-    consumer = _gateway(tmp_path)._consumer
+    consumer: Any = build_consumer(_hub(tmp_path), GatewaySettings())
     try:
         assert consumer._isolation_level == "read_committed"
         assert consumer._enable_auto_commit is False
@@ -99,22 +73,35 @@ async def test_the_consumer_reads_committed_with_manual_offsets(tmp_path: Path) 
 
 
 async def test_a_namespace_prefixes_topics_group_and_transactional_ids(tmp_path: Path) -> None:
-    gateway = _gateway(tmp_path, namespace="bench-1", kafka_principal="admin")
     names = BusNames("bench-1")
     assert names.group == "bench-1.safehub-gateway"
     assert names.topic("feed.school-dsl.v1") == "bench-1.feed.school-dsl.v1"
-    producer = gateway._new_producer(TopicPartition("bench-1.notices.police.v1", 0))
+    tp = TopicPartition("bench-1.notices.police.v1", 0)
+    settings = {"namespace": "bench-1", "kafka_principal": "admin"}
+    producer = _producer(tmp_path / "a", tp, **settings).kafka_producer
+    consumer: Any = build_consumer(_hub(tmp_path / "b"), GatewaySettings.model_validate(settings))
     try:
         assert producer._txn_manager.transactional_id.startswith("bench-1.safehub-gateway-")
-        assert gateway._consumer._group_id == "bench-1.safehub-gateway"
+        assert consumer._group_id == "bench-1.safehub-gateway"
     finally:
-        await _close(producer, gateway._consumer)
+        await _close(producer, consumer)
 
 
-async def test_health_before_running_is_not_ready(tmp_path: Path) -> None:
-    gateway = _gateway(tmp_path)
+async def test_health_before_running_is_not_ready() -> None:
+    broker = FakeBroker()
+    gateway = Gateway(
+        settings=GatewaySettings(),
+        topology=load_topology(POLICIES),
+        limits=DisclosureLimits.load(POLICIES),
+        catalog=catalog(),
+        agency_keys=KeyDirectory.of([]),
+        hub_key=SigningKey.generate("gateway"),
+        engine=FakeEngine([]),
+        seen_log=FakeSeenLog(),
+        consumer=FakeConsumer(broker),
+        producer_factory=broker.new_producer,
+    )
     health = gateway.health()
-    await _close(gateway._consumer)
     assert not health.alive
     assert not health.ready
 

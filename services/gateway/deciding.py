@@ -1,0 +1,425 @@
+"""Deciding a poll's notices: intake, the policy queries, and each notice's outcome (its
+records, encoded and sealed), ready for its partition's transaction. Nothing here writes to
+Kafka; the loop (service.py) queues and commits what this returns.
+
+Fail closed: a notice without a usable decision gets no outcome (a DecisionUnavailable, or a
+`Skipped` placeholder once the engine is known to be failing), so its partition stops there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+
+from aiokafka import ConsumerRecord, TopicPartition
+
+from services.gateway.bus_names import BusNames
+from services.gateway.clients import EncodedRecord
+from services.gateway.domain.ceiling import CeilingBreach
+from services.gateway.domain.decisions import SharingDecision, parse_decisions
+from services.gateway.domain.intake import AcceptedNotice, accept_notice
+from services.gateway.domain.pipeline import (
+    OutboundMessage,
+    messages_for_decisions,
+    messages_for_rejection,
+)
+from services.gateway.domain.replay import DecidedCopy, DecidedNotices, notice_seen_record
+from services.gateway.engines import DecisionEngine, EngineAnswer, Notice, query_chunks
+from services.gateway.errors import (
+    DecisionUnavailable,
+    EngineUnavailable,
+    NoticeRejected,
+    PolicyResultInvalid,
+)
+from services.gateway.metrics import GatewayMetrics
+from services.gateway.settings import GatewaySettings
+from services.gateway.stats import GatewayStats
+from services.hubkit.ceilings import DisclosureLimits
+from services.hubkit.codec import MessageType, SchemaCatalog
+from services.hubkit.envelope import KeyDirectory, SigningKey, seal
+from services.hubkit.topology import NOTICES_SEEN_TOPIC, Topology
+
+__all__ = ["NOT_DECIDED", "NoticeDecider", "NoticeResult", "Outcome", "Skipped"]
+
+log = logging.getLogger("safehub.gateway")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one notice produced, encoded and ready for its transaction."""
+
+    messages: tuple[EncodedRecord, ...]
+    decisions: tuple[SharingDecision, ...] = ()
+    rejection: str | None = None
+    breaches: tuple[CeilingBreach, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """Not tried: an earlier notice of the same batch already found the engine failing."""
+
+    kind: str
+
+
+NoticeResult = Outcome | DecisionUnavailable | Skipped
+"""A notice's outcome, or why it has none (its partition stops at it)."""
+
+NOT_DECIDED = Skipped("not_decided")
+"""Placeholder of a notice until its query answers; if one were ever left, the notice would
+be retried, never skipped."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Undecided:
+    """An accepted notice waiting for its decision, and where its outcome goes."""
+
+    tp: TopicPartition
+    slot: int
+    record: ConsumerRecord
+    accepted: AcceptedNotice
+
+
+class NoticeDecider:
+    """Turns a poll's records into outcomes, one per record, in offset order."""
+
+    def __init__(
+        self,
+        *,
+        settings: GatewaySettings,
+        topology: Topology,
+        limits: DisclosureLimits,
+        catalog: SchemaCatalog,
+        agency_keys: KeyDirectory,
+        hub_key: SigningKey,
+        engine: DecisionEngine,
+        decided: DecidedNotices,
+        clock: Callable[[], dt.datetime],
+        metrics: GatewayMetrics,
+        stats: GatewayStats,
+        on_engine_health: Callable[[bool], None],
+    ) -> None:
+        self._settings = settings
+        self._topology = topology
+        self._limits = limits
+        self._catalog = catalog
+        self._agency_keys = agency_keys
+        self._hub_key = hub_key
+        self._engine = engine
+        self._decided = decided
+        """Notices decided (read back from the seen log) or claimed on an owned partition."""
+        self._clock = clock
+        self._metrics = metrics
+        self._stats = stats
+        self._on_engine_health = on_engine_health
+        self._names = BusNames(settings.namespace)
+        self._agency_by_topic = {self._names.topic(a.topic): a for a in topology.agencies}
+        self._subscriber_ids = tuple(s.subscriber_id for s in topology.subscribers)
+        self._relay_contact = settings.relay_contact
+        self._topics: dict[str, str] = {}
+        """Output topic names under the namespace, by topic name."""
+        self._decisions_in_flight = asyncio.Semaphore(
+            max(1, min(settings.decision_concurrency, engine.max_concurrency))
+        )
+        self._decision_latency = metrics.decision_latency.labels(engine.name)
+
+    @property
+    def input_topics(self) -> list[str]:
+        """The agencies' notice topics (under the namespace)."""
+        return list(self._agency_by_topic)
+
+    async def decide_poll(
+        self,
+        work: list[tuple[TopicPartition, list[ConsumerRecord]]],
+        refused: Mapping[TopicPartition, tuple[int, str]],
+    ) -> dict[TopicPartition, list[NoticeResult]]:
+        """Each partition's results, one per record. `refused` names, per partition, the
+        offset whose records the broker refused on their own (and the error): that notice
+        is dead-lettered as BROKER_REFUSED."""
+        # Intake first (a notice rejected there keeps its place, with its dead letter), then
+        # the accepted notices of every partition are decided together, in as few queries as
+        # the engine takes.
+        outcomes: dict[TopicPartition, list[NoticeResult]] = {}
+        undecided: list[_Undecided] = []
+        for tp, records in work:
+            slots: list[NoticeResult] = []
+            for record in records:
+                accepted = self._intake(record)
+                refused_here = refused.get(tp)
+                if refused_here is not None and refused_here[0] == record.offset:
+                    accepted = self._broker_refused(record, accepted, refused_here[1])
+                if isinstance(accepted, Outcome):
+                    slots.append(accepted)
+                else:
+                    undecided.append(_Undecided(tp, len(slots), record, accepted))
+                    slots.append(NOT_DECIDED)
+            outcomes[tp] = slots
+        if undecided:
+            await self._decide(undecided, outcomes)
+        return outcomes
+
+    # --- intake -------------------------------------------------------------------------------
+
+    def _intake(self, record: ConsumerRecord) -> AcceptedNotice | Outcome:
+        """The notice to decide, or the dead letter + audit record of one that never can be."""
+        agency = self._agency_by_topic[record.topic]
+        try:
+            accepted = accept_notice(
+                catalog=self._catalog,
+                keys=self._agency_keys,
+                agency=agency,
+                key=record.key,
+                value=record.value,
+            )
+            # Refuses a notice decided (or claimed) already: DUPLICATE_NOTICE, CONFLICTING_NOTICE.
+            self._decided.claim((record.topic, record.partition), accepted, record.offset)
+            return accepted
+        except NoticeRejected as rejection:
+            log.warning(
+                "notice rejected",
+                extra={
+                    "reason": rejection.reason,
+                    "notice_id": rejection.notice_id,
+                    "topic": record.topic,
+                    "partition": record.partition,
+                    "offset": record.offset,
+                },
+            )
+            return self._rejected(record, rejection)
+
+    def _rejected(
+        self, record: ConsumerRecord, rejection: NoticeRejected, *, keep_original: bool = True
+    ) -> Outcome:
+        """The dead letter and audit record of a notice that can never be processed. If the
+        original would make them too large to write, they keep its size and digest instead."""
+        messages = messages_for_rejection(
+            rejection=rejection,
+            source_topic=record.topic,
+            source_partition=record.partition,
+            source_offset=record.offset,
+            key=record.key,
+            value=record.value,
+            rejected_at=self._clock(),
+            keep_original=keep_original,
+        )
+        encoded = self._encode(messages)
+        if keep_original and self._oversize(encoded):
+            return self._rejected(record, rejection, keep_original=False)
+        return Outcome(encoded, rejection=rejection.reason)
+
+    def _broker_refused(
+        self, record: ConsumerRecord, intake: AcceptedNotice | Outcome, error: str
+    ) -> Outcome:
+        """The dead letter of the notice whose records the broker refused on their own."""
+        notice_id = None
+        if isinstance(intake, AcceptedNotice):
+            notice_id = intake.notice_id
+            # Dead-lettered, never decided: its id stays free, as for any other rejection.
+            self._decided.release((record.topic, record.partition), notice_id)
+        rejection = NoticeRejected(
+            "BROKER_REFUSED",
+            f"the broker refused a record of this notice ({error}) when it was written on "
+            "its own; nothing was disclosed",
+            notice_id,
+        )
+        return self._rejected(record, rejection, keep_original=False)
+
+    def _oversize(self, encoded: Iterable[EncodedRecord]) -> list[tuple[str, int]]:
+        """(topic, size) of each record larger than the gateway may write."""
+        limit = self._settings.max_record_bytes
+        sizes = ((m.topic, len(m.value) + len(m.key or b"")) for m in encoded)
+        return [(topic, size) for topic, size in sizes if size > limit]
+
+    # --- decisions ----------------------------------------------------------------------------
+
+    async def _decide(
+        self, undecided: list[_Undecided], outcomes: dict[TopicPartition, list[NoticeResult]]
+    ) -> None:
+        """Decide a poll's accepted notices in as few policy queries as the engine takes,
+        queries running concurrently; each notice's outcome goes to its slot in `outcomes`."""
+        engine_down: list[str] = []
+        failed_at: dict[TopicPartition, int] = {}
+        await asyncio.gather(
+            *(
+                self._decide_query(list(chunk), outcomes, engine_down, failed_at)
+                for chunk in query_chunks(undecided, self._engine.batch_size)
+            )
+        )
+
+    async def _decide_query(
+        self,
+        query: list[_Undecided],
+        outcomes: dict[TopicPartition, list[NoticeResult]],
+        engine_down: list[str],
+        failed_at: dict[TopicPartition, int],
+    ) -> None:
+        async with self._decisions_in_flight:
+            # Not worth asking about: the engine failed already in this poll, or an earlier
+            # notice of the same partition could not be decided (the partition stops there).
+            asked: list[_Undecided] = []
+            for item in query:
+                if engine_down:
+                    outcomes[item.tp][item.slot] = Skipped(engine_down[0])
+                elif failed_at.get(item.tp, item.record.offset + 1) < item.record.offset:
+                    outcomes[item.tp][item.slot] = Skipped("earlier_notice_failed")
+                else:
+                    asked.append(item)
+            if not asked:
+                return
+            started = time.perf_counter()
+            answers = await self._ask([item.accepted.notice for item in asked])
+            self._decision_latency.observe(time.perf_counter() - started)
+        decided_at = self._clock()
+        failures: list[tuple[_Undecided, DecisionUnavailable]] = []
+        for item, answer in zip(asked, answers, strict=True):
+            outcome = self._outcome_of(item.record, item.accepted, answer, decided_at)
+            if isinstance(outcome, Outcome):
+                outcome = self._recorded_as_seen(item, outcome, decided_at)
+            if isinstance(outcome, DecisionUnavailable):
+                failures.append((item, outcome))
+            outcomes[item.tp][item.slot] = outcome
+        if failures:
+            self._undecided(failures, engine_down, failed_at)
+        else:
+            self._on_engine_health(True)
+
+    def _recorded_as_seen(
+        self, item: _Undecided, outcome: Outcome, decided_at: dt.datetime
+    ) -> Outcome:
+        """A decided notice's outcome with its NoticeSeen record, in the same transaction; a
+        notice dead-lettered after all (its records too large) gives its claim back."""
+        record = item.record
+        if outcome.rejection is not None:
+            self._decided.release((record.topic, record.partition), item.accepted.notice_id)
+            return outcome
+        copy = DecidedCopy(
+            item.accepted.payload_sha256, record.topic, record.partition, record.offset
+        )
+        seen = OutboundMessage(
+            NOTICES_SEEN_TOPIC,
+            item.accepted.notice_id.encode(),
+            MessageType.NOTICE_SEEN,
+            notice_seen_record(accepted=item.accepted, copy=copy, decided_at=decided_at),
+            signed=False,
+        )
+        return replace(outcome, messages=(*outcome.messages, *self._encode([seen])))
+
+    async def _ask(self, notices: list[Notice]) -> list[EngineAnswer | DecisionUnavailable]:
+        """One policy query within the decision budget. Failures are returned, not raised."""
+        try:
+            async with asyncio.timeout(self._settings.decision_timeout_s):
+                answers = await self._engine.evaluate_many(notices)
+            if len(answers) == len(notices):
+                return answers
+            failure: DecisionUnavailable = PolicyResultInvalid(
+                f"the engine answered {len(answers)} times for {len(notices)} notices",
+                kind="batch_mismatch",
+            )
+        except TimeoutError:
+            failure = EngineUnavailable("no answer within the decision budget", kind="timeout")
+        except DecisionUnavailable as error:
+            failure = error
+        except Exception as error:  # a bug must not disclose: fail closed and retry
+            log.exception("unexpected error while deciding", extra={"error": type(error).__name__})
+            failure = DecisionUnavailable(type(error).__name__, kind="unexpected")
+        return [failure] * len(notices)
+
+    def _outcome_of(
+        self,
+        record: ConsumerRecord,
+        accepted: AcceptedNotice,
+        answer: EngineAnswer | DecisionUnavailable,
+        decided_at: dt.datetime,
+    ) -> Outcome | DecisionUnavailable:
+        if isinstance(answer, DecisionUnavailable):
+            return answer
+        try:
+            decisions = parse_decisions(answer.result, self._subscriber_ids)
+        except DecisionUnavailable as error:
+            return error
+        except Exception as error:  # a bug must not disclose: fail closed and retry
+            log.exception("unexpected error while deciding", extra={"error": type(error).__name__})
+            return DecisionUnavailable(type(error).__name__, kind="unexpected")
+        decided = messages_for_decisions(
+            accepted=accepted,
+            decisions=decisions,
+            topology=self._topology,
+            limits=self._limits,
+            policy_revision=answer.policy_revision,
+            decided_at=decided_at,
+            relay_contact=self._relay_contact,
+        )
+        encoded = self._encode(decided.messages)
+        oversize = self._oversize(encoded)
+        if oversize:
+            # Permanent: no transaction could ever hold this notice's records. Nothing of it
+            # is disclosed; the dead letter says which records and how large (no content).
+            largest_topic, largest = max(oversize, key=lambda item: item[1])
+            rejection = NoticeRejected(
+                "RECORD_TOO_LARGE",
+                f"{len(oversize)} of its records would exceed the gateway's record limit of "
+                f"{self._settings.max_record_bytes} bytes (largest {largest} bytes, for "
+                f"{largest_topic}); nothing was disclosed",
+                accepted.notice_id,
+            )
+            log.error(
+                "notice dead-lettered: its records would be too large to write",
+                extra={
+                    "reason": rejection.reason,
+                    "notice_id": accepted.notice_id,
+                    "topic": record.topic,
+                    "partition": record.partition,
+                    "offset": record.offset,
+                    "largest_bytes": largest,
+                },
+            )
+            return self._rejected(record, rejection)
+        return Outcome(encoded, decisions=decided.decisions, breaches=decided.breaches)
+
+    def _undecided(
+        self,
+        failures: list[tuple[_Undecided, DecisionUnavailable]],
+        engine_down: list[str],
+        failed_at: dict[TopicPartition, int],
+    ) -> None:
+        """Account for the notices of one query left without a usable decision."""
+        for kind in sorted({failure.kind for _, failure in failures}):
+            self._metrics.engine_failures.labels(self._engine.name, kind).inc()
+        self._stats.decision_failures += len(failures)
+        self._on_engine_health(False)
+        down = [f.kind for _, f in failures if isinstance(f, EngineUnavailable)]
+        if down:
+            engine_down.append(down[0])
+        for item, failure in failures:
+            offset = item.record.offset
+            if offset >= failed_at.get(item.tp, offset + 1):
+                continue  # its partition already stops at an earlier notice
+            failed_at[item.tp] = offset
+            log.warning(
+                "policy engine gave no usable decision",
+                extra={
+                    "engine": self._engine.name,
+                    "kind": failure.kind,
+                    "error": str(failure),
+                    "notice_id": item.accepted.notice_id,
+                    "topic": item.record.topic,
+                    "partition": item.record.partition,
+                    "offset": offset,
+                },
+            )
+
+    def _encode(self, messages: list[OutboundMessage]) -> tuple[EncodedRecord, ...]:
+        encoded = []
+        signed_at = self._clock()
+        for message in messages:
+            value = self._catalog.encode(message.message_type, message.record)
+            if message.signed:
+                value = seal(self._catalog, value, self._hub_key, signed_at)
+            topic = self._topics.get(message.topic)
+            if topic is None:
+                topic = self._topics[message.topic] = self._names.topic(message.topic)
+            encoded.append(EncodedRecord(topic, message.key, value, message.message_type))
+        return tuple(encoded)

@@ -1,0 +1,200 @@
+"""The gateway loop's fail-closed and retry rules, against fakes (tests/gateway/loop_fakes.py):
+no broker, no policy engine. The same rules run against the real ones in
+tests/gateway/integration and tests/security."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from aiokafka import TopicPartition
+
+from services.gateway.service import Gateway
+from services.gateway.settings import GatewaySettings
+from services.hubkit.ceilings import DisclosureLimits
+from services.hubkit.codec import MessageType
+from services.hubkit.envelope import KeyDirectory, SigningKey, seal
+from services.hubkit.notice import encode_notice
+from services.hubkit.topology import load_topology
+from tests.factories import POLICIES, catalog, notices
+from tests.gateway.loop_fakes import AT, FakeBroker, FakeConsumer, FakeEngine, FakeSeenLog
+
+CATALOG = catalog()
+TOPOLOGY = load_topology(POLICIES)
+LIMITS = DisclosureLimits.load(POLICIES)
+POLICE = TOPOLOGY.agency("POLICE")
+POLICE_KEY = SigningKey.generate("adapter-police")
+HUB_KEY = SigningKey.generate("gateway")
+TP = TopicPartition(POLICE.topic, 0)
+FAST = {
+    "poll_timeout_ms": 5,
+    "commit_interval_ms": 5,
+    "retry_backoff_initial_s": 0.01,
+    "retry_backoff_max_s": 0.02,
+}
+
+
+class Loop:
+    """One gateway over fakes, and the notices published to it."""
+
+    def __init__(self, **settings: Any) -> None:
+        self.broker = FakeBroker()
+        self.consumer = FakeConsumer(self.broker)
+        self.engine = FakeEngine([s.subscriber_id for s in TOPOLOGY.subscribers])
+        self.gateway = Gateway(
+            settings=GatewaySettings.model_validate({**FAST, **settings}),
+            topology=TOPOLOGY,
+            limits=LIMITS,
+            catalog=CATALOG,
+            agency_keys=KeyDirectory.of([POLICE_KEY]),
+            hub_key=HUB_KEY,
+            engine=self.engine,
+            seen_log=FakeSeenLog(),
+            consumer=self.consumer,
+            producer_factory=self.broker.new_producer,
+        )
+        self._notices = notices(seed=3)
+
+    def publish(self, count: int) -> list[str]:
+        """Signed police notices on TP; their ids."""
+        ids = []
+        for _ in range(count):
+            notice = self._notices.notice("SAFEGUARDING_CONTACT")
+            value = seal(CATALOG, encode_notice(CATALOG, notice), POLICE_KEY, AT)
+            self.consumer.append(TP, str(notice["subject"]["linkage_key"]).encode(), value)
+            ids.append(notice["notice_id"])
+        return ids
+
+    def committed_offset(self) -> int | None:
+        return self.broker.offsets.get(TP)
+
+    def metric(self, name: str, **labels: str) -> float:
+        return self.gateway.metrics.registry.get_sample_value(name, labels) or 0.0
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        self.consumer.assign([TP])
+        task = asyncio.create_task(self.gateway.run())
+        try:
+            yield
+        finally:
+            self.gateway.stop()
+            await asyncio.wait_for(task, 5)
+
+
+async def until(done: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not done():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.002)
+
+
+async def test_a_batch_commits_audit_feeds_and_offset_in_one_transaction_after_fencing() -> None:
+    loop = Loop()
+    ids = loop.publish(3)
+    async with loop.running():
+        await until(lambda: loop.committed_offset() == 3)
+    transactional_id = f"safehub-gateway-{TP.topic}-0"
+    # Fencing before reading: the producer is initialised before the committed offset is read.
+    assert loop.broker.events[:2] == [f"init {transactional_id}", f"committed? {TP.topic}-0"]
+    assert loop.broker.decided_ids() == ids
+    for transaction in loop.broker.committed:
+        assert transaction.transactional_id == transactional_id
+        decided = len(transaction.kinds(MessageType.NOTICE_SEEN))
+        assert len(transaction.kinds(MessageType.FEED_ITEM)) == decided  # the manager's flag
+        assert len(transaction.kinds(MessageType.AUDIT_RECORD)) == decided * len(
+            TOPOLOGY.subscribers
+        )
+    assert loop.gateway.stats.notices_decided == 3
+    assert all(producer.stopped for producer in loop.broker.producers)
+
+
+async def test_engine_down_pauses_the_partition_discloses_nothing_then_delivers_once() -> None:
+    loop = Loop()
+    ids = loop.publish(2)
+    loop.engine.down = True
+    async with loop.running():
+        await until(lambda: loop.gateway.stats.decision_failures >= 4)
+        health = loop.gateway.health()
+        assert not health.engine_ok
+        assert not health.ready
+        assert loop.consumer.pauses >= 2, "paused before each retry"
+        assert loop.broker.committed == [], "no decision, no disclosure"
+        failures = loop.metric(
+            "safehub_gateway_engine_failures_total", engine="fake", kind="connection"
+        )
+        assert failures >= 1
+        loop.engine.down = False
+        await until(lambda: loop.committed_offset() == 2)
+        assert loop.gateway.health().engine_ok
+    assert loop.broker.decided_ids() == ids, "each notice decided once, in order"
+    assert len(loop.broker.records(MessageType.FEED_ITEM)) == 2
+    assert loop.gateway.stats.notices_rejected == 0
+    assert loop.metric("safehub_gateway_retries_total") >= 2
+
+
+async def test_an_undecidable_notice_stops_its_partition_after_what_came_before() -> None:
+    loop = Loop()
+    first, stuck, last = loop.publish(3)
+    loop.engine.undecidable = {stuck}
+    async with loop.running():
+        await until(lambda: loop.engine.asked.count(stuck) >= 3)
+        assert loop.committed_offset() == 1
+        assert loop.broker.decided_ids() == [first]
+        # Decided in the same query, but not delivered: the partition stops at the notice.
+        assert len(loop.broker.records(MessageType.FEED_ITEM)) == 1
+        loop.engine.undecidable = set()
+        await until(lambda: loop.committed_offset() == 3)
+    assert loop.broker.decided_ids() == [first, stuck, last]
+
+
+async def test_a_notice_the_broker_refuses_is_found_one_by_one_and_dead_lettered() -> None:
+    loop = Loop(commit_interval_ms=50)
+    first, refused, last = loop.publish(3)
+    loop.broker.refused_notice_ids = {refused}
+    async with loop.running():
+        await until(lambda: loop.committed_offset() == 3)
+    # The batch of three fails, then one per transaction: the refused notice fails alone and
+    # is dead-lettered when read again; its neighbours are delivered once.
+    assert loop.broker.failed == 2
+    assert [t.offsets[TP] for t in loop.broker.committed] == [1, 2, 3]
+    assert loop.broker.decided_ids() == [first, last]
+    assert len(loop.broker.records(MessageType.DEAD_LETTER)) == 1
+    assert loop.metric("safehub_gateway_dead_letters_total", reason="BROKER_REFUSED") == 1
+    assert loop.gateway.stats.notices_rejected == 1
+    assert loop.gateway.stats.stall_alerts == 0
+
+
+async def test_a_transient_failure_is_retried_raises_the_stall_alert_once_and_clears() -> None:
+    loop = Loop(stall_alert_after_s=0.05)
+    [notice] = loop.publish(1)
+    loop.broker.transient_failures = 10**6
+    async with loop.running():
+        await until(lambda: loop.gateway.stats.stall_alerts >= 1)
+        await until(lambda: loop.broker.failed >= 10)
+        assert loop.gateway.health().stalled_partitions == 1
+        assert loop.gateway.stats.stall_alerts == 1, "once per stall"
+        assert loop.metric("safehub_gateway_partition_stalled_seconds") >= 0.05
+        assert loop.broker.committed == []
+        loop.broker.transient_failures = 0
+        await until(lambda: loop.committed_offset() == 1)
+        assert loop.gateway.health().stalled_partitions == 0
+    assert loop.broker.decided_ids() == [notice], "re-read and decided once, never dead-lettered"
+    assert loop.gateway.stats.notices_rejected == 0
+    assert loop.gateway.stats.producers_recreated >= 10
+
+
+async def test_revoked_partitions_commit_their_waiting_notices_before_letting_go() -> None:
+    loop = Loop(commit_interval_ms=60_000)
+    ids = loop.publish(2)
+    async with loop.running():
+        await until(lambda: len(loop.engine.asked) == 2)
+        await asyncio.sleep(0.02)
+        assert loop.broker.committed == [], "waiting for the commit interval"
+        loop.consumer.assign([])
+        await until(lambda: loop.committed_offset() == 2)
+        assert loop.gateway.health().assigned_partitions == 0
+        assert all(producer.stopped for producer in loop.broker.producers)
+    assert loop.broker.decided_ids() == ids
