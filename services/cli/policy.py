@@ -381,7 +381,7 @@ def _sample_notices(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    from services.policy.bundle import Version
+    from services.hubkit.policy_contract import Version
     from services.policy.publish import BundleStore, publish_bundle
     from services.stack import StackRunner
 

@@ -1,32 +1,36 @@
 """Decision engines behind one interface: the OPA server and in-process regopy.
 
 Both evaluate the same `policies/` bundle and must return identical decisions (parity
-suite). Anything other than a well-formed, defined result is a DecisionUnavailable: the
-gateway retries and discloses nothing meanwhile.
+suite); what a bundle is, its entrypoints and how its revision is named are the policy
+contract's (services/hubkit/policy_contract.py), shared with the IG policy tools. Anything
+other than a well-formed, defined result is a DecisionUnavailable: the gateway retries and
+discloses nothing meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import importlib
 import io
-import json
 import ssl
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import aiohttp
 import orjson
-import regopy
 
 from services.gateway.errors import DecisionUnavailable, EngineUnavailable, PolicyResultInvalid
+from services.hubkit.errors import InProcessPolicyFailed
+from services.hubkit.inprocess_policy import InProcessPolicy
+from services.hubkit.policy_contract import (
+    BATCH_DECISIONS_ENTRYPOINT,
+    DECISIONS_ENTRYPOINT,
+    bundle_revision,
+    revision_from_provenance,
+)
 
 __all__ = [
-    "BATCH_DECISIONS_ENTRYPOINT",
-    "DECISIONS_ENTRYPOINT",
     "UNCONFIRMED_PREFIX",
     "DecisionEngine",
     "EngineAnswer",
@@ -34,13 +38,8 @@ __all__ = [
     "OpaEngine",
     "RegopyEngine",
     "bundle_revision",
-    "policy_data",
     "query_chunks",
 ]
-
-DECISIONS_ENTRYPOINT = "safehub/sharing/decisions"
-BATCH_DECISIONS_ENTRYPOINT = "safehub/sharing/batch_decisions"
-"""Input {"notices": [...]}: one `decisions` object per notice, in input order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,56 +72,6 @@ class DecisionEngine(Protocol):
     async def close(self) -> None: ...
 
 
-def _policy_files(policies_dir: Path) -> tuple[list[Path], list[Path]]:
-    rego = sorted(p for p in policies_dir.rglob("*.rego") if not p.name.endswith("_test.rego"))
-    data = sorted(policies_dir.rglob("data.json"))
-    return rego, data
-
-
-def policy_data(policies_dir: Path) -> dict[str, Any]:
-    """Every data.json merged into one document at its bundle path.
-
-    regopy 1.5.2 cannot merge several documents under a shared top-level key: it keeps the
-    first, then crashes the process on the first query. So it gets exactly one document.
-    """
-    merged: dict[str, Any] = {}
-    for path in _policy_files(policies_dir)[1]:
-        node = merged
-        for part in path.parent.relative_to(policies_dir).parts:
-            node = node.setdefault(part, {})
-        node.update(json.loads(path.read_text()))
-    return merged
-
-
-def bundle_revision(policies_dir: Path) -> str:
-    """Revision of a policy directory: the manifest's revision, else a content hash."""
-    manifest = policies_dir / ".manifest"
-    if manifest.exists():
-        revision = json.loads(manifest.read_text()).get("revision")
-        if isinstance(revision, str) and revision:
-            return revision
-    digest = hashlib.sha256()
-    rego, data = _policy_files(policies_dir)
-    for path in (*rego, *data):
-        digest.update(str(path.relative_to(policies_dir)).encode() + b"\x00")
-        digest.update(path.read_bytes())
-    return f"sha256:{digest.hexdigest()[:16]}"
-
-
-def _provenance_reader() -> Callable[[Any], str | None] | None:
-    """`services.policy.bundle.revision_from_provenance`, when that module is present.
-
-    It reads the revision of the bundle OPA actually evaluated from a `?provenance=true`
-    answer (None when OPA reports none).
-    """
-    try:
-        module = importlib.import_module("services.policy.bundle")
-    except ImportError:
-        return None
-    reader = getattr(module, "revision_from_provenance", None)
-    return reader if callable(reader) else None
-
-
 # aiohttp.payload.TOO_LARGE_BYTES_BODY: from this size a bytes body triggers its warning.
 _LARGE_BODY_BYTES = 2**20
 _HEADERS = {
@@ -146,7 +95,7 @@ class OpaEngine:
     was the largest single CPU cost of the gateway's own work (about 1 ms per notice).
 
     Each answer records the bundle revision OPA reports having evaluated (`?provenance=true`,
-    read by services.policy.bundle); `revision` (our copy's) is the fallback, marked
+    read by services.hubkit.policy_contract); `revision` (our copy's) is the fallback, marked
     unconfirmed when OPA reports none.
 
     Every failure is a DecisionUnavailable with a `kind` for the metrics. For the whole query:
@@ -175,11 +124,9 @@ class OpaEngine:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self._fallback_revision = revision
-        self._provenance = _provenance_reader()
-        query = "?provenance=true" if self._provenance is not None else ""
         base = base_url.rstrip("/")
-        self._url = f"{base}/v1/data/{DECISIONS_ENTRYPOINT}{query}"
-        self._batch_url = f"{base}/v1/data/{BATCH_DECISIONS_ENTRYPOINT}{query}"
+        self._url = f"{base}/v1/data/{DECISIONS_ENTRYPOINT}?provenance=true"
+        self._batch_url = f"{base}/v1/data/{BATCH_DECISIONS_ENTRYPOINT}?provenance=true"
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._ssl_context = ssl_context
         self._headers = {**_HEADERS, **(headers or {})}
@@ -279,12 +226,7 @@ class OpaEngine:
 
     def _revision_of(self, body: dict[str, Any]) -> str:
         """The revision OPA says it evaluated; else our copy's, marked as unconfirmed."""
-        if self._provenance is None:
-            return self._fallback_revision
-        try:
-            served = self._provenance(body)
-        except (KeyError, TypeError, ValueError):
-            served = None
+        served = revision_from_provenance(body)
         return served or f"{UNCONFIRMED_PREFIX}{self._fallback_revision}"
 
     async def close(self) -> None:
@@ -322,7 +264,8 @@ def _batch_results(result: Any, expected: int) -> list[Any]:
 
 
 class RegopyEngine:
-    """rego-cpp in process, with the policy prebuilt once into a bundle."""
+    """rego-cpp in process (services.hubkit.inprocess_policy), with the policy prebuilt once
+    into a bundle."""
 
     name = "regopy"
     max_concurrency = 1
@@ -332,45 +275,17 @@ class RegopyEngine:
     of its own, with its own time budget."""
 
     def __init__(self, policies_dir: Path) -> None:
-        interpreter = regopy.Interpreter()
-        for path in _policy_files(policies_dir)[0]:
-            interpreter.add_module(str(path.relative_to(policies_dir)), path.read_text())
-        interpreter.add_data_json(json.dumps(policy_data(policies_dir)))
-        self._interpreter = interpreter
-        self._bundle = interpreter.build(None, [DECISIONS_ENTRYPOINT])
-        self._revision = bundle_revision(policies_dir)
+        self._policy = InProcessPolicy(policies_dir)
+        self._revision = self._policy.revision
         # One interpreter holds one input at a time: serialise queries.
         self._lock = asyncio.Lock()
 
     def evaluate_sync(self, policy_input: dict[str, Any]) -> EngineAnswer:
         try:
-            self._interpreter.set_input_term(json.dumps(policy_input))
-            output = self._interpreter.query_bundle_entrypoint(self._bundle, DECISIONS_ENTRYPOINT)
-            # Never call Output.expressions() on an undefined result: rego-cpp aborts the
-            # process. The text form is 'undefined' or a JSON object.
-            text = str(output)
-        except (regopy.RegoError, ValueError, RuntimeError) as error:
-            raise PolicyResultInvalid(
-                f"regopy failed: {type(error).__name__}", kind="engine_error"
-            ) from error
-        if text == "undefined":
-            raise PolicyResultInvalid(
-                "regopy result is undefined for the decisions entrypoint", kind="undefined"
-            )
-        try:
-            body = json.loads(text)
-            expressions = body["expressions"]
-        except (ValueError, KeyError, TypeError) as error:
-            raise PolicyResultInvalid(
-                "regopy answered with an unreadable result", kind="malformed_json"
-            ) from error
-        if not isinstance(expressions, list) or len(expressions) != 1:
-            raise PolicyResultInvalid("regopy result is not a single value")
-        if not isinstance(expressions[0], dict):
-            raise PolicyResultInvalid(
-                "regopy result is not an object keyed by subscriber", kind="non_object_result"
-            )
-        return EngineAnswer(expressions[0], self._revision)
+            result = self._policy.decisions(policy_input)
+        except InProcessPolicyFailed as failure:
+            raise PolicyResultInvalid(str(failure), kind=failure.kind) from failure
+        return EngineAnswer(result, self._revision)
 
     async def evaluate(self, policy_input: dict[str, Any]) -> EngineAnswer:
         async with self._lock:

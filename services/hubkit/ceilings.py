@@ -7,10 +7,10 @@ information-sharing agreement allows: a decision that permits a path beyond its 
 ceiling is not delivered at all.
 
 A ceiling is a set of field paths with the project's path semantics (`is_permitted` in
-services/gateway/domain/redaction.py, reused here so that "within" means exactly what
-redaction means): a permitted path is within when it is a ceiling path or lies under one,
-e.g. `detail.cpis_flag.plan_type` under `detail.cpis_flag`. Every (role, notice type) is
-expanded once at load, so checking a decision is a set difference.
+services/hubkit/field_paths.py, which the gateway's redaction uses too, so that "within"
+means exactly what redaction means): a permitted path is within when it is a ceiling path
+or lies under one, e.g. `detail.cpis_flag.plan_type` under `detail.cpis_flag`. Every
+(role, notice type) is expanded once at load, so checking a decision is a set difference.
 
 The gateway applies two more things from the same IG-owned files after the policy, so they
 load here too (`DisclosureLimits`): the field catalogue's "silent" paths (a recipient is never

@@ -12,6 +12,9 @@ HubError
 ├── AuditRecordRejected             a record on an audit topic is not what its topic accepts
 │                                   (unsigned, wrong signer, wrong schema, unbounded text)
 ├── CredentialsMissing              no broker credential file for a principal
+├── PolicyBundleInvalid             a policy folder's files break the policy contract
+├── SharingDecisionInvalid          a policy answer is not a well-formed decision per subscriber
+├── InProcessPolicyFailed           regopy gave no defined decisions object (`kind` says why)
 └── TlsMaterialMissing              TLS is switched on but a CA, certificate or token file is absent
 """
 
@@ -24,8 +27,11 @@ __all__ = [
     "CredentialsMissing",
     "EnvelopeError",
     "HubError",
+    "InProcessPolicyFailed",
     "MalformedPayload",
     "NotSingleObjectEncoded",
+    "PolicyBundleInvalid",
+    "SharingDecisionInvalid",
     "TlsMaterialMissing",
     "UnexpectedSchema",
     "UnknownSchemaFingerprint",
@@ -99,6 +105,23 @@ class CredentialsMissing(HubError):
         super().__init__(
             f"no broker credentials for principal {principal!r} at {path}; run `safehub stack up`"
         )
+
+
+class PolicyBundleInvalid(HubError):
+    """A policy folder or bundle holds data the policy contract cannot read as written."""
+
+
+class SharingDecisionInvalid(HubError):
+    """A policy result that is not exactly one well-formed decision per subscriber."""
+
+
+class InProcessPolicyFailed(HubError):
+    """regopy failed or answered other than a defined object; `kind` labels why for metrics
+    (the same kinds as the gateway's PolicyResultInvalid)."""
+
+    def __init__(self, message: str, *, kind: str) -> None:
+        self.kind = kind
+        super().__init__(message)
 
 
 class TlsMaterialMissing(HubError):

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.gateway.domain.decisions import SharingDecision, parse_decisions
-from services.gateway.errors import PolicyResultInvalid
+from services.hubkit.errors import SharingDecisionInvalid
+from services.hubkit.sharing_decisions import SharingDecision, parse_decisions
 
 __all__ = [
     "EXAMPLES_PER_CHANGE",
@@ -65,7 +65,7 @@ def read_decisions(result: Any) -> dict[str, SharingDecision | None]:
     for subscriber_id in result:
         try:
             decisions[subscriber_id] = parse_decisions(result, [subscriber_id])[subscriber_id]
-        except PolicyResultInvalid:
+        except SharingDecisionInvalid:
             decisions[subscriber_id] = None
     return decisions
 

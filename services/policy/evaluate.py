@@ -11,7 +11,6 @@ once per notice, and the chunks of the current and the candidate policy share th
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import ssl
@@ -25,18 +24,22 @@ from typing import Any, Literal
 
 import httpx
 
-from services.policy.bundle import (
+from services.hubkit.errors import InProcessPolicyFailed, PolicyBundleInvalid
+from services.hubkit.inprocess_policy import InProcessPolicy
+from services.hubkit.policy_contract import (
+    DECISIONS_ENTRYPOINT,
+    DECISIONS_QUERY,
+    BundleFile,
     content_digest,
-    load_bundle_revision,
-    member_path,
-    policy_bundle_files,
+    is_bundle_member,
+    policy_data,
     revision_from_provenance,
 )
+from services.policy.bundle import load_bundle_revision, member_path, policy_bundle_files
 from services.policy.errors import EvaluationFailed, PolicySourceInvalid
 
 __all__ = [
     "BATCH_QUERY",
-    "DECISIONS_QUERY",
     "BatchPool",
     "Evaluation",
     "PolicySource",
@@ -47,17 +50,8 @@ __all__ = [
     "server_data",
 ]
 
-DECISIONS_QUERY = "data.safehub.sharing.decisions"
 BATCH_QUERY = f'[d | some n in input.notices; d := {DECISIONS_QUERY} with input as {{"notice": n}}]'
 _EVAL_TIMEOUT_S = 900
-
-
-def _merge_data(into: dict[str, Any], path_parts: Sequence[str], document: Any) -> None:
-    node = into
-    for part in path_parts:
-        node = node.setdefault(part, {})
-    if isinstance(document, dict):
-        node.update(document)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,30 +88,23 @@ class PolicySource:
 
     def contents(self) -> tuple[list[str], dict[str, Any]]:
         """(Rego sources, merged data document): what the policy reads and says."""
-        rego: list[str] = []
-        data: dict[str, Any] = {}
-        if self.kind == "folder":
-            for item in policy_bundle_files(self.path):
-                if item.path.endswith(".rego"):
-                    rego.append(item.content.decode())
-                elif item.path.endswith("data.json"):
-                    parts = Path(item.path).parent.parts
-                    _merge_data(data, parts, json.loads(item.content))
-                else:
-                    raise PolicySourceInvalid(f"{item.path}: only data.json data files are read")
-            return rego, data
+        files = policy_bundle_files(self.path) if self.kind == "folder" else self._bundle_files()
+        try:
+            data = policy_data(files)
+        except PolicyBundleInvalid as error:
+            raise PolicySourceInvalid(str(error)) from error
+        return [item.content.decode() for item in files if item.path.endswith(".rego")], data
+
+    def _bundle_files(self) -> list[BundleFile]:
+        """The members of a bundle file that the policy contract counts as its policy."""
+        files: list[BundleFile] = []
         with tarfile.open(self.path, "r:gz") as archive:
             for member in archive.getmembers():
                 name = member_path(member.name)
                 extracted = archive.extractfile(member) if member.isfile() else None
-                if extracted is None:
-                    continue
-                if name.endswith(".rego") and not name.endswith("_test.rego"):
-                    rego.append(extracted.read().decode())
-                elif Path(name).name == "data.json":
-                    document = json.load(io.BytesIO(extracted.read()))
-                    _merge_data(data, Path(name).parent.parts, document)
-        return rego, data
+                if extracted is not None and is_bundle_member(name):
+                    files.append(BundleFile(name, extracted.read()))
+        return files
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +170,7 @@ def evaluate_on_server(
 
     `verify` and `headers`: the hub's CA and OPA's bearer token for an https OPA
     (hubkit.tls.opa_ssl_context, opa_auth_headers)."""
-    url = f"{base_url.rstrip('/')}/v1/data/safehub/sharing/decisions"
+    url = f"{base_url.rstrip('/')}/v1/data/{DECISIONS_ENTRYPOINT}"
     try:
         response = httpx.post(
             url, params={"provenance": "true"}, json={"input": {"notice": notice}},
@@ -216,20 +203,24 @@ def server_data(
             body = httpx.get(url, timeout=timeout_s, verify=verify, headers=headers).json()
         except (httpx.HTTPError, ValueError) as error:
             raise EvaluationFailed(f"OPA at {base_url}: {type(error).__name__}") from error
-        _merge_data(data, ("safehub", part), body.get("result") if isinstance(body, dict) else None)
+        document = body.get("result") if isinstance(body, dict) else None
+        if isinstance(document, dict):
+            data.setdefault("safehub", {}).setdefault(part, {}).update(document)
     return data
 
 
 def evaluate_with_regopy(policies_dir: Path, notice: Any) -> Evaluation:
-    """One notice through regopy in process, as the gateway's embedded engine would."""
-    from services.gateway.engines import RegopyEngine
-    from services.gateway.errors import GatewayError
-
+    """One notice through regopy in process, as the gateway's embedded engine would
+    (services.hubkit.inprocess_policy)."""
     try:
-        answer = RegopyEngine(policies_dir).evaluate_sync({"notice": notice})
-    except GatewayError as error:
+        policy = InProcessPolicy(policies_dir)
+    except PolicyBundleInvalid as error:
+        raise PolicySourceInvalid(str(error)) from error
+    try:
+        result = policy.decisions({"notice": notice})
+    except InProcessPolicyFailed as error:
         raise EvaluationFailed(f"regopy: {error}") from error
-    return Evaluation(answer.result, answer.policy_revision, f"regopy on {policies_dir}")
+    return Evaluation(result, policy.revision, f"regopy on {policies_dir}")
 
 
 def _evaluate_chunk(opa: Path, source: PolicySource, notices: Sequence[Any]) -> list[Any]:

@@ -26,15 +26,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from services.policy.bundle import (
-    BUNDLE_NAME,
-    Version,
-    content_digest,
-    load_manifest,
-    manifest_for,
-    policy_bundle_files,
-    revision_for,
-)
+from services.hubkit.policy_contract import BUNDLE_NAME, Version, content_digest, revision_for
+from services.policy.bundle import load_manifest, manifest_for, policy_bundle_files
 from services.policy.errors import PublishFailed
 from services.policy.signing import SIGNING_ALGORITHM, IgSigningKey, provision_ig_signing_key
 

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from services.gateway.domain.decisions import SharingDecision
-from services.gateway.domain.redaction import present_paths, withheld_paths
+from services.hubkit.field_paths import present_paths, withheld_paths
+from services.hubkit.sharing_decisions import SharingDecision
 from services.policy.diff import NoticeRef, SimulationDiff, SubscriberDiff, read_decisions
 
 __all__ = [

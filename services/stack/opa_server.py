@@ -21,10 +21,10 @@ from typing import Any
 import httpx
 
 from services.hubkit.errors import TlsMaterialMissing
+from services.hubkit.policy_contract import BUNDLE_NAME, revision_from_provenance
 from services.hubkit.private_files import private_dir, write_atomically, write_private
 from services.hubkit.settings import HubSettings
 from services.hubkit.tls import opa_auth_headers, opa_ssl_context
-from services.policy.bundle import BUNDLE_NAME, revision_from_provenance
 from services.policy.errors import PolicyToolError
 from services.policy.publish import BundleStore, PublishResult, publish_bundle
 from services.policy.settings import PolicySettings

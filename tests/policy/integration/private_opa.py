@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from services.policy.bundle import BUNDLE_NAME, revision_from_provenance
+from services.hubkit.policy_contract import BUNDLE_NAME, revision_from_provenance
 from services.policy.bundle_server import serve
 from services.policy.publish import BundleStore, PublishResult, publish_bundle
 from services.policy.signing import SIGNING_ALGORITHM, provision_ig_signing_key

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from services.hubkit.notice import to_json_value
+from services.hubkit.policy_contract import Version, revision_from_provenance
 from services.hubkit.settings import HubSettings
-from services.policy.bundle import Version, load_bundle_revision, revision_from_provenance
+from services.policy.bundle import load_bundle_revision
 from services.policy.publish import BundleStore
 from services.policy.signing import provision_ig_signing_key
 from services.stack import StackRunner

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.policy.bundle import Version
+from services.hubkit.policy_contract import Version
 from services.policy.publish import FIRST_VERSION, Release, plan_release
 from services.policy.signing import ig_signing_key, provision_ig_signing_key
 
