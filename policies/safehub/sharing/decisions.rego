@@ -47,10 +47,15 @@ _decisions_alone(notice) := decided if decided := decisions with _notice as noti
 # everyone else gets a flag or a refusal, which never reads them.
 _sharing_candidates := object.keys(_grants) - object.keys(_vetoes)
 
+# Subscribers some grant, veto or refusal names. Most subscribers are named by none (deny
+# by default) and are decided without looking through the rule sets.
+_named := (object.keys(_grants) | object.keys(_vetoes)) | object.keys(_refusals)
+
 _context := {
 	"notice": _notice,
 	"invalid": _invalid_reason,
 	"present": _present,
+	"named": _named,
 	"grants": _grants,
 	"vetoes": _vetoes,
 	"restrictions": _restrictions,
@@ -63,6 +68,13 @@ _decision(sid, sub, ctx) := decision if {
 	ctx.invalid != ""
 	decision := _deny(sub, set(), ctx.invalid, "ISA-2.1")
 } else := decision if {
+	sid in ctx.named
+	decision := _named_decision(sid, sub, ctx)
+} else := _default_deny(sub, ctx.notice)
+
+# For a subscriber some grant, veto or refusal names: vetoes, then grants (purpose
+# permitting), then the reason a near-miss grant did not apply, then the refusal.
+_named_decision(sid, sub, ctx) := decision if {
 	vetoes := object.get(ctx.vetoes, sid, set())
 	count(vetoes) > 0
 	decision := _veto_decision(sub, vetoes, ctx)
@@ -80,7 +92,7 @@ _decision(sid, sub, ctx) := decision if {
 	refusals := object.get(ctx.refusals, sid, set())
 	count(refusals) > 0
 	decision := _refusal_decision(sub, refusals)
-} else := _default_deny(sub, ctx.notice)
+}
 
 _grant(id, sid) := {
 	"subscriber": sid,
@@ -98,8 +110,8 @@ _veto_outcome(id, sub) := "FLAG_ONLY" if {
 	_inside_mash(sub)
 } else := "DENY"
 
-# `paths` as given (a set or a data array): made a set only for the subscribers whose share
-# decision needs it (see _share_decision).
+# `paths` is a set. A list from data is made a set once per notice by a rule
+# (_firewall_paths, ...), not once for every recipient it applies to.
 _restriction(id, sid, paths) := {"subscriber": sid, "id": id, "paths": paths}
 
 _refusal(id, sid) := {"subscriber": sid, "id": id}
@@ -184,9 +196,11 @@ _sorted(members) := sort([member | some member in members])
 _share_decision(sid, sub, grants, ctx) := decision if {
 	primary := _primary_grant(grants)
 	viewed := union({_view_paths(data.safehub.rules.grants[grant.id].view, ctx.present) | some grant in grants})
-	restricted := object.get(ctx.restrictions, sid, set())
-	restrictions := {{"id": restriction.id, "paths": {path | some path in restriction.paths}} |
-		some restriction in restricted
+
+	# Without the subscriber, so that recipients whose restrictions are the same share the
+	# attribution and explanation OPA has already worked out (it caches function results).
+	restrictions := {{"id": restriction.id, "paths": restriction.paths} |
+		some restriction in object.get(ctx.restrictions, sid, set())
 	}
 	permitted := viewed - union({restriction.paths | some restriction in restrictions})
 	count(permitted) > 0

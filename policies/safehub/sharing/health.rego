@@ -21,11 +21,13 @@ package safehub.sharing
 # related_resources:
 #   - ref: https://www.legislation.gov.uk/eur/2016/679/article/9
 #     description: UK GDPR Art 9(2)(h); ISA clause 4.2
-_restrictions[sid] contains _restriction("clinical", sid, _clinical_paths(_notice)) if {
+_restrictions[sid] contains _restriction("clinical", sid, _notice_clinical_paths) if {
 	some sid in _sharing_candidates
 	sub := data.safehub.subscribers[sid]
 	not _has_role(sub, data.safehub.rules.R3.clinical_roles)
 }
+
+_notice_clinical_paths := _clinical_paths(_notice)
 
 _clinical_paths(notice) := clinical | account if {
 	_clinical_account(notice)

@@ -13,8 +13,10 @@ package safehub.sharing
 # related_resources:
 #   - ref: https://www.gov.uk/government/publications/safeguarding-practitioners-information-sharing-advice
 #     description: Golden rule 5; ISA clause 6.1
-_restrictions[sid] contains _restriction("identities", sid, data.safehub.rules.R14.identity_paths) if {
+_restrictions[sid] contains _restriction("identities", sid, _identity_paths) if {
 	some sid in _sharing_candidates
 	sub := data.safehub.subscribers[sid]
 	_outside_mash(sub)
 }
+
+_identity_paths := {path | some path in data.safehub.rules.R14.identity_paths}

@@ -52,20 +52,24 @@ default _present := set()
 # Paths holding information: container records field by field, everything else whole.
 # Mirrors present_paths() in services/gateway/domain/redaction.py.
 _present := whole | parts if {
-	is_object(_notice)
-	containers := {key | some key in data.safehub.fields.containers; is_object(_notice[key])}
+	# Local values, not the rules: this runs for every field, and each reference to a rule
+	# is a lookup.
+	# regal ignore:pointless-reassignment
+	notice := _notice
+	is_object(notice)
+	empty := {null, [], {}}
+	containers := {key | some key in data.safehub.fields.containers; is_object(notice[key])}
 
-	# Key by key, not `some key, value in _notice`: regopy 1.5.2 refuses that form. The
+	# Key by key, not `some key, value in notice`: regopy 1.5.2 refuses that form. The
 	# emptiness test is written out, not called, because this runs for every field.
-	whole := {key | some key in (object.keys(_notice) - containers); not _notice[key] in _empty}
+	whole := {key | some key in (object.keys(notice) - containers); not notice[key] in empty}
 	parts := {concat(".", [key, child]) |
 		some key in containers
-		some child in object.keys(_notice[key])
-		not _notice[key][child] in _empty
+		record := notice[key]
+		some child in object.keys(record)
+		not record[child] in empty
 	}
 }
-
-_empty := {null, [], {}}
 
 # Fields the notice holds that the schema (as listed in data.safehub.fields) does not define
 # for its type.

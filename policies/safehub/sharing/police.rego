@@ -171,7 +171,7 @@ _vetoes[sid] contains _veto("unreliable_intelligence", sid, sub) if {
 #     description: Golden rule 5, protect the identity of people who could be harmed; ISA clause 4.3
 _restrictions[sid] contains _restriction(
 	"intelligence_source", sid,
-	data.safehub.rules.R5.source_identifying_paths,
+	_source_identifying_paths,
 ) if {
 	_intelligence(_notice)
 	some sid in _sharing_candidates
@@ -187,7 +187,7 @@ _restrictions[sid] contains _restriction(
 # related_resources:
 #   - ref: https://www.gov.uk/government/publications/safeguarding-practitioners-information-sharing-advice
 #     description: Golden rule 5, protect the identity of people who could be harmed; ISA clause 4.3
-_restrictions[sid] contains _restriction("source_identity", sid, data.safehub.rules.R5.source_paths) if {
+_restrictions[sid] contains _restriction("source_identity", sid, _source_paths) if {
 	some sid in _sharing_candidates
 }
 
@@ -197,7 +197,7 @@ _restrictions[sid] contains _restriction("source_identity", sid, data.safehub.ru
 # related_resources:
 #   - ref: https://www.legislation.gov.uk/ukpga/2018/12/schedule/8
 #     description: DPA 2018 Part 3; ISA clause 4.3
-_restrictions[sid] contains _restriction("police_confidential_account", sid, data.safehub.rules.R5.account_paths) if {
+_restrictions[sid] contains _restriction("police_confidential_account", sid, _police_account_paths) if {
 	_notice.narrative.sensitivity in data.safehub.rules.R5.confidential_sensitivities
 	some sid in _sharing_candidates
 	sub := data.safehub.subscribers[sid]
@@ -210,9 +210,17 @@ _restrictions[sid] contains _restriction("police_confidential_account", sid, dat
 # related_resources:
 #   - ref: https://www.college.police.uk/app/intelligence-management/intelligence-report
 #     description: 3x5x2 grading; ISA clause 4.3
-_restrictions[sid] contains _restriction("intelligence_grading", sid, data.safehub.rules.R5.grading_paths) if {
+_restrictions[sid] contains _restriction("intelligence_grading", sid, _grading_paths) if {
 	some sid in _sharing_candidates
 	sub := data.safehub.subscribers[sid]
 	not _police(sub)
 	not _decision_maker(sub)
 }
+
+_source_identifying_paths := {path | some path in data.safehub.rules.R5.source_identifying_paths}
+
+_source_paths := {path | some path in data.safehub.rules.R5.source_paths}
+
+_police_account_paths := {path | some path in data.safehub.rules.R5.account_paths}
+
+_grading_paths := {path | some path in data.safehub.rules.R5.grading_paths}

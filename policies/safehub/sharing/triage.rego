@@ -85,11 +85,13 @@ _grants[sid] contains _grant("emergency_duty", sid) if {
 # related_resources:
 #   - ref: https://www.gov.uk/government/publications/working-together-to-safeguard-children--2
 #     description: Working Together 2023; ISA clause 4.1
-_restrictions[sid] contains _restriction("mash_firewall", sid, data.safehub.rules.R2.firewall_paths) if {
+_restrictions[sid] contains _restriction("mash_firewall", sid, _firewall_paths) if {
 	some sid in _sharing_candidates
 	sub := data.safehub.subscribers[sid]
 	_outside_mash(sub)
 }
+
+_firewall_paths := {path | some path in data.safehub.rules.R2.firewall_paths}
 
 _r1_note(notice) := concat("", [_family_note(notice), _consent_note(notice)])
 
