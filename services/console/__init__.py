@@ -14,7 +14,9 @@ decisions published back through the hub as MASH_DECISION notices.
     outbound     Kafka: decisions (as adapter-mash) and refusal audit records (as console)
     sessions     server-side sessions, expiry, rotation at sign-in
     signin       the OIDC client (authlib)
-    app          routes, templates, security headers
+    routes/      the pages, one router per page group: see routes/__init__.py
+    security_headers   the headers every response carries (CSP, no caching, no framing)
+    app          the HTTP edge wired in one place: routers, sessions, security headers
 """
 
 __all__: list[str] = []

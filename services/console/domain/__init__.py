@@ -3,7 +3,7 @@
 feed         a feed item as the console holds it (FeedEntry) and its accessors
 projection   one subscriber's feed, by notice id and by child; idempotent on notice id
 deadlines    working-time decision deadlines (local RAG timescales) and how to say them
-views        queue rows, an item, a child's chronology: what pages show
+views/       queue rows, an item, a child's chronology: what pages show, one module a page
 decisions    triage decision validation and the MASH_DECISION notice it becomes
 access       refusals and their ConsoleAccess events (ids and codes only, no free text)
 people       the signed-in person, their feed, session lifetime, opaque child handles

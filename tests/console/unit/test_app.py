@@ -168,6 +168,22 @@ async def test_signed_out_people_see_only_the_start_page(console: Console) -> No
     assert console.sent.refusals == []
 
 
+async def test_a_signed_out_request_gets_the_answer_its_kind_expects(console: Console) -> None:
+    # Pages go to the start page, fragments a live page re-fetches are an empty 401, the
+    # event stream a JSON 401; none of them is a refusal to audit.
+    for path in ("/queue", "/children/anything"):
+        answer = await console.http.get(path)
+        assert (answer.status_code, answer.headers["location"]) == (303, "/")
+    decided = await console.http.post("/children/anything/decisions", data={"csrf_token": "x"})
+    assert (decided.status_code, decided.headers["location"]) == (303, "/")
+    for path in ("/live/queue", "/live/children/anything"):
+        answer = await console.http.get(path)
+        assert (answer.status_code, answer.text) == (401, "")
+    stream = await console.http.get("/live/events")
+    assert (stream.status_code, stream.json()) == (401, {"error": "not signed in"})
+    assert console.sent.refusals == []
+
+
 async def test_the_queue_has_no_personal_data_in_urls_or_title(console: Console) -> None:
     assert (await console.sign_in("manager")).status_code == 303
     page = await console.http.get("/queue")

@@ -1,0 +1,70 @@
+"""View models: what the queue, an item and a child's chronology show. Pure functions of the
+projection, the clock value and the local timescales; templates only lay them out.
+
+triage       an item's triage status and RAG (suggested or confirmed, R8), on every page
+fields       how values read: labelled field rows, formatted values, times, agencies
+sharing      what was withheld and whom to ask, why it was shared, its marking
+queue        the queue's rows, ordered by risk then age, a page at a time
+item         one item's page
+chronology   a child's page: header and chronology across agencies
+
+What the pages import is re-exported here.
+"""
+
+from __future__ import annotations
+
+from services.console.domain.views.chronology import (
+    ChildHeader,
+    ChildView,
+    ChronologyEntry,
+    child_view,
+)
+from services.console.domain.views.fields import FieldRow, agency_text, field_rows
+from services.console.domain.views.item import ItemView, item_view
+from services.console.domain.views.queue import (
+    QueueFilter,
+    QueuePage,
+    QueueRow,
+    queue_page,
+    queue_row,
+    queue_rows,
+)
+from services.console.domain.views.sharing import Marking, WhyView, WithheldView, marking_of
+from services.console.domain.views.triage import (
+    RagView,
+    Status,
+    Triage,
+    suggested_rag,
+    suggestion_reason,
+    treated_as_missing,
+    triage_of,
+)
+
+__all__ = [
+    "ChildHeader",
+    "ChildView",
+    "ChronologyEntry",
+    "FieldRow",
+    "ItemView",
+    "Marking",
+    "QueueFilter",
+    "QueuePage",
+    "QueueRow",
+    "RagView",
+    "Status",
+    "Triage",
+    "WhyView",
+    "WithheldView",
+    "agency_text",
+    "child_view",
+    "field_rows",
+    "item_view",
+    "marking_of",
+    "queue_page",
+    "queue_row",
+    "queue_rows",
+    "suggested_rag",
+    "suggestion_reason",
+    "treated_as_missing",
+    "triage_of",
+]

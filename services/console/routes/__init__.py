@@ -1,0 +1,18 @@
+"""The console's pages, one router per page group; `services.console.app` includes them all.
+
+signin       GET /, /login, /auth/callback, /signed-out; POST /logout
+queue        GET /queue, /live/queue
+items        GET /items/{notice_id}
+children     GET /children/{handle}, /live/children/{handle}
+decisions    POST /children/{handle}/decisions
+live         GET /live/events (Server-Sent Events)
+ops          GET /healthz, /readyz
+
+What the routers share:
+dependencies who is asking (FastAPI dependencies) and what a signed-out request gets
+rendering    the templates and the context every page has
+forms        the session's CSRF token and single-use decision-form tokens
+refusals     a 403, after its audit event
+"""
+
+__all__: list[str] = []

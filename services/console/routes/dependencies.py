@@ -1,0 +1,128 @@
+"""Who is asking, as FastAPI dependencies (declared in a route's signature, resolved before
+it runs): the runtime, the person the session holds if any, and a signed-in `Viewer`.
+
+A route that needs someone signed in says what a signed-out request gets, by the dependency
+it declares: a page (`SignedIn`) redirects to the start page; a fragment the live page
+re-fetches (`SignedInFragment`) is an empty 401, so the script stops; the event stream
+(`SignedInStream`) is a JSON 401, also for a person without a feed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Annotated, cast
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from services.console.domain.people import Person, resolve_child_handle
+from services.console.domain.projection import FeedProjection
+from services.console.runtime import ConsoleRuntime
+from services.console.sessions import SIGNED_IN_KEY
+
+__all__ = [
+    "MaybePerson",
+    "NotSignedIn",
+    "Runtime",
+    "SignedIn",
+    "SignedInFragment",
+    "SignedInStream",
+    "SignedOutAnswer",
+    "Viewer",
+    "not_signed_in_response",
+    "runtime_of",
+]
+
+
+def runtime_of(request: Request) -> ConsoleRuntime:
+    return cast(ConsoleRuntime, request.app.state.runtime)
+
+
+Runtime = Annotated[ConsoleRuntime, Depends(runtime_of)]
+
+
+def _session_person(request: Request) -> Person | None:
+    data = request.session.get(SIGNED_IN_KEY)
+    return Person.from_session(data) if isinstance(data, dict) else None
+
+
+MaybePerson = Annotated[Person | None, Depends(_session_person)]
+"""The signed-in person, or None: for the routes anyone may open."""
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """A signed-in person's request, and what their pages read: their feed, whether they may
+    decide, and the session's key for child handles."""
+
+    request: Request
+    runtime: ConsoleRuntime
+    person: Person
+
+    @property
+    def projection(self) -> FeedProjection:
+        assert self.person.subscriber_id is not None  # sign-in refuses people without a feed
+        return self.runtime.projections[self.person.subscriber_id]
+
+    @property
+    def handle_key(self) -> bytes:
+        return bytes.fromhex(str(self.request.session["handle_key"]))
+
+    @property
+    def may_decide(self) -> bool:
+        return bool(set(self.person.roles) & self.runtime.decision_roles)
+
+    def child_key(self, handle: str) -> str | None:
+        """The linkage key a handle from this session stands for, if that child is in the
+        person's feed; None for anything else (another session's handle, a made-up one)."""
+        return resolve_child_handle(self.handle_key, handle, self.projection.linkage_keys())
+
+
+class SignedOutAnswer(Enum):
+    PAGE = "page"
+    FRAGMENT = "fragment"
+    STREAM = "stream"
+
+
+class NotSignedIn(Exception):
+    """Raised by a dependency; `not_signed_in_response` answers it (registered in app.py)."""
+
+    def __init__(self, answer: SignedOutAnswer) -> None:
+        super().__init__(answer.value)
+        self.answer = answer
+
+
+def not_signed_in_response(request: Request, error: Exception) -> Response:
+    assert isinstance(error, NotSignedIn)
+    if error.answer is SignedOutAnswer.FRAGMENT:
+        return HTMLResponse("", status_code=401)
+    if error.answer is SignedOutAnswer.STREAM:
+        return JSONResponse({"error": "not signed in"}, status_code=401)
+    return RedirectResponse("/", status_code=303)
+
+
+def _viewer(request: Request, person: Person | None, answer: SignedOutAnswer) -> Viewer:
+    if person is None:
+        raise NotSignedIn(answer)
+    return Viewer(request, runtime_of(request), person)
+
+
+def _page_viewer(request: Request, person: MaybePerson) -> Viewer:
+    return _viewer(request, person, SignedOutAnswer.PAGE)
+
+
+def _fragment_viewer(request: Request, person: MaybePerson) -> Viewer:
+    return _viewer(request, person, SignedOutAnswer.FRAGMENT)
+
+
+def _stream_viewer(request: Request, person: MaybePerson) -> Viewer:
+    if person is None or person.subscriber_id is None:
+        raise NotSignedIn(SignedOutAnswer.STREAM)
+    return Viewer(request, runtime_of(request), person)
+
+
+SignedIn = Annotated[Viewer, Depends(_page_viewer)]
+SignedInFragment = Annotated[Viewer, Depends(_fragment_viewer)]
+SignedInStream = Annotated[Viewer, Depends(_stream_viewer)]
+"""A signed-in person with a feed (the stream follows it)."""

@@ -1,0 +1,47 @@
+"""One item's page: the notice as this person may see it; 403 + audit for anything outside
+their feed."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, Response
+
+from services.console.domain.access import RefusalReason
+from services.console.domain.people import child_handle
+from services.console.domain.views import item_view
+from services.console.routes.dependencies import SignedIn
+from services.console.routes.refusals import refuse
+from services.console.routes.rendering import page, page_context
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+@router.get("/items/{notice_id}", response_class=HTMLResponse)
+async def item(viewer: SignedIn, notice_id: str) -> Response:
+    runtime, projection = viewer.runtime, viewer.projection
+    entry = projection.get(notice_id)
+    if entry is None:
+        # Not in this person's feed, whether or not it exists anywhere: the same answer.
+        return await refuse(
+            viewer.request, viewer.person, RefusalReason.NOT_IN_FEED, notice_id=notice_id
+        )
+    view = item_view(
+        entry,
+        projection,
+        now=runtime.clock(),
+        timescales=runtime.timescales,
+        agencies=runtime.agencies,
+    )
+    return page(
+        viewer.request,
+        "item.html",
+        page_context(
+            viewer.request,
+            viewer.person,
+            item=view,
+            child=child_handle(viewer.handle_key, entry.linkage_key),
+            may_decide=viewer.may_decide,
+        ),
+    )

@@ -1,0 +1,24 @@
+"""Liveness and readiness: ready once every served feed has caught up."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from services.console.routes.dependencies import Runtime
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(runtime: Runtime) -> JSONResponse:
+    feeds = {sid: runtime.feed_ready(sid) for sid in runtime.projections}
+    body = {"ready": all(feeds.values()), "feeds": feeds}
+    return JSONResponse(body, status_code=200 if body["ready"] else 503)

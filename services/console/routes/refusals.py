@@ -1,0 +1,63 @@
+"""A refusal: 403, after its ACCESS_REFUSED event is on the access topic (or its failure is
+logged loudly)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+
+from services.console.domain.access import (
+    RefusalReason,
+    Requester,
+    access_refused_event,
+    well_formed_notice_id,
+)
+from services.console.domain.people import Person
+from services.console.routes.dependencies import runtime_of
+from services.console.routes.rendering import page, page_context
+
+__all__ = ["refuse"]
+
+log = logging.getLogger("safehub.console")
+
+
+async def refuse(
+    request: Request,
+    person: Person,
+    reason: RefusalReason,
+    *,
+    notice_id: str | None = None,
+    fragment: bool = False,
+    signed_in: bool = True,
+) -> Response:
+    """403 for `person`: the refused page, or an empty body for a fragment. `signed_in` is
+    False when the refusal ends a sign-in (the page then shows nobody signed in)."""
+    runtime = runtime_of(request)
+    subscriber = runtime.topology.subscriber(person.subscriber_id) if person.subscriber_id else None
+    record = access_refused_event(
+        access_id=runtime.new_id(),
+        requester=Requester(person.subject, person.roles, subscriber),
+        reason=reason,
+        notice_id=well_formed_notice_id(notice_id) if notice_id else None,
+        at=runtime.clock(),
+    )
+    try:
+        await runtime.refusals.record(record)
+    except Exception as error:
+        # The refusal stands either way (nothing was shown); a missing audit record is an
+        # operational fault someone must see.
+        log.error(
+            "ACCESS_REFUSED access event not written",
+            extra={"reason": reason.value, "error": type(error).__name__},
+        )
+    log.info("access refused", extra={"reason": reason.value, "subject": person.subject})
+    if fragment:
+        return HTMLResponse("", status_code=403)
+    return page(
+        request,
+        "refused.html",
+        page_context(request, person if signed_in else None, reason=reason.value),
+        status=403,
+    )

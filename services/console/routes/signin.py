@@ -1,0 +1,81 @@
+"""Signing in (OIDC authorization code + PKCE, through `runtime.signin`) and out."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from services.console.domain.access import RefusalReason
+from services.console.domain.people import person_from_claims
+from services.console.errors import SignInFailed
+from services.console.routes.dependencies import MaybePerson, Runtime
+from services.console.routes.forms import csrf_ok
+from services.console.routes.refusals import refuse
+from services.console.routes.rendering import page, page_context, stale_form_page
+from services.console.sessions import SIGNED_IN_KEY, session_control
+
+__all__ = ["router"]
+
+log = logging.getLogger("safehub.console")
+router = APIRouter()
+
+
+@router.get("/", response_class=HTMLResponse)
+async def start(request: Request, person: MaybePerson) -> Response:
+    if person is not None:
+        return RedirectResponse("/queue", status_code=303)
+    return page(request, "start.html", page_context(request, None, problem=None))
+
+
+@router.get("/login")
+async def login(request: Request, person: MaybePerson, runtime: Runtime) -> Response:
+    if person is not None:
+        return RedirectResponse("/queue", status_code=303)
+    return await runtime.signin.redirect(request, runtime.settings.redirect_uri)
+
+
+@router.get("/auth/callback")
+async def callback(request: Request, runtime: Runtime) -> Response:
+    try:
+        claims = await runtime.signin.complete(request)
+    except SignInFailed as failure:
+        log.warning("sign-in failed", extra={"error": str(failure)})
+        return page(
+            request,
+            "start.html",
+            page_context(request, None, problem="Signing in did not complete. Please try again."),
+            status=400,
+        )
+    person = person_from_claims(
+        claims, runtime.topology, console_roles=runtime.settings.console_roles
+    )
+    session = request.session
+    session.clear()  # drops the finished sign-in's state, nonce and verifier
+    control = session_control(request.scope)
+    if person.subscriber_id is None or person.subscriber_id not in runtime.projections:
+        control.end = True
+        return await refuse(request, person, RefusalReason.NO_FEED_FOR_ROLE, signed_in=False)
+    session[SIGNED_IN_KEY] = person.as_session()
+    session["csrf"] = secrets.token_urlsafe(32)
+    session["handle_key"] = secrets.token_hex(32)
+    session["decision_forms"] = {}
+    control.rotate = True  # a new session id at sign-in: no session fixation
+    log.info("signed in", extra={"subject": person.subject, "feed": person.subscriber_id})
+    return RedirectResponse("/queue", status_code=303)
+
+
+@router.post("/logout")
+async def logout(request: Request, person: MaybePerson) -> Response:
+    form = await request.form()
+    if person is not None and not csrf_ok(request, form.get("csrf_token")):
+        return stale_form_page(request, person, 403)
+    session_control(request.scope).end = True
+    return RedirectResponse("/signed-out", status_code=303)
+
+
+@router.get("/signed-out", response_class=HTMLResponse)
+async def signed_out(request: Request) -> Response:
+    return page(request, "signed_out.html", page_context(request, None))
