@@ -27,12 +27,13 @@ from services.console.domain.feed import entry_from_feed_item
 from services.console.domain.projection import Change, FeedProjection
 from services.console.errors import FeedItemInvalid
 from services.hubkit import feed_follower
-from services.hubkit.codec import MessageType, SchemaCatalog
-from services.hubkit.envelope import KeyDirectory, open_envelope
+from services.hubkit.codec import SchemaCatalog
+from services.hubkit.envelope import KeyDirectory
 from services.hubkit.errors import HubError
 from services.hubkit.feed_follower import FollowerStats
+from services.hubkit.feed_items import open_feed_item
 from services.hubkit.settings import HubSettings
-from services.hubkit.topology import GATEWAY_PRINCIPAL, SubscriberEntry
+from services.hubkit.topology import SubscriberEntry
 
 __all__ = ["ChangeHub", "FeedFollower"]
 
@@ -131,10 +132,12 @@ class FeedFollower:
 
     def _apply(self, record: ConsumerRecord) -> None:
         try:
-            verified = open_envelope(self._catalog, record.value, self._hub_keys)
-            if verified.owner != GATEWAY_PRINCIPAL:
-                raise FeedItemInvalid(f"signed by {verified.owner}, not the hub")
-            item = self._catalog.decode(verified.payload, MessageType.FEED_ITEM)
+            item = open_feed_item(
+                self._catalog,
+                self._hub_keys,
+                record.value,
+                subscriber_id=self._subscriber.subscriber_id,
+            )
             entry = entry_from_feed_item(item)
         except (HubError, FeedItemInvalid) as error:
             self.stats.skipped += 1

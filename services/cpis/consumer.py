@@ -30,12 +30,13 @@ from aiokafka import ConsumerRecord
 from services.cpis.domain.register import Effect, PlanChange, parse_plan_change
 from services.cpis.errors import FeedItemUnusable, StoreError
 from services.cpis.store import RegisterStore
-from services.hubkit.codec import MessageType, SchemaCatalog
-from services.hubkit.envelope import KeyDirectory, open_envelope
-from services.hubkit.errors import HubError
+from services.hubkit.codec import SchemaCatalog
+from services.hubkit.envelope import KeyDirectory
+from services.hubkit.errors import FeedItemUnverified
 from services.hubkit.feed_follower import FeedFollower, FollowerStats
+from services.hubkit.feed_items import open_feed_item
 from services.hubkit.settings import HubSettings
-from services.hubkit.topology import GATEWAY_PRINCIPAL, SubscriberEntry
+from services.hubkit.topology import SubscriberEntry
 
 __all__ = ["FollowerStats", "RegisterFollower", "plan_change_from_record"]
 
@@ -48,14 +49,9 @@ def plan_change_from_record(
     """The plan change a feed record carries, checked to be signed by the hub's gateway and
     made for this subscriber; FeedItemUnusable otherwise."""
     try:
-        verified = open_envelope(catalog, value, hub_keys)
-        if verified.owner != GATEWAY_PRINCIPAL:
-            raise FeedItemUnusable("not_signed_by_hub", "the item is not signed by the gateway")
-        item = catalog.decode(verified.payload, MessageType.FEED_ITEM)
-    except HubError as error:
-        raise FeedItemUnusable(
-            "unverifiable", f"the item does not verify as a hub feed item ({type(error).__name__})"
-        ) from None
+        item = open_feed_item(catalog, hub_keys, value)
+    except FeedItemUnverified as error:
+        raise FeedItemUnusable(error.reason, str(error)) from None
     return parse_plan_change(item, subscriber_id=subscriber_id)
 
 

@@ -11,6 +11,7 @@ HubError
 │   └── BadSignature                signature does not verify
 ├── AuditRecordRejected             a record on an audit topic is not what its topic accepts
 │                                   (unsigned, wrong signer, wrong schema, unbounded text)
+├── FeedItemUnverified              a feed record is not a hub-sealed item for this reader
 ├── CredentialsMissing              no broker credential file for a principal
 ├── PolicyBundleInvalid             a policy folder's files break the policy contract
 ├── SharingDecisionInvalid          a policy answer is not a well-formed decision per subscriber
@@ -26,6 +27,7 @@ __all__ = [
     "CodecError",
     "CredentialsMissing",
     "EnvelopeError",
+    "FeedItemUnverified",
     "HubError",
     "InProcessPolicyFailed",
     "MalformedPayload",
@@ -97,6 +99,15 @@ class AuditRecordRejected(HubError):
         self.reason = reason
         self.detail = detail
         super().__init__(f"audit record rejected ({reason}): {detail}")
+
+
+class FeedItemUnverified(HubError):
+    """A feed record that is not a hub-sealed feed item for this reader; `reason` is a code
+    (unverifiable, not_signed_by_hub, wrong_subscriber) for counters and logs."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        super().__init__(f"{reason}: {detail}")
 
 
 class CredentialsMissing(HubError):

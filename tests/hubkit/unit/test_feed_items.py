@@ -1,5 +1,4 @@
-"""Feed consumers are idempotent on (notice id, subscriber) and accept only hub-signed items
-made for them."""
+"""Feed readers accept only items the hub's gateway sealed, made for them (hubkit.feed_items)."""
 
 from __future__ import annotations
 
@@ -9,10 +8,11 @@ import pytest
 
 from services.gateway.domain.decisions import LawfulBasis, SharingDecision, SharingOutcome
 from services.gateway.domain.records import feed_item
-from services.gateway.feeds import SeenDecisions, verified_feed_item
 from services.gateway.settings import GatewaySettings
 from services.hubkit.codec import MessageType
 from services.hubkit.envelope import KeyDirectory, SigningKey, seal
+from services.hubkit.errors import FeedItemUnverified
+from services.hubkit.feed_items import open_feed_item
 from services.hubkit.notice import to_json_value
 from tests.factories import catalog, notices
 
@@ -48,42 +48,25 @@ def _item_bytes(subscriber_id: str, key: SigningKey = HUB) -> bytes:
     return seal(CATALOG, CATALOG.encode(MessageType.FEED_ITEM, record), key, AT)
 
 
-def test_each_notice_and_subscriber_is_handled_once() -> None:
-    seen = SeenDecisions()
-    assert seen.first_time("n1", "mash-manager")
-    assert not seen.first_time("n1", "mash-manager")
-    assert seen.first_time("n1", "school-dsl")
-    assert seen.first_time("n2", "mash-manager")
-    assert len(seen) == 3
-
-
-def test_memory_is_bounded_oldest_first() -> None:
-    seen = SeenDecisions(capacity=2)
-    for notice_id in ("a", "b", "c"):
-        assert seen.first_time(notice_id, "s")
-    assert len(seen) == 2
-    assert not seen.first_time("c", "s")
-    assert seen.first_time("a", "s")  # forgotten, so offered again
-
-
-def test_capacity_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="capacity"):
-        SeenDecisions(capacity=0)
-
-
 def test_a_hub_signed_item_for_this_subscriber_is_accepted() -> None:
-    item = verified_feed_item(
-        CATALOG, KEYS, subscriber_id="mash-manager", value=_item_bytes("mash-manager")
-    )
-    assert item is not None
+    item = open_feed_item(CATALOG, KEYS, _item_bytes("mash-manager"), subscriber_id="mash-manager")
     assert item["outcome"] == "FLAG_ONLY"
+    # Without a subscriber to check, any hub-sealed item opens.
+    assert open_feed_item(CATALOG, KEYS, _item_bytes("school-dsl"))["subscriber_id"] == "school-dsl"
 
 
-def test_items_for_someone_else_or_not_signed_by_the_hub_are_refused() -> None:
-    assert (
-        verified_feed_item(CATALOG, KEYS, subscriber_id="school-dsl", value=_item_bytes("x"))
-        is None
-    )
-    forged = _item_bytes("mash-manager", ADAPTER)
-    assert verified_feed_item(CATALOG, KEYS, subscriber_id="mash-manager", value=forged) is None
-    assert verified_feed_item(CATALOG, KEYS, subscriber_id="mash-manager", value=b"junk") is None
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (_item_bytes("x"), "wrong_subscriber"),
+        (_item_bytes("mash-manager", ADAPTER), "not_signed_by_hub"),
+        (b"junk", "unverifiable"),
+        (seal(CATALOG, b"not a feed item", HUB, AT), "unverifiable"),
+    ],
+)
+def test_items_for_someone_else_or_not_signed_by_the_hub_are_refused(
+    value: bytes, reason: str
+) -> None:
+    with pytest.raises(FeedItemUnverified) as refused:
+        open_feed_item(CATALOG, KEYS, value, subscriber_id="mash-manager")
+    assert refused.value.reason == reason
