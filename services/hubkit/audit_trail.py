@@ -50,6 +50,7 @@ from services.hubkit.topology import (
 __all__ = [
     "ACCESS_STREAM",
     "ACTOR_FORM",
+    "AUDIT_REVIEW_YEARS",
     "DECISION_STREAM",
     "ROLE_FORM",
     "AuditStream",
@@ -60,6 +61,7 @@ __all__ = [
     "open_audit_record",
     "read_logged_record",
     "recorded_token",
+    "retention_review_date",
     "seal_audit_record",
     "stream_for",
 ]
@@ -253,3 +255,18 @@ def check_console_access(record: Mapping[str, Any]) -> None:
         problems.append("the feed is not a subscriber of the hub")
     if problems:
         raise AuditRecordRejected(RejectionReason.TEXT_NOT_BOUNDED, "; ".join(problems))
+
+
+# Audit records are reviewed for retention after six years (a common LA safeguarding
+# retention review point; the IG officer owns the actual schedule). Every producer of audit
+# records (the gateway's decisions, the console's access events) dates them the same way.
+AUDIT_REVIEW_YEARS = 6
+
+
+def retention_review_date(at: dt.datetime) -> dt.date:
+    """When a record made at `at` is reviewed for retention (29 February -> 28 February)."""
+    day = at.date()
+    try:
+        return day.replace(year=day.year + AUDIT_REVIEW_YEARS)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + AUDIT_REVIEW_YEARS, day=28)

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from services.gateway.domain.records import AUDIT_REVIEW_YEARS
-from services.hubkit.audit_trail import ACTOR_FORM, ROLE_FORM, recorded_token
+from services.hubkit.audit_trail import ACTOR_FORM, ROLE_FORM, recorded_token, retention_review_date
 from services.hubkit.topology import SubscriberEntry
 
 __all__ = ["RefusalReason", "Requester", "access_refused_event", "well_formed_notice_id"]
@@ -55,14 +54,6 @@ def well_formed_notice_id(value: str) -> str | None:
         return None
 
 
-def _review_date(at: dt.datetime) -> dt.date:
-    day = at.date()
-    try:
-        return day.replace(year=day.year + AUDIT_REVIEW_YEARS)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year + AUDIT_REVIEW_YEARS, day=28)
-
-
 def access_refused_event(
     *,
     access_id: str,
@@ -92,5 +83,5 @@ def access_refused_event(
             "team": subscriber.team,
         },
         "notice_id": None if notice_id is None else well_formed_notice_id(notice_id),
-        "retention_review_date": _review_date(at),
+        "retention_review_date": retention_review_date(at),
     }

@@ -12,11 +12,11 @@ from typing import Any
 
 from services.gateway.domain.decisions import CLASSIFICATION_ORDER, SharingDecision
 from services.gateway.domain.redaction import is_permitted, redact, withheld_paths
+from services.hubkit.audit_trail import retention_review_date
 from services.hubkit.notice import decision_id_for
 from services.hubkit.topology import SubscriberEntry
 
 __all__ = [
-    "AUDIT_REVIEW_YEARS",
     "RELAY_AGENCY",
     "audit_record",
     "dead_letter",
@@ -26,22 +26,10 @@ __all__ = [
     "rejection_audit_record",
 ]
 
-# Audit records are reviewed for retention after six years (a common LA safeguarding
-# retention review point; the IG officer owns the actual schedule).
-AUDIT_REVIEW_YEARS = 6
-
 # When a decision withholds the source (e.g. R10: the voluntary sector is not told who sent a
 # notice), the feed item names the MASH as the agency it came through and the MASH's relay
 # contact point as who to contact, never the source's own (nor the source's generic one).
 RELAY_AGENCY = "MASH"
-
-
-def _review_date(at: dt.datetime) -> dt.date:
-    day = at.date()
-    try:
-        return day.replace(year=day.year + AUDIT_REVIEW_YEARS)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year + AUDIT_REVIEW_YEARS, day=28)
 
 
 def audit_record(
@@ -99,7 +87,7 @@ def audit_record(
         "human_rationale": None,
         "break_glass": False,
         "break_glass_justification": None,
-        "retention_review_date": _review_date(decided_at),
+        "retention_review_date": retention_review_date(decided_at),
         "merkle_leaf_index": None,
     }
 
@@ -238,7 +226,7 @@ def rejection_audit_record(
         "human_rationale": None,
         "break_glass": False,
         "break_glass_justification": None,
-        "retention_review_date": _review_date(rejected_at),
+        "retention_review_date": retention_review_date(rejected_at),
         "merkle_leaf_index": None,
     }
 
