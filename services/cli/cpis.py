@@ -169,10 +169,10 @@ def _token(args: argparse.Namespace) -> int:
     import httpx
 
     from services.cpis.settings import CpisSettings
+    from services.hubkit.jwt_keys import load_key
     from services.hubkit.settings import HubSettings
     from services.hubkit.tls import http_client
     from services.identity.clients import ensure_signin_client
-    from services.identity.keys import load_key
     from services.identity.settings import IdentitySettings
     from services.identity.users import (
         DEFAULT_USERS_FILE,

@@ -34,11 +34,11 @@ from services.console.signin import OidcSignIn, SignIn
 from services.hubkit.bus import make_producer
 from services.hubkit.codec import SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, load_signing_key
+from services.hubkit.jwt_keys import load_key
 from services.hubkit.publisher import NoticePublisher
 from services.hubkit.settings import HubSettings
 from services.hubkit.tls import http_verify
 from services.hubkit.topology import CONSOLE_PRINCIPAL, Topology, load_topology
-from services.identity.keys import load_key
 
 __all__ = [
     "MASH_AGENCY",

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.console.errors import SignInFailed
-from services.identity.keys import SIGNING_ALGORITHM
+from services.hubkit.jwt_keys import SIGNING_ALGORITHM
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="The httpx module is deprecated")

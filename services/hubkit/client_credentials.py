@@ -21,11 +21,11 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
 from services.hubkit.errors import HubError
+from services.hubkit.jwt_keys import SIGNING_ALGORITHM, load_key
 
 __all__ = ["CLIENT_ASSERTION_TYPE", "ClientCredentials", "TokenUnavailable"]
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-_ALGORITHM = "ES256"
 
 
 class TokenUnavailable(HubError):
@@ -78,7 +78,7 @@ class ClientCredentials:
     def _signing_key(self) -> ECKey:
         if self._key is None:
             try:
-                key = ECKey.import_key(self._key_path.read_bytes())
+                key = load_key(self._key_path)
             except FileNotFoundError:
                 raise TokenUnavailable(
                     f"no private key for client {self._client_id} at {self._key_path}"
@@ -101,8 +101,8 @@ class ClientCredentials:
             "exp": int(now) + 60,  # short-lived and single use: the issuer remembers the jti
             "jti": secrets.token_urlsafe(16),
         }
-        header = {"alg": _ALGORITHM, "kid": key.kid}
-        return jwt.encode(header, claims, key, algorithms=[_ALGORITHM])
+        header = {"alg": SIGNING_ALGORITHM, "kid": key.kid}
+        return jwt.encode(header, claims, key, algorithms=[SIGNING_ALGORITHM])
 
     async def _fetch(self) -> tuple[str, float]:
         now = self._clock()

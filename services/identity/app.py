@@ -20,6 +20,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from services.hubkit.jwt_keys import SIGNING_ALGORITHM, load_or_create_key, public_jwks
 from services.hubkit.settings import HubSettings
 from services.identity.authcode import (
     AuthorizationCodeGrant,
@@ -36,7 +37,6 @@ from services.identity.grants import (
     PrivateKeyJwtAuthenticator,
     TokenIssuer,
 )
-from services.identity.keys import SIGNING_ALGORITHM, load_or_create_key, public_jwks
 from services.identity.login import PeopleRuntime, login_router
 from services.identity.oidc import PERSON_SCOPES
 from services.identity.settings import IdentitySettings

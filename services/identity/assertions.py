@@ -13,7 +13,7 @@ from pathlib import Path
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
-from services.identity.keys import SIGNING_ALGORITHM, load_key
+from services.hubkit.jwt_keys import SIGNING_ALGORITHM, load_key
 
 __all__ = ["client_assertion", "client_assertion_from_file"]
 

@@ -24,9 +24,9 @@ from typing import Generic, TypeVar
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
+from services.hubkit.jwt_keys import SIGNING_ALGORITHM
 from services.identity.errors import InvalidGrant, InvalidTarget, UnauthorizedClient
 from services.identity.grants import PrivateKeyJwtAuthenticator, TokenResponse
-from services.identity.keys import SIGNING_ALGORITHM
 from services.identity.oidc import (
     AUTHORIZATION_CODE,
     AuthorizationRequest,

@@ -22,7 +22,12 @@ from typing import Any, cast
 
 from joserfc.jwk import KeySet, KeySetSerialization
 
-from services.identity.keys import generate_key, load_or_create_key, public_jwks, write_private_key
+from services.hubkit.jwt_keys import (
+    generate_key,
+    load_or_create_key,
+    public_jwks,
+    write_private_key,
+)
 
 __all__ = [
     "ClientRegistration",

@@ -16,6 +16,7 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
+from services.hubkit.jwt_keys import SIGNING_ALGORITHM
 from services.identity.clients import ClientRegistration, FileClientRegistry
 from services.identity.domain import (
     CLIENT_ASSERTION_TYPE,
@@ -29,7 +30,6 @@ from services.identity.errors import (
     UnauthorizedClient,
     UnsupportedGrantType,
 )
-from services.identity.keys import SIGNING_ALGORITHM
 from services.identity.settings import IdentitySettings
 from services.identity.used_assertions import UsedAssertions
 

@@ -21,11 +21,11 @@ from services.adapters.ingest.settings import AdapterSettings
 from services.childindex.bootstrap import childindex_app
 from services.childindex.settings import ChildIndexSettings
 from services.hubkit.auth import RESOLVE_CHILDREN_SCOPE, JwksSource
+from services.hubkit.jwt_keys import load_key
 from services.hubkit.settings import HubSettings
 from services.identity.assertions import client_assertion
 from services.identity.clients import RegisteredClient, ensure_service_client, register_client
 from services.identity.domain import CLIENT_ASSERTION_TYPE
-from services.identity.keys import load_key
 from services.identity.settings import IdentitySettings
 
 __all__ = [

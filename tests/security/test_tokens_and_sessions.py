@@ -39,12 +39,12 @@ from services.console.sessions import COOKIE
 from services.cpis.api import create_app as cpis_api
 from services.cpis.bootstrap import running_cpis
 from services.cpis.settings import CpisSettings
+from services.hubkit.jwt_keys import load_key
 from services.hubkit.settings import REPO_ROOT, HubSettings
 from services.identity.app import create_app as identity_app
 from services.identity.assertions import client_assertion
 from services.identity.clients import ensure_signin_client, register_client
 from services.identity.domain import CLIENT_ASSERTION_TYPE
-from services.identity.keys import load_key
 from services.identity.oidc import pkce_s256
 from services.identity.settings import IdentitySettings
 from services.identity.users import (

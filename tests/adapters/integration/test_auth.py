@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from joserfc import jwt
 
-from services.identity.keys import generate_key, load_key
+from services.hubkit.jwt_keys import generate_key, load_key
 from tests.adapters.helpers import AGENCIES, PATHS
 from tests.adapters.integration.conftest import Hub
 

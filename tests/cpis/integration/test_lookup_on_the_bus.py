@@ -38,12 +38,12 @@ from services.hubkit.auth import PersonTokenValidator, RemoteJwks
 from services.hubkit.bus import make_producer
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, load_signing_key, open_envelope
+from services.hubkit.jwt_keys import load_key
 from services.hubkit.notice import notice_id_for
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import GATEWAY_PRINCIPAL, Topology
 from services.identity.app import create_app as identity_app
 from services.identity.clients import ensure_signin_client
-from services.identity.keys import load_key
 from services.identity.settings import IdentitySettings
 from services.identity.users import (
     DEFAULT_USERS_FILE,

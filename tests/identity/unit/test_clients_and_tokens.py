@@ -13,12 +13,12 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from services.hubkit.auth import RemoteJwks, TokenValidator, authorise_agency
+from services.hubkit.jwt_keys import generate_key, load_key
 from services.hubkit.settings import HubSettings
 from services.identity.app import create_app
 from services.identity.assertions import client_assertion
 from services.identity.clients import RegisteredClient, register_client
 from services.identity.domain import CLIENT_ASSERTION_TYPE
-from services.identity.keys import generate_key, load_key
 from services.identity.settings import IdentitySettings
 
 NOW = 1_800_000_000.0

@@ -18,12 +18,12 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from services.hubkit.jwt_keys import load_key
 from services.hubkit.settings import HubSettings
 from services.identity.app import create_app
 from services.identity.assertions import client_assertion
 from services.identity.clients import ensure_signin_client
 from services.identity.domain import CLIENT_ASSERTION_TYPE
-from services.identity.keys import load_key
 from services.identity.oidc import access_token_hash, pkce_s256
 from services.identity.settings import IdentitySettings
 from services.identity.users import (

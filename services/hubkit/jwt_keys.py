@@ -1,4 +1,5 @@
-"""Keys: the issuer's token-signing key, and key pairs generated for integrators' clients.
+"""ES256 keys for JWTs: the issuer's token-signing key, and the key pairs clients sign their
+assertions with (integrators', the console's, the adapters' own clients).
 
 All keys are ES256 (ECDSA P-256): every mainstream JWT library and IdP supports it. Private
 keys are PEM files with mode 0600; key ids are RFC 7638 thumbprints.
