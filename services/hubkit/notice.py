@@ -18,10 +18,12 @@ from services.hubkit.codec import MessageType, SchemaCatalog
 __all__ = [
     "DETAIL_RECORD",
     "NOTICE_NAMESPACE",
+    "concern",
     "decision_id_for",
     "encode_notice",
     "notice_id_for",
     "to_json_value",
+    "to_utc",
 ]
 
 # Fixed namespace for the hub's UUIDv5 ids: same inputs, same id, on every machine.
@@ -106,3 +108,16 @@ def to_json_value(value: Any) -> Any:
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
     return value
+
+
+def to_utc(value: dt.datetime) -> dt.datetime:
+    """An aware datetime in UTC, truncated to milliseconds (the notice's time resolution)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime reached mapping; models must require an offset")
+    utc = value.astimezone(dt.UTC)
+    return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
+
+
+def concern(code: str, census_factor: str | None = None) -> dict[str, Any]:
+    """A notice's Concern: a concern code and, where it has one, its CIN census factor."""
+    return {"code": code, "census_factor": census_factor}

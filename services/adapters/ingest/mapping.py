@@ -26,7 +26,7 @@ from services.adapters.ingest.models import (
 from services.adapters.ingest.problems import FieldError
 from services.adapters.ingest.vocab import EXPLOITATION_CONCERNS
 from services.hubkit.linkage import IdentifiersIncomplete, postcode_district
-from services.hubkit.notice import notice_id_for, to_json_value
+from services.hubkit.notice import concern, notice_id_for, to_json_value, to_utc
 
 __all__ = [
     "RETURN_INTERVIEW_DUE",
@@ -37,7 +37,6 @@ __all__ = [
     "age_on",
     "build_notice",
     "build_subject",
-    "concern",
     "concerns_of",
     "consent_of",
     "contact_point_of",
@@ -46,7 +45,6 @@ __all__ = [
     "family_informed_of",
     "person_of",
     "reference_with_revision",
-    "to_utc",
 ]
 
 Notice = dict[str, Any]
@@ -87,14 +85,6 @@ class MappingContext:
     organisation_code: str
     organisation_name: str
     child_keys: ChildKeys
-
-
-def to_utc(value: dt.datetime) -> dt.datetime:
-    """An aware datetime in UTC, truncated to milliseconds (the notice's time resolution)."""
-    if value.tzinfo is None:
-        raise ValueError("naive datetime reached mapping; models must require an offset")
-    utc = value.astimezone(dt.UTC)
-    return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
 
 
 def age_on(date_of_birth: dt.date | None, day: dt.date) -> int | None:
@@ -170,10 +160,6 @@ def build_subject(
         "placing_la": placing_la,
         "exploitation_flagged": exploitation_flagged,
     }
-
-
-def concern(code: str, census_factor: str | None = None) -> dict[str, Any]:
-    return {"code": code, "census_factor": census_factor}
 
 
 def concerns_of(

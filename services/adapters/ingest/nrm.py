@@ -19,9 +19,10 @@ from typing import Any
 
 from pydantic import AwareDatetime, Field
 
-from services.adapters.ingest.mapping import MappingContext, to_utc
+from services.adapters.ingest.mapping import MappingContext
 from services.adapters.ingest.models import NativeModel
 from services.adapters.ingest.vocab import ConsentStatus, ExploitationType
+from services.hubkit.notice import to_utc
 
 __all__ = [
     "NRM_CONCERN",

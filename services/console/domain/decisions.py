@@ -32,11 +32,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from services.adapters.ingest.mapping import concern, to_utc
 from services.console.domain.feed import FeedEntry, merged_subject
 from services.console.domain.labels import MASH_OUTCOME_LABELS, RAG_LABELS
 from services.console.errors import ChildNotIdentifiable
-from services.hubkit.notice import notice_id_for
+from services.hubkit.notice import concern, notice_id_for, to_utc
 from services.hubkit.topology import SubscriberEntry
 
 __all__ = [
