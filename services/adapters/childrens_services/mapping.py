@@ -51,18 +51,17 @@ from services.adapters.ingest.mapping import (
     MappingFailed,
     build_notice,
     build_subject,
-    concern,
     consent_of,
     contact_point_of,
     exploitation_signalled,
     family_informed_of,
     person_of,
     reference_with_revision,
-    to_utc,
 )
 from services.adapters.ingest.models import ContactPointIn
 from services.adapters.ingest.nrm import NRM_CONCERN, nrm_consent, nrm_detail
 from services.adapters.ingest.problems import FieldError
+from services.hubkit.notice import concern, to_utc
 
 __all__ = [
     "EXPLOITATION_SIGNAL_FACTORS",

@@ -52,14 +52,13 @@ from services.adapters.ingest.mapping import (
     MappingFailed,
     build_notice,
     build_subject,
-    concern,
     exploitation_signalled,
-    to_utc,
 )
 from services.adapters.ingest.models import CodedValueError, normalise_postcode
 from services.adapters.ingest.problems import FieldError, json_pointer
 from services.adapters.ingest.vocab import ConcernCode, ConsentStatus, RiskLevel
 from services.hubkit.linkage import is_valid_nhs_number, normalise_nhs_number
+from services.hubkit.notice import concern, to_utc
 
 __all__ = ["CARE_SETTINGS", "map_fhir_bundle"]
 

@@ -38,7 +38,6 @@ from services.adapters.ingest.mapping import (
     family_informed_of,
     person_of,
     reference_with_revision,
-    to_utc,
 )
 from services.adapters.ingest.nrm import NRM_CONCERN, nrm_consent, nrm_detail
 from services.adapters.ingest.problems import FieldError
@@ -51,6 +50,7 @@ from services.adapters.police.models import (
     PoliceNrmReferral,
     PublicProtectionNotice,
 )
+from services.hubkit.notice import to_utc
 from services.hubkit.school_urn import normalise_school_urn
 
 __all__ = ["map_police_nrm_referral", "map_police_record", "source_reference_of"]

@@ -16,13 +16,12 @@ from services.adapters.ingest.mapping import (
     MappingContext,
     build_notice,
     build_subject,
-    concern,
     exploitation_signalled,
     reference_with_revision,
-    to_utc,
 )
 from services.adapters.ingest.nrm import NRM_CONCERN, nrm_consent, nrm_detail
 from services.adapters.voluntary_sector.models import VcsKind, VcsUpdateForm
+from services.hubkit.notice import concern, to_utc
 
 __all__ = ["map_vcs_update"]
 
