@@ -16,7 +16,7 @@ fi
 echo "== lint and types"
 ruff check services tests bench scripts
 ruff format --check services tests bench scripts
-mypy services
+mypy services tests bench
 
 echo "== policy checks (real OPA and regal)"
 safehub policy lint

@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -134,7 +134,7 @@ class TopicReader:
         self._partitions = partitions
         self._consumer = AIOKafkaConsumer(**reader_options(settings, principal))
 
-    async def start(self, *, from_beginning: bool = False) -> TopicReader:
+    async def start(self, *, from_beginning: bool = False) -> Self:
         await self._consumer.start()
         assigned = [TopicPartition(self._topic, p) for p in range(self._partitions)]
         self._consumer.assign(assigned)

@@ -48,8 +48,8 @@ def native(seed: int = 11) -> NativeRecords:
     return NativeRecords(seed=seed, now=FIXED_NOW)
 
 
-_POLICE = TypeAdapter(PoliceRecord)
-_CSC = TypeAdapter(CscRecord)
+_POLICE: TypeAdapter[PoliceRecord] = TypeAdapter(PoliceRecord)
+_CSC: TypeAdapter[CscRecord] = TypeAdapter(CscRecord)
 
 
 def parse(agency: str, document: dict[str, Any]) -> Any:

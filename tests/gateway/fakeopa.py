@@ -135,7 +135,7 @@ class FakeOpa:
                     if mode == "slow":
                         time.sleep(fake.slow_s)
                     answer = fake._answer(body)
-                    results = answer.get("result")
+                    results: Any = answer.get("result")  # JSON: a list (batch) or an object
                     if batch and isinstance(results, list):
                         notices = body["input"]["notices"]
                         for index, notice in enumerate(notices):

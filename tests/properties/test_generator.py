@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from typing import Any
 
 import pytest
 
@@ -19,18 +20,18 @@ ISA = POLICIES / "safehub" / "isa" / "data.json"
 
 
 @pytest.fixture(scope="module")
-def generated() -> list[dict]:
+def generated() -> list[dict[str, Any]]:
     return list(random_notices(Vocab.load(POLICIES), seed=20261205, count=3000))
 
 
-def test_generated_notices_encode_with_the_hub_schemas(generated: list[dict]) -> None:
+def test_generated_notices_encode_with_the_hub_schemas(generated: list[dict[str, Any]]) -> None:
     catalog = SchemaCatalog(SCHEMAS)
     for notice in generated[:1000]:
         assert encode_notice(catalog, notice)
 
 
 def test_every_type_sender_classification_grading_and_flag_is_generated(
-    generated: list[dict],
+    generated: list[dict[str, Any]],
 ) -> None:
     vocab = Vocab.load(POLICIES)
     seen: Counter[str] = Counter()

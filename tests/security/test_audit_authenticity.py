@@ -38,8 +38,8 @@ from services.audit.api import create_app as audit_api
 from services.audit.indexer import EntryKind, decode_access
 from services.audit.service import AuditIndexer, build_indexer
 from services.audit.settings import AuditSettings
-from services.audit.storage import StoredLeaf
-from services.audit.storage_sql import SqlAuditStore, open_store
+from services.audit.storage import AuditStore, StoredLeaf
+from services.audit.storage_sql import open_store
 from services.console.app import create_app as console_app
 from services.console.domain.decisions import DecisionOrigin
 from services.console.domain.projection import FeedProjection
@@ -150,12 +150,12 @@ async def _indexer(stack: HubSettings, tmp_path: Path) -> AsyncIterator[AuditInd
         store.close()
 
 
-def _leaves(store: SqlAuditStore) -> list[StoredLeaf]:
+def _leaves(store: AuditStore) -> list[StoredLeaf]:
     return store.leaves(0, store.head().size)
 
 
 async def _until_logged(
-    store: SqlAuditStore,
+    store: AuditStore,
     want: int,
     topic: str,
     timeout_s: float = 120,

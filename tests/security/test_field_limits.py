@@ -457,7 +457,7 @@ def _worst_rio(tag: str) -> dict[str, Any]:
     return worst_vcs(tag, "RETURN_INTERVIEW_OUTCOME")
 
 
-WORST_CASES = [
+WORST_CASES: list[tuple[str, Callable[[str], dict[str, Any]]]] = [
     ("POLICE", worst_police),
     ("HEALTH", worst_health),
     ("CHILDRENS_SERVICES", worst_csc),

@@ -137,7 +137,8 @@ async def _refused(settings: HubSettings) -> BaseException:
             await asyncio.wait_for(producer.start(), timeout=30)
     finally:
         await producer.stop()
-    return refused.value
+    error: BaseException = refused.value  # aiokafka is untyped: its errors are Any to mypy
+    return error
 
 
 async def test_a_client_that_does_not_trust_the_ca_is_refused(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, ValidationError
@@ -31,7 +32,7 @@ class _Wrapper(BaseModel):
     record: _Union
 
 
-def _errors(document: dict[str, object]) -> list[tuple[str, str]]:
+def _errors(document: Mapping[str, object]) -> list[tuple[str, str]]:
     try:
         _Wrapper.model_validate(document)
     except ValidationError as error:

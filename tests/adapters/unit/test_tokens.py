@@ -113,6 +113,7 @@ async def test_unknown_kid_refreshes_then_fails() -> None:
 
 async def test_hmac_token_signed_with_the_public_jwk_is_refused() -> None:
     # The classic confusion attack: HS256 keyed with bytes an attacker can read.
+    assert KEY.kid is not None  # auto_kid=True
     secret = OctKey.import_key(b"x" * 32, parameters={"kid": KEY.kid})
     forged = jwt.encode({"alg": "HS256", "kid": KEY.kid}, _claims(), secret, algorithms=["HS256"])
     with pytest.raises(TokenSignatureInvalid):

@@ -149,7 +149,7 @@ def test_no_audit_entry_no_answer(idp: LocalIdp, log_url: str, tmp_path: Path) -
     app = create_app(
         _settings(idp, log_url),
         HubSettings(data_dir=tmp_path),
-        store=_AppendFails(store),  # type: ignore[arg-type]
+        store=_AppendFails(store),
     )
     with serve(app) as http:
         response = http.get("/v1/decisions", headers={"Authorization": f"Bearer {idp.token()}"})

@@ -189,11 +189,11 @@ async def test_n_decisions_become_n_leaves_with_verifiable_checkpoints_and_proof
     # ...and this test's decisions also as the files a partner receives.
     for record in [*records, *rejections]:
         (leaf,) = store.leaves_for_entry(str(record["decision_id"]))
-        evidence = inclusion_evidence(store, leaf_index=leaf.leaf_index, catalog=catalog)
+        inclusion = inclusion_evidence(store, leaf_index=leaf.leaf_index, catalog=catalog)
         verify_inclusion_files(
-            entry=evidence.entry,
-            proof=evidence.proof,
-            note=evidence.checkpoint.note,
+            entry=inclusion.entry,
+            proof=inclusion.proof,
+            note=inclusion.checkpoint.note,
             public_key=log_key.public_key(),
             catalog=catalog,
         )

@@ -163,8 +163,8 @@ def test_proofs_from_stored_nodes_verify_for_every_leaf_and_size(store: SqlAudit
             verify_inclusion(proof, leaf_hash=leaf_hash(data[index]), root_hash=roots[size])
     for old in range(0, 22):
         for new in range(old, 22):
-            proof = consistency_proof_between(store, old_size=old, new_size=new)
-            verify_consistency(proof, old_root=roots[old], new_root=roots[new])
+            consistency = consistency_proof_between(store, old_size=old, new_size=new)
+            verify_consistency(consistency, old_root=roots[old], new_root=roots[new])
     with pytest.raises(ProofRequestInvalid):
         inclusion_proof_for(store, leaf_index=0, tree_size=22)
 

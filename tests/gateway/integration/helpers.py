@@ -17,7 +17,7 @@ import json
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -300,14 +300,14 @@ class Observed:
                     decision = expected[item["notice_id"]][subscriber_id]
                     view = json.loads(item["view_json"])
                     notice = to_json_value(notices[item["notice_id"]])
-                    wanted = redact(notice, decision.permitted_fields)
+                    wanted_view = redact(notice, decision.permitted_fields)
                     if (
                         decision.handling_caveat == "OFFICIAL_SENSITIVE"
-                        and "classification" in wanted
+                        and "classification" in wanted_view
                     ):
                         # R5: the copy is OFFICIAL-SENSITIVE whatever the sender marked.
-                        wanted["classification"] = "OFFICIAL_SENSITIVE"
-                    assert view == wanted
+                        wanted_view["classification"] = "OFFICIAL_SENSITIVE"
+                    assert view == wanted_view
                     assert item["outcome"] == decision.outcome.value
 
 
@@ -323,7 +323,7 @@ async def read_into(
 
 
 async def drain_into(
-    observed: Observed, audit: TopicReader, feeds: dict[str, TopicReader], *, quiet_s: float
+    observed: Observed, audit: TopicReader, feeds: Mapping[str, TopicReader], *, quiet_s: float
 ) -> None:
     """Everything that arrives on the audit topic and the feeds until each is quiet."""
     ids = list(feeds)

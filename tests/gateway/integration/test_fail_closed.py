@@ -79,13 +79,12 @@ async def test_no_decision_no_disclosure_then_exactly_once_after_recovery(
                 fake.set_mode(mode)
                 failures_before = metric(registry, FAILURES, engine="opa", kind=kind)
                 await bus.publish(batch)
+
                 # Tried, failed, and tried again after a backoff, more than once.
-                assert await wait_until(
-                    lambda kind=kind, before=failures_before: (
-                        metric(registry, FAILURES, engine="opa", kind=kind) >= before + 3
-                    ),
-                    timeout_s=30,
-                ), f"{mode}: the gateway did not retry"
+                def retried(kind: str = kind, before: float = failures_before) -> bool:
+                    return metric(registry, FAILURES, engine="opa", kind=kind) >= before + 3
+
+                assert await wait_until(retried, timeout_s=30), f"{mode}: the gateway did not retry"
                 assert not gateway.health().ready, f"{mode}: /readyz should fail"
                 await drain_into(observed, audit, feeds, quiet_s=0.3)
                 batch_ids = {n["notice_id"] for n in batch}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from pathlib import Path
 
 import pytest
 
@@ -38,7 +39,7 @@ KILL_AT = 0.35  # fraction of the decisions audited when the gateway is killed
 
 
 async def test_kill_9_mid_stream_then_restart_is_exactly_once(
-    stack: HubSettings, topology: Topology, tmp_path
+    stack: HubSettings, topology: Topology, tmp_path: Path
 ) -> None:
     seed = secrets.randbelow(10**9)  # fresh notice ids on every run (the topics persist)
     notices = list(random_notices(seed=seed, count=NOTICES))

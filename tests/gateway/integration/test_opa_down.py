@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -38,7 +39,9 @@ DOWN_AFTER_S = 3.0
 DOWN_FOR_S = 6.0
 
 
-async def test_opa_stopped_mid_stream(stack: HubSettings, topology: Topology, tmp_path) -> None:
+async def test_opa_stopped_mid_stream(
+    stack: HubSettings, topology: Topology, tmp_path: Path
+) -> None:
     notices = list(random_notices(seed=7007, count=NOTICES))
     by_id = {n["notice_id"]: n for n in notices}
     subscriber_ids = [s.subscriber_id for s in topology.subscribers]

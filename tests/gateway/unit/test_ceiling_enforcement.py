@@ -10,6 +10,7 @@ import datetime as dt
 import io
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from services.gateway.deciding import Outcome
@@ -19,6 +20,7 @@ from services.gateway.domain.intake import AcceptedNotice
 from services.gateway.domain.pipeline import DecidedNotice, messages_for_decisions
 from services.gateway.domain.redaction import present_paths
 from services.gateway.engines import EngineAnswer
+from services.gateway.errors import DecisionUnavailable
 from services.gateway.logs import JsonFormatter
 from services.gateway.service import Gateway
 from services.gateway.settings import GatewaySettings
@@ -90,7 +92,9 @@ class _NoEngine:
     async def evaluate(self, policy_input: dict[str, Any]) -> EngineAnswer:
         raise AssertionError("not called")
 
-    async def evaluate_many(self, notices: list[dict[str, Any]]) -> list[EngineAnswer]:
+    async def evaluate_many(
+        self, notices: Sequence[dict[str, Any]]
+    ) -> list[EngineAnswer | DecisionUnavailable]:
         raise AssertionError("not called")
 
     async def close(self) -> None:
@@ -98,7 +102,7 @@ class _NoEngine:
 
 
 def _notice() -> dict[str, Any]:
-    notice = to_json_value(notices(seed=12).notice("MISSING_EPISODE"))
+    notice: dict[str, Any] = to_json_value(notices(seed=12).notice("MISSING_EPISODE"))
     assert notice["source"]["agency"] == "POLICE"
     assert {"referrer", "narrative.full_account"} <= present_paths(notice)
     return notice

@@ -1,4 +1,5 @@
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -7,7 +8,7 @@ from services.gateway.errors import NoticeRejected
 from services.hubkit.codec import MAGIC, MessageType
 from services.hubkit.envelope import KeyDirectory, SigningKey, seal
 from services.hubkit.notice import encode_notice
-from services.hubkit.topology import load_topology
+from services.hubkit.topology import AgencyEntry, load_topology
 from tests.factories import POLICIES, catalog, notices
 
 CATALOG = catalog()
@@ -20,11 +21,11 @@ HEALTH_KEY = SigningKey.generate("adapter-health")
 KEYS = KeyDirectory.of([POLICE_KEY, HEALTH_KEY])
 
 
-def _sealed(notice: dict, key: SigningKey = POLICE_KEY) -> bytes:
+def _sealed(notice: dict[str, Any], key: SigningKey = POLICE_KEY) -> bytes:
     return seal(CATALOG, encode_notice(CATALOG, notice), key, AT)
 
 
-def _linkage(notice: dict) -> bytes:
+def _linkage(notice: dict[str, Any]) -> bytes:
     return str(notice["subject"]["linkage_key"]).encode()
 
 
@@ -38,7 +39,7 @@ def _key(value: bytes) -> bytes | None:
         return None
 
 
-def _reason(value: bytes, agency=POLICE) -> str:
+def _reason(value: bytes, agency: AgencyEntry = POLICE) -> str:
     with pytest.raises(NoticeRejected) as caught:
         accept_notice(catalog=CATALOG, keys=KEYS, agency=agency, key=_key(value), value=value)
     return caught.value.reason

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from services.hubkit.notice import to_json_value
@@ -98,14 +99,15 @@ def test_numbers_between_the_same_mentioned_numbers_do_not_split_a_group() -> No
 
 def test_presence_and_shape_always_split_groups() -> None:
     base = equivalence_key(_notice(), VOCAB)
-    for change in (
+    changes: list[Callable[[dict[str, Any]], object]] = [
         lambda n: n["subject"].update(upn="UPN1"),  # null -> present
         lambda n: n["subject"].update(given_name=""),  # empty string
         lambda n: n["detail"].update(actions=[]),  # empty list
         lambda n: n["detail"].update(actions=["a", "b"]),  # list length
         lambda n: n.update(third_parties=[{"name": "x"}]),
         lambda n: n["detail"].pop("actions"),  # field missing
-    ):
+    ]
+    for change in changes:
         changed = _notice()
         change(changed)
         assert equivalence_key(changed, VOCAB) != base

@@ -123,13 +123,22 @@ def test_one_setting_switches_every_kafka_client_to_sasl_ssl(tmp_path: Path) -> 
     (tmp_path / "tls").mkdir()
     (tmp_path / "tls" / "ca.pem").write_text(issue_local_certificates(NOW).ca_certificate)
     # Explicit addresses: the environment may point this run's stack at other ports.
-    ports = {"kafka_bootstrap": "127.0.0.1:19092", "kafka_tls_bootstrap": "127.0.0.1:19094"}
-    plain = HubSettings(data_dir=tmp_path, kafka_security_protocol="SASL_PLAINTEXT", **ports)
+    plain = HubSettings(
+        data_dir=tmp_path,
+        kafka_security_protocol="SASL_PLAINTEXT",
+        kafka_bootstrap="127.0.0.1:19092",
+        kafka_tls_bootstrap="127.0.0.1:19094",
+    )
     assert kafka_transport_options(plain) == {
         "bootstrap_servers": "127.0.0.1:19092",
         "security_protocol": "SASL_PLAINTEXT",
     }
-    tls = HubSettings(data_dir=tmp_path, kafka_security_protocol="SASL_SSL", **ports)
+    tls = HubSettings(
+        data_dir=tmp_path,
+        kafka_security_protocol="SASL_SSL",
+        kafka_bootstrap="127.0.0.1:19092",
+        kafka_tls_bootstrap="127.0.0.1:19094",
+    )
     for options in (
         producer_options(tls, "gateway"),
         consumer_options(tls, "gateway", group_id="g"),
