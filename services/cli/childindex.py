@@ -34,23 +34,16 @@ def register(subparsers: Any) -> None:
 
 
 async def serve_childindex(hub: Any, settings: Any, *, log_level: str = "info") -> None:
-    import uvicorn
-
     from services.childindex.bootstrap import childindex_app
-    from services.hubkit.tls import server_tls_options
+    from services.cli.serving import serve_app
 
-    server = uvicorn.Server(
-        uvicorn.Config(
-            childindex_app(hub, settings),
-            host=settings.host,
-            port=settings.port,
-            log_level=log_level,
-            lifespan="on",
-            ws="none",
-            **server_tls_options(hub),
-        )
+    await serve_app(
+        childindex_app(hub, settings),
+        hub=hub,
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
     )
-    await server.serve()
 
 
 def _serve(args: argparse.Namespace) -> int:

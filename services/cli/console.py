@@ -76,24 +76,17 @@ def print_users(hub: Any, *, indent: str = "  ") -> None:
 
 
 async def serve_console(hub: Any, console: Any, *, log_level: str = "info") -> None:
-    import uvicorn
-
+    from services.cli.serving import serve_app
     from services.console.app import create_app
-    from services.hubkit.tls import server_tls_options
 
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(hub, console),
-            host=console.host,
-            port=console.port,
-            log_level=log_level,
-            lifespan="on",
-            ws="none",
-            timeout_graceful_shutdown=3,  # open pages hold event streams; do not wait on them
-            **server_tls_options(hub),
-        )
+    await serve_app(
+        create_app(hub, console),
+        hub=hub,
+        host=console.host,
+        port=console.port,
+        log_level=log_level,
+        timeout_graceful_shutdown=3,  # open pages hold event streams; do not wait on them
     )
-    await server.serve()
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -55,23 +55,16 @@ def register(subparsers: Any) -> None:
 
 
 async def serve_cpis(hub: Any, settings: Any, *, log_level: str = "info") -> None:
-    import uvicorn
-
+    from services.cli.serving import serve_app
     from services.cpis.bootstrap import cpis_app
-    from services.hubkit.tls import server_tls_options
 
-    server = uvicorn.Server(
-        uvicorn.Config(
-            cpis_app(hub, settings),
-            host=settings.host,
-            port=settings.port,
-            log_level=log_level,
-            lifespan="on",
-            ws="none",
-            **server_tls_options(hub),
-        )
+    await serve_app(
+        cpis_app(hub, settings),
+        hub=hub,
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
     )
-    await server.serve()
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "console": "services.cli.console",
     "cpis": "services.cli.cpis",
     "childindex": "services.cli.childindex",
+    "identity": "services.cli.identity",
 }
 
 
@@ -81,17 +82,23 @@ def _stack(args: argparse.Namespace) -> int:
 PRIVATE_UMASK = 0o077
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    os.umask(PRIVATE_UMASK)
-    args_in = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+def parser_for(args_in: Sequence[str]) -> argparse.ArgumentParser:
+    """The command line parser, with only the named command's module loaded (all of them
+    when none is named, so `safehub --help` lists everything)."""
     parser = argparse.ArgumentParser(prog="safehub", description="safehub command line")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     chosen = args_in[0] if args_in and args_in[0] in COMMANDS else None
     for name, module in COMMANDS.items():
         if chosen is None or chosen == name:
             importlib.import_module(module).register(subparsers)
-    args = parser.parse_args(args_in)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.umask(PRIVATE_UMASK)
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = parser_for(args_in).parse_args(args_in)
     handler: Callable[[argparse.Namespace], int] = args.handler
     return handler(args)
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from services.cli.main import parser_for
 from services.hubkit.settings import HubSettings
 from services.stack.artifacts import ensure_kustomize
 from tests.factories import REPO
@@ -120,3 +121,19 @@ def test_production_uses_tls_end_to_end(kustomize: Path) -> None:
         if name != "opa":
             assert {"safehub-tls-ca", f"{name}-tls"} <= secrets, name
         assert ("opa-client-token" in secrets) == (name in {"gateway"}), name
+
+
+@pytest.mark.parametrize("overlay", sorted((REPO / "deploy/k8s/overlays").iterdir()))
+def test_every_container_runs_a_command_the_cli_has(kustomize: Path, overlay: Path) -> None:
+    """A manifest that names a `safehub` command must name one that exists (with arguments
+    the command takes): `safehub identity serve` was named before it existed."""
+    commands = [
+        container["command"]
+        for deployment in _deployments(_render(kustomize, overlay))
+        for container in deployment["spec"]["template"]["spec"]["containers"]
+        if container.get("command", [""])[0] == "safehub"
+    ]
+    assert len(commands) >= 8, "every service's Deployment runs safehub"
+    for command in commands:
+        arguments = command[1:]  # the manifests put every argument in `command`
+        parser_for(arguments).parse_args(arguments)  # SystemExit(2) on an unknown command
