@@ -56,7 +56,27 @@ class ChildIndex(Protocol):
 _NOT_YET_KEYED = "not-yet-keyed"
 
 
-class WantedKeys:
+class _KeysByIdentifiers:
+    """A `ChildKeys` that answers from the identifiers as one value: subclasses say how."""
+
+    def key_for(
+        self,
+        *,
+        nhs_number: str | None = None,
+        given_name: str | None = None,
+        family_name: str | None = None,
+        date_of_birth: dt.date | None = None,
+        postcode: str | None = None,
+    ) -> str:
+        return self._key(
+            ChildIdentifiers(nhs_number, given_name, family_name, date_of_birth, postcode)
+        )
+
+    def _key(self, identifiers: ChildIdentifiers) -> str:
+        raise NotImplementedError
+
+
+class WantedKeys(_KeysByIdentifiers):
     """First pass: records the identifiers the mapping asks about, each once, in order."""
 
     def __init__(self) -> None:
@@ -66,38 +86,20 @@ class WantedKeys:
     def identifiers(self) -> list[ChildIdentifiers]:
         return list(self._wanted)
 
-    def key_for(
-        self,
-        *,
-        nhs_number: str | None = None,
-        given_name: str | None = None,
-        family_name: str | None = None,
-        date_of_birth: dt.date | None = None,
-        postcode: str | None = None,
-    ) -> str:
-        wanted = ChildIdentifiers(nhs_number, given_name, family_name, date_of_birth, postcode)
-        self._wanted[wanted] = None
+    def _key(self, identifiers: ChildIdentifiers) -> str:
+        self._wanted[identifiers] = None
         return _NOT_YET_KEYED
 
 
-class ResolvedKeys:
+class ResolvedKeys(_KeysByIdentifiers):
     """Second pass: the index's answers. Asking about identifiers that were not resolved is
     a defect (mapping is pure, so the second pass asks what the first did)."""
 
     def __init__(self, keys: Mapping[ChildIdentifiers, str | None]) -> None:
         self._keys = dict(keys)
 
-    def key_for(
-        self,
-        *,
-        nhs_number: str | None = None,
-        given_name: str | None = None,
-        family_name: str | None = None,
-        date_of_birth: dt.date | None = None,
-        postcode: str | None = None,
-    ) -> str:
-        asked = ChildIdentifiers(nhs_number, given_name, family_name, date_of_birth, postcode)
-        key = self._keys[asked]
+    def _key(self, identifiers: ChildIdentifiers) -> str:
+        key = self._keys[identifiers]
         if key is None:
             raise IdentifiersIncomplete(
                 "the child index has no key for these identifiers: give a valid NHS number, "
@@ -106,16 +108,8 @@ class ResolvedKeys:
         return key
 
 
-class KeysNotResolved:
+class KeysNotResolved(_KeysByIdentifiers):
     """The context a route sees outside `Ingest.keyed`: mapping with it is a defect."""
 
-    def key_for(
-        self,
-        *,
-        nhs_number: str | None = None,
-        given_name: str | None = None,
-        family_name: str | None = None,
-        date_of_birth: dt.date | None = None,
-        postcode: str | None = None,
-    ) -> str:
+    def _key(self, identifiers: ChildIdentifiers) -> str:
         raise RuntimeError("map records through Ingest.keyed: keys come from the child index")
