@@ -30,6 +30,7 @@ from services.audit.verify import (
     entry_view,
 )
 from services.hubkit.codec import SchemaCatalog
+from services.hubkit.private_files import write_atomically
 
 __all__ = [
     "ConsistencyEvidence",
@@ -66,12 +67,6 @@ class ConsistencyEvidence:
     proof: bytes
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_bytes(data)
-    os.replace(partial, path)
-
-
 def export_log(
     store: AuditStore,
     directory: Path,
@@ -102,7 +97,7 @@ def export_log(
         json.dumps({"tree_size": c.checkpoint.tree_size, "note": c.note.decode()}) + "\n"
         for c in history
     ]
-    _write_atomically(directory / "checkpoints.jsonl", "".join(lines).encode())
+    write_atomically(directory / "checkpoints.jsonl", "".join(lines).encode())
     manifest = {
         "format": EXPORT_FORMAT,
         "origin": history[-1].checkpoint.origin if history else None,
@@ -110,7 +105,7 @@ def export_log(
         "checkpoints": len(history),
         "note": "informational only: verify with the log's public key, not with this file",
     }
-    _write_atomically(directory / "manifest.json", (json.dumps(manifest, indent=2) + "\n").encode())
+    write_atomically(directory / "manifest.json", (json.dumps(manifest, indent=2) + "\n").encode())
     return ExportSummary(entries=up_to_size, checkpoints=len(history), directory=directory)
 
 

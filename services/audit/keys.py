@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from services.audit.domain.checkpoint import key_id
 from services.audit.errors import EvidenceMalformed
-from services.hubkit.private_files import create_private
+from services.hubkit.private_files import create_private, private_dir, write_atomically
 
 __all__ = [
     "encode_verifier_key",
@@ -54,8 +54,7 @@ def ensure_log_key(keys_dir: Path, *, name: str, origin: str) -> Ed25519PrivateK
     """Load the log key, creating it (and exporting its public half) on first use. Idempotent;
     the public files are rewritten from the private key each time, so they cannot drift."""
     private_path, public_path, vkey_path = log_key_paths(keys_dir, name)
-    private_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    public_path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(private_path.parent)
     if not private_path.exists():
         key = Ed25519PrivateKey.generate()
         pem = key.private_bytes(
@@ -70,10 +69,10 @@ def ensure_log_key(keys_dir: Path, *, name: str, origin: str) -> Ed25519PrivateK
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     if not public_path.exists() or public_path.read_bytes() != pem_public:
-        public_path.write_bytes(pem_public)
+        write_atomically(public_path, pem_public)
     vkey = encode_verifier_key(origin, public) + "\n"
     if not vkey_path.exists() or vkey_path.read_text() != vkey:
-        vkey_path.write_text(vkey)
+        write_atomically(vkey_path, vkey)
     return key
 
 

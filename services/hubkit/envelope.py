@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.errors import BadSignature, UnknownSigningKey
-from services.hubkit.private_files import create_private
+from services.hubkit.private_files import create_private, private_dir, write_atomically
 
 __all__ = [
     "KeyDirectory",
@@ -134,28 +134,33 @@ def open_envelope(catalog: SchemaCatalog, data: bytes, keys: KeyDirectory) -> Ve
 
 
 def provision_keys(keys_dir: Path, owners: Iterable[str]) -> None:
-    """Create a key for every owner that lacks one and publish its public half. Idempotent."""
-    private_dir = keys_dir / "private"
+    """Create a key for every owner that lacks one and publish its public half. Idempotent.
+
+    The public half is always derived from the private key on disk, so when two processes
+    provision at once the one whose key won `create_private` is the one published."""
+    private_keys = private_dir(keys_dir / "private")
     trusted_dir = keys_dir / "trusted"
-    private_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     trusted_dir.mkdir(parents=True, exist_ok=True)
     for owner in owners:
-        pem_path = private_dir / f"{owner}.pem"
-        if pem_path.exists():
-            continue
-        key = SigningKey.generate(owner)
-        pem = key.private_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        if not create_private(pem_path, pem):
-            continue  # another process created this owner's key first: it publishes it
+        pem_path = private_keys / f"{owner}.pem"
+        if not pem_path.exists():
+            create_private(
+                pem_path,
+                Ed25519PrivateKey.generate().private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                ),
+            )
+        key = load_signing_key(keys_dir, owner)
         raw = key.private_key.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
         entry = {"key_id": key.key_id, "owner": owner, "public_key": base64.b64encode(raw).decode()}
-        (trusted_dir / f"{owner}.json").write_text(json.dumps(entry, indent=2) + "\n")
+        text = json.dumps(entry, indent=2) + "\n"
+        published = trusted_dir / f"{owner}.json"
+        if not published.exists() or published.read_text() != text:
+            write_atomically(published, text)
 
 
 def load_signing_key(keys_dir: Path, owner: str) -> SigningKey:

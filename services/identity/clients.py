@@ -28,6 +28,7 @@ from services.hubkit.jwt_keys import (
     public_jwks,
     write_private_key,
 )
+from services.hubkit.private_files import write_atomically
 
 __all__ = [
     "ClientRegistration",
@@ -181,9 +182,7 @@ def ensure_signin_client(
     if existing is not None:  # keep earlier redirect URIs (several local ports may be in use)
         earlier = [u for u in existing.extra.get("redirect_uris", ()) if u not in redirect_uris]
         registration.extra["redirect_uris"] = [*redirect_uris, *earlier]
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(registration.to_json(), indent=2) + "\n")
-    tmp.replace(path)
+    write_atomically(path, json.dumps(registration.to_json(), indent=2) + "\n")
     return registration
 
 
@@ -222,7 +221,5 @@ def ensure_service_client(
     )
     clients_dir.mkdir(parents=True, exist_ok=True)
     path = clients_dir / f"{client_id}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(registration.to_json(), indent=2) + "\n")
-    tmp.replace(path)
+    write_atomically(path, json.dumps(registration.to_json(), indent=2) + "\n")
     return registration

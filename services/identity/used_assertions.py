@@ -19,6 +19,8 @@ import threading
 from pathlib import Path
 from typing import Protocol
 
+from services.hubkit.private_files import create_private, private_dir
+
 __all__ = ["SqliteUsedAssertions", "UsedAssertions"]
 
 _SCHEMA = """
@@ -42,7 +44,10 @@ class SqliteUsedAssertions:
     """Used assertion ids in a SQLite file (WAL, so several processes may share it)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Owner-only from the first byte: SQLite gives its -wal and -shm files the database
+        # file's permissions, so an empty 0600 file made first covers all three.
+        private_dir(path.parent)
+        create_private(path, b"")
         # One connection, serialised by a lock: the token endpoint may call from worker
         # threads. `isolation_level=None`: each statement commits on its own.
         self._db = sqlite3.connect(
@@ -51,7 +56,6 @@ class SqliteUsedAssertions:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(_SCHEMA)
-        path.chmod(0o600)
         self._lock = threading.Lock()
 
     def first_use(self, key: str, *, expires_at: float, now: float) -> bool:

@@ -14,19 +14,17 @@ verifies the result with the public key the same way OPA will (`opa build --bund
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import json
-import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from services.hubkit.policy_contract import BUNDLE_NAME, Version, content_digest, revision_for
+from services.hubkit.policy_contract import BUNDLE_NAME, Version, content_digest
+from services.hubkit.private_files import exclusive_lock, write_atomically
 from services.policy.bundle import load_manifest, manifest_for, policy_bundle_files
 from services.policy.errors import PublishFailed
 from services.policy.signing import SIGNING_ALGORITHM, IgSigningKey, provision_ig_signing_key
@@ -210,30 +208,11 @@ def build_signed_bundle(
     return str(manifest["revision"])
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """One publisher at a time (the CLI and a `stack up` may race on first start)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _install_current(store: BundleStore, release_file: Path) -> None:
     data = release_file.read_bytes()
     if not store.current.is_file() or store.current.read_bytes() != data:
         # One rename: the bundle service never serves half a file.
-        _write_atomic(store.current, data)
+        write_atomically(store.current, data)
 
 
 def publish_bundle(
@@ -247,7 +226,7 @@ def publish_bundle(
 ) -> PublishResult:
     """Publish `policies_dir` as a signed release and make it current (see module doc)."""
     store.root.mkdir(parents=True, exist_ok=True)
-    with _locked(store.lock):
+    with exclusive_lock(store.lock):
         digest = content_digest(policy_bundle_files(policies_dir))
         releases = store.releases()
         try:
@@ -278,11 +257,6 @@ def publish_bundle(
             source=str(policies_dir),
         )
         rows: list[dict[str, Any]] = [asdict(r) for r in (*releases, release)]
-        _write_atomic(store.record, (json.dumps(rows, indent=1) + "\n").encode())
+        write_atomically(store.record, (json.dumps(rows, indent=1) + "\n").encode())
         _install_current(store, release_file)
         return PublishResult(release, release_file, created=True)
-
-
-def expected_revision(policies_dir: Path, version: Version) -> str:
-    """The revision `policies_dir` would get as `version` (for messages and tests)."""
-    return revision_for(version, content_digest(policy_bundle_files(policies_dir)))

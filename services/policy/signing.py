@@ -9,12 +9,13 @@ new id and OPA configured for the old one refuses bundles signed with the new on
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
+from services.hubkit.private_files import create_private, private_dir, write_atomically
 
 __all__ = ["SIGNING_ALGORITHM", "IgSigningKey", "ig_signing_key", "provision_ig_signing_key"]
 
@@ -56,24 +57,18 @@ def provision_ig_signing_key(keys_dir: Path) -> IgSigningKey:
     existing = ig_signing_key(keys_dir)
     if existing is not None:
         return existing
-    directory = keys_dir / "policy"
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    directory.chmod(0o700)
-    private_key = ec.generate_private_key(ec.SECP256R1())
-    private_pem = private_key.private_bytes(
+    directory = private_dir(keys_dir / "policy")
+    private_pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    public_pem = private_key.public_key().public_bytes(
+    # Two first publishes may race: exactly one private key is created, and the public half
+    # is always derived from the private key that won, so the pair can never disagree.
+    create_private(directory / _PRIVATE, private_pem)
+    winner = serialization.load_pem_private_key((directory / _PRIVATE).read_bytes(), None)
+    public_pem = winner.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    # O_EXCL: two concurrent first publishes must not end with a private key that does not
-    # match the public one.
-    fd = os.open(directory / _PRIVATE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(private_pem)
-    tmp = directory / f".{_PUBLIC}.{os.getpid()}.tmp"
-    tmp.write_bytes(public_pem)
-    tmp.replace(directory / _PUBLIC)
+    write_atomically(directory / _PUBLIC, public_pem)
     return IgSigningKey(directory / _PRIVATE, directory / _PUBLIC, _key_id(public_pem))

@@ -8,17 +8,16 @@ half-filled cache behind, and holds a lock so two `safehub` processes do not bui
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.hubkit.private_files import exclusive_lock
 from services.hubkit.settings import REPO_ROOT, HubSettings
 from services.stack.config import ACL_BATCH_CLASS, ACL_BATCH_SOURCE
 from services.stack.errors import ArtifactFetchFailed, PrerequisiteMissing
@@ -34,7 +33,6 @@ __all__ = [
     "ensure_kustomize",
     "ensure_opa",
     "ensure_regal",
-    "file_lock",
     "kafka_libs_dir",
     "log_tail",
     "require_tool",
@@ -88,18 +86,6 @@ def require_tool(name: str) -> str:
     if found is None:
         raise PrerequisiteMissing(name, _INSTALL_HINTS.get(name, "see ARCHITECTURE.md"))
     return found
-
-
-@contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock, released when the process exits even if it crashes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def log_tail(path: Path, lines: int = 15) -> str:
@@ -165,7 +151,7 @@ def ensure_kafka_libs(settings: HubSettings, progress: Progress = _quiet) -> Pat
     digest = _pom_digest()
     if _libs_complete(libs, stamp, digest):
         return libs
-    with file_lock(settings.cache_dir / "locks" / f"kafka-{KAFKA_VERSION}.lock"):
+    with exclusive_lock(settings.cache_dir / "locks" / f"kafka-{KAFKA_VERSION}.lock"):
         if _libs_complete(libs, stamp, digest):
             return libs
         mvn = require_tool("mvn")
@@ -212,7 +198,7 @@ def ensure_acl_batch_runner(
     javac = shutil.which("javac")
     if javac is None:
         return None
-    with file_lock(settings.cache_dir / "locks" / f"kafka-{KAFKA_VERSION}.lock"):
+    with exclusive_lock(settings.cache_dir / "locks" / f"kafka-{KAFKA_VERSION}.lock"):
         if compiled.is_file():
             return classes
         progress("acls: compiling the one-JVM AclCommand batch runner (once)")
@@ -287,7 +273,7 @@ def _ensure_go_tool(settings: HubSettings, tool: GoTool, progress: Progress) -> 
     binary = tool_binary(settings.cache_dir, tool)
     if _tool_ok(binary, tool):
         return binary
-    with file_lock(settings.cache_dir / "locks" / f"{tool.name}-{tool.version}.lock"):
+    with exclusive_lock(settings.cache_dir / "locks" / f"{tool.name}-{tool.version}.lock"):
         if _tool_ok(binary, tool):
             return binary
         go = require_tool("go")

@@ -32,7 +32,12 @@ from pathlib import Path
 
 from services.childindex.secret import provision_linkage_secret
 from services.hubkit.envelope import provision_keys
-from services.hubkit.private_files import private_dir, write_atomically, write_private
+from services.hubkit.private_files import (
+    exclusive_lock,
+    private_dir,
+    write_atomically,
+    write_private,
+)
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import (
     CONSOLE_PRINCIPAL,
@@ -40,7 +45,7 @@ from services.hubkit.topology import (
     Topology,
     load_topology,
 )
-from services.stack.artifacts import ensure_kafka_libs, ensure_opa, file_lock, require_tool
+from services.stack.artifacts import ensure_kafka_libs, ensure_opa, require_tool
 from services.stack.certificates import issue_local_certificates, needs_reissue
 from services.stack.config import StackLayout
 from services.stack.credentials import StackCredentials
@@ -184,7 +189,7 @@ class StackRunner:
         """Idempotent: start what is not running, provision what is missing, then return."""
         started = time.monotonic()
         report = UpReport()
-        with file_lock(self._layout.lock_file):
+        with exclusive_lock(self._layout.lock_file):
             topology = self._topology()
             if fresh:
                 self._kafka.wipe(topology)
@@ -258,7 +263,7 @@ class StackRunner:
     def down(self) -> tuple[str, ...]:
         """Stop the processes this stack started; returns one line per component."""
         lines: list[str] = []
-        with file_lock(self._layout.lock_file):
+        with exclusive_lock(self._layout.lock_file):
             pids = {
                 OPA: self._opa.pid(),
                 BUNDLE_SERVER: self._opa.bundle_server_pid(),
