@@ -555,9 +555,11 @@ def _print(results: list[Result], args: argparse.Namespace) -> None:
         return "n/a"
 
     print()
-    print(f"throughput ratios: gateway(OPA)/B2 {ratio('gw-opa', 'b2')}   "
-          f"gateway(regopy)/B2 {ratio('gw-rego', 'b2')}   B2/B1 {ratio('b2', 'b1')}   "
-          f"B1/B0 {ratio('b1', 'b0')}")  # fmt: skip
+    print(
+        f"throughput ratios: gateway(OPA)/B2 {ratio('gw-opa', 'b2')}   "
+        f"gateway(regopy)/B2 {ratio('gw-rego', 'b2')}   B2/B1 {ratio('b2', 'b1')}   "
+        f"B1/B0 {ratio('b1', 'b0')}"
+    )
     print(
         "late = sent but not visible within 10 s of the end of the open-loop phase "
         "(counted as slower than every notice that came)"
@@ -635,11 +637,14 @@ async def breakdown(hub: HubSettings, topology: Topology, notices: Sequence[Seal
         return value
 
     accepted = [
-        timed("intake: verify + decode", lambda n=n: accept_notice(
-            catalog=catalog, keys=keys, agency=agencies[n.topic], key=n.key, value=n.value
-        ))
+        timed(
+            "intake: verify + decode",
+            lambda n=n: accept_notice(
+                catalog=catalog, keys=keys, agency=agencies[n.topic], key=n.key, value=n.value
+            ),
+        )
         for n in notices
-    ]  # fmt: skip
+    ]
     regopy = RegopyEngine(hub.policies_dir)
     sample = accepted[:20]
     results = [
@@ -674,12 +679,22 @@ async def breakdown(hub: HubSettings, topology: Topology, notices: Sequence[Seal
     del results
     at = dt.datetime.now(dt.UTC)
     messages = [
-        timed("ceilings, audit records + redacted views", lambda a=a, d=d: messages_for_decisions(
-            accepted=a, decisions=d, topology=topology, limits=limits, policy_revision="r",
-            decided_at=at, relay_contact=relay,
-        ).messages)
+        timed(
+            "ceilings, audit records + redacted views",
+            lambda a=a, d=d: (
+                messages_for_decisions(
+                    accepted=a,
+                    decisions=d,
+                    topology=topology,
+                    limits=limits,
+                    policy_revision="r",
+                    decided_at=at,
+                    relay_contact=relay,
+                ).messages
+            ),
+        )
         for a, d in zip(accepted, decisions, strict=True)
-    ]  # fmt: skip
+    ]
 
     def encode_all(batch: Any) -> None:
         for m in batch:

@@ -108,14 +108,17 @@ def main() -> int:
     notices = result.diff.notices
     print(f"policy simulate: {notices:,} notices ({path.name}; generated in {generated_s:.1f}s)")
     print(f"  end to end:        {seconds:.1f} s  ({notices / seconds:,.0f} notices/s)")
-    print(f"  cpu:               python {python_cpu:.1f} s, opa {opa_cpu:.1f} s "
-          f"on {os.cpu_count()} cores")  # fmt: skip
+    print(
+        f"  cpu:               python {python_cpu:.1f} s, opa {opa_cpu:.1f} s "
+        f"on {os.cpu_count()} cores"
+    )
     print(
         f"  evaluated:         {result.groups:,} groups + {result.checked:,} checks, "
         f"x2 policies; grouping {'held' if result.grouped else 'FAILED, fell back to exact'}"
     )
-    print(f"  changed:           {result.diff.notices_changed:,} notices "
-          f"({len(text)} lines of diff)")  # fmt: skip
+    print(
+        f"  changed:           {result.diff.notices_changed:,} notices ({len(text)} lines of diff)"
+    )
     print(f"  load average:      {load_before:.1f} before, {load_after:.1f} after")
     print(
         f"  baseline (exact):  {len(sample):,} notices x2 policies in {exact_s:.1f} s; "

@@ -61,38 +61,46 @@ def register(subparsers: Any) -> None:
         "explain", help="the decision for each subscriber on one notice, and why"
     )
     explain.add_argument(
-        "notice_file", type=Path,
+        "notice_file",
+        type=Path,
         help="the notice: JSON, Avro single-object, a signed envelope, or an Avro file",
-    )  # fmt: skip
+    )
     explain.add_argument("--subscriber", help="only this subscriber (e.g. school-dsl)")
     explain.add_argument("--engine", choices=["opa", "regopy"], default="opa")
     explain.add_argument(
-        "--policies", type=Path,
+        "--policies",
+        type=Path,
         help="a policy folder or bundle to use instead of what is live (e.g. a candidate)",
-    )  # fmt: skip
+    )
     explain.add_argument("--notice-id", help="which notice of a file holding several")
 
     simulate = actions.add_parser(
         "simulate", help="replay notices through the current and a candidate policy"
     )
     simulate.add_argument(
-        "--candidate", type=Path, required=True,
+        "--candidate",
+        type=Path,
+        required=True,
         help="the candidate policy: a copy of policies/ with the change made",
-    )  # fmt: skip
+    )
     source = simulate.add_mutually_exclusive_group()
     source.add_argument(
-        "--since", type=parse_duration, default=None,
+        "--since",
+        type=parse_duration,
+        default=None,
         help="replay what the notice topics recorded in this window (default 7d)",
-    )  # fmt: skip
+    )
     source.add_argument("--file", type=Path, help="replay the notices in this file instead")
     simulate.add_argument(
-        "--current", type=Path,
+        "--current",
+        type=Path,
         help="the policy to compare with (default: the published bundle OPA serves)",
-    )  # fmt: skip
+    )
     simulate.add_argument(
-        "--exact", action="store_true",
+        "--exact",
+        action="store_true",
         help="evaluate every notice on its own (slower; no grouping of equivalent notices)",
-    )  # fmt: skip
+    )
     simulate.add_argument("--workers", type=int, default=None, help="opa processes at once")
 
     sample = actions.add_parser(
@@ -102,9 +110,11 @@ def register(subparsers: Any) -> None:
     sample.add_argument("--count", type=int, default=2_500, help="notices (default 2,500)")
     sample.add_argument("--seed", type=int, default=1)
     sample.add_argument(
-        "--week-start", type=dt.date.fromisoformat, default=None,
+        "--week-start",
+        type=dt.date.fromisoformat,
+        default=None,
         help="first day (YYYY-MM-DD); default: seven days before today",
-    )  # fmt: skip
+    )
 
     publish = actions.add_parser(
         "publish", help="build, sign and publish policies/ as a release OPA loads"
@@ -331,8 +341,14 @@ def _simulate(args: argparse.Namespace) -> int:
         notices, where = iter_notice_file(args.file, json_form=False), f"from {args.file}"
     else:
         notices, where = _recorded(settings, args.since or dt.timedelta(days=7))
-    result = simulate(notices, opa=opa, current=current, candidate=candidate, exact=args.exact,
-                      workers=args.workers)  # fmt: skip
+    result = simulate(
+        notices,
+        opa=opa,
+        current=current,
+        candidate=candidate,
+        exact=args.exact,
+        workers=args.workers,
+    )
     if result.grouped:
         method = (
             f"{result.groups:,} groups of equivalent notices, one notice of each evaluated; "

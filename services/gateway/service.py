@@ -177,10 +177,6 @@ class Gateway:
 
     # --- public -------------------------------------------------------------------------------
 
-    @property
-    def engine_name(self) -> str:
-        return self._engine.name
-
     async def run(self) -> None:
         """Consume until stop() is called; then commit what was decided and close down."""
         topics = self._decider.input_topics

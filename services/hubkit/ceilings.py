@@ -332,9 +332,13 @@ def load_safeguarding_contacts(policies_dir: Path) -> Mapping[str, ContactPoint]
         if email is not None and not isinstance(email, str):
             raise CeilingsInvalid(f, f"{where}: 'secure_email' must be a string or null")
         contacts[code] = MappingProxyType(
-            {"role": contact["role"], "organisation": contact["organisation"],
-             "telephone": contact["telephone"], "secure_email": email}
-        )  # fmt: skip
+            {
+                "role": contact["role"],
+                "organisation": contact["organisation"],
+                "telephone": contact["telephone"],
+                "secure_email": email,
+            }
+        )
     return MappingProxyType(contacts)
 
 

@@ -173,9 +173,13 @@ def evaluate_on_server(
     url = f"{base_url.rstrip('/')}/v1/data/{DECISIONS_ENTRYPOINT}"
     try:
         response = httpx.post(
-            url, params={"provenance": "true"}, json={"input": {"notice": notice}},
-            timeout=timeout_s, verify=verify, headers=headers,
-        )  # fmt: skip
+            url,
+            params={"provenance": "true"},
+            json={"input": {"notice": notice}},
+            timeout=timeout_s,
+            verify=verify,
+            headers=headers,
+        )
         body = response.json()
     except (httpx.HTTPError, ValueError) as error:
         raise EvaluationFailed(

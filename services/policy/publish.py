@@ -149,9 +149,13 @@ class PublishResult:
 def _run_opa(argv: Sequence[str], what: str, *, cwd: Path | None = None) -> None:
     try:
         done = subprocess.run(
-            list(argv), capture_output=True, text=True, timeout=_OPA_TIMEOUT_S, check=False,
+            list(argv),
+            capture_output=True,
+            text=True,
+            timeout=_OPA_TIMEOUT_S,
+            check=False,
             cwd=cwd,
-        )  # fmt: skip
+        )
     except (OSError, subprocess.TimeoutExpired) as error:
         raise PublishFailed(f"{what}: {error}") from error
     if done.returncode != 0:
@@ -179,29 +183,43 @@ def build_signed_bundle(
         (stage / ".manifest").write_text(json.dumps(manifest, indent=1) + "\n")
         _run_opa(
             [
-                str(opa), "build", "--bundle", ".",
-                "--signing-key", str(key.private_key_path),
-                "--signing-alg", SIGNING_ALGORITHM,
+                str(opa),
+                "build",
+                "--bundle",
+                ".",
+                "--signing-key",
+                str(key.private_key_path),
+                "--signing-alg",
+                SIGNING_ALGORITHM,
                 # Becomes the `kid` of the signature, which OPA matches to its configured key.
-                "--verification-key-id", key.key_id,
-                "--output", str(out),
+                "--verification-key-id",
+                key.key_id,
+                "--output",
+                str(out),
             ],
             "opa build (signing the bundle)",
             # Built from inside the staging folder, module paths in the bundle read
             # `safehub/sharing/...`, not a temporary directory's name.
             cwd=stage,
-        )  # fmt: skip
+        )
         # Verify exactly as OPA will, with the public key only, before anyone can load it.
         _run_opa(
             [
-                str(opa), "build", "--bundle", str(out),
-                "--verification-key", str(key.public_key_path),
-                "--verification-key-id", key.key_id,
-                "--signing-alg", SIGNING_ALGORITHM,
-                "--output", str(Path(tmp) / "verified.tar.gz"),
+                str(opa),
+                "build",
+                "--bundle",
+                str(out),
+                "--verification-key",
+                str(key.public_key_path),
+                "--verification-key-id",
+                key.key_id,
+                "--signing-alg",
+                SIGNING_ALGORITHM,
+                "--output",
+                str(Path(tmp) / "verified.tar.gz"),
             ],
             "opa build (verifying the signed bundle)",
-        )  # fmt: skip
+        )
     built = load_manifest(out) or {}
     if built.get("revision") != manifest["revision"]:
         raise PublishFailed(f"the built bundle names revision {built.get('revision')!r}")

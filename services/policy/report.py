@@ -98,9 +98,12 @@ def _wrap(label: str, text: str, indent: int = 2, label_width: int = 15) -> list
     first = " " * indent + f"{label:<{label_width}}"
     rest = " " * len(first)
     return textwrap.wrap(
-        text, width=_WIDTH, initial_indent=first, subsequent_indent=rest,
+        text,
+        width=_WIDTH,
+        initial_indent=first,
+        subsequent_indent=rest,
         break_on_hyphens=False,
-    ) or [first.rstrip()]  # fmt: skip
+    ) or [first.rstrip()]
 
 
 def _field_list(paths: Iterable[str], labels: PolicyLabels) -> str:
@@ -190,8 +193,9 @@ def render_decisions(
     if fired:
         lines.append("The rules named above:")
         for rule in sorted(fired, key=lambda r: (len(r), r)):
-            lines += _wrap(f"{rule}", labels.rules.get(rule, "(no summary in isa/data.json)"),
-                           label_width=5)  # fmt: skip
+            lines += _wrap(
+                f"{rule}", labels.rules.get(rule, "(no summary in isa/data.json)"), label_width=5
+            )
     return lines
 
 

@@ -174,6 +174,11 @@ def simulate(
     else:
         diff = compute_diff(_outcomes(kept, groups, cur, cand))
     return SimulationResult(
-        diff, *revisions, not disagreements, len(groups), len(sample), disagreements,
+        diff,
+        *revisions,
+        not disagreements,
+        len(groups),
+        len(sample),
+        disagreements,
         clock() - started,
-    )  # fmt: skip
+    )

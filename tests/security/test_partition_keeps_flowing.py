@@ -98,8 +98,14 @@ async def test_a_notice_too_large_to_write_is_dead_lettered_and_the_partition_fl
     rejected = [a for a in observed.audit if a["event"] == "NOTICE_REJECTED"]
     assert [a["reason_code"] for a in rejected] == ["RECORD_TOO_LARGE"]
     assert not {d for d in observed.decided if d[0] == huge["notice_id"]}
-    assert metric(gateway.metrics.registry, "safehub_gateway_dead_letters_total",
-                  reason="RECORD_TOO_LARGE") == 1  # fmt: skip
+    assert (
+        metric(
+            gateway.metrics.registry,
+            "safehub_gateway_dead_letters_total",
+            reason="RECORD_TOO_LARGE",
+        )
+        == 1
+    )
 
 
 async def test_a_record_the_broker_refuses_is_found_dead_lettered_and_the_partition_flows(

@@ -266,12 +266,18 @@ class Observed:
         wanted = {(n, s) for n, decisions in expected.items() for s in decisions}
         duplicates = {k: c for k, c in audit_counts.items() if c != 1}
         sample = [
-            (notice_id, subscriber_id, sorted(
-                a["decided_at"].isoformat() for a in self.audit
-                if (a["notice_id"], a["recipient"]["subscriber_id"]) == (notice_id, subscriber_id)
-            ))
+            (
+                notice_id,
+                subscriber_id,
+                sorted(
+                    a["decided_at"].isoformat()
+                    for a in self.audit
+                    if (a["notice_id"], a["recipient"]["subscriber_id"])
+                    == (notice_id, subscriber_id)
+                ),
+            )
             for notice_id, subscriber_id in sorted(duplicates)[:3]
-        ]  # fmt: skip
+        ]
         assert not duplicates, f"{len(duplicates)} decisions audited more than once: {sample}"
         assert set(audit_counts) == wanted, (
             f"audit: {len(wanted - set(audit_counts))} decisions missing, "

@@ -90,9 +90,11 @@ async def test_no_decision_no_disclosure_then_exactly_once_after_recovery(
                 batch_ids = {n["notice_id"] for n in batch}
                 leaked = [a for a in observed.audit if a["notice_id"] in batch_ids]
                 leaked += [
-                    i for items in observed.feeds.values() for i in items
+                    i
+                    for items in observed.feeds.values()
+                    for i in items
                     if i["notice_id"] in batch_ids
-                ]  # fmt: skip
+                ]
                 assert not leaked, f"{mode}: something was decided without a usable answer"
 
                 recovered_at[mode] = dt.datetime.now(dt.UTC)

@@ -99,9 +99,10 @@ async def test_rebalances_and_fencing_keep_exactly_once(
             first.stop()
             second.stop()
             await asyncio.gather(
-                running_first, *([running_second] if running_second else []),
+                running_first,
+                *([running_second] if running_second else []),
                 return_exceptions=True,
-            )  # fmt: skip
+            )
         await drain_into(observed, audit, feeds, quiet_s=1.5)
 
     observed.assert_exactly_once(expected, by_id)

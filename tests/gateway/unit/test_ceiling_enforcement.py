@@ -210,8 +210,14 @@ def test_a_decision_beyond_the_ceiling_delivers_nothing_and_says_why() -> None:
     assert record["purpose"] is None
     assert record["lawful_basis"] == NO_DISCLOSURE.as_record()
     assert record["rule_ids"] == ["R7", "R14"]  # which rules over-disclosed
-    for words in ("detail.episodes_last_90_days", "narrative.full_account", REVISION,
-                  "RETURN_INTERVIEW_WORKER", "MISSING_EPISODE", "PARTIAL"):  # fmt: skip
+    for words in (
+        "detail.episodes_last_90_days",
+        "narrative.full_account",
+        REVISION,
+        "RETURN_INTERVIEW_WORKER",
+        "MISSING_EPISODE",
+        "PARTIAL",
+    ):
         assert words in record["explanation"], words
     assert audits["school-dsl"]["reason_code"] == CEILING_EXCEEDED
     assert audits["mash-manager"]["reason_code"] is None
@@ -257,8 +263,13 @@ def test_a_decision_within_the_ceiling_is_delivered_as_decided() -> None:
     item = _records(decided, MessageType.FEED_ITEM)["return-interview-provider"]
     assert item["outcome"] == "PARTIAL"
     assert set(json.loads(item["view_json"])) == {
-        "notice_id", "notice_type", "created_at", "subject", "detail", "contact_point",
-    }  # fmt: skip
+        "notice_id",
+        "notice_type",
+        "created_at",
+        "subject",
+        "detail",
+        "contact_point",
+    }
 
 
 def test_the_new_lawful_basis_fields_reach_the_audit_record_and_the_feed_item() -> None:
@@ -340,8 +351,11 @@ async def test_a_committed_breach_is_counted_and_logged_without_personal_data() 
         logger.removeHandler(handler)
 
     registry = gateway.metrics.registry
-    labels = {"subscriber": "return-interview-provider", "role": "RETURN_INTERVIEW_WORKER",
-              "notice_type": "MISSING_EPISODE"}  # fmt: skip
+    labels = {
+        "subscriber": "return-interview-provider",
+        "role": "RETURN_INTERVIEW_WORKER",
+        "notice_type": "MISSING_EPISODE",
+    }
     assert registry.get_sample_value("safehub_gateway_ceiling_violations_total", labels) == 1.0
     decisions = {"subscriber": "return-interview-provider", "outcome": "DENY"}
     assert registry.get_sample_value("safehub_gateway_decisions_total", decisions) == 1.0
@@ -356,6 +370,10 @@ async def test_a_committed_breach_is_counted_and_logged_without_personal_data() 
     assert line["role"] == "RETURN_INTERVIEW_WORKER"
     assert line["offending_paths"] == ["detail.episodes_last_90_days", "narrative.full_account"]
     assert line["policy_revision"] == REVISION
-    for personal in (notice["subject"]["given_name"], notice["subject"]["family_name"],
-                     notice["subject"]["linkage_key"], notice["narrative"]["summary"]):  # fmt: skip
+    for personal in (
+        notice["subject"]["given_name"],
+        notice["subject"]["family_name"],
+        notice["subject"]["linkage_key"],
+        notice["narrative"]["summary"],
+    ):
         assert str(personal) not in stream.getvalue()

@@ -26,13 +26,23 @@ from services.hubkit.ceilings import (
 from tests.factories import POLICIES
 
 FIELDS: dict[str, Any] = {
-    "paths": ["notice_id", "notice_type", "referrer", "contact_point", "subject.linkage_key",
-              "subject.given_name", "narrative.summary", "narrative.full_account"],
+    "paths": [
+        "notice_id",
+        "notice_type",
+        "referrer",
+        "contact_point",
+        "subject.linkage_key",
+        "subject.given_name",
+        "narrative.summary",
+        "narrative.full_account",
+    ],
     "detail": {"ALERT": ["detail.setting", "detail.cpis_flag"], "MISSING": ["detail.status"]},
-    "groups": {"flag": ["notice_id", "notice_type", "subject.linkage_key", "contact_point"],
-               "identity": ["subject.linkage_key", "subject.given_name"]},
+    "groups": {
+        "flag": ["notice_id", "notice_type", "subject.linkage_key", "contact_point"],
+        "identity": ["subject.linkage_key", "subject.given_name"],
+    },
     "silent": ["referrer"],
-}  # fmt: skip
+}
 CEILINGS: dict[str, Any] = {
     "never_anywhere": ["narrative.full_account"],
     "roles": {
@@ -49,10 +59,16 @@ CEILINGS: dict[str, Any] = {
     },
 }
 AGENCIES: dict[str, Any] = {
-    "POLICE": {"name": "p", "safeguarding_contact": {
-        "role": "Safeguarding hub", "organisation": "POL-XX01", "telephone": "0300"}},
+    "POLICE": {
+        "name": "p",
+        "safeguarding_contact": {
+            "role": "Safeguarding hub",
+            "organisation": "POL-XX01",
+            "telephone": "0300",
+        },
+    },
     "HEALTH": {"name": "h"},
-}  # fmt: skip
+}
 
 
 def _write(root: Path, files: dict[str, Any]) -> Path:
@@ -83,18 +99,34 @@ def test_items_expand_as_the_about_says(tmp_path: Path) -> None:
     ceilings = Ceilings.load(_policies(tmp_path))
     # ALL is every common path plus the type's detail, minus the entry's and the file's never.
     assert ceilings.paths_for("MANAGER", "ALERT") == {
-        "notice_id", "notice_type", "referrer", "contact_point", "subject.linkage_key",
-        "subject.given_name", "narrative.summary", "detail.cpis_flag",
-    }  # fmt: skip
+        "notice_id",
+        "notice_type",
+        "referrer",
+        "contact_point",
+        "subject.linkage_key",
+        "subject.given_name",
+        "narrative.summary",
+        "detail.cpis_flag",
+    }
     # Own groups nest (each its allow minus its never); a literal path adds back what a
     # group took away; field groups and DETAIL expand per notice type.
     assert ceilings.paths_for("PARTNER", "ALERT") == {
-        "notice_id", "notice_type", "subject.linkage_key", "contact_point", "subject.given_name",
-        "detail.cpis_flag", "narrative.summary", "detail.setting",
-    }  # fmt: skip
+        "notice_id",
+        "notice_type",
+        "subject.linkage_key",
+        "contact_point",
+        "subject.given_name",
+        "detail.cpis_flag",
+        "narrative.summary",
+        "detail.setting",
+    }
     assert ceilings.paths_for("PARTNER", "MISSING") == {
-        "notice_id", "notice_type", "subject.linkage_key", "contact_point", "detail.status",
-    }  # fmt: skip
+        "notice_id",
+        "notice_type",
+        "subject.linkage_key",
+        "contact_point",
+        "detail.status",
+    }
 
 
 def test_what_the_file_does_not_list_gets_an_empty_ceiling(tmp_path: Path) -> None:
@@ -133,10 +165,14 @@ def test_never_takes_away_a_path_that_holds_a_never_path_too(tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("change", "words"),
     [
-        ({"roles": {"X": {"ALERT": {"allow": ["flga"]}}}},
-         "roles.X.ALERT.allow: unknown item 'flga'"),
-        ({"roles": {"X": {"ALERT": {"allow": ["ALL"], "never": ["detial.setting"]}}}},
-         "roles.X.ALERT.never: unknown item 'detial.setting'"),
+        (
+            {"roles": {"X": {"ALERT": {"allow": ["flga"]}}}},
+            "roles.X.ALERT.allow: unknown item 'flga'",
+        ),
+        (
+            {"roles": {"X": {"ALERT": {"allow": ["ALL"], "never": ["detial.setting"]}}}},
+            "roles.X.ALERT.never: unknown item 'detial.setting'",
+        ),
         ({"roles": {"X": {"ALRET": {"allow": ["ALL"]}}}}, "'ALRET' is not a notice type"),
         ({"roles": {"X": {"ALERT": {"allow": ["ALL"], "nevr": []}}}}, "unknown keys ['nevr']"),
         ({"roles": {"X": {"ALERT": {"allow": "ALL"}}}}, "must be a list of non-empty strings"),
@@ -145,9 +181,18 @@ def test_never_takes_away_a_path_that_holds_a_never_path_too(tmp_path: Path) -> 
         ({"groups": {"unused": {"allow": ["typo"]}}}, "groups.unused.allow: unknown item"),
         ({"never_anywhere": ["nope"]}, "never_anywhere: unknown item 'nope'"),
     ],
-    ids=["typo-item", "typo-never", "typo-type", "typo-key", "not-a-list", "cycle", "shadowing",
-         "unused-group", "never-anywhere"],
-)  # fmt: skip
+    ids=[
+        "typo-item",
+        "typo-never",
+        "typo-type",
+        "typo-key",
+        "not-a-list",
+        "cycle",
+        "shadowing",
+        "unused-group",
+        "never-anywhere",
+    ],
+)
 def test_a_file_that_cannot_be_enforced_as_written_is_refused(
     tmp_path: Path, change: dict[str, Any], words: str
 ) -> None:
@@ -165,9 +210,11 @@ def test_silent_paths_and_field_groups_must_be_known_paths(tmp_path: Path) -> No
 def test_safeguarding_contacts_are_keyed_like_a_contact_point(tmp_path: Path) -> None:
     contacts = load_safeguarding_contacts(_policies(tmp_path))
     assert dict(contacts["POLICE"]) == {
-        "role": "Safeguarding hub", "organisation": "POL-XX01", "telephone": "0300",
+        "role": "Safeguarding hub",
+        "organisation": "POL-XX01",
+        "telephone": "0300",
         "secure_email": None,
-    }  # fmt: skip
+    }
     assert "HEALTH" not in contacts
     wrong = {"POLICE": {"safeguarding_contact": {"name": "hub", "phone": "0300"}}}
     with pytest.raises(CeilingsInvalid, match=r"unknown keys \['name', 'phone'\]"):

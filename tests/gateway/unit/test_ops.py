@@ -17,9 +17,12 @@ from services.gateway.service import GatewayHealth
 
 def _health(*, alive: bool, ready: bool) -> GatewayHealth:
     return GatewayHealth(
-        alive=alive, ready=ready, assigned_partitions=3 if ready else 0,
-        engine_ok=ready, waiting_partitions=0,
-    )  # fmt: skip
+        alive=alive,
+        ready=ready,
+        assigned_partitions=3 if ready else 0,
+        engine_ok=ready,
+        waiting_partitions=0,
+    )
 
 
 async def test_health_readiness_and_metrics_endpoints() -> None:

@@ -104,8 +104,14 @@ def test_flag_only_delivers_the_flag_and_who_to_contact_only(raw: dict[str, Any]
             continue
         assert set(decision.permitted_fields) <= FLAG_FIELDS
         view = redact(notice, decision.permitted_fields)
-        assert set(view) <= {"notice_id", "notice_type", "created_at", "source", "subject",
-                             "contact_point"}  # fmt: skip
+        assert set(view) <= {
+            "notice_id",
+            "notice_type",
+            "created_at",
+            "source",
+            "subject",
+            "contact_point",
+        }
         assert set(view.get("subject", {})) <= {"linkage_key"}
         assert set(view.get("source", {})) <= {"agency"}
 
@@ -138,8 +144,9 @@ def test_the_whole_feed_item_carries_nothing_the_policy_withheld(raw: dict[str, 
         decision = decisions[item["subscriber_id"]]
         permitted = decision.permitted_fields
         assert decision.outcome is not SharingOutcome.DENY
-        assert not limits.ceilings.excess(roles[decision.subscriber_id], notice["notice_type"],
-                                          permitted)  # fmt: skip
+        assert not limits.ceilings.excess(
+            roles[decision.subscriber_id], notice["notice_type"], permitted
+        )
         _view_respects(json.loads(item["view_json"]), permitted)
         # The item's own fields repeat only permitted paths, or name the MASH relay instead.
         assert is_permitted("notice_id", permitted)

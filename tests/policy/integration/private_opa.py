@@ -90,9 +90,13 @@ class PrivateOpa:
 
     def publish(self, policies: Path, **kwargs: Any) -> PublishResult:
         return publish_bundle(
-            opa=self.opa, policies_dir=policies, store=self.store, keys_dir=self.keys_dir,
-            now=dt.datetime.now(dt.UTC), **kwargs,
-        )  # fmt: skip
+            opa=self.opa,
+            policies_dir=policies,
+            store=self.store,
+            keys_dir=self.keys_dir,
+            now=dt.datetime.now(dt.UTC),
+            **kwargs,
+        )
 
     def start(self) -> None:
         argv = config.opa_argv(opa=self.opa, addr=self.addr, config_file=self.config)

@@ -127,8 +127,12 @@ def _rebuild(members: dict[str, bytes], opa: Path, *signing: str) -> bytes:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)
         out = Path(tmp) / "out.tar.gz"
-        subprocess.run([str(opa), "build", "--bundle", ".", *signing, "--output", str(out)],
-                       cwd=stage, check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [str(opa), "build", "--bundle", ".", *signing, "--output", str(out)],
+            cwd=stage,
+            check=True,
+            capture_output=True,
+        )
         return out.read_bytes()
 
 
@@ -146,8 +150,9 @@ def test_a_bundle_not_signed_as_published_is_refused_and_the_previous_stays_live
     private_opa: PrivateOpa, attack: str
 ) -> None:
     make, reason = ATTACKS[attack]
-    _assert_refused(private_opa, make(bundle_members(private_opa.store.current.read_bytes())),
-                    reason)  # fmt: skip
+    _assert_refused(
+        private_opa, make(bundle_members(private_opa.store.current.read_bytes())), reason
+    )
 
 
 def test_an_unsigned_bundle_is_refused(private_opa: PrivateOpa) -> None:
@@ -164,10 +169,15 @@ def test_a_bundle_signed_with_another_key_is_refused(
     other = provision_ig_signing_key(tmp_path / "attacker-keys")
     # Same key id as the IG key, so only the signature itself can tell them apart.
     forged = _rebuild(
-        members, private_opa.opa,
-        "--signing-key", str(other.private_key_path), "--signing-alg", "ES256",
-        "--verification-key-id", private_opa.key.key_id,
-    )  # fmt: skip
+        members,
+        private_opa.opa,
+        "--signing-key",
+        str(other.private_key_path),
+        "--signing-alg",
+        "ES256",
+        "--verification-key-id",
+        private_opa.key.key_id,
+    )
     _assert_refused(private_opa, forged, "invalid ECDSA signature")
 
 

@@ -71,8 +71,13 @@ def test_simulation_finds_exactly_the_sixth_formers(
     opa_binary: Path, no_sixth_forms: Path, exact: bool
 ) -> None:
     week = _week()
-    result = simulate(week, opa=opa_binary, current=PolicySource.at(POLICIES),
-                      candidate=PolicySource.at(no_sixth_forms), exact=exact)  # fmt: skip
+    result = simulate(
+        week,
+        opa=opa_binary,
+        current=PolicySource.at(POLICIES),
+        candidate=PolicySource.at(no_sixth_forms),
+        exact=exact,
+    )
     diff = result.diff
     assert (diff.notices, diff.notices_changed) == (len(week), 5)
     assert [s.subscriber_id for s in diff.affected] == ["school-dsl"]
@@ -111,8 +116,12 @@ def test_grouping_falls_back_to_every_notice_when_a_rule_reads_a_name(
     second["subject"]["family_name"] = "Ashdown"
     # Same group (names are placeholders), different decisions: only sampling can tell.
     week = [first, second]
-    result = simulate(week, opa=opa_binary, current=PolicySource.at(POLICIES),
-                      candidate=PolicySource.at(candidate))  # fmt: skip
+    result = simulate(
+        week,
+        opa=opa_binary,
+        current=PolicySource.at(POLICIES),
+        candidate=PolicySource.at(candidate),
+    )
     assert not result.grouped
     assert result.disagreements == 1
     school = next(s for s in result.diff.affected if s.subscriber_id == "school-dsl")
@@ -129,8 +138,18 @@ def test_cli_simulate_prints_the_diff(
     no_sixth_forms: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     week = _write_jsonl(tmp_path / "week.jsonl", _week())
-    code = main(["policy", "simulate", "--candidate", str(no_sixth_forms), "--file", str(week),
-                 "--current", str(POLICIES)])  # fmt: skip
+    code = main(
+        [
+            "policy",
+            "simulate",
+            "--candidate",
+            str(no_sixth_forms),
+            "--file",
+            str(week),
+            "--current",
+            str(POLICIES),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     subscribers = len(json.loads((POLICIES / "safehub/subscribers/data.json").read_text()))

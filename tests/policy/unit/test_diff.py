@@ -35,8 +35,13 @@ def _answer(outcome: str, fields: list[str], **extra: Any) -> dict[str, Any]:
 # The gateway refuses a disclosure that does not name the notice and the child.
 IDENTITY = ["notice_id", "notice_type", "subject.linkage_key"]
 DENY = _answer("DENY", [])
-PARTIAL = _answer("PARTIAL", [*IDENTITY, "subject.given_name"], rule_ids=["R7"],
-                  explanation="Shared because ...", isa_clause="ISA-5.1")  # fmt: skip
+PARTIAL = _answer(
+    "PARTIAL",
+    [*IDENTITY, "subject.given_name"],
+    rule_ids=["R7"],
+    explanation="Shared because ...",
+    isa_clause="ISA-5.1",
+)
 
 
 def _one(answer: dict[str, Any]) -> Any:
@@ -62,9 +67,12 @@ def test_partial_to_deny_is_newly_withheld() -> None:
 
 def test_a_field_more_or_less_is_not_a_newly_shared_notice() -> None:
     wider = _answer(
-        "PARTIAL", [*IDENTITY, "subject.given_name", "created_at"],
-        rule_ids=["R7"], explanation="Shared because ...", isa_clause="ISA-5.1",
-    )  # fmt: skip
+        "PARTIAL",
+        [*IDENTITY, "subject.given_name", "created_at"],
+        rule_ids=["R7"],
+        explanation="Shared because ...",
+        isa_clause="ISA-5.1",
+    )
     change = compare_decisions(_one(PARTIAL), _one(wider))
     assert not change.newly_shared
     assert not change.newly_withheld
@@ -91,11 +99,17 @@ def _refs(count: int, notice_type: str = "VCS_UPDATE", start: int = 0) -> tuple[
 
 def test_groups_count_by_their_size_and_examples_are_capped() -> None:
     outcomes = [
-        GroupOutcome(_refs(5), {"school": _one(DENY), "la": _one(PARTIAL)},
-                     {"school": _one(PARTIAL), "la": _one(PARTIAL)}),
-        GroupOutcome(_refs(3, "MISSING_EPISODE", 10), {"school": _one(DENY), "la": _one(PARTIAL)},
-                     {"school": _one(DENY), "la": _one(PARTIAL)}),
-    ]  # fmt: skip
+        GroupOutcome(
+            _refs(5),
+            {"school": _one(DENY), "la": _one(PARTIAL)},
+            {"school": _one(PARTIAL), "la": _one(PARTIAL)},
+        ),
+        GroupOutcome(
+            _refs(3, "MISSING_EPISODE", 10),
+            {"school": _one(DENY), "la": _one(PARTIAL)},
+            {"school": _one(DENY), "la": _one(PARTIAL)},
+        ),
+    ]
     diff = compute_diff(outcomes)
     assert (diff.notices, diff.notices_changed) == (8, 5)
     assert diff.by_type == {"VCS_UPDATE": 5, "MISSING_EPISODE": 3}
@@ -109,8 +123,9 @@ def test_groups_count_by_their_size_and_examples_are_capped() -> None:
 
 
 def test_a_new_subscriber_is_reported_as_such() -> None:
-    outcome = GroupOutcome(_refs(2), {"la": _one(PARTIAL)},
-                           {"la": _one(PARTIAL), "school": _one(PARTIAL)})  # fmt: skip
+    outcome = GroupOutcome(
+        _refs(2), {"la": _one(PARTIAL)}, {"la": _one(PARTIAL), "school": _one(PARTIAL)}
+    )
     diff = compute_diff([outcome])
     school = next(s for s in diff.subscribers if s.subscriber_id == "school")
     assert not school.in_current
@@ -120,8 +135,13 @@ def test_a_new_subscriber_is_reported_as_such() -> None:
 
 
 def test_notice_ref_names_only_ids_and_keys() -> None:
-    ref = notice_ref({"notice_id": "n1", "notice_type": "VCS_UPDATE",
-                      "subject": {"linkage_key": "k" * 64, "given_name": "Avery"}})  # fmt: skip
+    ref = notice_ref(
+        {
+            "notice_id": "n1",
+            "notice_type": "VCS_UPDATE",
+            "subject": {"linkage_key": "k" * 64, "given_name": "Avery"},
+        }
+    )
     assert ref == NoticeRef("n1", "VCS_UPDATE", "k" * 64)
     assert short_key("0123456789abcdef0123") == "0123456789abcdef…"
 
@@ -129,10 +149,14 @@ def test_notice_ref_names_only_ids_and_keys() -> None:
 def test_rendered_diff_names_notices_by_id_and_key_never_by_name() -> None:
     outcome = GroupOutcome(_refs(2), {"school": _one(DENY)}, {"school": _one(PARTIAL)})
     labels = PolicyLabels.from_data(
-        {"safehub": {"fields": {"labels": {"subject.given_name": "the child's given name"}},
-                     "isa": {"roles": {"DSL": "the school's safeguarding lead"}},
-                     "subscribers": {"school": {"role": "DSL", "contact": "School"}}}}
-    )  # fmt: skip
+        {
+            "safehub": {
+                "fields": {"labels": {"subject.given_name": "the child's given name"}},
+                "isa": {"roles": {"DSL": "the school's safeguarding lead"}},
+                "subscribers": {"school": {"role": "DSL", "contact": "School"}},
+            }
+        }
+    )
     text = "\n".join(render_diff(compute_diff([outcome]), labels=labels, header=[("Notices", "2")]))
     assert "Result: 2 of 2 notices (100.0%) would be decided differently, for 1 of 1" in text
     assert "school: the school's safeguarding lead (School)" in text

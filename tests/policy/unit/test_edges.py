@@ -31,9 +31,16 @@ def test_opa_runs_from_its_config_file_only() -> None:
         opa=Path("/cache/opa"), addr=Endpoint("127.0.0.1", 18181), config_file=Path("/c.json")
     )
     assert argv == (
-        "/cache/opa", "run", "--server", "--addr", "127.0.0.1:18181",
-        "--config-file", "/c.json", "--log-level", "error",
-    )  # fmt: skip
+        "/cache/opa",
+        "run",
+        "--server",
+        "--addr",
+        "127.0.0.1:18181",
+        "--config-file",
+        "/c.json",
+        "--log-level",
+        "error",
+    )
     assert "--bundle" not in argv
     assert "--watch" not in argv
     with pytest.raises(StackConfigError):
@@ -154,8 +161,10 @@ def test_avro_files_round_trip_and_stream(tmp_path: Path) -> None:
     lines = tmp_path / "n.jsonl"
     lines.write_text("\n".join(json.dumps(to_json_value(r)) for r in records) + "\n")
     assert [n["notice_type"] for n in iter_notice_file(lines)] == [
-        "MISSING_EPISODE", "VCS_UPDATE", "MASH_DECISION",
-    ]  # fmt: skip
+        "MISSING_EPISODE",
+        "VCS_UPDATE",
+        "MASH_DECISION",
+    ]
 
 
 def test_something_else_is_not_a_notice(tmp_path: Path) -> None:
@@ -179,18 +188,29 @@ def test_explanation_text_names_rules_basis_and_fields_in_plain_words() -> None:
     notice = to_json_value(_one_notice())
     result = {
         "school-dsl": {
-            "outcome": "DENY", "permitted_fields": [], "purpose": "OPERATION_ENCOMPASS",
-            "lawful_basis": {"article6": "none: nothing disclosed",
-                             "statutory_gateway": "none: nothing disclosed"},
-            "isa_clause": None, "rule_ids": ["R15", "R2"],
+            "outcome": "DENY",
+            "permitted_fields": [],
+            "purpose": "OPERATION_ENCOMPASS",
+            "lawful_basis": {
+                "article6": "none: nothing disclosed",
+                "statutory_gateway": "none: nothing disclosed",
+            },
+            "isa_clause": None,
+            "rule_ids": ["R15", "R2"],
             "explanation": "Withheld because no sharing rule gives the school a need to know.",
         }
-    }  # fmt: skip
+    }
     labels = PolicyLabels.from_data(
-        {"safehub": {"isa": {"rules": {"R2": "MASH decision-makers see full content."},
-                             "notice_types": {"VCS_UPDATE": {"label": "voluntary sector update"}}},
-                     "fields": {"labels": {"notice_id": "the notice id"}}}}
-    )  # fmt: skip
+        {
+            "safehub": {
+                "isa": {
+                    "rules": {"R2": "MASH decision-makers see full content."},
+                    "notice_types": {"VCS_UPDATE": {"label": "voluntary sector update"}},
+                },
+                "fields": {"labels": {"notice_id": "the notice id"}},
+            }
+        }
+    )
     text = "\n".join(
         render_decisions(notice, result, labels=labels, policy="1.0.0+sha256.x", read_from="f")
     )

@@ -130,8 +130,9 @@ def test_kinds_never_collide() -> None:
 def test_record_form_groups_like_json_form() -> None:
     generator = notices(seed=3)
     records = [generator.notice("MISSING_EPISODE") for _ in range(40)]
-    vocab = PolicyVocabulary(frozenset({"MISSING_EPISODE", "RETURNED", "REPORTED"}),
-                             frozenset({"notice_type", "status"}))  # fmt: skip
+    vocab = PolicyVocabulary(
+        frozenset({"MISSING_EPISODE", "RETURNED", "REPORTED"}), frozenset({"notice_type", "status"})
+    )
     as_records = group_notices(records, vocab)
     as_json = group_notices([to_json_value(r) for r in records], vocab)
     assert as_records == as_json
