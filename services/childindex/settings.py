@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
 from services.hubkit.auth import RESOLVE_CHILDREN_SCOPE
+from services.hubkit.token_settings import TokenIssuerSettings
 
 __all__ = ["CHILD_INDEX_PORT", "ChildIndexSettings"]
 
@@ -24,20 +25,13 @@ def _adapter_agencies() -> tuple[str, ...]:
     return ("POLICE", "HEALTH", "CHILDRENS_SERVICES", "VOLUNTARY_SECTOR")
 
 
-class ChildIndexSettings(BaseSettings):
+class ChildIndexSettings(TokenIssuerSettings):
     model_config = SettingsConfigDict(env_prefix="SAFEHUB_CHILDINDEX_", extra="ignore")
 
     host: str = "127.0.0.1"
     port: int = Field(default=CHILD_INDEX_PORT, ge=0, le=65535)
-    # Access tokens: agency adapters' own clients (OAuth2 client credentials).
-    token_issuer: str = Field(
-        default="http://127.0.0.1:18205",
-        description="Required `iss` of access tokens: the local identity provider or your IdP.",
-    )
-    jwks_url: str | None = Field(
-        default=None,
-        description="JWKS of the issuer; default <token_issuer>/.well-known/jwks.json.",
-    )
+    # Access tokens: agency adapters' own clients (OAuth2 client credentials). Issuer and
+    # JWKS: TokenIssuerSettings.
     token_audience: str = Field(
         default="safehub-ingest",
         description="Required `aud` of tokens (the audience client-credentials tokens carry).",
@@ -66,14 +60,6 @@ class ChildIndexSettings(BaseSettings):
     max_batch: int = Field(
         default=1000, ge=1, le=10_000, description="Most children in one batch request."
     )
-
-    @field_validator("token_issuer")
-    @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
-        return value.rstrip("/")
-
-    def resolved_jwks_url(self) -> str:
-        return self.jwks_url or f"{self.token_issuer}/.well-known/jwks.json"
 
     def resolved_secret_path(self, keys_dir: Path) -> Path:
         return self.secret_path or keys_dir / "linkage.secret"

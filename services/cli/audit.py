@@ -308,16 +308,14 @@ def _serve(args: argparse.Namespace) -> int:
     import logging
 
     from services.audit.settings import AuditSettings
+    from services.cli.serving import listen_overrides
     from services.hubkit.settings import HubSettings
 
     overrides: dict[str, Any] = {}
     if args.database_url:
         overrides["database_url"] = args.database_url
     if args.audit_action == "api":
-        if args.host:
-            overrides["api_host"] = args.host
-        if args.port:
-            overrides["api_port"] = args.port
+        overrides |= listen_overrides(args, host_field="api_host", port_field="api_port")
     settings = AuditSettings(**overrides)
     hub = HubSettings()
     if args.audit_action == "index":

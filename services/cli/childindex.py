@@ -50,15 +50,11 @@ def _serve(args: argparse.Namespace) -> int:
     from services.childindex.errors import ChildIndexError
     from services.childindex.secret import provision_linkage_secret
     from services.childindex.settings import ChildIndexSettings
+    from services.cli.serving import listen_overrides
     from services.hubkit.settings import HubSettings
 
     hub = HubSettings()
-    overrides: dict[str, Any] = {}
-    if args.host:
-        overrides["host"] = args.host
-    if args.port:
-        overrides["port"] = args.port
-    settings = ChildIndexSettings(**overrides)
+    settings = ChildIndexSettings(**listen_overrides(args))
     provision_linkage_secret(settings.resolved_secret_path(hub.keys_dir))
     print(f"childindex  http://{settings.host}:{settings.port}/docs   (stop with Ctrl-C)")
     try:

@@ -90,16 +90,14 @@ async def serve_console(hub: Any, console: Any, *, log_level: str = "info") -> N
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from services.cli.serving import listen_overrides
     from services.console.settings import ConsoleSettings
     from services.hubkit.errors import CredentialsMissing
     from services.hubkit.settings import HubSettings
 
     hub = HubSettings()
-    overrides: dict[str, Any] = {}
-    if args.host:
-        overrides["host"] = args.host
+    overrides = listen_overrides(args)
     if args.port:
-        overrides["port"] = args.port
         overrides["base_url"] = f"http://{args.host or '127.0.0.1'}:{args.port}"
     console = ConsoleSettings(**overrides)
     register_local_client(hub, console)

@@ -68,17 +68,13 @@ async def serve_cpis(hub: Any, settings: Any, *, log_level: str = "info") -> Non
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from services.cli.serving import listen_overrides
     from services.cpis.errors import CpisError
     from services.cpis.settings import CpisSettings
     from services.hubkit.errors import CredentialsMissing
     from services.hubkit.settings import HubSettings
 
-    overrides: dict[str, Any] = {}
-    if args.host:
-        overrides["host"] = args.host
-    if args.port:
-        overrides["port"] = args.port
-    settings = CpisSettings(**overrides)
+    settings = CpisSettings(**listen_overrides(args))
     print(f"cpis      http://{settings.host}:{settings.port}/docs   (stop with Ctrl-C)")
     try:
         asyncio.run(serve_cpis(HubSettings(), settings, log_level=args.log_level))

@@ -1,10 +1,26 @@
-"""Serving one service's app from the CLI: uvicorn with the hub's TLS settings, lifespan on."""
+"""Serving one service's app from the CLI: its --host/--port flags applied to its settings,
+then uvicorn with the hub's TLS settings, lifespan on."""
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
-__all__ = ["serve_app"]
+__all__ = ["listen_overrides", "serve_app"]
+
+
+def listen_overrides(
+    args: argparse.Namespace, *, host_field: str = "host", port_field: str = "port"
+) -> dict[str, Any]:
+    """The settings a `serve` command's --host and --port flags set, keyed by the service
+    settings' field names. A flag left out (or given empty or 0) sets nothing, so the
+    environment or the settings' default applies."""
+    overrides: dict[str, Any] = {}
+    if args.host:
+        overrides[host_field] = args.host
+    if args.port:
+        overrides[port_field] = args.port
+    return overrides
 
 
 async def serve_app(

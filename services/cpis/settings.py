@@ -10,30 +10,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
 from services.cpis.domain.register import DEFAULT_HELD_DAYS
+from services.hubkit.token_settings import TokenIssuerSettings
 
 __all__ = ["CPIS_PORT", "CpisSettings"]
 
 CPIS_PORT = 18206
 
 
-class CpisSettings(BaseSettings):
+class CpisSettings(TokenIssuerSettings):
     model_config = SettingsConfigDict(env_prefix="SAFEHUB_CPIS_", extra="ignore")
 
     host: str = "127.0.0.1"
     port: int = Field(default=CPIS_PORT, ge=0, le=65535)
-    # Access tokens (people signed in at the identity provider)
-    token_issuer: str = Field(
-        default="http://127.0.0.1:18205",
-        description="Required `iss` of access tokens: the local identity provider or your IdP.",
-    )
-    jwks_url: str | None = Field(
-        default=None,
-        description="JWKS of the issuer; default <token_issuer>/.well-known/jwks.json.",
-    )
+    # Access tokens (people signed in at the identity provider). Issuer and JWKS:
+    # TokenIssuerSettings.
     token_audience: str = Field(default="safehub-cpis", description="Required `aud` of tokens.")
     roles_claim: str = "roles"
     organisation_claim: str = "organisation"
@@ -73,14 +67,6 @@ class CpisSettings(BaseSettings):
     purge_interval_s: float = Field(
         default=3600.0, gt=0, description="How often plans past `held_days` are erased."
     )
-
-    @field_validator("token_issuer")
-    @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
-        return value.rstrip("/")
-
-    def resolved_jwks_url(self) -> str:
-        return self.jwks_url or f"{self.token_issuer}/.well-known/jwks.json"
 
     def resolved_database_path(self, data_dir: Path) -> Path:
         return self.database_path or data_dir / "cpis" / "register.db"

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.hubkit.token_settings import TokenIssuerSettings
 
 __all__ = ["ADAPTER_PORTS", "CHILD_INDEX_PORT", "IDENTITY_PORT", "AdapterSettings"]
 
@@ -24,22 +26,15 @@ IDENTITY_PORT = 18205
 CHILD_INDEX_PORT = 18207  # services/childindex/settings.py serves here by default
 
 
-class AdapterSettings(BaseSettings):
-    """Settings every adapter shares; the hub-wide ones come from HubSettings."""
+class AdapterSettings(TokenIssuerSettings):
+    """Settings every adapter shares (the token issuer and its JWKS: TokenIssuerSettings);
+    the hub-wide ones come from HubSettings."""
 
     model_config = SettingsConfigDict(env_prefix="SAFEHUB_ADAPTER_", extra="ignore")
 
-    token_issuer: str = Field(
-        default=f"http://127.0.0.1:{IDENTITY_PORT}",
-        description="Issuer (`iss`) access tokens must carry: the identity service or your IdP.",
-    )
     token_audience: str = Field(
         default="safehub-ingest",
         description="Audience (`aud`) access tokens must name.",
-    )
-    jwks_url: str | None = Field(
-        default=None,
-        description="JWKS of the issuer; default <token_issuer>/.well-known/jwks.json.",
     )
     agency_claim: str = Field(
         default="agency", description="Token claim naming the agency the client acts for."
@@ -145,14 +140,6 @@ class AdapterSettings(BaseSettings):
     in_flight_wait_s: float = Field(
         default=30.0, gt=0, description="How long a duplicate waits for the first request."
     )
-
-    @field_validator("token_issuer")
-    @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
-        return value.rstrip("/")
-
-    def resolved_jwks_url(self) -> str:
-        return self.jwks_url or f"{self.token_issuer}/.well-known/jwks.json"
 
     def resolved_token_endpoint(self) -> str:
         return self.token_endpoint or f"{self.token_issuer}/token"
