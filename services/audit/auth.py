@@ -19,13 +19,10 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Protocol
 
-from services.hubkit.auth import DEFAULT_ALGORITHMS, JwksSource, PersonTokenValidator
+from services.hubkit.auth import JwksSource, PersonTokenValidator
+from services.hubkit.jwt_algorithms import ACCEPTED_ALGORITHMS
 
-__all__ = ["ALGORITHMS", "Claims", "ClaimsValidator", "RoleTokenValidator"]
-
-# Asymmetric only (the JWKS is public). "Ed25519" is the RFC 9864 name for EdDSA over
-# Ed25519; joserfc warns on the deprecated polymorphic "EdDSA", so it is not accepted.
-ALGORITHMS: tuple[str, ...] = (*DEFAULT_ALGORITHMS, "Ed25519")
+__all__ = ["Claims", "ClaimsValidator", "RoleTokenValidator"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +49,7 @@ class RoleTokenValidator:
         issuer: str,
         audience: str,
         roles_claim: str = "roles",
-        algorithms: Collection[str] = ALGORITHMS,
+        algorithms: Collection[str] = ACCEPTED_ALGORITHMS,
         leeway_s: int = 30,
         clock: Callable[[], float] = time.time,
     ) -> None:

@@ -5,7 +5,8 @@ The console is a confidential client that authenticates to the token endpoint wi
 `private_key_jwt` (ES256): no shared secret exists to leak. authlib keeps the state, nonce
 and PKCE verifier in the session, which here lives on the server (services/console/
 sessions.py), and checks the ID token's signature (JWKS), issuer, audience, expiry, nonce
-and at_hash.
+and at_hash. The ID token must be signed with one of the hub's accepted algorithms
+(services/hubkit/jwt_algorithms.py), whatever the IdP's discovery document advertises.
 
 `SignIn` is the port routes depend on, so route tests can use a fake.
 """
@@ -21,16 +22,18 @@ from typing import Any, Protocol
 # it fully supports (and which the rest of the hub uses). Its deprecation module installs an
 # "always" filter when first imported, so import it first, then silence that one warning.
 import authlib.deprecate  # noqa: F401
+import httpx
 from joserfc.jwk import ECKey
 from starlette.requests import Request
 from starlette.responses import Response
 
 from services.console.errors import SignInFailed
+from services.hubkit.jwt_algorithms import ACCEPTED_ALGORITHMS
 from services.hubkit.jwt_keys import SIGNING_ALGORITHM
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="The httpx module is deprecated")
-    from authlib.integrations.starlette_client import OAuth, OAuthError
+    from authlib.integrations.starlette_client import OAuth, OAuthError, StarletteOAuth2App
     from authlib.oauth2.rfc7523 import PrivateKeyJWT, private_key_jwt_sign
 
 __all__ = ["OidcSignIn", "SignIn"]
@@ -62,6 +65,19 @@ class _ShortLivedPrivateKeyJWT(PrivateKeyJWT):  # type: ignore[misc]
         )
 
 
+class _HubAlgorithmsOAuth2App(StarletteOAuth2App):  # type: ignore[misc]
+    """authlib verifies the ID token with the algorithms in the discovery document's
+    `id_token_signing_alg_values_supported` (RS256 when it has none), so the IdP would decide
+    what the hub accepts. Metadata given to `register` does not help: the fetched document is
+    merged over it. `parse_id_token` reads that list from `load_server_metadata()` alone, so
+    the hub's list is pinned there, after every load."""
+
+    async def load_server_metadata(self) -> dict[str, Any]:
+        metadata: dict[str, Any] = await super().load_server_metadata()
+        metadata["id_token_signing_alg_values_supported"] = list(ACCEPTED_ALGORITHMS)
+        return metadata
+
+
 class OidcSignIn:
     def __init__(
         self,
@@ -70,22 +86,28 @@ class OidcSignIn:
         client_id: str,
         client_key: ECKey,
         verify: ssl.SSLContext | bool = True,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         """`verify`: how the identity provider's HTTPS certificate is checked (the hub's CA,
-        hubkit.tls.http_verify)."""
+        hubkit.tls.http_verify). `transport`: how the IdP is reached, when not over the
+        network (tests pass an in-process one)."""
+        client_kwargs: dict[str, Any] = {
+            "scope": SCOPES,
+            "code_challenge_method": "S256",
+            "token_endpoint_auth_method": "private_key_jwt",
+            "timeout": 10.0,
+            "verify": verify,
+        }
+        if transport is not None:
+            client_kwargs["transport"] = transport
         oauth = OAuth()
         oauth.register(
             name="safehub",
+            client_cls=_HubAlgorithmsOAuth2App,
             client_id=client_id,
             client_secret=client_key,
             server_metadata_url=f"{issuer}/.well-known/openid-configuration",
-            client_kwargs={
-                "scope": SCOPES,
-                "code_challenge_method": "S256",
-                "token_endpoint_auth_method": "private_key_jwt",
-                "timeout": 10.0,
-                "verify": verify,
-            },
+            client_kwargs=client_kwargs,
             client_auth_methods=[
                 _ShortLivedPrivateKeyJWT(f"{issuer}/token", alg=SIGNING_ALGORITHM)
             ],

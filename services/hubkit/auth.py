@@ -62,10 +62,10 @@ from joserfc.errors import (
 from joserfc.jwk import KeySet
 
 from services.hubkit.errors import HubError
+from services.hubkit.jwt_algorithms import ACCEPTED_ALGORITHMS
 
 __all__ = [
     "ACCESS_TOKEN_TYPES",
-    "DEFAULT_ALGORITHMS",
     "PUBLISH_SCOPE",
     "RESOLVE_CHILDREN_SCOPE",
     "AccessClaims",
@@ -93,8 +93,6 @@ __all__ = [
     "verify_access_token",
 ]
 
-# Asymmetric algorithms only: the JWKS is public, so HMAC keys must never be accepted.
-DEFAULT_ALGORITHMS: tuple[str, ...] = ("ES256", "RS256")
 # The scope an integrator's client needs to publish notices for its agency.
 PUBLISH_SCOPE = "notices:publish"
 # The scope an agency adapter's own client needs to ask the child index for a child's key
@@ -307,7 +305,7 @@ async def verify_access_token(
     jwks: JwksSource,
     issuer: str,
     audience: str,
-    algorithms: Collection[str] = DEFAULT_ALGORITHMS,
+    algorithms: Collection[str] = ACCEPTED_ALGORITHMS,
     leeway_s: int = 30,
     clock: Callable[[], float] = time.time,
 ) -> dict[str, Any]:
@@ -379,7 +377,7 @@ class TokenValidator(_IssuerTokens):
         jwks: JwksSource,
         issuer: str,
         audience: str,
-        algorithms: Collection[str] = DEFAULT_ALGORITHMS,
+        algorithms: Collection[str] = ACCEPTED_ALGORITHMS,
         agency_claim: str = "agency",
         leeway_s: int = 30,
         clock: Callable[[], float] = time.time,
@@ -444,7 +442,7 @@ class PersonTokenValidator(_IssuerTokens):
         roles_claim: str = "roles",
         organisation_claim: str | None = "organisation",
         agency_claim: str | None = "agency",
-        algorithms: Collection[str] = DEFAULT_ALGORITHMS,
+        algorithms: Collection[str] = ACCEPTED_ALGORITHMS,
         leeway_s: int = 30,
         clock: Callable[[], float] = time.time,
     ) -> None:

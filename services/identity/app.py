@@ -20,6 +20,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from services.hubkit.jwt_algorithms import ACCEPTED_ALGORITHMS
 from services.hubkit.jwt_keys import SIGNING_ALGORITHM, load_or_create_key, public_jwks
 from services.hubkit.settings import HubSettings
 from services.identity.authcode import (
@@ -31,7 +32,6 @@ from services.identity.authcode import (
 from services.identity.clients import FileClientRegistry
 from services.identity.errors import IdentityError, InvalidRequest
 from services.identity.grants import (
-    ASSERTION_ALGORITHMS,
     ClientCredentialsGrant,
     GrantRegistry,
     PrivateKeyJwtAuthenticator,
@@ -54,9 +54,23 @@ __all__ = ["IdentityRuntime", "create_app"]
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # Claims in the tokens this provider issues (services: agency; people: the OIDC ones, roles).
 _CLAIMS = (
-    "iss", "sub", "aud", "exp", "iat", "jti", "client_id", "agency",
-    "auth_time", "nonce", "at_hash", "azp", "name", "preferred_username", "roles", "organisation",
-)  # fmt: skip
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "jti",
+    "client_id",
+    "agency",
+    "auth_time",
+    "nonce",
+    "at_hash",
+    "azp",
+    "name",
+    "preferred_username",
+    "roles",
+    "organisation",
+)
 
 
 class TokenAnswer(BaseModel):
@@ -111,7 +125,7 @@ async def openid_configuration(request: Request) -> dict[str, Any]:
         "jwks_uri": settings.jwks_uri,
         "grant_types_supported": runtime.grants.grant_types,
         "token_endpoint_auth_methods_supported": ["private_key_jwt"],
-        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
+        "token_endpoint_auth_signing_alg_values_supported": list(ACCEPTED_ALGORITHMS),
         "scopes_supported": ["notices:publish", *PERSON_SCOPES],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

@@ -16,6 +16,7 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
+from services.hubkit.jwt_algorithms import ACCEPTED_ALGORITHMS
 from services.hubkit.jwt_keys import SIGNING_ALGORITHM
 from services.identity.clients import ClientRegistration, FileClientRegistry
 from services.identity.domain import (
@@ -34,7 +35,6 @@ from services.identity.settings import IdentitySettings
 from services.identity.used_assertions import UsedAssertions
 
 __all__ = [
-    "ASSERTION_ALGORITHMS",
     "ClientCredentialsGrant",
     "Grant",
     "GrantRegistry",
@@ -42,9 +42,6 @@ __all__ = [
     "TokenIssuer",
     "TokenResponse",
 ]
-
-# Algorithms accepted for client assertions: asymmetric only.
-ASSERTION_ALGORITHMS = ("ES256", "RS256")
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,9 +154,7 @@ class PrivateKeyJwtAuthenticator:
         if registration is None:
             raise InvalidClient("unknown client")
         try:
-            verified = jwt.decode(
-                assertion, registration.key_set(), algorithms=ASSERTION_ALGORITHMS
-            )
+            verified = jwt.decode(assertion, registration.key_set(), algorithms=ACCEPTED_ALGORITHMS)
         except JoseError:
             raise InvalidClient("client assertion signature does not verify") from None
         now = self._clock()
