@@ -102,8 +102,10 @@ def test_production_uses_tls_end_to_end(kustomize: Path) -> None:
     deployments = {d["metadata"]["name"]: d for d in _deployments(docs)}
     opa = deployments["opa"]["spec"]["template"]["spec"]["containers"][0]
     assert {
-        "--authentication=token", "--authorization=basic", "--tls-cert-file=/etc/opa/tls/tls.crt",
-    } <= set(opa["args"])  # fmt: skip
+        "--authentication=token",
+        "--authorization=basic",
+        "--tls-cert-file=/etc/opa/tls/tls.crt",
+    } <= set(opa["args"])
     secrets_in_env = {
         e["name"]: e["valueFrom"]["secretKeyRef"]["name"] for e in opa["env"] if "valueFrom" in e
     }

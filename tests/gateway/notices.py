@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from services.hubkit.notice import notice_id_for
 from services.synthetic.notices import SyntheticNotices
 from tests.factories import notices as synthetic
-from tests.policies.cases import SENDERS
+from tests.policy.rules.cases import SENDERS
 
 __all__ = ["ORGS", "notices_strategy", "random_notices", "vary"]
 

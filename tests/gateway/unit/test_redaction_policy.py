@@ -183,7 +183,7 @@ def test_the_whole_feed_item_carries_nothing_the_policy_withheld(raw: dict[str, 
 def test_a_subscriber_not_told_the_source_gets_the_mash_relay_instead() -> None:
     """R10: the return-interview provider must not learn who sent a missing-episode notice,
     so its feed item names the MASH and the MASH's contact point, not the police's."""
-    from tests.policies.cases import sample
+    from tests.policy.rules.cases import sample
 
     notice = sample("MISSING_EPISODE")
     decisions = _decide(notice)

@@ -1,6 +1,6 @@
 """The same policy bundle must decide identically in OPA and in regopy (rego-cpp).
 
-OPA (`opa eval`, the pinned binary) and regopy evaluate every case in tests/policies/cases.py;
+OPA (`opa eval`, the pinned binary) and regopy evaluate every case in tests/policy/rules/cases.py;
 the decisions must be equal, value for value. regopy is loaded the way an in-process engine
 must load it: all non-test .rego files, and ONE data document merged from every data.json
 (regopy 1.5.2 keeps only the first document added under a shared top-level key such as
@@ -21,7 +21,7 @@ from services.gateway.engines import RegopyEngine
 from services.hubkit.settings import HubSettings
 from services.stack.artifacts import ensure_opa
 from tests.factories import POLICIES
-from tests.policies.cases import CASES
+from tests.policy.rules.cases import CASES
 
 ENTRYPOINT = "safehub/sharing/decisions"
 FLAG_FIELDS = frozenset(
