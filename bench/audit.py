@@ -29,17 +29,13 @@ from typing import Any
 from services.audit.indexer import SourcePosition, entry_for_bytes
 from services.audit.storage_sql import leaf_row, open_store
 from services.childindex.domain import LinkageKeyer
-from services.gateway.domain.decisions import (
-    LawfulBasis,
-    SharingDecision,
-    SharingOutcome,
-)
 from services.gateway.domain.records import audit_record
 from services.gateway.domain.redaction import present_paths
 from services.hubkit.audit_trail import DECISION_STREAM, seal_audit_record
 from services.hubkit.codec import SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, SigningKey, load_signing_key
 from services.hubkit.settings import HubSettings
+from services.hubkit.sharing_decisions import LawfulBasis, SharingDecision, SharingOutcome
 from services.hubkit.topology import load_topology
 from services.synthetic.notices import SyntheticNotices
 

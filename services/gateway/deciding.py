@@ -20,7 +20,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 from services.gateway.bus_names import BusNames
 from services.gateway.clients import EncodedRecord
 from services.gateway.domain.ceiling import CeilingBreach
-from services.gateway.domain.decisions import SharingDecision, parse_decisions
+from services.gateway.domain.decisions import parse_decisions
 from services.gateway.domain.intake import AcceptedNotice, accept_notice
 from services.gateway.domain.pipeline import (
     OutboundMessage,
@@ -41,6 +41,7 @@ from services.gateway.stats import GatewayStats
 from services.hubkit.ceilings import DisclosureLimits
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, SigningKey, seal
+from services.hubkit.sharing_decisions import SharingDecision
 from services.hubkit.topology import NOTICES_SEEN_TOPIC, Topology
 
 __all__ = ["NOT_DECIDED", "NoticeDecider", "NoticeResult", "Outcome", "Skipped"]

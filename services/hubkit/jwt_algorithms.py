@@ -1,9 +1,10 @@
 """The JWS algorithms the hub accepts on any JWT it verifies: one list, owned here.
 
 Every place that checks a signed JWT uses it: an API's access-token check
-(`services.hubkit.auth`, the audit API included), the identity provider's check of client assertions and its
-discovery document (`services.identity`), and the console's check of the ID token at sign-in
-(`services.console.signin`, which pins it over whatever the IdP's discovery document says).
+(`services.hubkit.auth`, the audit API included), the identity provider's check of client
+assertions and its discovery document (`services.identity`), and the console's check of the ID
+token at sign-in (`services.console.signin`, which pins it over whatever the IdP's discovery
+document says).
 
 Asymmetric algorithms only. Verification keys come from a JWKS, which is public: were an
 HMAC algorithm (HS256...) accepted, anyone who read the JWKS, or who could get a public key

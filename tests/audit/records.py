@@ -9,11 +9,11 @@ import datetime as dt
 from typing import Any
 
 from services.audit.indexer import LogEntry, SourcePosition, entry_for_bytes
-from services.gateway.domain.decisions import LawfulBasis, SharingDecision, SharingOutcome
 from services.gateway.domain.records import audit_record, rejection_audit_record
 from services.gateway.domain.redaction import present_paths
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, SigningKey, seal
+from services.hubkit.sharing_decisions import LawfulBasis, SharingDecision, SharingOutcome
 from services.hubkit.topology import AUDIT_TOPIC, load_topology
 from tests.factories import FIXED_NOW, POLICIES
 

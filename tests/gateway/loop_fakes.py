@@ -16,11 +16,11 @@ from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 
 from services.gateway.clients import EncodedRecord
-from services.gateway.domain.decisions import FEED_IDENTITY_FIELDS
 from services.gateway.domain.replay import DecidedNotices
 from services.gateway.engines import EngineAnswer, Notice
 from services.gateway.errors import DecisionUnavailable, EngineUnavailable, PolicyResultInvalid
 from services.hubkit.codec import MessageType
+from services.hubkit.sharing_decisions import FEED_IDENTITY_FIELDS
 
 __all__ = [
     "FakeBroker",

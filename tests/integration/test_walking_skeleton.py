@@ -13,7 +13,7 @@ import pytest
 from aiokafka.errors import TopicAuthorizationFailedError
 
 from services.gateway.bootstrap import build_gateway
-from services.gateway.domain.decisions import SharingOutcome, parse_decisions
+from services.gateway.domain.decisions import parse_decisions
 from services.gateway.domain.redaction import redact
 from services.gateway.engines import OpaEngine, bundle_revision
 from services.gateway.settings import GatewaySettings
@@ -23,6 +23,7 @@ from services.hubkit.envelope import KeyDirectory, load_signing_key, open_envelo
 from services.hubkit.notice import encode_notice, to_json_value
 from services.hubkit.publisher import NoticePublisher
 from services.hubkit.settings import HubSettings
+from services.hubkit.sharing_decisions import SharingOutcome
 from services.hubkit.topology import AUDIT_TOPIC, Topology
 from tests.factories import hub_signed_audit_record, notices, under_fresh_reference
 from tests.integration.bus import TopicReader, require_topic_access

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.gateway.domain.decisions import LawfulBasis, SharingDecision, SharingOutcome
 from services.hubkit.ceilings import Ceilings
+from services.hubkit.sharing_decisions import LawfulBasis, SharingDecision, SharingOutcome
 from services.hubkit.topology import SubscriberEntry
 
 __all__ = ["CEILING_EXCEEDED", "NO_DISCLOSURE", "CeilingBreach", "enforce_ceiling"]

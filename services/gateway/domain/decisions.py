@@ -1,8 +1,8 @@
 """The gateway's reading of the sharing decision contract (services/hubkit/sharing_decisions.py).
 
 A result that breaks the contract is a PolicyResultInvalid here: no usable decision, so the
-notice is retried and nothing is disclosed meanwhile. The decision types are exported here
-too, so the gateway's domain names them in one place.
+notice is retried and nothing is disclosed meanwhile. The decision types themselves are
+hubkit's; import them from there.
 """
 
 from __future__ import annotations
@@ -12,23 +12,10 @@ from typing import Any
 
 from services.gateway.errors import PolicyResultInvalid
 from services.hubkit.errors import SharingDecisionInvalid
-from services.hubkit.sharing_decisions import (
-    CLASSIFICATION_ORDER,
-    FEED_IDENTITY_FIELDS,
-    LawfulBasis,
-    SharingDecision,
-    SharingOutcome,
-)
+from services.hubkit.sharing_decisions import SharingDecision
 from services.hubkit.sharing_decisions import parse_decisions as parse_contract_decisions
 
-__all__ = [
-    "CLASSIFICATION_ORDER",
-    "FEED_IDENTITY_FIELDS",
-    "LawfulBasis",
-    "SharingDecision",
-    "SharingOutcome",
-    "parse_decisions",
-]
+__all__ = ["parse_decisions"]
 
 
 def parse_decisions(result: Any, subscriber_ids: Iterable[str]) -> dict[str, SharingDecision]:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.gateway.domain.ceiling import CeilingBreach, enforce_ceiling
-from services.gateway.domain.decisions import SharingDecision
 from services.gateway.domain.intake import AcceptedNotice
 from services.gateway.domain.records import (
     audit_record,
@@ -28,6 +27,7 @@ from services.gateway.domain.redaction import present_paths, withheld_paths
 from services.gateway.errors import NoticeRejected
 from services.hubkit.ceilings import DisclosureLimits
 from services.hubkit.codec import MessageType
+from services.hubkit.sharing_decisions import SharingDecision
 from services.hubkit.topology import AUDIT_TOPIC, DEADLETTER_TOPIC, Topology
 
 __all__ = ["DecidedNotice", "OutboundMessage", "messages_for_decisions", "messages_for_rejection"]

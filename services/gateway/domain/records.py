@@ -10,10 +10,10 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from services.gateway.domain.decisions import CLASSIFICATION_ORDER, SharingDecision
 from services.gateway.domain.redaction import is_permitted, redact, withheld_paths
 from services.hubkit.audit_trail import retention_review_date
 from services.hubkit.notice import decision_id_for
+from services.hubkit.sharing_decisions import CLASSIFICATION_ORDER, SharingDecision
 from services.hubkit.topology import SubscriberEntry
 
 __all__ = [

@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import NewTopic
 
 from services.gateway.domain.ceiling import enforce_ceiling
-from services.gateway.domain.decisions import SharingDecision, parse_decisions
+from services.gateway.domain.decisions import parse_decisions
 from services.gateway.domain.redaction import redact
 from services.gateway.engines import DecisionEngine
 from services.gateway.errors import EngineUnavailable
@@ -37,6 +37,7 @@ from services.hubkit.envelope import KeyDirectory, load_signing_key, open_envelo
 from services.hubkit.notice import to_json_value
 from services.hubkit.publisher import NoticePublisher
 from services.hubkit.settings import HubSettings
+from services.hubkit.sharing_decisions import SharingDecision
 from services.hubkit.topology import Topology, load_topology
 from tests.factories import POLICIES, hub_signed_audit_record
 

@@ -15,7 +15,6 @@ from typing import Any
 
 from services.gateway.deciding import Outcome
 from services.gateway.domain.ceiling import CEILING_EXCEEDED, NO_DISCLOSURE, CeilingBreach
-from services.gateway.domain.decisions import LawfulBasis, SharingDecision, SharingOutcome
 from services.gateway.domain.intake import AcceptedNotice
 from services.gateway.domain.pipeline import DecidedNotice, messages_for_decisions
 from services.gateway.domain.redaction import present_paths
@@ -28,6 +27,7 @@ from services.hubkit.ceilings import Ceilings, DisclosureLimits, FieldCatalogue
 from services.hubkit.codec import MessageType
 from services.hubkit.envelope import KeyDirectory, SigningKey
 from services.hubkit.notice import to_json_value
+from services.hubkit.sharing_decisions import LawfulBasis, SharingDecision, SharingOutcome
 from services.hubkit.topology import load_topology
 from tests.factories import POLICIES, catalog, notices
 from tests.gateway.loop_fakes import FakeBroker, FakeConsumer, FakeSeenLog

@@ -2,8 +2,9 @@ from typing import Any
 
 import pytest
 
-from services.gateway.domain.decisions import SharingOutcome, parse_decisions
+from services.gateway.domain.decisions import parse_decisions
 from services.gateway.errors import PolicyResultInvalid
+from services.hubkit.sharing_decisions import SharingOutcome
 
 
 def _entry(**overrides: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 
-from services.gateway.domain.decisions import SharingDecision, SharingOutcome, parse_decisions
+from services.gateway.domain.decisions import parse_decisions
 from services.gateway.domain.intake import AcceptedNotice
 from services.gateway.domain.pipeline import messages_for_decisions
 from services.gateway.domain.records import RELAY_AGENCY
@@ -22,6 +22,7 @@ from services.gateway.settings import GatewaySettings
 from services.hubkit.ceilings import DisclosureLimits
 from services.hubkit.codec import MessageType
 from services.hubkit.notice import to_json_value
+from services.hubkit.sharing_decisions import SharingDecision, SharingOutcome
 from services.hubkit.topology import Topology, load_topology
 from tests.factories import POLICIES
 from tests.gateway.notices import notices_strategy

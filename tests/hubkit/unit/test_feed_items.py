@@ -6,7 +6,6 @@ import datetime as dt
 
 import pytest
 
-from services.gateway.domain.decisions import LawfulBasis, SharingDecision, SharingOutcome
 from services.gateway.domain.records import feed_item
 from services.gateway.settings import GatewaySettings
 from services.hubkit.codec import MessageType
@@ -14,6 +13,7 @@ from services.hubkit.envelope import KeyDirectory, SigningKey, seal
 from services.hubkit.errors import FeedItemUnverified
 from services.hubkit.feed_items import open_feed_item
 from services.hubkit.notice import to_json_value
+from services.hubkit.sharing_decisions import LawfulBasis, SharingDecision, SharingOutcome
 from tests.factories import catalog, notices
 
 CATALOG = catalog()
