@@ -40,8 +40,9 @@ from services.hubkit.auth import (
     authorise_agency,
     bearer_token,
 )
-from services.hubkit.auth_http import PROBLEM_MEDIA_TYPE, auth_error_response
+from services.hubkit.auth_http import auth_error_response
 from services.hubkit.linkage import ChildIdentifiers, IdentifiersIncomplete
+from services.hubkit.problems import problem_response, problem_type_uri
 
 __all__ = [
     "ChildIdentifiersIn",
@@ -55,7 +56,6 @@ __all__ = [
 
 log = logging.getLogger("safehub.childindex")
 
-_PROBLEMS = "https://safehub.example/problems"
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -166,14 +166,6 @@ async def _read_body(request: Request, model: type[M], limit: int) -> M:
         raise BodyInvalid(f"the body is not the documented JSON ({where})") from None
 
 
-def _problem(kind: str, title: str, status: int, detail: str) -> JSONResponse:
-    return JSONResponse(
-        {"type": f"{_PROBLEMS}/{kind}", "title": title, "status": status, "detail": detail},
-        status_code=status,
-        media_type=PROBLEM_MEDIA_TYPE,
-    )
-
-
 def _request_body(model: type[BaseModel]) -> dict[str, Any]:
     """OpenAPI for a body the route reads itself (after the token check)."""
     return {
@@ -209,7 +201,12 @@ async def resolve(request: Request, caller: Caller) -> ChildKeyPublic | JSONResp
         key = child_key(runtime.secret, body.identifiers())
     except IdentifiersIncomplete as incomplete:
         log.info("client %s: 1 child, identifiers incomplete", caller.client_id)
-        return _problem("identifiers-incomplete", "Identifiers incomplete", 422, str(incomplete))
+        return problem_response(
+            problem_type_uri("identifiers-incomplete"),
+            title="Identifiers incomplete",
+            status=422,
+            detail=str(incomplete),
+        )
     log.info("client %s: 1 child keyed", caller.client_id)
     return ChildKeyPublic(child_key=key)
 
@@ -243,7 +240,9 @@ def _resolved(secret: bytes, identifiers: ChildIdentifiers) -> ResolvedChildPubl
 
 def _on_refused(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestRefused)
-    return _problem(error.problem, error.title, error.status, str(error))
+    return problem_response(
+        problem_type_uri(error.problem), title=error.title, status=error.status, detail=str(error)
+    )
 
 
 def install(app: FastAPI) -> None:

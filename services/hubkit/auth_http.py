@@ -1,7 +1,7 @@
 """The HTTP answer to a `services.hubkit.auth.AuthError`, for a FastAPI app's exception
 handler: 401 (unauthenticated) or 403 (forbidden) with `WWW-Authenticate: Bearer
 error="<code>"` (RFC 6750), or 503 when the key set cannot be fetched. The body is an RFC
-9457 problem document (`application/problem+json`: type, title, status, and in `detail` the
+9457 problem document (services/hubkit/problems.py: type, title, status, and in `detail` the
 error's message, which says what to fix, e.g. which audience the token must be for).
 
     app.add_exception_handler(AuthError, auth_error_response)
@@ -10,14 +10,11 @@ error's message, which says what to fix, e.g. which audience the token must be f
 from __future__ import annotations
 
 from fastapi import Request, Response
-from fastapi.responses import JSONResponse
 
 from services.hubkit.auth import AuthError, Forbidden, JwksUnavailable
+from services.hubkit.problems import problem_response, problem_type_uri
 
-__all__ = ["PROBLEM_MEDIA_TYPE", "auth_error_response"]
-
-PROBLEM_MEDIA_TYPE = "application/problem+json"
-_PROBLEMS = "https://safehub.example/problems"
+__all__ = ["auth_error_response"]
 
 
 def auth_error_response(request: Request, error: Exception) -> Response:
@@ -31,5 +28,6 @@ def auth_error_response(request: Request, error: Exception) -> Response:
         kind = "forbidden" if forbidden else "unauthenticated"
         title = "Not allowed" if forbidden else "Not authenticated"
         headers = {"WWW-Authenticate": f'Bearer error="{error.error_code}"'}
-    body = {"type": f"{_PROBLEMS}/{kind}", "title": title, "status": status, "detail": str(error)}
-    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+    return problem_response(
+        problem_type_uri(kind), title=title, status=status, detail=str(error), headers=headers
+    )

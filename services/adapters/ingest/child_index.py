@@ -18,12 +18,13 @@ import httpx
 from services.adapters.ingest.errors import ChildIndexUnavailable
 from services.hubkit.client_credentials import ClientCredentials, TokenUnavailable
 from services.hubkit.linkage import ChildIdentifiers
+from services.hubkit.problems import problem_type_uri
 
 __all__ = ["HttpChildIndex"]
 
 _log = logging.getLogger(__name__)
 
-_INCOMPLETE = "https://safehub.example/problems/identifiers-incomplete"
+_INCOMPLETE = problem_type_uri("identifiers-incomplete")
 _RETRY = "the child index cannot key the child now; nothing was published, retry the record"
 
 

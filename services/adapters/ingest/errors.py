@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from services.adapters.ingest.problems import FieldError
+from services.hubkit.problems import problem_type_uri
 
 __all__ = [
     "BatchInvalid",
@@ -46,7 +47,7 @@ class IngestError(Exception):
     """Root of every error the ingest pipeline raises."""
 
     status = 500
-    problem_type = "https://safehub.example/problems/ingest-error"
+    problem_type = problem_type_uri("ingest-error")
     title = "Ingest error"
 
     def __init__(
@@ -64,7 +65,7 @@ class IngestError(Exception):
 
 class RecordInvalid(IngestError):
     status = 422
-    problem_type = "https://safehub.example/problems/invalid-record"
+    problem_type = problem_type_uri("invalid-record")
     title = "Record failed validation"
 
     def __init__(self, errors: Sequence[FieldError]) -> None:
@@ -75,43 +76,43 @@ class RecordInvalid(IngestError):
 
 class BatchInvalid(IngestError):
     status = 422
-    problem_type = "https://safehub.example/problems/invalid-batch"
+    problem_type = problem_type_uri("invalid-batch")
     title = "Upload cannot be read"
 
 
 class BatchTooLarge(IngestError):
     status = 413
-    problem_type = "https://safehub.example/problems/batch-too-large"
+    problem_type = problem_type_uri("batch-too-large")
     title = "Upload too large"
 
 
 class BodyTooLarge(IngestError):
     status = 413
-    problem_type = "https://safehub.example/problems/body-too-large"
+    problem_type = problem_type_uri("body-too-large")
     title = "Request body too large"
 
 
 class NoticeTooLarge(IngestError):
     status = 413
-    problem_type = "https://safehub.example/problems/notice-too-large"
+    problem_type = problem_type_uri("notice-too-large")
     title = "Notice too large to publish"
 
 
 class ReferenceConflict(IngestError):
     status = 409
-    problem_type = "https://safehub.example/problems/reference-conflict"
+    problem_type = problem_type_uri("reference-conflict")
     title = "Source reference already used for different content"
 
 
 class PublishUnavailable(IngestError):
     status = 503
-    problem_type = "https://safehub.example/problems/publish-unavailable"
+    problem_type = problem_type_uri("publish-unavailable")
     title = "Notice could not be published now"
 
 
 class ChildIndexUnavailable(IngestError):
     status = 503
-    problem_type = "https://safehub.example/problems/child-index-unavailable"
+    problem_type = problem_type_uri("child-index-unavailable")
     title = "Child index unavailable"
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +66,7 @@ from services.hubkit.bus import make_producer
 from services.hubkit.client_credentials import ClientCredentials
 from services.hubkit.codec import SchemaCatalog
 from services.hubkit.envelope import load_signing_key
+from services.hubkit.problems import problem_response, problem_type_uri
 from services.hubkit.publisher import NoticePublisher
 from services.hubkit.settings import HubSettings
 from services.hubkit.tls import http_client as hub_http_client
@@ -443,27 +444,33 @@ IngestDep = Annotated[Ingest, Depends(_ingest)]
 an unauthenticated caller learns nothing about the record format from error details."""
 
 
-def _problem(error_type: str, title: str, status: int, detail: str, **extra: Any) -> dict[str, Any]:
-    body = Problem(type=error_type, title=title, status=status, detail=detail, **extra)
-    return body.model_dump(mode="json")
-
-
 def _problem_response(
-    status: int, content: dict[str, Any], headers: dict[str, str] | None = None
+    problem_type: str,
+    title: str,
+    status: int,
+    detail: str,
+    *,
+    errors: Sequence[FieldError] = (),
+    notice_id: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    return JSONResponse(
-        content, status_code=status, headers=headers, media_type="application/problem+json"
+    """An adapter's problem document: the `Problem` schema, so `errors` and `notice_id` are
+    there (empty, null) even when the refusal is not about a field or a notice."""
+    return problem_response(
+        problem_type,
+        title=title,
+        status=status,
+        detail=detail,
+        headers=headers,
+        errors=[error.model_dump(mode="json") for error in errors],
+        notice_id=notice_id,
     )
 
 
 async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = field_errors_from_validation(exc.errors(), exc.body, strip=("body",))
-    invalid = RecordInvalid(errors)
-    return _problem_response(
-        422,
-        _problem(invalid.problem_type, invalid.title, 422, invalid.detail, errors=list(errors)),
-    )
+    return _ingest_error_response(RecordInvalid(errors))
 
 
 async def _on_ingest_error(request: Request, exc: Exception) -> JSONResponse:
@@ -472,16 +479,15 @@ async def _on_ingest_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _ingest_error_response(exc: IngestError) -> JSONResponse:
-    headers = {"Retry-After": "5"} if exc.status == 503 else None
-    content = _problem(
+    return _problem_response(
         exc.problem_type,
         exc.title,
         exc.status,
         exc.detail,
-        errors=list(exc.errors),
+        errors=exc.errors,
         notice_id=exc.notice_id,
+        headers={"Retry-After": "5"} if exc.status == 503 else None,
     )
-    return _problem_response(exc.status, content, headers)
 
 
 async def _on_auth_error(request: Request, exc: Exception) -> JSONResponse:
@@ -492,14 +498,11 @@ async def _on_auth_error(request: Request, exc: Exception) -> JSONResponse:
 def _auth_error_response(exc: AuthError) -> JSONResponse:
     if isinstance(exc, JwksUnavailable):
         return _problem_response(
+            problem_type_uri("issuer-unavailable"),
+            "Token issuer unavailable",
             503,
-            _problem(
-                "https://safehub.example/problems/issuer-unavailable",
-                "Token issuer unavailable",
-                503,
-                "access tokens cannot be checked now; retry later",
-            ),
-            {"Retry-After": "5"},
+            "access tokens cannot be checked now; retry later",
+            headers={"Retry-After": "5"},
         )
     status = 403 if isinstance(exc, Forbidden) else 401
     description = str(exc).replace('"', "'")
@@ -509,9 +512,7 @@ def _auth_error_response(exc: AuthError) -> JSONResponse:
     title = "Not allowed for this agency" if status == 403 else "Not authenticated"
     kind = "forbidden" if status == 403 else "unauthenticated"
     return _problem_response(
-        status,
-        _problem(f"https://safehub.example/problems/{kind}", title, status, str(exc)),
-        {"WWW-Authenticate": challenge},
+        problem_type_uri(kind), title, status, str(exc), headers={"WWW-Authenticate": challenge}
     )
 
 

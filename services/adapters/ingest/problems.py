@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.hubkit.problems import problem_type_uri
+
 __all__ = [
     "FieldError",
     "Problem",
@@ -43,11 +45,15 @@ class FieldError(BaseModel):
 
 
 class Problem(BaseModel):
-    """An RFC 9457 problem document: why the request was refused and nothing published."""
+    """An RFC 9457 problem document: why the request was refused and nothing published.
+
+    The schema of what the adapter edge renders (services/adapters/ingest/http.py, through
+    services/hubkit/problems.py), for OpenAPI: the hub's members, then `errors`, `notice_id`.
+    """
 
     type: str = Field(
         description="URI identifying the problem type.",
-        examples=["https://safehub.example/problems/invalid-record"],
+        examples=[problem_type_uri("invalid-record")],
     )
     title: str = Field(
         description="Short summary of the problem type.",
