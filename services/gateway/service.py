@@ -21,7 +21,10 @@ Guarantees and how this module keeps them:
   closes that producer; a new one is initialised (settling the unknown outcome) before the
   partition re-reads from the offset the broker says is committed, after a backoff.
 * Small batches. Decided notices of a partition are held until `max_batch` of them are
-  waiting or `commit_interval_ms` has passed since the first, then committed together.
+  waiting or `commit_interval_ms` has passed since the first, then committed together:
+  while the next poll's notices are being decided, so the policy engine and the broker work
+  at once. A partition whose transaction fails then drops what was decided for it meanwhile
+  and reads it again from its committed offset.
 * Rebalance. Before partitions are given away their waiting notices are committed and their
   producers closed, under the same lock that covers processing, so no transaction of a
   revoked partition is ever in flight.
@@ -193,9 +196,10 @@ class Gateway:
                     timeout_ms=self._poll_timeout_ms(), max_records=self._settings.max_batch
                 )
                 async with self._lock:
-                    if batches:
-                        await self._handle(batches)
-                    await self._commit_due(force=False)
+                    # With new notices, what is due commits while they are decided (_handle);
+                    # without, it commits now.
+                    if not (batches and await self._handle(batches)):
+                        await self._commit_due(force=False)
                 await self._measure_lag()
             async with self._lock:
                 await self._commit_due(force=True)
@@ -241,6 +245,8 @@ class Gateway:
         interval = self._settings.commit_interval_ms / 1000
         for state in self._partitions.values():
             if state.pending is not None:
+                if len(state.pending.outcomes) >= self._settings.max_batch:
+                    return 0
                 timeout_s = min(timeout_s, state.pending.since + interval - now)
             if state.resume_at is not None:
                 timeout_s = min(timeout_s, state.resume_at - now)
@@ -263,7 +269,9 @@ class Gateway:
             self._consumer.resume(tp)
         self._update_retry_gauge()
 
-    async def _handle(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+    async def _handle(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> bool:
+        """Decide and queue the poll's fresh notices; meanwhile commit the batches that are
+        due. False when nothing in the poll was fresh (and nothing was committed)."""
         work: list[tuple[TopicPartition, list[ConsumerRecord]]] = []
         for tp, records in batches.items():
             if not records or tp not in self._assigned:
@@ -284,15 +292,32 @@ class Gateway:
             self.metrics.notices_in.labels(tp.topic).inc(len(fresh))
             work.append((tp, fresh))
         if not work:
-            return
-        # Decided together, in as few queries as the engine takes; then each partition's
-        # outcomes are queued in offset order.
+            return False
+        # Decided together, in as few queries as the engine takes, while the batches already
+        # due commit (the policy engine and the broker work at once); then each partition's
+        # outcomes are queued in offset order, behind the batch that just committed.
         refused = {
             tp: state.refused for tp, state in self._partitions.items() if state.refused is not None
         }
-        outcomes = await self._decider.decide_poll(work, refused)
+        due = self._due(force=False)
+        if due:
+            outcomes, committed = await asyncio.gather(
+                self._decider.decide_poll(work, refused),
+                asyncio.gather(*(self._flush(tp) for tp in due)),
+            )
+            failed = {tp for tp, ok in zip(due, committed, strict=True) if not ok}
+        else:
+            outcomes, failed = await self._decider.decide_poll(work, refused), set()
         for tp, records in work:
+            if tp in failed:
+                # Its transaction failed while these were decided: the partition was reset to
+                # its committed offset (before them) and will read them again. Nothing of
+                # theirs is queued, and their claims go, or the re-read would be refused as a
+                # replay of itself.
+                self._decided.rewind((tp.topic, tp.partition), records[0].offset)
+                continue
             await self._apply(tp, records, outcomes[tp])
+        return True
 
     async def _apply(
         self,
@@ -316,11 +341,12 @@ class Gateway:
                 pending = state.pending = PendingBatch([], record.offset + 1, time.monotonic())
             pending.outcomes.append(outcome)
             pending.next_offset = record.offset + 1
+            # A full batch commits with the next poll's decisions (or at once if none come:
+            # the poll does not wait); while hunting a refused record, each notice alone, now.
             one_by_one = (
                 state.one_by_one_until is not None and record.offset < state.one_by_one_until
             )
-            full = one_by_one or len(pending.outcomes) >= self._settings.max_batch
-            if full and not await self._flush(tp):
+            if one_by_one and not await self._flush(tp):
                 return  # reset to the committed offset and paused: nothing more queues now
         state.attempts = 0
 
@@ -415,14 +441,24 @@ class Gateway:
 
     # --- transactions -------------------------------------------------------------------------
 
-    async def _commit_due(self, *, force: bool) -> None:
+    def _due(self, *, force: bool) -> list[TopicPartition]:
+        """Partitions whose waiting batch should commit: all with `force`, else those full or
+        waiting `commit_interval_ms`."""
         interval = self._settings.commit_interval_ms / 1000
         now = time.monotonic()
-        due = [
+        return [
             tp
             for tp, state in self._partitions.items()
-            if state.pending is not None and (force or now - state.pending.since >= interval)
+            if state.pending is not None
+            and (
+                force
+                or now - state.pending.since >= interval
+                or len(state.pending.outcomes) >= self._settings.max_batch
+            )
         ]
+
+    async def _commit_due(self, *, force: bool) -> None:
+        due = self._due(force=force)
         if due:
             await asyncio.gather(*(self._flush(tp) for tp in due))
 

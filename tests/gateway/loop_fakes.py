@@ -72,6 +72,8 @@ class FakeBroker:
     refuses a record too large for its topic)."""
     transient_failures: int = 0
     """The next this many transactions fail with an outcome the gateway cannot know."""
+    transaction_s: float = 0.0
+    """How long a transaction takes (a broker's round trips)."""
     events: list[str] = field(default_factory=list)
     producers: list[FakeProducer] = field(default_factory=list)
 
@@ -110,7 +112,7 @@ class FakeProducer:
     ) -> None:
         assert self.started
         assert not self.stopped
-        await asyncio.sleep(0)
+        await asyncio.sleep(self.broker.transaction_s)
         seen = {r.key.decode() for r in records if r.kind is MessageType.NOTICE_SEEN and r.key}
         if seen & self.broker.refused_notice_ids:
             self.broker.failed += 1

@@ -198,3 +198,32 @@ async def test_revoked_partitions_commit_their_waiting_notices_before_letting_go
         assert loop.gateway.health().assigned_partitions == 0
         assert all(producer.stopped for producer in loop.broker.producers)
     assert loop.broker.decided_ids() == ids
+
+
+async def test_a_batch_commits_while_the_next_is_decided_and_a_failure_drops_what_was_decided() -> (
+    None
+):
+    loop = Loop(max_batch=1)  # one notice a poll, and a full batch at once
+    first, second = loop.publish(2)
+    loop.broker.transient_failures = 1  # the first transaction's outcome is unknown
+    loop.broker.transaction_s = 0.02
+    failed_when_asked: dict[str, list[int]] = {}
+    evaluate_many = loop.engine.evaluate_many
+
+    async def watched(notices: Any) -> Any:
+        for notice in notices:
+            failed_when_asked.setdefault(notice["notice_id"], []).append(loop.broker.failed)
+        return await evaluate_many(notices)
+
+    loop.engine.evaluate_many = watched  # type: ignore[method-assign]
+    async with loop.running():
+        await until(lambda: loop.committed_offset() == 2)
+    # The second notice was being decided while the first one's transaction ran (and failed):
+    # that decision was dropped with the partition's reset, and the notice decided again
+    # when it was read again: never refused as a replay of itself, delivered once.
+    assert failed_when_asked[second][0] == 0
+    assert len(failed_when_asked[second]) == 2
+    assert loop.broker.failed == 1
+    assert loop.broker.decided_ids() == [first, second]
+    assert loop.gateway.stats.notices_rejected == 0
+    assert len(loop.broker.records(MessageType.FEED_ITEM)) == 2
