@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from services.audit.domain.checkpoint import key_id
 from services.audit.errors import EvidenceMalformed
-from services.hubkit.private_files import create_private, private_dir, write_atomically
+from services.hubkit.private_files import ensure_private, pkcs8_pem, private_dir, write_atomically
 
 __all__ = [
     "encode_verifier_key",
@@ -55,15 +55,8 @@ def ensure_log_key(keys_dir: Path, *, name: str, origin: str) -> Ed25519PrivateK
     the public files are rewritten from the private key each time, so they cannot drift."""
     private_path, public_path, vkey_path = log_key_paths(keys_dir, name)
     private_dir(private_path.parent)
-    if not private_path.exists():
-        key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        create_private(private_path, pem)  # False: another process made it first; use theirs
-    key = load_log_key(private_path)
+    pem = ensure_private(private_path, lambda: pkcs8_pem(Ed25519PrivateKey.generate()))
+    key = _log_key_from_pem(private_path, pem)
     public = key.public_key()
     pem_public = public.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -77,7 +70,11 @@ def ensure_log_key(keys_dir: Path, *, name: str, origin: str) -> Ed25519PrivateK
 
 
 def load_log_key(private_path: Path) -> Ed25519PrivateKey:
-    key = serialization.load_pem_private_key(private_path.read_bytes(), password=None)
+    return _log_key_from_pem(private_path, private_path.read_bytes())
+
+
+def _log_key_from_pem(private_path: Path, pem: bytes) -> Ed25519PrivateKey:
+    key = serialization.load_pem_private_key(pem, password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise EvidenceMalformed(f"{private_path} does not hold an Ed25519 private key")
     return key

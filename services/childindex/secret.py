@@ -8,7 +8,7 @@ import secrets
 from pathlib import Path
 
 from services.childindex.errors import LinkageSecretMissing
-from services.hubkit.private_files import create_private
+from services.hubkit.private_files import ensure_private
 
 __all__ = ["MIN_SECRET_BYTES", "load_linkage_secret", "provision_linkage_secret"]
 
@@ -17,9 +17,7 @@ MIN_SECRET_BYTES = 32
 
 def provision_linkage_secret(path: Path) -> None:
     """Create the hub's linkage secret (32 random bytes, mode 0600) unless it exists."""
-    if path.exists():
-        return
-    create_private(path, secrets.token_bytes(MIN_SECRET_BYTES))
+    ensure_private(path, lambda: secrets.token_bytes(MIN_SECRET_BYTES))
 
 
 def load_linkage_secret(path: Path) -> bytes:

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from services.cpis.errors import StoreError, StoreKeyInvalid
-from services.hubkit.private_files import create_private
+from services.hubkit.private_files import ensure_private
 
 __all__ = ["KEY_BYTES", "StoreKeys", "load_or_create_store_key", "open_sealed", "seal"]
 
@@ -79,9 +79,7 @@ class StoreKeys:
 
 def load_or_create_store_key(path: Path) -> bytes:
     """The store key at `path`, created (32 random bytes, mode 0600) on first use."""
-    if not path.exists():
-        create_private(path, secrets.token_bytes(KEY_BYTES))  # False: another process won
-    key = path.read_bytes()
+    key = ensure_private(path, lambda: secrets.token_bytes(KEY_BYTES))
     if len(key) != KEY_BYTES:
         raise StoreKeyInvalid(
             f"{path} is not a {KEY_BYTES}-byte key; restore the right file (without it the "

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.errors import BadSignature, UnknownSigningKey
-from services.hubkit.private_files import create_private, private_dir, write_atomically
+from services.hubkit.private_files import ensure_private, pkcs8_pem, private_dir, write_atomically
 
 __all__ = [
     "KeyDirectory",
@@ -142,17 +142,10 @@ def provision_keys(keys_dir: Path, owners: Iterable[str]) -> None:
     trusted_dir = keys_dir / "trusted"
     trusted_dir.mkdir(parents=True, exist_ok=True)
     for owner in owners:
-        pem_path = private_keys / f"{owner}.pem"
-        if not pem_path.exists():
-            create_private(
-                pem_path,
-                Ed25519PrivateKey.generate().private_bytes(
-                    serialization.Encoding.PEM,
-                    serialization.PrivateFormat.PKCS8,
-                    serialization.NoEncryption(),
-                ),
-            )
-        key = load_signing_key(keys_dir, owner)
+        pem = ensure_private(
+            private_keys / f"{owner}.pem", lambda: pkcs8_pem(Ed25519PrivateKey.generate())
+        )
+        key = _signing_key_from_pem(owner, pem)
         raw = key.private_key.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
@@ -164,7 +157,10 @@ def provision_keys(keys_dir: Path, owners: Iterable[str]) -> None:
 
 
 def load_signing_key(keys_dir: Path, owner: str) -> SigningKey:
-    pem = (keys_dir / "private" / f"{owner}.pem").read_bytes()
+    return _signing_key_from_pem(owner, (keys_dir / "private" / f"{owner}.pem").read_bytes())
+
+
+def _signing_key_from_pem(owner: str, pem: bytes) -> SigningKey:
     private_key = serialization.load_pem_private_key(pem, password=None)
     if not isinstance(private_key, Ed25519PrivateKey):
         raise TypeError(f"key for {owner} is not Ed25519")

@@ -7,12 +7,11 @@ keys are PEM files with mode 0600; key ids are RFC 7638 thumbprints.
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 from joserfc.jwk import ECKey, KeyParameters, KeySet
 
-from services.hubkit.private_files import create_private
+from services.hubkit.private_files import create_private, ensure_private
 
 __all__ = [
     "SIGNING_ALGORITHM",
@@ -32,7 +31,11 @@ def generate_key() -> ECKey:
 
 
 def load_key(path: Path) -> ECKey:
-    key = ECKey.import_key(path.read_bytes(), parameters=_PARAMETERS)
+    return _key_from_pem(path.read_bytes())
+
+
+def _key_from_pem(pem: bytes) -> ECKey:
+    key = ECKey.import_key(pem, parameters=_PARAMETERS)
     key.ensure_kid()
     return key
 
@@ -45,10 +48,7 @@ def write_private_key(path: Path, key: ECKey) -> None:
 
 def load_or_create_key(path: Path) -> ECKey:
     """The issuer key at `path`, created on first use. Idempotent."""
-    if not path.exists():
-        with contextlib.suppress(FileExistsError):  # another process created it first
-            write_private_key(path, generate_key())
-    return load_key(path)
+    return _key_from_pem(ensure_private(path, lambda: generate_key().as_pem(private=True)))
 
 
 def public_jwks(*keys: ECKey) -> dict[str, object]:

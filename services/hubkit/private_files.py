@@ -5,6 +5,7 @@ Three needs, each with its own function, because they race differently:
 - `create_private`: a secret made once (a signing key, the linkage secret, a store key).
   O_EXCL, so when two processes start together exactly one file wins and both then use it; a
   key whose private and public halves came from different processes cannot happen.
+  `ensure_private` is the usual way to call it: the secret, made on first use.
 - `write_private`: a secret-bearing file rewritten whole (credentials, password hashes):
   owner-only (0600) from its first byte, replaced in one step so a reader never sees half.
 - `write_atomically`: a file that is not secret but must never be seen half-written.
@@ -19,12 +20,17 @@ import contextlib
 import fcntl
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 __all__ = [
     "create_private",
+    "ensure_private",
     "exclusive_lock",
+    "pkcs8_pem",
     "private_dir",
     "write_atomically",
     "write_private",
@@ -57,6 +63,25 @@ def create_private(path: Path, data: bytes) -> bool:
         handle.flush()
         os.fsync(handle.fileno())
     return True
+
+
+def ensure_private(path: Path, make: Callable[[], bytes]) -> bytes:
+    """The content of the secret file `path`, created from `make()` (as `create_private`)
+    when it is missing. When processes race to create it, every one of them gets the one file
+    that won, so a public half derived from the result always matches the private key."""
+    if not path.exists():  # make() may generate a key pair: not for a file already there
+        create_private(path, make())
+    return path.read_bytes()
+
+
+def pkcs8_pem(key: PrivateKeyTypes) -> bytes:
+    """How the hub writes a private key to its (owner-only) file: unencrypted PKCS#8 PEM,
+    which OpenSSL, OPA, Kafka's PEM keystore and uvicorn all read."""
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
 
 
 def _temporary_beside(path: Path) -> Path:

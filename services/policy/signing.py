@@ -15,7 +15,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from services.hubkit.private_files import create_private, private_dir, write_atomically
+from services.hubkit.private_files import ensure_private, pkcs8_pem, private_dir, write_atomically
 
 __all__ = ["SIGNING_ALGORITHM", "IgSigningKey", "ig_signing_key", "provision_ig_signing_key"]
 
@@ -58,15 +58,12 @@ def provision_ig_signing_key(keys_dir: Path) -> IgSigningKey:
     if existing is not None:
         return existing
     directory = private_dir(keys_dir / "policy")
-    private_pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
     # Two first publishes may race: exactly one private key is created, and the public half
     # is always derived from the private key that won, so the pair can never disagree.
-    create_private(directory / _PRIVATE, private_pem)
-    winner = serialization.load_pem_private_key((directory / _PRIVATE).read_bytes(), None)
+    private_pem = ensure_private(
+        directory / _PRIVATE, lambda: pkcs8_pem(ec.generate_private_key(ec.SECP256R1()))
+    )
+    winner = serialization.load_pem_private_key(private_pem, None)
     public_pem = winner.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )

@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from services.hubkit.private_files import pkcs8_pem
+
 __all__ = [
     "LOCAL_SERVER_HOSTS",
     "LOCAL_SERVER_IPS",
@@ -59,11 +61,7 @@ class IssuedCertificates:
 
 
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode("ascii")
+    return pkcs8_pem(key).decode("ascii")
 
 
 def _pem_certificate(certificate: x509.Certificate) -> str:
