@@ -15,13 +15,13 @@ Pure: no I/O; the secret is passed in.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 from dataclasses import dataclass
 
 from services.hubkit.linkage import (
     ChildIdentifiers,
+    ChildKeys,
     IdentifiersIncomplete,
     is_valid_nhs_number,
     normalise_name,
@@ -58,29 +58,12 @@ def child_key(secret: bytes, identifiers: ChildIdentifiers) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class LinkageKeyer:
-    """`child_key` over one secret, called with keyword identifiers. The index's own edge uses
-    it with the hub's secret; tools that make SYNTHETIC notices directly (services/synthetic,
-    `safehub policy sample`, benchmarks, tests) use it with a throwaway secret of their own."""
+class LinkageKeyer(ChildKeys):
+    """`child_key` over one secret, as ChildKeys. The index's own edge uses it with the hub's
+    secret; tools that make SYNTHETIC notices directly (services/synthetic, `safehub policy
+    sample`, benchmarks, tests) use it with a throwaway secret of their own."""
 
     secret: bytes
 
-    def key_for(
-        self,
-        *,
-        nhs_number: str | None = None,
-        given_name: str | None = None,
-        family_name: str | None = None,
-        date_of_birth: dt.date | None = None,
-        postcode: str | None = None,
-    ) -> str:
-        return child_key(
-            self.secret,
-            ChildIdentifiers(
-                nhs_number=nhs_number,
-                given_name=given_name,
-                family_name=family_name,
-                date_of_birth=date_of_birth,
-                postcode=postcode,
-            ),
-        )
+    def key(self, identifiers: ChildIdentifiers) -> str:
+        return child_key(self.secret, identifiers)

@@ -24,6 +24,7 @@ from typing import Any
 
 __all__ = [
     "ChildIdentifiers",
+    "ChildKeys",
     "IdentifiersIncomplete",
     "is_valid_nhs_number",
     "normalise_name",
@@ -84,3 +85,29 @@ class ChildIdentifiers:
             "date_of_birth": self.date_of_birth.isoformat() if self.date_of_birth else None,
             "postcode": self.postcode,
         }
+
+
+class ChildKeys:
+    """How a child gets its linkage key: `key_for` the identifiers a record holds, by keyword;
+    raises IdentifiersIncomplete when they give none (neither a valid NHS number nor name,
+    date of birth and postcode). Subclasses say in `key` what the identifiers get: the child
+    index's keyer hashes them (services/childindex/domain.py); an adapter's mapping passes ask
+    the index (services/adapters/ingest/child_keys.py)."""
+
+    __slots__ = ()
+
+    def key_for(
+        self,
+        *,
+        nhs_number: str | None = None,
+        given_name: str | None = None,
+        family_name: str | None = None,
+        date_of_birth: dt.date | None = None,
+        postcode: str | None = None,
+    ) -> str:
+        return self.key(
+            ChildIdentifiers(nhs_number, given_name, family_name, date_of_birth, postcode)
+        )
+
+    def key(self, identifiers: ChildIdentifiers) -> str:
+        raise NotImplementedError

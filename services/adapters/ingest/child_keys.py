@@ -1,8 +1,9 @@
 """How a pure mapping gets the child's linkage key without holding the linkage secret.
 
-A mapping asks its context's `ChildKeys` for the key of the identifiers it holds (see
-`mapping.build_subject`). The keys come from the child index (services/childindex) over
-HTTP, which a pure function cannot call; so the edge maps each record twice:
+A mapping asks its context's `ChildKeys` (services/hubkit/linkage.py) for the key of the
+identifiers it holds (see `mapping.build_subject`). The keys come from the child index
+(services/childindex) over HTTP, which a pure function cannot call; so the edge maps each
+record twice:
 
 1. with `WantedKeys`, which only writes down the identifiers asked for (the notice built is
    thrown away; a record that fails validation fails here, before the index is asked);
@@ -15,34 +16,17 @@ Pure: no I/O here.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from services.hubkit.linkage import ChildIdentifiers, IdentifiersIncomplete
+from services.hubkit.linkage import ChildIdentifiers, ChildKeys, IdentifiersIncomplete
 
 __all__ = [
     "ChildIndex",
-    "ChildKeys",
     "KeysNotResolved",
     "ResolvedKeys",
     "WantedKeys",
 ]
-
-
-class ChildKeys(Protocol):
-    """Port a mapping keys the child with; raises IdentifiersIncomplete when there is no key
-    for these identifiers (neither a valid NHS number nor name, date of birth and postcode)."""
-
-    def key_for(
-        self,
-        *,
-        nhs_number: str | None = None,
-        given_name: str | None = None,
-        family_name: str | None = None,
-        date_of_birth: dt.date | None = None,
-        postcode: str | None = None,
-    ) -> str: ...
 
 
 class ChildIndex(Protocol):
@@ -56,27 +40,7 @@ class ChildIndex(Protocol):
 _NOT_YET_KEYED = "not-yet-keyed"
 
 
-class _KeysByIdentifiers:
-    """A `ChildKeys` that answers from the identifiers as one value: subclasses say how."""
-
-    def key_for(
-        self,
-        *,
-        nhs_number: str | None = None,
-        given_name: str | None = None,
-        family_name: str | None = None,
-        date_of_birth: dt.date | None = None,
-        postcode: str | None = None,
-    ) -> str:
-        return self._key(
-            ChildIdentifiers(nhs_number, given_name, family_name, date_of_birth, postcode)
-        )
-
-    def _key(self, identifiers: ChildIdentifiers) -> str:
-        raise NotImplementedError
-
-
-class WantedKeys(_KeysByIdentifiers):
+class WantedKeys(ChildKeys):
     """First pass: records the identifiers the mapping asks about, each once, in order."""
 
     def __init__(self) -> None:
@@ -86,19 +50,19 @@ class WantedKeys(_KeysByIdentifiers):
     def identifiers(self) -> list[ChildIdentifiers]:
         return list(self._wanted)
 
-    def _key(self, identifiers: ChildIdentifiers) -> str:
+    def key(self, identifiers: ChildIdentifiers) -> str:
         self._wanted[identifiers] = None
         return _NOT_YET_KEYED
 
 
-class ResolvedKeys(_KeysByIdentifiers):
+class ResolvedKeys(ChildKeys):
     """Second pass: the index's answers. Asking about identifiers that were not resolved is
     a defect (mapping is pure, so the second pass asks what the first did)."""
 
     def __init__(self, keys: Mapping[ChildIdentifiers, str | None]) -> None:
         self._keys = dict(keys)
 
-    def _key(self, identifiers: ChildIdentifiers) -> str:
+    def key(self, identifiers: ChildIdentifiers) -> str:
         key = self._keys[identifiers]
         if key is None:
             raise IdentifiersIncomplete(
@@ -108,8 +72,8 @@ class ResolvedKeys(_KeysByIdentifiers):
         return key
 
 
-class KeysNotResolved(_KeysByIdentifiers):
+class KeysNotResolved(ChildKeys):
     """The context a route sees outside `Ingest.keyed`: mapping with it is a defect."""
 
-    def _key(self, identifiers: ChildIdentifiers) -> str:
+    def key(self, identifiers: ChildIdentifiers) -> str:
         raise RuntimeError("map records through Ingest.keyed: keys come from the child index")

@@ -2,8 +2,9 @@
 
 No clock, no I/O, no randomness: the same native record and context always give the same
 notice (and so the same notice id and content fingerprint). The child's linkage key comes
-from the context's `ChildKeys` (services/adapters/ingest/child_keys.py): answers the edge got
-from the child index before mapping, never a secret held here.
+from the context's `ChildKeys` (services/hubkit/linkage.py; the adapters' own are in
+services/adapters/ingest/child_keys.py): answers the edge got from the child index before
+mapping, never a secret held here.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from services.adapters.ingest.child_keys import ChildKeys
 from services.adapters.ingest.models import (
     ConcernIn,
     ConsentIn,
@@ -25,7 +25,7 @@ from services.adapters.ingest.models import (
 )
 from services.adapters.ingest.problems import FieldError
 from services.adapters.ingest.vocab import EXPLOITATION_CONCERNS
-from services.hubkit.linkage import IdentifiersIncomplete, postcode_district
+from services.hubkit.linkage import ChildKeys, IdentifiersIncomplete, postcode_district
 from services.hubkit.notice import concern, notice_id_for, to_json_value, to_utc
 
 __all__ = [
