@@ -39,15 +39,11 @@ class _Regopy:
         return self._engine.evaluate_sync(policy_input).result
 
 
-@pytest.fixture(scope="module")
-def opa_decisions() -> dict[str, Any]:
-    """Every case through the real OPA binary, in one evaluation."""
-    opa = ensure_opa(HubSettings())
-    names = list(CASES)
-    query = f"[d | some c in input.cases; d := data.{ENTRYPOINT.replace('/', '.')} with input as c]"
+def _opa_eval(query: str, policy_input: Any) -> Any:
+    """The value of `query` over the rules (tests left out) as the pinned OPA binary gives it."""
     completed = subprocess.run(
         [
-            str(opa),
+            str(ensure_opa(HubSettings())),
             "eval",
             "--format",
             "json",
@@ -58,13 +54,21 @@ def opa_decisions() -> dict[str, Any]:
             "--stdin-input",
             query,
         ],
-        input=json.dumps({"cases": [CASES[name] for name in names]}),
+        input=json.dumps(policy_input),
         capture_output=True,
         text=True,
         check=True,
         timeout=300,
     )
-    values = json.loads(completed.stdout)["result"][0]["expressions"][0]["value"]
+    return json.loads(completed.stdout)["result"][0]["expressions"][0]["value"]
+
+
+@pytest.fixture(scope="module")
+def opa_decisions() -> dict[str, Any]:
+    """Every case through the real OPA binary, in one evaluation."""
+    names = list(CASES)
+    query = f"[d | some c in input.cases; d := data.{ENTRYPOINT.replace('/', '.')} with input as c]"
+    values = _opa_eval(query, {"cases": [CASES[name] for name in names]})
     return dict(zip(names, values, strict=True))
 
 
@@ -87,28 +91,11 @@ def test_regopy_decides_exactly_as_opa(
 def test_batch_entrypoint_decides_each_case_as_if_alone(opa_decisions: dict[str, Any]) -> None:
     """batch_decisions swaps the notice rule per notice; any rule reading `input` directly
     would see the batch instead of its notice, and this comparison would catch it."""
-    opa = ensure_opa(HubSettings())
     names = list(CASES)
-    completed = subprocess.run(
-        [
-            str(opa),
-            "eval",
-            "--format",
-            "json",
-            "--ignore",
-            "*_test.rego",
-            "--data",
-            str(POLICIES),
-            "--stdin-input",
-            "data.safehub.sharing.batch_decisions",
-        ],
-        input=json.dumps({"notices": [CASES[name].get("notice") for name in names]}),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
+    batch = _opa_eval(
+        "data.safehub.sharing.batch_decisions",
+        {"notices": [CASES[name].get("notice") for name in names]},
     )
-    batch = json.loads(completed.stdout)["result"][0]["expressions"][0]["value"]
     differing = [name for name, got in zip(names, batch, strict=True) if got != opa_decisions[name]]
     assert not differing, f"the batch entrypoint differs for: {differing}"
 
