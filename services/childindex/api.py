@@ -1,38 +1,52 @@
 """The child index's HTTP edge.
 
+Agency adapters (scope children:resolve, agency an adapter's):
 POST /v1/children/resolve
     Body: the identifiers an adapter holds for one child (NHS number, given and family name,
-    date of birth, postcode; any may be null). 200 `{"child_key": "<64 hex>"}`: the child's
-    pseudonymous linkage key. 422 `identifiers-incomplete` when neither a valid NHS number
-    nor all four of name, family name, date of birth and postcode were given.
+    date of birth, postcode, sex, UPN, LA child id; any may be null). 200 `{"child_key":
+    "<64 hex>"}`: the child's pseudonymous linkage key, after matching the record against the
+    index (store.py, resolution.py). 422 `identifiers-incomplete` when the index could not
+    place it (store.require_resolvable). The adapter learns nothing else.
 POST /v1/children/resolve-batch
     Body: `{"children": [<identifiers>, ...]}` (at most `max_batch`). 200 `{"results": [...]}`
     in the same order, each `{"child_key": ...}` or `{"child_key": null, "problem":
     "identifiers_incomplete"}`: one call for a CSV upload instead of one per row.
+The MASH console (scope children:review):
+GET /v1/reviews, GET /v1/reviews/{id}, POST /v1/reviews/{id}/decision
+    The review queue: pairs the model is unsure of, with the evidence side by side; a
+    person's answer merges them or keeps them apart (404 review-not-found, 409
+    review-already-decided).
+The audit service and the console (scope children:keys):
+GET /v1/children/{child_key}/keys   every key that child has had (404 child-not-found)
+The gateway (scope children:context):
+POST /v1/context   record what a batch's notices said; each child's context
 GET /healthz   the process is up (no token)
 
-Every /v1 route needs a bearer access token (client credentials) from the configured issuer
-whose agency is an agency adapter's and which carries the `children:resolve` scope: 401
-without a valid token, 403 for any other client (an integrator's token included). The token
-is checked before the body is read; the body is then read up to `max_body_bytes` (413) and
-validated (422). Logs name the client and counts only, never an identifier or a key.
+Every /v1 route needs a bearer access token (client credentials) from the configured issuer;
+401 without a valid token, 403 without the route's scope. The token is checked before the
+body is read; the body is then read up to `max_body_bytes` (413) and validated (422). Logs
+name the client and counts only, never an identifier or a key.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from services.childindex.domain import child_key
 from services.childindex.errors import BodyInvalid, BodyTooLarge, RequestRefused
 from services.childindex.settings import ChildIndexSettings
+from services.childindex.store import ChildIndexStore
 from services.hubkit.auth import (
+    CHILD_CONTEXT_SCOPE,
+    CHILD_KEYS_SCOPE,
+    REVIEW_CHILDREN_SCOPE,
     AccessClaims,
     AuthError,
     Forbidden,
@@ -63,9 +77,10 @@ M = TypeVar("M", bound=BaseModel)
 class IndexRuntime:
     """What the routes need, built once by the lifespan (bootstrap.py)."""
 
-    secret: bytes
+    store: ChildIndexStore
     validator: TokenValidator
     settings: ChildIndexSettings
+    outbox_ready: asyncio.Event  # set when a change waits to be announced on the bus
 
 
 class ChildIdentifiersIn(BaseModel):
@@ -88,6 +103,11 @@ class ChildIdentifiersIn(BaseModel):
         description="Full postcode or district; only the district is used.",
         examples=["ZZ1 1AA"],
     )
+    sex: Literal["F", "M"] | None = Field(default=None, description="As recorded; null if not.")
+    upn: str | None = Field(default=None, max_length=32, description="Unique pupil number.")
+    la_child_id: str | None = Field(
+        default=None, max_length=64, description="Local authority child id (CIN LAchildID)."
+    )
 
     def identifiers(self) -> ChildIdentifiers:
         return ChildIdentifiers(
@@ -96,6 +116,9 @@ class ChildIdentifiersIn(BaseModel):
             family_name=self.family_name,
             date_of_birth=self.date_of_birth,
             postcode=self.postcode,
+            sex=self.sex,
+            upn=self.upn,
+            la_child_id=self.la_child_id,
         )
 
 
@@ -198,7 +221,8 @@ async def resolve(request: Request, caller: Caller) -> ChildKeyPublic | JSONResp
     runtime = _runtime(request)
     body = await _read_body(request, ChildIdentifiersIn, runtime.settings.max_body_bytes)
     try:
-        key = child_key(runtime.secret, body.identifiers())
+        key = await asyncio.to_thread(runtime.store.resolve, caller.agency, body.identifiers())
+        runtime.outbox_ready.set()  # a record that bridges two children merges them
     except IdentifiersIncomplete as incomplete:
         log.info("client %s: 1 child, identifiers incomplete", caller.client_id)
         return problem_response(
@@ -225,17 +249,163 @@ async def resolve_batch(request: Request, caller: Caller) -> ChildKeysPublic:
         raise BodyTooLarge(
             f"{len(body.children)} children in one request; at most {runtime.settings.max_batch}"
         )
-    results = [_resolved(runtime.secret, child.identifiers()) for child in body.children]
+    results = await asyncio.to_thread(
+        _resolve_all, runtime.store, caller.agency, [c.identifiers() for c in body.children]
+    )
+    runtime.outbox_ready.set()
     incomplete = sum(1 for r in results if r.child_key is None)
     log.info("client %s: %d children, %d incomplete", caller.client_id, len(results), incomplete)
     return ChildKeysPublic(results=results)
 
 
-def _resolved(secret: bytes, identifiers: ChildIdentifiers) -> ResolvedChildPublic:
-    try:
-        return ResolvedChildPublic(child_key=child_key(secret, identifiers))
-    except IdentifiersIncomplete:
-        return ResolvedChildPublic(child_key=None, problem="identifiers_incomplete")
+def _resolve_all(
+    store: ChildIndexStore, agency: str, children: list[ChildIdentifiers]
+) -> list[ResolvedChildPublic]:
+    results = []
+    for identifiers in children:
+        try:
+            results.append(ResolvedChildPublic(child_key=store.resolve(agency, identifiers)))
+        except IdentifiersIncomplete:
+            results.append(ResolvedChildPublic(child_key=None, problem="identifiers_incomplete"))
+    return results
+
+
+# -- the other callers: the console (review queue), the gateway (context), audit (keys) ----
+
+
+def _scoped(scope: str) -> Any:
+    """Dependency: a valid token carrying `scope` (each hub service's client has its own)."""
+
+    async def check(request: Request) -> AccessClaims:
+        runtime = _runtime(request)
+        token = bearer_token(request.headers.get("authorization"))
+        claims = await runtime.validator.validate(token)
+        if scope not in claims.scopes:
+            raise Forbidden(f"this route needs the scope {scope}; the token does not carry it")
+        return claims
+
+    return Depends(check)
+
+
+Reviewer = Annotated[AccessClaims, _scoped(REVIEW_CHILDREN_SCOPE)]
+ContextReader = Annotated[AccessClaims, _scoped(CHILD_CONTEXT_SCOPE)]
+KeysReader = Annotated[AccessClaims, _scoped(CHILD_KEYS_SCOPE)]
+
+
+class ReviewDecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    same_child: bool = Field(description="True: the two are one child (merge); false: not.")
+    decided_by: str = Field(
+        min_length=1, max_length=200, description="The MASH staff member's user id."
+    )
+    rationale: str = Field(min_length=1, max_length=2000, description="Why, in their words.")
+
+
+class ReviewDecisionPublic(BaseModel):
+    review_id: str
+    status: Literal["same_child", "not_same_child"]
+    child_key: str = Field(description="The surviving key after a merge, else the left key.")
+
+
+class ChildKeyGroupPublic(BaseModel):
+    child_key: str = Field(description="The child's current key (after merges).")
+    keys: list[str] = Field(description="Every key that is now this child, itself included.")
+
+
+class ContextRequestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    observations: list[dict[str, Any]] = Field(
+        description="What the batch's notices said (services/hubkit/child_context.py), stored "
+        "once per notice_id before the contexts are computed."
+    )
+    children: list[str] = Field(description="The children (keys) whose context is wanted.")
+
+    def checked_observations(self) -> list[dict[str, Any]]:
+        for observation in self.observations:
+            for field in ("notice_id", "child_key"):
+                if not isinstance(observation.get(field), str) or not observation[field]:
+                    raise BodyInvalid(f"every observation needs a {field}")
+        return self.observations
+
+
+reviews_router = APIRouter(prefix="/v1/reviews", tags=["review queue"])
+
+
+@reviews_router.get("", summary="The review queue: pairs a person must compare")
+async def list_reviews(
+    request: Request,
+    caller: Reviewer,
+    status: Literal["open", "decided"] = "open",
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, list[dict[str, Any]]]:
+    store = _runtime(request).store
+    return {"reviews": await asyncio.to_thread(store.reviews, status=status, limit=limit)}
+
+
+@reviews_router.get("/{review_id}", summary="One review, with the evidence side by side")
+async def get_review(request: Request, review_id: str, caller: Reviewer) -> dict[str, Any]:
+    return await asyncio.to_thread(_runtime(request).store.review, review_id)
+
+
+@reviews_router.post(
+    "/{review_id}/decision",
+    response_model=ReviewDecisionPublic,
+    openapi_extra=_request_body(ReviewDecisionIn),
+    summary="A person's answer: the same child (merge) or not (kept apart; split if merged)",
+)
+async def decide_review(request: Request, review_id: str, caller: Reviewer) -> ReviewDecisionPublic:
+    runtime = _runtime(request)
+    body = await _read_body(request, ReviewDecisionIn, runtime.settings.max_body_bytes)
+    decision = await asyncio.to_thread(
+        runtime.store.decide,
+        review_id,
+        same_child=body.same_child,
+        decided_by=body.decided_by,
+        rationale=body.rationale,
+    )
+    runtime.outbox_ready.set()
+    log.info("client %s: review decided (%s)", caller.client_id, decision.status)
+    return ReviewDecisionPublic(
+        review_id=decision.review_id,
+        status=decision.status,  # type: ignore[arg-type]
+        child_key=decision.child_key,
+    )
+
+
+@router.get(
+    "/{child_key}/keys",
+    response_model=ChildKeyGroupPublic,
+    summary="Every key one child has had (subject access, merged chronologies)",
+)
+async def child_keys(request: Request, child_key: str, caller: KeysReader) -> ChildKeyGroupPublic:
+    current, keys = await asyncio.to_thread(_runtime(request).store.keys_of, child_key)
+    return ChildKeyGroupPublic(child_key=current, keys=keys)
+
+
+context_router = APIRouter(prefix="/v1", tags=["child context"])
+
+
+@context_router.post(
+    "/context",
+    openapi_extra=_request_body(ContextRequestIn),
+    summary="Record what notices said; each child's context across agencies and keys",
+)
+async def contexts(request: Request, caller: ContextReader) -> dict[str, Any]:
+    runtime = _runtime(request)
+    body = await _read_body(request, ContextRequestIn, runtime.settings.max_body_bytes)
+    observations = body.checked_observations()
+    answer = await asyncio.to_thread(
+        runtime.store.observe_and_contexts, observations, body.children
+    )
+    log.info(
+        "client %s: %d observations, %d contexts",
+        caller.client_id,
+        len(observations),
+        len(answer),
+    )
+    return {"contexts": answer}
 
 
 def _on_refused(request: Request, error: Exception) -> JSONResponse:
@@ -255,3 +425,5 @@ def install(app: FastAPI) -> None:
         return {"status": "ok"}
 
     app.include_router(router)
+    app.include_router(reviews_router)
+    app.include_router(context_router)

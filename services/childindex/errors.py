@@ -4,7 +4,10 @@ ChildIndexError
 ├── LinkageSecretMissing    the secret file is absent or not 32+ bytes (the index cannot start)
 └── RequestRefused          a request the edge answers with a problem document
     ├── BodyTooLarge        413: the body is over the configured limit
-    └── BodyInvalid         422: not JSON of the documented shape
+    ├── BodyInvalid         422: not JSON of the documented shape
+    ├── ChildNotFound       404: no child has that key
+    ├── ReviewNotFound      404: no review has that id
+    └── ReviewAlreadyDecided 409: someone answered the review first
 """
 
 from __future__ import annotations
@@ -15,8 +18,11 @@ __all__ = [
     "BodyInvalid",
     "BodyTooLarge",
     "ChildIndexError",
+    "ChildNotFound",
     "LinkageSecretMissing",
     "RequestRefused",
+    "ReviewAlreadyDecided",
+    "ReviewNotFound",
 ]
 
 
@@ -44,3 +50,21 @@ class BodyInvalid(RequestRefused):
     status = 422
     problem = "body-invalid"
     title = "Request body invalid"
+
+
+class ChildNotFound(RequestRefused):
+    status = 404
+    problem = "child-not-found"
+    title = "Child not found"
+
+
+class ReviewNotFound(RequestRefused):
+    status = 404
+    problem = "review-not-found"
+    title = "Review not found"
+
+
+class ReviewAlreadyDecided(RequestRefused):
+    status = 409
+    problem = "review-already-decided"
+    title = "Review already decided"

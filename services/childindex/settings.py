@@ -61,5 +61,20 @@ class ChildIndexSettings(TokenIssuerSettings):
         default=1000, ge=1, le=10_000, description="Most children in one batch request."
     )
 
+    store_path: Path | None = Field(
+        default=None,
+        description="The index's SQLite store (records, children, reviews, context; 0600); "
+        "default <data_dir>/childindex/index.sqlite.",
+    )
+    announce_poll_s: float = Field(
+        default=5.0, gt=0, description="How often waiting LINKAGE_CHANGED events are retried."
+    )
+    announce_alert_after_s: float = Field(
+        default=60.0, gt=0, description="Unannounced this long: an ERROR log line (an alert)."
+    )
+
+    def resolved_store_path(self, data_dir: Path) -> Path:
+        return self.store_path or data_dir / "childindex" / "index.sqlite"
+
     def resolved_secret_path(self, keys_dir: Path) -> Path:
         return self.secret_path or keys_dir / "linkage.secret"

@@ -66,8 +66,11 @@ from services.hubkit.jwt_algorithms import ACCEPTED_ALGORITHMS
 
 __all__ = [
     "ACCESS_TOKEN_TYPES",
+    "CHILD_CONTEXT_SCOPE",
+    "CHILD_KEYS_SCOPE",
     "PUBLISH_SCOPE",
     "RESOLVE_CHILDREN_SCOPE",
+    "REVIEW_CHILDREN_SCOPE",
     "AccessClaims",
     "AgencyMismatch",
     "AuthError",
@@ -98,6 +101,12 @@ PUBLISH_SCOPE = "notices:publish"
 # The scope an agency adapter's own client needs to ask the child index for a child's key
 # (services/childindex); never granted to an integrator's client.
 RESOLVE_CHILDREN_SCOPE = "children:resolve"
+# The child index's other callers, one scope each (issue 15): the MASH console answers the
+# review queue; the gateway records what notices said and reads each child's context; the
+# audit service and the console ask which keys one child has had.
+REVIEW_CHILDREN_SCOPE = "children:review"
+CHILD_CONTEXT_SCOPE = "children:context"
+CHILD_KEYS_SCOPE = "children:keys"
 
 
 class AuthError(HubError):

@@ -43,6 +43,7 @@ class MessageType(StrEnum):
     DEAD_LETTER = "safehub.gateway.DeadLetter"
     NOTICE_SEEN = "safehub.gateway.NoticeSeen"
     CHECKPOINT = "safehub.audit.Checkpoint"
+    LINKAGE_CHANGED = "safehub.childindex.LinkageChanged"
 
 
 def fingerprint_of(parsed_schema: Any) -> bytes:

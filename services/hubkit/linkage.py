@@ -75,6 +75,10 @@ class ChildIdentifiers:
     family_name: str | None = None
     date_of_birth: dt.date | None = None
     postcode: str | None = None
+    # Used by the child index's probabilistic matching, not by the v0 canonical key.
+    sex: str | None = None  # "F" or "M" as the sender records it; None when not known
+    upn: str | None = None
+    la_child_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The request body of the child index's resolve endpoint."""
@@ -84,6 +88,9 @@ class ChildIdentifiers:
             "family_name": self.family_name,
             "date_of_birth": self.date_of_birth.isoformat() if self.date_of_birth else None,
             "postcode": self.postcode,
+            "sex": self.sex,
+            "upn": self.upn,
+            "la_child_id": self.la_child_id,
         }
 
 
@@ -104,9 +111,14 @@ class ChildKeys:
         family_name: str | None = None,
         date_of_birth: dt.date | None = None,
         postcode: str | None = None,
+        sex: str | None = None,
+        upn: str | None = None,
+        la_child_id: str | None = None,
     ) -> str:
         return self.key(
-            ChildIdentifiers(nhs_number, given_name, family_name, date_of_birth, postcode)
+            ChildIdentifiers(
+                nhs_number, given_name, family_name, date_of_birth, postcode, sex, upn, la_child_id
+            )
         )
 
     def key(self, identifiers: ChildIdentifiers) -> str:

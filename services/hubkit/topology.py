@@ -16,9 +16,12 @@ __all__ = [
     "AUDIT_ACCESS_TOPIC",
     "AUDIT_CHECKPOINT_TOPIC",
     "AUDIT_TOPIC",
+    "CHILDINDEX_PRINCIPAL",
     "CONSOLE_PRINCIPAL",
+    "CONSOLE_LINKAGE_GROUP",
     "DEADLETTER_TOPIC",
     "KEYED_TOPIC_PARTITIONS",
+    "LINKAGE_TOPIC",
     "NOTICES_SEEN_TOPIC",
     "SINGLE_PARTITION_TOPICS",
     "AclGrant",
@@ -41,6 +44,10 @@ DEADLETTER_TOPIC = "gateway.deadletter.v1"
 # so a replayed notice is refused after a restart and on any replica. Compacted: one record
 # per notice id is kept for good (about 200 bytes each).
 NOTICES_SEEN_TOPIC = "gateway.notices-seen.v1"
+# Merges and splits of children (safehub.childindex.LinkageChanged), written by the child
+# index alone and read by the console (chronologies) and the audit service (subject access
+# over every key a child had). One partition: one total order of merges and splits.
+LINKAGE_TOPIC = "childindex.linkage.v1"
 ADMIN_PRINCIPAL = "admin"
 GATEWAY_PRINCIPAL = "gateway"
 AUDIT_PRINCIPAL = "audit"
@@ -49,6 +56,10 @@ AUDIT_PRINCIPAL = "audit"
 # publishes decisions as adapter-mash, so this principal needs no read rights at all. It is
 # also the owner of the console's signing key, the only key the audit log accepts on that topic.
 CONSOLE_PRINCIPAL = "console"
+# The child index owns identity resolution; on the bus it only announces linkage changes.
+CHILDINDEX_PRINCIPAL = "childindex"
+# The console reads linkage changes (no commits needed: it reads the topic from the start).
+CONSOLE_LINKAGE_GROUP = "safehub-console-linkage"
 GATEWAY_GROUP = "safehub-gateway"
 AUDIT_GROUP = "safehub-audit"
 # The gateway's transactional ids start with this prefix (one stable id per input partition).
@@ -58,7 +69,14 @@ GATEWAY_TRANSACTIONAL_PREFIX = "safehub-gateway-"
 # its checkpoints and the dead-letter topic keep one partition so each has a single total order.
 KEYED_TOPIC_PARTITIONS = 3
 SINGLE_PARTITION_TOPICS = frozenset(
-    {AUDIT_TOPIC, AUDIT_ACCESS_TOPIC, AUDIT_CHECKPOINT_TOPIC, DEADLETTER_TOPIC, NOTICES_SEEN_TOPIC}
+    {
+        AUDIT_TOPIC,
+        AUDIT_ACCESS_TOPIC,
+        AUDIT_CHECKPOINT_TOPIC,
+        DEADLETTER_TOPIC,
+        NOTICES_SEEN_TOPIC,
+        LINKAGE_TOPIC,
+    }
 )
 # Topic settings other than the broker defaults, by topic.
 TOPIC_CONFIGS: dict[str, dict[str, str]] = {NOTICES_SEEN_TOPIC: {"cleanup.policy": "compact"}}
@@ -143,6 +161,7 @@ class Topology:
             AUDIT_CHECKPOINT_TOPIC,
             DEADLETTER_TOPIC,
             NOTICES_SEEN_TOPIC,
+            LINKAGE_TOPIC,
         )
 
     def partitions(self, topic: str) -> int:
@@ -166,6 +185,7 @@ class Topology:
             GATEWAY_PRINCIPAL,
             AUDIT_PRINCIPAL,
             CONSOLE_PRINCIPAL,
+            CHILDINDEX_PRINCIPAL,
             *(a.principal for a in self.agencies),
             *(s.principal for s in self.subscribers),
         )
@@ -248,6 +268,8 @@ class Topology:
             AclGrant(au, ResourceType.TOPIC, AUDIT_ACCESS_TOPIC, Operation.DESCRIBE),
             AclGrant(au, ResourceType.TOPIC, AUDIT_CHECKPOINT_TOPIC, Operation.WRITE),
             AclGrant(au, ResourceType.TOPIC, AUDIT_CHECKPOINT_TOPIC, Operation.DESCRIBE),
+            AclGrant(au, ResourceType.TOPIC, LINKAGE_TOPIC, Operation.READ),
+            AclGrant(au, ResourceType.TOPIC, LINKAGE_TOPIC, Operation.DESCRIBE),
             AclGrant(au, ResourceType.GROUP, AUDIT_GROUP, Operation.READ),
             AclGrant(au, ResourceType.CLUSTER, "kafka-cluster", Operation.IDEMPOTENT_WRITE),
         ]
@@ -259,6 +281,17 @@ class Topology:
             AclGrant(co, ResourceType.TOPIC, AUDIT_ACCESS_TOPIC, Operation.WRITE),
             AclGrant(co, ResourceType.TOPIC, AUDIT_ACCESS_TOPIC, Operation.DESCRIBE),
             AclGrant(co, ResourceType.CLUSTER, "kafka-cluster", Operation.IDEMPOTENT_WRITE),
+            # Linkage changes, to show merged children as one chronology.
+            AclGrant(co, ResourceType.TOPIC, LINKAGE_TOPIC, Operation.READ),
+            AclGrant(co, ResourceType.TOPIC, LINKAGE_TOPIC, Operation.DESCRIBE),
+            AclGrant(co, ResourceType.GROUP, CONSOLE_LINKAGE_GROUP, Operation.READ),
+        ]
+        ci = CHILDINDEX_PRINCIPAL
+        grants += [
+            # The child index announces merges and splits and does nothing else on the bus.
+            AclGrant(ci, ResourceType.TOPIC, LINKAGE_TOPIC, Operation.WRITE),
+            AclGrant(ci, ResourceType.TOPIC, LINKAGE_TOPIC, Operation.DESCRIBE),
+            AclGrant(ci, ResourceType.CLUSTER, "kafka-cluster", Operation.IDEMPOTENT_WRITE),
         ]
         for sub in self.subscribers:
             # A feed consumer reads its own feed, in groups named after it, and nothing else.

@@ -10,6 +10,8 @@ apps as `http=`."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterable
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -108,9 +110,16 @@ async def start_child_index(
     hub: HubSettings, identity_settings: IdentitySettings, jwks: JwksSource, exits: AsyncExitStack
 ) -> FastAPI:
     """The child index app, lifespan started (it reads the stack's linkage secret) until
-    `exits` closes; tokens checked against the in-process identity app."""
+    `exits` closes; tokens checked against the in-process identity app. Its store is new and
+    private to this start, so no earlier test (or run) has told it about any child."""
+    store_dir = Path(tempfile.mkdtemp(prefix="safehub-childindex-"))
+    exits.callback(shutil.rmtree, store_dir, ignore_errors=True)
     index = childindex_app(
-        hub, ChildIndexSettings(token_issuer=identity_settings.issuer), jwks=jwks
+        hub,
+        ChildIndexSettings(
+            token_issuer=identity_settings.issuer, store_path=store_dir / "index.sqlite"
+        ),
+        jwks=jwks,
     )
     await exits.enter_async_context(index.router.lifespan_context(index))
     return index

@@ -64,9 +64,13 @@ class Index:
 
 
 @pytest.fixture(scope="module")
-async def index(served: Served) -> AsyncIterator[Index]:
-    """The child index over real HTTP (uvicorn on loopback), on the stack's secret."""
-    settings = ChildIndexSettings(token_issuer=served.identity_settings.issuer)
+async def index(served: Served, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Index]:
+    """The child index over real HTTP (uvicorn on loopback), on the stack's secret, with a
+    store of its own."""
+    settings = ChildIndexSettings(
+        token_issuer=served.identity_settings.issuer,
+        store_path=tmp_path_factory.mktemp("childindex") / "index.sqlite",
+    )
     async with AsyncExitStack() as exits:
         url = await serve_app(childindex_app(served.hub, settings, jwks=served.jwks), exits)
         secret = settings.resolved_secret_path(served.hub.keys_dir).read_bytes()

@@ -16,9 +16,10 @@ from typing import Any
 import httpx
 
 from services.adapters.ingest.errors import ChildIndexUnavailable
-from services.hubkit.client_credentials import ClientCredentials, TokenUnavailable
+from services.hubkit.client_credentials import ClientCredentials
 from services.hubkit.linkage import ChildIdentifiers
 from services.hubkit.problems import problem_type_uri
+from services.hubkit.service_calls import ServiceCallFailed, call_as_service
 
 __all__ = ["HttpChildIndex"]
 
@@ -80,27 +81,18 @@ class HttpChildIndex:
         return keys
 
     async def _post(self, path: str, body: Any) -> httpx.Response:
-        for attempt in (1, 2):
-            try:
-                token = await self._credentials.token()
-            except TokenUnavailable as error:
-                _log.warning("child index: no access token for it (%s)", error)
-                raise ChildIndexUnavailable(_RETRY) from None
-            try:
-                response = await self._http.post(
-                    f"{self._base_url}{path}",
-                    json=body,
-                    headers={"Authorization": f"Bearer {token}"},
-                    timeout=self._timeout_s,
-                )
-            except httpx.HTTPError as error:
-                raise self._unavailable(type(error).__name__, None) from None
-            # A refused token may have been revoked or signed by a rotated key: one new one.
-            if response.status_code == 401 and attempt == 1:
-                self._credentials.forget()
-                continue
-            return response
-        raise AssertionError("unreachable")  # pragma: no cover
+        try:
+            return await call_as_service(
+                self._http,
+                self._credentials,
+                "POST",
+                f"{self._base_url}{path}",
+                json=body,
+                timeout_s=self._timeout_s,
+            )
+        except ServiceCallFailed as failure:
+            _log.warning("child index: %s", failure)
+            raise ChildIndexUnavailable(_RETRY) from None
 
     def _answer(self, response: httpx.Response) -> dict[str, Any]:
         if response.status_code != 200:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,25 +24,11 @@ from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 from splink.internals.comparison_level_creator import ComparisonLevelCreator
 
 from services.childindex.matching.records import IdentifiedRecord, match_row
+from services.childindex.matching.thresholds import THRESHOLDS_FILE, Thresholds
 
 __all__ = ["MODEL_FILE", "THRESHOLDS_FILE", "Thresholds", "settings", "train_model"]
 
 MODEL_FILE = Path(__file__).with_name("model.json")
-THRESHOLDS_FILE = Path(__file__).with_name("thresholds.json")
-
-
-@dataclass(frozen=True, slots=True)
-class Thresholds:
-    """match_probability >= same_child: linked; review <= p < same_child: a person decides;
-    below review: different children. Values and why: thresholds.json."""
-
-    same_child: float
-    review: float
-
-    @classmethod
-    def load(cls, path: Path = THRESHOLDS_FILE) -> Thresholds:
-        data = json.loads(path.read_text())
-        return cls(same_child=float(data["same_child"]), review=float(data["review"]))
 
 
 def _null_level(column: str) -> ComparisonLevelCreator:

@@ -1,8 +1,9 @@
 """Link a batch of records: who is the same child, and which pairs a person must look at.
 
 Order: the deterministic rule first (two records with the same valid NHS number are the same
-child, whatever else differs), then the trained Splink model scores the candidate pairs its
-blocking rules make; pairs at or above `Thresholds.same_child` link, and the records are
+child), then the trained Splink model scores the candidate pairs its
+blocking rules make; pairs whose given names conflict are at most in the review band
+(guards.py); pairs at or above `Thresholds.same_child` link, and the records are
 clustered by connected components over all links. Pairs in the review band whose records did
 not end up in one cluster anyway are returned for review. Splink and DuckDB stay in
 `_predicted_pairs`; the clustering is plain Python.
@@ -15,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.childindex.matching.guards import capped_probability, given_names_conflict
 from services.childindex.matching.model import MODEL_FILE, Thresholds, linker_for
 from services.childindex.matching.records import IdentifiedRecord, match_row
 
@@ -44,12 +46,30 @@ def link_records(
     model: Path = MODEL_FILE,
 ) -> Linkage:
     rows = [match_row(r) for r in records]
+    by_id = {str(row["record_id"]): row for row in rows}
     nhs_links = _same_nhs_number_pairs((str(row["record_id"]), row["nhs_number"]) for row in rows)
-    scored = _predicted_pairs(rows, model=model, at_least=thresholds.review)
+    # A pair whose given names conflict is at most in the review band (guards.py), whether
+    # the NHS number rule or the model would link it.
+    deterministic = [(a, b) for a, b in nhs_links if not given_names_conflict(by_id[a], by_id[b])]
+    demoted = [
+        ScoredPair(a, b, capped_probability(1.0, by_id[a], by_id[b], thresholds))
+        for a, b in nhs_links
+        if given_names_conflict(by_id[a], by_id[b])
+    ]
+    scored = [
+        ScoredPair(
+            pair.record_id_l,
+            pair.record_id_r,
+            capped_probability(
+                pair.match_probability, by_id[pair.record_id_l], by_id[pair.record_id_r], thresholds
+            ),
+        )
+        for pair in _predicted_pairs(rows, model=model, at_least=thresholds.review)
+    ]
     return cluster(
-        [str(row["record_id"]) for row in rows],
-        deterministic=nhs_links,
-        scored=scored,
+        list(by_id),
+        deterministic=deterministic,
+        scored=[*scored, *demoted],
         thresholds=thresholds,
     )
 

@@ -29,11 +29,14 @@ def test_postcode_district() -> None:
 
 
 def test_identifiers_travel_as_json_with_an_iso_date() -> None:
-    sent = ChildIdentifiers(given_name="Kit", date_of_birth=dt.date(2013, 5, 17))
+    sent = ChildIdentifiers(given_name="Kit", date_of_birth=dt.date(2013, 5, 17), sex="F")
     assert sent.to_json() == {
         "nhs_number": None,
         "given_name": "Kit",
         "family_name": None,
         "date_of_birth": "2013-05-17",
         "postcode": None,
+        "sex": "F",
+        "upn": None,
+        "la_child_id": None,
     }

@@ -330,6 +330,7 @@ def test_batching_cuts_jvm_launches(topology: Topology) -> None:
         "gateway",
         "audit",
         "console",
+        "childindex",
     }
 
 

@@ -1,5 +1,7 @@
-"""The console principal's rights: it may append access events to the audit log, and nothing more:
-never a decision (issue 13, defect 4)."""
+"""The console principal's rights: it may append access events to the audit log and read the
+child index's linkage changes (merged chronologies, issue 15), and nothing more: never a
+decision (issue 13, defect 4), never a feed or a notice. And the child index's: it announces
+linkage changes and does nothing else on the bus."""
 
 from __future__ import annotations
 
@@ -7,7 +9,10 @@ from services.hubkit.settings import REPO_ROOT
 from services.hubkit.topology import (
     AUDIT_ACCESS_TOPIC,
     AUDIT_TOPIC,
+    CHILDINDEX_PRINCIPAL,
+    CONSOLE_LINKAGE_GROUP,
     CONSOLE_PRINCIPAL,
+    LINKAGE_TOPIC,
     AclGrant,
     Operation,
     ResourceType,
@@ -25,22 +30,39 @@ def test_console_is_a_principal_the_stack_provisions() -> None:
     assert CONSOLE_PRINCIPAL in TOPOLOGY.principals
 
 
-def test_console_may_only_write_the_access_topic() -> None:
+def test_console_may_only_write_the_access_topic_and_read_linkage_changes() -> None:
     assert _console_grants() == {
         AclGrant(CONSOLE_PRINCIPAL, ResourceType.TOPIC, AUDIT_ACCESS_TOPIC, Operation.WRITE),
         AclGrant(CONSOLE_PRINCIPAL, ResourceType.TOPIC, AUDIT_ACCESS_TOPIC, Operation.DESCRIBE),
         AclGrant(
             CONSOLE_PRINCIPAL, ResourceType.CLUSTER, "kafka-cluster", Operation.IDEMPOTENT_WRITE
         ),
+        AclGrant(CONSOLE_PRINCIPAL, ResourceType.TOPIC, LINKAGE_TOPIC, Operation.READ),
+        AclGrant(CONSOLE_PRINCIPAL, ResourceType.TOPIC, LINKAGE_TOPIC, Operation.DESCRIBE),
+        AclGrant(CONSOLE_PRINCIPAL, ResourceType.GROUP, CONSOLE_LINKAGE_GROUP, Operation.READ),
     }
 
 
-def test_console_reads_nothing_and_joins_no_group() -> None:
+def test_console_reads_only_linkage_changes_and_joins_only_its_group() -> None:
     grants = _console_grants()
-    assert not [g for g in grants if g.operation is Operation.READ]
-    assert not [g for g in grants if g.resource_type is ResourceType.GROUP]
+    assert {g.resource_name for g in grants if g.operation is Operation.READ} == {
+        LINKAGE_TOPIC,
+        CONSOLE_LINKAGE_GROUP,
+    }
     assert not [g for g in grants if g.resource_type is ResourceType.TRANSACTIONAL_ID]
     assert not [g for g in grants if g.prefixed or g.resource_name == "*"]
+
+
+def test_the_child_index_only_announces_linkage_changes() -> None:
+    grants = {g for g in TOPOLOGY.acl_grants() if g.principal == CHILDINDEX_PRINCIPAL}
+    assert CHILDINDEX_PRINCIPAL in TOPOLOGY.principals
+    assert grants == {
+        AclGrant(CHILDINDEX_PRINCIPAL, ResourceType.TOPIC, LINKAGE_TOPIC, Operation.WRITE),
+        AclGrant(CHILDINDEX_PRINCIPAL, ResourceType.TOPIC, LINKAGE_TOPIC, Operation.DESCRIBE),
+        AclGrant(
+            CHILDINDEX_PRINCIPAL, ResourceType.CLUSTER, "kafka-cluster", Operation.IDEMPOTENT_WRITE
+        ),
+    }
 
 
 def test_console_cannot_touch_the_decisions_topic() -> None:

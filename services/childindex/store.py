@@ -1,0 +1,615 @@
+"""The child index's store: records, children and their merges, the review queue, people's
+linkage decisions, what notices said (child context) and the LINKAGE_CHANGED outbox.
+
+SQLite (one file, 0600, WAL) under the index's data directory: the index is one process, and
+a decision, its merge and its outbox event commit in one transaction, so a crash never leaves
+a merge without its event or an event without its merge. The publisher (publisher.py) sends
+outbox events to the bus and marks them sent; consumers apply an event id once.
+
+Children: each has a key (its pseudonymous linkage key, the notice key) and, once merged,
+the key it was merged into. A child's *current* key is the end of that chain; its *keys* are
+every key whose chain ends there. Nothing delivered is rewritten: notices keep the key they
+were published under, and a merge only joins keys.
+
+Identifiers are held in clear: the index must compare them. The file is readable by the index
+alone; logs never carry an identifier or a key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from services.childindex.context import child_context
+from services.childindex.domain import canonical_identifiers
+from services.childindex.errors import ChildNotFound, ReviewAlreadyDecided, ReviewNotFound
+from services.childindex.matching.records import match_row
+from services.childindex.matching.thresholds import Thresholds
+from services.childindex.resolution import Candidate, Resolution, decide_child
+from services.hubkit.linkage import (
+    ChildIdentifiers,
+    IdentifiersIncomplete,
+    is_valid_nhs_number,
+)
+from services.hubkit.private_files import create_private, private_dir
+
+__all__ = [
+    "MODEL_DECIDER",
+    "ChildIndexStore",
+    "LinkageEvent",
+    "RecordScorer",
+    "ReviewDecision",
+    "require_resolvable",
+]
+
+Row = Mapping[str, Any]
+MODEL_DECIDER = "childindex-model"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS children (
+    child_key TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL UNIQUE,
+    merged_into TEXT REFERENCES children(child_key),
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS children_merged_into ON children(merged_into);
+CREATE TABLE IF NOT EXISTS records (
+    record_id INTEGER PRIMARY KEY,
+    child_key TEXT NOT NULL REFERENCES children(child_key),
+    agency TEXT NOT NULL,
+    fingerprint TEXT NOT NULL UNIQUE,
+    match_row TEXT NOT NULL,
+    evidence TEXT NOT NULL,
+    received_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_child ON records(child_key);
+CREATE TABLE IF NOT EXISTS blocking_keys (
+    blocking_key TEXT NOT NULL,
+    record_id INTEGER NOT NULL REFERENCES records(record_id)
+);
+CREATE INDEX IF NOT EXISTS blocking_keys_key ON blocking_keys(blocking_key);
+CREATE TABLE IF NOT EXISTS reviews (
+    review_id TEXT PRIMARY KEY,
+    left_key TEXT NOT NULL,
+    right_key TEXT NOT NULL,
+    match_probability REAL NOT NULL,
+    status TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    decided_by TEXT,
+    decided_at TEXT,
+    rationale TEXT
+);
+CREATE INDEX IF NOT EXISTS reviews_status ON reviews(status, match_probability);
+CREATE TABLE IF NOT EXISTS kept_apart (
+    key_a TEXT NOT NULL,
+    key_b TEXT NOT NULL,
+    review_id TEXT NOT NULL,
+    PRIMARY KEY (key_a, key_b)
+);
+CREATE TABLE IF NOT EXISTS observations (
+    notice_id TEXT PRIMARY KEY,
+    child_key TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS observations_child ON observations(child_key);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL,
+    published_at TEXT
+);
+"""
+
+_OPEN, _SAME, _NOT_SAME = "open", "same_child", "not_same_child"
+_MAX_EVIDENCE = 20  # records shown per side of a review, latest first
+
+
+class RecordScorer(Protocol):
+    """The trained model, online: blocking keys, match probability, term frequencies."""
+
+    def blocking_keys(self, row: Row) -> frozenset[tuple[str, str]]: ...
+    def probability(self, row: Row, other: Row) -> float: ...
+    def learn(self, row: Row) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LinkageEvent:
+    """A LINKAGE_CHANGED event waiting in the outbox (safehub.childindex.LinkageChanged)."""
+
+    event_id: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewDecision:
+    review_id: str
+    status: str
+    child_key: str
+
+
+def require_resolvable(identifiers: ChildIdentifiers) -> None:
+    """A record the index can place: a strong identifier (valid NHS number, UPN, LA child
+    id), or given and family name with a date of birth or a postcode."""
+    if identifiers.nhs_number and is_valid_nhs_number(identifiers.nhs_number):
+        return
+    if (identifiers.upn or "").strip() or (identifiers.la_child_id or "").strip():
+        return
+    if (
+        (identifiers.given_name or "").strip()
+        and (identifiers.family_name or "").strip()
+        and (identifiers.date_of_birth or (identifiers.postcode or "").strip())
+    ):
+        return
+    raise IdentifiersIncomplete(
+        "the child index needs a valid NHS number, a UPN or an LA child id, or the child's "
+        "given and family name with a date of birth or a postcode"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Identified:
+    """A resolve request as the matcher's IdentifiedRecord."""
+
+    record_id: str
+    given_name: str | None
+    family_name: str | None
+    sex: str | None
+    date_of_birth: dt.date | None
+    postcode: str | None
+    nhs_number: str | None
+    upn: str | None
+    la_child_id: str | None
+
+
+def _match_row(identifiers: ChildIdentifiers, record_id: str) -> dict[str, Any]:
+    sex = (identifiers.sex or "").strip().upper()[:1] or None
+    return match_row(
+        _Identified(
+            record_id=record_id,
+            given_name=identifiers.given_name,
+            family_name=identifiers.family_name,
+            sex=sex if sex in ("F", "M") else None,
+            date_of_birth=identifiers.date_of_birth,
+            postcode=identifiers.postcode,
+            nhs_number=identifiers.nhs_number,
+            upn=identifiers.upn,
+            la_child_id=identifiers.la_child_id,
+        )
+    )
+
+
+def _blocking_key_text(rule: str, value: str) -> str:
+    return f"{rule}={value}"
+
+
+class ChildIndexStore:
+    """Thread-safe (one lock: SQLite has one writer anyway); every method is one transaction."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        secret: bytes,
+        scorer: RecordScorer,
+        thresholds: Thresholds,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        private_dir(path.parent)
+        if not path.exists():
+            create_private(path, b"")
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # Matching commits without waiting for the disk (WAL: an application crash loses
+        # nothing; a power cut may lose the last records, which are then matched again when
+        # sent again). A person's decision waits for the disk (`durable`).
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+        self._secret = secret
+        self._scorer = scorer
+        self._thresholds = thresholds
+        self._clock = clock
+        for (text,) in self._db.execute("SELECT match_row FROM records ORDER BY record_id"):
+            scorer.learn(json.loads(text))
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _transaction(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if durable:
+                self._db.execute("PRAGMA synchronous=FULL")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            finally:
+                if durable:
+                    self._db.execute("PRAGMA synchronous=NORMAL")
+
+    def _now(self) -> str:
+        return self._clock().isoformat(timespec="milliseconds")
+
+    # -- resolving ---------------------------------------------------------------------
+
+    def resolve(self, agency: str, identifiers: ChildIdentifiers) -> str:
+        """The child's current key; a record seen for the first time is added to the index.
+        Raises IdentifiersIncomplete (require_resolvable)."""
+        require_resolvable(identifiers)
+        evidence = identifiers.to_json()
+        fingerprint = hashlib.sha256(
+            json.dumps([agency, evidence], sort_keys=True).encode()
+        ).hexdigest()
+        with self._transaction() as db:
+            seen = db.execute(
+                "SELECT child_key FROM records WHERE fingerprint = ?", (fingerprint,)
+            ).fetchone()
+            if seen is not None:
+                return self._current_key(db, seen["child_key"])
+            row = _match_row(identifiers, record_id=fingerprint[:16])
+            keys = self._scorer.blocking_keys(row)
+            # Term frequencies count the new record too, as Splink's batch scoring does.
+            self._scorer.learn(row)
+            resolution = decide_child(
+                row,
+                self._candidates(db, keys),
+                score=self._scorer.probability,
+                thresholds=self._thresholds,
+                kept_apart=lambda a, b: self._kept_apart(db, a, b),
+            )
+            child = self._place(db, resolution, identifiers)
+            cursor = db.execute(
+                "INSERT INTO records (child_key, agency, fingerprint, match_row, evidence, "
+                "received_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (child, agency, fingerprint, json.dumps(row), json.dumps(evidence), self._now()),
+            )
+            db.executemany(
+                "INSERT INTO blocking_keys (blocking_key, record_id) VALUES (?, ?)",
+                [(_blocking_key_text(rule, value), cursor.lastrowid) for rule, value in keys],
+            )
+        return child
+
+    def _candidates(
+        self, db: sqlite3.Connection, keys: Iterable[tuple[str, str]]
+    ) -> list[Candidate]:
+        texts = [_blocking_key_text(rule, value) for rule, value in keys]
+        if not texts:
+            return []
+        marks = ",".join("?" * len(texts))
+        rows = db.execute(
+            "SELECT DISTINCT r.record_id, r.child_key, r.match_row FROM blocking_keys b "
+            f"JOIN records r ON r.record_id = b.record_id WHERE b.blocking_key IN ({marks})",
+            texts,
+        ).fetchall()
+        candidates = []
+        for found in rows:
+            current = self._current_key(db, found["child_key"])
+            candidates.append(
+                Candidate(
+                    child_key=current,
+                    child_seq=self._seq(db, current),
+                    row=json.loads(found["match_row"]),
+                )
+            )
+        return candidates
+
+    def _place(
+        self, db: sqlite3.Connection, resolution: Resolution, identifiers: ChildIdentifiers
+    ) -> str:
+        if resolution.joins is not None:
+            for other in resolution.merges:
+                self._merge(
+                    db,
+                    survivor=resolution.joins,
+                    absorbed=other,
+                    decided_by=MODEL_DECIDER,
+                    review_id=None,
+                    probability=resolution.best_probability,
+                )
+            return resolution.joins
+        child = self._new_child(db, identifiers)
+        if resolution.review is not None:
+            other, probability = resolution.review
+            db.execute(
+                "INSERT INTO reviews (review_id, left_key, right_key, match_probability, "
+                "status, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (str(uuid.uuid4()), other, child, probability, _OPEN, self._now()),
+            )
+        return child
+
+    def _new_child(self, db: sqlite3.Connection, identifiers: ChildIdentifiers) -> str:
+        # A child first seen with a valid NHS number or the four demo identifiers keeps the
+        # key the hub gave before the index matched (HMAC of the canonical identifiers), so
+        # notices already on the bus stay linked; any other child gets a fresh random key.
+        try:
+            canonical = canonical_identifiers(identifiers)
+        except IdentifiersIncomplete:
+            canonical = f"child:{uuid.uuid4()}"
+        key = hmac.new(self._secret, canonical.encode(), hashlib.sha256).hexdigest()
+        if db.execute("SELECT 1 FROM children WHERE child_key = ?", (key,)).fetchone():
+            key = hmac.new(
+                self._secret, f"child:{uuid.uuid4()}".encode(), hashlib.sha256
+            ).hexdigest()
+        (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM children").fetchone()
+        db.execute(
+            "INSERT INTO children (child_key, seq, created_at) VALUES (?, ?, ?)",
+            (key, seq, self._now()),
+        )
+        return key
+
+    # -- children, merges and splits ----------------------------------------------------
+
+    def _current_key(self, db: sqlite3.Connection, key: str) -> str:
+        seen = {key}
+        while True:
+            row = db.execute(
+                "SELECT merged_into FROM children WHERE child_key = ?", (key,)
+            ).fetchone()
+            if row is None or row["merged_into"] is None:
+                return key
+            key = row["merged_into"]
+            if key in seen:  # pragma: no cover - merges never make a cycle
+                raise RuntimeError("a merge cycle in the child index")
+            seen.add(key)
+
+    def _seq(self, db: sqlite3.Connection, key: str) -> int:
+        row = db.execute("SELECT seq FROM children WHERE child_key = ?", (key,)).fetchone()
+        return int(row["seq"]) if row else 0
+
+    def _group(self, db: sqlite3.Connection, key: str) -> list[str]:
+        """Every key merged (directly or not) into `key`, and `key` itself."""
+        rows = db.execute(
+            "WITH RECURSIVE g(k) AS (SELECT ? UNION SELECT c.child_key FROM children c "
+            "JOIN g ON c.merged_into = g.k) SELECT k FROM g",
+            (key,),
+        ).fetchall()
+        return sorted(row["k"] for row in rows)
+
+    def _kept_apart(self, db: sqlite3.Connection, a: str, b: str) -> bool:
+        left, right = self._group(db, a), self._group(db, b)
+        marks_l, marks_r = ",".join("?" * len(left)), ",".join("?" * len(right))
+        row = db.execute(
+            f"SELECT 1 FROM kept_apart WHERE (key_a IN ({marks_l}) AND key_b IN ({marks_r})) "
+            f"OR (key_a IN ({marks_r}) AND key_b IN ({marks_l})) LIMIT 1",
+            [*left, *right, *right, *left],
+        ).fetchone()
+        return row is not None
+
+    def _merge(
+        self,
+        db: sqlite3.Connection,
+        *,
+        survivor: str,
+        absorbed: str,
+        decided_by: str,
+        review_id: str | None,
+        probability: float | None,
+    ) -> None:
+        absorbed_keys = self._group(db, absorbed)
+        db.execute("UPDATE children SET merged_into = ? WHERE child_key = ?", (survivor, absorbed))
+        self._announce(db, "MERGE", survivor, absorbed_keys, decided_by, review_id, probability)
+
+    def _split(
+        self, db: sqlite3.Connection, *, detach: str, decided_by: str, review_id: str
+    ) -> str:
+        root = self._current_key(db, detach)
+        detached_keys = self._group(db, detach)
+        db.execute("UPDATE children SET merged_into = NULL WHERE child_key = ?", (detach,))
+        self._announce(db, "SPLIT", root, detached_keys, decided_by, review_id, None)
+        return root
+
+    def _announce(
+        self,
+        db: sqlite3.Connection,
+        kind: str,
+        child_key: str,
+        other_keys: Sequence[str],
+        decided_by: str,
+        review_id: str | None,
+        probability: float | None,
+    ) -> None:
+        event_id = str(uuid.uuid4())
+        body = {
+            "event_id": event_id,
+            "kind": kind,
+            "child_key": child_key,
+            "other_keys": list(other_keys),
+            "decided_by": decided_by,
+            "review_id": review_id,
+            "match_probability": probability,
+            "occurred_at": int(self._clock().timestamp() * 1000),
+        }
+        db.execute(
+            "INSERT INTO outbox (event_id, body) VALUES (?, ?)", (event_id, json.dumps(body))
+        )
+
+    def keys_of(self, child_key: str) -> tuple[str, list[str]]:
+        """(current key, every key of that child). Raises ChildNotFound."""
+        with self._lock:
+            if not self._db.execute(
+                "SELECT 1 FROM children WHERE child_key = ?", (child_key,)
+            ).fetchone():
+                raise ChildNotFound("the child index has no child with that key")
+            current = self._current_key(self._db, child_key)
+            return current, self._group(self._db, current)
+
+    # -- the review queue ---------------------------------------------------------------
+
+    def reviews(self, *, status: str, limit: int) -> list[dict[str, Any]]:
+        where = "status = ?" if status == _OPEN else "status != ?"
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT * FROM reviews WHERE {where} "
+                "ORDER BY match_probability DESC, created_at LIMIT ?",
+                (_OPEN, limit),
+            ).fetchall()
+            return [self._review_document(row) for row in rows]
+
+    def review(self, review_id: str) -> dict[str, Any]:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM reviews WHERE review_id = ?", (review_id,)
+            ).fetchone()
+            if row is None:
+                raise ReviewNotFound("no review with that id")
+            return self._review_document(row)
+
+    def _review_document(self, row: sqlite3.Row) -> dict[str, Any]:
+        return {
+            "review_id": row["review_id"],
+            "status": row["status"],
+            "match_probability": row["match_probability"],
+            "created_at": row["created_at"],
+            "left": self._side(row["left_key"]),
+            "right": self._side(row["right_key"]),
+            "decided_by": row["decided_by"],
+            "decided_at": row["decided_at"],
+            "rationale": row["rationale"],
+        }
+
+    def _side(self, key: str) -> dict[str, Any]:
+        keys = self._group(self._db, self._current_key(self._db, key))
+        marks = ",".join("?" * len(keys))
+        rows = self._db.execute(
+            f"SELECT agency, evidence, received_at FROM records WHERE child_key IN ({marks}) "
+            "ORDER BY record_id DESC LIMIT ?",
+            [*keys, _MAX_EVIDENCE],
+        ).fetchall()
+        return {
+            "child_key": key,
+            "records": [
+                {
+                    "agency": r["agency"],
+                    "received_at": r["received_at"],
+                    **json.loads(r["evidence"]),
+                }
+                for r in rows
+            ],
+        }
+
+    def decide(
+        self, review_id: str, *, same_child: bool, decided_by: str, rationale: str
+    ) -> ReviewDecision:
+        """Record a person's answer; merge (same) or keep apart, splitting if merged (not the
+        same). Raises ReviewNotFound, ReviewAlreadyDecided."""
+        with self._transaction(durable=True) as db:
+            row = db.execute("SELECT * FROM reviews WHERE review_id = ?", (review_id,)).fetchone()
+            if row is None:
+                raise ReviewNotFound("no review with that id")
+            if row["status"] != _OPEN:
+                raise ReviewAlreadyDecided(
+                    f"this review was already answered ({row['status']}) by "
+                    f"{row['decided_by']} at {row['decided_at']}"
+                )
+            left, right = row["left_key"], row["right_key"]
+            if same_child:
+                status, child = _SAME, self._join_by_person(db, left, right, decided_by, row)
+            else:
+                status, child = _NOT_SAME, self._part_by_person(db, left, right, decided_by, row)
+            db.execute(
+                "UPDATE reviews SET status = ?, decided_by = ?, decided_at = ?, rationale = ? "
+                "WHERE review_id = ?",
+                (status, decided_by, self._now(), rationale, review_id),
+            )
+            return ReviewDecision(review_id=review_id, status=status, child_key=child)
+
+    def _join_by_person(
+        self, db: sqlite3.Connection, left: str, right: str, decided_by: str, row: sqlite3.Row
+    ) -> str:
+        a, b = self._current_key(db, left), self._current_key(db, right)
+        if a == b:
+            return a
+        # A person's "same" overrides an earlier "not the same" between these two children.
+        group_a, group_b = self._group(db, a), self._group(db, b)
+        for x in group_a:
+            for y in group_b:
+                db.execute(
+                    "DELETE FROM kept_apart WHERE (key_a = ? AND key_b = ?) "
+                    "OR (key_a = ? AND key_b = ?)",
+                    (x, y, y, x),
+                )
+        survivor, absorbed = (a, b) if self._seq(db, a) <= self._seq(db, b) else (b, a)
+        self._merge(
+            db,
+            survivor=survivor,
+            absorbed=absorbed,
+            decided_by=decided_by,
+            review_id=row["review_id"],
+            probability=row["match_probability"],
+        )
+        return survivor
+
+    def _part_by_person(
+        self, db: sqlite3.Connection, left: str, right: str, decided_by: str, row: sqlite3.Row
+    ) -> str:
+        key_a, key_b = sorted((left, right))
+        db.execute(
+            "INSERT OR REPLACE INTO kept_apart (key_a, key_b, review_id) VALUES (?, ?, ?)",
+            (key_a, key_b, row["review_id"]),
+        )
+        if self._current_key(db, left) != self._current_key(db, right):
+            return self._current_key(db, left)
+        # Merged since the review was raised: undo the merge that joined them. Detach the
+        # side that is not the current key (its own merged keys go with it), unless `left`
+        # was merged into `right`: detaching `right` would then take `left` along.
+        root = self._current_key(db, right)
+        detach = right if right != root and left not in self._group(db, right) else left
+        return self._split(db, detach=detach, decided_by=decided_by, review_id=row["review_id"])
+
+    # -- child context ------------------------------------------------------------------
+
+    def observe_and_contexts(
+        self, observations: Sequence[Mapping[str, Any]], children: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Store each observation once (by notice id), then each child's context."""
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO observations (notice_id, child_key, body) VALUES (?, ?, ?)",
+                [(o["notice_id"], o["child_key"], json.dumps(o)) for o in observations],
+            )
+            contexts: dict[str, dict[str, Any]] = {}
+            for asked in dict.fromkeys(children):
+                current = self._current_key(db, asked)
+                keys = self._group(db, current)
+                marks = ",".join("?" * len(keys))
+                bodies = db.execute(
+                    f"SELECT body FROM observations WHERE child_key IN ({marks})", keys
+                ).fetchall()
+                contexts[asked] = child_context(
+                    current, keys, [json.loads(b["body"]) for b in bodies]
+                )
+            return contexts
+
+    # -- the outbox ---------------------------------------------------------------------
+
+    def unpublished_events(self, limit: int = 100) -> list[LinkageEvent]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT event_id, body FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [LinkageEvent(r["event_id"], json.loads(r["body"])) for r in rows]
+
+    def mark_published(self, event_ids: Sequence[str]) -> None:
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE outbox SET published_at = ? WHERE event_id = ?",
+                [(self._now(), event_id) for event_id in event_ids],
+            )
