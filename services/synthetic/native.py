@@ -6,8 +6,13 @@ from the policy bundle's synthetic agencies. Deterministic for a seed and a `now
 
 Records are JSON-ready dicts (dates and times as ISO 8601 strings) exactly as an integrator
 would post them; CSV uploads are strings. Each agency records the same child its own way
-(upper-case surnames at police, spaced double-barrelled names in health), as real systems
-do; the linkage key still joins them (see services/childindex/domain.py).
+(upper-case surnames at police, spaced double-barrelled names in health; sex as F/M at police
+and charities, a census code at children's services, a FHIR gender at health), as real
+systems do; the child index still joins them (services/childindex).
+
+`as_held` rewrites a record's child identifiers to one agency's view of a child from the
+synthetic population (services/synthetic/population.py: nicknames, typos, old postcodes, no
+NHS number): what the demo's traffic sends (services/synthetic/traffic.py).
 
 Scenarios:
 - `linked_week`: one child seen by police (DASH incident), health (ED attendance) and
@@ -21,6 +26,7 @@ Police and children's services are NRM first responders too: `police_nrm_referra
 
 from __future__ import annotations
 
+import copy
 import csv
 import dataclasses
 import datetime as dt
@@ -32,6 +38,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.synthetic.notices import synthetic_nhs_number
+from services.synthetic.population import AgencyRecord
 
 __all__ = [
     "CARE_SETTING_SYSTEM",
@@ -48,7 +55,9 @@ __all__ = [
     "NativeRecords",
     "NrmScenario",
     "RepeatedMissing",
+    "as_held",
     "to_csv",
+    "with_risk",
 ]
 
 NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
@@ -79,6 +88,7 @@ SSDA903_COLUMNS = (
     "GIVEN_NAME",
     "FAMILY_NAME",
     "DOB",
+    "SEX",
     "POSTCODE",
     "NHS_NUMBER",
     "RISK_GRADE",
@@ -97,6 +107,8 @@ VCS_COLUMNS = (
     "date_of_birth",
     "postcode",
     "nhs_number",
+    "sex",
+    "upn",
     "looked_after",
     "category_of_need",
     "concerns",
@@ -189,6 +201,12 @@ class NativeChild:
     school_urn: str
     looked_after: bool
     exploitation_flagged: bool
+    sex: str | None = None  # "F" or "M"; None when not known
+
+
+# How each agency writes a child's sex (services/adapters/ingest/identifiers.py).
+_FHIR_GENDER = {"F": "female", "M": "male"}
+_CENSUS_SEX = {"M": "1", "F": "2"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,13 +262,18 @@ class NativeRecords:
     ) -> NativeChild:
         rng = self._rng
         dob = (self._now - dt.timedelta(days=rng.randrange(365 * 4, 365 * 17))).date()
+        given, family = rng.choice(_GIVEN), rng.choice(_FAMILY)
+        postcode = (
+            f"ZZ{rng.randrange(1, 10)} {rng.randrange(1, 10)}{rng.choice('ABDEFGHJ')}"
+            f"{rng.choice('LNPQRSTUWXYZ')}"
+        )
+        nhs_number = synthetic_nhs_number(rng)
         return NativeChild(
-            given_name=rng.choice(_GIVEN),
-            family_name=rng.choice(_FAMILY),
+            given_name=given,
+            family_name=family,
             date_of_birth=dob,
-            postcode=f"ZZ{rng.randrange(1, 10)} {rng.randrange(1, 10)}{rng.choice('ABDEFGHJ')}"
-            f"{rng.choice('LNPQRSTUWXYZ')}",
-            nhs_number=synthetic_nhs_number(rng),
+            postcode=postcode,
+            nhs_number=nhs_number,
             la_child_id=f"LAC{rng.randrange(10**6):06d}",
             upn=f"Z{rng.randrange(10**12):012d}",
             school_urn=f"999{rng.randrange(1000):03d}",
@@ -258,6 +281,8 @@ class NativeRecords:
             exploitation_flagged=rng.random() < 0.25
             if exploitation_flagged is None
             else exploitation_flagged,
+            # From a digit already drawn, not the random stream, so other records stay put.
+            sex="F" if int(nhs_number[8]) % 2 else "M",
         )
 
     def _next(self, prefix: str) -> str:
@@ -284,6 +309,7 @@ class NativeRecords:
                 "date_of_birth": child.date_of_birth.isoformat(),
                 "postcode": child.postcode,
                 "nhs_number": child.nhs_number,
+                "sex": child.sex,
                 "looked_after": child.looked_after,
                 "responsible_la": _RESPONSIBLE_LA,
                 "exploitation_flagged": child.exploitation_flagged,
@@ -431,6 +457,7 @@ class NativeRecords:
                     "identifier": [{"system": NHS_NUMBER_SYSTEM, "value": child.nhs_number}],
                     "name": [{"use": "official", "family": family, "given": [given]}],
                     "birthDate": child.date_of_birth.isoformat(),
+                    "gender": _FHIR_GENDER.get(child.sex or "", "unknown"),
                     "address": [{"use": "home", "postalCode": child.postcode.lower()}],
                 },
             },
@@ -548,6 +575,7 @@ class NativeRecords:
                 "LAchildID": child.la_child_id,
                 "UPN": child.upn,
                 "nhs_number": child.nhs_number,
+                "sex": _CENSUS_SEX.get(child.sex or "", "0"),
                 "given_name": child.given_name,
                 "family_name": child.family_name.lower(),
                 "date_of_birth": child.date_of_birth.strftime("%d/%m/%Y"),
@@ -576,10 +604,15 @@ class NativeRecords:
         return record
 
     def csc_cp_plan(
-        self, child: NativeChild, *, started: dt.date | None = None, ended: dt.date | None = None
+        self,
+        child: NativeChild,
+        *,
+        started: dt.date | None = None,
+        ended: dt.date | None = None,
+        at: dt.datetime | None = None,
     ) -> dict[str, Any]:
-        start = started or self._recent().date()
-        record = self._csc_base(child, "CP_PLAN", self._recent())
+        start = started or (at.date() if at else self._recent().date())
+        record = self._csc_base(child, "CP_PLAN", at or self._recent())
         record["change"] = "ENDED" if ended else "STARTED"
         record["plan_start_date"] = start.isoformat()
         record["plan_end_date"] = ended.isoformat() if ended else None
@@ -587,18 +620,18 @@ class NativeRecords:
         return record
 
     def csc_looked_after(
-        self, child: NativeChild, *, start: dt.date | None = None
+        self, child: NativeChild, *, start: dt.date | None = None, at: dt.datetime | None = None
     ) -> dict[str, Any]:
-        record = self._csc_base(child, "LOOKED_AFTER", self._recent())
+        record = self._csc_base(child, "LOOKED_AFTER", at or self._recent())
         record["change"] = "STARTED"
         record["legal_status"] = self._rng.choice(["S20", "S31", "S38"])
-        record["start_date"] = (start or self._recent().date()).isoformat()
+        record["start_date"] = (start or (at.date() if at else self._recent().date())).isoformat()
         return record
 
-    def csc_s47(self, child: NativeChild) -> dict[str, Any]:
-        record = self._csc_base(child, "S47", self._recent())
+    def csc_s47(self, child: NativeChild, *, at: dt.datetime | None = None) -> dict[str, Any]:
+        record = self._csc_base(child, "S47", at or self._recent())
         record["event"] = self._rng.choice(["ENQUIRY_STARTED", "STRATEGY_DISCUSSION_HELD"])
-        record["event_date"] = self._recent().date().isoformat()
+        record["event_date"] = (at.date() if at else self._recent().date()).isoformat()
         return record
 
     def csc_nrm_referral(
@@ -629,6 +662,7 @@ class NativeRecords:
             "GIVEN_NAME": child.given_name,
             "FAMILY_NAME": child.family_name,
             "DOB": child.date_of_birth.strftime("%d/%m/%Y"),
+            "SEX": _CENSUS_SEX.get(child.sex or "", ""),
             "POSTCODE": child.postcode,
             "NHS_NUMBER": child.nhs_number,
             "RISK_GRADE": "HIGH" if child.exploitation_flagged else "MEDIUM",
@@ -657,6 +691,7 @@ class NativeRecords:
             # A return-interview provider commissioned by the LA gets the child's identifiers
             # (rule R7); other charities rarely hold an NHS number.
             "nhs_number": child.nhs_number if child.looked_after else None,
+            "sex": child.sex,
             "looked_after": child.looked_after,
             "category_of_need": "Risk of exploitation"
             if child.exploitation_flagged
@@ -813,3 +848,88 @@ class NativeRecords:
             vcs_referral=referral,
             police_intelligence=self.police_intelligence(child),
         )
+
+
+# ---- one agency's view of a population child ------------------------------------------------
+def as_held(agency: str, document: dict[str, Any], held: AgencyRecord) -> dict[str, Any]:
+    """`document` (a record of `agency` about a child) with the child's identifiers as that
+    agency holds them in `held`, written the agency's way. An identifier the agency's format
+    requires (names everywhere, date of birth at children's services and charities, the NHS
+    number in a FHIR Bundle, LAchildID) keeps the document's value when `held` lacks it: the
+    agency's system would not have saved the record without it. Returns a new document."""
+    doc = copy.deepcopy(document)
+    given = held.given_name
+    family = held.family_name
+    dob = held.date_of_birth.isoformat() if held.date_of_birth else None
+    match agency:
+        case "POLICE":
+            subject = doc["subject"]
+            subject["given_name"] = given or subject["given_name"]
+            subject["family_name"] = family.upper() if family else subject["family_name"]
+            subject.update(
+                date_of_birth=dob, postcode=held.postcode, nhs_number=held.nhs_number, sex=held.sex
+            )
+        case "HEALTH":
+            patient = doc["entry"][0]["resource"]
+            name = patient["name"][0]
+            name["given"] = [given] if given else name["given"]
+            name["family"] = family.replace("-", " ") if family else name["family"]
+            if held.nhs_number:
+                patient["identifier"][0]["value"] = held.nhs_number
+            patient["gender"] = _FHIR_GENDER.get(held.sex or "", "unknown")
+            # FHIR JSON has no nulls and no empty arrays: what is not held is left out.
+            patient.pop("birthDate", None)
+            patient.pop("address", None)
+            if dob:
+                patient["birthDate"] = dob
+            if held.postcode:
+                patient["address"] = [{"use": "home", "postalCode": held.postcode.lower()}]
+        case "CHILDRENS_SERVICES":
+            child = doc["child"]
+            child["given_name"] = given or child["given_name"]
+            child["family_name"] = family.lower() if family else child["family_name"]
+            if held.date_of_birth:
+                child["date_of_birth"] = held.date_of_birth.strftime("%d/%m/%Y")
+            child["LAchildID"] = held.la_child_id or child["LAchildID"]
+            child.update(
+                UPN=held.upn,
+                nhs_number=held.nhs_number,
+                postcode=held.postcode,
+                sex=_CENSUS_SEX.get(held.sex or "", "0"),
+            )
+        case "VOLUNTARY_SECTOR":
+            doc["given_name"] = given or doc["given_name"]
+            doc["family_name"] = family or doc["family_name"]
+            doc["date_of_birth"] = dob or doc["date_of_birth"]
+            doc.update(
+                postcode=held.postcode, nhs_number=held.nhs_number, sex=held.sex, upn=held.upn
+            )
+        case _:
+            raise ValueError(f"no native records for agency {agency!r}")
+    return doc
+
+
+def with_risk(
+    agency: str, document: dict[str, Any], *, level: str, immediate_danger: bool
+) -> dict[str, Any]:
+    """`document` with the sender's risk level and immediate-danger flag, written where the
+    agency's format holds them. Returns a new document."""
+    doc = copy.deepcopy(document)
+    match agency:
+        case "POLICE" | "CHILDRENS_SERVICES":
+            doc["risk"] = {"level": level, "immediate_danger": immediate_danger}
+        case "VOLUNTARY_SECTOR":
+            doc.update(risk_level=level, immediate_danger=immediate_danger)
+        case "HEALTH":
+            encounter = next(
+                e["resource"] for e in doc["entry"] if e["resource"]["resourceType"] == "Encounter"
+            )
+            referral = next(x for x in encounter["extension"] if x["url"] == REFERRAL_EXTENSION)
+            for part in referral["extension"]:
+                if part["url"] == "riskLevel":
+                    part["valueCode"] = level
+                if part["url"] == "immediateDanger":
+                    part["valueBoolean"] = immediate_danger
+        case _:
+            raise ValueError(f"no native records for agency {agency!r}")
+    return doc

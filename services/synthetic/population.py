@@ -16,10 +16,18 @@ Shape (per child, drawn from a seeded `random.Random`; rates are per record unle
 - family name: a double-barrelled name cut to one part in 40% of non-health records; one-edit
   typo 3%; missing 1%;
 - date of birth: day and month swapped 3% (only possible when the day is <= 12 and differs
-  from the month); year off by one 1%; missing 3% (VCS 10%);
+  from the month); year off by one 1%; one digit of DD/MM/YY mistyped 1.5% (the date still
+  exists, e.g. 17/04/2012 -> 18/04/2012 or 17/04/2015); missing 3% (VCS 10%);
 - postcode: a child who moved during the year (30% of families) is recorded at the old
   address in 40% of records; missing 4% (VCS 15%);
-- sex: missing 4%, wrong 1%.
+- sex: missing 4%, wrong 1%;
+- NHS number: a valid number that belongs to a sibling (a slip between two records in the
+  same family) in 0.2% of health records; it passes every modulus-11 check, so only the other
+  identifiers show it is wrong.
+Twins: about 3% of children are twins (1.5% of births are twin births in England and Wales):
+the same family, date of birth and postcode, different given names, usually the same sex.
+They are the hardest false-match case: only the given name (and any UPN or NHS number held)
+tells them apart. Other siblings are born in different years.
 Names come from invented lists (150 given names, 300 family names, frequencies skewed so that
 common names collide as they do in a real population). NHS numbers are in the 999 test range,
 unique per child; UPNs and LA child ids are invented formats (letter Z / prefix LA).
@@ -148,6 +156,7 @@ class Child:
     upn: str | None  # school children only
     la_child_id: str | None  # children known to children's services
     frequently_missing: bool
+    twin_of: int | None = None  # the child_id of the twin born first, for the second twin
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +189,14 @@ class Population:
     def records_per_child(self) -> Counter[int]:
         return Counter(r.child_id for r in self.records)
 
+
+# A non-first sibling is the twin of the sibling before with this probability, which makes
+# about 3% of all children twins (families: 45% one child, 33% two, 15% three, 7% four).
+_TWIN_SHARE = 0.035
+_TWIN_SAME_SEX = 0.65  # identical twins (always the same sex) and half of fraternal ones
+# Health records carrying a sibling's NHS number, of those whose child has a sibling (about
+# three children in four): 0.2% of all health records.
+_NHS_OF_SIBLING = 0.0027
 
 # Records per ordinary child: mostly one or two (weights for 1..6 records).
 _RECORD_COUNT_WEIGHTS = (50, 25, 11, 6, 3, 2)
@@ -214,8 +231,16 @@ def population(*, children: int, seed: int) -> Population:
         size = min(rng.choices((1, 2, 3, 4), (45, 33, 15, 7))[0], children - len(people))
         taken_given: set[str] = set()
         birth_years: set[int] = set()
+        elder: Child | None = None  # the sibling made just before
         for _ in range(size):
+            twin_of = (
+                elder
+                if elder is not None and elder.twin_of is None and rng.random() < _TWIN_SHARE
+                else None
+            )
             sex: Sex = rng.choice(("F", "M"))
+            if twin_of is not None and rng.random() < _TWIN_SAME_SEX:
+                sex = twin_of.sex
             names, weights = (
                 (_GIVEN_F, given_weights_f) if sex == "F" else (_GIVEN_M, given_weights_m)
             )
@@ -223,34 +248,39 @@ def population(*, children: int, seed: int) -> Population:
             while given in taken_given:
                 given = rng.choices(names, weights)[0]
             taken_given.add(given)
-            dob = _date_of_birth(rng, exclude_years=birth_years)
+            if twin_of is not None:
+                dob = twin_of.date_of_birth
+            else:
+                dob = _date_of_birth(rng, exclude_years=birth_years)
             birth_years.add(dob.year)
             nhs = synthetic_nhs_number(rng)
             while nhs in used_nhs:
                 nhs = synthetic_nhs_number(rng)
             used_nhs.add(nhs)
             age = (_YEAR_START - dob).days // 365
-            people.append(
-                Child(
-                    child_id=len(people) + 1,
-                    family_id=family_id,
-                    given_name=given,
-                    family_name=family_name,
-                    sex=sex,
-                    date_of_birth=dob,
-                    postcode=postcode,
-                    previous_postcode=previous,
-                    nhs_number=nhs,
-                    upn=f"Z{rng.randrange(10**12):012d}"
-                    if age >= 4 and rng.random() < 0.9
-                    else None,
-                    la_child_id=f"LA{rng.randrange(10**6):06d}" if rng.random() < 0.3 else None,
-                    frequently_missing=rng.random() < _FREQUENTLY_MISSING_SHARE,
-                )
+            elder = Child(
+                child_id=len(people) + 1,
+                family_id=family_id,
+                given_name=given,
+                family_name=family_name,
+                sex=sex,
+                date_of_birth=dob,
+                postcode=postcode,
+                previous_postcode=previous,
+                nhs_number=nhs,
+                upn=f"Z{rng.randrange(10**12):012d}" if age >= 4 and rng.random() < 0.9 else None,
+                la_child_id=f"LA{rng.randrange(10**6):06d}" if rng.random() < 0.3 else None,
+                frequently_missing=rng.random() < _FREQUENTLY_MISSING_SHARE,
+                twin_of=twin_of.child_id if twin_of is not None else None,
             )
+            people.append(elder)
 
+    families: dict[int, list[Child]] = {}
+    for child in people:
+        families.setdefault(child.family_id, []).append(child)
     records: list[AgencyRecord] = []
     for child in people:
+        siblings = [c for c in families[child.family_id] if c is not child]
         count = rng.choices(range(1, 7), _RECORD_COUNT_WEIGHTS)[0]
         plan: list[tuple[Agency, Literal["contact", "missing_episode"]]] = [
             (rng.choices(AGENCIES, _AGENCY_WEIGHTS)[0], "contact") for _ in range(count)
@@ -259,7 +289,9 @@ def population(*, children: int, seed: int) -> Population:
             plan += [("police", "missing_episode")] * rng.randrange(8, 31)
         for agency, event in plan:
             records.append(
-                _agency_view(rng, child, agency, event, record_id=f"R{len(records) + 1:07d}")
+                _agency_view(
+                    rng, child, siblings, agency, event, record_id=f"R{len(records) + 1:07d}"
+                )
             )
     return Population(children=tuple(people), records=tuple(records))
 
@@ -275,7 +307,7 @@ def _postcode(rng: random.Random, district: str) -> str:
 
 
 def _date_of_birth(rng: random.Random, *, exclude_years: set[int]) -> dt.date:
-    # Siblings are born in different years (no twins in this population: a known gap).
+    # Siblings other than twins are born in different years.
     while True:
         dob = _YEAR_START - dt.timedelta(days=rng.randrange(1, 18 * 365))
         if dob.year not in exclude_years:
@@ -288,6 +320,7 @@ _NHS_HELD = {"health": 0.97, "childrens_services": 0.80, "police": 0.15, "volunt
 def _agency_view(
     rng: random.Random,
     child: Child,
+    siblings: list[Child],
     agency: Agency,
     event: Literal["contact", "missing_episode"],
     *,
@@ -327,6 +360,9 @@ def _agency_view(
         year = true_dob.year + rng.choice((-1, 1))
         dob = true_dob.replace(year=year, day=min(true_dob.day, 28))  # no 29 February
         corruptions.add("dob_year")
+    elif rng.random() < 0.015:
+        dob = _one_digit_wrong(rng, true_dob)
+        corruptions.add("dob_digit")
     if rng.random() < (0.10 if agency == "voluntary_sector" else 0.03):
         dob = None
         corruptions.add("dob_missing")
@@ -351,6 +387,9 @@ def _agency_view(
     nhs = child.nhs_number if rng.random() < _NHS_HELD[agency] else None
     if nhs is None:
         corruptions.add("nhs_missing")
+    elif agency == "health" and siblings and rng.random() < _NHS_OF_SIBLING:
+        nhs = rng.choice(siblings).nhs_number
+        corruptions.add("nhs_sibling")
     upn = child.upn if agency == "childrens_services" and rng.random() < 0.6 else None
     if child.upn and agency == "voluntary_sector" and rng.random() < 0.1:
         upn = child.upn
@@ -371,6 +410,23 @@ def _agency_view(
         la_child_id=la_id,
         corruptions=frozenset(corruptions),
     )
+
+
+def _one_digit_wrong(rng: random.Random, true: dt.date) -> dt.date:
+    """One digit of DD/MM/YY keyed wrong, giving another date that exists (the century is
+    rarely mistyped, so it is left alone)."""
+    while True:
+        digits = list(f"{true.day:02d}{true.month:02d}{true.year % 100:02d}")
+        at = rng.randrange(6)
+        digits[at] = rng.choice([d for d in "0123456789" if d != digits[at]])
+        day, month, year = (int("".join(digits[i : i + 2])) for i in (0, 2, 4))
+        try:
+            wrong = dt.date(true.year - true.year % 100 + year, month, day)
+        except ValueError:
+            continue
+        # A birth date after the population's year started is not a mistake anyone keeps.
+        if wrong < _YEAR_START:
+            return wrong
 
 
 def _one_edit(rng: random.Random, name: str) -> str:

@@ -39,7 +39,10 @@ def test_ground_truth_is_consistent(large: Population) -> None:
     assert set(large.records_per_child()) == set(children)
     for record in large.records:
         child = children[record.child_id]
-        assert record.nhs_number in (None, child.nhs_number)
+        if "nhs_sibling" in record.corruptions:
+            assert record.nhs_number != child.nhs_number
+        else:
+            assert record.nhs_number in (None, child.nhs_number)
         assert record.upn in (None, child.upn)
         assert record.la_child_id in (None, child.la_child_id)
         if not record.corruptions - {"nhs_missing"}:
@@ -62,7 +65,32 @@ def test_siblings_share_family_name_and_postcode_but_not_given_name(large: Popul
     for group in sibling_groups:
         assert len({(c.family_name, c.postcode) for c in group}) == 1
         assert len({c.given_name for c in group}) == len(group)
-        assert len({c.date_of_birth.year for c in group}) == len(group)
+        # Born in different years, except twins (the second names the first).
+        births = [c.date_of_birth.year for c in group if c.twin_of is None]
+        assert len(set(births)) == len(births)
+
+
+def test_twins_differ_only_in_given_name_and_what_agencies_number_them(
+    large: Population,
+) -> None:
+    children = {c.child_id: c for c in large.children}
+    second_twins = [c for c in large.children if c.twin_of is not None]
+    assert 0.01 < 2 * len(second_twins) / len(children) < 0.05  # about 3% of children
+    same_sex = 0
+    for second in second_twins:
+        assert second.twin_of is not None
+        first = children[second.twin_of]
+        assert first.twin_of is None  # a pair, not a chain
+        assert (first.family_id, first.date_of_birth, first.postcode, first.family_name) == (
+            second.family_id,
+            second.date_of_birth,
+            second.postcode,
+            second.family_name,
+        )
+        assert first.given_name != second.given_name
+        assert first.nhs_number != second.nhs_number
+        same_sex += first.sex == second.sex
+    assert same_sex > len(second_twins) / 2  # identical twins are always the same sex
 
 
 def test_records_per_child_are_skewed(large: Population) -> None:
@@ -95,6 +123,9 @@ def test_corruption_rates_are_within_stated_bounds(large: Population) -> None:
     assert 0.02 < _rate(records, "family_typo") < 0.04
     assert 0.02 < _rate(records, "dob_missing") < 0.06
     assert 0.005 < _rate(records, "dob_swapped") < 0.03
+    assert 0.005 < _rate(records, "dob_digit") < 0.03
+    assert 0.0005 < _rate(by_agency["health"], "nhs_sibling") < 0.005
+    assert not any("nhs_sibling" in r.corruptions for r in records if r.agency != "health")
     assert 0.05 < _rate(records, "old_postcode") < 0.2
     assert 0.005 < _rate(records, "double_barrel_reduced") < 0.06
     assert 0.02 < _rate(records, "nickname") < 0.1
@@ -113,6 +144,19 @@ def test_each_corruption_is_what_it_says(large: Population) -> None:
             "given_missing",
         }:
             assert record.given_name in NICKNAMES[child.given_name]
+        if "dob_digit" in record.corruptions and record.date_of_birth:
+            true = child.date_of_birth
+            written, typed = (f"{d:%d%m%y}" for d in (true, record.date_of_birth))
+            assert sum(a != b for a, b in zip(written, typed, strict=True)) == 1
+            assert record.date_of_birth.year // 100 == true.year // 100
+        if "nhs_sibling" in record.corruptions:
+            siblings = {
+                c.nhs_number
+                for c in large.children
+                if c.family_id == child.family_id and c is not child
+            }
+            assert record.nhs_number in siblings
+            assert is_valid_nhs_number(record.nhs_number or "")
         if "old_postcode" in record.corruptions and "postcode_missing" not in record.corruptions:
             assert record.postcode == child.previous_postcode
         if "double_barrel_reduced" in record.corruptions and not record.corruptions & {

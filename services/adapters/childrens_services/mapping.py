@@ -44,6 +44,7 @@ from services.adapters.childrens_services.models import (
     StatusChange,
 )
 from services.adapters.ingest.csv_batch import BatchItem, CsvRow
+from services.adapters.ingest.identifiers import census_sex
 from services.adapters.ingest.mapping import (
     RETURN_INTERVIEW_DUE,
     Mapped,
@@ -266,6 +267,7 @@ def _notice(
         nhs_number=child.nhs_number,
         la_child_id=child.la_child_id,
         upn=child.upn,
+        sex=census_sex(child.sex),
         looked_after=looked_after,
         responsible_la=ctx.organisation_code,
         placing_la=child.placing_la,
@@ -374,6 +376,7 @@ def map_ssda903_row(
         postcode=record.POSTCODE,
         nhs_number=record.NHS_NUMBER,
         la_child_id=record.CHILD,
+        sex=census_sex(record.SEX),
         looked_after=True,
         responsible_la=ctx.organisation_code,
         placing_la=record.PLACING_LA,

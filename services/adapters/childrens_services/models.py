@@ -17,12 +17,12 @@ factor that is not in the list does not stop a record: the mapping leaves it out
 from __future__ import annotations
 
 import datetime as dt
-import re
 from enum import StrEnum
 from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints, model_validator
 
+from services.adapters.ingest.identifiers import CensusSex, Upn
 from services.adapters.ingest.models import (
     CodedValueError,
     ConsentIn,
@@ -123,18 +123,10 @@ def _referral_source(raw: str) -> str:
     return code
 
 
-_UPN = re.compile(r"^[A-Z][0-9]{11}[0-9A-Z]$")
-
-
-def _upn(raw: str) -> str:
-    code = raw.strip().upper()
-    if not _UPN.fullmatch(code):
-        raise CodedValueError("upn_format", "UPN must be a letter, 11 digits and a digit or letter")
-    return code
-
-
 class CinChild(NativeModel):
-    """The child, with CIN census identifiers."""
+    """The child, with CIN census identifiers. LAchildID alone is enough for the hub's child
+    index to link the child; every other identifier held helps it match the child with the
+    other agencies' records."""
 
     la_child_id: str = Field(
         alias="LAchildID",
@@ -144,7 +136,7 @@ class CinChild(NativeModel):
         description="LAchildID: the local authority's child identifier (CIN census).",
         examples=["LAC004512"],
     )
-    upn: Annotated[str, StringConstraints(max_length=20), AfterValidator(_upn)] | None = Field(
+    upn: Upn | None = Field(
         default=None,
         alias="UPN",
         description="Unique pupil number (13 characters), when known.",
@@ -154,6 +146,14 @@ class CinChild(NativeModel):
         default=None,
         description="NHS number (10 digits, modulus-11 checked), when known.",
         examples=["9991234551"],
+    )
+    sex: CensusSex | None = Field(
+        default=None,
+        description=(
+            "Sex as the CIN census codes it: 1 male, 2 female, 0 not known, 9 not specified. "
+            "Helps the hub tell this child from a sibling; not shared in the notice."
+        ),
+        examples=["2"],
     )
     given_name: PersonName = Field(
         min_length=1, max_length=100, description="Given name.", examples=["Avery"]
@@ -185,15 +185,6 @@ class CinChild(NativeModel):
         description="True when the child is flagged for sexual or criminal exploitation.",
         examples=[False],
     )
-
-    @model_validator(mode="after")
-    def _identifiable(self) -> Self:
-        if self.nhs_number is None and self.postcode is None:
-            raise CodedValueError(
-                "identifiers_incomplete",
-                "give nhs_number or postcode, so the child can be linked",
-            )
-        return self
 
 
 class CscRecordBase(NativeModel):
@@ -475,6 +466,14 @@ class Ssda903MissingRow(NativeModel):
     NHS_NUMBER: NhsNumber | None = Field(
         default=None, description="NHS number, when known.", examples=["9991234551"]
     )
+    SEX: CensusSex | None = Field(
+        default=None,
+        description=(
+            "903 SEX: 1 male, 2 female (0 not known, 9 not specified are accepted too); helps "
+            "the hub tell the child from a sibling, not shared in the notice."
+        ),
+        examples=["1"],
+    )
     RISK_GRADE: RiskLevel = Field(
         description=(
             "Police risk grade for the episode (NO_APPARENT_RISK, LOW, MEDIUM, HIGH). Not in "
@@ -518,10 +517,6 @@ class Ssda903MissingRow(NativeModel):
         if self.MIS_END is None and self.MIS_END_TIME is not None:
             raise CodedValueError(
                 "unexpected_field", "MIS_END_TIME given without MIS_END", field="MIS_END_TIME"
-            )
-        if self.NHS_NUMBER is None and self.POSTCODE is None:
-            raise CodedValueError(
-                "identifiers_incomplete", "give NHS_NUMBER or POSTCODE so the child can be linked"
             )
         if not self.FAMILY_INFORMED and not self.FAMILY_NOT_INFORMED_REASON:
             raise CodedValueError(

@@ -46,6 +46,7 @@ from services.adapters.health.models import (
     Observation,
     Patient,
 )
+from services.adapters.ingest.identifiers import fhir_sex
 from services.adapters.ingest.mapping import (
     Mapped,
     MappingContext,
@@ -140,6 +141,7 @@ def map_fhir_bundle(bundle: FhirBundle, ctx: MappingContext) -> Mapped:
         date_of_birth=patient.birthDate,
         postcode=postcode,
         nhs_number=nhs_number,
+        sex=fhir_sex(patient.gender),
         looked_after=looked_after,
         responsible_la=responsible_la,
         exploitation_flagged=exploitation_signalled(concerns),

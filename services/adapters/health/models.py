@@ -6,7 +6,8 @@ checked separately with `fhir.resources` (see `validation.py`).
 
 The Bundle (type `collection`) holds:
 - exactly one `Patient` with an NHS number identifier
-  (system https://fhir.nhs.uk/Id/nhs-number, modulus-11 checked), name, birthDate, address;
+  (system https://fhir.nhs.uk/Id/nhs-number, modulus-11 checked), name, birthDate, gender,
+  address;
 - exactly one `Encounter`: the care setting in `serviceType` (code system
   https://fhir.safehub.example/CodeSystem/care-setting: ED, MIU, MATERNITY, SEXUAL_HEALTH,
   TERMINATION, SARC, CAMHS, GP, COMMUNITY), `class` EMER for unscheduled care, `period.start`
@@ -39,6 +40,7 @@ from pydantic import (
     Tag,
 )
 
+from services.adapters.ingest.identifiers import FhirGender
 from services.adapters.ingest.models import PersonName, example_of
 
 __all__ = [
@@ -289,6 +291,15 @@ class Patient(FhirModel):
     )
     birthDate: dt.date | None = Field(
         default=None, description="Date of birth.", examples=["2012-04-17"]
+    )
+    gender: FhirGender | None = Field(
+        default=None,
+        description=(
+            "Administrative gender: male, female, other or unknown. Helps the hub tell the "
+            "child from a sibling (other and unknown are sent as not known); not shared in "
+            "the notice."
+        ),
+        examples=["female"],
     )
     address: list[Address] = Field(
         default_factory=list,

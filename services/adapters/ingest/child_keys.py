@@ -6,7 +6,10 @@ identifiers it holds (see `mapping.build_subject`). The keys come from the child
 record twice:
 
 1. with `WantedKeys`, which only writes down the identifiers asked for (the notice built is
-   thrown away; a record that fails validation fails here, before the index is asked);
+   thrown away; a record that fails validation fails here, before the index is asked). It
+   never judges whether the identifiers are enough: the index decides that (a record with
+   names and a date of birth but no postcode or NHS number may well be keyed), so every
+   identifier the record holds is asked about;
 2. the edge asks the index for those keys in one call (`ChildIndex`), then maps again with
    `ResolvedKeys`, which answers from the index's answers: the same record and the same
    answers always give the same notice.
@@ -67,7 +70,7 @@ class ResolvedKeys(ChildKeys):
         if key is None:
             raise IdentifiersIncomplete(
                 "the child index has no key for these identifiers: give a valid NHS number, "
-                "or given name, family name, date of birth and postcode"
+                "UPN or LA child id, or given name, family name and date of birth or postcode"
             )
         return key
 

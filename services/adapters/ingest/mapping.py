@@ -29,6 +29,7 @@ from services.hubkit.linkage import ChildKeys, IdentifiersIncomplete, postcode_d
 from services.hubkit.notice import concern, notice_id_for, to_json_value, to_utc
 
 __all__ = [
+    "IDENTIFIERS_NEEDED",
     "RETURN_INTERVIEW_DUE",
     "Mapped",
     "MappingContext",
@@ -51,6 +52,12 @@ Notice = dict[str, Any]
 
 # A return home interview is due within 72 hours of the child's return.
 RETURN_INTERVIEW_DUE = dt.timedelta(hours=72)
+
+# What the child index needs to key a child (the index decides; this says it to the sender).
+IDENTIFIERS_NEEDED = (
+    "the child cannot be linked: give a valid NHS number, UPN or LA child id, or given name, "
+    "family name and date of birth or postcode"
+)
 
 
 class MappingFailed(ValueError):
@@ -113,6 +120,7 @@ def build_subject(
     nhs_number: str | None = None,
     la_child_id: str | None = None,
     upn: str | None = None,
+    sex: str | None = None,
     looked_after: bool = False,
     responsible_la: str | None = None,
     placing_la: str | None = None,
@@ -122,7 +130,10 @@ def build_subject(
     """The Subject record, with the pseudonymous linkage key (from the child index,
     services/childindex).
 
-    Only the postcode *district* is kept in the notice, never the full postcode.
+    The index is sent every identifier the record holds (sex "F"/"M"/None, UPN and LA child
+    id too: its matcher weighs them) and alone decides whether they are enough to key the
+    child. Only the postcode *district* is kept in the notice, never the full postcode; sex
+    is sent to the index only.
     """
     try:
         key = ctx.child_keys.key_for(
@@ -131,6 +142,9 @@ def build_subject(
             family_name=family_name,
             date_of_birth=date_of_birth,
             postcode=postcode,
+            sex=sex,
+            upn=upn,
+            la_child_id=la_child_id,
         )
     except IdentifiersIncomplete:
         raise MappingFailed(
@@ -138,10 +152,7 @@ def build_subject(
                 FieldError(
                     pointer=pointer,
                     code="identifiers_incomplete",
-                    message=(
-                        "the child cannot be linked: give a valid NHS number, or given name, "
-                        "family name, date of birth and postcode"
-                    ),
+                    message=IDENTIFIERS_NEEDED,
                 )
             ]
         ) from None

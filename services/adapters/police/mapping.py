@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from services.adapters.ingest.identifiers import recorded_sex
 from services.adapters.ingest.mapping import (
     RETURN_INTERVIEW_DUE,
     Mapped,
@@ -216,6 +217,7 @@ def _notice(
         date_of_birth=child.date_of_birth,
         postcode=child.postcode,
         nhs_number=child.nhs_number,
+        sex=recorded_sex(child.sex),
         looked_after=child.looked_after,
         responsible_la=child.responsible_la,
         placing_la=child.placing_la,

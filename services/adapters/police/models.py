@@ -24,6 +24,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AwareDatetime, Field, model_validator
 
+from services.adapters.ingest.identifiers import RecordedSex
 from services.adapters.ingest.models import (
     CodedValueError,
     ConcernIn,
@@ -57,7 +58,10 @@ __all__ = [
 
 
 class PoliceSubject(NativeModel):
-    """The child the record is about, as the force recorded them."""
+    """The child the record is about, as the force recorded them. The hub's child index
+    decides whether the identifiers are enough to link the child (a valid NHS number, or
+    given name, family name and date of birth or postcode); a record it cannot key is
+    answered 422 identifiers_incomplete at /subject."""
 
     given_name: PersonName = Field(
         min_length=1, max_length=100, description="Given name.", examples=["Avery"]
@@ -77,6 +81,14 @@ class PoliceSubject(NativeModel):
         default=None,
         description="NHS number when known (10 digits, modulus-11 checked).",
         examples=["9991234551"],
+    )
+    sex: RecordedSex | None = Field(
+        default=None,
+        description=(
+            "Sex as recorded: F, M, or U when not known. Helps the hub tell this child from a "
+            "sibling; not shared in the notice."
+        ),
+        examples=["F"],
     )
     looked_after: bool = Field(
         default=False, description="True when the child is looked after.", examples=[False]
@@ -112,15 +124,6 @@ class PoliceSubject(NativeModel):
         ),
         examples=["URN 999001"],
     )
-
-    @model_validator(mode="after")
-    def _identifiable(self) -> Self:
-        if self.nhs_number is None and (self.date_of_birth is None or self.postcode is None):
-            raise CodedValueError(
-                "identifiers_incomplete",
-                "give nhs_number, or date_of_birth and postcode, so the child can be linked",
-            )
-        return self
 
 
 class OccurrenceBase(NativeModel):

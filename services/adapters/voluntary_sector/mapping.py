@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.adapters.ingest.identifiers import recorded_sex
 from services.adapters.ingest.mapping import (
     Mapped,
     MappingContext,
@@ -78,6 +79,8 @@ def map_vcs_update(form: VcsUpdateForm, ctx: MappingContext) -> Mapped:
         date_of_birth=form.date_of_birth,
         postcode=form.postcode,
         nhs_number=form.nhs_number,
+        upn=form.upn,
+        sex=recorded_sex(form.sex),
         looked_after=form.looked_after,
         exploitation_flagged=exploitation_signalled(concerns),
     )

@@ -18,6 +18,7 @@ from typing import Annotated, Self
 
 from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 
+from services.adapters.ingest.identifiers import RecordedSex, Upn
 from services.adapters.ingest.models import (
     CodedValueError,
     FlexibleDate,
@@ -44,7 +45,10 @@ class VcsKind(StrEnum):
 
 
 class VcsUpdateForm(NativeModel):
-    """One update from a voluntary-sector organisation about one child."""
+    """One update from a voluntary-sector organisation about one child. Given name, family
+    name and date of birth are enough for the hub's child index to link the child; a
+    postcode, NHS number, UPN and sex, when held, help it match the child with the other
+    agencies' records."""
 
     reference: str = Field(
         min_length=1,
@@ -84,6 +88,19 @@ class VcsUpdateForm(NativeModel):
     )
     nhs_number: NhsNumber | None = Field(
         default=None, description="NHS number, when known.", examples=["9991234551"]
+    )
+    sex: RecordedSex | None = Field(
+        default=None,
+        description=(
+            "Child's sex as recorded: F, M, or U when not known. Helps the hub tell the child "
+            "from a sibling; not shared in the notice."
+        ),
+        examples=["M"],
+    )
+    upn: Upn | None = Field(
+        default=None,
+        description="Unique pupil number (13 characters), when the charity holds it.",
+        examples=[None],
     )
     looked_after: bool = Field(
         default=False, description="True when the child is looked after.", examples=[True]
@@ -228,9 +245,5 @@ class VcsUpdateForm(NativeModel):
                 "reason_required",
                 "family_not_informed_reason is required when family_informed is false",
                 field="family_not_informed_reason",
-            )
-        if self.nhs_number is None and self.postcode is None:
-            raise CodedValueError(
-                "identifiers_incomplete", "give nhs_number or postcode so the child can be linked"
             )
         return self

@@ -181,11 +181,14 @@ def test_unknown_record_type_names_the_discriminator() -> None:
     assert _pointers(document) == {"/record_type": "unknown_record_type"}
 
 
-def test_child_needs_linkable_identifiers() -> None:
+def test_the_model_leaves_linkability_to_the_child_index() -> None:
+    """Names and a date of birth, no postcode or NHS number: the model accepts the record;
+    whether the child can be keyed is the index's call (tests/adapters/unit/
+    test_identifiers_sent.py)."""
     records = native()
     document = records.police_ppn(records.child())
     document["subject"].update(nhs_number=None, postcode=None)
-    assert _pointers(document) == {"/subject": "identifiers_incomplete"}
+    assert parse("POLICE", document).subject.date_of_birth is not None
 
 
 def test_mapping_failure_is_reported_per_field() -> None:
