@@ -10,7 +10,9 @@ Fellegi-Sunter weights over-rate because every other identifier agrees:
 Master patient index practice treats an NHS number whose demographics conflict as a case for
 review, not a match. So a pair whose given names are both present and conflict (not equal,
 not the same formal name, Jaro-Winkler below 0.8, neither a bare initial) is at most in the
-review band: its probability is capped just below `same_child`, and a person decides.
+review band: its probability is capped just below `same_child`, and a person decides. When
+the two records also give opposite sexes, they are two children (twins of opposite sex; a
+brother's NHS number): capped just below `review`, nobody is asked.
 """
 
 from __future__ import annotations
@@ -40,7 +42,10 @@ def given_names_conflict(row: Row, other: Row) -> bool:
 
 
 def capped_probability(probability: float, row: Row, other: Row, thresholds: Thresholds) -> float:
-    """`probability`, or just below `same_child` when the given names conflict."""
-    if probability >= thresholds.same_child and given_names_conflict(row, other):
-        return math.nextafter(thresholds.same_child, 0.0)
-    return probability
+    """`probability`, or capped when the given names conflict (module docstring)."""
+    if probability < thresholds.review or not given_names_conflict(row, other):
+        return probability
+    sex, other_sex = row.get("sex"), other.get("sex")
+    if sex is not None and other_sex is not None and sex != other_sex:
+        return min(probability, math.nextafter(thresholds.review, 0.0))
+    return min(probability, math.nextafter(thresholds.same_child, 0.0))

@@ -15,11 +15,11 @@ THRESHOLDS = Thresholds(same_child=0.95, review=0.7)
 
 
 class _Record:
-    def __init__(self, given: str | None) -> None:
+    def __init__(self, given: str | None, sex: str | None) -> None:
         self.record_id = given or "none"
         self.given_name = given
         self.family_name = "Testfield"
-        self.sex = "F"
+        self.sex = sex
         self.date_of_birth = dt.date(2013, 2, 3)
         self.postcode = "ZZ1 1AA"
         self.nhs_number = None
@@ -27,8 +27,8 @@ class _Record:
         self.la_child_id = None
 
 
-def _row(given: str | None) -> dict[str, Any]:
-    return match_row(_Record(given))
+def _row(given: str | None, sex: str | None = "F") -> dict[str, Any]:
+    return match_row(_Record(given, sex))
 
 
 @pytest.mark.parametrize(
@@ -52,3 +52,11 @@ def test_a_conflicting_pair_is_capped_into_the_review_band() -> None:
     assert THRESHOLDS.review <= capped < THRESHOLDS.same_child
     assert capped_probability(0.9999, _row("Olivia"), _row("Olive"), THRESHOLDS) == 0.9999
     assert capped_probability(0.5, _row("Olivia"), _row("Grace"), THRESHOLDS) == 0.5
+
+
+def test_conflicting_given_names_and_opposite_sexes_are_two_children() -> None:
+    capped = capped_probability(0.9999, _row("Olivia", "F"), _row("Oscar", "M"), THRESHOLDS)
+    assert capped < THRESHOLDS.review
+    # A missing sex is no evidence either way: a person decides.
+    unsure = capped_probability(0.9999, _row("Olivia", "F"), _row("Oscar", None), THRESHOLDS)
+    assert THRESHOLDS.review <= unsure < THRESHOLDS.same_child
