@@ -125,7 +125,7 @@ def online(
         store = ChildIndexStore(
             Path(scratch) / "index.sqlite",
             secret=secrets.token_bytes(32),
-            scorer=OnlineMatcher.load(model),
+            scorer=OnlineMatcher.load(model, model.with_name("name_frequencies.json")),
             thresholds=thresholds,
         )
         keys: dict[str, str] = {}

@@ -10,18 +10,21 @@ from collections.abc import Callable
 from pathlib import Path
 
 from services.gateway.bus_names import BusNames
+from services.gateway.child_context_client import ChildContextSource, HttpChildContext
 from services.gateway.clients import KafkaTransactionalProducer, NoticeConsumer, ProducerFactory
 from services.gateway.engines import DecisionEngine, OpaEngine, RegopyEngine, bundle_revision
 from services.gateway.http import OpsServer, ops_app
 from services.gateway.seen_log import SeenLog
 from services.gateway.service import Gateway
 from services.gateway.settings import GatewaySettings
+from services.hubkit.auth import CHILD_CONTEXT_SCOPE
 from services.hubkit.bus import make_consumer, producer_options
 from services.hubkit.ceilings import DisclosureLimits
+from services.hubkit.client_credentials import ClientCredentials
 from services.hubkit.codec import SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, load_signing_key
 from services.hubkit.settings import HubSettings
-from services.hubkit.tls import opa_auth_headers, opa_ssl_context, server_tls_options
+from services.hubkit.tls import http_client, opa_auth_headers, opa_ssl_context, server_tls_options
 from services.hubkit.topology import (
     GATEWAY_PRINCIPAL,
     NOTICES_SEEN_TOPIC,
@@ -30,6 +33,7 @@ from services.hubkit.topology import (
 )
 
 __all__ = [
+    "build_child_context",
     "build_consumer",
     "build_engine",
     "build_gateway",
@@ -52,6 +56,26 @@ def build_engine(hub: HubSettings, settings: GatewaySettings) -> DecisionEngine:
         batch_size=settings.decision_batch,
         ssl_context=opa_ssl_context(hub),
         headers=opa_auth_headers(hub),
+    )
+
+
+def build_child_context(hub: HubSettings, settings: GatewaySettings) -> HttpChildContext:
+    """The child index as the gateway's own client (scope children:context), over one HTTP
+    client trusting the hub's CA, for the token endpoint and the index alike."""
+    http = http_client(hub)
+    return HttpChildContext(
+        base_url=settings.child_index_url,
+        http=http,
+        credentials=ClientCredentials(
+            http=http,
+            token_endpoint=settings.token_endpoint,
+            client_id=settings.child_index_client_id,
+            private_key_path=settings.resolved_child_index_client_key(hub.data_dir),
+            scope=CHILD_CONTEXT_SCOPE,
+            timeout_s=settings.child_index_timeout_s,
+        ),
+        timeout_s=settings.child_index_timeout_s,
+        owns_http=True,
     )
 
 
@@ -90,7 +114,10 @@ def build_producer_factory(hub: HubSettings, settings: GatewaySettings) -> Produ
 
 
 def build_gateway(
-    hub: HubSettings, settings: GatewaySettings, engine: DecisionEngine | None = None
+    hub: HubSettings,
+    settings: GatewaySettings,
+    engine: DecisionEngine | None = None,
+    child_context: ChildContextSource | None = None,
 ) -> Gateway:
     topology = load_topology(hub.policies_dir)
     catalog = SchemaCatalog(hub.schemas_dir)
@@ -102,6 +129,7 @@ def build_gateway(
         agency_keys=KeyDirectory.load(hub.keys_dir / "trusted"),
         hub_key=load_signing_key(hub.keys_dir, GATEWAY_PRINCIPAL),
         engine=engine or build_engine(hub, settings),
+        child_context=child_context or build_child_context(hub, settings),
         seen_log=SeenLog(
             hub=hub,
             principal=settings.kafka_principal,

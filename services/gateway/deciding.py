@@ -2,8 +2,14 @@
 records, encoded and sealed), ready for its partition's transaction. Nothing here writes to
 Kafka; the loop (service.py) queues and commits what this returns.
 
+Each poll's notices are decided with their children's contexts: one request to the child
+index (child_context_client.py) records what the notices say about their children and
+answers what the hub has learned about each child from every agency; the policy reads it as
+`input.context`.
+
 Fail closed: a notice without a usable decision gets no outcome (a DecisionUnavailable, or a
 `Skipped` placeholder once the engine is known to be failing), so its partition stops there.
+Without its children's contexts, no notice of a poll is decided (ChildContextUnavailable).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from dataclasses import dataclass, replace
 from aiokafka import ConsumerRecord, TopicPartition
 
 from services.gateway.bus_names import BusNames
+from services.gateway.child_context_client import ChildContextSource
 from services.gateway.clients import EncodedRecord
 from services.gateway.domain.ceiling import CeilingBreach
 from services.gateway.domain.decisions import parse_decisions
@@ -28,8 +35,15 @@ from services.gateway.domain.pipeline import (
     messages_for_rejection,
 )
 from services.gateway.domain.replay import DecidedCopy, DecidedNotices, notice_seen_record
-from services.gateway.engines import DecisionEngine, EngineAnswer, Notice, query_chunks
+from services.gateway.engines import (
+    ChildContexts,
+    DecisionEngine,
+    EngineAnswer,
+    Notice,
+    query_chunks,
+)
 from services.gateway.errors import (
+    ChildContextUnavailable,
     DecisionUnavailable,
     EngineUnavailable,
     NoticeRejected,
@@ -39,6 +53,7 @@ from services.gateway.metrics import GatewayMetrics
 from services.gateway.settings import GatewaySettings
 from services.gateway.stats import GatewayStats
 from services.hubkit.ceilings import DisclosureLimits
+from services.hubkit.child_context import observation_of
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, SigningKey, seal
 from services.hubkit.sharing_decisions import SharingDecision
@@ -97,6 +112,7 @@ class NoticeDecider:
         agency_keys: KeyDirectory,
         hub_key: SigningKey,
         engine: DecisionEngine,
+        child_context: ChildContextSource,
         decided: DecidedNotices,
         clock: Callable[[], dt.datetime],
         metrics: GatewayMetrics,
@@ -110,6 +126,7 @@ class NoticeDecider:
         self._agency_keys = agency_keys
         self._hub_key = hub_key
         self._engine = engine
+        self._child_context = child_context
         self._decided = decided
         """Notices decided (read back from the seen log) or claimed on an owned partition."""
         self._clock = clock
@@ -240,19 +257,61 @@ class NoticeDecider:
         self, undecided: list[_Undecided], outcomes: dict[TopicPartition, list[NoticeResult]]
     ) -> None:
         """Decide a poll's accepted notices in as few policy queries as the engine takes,
-        queries running concurrently; each notice's outcome goes to its slot in `outcomes`."""
+        queries running concurrently, each notice with its child's context; each notice's
+        outcome goes to its slot in `outcomes`."""
+        contexts = await self._contexts(undecided)
+        if isinstance(contexts, ChildContextUnavailable):
+            # Nothing of the poll is decided: each partition stops at its first notice here
+            # and retries it after a backoff (the stall alert if it lasts).
+            for item in undecided:
+                outcomes[item.tp][item.slot] = contexts
+            return
         engine_down: list[str] = []
         failed_at: dict[TopicPartition, int] = {}
         await asyncio.gather(
             *(
-                self._decide_query(list(chunk), outcomes, engine_down, failed_at)
+                self._decide_query(list(chunk), contexts, outcomes, engine_down, failed_at)
                 for chunk in query_chunks(undecided, self._engine.batch_size)
             )
         )
 
+    async def _contexts(
+        self, undecided: list[_Undecided]
+    ) -> ChildContexts | ChildContextUnavailable:
+        """One request for the poll: its notices' observations recorded, the contexts of
+        their children back. A failure is returned, not raised."""
+        started = time.perf_counter()
+        try:
+            observations = [observation_of(item.accepted.notice) for item in undecided]
+            children = list(dict.fromkeys(o["child_key"] for o in observations))
+            async with asyncio.timeout(self._settings.child_index_timeout_s):
+                return await self._child_context.contexts(observations, children)
+        except TimeoutError:
+            failure = ChildContextUnavailable(
+                "no answer from the child index within its budget", kind="child_index_timeout"
+            )
+        except ChildContextUnavailable as error:
+            failure = error
+        except Exception as error:  # a bug must not decide without context: retry
+            log.exception(
+                "unexpected error while asking for child contexts",
+                extra={"error": type(error).__name__},
+            )
+            failure = ChildContextUnavailable(type(error).__name__, kind="unexpected")
+        finally:
+            self._metrics.child_context_latency.observe(time.perf_counter() - started)
+        self._metrics.child_context_failures.labels(failure.kind).inc()
+        self._stats.decision_failures += len(undecided)
+        log.warning(
+            "no child contexts from the child index: nothing of the poll decided",
+            extra={"kind": failure.kind, "error": str(failure), "notices": len(undecided)},
+        )
+        return failure
+
     async def _decide_query(
         self,
         query: list[_Undecided],
+        contexts: ChildContexts,
         outcomes: dict[TopicPartition, list[NoticeResult]],
         engine_down: list[str],
         failed_at: dict[TopicPartition, int],
@@ -271,7 +330,7 @@ class NoticeDecider:
             if not asked:
                 return
             started = time.perf_counter()
-            answers = await self._ask([item.accepted.notice for item in asked])
+            answers = await self._ask([item.accepted.notice for item in asked], contexts)
             self._decision_latency.observe(time.perf_counter() - started)
         decided_at = self._clock()
         failures: list[tuple[_Undecided, DecisionUnavailable]] = []
@@ -308,11 +367,13 @@ class NoticeDecider:
         )
         return replace(outcome, messages=(*outcome.messages, *self._encode([seen])))
 
-    async def _ask(self, notices: list[Notice]) -> list[EngineAnswer | DecisionUnavailable]:
+    async def _ask(
+        self, notices: list[Notice], contexts: ChildContexts
+    ) -> list[EngineAnswer | DecisionUnavailable]:
         """One policy query within the decision budget. Failures are returned, not raised."""
         try:
             async with asyncio.timeout(self._settings.decision_timeout_s):
-                answers = await self._engine.evaluate_many(notices)
+                answers = await self._engine.evaluate_many(notices, contexts)
             if len(answers) == len(notices):
                 return answers
             failure: DecisionUnavailable = PolicyResultInvalid(

@@ -21,6 +21,7 @@ import aiohttp
 import orjson
 
 from services.gateway.errors import DecisionUnavailable, EngineUnavailable, PolicyResultInvalid
+from services.hubkit.child_context import ChildContext
 from services.hubkit.errors import InProcessPolicyFailed
 from services.hubkit.inprocess_policy import InProcessPolicy
 from services.hubkit.policy_contract import (
@@ -32,12 +33,14 @@ from services.hubkit.policy_contract import (
 
 __all__ = [
     "UNCONFIRMED_PREFIX",
+    "ChildContexts",
     "DecisionEngine",
     "EngineAnswer",
     "Notice",
     "OpaEngine",
     "RegopyEngine",
     "bundle_revision",
+    "policy_input",
     "query_chunks",
 ]
 
@@ -51,6 +54,10 @@ class EngineAnswer:
 Notice = dict[str, Any]
 """A notice as JSON values (`AcceptedNotice.notice`): what the policy sees as input.notice."""
 
+ChildContexts = Mapping[str, ChildContext]
+"""The contexts of a batch's children, keyed by linkage key (the child index's answer): the
+policy sees the one of each notice's child as input.context (policies/README.md)."""
+
 
 class DecisionEngine(Protocol):
     name: str
@@ -63,10 +70,12 @@ class DecisionEngine(Protocol):
     async def evaluate(self, policy_input: dict[str, Any]) -> EngineAnswer: ...
 
     async def evaluate_many(
-        self, notices: Sequence[Notice]
+        self, notices: Sequence[Notice], contexts: ChildContexts | None = None
     ) -> list[EngineAnswer | DecisionUnavailable]:
         """One entry per notice, in order: its answer, or why it has none. Failures are
-        returned, never raised, so that one bad answer withholds only its own notice."""
+        returned, never raised, so that one bad answer withholds only its own notice.
+        `contexts` holds the context of each notice's child (the gateway always passes
+        them; without, the policy decides as for a child the hub knows nothing about)."""
         ...
 
     async def close(self) -> None: ...
@@ -160,19 +169,28 @@ class OpaEngine:
         return EngineAnswer(result, self._revision_of(body))
 
     async def evaluate_many(
-        self, notices: Sequence[Notice]
+        self, notices: Sequence[Notice], contexts: ChildContexts | None = None
     ) -> list[EngineAnswer | DecisionUnavailable]:
         chunks = query_chunks(notices, self.batch_size)
         if len(chunks) == 1:
-            return await self._evaluate_batch(chunks[0])
-        answers = await asyncio.gather(*(self._evaluate_batch(chunk) for chunk in chunks))
+            return await self._evaluate_batch(chunks[0], contexts)
+        answers = await asyncio.gather(*(self._evaluate_batch(chunk, contexts) for chunk in chunks))
         return [answer for chunk in answers for answer in chunk]
 
     async def _evaluate_batch(
-        self, notices: Sequence[Notice]
+        self, notices: Sequence[Notice], contexts: ChildContexts | None
     ) -> list[EngineAnswer | DecisionUnavailable]:
+        batch: dict[str, Any] = {"notices": list(notices)}
+        if contexts is not None:
+            # Keyed by child, beside the notices: a child with several notices in the
+            # batch is sent once.
+            batch["contexts"] = {
+                key: contexts[key]
+                for key in dict.fromkeys(_linkage_key(n) for n in notices)
+                if key is not None and key in contexts
+            }
         try:
-            body = await self._query(self._batch_url, {"input": {"notices": list(notices)}})
+            body = await self._query(self._batch_url, {"input": batch})
             results = _batch_results(body["result"], len(notices))
         except DecisionUnavailable as failure:
             return [failure] * len(notices)
@@ -248,6 +266,22 @@ def query_chunks(items: Sequence[_Item], batch_size: int) -> list[Sequence[_Item
     return [items[start : start + size] for start in range(0, len(items), size)]
 
 
+def _linkage_key(notice: Any) -> str | None:
+    """The notice's child, for finding its context (None for an input that names none: the
+    policy refuses such a notice anyway)."""
+    subject = notice.get("subject") if isinstance(notice, Mapping) else None
+    key = subject.get("linkage_key") if isinstance(subject, Mapping) else None
+    return key if isinstance(key, str) else None
+
+
+def policy_input(notice: Notice, contexts: ChildContexts | None) -> dict[str, Any]:
+    """The single-notice entrypoint's input: the notice, and its child's context if given."""
+    key = _linkage_key(notice)
+    if contexts is None or key is None or key not in contexts:
+        return {"notice": notice}
+    return {"notice": notice, "context": contexts[key]}
+
+
 def _batch_results(result: Any, expected: int) -> list[Any]:
     """The batch entrypoint's array, only if it has exactly one entry per notice asked about:
     with any other count no entry can be trusted to belong to its notice."""
@@ -296,7 +330,7 @@ class RegopyEngine:
         return answer
 
     async def evaluate_many(
-        self, notices: Sequence[Notice]
+        self, notices: Sequence[Notice], contexts: ChildContexts | None = None
     ) -> list[EngineAnswer | DecisionUnavailable]:
         # Through the single-notice entrypoint, as before: the batch entrypoint is built on
         # `with`, which regopy 1.5.2 is not relied on to support, and in process there is no
@@ -304,7 +338,7 @@ class RegopyEngine:
         answers: list[EngineAnswer | DecisionUnavailable] = []
         for notice in notices:
             try:
-                answers.append(await self.evaluate({"notice": notice}))
+                answers.append(await self.evaluate(policy_input(notice, contexts)))
             except DecisionUnavailable as failure:
                 answers.append(failure)
         return answers

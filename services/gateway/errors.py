@@ -3,7 +3,8 @@
 GatewayError
 ├── DecisionUnavailable        no usable decision now: retry later, never deliver (fail closed)
 │   ├── EngineUnavailable      the engine is down, timed out or answered 5xx
-│   └── PolicyResultInvalid    undefined, non-object, or malformed result
+│   ├── PolicyResultInvalid    undefined, non-object, or malformed result
+│   └── ChildContextUnavailable  the child index gave no usable context for the batch
 └── NoticeRejected             the notice can never be processed: dead-letter + audit
 
 Every DecisionUnavailable carries a `kind`, a short machine-readable label for metrics and
@@ -13,6 +14,7 @@ logs (never any content of the notice).
 from __future__ import annotations
 
 __all__ = [
+    "ChildContextUnavailable",
     "DecisionUnavailable",
     "EngineUnavailable",
     "GatewayError",
@@ -45,6 +47,14 @@ class PolicyResultInvalid(DecisionUnavailable):
     """Undefined (kind "undefined"), malformed JSON, or a result of the wrong shape."""
 
     default_kind = "invalid_result"
+
+
+class ChildContextUnavailable(DecisionUnavailable):
+    """No context of a batch's children from the child index (kinds "child_index_" +
+    "unreachable", "timeout", "server_error", "refused", "bad_answer"): the policy never
+    decides without it."""
+
+    default_kind = "child_index_unavailable"
 
 
 class NoticeRejected(GatewayError):

@@ -74,6 +74,20 @@ class GatewayMetrics:
             ["engine", "kind"],
             registry=r,
         )
+        self.child_context_latency = Histogram(
+            "safehub_gateway_child_context_latency_seconds",
+            "Time for one child context request to the child index (a poll's notices), "
+            "successful or not.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.child_context_failures = Counter(
+            "safehub_gateway_child_context_failures",
+            "Child context requests that left a poll's notices undecided, by kind (those "
+            "notices are retried; none is decided without its child's context).",
+            ["kind"],
+            registry=r,
+        )
         self.engine_up = Gauge(
             "safehub_gateway_engine_up",
             "1 when the last policy query gave a usable decision, else 0.",

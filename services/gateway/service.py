@@ -31,7 +31,9 @@ Guarantees and how this module keeps them:
 * Fail closed, never drop. A notice without a usable decision stops its partition at that
   offset: what was decided before it is committed, the partition is paused and re-read from
   the notice after an exponential backoff, until the engine answers. Nothing is delivered
-  for it meanwhile. Notices that can never be processed are dead-lettered and audited.
+  for it meanwhile. Notices that can never be processed are dead-lettered and audited. A
+  notice is never decided without its child's context from the child index: without it,
+  the poll's partitions retry the same way.
 * Permanent or transient, never stuck. A notice whose records could never be written (one
   larger than `max_record_bytes`, or one the broker refuses for what it is) is dead-lettered
   as RECORD_TOO_LARGE or BROKER_REFUSED and its partition moves on. Every other failure is
@@ -64,6 +66,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 
 from services.gateway.bus_names import BusNames
+from services.gateway.child_context_client import ChildContextSource
 from services.gateway.clients import (
     PERMANENT_ERRORS,
     TRANSACTION_ERRORS,
@@ -139,6 +142,7 @@ class Gateway:
         agency_keys: KeyDirectory,
         hub_key: SigningKey,
         engine: DecisionEngine,
+        child_context: ChildContextSource,
         seen_log: DecidedNoticesLog,
         consumer: NoticeConsumer,
         producer_factory: ProducerFactory,
@@ -147,6 +151,7 @@ class Gateway:
     ) -> None:
         self._settings = settings
         self._engine = engine
+        self._child_context = child_context
         self._names = BusNames(settings.namespace)
         self._consumer = consumer
         self._new_producer = producer_factory
@@ -171,6 +176,7 @@ class Gateway:
             agency_keys=agency_keys,
             hub_key=hub_key,
             engine=engine,
+            child_context=child_context,
             decided=self._decided,
             clock=clock,
             metrics=self.metrics,
@@ -209,6 +215,7 @@ class Gateway:
                 await self._close_producer(tp)
             await self._consumer.stop()
             await self._engine.close()
+            await self._child_context.close()
             self._update_ready()
             log.info("gateway stopped", extra={"engine": self._engine.name})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal, Self
 
 from pydantic import Field, model_validator
@@ -61,6 +62,19 @@ class GatewaySettings(BaseSettings):
     """Who a subscriber contacts when the decision withholds the notice's contact point and
     either the source agency too or the agency has no `safeguarding_contact` in the policies'
     agencies data (the MASH relay)."""
+    child_index_url: str = "http://127.0.0.1:18207"
+    """Base URL of the child index (services/childindex; moves with SAFEHUB_CHILDINDEX_PORT).
+    Every poll's notices are decided with their children's contexts from it, or not at all."""
+    child_index_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    """Budget for one context request (the access token included); past it, or on any other
+    failure, nothing of the poll is decided and its partitions retry after a backoff."""
+    child_index_client_id: str = "gateway-childindex"
+    """The gateway's own OAuth2 client for the child index (scope children:context)."""
+    child_index_client_key: Path | None = None
+    """That client's private key (ES256 PEM, 0600); default <data_dir>/gateway/<client id>.pem."""
+    token_endpoint: str = "http://127.0.0.1:18205/token"
+    """Where the gateway gets its access token for the child index (client credentials with
+    private_key_jwt): the local identity provider, or your IdP's token endpoint."""
     kafka_principal: str = "gateway"
     """SASL principal. Only tests and benchmarks on isolated topics change it (to admin)."""
     namespace: str = ""
@@ -75,6 +89,11 @@ class GatewaySettings(BaseSettings):
             "telephone": self.relay_contact_telephone,
             "secure_email": None,
         }
+
+    def resolved_child_index_client_key(self, data_dir: Path) -> Path:
+        return self.child_index_client_key or (
+            data_dir / "gateway" / f"{self.child_index_client_id}.pem"
+        )
 
     @model_validator(mode="after")
     def _backoff_in_order(self) -> Self:

@@ -22,7 +22,9 @@ from fastapi import FastAPI
 from services.adapters.ingest.settings import AdapterSettings
 from services.childindex.bootstrap import childindex_app
 from services.childindex.settings import ChildIndexSettings
-from services.hubkit.auth import RESOLVE_CHILDREN_SCOPE, JwksSource
+from services.gateway.child_context_client import HttpChildContext
+from services.hubkit.auth import CHILD_CONTEXT_SCOPE, RESOLVE_CHILDREN_SCOPE, JwksSource
+from services.hubkit.client_credentials import ClientCredentials
 from services.hubkit.jwt_keys import load_key
 from services.hubkit.settings import HubSettings
 from services.identity.assertions import client_assertion
@@ -123,6 +125,35 @@ async def start_child_index(
     )
     await exits.enter_async_context(index.router.lifespan_context(index))
     return index
+
+
+def gateway_child_context(
+    state_dir: Path, identity_settings: IdentitySettings, outbound: httpx.AsyncClient
+) -> HttpChildContext:
+    """The gateway's client of the in-process child index, as `build_child_context` makes it
+    (its own client `gateway-childindex`, scope children:context), registered with the
+    in-process identity app under `state_dir`/identity and reaching both over `outbound`."""
+    client_id = "gateway-childindex"
+    key_path = state_dir / "gateway" / f"{client_id}.pem"
+    ensure_service_client(
+        state_dir=state_dir / "identity",
+        private_key_path=key_path,
+        client_id=client_id,
+        agency="HUB",
+        scopes=(CHILD_CONTEXT_SCOPE,),
+    )
+    return HttpChildContext(
+        base_url=CHILD_INDEX_URL,
+        http=outbound,
+        credentials=ClientCredentials(
+            http=outbound,
+            token_endpoint=identity_settings.token_endpoint,
+            client_id=client_id,
+            private_key_path=key_path,
+            scope=CHILD_CONTEXT_SCOPE,
+        ),
+        timeout_s=10.0,
+    )
 
 
 def adapter_outbound(

@@ -1,7 +1,8 @@
 """Small fakes of what the gateway loop is given (services/gateway/clients.py), so its
 rules run without a broker or a policy engine: a consumer serving ConsumerRecords from an
 in-memory log, transactional producers writing to an in-memory broker that can refuse or
-fail on demand, a record of decided notices, and an engine that can be down.
+fail on demand, a record of decided notices, an engine that can be down, and a child index
+that answers contexts (or fails) on demand.
 """
 
 from __future__ import annotations
@@ -17,13 +18,20 @@ from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 
 from services.gateway.clients import EncodedRecord
 from services.gateway.domain.replay import DecidedNotices
-from services.gateway.engines import EngineAnswer, Notice
-from services.gateway.errors import DecisionUnavailable, EngineUnavailable, PolicyResultInvalid
+from services.gateway.engines import ChildContexts, EngineAnswer, Notice
+from services.gateway.errors import (
+    ChildContextUnavailable,
+    DecisionUnavailable,
+    EngineUnavailable,
+    PolicyResultInvalid,
+)
+from services.hubkit.child_context import ChildContext, Observation, empty_context
 from services.hubkit.codec import MessageType
 from services.hubkit.sharing_decisions import FEED_IDENTITY_FIELDS
 
 __all__ = [
     "FakeBroker",
+    "FakeChildContext",
     "FakeConsumer",
     "FakeEngine",
     "FakeSeenLog",
@@ -253,15 +261,18 @@ class FakeEngine:
         self.down = False
         self.undecidable: set[str] = set()
         self.asked: list[str] = []
+        self.contexts: list[ChildContexts | None] = []
+        """The contexts each query was given."""
         self._result: Callable[[], dict[str, Any]] = lambda: _flag_for_mash_manager(subscriber_ids)
 
     async def evaluate(self, policy_input: dict[str, Any]) -> EngineAnswer:
         raise AssertionError("the gateway asks in batches")
 
     async def evaluate_many(
-        self, notices: Sequence[Notice]
+        self, notices: Sequence[Notice], contexts: ChildContexts | None = None
     ) -> list[EngineAnswer | DecisionUnavailable]:
         await asyncio.sleep(0)
+        self.contexts.append(contexts)
         if self.down:
             raise EngineUnavailable("the test engine is down", kind="connection")
         answers: list[EngineAnswer | DecisionUnavailable] = []
@@ -275,3 +286,31 @@ class FakeEngine:
 
     async def close(self) -> None:
         return None
+
+
+class FakeChildContext:
+    """The child index: records every observation it is sent (once per notice id, as the
+    index does) and answers each child's `known` context, else the empty one; or fails
+    while `down` (with that kind), or answers after `delay_s`."""
+
+    def __init__(self) -> None:
+        self.observed: dict[str, Observation] = {}
+        self.requests: list[tuple[list[Observation], list[str]]] = []
+        self.known: dict[str, ChildContext] = {}
+        self.down: str | None = None
+        self.delay_s = 0.0
+        self.closed = False
+
+    async def contexts(
+        self, observations: Sequence[Observation], children: Sequence[str]
+    ) -> dict[str, ChildContext]:
+        await asyncio.sleep(self.delay_s)
+        self.requests.append((list(observations), list(children)))
+        if self.down is not None:
+            raise ChildContextUnavailable("the test index is down", kind=self.down)
+        for observation in observations:
+            self.observed.setdefault(observation["notice_id"], observation)
+        return {child: self.known.get(child, empty_context(child)) for child in children}
+
+    async def close(self) -> None:
+        self.closed = True

@@ -26,6 +26,7 @@ from services.hubkit.settings import HubSettings
 from services.hubkit.sharing_decisions import SharingOutcome
 from services.hubkit.topology import AUDIT_TOPIC, Topology
 from tests.factories import hub_signed_audit_record, notices, under_fresh_reference
+from tests.gateway.loop_fakes import FakeChildContext
 from tests.integration.bus import TopicReader, require_topic_access
 
 pytestmark = [pytest.mark.kafka, pytest.mark.opa]
@@ -65,7 +66,7 @@ async def test_one_notice_end_to_end(stack: HubSettings, topology: Topology) -> 
     await producer.stop()
 
     # (b) a gateway consumes, verifies, asks OPA, writes audit + feeds in one transaction.
-    gateway = build_gateway(stack, GatewaySettings(engine="opa"))
+    gateway = build_gateway(stack, GatewaySettings(engine="opa"), child_context=FakeChildContext())
     running = asyncio.create_task(gateway.run())
     try:
         audit_records = await audit.read_until(

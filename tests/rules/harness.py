@@ -5,7 +5,7 @@ Everything the rules touch is real and in process where it can be:
 * the identity provider, the child index and the four agency adapters (FastAPI apps over
   httpx's ASGI transport, as in tests/adapters/integration), each adapter keying children
   through the index and publishing signed notices to its real notice topic on the real
-  broker as its own principal;
+  broker as its own principal; the gateway asks the same index for each child's context;
 * a private OPA serving a signed bundle built from a snapshot of the working tree's
   `policies/` taken when the session starts (tests/policy/integration/private_opa.py), so
   the tests see the rules as they are in the tree, not whatever the shared stack published;
@@ -73,6 +73,7 @@ from tests.adapters.clients import (
     adapter_outbound,
     adapter_settings,
     client_credentials_token,
+    gateway_child_context,
     register_adapter_index_clients,
     register_agency_clients,
     start_child_index,
@@ -559,20 +560,6 @@ async def running_hub(base: HubSettings, workdir: Path) -> AsyncIterator[RulesHu
         await observer.start()
         stack.push_async_callback(observer.stop)
 
-        gateway = build_gateway(
-            settings,
-            GatewaySettings.model_validate(
-                {"namespace": namespace, "kafka_principal": "admin", "http_port": 0}
-            ),
-        )
-        running = asyncio.create_task(gateway.run())
-
-        async def stop_gateway() -> None:
-            gateway.stop()
-            await running
-
-        stack.push_async_callback(stop_gateway)
-
         relay = _Relay(settings, topology, namespace)
         await relay.start()
         stack.push_async_callback(relay.stop)
@@ -595,6 +582,23 @@ async def running_hub(base: HubSettings, workdir: Path) -> AsyncIterator[RulesHu
         outbound = await stack.enter_async_context(
             adapter_outbound(identity, identity_settings, index)
         )
+        # The gateway asks the same child index for each child's context (R7, R8, R9, R12
+        # use what any agency told the hub), as its own client.
+        gateway = build_gateway(
+            settings,
+            GatewaySettings.model_validate(
+                {"namespace": namespace, "kafka_principal": "admin", "http_port": 0}
+            ),
+            child_context=gateway_child_context(workdir, identity_settings, outbound),
+        )
+        running = asyncio.create_task(gateway.run())
+
+        async def stop_gateway() -> None:
+            gateway.stop()
+            await running
+
+        stack.push_async_callback(stop_gateway)
+
         adapters: dict[str, httpx.AsyncClient] = {}
         for agency in ADAPTER_AGENCIES:
             app = _ADAPTERS[agency](settings, adapters_settings, jwks=jwks, http=outbound)

@@ -32,6 +32,7 @@ from services.hubkit.settings import HubSettings
 from services.hubkit.topology import AUDIT_TOPIC, DEADLETTER_TOPIC, Topology
 from tests.factories import notices
 from tests.gateway.integration.helpers import IsolatedBus, Observed, drain_into, metric, wait_until
+from tests.gateway.loop_fakes import FakeChildContext
 
 pytestmark = [pytest.mark.kafka, pytest.mark.opa, pytest.mark.timeout(180)]
 
@@ -79,7 +80,11 @@ async def test_a_notice_too_large_to_write_is_dead_lettered_and_the_partition_fl
     huge["narrative"]["summary"] = '"' * 600_000
     async with IsolatedBus(stack, topology, label="toolarge") as bus:
         await bus.publish([first, huge, last])
-        gateway = build_gateway(stack, bus.gateway_settings(retry_backoff_initial_s=0.1))
+        gateway = build_gateway(
+            stack,
+            bus.gateway_settings(retry_backoff_initial_s=0.1),
+            child_context=FakeChildContext(),
+        )
         settled = await _run_until(
             gateway,
             lambda: gateway.stats.notices_decided >= 2 and gateway.stats.notices_rejected >= 1,
@@ -134,7 +139,9 @@ async def test_a_record_the_broker_refuses_is_found_dead_lettered_and_the_partit
             await admin.close()
         await bus.publish([first, big, last])
         gateway = build_gateway(
-            stack, bus.gateway_settings(retry_backoff_initial_s=0.1, retry_backoff_max_s=0.5)
+            stack,
+            bus.gateway_settings(retry_backoff_initial_s=0.1, retry_backoff_max_s=0.5),
+            child_context=FakeChildContext(),
         )
         settled = await _run_until(
             gateway,
@@ -176,6 +183,7 @@ async def test_a_transient_failure_is_retried_and_raises_the_stall_alert(
                 retry_backoff_initial_s=0.1, retry_backoff_max_s=0.3, stall_alert_after_s=1.0
             ),
             engine=engine,
+            child_context=FakeChildContext(),
         )
         alerted = await _run_until(gateway, lambda: gateway.stats.stall_alerts >= 1, timeout_s=20)
         health = gateway.health()

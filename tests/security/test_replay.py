@@ -42,6 +42,7 @@ from services.hubkit.settings import HubSettings
 from services.hubkit.topology import AUDIT_TOPIC, DEADLETTER_TOPIC, Topology
 from tests.factories import hub_signed_audit_record, notices
 from tests.gateway.integration.helpers import IsolatedBus, collect, wait_until
+from tests.gateway.loop_fakes import FakeChildContext
 
 pytestmark = [pytest.mark.kafka, pytest.mark.opa, pytest.mark.timeout(300)]
 
@@ -137,7 +138,7 @@ async def test_a_decided_notice_is_never_decided_again(
             signed = bus.seal(original, now)
             await bus.produce(key, signed)
             attacks: dict[tuple[int, int], str] = {}
-            async with _running(build_gateway(stack, settings)):
+            async with _running(build_gateway(stack, settings, child_context=FakeChildContext())):
                 decided = await collect(
                     audit, bus.audited({notice_id}), count=len(subscribers), timeout_s=90
                 )
@@ -159,7 +160,7 @@ async def test_a_decided_notice_is_never_decided_again(
                     dead, bus.dead_letter_at(set(attacks)), count=len(attacks), timeout_s=60
                 )
             # A new gateway on the same topics: nothing in memory, the record is read back.
-            async with _running(build_gateway(stack, settings)):
+            async with _running(build_gateway(stack, settings, child_context=FakeChildContext())):
                 replayed = await bus.produce(key, signed)
                 attacks[replayed] = "DUPLICATE_NOTICE"
                 letters += await collect(
@@ -219,7 +220,10 @@ async def test_a_replica_taking_a_partition_over_refuses_its_replays(
         audit = await isolated.reader(AUDIT_TOPIC)
         dead = await isolated.reader(DEADLETTER_TOPIC)
         settings = isolated.gateway_settings(engine="opa", commit_interval_ms=50)
-        first, second = build_gateway(stack, settings), build_gateway(stack, settings)
+        first, second = (
+            build_gateway(stack, settings, child_context=FakeChildContext()),
+            build_gateway(stack, settings, child_context=FakeChildContext()),
+        )
 
         def police(gateway: Gateway) -> set[int]:
             return {tp.partition for tp in gateway._assigned if tp.topic == bus.topic}

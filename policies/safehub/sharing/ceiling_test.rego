@@ -51,6 +51,26 @@ _beyond_ceiling(notices, subscribers) := {[notice.notice_type, notice.source.age
 	not path in ceiling
 }
 
+# The same, each notice decided with the child's `context`.
+_beyond_ceiling_in(notices, context, subscribers) := {[notice.notice_type, notice.source.agency, notice.classification, sid, path] |
+	some notice in notices
+	some sid, decision in _decide_for_in(notice, context, subscribers)
+	ceiling := _ceiling(subscribers[sid].role, notice.notice_type)
+	some path in decision.permitted_fields
+	not path in ceiling
+}
+
+# Everything a context can say, naming the test subscribers' organisations.
+_full_context := _context({
+	"exploitation": {"flagged": true, "flagged_by": ["HEALTH", "POLICE"], "types": ["CRIMINAL"]},
+	"missing_episodes": [
+		_episode("POLICE", "2026-10-01T10:00:00.000+00:00", "n1"),
+		_episode("CHILDRENS_SERVICES", "2026-11-01T10:00:00.000+00:00", "n2"),
+	],
+	"looked_after": true, "placing_la": "LA-E09000001", "responsible_la": "LA-E09000001",
+	"cp_plan": true, "school_urn": "URN-999999",
+})
+
 # --- the notices ----------------------------------------------------------------------------
 
 # The notices of the matrix in decisions_test.rego at one classification.
@@ -138,6 +158,13 @@ test_no_missing_or_referral_special_case_exceeds_the_ig_ceiling if {
 
 test_no_decision_or_danger_special_case_exceeds_the_ig_ceiling if {
 	_beyond_ceiling(_special_decisions_and_danger, _all_subscribers) == set()
+}
+
+# What another agency told the hub widens who is told (R7, R8, R9, R12), never what a role
+# may receive.
+test_no_decision_in_the_fullest_context_exceeds_the_ig_ceiling if {
+	_beyond_ceiling_in(_matrix_notices("OFFICIAL_SENSITIVE"), _full_context, _all_subscribers) == set()
+	_beyond_ceiling_in(_special_missing_and_referrals, _full_context, _all_subscribers) == set()
 }
 
 # The immediate protection decision summary goes to the police public protection unit too.
@@ -266,6 +293,30 @@ test_nobody_outside_the_mash_gets_a_missing_or_referral_special_case_that_does_n
 test_nobody_outside_the_mash_gets_a_decision_or_danger_special_case_that_does_not_name_them if {
 	notices := array.concat(_special_decisions_and_danger, [_decision_with({"outcome": "IMMEDIATE_PROTECTION"})])
 	_received(notices, _elsewhere(_other_roles)) == set()
+}
+
+# A context is a fact an agency told the hub about the child's authorities and school, so it
+# routes by relationship too: a context that names none of their organisations sends them
+# nothing, and one that names an organisation reaches it only through R7, R9 and R12.
+test_nobody_outside_the_mash_gets_a_notice_whose_context_does_not_name_them if {
+	_received(_special_missing_and_referrals, _elsewhere(_other_roles)) == set() with data.safehub.sharing._child_context as _full_context
+}
+
+test_a_context_that_names_the_organisation_reaches_it if {
+	elsewhere := _elsewhere(_other_roles)
+	unnamed := _with(_sample("MISSING_EPISODE"), {"subject": {"responsible_la": null}})
+	told := _context({"responsible_la": "ELSEWHERE-SOCIAL_WORKER"})
+	_decide_for_in(unnamed, told, elsewhere)["elsewhere-SOCIAL_WORKER-CHILDRENS_SERVICES"].outcome == "PARTIAL"
+	no_school := _with(_sample("DOMESTIC_ABUSE_INCIDENT"), {"detail": {"school_urn": null}})
+	school := _context({"school_urn": "ELSEWHERE-DESIGNATED_SAFEGUARDING_LEAD"})
+	_decide_for_in(no_school, school, elsewhere)["elsewhere-DESIGNATED_SAFEGUARDING_LEAD-CHILDRENS_SERVICES"].outcome == "PARTIAL"
+
+	# Only the social workers of that organisation (one per kind of agency), nobody else.
+	received := {sid |
+		some sid, decision in _decide_for_in(unnamed, told, elsewhere)
+		decision.outcome != "DENY"
+	}
+	received == {sprintf("elsewhere-SOCIAL_WORKER-%s", [agency]) | some agency in ["POLICE", "CHILDRENS_SERVICES", "VOLUNTARY_SECTOR"]}
 }
 
 # Adding a second subscriber of a role never widens who sees what: the hub's own subscribers

@@ -18,8 +18,10 @@ package safehub.sharing
 # METADATA
 # title: Sharing decisions for every subscriber
 # description: >-
-#   The gateway's single query per notice (input {"notice": <SafeguardingNotice as JSON>}).
-#   Returns an object with one decision for every subscriber in data.safehub.subscribers.
+#   The gateway's single query per notice (input {"notice": <SafeguardingNotice as JSON>,
+#   "context": <what the hub has learned about the child>}; without a context the child is
+#   one the hub knows nothing about). Returns an object with one decision for every
+#   subscriber in data.safehub.subscribers.
 # entrypoint: true
 # related_resources:
 #   - ref: https://www.gov.uk/government/publications/safeguarding-practitioners-information-sharing-advice
@@ -31,17 +33,31 @@ decisions[sid] := _decision(sid, data.safehub.subscribers[sid], _context) if {
 # METADATA
 # title: Sharing decisions for a batch of notices
 # description: >-
-#   The same decisions for several notices in one query (input {"notices": [...]}), in input
-#   order: one `decisions` object per notice. It saves the gateway an HTTP round trip per
-#   notice; each notice is still decided on its own.
+#   The same decisions for several notices in one query (input {"notices": [...],
+#   "contexts": {<linkage key>: <the child's context>}}), in input order: one `decisions`
+#   object per notice, each with its own child's context. It saves the gateway an HTTP round
+#   trip per notice; each notice is still decided on its own.
 # entrypoint: true
 batch_decisions := [_decisions_alone(notice) | some notice in input.notices]
 
-# Every rule reads the notice through _notice, so replacing that rule decides `notice` alone.
-# (Replacing input.notice instead makes OPA copy the whole batch input for every notice, and
-# regopy 1.5.2 cannot compile `with input as <object>`.)
-# regal ignore:with-outside-test-context
-_decisions_alone(notice) := decided if decided := decisions with _notice as notice
+# Every rule reads the notice through _notice and the context through _child_context, so
+# replacing those two rules decides `notice` alone, with its child's context. (Replacing
+# input instead makes OPA copy the whole batch input for every notice, and regopy 1.5.2
+# cannot compile `with input as <object>`.)
+_decisions_alone(notice) := decided if {
+	context := _batch_context(notice)
+
+	# The two rules replaced are what makes this function: both must be named here.
+	# regal ignore:with-outside-test-context,external-reference
+	decided := decisions with _notice as notice with _child_context as context
+}
+
+# The batch's contexts are keyed by child (linkage key): a child with several notices in
+# the batch is sent once.
+_batch_context(notice) := context if {
+	context := input.contexts[notice.subject.linkage_key]
+	is_object(context)
+} else := {}
 
 # Restrictions are worked out only for subscribers a grant may share with and no veto stops:
 # everyone else gets a flag or a refusal, which never reads them.

@@ -220,6 +220,29 @@ test_batch_decides_each_notice_as_if_alone if {
 	batch[0] != batch[2]
 }
 
+# Each notice of a batch with its own child's context (input.contexts, keyed by linkage key);
+# a child the batch has no context for is one the hub knows nothing about.
+test_batch_decides_each_notice_with_its_own_childs_context if {
+	flagged := _with(_absent, {"subject": {"linkage_key": "flagged"}})
+	looked_after := _with(_absent, {"subject": {"linkage_key": "looked-after"}})
+	unknown := _with(_absent, {"subject": {"linkage_key": "unknown"}})
+	contexts := {
+		"flagged": _context({"exploitation": {"flagged": true, "flagged_by": ["POLICE"]}}),
+		"looked-after": _context({"looked_after": true}),
+		"unknown": "not a context",
+	}
+	notices := [flagged, looked_after, unknown, null]
+	batch := data.safehub.sharing.batch_decisions with input as {"notices": notices, "contexts": contexts}
+	batch == [
+		_decide_in(flagged, contexts.flagged),
+		_decide_in(looked_after, contexts["looked-after"]),
+		_decide(unknown),
+		_decide(null),
+	]
+	batch[0]["responsible-la"].outcome == "PARTIAL"
+	batch[2]["responsible-la"].outcome == "DENY"
+}
+
 _well_formed(decision) if {
 	decision.outcome in {"PERMIT", "PARTIAL", "FLAG_ONLY", "DENY"}
 	decision.permitted_fields == sort(decision.permitted_fields)

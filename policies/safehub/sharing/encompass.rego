@@ -2,8 +2,9 @@
 #
 # A police-attended domestic abuse incident with children present, about a child of school
 # or sixth-form age (data.safehub.rules.R9, 4 to 18 inclusive), present or normally resident:
-# the designated safeguarding lead of the school the notice names (detail.school_urn, matched
-# to the subscriber's organisation however either is written) gets
+# the designated safeguarding lead of the child's school (detail.school_urn, or where the
+# notice names none the school an agency told the hub, input.context; matched to the
+# subscriber's organisation however either is written) gets
 # the child's identity, the time of the incident, that police attended and whom to contact,
 # before the next school day. Never any narrative.
 #
@@ -24,22 +25,20 @@ _children_present(notice) if notice.detail.children_present == true
 _children_present(notice) if notice.detail.children_normally_resident == true
 
 # Compulsory school age or sixth form (R9.min_age to R9.max_age). A child whose age is not
-# known but whose school the police recorded is treated as at school.
-_school_age(notice) if {
+# known but whose school is known (recorded by police, or told to the hub) is treated as at
+# school.
+_school_age(notice, _) if {
 	is_number(notice.subject.age_years)
 	notice.subject.age_years >= data.safehub.rules.R9.min_age
 	notice.subject.age_years <= data.safehub.rules.R9.max_age
 }
 
-_school_age(notice) if {
+_school_age(notice, ctx) if {
 	not is_number(notice.subject.age_years)
-	_text(notice.detail.school_urn)
+	_child_school_urn(notice, ctx)
 }
 
-_this_school(sub, notice) if {
-	_text(notice.detail.school_urn)
-	_urn(notice.detail.school_urn) == _urn(sub.organisation)
-}
+_this_school(sub, notice, ctx) if _urn(_child_school_urn(notice, ctx)) == _urn(sub.organisation)
 
 # A school URN however it is written ("123456", "URN-123456", "urn: 123456"): the digits.
 _urn(text) := trim_prefix(replace(replace(replace(upper(text), " ", ""), ":", ""), "-", ""), "URN")
@@ -53,10 +52,10 @@ _urn(text) := trim_prefix(replace(replace(replace(upper(text), " ", ""), ":", ""
 _grants[sid] contains _grant("operation_encompass", sid) if {
 	_encompass(_notice)
 	_children_present(_notice)
-	_school_age(_notice)
+	_school_age(_notice, _child_context)
 	some sid, sub in data.safehub.subscribers
 	_school(sub)
-	_this_school(sub, _notice)
+	_this_school(sub, _notice, _child_context)
 }
 
 # METADATA
@@ -80,7 +79,7 @@ _refusals[sid] contains _refusal("encompass_no_child_present", sid) if {
 #     description: Operation Encompass; ISA clause 5.2
 _refusals[sid] contains _refusal("encompass_not_school_age", sid) if {
 	_encompass(_notice)
-	not _school_age(_notice)
+	not _school_age(_notice, _child_context)
 	some sid, sub in data.safehub.subscribers
 	_school(sub)
 }
@@ -95,5 +94,5 @@ _refusals[sid] contains _refusal("encompass_other_school", sid) if {
 	_encompass(_notice)
 	some sid, sub in data.safehub.subscribers
 	_school(sub)
-	not _this_school(sub, _notice)
+	not _this_school(sub, _notice, _child_context)
 }

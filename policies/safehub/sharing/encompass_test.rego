@@ -104,3 +104,27 @@ test_only_the_childs_school_is_told if {
 		decision.explanation == "Withheld because the notice does not name this school as the child's school, so Operation Encompass does not send it here (R9)."
 	}
 }
+
+# R9: the school the notice names; where it names none, the one an agency told the hub.
+test_the_school_comes_from_the_context_when_the_notice_names_none if {
+	unnamed := _incident_with({"detail": {"school_urn": null}})
+	told := _context({"school_urn": "URN-999999"})
+	decision := _decide_in(unnamed, told)["school-dsl"]
+	decision.outcome == "PARTIAL"
+	_fields(decision) == _encompass
+	decision.rule_ids == ["R14", "R15", "R2", "R9"]
+
+	# Written another way, still this school.
+	_decide_in(unnamed, _context({"school_urn": "999999"}))["school-dsl"].outcome == "PARTIAL"
+
+	# The notice's own word wins: it names another school.
+	other := _incident_with({"detail": {"school_urn": "URN-100000"}})
+	_decide_in(other, told)["school-dsl"].outcome == "DENY"
+	_decide_in(unnamed, _empty_context)["school-dsl"].outcome == "DENY"
+}
+
+test_unknown_age_with_a_school_known_to_the_hub_is_school_age if {
+	unknown := _incident_with({"subject": {"age_years": null}, "detail": {"school_urn": null}})
+	_decide_in(unknown, _context({"school_urn": "URN-999999"}))["school-dsl"].outcome == "PARTIAL"
+	_decide_in(unknown, _empty_context)["school-dsl"].outcome == "DENY"
+}

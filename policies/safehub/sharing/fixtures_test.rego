@@ -179,6 +179,34 @@ _decide_for(notice, subscribers) := decisions if {
 
 _fields(decision) := {field | some field in decision.permitted_fields}
 
+# The context of a child the hub knows nothing about, as the child index answers it
+# (services/hubkit/child_context.py empty_context), and one with `patch` merged in.
+_empty_context := {
+	"child_key": "5afe0001", "keys": ["5afe0001"],
+	"exploitation": {"flagged": false, "flagged_by": [], "types": []},
+	"missing_episodes": [],
+	"looked_after": null, "placing_la": null, "responsible_la": null,
+	"cp_plan": null, "school_urn": null,
+}
+
+_context(patch) := object.union(_empty_context, patch)
+
+# A missing episode of the context, reported by `agency`, that started at `started_at`.
+_episode(agency, started_at, notice_id) := {
+	"agency": agency, "status": "RETURNED", "risk_grade": "NO_APPARENT_RISK",
+	"started_at": started_at, "notice_id": notice_id,
+}
+
+# Decided as the gateway asks: the notice with its child's context.
+_decide_in(notice, context) := decisions if {
+	decisions := data.safehub.sharing.decisions with input as {"notice": notice, "context": context}
+}
+
+_decide_for_in(notice, context, subscribers) := decisions if {
+	decisions := data.safehub.sharing.decisions with input as {"notice": notice, "context": context}
+		with data.safehub.subscribers as subscribers
+}
+
 _flag := {"notice_id", "notice_type", "created_at", "source.agency", "subject.linkage_key", "contact_point"}
 
 # The flag that names no service and no contact (data.safehub.fields.groups.flag_generic).

@@ -4,8 +4,11 @@
 # authority responsible for the child, and to the placing local authority of a looked-after
 # child placed out of area; on return the return home interview provider gets identifiers,
 # return time, risk grade, exploitation flag and carer contact only. R8 an 'absent' (no
-# apparent risk) episode of a child at risk of exploitation is shared as missing; an absent
-# episode of any other child stays in the MASH.
+# apparent risk) episode of a child at risk of exploitation, looked after or missing
+# repeatedly is shared as missing; an absent episode of any other child stays in the MASH.
+# The child's local authorities, looked-after status, exploitation flags and earlier
+# episodes come from the notice or, where it does not say, from what any agency told the
+# hub (input.context, child_context.rego).
 #
 # References:
 #   https://www.gov.uk/government/publications/children-who-run-away-or-go-missing-from-home-or-care
@@ -26,37 +29,58 @@ _exploitation_risk(notice) if {
 	concern.code in data.safehub.rules.R8.exploitation_concerns
 }
 
-# R8: an absent episode is a missing episode for a child at risk of exploitation, a
-# looked-after child, or a child missing repeatedly.
-_r8_risk(notice) if _exploitation_risk(notice)
+# R8: an absent episode is a missing episode for a child at risk of exploitation (as the
+# notice says, or flagged by any agency), a looked-after child (notice or context), or a
+# child missing repeatedly (the notice's own count, or the episodes any agency reported).
+_r8_risk(notice, _) if _exploitation_risk(notice)
 
-_r8_risk(notice) if notice.subject.looked_after == true
+_r8_risk(_, ctx) if _flagged_by_any_agency(ctx)
 
-_r8_risk(notice) if notice.detail.episodes_last_90_days >= data.safehub.rules.R8.repeat_threshold
+_r8_risk(notice, ctx) if _looked_after(notice, ctx)
 
-_treated_as_missing(notice) if not _absent(notice)
+_r8_risk(notice, _) if notice.detail.episodes_last_90_days >= data.safehub.rules.R8.repeat_threshold
 
-_treated_as_missing(notice) if _r8_risk(notice)
+_r8_risk(notice, ctx) if _repeat_episodes(notice, ctx)
 
-_r8_applies(notice) if {
+_treated_as_missing(notice, _) if not _absent(notice)
+
+_treated_as_missing(notice, ctx) if _r8_risk(notice, ctx)
+
+_r8_applies(notice, ctx) if {
 	_absent(notice)
-	_r8_risk(notice)
+	_r8_risk(notice, ctx)
 }
 
-_missing_extra(notice) := {"note": data.safehub.rules.R8.note, "rule_ids": ["R8"]} if {
-	_r8_applies(notice)
+# The note names no reason in particular (and never another agency or a count): the
+# recipient learns only that R8 applied.
+_missing_extra(notice, ctx) := {"note": data.safehub.rules.R8.note, "rule_ids": ["R8"]} if {
+	_r8_applies(notice, ctx)
 } else := {}
 
-_authority_for_missing(sub, _) if _responsible_authority(sub)
+# R7, R12: the child's local authorities as the notice names them, else as any agency told
+# the hub. Worked out once per notice.
+_child_la := _child_responsible_la(_notice, _child_context)
 
-_authority_for_missing(sub, notice) if _placing_authority(sub, notice)
+_child_placing := _child_placing_la(_notice, _child_context)
+
+# The local authority responsible for the child, or the placing authority of a looked-after
+# child: routed by the child's relationship with the authority, never by role alone.
+_authority_for_missing(sub) if {
+	_local_authority(sub)
+	sub.organisation == _child_la
+}
+
+_authority_for_missing(sub) if {
+	_local_authority(sub)
+	sub.organisation == _child_placing
+}
 
 _return_interviewer(sub) if _has_role(sub, data.safehub.rules.R7.return_interview_roles)
 
 # The provider commissioned by the child's responsible local authority, not every provider.
 _commissioned_provider(sub) if {
 	_return_interviewer(sub)
-	sub.organisation in object.get(data.safehub.rules.R7.commissioned_providers, _responsible_la, [])
+	sub.organisation in object.get(data.safehub.rules.R7.commissioned_providers, _child_la, [])
 }
 
 _returned(notice) if notice.detail.status in data.safehub.rules.R7.return_statuses
@@ -69,12 +93,13 @@ _returned(notice) if notice.detail.status in data.safehub.rules.R7.return_status
 # related_resources:
 #   - ref: https://www.gov.uk/government/publications/children-who-run-away-or-go-missing-from-home-or-care
 #     description: Missing children guidance; ISA clause 5.1
-_grants[sid] contains object.union(_grant("missing_local_authority", sid), _missing_extra(_notice)) if {
+_grants[sid] contains object.union(_grant("missing_local_authority", sid), extra) if {
 	_missing(_notice)
 	_notice.detail.status in data.safehub.rules.R7.notify_statuses
-	_treated_as_missing(_notice)
+	_treated_as_missing(_notice, _child_context)
+	extra := _missing_extra(_notice, _child_context)
 	some sid, sub in data.safehub.subscribers
-	_authority_for_missing(sub, _notice)
+	_authority_for_missing(sub)
 }
 
 # METADATA
@@ -85,10 +110,11 @@ _grants[sid] contains object.union(_grant("missing_local_authority", sid), _miss
 # related_resources:
 #   - ref: https://www.gov.uk/government/publications/children-who-run-away-or-go-missing-from-home-or-care
 #     description: Return home interviews within 72 hours; ISA clause 5.1
-_grants[sid] contains object.union(_grant("missing_return_interview", sid), _missing_extra(_notice)) if {
+_grants[sid] contains object.union(_grant("missing_return_interview", sid), extra) if {
 	_missing(_notice)
 	_returned(_notice)
-	_treated_as_missing(_notice)
+	_treated_as_missing(_notice, _child_context)
+	extra := _missing_extra(_notice, _child_context)
 	some sid, sub in data.safehub.subscribers
 	_commissioned_provider(sub)
 }
@@ -144,11 +170,11 @@ _refusals[sid] contains _refusal("return_not_yet", sid) if {
 #     description: Missing children guidance; ISA clause 5.1
 _refusals[sid] contains _refusal("missing_absent", sid) if {
 	_missing(_notice)
-	not _treated_as_missing(_notice)
+	not _treated_as_missing(_notice, _child_context)
 	some sid, sub in data.safehub.subscribers
-	_missing_recipient(sub, _notice)
+	_missing_recipient(sub)
 }
 
-_missing_recipient(sub, notice) if _authority_for_missing(sub, notice)
+_missing_recipient(sub) if _authority_for_missing(sub)
 
-_missing_recipient(sub, _) if _return_interviewer(sub)
+_missing_recipient(sub) if _return_interviewer(sub)

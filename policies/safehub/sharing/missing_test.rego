@@ -160,7 +160,7 @@ test_placing_authority_of_a_child_not_looked_after_is_not_told if {
 	notice := _with(_sample("MISSING_EPISODE"), {"subject": {"looked_after": false, "placing_la": "LA-E09000001"}})
 	decision := _decide_for(notice, _all_subscribers)["placing-la"]
 	decision.outcome == "DENY"
-	decision.explanation == "Withheld because the notice names another local authority as responsible for the child."
+	decision.explanation == "Withheld because another local authority is responsible for the child."
 }
 
 test_placing_authority_gets_nothing_else if {
@@ -172,7 +172,7 @@ test_another_authoritys_child_is_not_sent_here if {
 	notice := _with(_sample("MISSING_EPISODE"), {"subject": {"responsible_la": "LA-E09000001"}})
 	decision := _decide(notice)["responsible-la"]
 	decision.outcome == "DENY"
-	decision.explanation == "Withheld because the notice names another local authority as responsible for the child."
+	decision.explanation == "Withheld because another local authority is responsible for the child."
 }
 
 test_without_a_named_responsible_authority_the_local_authority_is_told if {
@@ -188,4 +188,109 @@ test_return_interview_outcome_goes_to_the_local_authority if {
 	decision.outcome == "PARTIAL"
 	_fields(decision) == _sample_paths("VCS_UPDATE") - {"referrer", "third_parties", "narrative.full_account", "narrative.sensitivity"}
 	decision.rule_ids == ["R14", "R15", "R2", "R7"]
+}
+
+# --- what any agency told the hub (input.context) ---------------------------------------------
+
+_flagged_elsewhere := _context({"exploitation": {"flagged": true, "flagged_by": ["HEALTH"], "types": ["SEXUAL"]}})
+
+# R8: a child another agency flagged for exploitation is at risk, whatever this notice says.
+test_absent_episode_of_a_child_another_agency_flagged_is_shared_as_missing if {
+	decisions := _decide_in(_absent, _flagged_elsewhere)
+	contains(decisions["responsible-la"].explanation, concat("", ["(R7)", _r8_note, "; withheld"]))
+	manager := decisions["mash-manager"]
+	manager.rule_ids == ["R1", "R2", "R8"]
+	endswith(manager.explanation, concat("", [_r8_note, "."]))
+	every sid in ["responsible-la", "return-interview-provider"] {
+		decisions[sid].outcome == "PARTIAL"
+		"R8" in decisions[sid].rule_ids
+	}
+}
+
+# R8: looked after as another agency told the hub.
+test_absent_episode_of_a_child_looked_after_by_the_context_is_shared_as_missing if {
+	decisions := _decide_in(_absent, _context({"looked_after": true}))
+	decisions["responsible-la"].outcome == "PARTIAL"
+	"R8" in decisions["responsible-la"].rule_ids
+	_decide_in(_absent, _context({"looked_after": false}))["responsible-la"].outcome == "DENY"
+}
+
+# R8: repeat episodes reported by different agencies: three distinct episodes (this one
+# counted once, however many agencies reported it) within the 90 days before this one.
+test_repeat_absences_reported_by_different_agencies_are_shared_as_missing if {
+	this_one := [
+		_episode("POLICE", "2026-11-19T08:00:00.000+00:00", "this"),
+		_episode("CHILDRENS_SERVICES", "2026-11-19T08:00:00.000+00:00", "this, logged by CSC"),
+	]
+	earlier := [
+		_episode("CHILDRENS_SERVICES", "2026-10-01T10:00:00.000+00:00", "csc"),
+		_episode("VOLUNTARY_SECTOR", "2026-11-10T21:00:00.000+00:00", "charity"),
+	]
+	three := _context({"missing_episodes": array.concat(this_one, earlier)})
+	decisions := _decide_in(_absent, three)
+	decisions["responsible-la"].outcome == "PARTIAL"
+	"R8" in decisions["responsible-la"].rule_ids
+	decisions["return-interview-provider"].outcome == "PARTIAL"
+
+	# Two: this one (twice reported) and one other.
+	two := _context({"missing_episodes": array.concat(this_one, [earlier[0]])})
+	_decide_in(_absent, two)["responsible-la"].outcome == "DENY"
+
+	# Episodes older than the window, or after this one, do not count.
+	outside := _context({"missing_episodes": array.concat(this_one, [
+		_episode("POLICE", "2026-08-01T10:00:00.000+00:00", "old"),
+		_episode("POLICE", "2026-11-25T10:00:00.000+00:00", "later"),
+	])})
+	_decide_in(_absent, outside)["responsible-la"].outcome == "DENY"
+}
+
+# The notice's own fields still work beside an empty context.
+test_the_notices_own_r8_reasons_still_count_beside_a_context if {
+	flagged := _with(_absent, {"subject": {"exploitation_flagged": true}})
+	_decide_in(flagged, _empty_context)["responsible-la"].outcome == "PARTIAL"
+	repeated := _with(_absent, {"detail": {"episodes_last_90_days": 3}})
+	_decide_in(repeated, _empty_context)["responsible-la"].outcome == "PARTIAL"
+	_decide_in(_absent, _empty_context)["responsible-la"].outcome == "DENY"
+}
+
+# R7: the responsible authority the notice names; where it names none, the one an agency told
+# the hub (rather than the hub's own).
+test_the_responsible_authority_comes_from_the_context_when_the_notice_names_none if {
+	unnamed := _with(_sample("MISSING_EPISODE"), {"subject": {"responsible_la": null}})
+	elsewhere := _context({"responsible_la": "LA-E09000001"})
+	decisions := _decide_for_in(unnamed, elsewhere, _all_subscribers)
+	decisions["placing-la"].outcome == "PARTIAL"
+	decisions["placing-la"].rule_ids == ["R14", "R15", "R2", "R7"]
+	decisions["responsible-la"].outcome == "DENY"
+	decisions["responsible-la"].explanation == "Withheld because another local authority is responsible for the child."
+
+	# The notice's own word wins.
+	named := _decide_for_in(_sample("MISSING_EPISODE"), elsewhere, _all_subscribers)
+	named["responsible-la"].outcome == "PARTIAL"
+	named["placing-la"].outcome == "DENY"
+}
+
+# R7: the placing authority of a child looked after as another agency told the hub.
+test_the_placing_authority_comes_from_the_context_for_a_looked_after_child if {
+	placed := _context({"looked_after": true, "placing_la": "LA-E09000001"})
+	decisions := _decide_for_in(_sample("MISSING_EPISODE"), placed, _all_subscribers)
+	decisions["placing-la"].outcome == "PARTIAL"
+	decisions["responsible-la"].outcome == "PARTIAL"
+
+	# Looked after by the notice, placed as the context says.
+	looked_after := _with(_sample("MISSING_EPISODE"), {"subject": {"looked_after": true}})
+	_decide_for_in(looked_after, _context({"placing_la": "LA-E09000001"}), _all_subscribers)["placing-la"].outcome == "PARTIAL"
+
+	# Not looked after: a placing authority named anywhere is not told.
+	not_looked_after := _context({"looked_after": false, "placing_la": "LA-E09000001"})
+	_decide_for_in(_sample("MISSING_EPISODE"), not_looked_after, _all_subscribers)["placing-la"].outcome == "DENY"
+}
+
+# R7: the return home interview provider commissioned by the child's authority as the context
+# names it.
+test_the_provider_follows_the_authority_the_context_names if {
+	unnamed := _with(_sample("MISSING_EPISODE"), {"subject": {"responsible_la": null}})
+	decisions := _decide_for_in(unnamed, _context({"responsible_la": "LA-E09000001"}), _all_subscribers) with data.safehub.rules.R7.commissioned_providers as {"LA-E09000001": ["VCS-SYN009"]}
+	decisions["other-rhi-provider"].outcome == "PARTIAL"
+	decisions["return-interview-provider"].outcome == "DENY"
 }

@@ -49,13 +49,6 @@ _responsible_authority(sub) if {
 	sub.organisation == _responsible_la
 }
 
-# The placing authority is told only about a child it looks after.
-_placing_authority(sub, notice) if {
-	_local_authority(sub)
-	notice.subject.looked_after == true
-	sub.organisation == notice.subject.placing_la
-}
-
 _role_label(sub) := label if {
 	label := data.safehub.isa.roles[sub.role]
 } else := sub.role if {
@@ -108,5 +101,5 @@ _vetoes[sid] contains _veto("classification_not_cleared", sid, sub) if {
 _refusals[sid] contains _refusal("another_local_authority", sid) if {
 	some sid, sub in data.safehub.subscribers
 	_local_authority(sub)
-	not _authority_for_missing(sub, _notice)
+	not _authority_for_missing(sub)
 }

@@ -33,3 +33,11 @@ test_every_subscriber_purpose_and_role_is_known if {
 		data.safehub.isa.roles[sub.role]
 	}
 }
+
+# Outside R7 and R12 the responsible authority is the notice's alone: a notice naming none is
+# for the hub's own local authority, whatever an agency told the hub (input.context).
+test_without_a_named_authority_the_hubs_own_stands_in_outside_r7_and_r12 if {
+	unnamed := _with(_in_danger_at(_sample("SAFEGUARDING_CONTACT"), _mash_closed_at), {"subject": {"responsible_la": null}})
+	_decide(unnamed)["emergency-duty-team"].outcome == "PARTIAL"
+	_decide_in(unnamed, _context({"responsible_la": "LA-E09000001"}))["emergency-duty-team"].outcome == "PARTIAL"
+}

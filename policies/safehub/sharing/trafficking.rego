@@ -3,7 +3,9 @@
 # A TRAFFICKING_NRM notice (or a charity's NRM_REFERRAL update) goes only to police in the
 # MASH, the responsible local authority (and the placing authority of a looked-after child)
 # and the MASH manager; others in the MASH see a flag. Police and local authorities are first
-# responders too. The child's exploitation account never reaches anyone else.
+# responders too. The child's exploitation account never reaches anyone else. The local
+# authorities are the ones the notice names or, where it names none, the ones any agency
+# told the hub (input.context, as for R7).
 #
 # References:
 #   https://www.legislation.gov.uk/ukpga/2015/30/section/52
@@ -31,9 +33,9 @@ _nrm_mash_recipient(sub) if {
 	_inside_mash(sub)
 }
 
-_nrm_recipient(sub, _) if _nrm_mash_recipient(sub)
+_nrm_recipient(sub) if _nrm_mash_recipient(sub)
 
-_nrm_recipient(sub, notice) if _authority_for_missing(sub, notice)
+_nrm_recipient(sub) if _authority_for_missing(sub)
 
 # METADATA
 # title: R12 NRM referral in full to the MASH manager and police
@@ -56,7 +58,7 @@ _grants[sid] contains _grant("nrm_mash", sid) if {
 _grants[sid] contains _grant("nrm_local_authority", sid) if {
 	_nrm(_notice)
 	some sid, sub in data.safehub.subscribers
-	_authority_for_missing(sub, _notice)
+	_authority_for_missing(sub)
 }
 
 # METADATA
@@ -69,5 +71,5 @@ _grants[sid] contains _grant("nrm_local_authority", sid) if {
 _vetoes[sid] contains _veto("nrm_restricted", sid, sub) if {
 	_nrm(_notice)
 	some sid, sub in data.safehub.subscribers
-	not _nrm_recipient(sub, _notice)
+	not _nrm_recipient(sub)
 }

@@ -83,3 +83,18 @@ test_a_charitys_nrm_referral_update_is_an_nrm_referral if {
 	engagement["responsible-la"].outcome == "DENY"
 	engagement["mash-health-navigator"].outcome == "PARTIAL"
 }
+
+# R12: the child's local authorities as for R7: the notice's, else what an agency told the hub.
+test_nrm_reaches_the_authorities_the_context_names if {
+	unnamed := _with(_sample("TRAFFICKING_NRM"), {"subject": {"responsible_la": null}})
+	decisions := _decide_for_in(unnamed, _context({"responsible_la": "LA-E09000001"}), _all_subscribers)
+	decisions["placing-la"].outcome == "PARTIAL"
+	"detail.exploitation_account" in decisions["placing-la"].permitted_fields
+	decisions["responsible-la"].outcome == "DENY"
+	decisions["responsible-la"].rule_ids == ["R12", "R15"]
+
+	placed := _context({"looked_after": true, "placing_la": "LA-E09000001"})
+	looked_after := _decide_for_in(_sample("TRAFFICKING_NRM"), placed, _all_subscribers)
+	looked_after["placing-la"].outcome == "PARTIAL"
+	looked_after["responsible-la"].outcome == "PARTIAL"
+}

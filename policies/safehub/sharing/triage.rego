@@ -20,7 +20,7 @@ package safehub.sharing
 # related_resources:
 #   - ref: https://www.gov.uk/government/publications/working-together-to-safeguard-children--2
 #     description: Working Together 2023, MASH triage; ISA clause 4.1
-_grants[sid] contains object.union(_grant("triage_decision_maker", sid), _triage_extra(_notice)) if {
+_grants[sid] contains object.union(_grant("triage_decision_maker", sid), _triage_extra(_notice, _child_context)) if {
 	_triage_type(_notice)
 	some sid, sub in data.safehub.subscribers
 	_decision_maker(sub)
@@ -96,9 +96,9 @@ _firewall_paths := {path | some path in data.safehub.rules.R2.firewall_paths}
 _r1_note(notice) := concat("", [_family_note(notice), _consent_note(notice)])
 
 # R1 notes, and for a missing episode the R8 note, so the manager sees an R8 child as missing.
-_triage_extra(notice) := {"note": concat("", [_r1_note(notice), r8.note]), "rule_ids": r8.rule_ids} if {
+_triage_extra(notice, ctx) := {"note": concat("", [_r1_note(notice), r8.note]), "rule_ids": r8.rule_ids} if {
 	_missing(notice)
-	r8 := _missing_extra(notice)
+	r8 := _missing_extra(notice, ctx)
 	r8.note
 } else := {"note": _r1_note(notice)}
 

@@ -23,12 +23,22 @@ import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 from splink.internals.comparison_level_creator import ComparisonLevelCreator
 
+from services.childindex.matching.online import TermFrequencies
 from services.childindex.matching.records import IdentifiedRecord, match_row
 from services.childindex.matching.thresholds import THRESHOLDS_FILE, Thresholds
 
-__all__ = ["MODEL_FILE", "THRESHOLDS_FILE", "Thresholds", "settings", "train_model"]
+__all__ = [
+    "MODEL_FILE",
+    "NAME_FREQUENCIES_NAME",
+    "THRESHOLDS_FILE",
+    "Thresholds",
+    "settings",
+    "train_model",
+    "write_name_frequencies",
+]
 
 MODEL_FILE = Path(__file__).with_name("model.json")
+NAME_FREQUENCIES_NAME = "name_frequencies.json"  # beside the model it was trained with
 
 
 def _null_level(column: str) -> ComparisonLevelCreator:
@@ -167,6 +177,14 @@ def train_model(records: Iterable[IdentifiedRecord], out_path: Path = MODEL_FILE
     model = linker.misc.save_model_to_json()
     _fill_unsampled_u(model, rows)
     out_path.write_text(json.dumps(model, indent=2) + "\n")
+    write_name_frequencies(rows, out_path.with_name(NAME_FREQUENCIES_NAME))
+
+
+def write_name_frequencies(rows: Iterable[dict[str, Any]], path: Path) -> None:
+    """The training population's name counts, which the online index starts from
+    (services/childindex/matcher.py)."""
+    counts = TermFrequencies.from_rows(rows).counts()
+    path.write_text(json.dumps(counts, indent=1, sort_keys=True) + "\n")
 
 
 def _fill_unsampled_u(model: dict[str, Any], rows: list[dict[str, Any]]) -> None:

@@ -440,6 +440,22 @@ class TermFrequencies:
             frequencies.add(row)
         return frequencies
 
+    @classmethod
+    def from_counts(cls, counts: Mapping[str, Mapping[str, int]]) -> TermFrequencies:
+        """Start from name counts (a population's, name_frequencies.json), so that a young
+        index weighs a shared family name as a mature one would: with ten records in it,
+        every name would otherwise look common and an exact match worth little."""
+        frequencies = cls()
+        for col in TF_COLUMNS:
+            for value, count in counts.get(col, {}).items():
+                frequencies._counts[col][value] += int(count)
+                frequencies._totals[col] += int(count)
+        return frequencies
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """The counts, as name_frequencies.json holds them."""
+        return {col: dict(sorted(self._counts[col].items())) for col in TF_COLUMNS}
+
     def add(self, row: Row) -> None:
         for col in TF_COLUMNS:
             value = row.get(col)

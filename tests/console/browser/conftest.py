@@ -35,6 +35,7 @@ from services.hubkit.settings import REPO_ROOT, HubSettings
 from services.hubkit.topology import Topology
 from services.synthetic.notices import SyntheticNotices
 from tests.console.harness import ConsoleServers, console_servers
+from tests.gateway.loop_fakes import FakeChildContext
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -71,7 +72,7 @@ def screenshots() -> Path:
 @pytest.fixture(scope="module")
 async def gateway(stack: HubSettings) -> AsyncIterator[None]:
     """A real gateway (real OPA) for the module: notices published by a test reach feeds."""
-    running = build_gateway(stack, GatewaySettings(engine="opa"))
+    running = build_gateway(stack, GatewaySettings(engine="opa"), child_context=FakeChildContext())
     task = asyncio.create_task(running.run())
     try:
         yield

@@ -31,6 +31,7 @@ from tests.gateway.integration.helpers import (
     read_into,
     wait_until,
 )
+from tests.gateway.loop_fakes import FakeChildContext
 from tests.gateway.notices import random_notices
 
 pytestmark = [pytest.mark.kafka, pytest.mark.opa, pytest.mark.timeout(240)]
@@ -79,7 +80,7 @@ async def test_an_unusable_answer_holds_back_only_its_notice_and_its_partition(
             engine="opa", retry_backoff_initial_s=0.05, retry_backoff_max_s=0.4
         )
         engine = OpaEngine(fake.url, timeout_s=5.0, revision=bundle_revision(stack.policies_dir))
-        gateway = build_gateway(stack, settings, engine=engine)
+        gateway = build_gateway(stack, settings, engine=engine, child_context=FakeChildContext())
         registry = gateway.metrics.registry
         audit = await bus.reader(AUDIT_TOPIC)
         feeds = {s.subscriber_id: await bus.reader(s.feed_topic) for s in topology.subscribers}

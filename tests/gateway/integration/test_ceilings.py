@@ -38,6 +38,7 @@ from tests.gateway.integration.helpers import (
     wait_until,
 )
 from tests.gateway.integration.processes import PrivateOpa
+from tests.gateway.loop_fakes import FakeChildContext
 from tests.gateway.notices import random_notices
 
 pytestmark = [pytest.mark.kafka, pytest.mark.opa, pytest.mark.timeout(240)]
@@ -135,7 +136,9 @@ async def test_nothing_beyond_a_ceiling_reaches_any_feed(
         async with IsolatedBus(stack, topology, label="ceilings") as bus:
             settings = bus.gateway_settings(engine="opa", decision_timeout_s=5.0)
             engine = OpaEngine(opa.url, timeout_s=5.0, revision=bundle_revision(policies))
-            gateway = build_gateway(stack, settings, engine=engine)
+            gateway = build_gateway(
+                stack, settings, engine=engine, child_context=FakeChildContext()
+            )
             audit = await bus.reader(AUDIT_TOPIC)
             feeds = {sid: await bus.reader(s.feed_topic) for sid, s in subscribers.items()}
             observed = Observed(

@@ -28,6 +28,7 @@ from services.hubkit.settings import HubSettings
 from services.hubkit.topology import AUDIT_TOPIC, DEADLETTER_TOPIC, Topology
 from tests.factories import hub_signed_audit_record, notices
 from tests.gateway.integration.helpers import collect
+from tests.gateway.loop_fakes import FakeChildContext
 from tests.integration.bus import TopicReader
 
 pytestmark = [pytest.mark.kafka, pytest.mark.opa, pytest.mark.timeout(180)]
@@ -124,7 +125,7 @@ async def test_permanent_failures_are_dead_lettered_audited_and_never_delivered(
             return None
         return audited if str(audited["decision_id"]) in expected_audit_ids else None
 
-    gateway = build_gateway(stack, GatewaySettings(engine="opa"))
+    gateway = build_gateway(stack, GatewaySettings(engine="opa"), child_context=FakeChildContext())
     running = asyncio.create_task(gateway.run())
     try:
         letters = await collect(dead, dead_letter_of_ours, count=len(bad), timeout_s=120)

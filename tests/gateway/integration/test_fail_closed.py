@@ -30,6 +30,7 @@ from tests.gateway.integration.helpers import (
     read_into,
     wait_until,
 )
+from tests.gateway.loop_fakes import FakeChildContext
 from tests.gateway.notices import random_notices
 
 pytestmark = [pytest.mark.kafka, pytest.mark.opa, pytest.mark.timeout(240)]
@@ -60,7 +61,7 @@ async def test_no_decision_no_disclosure_then_exactly_once_after_recovery(
             commit_interval_ms=50,
         )
         engine = OpaEngine(fake.url, timeout_s=0.4, revision=bundle_revision(stack.policies_dir))
-        gateway = build_gateway(stack, settings, engine=engine)
+        gateway = build_gateway(stack, settings, engine=engine, child_context=FakeChildContext())
         registry = gateway.metrics.registry
         audit = await bus.reader(AUDIT_TOPIC)
         feeds = {s.subscriber_id: await bus.reader(s.feed_topic) for s in topology.subscribers}

@@ -21,6 +21,7 @@ from services.hubkit.codec import SchemaCatalog
 from services.hubkit.envelope import KeyDirectory
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import AUDIT_TOPIC, Topology
+from tests.gateway.fake_index import FakeChildIndex
 from tests.gateway.integration.helpers import (
     Observed,
     drain_into,
@@ -57,7 +58,12 @@ async def test_kill_9_mid_stream_then_restart_is_exactly_once(
         KeyDirectory.load(stack.keys_dir / "trusted"),
         frozenset(by_id),
     )
-    env = {"SAFEHUB_GATEWAY_ENGINE": "opa", "SAFEHUB_GATEWAY_HTTP_PORT": "0"}
+    index = FakeChildIndex().start()  # the process's child index: every child unknown
+    env = {
+        "SAFEHUB_GATEWAY_ENGINE": "opa",
+        "SAFEHUB_GATEWAY_HTTP_PORT": "0",
+        **index.gateway_env(),
+    }
     first = GatewayProcess(tmp_path / "gateway-1.log", env=env)
     second = GatewayProcess(tmp_path / "gateway-2.log", env=env)
     reference = OpaEngine(stack.opa_url, timeout_s=30, revision=bundle_revision(stack.policies_dir))
@@ -89,8 +95,10 @@ async def test_kill_9_mid_stream_then_restart_is_exactly_once(
             if process.running:
                 process.kill_9()
         await reference.close()
+        index.stop()
         for reader in (audit, *feeds.values()):
             await reader.stop()
 
     observed.assert_exactly_once(expected, by_id)
     assert len(observed.audit) == total
+    assert index.observed >= set(by_id), "every notice was decided with its child's context"

@@ -29,6 +29,7 @@ from tests.gateway.integration.helpers import (
     wait_until,
 )
 from tests.gateway.integration.processes import PrivateOpa
+from tests.gateway.loop_fakes import FakeChildContext
 from tests.gateway.notices import random_notices
 
 pytestmark = [pytest.mark.kafka, pytest.mark.opa, pytest.mark.timeout(240)]
@@ -60,7 +61,9 @@ async def test_opa_stopped_mid_stream(
                 retry_backoff_max_s=1.0,
             )
             engine = OpaEngine(opa.url, timeout_s=1.0, revision=bundle_revision(stack.policies_dir))
-            gateway = build_gateway(stack, settings, engine=engine)
+            gateway = build_gateway(
+                stack, settings, engine=engine, child_context=FakeChildContext()
+            )
             audit = await bus.reader(AUDIT_TOPIC)
             feeds = {s.subscriber_id: await bus.reader(s.feed_topic) for s in topology.subscribers}
             observed = Observed(

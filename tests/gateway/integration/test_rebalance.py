@@ -32,6 +32,7 @@ from tests.gateway.integration.helpers import (
     read_into,
     wait_until,
 )
+from tests.gateway.loop_fakes import FakeChildContext
 from tests.gateway.notices import random_notices
 
 pytestmark = [pytest.mark.kafka, pytest.mark.opa, pytest.mark.timeout(240)]
@@ -52,8 +53,8 @@ async def test_rebalances_and_fencing_keep_exactly_once(
 
     async with IsolatedBus(stack, topology, label="rebalance") as bus:
         settings = bus.gateway_settings(engine="opa", commit_interval_ms=200)
-        first = build_gateway(stack, settings)
-        second = build_gateway(stack, settings)
+        first = build_gateway(stack, settings, child_context=FakeChildContext())
+        second = build_gateway(stack, settings, child_context=FakeChildContext())
         audit = await bus.reader(AUDIT_TOPIC)
         feeds = {s.subscriber_id: await bus.reader(s.feed_topic) for s in topology.subscribers}
         observed = Observed(

@@ -18,7 +18,7 @@ from services.gateway.domain.ceiling import CEILING_EXCEEDED, NO_DISCLOSURE, Cei
 from services.gateway.domain.intake import AcceptedNotice
 from services.gateway.domain.pipeline import DecidedNotice, messages_for_decisions
 from services.gateway.domain.redaction import present_paths
-from services.gateway.engines import EngineAnswer
+from services.gateway.engines import ChildContexts, EngineAnswer
 from services.gateway.errors import DecisionUnavailable
 from services.gateway.logs import JsonFormatter
 from services.gateway.service import Gateway
@@ -30,7 +30,7 @@ from services.hubkit.notice import to_json_value
 from services.hubkit.sharing_decisions import LawfulBasis, SharingDecision, SharingOutcome
 from services.hubkit.topology import load_topology
 from tests.factories import POLICIES, catalog, notices
-from tests.gateway.loop_fakes import FakeBroker, FakeConsumer, FakeSeenLog
+from tests.gateway.loop_fakes import FakeBroker, FakeChildContext, FakeConsumer, FakeSeenLog
 
 CATALOG = catalog()
 TOPOLOGY = load_topology(POLICIES)
@@ -93,7 +93,7 @@ class _NoEngine:
         raise AssertionError("not called")
 
     async def evaluate_many(
-        self, notices: Sequence[dict[str, Any]]
+        self, notices: Sequence[dict[str, Any]], contexts: ChildContexts | None = None
     ) -> list[EngineAnswer | DecisionUnavailable]:
         raise AssertionError("not called")
 
@@ -335,6 +335,7 @@ async def test_a_committed_breach_is_counted_and_logged_without_personal_data() 
         agency_keys=KeyDirectory.of([]),
         hub_key=SigningKey.generate("gateway"),
         engine=_NoEngine(),
+        child_context=FakeChildContext(),
         seen_log=FakeSeenLog(),
         consumer=FakeConsumer(broker),
         producer_factory=broker.new_producer,

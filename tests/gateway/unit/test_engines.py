@@ -135,6 +135,49 @@ async def test_a_large_batch_is_split_into_queries_of_the_batch_size(fake: FakeO
     assert [_explanation(a) for a in answers] == [f"for n{index}" for index in range(7)]
 
 
+def _about(child: str, notice_id: str) -> dict[str, Any]:
+    return {"notice_id": notice_id, "subject": {"linkage_key": child}}
+
+
+async def test_each_query_carries_the_contexts_of_its_own_children_beside_the_notices() -> None:
+    inputs: list[dict[str, Any]] = []
+
+    def recording(body: dict[str, Any]) -> dict[str, Any]:
+        inputs.append(body["input"])
+        return _canned(body)
+
+    server = FakeOpa(recording).start()
+    engine = OpaEngine(server.url, timeout_s=1.0, revision="rev-1", batch_size=2)
+    notices = [_about("a", "n0"), _about("a", "n1"), _about("b", "n2"), {"notice_id": "odd"}]
+    contexts = {"a": {"child_key": "a"}, "b": {"child_key": "b"}, "c": {"child_key": "c"}}
+    try:
+        answers = await engine.evaluate_many(notices, contexts)
+    finally:
+        await engine.close()
+        server.stop()
+    assert [_explanation(a) for a in answers] == ["for n0", "for n1", "for n2", "for odd"]
+    # Keyed by child, each child once per query, only the query's own children.
+    assert sorted(inputs, key=lambda i: i["notices"][0]["notice_id"]) == [
+        {"notices": notices[:2], "contexts": {"a": {"child_key": "a"}}},
+        {"notices": notices[2:], "contexts": {"b": {"child_key": "b"}}},
+    ]
+
+
+async def test_regopy_sees_the_context_of_the_notices_own_child(tmp_path: Path) -> None:
+    engine = _regopy_with(
+        tmp_path,
+        'decisions := {"seen": input.context.child_key} if input.context\nelse := {"seen": null}',
+    )
+    contexts = {"a": {"child_key": "a"}, "b": {"child_key": "b"}}
+    notices = [_about("b", "n0"), _about("a", "n1"), _about("z", "n2")]
+    answers = await engine.evaluate_many(notices, contexts)
+    assert [a.result for a in answers if isinstance(a, EngineAnswer)] == [
+        {"seen": "b"},
+        {"seen": "a"},
+        {"seen": None},
+    ]
+
+
 @pytest.mark.parametrize("mode", sorted(m for m in FAILURE_MODES if m != "bad_decision"))
 async def test_a_failed_batch_query_withholds_every_notice_of_it(fake: FakeOpa, mode: str) -> None:
     fake.set_mode(mode)

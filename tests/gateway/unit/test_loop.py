@@ -19,7 +19,14 @@ from services.hubkit.envelope import KeyDirectory, SigningKey, seal
 from services.hubkit.notice import encode_notice
 from services.hubkit.topology import load_topology
 from tests.factories import POLICIES, catalog, notices
-from tests.gateway.loop_fakes import AT, FakeBroker, FakeConsumer, FakeEngine, FakeSeenLog
+from tests.gateway.loop_fakes import (
+    AT,
+    FakeBroker,
+    FakeChildContext,
+    FakeConsumer,
+    FakeEngine,
+    FakeSeenLog,
+)
 
 CATALOG = catalog()
 TOPOLOGY = load_topology(POLICIES)
@@ -43,6 +50,7 @@ class Loop:
         self.broker = FakeBroker()
         self.consumer = FakeConsumer(self.broker)
         self.engine = FakeEngine([s.subscriber_id for s in TOPOLOGY.subscribers])
+        self.index = FakeChildContext()
         self.gateway = Gateway(
             settings=GatewaySettings.model_validate({**FAST, **settings}),
             topology=TOPOLOGY,
@@ -51,6 +59,7 @@ class Loop:
             agency_keys=KeyDirectory.of([POLICE_KEY]),
             hub_key=HUB_KEY,
             engine=self.engine,
+            child_context=self.index,
             seen_log=FakeSeenLog(),
             consumer=self.consumer,
             producer_factory=self.broker.new_producer,
@@ -210,10 +219,10 @@ async def test_a_batch_commits_while_the_next_is_decided_and_a_failure_drops_wha
     failed_when_asked: dict[str, list[int]] = {}
     evaluate_many = loop.engine.evaluate_many
 
-    async def watched(notices: Any) -> Any:
+    async def watched(notices: Any, contexts: Any = None) -> Any:
         for notice in notices:
             failed_when_asked.setdefault(notice["notice_id"], []).append(loop.broker.failed)
-        return await evaluate_many(notices)
+        return await evaluate_many(notices, contexts)
 
     loop.engine.evaluate_many = watched  # type: ignore[method-assign]
     async with loop.running():
@@ -227,3 +236,82 @@ async def test_a_batch_commits_while_the_next_is_decided_and_a_failure_drops_wha
     assert loop.broker.decided_ids() == [first, second]
     assert loop.gateway.stats.notices_rejected == 0
     assert len(loop.broker.records(MessageType.FEED_ITEM)) == 2
+
+
+# --- the child's context from the child index ---------------------------------------------
+
+
+async def test_each_poll_asks_the_index_once_and_each_notice_gets_its_childs_context() -> None:
+    loop = Loop()
+    ids = loop.publish(3)
+    async with loop.running():
+        await until(lambda: loop.committed_offset() == 3)
+    [(observations, children)] = loop.index.requests
+    assert [o["notice_id"] for o in observations] == ids
+    assert children == list(dict.fromkeys(o["child_key"] for o in observations))
+    assert all(o["agency"] == "POLICE" for o in observations)
+    # The policy saw, for every notice, its own child's context (and asked once per poll).
+    for contexts in loop.engine.contexts:
+        assert contexts is not None
+        assert set(contexts) == set(children)
+        assert all(contexts[child]["child_key"] == child for child in children)
+    assert loop.broker.decided_ids() == ids
+
+
+async def test_what_the_index_knows_about_a_child_reaches_the_policy_as_it_answered() -> None:
+    loop = Loop()
+    loop.publish(1)
+    child = loop.consumer.logs[TP][0].key.decode()  # a notice is keyed by its child
+    known = {
+        "child_key": child,
+        "keys": [child],
+        "exploitation": {"flagged": True, "flagged_by": ["HEALTH"], "types": ["SEXUAL"]},
+        "missing_episodes": [],
+        "looked_after": True,
+        "placing_la": "LA-E09000001",
+        "responsible_la": None,
+        "cp_plan": None,
+        "school_urn": None,
+    }
+    loop.index.known = {child: known}
+    async with loop.running():
+        await until(lambda: loop.committed_offset() == 1)
+    assert loop.engine.contexts == [{child: known}]
+
+
+async def test_without_the_childs_context_nothing_is_decided_until_the_index_answers() -> None:
+    loop = Loop()
+    ids = loop.publish(2)
+    loop.index.down = "child_index_unreachable"
+    async with loop.running():
+        await until(lambda: len(loop.index.requests) >= 3)
+        assert loop.broker.committed == [], "no context, no decision, no disclosure"
+        assert loop.engine.asked == [], "the policy is never asked without the context"
+        assert loop.consumer.pauses >= 2, "paused before each retry"
+        failures = loop.metric(
+            "safehub_gateway_child_context_failures_total", kind="child_index_unreachable"
+        )
+        assert failures >= 3
+        # The policy engine is not what failed.
+        assert loop.gateway.health().engine_ok
+        loop.index.down = None
+        await until(lambda: loop.committed_offset() == 2)
+    assert loop.broker.decided_ids() == ids, "each notice decided once, in order"
+    assert loop.index.closed, "the gateway closes its child index client when it stops"
+
+
+async def test_an_index_slower_than_its_budget_decides_nothing_and_raises_the_stall_alert() -> None:
+    loop = Loop(child_index_timeout_s=0.02, stall_alert_after_s=0.05)
+    ids = loop.publish(1)
+    loop.index.delay_s = 0.2
+    async with loop.running():
+        await until(lambda: loop.gateway.stats.stall_alerts >= 1)
+        assert loop.broker.committed == []
+        assert loop.engine.asked == []
+        slow = loop.metric(
+            "safehub_gateway_child_context_failures_total", kind="child_index_timeout"
+        )
+        assert slow >= 1
+        loop.index.delay_s = 0.0
+        await until(lambda: loop.committed_offset() == 1)
+    assert loop.broker.decided_ids() == ids

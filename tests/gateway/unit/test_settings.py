@@ -21,7 +21,13 @@ from services.hubkit.envelope import KeyDirectory, SigningKey
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import load_topology
 from tests.factories import POLICIES, SCHEMAS, catalog
-from tests.gateway.loop_fakes import FakeBroker, FakeConsumer, FakeEngine, FakeSeenLog
+from tests.gateway.loop_fakes import (
+    FakeBroker,
+    FakeChildContext,
+    FakeConsumer,
+    FakeEngine,
+    FakeSeenLog,
+)
 
 
 def _hub(tmp_path: Path) -> HubSettings:
@@ -97,6 +103,7 @@ async def test_health_before_running_is_not_ready() -> None:
         agency_keys=KeyDirectory.of([]),
         hub_key=SigningKey.generate("gateway"),
         engine=FakeEngine([]),
+        child_context=FakeChildContext(),
         seen_log=FakeSeenLog(),
         consumer=FakeConsumer(broker),
         producer_factory=broker.new_producer,

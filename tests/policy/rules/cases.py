@@ -1,7 +1,9 @@
 """Policy inputs for the parity and contract tests: notices of every type and shape.
 
 Hand-built samples (every optional field filled, then varied one rule at a time) plus notices
-from the project's synthetic generator, rendered to JSON exactly as the gateway sends them.
+from the project's synthetic generator, rendered to JSON exactly as the gateway sends them;
+and notices with the child's context from the child index (`input.context`) for the rules
+that read it (R7, R8, R9, R12).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from services.hubkit.child_context import empty_context
 from services.hubkit.notice import to_json_value
 from tests.factories import notices
 
@@ -309,6 +312,73 @@ def _invalid() -> dict[str, Any]:
     }
 
 
+def _context(**fields: Any) -> dict[str, Any]:
+    return {**empty_context("5afe0001"), **fields}
+
+
+def _episode(agency: str, started_at: str | None, notice_id: str) -> dict[str, Any]:
+    return {
+        "agency": agency,
+        "status": "RETURNED",
+        "risk_grade": "NO_APPARENT_RISK",
+        "started_at": started_at,
+        "notice_id": notice_id,
+    }
+
+
+def _in_context() -> dict[str, dict[str, Any]]:
+    """Notices with the child's context, as the gateway asks (the context beside the notice)."""
+    absent = sample("MISSING_EPISODE", detail={"risk_grade": "NO_APPARENT_RISK"})
+    episodes = [
+        _episode("POLICE", "2026-11-19T08:00:00.000+00:00", "this"),
+        _episode("CHILDRENS_SERVICES", "2026-11-19T08:00:00.000+00:00", "this again"),
+        _episode("CHILDRENS_SERVICES", "2026-10-01T10:00:00.000+00:00", "earlier"),
+        _episode("VOLUNTARY_SECTOR", "2026-08-21T08:00:00.000+00:00", "at the edge"),
+        _episode("POLICE", "2026-08-01T08:00:00.000+00:00", "too old"),
+        _episode("HEALTH", None, "no start"),
+    ]
+    placed = _context(looked_after=True, placing_la="LA-E09000001")
+    unnamed_la = {"subject": {"responsible_la": None}}
+    elsewhere = _context(responsible_la="LA-E09000001")
+    return {
+        "context: empty": {"notice": absent, "context": _context()},
+        "context: not an object": {"notice": absent, "context": "flagged"},
+        "context: R8 flagged by another agency": {
+            "notice": absent,
+            "context": _context(
+                exploitation={"flagged": True, "flagged_by": ["HEALTH"], "types": ["SEXUAL"]}
+            ),
+        },
+        "context: R8 looked after": {"notice": absent, "context": _context(looked_after=True)},
+        "context: R8 repeat episodes": {
+            "notice": absent,
+            "context": _context(missing_episodes=episodes),
+        },
+        "context: R8 two episodes": {
+            "notice": absent,
+            "context": _context(missing_episodes=episodes[:3]),
+        },
+        "context: R7 responsible LA": {
+            "notice": _merge(sample("MISSING_EPISODE"), unnamed_la),
+            "context": elsewhere,
+        },
+        "context: R7 placing LA": {"notice": sample("MISSING_EPISODE"), "context": placed},
+        "context: R9 school": {
+            "notice": sample(
+                "DOMESTIC_ABUSE_INCIDENT",
+                subject={"age_years": None},
+                detail={"school_urn": None},
+            ),
+            "context": _context(school_urn="URN-999999"),
+        },
+        "context: R12 responsible LA": {
+            "notice": _merge(sample("TRAFFICKING_NRM"), unnamed_la),
+            "context": elsewhere,
+        },
+        "context: R12 placing LA": {"notice": sample("TRAFFICKING_NRM"), "context": placed},
+    }
+
+
 def _synthetic() -> dict[str, dict[str, Any]]:
     generator = notices(seed=20261120)
     return {
@@ -322,4 +392,5 @@ CASES: dict[str, Any] = {
     **{name: {"notice": notice} for name, notice in _variants().items()},
     **_synthetic(),
     **_invalid(),
+    **_in_context(),
 }

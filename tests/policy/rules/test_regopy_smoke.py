@@ -89,19 +89,34 @@ def test_regopy_decides_exactly_as_opa(
 
 
 def test_batch_entrypoint_decides_each_case_as_if_alone(opa_decisions: dict[str, Any]) -> None:
-    """batch_decisions swaps the notice rule per notice; any rule reading `input` directly
-    would see the batch instead of its notice, and this comparison would catch it."""
-    names = list(CASES)
+    """batch_decisions swaps the notice and context rules per notice; any rule reading
+    `input` directly would see the batch instead of its notice, and this comparison would
+    catch it. The cases without a context go in one batch; each case with one in a batch of
+    its own (a batch's contexts are keyed by child, and the cases share one child)."""
+    plain = [name for name, case in CASES.items() if "context" not in case]
     batch = _opa_eval(
         "data.safehub.sharing.batch_decisions",
-        {"notices": [CASES[name].get("notice") for name in names]},
+        {"notices": [CASES[name].get("notice") for name in plain]},
     )
-    differing = [name for name, got in zip(names, batch, strict=True) if got != opa_decisions[name]]
+    in_context = [name for name, case in CASES.items() if "context" in case]
+    alone = _opa_eval(
+        "[d | some c in input.cases; d := data.safehub.sharing.batch_decisions[0] with input as c]",
+        {"cases": [_alone_in_a_batch(CASES[name]) for name in in_context]},
+    )
+    got = dict(zip(plain, batch, strict=True)) | dict(zip(in_context, alone, strict=True))
+    differing = [name for name in CASES if got[name] != opa_decisions[name]]
     assert not differing, f"the batch entrypoint differs for: {differing}"
 
 
+def _alone_in_a_batch(case: dict[str, Any]) -> dict[str, Any]:
+    """A case as a batch of one: its context under its child's key."""
+    notice = case["notice"]
+    return {"notices": [notice], "contexts": {notice["subject"]["linkage_key"]: case["context"]}}
+
+
 def test_only_the_notice_rule_reads_the_input() -> None:
-    """The batch entrypoint relies on every rule reading the notice through `_notice`."""
+    """The batch entrypoint relies on every rule reading the notice through `_notice` and the
+    child's context through `_child_context`."""
     readers = {}
     for path in sorted(POLICIES.rglob("*.rego")):
         if path.name.endswith("_test.rego"):
@@ -111,6 +126,8 @@ def test_only_the_notice_rule_reads_the_input() -> None:
             if re.search(r"\binput\b", code):
                 readers[f"{path.relative_to(POLICIES)}:{number}"] = code.strip()
     assert sorted(readers.values()) == [
+        "_child_context := input.context if is_object(input.context)",
         "_notice := input.notice",
         "batch_decisions := [_decisions_alone(notice) | some notice in input.notices]",
+        "context := input.contexts[notice.subject.linkage_key]",
     ], readers
