@@ -1,5 +1,6 @@
 """The IG query API: what was decided about a notice, a child, a recipient or a period; a
-subject access report for one child; the record of processing; proofs for partners.
+subject access report for one child (over every key the child has: the child index's merges
+and splits, kept by the indexer); the record of processing; proofs for partners.
 
 Every request under /v1 needs a bearer access token (validated against the IdP's JWKS, see
 `services.audit.auth`) whose roles include the IG officer role. Every request by an
@@ -61,6 +62,7 @@ from services.audit.indexer import (
     entry_for_access,
     to_ms,
 )
+from services.audit.linkage import keys_of_child, linkage_history
 from services.audit.reports import (
     ConsoleAccessesPublic,
     DecisionPublic,
@@ -104,7 +106,7 @@ __all__ = [
 ACCESS_LEAF_HEADER = "X-Audit-Access-Leaf"
 
 Outcome = Literal["PERMIT", "PARTIAL", "FLAG_ONLY", "DENY"]
-Event = Literal["SHARING_DECISION", "NOTICE_REJECTED", "ACCESS_REFUSED"]
+Event = Literal["SHARING_DECISION", "NOTICE_REJECTED", "ACCESS_REFUSED", "LINKAGE_DECIDED"]
 
 
 def _now_ms() -> int:
@@ -438,13 +440,23 @@ def recipient_decisions(
 def _sar(
     ctx: ApiContext, key: str, decided_from: dt.datetime | None, decided_to: dt.datetime | None
 ) -> SubjectAccessReportPublic:
+    """The report over every key the child has now (the merges and splits the indexer
+    recorded), not only the key asked about."""
+    changes = ctx.store.linkage_changes()
+    keys = keys_of_child(changes, key)
     return subject_access_report(
         subject_linkage_key=key,
-        decisions=_all_for_subject(ctx, key, _ms(decided_from), _ms(decided_to)),
+        decisions=[
+            d
+            for k in sorted(keys)
+            for d in _all_for_subject(ctx, k, _ms(decided_from), _ms(decided_to))
+        ],
         generated_at=dt.datetime.fromtimestamp(ctx.clock_ms() / 1000, tz=dt.UTC),
         log=_log_position(ctx),
         period_from=decided_from,
         period_to=decided_to,
+        subject_keys=keys,
+        linkage=linkage_history(changes, keys),
     )
 
 
@@ -461,7 +473,8 @@ def subject_access_report_json(
     decided_to: To = None,
 ) -> SubjectAccessReportPublic:
     """Every disclosure of one child's information: to whom, when, why, on what basis, and
-    what was withheld; third parties protected."""
+    what was withheld; third parties protected. Covers every key the child has (the child
+    index's merges and splits), lists them and the merges and splits."""
     return _sar(ctx, subject_linkage_key, decided_from, decided_to)
 
 
@@ -510,8 +523,8 @@ def record_of_processing(
 def console_access(
     ctx: Ctx, _access: Audited, limit: Limit = 100, offset: Offset = 0
 ) -> ConsoleAccessesPublic:
-    """Access events from the MASH console (refusals), signed by the console's key, in log
-    order."""
+    """Access events from the MASH console (refusals and linkage decisions), signed by the
+    console's key, in log order."""
     limit = min(limit, ctx.settings.query_limit_max)
     items = []
     for leaf in ctx.store.entries_of_kind(EntryKind.CONSOLE_ACCESS, limit=limit, offset=offset):

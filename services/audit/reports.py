@@ -15,17 +15,28 @@ Third parties in the subject access report
     out free text a practitioner typed (a human decision-maker's rationale, a break-glass
     justification), which may mention other people. Recipients are named by organisation,
     role and team: staff are not named, and the records hold no staff names anyway.
+
+A child with more than one key
+    The child index may find that records held under different pseudonymous keys are one child
+    (a merge) or that records it joined are two children (a split); the audit service keeps
+    those changes (`services.audit.linkage`). The report for any one of a child's keys covers
+    every key the child has now (`subject_keys`, the key asked about first): every decision
+    about any of them, each line naming the key it was made under, and every change that named
+    one of them (`linkage_changes`: merge or split, when, decided by a member of MASH staff
+    (their staff id) or by the matching model). A key split off is another child's: its
+    decisions are not in the report, and the changes that name it only count it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import jinja2
 from pydantic import BaseModel, ConfigDict
 
+from services.audit.linkage import MODEL_DECIDER, LinkageChangeKind, LinkageChangeView
 from services.audit.storage import ProcessingCount, StoredLeaf
 from services.hubkit.notice import to_json_value
 
@@ -38,6 +49,8 @@ __all__ = [
     "DecisionsPublic",
     "DisclosurePublic",
     "LawfulBasisPublic",
+    "LinkageChangePublic",
+    "LinkageDecisionPublic",
     "LogPositionPublic",
     "NotSharedPublic",
     "ProcessingRowPublic",
@@ -49,6 +62,7 @@ __all__ = [
     "console_access_view",
     "decision_view",
     "field_labels",
+    "linkage_change_view",
     "processing_summary",
     "rejection_view",
     "render_subject_access_html",
@@ -207,8 +221,23 @@ class DecisionsPublic(_Public):
     items: list[DecisionPublic]
 
 
+class LinkageDecisionPublic(_Public):
+    """A review-queue decision made in the console (LINKAGE_DECIDED): pseudonymous keys, ids
+    and the rationale's digest (the text stays with the child index)."""
+
+    review_id: str
+    left_child_key: str
+    right_child_key: str
+    outcome: str
+    """SAME_CHILD or NOT_SAME_CHILD."""
+    surviving_child_key: str | None
+    match_probability: float | None
+    rationale_sha256: str
+
+
 class ConsoleAccessPublic(_Public):
-    """One access event from the MASH console (a refusal), signed by the console's key."""
+    """One access event from the MASH console (a refusal, or a linkage decision), signed by
+    the console's key."""
 
     leaf_index: int
     access_id: str
@@ -222,6 +251,8 @@ class ConsoleAccessPublic(_Public):
     notice_id: str | None
     signed_by: str | None
     """Key id of the console key that signed the event."""
+    linkage: LinkageDecisionPublic | None = None
+    """For LINKAGE_DECIDED: the decision."""
 
 
 class ConsoleAccessesPublic(_Public):
@@ -278,6 +309,8 @@ class DisclosurePublic(_Public):
     emergency_override: bool
     repeated_record: bool
     """True when the hub logged this decision more than once (a re-sent decision)."""
+    subject_linkage_key: str
+    """Which of the child's references the decision was made under."""
 
 
 class NotSharedPublic(_Public):
@@ -289,6 +322,27 @@ class NotSharedPublic(_Public):
     recipient_organisation: str
     recipient_role: str
     reason: str
+    subject_linkage_key: str
+    """Which of the child's references the decision was made under."""
+
+
+class LinkageChangePublic(_Public):
+    """A change to which records the hub treats as the child's: a merge or a split."""
+
+    kind: str
+    """MERGE (records under these references are one child) or SPLIT (records that had been
+    joined are about different children)."""
+    occurred_at: dt.datetime
+    references: list[str]
+    """The child's own references the change names (pseudonymous keys)."""
+    other_references: int
+    """How many references the change names that are someone else's (not shown)."""
+    description: str
+    decided_by: str
+    staff_id: str | None
+    """The MASH staff member's user id when a person decided; None for the matching model."""
+    review_id: str | None
+    match_probability: float | None
 
 
 class SubjectAccessReportPublic(_Public):
@@ -302,6 +356,10 @@ class SubjectAccessReportPublic(_Public):
     """Each organisation and role that received information, once."""
     log: LogPositionPublic
     notes: list[str]
+    subject_keys: list[str]
+    """Every reference of the child the report covers: the one asked about first."""
+    linkage_changes: list[LinkageChangePublic]
+    """Merges and splits that named any of them, oldest first (not limited to the period)."""
 
 
 class ProcessingRowPublic(_Public):
@@ -419,6 +477,7 @@ def console_access_view(
 ) -> ConsoleAccessPublic:
     """The IG view of one console access leaf from its decoded ConsoleAccess event."""
     feed = record.get("feed")
+    linkage = record.get("linkage")
     return ConsoleAccessPublic(
         leaf_index=leaf.leaf_index,
         access_id=str(record["access_id"]),
@@ -430,6 +489,7 @@ def console_access_view(
         feed=RecipientPublic(**feed) if feed else None,
         notice_id=record.get("notice_id"),
         signed_by=signed_by,
+        linkage=LinkageDecisionPublic(**linkage) if linkage else None,
     )
 
 
@@ -454,6 +514,44 @@ def _decided_by(role: str | None) -> str:
     return "the hub's sharing rules, automatically"
 
 
+def linkage_change_view(view: LinkageChangeView) -> LinkageChangePublic:
+    """One merge or split as the child's report shows it."""
+    change = view.change
+    by_model = change.decided_by == MODEL_DECIDER
+    if by_model:
+        decided_by = "the hub's matching model, automatically"
+    elif change.review_id is not None:
+        decided_by = f"a member of MASH staff (staff id {change.decided_by}), after review"
+    else:
+        decided_by = f"a member of MASH staff (staff id {change.decided_by})"
+    if change.kind is LinkageChangeKind.MERGE:
+        description = (
+            "The hub recognised that records it held under different references are about "
+            "the same child, and joined them."
+        )
+        if view.other_references:
+            description += (
+                f" Records under {view.other_references} of those references were later found "
+                "to be about someone else and separated again; they are not in this report."
+            )
+    else:
+        description = (
+            "The hub found that records it had joined are not all about the same child, and "
+            "separated them. The records about someone else are not in this report."
+        )
+    return LinkageChangePublic(
+        kind=change.kind.value,
+        occurred_at=view.occurred_at,
+        references=list(view.keys),
+        other_references=view.other_references,
+        description=description,
+        decided_by=decided_by,
+        staff_id=None if by_model else change.decided_by,
+        review_id=change.review_id,
+        match_probability=change.match_probability,
+    )
+
+
 def subject_access_report(
     *,
     subject_linkage_key: str,
@@ -462,15 +560,21 @@ def subject_access_report(
     log: LogPositionPublic,
     period_from: dt.datetime | None = None,
     period_to: dt.datetime | None = None,
+    subject_keys: Collection[str] = (),
+    linkage: Sequence[LinkageChangeView] = (),
 ) -> SubjectAccessReportPublic:
     """Every disclosure of one child's information, and every decision not to share it.
 
     `decisions` are the child's logged sharing decisions (other events are ignored).
+    `subject_keys` are every key of the child (`linkage.keys_of_child`; the key asked about
+    is always covered) and `linkage` the changes that named them (`linkage.linkage_history`).
     """
+    keys = [subject_linkage_key, *sorted(set(subject_keys) - {subject_linkage_key})]
+    covered = frozenset(keys)
     disclosures: list[DisclosurePublic] = []
     not_shared: list[NotSharedPublic] = []
     for d in sorted(decisions, key=lambda d: (d.decided_at, d.leaf_index)):
-        if d.event != "SHARING_DECISION" or d.subject_linkage_key != subject_linkage_key:
+        if d.event != "SHARING_DECISION" or d.subject_linkage_key not in covered:
             continue
         recipient = d.recipient
         if recipient is None:
@@ -484,6 +588,7 @@ def subject_access_report(
                     recipient_organisation=recipient.organisation,
                     recipient_role=recipient.role,
                     reason=d.explanation,
+                    subject_linkage_key=d.subject_linkage_key,
                 )
             )
             continue
@@ -508,6 +613,7 @@ def subject_access_report(
                 decided_by=_decided_by(d.human_decision_maker),
                 emergency_override=d.break_glass,
                 repeated_record=d.duplicate_of is not None,
+                subject_linkage_key=d.subject_linkage_key,
             )
         )
     recipients = sorted({f"{d.recipient_organisation} ({d.recipient_role})" for d in disclosures})
@@ -520,6 +626,13 @@ def subject_access_report(
         "Free-text notes written by practitioners are not included, as they may mention "
         "other people; ask the information governance team if you need them reviewed.",
     ]
+    if len(keys) > 1 or linkage:
+        notes.append(
+            "Agencies may hold records about you that the hub first kept under different "
+            "references. This report covers every reference the hub now holds for you, and "
+            "lists when records were joined or separated and who decided. Records found to be "
+            "about someone else are not included, and their references are not shown."
+        )
     return SubjectAccessReportPublic(
         subject_linkage_key=subject_linkage_key,
         generated_at=generated_at,
@@ -530,6 +643,8 @@ def subject_access_report(
         recipients=recipients,
         log=log,
         notes=notes,
+        subject_keys=keys,
+        linkage_changes=[linkage_change_view(v) for v in linkage],
     )
 
 

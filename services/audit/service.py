@@ -1,6 +1,7 @@
 """The audit indexer's Kafka edge: consume `audit.decisions.v1` (the gateway's decisions) and
 `audit.access.v1` (the console's access events), append to the log, sign and publish
-checkpoints.
+checkpoints; and keep the child index's merges and splits (`childindex.linkage.v1`), so a
+subject access report covers every key a child has (`services.audit.linkage`).
 
 Loop, per partition batch (each topic has one partition, so each has one total order):
 
@@ -21,6 +22,14 @@ delivered again anyway (a rebalance while a batch was in flight, an operator res
 group's offsets), each comes back with the same decision id and the same bytes, which the
 store recognises (unique (entry id, leaf hash)) and skips: the tree never grows twice.
 
+Linkage changes. A batch from the linkage topic is read the same way (`linkage.read_linkage_
+change`): each well-formed LinkageChanged is recorded in the linkage history, in topic order,
+once per event id; a record that is not one becomes a REJECTED leaf of the log; both in one
+database transaction (`AuditStore.append_linkage`), then the offsets are committed. The
+history must be whole to be right, so an empty store reads the linkage topic from its start
+(`start_offset` does not apply), and a restarted indexer continues after the last record it
+recorded.
+
 Checkpoints. Every `checkpoint_interval_s`, if the tree grew, the service first checks the
 store against itself and against the last signed checkpoint (`storage.check_tree`: the tree
 must provably extend it), then signs (tree size, root, time) with the log's Ed25519 key,
@@ -39,6 +48,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -55,6 +65,7 @@ from services.audit.indexer import (
     plan_checkpoint,
 )
 from services.audit.keys import ensure_log_key
+from services.audit.linkage import LinkageChanged, read_linkage_change
 from services.audit.settings import LOG_KEY_NAME, AuditSettings
 from services.audit.storage import AuditStore, StoredCheckpoint, check_tree
 from services.audit.storage_sql import open_store
@@ -69,11 +80,14 @@ from services.hubkit.topology import (
     AUDIT_GROUP,
     AUDIT_PRINCIPAL,
     AUDIT_TOPIC,
+    LINKAGE_TOPIC,
 )
 
 __all__ = ["AuditIndexer", "IndexerStats", "build_indexer", "main", "run_until_signalled"]
 
 log = logging.getLogger("safehub.audit")
+
+_T = TypeVar("_T")
 
 
 def _now_ms() -> int:
@@ -91,6 +105,11 @@ class IndexerStats:
     checkpoints_signed: int = 0
     checkpoints_published: int = 0
     access_events: int = 0
+    linkage_changes: int = 0
+    """Linkage changes recorded (records of the linkage topic that were not rejected are
+    counted here, not in `records`: they are not leaves)."""
+    linkage_repeated: int = 0
+    """Linkage changes read again whose event id was already recorded."""
     rejected: Counter[str] = field(default_factory=Counter)
     """Records refused by their topic's check, by topic and reason ("<topic> <REASON>")."""
 
@@ -154,7 +173,8 @@ class AuditIndexer:
         self._consumer = make_consumer(self._hub, AUDIT_PRINCIPAL, group_id=AUDIT_GROUP)
         self._producer = make_producer(self._hub, AUDIT_PRINCIPAL)
         self._consumer.subscribe(
-            topics=[AUDIT_TOPIC, AUDIT_ACCESS_TOPIC], listener=_ResumeFromStore(self)
+            topics=[AUDIT_TOPIC, AUDIT_ACCESS_TOPIC, LINKAGE_TOPIC],
+            listener=_ResumeFromStore(self),
         )
         await self._producer.start()
         await self._consumer.start()
@@ -190,11 +210,11 @@ class AuditIndexer:
                 position = await asyncio.to_thread(
                     self._store.next_source_offset, tp.topic, tp.partition
                 )
-            start = (
-                self._settings.access_start_offset
-                if tp.topic == AUDIT_ACCESS_TOPIC
-                else self._settings.start_offset
-            )
+            start = {
+                AUDIT_ACCESS_TOPIC: self._settings.access_start_offset,
+                # A partial merge/split history would give a child the wrong keys.
+                LINKAGE_TOPIC: 0,
+            }.get(tp.topic, self._settings.start_offset)
             if position is not None:
                 self._consumer.seek(tp, position)
             elif start > 0:
@@ -215,6 +235,9 @@ class AuditIndexer:
         ]
 
     async def _index(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+        if tp.topic == LINKAGE_TOPIC:
+            await self._index_linkage(tp, records)
+            return
         entries = self._entries(tp, records)
         if any(e.rejection is RejectionReason.UNKNOWN_SIGNER for e in entries):
             self._keys = await asyncio.to_thread(self._load_keys)
@@ -234,26 +257,65 @@ class AuditIndexer:
                         "reason": entry.rejection.value,
                     },
                 )
-        while True:
-            try:
-                async with self._appending:
-                    result = await asyncio.to_thread(
-                        self._store.append, entries, appended_at_ms=self._clock_ms()
-                    )
-                break
-            except StorageCorrupt:
-                raise
-            except StorageError as error:
-                # Nothing committed: retry the same batch; offsets stay where they were.
-                self.stats.storage_retries += 1
-                log.error("append failed, retrying", extra={"error": error.reason[:200]})
-                await asyncio.sleep(self._settings.retry_backoff_s)
+        result = await self._retrying(
+            lambda: self._store.append(entries, appended_at_ms=self._clock_ms())
+        )
         self.stats.batches += 1
         self.stats.records += len(records)
         self.stats.appended += result.appended
         self.stats.redelivered += result.skipped
         self.stats.duplicates += result.duplicates
         await self._commit_offsets({tp: records[-1].offset + 1})
+
+    async def _index_linkage(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+        changes: list[LinkageChanged] = []
+        rejected: list[LogEntry] = []
+        for r in records:
+            read = read_linkage_change(
+                self._catalog,
+                r.value if r.value is not None else b"",
+                source=SourcePosition(tp.topic, tp.partition, r.offset),
+            )
+            if isinstance(read, LinkageChanged):
+                changes.append(read)
+                continue
+            rejected.append(read)
+            assert read.rejection is not None
+            self.stats.rejected[f"{tp.topic} {read.rejection.value}"] += 1
+            # Position and reason only, as for the audit topics.
+            log.warning(
+                "linkage record rejected",
+                extra={"topic": tp.topic, "offset": r.offset, "reason": read.rejection.value},
+            )
+        result = await self._retrying(
+            lambda: self._store.append_linkage(
+                changes, rejected=rejected, appended_at_ms=self._clock_ms()
+            )
+        )
+        self.stats.batches += 1
+        self.stats.records += len(rejected)
+        self.stats.appended += result.rejected.appended
+        self.stats.redelivered += result.rejected.skipped
+        self.stats.linkage_changes += result.recorded
+        self.stats.linkage_repeated += result.repeated
+        if result.recorded:
+            log.info("linkage changes recorded", extra={"count": result.recorded})
+        await self._commit_offsets({tp: records[-1].offset + 1})
+
+    async def _retrying(self, write: Callable[[], _T]) -> _T:
+        """Run a store write in a thread until it commits. Nothing is committed when it fails,
+        so the same batch is retried and the offsets stay where they were; a corrupt store
+        stops the indexer."""
+        while True:
+            try:
+                async with self._appending:
+                    return await asyncio.to_thread(write)
+            except StorageCorrupt:
+                raise
+            except StorageError as error:
+                self.stats.storage_retries += 1
+                log.error("append failed, retrying", extra={"error": error.reason[:200]})
+                await asyncio.sleep(self._settings.retry_backoff_s)
 
     async def _commit_offsets(self, offsets: dict[TopicPartition, int]) -> None:
         """After the database commit, never before (see the module docstring).

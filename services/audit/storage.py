@@ -14,6 +14,9 @@ What a store guarantees
   perfect subtree is stored, so proofs for any earlier size are O(log n) reads.
 - Checkpoint history: every signed checkpoint, at most one per tree size, never a second root
   for a size (the store refuses to record a split view of its own log).
+- Linkage history: the child index's merges and splits (`services.audit.linkage`), in the
+  order read, each event id once, append-only beside the tree (not leaves of it: they are
+  not audit records, and the log's proofs and exports are unchanged by them).
 
 The proof helpers below work on any `AuditStore`.
 """
@@ -41,12 +44,14 @@ from services.audit.errors import (
     StorageCorrupt,
 )
 from services.audit.indexer import EntryKind, IndexColumns, LogEntry, SourcePosition
+from services.audit.linkage import LinkageChanged
 
 __all__ = [
     "AppendResult",
     "AuditStore",
     "CachedSubtrees",
     "DecisionQuery",
+    "LinkageAppendResult",
     "ProcessingCount",
     "StoredCheckpoint",
     "StoredLeaf",
@@ -76,6 +81,16 @@ class AppendResult:
     skipped: int
     duplicates: int
     head: TreeHead
+
+
+@dataclass(frozen=True, slots=True)
+class LinkageAppendResult:
+    """What one batch from the linkage topic did: changes recorded, changes already recorded
+    (same event id: a re-delivery) and rejected records appended to the log as leaves."""
+
+    recorded: int
+    repeated: int
+    rejected: AppendResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +191,24 @@ class AuditStore(Protocol):
     def count_of_kind(self, kind: EntryKind) -> int: ...
 
     def next_source_offset(self, topic: str, partition: int) -> int | None:
-        """The offset after the last record logged from a topic partition, if any."""
+        """The offset after the last record logged (or linkage change recorded) from a topic
+        partition, if any."""
+        ...
+
+    def append_linkage(
+        self,
+        changes: Sequence[LinkageChanged],
+        *,
+        rejected: Sequence[LogEntry] = (),
+        appended_at_ms: int,
+    ) -> LinkageAppendResult:
+        """Record a batch read from the linkage topic in one transaction: the changes (in
+        order; an event id already recorded is skipped) and the records that were not
+        changes, as REJECTED leaves of the log."""
+        ...
+
+    def linkage_changes(self) -> list[LinkageChanged]:
+        """Every recorded linkage change, in the order recorded."""
         ...
 
     def add_checkpoint(self, checkpoint: Checkpoint, note: bytes) -> StoredCheckpoint:

@@ -13,6 +13,8 @@ Tables
     audit_nodes             every completed perfect subtree above the leaves: (level, index)
     audit_checkpoints       signed checkpoint history, one per tree size
     audit_checkpoint_publications  when each checkpoint reached the checkpoint topic
+    audit_linkage_events    the child index's merges and splits, in the order read (`seq`),
+                            one row per event id, with the Kafka position read from
 
 Every table but the head is append-only, enforced by triggers, so a bug cannot rewrite the
 log; a person with database rights still can, which is what the signed checkpoints and the
@@ -22,6 +24,7 @@ verifier catch.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,7 @@ from sqlalchemy import (
     Column,
     Connection,
     Engine,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -43,6 +47,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Table,
+    Text,
     UniqueConstraint,
     create_engine,
     event,
@@ -65,9 +70,11 @@ from services.audit.indexer import (
     SourcePosition,
     plan_appends,
 )
+from services.audit.linkage import LinkageChanged, LinkageChangeKind
 from services.audit.storage import (
     AppendResult,
     DecisionQuery,
+    LinkageAppendResult,
     ProcessingCount,
     StoredCheckpoint,
     StoredLeaf,
@@ -173,12 +180,35 @@ publications = Table(
     Column("to_topic", Boolean, nullable=False, default=True),
 )
 
+linkage_events = Table(
+    "audit_linkage_events",
+    metadata,
+    # The order the changes were read in is the order they are applied in.
+    Column("seq", _LeafIndex, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("child_key", String(64), nullable=False),
+    Column("other_keys", Text, nullable=False),  # a JSON array of child keys
+    Column("decided_by", String(160), nullable=False),
+    Column("review_id", String(160)),
+    Column("match_probability", Float),
+    Column("occurred_at_ms", BigInteger, nullable=False),
+    Column("source_topic", String(255)),
+    Column("source_partition", Integer),
+    Column("source_offset", BigInteger),
+    Column("recorded_at_ms", BigInteger, nullable=False),
+    # A change re-delivered (or announced twice) is recorded once.
+    UniqueConstraint("event_id", name="audit_linkage_events_event_id"),
+    Index("audit_linkage_events_source", "source_topic", "source_partition", "source_offset"),
+)
+
 APPEND_ONLY_TABLES = (
     "audit_leaves",
     "audit_leaf_rules",
     "audit_nodes",
     "audit_checkpoints",
     "audit_checkpoint_publications",
+    "audit_linkage_events",
 )
 
 _CHUNK = 500  # rows per IN (...) list, well under every backend's parameter limit
@@ -528,13 +558,66 @@ class SqlAuditStore:
         )
 
     def next_source_offset(self, topic: str, partition: int) -> int | None:
+        found = []
         with self._reading() as conn:
-            value = conn.execute(
-                select(func.max(leaves.c.source_offset)).where(
-                    leaves.c.source_topic == topic, leaves.c.source_partition == partition
-                )
-            ).scalar_one_or_none()
-        return None if value is None else int(value) + 1
+            # A topic's records are leaves, linkage changes, or (the linkage topic) both.
+            for table in (leaves, linkage_events):
+                value = conn.execute(
+                    select(func.max(table.c.source_offset)).where(
+                        table.c.source_topic == topic, table.c.source_partition == partition
+                    )
+                ).scalar_one_or_none()
+                if value is not None:
+                    found.append(int(value))
+        return max(found) + 1 if found else None
+
+    # -- linkage ------------------------------------------------------------------------------
+
+    def append_linkage(
+        self,
+        changes: Sequence[LinkageChanged],
+        *,
+        rejected: Sequence[LogEntry] = (),
+        appended_at_ms: int,
+    ) -> LinkageAppendResult:
+        try:
+            with self._engine.begin() as conn:
+                # The head lock first (also when nothing is rejected): writers stay serialised
+                # on one row, and the batch commits whole or not at all.
+                logged = self._append(conn, rejected, appended_at_ms)
+                ids = sorted({c.event_id for c in changes})
+                known: set[str] = set()
+                for chunk in _chunks(ids):
+                    known.update(
+                        conn.execute(
+                            select(linkage_events.c.event_id).where(
+                                linkage_events.c.event_id.in_(chunk)
+                            )
+                        ).scalars()
+                    )
+                rows = []
+                for change in changes:
+                    if change.event_id in known:
+                        continue
+                    known.add(change.event_id)
+                    rows.append(_linkage_row(change, appended_at_ms))
+                # One statement per row keeps `seq` in the order given on every backend.
+                for row in rows:
+                    conn.execute(insert(linkage_events).values(**row))
+        except (StorageError, NotFound):
+            raise
+        except SQLAlchemyError as error:
+            raise StorageError(
+                f"recording {len(changes)} linkage changes failed: {error}"
+            ) from error
+        return LinkageAppendResult(
+            recorded=len(rows), repeated=len(changes) - len(rows), rejected=logged
+        )
+
+    def linkage_changes(self) -> list[LinkageChanged]:
+        with self._reading() as conn:
+            rows = conn.execute(select(linkage_events).order_by(linkage_events.c.seq)).all()
+        return [_linkage_change(r) for r in rows]
 
     # -- checkpoints --------------------------------------------------------------------------
 
@@ -683,6 +766,47 @@ def leaf_row(
         "source_offset": source.offset if source else None,
         "appended_at_ms": appended_at_ms,
     }
+
+
+def _linkage_row(change: LinkageChanged, recorded_at_ms: int) -> dict[str, Any]:
+    source = change.source
+    return {
+        "event_id": change.event_id,
+        "kind": change.kind.value,
+        "child_key": change.child_key,
+        "other_keys": json.dumps(list(change.other_keys)),
+        "decided_by": change.decided_by,
+        "review_id": change.review_id,
+        "match_probability": change.match_probability,
+        "occurred_at_ms": change.occurred_at_ms,
+        "source_topic": source.topic if source else None,
+        "source_partition": source.partition if source else None,
+        "source_offset": source.offset if source else None,
+        "recorded_at_ms": recorded_at_ms,
+    }
+
+
+def _linkage_change(row: Row[Any]) -> LinkageChanged:
+    try:
+        other_keys = json.loads(row.other_keys)
+        kind = LinkageChangeKind(row.kind)
+    except ValueError as error:
+        raise StorageCorrupt(
+            f"linkage change {row.seq} is damaged in the store ({error}); investigate the database"
+        ) from error
+    return LinkageChanged(
+        event_id=row.event_id,
+        kind=kind,
+        child_key=row.child_key,
+        other_keys=tuple(str(k) for k in other_keys),
+        decided_by=row.decided_by,
+        review_id=row.review_id,
+        match_probability=row.match_probability,
+        occurred_at_ms=int(row.occurred_at_ms),
+        source=SourcePosition(row.source_topic, int(row.source_partition), int(row.source_offset))
+        if row.source_topic is not None
+        else None,
+    )
 
 
 def _stored_leaf(row: Row[Any], rule_ids: tuple[str, ...]) -> StoredLeaf:

@@ -4,7 +4,8 @@ safehub console serve [--port N] [--host H]
     Runs the console (default http://127.0.0.1:18400). Needs the local stack (`safehub
     stack up`) and an identity provider: `safehub adapters serve` runs the local one on
     18205. With the local provider, the console registers itself as its OIDC client
-    (authorization code + PKCE, private_key_jwt) on start.
+    (authorization code + PKCE, private_key_jwt) on start, and its own client for the child
+    index's review queue (`console-childindex`, client credentials).
 safehub console users
     Lists the synthetic sign-in users and says which file (0600) holds their generated
     development passwords; the passwords themselves are never printed.
@@ -39,20 +40,31 @@ def register(subparsers: Any) -> None:
 
 
 def register_local_client(hub: Any, console: Any) -> None:
-    """Register the console with the LOCAL identity provider's state (development only)."""
-    from services.identity.clients import ensure_signin_client
+    """Register the console with the LOCAL identity provider's state (development only): its
+    sign-in client, and its own client-credentials client for the child index's review queue
+    (`console-childindex`, scopes children:review and children:keys, its private key where
+    ConsoleSettings.child_index_client_key says)."""
+    from services.identity.clients import ensure_service_client, ensure_signin_client
     from services.identity.settings import IdentitySettings
 
     identity = IdentitySettings()
     if identity.issuer != console.issuer:
         return  # another IdP: its administrator registers the console there
+    state_dir = identity.resolved_state_dir(hub.data_dir)
     ensure_signin_client(
-        state_dir=identity.resolved_state_dir(hub.data_dir),
+        state_dir=state_dir,
         private_key_path=console.resolved_client_key_path(hub.data_dir),
         client_id=console.client_id,
         agency="MASH",
         redirect_uris=(console.redirect_uri,),
         resources=(console.token_audience,),
+    )
+    ensure_service_client(
+        state_dir=state_dir,
+        private_key_path=console.resolved_child_index_client_key(hub.data_dir),
+        client_id=console.child_index_client_id,
+        agency="MASH",
+        scopes=tuple(console.child_index_scopes),
     )
 
 

@@ -7,8 +7,15 @@ GET  /login, /auth/callback     OIDC sign-in (authorization code + PKCE)
 POST /logout                    sign out (ends the server-side session)
 GET  /queue?show=awaiting|all&page=N
 GET  /items/{notice_id}         one notice as this person may see it; 403 + audit otherwise
-GET  /children/{handle}         a child's chronology across agencies; 403 + audit otherwise
+GET  /children/{handle}         a child's chronology across agencies (every key the child index
+                                merged into the child); 403 + audit otherwise
 POST /children/{handle}/decisions   a triage decision, published as MASH_DECISION
+GET  /reviews?show=open|decided "same child?": the child index's review queue, most likely first
+GET  /reviews/{review_id}       one review: both children's records side by side
+POST /reviews/{review_id}/decision  same child / not the same child + rationale, sent to the
+                                index as this person, audited as LINKAGE_DECIDED
+                                (the review pages: MASH decision makers and the MASH manager
+                                only; anyone else 403 + audit)
 Live (do not count as activity; see sessions.py):
 GET  /live/events               Server-Sent Events: something changed in this person's feed
 GET  /live/queue, /live/children/{handle}   the fragments a page re-fetches on an event
@@ -28,7 +35,16 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from services.console.routes import children, decisions, items, live, ops, queue, signin
+from services.console.routes import (
+    children,
+    decisions,
+    items,
+    live,
+    ops,
+    queue,
+    reviews,
+    signin,
+)
 from services.console.routes.dependencies import NotSignedIn, not_signed_in_response
 from services.console.runtime import ConsoleRuntime, running_console
 from services.console.security_headers import SecurityHeaders
@@ -39,7 +55,7 @@ from services.hubkit.settings import HubSettings
 __all__ = ["create_app"]
 
 _HERE = Path(__file__).parent
-_ROUTERS = (signin, queue, items, children, decisions, live, ops)
+_ROUTERS = (signin, queue, items, children, decisions, reviews, live, ops)
 
 RuntimeFactory = Callable[[SessionStore], AbstractAsyncContextManager[ConsoleRuntime]]
 

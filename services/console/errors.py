@@ -5,15 +5,30 @@ ConsoleError
 │                          skipped with a log line, never shown (feeds.py)
 ├── ChildNotIdentifiable   a decision cannot say who it is about (the name is not visible
 │                          to the decider): 400, the form explains
-└── SignInFailed           the identity provider's answer was not accepted: 400, the start
-                           page asks to try again (no details: they could help an attacker)
+├── SignInFailed           the identity provider's answer was not accepted: 400, the start
+│                          page asks to try again (no details: they could help an attacker)
+└── ChildIndexError        the child index's review queue (child_index.py)
+    ├── ChildIndexUnavailable   no answer, a refusal or an answer of another shape: 503, the
+    │                           page says nothing was recorded and keeps what was typed
+    ├── ReviewNotFound          no such review: 404
+    └── ReviewAlreadyDecided    decided before this answer arrived: 409, the page says by
+                                whom (you, or someone else) and that nothing changed
 
 Refusals (403) are not errors: they are outcomes, audited (domain/access.py).
 """
 
 from __future__ import annotations
 
-__all__ = ["ChildNotIdentifiable", "ConsoleError", "FeedItemInvalid", "SignInFailed"]
+__all__ = [
+    "ChildIndexError",
+    "ChildIndexUnavailable",
+    "ChildNotIdentifiable",
+    "ConsoleError",
+    "FeedItemInvalid",
+    "ReviewAlreadyDecided",
+    "ReviewNotFound",
+    "SignInFailed",
+]
 
 
 class ConsoleError(Exception):
@@ -29,4 +44,21 @@ class ChildNotIdentifiable(ConsoleError, ValueError):
 
 
 class SignInFailed(ConsoleError):
+    pass
+
+
+class ChildIndexError(ConsoleError):
+    """The child index did not do what was asked; the message names the kind of failure
+    (never an identifier, a name or a rationale)."""
+
+
+class ChildIndexUnavailable(ChildIndexError):
+    pass
+
+
+class ReviewNotFound(ChildIndexError):
+    pass
+
+
+class ReviewAlreadyDecided(ChildIndexError):
     pass

@@ -63,6 +63,11 @@ class ChangeHub:
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(change)
 
+    def publish_everyone(self, change: Change) -> None:
+        """A change to every feed's pages (a merge or split regroups children in all)."""
+        for subscriber_id in list(self._listeners):
+            self.publish(subscriber_id, change)
+
     def listeners(self, subscriber_id: str) -> int:
         return len(self._listeners.get(subscriber_id, ()))
 

@@ -3,10 +3,11 @@
 - `DecisionSender`: a triage decision, as a MASH_DECISION notice signed with the MASH's
   agency key and produced to `notices.mash.v1` as `adapter-mash`, so the gateway verifies,
   decides, audits and routes it exactly like a notice from any agency.
-- `RefusalRecorder`: an ACCESS_REFUSED console access event, sealed with the console's own
-  signing key and produced to `audit.access.v1` as the `console` principal, whose only right
-  is to write that topic (it cannot write `audit.decisions.v1`, and the audit log accepts
-  nothing on the access topic that the console's key did not sign).
+- `RefusalRecorder`: a console access event (ACCESS_REFUSED, or LINKAGE_DECIDED for a review
+  decision), sealed with the console's own signing key and produced to `audit.access.v1` as
+  the `console` principal, whose only right is to write that topic (it cannot write
+  `audit.decisions.v1`, and the audit log accepts nothing on the access topic that the
+  console's key did not sign).
 
 Both wait for the broker's acknowledgement (idempotent producer, acks=all) before the
 person is told anything happened.

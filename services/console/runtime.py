@@ -5,7 +5,11 @@ What the runtime holds, and as whom it talks to the broker:
 - the decision publisher, as `adapter-mash` with the MASH's signing key;
 - the refusal recorder, as `console` (write-only on `audit.access.v1`), sealing each event
   with the console's signing key (`<keys_dir>/private/console.pem`);
-- the OIDC client, with the console's private key.
+- the OIDC client, with the console's private key;
+- the linkage follower, as `console` (read-only on `childindex.linkage.v1`), into the alias
+  map that groups a child's keys;
+- the child index client (the review queue), with the console's own client credentials
+  (`console-childindex`, `<data_dir>/console/console-childindex.pem`).
 """
 
 from __future__ import annotations
@@ -18,10 +22,18 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
+from services.console.child_index import (
+    HttpReviewIndex,
+    NoReviewIndex,
+    OpenReviewCount,
+    ReviewIndex,
+)
 from services.console.domain.deadlines import Timescales
 from services.console.domain.decisions import DecisionOrigin, EarlyHelpChoice, early_help_choices
-from services.console.domain.projection import FeedProjection
+from services.console.domain.linkage import ChildAliases
+from services.console.domain.projection import Applied, Change, FeedProjection
 from services.console.feeds import ChangeHub, FeedFollower
+from services.console.linkage_feed import LinkageFollower
 from services.console.outbound import (
     AuditRefusalRecorder,
     DecisionSender,
@@ -32,13 +44,14 @@ from services.console.sessions import SessionStore
 from services.console.settings import ConsoleSettings
 from services.console.signin import OidcSignIn, SignIn
 from services.hubkit.bus import make_producer
+from services.hubkit.client_credentials import ClientCredentials
 from services.hubkit.codec import SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, load_signing_key
 from services.hubkit.jwt_keys import load_key
 from services.hubkit.publisher import NoticePublisher
 from services.hubkit.settings import HubSettings
-from services.hubkit.tls import http_verify
-from services.hubkit.topology import CONSOLE_PRINCIPAL, Topology, load_topology
+from services.hubkit.tls import http_client, http_verify
+from services.hubkit.topology import CONSOLE_PRINCIPAL, LINKAGE_TOPIC, Topology, load_topology
 
 __all__ = [
     "MASH_AGENCY",
@@ -75,9 +88,37 @@ class ConsoleRuntime:
     followers: dict[str, FeedFollower] = field(default_factory=dict)
     early_help: tuple[EarlyHelpChoice, ...] = ()
     """Organisations early help can be routed to; none: the decision form asks for a code."""
+    aliases: ChildAliases = field(default_factory=ChildAliases)
+    """Which linkage keys are one child (the child index's merges and splits)."""
+    linkage: LinkageFollower | None = None
+    child_index: ReviewIndex = field(default_factory=NoReviewIndex)
+    open_reviews: OpenReviewCount = field(init=False)
+    """The open-review count the navigation shows, asked of `child_index` now and then."""
+
+    def __post_init__(self) -> None:
+        self.open_reviews = OpenReviewCount(
+            self.child_index,
+            ttl_s=self.settings.review_count_ttl_s,
+            limit=self.settings.review_list_limit,
+        )
+
+    @property
+    def access_events(self) -> RefusalRecorder:
+        """Where console access events go: refusals and linkage decisions alike."""
+        return self.refusals
+
+    @property
+    def linkage_roles(self) -> frozenset[str]:
+        """Roles that may decide whether two records are the same child: the MASH decision
+        makers (R2) and the roles the settings add (the MASH manager)."""
+        return self.decision_roles | frozenset(self.settings.linkage_decision_roles)
+
+    def linkage_ready(self) -> bool:
+        return self.linkage is None or self.linkage.caught_up.is_set()
 
     def ready(self) -> bool:
-        return all(f.caught_up.is_set() for f in self.followers.values())
+        feeds = all(f.caught_up.is_set() for f in self.followers.values())
+        return feeds and self.linkage_ready()
 
     def feed_ready(self, subscriber_id: str) -> bool:
         follower = self.followers.get(subscriber_id)
@@ -136,6 +177,20 @@ async def running_console(
         )
         for s in served
     }
+    aliases = ChildAliases()
+
+    def regrouped(keys: frozenset[str]) -> None:
+        # Every open page whose child a merge or split touched re-fetches its chronology.
+        for key in keys:
+            changes.publish_everyone(Change(Applied.LINKED, "", key))
+
+    linkage = LinkageFollower(
+        hub=hub,
+        catalog=catalog,
+        aliases=aliases,
+        partitions=topology.partitions(LINKAGE_TOPIC),
+        on_change=regrouped,
+    )
     mash = topology.agency(MASH_AGENCY)
     # Loaded before anything starts: a console that cannot sign its access events must not
     # serve pages whose refusals would go unlogged.
@@ -157,15 +212,32 @@ async def running_console(
             verify=http_verify(hub),
         )
     async with contextlib.AsyncExitStack() as stack:
+        index_http = http_client(hub)
+        stack.push_async_callback(index_http.aclose)
+        child_index = HttpReviewIndex(
+            base_url=settings.child_index_url,
+            http=index_http,
+            credentials=ClientCredentials(
+                http=index_http,
+                token_endpoint=settings.resolved_token_endpoint(),
+                client_id=settings.child_index_client_id,
+                private_key_path=settings.resolved_child_index_client_key(hub.data_dir),
+                scope=" ".join(settings.child_index_scopes),
+                timeout_s=settings.child_index_timeout_s,
+            ),
+            timeout_s=settings.child_index_timeout_s,
+        )
         await mash_producer.start()
         stack.push_async_callback(mash_producer.stop)
         await audit_producer.start()
         stack.push_async_callback(audit_producer.stop)
         tasks = [asyncio.create_task(f.run(), name=f"feed-{sid}") for sid, f in followers.items()]
+        tasks.append(asyncio.create_task(linkage.run(), name="linkage"))
 
         async def stop_followers() -> None:
             for follower in followers.values():
                 follower.stop()
+            linkage.stop()
             await asyncio.gather(*tasks, return_exceptions=True)
 
         stack.push_async_callback(stop_followers)
@@ -191,4 +263,7 @@ async def running_console(
             origin=decision_origin(topology, settings),
             followers=followers,
             early_help=early_help_choices(topology.subscribers, early_help_roles(hub)),
+            aliases=aliases,
+            linkage=linkage,
+            child_index=child_index,
         )

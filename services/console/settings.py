@@ -14,10 +14,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.console.domain.deadlines import Timescales, WorkingCalendar
 from services.console.domain.people import SessionPolicy
+from services.hubkit.auth import CHILD_KEYS_SCOPE, REVIEW_CHILDREN_SCOPE
 
-__all__ = ["CONSOLE_PORT", "ConsoleSettings"]
+__all__ = ["CHILD_INDEX_PORT", "CONSOLE_PORT", "ConsoleSettings"]
 
 CONSOLE_PORT = 18400
+CHILD_INDEX_PORT = 18207  # services/childindex/settings.py serves here by default
 
 
 class ConsoleSettings(BaseSettings):
@@ -73,8 +75,53 @@ class ConsoleSettings(BaseSettings):
     decision_contact_role: str = "MASH manager"
     decision_contact_telephone: str = "0300 000 0001"
     sse_ping_s: float = Field(default=15.0, gt=0)
+    # The child index's review queue ("same child?"), called with the console's own client
+    # credentials (services/console/child_index.py).
+    child_index_url: str = Field(
+        default=f"http://127.0.0.1:{CHILD_INDEX_PORT}",
+        description="Base URL of the child index (moves with SAFEHUB_CHILDINDEX_PORT).",
+    )
+    child_index_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="How long a call to the child index (or for the console's token) may take "
+        "before the page says the index is not available.",
+    )
+    child_index_client_id: str = Field(
+        default="console-childindex",
+        description="The console's own OAuth2 client for the child index (client credentials, "
+        "private_key_jwt).",
+    )
+    child_index_client_key: Path | None = Field(
+        default=None,
+        description="That client's private key (ES256 PEM, 0600); default "
+        "<data_dir>/console/<client id>.pem.",
+    )
+    child_index_scopes: tuple[str, ...] = Field(
+        default=(REVIEW_CHILDREN_SCOPE, CHILD_KEYS_SCOPE),
+        description="Scopes the console asks for (and is registered with locally).",
+    )
+    token_endpoint: str | None = Field(
+        default=None,
+        description="Where the console gets its own access tokens; default <issuer>/token.",
+    )
+    linkage_decision_roles: tuple[str, ...] = Field(
+        default=("MASH_MANAGER",),
+        description="Roles that may decide whether two records are the same child (the review "
+        "queue), besides the MASH decision makers of rule R2.",
+    )
+    review_list_limit: int = Field(
+        default=50, ge=1, le=500, description="Most reviews a review-queue page lists."
+    )
+    review_count_ttl_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long the open-review count in the navigation is reused before the "
+        "index is asked again.",
+    )
 
-    @field_validator("base_url", "issuer")
+    @field_validator("base_url", "issuer", "child_index_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
@@ -96,6 +143,14 @@ class ConsoleSettings(BaseSettings):
 
     def resolved_client_key_path(self, data_dir: Path) -> Path:
         return self.client_key_path or data_dir / "console" / "oidc-client.pem"
+
+    def resolved_child_index_client_key(self, data_dir: Path) -> Path:
+        return self.child_index_client_key or (
+            data_dir / "console" / f"{self.child_index_client_id}.pem"
+        )
+
+    def resolved_token_endpoint(self) -> str:
+        return self.token_endpoint or f"{self.issuer}/token"
 
     def timescales(self) -> Timescales:
         return Timescales(

@@ -51,7 +51,9 @@ __all__ = [
     "ACCESS_STREAM",
     "ACTOR_FORM",
     "AUDIT_REVIEW_YEARS",
+    "CHILD_KEY_FORM",
     "DECISION_STREAM",
+    "REVIEW_ID_FORM",
     "ROLE_FORM",
     "AuditStream",
     "LoggedRecord",
@@ -70,6 +72,10 @@ ACTOR_FORM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
 """An identity provider subject as the log records it: an opaque id, never a name or prose."""
 ROLE_FORM = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 """A role code, e.g. SOCIAL_WORKER."""
+REVIEW_ID_FORM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+"""A child index review id, as a linkage decision records it."""
+CHILD_KEY_FORM = re.compile(r"[0-9a-f]{64}")
+"""A child's pseudonymous key (linkage key): 64 lower-case hex characters."""
 _DIGEST_FORM = re.compile(r"sha256:[0-9a-f]{64}")
 # Subscriber ids, organisation codes, roles and teams from the policy bundle's data files.
 _FEED_FORM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -236,7 +242,9 @@ def _canonical_uuid(value: object) -> bool:
 
 def check_console_access(record: Mapping[str, Any]) -> None:
     """Every string in a console access event has its bounded form (see the schema's docs);
-    enumerations and the feed (a Recipient) are checked by the schema and the topology."""
+    enumerations and the feed (a Recipient) are checked by the schema and the topology. A
+    linkage decision (LINKAGE_DECIDED) holds review id, pseudonymous keys and the rationale's
+    digest only, never the rationale."""
     problems = []
     if not _canonical_uuid(record.get("access_id")):
         problems.append("access_id is not a UUID")
@@ -253,8 +261,29 @@ def check_console_access(record: Mapping[str, Any]) -> None:
         for name in ("subscriber_id", "organisation", "role", "team")
     ):
         problems.append("the feed is not a subscriber of the hub")
+    problems += _linkage_problems(record.get("event"), record.get("linkage"))
     if problems:
         raise AuditRecordRejected(RejectionReason.TEXT_NOT_BOUNDED, "; ".join(problems))
+
+
+def _linkage_problems(event: object, linkage: Mapping[str, Any] | None) -> list[str]:
+    """A LINKAGE_DECIDED event carries its decision, in bounded forms; no other event does."""
+    if linkage is None:
+        return ["a linkage decision without its review"] if event == "LINKAGE_DECIDED" else []
+    if event != "LINKAGE_DECIDED":
+        return [f"a linkage decision on a {event} event"]
+    problems = []
+    if not _bounded(linkage.get("review_id"), REVIEW_ID_FORM):
+        problems.append("review_id is not an opaque id or a digest")
+    keys = [linkage.get("left_child_key"), linkage.get("right_child_key")]
+    if linkage.get("surviving_child_key") is not None:
+        keys.append(linkage["surviving_child_key"])
+    if not all(_bounded(key, CHILD_KEY_FORM) for key in keys):
+        problems.append("a child key is not a pseudonymous key or a digest")
+    rationale = linkage.get("rationale_sha256")
+    if not (isinstance(rationale, str) and _DIGEST_FORM.fullmatch(rationale)):
+        problems.append("the rationale is not a digest")
+    return problems
 
 
 # Audit records are reviewed for retention after six years (a common LA safeguarding

@@ -149,3 +149,70 @@ def decision(
             "agreed_actions": ["Strategy discussion today"],
         },
     )
+
+
+LEFT_CHILD = "c" * 64
+RIGHT_CHILD = "d" * 64
+
+
+def evidence_json(
+    agency: str = "POLICE",
+    *,
+    given_name: str | None = "Jodie",
+    family_name: str | None = "Example",
+    sex: str | None = "F",
+    date_of_birth: str | None = "2014-03-02",
+    postcode: str | None = "ZZ1 1AA",
+    nhs_number: str | None = None,
+    upn: str | None = None,
+    la_child_id: str | None = None,
+    received_at: str = "2026-11-17T09:30:00+00:00",
+) -> dict[str, Any]:
+    """One record as an agency sent it to the child index (synthetic)."""
+    return {
+        "agency": agency,
+        "received_at": received_at,
+        "given_name": given_name,
+        "family_name": family_name,
+        "sex": sex,
+        "date_of_birth": date_of_birth,
+        "postcode": postcode,
+        "nhs_number": nhs_number,
+        "upn": upn,
+        "la_child_id": la_child_id,
+    }
+
+
+def review_json(
+    review_id: str = "rev-0001",
+    *,
+    probability: float = 0.74,
+    status: str = "open",
+    left: list[dict[str, Any]] | None = None,
+    right: list[dict[str, Any]] | None = None,
+    decided_by: str | None = None,
+    rationale: str | None = None,
+) -> dict[str, Any]:
+    """A review as the child index answers it (contract: Review)."""
+    return {
+        "review_id": review_id,
+        "status": status,
+        "match_probability": probability,
+        "created_at": "2026-11-18T08:00:00+00:00",
+        "left": {"child_key": LEFT_CHILD, "records": left or [evidence_json("POLICE")]},
+        "right": {
+            "child_key": RIGHT_CHILD,
+            "records": right
+            or [
+                evidence_json(
+                    "HEALTH",
+                    given_name="Jodi",
+                    postcode="ZZ9 9ZZ",
+                    nhs_number="9434765919",
+                )
+            ],
+        },
+        "decided_by": decided_by,
+        "decided_at": None if status == "open" else "2026-11-18T09:45:00+00:00",
+        "rationale": rationale,
+    }

@@ -88,6 +88,7 @@ def _access_event(**changes: Any) -> dict[str, Any]:
         "feed": None,
         "notice_id": None,
         "retention_review_date": FIXED_NOW.date(),
+        "linkage": None,
         **changes,
     }
 

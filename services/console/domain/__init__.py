@@ -5,7 +5,9 @@ projection   one subscriber's feed, by notice id and by child; idempotent on not
 deadlines    working-time decision deadlines (local RAG timescales) and how to say them
 views/       queue rows, an item, a child's chronology: what pages show, one module a page
 decisions    triage decision validation and the MASH_DECISION notice it becomes
-access       refusals and their ConsoleAccess events (ids and codes only, no free text)
+access       refusals and linkage decisions as ConsoleAccess events (ids, codes, digests)
+linkage      which linkage keys are one child: the child index's merges and splits
+reviews      the child index's review queue: evidence side by side, the checked answer
 people       the signed-in person, their feed, session lifetime, opaque child handles
 labels       words for codes
 """

@@ -1,5 +1,6 @@
-"""Refusals: what the console does when a signed-in person asks for something outside their
-feed, and the console access event that says so.
+"""Console access events: refusals (what the console does when a signed-in person asks for
+something outside their feed) and linkage decisions (a decision maker's answer to a child
+index review), each the event that says so.
 
 Golden rule 7 (record the decision and the reasons whether or not you share) and DPA 2018
 s62 (log consultations, with who and when) apply to refusals too, so every 403 the console
@@ -12,20 +13,44 @@ opaque id, not a name) and role codes, each in a bounded form or else as a diges
 (`services.hubkit.audit_trail.recorded_token`); the subscriber whose feed they read, from the
 topology; the requested notice id only when it is a well-formed UUID. Nothing from the URL,
 the form or the page, and nothing the person was refused, is ever copied in.
+
+A linkage decision (LINKAGE_DECIDED) adds the review id, the two children's pseudonymous
+keys, the outcome, the key the index kept, and the SHA-256 of the rationale: the rationale is
+free text that may name people, so the log holds only its digest (the child index keeps the
+text with the decision, and the digest proves which text it was). Its access id is derived
+from the review and the person, so writing it again (a resubmitted form) is the same entry.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from services.hubkit.audit_trail import ACTOR_FORM, ROLE_FORM, recorded_token, retention_review_date
+from services.hubkit.audit_trail import (
+    ACTOR_FORM,
+    CHILD_KEY_FORM,
+    REVIEW_ID_FORM,
+    ROLE_FORM,
+    recorded_token,
+    retention_review_date,
+)
 from services.hubkit.topology import SubscriberEntry
 
-__all__ = ["RefusalReason", "Requester", "access_refused_event", "well_formed_notice_id"]
+__all__ = [
+    "RefusalReason",
+    "Requester",
+    "access_refused_event",
+    "linkage_decided_event",
+    "linkage_decision_access_id",
+    "well_formed_notice_id",
+]
+
+# Linkage decision access ids: uuid5(this, "<review id> <subject>").
+_LINKAGE_DECISIONS = uuid.UUID("6d1f4f0e-3c1a-5b7e-9a59-5afe11a6e000")
 
 
 class RefusalReason(StrEnum):
@@ -38,6 +63,8 @@ class RefusalReason(StrEnum):
     """A triage decision from a role that is not a MASH decision maker (R2)."""
     NO_FEED_FOR_ROLE = "NO_FEED_FOR_ROLE"
     """A signed-in person whose role reads no feed in this console."""
+    ROLE_MAY_NOT_REVIEW_LINKAGE = "ROLE_MAY_NOT_REVIEW_LINKAGE"
+    """The review queue ('same child?') from a role that may not decide linkage."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +92,21 @@ def access_refused_event(
     """A ConsoleAccess event (schemas/avro/safehub.audit.ConsoleAccess.avsc), ACCESS_REFUSED.
 
     `notice_id` is kept only in its canonical UUID form; any other text becomes None."""
-    subscriber = requester.subscriber
     return {
         "access_id": str(uuid.UUID(access_id)),
         "event": "ACCESS_REFUSED",
         "refusal_reason": reason.value,
         "at": at,
+        **_who(requester),
+        "notice_id": None if notice_id is None else well_formed_notice_id(notice_id),
+        "retention_review_date": retention_review_date(at),
+        "linkage": None,
+    }
+
+
+def _who(requester: Requester) -> dict[str, Any]:
+    subscriber = requester.subscriber
+    return {
         "actor": recorded_token(requester.subject, ACTOR_FORM),
         "actor_roles": sorted({recorded_token(r, ROLE_FORM) for r in requester.roles}),
         "feed": None
@@ -82,6 +118,45 @@ def access_refused_event(
             "role": subscriber.role,
             "team": subscriber.team,
         },
-        "notice_id": None if notice_id is None else well_formed_notice_id(notice_id),
+    }
+
+
+def linkage_decision_access_id(review_id: str, subject: str) -> str:
+    """The same id whenever this person's decision on this review is recorded."""
+    return str(uuid.uuid5(_LINKAGE_DECISIONS, f"{review_id} {subject}"))
+
+
+def linkage_decided_event(
+    *,
+    requester: Requester,
+    review_id: str,
+    left_child_key: str,
+    right_child_key: str,
+    same_child: bool,
+    surviving_child_key: str | None,
+    match_probability: float | None,
+    rationale: str,
+    at: dt.datetime,
+) -> dict[str, Any]:
+    """A ConsoleAccess event, LINKAGE_DECIDED: `requester` answered review `review_id`."""
+    digest = hashlib.sha256(rationale.encode("utf-8", "surrogatepass")).hexdigest()
+    return {
+        "access_id": linkage_decision_access_id(review_id, requester.subject),
+        "event": "LINKAGE_DECIDED",
+        "refusal_reason": None,
+        "at": at,
+        **_who(requester),
+        "notice_id": None,
         "retention_review_date": retention_review_date(at),
+        "linkage": {
+            "review_id": recorded_token(review_id, REVIEW_ID_FORM),
+            "left_child_key": recorded_token(left_child_key, CHILD_KEY_FORM),
+            "right_child_key": recorded_token(right_child_key, CHILD_KEY_FORM),
+            "outcome": "SAME_CHILD" if same_child else "NOT_SAME_CHILD",
+            "surviving_child_key": None
+            if surviving_child_key is None
+            else recorded_token(surviving_child_key, CHILD_KEY_FORM),
+            "match_probability": match_probability,
+            "rationale_sha256": f"sha256:{digest}",
+        },
     }

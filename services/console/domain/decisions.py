@@ -237,14 +237,14 @@ class DecisionOrigin:
     contact_email: str | None = None
 
 
-def _subject(entries: Sequence[FeedEntry]) -> dict[str, Any] | None:
+def _subject(entries: Sequence[FeedEntry], linkage_key: str) -> dict[str, Any] | None:
     """The Subject record for the decision, from what the decider saw of the child."""
     known = merged_subject(list(entries))
     if not known.get("given_name") or not known.get("family_name"):
         return None
     dob = known.get("date_of_birth")
     return {
-        "linkage_key": entries[0].linkage_key,
+        "linkage_key": linkage_key,
         "nhs_number": known.get("nhs_number"),
         "la_child_id": known.get("la_child_id"),
         "upn": known.get("upn"),
@@ -292,11 +292,14 @@ def mash_decision_notice(
     decided_by_role: str,
     source_reference: str,
     now: dt.datetime,
+    linkage_key: str | None = None,
 ) -> dict[str, Any]:
-    """The MASH_DECISION notice in the Avro record shape (SafeguardingNotice)."""
+    """The MASH_DECISION notice in the Avro record shape (SafeguardingNotice). It is keyed
+    by `linkage_key`, the key the child index keeps for a child merged from several (default:
+    the key of the first notice)."""
     if not child_entries:
         raise ChildNotIdentifiable("a decision needs at least one notice about the child")
-    subject = _subject(child_entries)
+    subject = _subject(child_entries, linkage_key or child_entries[0].linkage_key)
     if subject is None:
         raise ChildNotIdentifiable("the child's name is not visible to the decider")
     related = [e for e in child_entries if e.notice_id in decision.related_notice_ids]

@@ -11,7 +11,7 @@ Pure state: no I/O, no clock. The Kafka loop (services/console/feeds.py) feeds i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -27,6 +27,9 @@ class Applied(StrEnum):
     REFUSED = "refused"
     """The item names another subscriber: never shown (defence in depth; the broker's ACLs
     already keep other feeds out)."""
+    LINKED = "linked"
+    """No item changed: the child index merged or split children, so which notices make up
+    the child of `linkage_key` did (domain/linkage.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +109,13 @@ class FeedProjection:
 
     def for_child(self, linkage_key: str) -> list[FeedEntry]:
         """The child's items, oldest first (by when they happened, as far as visible)."""
-        entries = [self._entries[i] for i in self._by_child.get(linkage_key, [])]
+        return self.for_keys((linkage_key,))
+
+    def for_keys(self, linkage_keys: Iterable[str]) -> list[FeedEntry]:
+        """The items under any of these keys (one child the index merged), oldest first."""
+        entries = [
+            self._entries[i] for key in set(linkage_keys) for i in self._by_child.get(key, [])
+        ]
         return sorted(entries, key=lambda e: (e.occurred_at, e.received_at, e.notice_id))
 
     def decisions_covering(self, notice_id: str) -> list[FeedEntry]:

@@ -5,6 +5,7 @@ queue        GET /queue, /live/queue
 items        GET /items/{notice_id}
 children     GET /children/{handle}, /live/children/{handle}
 decisions    POST /children/{handle}/decisions
+reviews      GET /reviews, /reviews/{review_id}; POST /reviews/{review_id}/decision
 live         GET /live/events (Server-Sent Events)
 ops          GET /healthz, /readyz
 

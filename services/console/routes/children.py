@@ -1,6 +1,8 @@
 """A child's page (chronology across agencies, and the decision form for those who may
 decide) and the fragment its live updates re-fetch. A child is addressed by this session's
-handle (domain/people.py); any other handle is refused and audited."""
+handle (domain/people.py); any other handle is refused and audited. A child the child index
+merged from several keys shows the notices of every key (a handle for any of them opens it),
+and the page's own links use the handle of the key the index keeps."""
 
 from __future__ import annotations
 
@@ -26,7 +28,6 @@ router = APIRouter()
 
 def child_context(
     viewer: Viewer,
-    handle: str,
     linkage_key: str,
     *,
     errors: list[FieldProblem] | None = None,
@@ -37,8 +38,9 @@ def child_context(
     accepted. Without the form (the live fragment) no form token is issued and the flash
     message stays for the next full page."""
     runtime, projection, session = viewer.runtime, viewer.projection, viewer.request.session
+    handle = viewer.handle_for(linkage_key)
     view = child_view(
-        projection.for_child(linkage_key),
+        viewer.child_entries(linkage_key),
         projection,
         timescales=runtime.timescales,
         agencies=runtime.agencies,
@@ -69,7 +71,7 @@ async def child(viewer: SignedIn, handle: str) -> Response:
     linkage_key = viewer.child_key(handle)
     if linkage_key is None:
         return await refuse(viewer.request, viewer.person, RefusalReason.CHILD_LINK_NOT_VALID)
-    return page(viewer.request, "child.html", child_context(viewer, handle, linkage_key))
+    return page(viewer.request, "child.html", child_context(viewer, linkage_key))
 
 
 @router.get("/live/children/{handle}", response_class=HTMLResponse)
@@ -79,5 +81,5 @@ async def chronology_fragment(viewer: SignedInFragment, handle: str) -> Response
         return await refuse(
             viewer.request, viewer.person, RefusalReason.CHILD_LINK_NOT_VALID, fragment=True
         )
-    context = child_context(viewer, handle, linkage_key, with_form=False)
+    context = child_context(viewer, linkage_key, with_form=False)
     return page(viewer.request, "_chronology.html", context)

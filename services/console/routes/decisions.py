@@ -61,24 +61,26 @@ async def decide(viewer: SignedIn, handle: str) -> Response:
     state = decision_form_state(request.session, token)
     if state is DecisionFormState.UNKNOWN:
         return stale_form_page(request, person, 409)
+    handle = viewer.handle_for(linkage_key)  # the merged child's own page, whichever key
     if state is DecisionFormState.SENT:
         return _back_to_child(viewer, handle, "This decision was already recorded.")
-    entries = viewer.projection.for_child(linkage_key)
+    entries = viewer.child_entries(linkage_key)
     fields = _submitted_fields(form)
     checked = _validated(viewer, entries, fields)
     if not isinstance(checked, DecisionInput):
-        return _form_again(viewer, handle, linkage_key, checked, fields)
+        return _form_again(viewer, linkage_key, checked, fields)
     try:
         notice = mash_decision_notice(
             checked,
             child_entries=entries,
+            linkage_key=linkage_key,
             origin=viewer.runtime.origin,
             decided_by_role=_deciding_role(viewer),
             source_reference=f"MASH-DEC-{token}",
             now=viewer.runtime.clock(),
         )
     except ChildNotIdentifiable:
-        return _form_again(viewer, handle, linkage_key, [_NAME_NOT_VISIBLE], fields)
+        return _form_again(viewer, linkage_key, [_NAME_NOT_VISIBLE], fields)
     return await _send(viewer, handle, token, checked, notice)
 
 
@@ -113,12 +115,11 @@ def _deciding_role(viewer: Viewer) -> str:
 
 def _form_again(
     viewer: Viewer,
-    handle: str,
     linkage_key: str,
     problems: list[FieldProblem],
     fields: dict[str, list[str]],
 ) -> Response:
-    context = child_context(viewer, handle, linkage_key, errors=problems, values=fields)
+    context = child_context(viewer, linkage_key, errors=problems, values=fields)
     return page(viewer.request, "child.html", context, status=400)
 
 

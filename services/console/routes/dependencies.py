@@ -16,7 +16,8 @@ from typing import Annotated, cast
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from services.console.domain.people import Person, resolve_child_handle
+from services.console.domain.feed import FeedEntry
+from services.console.domain.people import Person, child_handle, resolve_child_handle
 from services.console.domain.projection import FeedProjection
 from services.console.runtime import ConsoleRuntime
 from services.console.sessions import SIGNED_IN_KEY
@@ -73,10 +74,29 @@ class Viewer:
     def may_decide(self) -> bool:
         return bool(set(self.person.roles) & self.runtime.decision_roles)
 
+    @property
+    def may_decide_linkage(self) -> bool:
+        """May answer the child index's reviews ('same child?')."""
+        return bool(set(self.person.roles) & self.runtime.linkage_roles)
+
     def child_key(self, handle: str) -> str | None:
-        """The linkage key a handle from this session stands for, if that child is in the
-        person's feed; None for anything else (another session's handle, a made-up one)."""
-        return resolve_child_handle(self.handle_key, handle, self.projection.linkage_keys())
+        """The child a handle from this session stands for (its surviving key: the key the
+        child index shows it under), if the child has a notice in the person's feed; None for
+        anything else (another session's handle, a made-up one). A handle made for any key
+        of a merged child leads to the merged child."""
+        aliases = self.runtime.aliases
+        keys = set(self.projection.linkage_keys())
+        candidates = keys | {aliases.surviving_key(k) for k in keys}
+        found = resolve_child_handle(self.handle_key, handle, candidates)
+        return None if found is None else aliases.surviving_key(found)
+
+    def child_entries(self, child_key: str) -> list[FeedEntry]:
+        """The person's notices about the child: under every key merged into it."""
+        return self.projection.for_keys(self.runtime.aliases.group_of(child_key))
+
+    def handle_for(self, linkage_key: str) -> str:
+        """This session's handle for the child a notice's key belongs to."""
+        return child_handle(self.handle_key, self.runtime.aliases.surviving_key(linkage_key))
 
 
 class SignedOutAnswer(Enum):

@@ -7,7 +7,6 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from services.console.domain.access import RefusalReason
-from services.console.domain.people import child_handle
 from services.console.domain.views import item_view
 from services.console.routes.dependencies import SignedIn
 from services.console.routes.refusals import refuse
@@ -41,7 +40,7 @@ async def item(viewer: SignedIn, notice_id: str) -> Response:
             viewer.request,
             viewer.person,
             item=view,
-            child=child_handle(viewer.handle_key, entry.linkage_key),
+            child=viewer.handle_for(entry.linkage_key),
             may_decide=viewer.may_decide,
         ),
     )

@@ -11,7 +11,6 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from sse_starlette import EventSourceResponse
 
-from services.console.domain.people import child_handle
 from services.console.domain.projection import Applied, Change
 from services.console.domain.views import queue_row
 from services.console.routes.dependencies import SignedInStream, Viewer
@@ -26,7 +25,6 @@ router = APIRouter()
 async def events(viewer: SignedInStream) -> Response:
     runtime = viewer.runtime
     sid = session_control(viewer.request.scope).sid
-    key = viewer.handle_key
     subscriber_id = viewer.person.subscriber_id
     assert subscriber_id is not None  # SignedInStream refuses people without a feed
     ping_s = runtime.settings.sse_ping_s
@@ -45,14 +43,15 @@ async def events(viewer: SignedInStream) -> Response:
                 if change is None:
                     yield {"event": "ping", "data": "{}"}
                     continue
-                yield {"event": "change", "data": _change_payload(viewer, key, change)}
+                yield {"event": "change", "data": _change_payload(viewer, change)}
 
     return EventSourceResponse(stream(), headers={"Cache-Control": "no-store"})
 
 
-def _change_payload(viewer: Viewer, key: bytes, change: Change) -> str:
-    """What the page needs to know: which child, and a line for screen readers. No names,
-    no content: the page re-fetches what it shows through the normal, checked routes."""
+def _change_payload(viewer: Viewer, change: Change) -> str:
+    """What the page needs to know: which child (as the child index now groups it), and a
+    line for screen readers. No names, no content: the page re-fetches what it shows through
+    the normal, checked routes."""
     runtime, projection = viewer.runtime, viewer.projection
     entry = projection.get(change.notice_id)
     announce = ""
@@ -68,7 +67,7 @@ def _change_payload(viewer: Viewer, key: bytes, change: Change) -> str:
     return json.dumps(
         {
             "kind": change.applied.value,
-            "child": child_handle(key, change.linkage_key),
+            "child": viewer.handle_for(change.linkage_key),
             "announce": announce,
         }
     )

@@ -1,4 +1,5 @@
-"""Liveness and readiness: ready once every served feed has caught up."""
+"""Liveness and readiness: ready once every served feed and the child index's linkage
+changes have caught up."""
 
 from __future__ import annotations
 
@@ -20,5 +21,6 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz")
 async def readyz(runtime: Runtime) -> JSONResponse:
     feeds = {sid: runtime.feed_ready(sid) for sid in runtime.projections}
-    body = {"ready": all(feeds.values()), "feeds": feeds}
+    linkage = runtime.linkage_ready()
+    body = {"ready": all(feeds.values()) and linkage, "feeds": feeds, "linkage": linkage}
     return JSONResponse(body, status_code=200 if body["ready"] else 503)

@@ -8,7 +8,6 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
-from services.console.domain.people import child_handle
 from services.console.domain.views import QueueFilter, QueuePage, queue_page
 from services.console.routes.dependencies import SignedIn, SignedInFragment, Viewer
 from services.console.routes.rendering import page, page_context
@@ -32,7 +31,7 @@ def _queue_page(viewer: Viewer, show: QueueFilter, page_number: int) -> QueuePag
     )
 
 
-def _queue_context(viewer: Viewer) -> dict[str, Any]:
+def _queue_context(viewer: Viewer, **extra: Any) -> dict[str, Any]:
     query = viewer.request.query_params
     try:
         show = QueueFilter(query.get("show", QueueFilter.AWAITING.value))
@@ -47,11 +46,10 @@ def _queue_context(viewer: Viewer) -> dict[str, Any]:
     page_number = min(wanted, pages)
     if page_number != wanted:  # past the end (the queue shrank): show the last page instead
         result = _queue_page(viewer, show, page_number)
-    key = viewer.handle_key
     return page_context(
         viewer.request,
         viewer.person,
-        rows=[(row, child_handle(key, row.linkage_key)) for row in result.rows],
+        rows=[(row, viewer.handle_for(row.linkage_key)) for row in result.rows],
         show=show.value,
         page=page_number,
         pages=pages,
@@ -60,12 +58,15 @@ def _queue_context(viewer: Viewer) -> dict[str, Any]:
         in_feed=len(viewer.projection),
         live_src=f"/live/queue?show={show.value}&page={page_number}",
         nav=show.value,
+        **extra,
     )
 
 
 @router.get("/queue", response_class=HTMLResponse)
 async def queue(viewer: SignedIn) -> Response:
-    return page(viewer.request, "queue.html", _queue_context(viewer))
+    # The main page says how many 'same child?' reviews wait, to those who may answer them.
+    count = await viewer.runtime.open_reviews.get() if viewer.may_decide_linkage else None
+    return page(viewer.request, "queue.html", _queue_context(viewer, open_reviews=count))
 
 
 @router.get("/live/queue", response_class=HTMLResponse)

@@ -19,6 +19,8 @@ templates = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templa
 
 
 def page_context(request: Request, person: Person | None, **extra: Any) -> dict[str, Any]:
+    """`open_reviews` (the navigation's count of open 'same child?' reviews) is None unless
+    the page asked the index for it (the queue and the review pages do)."""
     runtime = runtime_of(request)
     return {
         "person": person,
@@ -26,6 +28,10 @@ def page_context(request: Request, person: Person | None, **extra: Any) -> dict[
         "feed_ready": person is None
         or person.subscriber_id is None
         or runtime.feed_ready(person.subscriber_id),
+        "may_review_linkage": person is not None
+        and bool(set(person.roles) & runtime.linkage_roles),
+        "open_reviews": None,
+        "review_limit": runtime.settings.review_list_limit,
         **extra,
     }
 

@@ -106,7 +106,9 @@ def main() -> None:
 
     asyncio.run(run())
     store.close()
-    print(json.dumps(dataclasses.asdict(indexer.stats)), flush=True)
+    # asdict turns a Counter into a Counter of (key, count) pairs: give it as a plain dict.
+    stats = {**dataclasses.asdict(indexer.stats), "rejected": dict(indexer.stats.rejected)}
+    print(json.dumps(stats), flush=True)
 
 
 if __name__ == "__main__":

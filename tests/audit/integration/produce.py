@@ -1,5 +1,6 @@
 """Put audit records on the real audit topic the only way the broker allows: as the gateway
-principal, inside a Kafka transaction, sealed with the hub key as the gateway seals them."""
+principal, inside a Kafka transaction, sealed with the hub key as the gateway seals them. And
+linkage changes on the linkage topic as its only writer, the child index principal."""
 
 from __future__ import annotations
 
@@ -11,10 +12,15 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.hubkit.audit_trail import DECISION_STREAM, seal_audit_record
 from services.hubkit.bus import make_producer, sasl_options
-from services.hubkit.codec import SchemaCatalog
+from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.envelope import load_signing_key
 from services.hubkit.settings import HubSettings
-from services.hubkit.topology import AUDIT_TOPIC, GATEWAY_PRINCIPAL
+from services.hubkit.topology import (
+    AUDIT_TOPIC,
+    CHILDINDEX_PRINCIPAL,
+    GATEWAY_PRINCIPAL,
+    LINKAGE_TOPIC,
+)
 from tests.factories import FIXED_NOW
 
 
@@ -64,3 +70,20 @@ async def audit_end_offset(settings: HubSettings, topic: str = AUDIT_TOPIC) -> i
         return int((await consumer.end_offsets([tp]))[tp])
     finally:
         await consumer.stop()
+
+
+async def produce_linkage_changes(settings: HubSettings, records: Sequence[dict[str, Any]]) -> None:
+    """Write LinkageChanged records (Avro, keyed by child key) in order, as the child index
+    does: its principal is the only one the broker lets write the topic."""
+    catalog = SchemaCatalog(settings.schemas_dir)
+    producer = make_producer(settings, CHILDINDEX_PRINCIPAL)
+    await producer.start()
+    try:
+        for record in records:
+            await producer.send_and_wait(
+                LINKAGE_TOPIC,
+                catalog.encode(MessageType.LINKAGE_CHANGED, record),
+                key=str(record["child_key"]).encode(),
+            )
+    finally:
+        await producer.stop()

@@ -1,9 +1,11 @@
 """The IG query API over a real SQLite store, with access tokens checked against a JWKS served
 over HTTP: authentication, the IG role, every query audited in the log, the queries, the
-subject access report, the record of processing and proofs a partner can verify."""
+subject access report (over every key a merged child has), the record of processing and proofs
+a partner can verify."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -18,13 +20,16 @@ from joserfc.jwk import OKPKey
 
 from services.audit.api import ACCESS_LEAF_HEADER, create_app
 from services.audit.errors import StorageError
-from services.audit.indexer import EntryKind, LogEntry, decode_access
+from services.audit.indexer import EntryKind, LogEntry, SourcePosition, decode_access
+from services.audit.linkage import MODEL_DECIDER
 from services.audit.settings import AuditSettings
 from services.audit.storage import AppendResult
 from services.audit.storage_sql import SqlAuditStore, open_store
 from services.audit.verify import verify_consistency_files, verify_inclusion_files
 from services.hubkit.settings import HubSettings
+from services.hubkit.topology import LINKAGE_TOPIC
 from tests.audit.jwks import AUDIENCE, ISSUER, LocalIdp
+from tests.audit.linkage_changes import merge, split
 from tests.audit.logs import build_log, decision_entries
 from tests.audit.serve import serve
 from tests.factories import FIXED_NOW, catalog
@@ -213,6 +218,67 @@ def test_subject_access_report_json_and_html(
     assert page.headers["content-type"].startswith("text/html")
     assert ACCESS_LEAF_HEADER in page.headers
     assert "Who your information was shared with" in page.text
+
+
+def test_subject_access_report_covers_every_key_the_child_has(
+    client: httpx.Client, idp: LocalIdp, log_url: str
+) -> None:
+    leaves = _leaves(log_url)
+    first, second, third = (leaves[i].columns.subject_linkage_key for i in (0, 6, 12))
+    assert len({first, second, third}) == 3
+    # The child index merged the second child's key into the first (a MASH manager decided
+    # on review), the model merged the third in, and a review split the third off again.
+    by_staff = dataclasses.replace(
+        merge(first, second), decided_by="mash-manager-1", review_id="rv-0042"
+    )
+    history = [
+        by_staff,
+        dataclasses.replace(merge(first, third), decided_by=MODEL_DECIDER),
+        split(first, third),
+    ]
+    store = open_store(log_url)
+    store.append_linkage(
+        [
+            dataclasses.replace(c, source=SourcePosition(LINKAGE_TOPIC, 0, n))
+            for n, c in enumerate(history)
+        ],
+        appended_at_ms=1,
+    )
+    store.close()
+
+    def covered(report: dict[str, Any]) -> set[int]:
+        return {d["leaf_index"] for d in report["disclosures"] + report["not_shared"]}
+
+    report = _get(client, idp, f"/v1/subjects/{second}/access-report").json()
+    assert report["subject_linkage_key"] == second
+    assert report["subject_keys"] == [second, first]
+    assert covered(report) == set(range(12))  # both children's six decisions each
+    assert {d["subject_linkage_key"] for d in report["disclosures"]} == {first, second}
+    changes = report["linkage_changes"]
+    assert [(c["kind"], c["references"], c["other_references"]) for c in changes] == [
+        ("MERGE", [first, second], 0),
+        ("MERGE", [first], 1),
+        ("SPLIT", [first], 1),
+    ]
+    assert [c["staff_id"] for c in changes] == ["mash-manager-1", None, "mash-manager-1"]
+    assert changes[0]["review_id"] == "rv-0042"
+    assert third not in json.dumps(report)  # another child's key, never shown
+
+    # Asked with the other key: the same keys, decisions and changes.
+    again = _get(client, idp, f"/v1/subjects/{first}/access-report").json()
+    assert again["subject_keys"] == [first, second]
+    assert covered(again) == covered(report)
+    assert again["linkage_changes"] == changes
+    # The split-off key's report is its own.
+    theirs = _get(client, idp, f"/v1/subjects/{third}/access-report").json()
+    assert theirs["subject_keys"] == [third]
+    assert covered(theirs) == set(range(12, 18))
+
+    page = _get(client, idp, f"/v1/subjects/{second}/access-report.html").text
+    assert "Records joined or separated" in page
+    assert f"<code>{first}</code>" in page
+    assert "staff id mash-manager-1" in page
+    assert third not in page
 
 
 def test_record_of_processing(client: httpx.Client, idp: LocalIdp) -> None:

@@ -1,5 +1,5 @@
-"""Refusals become console access events: ids, codes and enumerations only, no child, no
-free text (issue 13, defects 4 and 7)."""
+"""Refusals and linkage decisions become console access events: ids, codes, enumerations
+and digests only, no name, no free text (issue 13, defects 4 and 7; issue 15)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from services.console.domain.access import (
     RefusalReason,
     Requester,
     access_refused_event,
+    linkage_decided_event,
     well_formed_notice_id,
 )
 from services.hubkit.audit_trail import check_console_access
@@ -106,4 +107,93 @@ def test_the_reader_refuses_an_event_with_free_text(field: str, value: object) -
     )
     with pytest.raises(AuditRecordRejected) as refused:
         check_console_access({**event, field: value})
+    assert refused.value.reason == "TEXT_NOT_BOUNDED"
+
+
+# Linkage decisions (LINKAGE_DECIDED): who answered which review about which two children,
+# and how; the rationale only as its digest.
+
+LEFT, RIGHT = "a" * 64, "b" * 64
+RATIONALE = "Jo Example's DOB and school match; the health record has her old postcode."
+
+
+def _linkage_event(**changes: object) -> dict[str, object]:
+    arguments: dict[str, object] = {
+        "requester": Requester("u-manager", ("MASH_MANAGER",), TOPOLOGY.subscriber("mash-manager")),
+        "review_id": "rev-0001",
+        "left_child_key": LEFT,
+        "right_child_key": RIGHT,
+        "same_child": True,
+        "surviving_child_key": LEFT,
+        "match_probability": 0.74,
+        "rationale": RATIONALE,
+        "at": NOW,
+        **changes,
+    }
+    return linkage_decided_event(**arguments)  # type: ignore[arg-type]
+
+
+def test_a_linkage_decision_is_a_valid_console_access_event() -> None:
+    decoded = _roundtrip(_linkage_event())
+    check_console_access(decoded)
+    assert decoded["event"] == "LINKAGE_DECIDED"
+    assert decoded["refusal_reason"] is None
+    assert decoded["actor"] == "u-manager"
+    assert decoded["feed"]["subscriber_id"] == "mash-manager"  # type: ignore[index]
+    assert decoded["linkage"] == {
+        "review_id": "rev-0001",
+        "left_child_key": LEFT,
+        "right_child_key": RIGHT,
+        "outcome": "SAME_CHILD",
+        "surviving_child_key": LEFT,
+        "match_probability": 0.74,
+        "rationale_sha256": "sha256:" + hashlib.sha256(RATIONALE.encode()).hexdigest(),
+    }
+
+
+def test_a_linkage_decision_never_carries_the_rationale_or_a_name() -> None:
+    encoded = CATALOG.encode(MessageType.CONSOLE_ACCESS, _linkage_event())
+    assert b"Jo Example" not in encoded
+    assert b"postcode" not in encoded
+
+
+def test_recording_a_decision_again_is_the_same_audit_entry() -> None:
+    first = _linkage_event()
+    again = _linkage_event(surviving_child_key=None, at=NOW.replace(hour=11))
+    other = _linkage_event(review_id="rev-0002")
+    assert first["access_id"] == again["access_id"]
+    assert first["access_id"] != other["access_id"]
+    assert _linkage_event(same_child=False)["linkage"]["outcome"] == "NOT_SAME_CHILD"  # type: ignore[index]
+
+
+def test_ids_and_keys_of_another_form_are_recorded_as_digests() -> None:
+    event = _linkage_event(review_id="<b>review</b>", left_child_key="Jo Example 2014-03-02")
+    linkage = event["linkage"]
+    assert linkage["review_id"].startswith("sha256:")  # type: ignore[index]
+    assert linkage["left_child_key"].startswith("sha256:")  # type: ignore[index]
+    check_console_access(event)
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"linkage": None}, "without its review"),
+        ({"event": "ACCESS_REFUSED"}, "linkage decision on a ACCESS_REFUSED"),
+        ({"linkage.rationale_sha256": RATIONALE}, "rationale is not a digest"),
+        ({"linkage.left_child_key": "Jo Example"}, "child key"),
+        ({"linkage.surviving_child_key": "Jo Example"}, "child key"),
+        ({"linkage.review_id": "free text here"}, "review_id"),
+    ],
+)
+def test_the_reader_refuses_a_linkage_decision_with_free_text(
+    changes: dict[str, object], problem: str
+) -> None:
+    event = _linkage_event()
+    for name, value in changes.items():
+        if name.startswith("linkage."):
+            event["linkage"] = {**event["linkage"], name.split(".")[1]: value}  # type: ignore[dict-item]
+        else:
+            event[name] = value
+    with pytest.raises(AuditRecordRejected, match=problem) as refused:
+        check_console_access(event)
     assert refused.value.reason == "TEXT_NOT_BOUNDED"

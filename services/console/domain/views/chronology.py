@@ -1,10 +1,14 @@
 """A child's page: who the child is across the agencies' notices, and their chronology,
-newest first, with the contacts a decision can still cover."""
+newest first, with the contacts a decision can still cover.
+
+A child the child index merged from several keys (domain/linkage.py) is one chronology; each
+entry then says which of the child's records (keys) it came under, as a letter in order of
+first appearance ("record A"), never the key itself: keys stay out of the browser."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from services.console.domain.deadlines import Timescales
 from services.console.domain.feed import FeedEntry, merged_subject
@@ -53,6 +57,9 @@ class ChronologyEntry:
     withheld: WithheldView | None
     why: WhyView
     marking: Marking | None = None
+    came_under: str | None = None
+    """Which of a merged child's records the notice came under ('A', 'B', ...); None when
+    the child has one record."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +68,8 @@ class ChildHeader:
     other_names: tuple[str, ...]
     facts: tuple[FieldRow, ...]
     agencies: tuple[str, ...]
+    records: tuple[str, ...] = ()
+    """The letters of a merged child's records; empty when the child has one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +93,24 @@ _HEADER_FACTS = (
     "responsible_la",
     "placing_la",
 )
+
+
+def _record_letters(entries: Sequence[FeedEntry]) -> dict[str, str]:
+    """Key -> 'A', 'B', ... in order of first appearance; empty for a child with one key."""
+    keys = list(dict.fromkeys(e.linkage_key for e in entries))
+    if len(keys) < 2:
+        return {}
+    return {key: _letters(i) for i, key in enumerate(keys)}
+
+
+def _letters(index: int) -> str:
+    """0 -> 'A', 25 -> 'Z', 26 -> 'AA'."""
+    text = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        text = chr(ord("A") + rest) + text
+    return text
 
 
 def _header(entries: Sequence[FeedEntry], agencies: Mapping[str, str]) -> ChildHeader:
@@ -153,6 +180,7 @@ def child_view(
     agencies: Mapping[str, str],
 ) -> ChildView:
     ordered = sorted(entries, key=lambda e: (e.occurred_at, e.received_at, e.notice_id))
+    letters = _record_letters(ordered)
     chronology: list[ChronologyEntry] = []
     undecided: list[tuple[str, str]] = []
     for entry in ordered:
@@ -173,6 +201,7 @@ def child_view(
                 withheld=withheld_view(entry, agencies),
                 why=why_view(entry),
                 marking=marking_of(entry),
+                came_under=letters.get(entry.linkage_key),
             )
         )
         if triage.status is Status.AWAITING:
@@ -180,8 +209,9 @@ def child_view(
             undecided.append(
                 (entry.notice_id, f"{type_text} from {agency}, {when_text(entry.occurred_at)}")
             )
+    header = _header(ordered, agencies)
     return ChildView(
-        header=_header(ordered, agencies),
+        header=replace(header, records=tuple(letters.values())),
         entries=tuple(reversed(chronology)),
         undecided=tuple(reversed(undecided)),
     )
