@@ -6,34 +6,60 @@ safehub demo                (default) the live hub: gateway, the four agency ada
                             lookup,
                             with synthetic records posted to the adapters' HTTP APIs at a
                             calm rate, as an integrator would (OAuth2 client credentials,
-                            private_key_jwt). Prints the console's URL and the synthetic
-                            sign-in users; runs until Ctrl-C.
-safehub demo --once         one batch of synthetic notices through the broker, gateway and
-                            policy engine, then what each subscriber received, and why.
+                            private_key_jwt). The records are about the children of the
+                            synthetic population, each agency holding its own view of
+                            the child (services/synthetic/traffic.py says what is sent
+                            and in what shares). Prints the console's URL and the
+                            synthetic sign-in users; runs until Ctrl-C.
+safehub demo --once         the same hub, started the same way (`start_hub`), sent one
+                            batch of --count records the same way; waits until the gateway
+                            has decided them all, prints what each subscriber received, and
+                            why, then stops everything.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import secrets
-from typing import Any
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from services.childindex.domain import LinkageKeyer
 from services.gateway.bootstrap import build_gateway
 from services.gateway.settings import GatewaySettings
-from services.hubkit.bus import TopicReader, make_producer
+from services.hubkit.audit_trail import open_audit_record
+from services.hubkit.bus import TopicReader
 from services.hubkit.codec import MessageType, SchemaCatalog
-from services.hubkit.envelope import KeyDirectory, load_signing_key, open_envelope
-from services.hubkit.notice import DETAIL_RECORD
-from services.hubkit.publisher import NoticePublisher
+from services.hubkit.envelope import KeyDirectory, open_envelope
+from services.hubkit.errors import AuditRecordRejected
 from services.hubkit.settings import HubSettings
-from services.hubkit.topology import load_topology
-from services.synthetic.notices import SyntheticNotices
+from services.hubkit.topology import AUDIT_PRINCIPAL, AUDIT_TOPIC, load_topology
 
-__all__ = ["TrafficPlan", "register", "run_demo", "run_live"]
+__all__ = [
+    "DECIDE_WITHIN_S",
+    "HubNotStarted",
+    "HubService",
+    "RunningHub",
+    "TrafficPlan",
+    "adapter_path",
+    "decision_summary",
+    "prepare_hub",
+    "register",
+    "run_demo",
+    "run_live",
+    "serve_hub",
+    "start_hub",
+]
+
+DECIDE_WITHIN_S = 120.0
+"""How long --once waits for the gateway to decide its batch. Generous: the first poll waits
+for the gateway's partitions to be assigned and its record of decided notices read back."""
 
 
 def register(subparsers: Any) -> None:
@@ -42,17 +68,22 @@ def register(subparsers: Any) -> None:
         help="run the hub with synthetic traffic and the MASH triage console (Ctrl-C stops)",
         description=(
             "Without --once: runs the gateway, the agency adapters, the identity provider, "
-            "the MASH triage console and the CP-IS lookup, and keeps posting synthetic records "
-            "to the adapters. "
-            "With --once: sends one batch of notices and prints what each subscriber "
-            "received. Needs the local stack: `safehub stack up`."
+            "the child index, the MASH triage console and the CP-IS lookup, and keeps "
+            "posting synthetic records to the adapters. "
+            "With --once: runs the same hub, posts one batch of records, prints what each "
+            "subscriber received, then stops. Needs the local stack: `safehub stack up`."
         ),
     )
     parser.add_argument(
         "--once", action="store_true", help="one batch, print each subscriber's feed, then stop"
     )
     parser.add_argument(
-        "--notices", type=int, default=10, help="with --once: how many notices to send"
+        "--count",
+        "--notices",
+        dest="count",
+        type=_at_least_one,
+        default=10,
+        help="with --once: how many records to post (default 10)",
     )
     parser.add_argument(
         "--interval",
@@ -65,95 +96,216 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=_handle)
 
 
+def _at_least_one(text: str) -> int:
+    count = int(text)
+    if count < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return count
+
+
 def _handle(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else secrets.randbelow(10**6)
     if not args.once:
         return asyncio.run(
             run_live(HubSettings(), engine=args.engine, seed=seed, interval=args.interval)
         )
-    asyncio.run(run_demo(HubSettings(), count=args.notices, engine=args.engine, seed=seed))
-    return 0
+    return asyncio.run(run_demo(HubSettings(), count=args.count, engine=args.engine, seed=seed))
 
 
-async def run_demo(settings: HubSettings, *, count: int, engine: str, seed: int) -> None:
-    topology = load_topology(settings.policies_dir)
-    catalog = SchemaCatalog(settings.schemas_dir)
-    # Synthetic notices made here, not by an adapter: keyed with a throwaway secret of the
-    # demo's own (the hub's linkage secret is the child index's alone).
-    generator = SyntheticNotices(
-        seed=seed, keyer=LinkageKeyer(secrets.token_bytes(32)), now=dt.datetime.now(dt.UTC)
-    )
-    feeds = {
-        s.subscriber_id: await TopicReader(
-            settings, s.principal, s.feed_topic, partitions=topology.partitions(s.feed_topic)
-        ).start()
-        for s in topology.subscribers
-    }
+# ---- the hub in this process (both modes) ------------------------------------------------
 
-    gateway = build_gateway(settings, GatewaySettings.model_validate({"engine": engine}))
-    running = asyncio.create_task(gateway.run())
 
-    types = sorted(DETAIL_RECORD)
-    sent: list[dict[str, Any]] = []
-    producers: dict[str, NoticePublisher] = {}
-    kafka_producers = []
-    for i in range(count):
-        notice = generator.notice(types[i % len(types)])
-        agency = topology.agency(notice["source"]["agency"])
-        if agency.code not in producers:
-            producer = make_producer(settings, agency.principal)
-            await producer.start()
-            kafka_producers.append(producer)
-            producers[agency.code] = NoticePublisher(
-                producer=producer,
-                catalog=catalog,
-                agency=agency,
-                signing_key=load_signing_key(settings.keys_dir, agency.principal),
+class HubNotStarted(Exception):
+    """A server or the gateway ended before the whole hub was up; everything else has been
+    stopped. The message names what ended and what usually causes it."""
+
+
+@dataclass(frozen=True, slots=True)
+class HubService:
+    """One HTTP service of the demo hub: its name as printed, its ASGI app, its port."""
+
+    name: str
+    app: Any
+    port: int
+
+
+class _Server(Protocol):
+    """What the hub needs of a server (uvicorn's, as SignalFreeServer, has it)."""
+
+    started: bool
+    should_exit: bool
+
+    async def serve(self) -> None: ...
+
+
+class _Gateway(Protocol):
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class RunningHub:
+    """The hub's servers and gateway, running as tasks of this event loop. Nothing stops by
+    itself while the hub runs: `ended()` names what has (a failure); `stop()` stops all."""
+
+    def __init__(
+        self,
+        services: Sequence[HubService],
+        servers: Sequence[_Server],
+        gateway: _Gateway,
+        tasks: Sequence[asyncio.Task[None]],
+    ) -> None:
+        self.services = tuple(services)
+        self._servers = servers
+        self._gateway = gateway
+        self._tasks = tasks
+
+    def ended(self) -> list[str]:
+        """The servers (and gateway) that have stopped, each with its error's type if any."""
+        ended = []
+        for task in self._tasks:
+            if not task.done():
+                continue
+            error = None if task.cancelled() else task.exception()
+            ended.append(
+                f"{task.get_name()} ({type(error).__name__})" if error else task.get_name()
             )
-        await producers[agency.code].publish(notice)
-        sent.append(notice)
-        print(f"sent  {notice['notice_type']:<26} from {agency.code:<18} id {notice['notice_id']}")
-    for producer in kafka_producers:
-        await producer.stop()
+        return ended
 
-    wanted = {n["notice_id"] for n in sent}
-    deadline = asyncio.get_running_loop().time() + 60
-    while gateway.stats.notices_decided + gateway.stats.notices_rejected < len(wanted):
-        if asyncio.get_running_loop().time() > deadline:
-            print("gateway did not decide every notice within 60 s; see its logs")
-            break
-        await asyncio.sleep(0.2)
-    gateway.stop()
-    await running
+    async def wait(self) -> None:
+        """Until a server or the gateway stops by itself."""
+        await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
 
-    hub_keys = KeyDirectory.load(settings.keys_dir / "trusted")
-    print()
-    for subscriber in topology.subscribers:
-        records = await feeds[subscriber.subscriber_id].drain(quiet_s=1.0)
-        await feeds[subscriber.subscriber_id].stop()
-        items = [
-            catalog.decode(open_envelope(catalog, r.value, hub_keys).payload, MessageType.FEED_ITEM)
-            for r in records
-        ]
-        items = [i for i in items if i["notice_id"] in wanted]
-        print(f"== {subscriber.subscriber_id} ({subscriber.role}): {len(items)} of {len(sent)}")
-        for item in sorted(items, key=lambda i: i["notice_type"]):
-            fields = len(json.loads(item["view_json"]))
-            print(
-                f"   {item['outcome']:<9} {item['notice_type']:<26} "
-                f"{fields} top-level fields, {len(item['fields_withheld'])} withheld; "
-                f"rules {','.join(item['rule_ids'])}"
-            )
-            print(f"             {item['explanation']}")
-    print(
-        f"\ndecided {gateway.stats.notices_decided}, rejected {gateway.stats.notices_rejected}, "
-        f"outcomes {dict(gateway.stats.outcomes)}"
+    async def stop(self) -> None:
+        """Stop every server and the gateway (it commits what it decided first); idempotent."""
+        for server in self._servers:
+            server.should_exit = True
+        self._gateway.stop()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def prepare_hub(hub: HubSettings) -> tuple[HubService, ...]:
+    """The demo hub's HTTP services, ready to serve, after provisioning (idempotent) what they
+    need on this machine: the agencies' signing keys, the child index's linkage secret, and
+    the clients the adapters, the gateway and the console use with the local identity
+    provider (the gateway's and the console's own clients of the child index included)."""
+    from services.adapters.childrens_services.app import create_app as csc_app
+    from services.adapters.health.app import create_app as health_app
+    from services.adapters.ingest.settings import ADAPTER_PORTS, IDENTITY_PORT
+    from services.adapters.police.app import create_app as police_app
+    from services.adapters.voluntary_sector.app import create_app as vcs_app
+    from services.childindex.bootstrap import childindex_app
+    from services.childindex.secret import provision_linkage_secret
+    from services.childindex.settings import ChildIndexSettings
+    from services.cli.adapters import ensure_adapter_index_clients
+    from services.cli.console import register_local_client
+    from services.cli.gateway import ensure_gateway_index_client
+    from services.console.app import create_app as console_app
+    from services.console.settings import ConsoleSettings
+    from services.cpis.bootstrap import cpis_app
+    from services.cpis.settings import CpisSettings
+    from services.hubkit.envelope import provision_keys
+    from services.identity.app import create_app as identity_app
+
+    topology = load_topology(hub.policies_dir)
+    provision_keys(hub.keys_dir, [a.principal for a in topology.agencies])
+    index = ChildIndexSettings()
+    provision_linkage_secret(index.resolved_secret_path(hub.keys_dir))
+    ensure_adapter_index_clients(hub, _AGENCIES)
+    ensure_gateway_index_client(hub, GatewaySettings())
+    console = ConsoleSettings()
+    register_local_client(hub, console)
+    cpis = CpisSettings()
+    return (
+        HubService("identity", identity_app(hub), IDENTITY_PORT),
+        HubService("police adapter", police_app(hub), ADAPTER_PORTS["POLICE"]),
+        HubService("health adapter", health_app(hub), ADAPTER_PORTS["HEALTH"]),
+        HubService(
+            "children's services adapter", csc_app(hub), ADAPTER_PORTS["CHILDRENS_SERVICES"]
+        ),
+        HubService("voluntary sector adapter", vcs_app(hub), ADAPTER_PORTS["VOLUNTARY_SECTOR"]),
+        HubService("console", console_app(hub, console), console.port),
+        HubService("CP-IS lookup", cpis_app(hub, cpis), cpis.port),
+        # Keys every child the adapters publish about; the only holder of the secret.
+        HubService("child index", childindex_app(hub, index), index.port),
     )
 
 
-# ---- live mode ---------------------------------------------------------------------------
+async def serve_hub(
+    services: Sequence[HubService],
+    gateway: _Gateway,
+    *,
+    new_server: Callable[[HubService], _Server],
+) -> RunningHub:
+    """Run `gateway` and a server for each of `services`; return once every server is
+    listening. Raises HubNotStarted, with everything stopped again, when one ends first (or
+    the gateway does); stops everything too if cancelled while starting."""
+    servers = [new_server(service) for service in services]
+    tasks = [asyncio.create_task(gateway.run(), name="gateway")]
+    tasks += [
+        asyncio.create_task(_serve(server), name=service.name)
+        for server, service in zip(servers, services, strict=True)
+    ]
+    running = RunningHub(services, servers, gateway, tasks)
+    try:
+        while not (ended := running.ended()):
+            if all(server.started for server in servers):
+                return running
+            await asyncio.sleep(0.1)
+        ports = ", ".join(str(s.port) for s in sorted(services, key=lambda s: s.port))
+        raise HubNotStarted(
+            f"could not start {', '.join(ended)}; is one of ports {ports} in use, "
+            "or the stack down (`safehub stack up`)?"
+        )
+    except BaseException:
+        await running.stop()
+        raise
 
-_LIVE_AGENCIES = ("POLICE", "HEALTH", "CHILDRENS_SERVICES", "VOLUNTARY_SECTOR")
+
+async def _serve(server: _Server) -> None:
+    try:
+        await server.serve()
+    except SystemExit:
+        # uvicorn exits the process when it cannot listen (a port in use). Here that ends
+        # this server's task only: the hub names it and stops the rest.
+        return
+
+
+async def start_hub(hub: HubSettings, *, engine: str) -> RunningHub:
+    """The whole hub in this event loop, as both modes of the demo run it: the identity
+    provider, the four adapters, the console, the CP-IS lookup and the child index over
+    HTTP (`prepare_hub`), and the gateway with `engine`. Returns once every server is
+    listening; raises HubNotStarted (with everything stopped) when one cannot start."""
+    import uvicorn
+
+    from services.hubkit.http_server import SignalFreeServer
+    from services.hubkit.tls import server_tls_options
+
+    services = prepare_hub(hub)
+    gateway = build_gateway(hub, GatewaySettings.model_validate({"engine": engine}))
+
+    def new_server(service: HubService) -> SignalFreeServer:
+        return SignalFreeServer(
+            uvicorn.Config(
+                service.app,
+                host="127.0.0.1",
+                port=service.port,
+                log_level="warning",
+                lifespan="on",
+                ws="none",
+                # Open pages hold a live event stream; without a limit, stopping would wait
+                # for every browser tab to close.
+                timeout_graceful_shutdown=3,
+                **server_tls_options(hub),
+            )
+        )
+
+    return await serve_hub(services, gateway, new_server=new_server)
+
+
+# ---- synthetic traffic, as the agencies' systems send it (both modes) -------------------
+
+_AGENCIES = ("POLICE", "HEALTH", "CHILDRENS_SERVICES", "VOLUNTARY_SECTOR")
 _SENDERS = {
     "POLICE": "police",
     "HEALTH": "health (FHIR)",
@@ -166,6 +318,15 @@ _PATHS = {
     "CHILDRENS_SERVICES": "/v1/cin-records",
     "VOLUNTARY_SECTOR": "/v1/updates",
 }
+# Police and children's services send an NRM referral on its own route (no record_type).
+_NRM_PATH = "/v1/nrm-referrals"
+
+
+def adapter_path(agency: str, document: dict[str, Any]) -> str:
+    """The adapter route that takes `document`."""
+    if agency in ("POLICE", "CHILDRENS_SERVICES") and "record_type" not in document:
+        return _NRM_PATH
+    return _PATHS[agency]
 
 
 class _Integrators:
@@ -179,7 +340,7 @@ class _Integrators:
         self._hub = hub
         self._http = http
         self._identity = IdentitySettings()
-        self._clients = {agency: self._client(agency) for agency in _LIVE_AGENCIES}
+        self._clients = {agency: self._client(agency) for agency in _AGENCIES}
         self._tokens: dict[str, tuple[str, float]] = {}
 
     def _client(self, agency: str) -> tuple[str, Any]:
@@ -228,7 +389,7 @@ class _Integrators:
         if agency == "HEALTH":
             headers["Content-Type"] = "application/fhir+json"
         answer = await self._http.post(
-            f"http://127.0.0.1:{ADAPTER_PORTS[agency]}{_PATHS[agency]}",
+            f"http://127.0.0.1:{ADAPTER_PORTS[agency]}{adapter_path(agency, document)}",
             content=json.dumps(document),
             headers={"Content-Type": "application/json", **headers},
         )
@@ -238,157 +399,106 @@ class _Integrators:
 
 
 class TrafficPlan:
-    """What to send next: mostly single records, some about a child already seen (so
-    chronologies grow), and now and then the same child seen by police, health and
-    children's services in one week. Deterministic for a seed."""
+    """What to send next: records about the synthetic population's children, the same child
+    coming back through different agencies, each agency with its own view of the child's
+    identifiers (services/synthetic/traffic.py). Deterministic for a seed; `next()` gives
+    the agency and its native document (`adapter_path` says where it goes)."""
 
     def __init__(self, seed: int, now: dt.datetime) -> None:
-        import random
+        from services.synthetic.traffic import PopulationTraffic
 
-        from services.synthetic.native import NativeRecords
-
-        run = f"DEMO{int(now.timestamp())}"
-        self._records = NativeRecords(seed=seed, now=now, run=run)
-        self._rng = random.Random(seed)
-        self._recent: list[Any] = []
-        self._queue: list[tuple[str, dict[str, Any]]] = []
+        self._traffic = PopulationTraffic(seed=seed, now=now, run=f"DEMO{int(now.timestamp())}")
 
     def next(self) -> tuple[str, dict[str, Any]]:
-        if not self._queue:
-            self._queue = self._plan()
-        return self._queue.pop(0)
-
-    def _plan(self) -> list[tuple[str, dict[str, Any]]]:
-        roll = self._rng.random()
-        if roll < 0.15:
-            week = self._records.linked_week()
-            self._remember(week.child)
-            return [
-                ("POLICE", week.police_dash),
-                ("HEALTH", week.health_bundle),
-                ("CHILDRENS_SERVICES", week.csc_referral),
-            ]
-        agency = self._rng.choice(_LIVE_AGENCIES)
-        child = self._rng.choice(self._recent) if self._recent and roll < 0.5 else None
-        child = child or self._records.child()
-        self._remember(child)
-        return [(agency, self._records.record(agency, child))]
-
-    def _remember(self, child: Any) -> None:
-        self._recent = [*self._recent[-19:], child]
+        sent = self._traffic.next()
+        return sent.agency, sent.document
 
 
 def _kind(document: dict[str, Any]) -> str:
     return str(document.get("record_type") or document.get("kind") or document.get("resourceType"))
 
 
+async def _send(integrators: _Integrators, agency: str, document: dict[str, Any]) -> str | None:
+    """Post one record as its agency's system would and print the adapter's answer; the
+    notice id when the adapter accepted it."""
+    status, detail = await integrators.post(agency, document)
+    outcome = f"202, notice {detail[:8]}" if status == 202 else f"{status} {detail}"
+    print(f"  {_SENDERS[agency]:<20} {_kind(document):<26} {outcome}")
+    return detail if status == 202 else None
+
+
 async def _feed_traffic(integrators: _Integrators, plan: TrafficPlan, interval: float) -> None:
     while True:
         agency, document = plan.next()
         try:
-            status, detail = await integrators.post(agency, document)
+            await _send(integrators, agency, document)
         except Exception as error:  # the adapter may still be starting: say so, keep going
             print(f"  {_SENDERS[agency]:<20} not sent ({type(error).__name__}); trying again")
-        else:
-            outcome = f"202, notice {detail[:8]}" if status == 202 else f"{status} {detail}"
-            print(f"  {_SENDERS[agency]:<20} {_kind(document):<26} {outcome}")
         await asyncio.sleep(interval)
+
+
+# ---- live mode ---------------------------------------------------------------------------
 
 
 async def run_live(hub: HubSettings, *, engine: str, seed: int, interval: float) -> int:
     """Run the whole hub in this process until Ctrl-C (or SIGTERM)."""
-    import contextlib
     import signal
 
-    import uvicorn
-
-    from services.adapters.childrens_services.app import create_app as csc_app
-    from services.adapters.health.app import create_app as health_app
-    from services.adapters.ingest.settings import ADAPTER_PORTS, IDENTITY_PORT
-    from services.adapters.police.app import create_app as police_app
-    from services.adapters.voluntary_sector.app import create_app as vcs_app
-    from services.childindex.bootstrap import childindex_app
-    from services.childindex.secret import provision_linkage_secret
-    from services.childindex.settings import ChildIndexSettings
-    from services.cli.adapters import ensure_adapter_index_clients
-    from services.cli.console import print_users, register_local_client
-    from services.console.app import create_app as console_app
-    from services.console.settings import ConsoleSettings
-    from services.cpis.bootstrap import cpis_app
-    from services.cpis.settings import CpisSettings
-    from services.hubkit.envelope import provision_keys
-    from services.hubkit.http_server import SignalFreeServer
-    from services.hubkit.tls import http_client, server_tls_options
-    from services.identity.app import create_app as identity_app
-
-    topology = load_topology(hub.policies_dir)
-    provision_keys(hub.keys_dir, [a.principal for a in topology.agencies])
-    index = ChildIndexSettings()
-    provision_linkage_secret(index.resolved_secret_path(hub.keys_dir))
-    ensure_adapter_index_clients(hub, _LIVE_AGENCIES)
-    console = ConsoleSettings()
-    register_local_client(hub, console)
-    cpis = CpisSettings()
-    apps = [
-        ("identity", identity_app(hub), IDENTITY_PORT),
-        ("police adapter", police_app(hub), ADAPTER_PORTS["POLICE"]),
-        ("health adapter", health_app(hub), ADAPTER_PORTS["HEALTH"]),
-        ("children's services adapter", csc_app(hub), ADAPTER_PORTS["CHILDRENS_SERVICES"]),
-        ("voluntary sector adapter", vcs_app(hub), ADAPTER_PORTS["VOLUNTARY_SECTOR"]),
-        ("console", console_app(hub, console), console.port),
-        ("CP-IS lookup", cpis_app(hub, cpis), cpis.port),
-        # Keys every child the adapters publish about; the only holder of the secret.
-        ("child index", childindex_app(hub, index), index.port),
-    ]
-    servers = [
-        SignalFreeServer(
-            uvicorn.Config(
-                app,
-                host="127.0.0.1",
-                port=port,
-                log_level="warning",
-                lifespan="on",
-                ws="none",
-                # Open pages hold a live event stream; without a limit, stopping would wait
-                # for every browser tab to close.
-                timeout_graceful_shutdown=3,
-                **server_tls_options(hub),
-            )
-        )
-        for _, app, port in apps
-    ]
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
-
-    gateway = build_gateway(hub, GatewaySettings.model_validate({"engine": engine}))
-    tasks = [asyncio.create_task(gateway.run(), name="gateway")]
-    tasks += [
-        asyncio.create_task(server.serve(), name=name)
-        for server, (name, _, _) in zip(servers, apps, strict=True)
-    ]
-    while not all(s.started for s in servers):
-        failed = [t for t in tasks if t.done()]
-        if failed or stopping.is_set():
-            for server in servers:
-                server.should_exit = True
-            gateway.stop()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            names = ", ".join(t.get_name() for t in failed)
-            print(
-                f"safehub: could not start {names or 'the demo'}; is a port in use "
-                f"(18201-18207, {console.port}) or the stack down (`safehub stack up`)?"
-            )
+    try:
+        running = await _start_unless_stopped(hub, engine=engine, stopping=stopping)
+        if running is None:
             return 1
-        await asyncio.sleep(0.1)
+        try:
+            await _live(hub, running, seed=seed, interval=interval, stopping=stopping)
+        finally:
+            await running.stop()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    return 0
 
+
+async def _start_unless_stopped(
+    hub: HubSettings, *, engine: str, stopping: asyncio.Event
+) -> RunningHub | None:
+    """`start_hub`, given up (everything stopped) when Ctrl-C comes first; None, said why,
+    when the hub did not start."""
+    starting = asyncio.create_task(start_hub(hub, engine=engine))
+    asked = asyncio.create_task(stopping.wait())
+    await asyncio.wait([starting, asked], return_when=asyncio.FIRST_COMPLETED)
+    asked.cancel()
+    if not starting.done():
+        starting.cancel()
+        await asyncio.wait([starting])
+    if starting.cancelled():
+        print("safehub: stopped before the hub had started")
+        return None
+    if isinstance(error := starting.exception(), HubNotStarted):
+        print(f"safehub: {error}")
+        return None
+    return starting.result()
+
+
+async def _live(
+    hub: HubSettings, running: RunningHub, *, seed: int, interval: float, stopping: asyncio.Event
+) -> None:
+    from services.adapters.ingest.settings import IDENTITY_PORT
+    from services.cli.console import print_users
+    from services.console.settings import ConsoleSettings
+    from services.hubkit.tls import http_client
+
+    console = ConsoleSettings()
     print("\nsafehub demo: the hub is running with synthetic traffic (synthetic data only).\n")
     print(f"  MASH triage console: {console.base_url}  (open it in a browser)\n")
     print_users(hub, indent="  ")
     print(f"\n  {'identity provider':<30}http://127.0.0.1:{IDENTITY_PORT}")
-    for name, _, port in [*apps[1:5], apps[6], apps[7]]:
-        print(f"  {name:<30}http://127.0.0.1:{port}/docs")
+    for service in running.services:
+        if service.name not in ("identity", "console"):
+            print(f"  {service.name:<30}http://127.0.0.1:{service.port}/docs")
     print(f"  {'':<30}(a clinician's token for it: `safehub cpis token`)")
     print(
         "\n  Stop with Ctrl-C. The broker and OPA keep running: `safehub stack down` stops "
@@ -401,16 +511,174 @@ async def run_live(hub: HubSettings, *, engine: str, seed: int, interval: float)
                 _Integrators(hub, http), TrafficPlan(seed, dt.datetime.now(dt.UTC)), interval
             )
         )
-        watch = [asyncio.create_task(stopping.wait()), *tasks]
-        await asyncio.wait(watch, return_when=asyncio.FIRST_COMPLETED)
+        watch = [asyncio.create_task(stopping.wait()), asyncio.create_task(running.wait())]
+        _, waiting = await asyncio.wait(watch, return_when=asyncio.FIRST_COMPLETED)
+        for task in waiting:
+            task.cancel()
         print("\nsafehub demo: stopping")
         feeder.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await feeder
-    for server in servers:
-        server.should_exit = True
-    gateway.stop()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.remove_signal_handler(signum)
+
+
+# ---- --once ------------------------------------------------------------------------------
+
+
+async def run_demo(
+    hub: HubSettings, *, count: int, engine: str, seed: int, within_s: float = DECIDE_WITHIN_S
+) -> int:
+    """One batch through the whole hub, started and sent to as the live demo does: `count`
+    records of the traffic plan posted to the adapters over HTTP, keyed by the child index,
+    decided by the gateway (with each child's context from the index) and delivered to the
+    feeds. Prints what each subscriber received, then stops everything. 0, or 1 when the
+    hub did not start, an adapter refused a record or the gateway did not decide every
+    notice within `within_s`."""
+    from services.hubkit.tls import http_client
+
+    topology = load_topology(hub.policies_dir)
+    catalog = SchemaCatalog(hub.schemas_dir)
+    print(f"safehub demo --once: starting the hub (synthetic data only; seed {seed})")
+    try:
+        running = await start_hub(hub, engine=engine)
+    except HubNotStarted as failed:
+        print(f"safehub: {failed}")
+        return 1
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(running.stop)
+        # Observers from the topics' current ends, placed before anything is sent, reading
+        # without a consumer group (nobody's offsets move). The decisions log, read as the
+        # audit service reads it, says when the gateway has dealt with a notice: it writes
+        # a notice's audit records, feed items and dead letter in one transaction.
+        audit = await _reader(hub, AUDIT_PRINCIPAL, AUDIT_TOPIC, topology.partitions(AUDIT_TOPIC))
+        stack.push_async_callback(audit.stop)
+        feeds = {}
+        for subscriber in topology.subscribers:
+            feeds[subscriber.subscriber_id] = feed = await _reader(
+                hub,
+                subscriber.principal,
+                subscriber.feed_topic,
+                topology.partitions(subscriber.feed_topic),
+            )
+            stack.push_async_callback(feed.stop)
+        http = await stack.enter_async_context(http_client(hub, timeout=15))
+
+        print(f"\n{count} synthetic records posted to the adapters (sender, record, answer):")
+        integrators = _Integrators(hub, http)
+        plan = TrafficPlan(seed, dt.datetime.now(dt.UTC))
+        began = time.monotonic()
+        sent: list[str] = []
+        for _ in range(count):
+            agency, document = plan.next()
+            try:
+                notice_id = await _send(integrators, agency, document)
+            except Exception as error:  # said, and counted as a failure below
+                print(f"  {_SENDERS[agency]:<20} not sent ({type(error).__name__})")
+                notice_id = None
+            if notice_id is not None and notice_id not in sent:
+                sent.append(notice_id)
+
+        hub_keys = KeyDirectory.load(hub.keys_dir / "trusted")
+        audits = await _audits_of(audit, set(sent), running, catalog, hub_keys, within_s=within_s)
+        waited = time.monotonic() - began
+        decided = {record["notice_id"] for record in audits}
+        print()
+        for subscriber in topology.subscribers:
+            records = await feeds[subscriber.subscriber_id].drain(quiet_s=1.0)
+            items = [
+                catalog.decode(
+                    open_envelope(catalog, r.value, hub_keys).payload, MessageType.FEED_ITEM
+                )
+                for r in records
+            ]
+            items = [i for i in items if i["notice_id"] in decided]
+            print(f"== {subscriber.subscriber_id} ({subscriber.role}): {len(items)} of {len(sent)}")
+            for item in sorted(items, key=lambda i: i["notice_type"]):
+                fields = len(json.loads(item["view_json"]))
+                print(
+                    f"   {item['outcome']:<9} {item['notice_type']:<26} "
+                    f"{fields} top-level fields, {len(item['fields_withheld'])} withheld; "
+                    f"rules {','.join(item['rule_ids'])}"
+                )
+                print(f"             {item['explanation']}")
+        print(f"\n{decision_summary(audits)}")
+
+        failures = []
+        if len(sent) < count:
+            failures.append(f"the adapters accepted {len(sent)} of {count} records")
+        if missing := len(set(sent) - decided):
+            failures.append(
+                f"the gateway did not decide {missing} of {len(sent)} notices within "
+                f"{within_s:g} s (see its logs)"
+            )
+        if ended := running.ended():
+            failures.append(f"stopped by itself: {', '.join(ended)}")
+        if failures:
+            print(f"safehub demo --once: {'; '.join(failures)}")
+            return 1
+        print(f"all {len(sent)} decided {waited:.1f} s after the first was posted")
     return 0
+
+
+async def _reader(hub: HubSettings, principal: str, topic: str, partitions: int) -> TopicReader:
+    return await TopicReader(hub, principal, topic, partitions=partitions).start()
+
+
+async def _audits_of(
+    audit: TopicReader,
+    notice_ids: set[str],
+    running: RunningHub,
+    catalog: SchemaCatalog,
+    keys: KeyDirectory,
+    *,
+    within_s: float,
+) -> list[dict[str, Any]]:
+    """The hub-signed audit records of `notice_ids`, read until every notice has one, a part
+    of the hub has stopped, or `within_s` has passed; then what else arrives promptly (a
+    transaction's records need not come in one fetch)."""
+    found: list[dict[str, Any]] = []
+    decided: set[str] = set()
+    read = 0
+
+    def take(records: Sequence[Any]) -> None:
+        for r in records:
+            try:
+                record = open_audit_record(catalog, r.value, keys, topic=AUDIT_TOPIC).record
+            except AuditRecordRejected:
+                continue  # not the gateway's: nothing this demo sent
+            if record["notice_id"] in notice_ids:
+                found.append(record)
+                decided.add(record["notice_id"])
+
+    def done(records: list[Any]) -> bool:
+        nonlocal read
+        take(records[read:])
+        read = len(records)
+        return decided >= notice_ids or bool(running.ended())
+
+    if notice_ids:
+        await audit.read_until(done, timeout_s=within_s)
+        take(await audit.drain(quiet_s=1.0))
+    return found
+
+
+def decision_summary(records: Iterable[Mapping[str, Any]]) -> str:
+    """One line about a batch from its audit records: how many notices were decided and about
+    how many children (their keys from the child index), how many rejected and why, and the
+    outcomes of the decisions, per subscriber decision."""
+    decided: set[str] = set()
+    children: set[str] = set()
+    rejected: dict[str, str] = {}
+    outcomes: Counter[str] = Counter()
+    for record in records:
+        if record["event"] == "NOTICE_REJECTED":
+            rejected[record["notice_id"]] = str(record["reason_code"])
+            continue
+        decided.add(record["notice_id"])
+        children.add(record["subject_linkage_key"])
+        outcomes[str(record["outcome"])] += 1
+    reasons = Counter(rejected.values())
+    why = f" ({', '.join(f'{r} {n}' for r, n in sorted(reasons.items()))})" if reasons else ""
+    return (
+        f"decided {len(decided)} notices about {len(children)} children, "
+        f"rejected {len(rejected)}{why}; outcomes {dict(sorted(outcomes.items()))}"
+    )
