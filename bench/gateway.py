@@ -3,7 +3,11 @@
     python bench/gateway.py [--notices 3000] [--rate 200] [--seconds 10]
                             [--only b0,b1,b2,gw-opa,gw-rego] [--profile DIR]
 
-Needs `safehub stack up`. Runs for about three minutes, all on loopback. Every scenario runs
+Needs `safehub stack up`. Runs for about three minutes, all on loopback. The gateway scenarios
+ask the child index for every poll's child contexts, as the gateway does in production: the
+bench starts the identity provider and a child index with an empty store of its own
+(`safehub identity serve`, `safehub childindex serve`) unless they already answer on their
+ports, and registers the gateway's client. Every scenario runs
 as its own child process (its CPU is its own; it shares the GIL with nothing) on its own
 benchmark-only topics (`bench-<run>-<scenario>.*`, created and deleted as the admin
 principal, so no other consumer or gateway touches them):
@@ -46,9 +50,11 @@ import datetime as dt
 import logging
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -589,27 +595,105 @@ async def orchestrate(args: argparse.Namespace) -> None:
     for line in await breakdown(hub, topology, preload[:300]):
         print(f"  {line}")
     results = []
-    for scenario in chosen:
-        print(f"running {scenario} ...", flush=True)
-        streams: list[tuple[int, Sequence[Sealed]]] = []
-        if scenario in LOW_RATE:
-            rate = LOW_RATE[scenario]
-            streams.append((rate, low_stream[: rate * args.seconds]))
-        streams.append((args.rate, high_stream))
-        results.append(
-            await run_scenario(
-                scenario,
-                hub,
-                topology,
-                run_id=run_id,
-                preload=preload[: args.rego_notices] if scenario == "gw-rego" else preload,
-                streams=streams,
-                max_seconds=args.max_seconds,
-                profile_dir=args.profile,
+    services = _ChildIndexServices()
+    if any(s.startswith("gw-") for s in chosen):
+        await services.start(hub)
+    try:
+        for scenario in chosen:
+            results.append(
+                await _one_scenario(
+                    scenario, args, hub, topology, run_id, preload, low_stream, high_stream
+                )
             )
-        )
+    finally:
+        services.stop()
     _print(results, args)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+async def _one_scenario(
+    scenario: str,
+    args: argparse.Namespace,
+    hub: HubSettings,
+    topology: Topology,
+    run_id: str,
+    preload: Sequence[Sealed],
+    low_stream: Sequence[Sealed],
+    high_stream: Sequence[Sealed],
+) -> Result:
+    print(f"running {scenario} ...", flush=True)
+    streams: list[tuple[int, Sequence[Sealed]]] = []
+    if scenario in LOW_RATE:
+        rate = LOW_RATE[scenario]
+        streams.append((rate, low_stream[: rate * args.seconds]))
+    streams.append((args.rate, high_stream))
+    return await run_scenario(
+        scenario,
+        hub,
+        topology,
+        run_id=run_id,
+        preload=preload[: args.rego_notices] if scenario == "gw-rego" else preload,
+        streams=streams,
+        max_seconds=args.max_seconds,
+        profile_dir=args.profile,
+    )
+
+
+class _ChildIndexServices:
+    """The identity provider and a child index with a throwaway store, as child processes,
+    for the gateway scenarios; those already answering on their ports are used as they are."""
+
+    def __init__(self) -> None:
+        self._children: list[subprocess.Popen[bytes]] = []
+        self._scratch: Path | None = None
+
+    async def start(self, hub: HubSettings) -> None:
+        from services.cli.gateway import ensure_gateway_index_client
+
+        ensure_gateway_index_client(hub, GatewaySettings())
+        self._scratch = Path(tempfile.mkdtemp(prefix="safehub-bench-childindex-"))
+        env = {**os.environ, "SAFEHUB_CHILDINDEX_STORE_PATH": str(self._scratch / "index.db")}
+        for command, url in (
+            (["identity", "serve"], "http://127.0.0.1:18205/.well-known/jwks.json"),
+            (["childindex", "serve"], "http://127.0.0.1:18207/healthz"),
+        ):
+            if await _answers(url):
+                print(f"using the {command[0]} already on {url}")
+                continue
+            self._children.append(_spawn_service(command, env))
+            for _ in range(100):
+                if await _answers(url):
+                    break
+                await asyncio.sleep(0.2)
+            else:
+                raise RuntimeError(f"{command[0]} did not start; see its log in /tmp")
+
+    def stop(self) -> None:
+        for child in self._children:
+            child.terminate()
+            child.wait(timeout=10)
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+
+
+def _spawn_service(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    with open(f"/tmp/safehub-bench-{command[0]}.log", "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "services.cli.main", *command],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+
+
+async def _answers(url: str) -> bool:
+    import httpx
+
+    try:
+        async with httpx.AsyncClient(timeout=1.0) as http:
+            return (await http.get(url)).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 async def breakdown(hub: HubSettings, topology: Topology, notices: Sequence[Sealed]) -> list[str]:

@@ -2,6 +2,8 @@
 
 ChildIndexError
 ├── LinkageSecretMissing    the secret file is absent or not 32+ bytes (the index cannot start)
+├── ModelMismatch           model.json's comparisons are not the ones the online scorer was
+│                           written for (matching/online.py; the index cannot start)
 └── RequestRefused          a request the edge answers with a problem document
     ├── BodyTooLarge        413: the body is over the configured limit
     ├── BodyInvalid         422: not JSON of the documented shape
