@@ -40,7 +40,12 @@ from services.hubkit.bus import TopicReader
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.envelope import KeyDirectory
 from services.hubkit.settings import HubSettings
-from services.hubkit.topology import AUDIT_ACCESS_TOPIC, AUDIT_CHECKPOINT_TOPIC, AUDIT_TOPIC
+from services.hubkit.topology import (
+    AUDIT_ACCESS_TOPIC,
+    AUDIT_CHECKPOINT_TOPIC,
+    AUDIT_TOPIC,
+    LINKAGE_TOPIC,
+)
 from tests.audit.integration.produce import (
     audit_end_offset,
     produce_audit_records,
@@ -303,5 +308,9 @@ class _ReplayFromStart(AuditIndexer):
         for tp in assigned:
             if tp.topic == AUDIT_ACCESS_TOPIC:
                 self._consumer.seek(tp, self._settings.access_start_offset)
+            elif tp.topic == LINKAGE_TOPIC:
+                # The log read the linkage topic from its start (its rejected records are
+                # leaves too): so does the replay.
+                await self._consumer.seek_to_beginning(tp)
             else:
                 self._consumer.seek(tp, self._settings.start_offset)
