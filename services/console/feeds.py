@@ -98,7 +98,8 @@ class FeedFollower:
         # changes nothing.
         self._follower = feed_follower.FeedFollower(
             hub=hub,
-            subscriber=subscriber,
+            topic=subscriber.feed_topic,
+            principal=subscriber.principal,
             partitions=partitions,
             client_id=f"safehub-console-{subscriber.principal}",
             apply_batch=self._apply_batch,

@@ -2,11 +2,10 @@
 written by the child index alone) into the alias map (domain/linkage.py), so a child's page
 shows the notices of every key the index has merged into that child.
 
-Connected as the `console` principal, whose rights on this topic are READ (and its group
-`CONSOLE_LINKAGE_GROUP`, which it never commits to). Like the feed followers, it reads the
-single partition from the beginning at every start and after every reconnect: the alias map
-is in memory, and applying is idempotent by event id, so a replay changes nothing.
-read_committed, though the index's producer is not transactional, so it costs nothing.
+The reading is hubkit.feed_follower's, as for the console's feeds: connected as the
+`console` principal (READ on this topic, nothing else of it), no consumer group, the single
+partition read from the beginning at every start and after every reconnect: the alias map is
+in memory, and applying is idempotent by event id, so a replay changes nothing.
 
 Every record gets an explicit outcome: applied, unchanged (a repeat), or skipped with a log
 line (topic, partition, offset, error class; never a key) when it does not decode as a
@@ -16,21 +15,17 @@ audit log are the record of what was decided.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka import ConsumerRecord
 
 from services.console.domain.linkage import ChildAliases, linkage_change_from_record
-from services.hubkit.bus import consumer_options
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.errors import HubError
-from services.hubkit.feed_follower import FollowerStats
+from services.hubkit.feed_follower import FeedFollower, FollowerStats
 from services.hubkit.settings import HubSettings
-from services.hubkit.topology import CONSOLE_LINKAGE_GROUP, CONSOLE_PRINCIPAL, LINKAGE_TOPIC
+from services.hubkit.topology import CONSOLE_PRINCIPAL, LINKAGE_TOPIC
 
 __all__ = ["LinkageFollower"]
 
@@ -48,63 +43,44 @@ class LinkageFollower:
         on_change: Callable[[frozenset[str]], None],
         retry_s: float = 2.0,
     ) -> None:
-        self._hub = hub
         self._catalog = catalog
         self.aliases = aliases
-        self._partitions = partitions
         self._on_change = on_change
-        self._retry_s = retry_s
         self.stats = FollowerStats()
-        self.caught_up = asyncio.Event()
+        self._follower = FeedFollower(
+            hub=hub,
+            topic=LINKAGE_TOPIC,
+            principal=CONSOLE_PRINCIPAL,
+            partitions=partitions,
+            client_id="safehub-console-linkage",
+            apply_batch=self._apply_batch,
+            max_records=500,
+            on_caught_up=self._log_caught_up,
+            on_interrupted=self._log_interrupted,
+            retry_s=retry_s,
+        )
+        self.caught_up = self._follower.caught_up
         """Set once every change on the topic before start-up has been applied."""
-        self._stopping = asyncio.Event()
-
-    def stop(self) -> None:
-        self._stopping.set()
 
     async def run(self) -> None:
         """Follow the topic until stop(); reconnects after broker errors."""
-        while not self._stopping.is_set():
-            try:
-                await self._follow()
-            except (KafkaError, OSError) as error:
-                log.warning(
-                    "linkage follower lost the broker, retrying",
-                    extra={"topic": LINKAGE_TOPIC, "error": type(error).__name__},
-                )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), timeout=self._retry_s)
+        await self._follower.run()
 
-    async def _follow(self) -> None:
-        consumer = AIOKafkaConsumer(
-            **consumer_options(self._hub, CONSOLE_PRINCIPAL, group_id=CONSOLE_LINKAGE_GROUP)
+    def stop(self) -> None:
+        self._follower.stop()
+
+    async def _apply_batch(self, records: list[ConsumerRecord]) -> None:
+        for record in records:
+            self._apply(record)
+
+    def _log_caught_up(self) -> None:
+        log.info("linkage caught up", extra={"changes": len(self.aliases)})
+
+    def _log_interrupted(self, error: Exception) -> None:
+        log.warning(
+            "linkage follower lost the broker, retrying",
+            extra={"topic": LINKAGE_TOPIC, "error": type(error).__name__},
         )
-        await consumer.start()
-        try:
-            partitions = [TopicPartition(LINKAGE_TOPIC, p) for p in range(self._partitions)]
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
-            await self._check_caught_up(consumer, ends)
-            while not self._stopping.is_set():
-                batches = await consumer.getmany(timeout_ms=250, max_records=500)
-                for records in batches.values():
-                    for record in records:
-                        self._apply(record)
-                if not self.caught_up.is_set():
-                    await self._check_caught_up(consumer, ends)
-        finally:
-            await consumer.stop()
-
-    async def _check_caught_up(
-        self, consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]
-    ) -> None:
-        for tp, end in ends.items():
-            if await consumer.position(tp) < end:
-                return
-        if not self.caught_up.is_set():
-            log.info("linkage caught up", extra={"changes": len(self.aliases)})
-        self.caught_up.set()
 
     def _apply(self, record: ConsumerRecord) -> None:
         try:

@@ -82,7 +82,8 @@ class RegisterFollower:
         self.stats = FollowerStats()
         self._follower = FeedFollower(
             hub=hub,
-            subscriber=subscriber,
+            topic=subscriber.feed_topic,
+            principal=subscriber.principal,
             partitions=partitions,
             client_id=f"safehub-cpis-{subscriber.principal}",
             start_offsets=self._stored_positions,

@@ -1,8 +1,9 @@
-"""Following one subscriber's feed topic, shared by the services that read a feed.
+"""Following one topic from its start, shared by the services that read a feed or a log.
 
-The console (its feed projections) and CP-IS (its register) both follow a subscriber's
-feed in the same way, and a service must not import another service, so the mechanism
-lives here once: connected as the feed's own principal with hubkit.bus.reader_options,
+The console (its feed projections and the child index's linkage changes) and CP-IS (its
+register) follow a topic in the same way, and a service must not import another service, so
+the mechanism lives here once: connected as the given principal (a feed's own, for a feed)
+with hubkit.bus.reader_options,
 read_committed (nothing is visible before its audit record commits), every partition of
 the feed assigned to this process and no consumer group. It runs until stop(), and after
 a broker error (or one of the caller's own retryable errors) it reconnects after a
@@ -25,7 +26,6 @@ from aiokafka.errors import KafkaError
 
 from services.hubkit.bus import reader_options
 from services.hubkit.settings import HubSettings
-from services.hubkit.topology import SubscriberEntry
 
 __all__ = ["FeedFollower", "FollowerStats"]
 
@@ -41,7 +41,7 @@ class FollowerStats:
 
 
 class FeedFollower:
-    """Follows `subscriber`'s feed topic until stop().
+    """Follows `topic`, as `principal`, until stop().
 
     Hooks:
         start_offsets   the offset to start each partition at, by partition number, given
@@ -57,7 +57,8 @@ class FeedFollower:
         self,
         *,
         hub: HubSettings,
-        subscriber: SubscriberEntry,
+        topic: str,
+        principal: str,
         partitions: int,
         client_id: str,
         apply_batch: Callable[[list[ConsumerRecord]], Awaitable[None]],
@@ -69,7 +70,8 @@ class FeedFollower:
         retry_s: float = 2.0,
     ) -> None:
         self._hub = hub
-        self._subscriber = subscriber
+        self._topic = topic
+        self._principal = principal
         self._partitions = partitions
         self._client_id = client_id
         self._apply_batch = apply_batch
@@ -98,11 +100,11 @@ class FeedFollower:
 
     async def _follow(self) -> None:
         consumer = AIOKafkaConsumer(
-            **reader_options(self._hub, self._subscriber.principal, client_id=self._client_id)
+            **reader_options(self._hub, self._principal, client_id=self._client_id)
         )
         await consumer.start()
         try:
-            topic = self._subscriber.feed_topic
+            topic = self._topic
             partitions = [TopicPartition(topic, p) for p in range(self._partitions)]
             consumer.assign(partitions)
             await self._seek(consumer, topic, partitions)

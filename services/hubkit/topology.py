@@ -17,7 +17,6 @@ __all__ = [
     "AUDIT_CHECKPOINT_TOPIC",
     "AUDIT_TOPIC",
     "CHILDINDEX_PRINCIPAL",
-    "CONSOLE_LINKAGE_GROUP",
     "CONSOLE_PRINCIPAL",
     "DEADLETTER_TOPIC",
     "KEYED_TOPIC_PARTITIONS",
@@ -58,8 +57,6 @@ AUDIT_PRINCIPAL = "audit"
 CONSOLE_PRINCIPAL = "console"
 # The child index owns identity resolution; on the bus it only announces linkage changes.
 CHILDINDEX_PRINCIPAL = "childindex"
-# The console reads linkage changes (no commits needed: it reads the topic from the start).
-CONSOLE_LINKAGE_GROUP = "safehub-console-linkage"
 GATEWAY_GROUP = "safehub-gateway"
 AUDIT_GROUP = "safehub-audit"
 # The gateway's transactional ids start with this prefix (one stable id per input partition).
@@ -281,10 +278,10 @@ class Topology:
             AclGrant(co, ResourceType.TOPIC, AUDIT_ACCESS_TOPIC, Operation.WRITE),
             AclGrant(co, ResourceType.TOPIC, AUDIT_ACCESS_TOPIC, Operation.DESCRIBE),
             AclGrant(co, ResourceType.CLUSTER, "kafka-cluster", Operation.IDEMPOTENT_WRITE),
-            # Linkage changes, to show merged children as one chronology.
+            # Linkage changes, to show merged children as one chronology (read from the
+            # start without a consumer group, like a feed).
             AclGrant(co, ResourceType.TOPIC, LINKAGE_TOPIC, Operation.READ),
             AclGrant(co, ResourceType.TOPIC, LINKAGE_TOPIC, Operation.DESCRIBE),
-            AclGrant(co, ResourceType.GROUP, CONSOLE_LINKAGE_GROUP, Operation.READ),
         ]
         ci = CHILDINDEX_PRINCIPAL
         grants += [

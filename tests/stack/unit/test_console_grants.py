@@ -10,7 +10,6 @@ from services.hubkit.topology import (
     AUDIT_ACCESS_TOPIC,
     AUDIT_TOPIC,
     CHILDINDEX_PRINCIPAL,
-    CONSOLE_LINKAGE_GROUP,
     CONSOLE_PRINCIPAL,
     LINKAGE_TOPIC,
     AclGrant,
@@ -39,7 +38,6 @@ def test_console_may_only_write_the_access_topic_and_read_linkage_changes() -> N
         ),
         AclGrant(CONSOLE_PRINCIPAL, ResourceType.TOPIC, LINKAGE_TOPIC, Operation.READ),
         AclGrant(CONSOLE_PRINCIPAL, ResourceType.TOPIC, LINKAGE_TOPIC, Operation.DESCRIBE),
-        AclGrant(CONSOLE_PRINCIPAL, ResourceType.GROUP, CONSOLE_LINKAGE_GROUP, Operation.READ),
     }
 
 
@@ -47,7 +45,6 @@ def test_console_reads_only_linkage_changes_and_joins_only_its_group() -> None:
     grants = _console_grants()
     assert {g.resource_name for g in grants if g.operation is Operation.READ} == {
         LINKAGE_TOPIC,
-        CONSOLE_LINKAGE_GROUP,
     }
     assert not [g for g in grants if g.resource_type is ResourceType.TRANSACTIONAL_ID]
     assert not [g for g in grants if g.prefixed or g.resource_name == "*"]
