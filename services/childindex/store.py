@@ -22,10 +22,8 @@ import hashlib
 import hmac
 import json
 import sqlite3
-import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -41,7 +39,7 @@ from services.hubkit.linkage import (
     IdentifiersIncomplete,
     is_valid_nhs_number,
 )
-from services.hubkit.private_files import create_private, private_dir
+from services.hubkit.sqlite_store import PrivateSqlite
 
 __all__ = [
     "MODEL_DECIDER",
@@ -211,45 +209,17 @@ class ChildIndexStore:
         thresholds: Thresholds,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
-        private_dir(path.parent)
-        if not path.exists():
-            create_private(path, b"")
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # Matching commits without waiting for the disk (WAL: an application crash loses
-        # nothing; a power cut may lose the last records, which are then matched again when
-        # sent again). A person's decision waits for the disk (`durable`).
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(_SCHEMA)
-        self._lock = threading.Lock()
+        self._sqlite = PrivateSqlite(path, schema=_SCHEMA)
         self._secret = secret
         self._scorer = scorer
         self._thresholds = thresholds
         self._clock = clock
-        for (text,) in self._db.execute("SELECT match_row FROM records ORDER BY record_id"):
-            scorer.learn(json.loads(text))
+        with self._sqlite.reading() as db:
+            for (text,) in db.execute("SELECT match_row FROM records ORDER BY record_id"):
+                scorer.learn(json.loads(text))
 
     def close(self) -> None:
-        self._db.close()
-
-    @contextmanager
-    def _transaction(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            if durable:
-                self._db.execute("PRAGMA synchronous=FULL")
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-            finally:
-                if durable:
-                    self._db.execute("PRAGMA synchronous=NORMAL")
+        self._sqlite.close()
 
     def _now(self) -> str:
         return self._clock().isoformat(timespec="milliseconds")
@@ -264,7 +234,7 @@ class ChildIndexStore:
         fingerprint = hashlib.sha256(
             json.dumps([agency, evidence], sort_keys=True).encode()
         ).hexdigest()
-        with self._transaction() as db:
+        with self._sqlite.transaction() as db:
             seen = db.execute(
                 "SELECT child_key FROM records WHERE fingerprint = ?", (fingerprint,)
             ).fetchone()
@@ -461,52 +431,50 @@ class ChildIndexStore:
 
     def keys_of(self, child_key: str) -> tuple[str, list[str]]:
         """(current key, every key of that child). Raises ChildNotFound."""
-        with self._lock:
-            if not self._db.execute(
+        with self._sqlite.reading() as db:
+            if not db.execute(
                 "SELECT 1 FROM children WHERE child_key = ?", (child_key,)
             ).fetchone():
                 raise ChildNotFound("the child index has no child with that key")
-            current = self._current_key(self._db, child_key)
-            return current, self._group(self._db, current)
+            current = self._current_key(db, child_key)
+            return current, self._group(db, current)
 
     # -- the review queue ---------------------------------------------------------------
 
     def reviews(self, *, status: str, limit: int) -> list[dict[str, Any]]:
         where = "status = ?" if status == _OPEN else "status != ?"
-        with self._lock:
-            rows = self._db.execute(
+        with self._sqlite.reading() as db:
+            rows = db.execute(
                 f"SELECT * FROM reviews WHERE {where} "
                 "ORDER BY match_probability DESC, created_at LIMIT ?",
                 (_OPEN, limit),
             ).fetchall()
-            return [self._review_document(row) for row in rows]
+            return [self._review_document(db, row) for row in rows]
 
     def review(self, review_id: str) -> dict[str, Any]:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM reviews WHERE review_id = ?", (review_id,)
-            ).fetchone()
+        with self._sqlite.reading() as db:
+            row = db.execute("SELECT * FROM reviews WHERE review_id = ?", (review_id,)).fetchone()
             if row is None:
                 raise ReviewNotFound("no review with that id")
-            return self._review_document(row)
+            return self._review_document(db, row)
 
-    def _review_document(self, row: sqlite3.Row) -> dict[str, Any]:
+    def _review_document(self, db: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
         return {
             "review_id": row["review_id"],
             "status": row["status"],
             "match_probability": row["match_probability"],
             "created_at": row["created_at"],
-            "left": self._side(row["left_key"]),
-            "right": self._side(row["right_key"]),
+            "left": self._side(db, row["left_key"]),
+            "right": self._side(db, row["right_key"]),
             "decided_by": row["decided_by"],
             "decided_at": row["decided_at"],
             "rationale": row["rationale"],
         }
 
-    def _side(self, key: str) -> dict[str, Any]:
-        keys = self._group(self._db, self._current_key(self._db, key))
+    def _side(self, db: sqlite3.Connection, key: str) -> dict[str, Any]:
+        keys = self._group(db, self._current_key(db, key))
         marks = ",".join("?" * len(keys))
-        rows = self._db.execute(
+        rows = db.execute(
             f"SELECT agency, evidence, received_at FROM records WHERE child_key IN ({marks}) "
             "ORDER BY record_id DESC LIMIT ?",
             [*keys, _MAX_EVIDENCE],
@@ -528,7 +496,7 @@ class ChildIndexStore:
     ) -> ReviewDecision:
         """Record a person's answer; merge (same) or keep apart, splitting if merged (not the
         same). Raises ReviewNotFound, ReviewAlreadyDecided."""
-        with self._transaction(durable=True) as db:
+        with self._sqlite.transaction(durable=True) as db:
             row = db.execute("SELECT * FROM reviews WHERE review_id = ?", (review_id,)).fetchone()
             if row is None:
                 raise ReviewNotFound("no review with that id")
@@ -598,7 +566,7 @@ class ChildIndexStore:
         self, observations: Sequence[Mapping[str, Any]], children: Sequence[str]
     ) -> dict[str, dict[str, Any]]:
         """Store each observation once (by notice id), then each child's context."""
-        with self._transaction() as db:
+        with self._sqlite.transaction() as db:
             db.executemany(
                 "INSERT OR IGNORE INTO observations (notice_id, child_key, body) VALUES (?, ?, ?)",
                 [(o["notice_id"], o["child_key"], json.dumps(o)) for o in observations],
@@ -619,15 +587,15 @@ class ChildIndexStore:
     # -- the outbox ---------------------------------------------------------------------
 
     def unpublished_events(self, limit: int = 100) -> list[LinkageEvent]:
-        with self._lock:
-            rows = self._db.execute(
+        with self._sqlite.reading() as db:
+            rows = db.execute(
                 "SELECT event_id, body FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT ?",
                 (limit,),
             ).fetchall()
         return [LinkageEvent(r["event_id"], json.loads(r["body"])) for r in rows]
 
     def mark_published(self, event_ids: Sequence[str]) -> None:
-        with self._transaction() as db:
+        with self._sqlite.transaction() as db:
             db.executemany(
                 "UPDATE outbox SET published_at = ? WHERE event_id = ?",
                 [(self._now(), event_id) for event_id in event_ids],

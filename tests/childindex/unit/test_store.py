@@ -210,10 +210,12 @@ def test_not_the_same_after_a_merge_splits(store: ChildIndexStore) -> None:
     store.decide(second["review_id"], same_child=True, decided_by="u-2", rationale="yes")
     assert sorted(store.keys_of(alex)[1]) == sorted([robin, sam, alex])
     # Someone with better evidence says Alex is not Robin: Alex's key leaves the group.
-    store._db.execute(  # a review reopened on the merged pair, as an IG correction would be
-        "INSERT INTO reviews VALUES ('r-x', ?, ?, 0.8, 'open', '2026-01-01', NULL, NULL, NULL)",
-        (robin, alex),
-    )
+    # A review reopened on the merged pair, as an IG correction would be.
+    with store._sqlite.transaction() as db:
+        db.execute(
+            "INSERT INTO reviews VALUES ('r-x', ?, ?, 0.8, 'open', '2026-01-01', NULL, NULL, NULL)",
+            (robin, alex),
+        )
     store.decide("r-x", same_child=False, decided_by="u-3", rationale="different DOB papers")
     assert store.keys_of(alex) == (alex, [alex])
     assert store.keys_of(sam)[0] == robin
