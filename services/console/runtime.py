@@ -50,6 +50,7 @@ from services.hubkit.envelope import KeyDirectory, load_signing_key
 from services.hubkit.jwt_keys import load_key
 from services.hubkit.publisher import NoticePublisher
 from services.hubkit.settings import HubSettings
+from services.hubkit.sqlite_store import PrivateSqlite
 from services.hubkit.tls import http_client, http_verify
 from services.hubkit.topology import CONSOLE_PRINCIPAL, LINKAGE_TOPIC, Topology, load_topology
 
@@ -92,6 +93,9 @@ class ConsoleRuntime:
     """Which linkage keys are one child (the child index's merges and splits)."""
     linkage: LinkageFollower | None = None
     child_index: ReviewIndex = field(default_factory=NoReviewIndex)
+    database: PrivateSqlite | None = None
+    """The console's own state on disk (settings.store_path): what must survive a restart.
+    Each feature keeps its tables in its own module (PrivateSqlite.ensure_schema)."""
     open_reviews: OpenReviewCount = field(init=False)
     """The open-review count the navigation shows, asked of `child_index` now and then."""
 
@@ -212,6 +216,8 @@ async def running_console(
             verify=http_verify(hub),
         )
     async with contextlib.AsyncExitStack() as stack:
+        database = PrivateSqlite(settings.resolved_store_path(hub.data_dir))
+        stack.callback(database.close)
         index_http = http_client(hub)
         stack.push_async_callback(index_http.aclose)
         child_index = HttpReviewIndex(
@@ -266,4 +272,5 @@ async def running_console(
             aliases=aliases,
             linkage=linkage,
             child_index=child_index,
+            database=database,
         )

@@ -141,6 +141,15 @@ class ConsoleSettings(BaseSettings):
     def secure_cookies(self) -> bool:
         return self.base_url.startswith("https://")
 
+    store_path: Path | None = Field(
+        default=None,
+        description="The console's own state (SQLite, 0600): what must survive a restart. "
+        "Default <data_dir>/console/console.sqlite.",
+    )
+
+    def resolved_store_path(self, data_dir: Path) -> Path:
+        return self.store_path or data_dir / "console" / "console.sqlite"
+
     def resolved_client_key_path(self, data_dir: Path) -> Path:
         return self.client_key_path or data_dir / "console" / "oidc-client.pem"
 
