@@ -106,7 +106,9 @@ __all__ = [
 ACCESS_LEAF_HEADER = "X-Audit-Access-Leaf"
 
 Outcome = Literal["PERMIT", "PARTIAL", "FLAG_ONLY", "DENY"]
-Event = Literal["SHARING_DECISION", "NOTICE_REJECTED", "ACCESS_REFUSED", "LINKAGE_DECIDED"]
+Event = Literal[
+    "SHARING_DECISION", "NOTICE_REJECTED", "ACCESS_REFUSED", "LINKAGE_DECIDED", "CHILD_SEARCHED"
+]
 
 
 def _now_ms() -> int:

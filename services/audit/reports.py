@@ -235,6 +235,17 @@ class LinkageDecisionPublic(_Public):
     rationale_sha256: str
 
 
+class ChildSearchPublic(_Public):
+    """A search for a child made in the console (CHILD_SEARCHED): why, by which kinds of
+    identifier, how many the index matched and which children were shown (pseudonymous keys).
+    What was typed is never in the log."""
+
+    purpose: str
+    identifiers_used: list[str]
+    index_matches: int
+    children_shown: list[str]
+
+
 class ConsoleAccessPublic(_Public):
     """One access event from the MASH console (a refusal, or a linkage decision), signed by
     the console's key."""
@@ -253,6 +264,8 @@ class ConsoleAccessPublic(_Public):
     """Key id of the console key that signed the event."""
     linkage: LinkageDecisionPublic | None = None
     """For LINKAGE_DECIDED: the decision."""
+    search: ChildSearchPublic | None = None
+    """For CHILD_SEARCHED: the search."""
 
 
 class ConsoleAccessesPublic(_Public):
@@ -478,6 +491,7 @@ def console_access_view(
     """The IG view of one console access leaf from its decoded ConsoleAccess event."""
     feed = record.get("feed")
     linkage = record.get("linkage")
+    search = record.get("search")
     return ConsoleAccessPublic(
         leaf_index=leaf.leaf_index,
         access_id=str(record["access_id"]),
@@ -490,6 +504,7 @@ def console_access_view(
         notice_id=record.get("notice_id"),
         signed_by=signed_by,
         linkage=LinkageDecisionPublic(**linkage) if linkage else None,
+        search=ChildSearchPublic(**search) if search else None,
     )
 
 

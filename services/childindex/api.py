@@ -18,6 +18,12 @@ GET /v1/reviews, GET /v1/reviews/{id}, POST /v1/reviews/{id}/decision
     review-already-decided).
 The audit service and the console (scope children:keys):
 GET /v1/children/{child_key}/keys   every key that child has had (404 child-not-found)
+The MASH console (scope children:search):
+POST /v1/children/search
+    Body: the identifiers a person typed (any subset, as for resolve) and `limit`. 200
+    `{"matches": [{"child_key", "keys", "score", "strength"}, ...]}`, best first (search.py):
+    keys and scores only, never an identifier. 422 `identifiers-incomplete` when the typed
+    identifiers are too few to search on. Nothing is stored.
 The gateway (scope children:context):
 POST /v1/context   record what a batch's notices said; each child's context
 GET /healthz   the process is up (no token)
@@ -46,6 +52,7 @@ from services.childindex.store import ChildIndexStore
 from services.hubkit.auth import (
     CHILD_CONTEXT_SCOPE,
     CHILD_KEYS_SCOPE,
+    CHILD_SEARCH_SCOPE,
     REVIEW_CHILDREN_SCOPE,
     AccessClaims,
     AuthError,
@@ -62,6 +69,8 @@ __all__ = [
     "ChildIdentifiersIn",
     "ChildKeyPublic",
     "ChildKeysPublic",
+    "ChildMatchesPublic",
+    "ChildSearchIn",
     "IndexRuntime",
     "ResolveBatchIn",
     "install",
@@ -290,6 +299,29 @@ def _scoped(scope: str) -> Any:
 Reviewer = Annotated[AccessClaims, _scoped(REVIEW_CHILDREN_SCOPE)]
 ContextReader = Annotated[AccessClaims, _scoped(CHILD_CONTEXT_SCOPE)]
 KeysReader = Annotated[AccessClaims, _scoped(CHILD_KEYS_SCOPE)]
+Searcher = Annotated[AccessClaims, _scoped(CHILD_SEARCH_SCOPE)]
+
+
+class ChildSearchIn(ChildIdentifiersIn):
+    """What a person typed to find a child (any subset), and how many matches at most."""
+
+    limit: int = Field(default=10, ge=1, le=50, description="Most matches answered.")
+
+
+class ChildMatchPublic(BaseModel):
+    child_key: str = Field(description="The child's current key (after merges).")
+    keys: list[str] = Field(description="Every key that is now this child, itself included.")
+    score: float = Field(
+        ge=0, le=1, description="How likely the child is the one searched for (0 to 1)."
+    )
+    strength: Literal["strong", "possible", "weak"] = Field(
+        description="strong: at or above the index's same-child threshold; possible: in its "
+        "review band; weak: below."
+    )
+
+
+class ChildMatchesPublic(BaseModel):
+    matches: list[ChildMatchPublic] = Field(description="Best first; empty when none.")
 
 
 class ReviewDecisionIn(BaseModel):
@@ -382,6 +414,44 @@ async def decide_review(request: Request, review_id: str, caller: Reviewer) -> R
 async def child_keys(request: Request, child_key: str, caller: KeysReader) -> ChildKeyGroupPublic:
     current, keys = await asyncio.to_thread(_runtime(request).store.keys_of, child_key)
     return ChildKeyGroupPublic(child_key=current, keys=keys)
+
+
+@router.post(
+    "/search",
+    response_model=ChildMatchesPublic,
+    openapi_extra=_request_body(ChildSearchIn),
+    summary="The children typed identifiers most likely are (keys and scores only)",
+)
+async def search(request: Request, caller: Searcher) -> ChildMatchesPublic | JSONResponse:
+    runtime = _runtime(request)
+    body = await _read_body(request, ChildSearchIn, runtime.settings.max_body_bytes)
+    try:
+        found = await asyncio.to_thread(
+            runtime.store.search,
+            body.identifiers(),
+            limit=body.limit,
+            min_score=runtime.settings.search_min_score,
+        )
+    except IdentifiersIncomplete as incomplete:
+        log.info("client %s: search, identifiers incomplete", caller.client_id)
+        return problem_response(
+            problem_type_uri("identifiers-incomplete"),
+            title="Identifiers incomplete",
+            status=422,
+            detail=str(incomplete),
+        )
+    log.info("client %s: search, %d matches", caller.client_id, len(found))
+    return ChildMatchesPublic(
+        matches=[
+            ChildMatchPublic(
+                child_key=match.child_key,
+                keys=list(match.keys),
+                score=match.score,
+                strength=match.strength,  # type: ignore[arg-type]
+            )
+            for match in found
+        ]
+    )
 
 
 context_router = APIRouter(prefix="/v1", tags=["child context"])

@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from services.childindex.search import SEARCH_MIN_SCORE
 from services.hubkit.auth import RESOLVE_CHILDREN_SCOPE
 from services.hubkit.token_settings import TokenIssuerSettings
 
@@ -59,6 +60,13 @@ class ChildIndexSettings(TokenIssuerSettings):
     )
     max_batch: int = Field(
         default=1000, ge=1, le=10_000, description="Most children in one batch request."
+    )
+
+    search_min_score: float = Field(
+        default=SEARCH_MIN_SCORE,
+        ge=0,
+        le=1,
+        description="Matches scoring below this are left out of a search's answer.",
     )
 
     store_path: Path | None = Field(

@@ -34,6 +34,7 @@ from services.childindex.errors import ChildNotFound, ReviewAlreadyDecided, Revi
 from services.childindex.matching.records import match_row
 from services.childindex.matching.thresholds import Thresholds
 from services.childindex.resolution import Candidate, Resolution, decide_child
+from services.childindex.search import SEARCH_MIN_SCORE, rank_matches, require_searchable
 from services.hubkit.linkage import (
     ChildIdentifiers,
     IdentifiersIncomplete,
@@ -44,6 +45,7 @@ from services.hubkit.sqlite_store import PrivateSqlite
 __all__ = [
     "MODEL_DECIDER",
     "ChildIndexStore",
+    "ChildMatch",
     "LinkageEvent",
     "RecordScorer",
     "ReviewDecision",
@@ -127,6 +129,19 @@ class LinkageEvent:
 
     event_id: str
     body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ChildMatch:
+    """A child a search found: keys and a score, never an identifier."""
+
+    child_key: str
+    """The child's current key (after merges)."""
+    keys: tuple[str, ...]
+    """Every key that is now this child, itself included (notices keep the key they were
+    published under, so a reader needs all of them to find the child's notices)."""
+    score: float
+    strength: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -438,6 +453,35 @@ class ChildIndexStore:
                 raise ChildNotFound("the child index has no child with that key")
             current = self._current_key(db, child_key)
             return current, self._group(db, current)
+
+    # -- searching ----------------------------------------------------------------------
+
+    def search(
+        self, identifiers: ChildIdentifiers, *, limit: int, min_score: float = SEARCH_MIN_SCORE
+    ) -> list[ChildMatch]:
+        """The children these typed identifiers most likely are, best first (search.py):
+        normalised and blocked as a record being resolved is, scored by the same model, but
+        nothing is stored and the model learns nothing. Raises IdentifiersIncomplete."""
+        require_searchable(identifiers)
+        row = _match_row(identifiers, record_id="search")
+        with self._sqlite.reading() as db:
+            ranked = rank_matches(
+                row,
+                self._candidates(db, self._scorer.blocking_keys(row)),
+                score=self._scorer.probability,
+                thresholds=self._thresholds,
+                limit=limit,
+                min_score=min_score,
+            )
+            return [
+                ChildMatch(
+                    child_key=match.child_key,
+                    keys=tuple(self._group(db, match.child_key)),
+                    score=match.score,
+                    strength=match.strength.value,
+                )
+                for match in ranked
+            ]
 
     # -- the review queue ---------------------------------------------------------------
 

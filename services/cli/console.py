@@ -5,7 +5,7 @@ safehub console serve [--port N] [--host H]
     stack up`) and an identity provider: `safehub adapters serve` runs the local one on
     18205. With the local provider, the console registers itself as its OIDC client
     (authorization code + PKCE, private_key_jwt) on start, and its own client for the child
-    index's review queue (`console-childindex`, client credentials).
+    index's review queue and search (`console-childindex`, client credentials).
 safehub console users
     Lists the synthetic sign-in users and says which file (0600) holds their generated
     development passwords; the passwords themselves are never printed.
@@ -42,7 +42,8 @@ def register(subparsers: Any) -> None:
 def register_local_client(hub: Any, console: Any) -> None:
     """Register the console with the LOCAL identity provider's state (development only): its
     sign-in client, and its own client-credentials client for the child index's review queue
-    (`console-childindex`, scopes children:review and children:keys, its private key where
+    and search (`console-childindex`, scopes ConsoleSettings.child_index_scopes: children:review,
+    children:keys and children:search; its private key where
     ConsoleSettings.child_index_client_key says)."""
     from services.identity.clients import ensure_service_client, ensure_signin_client
     from services.identity.settings import IdentitySettings

@@ -5,11 +5,18 @@ Pages (signed in unless stated; every form carries the session's CSRF token):
 GET  /                          start page (signed out) or the queue
 GET  /login, /auth/callback     OIDC sign-in (authorization code + PKCE)
 POST /logout                    sign out (ends the server-side session)
-GET  /queue?show=awaiting|all&page=N
+GET  /queue?show=awaiting|held|all&rag=&agency=&type=&age=&page=N
+POST /alerts/{notice_id}/acknowledge   "I have seen this" on an immediate-danger alert
 GET  /items/{notice_id}         one notice as this person may see it; 403 + audit otherwise
 GET  /children/{handle}         a child's chronology across agencies (every key the child index
-                                merged into the child); 403 + audit otherwise
-POST /children/{handle}/decisions   a triage decision, published as MASH_DECISION
+                                merged into the child); 403 + audit otherwise. `handle`: the
+                                child's stable link, the same for everyone (domain/links.py)
+POST /children/{handle}/decisions   a triage decision, recorded once per contact (the
+                                screening ledger), then published as MASH_DECISION
+GET|POST /children/{handle}/decisions/{decision_id}/amend   amend a decision, with a reason
+POST /items/{notice_id}/allocation  take or release a contact ("being screened by <name>")
+GET|POST /search                find a child (purpose first; through the child index; only
+                                children in the person's feed; audited as CHILD_SEARCHED)
 GET  /reviews?show=open|decided "same child?": the child index's review queue, most likely first
 GET  /reviews/{review_id}       one review: both children's records side by side
 POST /reviews/{review_id}/decision  same child / not the same child + rationale, sent to the
@@ -19,6 +26,7 @@ POST /reviews/{review_id}/decision  same child / not the same child + rationale,
 Live (do not count as activity; see sessions.py):
 GET  /live/events               Server-Sent Events: something changed in this person's feed
 GET  /live/queue, /live/children/{handle}   the fragments a page re-fetches on an event
+GET  /live/alerts               the immediate-danger alerts every page shows
 Ops: GET /healthz, /readyz
 
 Routes (services/console/routes, one module per page group) decode the request, call the
@@ -36,6 +44,8 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from services.console.routes import (
+    alerts,
+    allocation,
     children,
     decisions,
     items,
@@ -43,6 +53,7 @@ from services.console.routes import (
     ops,
     queue,
     reviews,
+    search,
     signin,
 )
 from services.console.routes.dependencies import NotSignedIn, not_signed_in_response
@@ -55,7 +66,19 @@ from services.hubkit.settings import HubSettings
 __all__ = ["create_app"]
 
 _HERE = Path(__file__).parent
-_ROUTERS = (signin, queue, items, children, decisions, reviews, live, ops)
+_ROUTERS = (
+    signin,
+    queue,
+    items,
+    children,
+    decisions,
+    allocation,
+    reviews,
+    alerts,
+    search,
+    live,
+    ops,
+)
 
 RuntimeFactory = Callable[[SessionStore], AbstractAsyncContextManager[ConsoleRuntime]]
 

@@ -1,17 +1,19 @@
 """The console's client of the child index's review queue (services/childindex, contract
-/tmp/prompts/contract15.md "Review queue"), behind a small port (`ReviewIndex`; unit tests
-pass a fake at the wiring point).
+/tmp/prompts/contract15.md "Review queue") and of its search (`POST /v1/children/search`),
+behind small ports (`ReviewIndex`, `ChildSearch`; unit tests pass fakes at the wiring point).
 
 The console calls the index as itself: OAuth2 client credentials for its own client
-`console-childindex` (scopes `children:review children:keys`, private_key_jwt), through
-hubkit's `call_as_service` (one fresh token when the first is refused). The staff member who
-decides is named in the body (`decided_by`), never by their own token: people's tokens are
-for the console's audience only.
+`console-childindex` (scopes `children:review children:keys children:search`,
+private_key_jwt), through hubkit's `call_as_service` (one fresh token when the first is
+refused). The staff member who decides is named in the body (`decided_by`), never by their
+own token: people's tokens are for the console's audience only. A search sends what the
+person typed in the body, never in a URL, and reads back keys and scores only.
 
 Failures, as the pages need them: no answer, a refusal, a 5xx or an answer of another shape
 is `ChildIndexUnavailable` (nothing was recorded as far as the console knows; the person can
-try again); 404 is `ReviewNotFound`; 409 is `ReviewAlreadyDecided`. Logs name the failure's
-kind and status only, never a name, an identifier, a key or a rationale.
+try again); 404 is `ReviewNotFound`; 409 is `ReviewAlreadyDecided`; a search the index will
+not run (422) is `SearchNotSpecific`. Logs name the failure's kind and status only, never a
+name, an identifier, a key or a rationale.
 """
 
 from __future__ import annotations
@@ -32,11 +34,24 @@ from services.console.domain.reviews import (
     review_from_json,
     reviews_from_json,
 )
-from services.console.errors import ChildIndexUnavailable, ReviewAlreadyDecided, ReviewNotFound
+from services.console.domain.search import ChildMatch, SearchQuery, matches_from_json
+from services.console.errors import (
+    ChildIndexUnavailable,
+    ReviewAlreadyDecided,
+    ReviewNotFound,
+    SearchNotSpecific,
+)
 from services.hubkit.client_credentials import ClientCredentials
 from services.hubkit.service_calls import ServiceCallFailed, call_as_service
 
-__all__ = ["HttpReviewIndex", "NoReviewIndex", "OpenReviewCount", "ReviewIndex"]
+__all__ = [
+    "ChildSearch",
+    "HttpReviewIndex",
+    "NoChildSearch",
+    "NoReviewIndex",
+    "OpenReviewCount",
+    "ReviewIndex",
+]
 
 log = logging.getLogger("safehub.console.child_index")
 
@@ -51,6 +66,20 @@ class ReviewIndex(Protocol):
     async def decide(
         self, review_id: str, *, same_child: bool, decided_by: str, rationale: str
     ) -> DecisionRecorded: ...
+
+
+class ChildSearch(Protocol):
+    async def search(self, query: SearchQuery, *, limit: int) -> list[ChildMatch]:
+        """The children the typed identifiers most likely are, best first: keys and scores.
+        Raises ChildIndexUnavailable, SearchNotSpecific."""
+        ...
+
+
+class NoChildSearch:
+    """A console wired without a child index: every search is unavailable."""
+
+    async def search(self, query: SearchQuery, *, limit: int) -> list[ChildMatch]:
+        raise ChildIndexUnavailable("no child index is configured")
 
 
 class NoReviewIndex:
@@ -107,6 +136,16 @@ class HttpReviewIndex:
         if response.status_code == 409:
             raise ReviewAlreadyDecided("the review was decided before")
         return decision_recorded_from_json(self._answer(response))
+
+    async def search(self, query: SearchQuery, *, limit: int) -> list[ChildMatch]:
+        """POST /v1/children/search (scope children:search): the typed identifiers go to the
+        index in the body, never in a URL; the answer is keys and scores."""
+        response = await self._call(
+            "POST", "/v1/children/search", json={**query.index_body(), "limit": limit}
+        )
+        if response.status_code == 422:
+            raise SearchNotSpecific("the child index would not search on what was typed")
+        return matches_from_json(self._answer(response))
 
     async def _call(
         self,

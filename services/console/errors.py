@@ -11,8 +11,10 @@ ConsoleError
     ├── ChildIndexUnavailable   no answer, a refusal or an answer of another shape: 503, the
     │                           page says nothing was recorded and keeps what was typed
     ├── ReviewNotFound          no such review: 404
-    └── ReviewAlreadyDecided    decided before this answer arrived: 409, the page says by
-                                whom (you, or someone else) and that nothing changed
+    ├── ReviewAlreadyDecided    decided before this answer arrived: 409, the page says by
+    │                           whom (you, or someone else) and that nothing changed
+    └── SearchNotSpecific       the index would not search on what was typed (too little):
+                                400, the search form says what to add
 
 Refusals (403) are not errors: they are outcomes, audited (domain/access.py).
 """
@@ -27,6 +29,7 @@ __all__ = [
     "FeedItemInvalid",
     "ReviewAlreadyDecided",
     "ReviewNotFound",
+    "SearchNotSpecific",
     "SignInFailed",
 ]
 
@@ -61,4 +64,8 @@ class ReviewNotFound(ChildIndexError):
 
 
 class ReviewAlreadyDecided(ChildIndexError):
+    pass
+
+
+class SearchNotSpecific(ChildIndexError):
     pass

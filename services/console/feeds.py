@@ -4,8 +4,10 @@ projection, and tell the open pages of that subscriber's people what changed.
 One follower per feed, connected as that feed's own principal (`feed-<subscriber>`), which
 the broker lets read that feed and nothing else. Consumption is read_committed (nothing is
 visible before its audit record commits), with manual partition assignment and no consumer
-group: the projection is rebuilt from the beginning at every start, so there are no offsets
-to commit, and the console never disturbs anyone else's group.
+group, so the console never disturbs anyone else's group. Where each partition starts is
+the projection's: the stored one (projection_store.py) keeps the offsets it reflects, written
+with each batch's items in one transaction, and resumes there; the in-memory one starts at
+the beginning. Either way every record is verified here before it is applied.
 
 Every record gets an explicit outcome: applied to the projection, or skipped with a log
 line (topic, partition, offset, error class; never content). A record is skipped when its
@@ -19,12 +21,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Mapping
 
 from aiokafka import ConsumerRecord
 
-from services.console.domain.feed import entry_from_feed_item
-from services.console.domain.projection import Change, FeedProjection
+from services.console.domain.feed import FeedEntry, entry_from_feed_item
+from services.console.domain.projection import Change, Projection
 from services.console.errors import FeedItemInvalid
 from services.hubkit import feed_follower
 from services.hubkit.codec import SchemaCatalog
@@ -83,7 +86,7 @@ class FeedFollower:
         partitions: int,
         catalog: SchemaCatalog,
         hub_keys: KeyDirectory,
-        projection: FeedProjection,
+        projection: Projection,
         on_change: Callable[[str, Change], None],
         retry_s: float = 2.0,
     ) -> None:
@@ -93,9 +96,9 @@ class FeedFollower:
         self.projection = projection
         self._on_change = on_change
         self.stats = FollowerStats()
-        # Rebuild from the start (no start_offsets): the projection is in memory, and
-        # apply() is idempotent on notice id, so a reconnect that replays everything
-        # changes nothing.
+        # Resume where the projection says (the stored one: its offsets; the in-memory one:
+        # the beginning). apply is idempotent on notice id, so a reconnect that replays
+        # part of the feed changes nothing.
         self._follower = feed_follower.FeedFollower(
             hub=hub,
             topic=subscriber.feed_topic,
@@ -106,6 +109,10 @@ class FeedFollower:
             # Small batches: verifying a signature is CPU work (~0.15 ms each), and pages
             # must stay responsive while a long feed is replayed at start-up.
             max_records=100,
+            start_offsets=self._start_offsets,
+            # A write the database refused (busy, disk full) rolled back whole, offsets and
+            # all: reconnecting resumes at the stored offsets and applies the batch again.
+            retry_on=(sqlite3.Error,),
             on_caught_up=self._log_caught_up,
             on_interrupted=self._log_interrupted,
             retry_s=retry_s,
@@ -132,11 +139,27 @@ class FeedFollower:
             extra={"feed": self._subscriber.feed_topic, "items": len(self.projection)},
         )
 
-    async def _apply_batch(self, records: list[ConsumerRecord]) -> None:
-        for record in records:
-            self._apply(record)
+    async def _start_offsets(self, topic: str) -> Mapping[int, int]:
+        return self.projection.start_offsets(topic)
 
-    def _apply(self, record: ConsumerRecord) -> None:
+    async def _apply_batch(self, records: list[ConsumerRecord]) -> None:
+        if not records:
+            return
+        entries = [e for e in (self._opened(r) for r in records) if e is not None]
+        last = records[-1]
+        # The batch and the offset after it in one step (one transaction when stored).
+        changes = self.projection.apply_all(
+            entries, topic=last.topic, partition=last.partition, next_offset=last.offset + 1
+        )
+        for change in changes:
+            if change.visible:
+                self.stats.applied += 1
+                self._on_change(self._subscriber.subscriber_id, change)
+            else:
+                self.stats.unchanged += 1
+
+    def _opened(self, record: ConsumerRecord) -> FeedEntry | None:
+        """The record's entry, verified; None (skipped, logged) when it does not verify."""
         try:
             item = open_feed_item(
                 self._catalog,
@@ -156,10 +179,5 @@ class FeedFollower:
                     "error": type(error).__name__,
                 },
             )
-            return
-        change = self.projection.apply(entry)
-        if change.visible:
-            self.stats.applied += 1
-            self._on_change(self._subscriber.subscriber_id, change)
-        else:
-            self.stats.unchanged += 1
+            return None
+        return entry

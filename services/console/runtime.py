@@ -1,15 +1,18 @@
 """The console's one wiring point: settings in, a running runtime out (FastAPI lifespan).
 
 What the runtime holds, and as whom it talks to the broker:
-- one FeedFollower + FeedProjection per served feed, as that feed's principal;
+- one FeedFollower + StoredProjection per served feed (kept in `database` with the offsets
+  it reflects), as that feed's principal;
 - the decision publisher, as `adapter-mash` with the MASH's signing key;
 - the refusal recorder, as `console` (write-only on `audit.access.v1`), sealing each event
   with the console's signing key (`<keys_dir>/private/console.pem`);
 - the OIDC client, with the console's private key;
 - the linkage follower, as `console` (read-only on `childindex.linkage.v1`), into the alias
   map that groups a child's keys;
-- the child index client (the review queue), with the console's own client credentials
-  (`console-childindex`, `<data_dir>/console/console-childindex.pem`).
+- the child index client (the review queue and search), with the console's own client
+  credentials (`console-childindex`, `<data_dir>/console/console-childindex.pem`);
+- the child links' key (`<data_dir>/console/child-links.key`, created once): stable child
+  URLs (domain/links.py).
 """
 
 from __future__ import annotations
@@ -18,12 +21,16 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
+from services.console.acknowledgements import DangerAcknowledgements
 from services.console.child_index import (
+    ChildSearch,
     HttpReviewIndex,
+    NoChildSearch,
     NoReviewIndex,
     OpenReviewCount,
     ReviewIndex,
@@ -31,7 +38,15 @@ from services.console.child_index import (
 from services.console.domain.deadlines import Timescales
 from services.console.domain.decisions import DecisionOrigin, EarlyHelpChoice, early_help_choices
 from services.console.domain.linkage import ChildAliases
-from services.console.domain.projection import Applied, Change, FeedProjection
+from services.console.domain.links import LINK_KEY_BYTES, ChildLinks
+from services.console.domain.projection import Applied, Change, Projection
+from services.console.domain.urgency import (
+    EmergencyDutyTeam,
+    MashHours,
+    Urgency,
+    mash_hours_from_policy,
+)
+from services.console.domain.views.alerts import DangerCandidates
 from services.console.feeds import ChangeHub, FeedFollower
 from services.console.linkage_feed import LinkageFollower
 from services.console.outbound import (
@@ -40,6 +55,8 @@ from services.console.outbound import (
     HubDecisionSender,
     RefusalRecorder,
 )
+from services.console.projection_store import StoredProjection
+from services.console.screening import MemoryLedger, ScreeningLedger, SqliteLedger
 from services.console.sessions import SessionStore
 from services.console.settings import ConsoleSettings
 from services.console.signin import OidcSignIn, SignIn
@@ -48,6 +65,7 @@ from services.hubkit.client_credentials import ClientCredentials
 from services.hubkit.codec import SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, load_signing_key
 from services.hubkit.jwt_keys import load_key
+from services.hubkit.private_files import ensure_private
 from services.hubkit.publisher import NoticePublisher
 from services.hubkit.settings import HubSettings
 from services.hubkit.sqlite_store import PrivateSqlite
@@ -59,6 +77,7 @@ __all__ = [
     "ConsoleRuntime",
     "decision_maker_roles",
     "early_help_roles",
+    "mash_hours",
     "running_console",
 ]
 
@@ -76,7 +95,7 @@ class ConsoleRuntime:
     timescales: Timescales
     agencies: Mapping[str, str]
     """Agency code -> organisation name, for 'Police (Synthetic Constabulary)'."""
-    projections: dict[str, FeedProjection]
+    projections: Mapping[str, Projection]
     changes: ChangeHub
     sessions: SessionStore
     signin: SignIn
@@ -93,13 +112,39 @@ class ConsoleRuntime:
     """Which linkage keys are one child (the child index's merges and splits)."""
     linkage: LinkageFollower | None = None
     child_index: ReviewIndex = field(default_factory=NoReviewIndex)
+    child_search: ChildSearch = field(default_factory=NoChildSearch)
+    """Finding a child from typed identifiers (the same child index client, in production)."""
+    child_links: ChildLinks = field(default_factory=ChildLinks.random)
+    """Child page URLs: stable ids under the console's link key (domain/links.py); a key of
+    its own when built without the key file (unit tests)."""
     database: PrivateSqlite | None = None
     """The console's own state on disk (settings.store_path): what must survive a restart.
     Each feature keeps its tables in its own module (PrivateSqlite.ensure_schema)."""
+    mash_hours: MashHours | None = None
+    """When the MASH is staffed (the policy's mash_hours); None: Monday to Friday 09:00-17:00
+    (runtimes built without the policy bundle)."""
     open_reviews: OpenReviewCount = field(init=False)
     """The open-review count the navigation shows, asked of `child_index` now and then."""
+    urgency: Urgency = field(init=False)
+    """The MASH's hours and the emergency duty team who acts on immediate danger outside them."""
+    danger_candidates: DangerCandidates = field(default_factory=DangerCandidates)
+    """Each in-memory feed's immediate-danger items, for the alert every MASH page shows."""
+    acknowledgements: DangerAcknowledgements = field(init=False)
+    """Who has acknowledged which immediate-danger alert (in `database` when there is one)."""
+    screening: ScreeningLedger = field(init=False)
+    """Who is screening each contact and who decided it (in `database`: one decision per
+    contact, across restarts); in memory only for runtimes built without a database."""
 
     def __post_init__(self) -> None:
+        self.urgency = Urgency(
+            hours=self.mash_hours or _WEEKDAY_HOURS,
+            duty_team=EmergencyDutyTeam(
+                self.settings.emergency_duty_team_name,
+                self.settings.emergency_duty_team_telephone,
+            ),
+        )
+        self.acknowledgements = DangerAcknowledgements(self.database)
+        self.screening = MemoryLedger() if self.database is None else SqliteLedger(self.database)
         self.open_reviews = OpenReviewCount(
             self.child_index,
             ttl_s=self.settings.review_count_ttl_s,
@@ -127,6 +172,16 @@ class ConsoleRuntime:
     def feed_ready(self, subscriber_id: str) -> bool:
         follower = self.followers.get(subscriber_id)
         return follower is None or follower.caught_up.is_set()
+
+
+_WEEKDAY_HOURS = MashHours({day: (dt.time(9, 0), dt.time(17, 0)) for day in range(5)})
+
+
+def mash_hours(hub: HubSettings) -> MashHours:
+    """When the MASH is staffed: the policy's own `mash_hours` (rule R1 sends immediate danger
+    to the emergency duty team outside them), so the screen and the routing agree."""
+    rules = json.loads((hub.policies_dir / "safehub" / "rules" / "data.json").read_text())
+    return mash_hours_from_policy(rules["mash_hours"])
 
 
 def decision_maker_roles(hub: HubSettings) -> frozenset[str]:
@@ -168,7 +223,16 @@ async def running_console(
     hub_keys = KeyDirectory.load(hub.keys_dir / "trusted")
     changes = ChangeHub()
     served = [s for s in topology.subscribers if s.role in settings.console_roles]
-    projections = {s.subscriber_id: FeedProjection(s.subscriber_id) for s in served}
+    # The console's own state on disk, opened first: the feed projections live there, with
+    # the offsets they reflect, so a restart resumes each feed instead of replaying it.
+    database = PrivateSqlite(settings.resolved_store_path(hub.data_dir))
+    timescales = settings.timescales()
+    projections: dict[str, Projection] = {
+        s.subscriber_id: StoredProjection(
+            database, s.subscriber_id, topic=s.feed_topic, timescales=timescales
+        )
+        for s in served
+    }
     followers = {
         s.subscriber_id: FeedFollower(
             hub=hub,
@@ -216,7 +280,6 @@ async def running_console(
             verify=http_verify(hub),
         )
     async with contextlib.AsyncExitStack() as stack:
-        database = PrivateSqlite(settings.resolved_store_path(hub.data_dir))
         stack.callback(database.close)
         index_http = http_client(hub)
         stack.push_async_callback(index_http.aclose)
@@ -250,7 +313,7 @@ async def running_console(
         yield ConsoleRuntime(
             settings=settings,
             topology=topology,
-            timescales=settings.timescales(),
+            timescales=timescales,
             agencies={a.code: a.name for a in topology.agencies},
             projections=projections,
             changes=changes,
@@ -272,5 +335,13 @@ async def running_console(
             aliases=aliases,
             linkage=linkage,
             child_index=child_index,
+            child_search=child_index,
+            child_links=ChildLinks(
+                ensure_private(
+                    settings.resolved_child_link_key_path(hub.data_dir),
+                    lambda: secrets.token_bytes(LINK_KEY_BYTES),
+                )
+            ),
             database=database,
+            mash_hours=mash_hours(hub),
         )

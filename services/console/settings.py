@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.console.domain.deadlines import Timescales, WorkingCalendar
 from services.console.domain.people import SessionPolicy
-from services.hubkit.auth import CHILD_KEYS_SCOPE, REVIEW_CHILDREN_SCOPE
+from services.hubkit.auth import CHILD_KEYS_SCOPE, CHILD_SEARCH_SCOPE, REVIEW_CHILDREN_SCOPE
 
 __all__ = ["CHILD_INDEX_PORT", "CONSOLE_PORT", "ConsoleSettings"]
 
@@ -58,11 +58,20 @@ class ConsoleSettings(BaseSettings):
         "POLICE_RESEARCHER",
         "SOCIAL_WORKER",
     )
-    # Local triage timescales, in working hours; a contact is decided within a working day.
+    # Local triage timescales, in working hours (DOMAIN.md: Red 2-4, Amber 6-24, Green 24-72):
+    # a rated contact is due within its RAG's; one with no RAG within contact_working_days.
     rag_working_hours: dict[str, float] = Field(
         default_factory=lambda: {"RED": 4.0, "AMBER": 8.0, "GREEN": 24.0}
     )
     contact_working_days: float = Field(default=1.0, gt=0, le=10)
+    # Who acts on immediate danger while the MASH is closed (its hours: the policy's
+    # mash_hours, policies/safehub/rules/data.json). Local: every authority's EDT differs.
+    emergency_duty_team_name: str = Field(
+        default="Emergency duty team, Synthetic Borough Children's Services",
+        min_length=1,
+        description="Named on every MASH page out of hours and on immediate-danger alerts.",
+    )
+    emergency_duty_team_telephone: str = Field(default="0300 000 0007", min_length=1)
     working_day_start: dt.time = dt.time(9, 0)
     working_day_end: dt.time = dt.time(17, 0)
     bank_holidays: tuple[dt.date, ...] = Field(
@@ -99,7 +108,7 @@ class ConsoleSettings(BaseSettings):
         "<data_dir>/console/<client id>.pem.",
     )
     child_index_scopes: tuple[str, ...] = Field(
-        default=(REVIEW_CHILDREN_SCOPE, CHILD_KEYS_SCOPE),
+        default=(REVIEW_CHILDREN_SCOPE, CHILD_KEYS_SCOPE, CHILD_SEARCH_SCOPE),
         description="Scopes the console asks for (and is registered with locally).",
     )
     token_endpoint: str | None = Field(
@@ -110,6 +119,11 @@ class ConsoleSettings(BaseSettings):
         default=("MASH_MANAGER",),
         description="Roles that may decide whether two records are the same child (the review "
         "queue), besides the MASH decision makers of rule R2.",
+    )
+    reassign_roles: tuple[str, ...] = Field(
+        default=("MASH_MANAGER",),
+        description="Roles that may take over or release a contact another decision maker is "
+        "screening (allocation).",
     )
     review_list_limit: int = Field(
         default=50, ge=1, le=500, description="Most reviews a review-queue page lists."
@@ -146,6 +160,22 @@ class ConsoleSettings(BaseSettings):
         description="The console's own state (SQLite, 0600): what must survive a restart. "
         "Default <data_dir>/console/console.sqlite.",
     )
+
+    child_link_key_path: Path | None = Field(
+        default=None,
+        description="The key child page URLs are made with (64 random bytes, 0600, created "
+        "if absent): links stay valid while it does. Consoles behind one address share it. "
+        "Default <data_dir>/console/child-links.key.",
+    )
+    search_result_limit: int = Field(
+        default=10,
+        ge=1,
+        le=50,
+        description="Most children the child index is asked for per search.",
+    )
+
+    def resolved_child_link_key_path(self, data_dir: Path) -> Path:
+        return self.child_link_key_path or data_dir / "console" / "child-links.key"
 
     def resolved_store_path(self, data_dir: Path) -> Path:
         return self.store_path or data_dir / "console" / "console.sqlite"

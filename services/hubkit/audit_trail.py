@@ -244,7 +244,8 @@ def check_console_access(record: Mapping[str, Any]) -> None:
     """Every string in a console access event has its bounded form (see the schema's docs);
     enumerations and the feed (a Recipient) are checked by the schema and the topology. A
     linkage decision (LINKAGE_DECIDED) holds review id, pseudonymous keys and the rationale's
-    digest only, never the rationale."""
+    digest only, never the rationale; a child search (CHILD_SEARCHED) enumerations, a count
+    and pseudonymous keys only, never what was typed."""
     problems = []
     if not _canonical_uuid(record.get("access_id")):
         problems.append("access_id is not a UUID")
@@ -262,6 +263,7 @@ def check_console_access(record: Mapping[str, Any]) -> None:
     ):
         problems.append("the feed is not a subscriber of the hub")
     problems += _linkage_problems(record.get("event"), record.get("linkage"))
+    problems += _search_problems(record.get("event"), record.get("search"))
     if problems:
         raise AuditRecordRejected(RejectionReason.TEXT_NOT_BOUNDED, "; ".join(problems))
 
@@ -284,6 +286,20 @@ def _linkage_problems(event: object, linkage: Mapping[str, Any] | None) -> list[
     if not (isinstance(rationale, str) and _DIGEST_FORM.fullmatch(rationale)):
         problems.append("the rationale is not a digest")
     return problems
+
+
+def _search_problems(event: object, search: Mapping[str, Any] | None) -> list[str]:
+    """A CHILD_SEARCHED event carries its search (purpose and kinds of identifier are
+    enumerations the schema checks; the children shown are pseudonymous keys); no other
+    event does. What was typed has no field to go in."""
+    if search is None:
+        return ["a child search without its search"] if event == "CHILD_SEARCHED" else []
+    if event != "CHILD_SEARCHED":
+        return [f"a child search on a {event} event"]
+    shown = search.get("children_shown") or ()
+    if not all(_bounded(key, CHILD_KEY_FORM) for key in shown):
+        return ["a child shown is not a pseudonymous key or a digest"]
+    return []
 
 
 # Audit records are reviewed for retention after six years (a common LA safeguarding

@@ -68,6 +68,7 @@ __all__ = [
     "ACCESS_TOKEN_TYPES",
     "CHILD_CONTEXT_SCOPE",
     "CHILD_KEYS_SCOPE",
+    "CHILD_SEARCH_SCOPE",
     "PUBLISH_SCOPE",
     "RESOLVE_CHILDREN_SCOPE",
     "REVIEW_CHILDREN_SCOPE",
@@ -107,6 +108,9 @@ RESOLVE_CHILDREN_SCOPE = "children:resolve"
 REVIEW_CHILDREN_SCOPE = "children:review"
 CHILD_CONTEXT_SCOPE = "children:context"
 CHILD_KEYS_SCOPE = "children:keys"
+# The console finds a child from the identifiers a person typed (issue 16): the index answers
+# with keys and scores only, never an identifier.
+CHILD_SEARCH_SCOPE = "children:search"
 
 
 class AuthError(HubError):

@@ -26,6 +26,7 @@ __all__ = [
     "ChildIdentifiers",
     "ChildKeys",
     "IdentifiersIncomplete",
+    "enough_to_search",
     "is_valid_nhs_number",
     "normalise_name",
     "normalise_nhs_number",
@@ -123,3 +124,19 @@ class ChildKeys:
 
     def key(self, identifiers: ChildIdentifiers) -> str:
         raise NotImplementedError
+
+
+def enough_to_search(identifiers: ChildIdentifiers) -> bool:
+    """Whether typed identifiers are enough to search the child index on (issue 16): a valid
+    NHS number, a UPN or an LA child id; or a family name with a given name or a date of
+    birth; or a given name with a date of birth. Less (a family name alone, a date of birth
+    alone) would list whole families or year groups. The child index applies it
+    (services/childindex/search.py); the console checks it first to say what is missing."""
+    if identifiers.nhs_number and is_valid_nhs_number(identifiers.nhs_number):
+        return True
+    if (identifiers.upn or "").strip() or (identifiers.la_child_id or "").strip():
+        return True
+    given = bool((identifiers.given_name or "").strip())
+    family = bool((identifiers.family_name or "").strip())
+    born = identifiers.date_of_birth is not None
+    return (family and (given or born)) or (given and born)

@@ -78,6 +78,8 @@ def entry(
     policy_revision: str = "sha256:test",
     rule_ids: tuple[str, ...] = ("R1", "R2"),
     lawful_basis: dict[str, Any] | None = None,
+    explanation: str = "Shared because the MASH triages contacts (R1, R2).",
+    contact_point: dict[str, Any] | None = None,
     **view: Any,
 ) -> FeedEntry:
     global _counter
@@ -100,7 +102,7 @@ def entry(
             sort_keys=True,
         ),
         "fields_withheld": list(withheld),
-        "explanation": "Shared because the MASH triages contacts (R1, R2).",
+        "explanation": explanation,
         "lawful_basis": lawful_basis
         or {
             "article6": "UK GDPR Art 6(1)(e) public task",
@@ -114,7 +116,8 @@ def entry(
         "policy_revision": policy_revision,
         "notice_sha256": b"\x00" * 32,
         "source_agency": source_agency,
-        "contact_point": {
+        "contact_point": contact_point
+        or {
             "role": "Public protection unit",
             "organisation": "Synthetic Constabulary",
             "telephone": "0300 000 0100",

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,8 @@ from typing import Any
 import uvicorn
 
 from services.console.app import create_app as console_app
+from services.console.runtime import ConsoleRuntime, running_console
+from services.console.sessions import SessionStore
 from services.console.settings import ConsoleSettings
 from services.hubkit.settings import HubSettings
 from services.identity.app import create_app as identity_app
@@ -87,11 +91,31 @@ class ConsoleServers:
         return self.console.base_url
 
 
+def _with_clock(
+    hub: HubSettings, console: ConsoleSettings, clock: Callable[[], dt.datetime]
+) -> Callable[[SessionStore], AbstractAsyncContextManager[ConsoleRuntime]]:
+    """The real runtime with `clock` injected (ConsoleRuntime.clock): what the pages take as
+    'now' (deadlines, out of hours). Sessions and the audit keep real time."""
+
+    @contextlib.asynccontextmanager
+    async def runtime(sessions: SessionStore) -> AsyncIterator[ConsoleRuntime]:
+        async with running_console(hub, console, sessions=sessions) as built:
+            built.clock = clock
+            yield built
+
+    return runtime
+
+
 @contextlib.asynccontextmanager
 async def console_servers(
-    hub: HubSettings, state_dir: Path, **console_overrides: Any
+    hub: HubSettings,
+    state_dir: Path,
+    *,
+    clock: Callable[[], dt.datetime] | None = None,
+    **console_overrides: Any,
 ) -> AsyncIterator[ConsoleServers]:
-    """The local IdP (state under `state_dir`) and a console registered with it."""
+    """The local IdP (state under `state_dir`) and a console registered with it; `clock`, if
+    given, is the console's 'now'."""
     identity_port, console_port = free_port(), free_port()
     identity = IdentitySettings(
         issuer=f"http://127.0.0.1:{identity_port}", state_dir=state_dir / "identity"
@@ -101,7 +125,9 @@ async def console_servers(
         base_url=f"http://127.0.0.1:{console_port}",
         issuer=identity.issuer,
         client_key_path=state_dir / "console" / "oidc-client.pem",
-        **console_overrides,
+        # The console's own database, per test run: it holds the feed projections and
+        # their offsets, and two consoles (or two runs) must not share one.
+        **{"store_path": state_dir / "console" / "console.sqlite", **console_overrides},
     )
     provision_credentials(state_dir / "identity", UserDirectory.load(DEFAULT_USERS_FILE))
     ensure_signin_client(
@@ -114,7 +140,10 @@ async def console_servers(
     )
     async with (
         serving(identity_app(hub, identity), identity_port),
-        serving(console_app(hub, console), console_port),
+        serving(
+            console_app(hub, console, runtime=_with_clock(hub, console, clock) if clock else None),
+            console_port,
+        ),
     ):
         yield ConsoleServers(
             hub=hub,

@@ -89,6 +89,7 @@ def _access_event(**changes: Any) -> dict[str, Any]:
         "notice_id": None,
         "retention_review_date": FIXED_NOW.date(),
         "linkage": None,
+        "search": None,
         **changes,
     }
 

@@ -19,6 +19,10 @@ keys, the outcome, the key the index kept, and the SHA-256 of the rationale: the
 free text that may name people, so the log holds only its digest (the child index keeps the
 text with the decision, and the digest proves which text it was). Its access id is derived
 from the review and the person, so writing it again (a resubmitted form) is the same entry.
+
+A child search (CHILD_SEARCHED) adds why (a purpose from a fixed list), which kinds of
+identifier were typed, how many children the index matched and the pseudonymous keys of those
+the person was shown; never what was typed (`child_searched_event`).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from services.console.domain.search import SearchQuery
 from services.hubkit.audit_trail import (
     ACTOR_FORM,
     CHILD_KEY_FORM,
@@ -44,6 +49,7 @@ __all__ = [
     "RefusalReason",
     "Requester",
     "access_refused_event",
+    "child_searched_event",
     "linkage_decided_event",
     "linkage_decision_access_id",
     "well_formed_notice_id",
@@ -101,6 +107,40 @@ def access_refused_event(
         "notice_id": None if notice_id is None else well_formed_notice_id(notice_id),
         "retention_review_date": retention_review_date(at),
         "linkage": None,
+        "search": None,
+    }
+
+
+def child_searched_event(
+    *,
+    access_id: str,
+    requester: Requester,
+    query: SearchQuery,
+    index_matches: int,
+    children_shown: list[str],
+    at: dt.datetime,
+) -> dict[str, Any]:
+    """A ConsoleAccess event, CHILD_SEARCHED: `requester` searched for a child, for the
+    query's purpose, and was shown `children_shown` (pseudonymous keys, best first) of the
+    index's `index_matches`. Nothing typed is recorded, not even as a digest: a name and a
+    date of birth are few enough guesses to recover from an unkeyed digest, and this log is
+    kept for years. The kinds of identifier used are (a search by NHS number and one by
+    name alone are judged differently)."""
+    return {
+        "access_id": str(uuid.UUID(access_id)),
+        "event": "CHILD_SEARCHED",
+        "refusal_reason": None,
+        "at": at,
+        **_who(requester),
+        "notice_id": None,
+        "retention_review_date": retention_review_date(at),
+        "linkage": None,
+        "search": {
+            "purpose": query.purpose.value,
+            "identifiers_used": [kind.value for kind in query.identifiers_used],
+            "index_matches": index_matches,
+            "children_shown": [recorded_token(key, CHILD_KEY_FORM) for key in children_shown],
+        },
     }
 
 
@@ -159,4 +199,5 @@ def linkage_decided_event(
             "match_probability": match_probability,
             "rationale_sha256": f"sha256:{digest}",
         },
+        "search": None,
     }

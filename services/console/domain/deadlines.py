@@ -1,11 +1,14 @@
 """Decision deadlines in working time, and how to say them.
 
 DOMAIN.md: a contact is RAG rated on local timescales (e.g. Red 2-4 working hours, Amber
-6-24, Green 24-72) and the manager decides within one working day. Here a contact's
-decision is due after `min(one working day, the RAG timescale)` of working time from when
-the hub released it to the MASH, so a Red contact is due sooner and nothing waits longer
-than a working day. Timescales and the working calendar (hours, days, bank holidays) are
-local policy, so they are settings (services/console/settings.py), not constants.
+6-24, Green 24-72) and the manager decides within one working day. Here a rated contact's
+decision is due after its RAG timescale of working time from when the hub released it to
+the MASH (defaults Red 4, Amber 8, Green 24 working hours: with a 09:00-17:00 day, Red the
+same half-day, Amber one working day, Green three), so Amber and Green deadlines differ; a
+contact nobody can rate (its risk withheld) is due within one working day. Capping Green at
+one working day, as this once did, made Amber and Green read the same and the RAG pointless.
+Timescales and the working calendar (hours, days, bank holidays) are local policy, so they
+are settings (services/console/settings.py), not constants.
 
 Working time only runs inside working hours: a contact arriving at 18:00 on a Friday with a
 one-working-day deadline is due at 17:00 on Monday.
@@ -20,6 +23,7 @@ duty team; the queue still shows it first.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -97,6 +101,7 @@ class Timescales:
         default_factory=lambda: {"RED": 4.0, "AMBER": 8.0, "GREEN": 24.0}
     )
     contact_working_days: float = 1.0
+    """The deadline of a contact with no RAG (its risk withheld or not given)."""
     contact_types: frozenset[str] = frozenset(
         {
             "SAFEGUARDING_CONTACT",
@@ -124,10 +129,20 @@ def decision_due(
         # Due at once: no working-hours arithmetic, which would push a Friday-night
         # emergency to Monday morning.
         return received_at
-    limit = timescales.calendar.working_day * timescales.contact_working_days
     if rag is not None and rag in timescales.rag_working_hours:
-        limit = min(limit, dt.timedelta(hours=timescales.rag_working_hours[rag]))
-    return timescales.calendar.add_working_time(received_at, limit)
+        limit = dt.timedelta(hours=timescales.rag_working_hours[rag])
+    else:
+        limit = timescales.calendar.working_day * timescales.contact_working_days
+    return _add_working_time(timescales.calendar, received_at, limit)
+
+
+@functools.lru_cache(maxsize=65536)
+def _add_working_time(
+    calendar: WorkingCalendar, start: dt.datetime, duration: dt.timedelta
+) -> dt.datetime:
+    # The queue orders every awaiting contact by its deadline on each render; a deadline
+    # never changes, so each is worked out once (the calendar and inputs are immutable).
+    return calendar.add_working_time(start, duration)
 
 
 def format_duration(delta: dt.timedelta) -> str:

@@ -39,13 +39,16 @@ from services.hubkit.notice import concern, notice_id_for, to_utc
 from services.hubkit.topology import SubscriberEntry
 
 __all__ = [
+    "AMENDMENT_MARK",
     "MAX_ACTIONS",
     "MAX_RATIONALE",
     "MIN_RATIONALE",
+    "AmendmentOf",
     "DecisionInput",
     "DecisionOrigin",
     "EarlyHelpChoice",
     "FieldProblem",
+    "decision_record",
     "early_help_choices",
     "mash_decision_notice",
     "referring_organisations",
@@ -284,6 +287,45 @@ def referring_organisations(
     return sorted(codes) or None
 
 
+@dataclass(frozen=True, slots=True)
+class AmendmentOf:
+    """The decision an amendment replaces, and why it is amended."""
+
+    decision_id: str
+    decided_by_name: str
+    decided_at: dt.datetime
+    reason: str
+
+
+AMENDMENT_MARK = "AMENDMENT"
+"""Opens the record of an amending decision. The notice schema has no field naming the
+decision an amendment replaces, so the record (narrative.full_account) says it, in words a
+reader and a search can both find."""
+
+
+def _utc_text(at: dt.datetime) -> str:
+    return f"{to_utc(at):%Y-%m-%d %H:%M} UTC"
+
+
+def decision_record(
+    *,
+    decided_by_name: str,
+    decided_by_role: str,
+    decided_at: dt.datetime,
+    amends: AmendmentOf | None = None,
+) -> str:
+    """Who decided, by name, and for an amendment which decision it amends and why: the
+    notice's narrative.full_account, which stays inside the MASH (rule R2's firewall)."""
+    record = f"Decided by {decided_by_name} ({decided_by_role}) at {_utc_text(decided_at)}."
+    if amends is None:
+        return record
+    return (
+        f"{AMENDMENT_MARK}: this decision amends MASH decision {amends.decision_id}, decided "
+        f"by {amends.decided_by_name} at {_utc_text(amends.decided_at)}, and replaces it. "
+        f"Reason for the amendment: {amends.reason}\n{record}"
+    )
+
+
 def mash_decision_notice(
     decision: DecisionInput,
     *,
@@ -293,10 +335,13 @@ def mash_decision_notice(
     source_reference: str,
     now: dt.datetime,
     linkage_key: str | None = None,
+    decided_by_name: str | None = None,
+    amends: AmendmentOf | None = None,
 ) -> dict[str, Any]:
     """The MASH_DECISION notice in the Avro record shape (SafeguardingNotice). It is keyed
     by `linkage_key`, the key the child index keeps for a child merged from several (default:
-    the key of the first notice)."""
+    the key of the first notice). With `decided_by_name` the record names the decider; with
+    `amends` it says which decision it amends and why (`decision_record`)."""
     if not child_entries:
         raise ChildNotIdentifiable("a decision needs at least one notice about the child")
     subject = _subject(child_entries, linkage_key or child_entries[0].linkage_key)
@@ -330,8 +375,16 @@ def mash_decision_notice(
             "immediate_danger": decision.outcome == "IMMEDIATE_PROTECTION",
         },
         "narrative": {
-            "summary": f"MASH decision: {outcome_text}, RAG {RAG_LABELS[decision.rag]}.",
-            "full_account": None,
+            "summary": f"MASH decision{' (amends an earlier decision)' if amends else ''}: "
+            f"{outcome_text}, RAG {RAG_LABELS[decision.rag]}.",
+            "full_account": None
+            if decided_by_name is None
+            else decision_record(
+                decided_by_name=decided_by_name,
+                decided_by_role=decided_by_role,
+                decided_at=now,
+                amends=amends,
+            ),
             "sensitivity": "SENSITIVE",
         },
         "classification": "OFFICIAL_SENSITIVE",

@@ -16,6 +16,7 @@ from typing import Any
 from services.console.errors import FeedItemInvalid
 
 __all__ = [
+    "IMMEDIATE_DANGER_MARK",
     "ConcernView",
     "ContactPoint",
     "FeedEntry",
@@ -67,6 +68,12 @@ class MashDecisionView:
     decided_by_role: str | None
     related_notice_ids: tuple[str, ...]
     agreed_actions: tuple[str, ...]
+
+
+IMMEDIATE_DANGER_MARK = "IMMEDIATE DANGER:"
+"""How the policy's explanation says the child is in immediate danger (rules data R1
+`immediate_danger_note`, added for every MASH recipient). A flag (FLAG_ONLY) carries no risk
+field, so for a flag this note is the only sign; a contract test holds the two together."""
 
 
 def parse_time(value: Any) -> dt.datetime | None:
@@ -221,7 +228,8 @@ def entry_from_feed_item(item: Mapping[str, Any]) -> FeedEntry:
             ),
             received_at=received,
             risk_level=str(risk["level"]) if risk.get("level") else None,
-            immediate_danger=risk.get("immediate_danger") is True,
+            immediate_danger=risk.get("immediate_danger") is True
+            or IMMEDIATE_DANGER_MARK in str(item["explanation"]),
         )
     except (KeyError, TypeError, json.JSONDecodeError) as error:
         raise FeedItemInvalid(f"feed item is not well formed: {type(error).__name__}") from None

@@ -1,21 +1,14 @@
-"""Who is signed in, which feed they read, how long a session lives, and the opaque handles
-that stand for a child in URLs.
+"""Who is signed in, which feed they read, and how long a session lives.
 
 URLs and page titles carry no personal data. Items are addressed by notice id (a UUIDv5 of
 the agency's record reference: opaque, and the id audit records use). A child is addressed
-by a per-session handle, HMAC(session key, linkage key), never the linkage key itself:
-the linkage key is pseudonymous but stable across the whole hub, so in browser history,
-proxy logs or a pasted link it would let anyone join records about one child; a handle is
-meaningless outside the session that showed it. Resolving a handle only searches the
-signed-in person's own feed, so it can never lead to a child outside it.
+by a stable opaque link (domain/links.py), never the linkage key itself; every request for
+either is checked against the signed-in person's own feed.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
-import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,9 +19,7 @@ from services.hubkit.topology import SubscriberEntry, Topology
 __all__ = [
     "Person",
     "SessionPolicy",
-    "child_handle",
     "person_from_claims",
-    "resolve_child_handle",
     "session_live",
     "subscriber_for",
 ]
@@ -116,18 +107,3 @@ def session_live(*, created_at: float, last_seen: float, now: float, policy: Ses
         now - last_seen < policy.idle.total_seconds()
         and now - created_at < policy.absolute.total_seconds()
     )
-
-
-def child_handle(session_key: bytes, linkage_key: str) -> str:
-    digest = hmac.new(session_key, linkage_key.encode(), hashlib.sha256).digest()[:16]
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
-def resolve_child_handle(
-    session_key: bytes, handle: str, linkage_keys: Iterable[str]
-) -> str | None:
-    """The linkage key in `linkage_keys` (the person's own feed) this handle stands for."""
-    for key in linkage_keys:
-        if hmac.compare_digest(child_handle(session_key, key), handle):
-            return key
-    return None

@@ -7,17 +7,23 @@ notice id: a redelivered item changes nothing; a notice decided again (the same 
 under a newer policy revision, say) replaces its earlier view.
 
 Pure state: no I/O, no clock. The Kafka loop (services/console/feeds.py) feeds it.
+
+`Projection` is what pages and the feed loop ask of a projection: this in-memory one (rebuilt
+from the start of the feed at every start; unit tests use it) or the console's stored one
+(services/console/projection_store.py: kept in the console's database with the offsets it
+reflects, so a restart continues where it stopped).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from services.console.domain.feed import FeedEntry
 
-__all__ = ["Applied", "Change", "FeedProjection"]
+__all__ = ["Applied", "Change", "CoveringDecisions", "FeedProjection", "Projection"]
 
 
 class Applied(StrEnum):
@@ -43,6 +49,45 @@ class Change:
     @property
     def visible(self) -> bool:
         return self.applied in (Applied.NEW, Applied.UPDATED)
+
+
+class CoveringDecisions(Protocol):
+    """What an item's triage reads besides the item: the decisions that cover it."""
+
+    def decisions_covering(self, notice_id: str) -> list[FeedEntry]: ...
+
+
+class Projection(Protocol):
+    """One subscriber's feed as pages read it and the feed loop writes it."""
+
+    subscriber_id: str
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[FeedEntry]: ...
+
+    def apply_all(
+        self, entries: Sequence[FeedEntry], *, topic: str, partition: int, next_offset: int
+    ) -> list[Change]:
+        """Apply one partition's batch and record that the partition has been read up to
+        `next_offset` (exclusive), as one step: a restart resumes there, losing or doubling
+        nothing."""
+        ...
+
+    def start_offsets(self, topic: str) -> Mapping[int, int]:
+        """Where to resume reading `topic`, by partition; a partition not named starts at the
+        beginning."""
+        ...
+
+    def get(self, notice_id: str) -> FeedEntry | None: ...
+
+    def linkage_keys(self) -> Iterator[str]: ...
+
+    def for_child(self, linkage_key: str) -> list[FeedEntry]: ...
+
+    def for_keys(self, linkage_keys: Iterable[str]) -> list[FeedEntry]: ...
+
+    def decisions_covering(self, notice_id: str) -> list[FeedEntry]: ...
 
 
 class FeedProjection:
@@ -89,6 +134,15 @@ class FeedProjection:
             entry.linkage_key,
             affected,
         )
+
+    def apply_all(
+        self, entries: Sequence[FeedEntry], *, topic: str, partition: int, next_offset: int
+    ) -> list[Change]:
+        # Held in memory only: the offsets are not kept, the feed is read from its start.
+        return [self.apply(entry) for entry in entries]
+
+    def start_offsets(self, topic: str) -> Mapping[int, int]:
+        return {}
 
     def _forget(self, entry: FeedEntry) -> None:
         ids = self._by_child.get(entry.linkage_key, [])

@@ -2,10 +2,13 @@
 
 signin       GET /, /login, /auth/callback, /signed-out; POST /logout
 queue        GET /queue, /live/queue
+alerts       POST /alerts/{notice_id}/acknowledge, GET /live/alerts (immediate danger)
 items        GET /items/{notice_id}
 children     GET /children/{handle}, /live/children/{handle}
-decisions    POST /children/{handle}/decisions
+decisions    POST /children/{handle}/decisions; GET|POST .../decisions/{decision_id}/amend
+allocation   POST /items/{notice_id}/allocation (take or release a contact)
 reviews      GET /reviews, /reviews/{review_id}; POST /reviews/{review_id}/decision
+search       GET /search, POST /search (find a child, audited as CHILD_SEARCHED)
 live         GET /live/events (Server-Sent Events)
 ops          GET /healthz, /readyz
 

@@ -2,9 +2,10 @@
 it runs): the runtime, the person the session holds if any, and a signed-in `Viewer`.
 
 A route that needs someone signed in says what a signed-out request gets, by the dependency
-it declares: a page (`SignedIn`) redirects to the start page; a fragment the live page
-re-fetches (`SignedInFragment`) is an empty 401, so the script stops; the event stream
-(`SignedInStream`) is a JSON 401, also for a person without a feed.
+it declares: a page (`SignedIn`) redirects to the start page, which signs the person in and
+then returns them to the page they asked for (`?next=`, same-origin paths only); a fragment
+the live page re-fetches (`SignedInFragment`) is an empty 401, so the script stops; the event
+stream (`SignedInStream`) is a JSON 401, also for a person without a feed.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated, cast
+from urllib.parse import urlencode
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from services.console.domain.feed import FeedEntry
-from services.console.domain.people import Person, child_handle, resolve_child_handle
-from services.console.domain.projection import FeedProjection
+from services.console.domain.links import safe_return_path
+from services.console.domain.people import Person
+from services.console.domain.projection import Projection
 from services.console.runtime import ConsoleRuntime
 from services.console.sessions import SIGNED_IN_KEY
 
@@ -62,13 +65,9 @@ class Viewer:
     person: Person
 
     @property
-    def projection(self) -> FeedProjection:
+    def projection(self) -> Projection:
         assert self.person.subscriber_id is not None  # sign-in refuses people without a feed
         return self.runtime.projections[self.person.subscriber_id]
-
-    @property
-    def handle_key(self) -> bytes:
-        return bytes.fromhex(str(self.request.session["handle_key"]))
 
     @property
     def may_decide(self) -> bool:
@@ -80,23 +79,28 @@ class Viewer:
         return bool(set(self.person.roles) & self.runtime.linkage_roles)
 
     def child_key(self, handle: str) -> str | None:
-        """The child a handle from this session stands for (its surviving key: the key the
-        child index shows it under), if the child has a notice in the person's feed; None for
-        anything else (another session's handle, a made-up one). A handle made for any key
-        of a merged child leads to the merged child."""
+        """The child a child link stands for (its surviving key: the key the child index
+        shows it under), if the child has a notice in this person's feed under any of its
+        keys; None for anything else (a made-up or altered link, a child outside the feed).
+        Checked on every request: a link is the same for everyone, and authorises nothing.
+        A link made for any key of a merged child leads to the merged child."""
+        key = self.runtime.child_links.child_key(handle)
+        if key is None:
+            return None
         aliases = self.runtime.aliases
-        keys = set(self.projection.linkage_keys())
-        candidates = keys | {aliases.surviving_key(k) for k in keys}
-        found = resolve_child_handle(self.handle_key, handle, candidates)
-        return None if found is None else aliases.surviving_key(found)
+        surviving = aliases.surviving_key(key)
+        if not self.projection.for_keys(aliases.group_of(surviving)):
+            return None
+        return surviving
 
     def child_entries(self, child_key: str) -> list[FeedEntry]:
         """The person's notices about the child: under every key merged into it."""
         return self.projection.for_keys(self.runtime.aliases.group_of(child_key))
 
     def handle_for(self, linkage_key: str) -> str:
-        """This session's handle for the child a notice's key belongs to."""
-        return child_handle(self.handle_key, self.runtime.aliases.surviving_key(linkage_key))
+        """The child link (domain/links.py) of the child a notice's key belongs to: the same
+        for everyone, in every session."""
+        return self.runtime.child_links.link_for(self.runtime.aliases.surviving_key(linkage_key))
 
 
 class SignedOutAnswer(Enum):
@@ -119,7 +123,12 @@ def not_signed_in_response(request: Request, error: Exception) -> Response:
         return HTMLResponse("", status_code=401)
     if error.answer is SignedOutAnswer.STREAM:
         return JSONResponse({"error": "not signed in"}, status_code=401)
-    return RedirectResponse("/", status_code=303)
+    # The page asked for comes back after signing in (a GET only: a form cannot be replayed).
+    wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    back = safe_return_path(wanted) if request.method == "GET" else None
+    if back is None or back == "/":
+        return RedirectResponse("/", status_code=303)
+    return RedirectResponse(f"/?{urlencode({'next': back})}", status_code=303)
 
 
 def _viewer(request: Request, person: Person | None, answer: SignedOutAnswer) -> Viewer:

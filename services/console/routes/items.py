@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from services.console.domain.access import RefusalReason
 from services.console.domain.views import item_view
+from services.console.routes.allocation import screening_context
 from services.console.routes.dependencies import SignedIn
 from services.console.routes.refusals import refuse
 from services.console.routes.rendering import page, page_context
@@ -42,5 +43,7 @@ async def item(viewer: SignedIn, notice_id: str) -> Response:
             item=view,
             child=viewer.handle_for(entry.linkage_key),
             may_decide=viewer.may_decide,
+            flash=viewer.request.session.pop("flash", None),
+            **screening_context(viewer, runtime.screening.states([notice_id])),
         ),
     )

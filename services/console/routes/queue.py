@@ -1,14 +1,27 @@
-"""The queue page and the fragment its live updates re-fetch."""
+"""The queue page and the fragment its live updates re-fetch.
+
+GET /queue?show=awaiting|held|all&rag=&agency=&type=&age=&page=N: the filters are plain GET
+parameters (domain/views/queue.py QueueFilters), so the filter form works without script and
+a filtered queue can be bookmarked; pagination links keep them.
+"""
 
 from __future__ import annotations
 
 import math
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
+from starlette.datastructures import QueryParams
 
-from services.console.domain.views import QueueFilter, QueuePage, queue_page
+from services.console.domain.views import (
+    AGE_BANDS,
+    QueueFilter,
+    QueueFilters,
+    QueuePage,
+    queue_page,
+)
 from services.console.routes.dependencies import SignedIn, SignedInFragment, Viewer
 from services.console.routes.rendering import page, page_context
 
@@ -16,8 +29,12 @@ __all__ = ["router"]
 
 router = APIRouter()
 
+_RAGS = frozenset({"RED", "AMBER", "GREEN", "NONE"})
 
-def _queue_page(viewer: Viewer, show: QueueFilter, page_number: int) -> QueuePage:
+
+def _queue_page(
+    viewer: Viewer, show: QueueFilter, filters: QueueFilters, page_number: int
+) -> QueuePage:
     runtime = viewer.runtime
     size = runtime.settings.page_size
     return queue_page(
@@ -26,8 +43,26 @@ def _queue_page(viewer: Viewer, show: QueueFilter, page_number: int) -> QueuePag
         timescales=runtime.timescales,
         agencies=runtime.agencies,
         show=show,
+        filters=filters,
         offset=(page_number - 1) * size,
         limit=size,
+    )
+
+
+def _chosen(query: QueryParams, name: str, allowed: frozenset[str] | None = None) -> str | None:
+    """A filter's value; blank (the form's 'Any') or not one of `allowed` is no filter."""
+    value = query.get(name, "").strip()[:64]
+    if not value or (allowed is not None and value not in allowed):
+        return None
+    return value
+
+
+def _filters(query: QueryParams) -> QueueFilters:
+    return QueueFilters(
+        rag=_chosen(query, "rag", _RAGS),
+        agency=_chosen(query, "agency"),
+        notice_type=_chosen(query, "type"),
+        age_band=_chosen(query, "age", frozenset(AGE_BANDS)),
     )
 
 
@@ -37,27 +72,36 @@ def _queue_context(viewer: Viewer, **extra: Any) -> dict[str, Any]:
         show = QueueFilter(query.get("show", QueueFilter.AWAITING.value))
     except ValueError:
         show = QueueFilter.AWAITING
+    filters = _filters(query)
     try:
         wanted = max(1, int(query.get("page", "1")))
     except ValueError:
         wanted = 1
-    result = _queue_page(viewer, show, wanted)
+    result = _queue_page(viewer, show, filters, wanted)
     pages = max(1, math.ceil(result.total / viewer.runtime.settings.page_size))
     page_number = min(wanted, pages)
     if page_number != wanted:  # past the end (the queue shrank): show the last page instead
-        result = _queue_page(viewer, show, page_number)
+        result = _queue_page(viewer, show, filters, page_number)
+    kept = {"show": show.value, **filters.query()}
     return page_context(
         viewer.request,
         viewer.person,
         rows=[(row, viewer.handle_for(row.linkage_key)) for row in result.rows],
         show=show.value,
+        filters=filters,
+        options=result.options,
         page=page_number,
         pages=pages,
         total=result.total,
         awaiting=result.awaiting,
+        overdue=result.overdue,
+        held=result.held,
         in_feed=len(viewer.projection),
-        live_src=f"/live/queue?show={show.value}&page={page_number}",
+        list_query=urlencode(kept),
+        live_src=f"/live/queue?{urlencode({**kept, 'page': page_number})}",
         nav=show.value,
+        # Who is screening or decided each row's contact (the screening ledger).
+        screening=viewer.runtime.screening.states(row.notice_id for row in result.rows),
         **extra,
     )
 

@@ -11,9 +11,20 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from services.console.domain.people import Person
+from services.console.domain.urgency import out_of_hours
+from services.console.domain.views.alerts import danger_alerts
+from services.console.domain.views.queue_index import QueueIndex
 from services.console.routes.dependencies import runtime_of
+from services.console.runtime import ConsoleRuntime
 
-__all__ = ["page", "page_context", "problem_page", "stale_form_page", "templates"]
+__all__ = [
+    "page",
+    "page_context",
+    "problem_page",
+    "stale_form_page",
+    "templates",
+    "urgency_context",
+]
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))
 
@@ -32,8 +43,44 @@ def page_context(request: Request, person: Person | None, **extra: Any) -> dict[
         and bool(set(person.roles) & runtime.linkage_roles),
         "open_reviews": None,
         "review_limit": runtime.settings.review_list_limit,
+        **urgency_context(runtime, person),
         **extra,
     }
+
+
+_ALERTS_SHOWN = 5
+"""Alerts worded on a page; more are counted, and the queue lists them all first."""
+
+
+def urgency_context(runtime: ConsoleRuntime, person: Person | None) -> dict[str, Any]:
+    """For a person in the MASH (their feed's subscriber is inside it): the immediate-danger
+    alerts they have not acknowledged, and, while the MASH is closed, who acts meanwhile.
+    Every page shows both (base.html), so an alert cannot be missed by being elsewhere."""
+    if person is None or person.subscriber_id is None:
+        return {"danger_alerts": None, "out_of_hours": None}
+    subscriber_id = person.subscriber_id
+    if subscriber_id not in runtime.projections:
+        return {"danger_alerts": None, "out_of_hours": None}
+    if not runtime.topology.subscriber(subscriber_id).inside_mash:
+        return {"danger_alerts": None, "out_of_hours": None}
+    now = runtime.clock()
+    projection = runtime.projections[subscriber_id]
+    # A stored projection says which items are in danger from its index (a million items
+    # are not read on every page); the in-memory one is looked through when it changes size.
+    candidates = (
+        projection.in_danger()
+        if isinstance(projection, QueueIndex)
+        else runtime.danger_candidates.of(projection)
+    )
+    alerts = danger_alerts(
+        candidates,
+        projection,
+        acknowledged=runtime.acknowledgements.of(person.subject),
+        now=now,
+        timescales=runtime.timescales,
+        limit=_ALERTS_SHOWN,
+    )
+    return {"danger_alerts": alerts, "out_of_hours": out_of_hours(now, runtime.urgency)}
 
 
 def page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:

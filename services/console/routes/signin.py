@@ -1,14 +1,22 @@
-"""Signing in (OIDC authorization code + PKCE, through `runtime.signin`) and out."""
+"""Signing in (OIDC authorization code + PKCE, through `runtime.signin`) and out.
+
+A page asked for while signed out comes back after signing in: the start page carries it as
+`?next=` to /login, which keeps it in the server-side session beside the sign-in's state; the
+callback sends the person there. Only a same-origin path is ever used
+(domain/links.py `safe_return_path`, checked on the way in and again on the way out): no
+open redirect."""
 
 from __future__ import annotations
 
 import logging
 import secrets
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.console.domain.access import RefusalReason
+from services.console.domain.links import safe_return_path
 from services.console.domain.people import person_from_claims
 from services.console.errors import SignInFailed
 from services.console.routes.dependencies import MaybePerson, Runtime
@@ -23,17 +31,32 @@ log = logging.getLogger("safehub.console")
 router = APIRouter()
 
 
+_RETURN_TO = "return_to"
+
+
+def _login_link(back: str | None) -> str:
+    return "/login" if back is None else f"/login?{urlencode({'next': back})}"
+
+
 @router.get("/", response_class=HTMLResponse)
 async def start(request: Request, person: MaybePerson) -> Response:
+    back = safe_return_path(request.query_params.get("next"))
     if person is not None:
-        return RedirectResponse("/queue", status_code=303)
-    return page(request, "start.html", page_context(request, None, problem=None))
+        return RedirectResponse(back or "/queue", status_code=303)
+    context = page_context(request, None, problem=None, login_link=_login_link(back))
+    return page(request, "start.html", context)
 
 
 @router.get("/login")
 async def login(request: Request, person: MaybePerson, runtime: Runtime) -> Response:
+    back = safe_return_path(request.query_params.get("next"))
     if person is not None:
-        return RedirectResponse("/queue", status_code=303)
+        return RedirectResponse(back or "/queue", status_code=303)
+    if back is not None:
+        # Kept on the server with the sign-in's own state; only a same-origin path.
+        request.session[_RETURN_TO] = back
+    else:
+        request.session.pop(_RETURN_TO, None)
     return await runtime.signin.redirect(request, runtime.settings.redirect_uri)
 
 
@@ -53,6 +76,7 @@ async def callback(request: Request, runtime: Runtime) -> Response:
         claims, runtime.topology, console_roles=runtime.settings.console_roles
     )
     session = request.session
+    back = safe_return_path(session.get(_RETURN_TO))  # checked again: it is about to be used
     session.clear()  # drops the finished sign-in's state, nonce and verifier
     control = session_control(request.scope)
     if person.subscriber_id is None or person.subscriber_id not in runtime.projections:
@@ -60,11 +84,10 @@ async def callback(request: Request, runtime: Runtime) -> Response:
         return await refuse(request, person, RefusalReason.NO_FEED_FOR_ROLE, signed_in=False)
     session[SIGNED_IN_KEY] = person.as_session()
     session["csrf"] = secrets.token_urlsafe(32)
-    session["handle_key"] = secrets.token_hex(32)
     session["decision_forms"] = {}
     control.rotate = True  # a new session id at sign-in: no session fixation
     log.info("signed in", extra={"subject": person.subject, "feed": person.subscriber_id})
-    return RedirectResponse("/queue", status_code=303)
+    return RedirectResponse(back or "/queue", status_code=303)
 
 
 @router.post("/logout")

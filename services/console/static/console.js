@@ -9,9 +9,39 @@
   var child = document.querySelector("[data-live-child]");
   var status = document.getElementById("live-status");
   var indicator = document.querySelector("[data-live-indicator]");
+  var alerts = document.querySelector("[data-live-alerts]");
   var summary = document.querySelector("[data-focus-on-load]");
   if (summary) { summary.focus(); }
-  if (!window.EventSource || !window.fetch || (!queue && !child)) { return; }
+  if (!window.EventSource || !window.fetch || (!queue && !child && !alerts)) { return; }
+
+  // Immediate-danger alerts, on every page: replaced only when they change, so a screen
+  // reader hears a new alert (role="alert") once, not on every refresh.
+  function signature(root) {
+    var ids = [];
+    root.querySelectorAll("li[id^='alert-'], #out-of-hours").forEach(function (el) { ids.push(el.id); });
+    return ids.join(" ");
+  }
+  function refreshAlerts() {
+    return fetch(alerts.getAttribute("data-src"), {
+      credentials: "same-origin",
+      headers: { "Accept": "text/html" },
+      cache: "no-store"
+    }).then(function (response) {
+      if (response.status === 401) { window.location.assign("/"); return null; }
+      return response.ok ? response.text() : null;
+    }).then(function (html) {
+      if (html === null) { return; }
+      var fresh = document.createElement("template");
+      fresh.innerHTML = html;
+      if (signature(fresh.content) === signature(alerts)) { return; }
+      var focused = document.activeElement && alerts.contains(document.activeElement);
+      alerts.innerHTML = html;
+      if (focused) {
+        var first = alerts.querySelector("a, button");
+        if (first) { first.focus(); }
+      }
+    }).catch(function () { /* the next event or the periodic refresh tries again */ });
+  }
 
   function refresh(region, highlight) {
     return fetch(region.getAttribute("data-src"), {
@@ -54,6 +84,7 @@
     var data = {};
     try { data = JSON.parse(event.data); } catch (e) { return; }
     if (queue) { refreshQueueSoon(); }
+    if (alerts) { refreshAlerts(); }
     if (child && data.child === child.getAttribute("data-live-child")) { refresh(child, false); }
     if (queue && data.announce && status) { status.textContent = data.announce; }
   });
@@ -66,4 +97,6 @@
   };
   // Deadlines move with the clock even when nothing arrives.
   if (queue) { window.setInterval(function () { refresh(queue, false); }, 60000); }
+  // ...and the MASH opens and closes: the out-of-hours line and "overdue by" follow.
+  if (alerts) { window.setInterval(refreshAlerts, 60000); }
 })();

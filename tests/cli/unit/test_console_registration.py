@@ -27,7 +27,7 @@ def test_the_console_gets_its_own_child_index_client(tmp_path: Path) -> None:
     register_local_client(hub, console)  # idempotent: starting again changes nothing
     clients = tmp_path / "identity" / "clients"
     registered = json.loads((clients / "console-childindex.json").read_text())
-    assert registered["scopes"] == ["children:review", "children:keys"]
+    assert registered["scopes"] == ["children:review", "children:keys", "children:search"]
     assert registered["grant_types"] == ["client_credentials"]
     assert registered["agency"] == "MASH"
     key = tmp_path / "console" / "console-childindex.pem"

@@ -156,7 +156,11 @@ def test_every_service_is_wired_with_its_clients_registered_locally(tmp_path: Pa
     # The gateway asks the index for each poll's child context (fail closed without it).
     assert scopes["gateway-childindex"] == ["children:context"]
     assert GatewaySettings().resolved_child_index_client_key(tmp_path).exists()
-    assert scopes["console-childindex"] == ["children:review", "children:keys"]
+    assert scopes["console-childindex"] == [
+        "children:review",
+        "children:keys",
+        "children:search",
+    ]
     assert "safehub-console" in scopes
     for agency in ("police", "health", "childrens-services", "voluntary-sector"):
         assert scopes[f"adapter-{agency}"] == ["children:resolve"]

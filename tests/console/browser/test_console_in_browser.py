@@ -126,9 +126,9 @@ async def test_triage_worker_journey(
     await expect(row).to_contain_text(re.compile(r"Due now|Overdue by"))
     await page.screenshot(path=str(screenshots / "queue.png"))
 
-    # The child's chronology, across agencies, through an opaque per-session handle.
+    # The child's chronology, across agencies, through an opaque stable link.
     await row.get_by_role("link", name=re.compile("^Chronology")).click()
-    await page.wait_for_url(re.compile(r"/children/[A-Za-z0-9_-]{22}$"))
+    await page.wait_for_url(re.compile(r"/children/[A-Za-z0-9_-]{66}$"))
     assert child.given_name not in page.url
     assert child.linkage_key not in page.url
     assert await page.title() == "Child chronology - safehub (synthetic data)"

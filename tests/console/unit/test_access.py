@@ -12,6 +12,7 @@ from services.console.domain.access import (
     RefusalReason,
     Requester,
     access_refused_event,
+    child_searched_event,
     linkage_decided_event,
     well_formed_notice_id,
 )
@@ -197,3 +198,76 @@ def test_the_reader_refuses_a_linkage_decision_with_free_text(
     with pytest.raises(AuditRecordRejected, match=problem) as refused:
         check_console_access(event)
     assert refused.value.reason == "TEXT_NOT_BOUNDED"
+
+
+# Child searches (issue 16): why, by which kinds of identifier, and which children were shown;
+# never what was typed.
+
+
+def _search_event(**changes: object) -> dict[str, object]:
+    from services.console.domain.search import SearchPurpose, SearchQuery
+
+    query = SearchQuery(
+        purpose=SearchPurpose.CHECKING_EXISTING_INVOLVEMENT,
+        given_name="Avery",
+        family_name="Dunmore",
+        date_of_birth=NOW.date().replace(year=2014),
+        nhs_number="943 476 5919",
+    )
+    fields: dict[str, object] = {
+        "access_id": str(uuid.uuid4()),
+        "requester": Requester("u-manager", ("MASH_MANAGER",), TOPOLOGY.subscriber("mash-manager")),
+        "query": query,
+        "index_matches": 3,
+        "children_shown": ["a" * 64],
+        "at": NOW,
+        **changes,
+    }
+    return child_searched_event(**fields)  # type: ignore[arg-type]
+
+
+def test_a_child_search_is_a_valid_console_access_event_without_what_was_typed() -> None:
+    event = _search_event()
+    decoded = _roundtrip(event)
+    check_console_access(decoded)
+    assert decoded["event"] == "CHILD_SEARCHED"
+    assert decoded["search"] == {
+        "purpose": "CHECKING_EXISTING_INVOLVEMENT",
+        "identifiers_used": ["GIVEN_NAME", "FAMILY_NAME", "DATE_OF_BIRTH", "NHS_NUMBER"],
+        "index_matches": 3,
+        "children_shown": ["a" * 64],
+    }
+    assert decoded["linkage"] is None
+    encoded = CATALOG.encode(MessageType.CONSOLE_ACCESS, event)
+    for value in (b"Avery", b"Dunmore", b"2014", b"9434765919", b"943 476 5919"):
+        assert value not in encoded
+    # Nor a digest of it: an unkeyed digest of a name is found by trying names.
+    for name in ("Avery", "Dunmore", "9434765919"):
+        assert hashlib.sha256(name.encode()).hexdigest().encode() not in encoded
+
+
+def test_a_search_that_showed_nothing_is_recorded_too() -> None:
+    decoded = _roundtrip(_search_event(index_matches=2, children_shown=[]))
+    check_console_access(decoded)
+    assert decoded["search"]["children_shown"] == []  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"search": None}, "without its search"),
+        ({"event": "ACCESS_REFUSED"}, "child search on a ACCESS_REFUSED"),
+        ({"search.children_shown": ["Avery Dunmore"]}, "not a pseudonymous key"),
+    ],
+)
+def test_the_reader_refuses_a_child_search_with_free_text(
+    changes: dict[str, object], problem: str
+) -> None:
+    event = _search_event()
+    for name, value in changes.items():
+        if name.startswith("search."):
+            event["search"] = {**event["search"], name.split(".")[1]: value}  # type: ignore[dict-item]
+        else:
+            event[name] = value
+    with pytest.raises(AuditRecordRejected, match=problem):
+        check_console_access(event)

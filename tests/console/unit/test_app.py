@@ -162,18 +162,19 @@ def _title(html: str) -> str:
 
 async def test_signed_out_people_see_only_the_start_page(console: Console) -> None:
     answer = await console.http.get("/queue")
-    assert (answer.status_code, answer.headers["location"]) == (303, "/")
+    assert (answer.status_code, answer.headers["location"]) == (303, "/?next=%2Fqueue")
     assert (await console.http.get(f"/items/{CONTACT.notice_id}")).status_code == 303
     assert (await console.http.get("/live/queue")).status_code == 401
     assert console.sent.refusals == []
 
 
 async def test_a_signed_out_request_gets_the_answer_its_kind_expects(console: Console) -> None:
-    # Pages go to the start page, fragments a live page re-fetches are an empty 401, the
-    # event stream a JSON 401; none of them is a refusal to audit.
-    for path in ("/queue", "/children/anything"):
+    # Pages go to the start page (which returns there after signing in), fragments a live
+    # page re-fetches are an empty 401, the event stream a JSON 401; none of them is a
+    # refusal to audit.
+    for path, back in (("/queue", "%2Fqueue"), ("/children/anything", "%2Fchildren%2Fanything")):
         answer = await console.http.get(path)
-        assert (answer.status_code, answer.headers["location"]) == (303, "/")
+        assert (answer.status_code, answer.headers["location"]) == (303, f"/?next={back}")
     decided = await console.http.post("/children/anything/decisions", data={"csrf_token": "x"})
     assert (decided.status_code, decided.headers["location"]) == (303, "/")
     for path in ("/live/queue", "/live/children/anything"):
@@ -196,7 +197,7 @@ async def test_the_queue_has_no_personal_data_in_urls_or_title(console: Console)
     assert CHILD not in page.text  # the linkage key never reaches the browser
     child_link = re.search(r'href="(/children/[^"]+)"', page.text)
     assert child_link is not None
-    assert re.fullmatch(r"/children/[A-Za-z0-9_-]{22}", child_link.group(1))
+    assert re.fullmatch(r"/children/[A-Za-z0-9_-]{66}", child_link.group(1))
 
 
 async def test_pages_are_not_cached_framed_or_scripted_inline(console: Console) -> None:
@@ -238,15 +239,21 @@ async def test_an_item_in_the_feed_opens_with_why_and_a_child_link(console: Cons
     assert _title(page.text).startswith("Notice")
 
 
-async def test_a_child_link_from_another_session_is_refused(console: Console) -> None:
+async def test_a_child_link_is_stable_and_checked_for_each_person(console: Console) -> None:
     await console.sign_in("manager")
     queue = (await console.http.get("/queue")).text
     link = re.search(r'href="(/children/[^"]+)"', queue)
     assert link is not None
     assert (await console.http.get(link.group(1))).status_code == 200
     console.http.cookies.clear()
-    await console.sign_in("manager")  # a new session: new handles
-    assert (await console.http.get(link.group(1))).status_code == 403
+    await console.sign_in("manager")  # a new session: the same link still opens the child
+    assert (await console.http.get(link.group(1))).status_code == 200
+    assert console.sent.refusals == []
+    console.http.cookies.clear()
+    await console.sign_in("social")  # the same link, for someone whose feed lacks the child
+    refused = await console.http.get(link.group(1))
+    assert refused.status_code == 403
+    assert "Avery" not in refused.text
     assert console.sent.refusals[-1]["refusal_reason"] == "CHILD_LINK_NOT_VALID"
 
 

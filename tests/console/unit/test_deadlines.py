@@ -62,33 +62,32 @@ def test_a_calendar_without_working_days_is_refused() -> None:
         WorkingCalendar(weekdays=frozenset())
 
 
-def test_a_contact_is_decided_within_one_working_day_or_its_rag_timescale() -> None:
-    ts = Timescales()
-    received = at(18, 10)
-    one_day = decision_due(
+def _due(rag: str | None, received: dt.datetime, ts: Timescales | None = None) -> dt.datetime:
+    due = decision_due(
         notice_type="SAFEGUARDING_CONTACT",
-        rag=None,
+        rag=rag,
         received_at=received,
-        timescales=ts,
+        timescales=ts or Timescales(),
         immediate_danger=False,
     )
-    red = decision_due(
-        notice_type="SAFEGUARDING_CONTACT",
-        rag="RED",
-        received_at=received,
-        timescales=ts,
-        immediate_danger=False,
-    )
-    green = decision_due(
-        notice_type="SAFEGUARDING_CONTACT",
-        rag="GREEN",
-        received_at=received,
-        timescales=ts,
-        immediate_danger=False,
-    )
-    assert one_day == at(19, 10)
-    assert red == at(18, 14)
-    assert green == one_day  # Green's 24 working hours never outlast the working day
+    assert due is not None
+    return due
+
+
+def test_a_rated_contact_is_due_within_its_rag_timescale_and_amber_and_green_differ() -> None:
+    # Issue 16: Amber and Green both capped at one working day read the same. Defaults
+    # (DOMAIN.md's ranges): Red 4, Amber 8 (one working day), Green 24 (three) working hours.
+    received = at(18, 10)  # Wednesday 10:00
+    assert _due("RED", received) == at(18, 14)
+    assert _due("AMBER", received) == at(19, 10)
+    assert _due("GREEN", received) == at(23, 10)  # Wed 7h + Thu 8h + Fri 8h + Mon 1h
+    assert _due("RED", received) < _due("AMBER", received) < _due("GREEN", received)
+
+
+def test_an_unrated_contact_is_due_within_one_working_day() -> None:
+    assert _due(None, at(18, 10)) == at(19, 10)
+    half_day = Timescales(contact_working_days=0.5)
+    assert _due(None, at(18, 10), half_day) == at(18, 14)
 
 
 def test_rag_timescales_are_local_settings() -> None:

@@ -1,4 +1,4 @@
-"""Who reads which feed, how long a session lives, and opaque child handles."""
+"""Who reads which feed and how long a session lives (child links: test_links.py)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ import datetime as dt
 
 from services.console.domain.people import (
     SessionPolicy,
-    child_handle,
     person_from_claims,
-    resolve_child_handle,
     session_live,
     subscriber_for,
 )
@@ -66,15 +64,3 @@ def test_sessions_expire_when_idle_and_after_a_shift() -> None:
     assert not session_live(
         created_at=0, last_seen=busy_all_day - 1, now=busy_all_day, policy=policy
     )
-
-
-def test_child_handles_are_opaque_per_session_and_resolve_only_within_the_feed() -> None:
-    key_a, key_b = b"a" * 32, b"b" * 32
-    child, other = "c" * 64, "d" * 64
-    handle = child_handle(key_a, child)
-    assert child not in handle
-    assert len(handle) == 22
-    assert handle != child_handle(key_b, child)  # another session: another handle
-    assert resolve_child_handle(key_a, handle, [other, child]) == child
-    assert resolve_child_handle(key_a, handle, [other]) is None  # not in this feed
-    assert resolve_child_handle(key_b, handle, [child]) is None  # not this session

@@ -19,6 +19,7 @@ from services.console.domain.views import (
 from tests.console.factories import AGENCIES, NOW, decision, entry
 
 HOUR = dt.timedelta(hours=1)
+MINUTE = dt.timedelta(minutes=1)
 
 
 def _rows(
@@ -117,7 +118,8 @@ def test_the_live_announcement_names_no_one() -> None:
 
 def test_a_page_of_the_queue_counts_everything_but_renders_only_its_rows() -> None:
     projection = FeedProjection("mash-manager")
-    items = [entry(risk="MEDIUM", received_at=NOW - i * HOUR) for i in range(7)]
+    # All received in working hours (Wednesday 09:00-10:00), so each has its own deadline.
+    items = [entry(risk="MEDIUM", received_at=NOW - i * 10 * MINUTE) for i in range(7)]
     info = entry(notice_type="POLICE_INTELLIGENCE")
     for item in [*items, info]:
         projection.apply(item)
@@ -130,7 +132,9 @@ def test_a_page_of_the_queue_counts_everything_but_renders_only_its_rows() -> No
         offset=3,
         limit=3,
     )
-    assert [r.notice_id for r in page.rows] == [i.notice_id for i in items[3:6]]
+    # Same RAG: the longest waiting is due first (queue order is by deadline).
+    oldest_first = list(reversed(items))
+    assert [r.notice_id for r in page.rows] == [i.notice_id for i in oldest_first[3:6]]
     assert (page.total, page.awaiting) == (7, 7)
     everything = queue_page(
         projection, now=NOW, timescales=Timescales(), agencies=AGENCIES, show=QueueFilter.ALL

@@ -150,3 +150,24 @@ async def test_the_console_reads_and_answers_the_real_review_queue(running: Runn
     ]
     with pytest.raises(ReviewNotFound):
         await running.console.review("rev-does-not-exist")
+
+
+async def test_the_console_searches_the_real_index(running: Running) -> None:
+    from services.console.domain.search import SearchPurpose, SearchQuery
+    from services.console.errors import SearchNotSpecific
+
+    robin = await _resolve(running, "Robin")
+    query = SearchQuery(
+        purpose=SearchPurpose.SCREENING_CONTACT,
+        given_name="robin",
+        family_name="TESTFIELD",
+        date_of_birth=dt.date(2012, 5, 17),
+    )
+    (match,) = await running.console.search(query, limit=5)
+    assert (match.child_key, match.keys, match.strength) == (robin, (robin,), "strong")
+    by_number = SearchQuery(purpose=SearchPurpose.AGENCY_CHECK, nhs_number="943 476 5919")
+    assert [m.child_key for m in await running.console.search(by_number, limit=5)] == [robin]
+    with pytest.raises(SearchNotSpecific):
+        await running.console.search(
+            SearchQuery(purpose=SearchPurpose.AGENCY_CHECK, family_name="Testfield"), limit=5
+        )

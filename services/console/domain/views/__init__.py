@@ -4,7 +4,8 @@ projection, the clock value and the local timescales; templates only lay them ou
 triage       an item's triage status and RAG (suggested or confirmed, R8), on every page
 fields       how values read: labelled field rows, formatted values, times, agencies
 sharing      what was withheld and whom to ask, why it was shared, its marking
-queue        the queue's rows, ordered by risk then age, a page at a time
+queue        the queue's rows: immediate danger, then by deadline; filters; held elsewhere
+alerts       immediate-danger alerts a person has not acknowledged, on every page
 item         one item's page
 chronology   a child's page: header and chronology across agencies
 
@@ -13,6 +14,12 @@ What the pages import is re-exported here.
 
 from __future__ import annotations
 
+from services.console.domain.views.alerts import (
+    DangerAlert,
+    DangerAlerts,
+    DangerCandidates,
+    danger_alerts,
+)
 from services.console.domain.views.chronology import (
     ChildHeader,
     ChildView,
@@ -22,9 +29,13 @@ from services.console.domain.views.chronology import (
 from services.console.domain.views.fields import FieldRow, agency_text, field_rows
 from services.console.domain.views.item import ItemView, item_view
 from services.console.domain.views.queue import (
+    AGE_BANDS,
+    FilterOptions,
     QueueFilter,
+    QueueFilters,
     QueuePage,
     QueueRow,
+    age_band,
     queue_page,
     queue_row,
     queue_rows,
@@ -41,13 +52,19 @@ from services.console.domain.views.triage import (
 )
 
 __all__ = [
+    "AGE_BANDS",
     "ChildHeader",
     "ChildView",
     "ChronologyEntry",
+    "DangerAlert",
+    "DangerAlerts",
+    "DangerCandidates",
     "FieldRow",
+    "FilterOptions",
     "ItemView",
     "Marking",
     "QueueFilter",
+    "QueueFilters",
     "QueuePage",
     "QueueRow",
     "RagView",
@@ -55,8 +72,10 @@ __all__ = [
     "Triage",
     "WhyView",
     "WithheldView",
+    "age_band",
     "agency_text",
     "child_view",
+    "danger_alerts",
     "field_rows",
     "item_view",
     "marking_of",

@@ -22,7 +22,7 @@ from services.console.domain.labels import (
     field_label,
     label,
 )
-from services.console.domain.projection import FeedProjection
+from services.console.domain.projection import Projection
 from services.console.domain.views.fields import (
     FieldRow,
     agency_text,
@@ -143,6 +143,11 @@ def _details(entry: FeedEntry) -> tuple[FieldRow, ...]:
     if decision is not None:
         if decision.rationale:
             rows.append(FieldRow("Rationale", decision.rationale))
+        # Who decided by name and, for an amendment, what it amends and why (MASH-only).
+        narrative = entry.view.get("narrative")
+        record = narrative.get("full_account") if isinstance(narrative, dict) else None
+        if record:
+            rows.append(FieldRow("Decision record", str(record)))
         if decision.agreed_actions:
             rows.append(FieldRow("Agreed actions", "; ".join(decision.agreed_actions)))
         if decision.family_agreement is not None and decision.outcome == "EARLY_HELP":
@@ -174,7 +179,7 @@ def _details(entry: FeedEntry) -> tuple[FieldRow, ...]:
 
 def child_view(
     entries: Iterable[FeedEntry],
-    projection: FeedProjection,
+    projection: Projection,
     *,
     timescales: Timescales,
     agencies: Mapping[str, str],

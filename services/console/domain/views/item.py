@@ -15,7 +15,7 @@ from services.console.domain.labels import (
     RAG_LABELS,
     label,
 )
-from services.console.domain.projection import FeedProjection
+from services.console.domain.projection import Projection
 from services.console.domain.views.fields import (
     FieldRow,
     agency_text,
@@ -64,7 +64,7 @@ def _decision_line(decision: FeedEntry, *, now: dt.datetime) -> str:
 
 def item_view(
     entry: FeedEntry,
-    projection: FeedProjection,
+    projection: Projection,
     *,
     now: dt.datetime,
     timescales: Timescales,

@@ -1,14 +1,24 @@
-"""The queue: one row per item, a page at a time.
+"""The queue: one row per item, a page at a time, filtered as the person asks.
 
-Queue order: highest risk first (immediate danger, then Red, Amber, unrated, Green), then
-newest first. Unrated sits with Amber so that withheld risk never sinks an item. A contact
-in immediate danger is also due at once (deadlines.decision_due), not within a working day.
+Queue order (issue 16): contacts in immediate danger first (each due the moment it arrived,
+deadlines.decision_due), newest first among them: all are overdue from arrival, and the one
+that has just arrived is the one nobody has seen, which a backlog must not push off the first
+page. Then the rest by when the decision is due, so overdue contacts come next (longest
+overdue first) and then the one due soonest; items with no deadline (for
+information, decided) after them, highest risk first (Red, Amber, unrated, Green: withheld
+risk never sinks an item), then newest. Contacts shared only as a flag (FLAG_ONLY) are not in
+the decision queue at all: nobody can decide on a flag, so they are listed apart, "held
+elsewhere", with whom to call and no deadline.
+
+Filters (GET parameters, so a filtered queue can be bookmarked and a form works without
+script): RAG (confirmed or suggested; "none" for not rated), source agency, notice type and
+the child's age band ("unknown" when the age is not shared with this reader).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -21,19 +31,103 @@ from services.console.domain.labels import (
     concern_label,
     label,
 )
-from services.console.domain.projection import FeedProjection
+from services.console.domain.projection import Projection
 from services.console.domain.views.fields import agency_text
+from services.console.domain.views.queue_index import QueueIndex
 from services.console.domain.views.triage import RagView, Status, decision_due_at, triage_of
 
-__all__ = ["QueueFilter", "QueuePage", "QueueRow", "queue_page", "queue_row", "queue_rows"]
+__all__ = [
+    "AGE_BANDS",
+    "FilterOptions",
+    "QueueFilter",
+    "QueueFilters",
+    "QueuePage",
+    "QueueRow",
+    "age_band",
+    "queue_page",
+    "queue_row",
+    "queue_rows",
+]
 
 
 class QueueFilter(StrEnum):
     AWAITING = "awaiting"
     ALL = "all"
+    HELD = "held"
+    """Contacts shared only as a flag: held elsewhere, call the holder."""
 
 
 _PRIORITY = {"RED": 1, None: 2, "AMBER": 2, "GREEN": 3}
+NOT_RATED = "NONE"
+UNKNOWN_AGE = "unknown"
+
+AGE_BANDS: Mapping[str, str] = {
+    "0-4": "Under 5",
+    "5-10": "5 to 10",
+    "11-15": "11 to 15",
+    "16+": "16 and over",
+    UNKNOWN_AGE: "Age not shared",
+}
+
+
+def age_band(age: int | None) -> str:
+    if age is None or age < 0:
+        return UNKNOWN_AGE
+    if age < 5:
+        return "0-4"
+    if age < 11:
+        return "5-10"
+    if age < 16:
+        return "11-15"
+    return "16+"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFilters:
+    """What the person narrowed the queue to; None: any. Unknown values match nothing."""
+
+    rag: str | None = None
+    """RED, AMBER, GREEN or NONE (not rated)."""
+    agency: str | None = None
+    notice_type: str | None = None
+    age_band: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return any(v is not None for v in (self.rag, self.agency, self.notice_type, self.age_band))
+
+    def matches(self, entry: FeedEntry, rag_code: str | None) -> bool:
+        return (
+            (self.rag is None or self.rag == (rag_code or NOT_RATED))
+            and (self.agency is None or self.agency == entry.source_agency)
+            and (self.notice_type is None or self.notice_type == entry.notice_type)
+            and (self.age_band is None or self.age_band == age_band(entry.child_age))
+        )
+
+    def query(self) -> dict[str, str]:
+        """As GET parameters, for links that keep the filters (pagination)."""
+        pairs = {
+            "rag": self.rag,
+            "agency": self.agency,
+            "type": self.notice_type,
+            "age": self.age_band,
+        }
+        return {k: v for k, v in pairs.items() if v is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class FilterOptions:
+    """What the filter form offers: the values present in this person's feed, labelled."""
+
+    agencies: tuple[tuple[str, str], ...]
+    notice_types: tuple[tuple[str, str], ...]
+    rags: tuple[tuple[str, str], ...] = (
+        ("RED", "Red"),
+        ("AMBER", "Amber"),
+        ("GREEN", "Green"),
+        (NOT_RATED, "Not rated"),
+    )
+    age_bands: tuple[tuple[str, str], ...] = tuple(AGE_BANDS.items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +151,12 @@ class QueueRow:
     status_text: str
     sharing: str
     sharing_text: str
+    contact_text: str
+    """Who holds it and how to reach them: what a flag (held elsewhere) says to call."""
+
+    @property
+    def held_elsewhere(self) -> bool:
+        return self.status is Status.HELD_ELSEWHERE
 
     @property
     def child_text(self) -> str:
@@ -77,7 +177,7 @@ class QueueRow:
 
 def queue_row(
     entry: FeedEntry,
-    projection: FeedProjection,
+    projection: Projection,
     *,
     now: dt.datetime,
     timescales: Timescales,
@@ -105,6 +205,7 @@ def queue_row(
         status_text=triage.status_text,
         sharing=entry.outcome,
         sharing_text=label(SHARING_LABELS, entry.outcome),
+        contact_text=entry.contact_point.text(),
     )
 
 
@@ -112,54 +213,141 @@ def queue_row(
 class QueuePage:
     rows: tuple[QueueRow, ...]
     total: int
-    """How many items the filter matched (all pages)."""
+    """How many items the list and filters matched (all pages)."""
     awaiting: int
     """How many items in the whole feed await a decision."""
+    overdue: int = 0
+    """How many of those are past their deadline (immediate danger is from arrival)."""
+    held: int = 0
+    """How many contacts in the whole feed are held elsewhere (shared as a flag only)."""
+    options: FilterOptions = FilterOptions((), ())
 
 
 def queue_rows(
-    projection: FeedProjection,
+    projection: Projection,
     *,
     now: dt.datetime,
     timescales: Timescales,
     agencies: Mapping[str, str],
     show: QueueFilter = QueueFilter.AWAITING,
+    filters: QueueFilters | None = None,
 ) -> list[QueueRow]:
-    """The whole queue, highest risk first, then newest first."""
+    """The whole queue, in queue order."""
     page = queue_page(
-        projection, now=now, timescales=timescales, agencies=agencies, show=show, limit=None
+        projection,
+        now=now,
+        timescales=timescales,
+        agencies=agencies,
+        show=show,
+        filters=filters,
+        limit=None,
     )
     return list(page.rows)
 
 
+_LISTED = {
+    QueueFilter.AWAITING: frozenset({Status.AWAITING}),
+    QueueFilter.HELD: frozenset({Status.HELD_ELSEWHERE}),
+}
+_NO_DEADLINE = dt.datetime.max.replace(tzinfo=dt.UTC)
+_Rank = tuple[int, dt.datetime, int, float, str]
+"""(immediate danger first, deadline, risk priority, newest first, notice id)."""
+
+
 def queue_page(
-    projection: FeedProjection,
+    projection: Projection,
     *,
     now: dt.datetime,
     timescales: Timescales,
     agencies: Mapping[str, str],
     show: QueueFilter = QueueFilter.AWAITING,
+    filters: QueueFilters | None = None,
     offset: int = 0,
     limit: int | None = 50,
 ) -> QueuePage:
-    """One page of the queue. Ordering needs only each item's triage status and priority;
-    the words and deadlines are worked out for the rows on the page alone, so a feed of
-    thousands stays quick to re-render on every live update."""
-    ranked: list[tuple[int, float, str, FeedEntry]] = []
-    awaiting = 0
+    """One page of the queue. Ordering needs only each item's triage status, deadline and
+    priority (deadlines are cached: they never change); the words are worked out for the
+    rows on the page alone, so a feed of thousands stays quick to re-render on every live
+    update."""
+    wanted = filters or QueueFilters()
+    listed = _LISTED.get(show)
+    if isinstance(projection, QueueIndex):  # the stored projection: a page off its index
+        found = projection.queue_slice(
+            now=now,
+            statuses=None if listed is None else frozenset(s.value for s in listed),
+            rag=wanted.rag,
+            agency=wanted.agency,
+            notice_type=wanted.notice_type,
+            age_band=wanted.age_band,
+            offset=offset,
+            limit=limit,
+        )
+        return QueuePage(
+            rows=tuple(
+                queue_row(e, projection, now=now, timescales=timescales, agencies=agencies)
+                for e in found.entries
+            ),
+            total=found.total,
+            awaiting=found.awaiting,
+            overdue=found.overdue,
+            held=found.held,
+            options=_options(found.agencies, found.notice_types),
+        )
+    ranked: list[tuple[_Rank, FeedEntry]] = []
+    awaiting = overdue = held = 0
+    agencies_seen: set[str] = set()
+    types_seen: set[str] = set()
     for entry in projection:
         triage = triage_of(entry, projection, timescales)
-        if triage.status is Status.AWAITING:
+        status = triage.status
+        due_at = decision_due_at(entry, triage, timescales)
+        if status is Status.AWAITING:
             awaiting += 1
-        elif show is QueueFilter.AWAITING:
+            if due_at is not None and due_at <= now:
+                overdue += 1
+        elif status is Status.HELD_ELSEWHERE:
+            held += 1
+        if listed is not None and status not in listed:
             continue
+        agencies_seen.add(entry.source_agency)
+        types_seen.add(entry.notice_type)
         rag_code = triage.rag.code if triage.rag else None
+        if not wanted.matches(entry, rag_code):
+            continue
+        urgent = entry.immediate_danger and status in (Status.AWAITING, Status.HELD_ELSEWHERE)
         priority = 0 if entry.immediate_danger else _PRIORITY.get(rag_code, 2)
-        ranked.append((priority, -entry.received_at.timestamp(), entry.notice_id, entry))
-    ranked.sort(key=lambda r: r[:3])
+        rank = (
+            0 if urgent else 1,
+            # Immediate danger: no deadline to order by (all due at once), so newest first.
+            _NO_DEADLINE if urgent or due_at is None else due_at,
+            priority,
+            -entry.received_at.timestamp(),
+            entry.notice_id,
+        )
+        ranked.append((rank, entry))
+    ranked.sort(key=lambda r: r[0])
     chosen = ranked[offset:] if limit is None else ranked[offset : offset + limit]
     rows = tuple(
         queue_row(e, projection, now=now, timescales=timescales, agencies=agencies)
-        for *_, e in chosen
+        for _, e in chosen
     )
-    return QueuePage(rows=rows, total=len(ranked), awaiting=awaiting)
+    options = _options(agencies_seen, types_seen)
+    return QueuePage(
+        rows=rows,
+        total=len(ranked),
+        awaiting=awaiting,
+        overdue=overdue,
+        held=held,
+        options=options,
+    )
+
+
+def _options(agencies_seen: Iterable[str], types_seen: Iterable[str]) -> FilterOptions:
+    return FilterOptions(
+        agencies=tuple(
+            sorted(((a, label(AGENCY_LABELS, a)) for a in agencies_seen), key=lambda o: o[1])
+        ),
+        notice_types=tuple(
+            sorted(((t, label(NOTICE_TYPE_LABELS, t)) for t in types_seen), key=lambda o: o[1])
+        ),
+    )

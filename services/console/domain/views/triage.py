@@ -4,6 +4,9 @@ Triage status of an item:
 - a contact (Timescales.contact_types) with no MASH decision covering it: AWAITING, with a
   decision deadline;
 - a contact a visible MASH decision covers: DECIDED (the decision's RAG is then confirmed);
+- a contact shared with this reader only as a flag (FLAG_ONLY: the content stays with the
+  source, who must be asked) is HELD_ELSEWHERE: nobody can decide on a flag, so it is not
+  awaiting a decision and has no deadline; the queue lists it apart, with whom to call;
 - anything else is FOR_INFORMATION, and the decisions themselves are DECISION.
 
 RAG: until the MASH manager rates it, an item carries a *suggested* RAG from the source's
@@ -26,7 +29,7 @@ from enum import StrEnum
 from services.console.domain.deadlines import Timescales, decision_due
 from services.console.domain.feed import FeedEntry
 from services.console.domain.labels import MASH_OUTCOME_LABELS, RAG_LABELS, label
-from services.console.domain.projection import FeedProjection
+from services.console.domain.projection import CoveringDecisions
 
 __all__ = [
     "R8_REASON",
@@ -46,6 +49,7 @@ class Status(StrEnum):
     DECIDED = "decided"
     FOR_INFORMATION = "information"
     DECISION = "decision"
+    HELD_ELSEWHERE = "held-elsewhere"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +121,11 @@ class Triage:
             Status.FOR_INFORMATION: "For information",
             Status.DECISION: "MASH decision",
             Status.DECIDED: "Decided",
+            Status.HELD_ELSEWHERE: "Held elsewhere: contact the holder",
         }[self.status]
 
 
-def triage_of(entry: FeedEntry, projection: FeedProjection, timescales: Timescales) -> Triage:
+def triage_of(entry: FeedEntry, projection: CoveringDecisions, timescales: Timescales) -> Triage:
     decision_detail = entry.mash_decision
     if decision_detail is not None:
         rag = RagView(decision_detail.rag, True) if decision_detail.rag else None
@@ -133,6 +138,8 @@ def triage_of(entry: FeedEntry, projection: FeedProjection, timescales: Timescal
     suggested = suggested_rag(entry)
     rag = RagView(suggested, False, suggestion_reason(entry)) if suggested else None
     if entry.notice_type in timescales.contact_types:
+        if entry.outcome == "FLAG_ONLY":
+            return Triage(Status.HELD_ELSEWHERE, rag, None)
         return Triage(Status.AWAITING, rag, None)
     return Triage(Status.FOR_INFORMATION, rag, None)
 

@@ -1,0 +1,160 @@
+"""Where an item sits in the queue, worked out once when it arrives (or when a decision
+changes its triage), so a stored projection can keep the queue as an index and serve a page
+without looking at every item (issue 16: a year of a large MASH is a million items).
+
+`queue_place` is the queue's order and filters as plain values. It must agree with
+`queue.queue_page`'s scan over an in-memory projection, which stays the reference:
+tests/console/unit/test_projection_store.py compares the two on the same items. Nothing in a
+place depends on the clock (a deadline is fixed when the item arrives; whether it is overdue
+is asked at request time), only on the item, the decisions covering it and the local
+timescales: `rules_fingerprint` names those, and a stored queue built under other
+timescales (or an older `PLACE_VERSION`) is rebuilt from the feed.
+
+Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from services.console.domain.deadlines import Timescales
+from services.console.domain.feed import FeedEntry
+from services.console.domain.views.triage import Status, Triage, decision_due_at
+
+__all__ = [
+    "NOT_RATED",
+    "NO_DEADLINE_MS",
+    "PLACE_VERSION",
+    "QueueIndex",
+    "QueuePlace",
+    "QueueSlice",
+    "age_band",
+    "queue_place",
+    "rules_fingerprint",
+]
+
+PLACE_VERSION = 2
+"""Raise when `queue_place` changes meaning: stored queues are then rebuilt."""
+NO_DEADLINE_MS = 2**62
+"""Sorts after every real deadline (the scan's datetime.max)."""
+NOT_RATED = "NONE"
+UNKNOWN_AGE = "unknown"
+_PRIORITY = {"RED": 1, None: 2, "AMBER": 2, "GREEN": 3}
+
+
+def age_band(age: int | None) -> str:
+    if age is None or age < 0:
+        return UNKNOWN_AGE
+    if age < 5:
+        return "0-4"
+    if age < 11:
+        return "5-10"
+    if age < 16:
+        return "11-15"
+    return "16+"
+
+
+def epoch_ms(at: dt.datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePlace:
+    """Queue order is (urgent, due_ms, priority, -received_ms, notice_id); the rest filters.
+    `due_ms` orders, it is not the deadline: an item in immediate danger has none here."""
+
+    status: str
+    urgent: int
+    """0: immediate danger still to act on (first of all); 1: anything else."""
+    due_ms: int
+    priority: int
+    received_ms: int
+    rag: str
+    agency: str
+    notice_type: str
+    age_band: str
+
+
+def queue_place(entry: FeedEntry, triage: Triage, timescales: Timescales) -> QueuePlace:
+    status = triage.status
+    due_at = decision_due_at(entry, triage, timescales)
+    rag_code = triage.rag.code if triage.rag else None
+    urgent = entry.immediate_danger and status in (Status.AWAITING, Status.HELD_ELSEWHERE)
+    return QueuePlace(
+        status=status.value,
+        urgent=0 if urgent else 1,
+        # Immediate danger: all due at once, so no deadline to order by (newest first).
+        due_ms=NO_DEADLINE_MS if urgent or due_at is None else epoch_ms(due_at),
+        priority=0 if entry.immediate_danger else _PRIORITY.get(rag_code, 2),
+        received_ms=epoch_ms(entry.received_at),
+        rag=rag_code or NOT_RATED,
+        agency=entry.source_agency,
+        notice_type=entry.notice_type,
+        age_band=age_band(entry.child_age),
+    )
+
+
+def _canonical(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in sorted(value.items(), key=lambda i: str(i[0]))}
+    if isinstance(value, frozenset | set):
+        return sorted(str(_canonical(v)) for v in value)
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    if isinstance(value, dt.date | dt.time | dt.timedelta):
+        return str(value)
+    return value
+
+
+def rules_fingerprint(timescales: Timescales) -> str:
+    """What stored places were worked out under (stable across processes: sets sorted)."""
+    text = json.dumps(
+        {"version": PLACE_VERSION, "timescales": _canonical(timescales)}, sort_keys=True
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSlice:
+    entries: tuple[FeedEntry, ...]
+    total: int
+    """How many items the list and filters matched (all pages)."""
+    awaiting: int
+    overdue: int
+    held: int
+    agencies: frozenset[str]
+    """Source agencies among the listed items (what the filter form offers)."""
+    notice_types: frozenset[str]
+
+
+@runtime_checkable
+class QueueIndex(Protocol):
+    """A projection that keeps the queue as an index (services/console/projection_store.py)."""
+
+    def queue_slice(
+        self,
+        *,
+        now: dt.datetime,
+        statuses: frozenset[str] | None,
+        rag: str | None,
+        agency: str | None,
+        notice_type: str | None,
+        age_band: str | None,
+        offset: int,
+        limit: int | None,
+    ) -> QueueSlice:
+        """One page in queue order. `statuses`: the listed statuses (None: every item)."""
+        ...
+
+    def in_danger(self) -> list[FeedEntry]:
+        """Items in immediate danger still to act on (awaiting a decision, or held
+        elsewhere): what the alerts on every page are made of."""
+        ...

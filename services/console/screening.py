@@ -1,0 +1,302 @@
+"""The screening ledger: who is screening each contact and who decided it, in the console's
+own database, so that a contact is decided once even across a restart.
+
+The rules are pure (domain/screening.py); this module reads the current states and writes
+what the rules admit, inside one transaction. A decision is written with
+`transaction(durable=True)` (it waits for the disk) before its notice is published: the
+ledger, not the bus, is what says a contact is taken, so the loser of a race publishes
+nothing. The notice is then marked sent when the hub acknowledges it; a decision the hub
+did not acknowledge stays recorded (its contact stays decided) and the person sends the
+same form again, which publishes the same notice id (never a second decision).
+
+Only names, ids, codes and times are kept here; rationales stay in the published notice.
+
+`MemoryLedger` is for runtimes built without a database (unit tests of other pages); the
+running console always has one (runtime.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from typing import Protocol
+
+from services.console.domain.screening import (
+    Admitted,
+    Allocation,
+    AllocationRefused,
+    AlreadyRecorded,
+    ContactState,
+    LostRace,
+    RecordedDecision,
+    Screener,
+    admit_decision,
+    release,
+    take,
+)
+from services.hubkit.sqlite_store import PrivateSqlite
+
+__all__ = ["MemoryLedger", "ScreeningLedger", "SqliteLedger"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS screening_decisions (
+    decision_id TEXT PRIMARY KEY,
+    form_token TEXT NOT NULL UNIQUE,
+    decided_by_subject TEXT NOT NULL,
+    decided_by_name TEXT NOT NULL,
+    decided_by_role TEXT NOT NULL,
+    decided_at TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    rag TEXT NOT NULL,
+    covers TEXT NOT NULL,
+    amends TEXT,
+    amend_reason TEXT,
+    sent_at TEXT
+);
+CREATE TABLE IF NOT EXISTS screening_contacts (
+    notice_id TEXT PRIMARY KEY,
+    version INTEGER NOT NULL DEFAULT 0,
+    current_decision TEXT REFERENCES screening_decisions (decision_id),
+    screener_subject TEXT,
+    screener_name TEXT,
+    taken_at TEXT
+);
+"""
+
+
+class ScreeningLedger(Protocol):
+    def states(self, notice_ids: Iterable[str]) -> dict[str, ContactState]:
+        """The contacts' states; a contact nobody took or decided is left out."""
+        ...
+
+    def decision(self, decision_id: str) -> RecordedDecision | None: ...
+
+    def record(
+        self, proposed: RecordedDecision, *, rendered: Mapping[str, int]
+    ) -> Admitted | AlreadyRecorded | LostRace: ...
+
+    def mark_sent(self, decision_id: str, at: dt.datetime) -> None: ...
+
+    def take(
+        self, notice_id: str, *, screener: Screener, at: dt.datetime, may_reassign: bool
+    ) -> Allocation | AllocationRefused: ...
+
+    def release(
+        self, notice_id: str, *, screener: Screener, may_reassign: bool
+    ) -> AllocationRefused | None: ...
+
+
+def _time(value: str | None) -> dt.datetime | None:
+    return None if value is None else dt.datetime.fromisoformat(value)
+
+
+def _decision_row(row: sqlite3.Row) -> RecordedDecision:
+    decided_at = _time(row["decided_at"])
+    assert decided_at is not None  # NOT NULL
+    return RecordedDecision(
+        decision_id=row["decision_id"],
+        form_token=row["form_token"],
+        decided_by=Screener(row["decided_by_subject"], row["decided_by_name"]),
+        decided_by_role=row["decided_by_role"],
+        decided_at=decided_at,
+        outcome=row["outcome"],
+        rag=row["rag"],
+        covers=tuple(json.loads(row["covers"])),
+        amends=row["amends"],
+        amend_reason=row["amend_reason"],
+        sent_at=_time(row["sent_at"]),
+    )
+
+
+class SqliteLedger:
+    def __init__(self, database: PrivateSqlite) -> None:
+        database.ensure_schema(SCHEMA)
+        self._db = database
+
+    @staticmethod
+    def _states(db: sqlite3.Connection, notice_ids: Iterable[str]) -> dict[str, ContactState]:
+        wanted = list(dict.fromkeys(notice_ids))
+        states: dict[str, ContactState] = {}
+        # A queue page asks for ~50 at once; SQLite allows 32766 parameters per statement.
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = db.execute(
+                "SELECT c.notice_id, c.version, c.screener_subject, c.screener_name, "
+                "c.taken_at, d.* FROM screening_contacts c LEFT JOIN screening_decisions d "
+                f"ON d.decision_id = c.current_decision WHERE c.notice_id IN ({marks})",
+                chunk,
+            ).fetchall()
+            for row in rows:
+                taken_at = _time(row["taken_at"])
+                allocation = (
+                    Allocation(Screener(row["screener_subject"], row["screener_name"]), taken_at)
+                    if row["screener_subject"] is not None and taken_at is not None
+                    else None
+                )
+                decision = _decision_row(row) if row["decision_id"] is not None else None
+                states[row["notice_id"]] = ContactState(
+                    row["notice_id"], row["version"], allocation, decision
+                )
+        return states
+
+    def states(self, notice_ids: Iterable[str]) -> dict[str, ContactState]:
+        with self._db.reading() as db:
+            return self._states(db, notice_ids)
+
+    def decision(self, decision_id: str) -> RecordedDecision | None:
+        with self._db.reading() as db:
+            row = db.execute(
+                "SELECT * FROM screening_decisions WHERE decision_id = ?", (decision_id,)
+            ).fetchone()
+        return None if row is None else _decision_row(row)
+
+    def record(
+        self, proposed: RecordedDecision, *, rendered: Mapping[str, int]
+    ) -> Admitted | AlreadyRecorded | LostRace:
+        with self._db.transaction(durable=True) as db:
+            same = db.execute(
+                "SELECT * FROM screening_decisions WHERE form_token = ?", (proposed.form_token,)
+            ).fetchone()
+            outcome = admit_decision(
+                proposed,
+                current=self._states(db, proposed.covers),
+                rendered=rendered,
+                same_form=None if same is None else _decision_row(same),
+            )
+            if not isinstance(outcome, Admitted):
+                return outcome
+            d = outcome.decision
+            db.execute(
+                "INSERT INTO screening_decisions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    d.decision_id,
+                    d.form_token,
+                    d.decided_by.subject,
+                    d.decided_by.name,
+                    d.decided_by_role,
+                    d.decided_at.isoformat(),
+                    d.outcome,
+                    d.rag,
+                    json.dumps(list(d.covers)),
+                    d.amends,
+                    d.amend_reason,
+                    None,
+                ),
+            )
+            for notice_id, version in outcome.versions.items():
+                # Decided: nobody is screening it any more; the decision says who did.
+                db.execute(
+                    "INSERT INTO screening_contacts (notice_id, version, current_decision) "
+                    "VALUES (?, ?, ?) ON CONFLICT (notice_id) DO UPDATE SET "
+                    "version = excluded.version, current_decision = excluded.current_decision, "
+                    "screener_subject = NULL, screener_name = NULL, taken_at = NULL",
+                    (notice_id, version, d.decision_id),
+                )
+            return outcome
+
+    def mark_sent(self, decision_id: str, at: dt.datetime) -> None:
+        with self._db.transaction() as db:
+            db.execute(
+                "UPDATE screening_decisions SET sent_at = ? "
+                "WHERE decision_id = ? AND sent_at IS NULL",
+                (at.isoformat(), decision_id),
+            )
+
+    def take(
+        self, notice_id: str, *, screener: Screener, at: dt.datetime, may_reassign: bool
+    ) -> Allocation | AllocationRefused:
+        with self._db.transaction() as db:
+            state = self._states(db, [notice_id]).get(notice_id) or ContactState(notice_id)
+            taken = take(state, screener=screener, at=at, may_reassign=may_reassign)
+            if isinstance(taken, Allocation):
+                db.execute(
+                    "INSERT INTO screening_contacts (notice_id, screener_subject, "
+                    "screener_name, taken_at) VALUES (?, ?, ?, ?) ON CONFLICT (notice_id) DO "
+                    "UPDATE SET screener_subject = excluded.screener_subject, "
+                    "screener_name = excluded.screener_name, taken_at = excluded.taken_at",
+                    (notice_id, taken.screener.subject, taken.screener.name, at.isoformat()),
+                )
+            return taken
+
+    def release(
+        self, notice_id: str, *, screener: Screener, may_reassign: bool
+    ) -> AllocationRefused | None:
+        with self._db.transaction() as db:
+            state = self._states(db, [notice_id]).get(notice_id) or ContactState(notice_id)
+            refused = release(state, screener=screener, may_reassign=may_reassign)
+            if refused is None:
+                db.execute(
+                    "UPDATE screening_contacts SET screener_subject = NULL, "
+                    "screener_name = NULL, taken_at = NULL WHERE notice_id = ?",
+                    (notice_id,),
+                )
+            return refused
+
+
+class MemoryLedger:
+    """The same ledger in memory: for runtimes without a database (unit tests)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._contacts: dict[str, ContactState] = {}
+        self._decisions: dict[str, RecordedDecision] = {}
+
+    def states(self, notice_ids: Iterable[str]) -> dict[str, ContactState]:
+        with self._lock:
+            return {i: self._contacts[i] for i in notice_ids if i in self._contacts}
+
+    def decision(self, decision_id: str) -> RecordedDecision | None:
+        with self._lock:
+            return self._decisions.get(decision_id)
+
+    def record(
+        self, proposed: RecordedDecision, *, rendered: Mapping[str, int]
+    ) -> Admitted | AlreadyRecorded | LostRace:
+        with self._lock:
+            same = next(
+                (d for d in self._decisions.values() if d.form_token == proposed.form_token),
+                None,
+            )
+            current = {i: self._contacts[i] for i in proposed.covers if i in self._contacts}
+            outcome = admit_decision(proposed, current=current, rendered=rendered, same_form=same)
+            if isinstance(outcome, Admitted):
+                self._decisions[proposed.decision_id] = proposed
+                for notice_id, version in outcome.versions.items():
+                    self._contacts[notice_id] = ContactState(notice_id, version, None, proposed)
+            return outcome
+
+    def mark_sent(self, decision_id: str, at: dt.datetime) -> None:
+        with self._lock:
+            decision = self._decisions.get(decision_id)
+            if decision is None or decision.sent_at is not None:
+                return
+            sent = replace(decision, sent_at=at)
+            self._decisions[decision_id] = sent
+            for notice_id, state in self._contacts.items():
+                if state.decision is not None and state.decision.decision_id == decision_id:
+                    self._contacts[notice_id] = replace(state, decision=sent)
+
+    def take(
+        self, notice_id: str, *, screener: Screener, at: dt.datetime, may_reassign: bool
+    ) -> Allocation | AllocationRefused:
+        with self._lock:
+            state = self._contacts.get(notice_id) or ContactState(notice_id)
+            taken = take(state, screener=screener, at=at, may_reassign=may_reassign)
+            if isinstance(taken, Allocation):
+                self._contacts[notice_id] = replace(state, allocation=taken)
+            return taken
+
+    def release(
+        self, notice_id: str, *, screener: Screener, may_reassign: bool
+    ) -> AllocationRefused | None:
+        with self._lock:
+            state = self._contacts.get(notice_id) or ContactState(notice_id)
+            refused = release(state, screener=screener, may_reassign=may_reassign)
+            if refused is None:
+                self._contacts[notice_id] = replace(state, allocation=None)
+            return refused
