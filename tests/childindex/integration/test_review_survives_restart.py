@@ -7,27 +7,23 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from services.childindex.bootstrap import childindex_app
 from services.childindex.secret import provision_linkage_secret
-from services.childindex.settings import ChildIndexSettings
 from services.hubkit.auth import (
     CHILD_KEYS_SCOPE,
     RESOLVE_CHILDREN_SCOPE,
     REVIEW_CHILDREN_SCOPE,
-    RemoteJwks,
 )
 from services.hubkit.client_credentials import ClientCredentials
 from services.hubkit.settings import HubSettings
-from services.identity.app import create_app as identity_app
 from services.identity.clients import ensure_service_client
 from services.identity.settings import IdentitySettings
+from tests.childindex.inprocess import index_and_identity
 
 INDEX = "http://childindex.test"
 NHS = "9434765919"  # modulus-11 valid, synthetic
@@ -50,28 +46,7 @@ async def _running_index(hub: HubSettings, store: Path) -> AsyncIterator[dict[st
             agency=agency,
             scopes=tuple(scope.split()),
         )
-    async with AsyncExitStack() as stack:
-        identity = identity_app(hub, identity_settings)
-        await stack.enter_async_context(identity.router.lifespan_context(identity))
-        to_identity = httpx.ASGITransport(app=identity)
-        jwks_http = await stack.enter_async_context(
-            httpx.AsyncClient(transport=to_identity, base_url=identity_settings.issuer)
-        )
-        index = childindex_app(
-            hub,
-            ChildIndexSettings(token_issuer=identity_settings.issuer, store_path=store),
-            jwks=RemoteJwks(identity_settings.jwks_uri, client=jwks_http),
-            announce=False,
-        )
-        await stack.enter_async_context(index.router.lifespan_context(index))
-        http = await stack.enter_async_context(
-            httpx.AsyncClient(
-                mounts={
-                    identity_settings.issuer: to_identity,
-                    INDEX: httpx.ASGITransport(app=index),
-                }
-            )
-        )
+    async with index_and_identity(hub, store_path=store, index_url=INDEX) as http:
 
         async def call(client_id: str, scope: str, method: str, path: str, **kw: Any) -> Any:
             credentials = ClientCredentials(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,17 +15,15 @@ from typing import Any
 import httpx
 import pytest
 
-from services.childindex.bootstrap import childindex_app
 from services.childindex.secret import provision_linkage_secret
-from services.childindex.settings import ChildIndexSettings
 from services.cli.console import register_local_client
 from services.console.settings import ConsoleSettings
-from services.hubkit.auth import CHILD_SEARCH_SCOPE, RESOLVE_CHILDREN_SCOPE, RemoteJwks
+from services.hubkit.auth import CHILD_SEARCH_SCOPE, RESOLVE_CHILDREN_SCOPE
 from services.hubkit.client_credentials import ClientCredentials
 from services.hubkit.settings import HubSettings
-from services.identity.app import create_app as identity_app
 from services.identity.clients import ensure_service_client
 from services.identity.settings import IdentitySettings
+from tests.childindex.inprocess import index_and_identity
 
 INDEX = "http://childindex.test"
 NHS = "9434765919"  # modulus-11 valid, synthetic
@@ -73,28 +70,7 @@ async def running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
         scopes=(RESOLVE_CHILDREN_SCOPE,),
     )
     store_path = tmp_path / "index.sqlite"
-    async with AsyncExitStack() as stack:
-        identity = identity_app(hub, identity_settings)
-        await stack.enter_async_context(identity.router.lifespan_context(identity))
-        to_identity = httpx.ASGITransport(app=identity)
-        jwks_http = await stack.enter_async_context(
-            httpx.AsyncClient(transport=to_identity, base_url=identity_settings.issuer)
-        )
-        index = childindex_app(
-            hub,
-            ChildIndexSettings(token_issuer=identity_settings.issuer, store_path=store_path),
-            jwks=RemoteJwks(identity_settings.jwks_uri, client=jwks_http),
-            announce=False,
-        )
-        await stack.enter_async_context(index.router.lifespan_context(index))
-        http = await stack.enter_async_context(
-            httpx.AsyncClient(
-                mounts={
-                    identity_settings.issuer: to_identity,
-                    INDEX: httpx.ASGITransport(app=index),
-                }
-            )
-        )
+    async with index_and_identity(hub, store_path=store_path, index_url=INDEX) as http:
 
         def credentials(client_id: str, key: Path, scope: str) -> ClientCredentials:
             return ClientCredentials(
