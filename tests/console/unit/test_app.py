@@ -6,67 +6,28 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
 
 from services.console.app import create_app
-from services.console.domain.decisions import DecisionOrigin, EarlyHelpChoice
+from services.console.domain.decisions import EarlyHelpChoice
 from services.console.domain.projection import FeedProjection
-from services.console.feeds import ChangeHub
 from services.console.runtime import ConsoleRuntime
 from services.console.sessions import SessionStore
 from services.console.settings import ConsoleSettings
-from services.hubkit.settings import REPO_ROOT, HubSettings
-from services.hubkit.topology import load_topology
-from tests.console.factories import AGENCIES, CHILD, NOW, OTHER_CHILD, entry
-
-TOPOLOGY = load_topology(REPO_ROOT / "policies")
-PEOPLE = {
-    "manager": {
-        "sub": "u-manager",
-        "name": "Morgan",
-        "roles": ["MASH_MANAGER"],
-        "organisation": "LA-E09000099",
-    },
-    "social": {
-        "sub": "u-social",
-        "name": "Sol",
-        "roles": ["SOCIAL_WORKER"],
-        "organisation": "LA-E09000099",
-    },
-    "ig": {"sub": "u-ig", "name": "Iris", "roles": ["IG_OFFICER"], "organisation": "LA-E09000099"},
-}
-
-
-class FakeSignIn:
-    def __init__(self) -> None:
-        self.next: Mapping[str, Any] = {}
-
-    async def redirect(self, request: Request, redirect_uri: str) -> Response:
-        request.session["_state"] = "pending"  # as authlib does: an anonymous session
-        return RedirectResponse("/auth/callback", status_code=302)
-
-    async def complete(self, request: Request) -> Mapping[str, Any]:
-        return self.next
-
-
-@dataclass
-class Sent:
-    decisions: list[Mapping[str, Any]] = field(default_factory=list)
-    refusals: list[Mapping[str, Any]] = field(default_factory=list)
-
-    async def send(self, notice: Mapping[str, Any]) -> str:
-        self.decisions.append(notice)
-        return str(notice["notice_id"])
-
-    async def record(self, record: Mapping[str, Any]) -> None:
-        self.refusals.append(record)
+from services.hubkit.settings import HubSettings
+from tests.console.app_fakes import (
+    PEOPLE,
+    FakeSignIn,
+    Sent,
+    feed_projections,
+    page_runtime,
+)
+from tests.console.factories import CHILD, OTHER_CHILD, entry
 
 
 @dataclass
@@ -120,32 +81,11 @@ ABSENT = entry(
 async def console() -> AsyncIterator[Console]:
     settings = ConsoleSettings(base_url="http://console.test", issuer="http://idp.test")
     signin, sent, clock = FakeSignIn(), Sent(), [1_800_000_000.0]
-    projections = {
-        s.subscriber_id: FeedProjection(s.subscriber_id)
-        for s in TOPOLOGY.subscribers
-        if s.role in settings.console_roles
-    }
-    for item in (CONTACT, INTELLIGENCE, ABSENT):
-        projections["mash-manager"].apply(item)
-    projections["mash-police-researcher"].apply(POLICE_ONLY)
+    projections = feed_projections(settings, (CONTACT, INTELLIGENCE, ABSENT, POLICE_ONLY))
 
     @contextlib.asynccontextmanager
     async def runtime(sessions: SessionStore) -> AsyncIterator[ConsoleRuntime]:
-        yield ConsoleRuntime(
-            settings=settings,
-            topology=TOPOLOGY,
-            timescales=settings.timescales(),
-            agencies=AGENCIES,
-            projections=projections,
-            changes=ChangeHub(),
-            sessions=sessions,
-            signin=signin,
-            decisions=sent,
-            refusals=sent,
-            decision_roles=frozenset({"MASH_MANAGER"}),
-            origin=DecisionOrigin("MASH", "MASH-E09000099", "MASH manager", "MASH", "0300"),
-            clock=lambda: NOW,
-        )
+        yield page_runtime(settings, sessions, projections=projections, signin=signin, sent=sent)
 
     app = create_app(HubSettings(), settings, runtime=runtime, clock=lambda: clock[0])
     async with app.router.lifespan_context(app):

@@ -19,9 +19,7 @@ import httpx
 import pytest
 
 from services.console.app import create_app
-from services.console.domain.decisions import DecisionOrigin
 from services.console.domain.linkage import LinkageChange, LinkageKind
-from services.console.domain.projection import FeedProjection
 from services.console.domain.reviews import (
     DecisionRecorded,
     Review,
@@ -29,14 +27,19 @@ from services.console.domain.reviews import (
     review_from_json,
 )
 from services.console.errors import ChildIndexUnavailable, ReviewAlreadyDecided, ReviewNotFound
-from services.console.feeds import ChangeHub
 from services.console.runtime import ConsoleRuntime
 from services.console.sessions import SessionStore
 from services.console.settings import ConsoleSettings
 from services.hubkit.audit_trail import check_console_access
 from services.hubkit.settings import HubSettings
+from tests.console.app_fakes import (
+    PEOPLE,
+    FakeSignIn,
+    Sent,
+    feed_projections,
+    page_runtime,
+)
 from tests.console.factories import (
-    AGENCIES,
     CHILD,
     LEFT_CHILD,
     NOW,
@@ -46,7 +49,6 @@ from tests.console.factories import (
     evidence_json,
     review_json,
 )
-from tests.console.unit.test_app import PEOPLE, TOPOLOGY, FakeSignIn, Sent
 
 NAVIGATOR = {
     "sub": "u-navigator",
@@ -167,32 +169,18 @@ LATER = entry(linkage_key=OTHER_CHILD, given_name="Avery", family_name="Dunmoore
 async def _console(recorder: Sent | None = None) -> AsyncIterator[Console]:
     settings = ConsoleSettings(base_url="http://console.test", issuer="http://idp.test")
     signin, sent, index = FakeSignIn(), recorder or Sent(), FakeIndex(UNSURE, LIKELY)
-    projections = {
-        s.subscriber_id: FeedProjection(s.subscriber_id)
-        for s in TOPOLOGY.subscribers
-        if s.role in settings.console_roles
-    }
-    for item in (CONTACT, LATER):
-        projections["mash-manager"].apply(item)
+    projections = feed_projections(settings, (CONTACT, LATER))
     built: list[ConsoleRuntime] = []
 
     @contextlib.asynccontextmanager
     async def runtime(sessions: SessionStore) -> AsyncIterator[ConsoleRuntime]:
         built.append(
-            ConsoleRuntime(
-                settings=settings,
-                topology=TOPOLOGY,
-                timescales=settings.timescales(),
-                agencies=AGENCIES,
+            page_runtime(
+                settings,
+                sessions,
                 projections=projections,
-                changes=ChangeHub(),
-                sessions=sessions,
                 signin=signin,
-                decisions=sent,
-                refusals=sent,
-                decision_roles=frozenset({"MASH_MANAGER"}),
-                origin=DecisionOrigin("MASH", "MASH-E09000099", "MASH manager", "MASH", "0300"),
-                clock=lambda: NOW,
+                sent=sent,
                 child_index=index,
             )
         )

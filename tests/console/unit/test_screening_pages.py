@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,39 +16,14 @@ import httpx
 import pytest
 
 from services.console.app import create_app
-from services.console.domain.decisions import DecisionOrigin
-from services.console.domain.projection import FeedProjection
-from services.console.feeds import ChangeHub
 from services.console.runtime import ConsoleRuntime
 from services.console.sessions import SessionStore
 from services.console.settings import ConsoleSettings
-from services.hubkit.settings import REPO_ROOT, HubSettings
+from services.hubkit.settings import HubSettings
 from services.hubkit.sqlite_store import PrivateSqlite
-from services.hubkit.topology import load_topology
-from tests.console.factories import AGENCIES, NOW, entry
-from tests.console.unit.test_app import FakeSignIn
+from tests.console.app_fakes import PEOPLE, FakeSignIn, Sent, feed_projections, page_runtime
+from tests.console.factories import entry
 
-TOPOLOGY = load_topology(REPO_ROOT / "policies")
-PEOPLE = {
-    "morgan": {
-        "sub": "u-morgan",
-        "name": "Morgan Ashby",
-        "roles": ["MASH_MANAGER"],
-        "organisation": "LA-E09000099",
-    },
-    "dana": {
-        "sub": "u-dana",
-        "name": "Dana Okafor",
-        "roles": ["MASH_MANAGER"],
-        "organisation": "LA-E09000099",
-    },
-    "social": {
-        "sub": "u-social",
-        "name": "Sol",
-        "roles": ["SOCIAL_WORKER"],
-        "organisation": "LA-E09000099",
-    },
-}
 CONTACT = entry(
     risk="HIGH",
     given_name="Avery",
@@ -59,21 +34,15 @@ RATIONALE = "Police contact and a health alert in the same week."
 
 
 @dataclass
-class Hub:
+class Hub(Sent):
     """The decision sender and access recorder, with a switch to make the hub not answer."""
 
-    decisions: list[Mapping[str, Any]] = field(default_factory=list)
-    refusals: list[Mapping[str, Any]] = field(default_factory=list)
     down: bool = False
 
     async def send(self, notice: Mapping[str, Any]) -> str:
         if self.down:
             raise TimeoutError("no acknowledgement")
-        self.decisions.append(notice)
-        return str(notice["notice_id"])
-
-    async def record(self, record: Mapping[str, Any]) -> None:
-        self.refusals.append(record)
+        return await super().send(notice)
 
 
 @dataclass
@@ -123,31 +92,18 @@ def _form(page: str, **fields: str) -> dict[str, list[str]]:
 async def running(database: Path, hub: Hub) -> AsyncIterator[Console]:
     settings = ConsoleSettings(base_url="http://console.test", issuer="http://idp.test")
     signin = FakeSignIn()
-    projections = {
-        s.subscriber_id: FeedProjection(s.subscriber_id)
-        for s in TOPOLOGY.subscribers
-        if s.role in settings.console_roles
-    }
-    projections["mash-manager"].apply(CONTACT)
+    projections = feed_projections(settings, (CONTACT,))
 
     @contextlib.asynccontextmanager
     async def runtime(sessions: SessionStore) -> AsyncIterator[ConsoleRuntime]:
         store = PrivateSqlite(database)
         try:
-            yield ConsoleRuntime(
-                settings=settings,
-                topology=TOPOLOGY,
-                timescales=settings.timescales(),
-                agencies=AGENCIES,
+            yield page_runtime(
+                settings,
+                sessions,
                 projections=projections,
-                changes=ChangeHub(),
-                sessions=sessions,
                 signin=signin,
-                decisions=hub,
-                refusals=hub,
-                decision_roles=frozenset({"MASH_MANAGER"}),
-                origin=DecisionOrigin("MASH", "MASH-E09000099", "MASH manager", "MASH", "0300"),
-                clock=lambda: NOW,
+                sent=hub,
                 database=store,
             )
         finally:

@@ -18,18 +18,21 @@ import httpx
 import pytest
 
 from services.console.app import create_app
-from services.console.domain.decisions import DecisionOrigin
-from services.console.domain.projection import FeedProjection
 from services.console.domain.search import ChildMatch, SearchQuery
 from services.console.errors import ChildIndexUnavailable
-from services.console.feeds import ChangeHub
 from services.console.runtime import ConsoleRuntime
 from services.console.sessions import SessionStore
 from services.console.settings import ConsoleSettings
 from services.hubkit.audit_trail import check_console_access
 from services.hubkit.settings import HubSettings
-from tests.console.factories import AGENCIES, CHILD, NOW, OTHER_CHILD, entry
-from tests.console.unit.test_app import PEOPLE, TOPOLOGY, FakeSignIn, Sent
+from tests.console.app_fakes import (
+    PEOPLE,
+    FakeSignIn,
+    Sent,
+    feed_projections,
+    page_runtime,
+)
+from tests.console.factories import CHILD, OTHER_CHILD, entry
 
 NEWER_KEY = "e" * 64  # the index merged CHILD into it; the console has not heard yet
 CONTACT = entry(
@@ -108,30 +111,16 @@ async def _console(recorder: Sent | None = None) -> AsyncIterator[Console]:
             ChildMatch(OTHER_CHILD, (OTHER_CHILD,), 0.8, "possible"),  # not in the manager's feed
         ]
     )
-    projections = {
-        s.subscriber_id: FeedProjection(s.subscriber_id)
-        for s in TOPOLOGY.subscribers
-        if s.role in settings.console_roles
-    }
-    projections["mash-manager"].apply(CONTACT)
-    projections["mash-police-researcher"].apply(ELSEWHERE)
+    projections = feed_projections(settings, (CONTACT, ELSEWHERE))
 
     @contextlib.asynccontextmanager
     async def runtime(sessions: SessionStore) -> AsyncIterator[ConsoleRuntime]:
-        yield ConsoleRuntime(
-            settings=settings,
-            topology=TOPOLOGY,
-            timescales=settings.timescales(),
-            agencies=AGENCIES,
+        yield page_runtime(
+            settings,
+            sessions,
             projections=projections,
-            changes=ChangeHub(),
-            sessions=sessions,
             signin=signin,
-            decisions=sent,
-            refusals=sent,
-            decision_roles=frozenset({"MASH_MANAGER"}),
-            origin=DecisionOrigin("MASH", "MASH-E09000099", "MASH manager", "MASH", "0300"),
-            clock=lambda: NOW,
+            sent=sent,
             child_search=index,
         )
 

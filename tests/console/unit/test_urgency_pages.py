@@ -14,15 +14,18 @@ import httpx
 import pytest
 
 from services.console.app import create_app
-from services.console.domain.decisions import DecisionOrigin
-from services.console.domain.projection import FeedProjection
-from services.console.feeds import ChangeHub
 from services.console.runtime import ConsoleRuntime
 from services.console.sessions import SessionStore
 from services.console.settings import ConsoleSettings
 from services.hubkit.settings import HubSettings
-from tests.console.factories import AGENCIES, OTHER_CHILD, entry
-from tests.console.unit.test_app import PEOPLE, TOPOLOGY, FakeSignIn, Sent
+from tests.console.app_fakes import (
+    PEOPLE,
+    FakeSignIn,
+    Sent,
+    feed_projections,
+    page_runtime,
+)
+from tests.console.factories import OTHER_CHILD, entry
 
 SATURDAY_NIGHT = dt.datetime(2026, 11, 21, 2, 0, tzinfo=dt.UTC)
 WEDNESDAY = dt.datetime(2026, 11, 18, 10, 0, tzinfo=dt.UTC)
@@ -75,31 +78,17 @@ async def console() -> AsyncIterator[Console]:
         emergency_duty_team_telephone=EDT_PHONE,
     )
     signin, sent, now = FakeSignIn(), Sent(), [SATURDAY_NIGHT + dt.timedelta(minutes=5)]
-    projections = {
-        s.subscriber_id: FeedProjection(s.subscriber_id)
-        for s in TOPOLOGY.subscribers
-        if s.role in settings.console_roles
-    }
-    for item in (DANGER, RED, OVERDUE_GREEN, FLAG):
-        projections["mash-manager"].apply(item)
-    projections["responsible-la"].apply(SOCIAL_DANGER)
+    projections = feed_projections(settings, (DANGER, RED, OVERDUE_GREEN, FLAG, SOCIAL_DANGER))
 
     @contextlib.asynccontextmanager
     async def runtime(sessions: SessionStore) -> AsyncIterator[ConsoleRuntime]:
-        yield ConsoleRuntime(
-            settings=settings,
-            topology=TOPOLOGY,
-            timescales=settings.timescales(),
-            agencies=AGENCIES,
+        yield page_runtime(
+            settings,
+            sessions,
             projections=projections,
-            changes=ChangeHub(),
-            sessions=sessions,
             signin=signin,
-            decisions=sent,
-            refusals=sent,
-            decision_roles=frozenset({"MASH_MANAGER"}),
-            origin=DecisionOrigin("MASH", "MASH-E09000099", "MASH manager", "MASH", "0300"),
-            clock=lambda: now[0],  # the injected clock
+            sent=sent,
+            clock=lambda: now[0],
         )
 
     app = create_app(HubSettings(), settings, runtime=runtime, clock=lambda: 1_800_000_000.0)
