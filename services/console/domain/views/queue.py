@@ -33,7 +33,15 @@ from services.console.domain.labels import (
 )
 from services.console.domain.projection import Projection
 from services.console.domain.views.fields import agency_text
-from services.console.domain.views.queue_index import QueueIndex
+from services.console.domain.views.queue_index import (
+    NOT_RATED,
+    UNKNOWN_AGE,
+    QueueIndex,
+    QueuePlace,
+    age_band,
+    epoch_ms,
+    queue_place,
+)
 from services.console.domain.views.triage import RagView, Status, decision_due_at, triage_of
 
 __all__ = [
@@ -57,10 +65,6 @@ class QueueFilter(StrEnum):
     """Contacts shared only as a flag: held elsewhere, call the holder."""
 
 
-_PRIORITY = {"RED": 1, None: 2, "AMBER": 2, "GREEN": 3}
-NOT_RATED = "NONE"
-UNKNOWN_AGE = "unknown"
-
 AGE_BANDS: Mapping[str, str] = {
     "0-4": "Under 5",
     "5-10": "5 to 10",
@@ -68,18 +72,6 @@ AGE_BANDS: Mapping[str, str] = {
     "16+": "16 and over",
     UNKNOWN_AGE: "Age not shared",
 }
-
-
-def age_band(age: int | None) -> str:
-    if age is None or age < 0:
-        return UNKNOWN_AGE
-    if age < 5:
-        return "0-4"
-    if age < 11:
-        return "5-10"
-    if age < 16:
-        return "11-15"
-    return "16+"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +88,12 @@ class QueueFilters:
     def active(self) -> bool:
         return any(v is not None for v in (self.rag, self.agency, self.notice_type, self.age_band))
 
-    def matches(self, entry: FeedEntry, rag_code: str | None) -> bool:
+    def matches(self, place: QueuePlace) -> bool:
         return (
-            (self.rag is None or self.rag == (rag_code or NOT_RATED))
-            and (self.agency is None or self.agency == entry.source_agency)
-            and (self.notice_type is None or self.notice_type == entry.notice_type)
-            and (self.age_band is None or self.age_band == age_band(entry.child_age))
+            (self.rag is None or self.rag == place.rag)
+            and (self.agency is None or self.agency == place.agency)
+            and (self.notice_type is None or self.notice_type == place.notice_type)
+            and (self.age_band is None or self.age_band == place.age_band)
         )
 
     def query(self) -> dict[str, str]:
@@ -184,7 +176,6 @@ def queue_row(
     agencies: Mapping[str, str],
 ) -> QueueRow:
     triage = triage_of(entry, projection, timescales)
-    rag_code = triage.rag.code if triage.rag else None
     due_at = decision_due_at(entry, triage, timescales)
     return QueueRow(
         notice_id=entry.notice_id,
@@ -197,7 +188,7 @@ def queue_row(
         agency_short=label(AGENCY_LABELS, entry.source_agency),
         rag=triage.rag,
         immediate_danger=entry.immediate_danger,
-        priority=0 if entry.immediate_danger else _PRIORITY.get(rag_code, 2),
+        priority=queue_place(entry, triage, timescales).priority,
         received_at=entry.received_at,
         received_text=describe_age(entry.received_at, now=now),
         due=describe_due(due_at, now=now) if due_at else None,
@@ -249,9 +240,9 @@ _LISTED = {
     QueueFilter.AWAITING: frozenset({Status.AWAITING}),
     QueueFilter.HELD: frozenset({Status.HELD_ELSEWHERE}),
 }
-_NO_DEADLINE = dt.datetime.max.replace(tzinfo=dt.UTC)
-_Rank = tuple[int, dt.datetime, int, float, str]
-"""(immediate danger first, deadline, risk priority, newest first, notice id)."""
+_Rank = tuple[int, int, int, int, str]
+"""A QueuePlace's order: (immediate danger first, deadline, risk priority, newest first,
+notice id)."""
 
 
 def queue_page(
@@ -293,37 +284,28 @@ def queue_page(
             held=found.held,
             options=_options(found.agencies, found.notice_types),
         )
+    # The in-memory projection: the same places the stored queue keeps, worked out here.
     ranked: list[tuple[_Rank, FeedEntry]] = []
     awaiting = overdue = held = 0
+    now_ms = epoch_ms(now)
     agencies_seen: set[str] = set()
     types_seen: set[str] = set()
     for entry in projection:
-        triage = triage_of(entry, projection, timescales)
-        status = triage.status
-        due_at = decision_due_at(entry, triage, timescales)
-        if status is Status.AWAITING:
+        place = queue_place(entry, triage_of(entry, projection, timescales), timescales)
+        if place.status == Status.AWAITING:
             awaiting += 1
-            if due_at is not None and due_at <= now:
+            # Immediate danger is overdue from arrival (its place has no deadline).
+            if place.urgent == 0 or place.due_ms <= now_ms:
                 overdue += 1
-        elif status is Status.HELD_ELSEWHERE:
+        elif place.status == Status.HELD_ELSEWHERE:
             held += 1
-        if listed is not None and status not in listed:
+        if listed is not None and place.status not in listed:
             continue
-        agencies_seen.add(entry.source_agency)
-        types_seen.add(entry.notice_type)
-        rag_code = triage.rag.code if triage.rag else None
-        if not wanted.matches(entry, rag_code):
+        agencies_seen.add(place.agency)
+        types_seen.add(place.notice_type)
+        if not wanted.matches(place):
             continue
-        urgent = entry.immediate_danger and status in (Status.AWAITING, Status.HELD_ELSEWHERE)
-        priority = 0 if entry.immediate_danger else _PRIORITY.get(rag_code, 2)
-        rank = (
-            0 if urgent else 1,
-            # Immediate danger: no deadline to order by (all due at once), so newest first.
-            _NO_DEADLINE if urgent or due_at is None else due_at,
-            priority,
-            -entry.received_at.timestamp(),
-            entry.notice_id,
-        )
+        rank = (place.urgent, place.due_ms, place.priority, -place.received_ms, entry.notice_id)
         ranked.append((rank, entry))
     ranked.sort(key=lambda r: r[0])
     chosen = ranked[offset:] if limit is None else ranked[offset : offset + limit]

@@ -2,9 +2,10 @@
 changes its triage), so a stored projection can keep the queue as an index and serve a page
 without looking at every item (issue 16: a year of a large MASH is a million items).
 
-`queue_place` is the queue's order and filters as plain values. It must agree with
-`queue.queue_page`'s scan over an in-memory projection, which stays the reference:
-tests/console/unit/test_projection_store.py compares the two on the same items. Nothing in a
+`queue_place` is the queue's order and filters as plain values, written once: the stored
+projection keeps places as an index (SQL orders them), and `queue.queue_page`'s scan over an
+in-memory projection sorts the same places; tests/console/unit/test_projection_store.py
+checks the two agree on the same items. Nothing in a
 place depends on the clock (a deadline is fixed when the item arrives; whether it is overdue
 is asked at request time), only on the item, the decisions covering it and the local
 timescales: `rules_fingerprint` names those, and a stored queue built under other
