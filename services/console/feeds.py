@@ -115,6 +115,8 @@ class FeedFollower:
             retry_on=(sqlite3.Error,),
             on_caught_up=self._log_caught_up,
             on_interrupted=self._log_interrupted,
+            on_topic_recreated=self._forget_feed,
+            on_records_lost=self._log_records_lost,
             retry_s=retry_s,
         )
         self.caught_up = self._follower.caught_up
@@ -131,6 +133,22 @@ class FeedFollower:
         log.warning(
             "feed follower lost the broker, retrying",
             extra={"feed": self._subscriber.feed_topic, "error": type(error).__name__},
+        )
+
+    async def _forget_feed(self, topic: str) -> None:
+        log.warning(
+            "feed topic was created again (stored offsets past its end): forgetting the "
+            "stored projection and reading the feed from the beginning",
+            extra={"feed": topic},
+        )
+        self.projection.forget_feed()
+
+    def _log_records_lost(self, partition: int, count: int) -> None:
+        # Retention removed notices before this console read them: they are not in anyone's
+        # queue here. An operator must look (the feed's retention is shorter than an outage).
+        log.error(
+            "feed records deleted by retention before the console read them",
+            extra={"feed": self._subscriber.feed_topic, "partition": partition, "lost": count},
         )
 
     def _log_caught_up(self) -> None:

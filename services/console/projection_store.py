@@ -219,6 +219,13 @@ class StoredProjection:
                 }
             )
 
+    def forget_feed(self) -> None:
+        with self._database.transaction() as db:
+            self._drop(db, self._topic)
+        self._cache.clear()
+        self._urgent.clear()
+        self._counts.clear()
+
     def _drop(self, db: sqlite3.Connection, topic: str) -> None:
         for table in ("feed_entries", "feed_covers", "feed_counts"):
             db.execute(f"DELETE FROM {table} WHERE subscriber_id = ?", (self.subscriber_id,))

@@ -12,6 +12,15 @@ start, i.e. once everything the gateway had committed before start-up has been a
 
 What a record means, where each partition starts, how a batch is applied and what is
 logged stay with the service, passed in as small hooks.
+
+Resuming from stored offsets is checked against the partition as it is now
+(`resume_plan`): an offset past the partition's end means the topic was deleted and created
+again (its offsets restarted at zero), so what the service kept reflects a log that no longer
+exists: it is told (`on_topic_recreated`, e.g. to forget its projection) and every partition
+is read again from the beginning. An offset before the partition's beginning means records
+were deleted by retention before the service read them: it resumes at the beginning and is
+told how many it can never read (`on_records_lost`). A recreated topic that has already grown
+past the stored offsets cannot be told apart by offsets alone.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ from aiokafka.errors import KafkaError
 from services.hubkit.bus import reader_options
 from services.hubkit.settings import HubSettings
 
-__all__ = ["FeedFollower", "FollowerStats"]
+__all__ = ["FeedFollower", "FollowerStats", "ResumePlan", "resume_plan"]
 
 
 @dataclass
@@ -40,6 +49,32 @@ class FollowerStats:
     skipped: int = 0
 
 
+@dataclass(frozen=True)
+class ResumePlan:
+    starts: Mapping[int, int]
+    """Where each partition starts; a partition not named starts at the beginning."""
+    recreated: bool
+    """A stored offset is past its partition's end: the topic was created again."""
+    lost: Mapping[int, int]
+    """Per partition, how many records retention deleted before they were read."""
+
+
+def resume_plan(
+    stored: Mapping[int, int], beginnings: Mapping[int, int], ends: Mapping[int, int]
+) -> ResumePlan:
+    """Where to resume each partition, given the offsets a service stored and the partitions'
+    current first and end offsets (pure)."""
+    if any(offset > ends.get(partition, 0) for partition, offset in stored.items()):
+        return ResumePlan(starts={}, recreated=True, lost={})
+    lost = {
+        partition: beginnings[partition] - offset
+        for partition, offset in stored.items()
+        if offset < beginnings.get(partition, 0)
+    }
+    starts = {p: o for p, o in stored.items() if p not in lost}
+    return ResumePlan(starts=starts, recreated=False, lost=lost)
+
+
 class FeedFollower:
     """Follows `topic`, as `principal`, until stop().
 
@@ -50,6 +85,10 @@ class FeedFollower:
         apply_batch     applies one partition's batch of records, in offset order.
         on_caught_up    called once, when `caught_up` is first set.
         on_interrupted  called with the error before each back-off and reconnect.
+        on_topic_recreated  awaited when stored offsets are past the partitions' ends (the
+                        topic was created again), before reading it from the beginning.
+        on_records_lost called with (partition, count) when retention deleted records
+                        before they were read.
     The follower retries on KafkaError, OSError and `retry_on`; anything else ends run().
     """
 
@@ -66,6 +105,8 @@ class FeedFollower:
         start_offsets: Callable[[str], Awaitable[Mapping[int, int]]] | None = None,
         on_caught_up: Callable[[], None] = lambda: None,
         on_interrupted: Callable[[Exception], None] = lambda error: None,
+        on_topic_recreated: Callable[[str], Awaitable[None]] | None = None,
+        on_records_lost: Callable[[int, int], None] = lambda partition, count: None,
         retry_on: tuple[type[Exception], ...] = (),
         retry_s: float = 2.0,
     ) -> None:
@@ -79,6 +120,8 @@ class FeedFollower:
         self._start_offsets = start_offsets
         self._on_caught_up = on_caught_up
         self._on_interrupted = on_interrupted
+        self._on_topic_recreated = on_topic_recreated
+        self._on_records_lost = on_records_lost
         self._retry_on = (KafkaError, OSError, *retry_on)
         self._retry_s = retry_s
         self.caught_up = asyncio.Event()
@@ -127,7 +170,21 @@ class FeedFollower:
         if self._start_offsets is None:
             await consumer.seek_to_beginning(*partitions)
             return
-        starts = await self._start_offsets(topic)
+        stored = await self._start_offsets(topic)
+        if stored:
+            beginnings = await consumer.beginning_offsets(partitions)
+            ends = await consumer.end_offsets(partitions)
+            plan = resume_plan(
+                stored,
+                {tp.partition: o for tp, o in beginnings.items()},
+                {tp.partition: o for tp, o in ends.items()},
+            )
+            if plan.recreated and self._on_topic_recreated is not None:
+                await self._on_topic_recreated(topic)
+            for partition, count in plan.lost.items():
+                self._on_records_lost(partition, count)
+            stored = plan.starts
+        starts = stored
         for tp in partitions:
             if tp.partition in starts:
                 consumer.seek(tp, starts[tp.partition])

@@ -79,6 +79,11 @@ class Projection(Protocol):
         beginning."""
         ...
 
+    def forget_feed(self) -> None:
+        """Forget every item and offset: the feed's topic was created again, so what was
+        kept reflects a log that no longer exists (it is read again from the beginning)."""
+        ...
+
     def get(self, notice_id: str) -> FeedEntry | None: ...
 
     def linkage_keys(self) -> Iterator[str]: ...
@@ -143,6 +148,11 @@ class FeedProjection:
 
     def start_offsets(self, topic: str) -> Mapping[int, int]:
         return {}
+
+    def forget_feed(self) -> None:
+        self._entries.clear()
+        self._by_child.clear()
+        self._decisions_for.clear()
 
     def _forget(self, entry: FeedEntry) -> None:
         ids = self._by_child.get(entry.linkage_key, [])

@@ -141,3 +141,38 @@ async def test_a_restart_resumes_at_the_stored_offsets(
         assert sum(resumed.values()) - sum(offsets.values()) >= 4
     finally:
         database.close()
+
+
+async def test_stored_offsets_past_the_end_mean_the_feed_was_recreated(
+    stack: HubSettings, topology: Topology, tmp_path: Path
+) -> None:
+    # A console database that remembers a feed whose topic has since been deleted and
+    # created again: its offsets are far past the partitions' ends now, and it holds an item
+    # the new topic does not. The follower forgets what was kept and reads the feed again.
+    catalog = SchemaCatalog(stack.schemas_dir)
+    hub_key = load_signing_key(stack.keys_dir, GATEWAY_PRINCIPAL)
+    subscriber = topology.subscriber(SUBSCRIBER)
+    topic = subscriber.feed_topic
+    current = _sealed(catalog, hub_key, 0)
+    await _produce(stack, topic, current[0])
+
+    db = tmp_path / "console.db"
+    database = PrivateSqlite(db)
+    kept = StoredProjection(database, SUBSCRIBER, topic=topic, timescales=Timescales())
+    _, gone = _sealed(catalog, hub_key, 1)
+    kept.apply_all(
+        [entry_from_feed_item(gone)],
+        topic=topic,
+        partition=0,
+        next_offset=10**12,  # read up to here in the old topic
+    )
+    database.close()
+
+    projection, follower, database = await _follow_until_caught_up(stack, topology, db, catalog)
+    try:
+        assert projection.get(gone["notice_id"]) is None
+        assert projection.get(current[1]["notice_id"]) == entry_from_feed_item(current[1])
+        assert all(offset < 10**12 for offset in projection.start_offsets(topic).values())
+        assert follower.stats.applied >= 1
+    finally:
+        database.close()
