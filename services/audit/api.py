@@ -65,6 +65,7 @@ from services.audit.indexer import (
 from services.audit.linkage import keys_of_child, linkage_history
 from services.audit.reports import (
     ConsoleAccessesPublic,
+    ConsoleAccessPublic,
     DecisionPublic,
     DecisionsPublic,
     LogPositionPublic,
@@ -107,7 +108,17 @@ ACCESS_LEAF_HEADER = "X-Audit-Access-Leaf"
 
 Outcome = Literal["PERMIT", "PARTIAL", "FLAG_ONLY", "DENY"]
 Event = Literal[
-    "SHARING_DECISION", "NOTICE_REJECTED", "ACCESS_REFUSED", "LINKAGE_DECIDED", "CHILD_SEARCHED"
+    "SHARING_DECISION",
+    "NOTICE_REJECTED",
+    "ACCESS_REFUSED",
+    "LINKAGE_DECIDED",
+    "CHILD_SEARCHED",
+    "RESEARCH_REQUESTED",
+    "RESEARCH_ANSWERED",
+    "NOTICE_VIEWED",
+    "CHILD_VIEWED",
+    "DECISION_AMENDED",
+    "DANGER_ACKNOWLEDGED",
 ]
 
 
@@ -260,6 +271,36 @@ def _all_for_subject(
             )
         )
         out.extend(d for d in (_decode(ctx, leaf) for leaf in leaves) if d is not None)
+        if len(leaves) < page:
+            return out
+        offset += page
+
+
+def _console_access_for_subject(
+    ctx: ApiContext, key: str, from_ms: int | None, to_ms_: int | None
+) -> list[ConsoleAccessPublic]:
+    """Console access events the log indexed under `key` (views, agency checks, amendments)."""
+    out: list[ConsoleAccessPublic] = []
+    page = ctx.settings.query_limit_max
+    offset = 0
+    while True:
+        leaves = ctx.store.find(
+            DecisionQuery(
+                kind=EntryKind.CONSOLE_ACCESS,
+                subject_linkage_key=key,
+                decided_from_ms=from_ms,
+                decided_to_ms=to_ms_,
+                limit=page,
+                offset=offset,
+            )
+        )
+        for leaf in leaves:
+            try:
+                logged = read_logged_record(ctx.catalog, leaf.data)
+            except CodecError:
+                continue
+            if logged.message_type is MessageType.CONSOLE_ACCESS:
+                out.append(console_access_view(leaf, logged.record, signed_by=logged.key_id))
         if len(leaves) < page:
             return out
         offset += page
@@ -459,6 +500,11 @@ def _sar(
         period_to=decided_to,
         subject_keys=keys,
         linkage=linkage_history(changes, keys),
+        consultations=[
+            e
+            for k in sorted(keys)
+            for e in _console_access_for_subject(ctx, k, _ms(decided_from), _ms(decided_to))
+        ],
     )
 
 

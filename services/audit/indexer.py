@@ -241,6 +241,14 @@ def entry_for_console_access(
         columns=IndexColumns(
             event=_text(record.get("event")),
             notice_id=_text(record.get("notice_id")),
+            # An agency check, a view or an amendment names its child: a subject access
+            # request finds it by key ("who saw my records").
+            subject_linkage_key=_text(
+                (record.get("research") or {}).get("child_key")
+                or (record.get("consultation") or {}).get("subject_linkage_key")
+                or (record.get("amendment") or {}).get("child_key")
+            ),
+            purpose=_text((record.get("consultation") or {}).get("purpose")),
             recipient_subscriber_id=_text(feed.get("subscriber_id")),
             recipient_agency=_text(feed.get("agency")),
             recipient_organisation=_text(feed.get("organisation")),

@@ -45,6 +45,9 @@ __all__ = [
     "THIRD_PARTY_LABEL",
     "ConsoleAccessPublic",
     "ConsoleAccessesPublic",
+    "ConsultationPublic",
+    "ConsultedPublic",
+    "DecisionAmendmentPublic",
     "DecisionPublic",
     "DecisionsPublic",
     "DisclosurePublic",
@@ -60,6 +63,7 @@ __all__ = [
     "RejectionsPublic",
     "SubjectAccessReportPublic",
     "console_access_view",
+    "consulted_lines",
     "decision_view",
     "field_labels",
     "linkage_change_view",
@@ -246,6 +250,45 @@ class ChildSearchPublic(_Public):
     children_shown: list[str]
 
 
+class ResearchCheckPublic(_Public):
+    """An agency check in the MASH (RESEARCH_REQUESTED / RESEARCH_ANSWERED): which request,
+    which partner desk, which child (pseudonymous key), when due, and for an answer whether
+    anything was held and the partner's RAG. The question and findings only as digests."""
+
+    request_id: str
+    partner: str
+    child_key: str
+    due_by: dt.datetime
+    question_sha256: str | None
+    answer: str | None
+    partner_rag: str | None
+    findings_sha256: str | None
+
+
+class ConsultationPublic(_Public):
+    """What a person was shown in the console (NOTICE_VIEWED, CHILD_VIEWED,
+    DANGER_ACKNOWLEDGED) and why: pseudonymous keys, notice ids (or their count and digest),
+    source agencies. Nothing shown on the page is in the log."""
+
+    purpose: str
+    subject_linkage_key: str
+    child_keys: list[str]
+    notice_count: int
+    notice_ids: list[str]
+    notice_ids_sha256: str
+    source_agencies: list[str]
+    live_update: bool
+
+
+class DecisionAmendmentPublic(_Public):
+    """A MASH decision amended in the console (DECISION_AMENDED): the reason as a digest."""
+
+    amended_decision_id: str
+    amendment_decision_id: str
+    child_key: str
+    reason_sha256: str
+
+
 class ConsoleAccessPublic(_Public):
     """One access event from the MASH console (a refusal, or a linkage decision), signed by
     the console's key."""
@@ -266,6 +309,12 @@ class ConsoleAccessPublic(_Public):
     """For LINKAGE_DECIDED: the decision."""
     search: ChildSearchPublic | None = None
     """For CHILD_SEARCHED: the search."""
+    research: ResearchCheckPublic | None = None
+    """For RESEARCH_REQUESTED and RESEARCH_ANSWERED: the agency check."""
+    consultation: ConsultationPublic | None = None
+    """For NOTICE_VIEWED, CHILD_VIEWED and DANGER_ACKNOWLEDGED: what was shown and why."""
+    amendment: DecisionAmendmentPublic | None = None
+    """For DECISION_AMENDED: which decision was amended."""
 
 
 class ConsoleAccessesPublic(_Public):
@@ -358,6 +407,29 @@ class LinkageChangePublic(_Public):
     match_probability: float | None
 
 
+class ConsultedPublic(_Public):
+    """A time someone looked at the child's records in the MASH console (DPA 2018 s62), as
+    the child (or their advocate) reads it: who (staff id, role, organisation), when, why,
+    and how many records."""
+
+    leaf_index: int
+    at: dt.datetime
+    what: str
+    """In words: 'viewed a record', 'viewed the records held about you', 'acknowledged an
+    urgent alert'."""
+    staff_id: str
+    """The member of staff's user id at the identity provider (the organisation can say who
+    that is)."""
+    roles: list[str]
+    organisation: str | None
+    team: str | None
+    purpose: str
+    records_shown: int
+    source_agencies: list[str]
+    subject_linkage_key: str
+    """Which of the child's references the view was about."""
+
+
 class SubjectAccessReportPublic(_Public):
     subject_linkage_key: str
     generated_at: dt.datetime
@@ -373,6 +445,8 @@ class SubjectAccessReportPublic(_Public):
     """Every reference of the child the report covers: the one asked about first."""
     linkage_changes: list[LinkageChangePublic]
     """Merges and splits that named any of them, oldest first (not limited to the period)."""
+    consulted: list[ConsultedPublic] = []
+    """Who looked at the child's records in the MASH console, oldest first."""
 
 
 class ProcessingRowPublic(_Public):
@@ -505,6 +579,21 @@ def console_access_view(
         signed_by=signed_by,
         linkage=LinkageDecisionPublic(**linkage) if linkage else None,
         search=ChildSearchPublic(**search) if search else None,
+        research=_research_view(record.get("research")),
+        consultation=ConsultationPublic(**record["consultation"])
+        if record.get("consultation")
+        else None,
+        amendment=DecisionAmendmentPublic(**record["amendment"])
+        if record.get("amendment")
+        else None,
+    )
+
+
+def _research_view(research: Mapping[str, Any] | None) -> ResearchCheckPublic | None:
+    if not research:
+        return None
+    return ResearchCheckPublic(
+        **{**research, "request_id": str(research["request_id"])},
     )
 
 
@@ -577,12 +666,15 @@ def subject_access_report(
     period_to: dt.datetime | None = None,
     subject_keys: Collection[str] = (),
     linkage: Sequence[LinkageChangeView] = (),
+    consultations: Sequence[ConsoleAccessPublic] = (),
 ) -> SubjectAccessReportPublic:
     """Every disclosure of one child's information, and every decision not to share it.
 
     `decisions` are the child's logged sharing decisions (other events are ignored).
     `subject_keys` are every key of the child (`linkage.keys_of_child`; the key asked about
     is always covered) and `linkage` the changes that named them (`linkage.linkage_history`).
+    `consultations` are console access events indexed under the child's keys: the views
+    among them (who looked at the child's records) are listed.
     """
     keys = [subject_linkage_key, *sorted(set(subject_keys) - {subject_linkage_key})]
     covered = frozenset(keys)
@@ -660,7 +752,47 @@ def subject_access_report(
         notes=notes,
         subject_keys=keys,
         linkage_changes=[linkage_change_view(v) for v in linkage],
+        consulted=consulted_lines(consultations, covered),
     )
+
+
+_CONSULTED_WHAT = {
+    "NOTICE_VIEWED": "viewed a record",
+    "CHILD_VIEWED": "viewed the records held about you",
+    "DANGER_ACKNOWLEDGED": "acknowledged an urgent alert about you",
+}
+_PURPOSE_WORDS = {
+    "MASH_TRIAGE": "deciding what should happen next (MASH triage)",
+    "PARTNER_RESEARCH": "checking their agency's records for the MASH",
+    "CASE_WORK": "working on your case",
+    "CHILD_SEARCH": "opened from a search for you",
+}
+
+
+def consulted_lines(
+    events: Sequence[ConsoleAccessPublic], covered: Collection[str]
+) -> list[ConsultedPublic]:
+    """The views among `events` that were about one of the child's keys, oldest first, each
+    once (the same leaf found under two keys is one line)."""
+    lines: dict[int, ConsultedPublic] = {}
+    for e in events:
+        c = e.consultation
+        if c is None or e.event not in _CONSULTED_WHAT or c.subject_linkage_key not in covered:
+            continue
+        lines[e.leaf_index] = ConsultedPublic(
+            leaf_index=e.leaf_index,
+            at=e.at,
+            what=_CONSULTED_WHAT[e.event] + (" (as it updated)" if c.live_update else ""),
+            staff_id=e.actor,
+            roles=e.actor_roles,
+            organisation=e.feed.organisation if e.feed else None,
+            team=e.feed.team if e.feed else None,
+            purpose=_PURPOSE_WORDS.get(c.purpose, c.purpose),
+            records_shown=c.notice_count,
+            source_agencies=c.source_agencies,
+            subject_linkage_key=c.subject_linkage_key,
+        )
+    return sorted(lines.values(), key=lambda line: (line.at, line.leaf_index))
 
 
 def processing_summary(

@@ -134,6 +134,9 @@ class DecisionQuery:
     event: str | None = None
     limit: int = 1000
     offset: int = 0
+    kind: EntryKind = EntryKind.DECISION
+    """Which kind of entry: decisions, or console access events (indexed by the child they
+    were about, for subject access reports)."""
 
 
 @dataclass(frozen=True, slots=True)

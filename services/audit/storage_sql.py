@@ -463,7 +463,7 @@ class SqlAuditStore:
 
     def find(self, query: DecisionQuery) -> list[StoredLeaf]:
         c = leaves.c
-        statement = select(leaves).where(c.kind == EntryKind.DECISION.value)
+        statement = select(leaves).where(c.kind == query.kind.value)
         equal = {
             c.notice_id: query.notice_id,
             c.subject_linkage_key: query.subject_linkage_key,

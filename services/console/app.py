@@ -15,6 +15,15 @@ POST /children/{handle}/decisions   a triage decision, recorded once per contact
                                 screening ledger), then published as MASH_DECISION
 GET|POST /children/{handle}/decisions/{decision_id}/amend   amend a decision, with a reason
 POST /items/{notice_id}/allocation  take or release a contact ("being screened by <name>")
+POST /children/{handle}/research    ask partner desks for agency checks on a contact
+GET  /research                  "Research requested of me": a partner desk's checks (its landing)
+GET  /research/{request_id}     one check, the contact as the partner's feed shows it
+POST /research/{request_id}/findings   the partner's findings and RAG (once per check)
+GET  /sent-to-me                decisions sent to me, return interviews due (social worker)
+GET  /governance                information governance: the IG officer's landing (no feed, no
+                                notice content; the sharing arrangements and their own tools)
+POST /session/keepalive         activity: "Stay signed in" and typing (CSRF-checked)
+404, 405                        a page in the console's style (routes/not_found.py)
 GET|POST /search                find a child (purpose first; through the child index; only
                                 children in the person's feed; audited as CHILD_SEARCHED)
 GET  /reviews?show=open|decided "same child?": the child index's review queue, most likely first
@@ -27,6 +36,7 @@ Live (do not count as activity; see sessions.py):
 GET  /live/events               Server-Sent Events: something changed in this person's feed
 GET  /live/queue, /live/children/{handle}   the fragments a page re-fetches on an event
 GET  /live/alerts               the immediate-danger alerts every page shows
+GET  /live/session              how long the session has left (the idle warning asks first)
 Ops: GET /healthz, /readyz
 
 Routes (services/console/routes, one module per page group) decode the request, call the
@@ -42,21 +52,28 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.console.routes import (
     alerts,
     allocation,
     children,
     decisions,
+    governance,
     items,
     live,
     ops,
     queue,
+    research,
     reviews,
     search,
+    sent_to_me,
+    session,
     signin,
 )
-from services.console.routes.dependencies import NotSignedIn, not_signed_in_response
+from services.console.routes.dependencies import NoFeed, NotSignedIn, not_signed_in_response
+from services.console.routes.governance import no_feed_response
+from services.console.routes.not_found import http_error_page
 from services.console.runtime import ConsoleRuntime, running_console
 from services.console.security_headers import SecurityHeaders
 from services.console.sessions import SessionMiddleware, SessionStore
@@ -76,6 +93,10 @@ _ROUTERS = (
     reviews,
     alerts,
     search,
+    research,
+    sent_to_me,
+    governance,
+    session,
     live,
     ops,
 )
@@ -116,6 +137,8 @@ def create_app(
     for module in _ROUTERS:
         app.include_router(module.router)
     app.add_exception_handler(NotSignedIn, not_signed_in_response)
+    app.add_exception_handler(NoFeed, no_feed_response)
+    app.add_exception_handler(StarletteHTTPException, http_error_page)  # 404 and 405 pages
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
     app.add_middleware(SessionMiddleware, store=sessions, secure=console_settings.secure_cookies)
     app.add_middleware(SecurityHeaders)

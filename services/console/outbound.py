@@ -27,7 +27,13 @@ from services.hubkit.codec import SchemaCatalog
 from services.hubkit.envelope import SigningKey
 from services.hubkit.publisher import NoticePublisher
 
-__all__ = ["AuditRefusalRecorder", "DecisionSender", "HubDecisionSender", "RefusalRecorder"]
+__all__ = [
+    "AuditRefusalRecorder",
+    "DecisionSender",
+    "HubDecisionSender",
+    "KeptAccessEvents",
+    "RefusalRecorder",
+]
 
 
 class DecisionSender(Protocol):
@@ -36,6 +42,17 @@ class DecisionSender(Protocol):
 
 class RefusalRecorder(Protocol):
     async def record(self, record: Mapping[str, Any]) -> None: ...
+
+
+class KeptAccessEvents:
+    """Access events kept in memory, in order: the consultation log of a runtime built
+    without a broker (unit tests); `running_console` wires the audit topic instead."""
+
+    def __init__(self) -> None:
+        self.recorded: list[Mapping[str, Any]] = []
+
+    async def record(self, record: Mapping[str, Any]) -> None:
+        self.recorded.append(record)
 
 
 class HubDecisionSender:

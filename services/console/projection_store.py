@@ -489,11 +489,30 @@ class StoredProjection:
             {k: n for k, n in self._counts.items() if statuses is None or k[0] in statuses}
         )
         with self._database.reading() as db:
-            rows = db.execute(
-                f"SELECT notice_id, item_json FROM feed_entries WHERE {clause} {_ORDER} "
-                "LIMIT ? OFFSET ?",
-                (*params, -1 if limit is None else limit, offset),
-            ).fetchall()
+            # Two steps: the page's notice ids first, read from the queue index alone (it
+            # holds every ordering column and the id, so skipping `offset` rows touches no
+            # item), then only those items. Selecting the items in the same query made a deep
+            # page read every item it skipped.
+            page_ids = [
+                r["notice_id"]
+                for r in db.execute(
+                    f"SELECT notice_id FROM feed_entries WHERE {clause} {_ORDER} LIMIT ? OFFSET ?",
+                    (*params, -1 if limit is None else limit, offset),
+                )
+            ]
+            cached = {i: e for i in page_ids if (e := self._cache.get(i)) is not None}
+            wanted = [i for i in page_ids if i not in cached]
+            items: dict[str, str] = {}
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                items.update(
+                    (r["notice_id"], r["item_json"])
+                    for r in db.execute(
+                        "SELECT notice_id, item_json FROM feed_entries WHERE subscriber_id = ? "
+                        f"AND notice_id IN ({', '.join('?' * len(chunk))})",
+                        (self.subscriber_id, *chunk),
+                    )
+                )
             if any(v is not None for v in filters.values()):
                 total = int(
                     db.execute(
@@ -512,7 +531,8 @@ class StoredProjection:
                 ).fetchone()[0]
             )
         entries = tuple(
-            self._cache.get(r["notice_id"]) or self._remember(_entry(r["item_json"])) for r in rows
+            cached.get(notice_id) or self._remember(_entry(items[notice_id]))
+            for notice_id in page_ids
         )
         return QueueSlice(
             entries=entries,

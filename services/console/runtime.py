@@ -35,6 +35,7 @@ from services.console.child_index import (
     OpenReviewCount,
     ReviewIndex,
 )
+from services.console.colleagues import Colleagues, MemoryColleagues, SqliteColleagues
 from services.console.domain.deadlines import Timescales
 from services.console.domain.decisions import DecisionOrigin, EarlyHelpChoice, early_help_choices
 from services.console.domain.linkage import ChildAliases
@@ -53,9 +54,11 @@ from services.console.outbound import (
     AuditRefusalRecorder,
     DecisionSender,
     HubDecisionSender,
+    KeptAccessEvents,
     RefusalRecorder,
 )
 from services.console.projection_store import StoredProjection
+from services.console.research import ResearchLedger
 from services.console.screening import MemoryLedger, ScreeningLedger, SqliteLedger
 from services.console.sessions import SessionStore
 from services.console.settings import ConsoleSettings
@@ -131,9 +134,19 @@ class ConsoleRuntime:
     """Each in-memory feed's immediate-danger items, for the alert every MASH page shows."""
     acknowledgements: DangerAcknowledgements = field(init=False)
     """Who has acknowledged which immediate-danger alert (in `database` when there is one)."""
+    consultations: RefusalRecorder = field(default_factory=KeptAccessEvents)
+    """The consultation log (DPA 2018 s62): every successful view, acknowledged alert and
+    amended decision, written before the page is returned (domain/consultations.py). The
+    same audit topic as `refusals` in `running_console`; kept in memory when built without."""
     screening: ScreeningLedger = field(init=False)
     """Who is screening each contact and who decided it (in `database`: one decision per
     contact, across restarts); in memory only for runtimes built without a database."""
+    colleagues: Colleagues = field(init=False)
+    """The people who have signed in here, by name and role: whom a manager can give a
+    contact to (colleagues.py)."""
+    research: ResearchLedger = field(init=False)
+    """Agency checks asked of MASH partners and their findings (in `database`; a private
+    in-memory SQLite for runtimes built without one): never published (the MASH firewall)."""
 
     def __post_init__(self) -> None:
         self.urgency = Urgency(
@@ -144,7 +157,15 @@ class ConsoleRuntime:
             ),
         )
         self.acknowledgements = DangerAcknowledgements(self.database)
+        if self.database is not None:
+            # Signed-in sessions survive a restart (sessions.py): the store was made before
+            # the runtime (the app's middleware holds it), so it is handed the database here.
+            self.sessions.keep_in(self.database)
         self.screening = MemoryLedger() if self.database is None else SqliteLedger(self.database)
+        self.colleagues = (
+            MemoryColleagues() if self.database is None else SqliteColleagues(self.database)
+        )
+        self.research = ResearchLedger(self.database)
         self.open_reviews = OpenReviewCount(
             self.child_index,
             ttl_s=self.settings.review_count_ttl_s,
@@ -226,7 +247,10 @@ async def running_console(
     # The console's own state on disk, opened first: the feed projections live there, with
     # the offsets they reflect, so a restart resumes each feed instead of replaying it.
     database = PrivateSqlite(settings.resolved_store_path(hub.data_dir))
-    timescales = settings.timescales()
+    staffed = mash_hours(hub)
+    # Deadlines run in the hours the MASH is open (the policy's), the same hours that decide
+    # whether the screen names the emergency duty team.
+    timescales = settings.timescales(staffed)
     projections: dict[str, Projection] = {
         s.subscriber_id: StoredProjection(
             database, s.subscriber_id, topic=s.feed_topic, timescales=timescales
@@ -310,6 +334,8 @@ async def running_console(
             await asyncio.gather(*tasks, return_exceptions=True)
 
         stack.push_async_callback(stop_followers)
+        # Refusals and consultations alike: sealed with the console's key, on audit.access.v1.
+        access_log = AuditRefusalRecorder(audit_producer, catalog, console_key, clock=_utc_now)
         yield ConsoleRuntime(
             settings=settings,
             topology=topology,
@@ -327,7 +353,8 @@ async def running_console(
                     signing_key=load_signing_key(hub.keys_dir, mash.principal),
                 )
             ),
-            refusals=AuditRefusalRecorder(audit_producer, catalog, console_key, clock=_utc_now),
+            refusals=access_log,
+            consultations=access_log,
             decision_roles=decision_maker_roles(hub),
             origin=decision_origin(topology, settings),
             followers=followers,
@@ -343,5 +370,5 @@ async def running_console(
                 )
             ),
             database=database,
-            mash_hours=mash_hours(hub),
+            mash_hours=staffed,
         )

@@ -35,8 +35,8 @@ from services.console.domain.screening import (
     RecordedDecision,
     Screener,
     admit_decision,
+    assign,
     release,
-    take,
 )
 from services.hubkit.sqlite_store import PrivateSqlite
 
@@ -63,9 +63,13 @@ CREATE TABLE IF NOT EXISTS screening_contacts (
     current_decision TEXT REFERENCES screening_decisions (decision_id),
     screener_subject TEXT,
     screener_name TEXT,
-    taken_at TEXT
+    taken_at TEXT,
+    assigned_by_subject TEXT,
+    assigned_by_name TEXT
 );
 """
+# Columns added to a table after its first release: added in place to an older database.
+_ADDED_COLUMNS = {"screening_contacts": ("assigned_by_subject TEXT", "assigned_by_name TEXT")}
 
 
 class ScreeningLedger(Protocol):
@@ -88,6 +92,10 @@ class ScreeningLedger(Protocol):
     def release(
         self, notice_id: str, *, screener: Screener, may_reassign: bool
     ) -> AllocationRefused | None: ...
+
+    def assign(
+        self, notice_id: str, *, to: Screener, by: Screener, at: dt.datetime, may_reassign: bool
+    ) -> Allocation | AllocationRefused: ...
 
 
 def _time(value: str | None) -> dt.datetime | None:
@@ -116,6 +124,12 @@ class SqliteLedger:
     def __init__(self, database: PrivateSqlite) -> None:
         database.ensure_schema(SCHEMA)
         self._db = database
+        with database.transaction() as db:
+            for table, columns in _ADDED_COLUMNS.items():
+                present = {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}
+                for column in columns:
+                    if column.split()[0] not in present:
+                        db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
     @staticmethod
     def _states(db: sqlite3.Connection, notice_ids: Iterable[str]) -> dict[str, ContactState]:
@@ -127,14 +141,24 @@ class SqliteLedger:
             marks = ",".join("?" * len(chunk))
             rows = db.execute(
                 "SELECT c.notice_id, c.version, c.screener_subject, c.screener_name, "
-                "c.taken_at, d.* FROM screening_contacts c LEFT JOIN screening_decisions d "
+                "c.taken_at, c.assigned_by_subject, c.assigned_by_name, d.* "
+                "FROM screening_contacts c LEFT JOIN screening_decisions d "
                 f"ON d.decision_id = c.current_decision WHERE c.notice_id IN ({marks})",
                 chunk,
             ).fetchall()
             for row in rows:
                 taken_at = _time(row["taken_at"])
+                assigned_by = (
+                    Screener(row["assigned_by_subject"], row["assigned_by_name"])
+                    if row["assigned_by_subject"] is not None
+                    else None
+                )
                 allocation = (
-                    Allocation(Screener(row["screener_subject"], row["screener_name"]), taken_at)
+                    Allocation(
+                        Screener(row["screener_subject"], row["screener_name"]),
+                        taken_at,
+                        assigned_by,
+                    )
                     if row["screener_subject"] is not None and taken_at is not None
                     else None
                 )
@@ -194,7 +218,8 @@ class SqliteLedger:
                     "INSERT INTO screening_contacts (notice_id, version, current_decision) "
                     "VALUES (?, ?, ?) ON CONFLICT (notice_id) DO UPDATE SET "
                     "version = excluded.version, current_decision = excluded.current_decision, "
-                    "screener_subject = NULL, screener_name = NULL, taken_at = NULL",
+                    "screener_subject = NULL, screener_name = NULL, taken_at = NULL, "
+                    "assigned_by_subject = NULL, assigned_by_name = NULL",
                     (notice_id, version, d.decision_id),
                 )
             return outcome
@@ -210,18 +235,34 @@ class SqliteLedger:
     def take(
         self, notice_id: str, *, screener: Screener, at: dt.datetime, may_reassign: bool
     ) -> Allocation | AllocationRefused:
+        return self.assign(notice_id, to=screener, by=screener, at=at, may_reassign=may_reassign)
+
+    def assign(
+        self, notice_id: str, *, to: Screener, by: Screener, at: dt.datetime, may_reassign: bool
+    ) -> Allocation | AllocationRefused:
         with self._db.transaction() as db:
             state = self._states(db, [notice_id]).get(notice_id) or ContactState(notice_id)
-            taken = take(state, screener=screener, at=at, may_reassign=may_reassign)
-            if isinstance(taken, Allocation):
+            given = assign(state, to=to, by=by, at=at, may_reassign=may_reassign)
+            if isinstance(given, Allocation) and given != state.allocation:
+                assigned_by = given.assigned_by
                 db.execute(
                     "INSERT INTO screening_contacts (notice_id, screener_subject, "
-                    "screener_name, taken_at) VALUES (?, ?, ?, ?) ON CONFLICT (notice_id) DO "
-                    "UPDATE SET screener_subject = excluded.screener_subject, "
-                    "screener_name = excluded.screener_name, taken_at = excluded.taken_at",
-                    (notice_id, taken.screener.subject, taken.screener.name, at.isoformat()),
+                    "screener_name, taken_at, assigned_by_subject, assigned_by_name) "
+                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (notice_id) DO UPDATE SET "
+                    "screener_subject = excluded.screener_subject, "
+                    "screener_name = excluded.screener_name, taken_at = excluded.taken_at, "
+                    "assigned_by_subject = excluded.assigned_by_subject, "
+                    "assigned_by_name = excluded.assigned_by_name",
+                    (
+                        notice_id,
+                        given.screener.subject,
+                        given.screener.name,
+                        given.taken_at.isoformat(),
+                        assigned_by.subject if assigned_by else None,
+                        assigned_by.name if assigned_by else None,
+                    ),
                 )
-            return taken
+            return given
 
     def release(
         self, notice_id: str, *, screener: Screener, may_reassign: bool
@@ -232,7 +273,8 @@ class SqliteLedger:
             if refused is None:
                 db.execute(
                     "UPDATE screening_contacts SET screener_subject = NULL, "
-                    "screener_name = NULL, taken_at = NULL WHERE notice_id = ?",
+                    "screener_name = NULL, taken_at = NULL, assigned_by_subject = NULL, "
+                    "assigned_by_name = NULL WHERE notice_id = ?",
                     (notice_id,),
                 )
             return refused
@@ -284,12 +326,17 @@ class MemoryLedger:
     def take(
         self, notice_id: str, *, screener: Screener, at: dt.datetime, may_reassign: bool
     ) -> Allocation | AllocationRefused:
+        return self.assign(notice_id, to=screener, by=screener, at=at, may_reassign=may_reassign)
+
+    def assign(
+        self, notice_id: str, *, to: Screener, by: Screener, at: dt.datetime, may_reassign: bool
+    ) -> Allocation | AllocationRefused:
         with self._lock:
             state = self._contacts.get(notice_id) or ContactState(notice_id)
-            taken = take(state, screener=screener, at=at, may_reassign=may_reassign)
-            if isinstance(taken, Allocation):
-                self._contacts[notice_id] = replace(state, allocation=taken)
-            return taken
+            given = assign(state, to=to, by=by, at=at, may_reassign=may_reassign)
+            if isinstance(given, Allocation):
+                self._contacts[notice_id] = replace(state, allocation=given)
+            return given
 
     def release(
         self, notice_id: str, *, screener: Screener, may_reassign: bool

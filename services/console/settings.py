@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.console.domain.deadlines import Timescales, WorkingCalendar
 from services.console.domain.people import SessionPolicy
+from services.console.domain.urgency import MashHours
 from services.hubkit.auth import CHILD_KEYS_SCOPE, CHILD_SEARCH_SCOPE, REVIEW_CHILDREN_SCOPE
 
 __all__ = ["CHILD_INDEX_PORT", "CONSOLE_PORT", "ConsoleSettings"]
@@ -51,6 +52,31 @@ class ConsoleSettings(BaseSettings):
     # Sessions
     session_idle_minutes: int = Field(default=30, ge=1, le=480)
     session_absolute_hours: int = Field(default=10, ge=1, le=24)
+    session_idle_seconds: int | None = Field(
+        default=None,
+        ge=10,
+        le=480 * 60,
+        description="The idle limit in seconds instead of session_idle_minutes (tests and "
+        "demonstrations of the idle warning); unset in production.",
+    )
+    session_warning_seconds: int = Field(
+        default=120,
+        ge=5,
+        le=900,
+        description="How long before the idle limit the page warns that the session is about "
+        "to end (with a 'Stay signed in' button); at most half the idle limit is used.",
+    )
+    oversight_roles: tuple[str, ...] = Field(
+        default=("IG_OFFICER",),
+        description="Roles that read no feed here but may sign in to the information "
+        "governance page (what the console offers them, and their own tools); any other role "
+        "without a feed is refused at sign-in.",
+    )
+    ig_api_url: str = Field(
+        default="http://127.0.0.1:18310",
+        description="The audit service's IG query API, linked from the information governance "
+        "page (moves with SAFEHUB_AUDIT_API_PORT).",
+    )
     # Which feeds this console serves, by the roles that read them.
     console_roles: tuple[str, ...] = (
         "MASH_MANAGER",
@@ -72,6 +98,8 @@ class ConsoleSettings(BaseSettings):
         description="Named on every MASH page out of hours and on immediate-danger alerts.",
     )
     emergency_duty_team_telephone: str = Field(default="0300 000 0007", min_length=1)
+    # The working day for deadlines when the console runs without the sharing policy's
+    # mash_hours (tests, tools); the running console counts the policy's opening hours.
     working_day_start: dt.time = dt.time(9, 0)
     working_day_end: dt.time = dt.time(17, 0)
     bank_holidays: tuple[dt.date, ...] = Field(
@@ -135,7 +163,7 @@ class ConsoleSettings(BaseSettings):
         "index is asked again.",
     )
 
-    @field_validator("base_url", "issuer", "child_index_url")
+    @field_validator("base_url", "issuer", "child_index_url", "ig_api_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
@@ -191,20 +219,38 @@ class ConsoleSettings(BaseSettings):
     def resolved_token_endpoint(self) -> str:
         return self.token_endpoint or f"{self.issuer}/token"
 
-    def timescales(self) -> Timescales:
-        return Timescales(
-            # England: the calendar and every time shown are UK local time.
-            calendar=WorkingCalendar(
+    def timescales(self, hours: MashHours | None = None) -> Timescales:
+        """The local timescales; working time is `hours` (when the MASH is open, from the
+        policy, with the settings' bank holidays too) or else the settings' working day."""
+        holidays = frozenset(self.bank_holidays)
+        calendar = (
+            WorkingCalendar.opening_hours(
+                hours.windows, holidays=holidays | hours.closed_dates, zone=hours.zone
+            )
+            if hours is not None
+            else WorkingCalendar(
+                # England: the calendar and every time shown are UK local time.
                 day_start=self.working_day_start,
                 day_end=self.working_day_end,
-                holidays=frozenset(self.bank_holidays),
-            ),
+                holidays=holidays,
+            )
+        )
+        return Timescales(
+            calendar=calendar,
             rag_working_hours=dict(self.rag_working_hours),
             contact_working_days=self.contact_working_days,
         )
 
     def session_policy(self) -> SessionPolicy:
-        return SessionPolicy(
-            idle=dt.timedelta(minutes=self.session_idle_minutes),
-            absolute=dt.timedelta(hours=self.session_absolute_hours),
+        idle = (
+            dt.timedelta(seconds=self.session_idle_seconds)
+            if self.session_idle_seconds is not None
+            else dt.timedelta(minutes=self.session_idle_minutes)
         )
+        return SessionPolicy(idle=idle, absolute=dt.timedelta(hours=self.session_absolute_hours))
+
+    def session_warning_s(self) -> float:
+        """Seconds before the idle limit the page warns: the setting, at most half the limit
+        (so a short limit still leaves time to read the page before the warning)."""
+        idle_s = self.session_policy().idle.total_seconds()
+        return min(float(self.session_warning_seconds), idle_s / 2)

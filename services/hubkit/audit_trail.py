@@ -245,7 +245,8 @@ def check_console_access(record: Mapping[str, Any]) -> None:
     enumerations and the feed (a Recipient) are checked by the schema and the topology. A
     linkage decision (LINKAGE_DECIDED) holds review id, pseudonymous keys and the rationale's
     digest only, never the rationale; a child search (CHILD_SEARCHED) enumerations, a count
-    and pseudonymous keys only, never what was typed."""
+    and pseudonymous keys only, never what was typed; an agency check ids, codes and digests
+    only, never the question or the findings."""
     problems = []
     if not _canonical_uuid(record.get("access_id")):
         problems.append("access_id is not a UUID")
@@ -264,6 +265,9 @@ def check_console_access(record: Mapping[str, Any]) -> None:
         problems.append("the feed is not a subscriber of the hub")
     problems += _linkage_problems(record.get("event"), record.get("linkage"))
     problems += _search_problems(record.get("event"), record.get("search"))
+    problems += _research_problems(record.get("event"), record.get("research"))
+    problems += _consultation_problems(record.get("event"), record.get("consultation"))
+    problems += _amendment_problems(record.get("event"), record.get("amendment"))
     if problems:
         raise AuditRecordRejected(RejectionReason.TEXT_NOT_BOUNDED, "; ".join(problems))
 
@@ -300,6 +304,78 @@ def _search_problems(event: object, search: Mapping[str, Any] | None) -> list[st
     if not all(_bounded(key, CHILD_KEY_FORM) for key in shown):
         return ["a child shown is not a pseudonymous key or a digest"]
     return []
+
+
+_RESEARCH_EVENTS = frozenset({"RESEARCH_REQUESTED", "RESEARCH_ANSWERED"})
+
+
+def _research_problems(event: object, research: Mapping[str, Any] | None) -> list[str]:
+    """An agency check (RESEARCH_REQUESTED / RESEARCH_ANSWERED) carries its check: a request
+    id, a partner desk, a pseudonymous key and digests of the question and findings (the
+    text stays in the MASH); no other event does."""
+    if research is None:
+        return ["an agency check without its check"] if event in _RESEARCH_EVENTS else []
+    if event not in _RESEARCH_EVENTS:
+        return [f"an agency check on a {event} event"]
+    problems = []
+    if not _canonical_uuid(research.get("request_id")):
+        problems.append("request_id is not a UUID")
+    partner = research.get("partner")
+    if not (isinstance(partner, str) and _FEED_FORM.fullmatch(partner)):
+        problems.append("the partner is not a subscriber of the hub")
+    if not _bounded(research.get("child_key"), CHILD_KEY_FORM):
+        problems.append("a child key is not a pseudonymous key or a digest")
+    for name in ("question_sha256", "findings_sha256"):
+        value = research.get(name)
+        if value is not None and not (isinstance(value, str) and _DIGEST_FORM.fullmatch(value)):
+            problems.append(f"{name.removesuffix('_sha256')} is not a digest")
+    return problems
+
+
+_CONSULTATION_EVENTS = frozenset({"NOTICE_VIEWED", "CHILD_VIEWED", "DANGER_ACKNOWLEDGED"})
+
+
+def _consultation_problems(event: object, consultation: Mapping[str, Any] | None) -> list[str]:
+    """A view (NOTICE_VIEWED, CHILD_VIEWED, DANGER_ACKNOWLEDGED) carries what was shown:
+    pseudonymous keys, notice ids, agency codes and a digest (the purpose is an enumeration
+    the schema checks); no other event does. Nothing shown on the page has a field to go in."""
+    if consultation is None:
+        return ["a view without what was shown"] if event in _CONSULTATION_EVENTS else []
+    if event not in _CONSULTATION_EVENTS:
+        return [f"a consultation on a {event} event"]
+    problems = []
+    keys = [consultation.get("subject_linkage_key"), *(consultation.get("child_keys") or ())]
+    if not all(_bounded(key, CHILD_KEY_FORM) for key in keys):
+        problems.append("a child key is not a pseudonymous key or a digest")
+    if not all(_canonical_uuid(n) for n in consultation.get("notice_ids") or ()):
+        problems.append("a notice id shown is not a UUID")
+    digest = consultation.get("notice_ids_sha256")
+    if not (isinstance(digest, str) and _DIGEST_FORM.fullmatch(digest)):
+        problems.append("the notices shown are not a digest")
+    if not all(_bounded(a, ROLE_FORM) for a in consultation.get("source_agencies") or ()):
+        problems.append("a source agency is not an agency code or a digest")
+    return problems
+
+
+def _amendment_problems(event: object, amendment: Mapping[str, Any] | None) -> list[str]:
+    """A DECISION_AMENDED event carries which decision it amended: ids, a pseudonymous key
+    and the reason's digest (never the reason); no other event does."""
+    if amendment is None:
+        return ["an amendment without its decisions"] if event == "DECISION_AMENDED" else []
+    if event != "DECISION_AMENDED":
+        return [f"an amendment on a {event} event"]
+    problems = []
+    if not all(
+        _canonical_uuid(amendment.get(name))
+        for name in ("amended_decision_id", "amendment_decision_id")
+    ):
+        problems.append("a decision id is not a UUID")
+    if not _bounded(amendment.get("child_key"), CHILD_KEY_FORM):
+        problems.append("a child key is not a pseudonymous key or a digest")
+    reason = amendment.get("reason_sha256")
+    if not (isinstance(reason, str) and _DIGEST_FORM.fullmatch(reason)):
+        problems.append("the reason is not a digest")
+    return problems
 
 
 # Audit records are reviewed for retention after six years (a common LA safeguarding

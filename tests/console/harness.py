@@ -10,9 +10,9 @@ import asyncio
 import contextlib
 import datetime as dt
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -85,10 +85,17 @@ class ConsoleServers:
     identity: IdentitySettings
     console: ConsoleSettings
     passwords: dict[str, str]
+    restart: Callable[[], Awaitable[None]] | None = field(default=None, repr=False)
 
     @property
     def console_url(self) -> str:
         return self.console.base_url
+
+    async def restart_console(self) -> None:
+        """Stop the console and start a new one (a new app and runtime) on the same port and
+        the same store: what a deployment does. The identity provider keeps running."""
+        assert self.restart is not None
+        await self.restart()
 
 
 def _with_clock(
@@ -138,16 +145,25 @@ async def console_servers(
         redirect_uris=(console.redirect_uri,),
         resources=(console.token_audience,),
     )
+
+    def serve_console() -> AbstractAsyncContextManager[None]:
+        runtime = _with_clock(hub, console, clock) if clock else None
+        return serving(console_app(hub, console, runtime=runtime), console_port)
+
     async with (
         serving(identity_app(hub, identity), identity_port),
-        serving(
-            console_app(hub, console, runtime=_with_clock(hub, console, clock) if clock else None),
-            console_port,
-        ),
+        contextlib.AsyncExitStack() as console_running,
     ):
+        await console_running.enter_async_context(serve_console())
+
+        async def restart() -> None:
+            await console_running.aclose()  # the console stops; the stack can be used again
+            await console_running.enter_async_context(serve_console())
+
         yield ConsoleServers(
             hub=hub,
             identity=identity,
             console=console,
             passwords=load_dev_passwords(state_dir / "identity"),
+            restart=restart,
         )

@@ -90,6 +90,9 @@ def _access_event(**changes: Any) -> dict[str, Any]:
         "retention_review_date": FIXED_NOW.date(),
         "linkage": None,
         "search": None,
+        "research": None,
+        "consultation": None,
+        "amendment": None,
         **changes,
     }
 

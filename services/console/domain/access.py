@@ -23,6 +23,19 @@ from the review and the person, so writing it again (a resubmitted form) is the 
 A child search (CHILD_SEARCHED) adds why (a purpose from a fixed list), which kinds of
 identifier were typed, how many children the index matched and the pseudonymous keys of those
 the person was shown; never what was typed (`child_searched_event`).
+
+An agency check (RESEARCH_REQUESTED, RESEARCH_ANSWERED) adds the request id, the partner desk
+asked, the child's pseudonymous key, when it is due and, for an answer, whether anything was
+held and the partner's RAG; the question and findings only as SHA-256 digests (they stay in
+the console, inside the MASH: `research_requested_event`, `research_answered_event`).
+
+Every successful view is a consultation (DPA 2018 s62: who, when, what, why), built in
+`domain/consultations.py`: NOTICE_VIEWED (GET /items/{id}), CHILD_VIEWED (GET /children/{h},
+and a live refresh of it that shows notices the person had not been shown there),
+DANGER_ACKNOWLEDGED and DECISION_AMENDED, each written before the page is returned (no event,
+no page: 503). Queue pages and the live queue fragment are not logged as consultations: they
+list the person's own feed as summaries, each entry of which is logged when it is opened;
+the choice is the IG officer's to revisit (services/console/README.md, "Every view audited").
 """
 
 from __future__ import annotations
@@ -34,6 +47,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from services.console.domain.research import ResearchFindings, ResearchRequest
 from services.console.domain.search import SearchQuery
 from services.hubkit.audit_trail import (
     ACTOR_FORM,
@@ -52,11 +66,18 @@ __all__ = [
     "child_searched_event",
     "linkage_decided_event",
     "linkage_decision_access_id",
+    "recorded_requester",
+    "research_answered_event",
+    "research_requested_event",
     "well_formed_notice_id",
 ]
 
 # Linkage decision access ids: uuid5(this, "<review id> <subject>").
 _LINKAGE_DECISIONS = uuid.UUID("6d1f4f0e-3c1a-5b7e-9a59-5afe11a6e000")
+
+
+# The fields only views and amendments fill (domain/consultations.py).
+_NOT_A_VIEW: dict[str, Any] = {"consultation": None, "amendment": None}
 
 
 class RefusalReason(StrEnum):
@@ -108,6 +129,8 @@ def access_refused_event(
         "retention_review_date": retention_review_date(at),
         "linkage": None,
         "search": None,
+        "research": None,
+        **_NOT_A_VIEW,
     }
 
 
@@ -141,6 +164,8 @@ def child_searched_event(
             "index_matches": index_matches,
             "children_shown": [recorded_token(key, CHILD_KEY_FORM) for key in children_shown],
         },
+        "research": None,
+        **_NOT_A_VIEW,
     }
 
 
@@ -159,6 +184,11 @@ def _who(requester: Requester) -> dict[str, Any]:
             "team": subscriber.team,
         },
     }
+
+
+def recorded_requester(requester: Requester) -> dict[str, Any]:
+    """The "who" of every console access event: actor, roles and feed, in bounded forms."""
+    return _who(requester)
 
 
 def linkage_decision_access_id(review_id: str, subject: str) -> str:
@@ -200,4 +230,81 @@ def linkage_decided_event(
             "rationale_sha256": f"sha256:{digest}",
         },
         "search": None,
+        "research": None,
+        **_NOT_A_VIEW,
     }
+
+
+def _text_digest(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _research_event(
+    event: str,
+    *,
+    access_id: str,
+    requester: Requester,
+    request: ResearchRequest,
+    at: dt.datetime,
+    findings: ResearchFindings | None,
+) -> dict[str, Any]:
+    answer = None
+    if findings is not None:
+        answer = "NOTHING_KNOWN" if findings.nothing_known else "INFORMATION_HELD"
+    return {
+        "access_id": str(uuid.UUID(access_id)),
+        "event": event,
+        "refusal_reason": None,
+        "at": at,
+        **_who(requester),
+        "notice_id": well_formed_notice_id(request.notice_id),
+        "retention_review_date": retention_review_date(at),
+        "linkage": None,
+        "search": None,
+        "research": {
+            "request_id": str(uuid.UUID(request.request_id)),
+            "partner": request.partner,
+            "child_key": recorded_token(request.child_key, CHILD_KEY_FORM),
+            "due_by": request.due_by,
+            "question_sha256": None if request.question is None else _text_digest(request.question),
+            "answer": answer,
+            "partner_rag": None if findings is None else findings.partner_rag,
+            "findings_sha256": None if findings is None else _text_digest(findings.findings),
+        },
+        **_NOT_A_VIEW,
+    }
+
+
+def research_requested_event(
+    *, access_id: str, requester: Requester, request: ResearchRequest, at: dt.datetime
+) -> dict[str, Any]:
+    """A ConsoleAccess event, RESEARCH_REQUESTED: `requester` (a MASH decision maker) asked a
+    partner desk to check their records on a contact. The question only as its digest."""
+    return _research_event(
+        "RESEARCH_REQUESTED",
+        access_id=access_id,
+        requester=requester,
+        request=request,
+        at=at,
+        findings=None,
+    )
+
+
+def research_answered_event(
+    *,
+    access_id: str,
+    requester: Requester,
+    request: ResearchRequest,
+    findings: ResearchFindings,
+    at: dt.datetime,
+) -> dict[str, Any]:
+    """A ConsoleAccess event, RESEARCH_ANSWERED: `requester` (at the partner desk asked)
+    answered. The partner's RAG and whether anything was held; the findings only as a digest."""
+    return _research_event(
+        "RESEARCH_ANSWERED",
+        access_id=access_id,
+        requester=requester,
+        request=request,
+        at=at,
+        findings=findings,
+    )

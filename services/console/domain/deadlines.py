@@ -7,8 +7,11 @@ the MASH (defaults Red 4, Amber 8, Green 24 working hours: with a 09:00-17:00 da
 same half-day, Amber one working day, Green three), so Amber and Green deadlines differ; a
 contact nobody can rate (its risk withheld) is due within one working day. Capping Green at
 one working day, as this once did, made Amber and Green read the same and the RAG pointless.
-Timescales and the working calendar (hours, days, bank holidays) are local policy, so they
-are settings (services/console/settings.py), not constants.
+Timescales are local policy, so they are settings (services/console/settings.py), not
+constants. Working time is when the MASH is open: the running console takes its hours and
+closed dates from the sharing policy's `mash_hours` (the same hours that decide whether the
+emergency duty team is named: `WorkingCalendar.opening_hours`), so a deadline never falls in
+an hour the screen calls "closed"; the settings' working day is used only without a policy.
 
 Working time only runs inside working hours: a contact arriving at 18:00 on a Friday with a
 one-working-day deadline is due at 17:00 on Monday.
@@ -45,6 +48,10 @@ UK = "Europe/London"
 _MAX_DAYS_SCANNED = 3660  # a decade of holidays would be a configuration error
 
 
+def _minutes(at: dt.time) -> int:
+    return at.hour * 60 + at.minute
+
+
 @dataclass(frozen=True, slots=True)
 class WorkingCalendar:
     zone: str = UK
@@ -52,12 +59,39 @@ class WorkingCalendar:
     day_end: dt.time = dt.time(17, 0)
     weekdays: frozenset[int] = frozenset(range(5))  # Monday=0 .. Friday=4
     holidays: frozenset[dt.date] = frozenset()
+    windows: tuple[tuple[int, dt.time, dt.time], ...] = ()
+    """(weekday, opens, closes) when the hours differ by day (the MASH's own hours, from the
+    policy: `opening_hours`); empty: day_start to day_end on each of `weekdays`."""
 
     def __post_init__(self) -> None:
         if not self.weekdays or not self.weekdays <= set(range(7)):
             raise ValueError("working weekdays must be a non-empty subset of 0..6")
         if self.day_end <= self.day_start:
             raise ValueError("the working day must end after it starts")
+        for day, opens, closes in self.windows:
+            if day not in range(7) or closes <= opens:
+                raise ValueError("each opening window is a weekday 0..6 and opens before it closes")
+
+    @staticmethod
+    def opening_hours(
+        windows: Mapping[int, tuple[dt.time, dt.time]],
+        *,
+        holidays: frozenset[dt.date] = frozenset(),
+        zone: str = UK,
+    ) -> WorkingCalendar:
+        """Working time is when the MASH is open (the same hours that decide whether the
+        emergency duty team is named); "a working day" is its longest day."""
+        if not windows:
+            raise ValueError("the MASH must be open on at least one weekday")
+        opens, closes = max(windows.values(), key=lambda w: _minutes(w[1]) - _minutes(w[0]))
+        return WorkingCalendar(
+            zone=zone,
+            day_start=opens,
+            day_end=closes,
+            weekdays=frozenset(windows),
+            holidays=holidays,
+            windows=tuple(sorted((d, o, c) for d, (o, c) in windows.items())),
+        )
 
     @property
     def tz(self) -> ZoneInfo:
@@ -65,11 +99,19 @@ class WorkingCalendar:
 
     @property
     def working_day(self) -> dt.timedelta:
-        start = dt.datetime.combine(dt.date(2000, 1, 3), self.day_start)
-        return dt.datetime.combine(dt.date(2000, 1, 3), self.day_end) - start
+        """How long "one working day" is (a deadline in working days)."""
+        return dt.timedelta(minutes=_minutes(self.day_end) - _minutes(self.day_start))
+
+    def hours_on(self, day: dt.date) -> tuple[dt.time, dt.time] | None:
+        """When working time runs on `day`; None on a day off."""
+        if day in self.holidays:
+            return None
+        if self.windows:
+            return next(((o, c) for d, o, c in self.windows if d == day.weekday()), None)
+        return (self.day_start, self.day_end) if day.weekday() in self.weekdays else None
 
     def is_working_day(self, day: dt.date) -> bool:
-        return day.weekday() in self.weekdays and day not in self.holidays
+        return self.hours_on(day) is not None
 
     def add_working_time(self, start: dt.datetime, duration: dt.timedelta) -> dt.datetime:
         """`start` plus `duration` of working time, as an aware UTC datetime."""
@@ -80,15 +122,14 @@ class WorkingCalendar:
         remaining = duration
         for _ in range(_MAX_DAYS_SCANNED):
             day = cursor.date()
-            opens = dt.datetime.combine(day, self.day_start)
-            closes = dt.datetime.combine(day, self.day_end)
-            if self.is_working_day(day) and cursor < closes:
-                cursor = max(cursor, opens)
-                available = closes - cursor
+            hours = self.hours_on(day)
+            if hours is not None and cursor < dt.datetime.combine(day, hours[1]):
+                cursor = max(cursor, dt.datetime.combine(day, hours[0]))
+                available = dt.datetime.combine(day, hours[1]) - cursor
                 if remaining <= available:
                     return (cursor + remaining).replace(tzinfo=tz).astimezone(dt.UTC)
                 remaining -= available
-            cursor = dt.datetime.combine(day + dt.timedelta(days=1), self.day_start)
+            cursor = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0, 0))
         raise ValueError("no working time found: check the working calendar")
 
 

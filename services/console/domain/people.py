@@ -21,6 +21,7 @@ __all__ = [
     "SessionPolicy",
     "person_from_claims",
     "session_live",
+    "session_seconds_left",
     "subscriber_for",
 ]
 
@@ -107,3 +108,14 @@ def session_live(*, created_at: float, last_seen: float, now: float, policy: Ses
         now - last_seen < policy.idle.total_seconds()
         and now - created_at < policy.absolute.total_seconds()
     )
+
+
+def session_seconds_left(
+    *, created_at: float, last_seen: float, now: float, policy: SessionPolicy
+) -> float:
+    """How long the session has before it ends if nothing else happens: the sooner of the
+    idle and the absolute limit (0 when it has ended). What the page's idle warning counts
+    down from."""
+    idle_left = policy.idle.total_seconds() - (now - last_seen)
+    absolute_left = policy.absolute.total_seconds() - (now - created_at)
+    return max(0.0, min(idle_left, absolute_left))

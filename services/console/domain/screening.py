@@ -48,6 +48,7 @@ __all__ = [
     "Screener",
     "admit_decision",
     "amendment_reason_problem",
+    "assign",
     "decided_since",
     "parse_versions",
     "release",
@@ -71,9 +72,16 @@ class Screener:
 class Allocation:
     screener: Screener
     taken_at: dt.datetime
+    assigned_by: Screener | None = None
+    """The manager who gave the contact to `screener`; None when they took it themselves."""
 
     def text(self) -> str:
-        return f"Being screened by {self.screener.name} (since {when_text(self.taken_at)})"
+        by = (
+            f", given to them by {self.assigned_by.name}"
+            if self.assigned_by is not None and self.assigned_by.subject != self.screener.subject
+            else ""
+        )
+        return f"Being screened by {self.screener.name}{by} (since {when_text(self.taken_at)})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +133,8 @@ class AllocationRefused(StrEnum):
     DECIDED = "decided"
     HELD_BY_ANOTHER = "held_by_another"
     NOT_HELD = "not_held"
+    MAY_NOT_ASSIGN = "may_not_assign"
+    NOT_A_DECISION_MAKER = "not_a_decision_maker"
 
     def message(self, state: ContactState) -> str:
         if self is AllocationRefused.DECIDED and state.decision is not None:
@@ -134,7 +144,33 @@ class AllocationRefused(StrEnum):
                 f"{state.allocation.text()}. Only a MASH manager can take it from them; "
                 "ask them, or ask a manager to reassign it."
             )
+        if self is AllocationRefused.MAY_NOT_ASSIGN:
+            return "Only a MASH manager can give a contact to a colleague."
+        if self is AllocationRefused.NOT_A_DECISION_MAKER:
+            return (
+                "That colleague cannot screen contacts here (not a MASH decision maker, or not "
+                "signed in to this console yet). Nothing was changed."
+            )
         return "Nobody is screening this contact."
+
+
+def assign(
+    state: ContactState, *, to: Screener, by: Screener, at: dt.datetime, may_reassign: bool
+) -> Allocation | AllocationRefused:
+    """The contact given to colleague `to` by `by`: a manager (`may_reassign`) only, and
+    whoever holds it now (a manager may take over anyone's). Giving it to oneself is taking
+    it. Whether `to` may screen contacts at all is the caller's to check (the directory of
+    colleagues, services/console/colleagues.py)."""
+    if to.subject == by.subject:
+        return take(state, screener=by, at=at, may_reassign=may_reassign)
+    if not may_reassign:
+        return AllocationRefused.MAY_NOT_ASSIGN
+    if state.decision is not None:
+        return AllocationRefused.DECIDED
+    held = state.allocation
+    if held is not None and held.screener.subject == to.subject:
+        return held
+    return Allocation(to, at, assigned_by=by)
 
 
 def take(

@@ -7,6 +7,13 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.console.domain.access import RefusalReason
+from services.console.domain.consultations import danger_acknowledged_event
+from services.console.routes.consulted import (
+    not_recorded,
+    purpose_of,
+    record_consultation,
+    requester_of,
+)
 from services.console.routes.dependencies import SignedIn, SignedInFragment
 from services.console.routes.forms import csrf_ok
 from services.console.routes.refusals import refuse
@@ -29,11 +36,24 @@ async def acknowledge(viewer: SignedIn, notice_id: str) -> Response:
     form = await viewer.request.form()
     if not csrf_ok(viewer.request, form.get("csrf_token")):
         return stale_form_page(viewer.request, viewer.person, 403)
-    if viewer.projection.get(notice_id) is None:
+    entry = viewer.projection.get(notice_id)
+    if entry is None:
         return await refuse(
             viewer.request, viewer.person, RefusalReason.NOT_IN_FEED, notice_id=notice_id
         )
     runtime = viewer.runtime
+    # Logged before it is kept: an acknowledgement nobody can trace is not one.
+    acknowledged = danger_acknowledged_event(
+        access_id=runtime.new_id(),
+        requester=requester_of(viewer),
+        purpose=purpose_of(viewer),
+        notice_id=entry.notice_id,
+        linkage_key=entry.linkage_key,
+        source_agency=entry.source_agency,
+        at=runtime.clock(),
+    )
+    if not await record_consultation(viewer, acknowledged):
+        return not_recorded(viewer)
     runtime.acknowledgements.acknowledge(viewer.person.subject, notice_id, at=runtime.clock())
     return RedirectResponse(_same_site_path(form.get("return_to")), status_code=303)
 

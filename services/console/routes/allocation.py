@@ -3,7 +3,11 @@ it; a manager (settings.reassign_roles) may take it over from a colleague or rel
 Everyone who sees the contact sees who is screening it and, once decided, who decided it
 (the queue, the contact's page, the child's page), from the screening ledger.
 
-POST /items/{notice_id}/allocation   action=take|release, back=<the page to return to>
+A manager may also give a contact to a named colleague (a decision maker who has signed in
+to this console: colleagues.py), shown as "being screened by <name>, given to them by <manager>".
+
+POST /items/{notice_id}/allocation   action=take|release|assign (to=<colleague's subject>),
+                                     back=<the page to return to>
 """
 
 from __future__ import annotations
@@ -66,11 +70,16 @@ def undecided_in_ledger(
 def screening_context(viewer: Viewer, screening: Mapping[str, ContactState]) -> dict[str, Any]:
     """What the templates need to show screening: the states, each contact's version (for
     the decision form), and what this person may do."""
+    reassigns = may_reassign(viewer)
     return {
         "screening": screening,
         "versions": {notice_id: state.version for notice_id, state in screening.items()},
-        "may_reassign": may_reassign(viewer),
+        "may_reassign": reassigns,
         "me": viewer.person.subject,
+        # Whom a manager can give a contact to: decision makers who have signed in here.
+        "colleagues": (
+            viewer.runtime.colleagues.with_roles(viewer.runtime.decision_roles) if reassigns else []
+        ),
     }
 
 
@@ -103,6 +112,11 @@ async def allocate(viewer: SignedIn, notice_id: str) -> Response:
                 if isinstance(taken, Allocation)
                 else _refused(viewer, notice_id, taken)
             )
+    elif action == "assign":
+        if triage_of(entry, viewer.projection, runtime.timescales).status is not Status.AWAITING:
+            message = "Only a contact awaiting a decision can be given to a colleague."
+        else:
+            message = _assign(viewer, notice_id, str(form.get("to", "")))
     elif action == "release":
         refused = ledger.release(notice_id, screener=me, may_reassign=may_reassign(viewer))
         message = (
@@ -115,13 +129,37 @@ async def allocate(viewer: SignedIn, notice_id: str) -> Response:
             request,
             person,
             title="Nothing was changed",
-            message="The form did not say whether to take or release the contact.",
+            message="The form did not say whether to take, give or release the contact.",
             status=400,
         )
     # Everyone's open pages show who is screening what.
     runtime.changes.publish_everyone(Change(Applied.UPDATED, notice_id, entry.linkage_key))
     request.session["flash"] = message
     return RedirectResponse(back, status_code=303)
+
+
+def _assign(viewer: Viewer, notice_id: str, to_subject: str) -> str:
+    runtime = viewer.runtime
+    colleague = next(
+        (
+            c
+            for c in runtime.colleagues.with_roles(runtime.decision_roles)
+            if c.subject == to_subject
+        ),
+        None,
+    )
+    if colleague is None:
+        return AllocationRefused.NOT_A_DECISION_MAKER.message(ContactState(notice_id))
+    given = runtime.screening.assign(
+        notice_id,
+        to=colleague.screener,
+        by=screener_of(viewer),
+        at=runtime.clock(),
+        may_reassign=may_reassign(viewer),
+    )
+    if isinstance(given, Allocation):
+        return f"{given.text()}."
+    return _refused(viewer, notice_id, given)
 
 
 def _refused(viewer: Viewer, notice_id: str, refused: AllocationRefused) -> str:

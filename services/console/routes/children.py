@@ -16,10 +16,22 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from services.console.domain.access import RefusalReason
+from services.console.domain.consultations import child_viewed_event, notice_ids_digest
 from services.console.domain.decisions import FieldProblem
 from services.console.domain.labels import MASH_OUTCOME_LABELS, RAG_LABELS
 from services.console.domain.views import child_view
+from services.console.routes.agency_checks import research_context
 from services.console.routes.allocation import screening_context, undecided_in_ledger
+from services.console.routes.consulted import (
+    already_shown,
+    from_search,
+    not_recorded,
+    purpose_of,
+    record_consultation,
+    remember_shown,
+    requester_of,
+    shown,
+)
 from services.console.routes.dependencies import SignedIn, SignedInFragment, Viewer
 from services.console.routes.forms import open_decision_form
 from services.console.routes.refusals import refuse
@@ -38,6 +50,8 @@ def child_context(
     values: Mapping[str, Any] | None = None,
     with_form: bool = True,
     lost_race: str | None = None,
+    research_errors: Mapping[str, list[FieldProblem]] | None = None,
+    research_values: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The child page's context; `errors` and `values` re-show a decision form that was not
     accepted, `lost_race` says who decided first. Without the form (the live fragment) no
@@ -75,6 +89,10 @@ def child_context(
         live_src=f"/live/children/{handle}",
         lost_race=lost_race,
         **screening_context(viewer, screening),
+        # Agency checks asked of partners and their findings, read before deciding.
+        **research_context(
+            viewer, entries, view.undecided, errors=research_errors, values=research_values
+        ),
     )
 
 
@@ -83,6 +101,9 @@ async def child(viewer: SignedIn, handle: str) -> Response:
     linkage_key = viewer.child_key(handle)
     if linkage_key is None:
         return await refuse(viewer.request, viewer.person, RefusalReason.CHILD_LINK_NOT_VALID)
+    searched = from_search(viewer, viewer.handle_for(linkage_key))
+    if not await _consulted(viewer, linkage_key, from_search=searched, live=False):
+        return not_recorded(viewer)
     return page(viewer.request, "child.html", child_context(viewer, linkage_key))
 
 
@@ -93,5 +114,32 @@ async def chronology_fragment(viewer: SignedInFragment, handle: str) -> Response
         return await refuse(
             viewer.request, viewer.person, RefusalReason.CHILD_LINK_NOT_VALID, fragment=True
         )
+    if not await _consulted(viewer, linkage_key, from_search=False, live=True):
+        return not_recorded(viewer, fragment=True)
     context = child_context(viewer, linkage_key, with_form=False)
     return page(viewer.request, "_chronology.html", context)
+
+
+async def _consulted(viewer: Viewer, linkage_key: str, *, from_search: bool, live: bool) -> bool:
+    """Log the chronology about to be shown (CHILD_VIEWED), before it is. A live refresh that
+    shows exactly what this session was last shown on the page repeats a logged view: nothing
+    is written; one that shows a notice not shown before is a consultation of it."""
+    entries = viewer.child_entries(linkage_key)
+    handle = viewer.handle_for(linkage_key)
+    digest = notice_ids_digest(e.notice_id for e in entries)
+    if live and already_shown(viewer, handle, digest):
+        return True
+    runtime = viewer.runtime
+    event = child_viewed_event(
+        access_id=runtime.new_id(),
+        requester=requester_of(viewer),
+        purpose=purpose_of(viewer, from_search=from_search),
+        child_key=linkage_key,
+        shown=shown(entries),
+        at=runtime.clock(),
+        live_update=live,
+    )
+    if not await record_consultation(viewer, event):
+        return False
+    remember_shown(viewer, handle, digest)
+    return True

@@ -26,6 +26,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from services.console.domain.access import RefusalReason
+from services.console.domain.consultations import decision_amended_event
 from services.console.domain.decisions import (
     AmendmentOf,
     DecisionInput,
@@ -48,6 +49,7 @@ from services.console.domain.views import child_view
 from services.console.errors import ChildNotIdentifiable
 from services.console.routes.allocation import screener_of, screening_context
 from services.console.routes.children import child_context
+from services.console.routes.consulted import record_consultation, requester_of
 from services.console.routes.dependencies import SignedIn, Viewer
 from services.console.routes.forms import (
     DecisionFormState,
@@ -350,7 +352,34 @@ async def _record_and_send(
     # Recorded (now, or earlier without the hub's acknowledgement): every open page shows
     # the contacts decided, and the notice goes out (again: the same notice id).
     runtime.changes.publish_everyone(Change(Applied.UPDATED, proposed.covers[0], linkage_key))
+    if amends is not None and not await _amendment_audited(viewer, linkage_key, notice, amends):
+        # Recorded in the ledger, not sent: the same form sends it (and logs it) once.
+        return problem_page(
+            viewer.request,
+            viewer.person,
+            title="The amendment was not sent",
+            message="Your amendment is recorded against the contact, but it could not be "
+            "written to the audit log, so it has not been sent to partners. Go back and "
+            "submit the same form again: it will be logged and sent once.",
+            status=503,
+        )
     return await _send(viewer, viewer.handle_for(linkage_key), token, checked, notice, amends)
+
+
+async def _amendment_audited(
+    viewer: Viewer, linkage_key: str, notice: Mapping[str, Any], amends: AmendmentOf
+) -> bool:
+    """DECISION_AMENDED (who amended which decision, the reason's digest), before the
+    amendment leaves the console; the same log entry however often the form is sent."""
+    event = decision_amended_event(
+        requester=requester_of(viewer),
+        amended_decision_id=amends.decision_id,
+        amendment_decision_id=str(notice["notice_id"]),
+        child_key=linkage_key,
+        reason=amends.reason,
+        at=viewer.runtime.clock(),
+    )
+    return await record_consultation(viewer, event)
 
 
 async def _send(

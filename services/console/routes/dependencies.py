@@ -27,6 +27,7 @@ from services.console.sessions import SIGNED_IN_KEY
 
 __all__ = [
     "MaybePerson",
+    "NoFeed",
     "NotSignedIn",
     "Runtime",
     "SignedIn",
@@ -131,9 +132,22 @@ def not_signed_in_response(request: Request, error: Exception) -> Response:
     return RedirectResponse(f"/?{urlencode({'next': back})}", status_code=303)
 
 
+class NoFeed(Exception):
+    """A signed-in person whose role reads no feed (the IG officer: settings.oversight_roles)
+    asked for a page or fragment that shows a feed. Answered by the audited NO_FEED_FOR_ROLE
+    refusal (routes/governance.py `no_feed_response`, registered in app.py)."""
+
+    def __init__(self, person: Person, answer: SignedOutAnswer) -> None:
+        super().__init__(answer.value)
+        self.person = person
+        self.answer = answer
+
+
 def _viewer(request: Request, person: Person | None, answer: SignedOutAnswer) -> Viewer:
     if person is None:
         raise NotSignedIn(answer)
+    if person.subscriber_id is None:
+        raise NoFeed(person, answer)
     return Viewer(request, runtime_of(request), person)
 
 

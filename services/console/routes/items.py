@@ -1,4 +1,5 @@
-"""One item's page: the notice as this person may see it; 403 + audit for anything outside
+"""One item's page: the notice as this person may see it, logged as a NOTICE_VIEWED
+consultation before it is shown (503 if it cannot be); 403 + audit for anything outside
 their feed."""
 
 from __future__ import annotations
@@ -7,8 +8,15 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from services.console.domain.access import RefusalReason
+from services.console.domain.consultations import notice_viewed_event
 from services.console.domain.views import item_view
 from services.console.routes.allocation import screening_context
+from services.console.routes.consulted import (
+    not_recorded,
+    purpose_of,
+    record_consultation,
+    requester_of,
+)
 from services.console.routes.dependencies import SignedIn
 from services.console.routes.refusals import refuse
 from services.console.routes.rendering import page, page_context
@@ -27,6 +35,17 @@ async def item(viewer: SignedIn, notice_id: str) -> Response:
         return await refuse(
             viewer.request, viewer.person, RefusalReason.NOT_IN_FEED, notice_id=notice_id
         )
+    viewed = notice_viewed_event(
+        access_id=runtime.new_id(),
+        requester=requester_of(viewer),
+        purpose=purpose_of(viewer),
+        notice_id=entry.notice_id,
+        linkage_key=entry.linkage_key,
+        source_agency=entry.source_agency,
+        at=runtime.clock(),
+    )
+    if not await record_consultation(viewer, viewed):
+        return not_recorded(viewer)
     view = item_view(
         entry,
         projection,

@@ -15,12 +15,15 @@ from services.console.domain.urgency import out_of_hours
 from services.console.domain.views.alerts import danger_alerts
 from services.console.domain.views.queue_index import QueueIndex
 from services.console.routes.dependencies import runtime_of
+from services.console.routes.desks import desk_nav
 from services.console.runtime import ConsoleRuntime
+from services.console.sessions import session_control
 
 __all__ = [
     "page",
     "page_context",
     "problem_page",
+    "session_timing",
     "stale_form_page",
     "templates",
     "urgency_context",
@@ -44,7 +47,25 @@ def page_context(request: Request, person: Person | None, **extra: Any) -> dict[
         "open_reviews": None,
         "review_limit": runtime.settings.review_list_limit,
         **urgency_context(runtime, person),
+        **desk_nav(runtime, person),
+        **session_timing(request, runtime, person),
         **extra,
+    }
+
+
+def session_timing(
+    request: Request, runtime: ConsoleRuntime, person: Person | None
+) -> dict[str, Any]:
+    """What the page's idle warning needs (base.html puts it on <body>): how long the session
+    has as of this request, and how long before the end to warn. None when signed out."""
+    if person is None or "safehub.session" not in request.scope:
+        return {"session_left_s": None, "session_warn_s": None}
+    left = session_control(request.scope).seconds_left
+    if left is None:
+        return {"session_left_s": None, "session_warn_s": None}
+    return {
+        "session_left_s": int(left),
+        "session_warn_s": int(runtime.settings.session_warning_s()),
     }
 
 

@@ -31,6 +31,7 @@ from services.console.domain.search import (
     search_results,
 )
 from services.console.errors import ChildIndexUnavailable, SearchNotSpecific
+from services.console.routes.consulted import remember_search_results
 from services.console.routes.dependencies import SignedIn, Viewer
 from services.console.routes.forms import csrf_ok
 from services.console.routes.rendering import page, page_context, stale_form_page
@@ -119,6 +120,8 @@ async def search(viewer: SignedIn) -> Response:
             "not shown. Try again in a few minutes.",
             status=503,
         )
+    # Opening a result is then a view for the search's purpose (routes/consulted.py).
+    remember_search_results(viewer, [viewer.handle_for(r.child_key) for r in results])
     log.info(
         "child search",
         extra={"purpose": query.purpose.value, "matches": len(matches), "shown": len(results)},

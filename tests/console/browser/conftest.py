@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import re
 import secrets
 import subprocess
 import time
@@ -49,6 +50,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
+LANDING = r"{}/(queue|research|sent-to-me)$"
 
 
 @pytest.fixture(scope="session")
@@ -87,12 +89,23 @@ async def servers(
     stack: HubSettings, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[ConsoleServers]:
     async with console_servers(stack, tmp_path_factory.mktemp("console")) as running:
-        deadline = time.monotonic() + 120
-        async with httpx.AsyncClient() as http:
-            while (await http.get(f"{running.console_url}/readyz")).status_code != 200:
-                assert time.monotonic() < deadline, "the console's feeds did not catch up"
-                await asyncio.sleep(0.2)
+        await console_ready(running)
         yield running
+
+
+READY_WITHIN_S = 480
+"""A new console replays every feed it serves into a fresh store before it is ready. On a
+fresh broker (CI) that takes seconds; a developer's long-lived test broker holds every earlier
+run's items (hundreds of thousands), which takes minutes on a busy machine."""
+
+
+async def console_ready(servers: ConsoleServers, *, within_s: float = READY_WITHIN_S) -> None:
+    """Wait until the console's feeds have caught up (GET /readyz answers 200)."""
+    deadline = time.monotonic() + within_s
+    async with httpx.AsyncClient() as http:
+        while (await http.get(f"{servers.console_url}/readyz")).status_code != 200:
+            assert time.monotonic() < deadline, "the console's feeds did not catch up"
+            await asyncio.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +160,9 @@ async def sign_in(browser: Browser, servers: ConsoleServers, username: str) -> P
     await page.get_by_label("Username").fill(username)
     await page.get_by_label("Password").fill(servers.passwords[username])
     await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(f"{servers.console_url}/queue")
+    # Each desk lands where its work is (routes/desks.py): the decision queue, a partner's
+    # "research requested of me", a social worker's "sent to me".
+    await page.wait_for_url(re.compile(LANDING.format(re.escape(servers.console_url))))
     return page
 
 

@@ -325,11 +325,18 @@ async def test_only_decision_makers_may_decide_and_others_are_audited(console: C
     assert console.sent.decisions == []
 
 
-async def test_a_role_without_a_feed_is_refused_at_sign_in_and_audited(console: Console) -> None:
+async def test_the_ig_officer_has_no_feed_lands_on_governance_and_is_refused_a_queue(
+    console: Console,
+) -> None:
+    # An oversight role signs in to a page of its own (no notice content there); any feed
+    # page is refused, and audited, as a role without a feed.
     answer = await console.sign_in("ig")
-    assert answer.status_code == 403
+    assert (answer.status_code, answer.headers["location"]) == (303, "/governance")
+    assert console.sent.refusals == []
+    assert (await console.http.get("/governance")).status_code == 200
+    refused = await console.http.get("/queue")
+    assert refused.status_code == 403
     assert console.sent.refusals[-1]["refusal_reason"] == "NO_FEED_FOR_ROLE"
-    assert (await console.http.get("/queue")).status_code == 303  # not signed in
 
 
 async def test_sign_in_replaces_the_session_id(console: Console) -> None:

@@ -1,0 +1,254 @@
+"""The consultation log (DPA 2018 s62: who consulted which records, when and why): every
+successful view of a notice or a child's chronology, an acknowledged immediate-danger alert
+and an amended decision become ConsoleAccess events (NOTICE_VIEWED, CHILD_VIEWED,
+DANGER_ACKNOWLEDGED, DECISION_AMENDED), each written before the page is returned.
+
+Who: the person (`access.Requester`: identity provider subject, roles, the feed they read).
+What: pseudonymous child keys, notice ids (or, for a long chronology, their count and a
+digest), the agencies whose notices were shown; never anything shown on the page. Why: a
+purpose from a fixed list (`ConsultationPurpose`), worked out from who the person is and how
+they reached the page, never typed. The child's key is the column the audit log indexes, so
+a subject access report lists who consulted the child's records.
+
+What is not a consultation here (and why) is in services/console/README.md, "Every view
+audited": queue pages, the live queue fragment, and a live refresh of a child page that shows
+nothing new are covered by the views they summarise or repeat.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from collections.abc import Iterable
+from enum import StrEnum
+from typing import Any
+
+from services.console.domain.access import Requester, recorded_requester, well_formed_notice_id
+from services.hubkit.audit_trail import (
+    CHILD_KEY_FORM,
+    ROLE_FORM,
+    recorded_token,
+    retention_review_date,
+)
+from services.hubkit.topology import SubscriberEntry
+
+__all__ = [
+    "NOTICE_IDS_LISTED",
+    "ConsultationPurpose",
+    "child_viewed_event",
+    "consultation_purpose",
+    "danger_acknowledged_event",
+    "decision_amended_event",
+    "decision_amendment_access_id",
+    "notice_ids_digest",
+    "notice_viewed_event",
+]
+
+NOTICE_IDS_LISTED = 50
+"""A chronology of more notices is recorded by count and digest, not listed: one event per
+page view stays small whatever the child's history."""
+
+# Amendment access ids: uuid5(this, "<amendment decision id>"): writing it again (a
+# resubmitted form) is the same log entry.
+_AMENDMENTS = uuid.UUID("0c8e1d2a-6b7f-5e3d-9a41-5afe11a6e001")
+
+
+class ConsultationPurpose(StrEnum):
+    """schemas/avro/safehub.audit.ConsultationPurpose.avsc."""
+
+    MASH_TRIAGE = "MASH_TRIAGE"
+    PARTNER_RESEARCH = "PARTNER_RESEARCH"
+    CASE_WORK = "CASE_WORK"
+    CHILD_SEARCH = "CHILD_SEARCH"
+
+
+def consultation_purpose(
+    *, subscriber: SubscriberEntry | None, may_decide: bool, from_search: bool
+) -> ConsultationPurpose:
+    """Why this person is looking: opened from a search result (the search's own event holds
+    the purpose they chose), else from who they are: a MASH decision maker triages, a MASH
+    partner who does not decide researches for the MASH, anyone outside it works the case."""
+    if from_search:
+        return ConsultationPurpose.CHILD_SEARCH
+    if may_decide:
+        return ConsultationPurpose.MASH_TRIAGE
+    if subscriber is not None and subscriber.inside_mash:
+        return ConsultationPurpose.PARTNER_RESEARCH
+    return ConsultationPurpose.CASE_WORK
+
+
+def notice_ids_digest(notice_ids: Iterable[str]) -> str:
+    """'sha256:' + hex SHA-256 of the ids, sorted and joined with a line feed."""
+    joined = "\n".join(sorted(notice_ids))
+    return "sha256:" + hashlib.sha256(joined.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _consultation(
+    *,
+    purpose: ConsultationPurpose,
+    subject_linkage_key: str,
+    child_keys: Iterable[str],
+    notice_ids: Iterable[str],
+    source_agencies: Iterable[str],
+    live_update: bool,
+) -> dict[str, Any]:
+    # Feed notice ids are UUIDs (the gateway checked them); one that is not is counted and in
+    # the digest, never listed.
+    ids = sorted({well_formed_notice_id(n) or n for n in notice_ids})
+    listed = [n for n in ids if well_formed_notice_id(n) == n]
+    return {
+        "purpose": purpose.value,
+        "subject_linkage_key": recorded_token(subject_linkage_key, CHILD_KEY_FORM),
+        "child_keys": sorted({recorded_token(k, CHILD_KEY_FORM) for k in child_keys}),
+        "notice_count": len(ids),
+        "notice_ids": listed if len(ids) <= NOTICE_IDS_LISTED else [],
+        "notice_ids_sha256": notice_ids_digest(ids),
+        "source_agencies": sorted({recorded_token(a, ROLE_FORM) for a in source_agencies}),
+        "live_update": live_update,
+    }
+
+
+def _event(
+    *,
+    access_id: str,
+    event: str,
+    requester: Requester,
+    notice_id: str | None,
+    at: dt.datetime,
+    consultation: dict[str, Any] | None = None,
+    amendment: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "access_id": str(uuid.UUID(access_id)),
+        "event": event,
+        "refusal_reason": None,
+        "at": at,
+        **recorded_requester(requester),
+        "notice_id": None if notice_id is None else well_formed_notice_id(notice_id),
+        "retention_review_date": retention_review_date(at),
+        "linkage": None,
+        "search": None,
+        "research": None,
+        "consultation": consultation,
+        "amendment": amendment,
+    }
+
+
+def notice_viewed_event(
+    *,
+    access_id: str,
+    requester: Requester,
+    purpose: ConsultationPurpose,
+    notice_id: str,
+    linkage_key: str,
+    source_agency: str,
+    at: dt.datetime,
+) -> dict[str, Any]:
+    """NOTICE_VIEWED: `requester` opened one notice of their feed (GET /items/{id})."""
+    return _event(
+        access_id=access_id,
+        event="NOTICE_VIEWED",
+        requester=requester,
+        notice_id=notice_id,
+        at=at,
+        consultation=_consultation(
+            purpose=purpose,
+            subject_linkage_key=linkage_key,
+            child_keys=[linkage_key],
+            notice_ids=[notice_id],
+            source_agencies=[source_agency],
+            live_update=False,
+        ),
+    )
+
+
+def child_viewed_event(
+    *,
+    access_id: str,
+    requester: Requester,
+    purpose: ConsultationPurpose,
+    child_key: str,
+    shown: Iterable[tuple[str, str, str]],
+    at: dt.datetime,
+    live_update: bool = False,
+) -> dict[str, Any]:
+    """CHILD_VIEWED: `requester` was shown the chronology of the child the index keeps as
+    `child_key`; `shown` is (notice id, linkage key, source agency) for every entry."""
+    entries = list(shown)
+    return _event(
+        access_id=access_id,
+        event="CHILD_VIEWED",
+        requester=requester,
+        notice_id=None,
+        at=at,
+        consultation=_consultation(
+            purpose=purpose,
+            subject_linkage_key=child_key,
+            child_keys=[child_key, *(key for _, key, _ in entries)],
+            notice_ids=[nid for nid, _, _ in entries],
+            source_agencies=[agency for _, _, agency in entries],
+            live_update=live_update,
+        ),
+    )
+
+
+def danger_acknowledged_event(
+    *,
+    access_id: str,
+    requester: Requester,
+    purpose: ConsultationPurpose,
+    notice_id: str,
+    linkage_key: str,
+    source_agency: str,
+    at: dt.datetime,
+) -> dict[str, Any]:
+    """DANGER_ACKNOWLEDGED: `requester` said "I have seen this" on an immediate-danger alert
+    (the alert names the child and summarises the contact: a consultation of it)."""
+    return _event(
+        access_id=access_id,
+        event="DANGER_ACKNOWLEDGED",
+        requester=requester,
+        notice_id=notice_id,
+        at=at,
+        consultation=_consultation(
+            purpose=purpose,
+            subject_linkage_key=linkage_key,
+            child_keys=[linkage_key],
+            notice_ids=[notice_id],
+            source_agencies=[source_agency],
+            live_update=False,
+        ),
+    )
+
+
+def decision_amendment_access_id(amendment_decision_id: str) -> str:
+    """The same id whenever this amendment is recorded (a resubmitted form)."""
+    return str(uuid.uuid5(_AMENDMENTS, amendment_decision_id))
+
+
+def decision_amended_event(
+    *,
+    requester: Requester,
+    amended_decision_id: str,
+    amendment_decision_id: str,
+    child_key: str,
+    reason: str,
+    at: dt.datetime,
+) -> dict[str, Any]:
+    """DECISION_AMENDED: `requester` amended a MASH decision; the reason only as a digest
+    (it may name people; the amendment notice carries it inside the MASH)."""
+    digest = hashlib.sha256(reason.encode("utf-8", "surrogatepass")).hexdigest()
+    return _event(
+        access_id=decision_amendment_access_id(amendment_decision_id),
+        event="DECISION_AMENDED",
+        requester=requester,
+        notice_id=None,
+        at=at,
+        amendment={
+            "amended_decision_id": str(uuid.UUID(amended_decision_id)),
+            "amendment_decision_id": str(uuid.UUID(amendment_decision_id)),
+            "child_key": recorded_token(child_key, CHILD_KEY_FORM),
+            "reason_sha256": f"sha256:{digest}",
+        },
+    )
