@@ -187,6 +187,9 @@ async def test_each_desk_lands_where_its_work_is(console: Console) -> None:
                 nav = (await someone.http.get("/research")).text
                 assert "data-research-open>0<" in nav
                 assert 'href="/queue?show=all"' in nav  # their list of notices stays reachable
+            # Outside the MASH nobody decides: no decision queue in the navigation.
+            main_nav = (await someone.http.get("/queue?show=all")).text.split("</nav>")[0]
+            assert ('href="/queue" ' in main_nav) == (who != "social")
     assert landings == {
         "manager": "/queue",
         "navigator": "/research",
