@@ -16,8 +16,10 @@
    table).
 3. queue page: `--requests` GET /queue?show=...&page=... through the real app (httpx ASGI
    transport), signed in as the MASH manager (a stand-in identity provider, as
-   tests/console/unit/test_app.py signs in), half on the awaiting queue and half on the whole
-   feed, pages drawn from the first ten and from anywhere. p50/p99 per kind. Baseline: the
+   tests/console/unit/test_app.py signs in), on the awaiting queue and on the whole feed,
+   pages by number drawn from the first ten and from anywhere, and "Next page" links (keyset
+   paging: the position of the previous page's last row) from anywhere in the whole feed.
+   p50/p99 per kind. Baseline: the
    time to fetch one page of the same rows (50 rows by primary key) raw from SQLite.
 
 Figures are printed as milliseconds and as ratios to the same-run baselines. Loops are
@@ -249,7 +251,7 @@ def raw_read(path: Path) -> float:
     start = time.perf_counter()
     db = sqlite3.connect(path)
     db.execute(
-        "SELECT notice_id, status, urgent, due_ms, priority, received_ms FROM feed_entries"
+        "SELECT notice_id, status, urgent, due_ms, priority, received_rank FROM feed_entries"
     ).fetchall()
     db.close()
     return time.perf_counter() - start
@@ -333,11 +335,29 @@ async def queue_pages(store: StoredProjection, requests: int, seed: int) -> dict
     ).total
     awaiting_pages = max(1, awaiting // settings.page_size)
     all_pages = max(1, len(store) // settings.page_size)
+    # "Next page" links from anywhere in the whole feed: the position of the last row of a
+    # random page (found before timing starts), as the page's own link carries it.
+    anywhere = []
+    for _ in range(max(1, requests // 5)):
+        number = rng.randint(1, all_pages)
+        last = store.queue_slice(
+            now=NOW,
+            statuses=None,
+            rag=None,
+            agency=None,
+            notice_type=None,
+            age_band=None,
+            offset=number * settings.page_size - 1,
+            limit=1,
+        ).last
+        if last is not None:
+            anywhere.append(f"/queue?show=all&page={number + 1}&after={last.encode()}")
     kinds = {
         "awaiting, pages 1-10": lambda: f"/queue?show=awaiting&page={rng.randint(1, 10)}",
         "awaiting, any page": lambda: f"/queue?show=awaiting&page={rng.randint(1, awaiting_pages)}",
         "whole feed, pages 1-10": lambda: f"/queue?show=all&page={rng.randint(1, 10)}",
         "whole feed, any page": lambda: f"/queue?show=all&page={rng.randint(1, all_pages)}",
+        "whole feed, next link": lambda: rng.choice(anywhere),
     }
     times: dict[str, list[float]] = {kind: [] for kind in kinds}
     async with app.router.lifespan_context(app):

@@ -34,6 +34,7 @@ from services.console.domain.deadlines import Timescales
 from services.console.domain.feed import FeedEntry, entry_from_feed_item
 from services.console.domain.projection import Applied, Change
 from services.console.domain.views.queue_index import (
+    QueueCursor,
     QueuePlace,
     QueueSlice,
     epoch_ms,
@@ -69,7 +70,7 @@ CREATE TABLE IF NOT EXISTS feed_entries (
     urgent INTEGER NOT NULL,
     due_ms INTEGER NOT NULL,
     priority INTEGER NOT NULL,
-    received_ms INTEGER NOT NULL,
+    received_rank INTEGER NOT NULL,
     rag TEXT NOT NULL,
     agency TEXT NOT NULL,
     notice_type TEXT NOT NULL,
@@ -77,9 +78,9 @@ CREATE TABLE IF NOT EXISTS feed_entries (
     UNIQUE (subscriber_id, notice_id)
 );
 CREATE INDEX IF NOT EXISTS feed_entries_queue ON feed_entries
-    (subscriber_id, status, urgent, due_ms, priority, received_ms DESC, notice_id);
+    (subscriber_id, status, urgent, due_ms, priority, received_rank, notice_id);
 CREATE INDEX IF NOT EXISTS feed_entries_all ON feed_entries
-    (subscriber_id, urgent, due_ms, priority, received_ms DESC, notice_id);
+    (subscriber_id, urgent, due_ms, priority, received_rank, notice_id);
 CREATE INDEX IF NOT EXISTS feed_entries_child ON feed_entries (subscriber_id, linkage_key);
 CREATE TABLE IF NOT EXISTS feed_covers (
     subscriber_id TEXT NOT NULL,
@@ -100,7 +101,12 @@ CREATE TABLE IF NOT EXISTS feed_counts (
 ) WITHOUT ROWID;
 """
 
-_ORDER = "ORDER BY urgent, due_ms, priority, received_ms DESC, notice_id"
+# Every column ascending (received_rank is minus the received time: newest first), so a
+# position in the queue is one row value and keyset paging is one index range.
+_KEY = "(urgent, due_ms, priority, received_rank, notice_id)"
+_KEY_COLUMNS = "urgent, due_ms, priority, received_rank, notice_id"
+_ORDER = "ORDER BY urgent, due_ms, priority, received_rank, notice_id"
+_REVERSED = "ORDER BY urgent DESC, due_ms DESC, priority DESC, received_rank DESC, notice_id DESC"
 _CACHE_SIZE = 4096
 _CountKey = tuple[str, str, str]
 """(status, agency, notice type)."""
@@ -176,6 +182,7 @@ class StoredProjection:
         self._topic = topic
         self._timescales = timescales
         self._cache: dict[str, FeedEntry] = {}
+        _upgrade(database)
         database.ensure_schema(SCHEMA)
         rules = rules_fingerprint(timescales)
         with database.transaction() as db:
@@ -306,12 +313,12 @@ class StoredProjection:
         place = self._place(db, entry)
         db.execute(
             "INSERT INTO feed_entries (subscriber_id, notice_id, linkage_key, item_json, "
-            "status, urgent, due_ms, priority, received_ms, rag, agency, notice_type, "
+            "status, urgent, due_ms, priority, received_rank, rag, agency, notice_type, "
             "age_band) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (subscriber_id, notice_id) DO UPDATE SET "
             "linkage_key = excluded.linkage_key, item_json = excluded.item_json, "
             "status = excluded.status, urgent = excluded.urgent, due_ms = excluded.due_ms, "
-            "priority = excluded.priority, received_ms = excluded.received_ms, "
+            "priority = excluded.priority, received_rank = excluded.received_rank, "
             "rag = excluded.rag, agency = excluded.agency, notice_type = excluded.notice_type, "
             "age_band = excluded.age_band",
             (
@@ -366,7 +373,7 @@ class StoredProjection:
         delta.placed(entry, place)
         db.execute(
             "UPDATE feed_entries SET status = ?, urgent = ?, due_ms = ?, priority = ?, "
-            "received_ms = ?, rag = ?, agency = ?, notice_type = ?, age_band = ? "
+            "received_rank = ?, rag = ?, agency = ?, notice_type = ?, age_band = ? "
             "WHERE subscriber_id = ? AND notice_id = ?",
             (*_place_values(place), self.subscriber_id, notice_id),
         )
@@ -473,6 +480,8 @@ class StoredProjection:
         age_band: str | None,
         offset: int,
         limit: int | None,
+        after: QueueCursor | None = None,
+        before: QueueCursor | None = None,
     ) -> QueueSlice:
         where = ["subscriber_id = ?"]
         params: list[object] = [self.subscriber_id]
@@ -493,13 +502,24 @@ class StoredProjection:
             # holds every ordering column and the id, so skipping `offset` rows touches no
             # item), then only those items. Selecting the items in the same query made a deep
             # page read every item it skipped.
-            page_ids = [
-                r["notice_id"]
-                for r in db.execute(
-                    f"SELECT notice_id FROM feed_entries WHERE {clause} {_ORDER} LIMIT ? OFFSET ?",
-                    (*params, -1 if limit is None else limit, offset),
-                )
-            ]
+            # A cursor: the page right after (or before) a position, one index range away;
+            # otherwise by offset, which counts past every row before the page.
+            cursor = after or before
+            keyset = f" AND {_KEY} {'>' if after else '<'} (?, ?, ?, ?, ?)" if cursor else ""
+            backwards = before is not None and after is None
+            page_rows = db.execute(
+                f"SELECT {_KEY_COLUMNS} FROM feed_entries WHERE {clause}{keyset} "
+                f"{_REVERSED if backwards else _ORDER} LIMIT ? OFFSET ?",
+                (
+                    *params,
+                    *(cursor.key() if cursor else ()),
+                    -1 if limit is None else limit,
+                    0 if cursor else offset,
+                ),
+            ).fetchall()
+            if backwards:
+                page_rows.reverse()
+            page_ids = [r["notice_id"] for r in page_rows]
             cached = {i: e for i in page_ids if (e := self._cache.get(i)) is not None}
             wanted = [i for i in page_ids if i not in cached]
             items: dict[str, str] = {}
@@ -534,8 +554,11 @@ class StoredProjection:
             cached.get(notice_id) or self._remember(_entry(items[notice_id]))
             for notice_id in page_ids
         )
+        positions = [QueueCursor(*tuple(r)) for r in page_rows]
         return QueueSlice(
             entries=entries,
+            first=positions[0] if positions else None,
+            last=positions[-1] if positions else None,
             total=total,
             awaiting=self._count_status(Status.AWAITING),
             overdue=overdue,
@@ -551,13 +574,24 @@ class StoredProjection:
         return sum(n for k, n in self._counts.items() if k[0] == status.value)
 
 
+def _upgrade(database: PrivateSqlite) -> None:
+    """A database from before keyset paging (PLACE_VERSION 2) kept `received_ms` where the
+    queue now keeps `received_rank`: its item table goes, and every projection is rebuilt
+    from its feed (the version in the rules fingerprint changed too)."""
+    with database.transaction() as db:
+        columns = {r["name"] for r in db.execute("PRAGMA table_info(feed_entries)")}
+        if columns and "received_rank" not in columns:
+            log.info("stored feed projections kept in an older layout: rebuilding from the feeds")
+            db.execute("DROP TABLE feed_entries")
+
+
 def _place_values(place: QueuePlace) -> tuple[object, ...]:
     return (
         place.status,
         place.urgent,
         place.due_ms,
         place.priority,
-        place.received_ms,
+        -place.received_ms,
         place.rag,
         place.agency,
         place.notice_type,

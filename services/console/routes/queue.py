@@ -1,8 +1,12 @@
 """The queue page and the fragment its live updates re-fetch.
 
-GET /queue?show=awaiting|held|all&rag=&agency=&type=&age=&page=N: the filters are plain GET
-parameters (domain/views/queue.py QueueFilters), so the filter form works without script and
-a filtered queue can be bookmarked; pagination links keep them.
+GET /queue?show=awaiting|held|all&rag=&agency=&type=&age=&page=N[&after=C|&before=C]: the
+filters are plain GET parameters (domain/views/queue.py QueueFilters), so the filter form works
+without script and a filtered queue can be bookmarked; pagination links keep them. "Next page"
+and "Previous page" carry the position of the page's last or first row (`after`, `before`:
+keyset paging, queue_index.QueueCursor), so paging through a year of a large MASH costs the
+same on page 10,000 as on page 2; `page` alone (a typed or bookmarked page number) is found by
+counting, and `page` is also what "Page N of M" says.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from starlette.datastructures import QueryParams
 
 from services.console.domain.views import (
     AGE_BANDS,
+    QueueCursor,
     QueueFilter,
     QueueFilters,
     QueuePage,
@@ -33,7 +38,13 @@ _RAGS = frozenset({"RED", "AMBER", "GREEN", "NONE"})
 
 
 def _queue_page(
-    viewer: Viewer, show: QueueFilter, filters: QueueFilters, page_number: int
+    viewer: Viewer,
+    show: QueueFilter,
+    filters: QueueFilters,
+    page_number: int,
+    *,
+    after: QueueCursor | None = None,
+    before: QueueCursor | None = None,
 ) -> QueuePage:
     runtime = viewer.runtime
     size = runtime.settings.page_size
@@ -46,6 +57,8 @@ def _queue_page(
         filters=filters,
         offset=(page_number - 1) * size,
         limit=size,
+        after=after,
+        before=before,
     )
 
 
@@ -77,12 +90,22 @@ def _queue_context(viewer: Viewer, **extra: Any) -> dict[str, Any]:
         wanted = max(1, int(query.get("page", "1")))
     except ValueError:
         wanted = 1
-    result = _queue_page(viewer, show, filters, wanted)
+    after = QueueCursor.decode(query.get("after"))
+    before = None if after else QueueCursor.decode(query.get("before"))
+    result = _queue_page(viewer, show, filters, wanted, after=after, before=before)
     pages = max(1, math.ceil(result.total / viewer.runtime.settings.page_size))
     page_number = min(wanted, pages)
-    if page_number != wanted:  # past the end (the queue shrank): show the last page instead
+    if page_number != wanted or ((after or before) and not result.rows):
+        # Past the end (the queue shrank), or nothing left beside that position: the page
+        # by its number instead.
+        after = before = None
         result = _queue_page(viewer, show, filters, page_number)
     kept = {"show": show.value, **filters.query()}
+    here: dict[str, str | int] = {"page": page_number}
+    if after:
+        here["after"] = after.encode()
+    elif before:
+        here["before"] = before.encode()
     return page_context(
         viewer.request,
         viewer.person,
@@ -97,8 +120,18 @@ def _queue_context(viewer: Viewer, **extra: Any) -> dict[str, Any]:
         overdue=result.overdue,
         held=result.held,
         in_feed=len(viewer.projection),
-        list_query=urlencode(kept),
-        live_src=f"/live/queue?{urlencode({**kept, 'page': page_number})}",
+        live_src=f"/live/queue?{urlencode({**kept, **here})}",
+        # Keyset links: the page after this one's last row, before its first.
+        next_query=urlencode(
+            {**kept, "page": page_number + 1, "after": result.last.encode()}
+            if result.last
+            else {**kept, "page": page_number + 1}
+        ),
+        previous_query=urlencode(
+            {**kept, "page": page_number - 1, "before": result.first.encode()}
+            if result.first and page_number > 2
+            else {**kept, "page": page_number - 1}
+        ),
         nav=show.value,
         # Who is screening or decided each row's contact (the screening ledger).
         screening=viewer.runtime.screening.states(row.notice_id for row in result.rows),

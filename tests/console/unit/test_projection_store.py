@@ -8,13 +8,14 @@ import datetime as dt
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from services.console.domain.deadlines import Timescales
 from services.console.domain.feed import FeedEntry, entry_from_feed_item
 from services.console.domain.projection import Applied, FeedProjection, Projection
-from services.console.domain.views import QueueFilter, queue_page
+from services.console.domain.views import QueueFilter, QueuePage, queue_page
 from services.console.domain.views.queue import QueueFilters
 from services.console.domain.views.triage import Status, triage_of
 from services.console.projection_store import StoredProjection, item_json
@@ -119,6 +120,42 @@ def test_the_stored_queue_is_the_in_memory_queue(tmp_path: Path) -> None:
     assert in_danger == {e.notice_id for e in memory if e.immediate_danger and _open(memory, e)}
 
 
+def test_paging_by_position_walks_the_same_queue_as_paging_by_number(tmp_path: Path) -> None:
+    # "Next page" carries the last row's position and "Previous page" the first's (keyset
+    # paging): walked both ways, in both projections, they give exactly the numbered pages.
+    memory, stored = FeedProjection("mash-manager"), _store(tmp_path)
+    for item in _mixed_feed(seed=11):
+        stored.apply(item)
+        memory.apply(item)
+    for projection in (memory, stored):
+        for show in (QueueFilter.ALL, QueueFilter.AWAITING):
+
+            def page(**at: Any) -> QueuePage:
+                return queue_page(
+                    projection,  # noqa: B023 - called within this iteration only
+                    now=NOW,
+                    timescales=Timescales(),
+                    agencies=AGENCIES,
+                    show=show,  # noqa: B023
+                    limit=7,
+                    **at,
+                )
+
+            by_number: list[QueuePage] = [page(offset=0)]
+            while len(by_number[-1].rows) == 7:
+                by_number.append(page(offset=7 * len(by_number)))
+            rows = [[r.notice_id for r in p.rows] for p in by_number if p.rows]
+            assert len(rows) > 3
+            walked = [page(offset=0)]
+            while walked[-1].last is not None:
+                walked.append(page(after=walked[-1].last))
+            assert [[r.notice_id for r in p.rows] for p in walked if p.rows] == rows
+            back = [by_number[-1] if by_number[-1].rows else by_number[-2]]
+            while back[-1].first is not None:
+                back.append(page(before=back[-1].first))
+            assert [[r.notice_id for r in p.rows] for p in reversed(back) if p.rows] == rows
+
+
 def test_another_subscribers_item_is_refused(tmp_path: Path) -> None:
     stored = _store(tmp_path)
     change = stored.apply(entry(subscriber_id="mash-police-researcher"))
@@ -188,3 +225,18 @@ def test_a_decision_moves_what_it_covers_out_of_the_awaiting_queue(tmp_path: Pat
     made = decision(contact, rag="GREEN")
     assert stored.apply(made).affected == (contact.notice_id,)
     assert awaiting() == []
+
+
+def test_a_projection_kept_in_the_layout_before_keyset_paging_is_rebuilt(tmp_path: Path) -> None:
+    stored = _store(tmp_path)
+    stored.apply_all(_mixed_feed()[:20], topic=TOPIC, partition=0, next_offset=20)
+    database = PrivateSqlite(tmp_path / "console.db")
+    with database.transaction() as db:  # as PLACE_VERSION 2 kept it: received_ms, not rank
+        db.execute("ALTER TABLE feed_entries RENAME COLUMN received_rank TO received_ms")
+        db.execute("UPDATE feed_projections SET rules = 'written under version 2'")
+    database.close()
+    reopened = _store(tmp_path)
+    assert len(reopened) == 0
+    assert reopened.start_offsets(TOPIC) == {}  # read again from the feed's start
+    reopened.apply_all(_mixed_feed()[:20], topic=TOPIC, partition=0, next_offset=20)
+    assert len(reopened) == len(stored)

@@ -40,6 +40,7 @@ from services.console.domain.views.queue import (
     queue_row,
     queue_rows,
 )
+from services.console.domain.views.queue_index import QueueCursor
 from services.console.domain.views.sharing import Marking, WhyView, WithheldView, marking_of
 from services.console.domain.views.triage import (
     RagView,
@@ -63,6 +64,7 @@ __all__ = [
     "FilterOptions",
     "ItemView",
     "Marking",
+    "QueueCursor",
     "QueueFilter",
     "QueueFilters",
     "QueuePage",

@@ -36,6 +36,7 @@ from services.console.domain.views.fields import agency_text
 from services.console.domain.views.queue_index import (
     NOT_RATED,
     UNKNOWN_AGE,
+    QueueCursor,
     QueueIndex,
     QueuePlace,
     age_band,
@@ -212,6 +213,10 @@ class QueuePage:
     held: int = 0
     """How many contacts in the whole feed are held elsewhere (shared as a flag only)."""
     options: FilterOptions = FilterOptions((), ())
+    first: QueueCursor | None = None
+    """Where the page starts in queue order (a "previous page" link's cursor)."""
+    last: QueueCursor | None = None
+    """Where it ends (a "next page" link's cursor)."""
 
 
 def queue_rows(
@@ -255,6 +260,8 @@ def queue_page(
     filters: QueueFilters | None = None,
     offset: int = 0,
     limit: int | None = 50,
+    after: QueueCursor | None = None,
+    before: QueueCursor | None = None,
 ) -> QueuePage:
     """One page of the queue. Ordering needs only each item's triage status, deadline and
     priority (deadlines are cached: they never change); the words are worked out for the
@@ -272,6 +279,8 @@ def queue_page(
             age_band=wanted.age_band,
             offset=offset,
             limit=limit,
+            after=after,
+            before=before,
         )
         return QueuePage(
             rows=tuple(
@@ -283,6 +292,8 @@ def queue_page(
             overdue=found.overdue,
             held=found.held,
             options=_options(found.agencies, found.notice_types),
+            first=found.first,
+            last=found.last,
         )
     # The in-memory projection: the same places the stored queue keeps, worked out here.
     ranked: list[tuple[_Rank, FeedEntry]] = []
@@ -305,10 +316,16 @@ def queue_page(
         types_seen.add(place.notice_type)
         if not wanted.matches(place):
             continue
-        rank = (place.urgent, place.due_ms, place.priority, -place.received_ms, entry.notice_id)
-        ranked.append((rank, entry))
+        ranked.append((QueueCursor.of(place, entry.notice_id).key(), entry))
     ranked.sort(key=lambda r: r[0])
-    chosen = ranked[offset:] if limit is None else ranked[offset : offset + limit]
+    if after is not None:  # the page right after that position
+        ranked_after = [r for r in ranked if r[0] > after.key()]
+        chosen = ranked_after if limit is None else ranked_after[:limit]
+    elif before is not None:  # the page right before it
+        ranked_before = [r for r in ranked if r[0] < before.key()]
+        chosen = ranked_before if limit is None else ranked_before[-limit:]
+    else:
+        chosen = ranked[offset:] if limit is None else ranked[offset : offset + limit]
     rows = tuple(
         queue_row(e, projection, now=now, timescales=timescales, agencies=agencies)
         for _, e in chosen
@@ -321,6 +338,8 @@ def queue_page(
         overdue=overdue,
         held=held,
         options=options,
+        first=QueueCursor(*chosen[0][0]) if chosen else None,
+        last=QueueCursor(*chosen[-1][0]) if chosen else None,
     )
 
 

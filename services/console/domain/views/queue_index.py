@@ -20,6 +20,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -32,6 +33,7 @@ __all__ = [
     "NOT_RATED",
     "NO_DEADLINE_MS",
     "PLACE_VERSION",
+    "QueueCursor",
     "QueueIndex",
     "QueuePlace",
     "QueueSlice",
@@ -40,7 +42,7 @@ __all__ = [
     "rules_fingerprint",
 ]
 
-PLACE_VERSION = 2
+PLACE_VERSION = 3
 """Raise when `queue_place` changes meaning: stored queues are then rebuilt."""
 NO_DEADLINE_MS = 2**62
 """Sorts after every real deadline (the scan's datetime.max)."""
@@ -80,6 +82,50 @@ class QueuePlace:
     agency: str
     notice_type: str
     age_band: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCursor:
+    """A position in queue order: the order key of one row (keyset paging). A "next page"
+    link carries the last row's cursor and a "previous page" link the first's, so a page
+    deep in a million items is found by the index in one step instead of by counting past
+    every row before it. Opaque in a URL, and nothing personal: ranks, times, a notice id."""
+
+    urgent: int
+    due_ms: int
+    priority: int
+    received_rank: int
+    """Minus the received time (ms): newest first as an ascending key."""
+    notice_id: str
+
+    def key(self) -> tuple[int, int, int, int, str]:
+        return (self.urgent, self.due_ms, self.priority, self.received_rank, self.notice_id)
+
+    def encode(self) -> str:
+        return ".".join(str(part) for part in self.key())
+
+    @staticmethod
+    def decode(text: str | None) -> QueueCursor | None:
+        """The cursor a link carried; None for anything malformed (the page starts over)."""
+        if not text or len(text) > 160:
+            return None
+        parts = text.split(".")
+        if len(parts) != 5 or not _NOTICE_ID.fullmatch(parts[4]):
+            return None
+        try:
+            urgent, due_ms, priority, rank = (int(p) for p in parts[:4])
+        except ValueError:
+            return None
+        return QueueCursor(urgent, due_ms, priority, rank, parts[4])
+
+    @staticmethod
+    def of(place: QueuePlace, notice_id: str) -> QueueCursor:
+        return QueueCursor(
+            place.urgent, place.due_ms, place.priority, -place.received_ms, notice_id
+        )
+
+
+_NOTICE_ID = re.compile(r"[0-9A-Za-z:_-]{1,100}")
 
 
 def queue_place(entry: FeedEntry, triage: Triage, timescales: Timescales) -> QueuePlace:
@@ -126,6 +172,9 @@ def rules_fingerprint(timescales: Timescales) -> str:
 @dataclass(frozen=True, slots=True)
 class QueueSlice:
     entries: tuple[FeedEntry, ...]
+    first: QueueCursor | None
+    """The first entry's position (for a "previous page" link); None for an empty slice."""
+    last: QueueCursor | None
     total: int
     """How many items the list and filters matched (all pages)."""
     awaiting: int
@@ -151,8 +200,12 @@ class QueueIndex(Protocol):
         age_band: str | None,
         offset: int,
         limit: int | None,
+        after: QueueCursor | None = None,
+        before: QueueCursor | None = None,
     ) -> QueueSlice:
-        """One page in queue order. `statuses`: the listed statuses (None: every item)."""
+        """One page in queue order. `statuses`: the listed statuses (None: every item).
+        `after` / `before`: the page right after / before that position (`offset` is then
+        ignored)."""
         ...
 
     def in_danger(self) -> list[FeedEntry]:
