@@ -26,10 +26,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.console.domain.access import (
     RefusalReason,
-    Requester,
     research_answered_event,
     research_requested_event,
 )
+from services.console.domain.consultations import notice_viewed_event
 from services.console.domain.decisions import FieldProblem
 from services.console.domain.feed import FeedEntry
 from services.console.domain.labels import NOTICE_TYPE_LABELS, RAG_LABELS, label
@@ -53,6 +53,12 @@ from services.console.domain.views.triage import decision_due_at
 from services.console.routes.agency_checks import offers_for
 from services.console.routes.allocation import undecided_in_ledger
 from services.console.routes.children import child_context
+from services.console.routes.consulted import (
+    not_recorded,
+    purpose_of,
+    record_consultation,
+    requester_of,
+)
 from services.console.routes.dependencies import SignedIn, Viewer
 from services.console.routes.desks import partner_desk, partners_of
 from services.console.routes.forms import csrf_ok
@@ -142,7 +148,7 @@ async def ask(viewer: SignedIn, handle: str) -> Response:
             for partner in partners
         ]
     )
-    requester = _requester(viewer)
+    requester = requester_of(viewer)
     for made_request in made:
         event = research_requested_event(
             access_id=runtime.new_id(), requester=requester, request=made_request, at=now
@@ -155,12 +161,6 @@ async def ask(viewer: SignedIn, handle: str) -> Response:
     request.session["flash"] = f"Agency checks requested of: {asked_now}."
     log.info("agency checks requested", extra={"notice_id": notice_id, "asked": len(made)})
     return RedirectResponse(f"/children/{handle}#research-title", status_code=303)
-
-
-def _requester(viewer: Viewer) -> Requester:
-    person, topology = viewer.person, viewer.runtime.topology
-    subscriber = topology.subscriber(person.subscriber_id) if person.subscriber_id else None
-    return Requester(person.subject, person.roles, subscriber)
 
 
 async def _audited(viewer: Viewer, event: Mapping[str, Any], kind: str) -> bool:
@@ -285,7 +285,20 @@ async def research_check(viewer: SignedIn, request_id: str) -> Response:
     found = await _own_check(viewer, request_id)
     if isinstance(found, Response):
         return found
-    return _check_page(viewer, *found)
+    check, entry = found
+    # The page shows the contact as the partner's feed holds it: a consultation (s62).
+    viewed = notice_viewed_event(
+        access_id=viewer.runtime.new_id(),
+        requester=requester_of(viewer),
+        purpose=purpose_of(viewer),
+        notice_id=entry.notice_id,
+        linkage_key=entry.linkage_key,
+        source_agency=entry.source_agency,
+        at=viewer.runtime.clock(),
+    )
+    if not await record_consultation(viewer, viewed):
+        return not_recorded(viewer)
+    return _check_page(viewer, check, entry)
 
 
 @router.post("/research/{request_id}/findings", response_class=HTMLResponse)
@@ -317,7 +330,7 @@ async def answer(viewer: SignedIn, request_id: str) -> Response:
     assert findings is not None
     event = research_answered_event(
         access_id=runtime.new_id(),
-        requester=_requester(viewer),
+        requester=requester_of(viewer),
         request=check.request,
         findings=findings,
         at=now,

@@ -95,12 +95,14 @@ class Console:
     bus: Bus
     people: Callable[[str | Mapping[str, Any]], contextlib.AbstractAsyncContextManager[Person]]
     runtime: Callable[[], ConsoleRuntime]
+    views: Sent
+    """The consultations (NOTICE_VIEWED, CHILD_VIEWED) the pages logged."""
 
 
 @pytest.fixture
 async def console(tmp_path: Path) -> AsyncIterator[Console]:
     settings = ConsoleSettings(base_url="http://console.test", issuer="http://idp.test")
-    signin, bus = FakeSignIn(), Bus()
+    signin, bus, views = FakeSignIn(), Bus(), Sent()
     projections = feed_projections(
         settings, (CONTACT, NAVIGATOR_CONTACT, S47, RETURNED_LATE, RETURNED_UNKNOWN)
     )
@@ -110,7 +112,13 @@ async def console(tmp_path: Path) -> AsyncIterator[Console]:
         store = PrivateSqlite(tmp_path / "console.sqlite")
         try:
             yield page_runtime(
-                settings, sessions, projections=projections, signin=signin, sent=bus, database=store
+                settings,
+                sessions,
+                projections=projections,
+                signin=signin,
+                sent=bus,
+                database=store,
+                consultations=views,
             )
         finally:
             store.close()
@@ -130,7 +138,7 @@ async def console(tmp_path: Path) -> AsyncIterator[Console]:
                 assert answer.status_code == 303
                 yield Person(http, answer.headers["location"])
 
-        yield Console(bus, person, lambda: app.state.runtime)
+        yield Console(bus, person, lambda: app.state.runtime, views)
 
 
 async def _child_page(manager: Person) -> tuple[str, str]:
@@ -249,6 +257,11 @@ async def test_the_manager_asks_the_partner_answers_and_the_manager_reads_it(
         assert "data-research-open>1<" in listed
         path = await _request_path(navigator)
         opened = (await navigator.http.get(path)).text
+        # Opening the check shows the contact: a consultation, logged before it is shown.
+        viewed = console.views.refusals[-1]
+        assert (viewed["event"], viewed["notice_id"]) == ("NOTICE_VIEWED", NOTICE_ID)
+        assert viewed["actor_roles"] == ["HEALTH_NAVIGATOR"]
+        assert viewed["consultation"]["purpose"] == "PARTNER_RESEARCH"
         # The contact as the navigator's own feed shows it, never the manager's view.
         assert NAVIGATOR_SUMMARY in opened
         assert MANAGER_SUMMARY not in opened
