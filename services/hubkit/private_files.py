@@ -20,6 +20,7 @@ import contextlib
 import fcntl
 import os
 import secrets
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -41,9 +42,14 @@ _PRIVATE_DIR = 0o700
 
 
 def private_dir(path: Path) -> Path:
-    """`path` as a directory readable by its owner only (created if missing)."""
+    """`path` as a directory readable by its owner only (created if missing).
+
+    A shared directory (the sticky bit, like /tmp) is left as it is: a private file made in
+    it is 0600 itself, and making /tmp owner-only would lock every other user out of it
+    (PostgreSQL's initdb, running unprivileged, among them)."""
     path.mkdir(parents=True, exist_ok=True, mode=_PRIVATE_DIR)
-    path.chmod(_PRIVATE_DIR)
+    if not path.stat().st_mode & stat.S_ISVTX:
+        path.chmod(_PRIVATE_DIR)
     return path
 
 

@@ -59,6 +59,18 @@ def test_a_private_dir_is_tightened_even_if_it_existed(tmp_path: Path) -> None:
     assert _mode(private_dir(existing)) == 0o700
 
 
+def test_a_shared_temporary_directory_is_left_open_to_its_users(tmp_path: Path) -> None:
+    # A store put straight in /tmp (a benchmark's --db /tmp/x.sqlite) once made /tmp 0700,
+    # and PostgreSQL's initdb, run unprivileged by the tests, could no longer read its files.
+    shared = tmp_path / "tmp"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    create_private(shared / "secret", b"s")
+    private_dir(shared)
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    assert _mode(shared / "secret") == 0o600
+
+
 def _hold(lock: Path, log: Path, name: str) -> None:
     with exclusive_lock(lock):
         with log.open("a") as handle:
