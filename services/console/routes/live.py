@@ -30,6 +30,7 @@ async def events(viewer: SignedInStream) -> Response:
     ping_s = runtime.settings.sse_ping_s
 
     async def stream() -> AsyncIterator[dict[str, str]]:
+        last = runtime.sessions.load(sid, touch=False) if sid else None
         async with runtime.changes.listen(subscriber_id) as changes:
             yield {"event": "hello", "data": "{}"}
             while True:
@@ -37,9 +38,15 @@ async def events(viewer: SignedInStream) -> Response:
                     change = await asyncio.wait_for(changes.get(), timeout=ping_s)
                 except TimeoutError:
                     change = None
-                if not runtime.sessions.alive(sid):
-                    yield {"event": "signed-out", "data": "{}"}
+                record = runtime.sessions.load(sid, touch=False) if sid else None
+                if record is None:
+                    # Timed out, or ended elsewhere (signed out in another tab): the page says
+                    # which, whichever of this stream and its own idle timer notices first.
+                    timed_out = last is not None and runtime.sessions.seconds_left(last) <= 0
+                    reason = "idle" if timed_out else "ended"
+                    yield {"event": "signed-out", "data": json.dumps({"reason": reason})}
                     return
+                last = record
                 if change is None:
                     yield {"event": "ping", "data": "{}"}
                     continue

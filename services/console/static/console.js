@@ -280,9 +280,11 @@
     if (child && data.child === child.getAttribute("data-live-child")) { refresh(child, false); }
     if (queue && data.announce && status) { status.textContent = data.announce; }
   });
-  source.addEventListener("signed-out", function () {
+  source.addEventListener("signed-out", function (event) {
     source.close();
-    window.location.assign("/signed-out");
+    var ended = {};
+    try { ended = JSON.parse(event.data); } catch (e) { ended = {}; }
+    window.location.assign(ended.reason === "idle" ? "/signed-out?reason=idle" : "/signed-out");
   });
   source.onerror = function () {
     if (indicator) { indicator.classList.add("paused"); indicator.textContent = "Live updates paused; reconnecting."; }
