@@ -73,6 +73,9 @@ CREATE TABLE IF NOT EXISTS console_sessions (
 """
 
 
+_SEEN_WRITE_EVERY_S = 10.0
+
+
 def _id_hash(sid: str) -> str:
     """What a session is kept under: never the id the browser holds."""
     return hashlib.sha256(sid.encode()).hexdigest()
@@ -89,6 +92,8 @@ class SessionRecord:
     last_seen: float
     stored: str = ""
     """The data as last written to the database (JSON): written again only when it differs."""
+    stored_seen: float = 0.0
+    """`last_seen` as last written to the database."""
 
 
 class _SignedInPool:
@@ -117,9 +122,8 @@ class _SignedInPool:
         if row is None:
             return None
         text = str(row["data_json"])
-        record = SessionRecord(
-            json.loads(text), float(row["created_at"]), float(row["last_seen"]), text
-        )
+        seen = float(row["last_seen"])
+        record = SessionRecord(json.loads(text), float(row["created_at"]), seen, text, seen)
         self._memory[key] = record
         return record
 
@@ -131,6 +135,7 @@ class _SignedInPool:
     def _insert(self, key: str, record: SessionRecord) -> None:
         assert self._database is not None
         record.stored = _as_json(record.data)
+        record.stored_seen = record.last_seen
         with self._database.transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO console_sessions VALUES (?, ?, ?, ?)",
@@ -139,7 +144,10 @@ class _SignedInPool:
 
     def touch(self, key: str, record: SessionRecord, now: float) -> None:
         record.last_seen = now
-        if self._database is not None:
+        # Not a write per page: the stored time may lag by a few seconds, which after a
+        # restart only brings the idle limit that much closer; the limit in memory is exact.
+        if self._database is not None and now - record.stored_seen >= _SEEN_WRITE_EVERY_S:
+            record.stored_seen = now
             with self._database.transaction() as db:
                 db.execute(
                     "UPDATE console_sessions SET last_seen = ? WHERE id_sha256 = ?", (now, key)

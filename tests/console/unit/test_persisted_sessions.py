@@ -164,3 +164,22 @@ def test_seconds_left_is_the_sooner_of_the_two_limits() -> None:
     late = 10 * 3600 - 300  # five minutes before the end of the shift
     assert session_seconds_left(created_at=0, last_seen=late, now=late, policy=POLICY) == 300
     assert session_seconds_left(created_at=0, last_seen=0, now=3600, policy=POLICY) == 0
+
+
+def test_activity_is_written_now_and_then_not_on_every_page(tmp_path: Path) -> None:
+    clock = [1_000.0]
+    path = tmp_path / "console.sqlite"
+    store = _store(PrivateSqlite(path), clock)
+    sid = store.create({SIGNED_IN_KEY: PERSON})
+    for _ in range(5):  # five pages within a few seconds: no write
+        clock[0] += 1
+        assert store.load(sid, touch=True) is not None
+    assert _rows(path)[0]["last_seen"] == 1_000.0
+    clock[0] += 10  # a page ten seconds on is written
+    assert store.load(sid, touch=True) is not None
+    assert _rows(path)[0]["last_seen"] == clock[0]
+    # After a restart the session is at most that far behind: still signed in.
+    again = _store(PrivateSqlite(path), clock)
+    record = again.load(sid, touch=False)
+    assert record is not None
+    assert clock[0] - record.last_seen < 10
