@@ -71,3 +71,19 @@ else
   fi
   echo "chromium: installed ($(chromium_version))"
 fi
+
+# WeasyPrint (the family's subject access report as PDF) needs Pango; the report's tests read
+# the PDF back, and poppler-utils (pdftoppm, pdftotext) lets a person look at its pages.
+if ldconfig -p 2>/dev/null | grep -q 'libpango-1.0.so.0' && ldconfig -p 2>/dev/null | grep -q 'libpangoft2-1.0.so.0'; then
+  echo "pango: present"
+else
+  echo "pango: installing Debian's libpango-1.0-0 and libpangoft2-1.0-0 (WeasyPrint)"
+  apt_install libpango-1.0-0
+  apt_install libpangoft2-1.0-0
+fi
+if command -v pdftoppm >/dev/null 2>&1; then
+  echo "poppler-utils: present"
+else
+  echo "poppler-utils: installing Debian's poppler-utils (pdftoppm, pdftotext)"
+  apt_install poppler-utils
+fi

@@ -29,6 +29,7 @@ _ORGANISATION = re.compile(r"[A-Z0-9][A-Z0-9-]{0,31}")
 _RULE_ID = re.compile(r"R[0-9]{1,3}")
 _COUNT = re.compile(r"[0-9]{1,12}")
 _WORD = re.compile(r"[A-Z_]{1,32}")
+_VIEW = re.compile(r"[a-z_]{1,40}")
 
 
 def _matching(form: re.Pattern[str]) -> Callable[[str], str | None]:
@@ -69,6 +70,14 @@ _CANONICAL: Mapping[str, Callable[[str], str | None]] = {
     "tree_size": _matching(_COUNT),
     "old_size": _matching(_COUNT),
     "new_size": _matching(_COUNT),
+    # The figures (figures_api.py): a period in days, disclosure settings, which view.
+    "from": _time,
+    "to": _time,
+    "threshold": _matching(_COUNT),
+    "round_to": _matching(_COUNT),
+    "period": _matching(_VIEW),
+    "format": _matching(_VIEW),
+    "table": _matching(_VIEW),
 }
 _NO_FORM = re.compile(r"(?!)")  # matches nothing: an unknown declared parameter is a digest
 

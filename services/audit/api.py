@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import httpx
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.dependencies.models import Dependant
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
@@ -47,6 +47,7 @@ from services.audit.access_parameters import (
     recorded_roles,
 )
 from services.audit.auth import Claims, ClaimsValidator, RoleTokenValidator
+from services.audit.child_lookup import ChildLookup, ChildLookupSettings, child_lookup_from_settings
 from services.audit.errors import (
     AuditError,
     NotFound,
@@ -55,6 +56,10 @@ from services.audit.errors import (
     StorageError,
 )
 from services.audit.export import consistency_evidence, decision_leaves, inclusion_evidence
+from services.audit.family_approvals import SqliteFamilyApprovals
+from services.audit.family_routes import family_router
+from services.audit.figures_api import figures_router
+from services.audit.ig_session import caller_claims, install_ig_signin
 from services.audit.indexer import (
     AccessEvent,
     EntryKind,
@@ -87,7 +92,6 @@ from services.hubkit.auth import (
     AuthError,
     Forbidden,
     RemoteJwks,
-    bearer_token,
 )
 from services.hubkit.auth_http import auth_error_response
 from services.hubkit.codec import MessageType, SchemaCatalog
@@ -182,7 +186,8 @@ Ctx = Annotated[ApiContext, Depends(_ctx)]
 
 
 async def _claims(request: Request, ctx: Ctx) -> Claims:
-    return await ctx.validator.validate(bearer_token(request.headers.get("authorization")))
+    # A bearer token, or an IG officer's browser session (ig_session.py).
+    return await caller_claims(request)
 
 
 class _RoleMissing(Forbidden):
@@ -250,7 +255,13 @@ def _decode(ctx: ApiContext, leaf: StoredLeaf) -> DecisionPublic | None:
 def _decisions(ctx: ApiContext, query: DecisionQuery) -> DecisionsPublic:
     leaves = ctx.store.find(query)
     items = [d for d in (_decode(ctx, leaf) for leaf in leaves) if d is not None]
-    return DecisionsPublic(count=len(items), limit=query.limit, offset=query.offset, items=items)
+    return DecisionsPublic(
+        returned=len(items),
+        limit=query.limit,
+        offset=query.offset,
+        next_offset=query.offset + len(leaves) if len(leaves) == query.limit else None,
+        items=items,
+    )
 
 
 def _all_for_subject(
@@ -332,14 +343,31 @@ def _query(
     return DecisionQuery(
         decided_from_ms=_ms(decided_from),
         decided_to_ms=_ms(decided_to),
-        limit=min(limit, ctx.settings.query_limit_max),
+        limit=_page_size(ctx, limit),
         offset=offset,
         **filters,
     )
 
 
+def _page_size(ctx: ApiContext, limit: int) -> int:
+    """`limit` as asked, or a 400 naming the maximum: a silently shorter page reads as "that
+    is everything" to an IG officer answering a subject access request."""
+    if limit > ctx.settings.query_limit_max:
+        raise HTTPException(
+            status_code=400,
+            detail=(
+                f"limit {limit} is above the maximum of {ctx.settings.query_limit_max} rows "
+                "per page; ask for at most that and page on with offset (next_offset)"
+            ),
+        )
+    return limit
+
+
 # Shared query parameters.
-Limit = Annotated[int, Query(ge=1, description="Most rows to return (capped by the server).")]
+Limit = Annotated[
+    int,
+    Query(ge=1, description="Most rows to return; above the server's maximum is a 400."),
+]
 Offset = Annotated[int, Query(ge=0)]
 From = Annotated[dt.datetime | None, Query(description="Decided at or after (RFC 3339).")]
 To = Annotated[dt.datetime | None, Query(description="Decided before (RFC 3339).")]
@@ -480,6 +508,21 @@ def recipient_decisions(
     )
 
 
+def _known_child(ctx: ApiContext, keys: frozenset[str] | set[str], changes: Any) -> bool:
+    """Whether the log holds anything about the child: a decision or console access under
+    one of its keys (any time), or a merge or split naming one."""
+    if linkage_history(changes, keys):
+        return True
+    for k in keys:
+        for kind in (None, EntryKind.CONSOLE_ACCESS):
+            query = DecisionQuery(subject_linkage_key=k, limit=1, offset=0)
+            if kind is not None:
+                query = DecisionQuery(kind=kind, subject_linkage_key=k, limit=1, offset=0)
+            if ctx.store.find(query):
+                return True
+    return False
+
+
 def _sar(
     ctx: ApiContext, key: str, decided_from: dt.datetime | None, decided_to: dt.datetime | None
 ) -> SubjectAccessReportPublic:
@@ -487,6 +530,12 @@ def _sar(
     recorded), not only the key asked about."""
     changes = ctx.store.linkage_changes()
     keys = keys_of_child(changes, key)
+    if not _known_child(ctx, keys, changes):
+        # Never an empty "shared 0 times" report a DPO could send to a family (issue 17).
+        raise NotFound(
+            "no child with this reference is in the audit log: check the reference, or find "
+            "the child by name, date of birth or NHS number (/v1/children/find)"
+        )
     return subject_access_report(
         subject_linkage_key=key,
         decisions=[
@@ -573,7 +622,7 @@ def console_access(
 ) -> ConsoleAccessesPublic:
     """Access events from the MASH console (refusals and linkage decisions), signed by the
     console's key, in log order."""
-    limit = min(limit, ctx.settings.query_limit_max)
+    limit = _page_size(ctx, limit)
     items = []
     for leaf in ctx.store.entries_of_kind(EntryKind.CONSOLE_ACCESS, limit=limit, offset=offset):
         try:
@@ -596,7 +645,7 @@ def rejections(
     """Records an audit topic carried that failed its check (unsigned, wrong signer, bad
     signature, wrong schema, free text): why, where, and the digest of their bytes. None of
     them was entered as a decision or an access event."""
-    limit = min(limit, ctx.settings.query_limit_max)
+    limit = _page_size(ctx, limit)
     leaves = ctx.store.entries_of_kind(EntryKind.REJECTED, limit=limit, offset=offset)
     return RejectionsPublic(
         total=ctx.store.count_of_kind(EntryKind.REJECTED),
@@ -690,16 +739,14 @@ def create_app(
     validator: ClaimsValidator | None = None,
     clock_ms: Callable[[], int] = _now_ms,
     new_id: Callable[[], str] = _new_id,
+    child_lookup: ChildLookup | None = None,
 ) -> FastAPI:
     """The IG API. Store, catalog and validator are built at startup from settings unless
     given; a store or validator passed in is not closed by the app."""
     settings = settings or AuditSettings()
     hub = hub or HubSettings()
-    if validator is None and not (settings.jwks_url and settings.token_issuer):
-        raise ValueError(
-            "the IG API needs SAFEHUB_AUDIT_JWKS_URL and SAFEHUB_AUDIT_TOKEN_ISSUER to check "
-            "access tokens"
-        )
+    if validator is None:
+        settings.resolved_token_issuer()  # TokenIssuerMissing now, not at the first request
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -708,12 +755,10 @@ def create_app(
         client: httpx.AsyncClient | None = None
         active_validator = validator
         if active_validator is None:
-            assert settings.jwks_url is not None
-            assert settings.token_issuer is not None
             client = http_client(hub)
             active_validator = RoleTokenValidator(
-                jwks=RemoteJwks(settings.jwks_url, client=client),
-                issuer=settings.token_issuer,
+                jwks=RemoteJwks(settings.resolved_jwks_url(), client=client),
+                issuer=settings.resolved_token_issuer(),
                 audience=settings.token_audience,
                 roles_claim=settings.roles_claim,
             )
@@ -725,9 +770,14 @@ def create_app(
             clock_ms=clock_ms,
             new_id=new_id,
         )
+        # Approved family reports outlive a restart (family_approvals.py).
+        app.state.family_reviews = SqliteFamilyApprovals(
+            settings.resolved_family_approvals_path(hub)
+        )
         try:
             yield
         finally:
+            app.state.family_reviews.close()
             if client is not None:
                 await client.aclose()
             if own_store:
@@ -741,12 +791,26 @@ def create_app(
     )
     app.add_exception_handler(AuthError, auth_error_response)
     app.add_exception_handler(AuditError, _audit_error)
+    install_ig_signin(app, settings, hub)  # /ig/: IG officers sign in with a browser
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     app.include_router(router)
+    # The family's report (issue 17): find the child, review, approve, PDF.
+    app.state.child_lookup = child_lookup or child_lookup_from_settings(
+        ChildLookupSettings(), hub, token_issuer=settings.token_issuer
+    )
+    app.include_router(
+        family_router(
+            audited=_audited,
+            sar=lambda c, k: _sar(c, k, None, None),
+            policies_dir=hub.policies_dir,
+        )
+    )
+    # Prevalence figures and the decision mix (issue 17), as page or CSV.
+    app.include_router(figures_router(audited=_audited, policies_dir=hub.policies_dir))
     return app
 
 

@@ -18,8 +18,9 @@ AuditError
 ├── EvidenceMalformed           a record, proof, export or key file cannot be read
 ├── NotFound                    no leaf / decision / checkpoint with that id or size
 ├── NotYetCheckpointed          the entry exists but no signed checkpoint covers it yet
-└── StorageError                the store is unreachable or inconsistent (retry or page)
-    └── StorageCorrupt          the stored tree disagrees with itself: stop appending
+├── StorageError                the store is unreachable or inconsistent (retry or page)
+│   └── StorageCorrupt          the stored tree disagrees with itself: stop appending
+└── TokenIssuerMissing          the IG API has no identity provider to check tokens against
 
 The edge maps them: the verifier CLI exits 1 on a detected attack (the first nine) and 2 on
 unreadable input; the API answers 404 / 409 / 503; the indexer retries StorageError (without
@@ -58,6 +59,7 @@ __all__ = [
     "SplitViewDetected",
     "StorageCorrupt",
     "StorageError",
+    "TokenIssuerMissing",
 ]
 
 
@@ -96,6 +98,11 @@ class StorageError(AuditError):
 
 class StorageCorrupt(StorageError):
     """The stored tree disagrees with itself; appending further would extend a bad tree."""
+
+
+class TokenIssuerMissing(AuditError):
+    """The IG API was configured without a token issuer (SAFEHUB_AUDIT_TOKEN_ISSUER set
+    empty): it could check no caller, so it does not start."""
 
 
 # The errors that mean "this evidence shows tampering or a forked log", as opposed to

@@ -219,9 +219,14 @@ class DecisionPublic(_Public):
 
 
 class DecisionsPublic(_Public):
-    count: int
+    """One page of decisions matching a query."""
+
+    returned: int
+    """Decisions on this page (not the number matching the query)."""
     limit: int
     offset: int
+    next_offset: int | None = None
+    """Where the next page starts when this page was full; null when there is no more."""
     items: list[DecisionPublic]
 
 
@@ -484,19 +489,29 @@ def _as_datetime(value: Any) -> dt.datetime:
     return _utc(int(value))
 
 
+def _cited(statute: str, value: str | None) -> str | None:
+    """`value` as a citation that names its statute once.
+
+    The policy data writes each basis in full ("UK GDPR Art 6(1)(e) public task", "DPA 2018
+    Part 3 s35(5) ...") and every recorded decision carries that text, while the Avro doc's
+    example is the bare "6(1)(e) public task": prefix the statute only where the value does
+    not already name one (or says there is none), so neither reads "UK GDPR Art UK GDPR Art".
+    """
+    if not value:
+        return None
+    named = ("UK GDPR", "DPA 2018", "Art ", "none")
+    return value if value.startswith(named) else f"{statute} {value}"
+
+
 def _basis(record: Mapping[str, Any]) -> LawfulBasisPublic | None:
     basis = record.get("lawful_basis")
     if not basis:
         return None
     parts = [
-        f"UK GDPR Art {basis['article6']}",
+        _cited("UK GDPR Art", basis["article6"]),
         basis.get("special_category_condition"),
-        f"DPA 2018 Part 3 {basis['dpa_part3']}" if basis.get("dpa_part3") else None,
-        (
-            f"Art 10 {basis['criminal_offence_condition']}"
-            if basis.get("criminal_offence_condition")
-            else None
-        ),
+        _cited("DPA 2018 Part 3", basis.get("dpa_part3")),
+        _cited("UK GDPR Art 10", basis.get("criminal_offence_condition")),
         basis["statutory_gateway"],
         (
             f"recipient's basis: {basis['recipient_basis']}"

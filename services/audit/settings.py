@@ -13,9 +13,13 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.audit.domain.checkpoint import AUDIT_LOG_ORIGIN
+from services.audit.errors import TokenIssuerMissing
 from services.hubkit.settings import HubSettings
 
-__all__ = ["LOG_KEY_NAME", "AuditSettings"]
+__all__ = ["LOCAL_TOKEN_ISSUER", "LOG_KEY_NAME", "AuditSettings"]
+
+# The local identity provider (services/identity, `safehub demo` / `safehub identity serve`).
+LOCAL_TOKEN_ISSUER = "http://127.0.0.1:18205"
 
 # File stem of the log's signing key: <keys_dir>/private/audit-log.pem (0600) and its public
 # half <keys_dir>/trusted/audit-log.pub (PEM) and audit-log.vkey (C2SP verifier key).
@@ -64,15 +68,41 @@ class AuditSettings(BaseSettings):
     # IG query API
     api_host: str = "127.0.0.1"
     api_port: int = 18310  # 18300 is the gateway's ops port
+    # Like every service that checks tokens (hubkit.token_settings), the default is the local
+    # identity provider, so `safehub audit api` works on a local stack with nothing set.
     jwks_url: str | None = Field(
         default=None,
-        description="JWKS of the identity provider whose access tokens the IG API accepts.",
+        description="JWKS of the identity provider whose access tokens the IG API accepts; "
+        "default <token_issuer>/.well-known/jwks.json.",
     )
-    token_issuer: str | None = Field(default=None, description="Required `iss` of tokens.")
+    token_issuer: str | None = Field(
+        default=LOCAL_TOKEN_ISSUER,
+        description="Required `iss` of tokens: the local identity provider or your IdP.",
+    )
     token_audience: str = Field(default="safehub-audit", description="Required `aud` of tokens.")
     roles_claim: str = Field(default="roles", description="Claim holding the caller's roles.")
     ig_role: str = Field(default="IG_OFFICER", description="Role an IG query requires.")
     query_limit_max: int = Field(default=1000, description="Most rows one IG query returns.")
+    # IG officers signing in with a browser (ig_session.py): authorization code + PKCE.
+    public_url: str = Field(
+        default="http://127.0.0.1:18310",
+        description="The IG API's URL as a browser reaches it (moves with api_port); its "
+        "/ig/callback is the sign-in client's redirect URI.",
+    )
+    signin_client_id: str = Field(
+        default="safehub-audit-web",
+        description="The IG API's OIDC client at the identity provider (private_key_jwt).",
+    )
+    signin_client_key: Path | None = Field(
+        default=None,
+        description="That client's private key (ES256 PEM, 0600); default "
+        "<data_dir>/audit/signin-client.pem.",
+    )
+    family_approvals_path: Path | None = Field(
+        default=None,
+        description="SQLite file (0600) of the family reports IG officers approved "
+        "(family_approvals.py); default <data_dir>/audit/family-approvals.sqlite.",
+    )
 
     @field_validator("batch_max_records", "poll_timeout_ms", "query_limit_max")
     @classmethod
@@ -94,6 +124,38 @@ class AuditSettings(BaseSettings):
         if value is not None and not value.startswith(("sqlite:", "postgresql")):
             raise ValueError("the audit store runs on SQLite (sqlite:///...) or PostgreSQL")
         return value
+
+    @field_validator("token_issuer", "jwks_url")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        # An empty variable means "not set"; a trailing slash would double in <issuer>/path.
+        if value is None:
+            return None
+        return value.strip().rstrip("/") or None
+
+    def resolved_token_issuer(self) -> str:
+        """The issuer whose tokens the IG API accepts; TokenIssuerMissing when set empty."""
+        if not self.token_issuer:
+            raise TokenIssuerMissing(
+                "the IG API checks access tokens against an identity provider, and none is set: "
+                "set SAFEHUB_AUDIT_TOKEN_ISSUER (and SAFEHUB_AUDIT_JWKS_URL if its keys are not at "
+                "<issuer>/.well-known/jwks.json), or unset it for the local provider "
+                f"{LOCAL_TOKEN_ISSUER}"
+            )
+        return self.token_issuer
+
+    def resolved_jwks_url(self) -> str:
+        return self.jwks_url or f"{self.resolved_token_issuer()}/.well-known/jwks.json"
+
+    def resolved_signin_client_key(self, hub: HubSettings) -> Path:
+        return self.signin_client_key or hub.data_dir / "audit" / "signin-client.pem"
+
+    def resolved_family_approvals_path(self, hub: HubSettings) -> Path:
+        return self.family_approvals_path or hub.data_dir / "audit" / "family-approvals.sqlite"
+
+    @property
+    def signin_redirect_uri(self) -> str:
+        return f"{self.public_url.rstrip('/')}/ig/callback"
 
     def database_url_for(self, hub: HubSettings) -> str:
         """The configured URL, or the default SQLite file under the hub's data directory."""

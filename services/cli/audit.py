@@ -29,6 +29,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from services.cli import audit_figures
+
 __all__ = ["main", "register", "run"]
 
 EXIT_OK = 0
@@ -110,6 +112,8 @@ def register(subparsers: Any) -> None:
     api = actions.add_parser("api", help="run the IG query API")
     api.add_argument("--host", default=None)
     api.add_argument("--port", type=int, default=None)
+
+    audit_figures.register(actions)  # prevalence, decision-mix (services/cli/audit_figures.py)
 
     hub_side = (
         export,
@@ -319,15 +323,32 @@ def _serve(args: argparse.Namespace) -> int:
     settings = AuditSettings(**overrides)
     hub = HubSettings()
     if args.audit_action == "index":
+        from aiokafka.errors import KafkaConnectionError
+
         from services.audit.service import build_indexer, run_until_signalled
+        from services.hubkit.errors import CredentialsMissing
 
         logging.getLogger("safehub.audit").setLevel(logging.INFO)
-        asyncio.run(run_until_signalled(build_indexer(hub, settings)))
+        try:
+            asyncio.run(run_until_signalled(build_indexer(hub, settings)))
+        except CredentialsMissing as error:
+            print(f"safehub audit: error: {error}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except KafkaConnectionError:
+            print(
+                f"safehub audit: error: cannot reach the broker at {hub.kafka_bootstrap}; "
+                "is the stack up (`safehub stack status`)?",
+                file=sys.stderr,
+            )
+            return EXIT_BAD_INPUT
         return EXIT_OK
     import uvicorn
 
     from services.audit.api import create_app
+    from services.cli.ig import register_ig_clients
     from services.hubkit.tls import server_tls_options
+
+    register_ig_clients(hub, settings)  # with the local identity provider: IG sign-in
 
     uvicorn.run(
         create_app(settings, hub),

@@ -2,8 +2,9 @@
 
 safehub demo                (default) the live hub: gateway, the four agency adapters, the
                             identity provider, the child index (which keys each child the
-                            adapters publish about), the MASH triage console and the CP-IS
-                            lookup,
+                            adapters publish about), the MASH triage console, the CP-IS
+                            lookup, and the audit indexer and IG API (IG officers sign in
+                            at http://127.0.0.1:18310/ig/ or with `safehub ig login`),
                             with synthetic records posted to the adapters' HTTP APIs at a
                             calm rate, as an integrator would (OAuth2 client credentials,
                             private_key_jwt). The records are about the children of the
@@ -47,6 +48,7 @@ __all__ = [
     "HubService",
     "RunningHub",
     "TrafficPlan",
+    "Workers",
     "adapter_path",
     "decision_summary",
     "prepare_hub",
@@ -68,7 +70,8 @@ def register(subparsers: Any) -> None:
         help="run the hub with synthetic traffic and the MASH triage console (Ctrl-C stops)",
         description=(
             "Without --once: runs the gateway, the agency adapters, the identity provider, "
-            "the child index, the MASH triage console and the CP-IS lookup, and keeps "
+            "the child index, the MASH triage console, the CP-IS lookup, the audit indexer "
+            "and the audit IG API, and keeps "
             "posting synthetic records to the adapters. "
             "With --once: runs the same hub, posts one batch of records, prints what each "
             "subscriber received, then stops. Needs the local stack: `safehub stack up`."
@@ -144,6 +147,29 @@ class _Gateway(Protocol):
     def stop(self) -> None: ...
 
 
+class Workers:
+    """Background loops run and stopped as one (the gateway and the audit indexer): if one
+    ends, by failing or otherwise, the others are stopped too, and the hub sees it end."""
+
+    def __init__(self, *workers: _Gateway) -> None:
+        self._workers = workers
+
+    async def run(self) -> None:
+        tasks = [asyncio.create_task(w.run()) for w in self._workers]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.stop()
+            done = await asyncio.gather(*tasks, return_exceptions=True)
+        for outcome in done:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    def stop(self) -> None:
+        for worker in self._workers:
+            worker.stop()
+
+
 class RunningHub:
     """The hub's servers and gateway, running as tasks of this event loop. Nothing stops by
     itself while the hub runs: `ended()` names what has (a failure); `stop()` stops all."""
@@ -194,12 +220,15 @@ def prepare_hub(hub: HubSettings) -> tuple[HubService, ...]:
     from services.adapters.ingest.settings import ADAPTER_PORTS, IDENTITY_PORT
     from services.adapters.police.app import create_app as police_app
     from services.adapters.voluntary_sector.app import create_app as vcs_app
+    from services.audit.api import create_app as audit_app
+    from services.audit.settings import AuditSettings
     from services.childindex.bootstrap import childindex_app
     from services.childindex.secret import provision_linkage_secret
     from services.childindex.settings import ChildIndexSettings
     from services.cli.adapters import ensure_adapter_index_clients
     from services.cli.console import register_local_client
     from services.cli.gateway import ensure_gateway_index_client
+    from services.cli.ig import register_ig_clients
     from services.console.app import create_app as console_app
     from services.console.settings import ConsoleSettings
     from services.cpis.bootstrap import cpis_app
@@ -216,6 +245,8 @@ def prepare_hub(hub: HubSettings) -> tuple[HubService, ...]:
     console = ConsoleSettings()
     register_local_client(hub, console)
     cpis = CpisSettings()
+    audit = AuditSettings()
+    register_ig_clients(hub, audit)
     return (
         HubService("identity", identity_app(hub), IDENTITY_PORT),
         HubService("police adapter", police_app(hub), ADAPTER_PORTS["POLICE"]),
@@ -228,6 +259,8 @@ def prepare_hub(hub: HubSettings) -> tuple[HubService, ...]:
         HubService("CP-IS lookup", cpis_app(hub, cpis), cpis.port),
         # Keys every child the adapters publish about; the only holder of the secret.
         HubService("child index", childindex_app(hub, index), index.port),
+        # The IG officer's queries over the audit log the indexer (start_hub) fills.
+        HubService("audit IG API", audit_app(audit, hub), audit.api_port),
     )
 
 
@@ -276,13 +309,22 @@ async def start_hub(hub: HubSettings, *, engine: str) -> RunningHub:
     provider, the four adapters, the console, the CP-IS lookup and the child index over
     HTTP (`prepare_hub`), and the gateway with `engine`. Returns once every server is
     listening; raises HubNotStarted (with everything stopped) when one cannot start."""
+    import logging
+
     import uvicorn
 
+    from services.audit.service import build_indexer
+    from services.audit.settings import AuditSettings
     from services.hubkit.http_server import SignalFreeServer
     from services.hubkit.tls import server_tls_options
 
     services = prepare_hub(hub)
     gateway = build_gateway(hub, GatewaySettings.model_validate({"engine": engine}))
+    # The audit indexer runs beside the gateway: it fills the log the IG API reads. Its
+    # per-record warnings (a rejected record: kept as a `rejected` leaf, listed by
+    # GET /v1/rejections) would drown the demo's own output on a broker with history.
+    logging.getLogger("safehub.audit").setLevel(logging.ERROR)
+    workers = Workers(gateway, build_indexer(hub, AuditSettings()))
 
     def new_server(service: HubService) -> SignalFreeServer:
         return SignalFreeServer(
@@ -300,7 +342,7 @@ async def start_hub(hub: HubSettings, *, engine: str) -> RunningHub:
             )
         )
 
-    return await serve_hub(services, gateway, new_server=new_server)
+    return await serve_hub(services, workers, new_server=new_server)
 
 
 # ---- synthetic traffic, as the agencies' systems send it (both modes) -------------------
@@ -496,10 +538,15 @@ async def _live(
     print(f"  MASH triage console: {console.base_url}  (open it in a browser)\n")
     print_users(hub, indent="  ")
     print(f"\n  {'identity provider':<30}http://127.0.0.1:{IDENTITY_PORT}")
+    hints = {
+        "CP-IS lookup": "(a clinician's token for it: `safehub cpis token`)",
+        "audit IG API": "(IG officers: sign in at /ig/ in a browser, or `safehub ig login`)",
+    }
     for service in running.services:
         if service.name not in ("identity", "console"):
             print(f"  {service.name:<30}http://127.0.0.1:{service.port}/docs")
-    print(f"  {'':<30}(a clinician's token for it: `safehub cpis token`)")
+            if service.name in hints:
+                print(f"  {'':<30}{hints[service.name]}")
     print(
         "\n  Stop with Ctrl-C. The broker and OPA keep running: `safehub stack down` stops "
         "them.\n\n  Synthetic records posted to the adapters, one every "

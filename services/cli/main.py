@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "cpis": "services.cli.cpis",
     "childindex": "services.cli.childindex",
     "identity": "services.cli.identity",
+    "ig": "services.cli.ig",
 }
 
 

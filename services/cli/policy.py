@@ -27,6 +27,7 @@ from typing import Any
 from services.hubkit.settings import REPO_ROOT, HubSettings
 from services.policy.checks import format_diff, summarise_coverage, summarise_tests
 from services.policy.errors import PolicyToolError
+from services.policy.failed_tests import failed_expressions, render_failure
 from services.stack.artifacts import ensure_opa, ensure_regal
 
 __all__ = ["parse_duration", "register"]
@@ -42,6 +43,17 @@ def parse_duration(text: str) -> dt.timedelta:
     if match is None:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 7d, 36h or 2w")
     return dt.timedelta(**{_UNITS[match[2]]: int(match[1])})
+
+
+def _positive(text: str) -> int:
+    """A count of at least 1 (argparse turns the error into one line and exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive count; give 1 or more")
+    return value
 
 
 def register(subparsers: Any) -> None:
@@ -63,7 +75,9 @@ def register(subparsers: Any) -> None:
     explain.add_argument(
         "notice_file",
         type=Path,
-        help="the notice: JSON, Avro single-object, a signed envelope, or an Avro file",
+        nargs="?",
+        help="the notice: JSON, Avro single-object, a signed envelope, or an Avro file; "
+        "leave out and give --notice-id to explain what the hub decided (from the audit log)",
     )
     explain.add_argument("--subscriber", help="only this subscriber (e.g. school-dsl)")
     explain.add_argument("--engine", choices=["opa", "regopy"], default="opa")
@@ -72,7 +86,11 @@ def register(subparsers: Any) -> None:
         type=Path,
         help="a policy folder or bundle to use instead of what is live (e.g. a candidate)",
     )
-    explain.add_argument("--notice-id", help="which notice of a file holding several")
+    explain.add_argument(
+        "--notice-id",
+        help="which notice of a file holding several; without a file, a notice the hub "
+        "decided, explained from the local audit log",
+    )
 
     simulate = actions.add_parser(
         "simulate", help="replay notices through the current and a candidate policy"
@@ -101,13 +119,13 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="evaluate every notice on its own (slower; no grouping of equivalent notices)",
     )
-    simulate.add_argument("--workers", type=int, default=None, help="opa processes at once")
+    simulate.add_argument("--workers", type=_positive, default=None, help="opa processes at once")
 
     sample = actions.add_parser(
         "sample-notices", help="write a generated week of synthetic notices to an Avro file"
     )
     sample.add_argument("output", type=Path)
-    sample.add_argument("--count", type=int, default=2_500, help="notices (default 2,500)")
+    sample.add_argument("--count", type=_positive, default=2_500, help="notices (default 2,500)")
     sample.add_argument("--seed", type=int, default=1)
     sample.add_argument(
         "--week-start",
@@ -154,20 +172,55 @@ def _test(args: argparse.Namespace) -> int:
     policies = str(settings.policies_dir)
     results = _run([opa, "test", "--format=json", policies])
     try:
-        summary = summarise_tests(json.loads(results.stdout or "[]"))
+        outcomes = json.loads(results.stdout or "[]")
     except json.JSONDecodeError:
-        print(f"opa test could not run:\n{results.stderr.strip()}")
+        outcomes = None
+    if results.returncode not in (0, 2) or not isinstance(outcomes, list):
+        # Not test results (2 means some failed): the policies did not load; OPA says where.
+        print(f"opa test could not run the tests:\n{(results.stderr or results.stdout).strip()}")
         return 1
-    coverage = summarise_coverage(
-        json.loads(_run([opa, "test", "--coverage", "--format=json", policies]).stdout or "{}")
-    )
-    for failure in summary.failed:
-        print(f"FAILED  {failure}")
+    summary = summarise_tests(outcomes)
+    if summary.failed:
+        # `opa test --coverage` prints text, not JSON, when a test fails: report the
+        # failures and say coverage waits for them.
+        for line in _failure_report(opa, policies, outcomes):
+            print(line)
+        print(f"policy tests: {summary.passed} passed, {len(summary.failed)} failed")
+        print("rule coverage: not measured until every test passes")
+        return 1
+    covered = _run([opa, "test", "--coverage", "--format=json", policies])
+    try:
+        coverage = summarise_coverage(json.loads(covered.stdout or "{}"))
+    except json.JSONDecodeError:
+        print(f"opa test --coverage could not run:\n{covered.stderr.strip()}")
+        return 1
     print(f"policy tests: {summary.passed} passed, {len(summary.failed)} failed")
     print(f"rule coverage: {coverage.percent:.1f}% (required {args.min_coverage:.0f}%)")
     for line in coverage.uncovered:
         print(f"  not reached by any test: {line}")
     return 0 if summary.ok and coverage.percent >= args.min_coverage else 1
+
+
+def _failure_report(opa: str, policies: str, outcomes: list[dict[str, Any]]) -> list[str]:
+    """Each failing test by name and file:line, with what it compared.
+
+    The failing tests alone are re-run with `--var-values` in text form: in JSON form that
+    flag adds the whole evaluation trace (tens of megabytes per test).
+    """
+    failing = [r for r in outcomes if r.get("fail") or r.get("error")]
+    names = [f"{r['package']}.{r['name']}" for r in failing]
+    pattern = "^(" + "|".join(re.escape(name) for name in names) + ")$"
+    explained = failed_expressions(
+        _run([opa, "test", "--var-values", "--run", pattern, policies]).stdout
+    )
+    lines: list[str] = []
+    for name, outcome in zip(names, failing, strict=True):
+        where = f"{outcome['location']['file']}:{outcome['location']['row']}"
+        lines += render_failure(name, where, explained.get(name))
+        if outcome.get("error"):
+            lines.append(f"        error: {outcome['error'].get('message', outcome['error'])}")
+        lines.append("")
+    return lines
 
 
 def _lint(_: argparse.Namespace) -> int:
@@ -233,42 +286,120 @@ def _explain(args: argparse.Namespace) -> int:
     from services.policy.report import PolicyLabels, render_decisions
 
     settings = HubSettings()
+    if args.notice_file is None:
+        return _explain_logged(args, settings)
     trusted = settings.keys_dir / "trusted"
     keys = KeyDirectory.load(trusted) if trusted.is_dir() else None
     loaded = read_notice_file(
         args.notice_file, SchemaCatalog(settings.schemas_dir), keys, notice_id=args.notice_id
     )
+    labels: PolicyLabels
     if args.engine == "regopy":
         folder = args.policies or settings.policies_dir
         if not folder.is_dir():
             print("safehub policy: regopy reads a policy folder, not a bundle", file=sys.stderr)
             return 1
+        labels = PolicyLabels.from_data(evaluate.PolicySource.at(folder).contents()[1])
+        if (unknown := _unknown_subscriber(args.subscriber, labels)) is not None:
+            return unknown
         evaluation = evaluate.evaluate_with_regopy(folder, loaded.notice)
-        data = evaluate.PolicySource.at(folder).contents()[1]
     elif args.policies is not None:
         source = evaluate.PolicySource.at(args.policies)
+        labels = PolicyLabels.from_data(source.contents()[1])
+        if (unknown := _unknown_subscriber(args.subscriber, labels)) is not None:
+            return unknown
         evaluation = evaluate.evaluate_one(ensure_opa(settings, print), source, loaded.notice)
-        data = source.contents()[1]
     else:
         from services.hubkit.tls import opa_auth_headers, opa_ssl_context
 
         context = opa_ssl_context(settings)
         verify = True if context is None else context
         headers = opa_auth_headers(settings)
+        data = evaluate.server_data(settings.opa_url, verify=verify, headers=headers)
+        labels = PolicyLabels.from_data(data)
+        if (unknown := _unknown_subscriber(args.subscriber, labels)) is not None:
+            return unknown
         evaluation = evaluate.evaluate_on_server(
             settings.opa_url, loaded.notice, verify=verify, headers=headers
         )
-        data = evaluate.server_data(settings.opa_url, verify=verify, headers=headers)
     lines = render_decisions(
         loaded.notice,
         evaluation.result,
-        labels=PolicyLabels.from_data(data),
+        labels=labels,
         policy=f"{evaluation.revision} ({evaluation.engine})",
         read_from=f"{args.notice_file} ({loaded.provenance})",
         subscriber=args.subscriber,
     )
     print("\n".join(lines))
     return 0
+
+
+def _explain_logged(args: argparse.Namespace, settings: HubSettings) -> int:
+    """`explain --notice-id ID` with no file: the decisions the audit log holds for it."""
+    from sqlalchemy.engine import make_url
+
+    from services.audit.settings import AuditSettings
+    from services.audit.storage_sql import open_store
+    from services.cli.explain_logged import read_logged_decisions, render_logged
+    from services.hubkit.codec import SchemaCatalog
+    from services.policy.evaluate import PolicySource
+    from services.policy.report import PolicyLabels
+
+    if args.notice_id is None:
+        print(
+            "safehub policy: explain needs a notice file, or --notice-id ID to explain a "
+            "notice the hub has decided",
+            file=sys.stderr,
+        )
+        return 2
+    labels = PolicyLabels.from_data(PolicySource.at(settings.policies_dir).contents()[1])
+    if (unknown := _unknown_subscriber(args.subscriber, labels)) is not None:
+        return unknown
+    url = AuditSettings().database_url_for(settings)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").exists():
+        # Never create an empty log where the real one was expected.
+        print(
+            f"safehub policy: no audit store at {parsed.database}; the hub has not logged "
+            "anything here yet (or set SAFEHUB_AUDIT_DATABASE_URL)",
+            file=sys.stderr,
+        )
+        return 1
+    store = open_store(url)
+    try:
+        decisions = read_logged_decisions(
+            store, SchemaCatalog(settings.schemas_dir), args.notice_id
+        )
+    finally:
+        store.close()
+    if not decisions:
+        print(
+            f"safehub policy: the audit log holds no decision for notice {args.notice_id!r}",
+            file=sys.stderr,
+        )
+        return 2
+    where = f"the audit log at {parsed.render_as_string(hide_password=True)}"
+    lines = render_logged(
+        args.notice_id,
+        decisions,
+        read_from=where,
+        rule_summaries=labels.rules,
+        subscriber=args.subscriber,
+    )
+    print("\n".join(lines))
+    return 0
+
+
+def _unknown_subscriber(subscriber: str | None, labels: Any) -> int | None:
+    """Exit 2 with the valid ids on one line when `--subscriber` names no subscriber."""
+    if subscriber is None or subscriber in labels.subscribers:
+        return None
+    print(
+        f"safehub policy: argument --subscriber: {subscriber!r} is not a subscriber of this "
+        f"policy; choose from: {', '.join(sorted(labels.subscribers))}",
+        file=sys.stderr,
+    )
+    return 2
 
 
 # --- simulate ----------------------------------------------------------------------------------
@@ -326,7 +457,8 @@ def _recorded(settings: HubSettings, since: dt.timedelta) -> tuple[list[dict[str
 
 def _simulate(args: argparse.Namespace) -> int:
     from services.policy.evaluate import PolicySource
-    from services.policy.notices_io import iter_notice_file
+    from services.policy.notices_io import count_notices, iter_notice_file
+    from services.policy.progress import tracked
     from services.policy.report import PolicyLabels, render_diff
     from services.policy.simulation import simulate
 
@@ -336,13 +468,16 @@ def _simulate(args: argparse.Namespace) -> int:
     current = PolicySource.at(current_path)
     candidate = PolicySource.at(args.candidate)
     notices: Iterable[Mapping[str, Any]]
+    total: int | None
     if args.file is not None:
         # Streamed: grouping and OPA start while the file is still being read.
         notices, where = iter_notice_file(args.file, json_form=False), f"from {args.file}"
+        total = count_notices(args.file)
     else:
-        notices, where = _recorded(settings, args.since or dt.timedelta(days=7))
+        recorded, where = _recorded(settings, args.since or dt.timedelta(days=7))
+        notices, total = recorded, len(recorded)
     result = simulate(
-        notices,
+        tracked(notices, total=total, stream=sys.stderr),
         opa=opa,
         current=current,
         candidate=candidate,

@@ -5,6 +5,9 @@ GET  /.well-known/jwks.json               public keys that verify access tokens
 GET  /.well-known/openid-configuration    discovery document
 GET  /authorize, POST /authorize          people sign in (authorization code + PKCE;
                                           services/identity/login.py)
+POST /device_authorization, GET/POST /device
+                                          people at a command line sign in (device grant,
+                                          RFC 8628; services/identity/device_login.py)
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from services.identity.authcode import (
     PersonTokenIssuer,
 )
 from services.identity.clients import FileClientRegistry
+from services.identity.device import DeviceAuthorizations, DeviceCodeGrant
+from services.identity.device_login import DeviceRuntime, device_router
 from services.identity.errors import IdentityError, InvalidRequest
 from services.identity.grants import (
     ClientCredentialsGrant,
@@ -121,10 +126,12 @@ async def openid_configuration(request: Request) -> dict[str, Any]:
     return {
         "issuer": settings.issuer,
         "authorization_endpoint": settings.authorization_endpoint,
+        "device_authorization_endpoint": settings.device_authorization_endpoint,
         "token_endpoint": settings.token_endpoint,
         "jwks_uri": settings.jwks_uri,
         "grant_types_supported": runtime.grants.grant_types,
-        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        # "none": public command-line clients of the device grant only (device.py).
+        "token_endpoint_auth_methods_supported": ["private_key_jwt", "none"],
         "token_endpoint_auth_signing_alg_values_supported": list(ACCEPTED_ALGORITHMS),
         "scopes_supported": ["notices:publish", *PERSON_SCOPES],
         "response_types_supported": ["code"],
@@ -147,7 +154,11 @@ async def openid_configuration(request: Request) -> dict[str, Any]:
         "client id, aud=this endpoint's URL, exp within 5 minutes, unique jti (each "
         "assertion is accepted once, ever)>, optional scope and client_id. Authorization "
         "code: the same client authentication, code, redirect_uri, code_verifier, and "
-        "optionally resource (RFC 8707), which must be the API the code was issued for."
+        "optionally resource (RFC 8707), which must be the API the code was issued for. "
+        "Device code (RFC 8628): grant_type=urn:ietf:params:oauth:grant-type:device_code, "
+        "device_code and client_id, from a registered command-line client (public: no client "
+        "authentication); answers authorization_pending, slow_down, expired_token or "
+        "access_denied until the person has approved."
     ),
     response_model=TokenAnswer,
     responses={400: {"model": TokenError}, 401: {"model": TokenError}},
@@ -223,18 +234,24 @@ def create_app(
             throttle=LoginThrottle(),
             clock=clock,
         )
+        person_tokens = PersonTokenIssuer(
+            key=key, settings=identity_settings, users=users, clock=clock, new_id=new_id
+        )
         code_grant = AuthorizationCodeGrant(
-            authenticator=authenticator,
-            codes=codes,
-            issuer=PersonTokenIssuer(
-                key=key, settings=identity_settings, users=users, clock=clock, new_id=new_id
-            ),
-            clock=clock,
+            authenticator=authenticator, codes=codes, issuer=person_tokens, clock=clock
+        )
+        clients = FileClientRegistry(state_dir / "clients")
+        devices = DeviceAuthorizations()
+        app.state.devices = DeviceRuntime(pending=devices, clients=clients)
+        device_grant = DeviceCodeGrant(
+            clients=clients.get, pending=devices, issuer=person_tokens, clock=clock
         )
         app.state.runtime = IdentityRuntime(
             settings=identity_settings,
             grants=GrantRegistry(
-                ClientCredentialsGrant(authenticator=authenticator, issuer=issuer), code_grant
+                ClientCredentialsGrant(authenticator=authenticator, issuer=issuer),
+                code_grant,
+                device_grant,
             ),
             jwks=public_jwks(key),
         )
@@ -257,4 +274,5 @@ def create_app(
     app.include_router(discovery)
     app.include_router(token)
     app.include_router(login_router)
+    app.include_router(device_router)
     return app

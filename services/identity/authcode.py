@@ -37,7 +37,7 @@ from services.identity.oidc import (
     person_may_use,
 )
 from services.identity.settings import IdentitySettings
-from services.identity.users import UserDirectory
+from services.identity.users import User, UserDirectory
 
 __all__ = [
     "AuthorizationCodeGrant",
@@ -118,21 +118,8 @@ class PersonTokenIssuer:
         api = settings.person_apis.get(grant.resource)
         if api is None or not person_may_use(user, allowed_roles=api.roles):
             raise InvalidTarget(f"no token for {grant.resource!r} may be issued to this person")
-        access_claims = person_access_token_claims(
-            issuer=settings.issuer,
-            audience=grant.resource,
-            client_id=grant.client_id,
-            user=user,
-            scopes=grant.scopes,
-            now=now,
-            ttl_s=settings.person_token_ttl_s,
-            token_id=self._new_id(),
-        )
-        access_token = jwt.encode(
-            {"alg": SIGNING_ALGORITHM, "kid": self._key.kid, "typ": "at+jwt"},
-            access_claims,
-            self._key,
-            algorithms=[SIGNING_ALGORITHM],
+        access_token = self._access_token(
+            user, client_id=grant.client_id, resource=grant.resource, scopes=grant.scopes, now=now
         )
         id_claims = id_token_claims(
             issuer=settings.issuer,
@@ -154,6 +141,46 @@ class PersonTokenIssuer:
             expires_in=settings.person_token_ttl_s,
             scope=" ".join(grant.scopes),
             id_token=id_token,
+        )
+
+    def issue_access_token(
+        self, *, subject: str, client_id: str, resource: str, scopes: tuple[str, ...]
+    ) -> TokenResponse:
+        """An access token only (no ID token): for a person signed in at a command line
+        through the device grant (device.py), who has no use for an ID token."""
+        user = self._users.by_subject(subject)
+        if user is None:
+            raise InvalidGrant("the signed-in user no longer exists")
+        api = self._settings.person_apis.get(resource)
+        if api is None or not person_may_use(user, allowed_roles=api.roles):
+            raise InvalidTarget(f"no token for {resource!r} may be issued to this person")
+        token = self._access_token(
+            user, client_id=client_id, resource=resource, scopes=scopes, now=self._clock()
+        )
+        return TokenResponse(
+            access_token=token,
+            expires_in=self._settings.person_token_ttl_s,
+            scope=" ".join(scopes),
+        )
+
+    def _access_token(
+        self, user: User, *, client_id: str, resource: str, scopes: tuple[str, ...], now: float
+    ) -> str:
+        claims = person_access_token_claims(
+            issuer=self._settings.issuer,
+            audience=resource,
+            client_id=client_id,
+            user=user,
+            scopes=scopes,
+            now=now,
+            ttl_s=self._settings.person_token_ttl_s,
+            token_id=self._new_id(),
+        )
+        return jwt.encode(
+            {"alg": SIGNING_ALGORITHM, "kid": self._key.kid, "typ": "at+jwt"},
+            claims,
+            self._key,
+            algorithms=[SIGNING_ALGORITHM],
         )
 
 

@@ -29,11 +29,13 @@ from services.hubkit.jwt_keys import (
     write_private_key,
 )
 from services.hubkit.private_files import write_atomically
+from services.identity.domain import DEVICE_CODE_GRANT
 
 __all__ = [
     "ClientRegistration",
     "FileClientRegistry",
     "RegisteredClient",
+    "ensure_device_client",
     "ensure_service_client",
     "ensure_signin_client",
     "register_client",
@@ -222,4 +224,47 @@ def ensure_service_client(
     clients_dir.mkdir(parents=True, exist_ok=True)
     path = clients_dir / f"{client_id}.json"
     write_atomically(path, json.dumps(registration.to_json(), indent=2) + "\n")
+    return registration
+
+
+def ensure_device_client(
+    *,
+    state_dir: Path,
+    client_id: str,
+    agency: str,
+    resources: tuple[str, ...],
+    now: dt.datetime | None = None,
+) -> ClientRegistration:
+    """Register (or update) a command-line client that signs people in with the device grant
+    (RFC 8628), e.g. `safehub ig login`: a public client (a CLI on a person's machine can keep
+    no secret, so it has no key and authenticates with nothing: `token_endpoint_auth_method`
+    "none"), allowed that grant only, for exactly these APIs (token audiences; the first is the
+    default). Idempotent; used on a local stack."""
+    if not resources:
+        raise ValueError("a client that signs people in needs the API its tokens are for")
+    if not _CLIENT_ID.fullmatch(client_id):
+        raise ValueError(f"client id {client_id!r} must match {_CLIENT_ID.pattern}")
+    clients_dir = state_dir / "clients"
+    existing = FileClientRegistry(clients_dir).get(client_id)
+    extra = {"resources": list(resources), "token_endpoint_auth_method": "none"}
+    if (
+        existing is not None
+        and existing.grant_types == (DEVICE_CODE_GRANT,)
+        and existing.agency == agency
+        and all(existing.extra.get(k) == v for k, v in extra.items())
+    ):
+        return existing
+    registration = ClientRegistration(
+        client_id=client_id,
+        agency=agency,
+        scopes=("openid", "profile", "roles"),
+        jwks={"keys": []},
+        grant_types=(DEVICE_CODE_GRANT,),
+        created_at=(now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
+        extra=extra,
+    )
+    clients_dir.mkdir(parents=True, exist_ok=True)
+    write_atomically(
+        clients_dir / f"{client_id}.json", json.dumps(registration.to_json(), indent=2) + "\n"
+    )
     return registration

@@ -18,12 +18,15 @@ from services.identity.errors import InvalidClient, InvalidScope
 
 __all__ = [
     "CLIENT_ASSERTION_TYPE",
+    "DEVICE_CODE_GRANT",
     "access_token_claims",
     "check_assertion_claims",
     "granted_scopes",
 ]
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+# RFC 8628 3.4: the grant a command-line client polls the token endpoint with (device.py).
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
 
 def _number(claims: Mapping[str, Any], name: str) -> float | None:

@@ -10,9 +10,15 @@ IdentityError                      400 unless stated
 ├── InvalidGrant                   invalid_grant: the authorization code is unknown, used,
 │                                  expired, issued to another client or redirect URI, or
 │                                  the PKCE code verifier does not match
-└── InvalidTarget                  invalid_target (RFC 8707): the token would be for an API
-                                   the client is not registered for, or the person may not
-                                   use, or not the one the code was issued for
+├── InvalidTarget                  invalid_target (RFC 8707): the token would be for an API
+│                                  the client is not registered for, or the person may not
+│                                  use, or not the one the code was issued for
+└── DevicePollError                the device grant's answers while it is polled (RFC 8628
+    │                              3.5): the CLI keeps polling, slows down or gives up
+    ├── AuthorizationPending       authorization_pending: the person has not approved yet
+    ├── SlowDown                   slow_down: polled faster than the interval (+5 s each time)
+    ├── ExpiredToken               expired_token: the device code expired; start again
+    └── AccessDenied               access_denied: the person said no, or may not use the API
 
 AuthorizationRequestError          the /authorize request itself is wrong (RFC 6749 4.1.2.1)
 ├── UnsafeAuthorizationRequest     unknown client or unregistered redirect URI: shown to the
@@ -24,7 +30,11 @@ AuthorizationRequestError          the /authorize request itself is wrong (RFC 6
 from __future__ import annotations
 
 __all__ = [
+    "AccessDenied",
+    "AuthorizationPending",
     "AuthorizationRequestError",
+    "DevicePollError",
+    "ExpiredToken",
     "IdentityError",
     "InvalidClient",
     "InvalidGrant",
@@ -32,6 +42,7 @@ __all__ = [
     "InvalidScope",
     "InvalidTarget",
     "RedirectableAuthorizationError",
+    "SlowDown",
     "UnauthorizedClient",
     "UnsafeAuthorizationRequest",
     "UnsupportedGrantType",
@@ -74,6 +85,26 @@ class InvalidGrant(IdentityError):
 
 class InvalidTarget(IdentityError):
     error = "invalid_target"
+
+
+class DevicePollError(IdentityError):
+    """An answer to a device-code token request that is not a token (RFC 8628 3.5)."""
+
+
+class AuthorizationPending(DevicePollError):
+    error = "authorization_pending"
+
+
+class SlowDown(DevicePollError):
+    error = "slow_down"
+
+
+class ExpiredToken(DevicePollError):
+    error = "expired_token"
+
+
+class AccessDenied(DevicePollError):
+    error = "access_denied"
 
 
 class AuthorizationRequestError(Exception):

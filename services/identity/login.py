@@ -46,14 +46,14 @@ from services.identity.oidc import (
 from services.identity.settings import IdentitySettings
 from services.identity.users import LoginThrottle, PasswordCheckBusy, ThreadedPasswordCheck
 
-__all__ = ["PeopleRuntime", "login_router"]
+__all__ = ["PeopleRuntime", "login_router", "page_headers"]
 
 _HERE = Path(__file__).parent
 _TEMPLATES = Jinja2Templates(directory=str(_HERE / "templates"))
 _TXN_COOKIE = "safehub_idp_txn"
 
 
-def _page_headers(redirect_uri: str | None = None) -> dict[str, str]:
+def page_headers(redirect_uri: str | None = None) -> dict[str, str]:
     """The sign-in page must never be framed (clickjacking), cached or leak its URL onwards.
 
     `form-action` must also allow the client's redirect URI: browsers apply it to the
@@ -107,7 +107,7 @@ def _page(
         "login.html",
         {"txn": txn, "error": error},
         status_code=status,
-        headers=_page_headers(redirect_uri),
+        headers=page_headers(redirect_uri),
     )
 
 
@@ -117,7 +117,7 @@ def _problem(request: Request, message: str, status: int = 400) -> Response:
         "problem.html",
         {"message": message},
         status_code=status,
-        headers=_page_headers(),
+        headers=page_headers(),
     )
 
 

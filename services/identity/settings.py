@@ -78,6 +78,13 @@ class IdentitySettings(BaseSettings):
     code_ttl_s: int = Field(
         default=60, ge=5, le=600, description="Authorization code lifetime (single use)."
     )
+    # People at a command line (device authorization grant, RFC 8628; device.py).
+    device_code_ttl_s: int = Field(
+        default=600, ge=60, le=1800, description="How long a device sign-in may wait for approval."
+    )
+    device_poll_interval_s: int = Field(
+        default=5, ge=1, le=60, description="Least time between a device client's polls."
+    )
     login_ttl_s: int = Field(
         default=600, ge=30, le=3600, description="How long the sign-in form stays valid."
     )
@@ -117,6 +124,15 @@ class IdentitySettings(BaseSettings):
     @property
     def authorization_endpoint(self) -> str:
         return f"{self.issuer}/authorize"
+
+    @property
+    def device_authorization_endpoint(self) -> str:
+        return f"{self.issuer}/device_authorization"
+
+    @property
+    def device_verification_uri(self) -> str:
+        """The page where a person approves a command-line sign-in (RFC 8628 3.3)."""
+        return f"{self.issuer}/device"
 
     @property
     def jwks_uri(self) -> str:

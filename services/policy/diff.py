@@ -177,6 +177,8 @@ class SimulationDiff:
     subscribers: tuple[SubscriberDiff, ...]
     by_type: Mapping[str, int]
     """Notices replayed, by notice type."""
+    rules_fired: frozenset[str] = frozenset()
+    """Rule ids (R1..) any notice made fire under either policy: what the input exercised."""
 
     @property
     def affected(self) -> tuple[SubscriberDiff, ...]:
@@ -194,8 +196,12 @@ def compute_diff(outcomes: Iterable[GroupOutcome]) -> SimulationDiff:
     """Aggregate every group's change, weighted by how many notices the group holds."""
     subscribers: dict[str, SubscriberDiff] = {}
     by_type: Counter[str] = Counter()
+    rules_fired: set[str] = set()
     notices = notices_changed = 0
     for outcome in outcomes:
+        for decision in (*outcome.current.values(), *outcome.candidate.values()):
+            if decision is not None:
+                rules_fired.update(decision.rule_ids)
         size = len(outcome.members)
         notices += size
         for ref in outcome.members:
@@ -239,4 +245,5 @@ def compute_diff(outcomes: Iterable[GroupOutcome]) -> SimulationDiff:
         notices_changed=notices_changed,
         subscribers=tuple(subscribers[sid] for sid in sorted(subscribers)),
         by_type=dict(by_type),
+        rules_fired=frozenset(rules_fired),
     )

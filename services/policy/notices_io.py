@@ -34,6 +34,7 @@ from services.policy.errors import NoticeFileInvalid, NoticeSourceUnavailable
 __all__ = [
     "LoadedNotice",
     "RecordedNotices",
+    "count_notices",
     "iter_notice_file",
     "read_notice_file",
     "read_recorded_notices",
@@ -152,6 +153,28 @@ def iter_notice_file(path: Path, *, json_form: bool = True) -> Iterator[dict[str
         return
     for value in _json_values(path.read_bytes(), path):
         yield _as_notice(value, str(path))
+
+
+def count_notices(path: Path) -> int | None:
+    """How many notices `iter_notice_file` will yield, found cheaply, or None if unknown.
+
+    Avro files: the record counts in the block headers (records are not decoded). JSON
+    Lines: the lines that start an object. A JSON array or an unreadable file: None (a
+    progress display then shows no ETA; reading reports any error properly).
+    """
+    try:
+        with path.open("rb") as handle:
+            if handle.read(4) == _OCF_MAGIC:
+                handle.seek(0)
+                return sum(block.num_records for block in fastavro.block_reader(handle))
+            handle.seek(0)
+            first = handle.read(64).lstrip()[:1]
+            if first != b"{":
+                return None
+            handle.seek(0)
+            return sum(1 for line in handle if line.startswith(b"{"))
+    except (OSError, ValueError, EOFError):
+        return None
 
 
 def write_notice_file(path: Path, notices: Iterable[Mapping[str, Any]], schemas_dir: Path) -> int:

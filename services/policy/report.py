@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from services.hubkit.field_paths import present_paths, withheld_paths
@@ -21,6 +21,7 @@ __all__ = [
     "PolicyLabels",
     "render_decisions",
     "render_diff",
+    "render_unexercised",
     "short_key",
 ]
 
@@ -52,6 +53,24 @@ def _strings(value: Any) -> dict[str, str]:
     return {str(k): v for k, v in value.items() if isinstance(v, str)}
 
 
+_RULE_PART_KINDS = ("grants", "restrictions", "vetoes", "refusals")
+
+
+def _rule_parts(rules: Any) -> dict[str, tuple[str, ...]]:
+    parts: dict[str, list[str]] = {}
+    for kind in _RULE_PART_KINDS:
+        entries = _get(rules, kind) if isinstance(rules, Mapping) else None
+        for name, entry in entries.items() if isinstance(entries, Mapping) else ():
+            ids = entry.get("rule_ids") if isinstance(entry, Mapping) else None
+            for rule_id in ids if isinstance(ids, list) else ():
+                parts.setdefault(str(rule_id), []).append(str(name))
+    return {rule_id: tuple(sorted(names)) for rule_id, names in parts.items()}
+
+
+def _rule_order(rule_id: str) -> tuple[int, str]:
+    return (len(rule_id), rule_id)
+
+
 @dataclass(frozen=True, slots=True)
 class PolicyLabels:
     """The words a policy uses for its fields, roles, purposes, clauses and rules."""
@@ -63,6 +82,9 @@ class PolicyLabels:
     rules: Mapping[str, str]
     notice_types: Mapping[str, str]
     subscribers: Mapping[str, Mapping[str, Any]]
+    rule_parts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Rule id -> the named grants, restrictions, vetoes and refusals in rules/data.json
+    that report it (a decision names only the rule ids, not these parts)."""
 
     @staticmethod
     def from_data(data: Mapping[str, Any]) -> PolicyLabels:
@@ -81,6 +103,7 @@ class PolicyLabels:
                 if isinstance(v, Mapping)
             },
             subscribers=dict(subscribers) if isinstance(subscribers, Mapping) else {},
+            rule_parts=_rule_parts(_get(data, "safehub", "rules")),
         )
 
     def field(self, path: str) -> str:
@@ -279,4 +302,27 @@ def render_diff(
     unchanged = [s.subscriber_id for s in diff.subscribers if not s.changed]
     if unchanged:
         lines += ["", *_wrap("No change for:", ", ".join(unchanged), indent=0)]
+    return lines + render_unexercised(diff.rules_fired, labels=labels)
+
+
+def render_unexercised(fired: Iterable[str], *, labels: PolicyLabels) -> list[str]:
+    """A warning naming every rule no notice of the input made fire under either policy.
+
+    A replay can only show changes to rules its notices reach: a week with no
+    police-confidential account says "no change" for R5 however R5 was edited.
+    """
+    known = set(labels.rules) | set(labels.rule_parts)
+    missing = sorted(known - set(fired), key=_rule_order)
+    if not missing:
+        return []
+    warning = (
+        f"Warning: not exercised by this input: {len(missing)} of {len(known)} rules. No notice "
+        "made these fire under either policy, so 'no change' says nothing about them:"
+    )
+    lines = ["", *textwrap.wrap(warning, width=_WIDTH)]
+    for rule_id in missing:
+        summary = labels.rules.get(rule_id, "(no summary in isa/data.json)")
+        parts = labels.rule_parts.get(rule_id)
+        text = f"{summary} [rules/data.json: {', '.join(parts)}]" if parts else summary
+        lines += _wrap(rule_id, text, label_width=5)
     return lines

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from joserfc.jwk import OKPKey
 
 from services.audit.api import ACCESS_LEAF_HEADER, create_app
-from services.audit.errors import StorageError
+from services.audit.errors import StorageError, TokenIssuerMissing
 from services.audit.indexer import EntryKind, LogEntry, SourcePosition, decode_access
 from services.audit.linkage import MODEL_DECIDER
 from services.audit.settings import AuditSettings
@@ -355,6 +355,8 @@ def test_checkpoint_and_consistency_endpoints(
     assert unknown.status_code == 404
 
 
-def test_the_api_refuses_to_start_without_token_settings(log_url: str) -> None:
-    with pytest.raises(ValueError, match="JWKS"):
-        create_app(AuditSettings(database_url=log_url))
+def test_the_api_refuses_to_start_without_a_token_issuer(log_url: str) -> None:
+    # Unset, it is the local identity provider (tests/cli/unit/test_audit_serve_errors.py);
+    # set empty, nobody could be checked, so the API does not start.
+    with pytest.raises(TokenIssuerMissing, match="SAFEHUB_AUDIT_TOKEN_ISSUER"):
+        create_app(AuditSettings(database_url=log_url, token_issuer=""))

@@ -12,8 +12,16 @@ from pathlib import Path
 import pytest
 
 from services.adapters.ingest.settings import ADAPTER_PORTS, IDENTITY_PORT
+from services.audit.settings import AuditSettings
 from services.childindex.settings import ChildIndexSettings
-from services.cli.demo import HubNotStarted, HubService, decision_summary, prepare_hub, serve_hub
+from services.cli.demo import (
+    HubNotStarted,
+    HubService,
+    Workers,
+    decision_summary,
+    prepare_hub,
+    serve_hub,
+)
 from services.console.settings import ConsoleSettings
 from services.cpis.settings import CpisSettings
 from services.gateway.settings import GatewaySettings
@@ -22,7 +30,11 @@ from services.hubkit.settings import HubSettings
 
 @pytest.fixture(autouse=True)
 def _local_identity(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("SAFEHUB_IDENTITY_ISSUER", "SAFEHUB_IDENTITY_STATE_DIR"):
+    for name in (
+        "SAFEHUB_IDENTITY_ISSUER",
+        "SAFEHUB_IDENTITY_STATE_DIR",
+        "SAFEHUB_AUDIT_TOKEN_ISSUER",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -149,6 +161,7 @@ def test_every_service_is_wired_with_its_clients_registered_locally(tmp_path: Pa
         "console": ConsoleSettings().port,
         "CP-IS lookup": CpisSettings().port,
         "child index": ChildIndexSettings().port,
+        "audit IG API": AuditSettings().api_port,
     }
     assert len({s.port for s in services}) == len(services)
     clients = tmp_path / "identity" / "clients"
@@ -162,6 +175,10 @@ def test_every_service_is_wired_with_its_clients_registered_locally(tmp_path: Pa
         "children:search",
     ]
     assert "safehub-console" in scopes
+    # The IG officer's ways into the audit API: the CLI's device grant, the browser sign-in.
+    grants = {p.stem: json.loads(p.read_text())["grant_types"] for p in clients.glob("*.json")}
+    assert grants["safehub-ig-cli"] == ["urn:ietf:params:oauth:grant-type:device_code"]
+    assert grants["safehub-audit-web"] == ["authorization_code"]
     for agency in ("police", "health", "childrens-services", "voluntary-sector"):
         assert scopes[f"adapter-{agency}"] == ["children:resolve"]
     # The index's own secret, provisioned once and kept.
@@ -198,3 +215,18 @@ def test_the_batch_summary_counts_notices_children_rejections_and_outcomes() -> 
         "decided 3 notices about 2 children, rejected 1 (DUPLICATE_NOTICE 1); "
         "outcomes {'DENY': 1, 'PARTIAL': 1, 'PERMIT': 2}"
     )
+
+
+async def test_workers_run_and_stop_as_one_and_a_failure_stops_the_other() -> None:
+    gateway, indexer = _Gateway(), _Gateway()
+    workers = Workers(gateway, indexer)
+    running = asyncio.create_task(workers.run())
+    await asyncio.sleep(0.01)
+    workers.stop()
+    await running
+    assert gateway.stopped
+    assert indexer.stopped
+    healthy = _Gateway()
+    with pytest.raises(ConnectionError):
+        await Workers(healthy, _Gateway(fails=True)).run()
+    assert healthy.stopped

@@ -87,9 +87,15 @@ async def test_discovery_document(env: Env) -> None:
     document = (await env.http.get("/.well-known/openid-configuration")).json()
     assert document["issuer"] == SETTINGS.issuer
     assert document["token_endpoint"] == SETTINGS.token_endpoint
-    assert document["token_endpoint_auth_methods_supported"] == ["private_key_jwt"]
-    # People sign in with the authorization-code grant (tests/console/unit/test_oidc_provider.py).
-    assert document["grant_types_supported"] == ["authorization_code", "client_credentials"]
+    # "none" only for public command-line clients of the device grant (test_device_grant.py).
+    assert document["token_endpoint_auth_methods_supported"] == ["private_key_jwt", "none"]
+    # People sign in with the authorization-code grant (tests/console/unit/test_oidc_provider.py)
+    # or, at a command line, the device grant.
+    assert document["grant_types_supported"] == [
+        "authorization_code",
+        "client_credentials",
+        "urn:ietf:params:oauth:grant-type:device_code",
+    ]
     jwks = (await env.http.get("/.well-known/jwks.json")).json()
     assert all("d" not in key for key in jwks["keys"])  # public keys only
 

@@ -150,13 +150,21 @@ def test_cli_simulate_prints_the_diff(
             str(POLICIES),
         ]
     )
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert code == 0
     subscribers = len(json.loads((POLICIES / "safehub/subscribers/data.json").read_text()))
     assert (
         f"Result: 5 of 11 notices (45.5%) would be decided differently, for 1 of {subscribers}"
         in out
     )
+    # Not a terminal: one plain progress line on stderr, with the total counted up front.
+    assert "simulate: 11 of 11 notices read (100%)" in captured.err
+    # The week holds no sexual-health, trafficking, CP-IS or police intelligence notice.
+    warning = out[out.index("Warning: not exercised by this input") :]
+    rows = {line.split()[0] for line in warning.splitlines()[1:] if line.startswith("  R")}
+    assert {"R4", "R5", "R12", "R13"} <= rows
+    assert not {"R9", "R15"} & rows  # Operation Encompass and its refusals did fire
     assert "Notices newly withheld: 3 (DOMESTIC_ABUSE_INCIDENT 3)" in out
     assert "PARTIAL -> DENY" in out
     assert "No change for:" in out
@@ -180,6 +188,20 @@ def test_cli_explain_before_and_after(
     assert "R9" in after
     assert main([*argv, "--engine", "regopy", "--policies", str(no_sixth_forms)]) == 0
     assert "DENY" in capsys.readouterr().out
+
+
+def test_cli_explain_lists_the_subscribers_for_an_unknown_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    notice = tmp_path / "notice.json"
+    notice.write_text(json.dumps(_week()[0]))
+    argv = ["policy", "explain", str(notice), "--subscriber", "nobody"]
+    assert main([*argv, "--policies", str(POLICIES)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1
+    subscribers = json.loads((POLICIES / "safehub/subscribers/data.json").read_text())
+    assert f"choose from: {', '.join(sorted(subscribers))}" in captured.err
 
 
 def test_cli_explain_on_the_live_opa_names_the_served_revision(

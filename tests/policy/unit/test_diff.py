@@ -14,7 +14,7 @@ from services.policy.diff import (
     notice_ref,
     read_decisions,
 )
-from services.policy.report import PolicyLabels, render_diff, short_key
+from services.policy.report import PolicyLabels, render_diff, render_unexercised, short_key
 
 BASIS = {"article6": "Art 6(1)(e)", "statutory_gateway": "CA 2004 s11"}
 NONE = {"article6": "none: nothing disclosed", "statutory_gateway": "none: nothing disclosed"}
@@ -165,3 +165,24 @@ def test_rendered_diff_names_notices_by_id_and_key_never_by_name() -> None:
     assert f"notice n0 (VCS_UPDATE), child {'0' * 16}…" in text
     assert "DENY -> PARTIAL" in text
     assert "Avery" not in text
+
+
+def test_unexercised_rules_are_named_with_their_summary() -> None:
+    data = {
+        "safehub": {
+            "isa": {"rules": {"R4": "Sexual health stays with the navigator.", "R9": "Encompass."}},
+            "rules": {
+                "vetoes": {"sensitive_health_setting": {"rule_ids": ["R4"]}},
+                "grants": {"operation_encompass": {"rule_ids": ["R9"]}},
+            },
+        }
+    }
+    labels = PolicyLabels.from_data(data)
+    text = "\n".join(render_unexercised({"R9", "R15"}, labels=labels))
+    assert "not exercised by this input: 1 of 2 rules" in text
+    assert (
+        "R4   Sexual health stays with the navigator. [rules/data.json: sensitive_health_setting]"
+        in text
+    )
+    assert "R9 " not in text
+    assert render_unexercised({"R4", "R9"}, labels=labels) == []
