@@ -339,7 +339,7 @@ async def test_the_ig_api_shows_rejections_and_console_access_events_apart_from_
     assert event["access_id"] == genuine["access_id"]
     assert event["refusal_reason"] == "NOT_IN_FEED"
     assert event["signed_by"] == console_key.key_id
-    assert decisions["count"] == 0  # neither is a decision
+    assert decisions["returned"] == 0  # neither is a decision
 
 
 # -- 4. free text in requests never reaches the log -------------------------------------------
