@@ -64,11 +64,13 @@ __all__ = [
     "Requester",
     "access_refused_event",
     "child_searched_event",
+    "console_access_event",
     "linkage_decided_event",
     "linkage_decision_access_id",
     "recorded_requester",
     "research_answered_event",
     "research_requested_event",
+    "text_digest",
     "well_formed_notice_id",
 ]
 
@@ -76,8 +78,8 @@ __all__ = [
 _LINKAGE_DECISIONS = uuid.UUID("6d1f4f0e-3c1a-5b7e-9a59-5afe11a6e000")
 
 
-# The fields only views and amendments fill (domain/consultations.py).
-_NOT_A_VIEW: dict[str, Any] = {"consultation": None, "amendment": None}
+# The parts of a ConsoleAccess event that say what happened; each event fills at most one.
+_PARTS = ("linkage", "search", "research", "consultation", "amendment")
 
 
 class RefusalReason(StrEnum):
@@ -108,6 +110,41 @@ def well_formed_notice_id(value: str) -> str | None:
         return None
 
 
+def console_access_event(
+    *,
+    access_id: str,
+    event: str,
+    requester: Requester,
+    at: dt.datetime,
+    notice_id: str | None = None,
+    refusal_reason: RefusalReason | None = None,
+    **part: dict[str, Any],
+) -> dict[str, Any]:
+    """One ConsoleAccess event (schemas/avro/safehub.audit.ConsoleAccess.avsc): who, when,
+    the notice (only in its canonical UUID form; any other text becomes None) and the one
+    part (`linkage=`, `search=`, `research=`, `consultation=` or `amendment=`) that says
+    what happened; every other part is None, as the schema's strict encoder needs."""
+    unknown = set(part) - set(_PARTS)
+    if unknown:
+        raise ValueError(f"not a part of a console access event: {sorted(unknown)}")
+    return {
+        "access_id": str(uuid.UUID(access_id)),
+        "event": event,
+        "refusal_reason": None if refusal_reason is None else refusal_reason.value,
+        "at": at,
+        **recorded_requester(requester),
+        "notice_id": None if notice_id is None else well_formed_notice_id(notice_id),
+        "retention_review_date": retention_review_date(at),
+        **{name: part.get(name) for name in _PARTS},
+    }
+
+
+def text_digest(text: str) -> str:
+    """How free text (a rationale, a reason, a question, findings) is recorded: its SHA-256
+    only, since it may name people."""
+    return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def access_refused_event(
     *,
     access_id: str,
@@ -116,22 +153,15 @@ def access_refused_event(
     notice_id: str | None,
     at: dt.datetime,
 ) -> dict[str, Any]:
-    """A ConsoleAccess event (schemas/avro/safehub.audit.ConsoleAccess.avsc), ACCESS_REFUSED.
-
-    `notice_id` is kept only in its canonical UUID form; any other text becomes None."""
-    return {
-        "access_id": str(uuid.UUID(access_id)),
-        "event": "ACCESS_REFUSED",
-        "refusal_reason": reason.value,
-        "at": at,
-        **_who(requester),
-        "notice_id": None if notice_id is None else well_formed_notice_id(notice_id),
-        "retention_review_date": retention_review_date(at),
-        "linkage": None,
-        "search": None,
-        "research": None,
-        **_NOT_A_VIEW,
-    }
+    """A ConsoleAccess event, ACCESS_REFUSED."""
+    return console_access_event(
+        access_id=access_id,
+        event="ACCESS_REFUSED",
+        requester=requester,
+        at=at,
+        notice_id=notice_id,
+        refusal_reason=reason,
+    )
 
 
 def child_searched_event(
@@ -149,27 +179,22 @@ def child_searched_event(
     date of birth are few enough guesses to recover from an unkeyed digest, and this log is
     kept for years. The kinds of identifier used are (a search by NHS number and one by
     name alone are judged differently)."""
-    return {
-        "access_id": str(uuid.UUID(access_id)),
-        "event": "CHILD_SEARCHED",
-        "refusal_reason": None,
-        "at": at,
-        **_who(requester),
-        "notice_id": None,
-        "retention_review_date": retention_review_date(at),
-        "linkage": None,
-        "search": {
+    return console_access_event(
+        access_id=access_id,
+        event="CHILD_SEARCHED",
+        requester=requester,
+        at=at,
+        search={
             "purpose": query.purpose.value,
             "identifiers_used": [kind.value for kind in query.identifiers_used],
             "index_matches": index_matches,
             "children_shown": [recorded_token(key, CHILD_KEY_FORM) for key in children_shown],
         },
-        "research": None,
-        **_NOT_A_VIEW,
-    }
+    )
 
 
-def _who(requester: Requester) -> dict[str, Any]:
+def recorded_requester(requester: Requester) -> dict[str, Any]:
+    """The "who" of every console access event: actor, roles and feed, in bounded forms."""
     subscriber = requester.subscriber
     return {
         "actor": recorded_token(requester.subject, ACTOR_FORM),
@@ -184,11 +209,6 @@ def _who(requester: Requester) -> dict[str, Any]:
             "team": subscriber.team,
         },
     }
-
-
-def recorded_requester(requester: Requester) -> dict[str, Any]:
-    """The "who" of every console access event: actor, roles and feed, in bounded forms."""
-    return _who(requester)
 
 
 def linkage_decision_access_id(review_id: str, subject: str) -> str:
@@ -209,16 +229,12 @@ def linkage_decided_event(
     at: dt.datetime,
 ) -> dict[str, Any]:
     """A ConsoleAccess event, LINKAGE_DECIDED: `requester` answered review `review_id`."""
-    digest = hashlib.sha256(rationale.encode("utf-8", "surrogatepass")).hexdigest()
-    return {
-        "access_id": linkage_decision_access_id(review_id, requester.subject),
-        "event": "LINKAGE_DECIDED",
-        "refusal_reason": None,
-        "at": at,
-        **_who(requester),
-        "notice_id": None,
-        "retention_review_date": retention_review_date(at),
-        "linkage": {
+    return console_access_event(
+        access_id=linkage_decision_access_id(review_id, requester.subject),
+        event="LINKAGE_DECIDED",
+        requester=requester,
+        at=at,
+        linkage={
             "review_id": recorded_token(review_id, REVIEW_ID_FORM),
             "left_child_key": recorded_token(left_child_key, CHILD_KEY_FORM),
             "right_child_key": recorded_token(right_child_key, CHILD_KEY_FORM),
@@ -227,16 +243,9 @@ def linkage_decided_event(
             if surviving_child_key is None
             else recorded_token(surviving_child_key, CHILD_KEY_FORM),
             "match_probability": match_probability,
-            "rationale_sha256": f"sha256:{digest}",
+            "rationale_sha256": text_digest(rationale),
         },
-        "search": None,
-        "research": None,
-        **_NOT_A_VIEW,
-    }
-
-
-def _text_digest(text: str) -> str:
-    return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    )
 
 
 def _research_event(
@@ -251,28 +260,23 @@ def _research_event(
     answer = None
     if findings is not None:
         answer = "NOTHING_KNOWN" if findings.nothing_known else "INFORMATION_HELD"
-    return {
-        "access_id": str(uuid.UUID(access_id)),
-        "event": event,
-        "refusal_reason": None,
-        "at": at,
-        **_who(requester),
-        "notice_id": well_formed_notice_id(request.notice_id),
-        "retention_review_date": retention_review_date(at),
-        "linkage": None,
-        "search": None,
-        "research": {
+    return console_access_event(
+        access_id=access_id,
+        event=event,
+        requester=requester,
+        at=at,
+        notice_id=request.notice_id,
+        research={
             "request_id": str(uuid.UUID(request.request_id)),
             "partner": request.partner,
             "child_key": recorded_token(request.child_key, CHILD_KEY_FORM),
             "due_by": request.due_by,
-            "question_sha256": None if request.question is None else _text_digest(request.question),
+            "question_sha256": None if request.question is None else text_digest(request.question),
             "answer": answer,
             "partner_rag": None if findings is None else findings.partner_rag,
-            "findings_sha256": None if findings is None else _text_digest(findings.findings),
+            "findings_sha256": None if findings is None else text_digest(findings.findings),
         },
-        **_NOT_A_VIEW,
-    }
+    )
 
 
 def research_requested_event(

@@ -18,19 +18,18 @@ nothing new are covered by the views they summarise or repeat.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import uuid
 from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
 
-from services.console.domain.access import Requester, recorded_requester, well_formed_notice_id
-from services.hubkit.audit_trail import (
-    CHILD_KEY_FORM,
-    ROLE_FORM,
-    recorded_token,
-    retention_review_date,
+from services.console.domain.access import (
+    Requester,
+    console_access_event,
+    text_digest,
+    well_formed_notice_id,
 )
+from services.hubkit.audit_trail import CHILD_KEY_FORM, ROLE_FORM, recorded_token
 from services.hubkit.topology import SubscriberEntry
 
 __all__ = [
@@ -80,8 +79,7 @@ def consultation_purpose(
 
 def notice_ids_digest(notice_ids: Iterable[str]) -> str:
     """'sha256:' + hex SHA-256 of the ids, sorted and joined with a line feed."""
-    joined = "\n".join(sorted(notice_ids))
-    return "sha256:" + hashlib.sha256(joined.encode("utf-8", "surrogatepass")).hexdigest()
+    return text_digest("\n".join(sorted(notice_ids)))
 
 
 def _consultation(
@@ -109,30 +107,32 @@ def _consultation(
     }
 
 
-def _event(
+def _one_notice_event(
+    event: str,
     *,
     access_id: str,
-    event: str,
     requester: Requester,
-    notice_id: str | None,
+    purpose: ConsultationPurpose,
+    notice_id: str,
+    linkage_key: str,
+    source_agency: str,
     at: dt.datetime,
-    consultation: dict[str, Any] | None = None,
-    amendment: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    return {
-        "access_id": str(uuid.UUID(access_id)),
-        "event": event,
-        "refusal_reason": None,
-        "at": at,
-        **recorded_requester(requester),
-        "notice_id": None if notice_id is None else well_formed_notice_id(notice_id),
-        "retention_review_date": retention_review_date(at),
-        "linkage": None,
-        "search": None,
-        "research": None,
-        "consultation": consultation,
-        "amendment": amendment,
-    }
+    return console_access_event(
+        access_id=access_id,
+        event=event,
+        requester=requester,
+        at=at,
+        notice_id=notice_id,
+        consultation=_consultation(
+            purpose=purpose,
+            subject_linkage_key=linkage_key,
+            child_keys=[linkage_key],
+            notice_ids=[notice_id],
+            source_agencies=[source_agency],
+            live_update=False,
+        ),
+    )
 
 
 def notice_viewed_event(
@@ -146,20 +146,15 @@ def notice_viewed_event(
     at: dt.datetime,
 ) -> dict[str, Any]:
     """NOTICE_VIEWED: `requester` opened one notice of their feed (GET /items/{id})."""
-    return _event(
+    return _one_notice_event(
+        "NOTICE_VIEWED",
         access_id=access_id,
-        event="NOTICE_VIEWED",
         requester=requester,
+        purpose=purpose,
         notice_id=notice_id,
+        linkage_key=linkage_key,
+        source_agency=source_agency,
         at=at,
-        consultation=_consultation(
-            purpose=purpose,
-            subject_linkage_key=linkage_key,
-            child_keys=[linkage_key],
-            notice_ids=[notice_id],
-            source_agencies=[source_agency],
-            live_update=False,
-        ),
     )
 
 
@@ -176,11 +171,10 @@ def child_viewed_event(
     """CHILD_VIEWED: `requester` was shown the chronology of the child the index keeps as
     `child_key`; `shown` is (notice id, linkage key, source agency) for every entry."""
     entries = list(shown)
-    return _event(
+    return console_access_event(
         access_id=access_id,
         event="CHILD_VIEWED",
         requester=requester,
-        notice_id=None,
         at=at,
         consultation=_consultation(
             purpose=purpose,
@@ -205,20 +199,15 @@ def danger_acknowledged_event(
 ) -> dict[str, Any]:
     """DANGER_ACKNOWLEDGED: `requester` said "I have seen this" on an immediate-danger alert
     (the alert names the child and summarises the contact: a consultation of it)."""
-    return _event(
+    return _one_notice_event(
+        "DANGER_ACKNOWLEDGED",
         access_id=access_id,
-        event="DANGER_ACKNOWLEDGED",
         requester=requester,
+        purpose=purpose,
         notice_id=notice_id,
+        linkage_key=linkage_key,
+        source_agency=source_agency,
         at=at,
-        consultation=_consultation(
-            purpose=purpose,
-            subject_linkage_key=linkage_key,
-            child_keys=[linkage_key],
-            notice_ids=[notice_id],
-            source_agencies=[source_agency],
-            live_update=False,
-        ),
     )
 
 
@@ -238,17 +227,15 @@ def decision_amended_event(
 ) -> dict[str, Any]:
     """DECISION_AMENDED: `requester` amended a MASH decision; the reason only as a digest
     (it may name people; the amendment notice carries it inside the MASH)."""
-    digest = hashlib.sha256(reason.encode("utf-8", "surrogatepass")).hexdigest()
-    return _event(
+    return console_access_event(
         access_id=decision_amendment_access_id(amendment_decision_id),
         event="DECISION_AMENDED",
         requester=requester,
-        notice_id=None,
         at=at,
         amendment={
             "amended_decision_id": str(uuid.UUID(amended_decision_id)),
             "amendment_decision_id": str(uuid.UUID(amendment_decision_id)),
             "child_key": recorded_token(child_key, CHILD_KEY_FORM),
-            "reason_sha256": f"sha256:{digest}",
+            "reason_sha256": text_digest(reason),
         },
     )

@@ -121,6 +121,19 @@
   if (summary) { summary.focus(); }
   if (!window.EventSource || !window.fetch || (!queue && !child && !alerts)) { return; }
 
+  // A region's server-rendered fragment (its data-src), through the normal, access-checked
+  // route: the HTML, or null when there is nothing to show; signed out: back to the start.
+  function fetchFragment(region) {
+    return fetch(region.getAttribute("data-src"), {
+      credentials: "same-origin",
+      headers: { "Accept": "text/html" },
+      cache: "no-store"
+    }).then(function (response) {
+      if (response.status === 401) { window.location.assign("/"); return null; }
+      return response.ok ? response.text() : null;
+    });
+  }
+
   // Immediate-danger alerts, on every page: replaced only when they change, so a screen
   // reader hears a new alert (role="alert") once, not on every refresh.
   function signature(root) {
@@ -129,14 +142,7 @@
     return ids.join(" ");
   }
   function refreshAlerts() {
-    return fetch(alerts.getAttribute("data-src"), {
-      credentials: "same-origin",
-      headers: { "Accept": "text/html" },
-      cache: "no-store"
-    }).then(function (response) {
-      if (response.status === 401) { window.location.assign("/"); return null; }
-      return response.ok ? response.text() : null;
-    }).then(function (html) {
+    return fetchFragment(alerts).then(function (html) {
       if (html === null) { return; }
       var fresh = document.createElement("template");
       fresh.innerHTML = html;
@@ -151,14 +157,7 @@
   }
 
   function refresh(region, highlight) {
-    return fetch(region.getAttribute("data-src"), {
-      credentials: "same-origin",
-      headers: { "Accept": "text/html" },
-      cache: "no-store"
-    }).then(function (response) {
-      if (response.status === 401) { window.location.assign("/"); return null; }
-      return response.ok ? response.text() : null;
-    }).then(function (html) {
+    return fetchFragment(region).then(function (html) {
       if (html === null) { return; }
       // Keep keyboard focus where it was: swapped rows keep their ids.
       var focused = document.activeElement && document.activeElement.id;
@@ -231,14 +230,7 @@
     queue.focus();
   }
   function refreshQueue() {
-    return fetch(queue.getAttribute("data-src"), {
-      credentials: "same-origin",
-      headers: { "Accept": "text/html" },
-      cache: "no-store"
-    }).then(function (response) {
-      if (response.status === 401) { window.location.assign("/"); return null; }
-      return response.ok ? response.text() : null;
-    }).then(function (html) {
+    return fetchFragment(queue).then(function (html) {
       if (html === null) { return; }
       var fresh = document.createElement("template");
       fresh.innerHTML = html;
