@@ -108,18 +108,23 @@ def register_ig_clients(hub: Any, audit: Any) -> None:
     client (ig_session.py: authorization code + PKCE, private_key_jwt with its key); and the
     audit service's own client for the child index's search (`audit-childindex`, client
     credentials, scope children:search, private_key_jwt: child_lookup.py), as the console's."""
+    from services.identity.settings import IdentitySettings
+
+    identity = IdentitySettings()
+    if identity.issuer != audit.token_issuer:
+        return
+    register_ig_clients_at(identity.resolved_state_dir(hub.data_dir), hub, audit)
+
+
+def register_ig_clients_at(state_dir: Path, hub: Any, audit: Any) -> None:
+    """The IG clients (register_ig_clients) in the identity provider kept in `state_dir`."""
     from services.audit.child_lookup import CLIENT_ID, SCOPE, ChildLookupSettings
     from services.identity.clients import (
         ensure_device_client,
         ensure_service_client,
         ensure_signin_client,
     )
-    from services.identity.settings import IdentitySettings
 
-    identity = IdentitySettings()
-    if identity.issuer != audit.token_issuer:
-        return
-    state_dir = identity.resolved_state_dir(hub.data_dir)
     ensure_device_client(
         state_dir=state_dir,
         client_id=IG_CLI_CLIENT_ID,

@@ -170,12 +170,12 @@ class FeedFollower:
         if self._start_offsets is None:
             await consumer.seek_to_beginning(*partitions)
             return
-        stored = await self._start_offsets(topic)
-        if stored:
+        starts = await self._start_offsets(topic)
+        if starts:
             beginnings = await consumer.beginning_offsets(partitions)
             ends = await consumer.end_offsets(partitions)
             plan = resume_plan(
-                stored,
+                starts,
                 {tp.partition: o for tp, o in beginnings.items()},
                 {tp.partition: o for tp, o in ends.items()},
             )
@@ -183,8 +183,7 @@ class FeedFollower:
                 await self._on_topic_recreated(topic)
             for partition, count in plan.lost.items():
                 self._on_records_lost(partition, count)
-            stored = plan.starts
-        starts = stored
+            starts = plan.starts
         for tp in partitions:
             if tp.partition in starts:
                 consumer.seek(tp, starts[tp.partition])

@@ -28,16 +28,16 @@ from playwright.async_api import async_playwright, expect
 from pypdf import PdfReader
 
 from services.audit.api import create_app
-from services.audit.child_lookup import CLIENT_ID, SCOPE, ChildLookupSettings
 from services.audit.settings import AuditSettings
 from services.audit.storage_sql import open_store
 from services.childindex.bootstrap import childindex_app
 from services.childindex.secret import provision_linkage_secret
 from services.childindex.settings import ChildIndexSettings
+from services.cli.ig import register_ig_clients_at
 from services.hubkit.auth import RESOLVE_CHILDREN_SCOPE
 from services.hubkit.client_credentials import ClientCredentials
 from services.hubkit.settings import HubSettings
-from services.identity.clients import ensure_service_client, ensure_signin_client
+from services.identity.clients import ensure_service_client
 from tests.audit.family import decisions_about
 from tests.audit.logs import build_log
 from tests.console.browser.conftest import CHROMIUM_ARGS
@@ -100,22 +100,9 @@ async def test_an_ig_officer_finds_a_child_reviews_and_downloads_the_report(
             token_issuer=issuer,
             public_url=f"http://127.0.0.1:{audit_port}",
         )
-        # The IG API's two clients at the provider, as register_ig_clients makes them.
-        ensure_signin_client(
-            state_dir=state_dir,
-            private_key_path=audit_settings.resolved_signin_client_key(hub),
-            client_id=audit_settings.signin_client_id,
-            agency="IG",
-            redirect_uris=(audit_settings.signin_redirect_uri,),
-            resources=(audit_settings.token_audience,),
-        )
-        ensure_service_client(
-            state_dir=state_dir,
-            private_key_path=ChildLookupSettings().resolved_key_path(hub),
-            client_id=CLIENT_ID,
-            agency="IG",
-            scopes=(SCOPE,),
-        )
+        # The IG API's clients at the provider (served on a port of its own, so not the
+        # default issuer register_ig_clients looks for).
+        register_ig_clients_at(state_dir, hub, audit_settings)
         health_key = tmp_path / "adapters" / "adapter-health.pem"
         ensure_service_client(
             state_dir=state_dir,
