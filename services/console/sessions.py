@@ -285,9 +285,6 @@ class SessionStore:
             policy=self._policy,
         )
 
-    def alive(self, sid: str | None) -> bool:
-        return sid is not None and self.load(sid, touch=False) is not None
-
     def create(self, data: dict[str, Any]) -> str:
         """A new session for `data`, in the signed-in pool if it holds the person."""
         now = self._clock()

@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, Response
 from services.console.domain.access import Requester
 from services.console.domain.consultations import ConsultationPurpose, consultation_purpose
 from services.console.domain.feed import FeedEntry
+from services.console.routes.access_log import requester_for, written
 from services.console.routes.dependencies import Viewer
 from services.console.routes.rendering import problem_page
 
@@ -46,9 +47,7 @@ _SHOWN_KEPT = 50  # child pages remembered per session (the oldest is forgotten 
 
 
 def requester_of(viewer: Viewer) -> Requester:
-    person, topology = viewer.person, viewer.runtime.topology
-    subscriber = topology.subscriber(person.subscriber_id) if person.subscriber_id else None
-    return Requester(person.subject, person.roles, subscriber)
+    return requester_for(viewer.person, viewer.runtime.topology)
 
 
 def purpose_of(viewer: Viewer, *, from_search: bool = False) -> ConsultationPurpose:
@@ -67,15 +66,9 @@ def shown(entries: Iterable[FeedEntry]) -> list[tuple[str, str, str]]:
 async def record_consultation(viewer: Viewer, event: Mapping[str, Any]) -> bool:
     """Write the event to the consultation log; False (and a loud log line, with the event
     kind only) when it could not be written."""
-    try:
-        await viewer.runtime.consultations.record(event)
-    except Exception as error:
-        log.error(
-            "consultation not written; page not shown",
-            extra={"event": event.get("event"), "error": type(error).__name__},
-        )
-        return False
-    return True
+    return await written(
+        viewer.runtime.consultations, event, failure="consultation not written; page not shown"
+    )
 
 
 def not_recorded(viewer: Viewer, *, fragment: bool = False) -> Response:

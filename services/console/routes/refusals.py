@@ -10,11 +10,11 @@ from fastapi.responses import HTMLResponse, Response
 
 from services.console.domain.access import (
     RefusalReason,
-    Requester,
     access_refused_event,
     well_formed_notice_id,
 )
 from services.console.domain.people import Person
+from services.console.routes.access_log import requester_for, written
 from services.console.routes.dependencies import runtime_of
 from services.console.routes.rendering import page, page_context
 
@@ -35,23 +35,21 @@ async def refuse(
     """403 for `person`: the refused page, or an empty body for a fragment. `signed_in` is
     False when the refusal ends a sign-in (the page then shows nobody signed in)."""
     runtime = runtime_of(request)
-    subscriber = runtime.topology.subscriber(person.subscriber_id) if person.subscriber_id else None
     record = access_refused_event(
         access_id=runtime.new_id(),
-        requester=Requester(person.subject, person.roles, subscriber),
+        requester=requester_for(person, runtime.topology),
         reason=reason,
         notice_id=well_formed_notice_id(notice_id) if notice_id else None,
         at=runtime.clock(),
     )
-    try:
-        await runtime.refusals.record(record)
-    except Exception as error:
-        # The refusal stands either way (nothing was shown); a missing audit record is an
-        # operational fault someone must see.
-        log.error(
-            "ACCESS_REFUSED access event not written",
-            extra={"reason": reason.value, "error": type(error).__name__},
-        )
+    # The refusal stands either way (nothing was shown); a missing audit record is an
+    # operational fault someone must see (the ERROR line).
+    await written(
+        runtime.refusals,
+        record,
+        failure="ACCESS_REFUSED access event not written",
+        reason=reason.value,
+    )
     log.info("access refused", extra={"reason": reason.value, "subject": person.subject})
     if fragment:
         return HTMLResponse("", status_code=403)

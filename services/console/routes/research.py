@@ -50,6 +50,7 @@ from services.console.domain.research import (
 from services.console.domain.views import child_view, item_view, triage_of
 from services.console.domain.views.fields import agency_text, when_text
 from services.console.domain.views.triage import decision_due_at
+from services.console.routes.access_log import written
 from services.console.routes.agency_checks import offers_for
 from services.console.routes.allocation import undecided_in_ledger
 from services.console.routes.children import child_context
@@ -164,15 +165,11 @@ async def ask(viewer: SignedIn, handle: str) -> Response:
 
 
 async def _audited(viewer: Viewer, event: Mapping[str, Any], kind: str) -> bool:
-    try:
-        await viewer.runtime.access_events.record(event)
-    except Exception as error:
-        log.error(
-            f"{kind} access event not written; not recorded",
-            extra={"error": type(error).__name__},
-        )
-        return False
-    return True
+    return await written(
+        viewer.runtime.access_events,
+        event,
+        failure=f"{kind} access event not written; not recorded",
+    )
 
 
 def _not_audited(viewer: Viewer, what: str) -> Response:

@@ -19,7 +19,7 @@ import logging
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.console.domain.access import RefusalReason, Requester, linkage_decided_event
+from services.console.domain.access import RefusalReason, linkage_decided_event
 from services.console.domain.decisions import FieldProblem
 from services.console.domain.reviews import (
     LinkageAnswer,
@@ -32,6 +32,7 @@ from services.console.domain.reviews import (
 )
 from services.console.domain.views.fields import when_text
 from services.console.errors import ChildIndexError, ReviewAlreadyDecided, ReviewNotFound
+from services.console.routes.access_log import requester_for, written
 from services.console.routes.dependencies import SignedIn, Viewer
 from services.console.routes.forms import csrf_ok
 from services.console.routes.refusals import refuse
@@ -161,10 +162,9 @@ async def _audited(
     viewer: Viewer, found: Review, same_child: bool, rationale: str, surviving: str | None
 ) -> bool:
     """Write the LINKAGE_DECIDED access event; False (logged) when the broker did not take it."""
-    runtime, person = viewer.runtime, viewer.person
-    subscriber = runtime.topology.subscriber(person.subscriber_id) if person.subscriber_id else None
+    runtime = viewer.runtime
     record = linkage_decided_event(
-        requester=Requester(person.subject, person.roles, subscriber),
+        requester=requester_for(viewer.person, runtime.topology),
         review_id=found.review_id,
         left_child_key=found.left.child_key,
         right_child_key=found.right.child_key,
@@ -174,15 +174,12 @@ async def _audited(
         rationale=rationale,
         at=runtime.clock(),
     )
-    try:
-        await runtime.access_events.record(record)
-    except Exception as error:
-        log.error(
-            "LINKAGE_DECIDED access event not written",
-            extra={"review_id": found.review_id, "error": type(error).__name__},
-        )
-        return False
-    return True
+    return await written(
+        runtime.access_events,
+        record,
+        failure="LINKAGE_DECIDED access event not written",
+        review_id=found.review_id,
+    )
 
 
 def _recorded_message(answer: LinkageAnswer) -> str:

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
-from services.console.domain.access import Requester, child_searched_event
+from services.console.domain.access import child_searched_event
 from services.console.domain.deadlines import UK
 from services.console.domain.decisions import FieldProblem
 from services.console.domain.search import (
@@ -31,6 +31,7 @@ from services.console.domain.search import (
     search_results,
 )
 from services.console.errors import ChildIndexUnavailable, SearchNotSpecific
+from services.console.routes.access_log import requester_for, written
 from services.console.routes.consulted import remember_search_results
 from services.console.routes.dependencies import SignedIn, Viewer
 from services.console.routes.forms import csrf_ok
@@ -132,22 +133,17 @@ async def search(viewer: SignedIn) -> Response:
 async def _audited(
     viewer: Viewer, query: SearchQuery, index_matches: int, shown: list[str]
 ) -> bool:
-    runtime, person = viewer.runtime, viewer.person
-    subscriber = runtime.topology.subscriber(person.subscriber_id) if person.subscriber_id else None
+    runtime = viewer.runtime
     event = child_searched_event(
         access_id=runtime.new_id(),
-        requester=Requester(person.subject, person.roles, subscriber),
+        requester=requester_for(viewer.person, runtime.topology),
         query=query,
         index_matches=index_matches,
         children_shown=shown,
         at=runtime.clock(),
     )
-    try:
-        await runtime.access_events.record(event)
-    except Exception as error:
-        log.error(
-            "CHILD_SEARCHED access event not written; no results shown",
-            extra={"error": type(error).__name__},
-        )
-        return False
-    return True
+    return await written(
+        runtime.access_events,
+        event,
+        failure="CHILD_SEARCHED access event not written; no results shown",
+    )
