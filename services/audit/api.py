@@ -47,7 +47,7 @@ from services.audit.access_parameters import (
     recorded_roles,
 )
 from services.audit.auth import Claims, ClaimsValidator, RoleTokenValidator
-from services.audit.child_lookup import ChildLookup, ChildLookupSettings, child_lookup_from_settings
+from services.audit.child_lookup import ChildIndex, ChildLookupSettings, child_lookup_from_settings
 from services.audit.errors import (
     AuditError,
     NotFound,
@@ -96,6 +96,7 @@ from services.hubkit.auth import (
 from services.hubkit.auth_http import auth_error_response
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.errors import CodecError
+from services.hubkit.keyed_digest import ensure_digest_key
 from services.hubkit.settings import HubSettings
 from services.hubkit.tls import http_client
 
@@ -739,7 +740,7 @@ def create_app(
     validator: ClaimsValidator | None = None,
     clock_ms: Callable[[], int] = _now_ms,
     new_id: Callable[[], str] = _new_id,
-    child_lookup: ChildLookup | None = None,
+    child_lookup: ChildIndex | None = None,
 ) -> FastAPI:
     """The IG API. Store, catalog and validator are built at startup from settings unless
     given; a store or validator passed in is not closed by the app."""
@@ -774,6 +775,8 @@ def create_app(
         app.state.family_reviews = SqliteFamilyApprovals(
             settings.resolved_family_approvals_path(hub)
         )
+        # Typed values (a request's reference) are logged keyed: hubkit.keyed_digest.
+        app.state.digest_key = ensure_digest_key(settings.resolved_digest_key_file(hub))
         try:
             yield
         finally:

@@ -15,13 +15,17 @@ would read as "no such child".
 The typed identifiers go to the index in a request body, never in a URL and never in a log
 line; what the audit log records is the kinds of identifier used and how many children
 matched (`services.audit.family_routes`), as the console's CHILD_SEARCHED does.
+
+The same client reads children's profiles for the prevalence figures (`POST
+/v1/children/profiles`, scope `children:profile`): a child's age band on a day and sex, never
+the date of birth (`ChildProfiles`, used by `services.audit.figures`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,6 +35,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.audit.errors import AuditError
+from services.hubkit.auth import CHILD_PROFILE_SCOPE, CHILD_SEARCH_SCOPE
 from services.hubkit.client_credentials import ClientCredentials
 from services.hubkit.linkage import ChildIdentifiers, enough_to_search, is_valid_nhs_number
 from services.hubkit.service_calls import ServiceCallFailed, call_as_service
@@ -38,10 +43,14 @@ from services.hubkit.settings import HubSettings
 from services.hubkit.tls import http_client
 
 __all__ = [
+    "PROFILE_BATCH",
     "ChildFound",
+    "ChildIndex",
     "ChildIndexUnavailable",
     "ChildLookup",
     "ChildLookupSettings",
+    "ChildProfileFound",
+    "ChildProfiles",
     "HttpChildLookup",
     "IdentifiersNotEnough",
     "NoChildLookup",
@@ -52,7 +61,10 @@ __all__ = [
 log = logging.getLogger("safehub.audit.child_lookup")
 
 CLIENT_ID = "audit-childindex"
-SCOPE = "children:search"
+SCOPE = CHILD_SEARCH_SCOPE
+SCOPES = (CHILD_SEARCH_SCOPE, CHILD_PROFILE_SCOPE)
+"""Every scope the audit service's client for the index is registered with."""
+PROFILE_BATCH = 1000  # the index's default max_batch
 CHILD_INDEX_PORT = 18207  # services/childindex/settings.py serves here by default
 
 
@@ -79,15 +91,42 @@ class ChildLookup(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class ChildProfileFound:
+    known: bool
+    """False: the index never made this key."""
+    age_band: str | None
+    """hubkit.age_bands code on the day asked about; None when not known."""
+    sex: str | None
+    """F or M; None when not known."""
+
+
+class ChildProfiles(Protocol):
+    async def profiles(self, asked: Sequence[tuple[str, dt.date]]) -> list[ChildProfileFound]:
+        """Each (child key, day)'s age band on that day and sex, in order. Raises
+        ChildIndexUnavailable."""
+        ...
+
+
+class ChildIndex(ChildLookup, ChildProfiles, Protocol):
+    """The child index as the audit service uses it: search (subject access) and profiles
+    (prevalence figures)."""
+
+
+_NOT_CONFIGURED = (
+    "no child index is configured for the audit service "
+    "(set SAFEHUB_AUDIT_CHILDINDEX_URL and register the audit-childindex client)"
+)
+
+
 class NoChildLookup:
     """The audit API with no child index configured: every lookup says so."""
 
     async def search(self, identifiers: ChildIdentifiers) -> list[ChildFound]:
-        raise ChildIndexUnavailable(
-            "no child index is configured for the audit service "
-            "(set SAFEHUB_AUDIT_CHILDINDEX_URL and register the audit-childindex client); "
-            "start from the child's reference instead"
-        )
+        raise ChildIndexUnavailable(f"{_NOT_CONFIGURED}; start from the child's reference instead")
+
+    async def profiles(self, asked: Sequence[tuple[str, dt.date]]) -> list[ChildProfileFound]:
+        raise ChildIndexUnavailable(_NOT_CONFIGURED)
 
 
 class ChildLookupSettings(BaseSettings):
@@ -146,20 +185,11 @@ class HttpChildLookup:
         self._http = http
 
     async def search(self, identifiers: ChildIdentifiers) -> list[ChildFound]:
-        if not self._key_path.exists():
-            raise ChildIndexUnavailable(
-                f"the audit service's client for the child index ({CLIENT_ID}) has no key at "
-                f"{self._key_path}: `safehub audit api` registers it with the local identity "
-                "provider; elsewhere register it (scope children:search) and set "
-                "SAFEHUB_AUDIT_CHILDINDEX_KEY_PATH"
-            )
         body = {k: v for k, v in identifiers.to_json().items() if v is not None}
-        if self._http is not None:
-            response = await self._call(self._http, body)
-        else:
-            # A client per lookup: lookups are rare (one per request from a family).
-            async with http_client(self._hub) as http:
-                response = await self._call(http, body)
+        # A client per lookup: lookups are rare (one per request from a family).
+        [response] = await self._calls(
+            "/v1/children/search", [{**body, "limit": 10}], scope=CHILD_SEARCH_SCOPE
+        )
         if response.status_code == 422:
             raise IdentifiersNotEnough("the child index would not search on what was typed")
         if response.status_code != 200:
@@ -167,26 +197,68 @@ class HttpChildLookup:
             raise ChildIndexUnavailable(f"the child index refused ({response.status_code})")
         return matches_from_json(response.json())
 
-    async def _call(self, http: httpx.AsyncClient, body: dict[str, Any]) -> httpx.Response:
+    async def profiles(self, asked: Sequence[tuple[str, dt.date]]) -> list[ChildProfileFound]:
+        bodies = [
+            {"children": [{"child_key": k, "on": on.isoformat()} for k, on in part]}
+            for part in (asked[i : i + PROFILE_BATCH] for i in range(0, len(asked), PROFILE_BATCH))
+        ]
+        out: list[ChildProfileFound] = []
+        for response in await self._calls(
+            "/v1/children/profiles", bodies, scope=CHILD_PROFILE_SCOPE
+        ):
+            if response.status_code != 200:
+                log.warning("child index: profiles refused (status %s)", response.status_code)
+                raise ChildIndexUnavailable(
+                    f"the child index refused the profiles ({response.status_code})"
+                )
+            out += profiles_from_json(response.json())
+        if len(out) != len(asked):
+            raise ChildIndexUnavailable("the child index answered for other children")
+        return out
+
+    async def _calls(
+        self, path: str, bodies: Sequence[dict[str, Any]], *, scope: str
+    ) -> list[httpx.Response]:
+        """POST each body to `path` as the audit service's client, one token for them all."""
+        if not self._key_path.exists():
+            raise ChildIndexUnavailable(
+                f"the audit service's client for the child index ({CLIENT_ID}) has no key at "
+                f"{self._key_path}: `safehub audit api` registers it with the local identity "
+                f"provider; elsewhere register it (scopes {', '.join(SCOPES)}) and set "
+                "SAFEHUB_AUDIT_CHILDINDEX_KEY_PATH"
+            )
+        if self._http is not None:
+            return await self._post_all(self._http, path, bodies, scope)
+        async with http_client(self._hub) as http:
+            return await self._post_all(http, path, bodies, scope)
+
+    async def _post_all(
+        self, http: httpx.AsyncClient, path: str, bodies: Sequence[dict[str, Any]], scope: str
+    ) -> list[httpx.Response]:
         credentials = ClientCredentials(
             http=http,
             token_endpoint=self._token_endpoint,
             client_id=CLIENT_ID,
             private_key_path=self._key_path,
-            scope=SCOPE,
+            scope=scope,
         )
+        responses = []
         try:
-            return await call_as_service(
-                http,
-                credentials,
-                "POST",
-                f"{self._url}/v1/children/search",
-                json={**body, "limit": 10},
-                timeout_s=self._timeout_s,
-            )
+            for body in bodies:
+                responses.append(
+                    await call_as_service(
+                        http,
+                        credentials,
+                        "POST",
+                        f"{self._url}{path}",
+                        json=body,
+                        timeout_s=self._timeout_s,
+                    )
+                )
         except ServiceCallFailed as failure:
             log.warning("child index: %s", type(failure).__name__)
             raise ChildIndexUnavailable("the child index did not answer; try again") from None
+        return responses
 
 
 def matches_from_json(body: Any) -> list[ChildFound]:
@@ -203,14 +275,28 @@ def matches_from_json(body: Any) -> list[ChildFound]:
         raise ChildIndexUnavailable("the child index answered in another shape") from None
 
 
+def profiles_from_json(body: Any) -> list[ChildProfileFound]:
+    try:
+        return [
+            ChildProfileFound(
+                known=bool(p["known"]),
+                age_band=None if p["age_band"] is None else str(p["age_band"]),
+                sex=p["sex"] if p["sex"] in ("F", "M") else None,
+            )
+            for p in body["profiles"]
+        ]
+    except (KeyError, TypeError, ValueError):
+        raise ChildIndexUnavailable("the child index answered in another shape") from None
+
+
 def child_lookup_from_settings(
     settings: ChildLookupSettings,
     hub: HubSettings,
     *,
     token_issuer: str | None,
     http: httpx.AsyncClient | None = None,
-) -> ChildLookup:
-    """The index's search, or NoChildLookup when no index URL or token endpoint is set.
+) -> ChildIndex:
+    """The index's search and profiles, or NoChildLookup when no index URL or token endpoint is set.
     `token_issuer` is the audit API's (the default token endpoint is its /token)."""
     endpoint = settings.resolved_token_endpoint(token_issuer)
     if not (settings.url and endpoint):

@@ -26,16 +26,20 @@ import jinja2
 # worker threads, and no display backend is chosen at import.
 from matplotlib.figure import Figure
 
+from services.audit.child_lookup import ChildIndexUnavailable, ChildProfiles
 from services.audit.disclosure import SUPPRESSED, DisclosureRules, PublishedTable, protect
 from services.audit.indexer import to_ms
 from services.audit.linkage import child_groups
 from services.audit.prevalence import (
     OUTCOMES,
+    CharacteristicsByMonth,
+    ChildCharacteristics,
     DecisionMix,
     DecisionRow,
     MixCount,
     Period,
     RepeatMissingRule,
+    characteristics_asked,
     decision_mix,
     prevalence_tables,
 )
@@ -46,10 +50,12 @@ from services.hubkit.errors import CodecError
 from services.hubkit.topology import load_topology
 
 __all__ = [
+    "Characteristics",
     "DecisionMixReport",
     "PrevalenceReport",
     "decision_mix_report",
     "prevalence_report",
+    "read_characteristics",
     "read_decision_rows",
     "repeat_missing_rule",
     "sender_agencies",
@@ -161,6 +167,34 @@ def read_decision_rows(
         offset += page
 
 
+@dataclass(frozen=True, slots=True)
+class Characteristics:
+    """What the child index said about the children counted, or why it said nothing."""
+
+    by_month: CharacteristicsByMonth | None
+    unavailable: str | None = None
+    """Why there are no age band and sex figures (the index's reason); None when there are."""
+
+
+async def read_characteristics(
+    index: ChildProfiles, rows: Sequence[DecisionRow], *, start: dt.datetime, end: dt.datetime
+) -> Characteristics:
+    """Each counted child's age band in each month and sex, from the child index (batched);
+    when the index cannot answer, no such figures and the reason, never a guess."""
+    asked = characteristics_asked(rows, start=start, end=end)
+    pairs = list(asked.items())
+    try:
+        found = await index.profiles([(child, day) for (child, _), day in pairs])
+    except ChildIndexUnavailable as unavailable:
+        return Characteristics(None, f"{unavailable.reason}.")
+    return Characteristics(
+        {
+            key: ChildCharacteristics(age_band=f.age_band, sex=f.sex)
+            for (key, _), f in zip(pairs, found, strict=True)
+        }
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Reports
 
@@ -173,13 +207,20 @@ def prevalence_report(
     repeat_rule: RepeatMissingRule,
     rules: DisclosureRules,
     generated_at: dt.datetime,
+    characteristics: Characteristics | None = None,
 ) -> PrevalenceReport:
     """Protected tables and the HTML page. `rows` should reach back R8's window before
-    `start` (for repeat missing); the other tables count only [start, end)."""
+    `start` (for repeat missing); the other tables count only [start, end). The age band and
+    sex tables need `characteristics` (read_characteristics)."""
+    known = characteristics or Characteristics(None, "the child index was not asked.")
     tables = {
         stem: protect(table, rules)
         for stem, table in prevalence_tables(
-            rows, start=start, end=end, repeat_rule=repeat_rule
+            rows,
+            start=start,
+            end=end,
+            repeat_rule=repeat_rule,
+            characteristics=known.by_month,
         ).items()
     }
     sections = [
@@ -193,6 +234,7 @@ def prevalence_report(
         repeat_rule=repeat_rule,
         generated_at=generated_at,
         suppressed=SUPPRESSED,
+        characteristics_note=known.unavailable,
     )
     return PrevalenceReport(tables=tables, html=html)
 

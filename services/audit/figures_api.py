@@ -14,6 +14,7 @@ route returns is the published table, so a value the page suppresses is `[c]` in
 nothing here reads a count the disclosure control has not passed.
 """
 
+import asyncio
 import datetime as dt
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -26,6 +27,7 @@ from services.audit.disclosure import DisclosureRules
 from services.audit.figures import (
     decision_mix_report,
     prevalence_report,
+    read_characteristics,
     read_decision_rows,
     repeat_missing_rule,
     sender_agencies,
@@ -128,7 +130,7 @@ def figures_router(*, audited: Callable[..., Any], policies_dir: Path) -> APIRou
         return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
 
     @router.get("/prevalence", name="figures_prevalence", response_class=HTMLResponse)
-    def prevalence(
+    async def prevalence(
         request: Request,
         access: Access,
         start_text: FromQ = None,
@@ -143,7 +145,8 @@ def figures_router(*, audited: Callable[..., Any], policies_dir: Path) -> APIRou
         rules = _rules(threshold, round_to)
         ctx = request.app.state.ctx
         rule = repeat_missing_rule(policies_dir)
-        rows = read_decision_rows(
+        rows = await asyncio.to_thread(
+            read_decision_rows,
             ctx.store,
             ctx.catalog,
             # Repeat missing looks back R8's window before the period starts.
@@ -151,13 +154,19 @@ def figures_router(*, audited: Callable[..., Any], policies_dir: Path) -> APIRou
             end=end,
             agencies=sender_agencies(policies_dir),
         )
-        report = prevalence_report(
+        # Age band and sex from the child index (the audit log holds neither).
+        characteristics = await read_characteristics(
+            request.app.state.child_lookup, rows, start=start, end=end
+        )
+        report = await asyncio.to_thread(
+            prevalence_report,
             rows,
             start=start,
             end=end,
             repeat_rule=rule,
             rules=rules,
             generated_at=generated_at(request),
+            characteristics=characteristics,
         )
         return _render(access, fmt=fmt, table=table, html=report.html, csv_files=report.csv_files())
 

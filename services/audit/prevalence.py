@@ -4,12 +4,19 @@ over the sharing decisions the audit log holds.
 What the figures can say is what the hub records per decision (the AuditRecord): the notice's
 type (the concern: missing, exploitation, trafficking, domestic abuse, ...), the child's
 pseudonymous key, when it was decided, the organisation that sent it, the recipient, the
-outcome and the rules that fired. **The audit record carries no age, sex, ethnicity or CIN
-factor codes**, and adding them would copy personal data into a permanent, append-only log
-that partners receive proofs from, so there are no age-band or sex tables here: those belong
-to the child index or the local authority's case system. "Outcome" is the sharing decision's
-outcome (PERMIT, PARTIAL, FLAG_ONLY, DENY), not the MASH's (the MASH_DECISION notice's
-outcome is in the notice, not in the audit record).
+outcome and the rules that fired. "Outcome" is the sharing decision's outcome (PERMIT,
+PARTIAL, FLAG_ONLY, DENY), not the MASH's (the MASH_DECISION notice's outcome is in the
+notice, not in the audit record).
+
+Age band and sex
+    **The audit record carries no age or sex**, and adding them would copy personal data into
+    a permanent, append-only log that partners receive proofs from. They come from the child
+    index instead, which holds the agencies' records of each child: for every child and month
+    the edge asks the index for the child's age band on the day of their first notice that
+    month and their sex (`ChildCharacteristics`; the index answers with a band and F/M, never
+    a date of birth: services/childindex/demographics.py). A child whose records do not settle
+    it counts as "Not known". Without the index the age and sex tables are left out and the
+    report says why.
 
 Children, not notices
     A figure about children counts distinct children: one child's notices from four agencies
@@ -33,23 +40,32 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from services.audit.disclosure import CrossTab
+from services.hubkit.age_bands import AGE_BAND_LABELS
 
 __all__ = [
     "AGENCIES",
     "CONCERNS",
+    "NOT_KNOWN",
     "OUTCOMES",
+    "SEXES",
+    "CharacteristicsByMonth",
+    "ChildCharacteristics",
     "DecisionMix",
     "DecisionRow",
     "MixCount",
     "Period",
     "RepeatMissingRule",
+    "characteristics_asked",
+    "children_by_concern_and_age_band",
+    "children_by_month_and_age_band",
     "children_by_month_and_agency",
     "children_by_month_and_concern",
+    "children_by_month_and_sex",
     "decision_mix",
     "decisions_by_month_and_outcome",
     "months_between",
@@ -90,6 +106,25 @@ OUTCOMES: Mapping[str, str] = {
     "FLAG_ONLY": "Flag only",
     "DENY": "Not shared",
 }
+
+
+SEXES: Mapping[str, str] = {"F": "Female", "M": "Male"}
+
+NOT_KNOWN = "Not known"
+"""The column of children whose age band or sex the child index's records do not settle."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChildCharacteristics:
+    """A child's age band (hubkit.age_bands code) in one month and sex, as the child index
+    gives them; None when it does not know."""
+
+    age_band: str | None
+    sex: str | None
+
+
+CharacteristicsByMonth = Mapping[tuple[str, str], ChildCharacteristics]
+"""(child, month label) -> the child's characteristics that month."""
 
 
 class Period(StrEnum):
@@ -299,20 +334,160 @@ def repeat_missing_by_month(
     )
 
 
+def characteristics_asked(
+    rows: Iterable[DecisionRow], *, start: dt.datetime, end: dt.datetime
+) -> dict[tuple[str, str], dt.date]:
+    """What to ask the child index: for every child with a concern notice in [start, end) and
+    every month they had one, the day (UTC) of their first such notice that month."""
+    first: dict[tuple[str, str], dt.datetime] = {}
+    for row in _in_period(rows, start, end):
+        if row.child is None or row.notice_type not in CONCERNS:
+            continue
+        key = (row.child, period_label(row.decided_at, Period.MONTH))
+        if key not in first or row.decided_at < first[key]:
+            first[key] = row.decided_at
+    return {key: at.astimezone(dt.UTC).date() for key, at in first.items()}
+
+
+def _age_column(found: ChildCharacteristics | None) -> str:
+    band = found.age_band if found else None
+    return AGE_BAND_LABELS.get(band or "", NOT_KNOWN)
+
+
+def _sex_column(found: ChildCharacteristics | None) -> str:
+    return SEXES.get((found.sex if found else None) or "", NOT_KNOWN)
+
+
+def _children_by_month(
+    rows: Iterable[DecisionRow],
+    characteristics: CharacteristicsByMonth,
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    columns: Sequence[str],
+    column_of: Callable[[ChildCharacteristics | None], str],
+) -> tuple[tuple[str, ...], tuple[tuple[int, ...], ...]]:
+    months = months_between(start, end)
+    seen: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for child, month in characteristics_asked(rows, start=start, end=end):
+        seen[month, column_of(characteristics.get((child, month)))].add(child)
+    return months, tuple(tuple(len(seen.get((m, c), ())) for c in columns) for m in months)
+
+
+def children_by_month_and_age_band(
+    rows: Iterable[DecisionRow],
+    characteristics: CharacteristicsByMonth,
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+) -> CrossTab:
+    """Distinct children with a concern notice, per month, by their age band that month."""
+    columns = (*AGE_BAND_LABELS.values(), NOT_KNOWN)
+    months, cells = _children_by_month(
+        rows, characteristics, start=start, end=end, columns=columns, column_of=_age_column
+    )
+    return CrossTab(
+        title="Children with a notice, by month and age band",
+        unit="children (age in completed years on the day of the child's first notice in the "
+        "month; a child counts once a month)",
+        row_label="Month",
+        column_label="Age band",
+        rows=months,
+        columns=columns,
+        cells=cells,
+    )
+
+
+def children_by_month_and_sex(
+    rows: Iterable[DecisionRow],
+    characteristics: CharacteristicsByMonth,
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+) -> CrossTab:
+    """Distinct children with a concern notice, per month, by sex."""
+    columns = (*SEXES.values(), NOT_KNOWN)
+    months, cells = _children_by_month(
+        rows, characteristics, start=start, end=end, columns=columns, column_of=_sex_column
+    )
+    return CrossTab(
+        title="Children with a notice, by month and sex",
+        unit="children (sex as most of the child's agency records give it; a child counts once "
+        "a month)",
+        row_label="Month",
+        column_label="Sex",
+        rows=months,
+        columns=columns,
+        cells=cells,
+    )
+
+
+def children_by_concern_and_age_band(
+    rows: Iterable[DecisionRow],
+    characteristics: CharacteristicsByMonth,
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+) -> CrossTab:
+    """Distinct children with a notice of each concern in the whole period, by their age
+    band at their first notice of that concern (exploitation peaks in the teens; neglect and
+    domestic abuse reach younger children)."""
+    first: dict[tuple[str, str], dt.datetime] = {}
+    for row in _in_period(rows, start, end):
+        if row.child is None or row.notice_type is None or row.notice_type not in CONCERNS:
+            continue
+        key = (row.child, row.notice_type)
+        if key not in first or row.decided_at < first[key]:
+            first[key] = row.decided_at
+    columns = (*AGE_BAND_LABELS.values(), NOT_KNOWN)
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    for (child, concern), at in first.items():
+        found = characteristics.get((child, period_label(at, Period.MONTH)))
+        counts[concern, _age_column(found)] += 1
+    return CrossTab(
+        title="Children with a notice, by concern and age band, over the whole period",
+        unit="children (age at the child's first notice of the concern in the period; a child "
+        "with notices of two concerns counts under each)",
+        row_label="Concern",
+        column_label="Age band",
+        rows=tuple(CONCERNS.values()),
+        columns=columns,
+        cells=tuple(tuple(counts[c, a] for a in columns) for c in CONCERNS),
+    )
+
+
 def prevalence_tables(
     rows: Sequence[DecisionRow],
     *,
     start: dt.datetime,
     end: dt.datetime,
     repeat_rule: RepeatMissingRule,
+    characteristics: CharacteristicsByMonth | None = None,
 ) -> dict[str, CrossTab]:
-    """Every prevalence table, by file stem."""
+    """Every prevalence table, by file stem; the age band and sex tables only when the child
+    index gave `characteristics` (characteristics_asked says for what)."""
+    by_characteristics = (
+        {}
+        if characteristics is None
+        else {
+            "children_by_month_and_age_band": children_by_month_and_age_band(
+                rows, characteristics, start=start, end=end
+            ),
+            "children_by_month_and_sex": children_by_month_and_sex(
+                rows, characteristics, start=start, end=end
+            ),
+            "children_by_concern_and_age_band": children_by_concern_and_age_band(
+                rows, characteristics, start=start, end=end
+            ),
+        }
+    )
     return {
         "children_by_month_and_concern": children_by_month_and_concern(rows, start=start, end=end),
         "children_by_month_and_agency": children_by_month_and_agency(rows, start=start, end=end),
         "decisions_by_month_and_outcome": decisions_by_month_and_outcome(
             rows, start=start, end=end
         ),
+        **by_characteristics,
         "repeat_missing_by_month": repeat_missing_by_month(
             rows, start=start, end=end, rule=repeat_rule
         ),

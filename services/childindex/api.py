@@ -24,6 +24,13 @@ POST /v1/children/search
     `{"matches": [{"child_key", "keys", "score", "strength"}, ...]}`, best first (search.py):
     keys and scores only, never an identifier. 422 `identifiers-incomplete` when the typed
     identifiers are too few to search on. Nothing is stored.
+The audit service's prevalence figures (scope children:profile):
+POST /v1/children/profiles
+    Body: `{"children": [{"child_key": "<64 hex>", "on": "YYYY-MM-DD"}, ...]}` (at most
+    `max_batch`). 200 `{"profiles": [{"known", "age_band", "sex"}, ...]}` in the same order:
+    the child's age band on that day (hubkit.age_bands codes) and sex (F/M), each null when
+    the records do not settle it (demographics.py); `known` false for a key the index never
+    made. Never a date of birth.
 The gateway (scope children:context):
 POST /v1/context   record what a batch's notices said; each child's context
 GET /healthz   the process is up (no token)
@@ -52,6 +59,7 @@ from services.childindex.store import ChildIndexStore
 from services.hubkit.auth import (
     CHILD_CONTEXT_SCOPE,
     CHILD_KEYS_SCOPE,
+    CHILD_PROFILE_SCOPE,
     CHILD_SEARCH_SCOPE,
     REVIEW_CHILDREN_SCOPE,
     AccessClaims,
@@ -300,6 +308,7 @@ Reviewer = Annotated[AccessClaims, _scoped(REVIEW_CHILDREN_SCOPE)]
 ContextReader = Annotated[AccessClaims, _scoped(CHILD_CONTEXT_SCOPE)]
 KeysReader = Annotated[AccessClaims, _scoped(CHILD_KEYS_SCOPE)]
 Searcher = Annotated[AccessClaims, _scoped(CHILD_SEARCH_SCOPE)]
+ProfileReader = Annotated[AccessClaims, _scoped(CHILD_PROFILE_SCOPE)]
 
 
 class ChildSearchIn(ChildIdentifiersIn):
@@ -450,6 +459,63 @@ async def search(request: Request, caller: Searcher) -> ChildMatchesPublic | JSO
                 strength=match.strength,  # type: ignore[arg-type]
             )
             for match in found
+        ]
+    )
+
+
+class ProfileAskedIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    child_key: str = Field(
+        pattern="^[0-9a-f]{64}$", description="Any key the child has had (merges are followed)."
+    )
+    on: dt.date = Field(description="The day the age band is for.")
+
+
+class ProfilesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    children: list[ProfileAskedIn] = Field(description="Answered in the same order.")
+
+
+class ProfilePublic(BaseModel):
+    known: bool = Field(description="False for a key the index never made (then both null).")
+    age_band: str | None = Field(
+        description="The child's age band on the day (hubkit.age_bands code, e.g. 10_15); "
+        "null when the records do not settle the date of birth."
+    )
+    sex: Literal["F", "M"] | None = Field(
+        description="As most of the child's records give it; null when none do or they tie."
+    )
+
+
+class ProfilesPublic(BaseModel):
+    profiles: list[ProfilePublic] = Field(description="One per child asked, in request order.")
+
+
+@router.post(
+    "/profiles",
+    response_model=ProfilesPublic,
+    openapi_extra=_request_body(ProfilesIn),
+    summary="Children's age bands and sex, for published figures (never a date of birth)",
+)
+async def profiles(request: Request, caller: ProfileReader) -> ProfilesPublic:
+    runtime = _runtime(request)
+    body = await _read_body(request, ProfilesIn, runtime.settings.max_body_bytes)
+    if len(body.children) > runtime.settings.max_batch:
+        raise BodyTooLarge(
+            f"{len(body.children)} children in one request; at most {runtime.settings.max_batch}"
+        )
+    found = await asyncio.to_thread(
+        runtime.store.profiles, [(c.child_key, c.on) for c in body.children]
+    )
+    log.info("client %s: %d profiles", caller.client_id, len(found))
+    return ProfilesPublic(
+        profiles=[
+            ProfilePublic(known=False, age_band=None, sex=None)
+            if p is None
+            else ProfilePublic(known=True, age_band=p.age_band, sex=p.sex)  # type: ignore[arg-type]
+            for p in found
         ]
     )
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from services.childindex.context import child_context
+from services.childindex.demographics import ChildProfile, child_profile
 from services.childindex.domain import canonical_identifiers
 from services.childindex.errors import ChildNotFound, ReviewAlreadyDecided, ReviewNotFound
 from services.childindex.matching.records import match_row
@@ -453,6 +454,29 @@ class ChildIndexStore:
                 raise ChildNotFound("the child index has no child with that key")
             current = self._current_key(db, child_key)
             return current, self._group(db, current)
+
+    def profiles(self, asked: Sequence[tuple[str, dt.date]]) -> list[ChildProfile | None]:
+        """For each (key, day): the child's age band on that day and sex, from every record of
+        every key the child has had (demographics.py); None for a key the index never made."""
+        rows_of: dict[str, list[dict[str, Any]]] = {}
+        out: list[ChildProfile | None] = []
+        with self._sqlite.reading() as db:
+            for key, on in asked:
+                if not db.execute("SELECT 1 FROM children WHERE child_key = ?", (key,)).fetchone():
+                    out.append(None)
+                    continue
+                current = self._current_key(db, key)
+                if current not in rows_of:
+                    group = self._group(db, current)
+                    marks = ",".join("?" * len(group))
+                    rows_of[current] = [
+                        json.loads(text)
+                        for (text,) in db.execute(
+                            f"SELECT match_row FROM records WHERE child_key IN ({marks})", group
+                        )
+                    ]
+                out.append(child_profile(rows_of[current], on))
+        return out
 
     # -- searching ----------------------------------------------------------------------
 

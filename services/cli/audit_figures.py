@@ -10,6 +10,7 @@ HTML page with charts, from the audit store (SAFEHUB_AUDIT_DATABASE_URL or --dat
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import sys
 from pathlib import Path
@@ -76,17 +77,20 @@ def register(actions: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from services.audit.child_lookup import ChildLookupSettings, child_lookup_from_settings
     from services.audit.disclosure import DisclosureRules
     from services.audit.errors import AuditError
     from services.audit.figures import (
         decision_mix_report,
         prevalence_report,
+        read_characteristics,
         read_decision_rows,
         repeat_missing_rule,
         sender_agencies,
         write_files,
     )
     from services.audit.prevalence import Period
+    from services.audit.settings import AuditSettings
     from services.cli.audit import _store
     from services.hubkit.codec import SchemaCatalog
     from services.hubkit.settings import HubSettings
@@ -113,6 +117,16 @@ def run(args: argparse.Namespace) -> int:
                 end=args.end,
                 agencies=agencies,
             )
+            characteristics = asyncio.run(
+                read_characteristics(
+                    child_lookup_from_settings(
+                        ChildLookupSettings(), hub, token_issuer=AuditSettings().token_issuer
+                    ),
+                    rows,
+                    start=args.start,
+                    end=args.end,
+                )
+            )
             report = prevalence_report(
                 rows,
                 start=args.start,
@@ -120,10 +134,13 @@ def run(args: argparse.Namespace) -> int:
                 repeat_rule=rule,
                 rules=DisclosureRules(threshold=args.threshold, round_to=args.round_to),
                 generated_at=now,
+                characteristics=characteristics,
             )
             written = write_files(args.out, "prevalence.html", report.html, report.csv_files())
             hidden = sum(len(t.suppressed) for t in report.tables.values())
             print(f"{len(written)} files written to {args.out}; {hidden} value(s) suppressed")
+            if characteristics.unavailable:
+                print(f"no figures by age band or sex: {characteristics.unavailable}")
             return EXIT_OK
         rows = read_decision_rows(store, catalog, start=args.start, end=args.end, agencies=agencies)
         mix = decision_mix_report(

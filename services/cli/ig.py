@@ -107,7 +107,8 @@ def register_ig_clients(hub: Any, audit: Any) -> None:
     their own way): this CLI's public device-grant client and the IG API's browser sign-in
     client (ig_session.py: authorization code + PKCE, private_key_jwt with its key); and the
     audit service's own client for the child index's search (`audit-childindex`, client
-    credentials, scope children:search, private_key_jwt: child_lookup.py), as the console's."""
+    credentials, scopes children:search and children:profile, private_key_jwt:
+    child_lookup.py), as the console's."""
     from services.identity.settings import IdentitySettings
 
     identity = IdentitySettings()
@@ -118,7 +119,7 @@ def register_ig_clients(hub: Any, audit: Any) -> None:
 
 def register_ig_clients_at(state_dir: Path, hub: Any, audit: Any) -> None:
     """The IG clients (register_ig_clients) in the identity provider kept in `state_dir`."""
-    from services.audit.child_lookup import CLIENT_ID, SCOPE, ChildLookupSettings
+    from services.audit.child_lookup import CLIENT_ID, SCOPES, ChildLookupSettings
     from services.identity.clients import (
         ensure_device_client,
         ensure_service_client,
@@ -144,7 +145,7 @@ def register_ig_clients_at(state_dir: Path, hub: Any, audit: Any) -> None:
         private_key_path=ChildLookupSettings().resolved_key_path(hub),
         client_id=CLIENT_ID,
         agency="IG",
-        scopes=(SCOPE,),
+        scopes=SCOPES,
     )
 
 

@@ -111,6 +111,9 @@ CHILD_KEYS_SCOPE = "children:keys"
 # The console finds a child from the identifiers a person typed (issue 16): the index answers
 # with keys and scores only, never an identifier.
 CHILD_SEARCH_SCOPE = "children:search"
+# The audit service's prevalence figures (issue 17): a child's age band on a day and sex,
+# never the date of birth; granted to the audit service's own client only.
+CHILD_PROFILE_SCOPE = "children:profile"
 
 
 class AuthError(HubError):

@@ -126,7 +126,9 @@ def test_prevalence_from_the_store_counts_children_and_suppresses_small_counts(
     ]
     assert "<svg" in report.html
     assert 'lang="en"' in report.html
-    assert "age or sex" in report.html
+    # Not handed the child index's answers: no age band or sex tables, and the page says so.
+    assert "No figures by age band or sex" in report.html
+    assert "children_by_month_and_sex" not in report.tables
 
 
 def test_decision_mix_from_the_store_by_recipient_and_rule(sqlite_store: SqlAuditStore) -> None:
