@@ -7,8 +7,9 @@ every other IG query.
 
 Besides the route's own access entry, two outcomes are logged as entries of their own:
 `child_lookup_done` (the kinds of identifier typed, how many children the index matched, the
-request reference as a digest: never what was typed) and `family_report_approved` (audience,
-how many rows were left out, digests of the rows-and-reasons and of the approved report).
+request reference as a keyed digest, hmac-sha256: never what was typed) and
+`family_report_approved` (audience, how many rows were left out, a keyed digest of the
+rows-and-reasons and a plain sha256 of the approved report).
 
 Approvals are kept across restarts (`family_approvals.py`, `app.state.family_reviews`). Only
 the report as approved is rendered to PDF, never a fresh draft.
@@ -48,6 +49,7 @@ from services.audit.family_report import (
 )
 from services.audit.indexer import AccessEvent, entry_for_access
 from services.audit.reports import SubjectAccessReportPublic
+from services.hubkit.keyed_digest import keyed_digest
 from services.hubkit.topology import Topology, load_topology
 
 __all__ = ["family_router", "render_pdf"]
@@ -69,8 +71,18 @@ def _error(text: str) -> str:
     return f'<p class="error" role="alert">{text}</p>'
 
 
-def _digest(value: str) -> str:
+def _content_digest(value: str) -> str:
+    # Plain: the digest of a whole approved report (times, keys, every row) cannot be guessed,
+    # and whoever holds the report (the DPO, the approvals file) must be able to check it
+    # against the log without the service's key.
     return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+
+
+def _typed_digest(request: Request, value: str) -> str:
+    # Keyed: what an officer typed or chose (a request reference such as "SAR-2026-0042",
+    # reasons from a handful) is guessed by hashing candidates, unless the hash is keyed.
+    key: bytes = request.app.state.digest_key
+    return keyed_digest(key, value)
 
 
 def render_pdf(html: str) -> bytes:
@@ -139,7 +151,7 @@ def family_router(
             access,
             "child_lookup_done",
             {
-                "sar_reference": _digest(reference),
+                "sar_reference": _typed_digest(request, reference),
                 "identifiers_used": ",".join(identifier_kinds(identifiers)),
                 "index_matches": str(len(found)),
             },
@@ -219,8 +231,8 @@ def family_router(
             {
                 "audience": audience.value,
                 "rows_left_out": str(len(left_out)),
-                "left_out_sha256": _digest(json.dumps(sorted(left_out.items()))),
-                "report_sha256": _digest(approved.model_dump_json()),
+                "left_out_digest": _typed_digest(request, json.dumps(sorted(left_out.items()))),
+                "report_sha256": _content_digest(approved.model_dump_json()),
             },
         )
         reviews: FamilyApprovals = request.app.state.family_reviews

@@ -103,6 +103,13 @@ class AuditSettings(BaseSettings):
         description="SQLite file (0600) of the family reports IG officers approved "
         "(family_approvals.py); default <data_dir>/audit/family-approvals.sqlite.",
     )
+    digest_key_file: Path | None = Field(
+        default=None,
+        description="Secret key (0600, made on first start) for the keyed digests "
+        "(hmac-sha256:) of typed values the IG API logs, such as a subject access request's "
+        "reference (hubkit.keyed_digest); default <data_dir>/audit/digest.key. Keep it as "
+        "long as the log: a new key cannot match old entries.",
+    )
 
     @field_validator("batch_max_records", "poll_timeout_ms", "query_limit_max")
     @classmethod
@@ -152,6 +159,9 @@ class AuditSettings(BaseSettings):
 
     def resolved_family_approvals_path(self, hub: HubSettings) -> Path:
         return self.family_approvals_path or hub.data_dir / "audit" / "family-approvals.sqlite"
+
+    def resolved_digest_key_file(self, hub: HubSettings) -> Path:
+        return self.digest_key_file or hub.data_dir / "audit" / "digest.key"
 
     @property
     def signin_redirect_uri(self) -> str:

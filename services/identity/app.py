@@ -46,6 +46,7 @@ from services.identity.login import PeopleRuntime, login_router
 from services.identity.oidc import PERSON_SCOPES
 from services.identity.settings import IdentitySettings
 from services.identity.used_assertions import SqliteUsedAssertions
+from services.identity.user_code_attempts import UserCodeAttemptsLog, UserCodeLimits
 from services.identity.users import (
     DEFAULT_USERS_FILE,
     LoginThrottle,
@@ -242,7 +243,17 @@ def create_app(
         )
         clients = FileClientRegistry(state_dir / "clients")
         devices = DeviceAuthorizations()
-        app.state.devices = DeviceRuntime(pending=devices, clients=clients)
+        app.state.devices = DeviceRuntime(
+            pending=devices,
+            clients=clients,
+            wrong_codes=UserCodeAttemptsLog(
+                UserCodeLimits(
+                    per_address=identity_settings.device_wrong_codes_per_address,
+                    overall=identity_settings.device_wrong_codes_overall,
+                    window_s=identity_settings.device_wrong_codes_window_s,
+                )
+            ),
+        )
         device_grant = DeviceCodeGrant(
             clients=clients.get, pending=devices, issuer=person_tokens, clock=clock
         )

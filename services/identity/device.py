@@ -49,7 +49,9 @@ __all__ = [
     "DeviceAuthorizations",
     "DeviceCodeGrant",
     "DevicePollRejected",
+    "UserCodeNotAccepted",
     "check_device_poll",
+    "check_user_code_entry",
     "format_user_code",
     "is_public_device_client",
     "normalise_user_code",
@@ -58,7 +60,7 @@ __all__ = [
 
 # RFC 8628 6.1: consonants only (no vowels: no words), upper case, no 0/O or 1/I confusion.
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
-USER_CODE_LENGTH = 8  # 20^8 ~ 2.6e10; an attempt also needs a valid password (see the page)
+USER_CODE_LENGTH = 8  # 20^8 ~ 2.6e10; wrong entries are limited (user_code_attempts.py)
 SLOW_DOWN_STEP_S = 5  # RFC 8628 3.5
 
 
@@ -157,6 +159,42 @@ def check_device_poll(
     return polled
 
 
+def _answered(item: DeviceAuthorization) -> bool:
+    return item.approved_subject is not None or item.denied
+
+
+def check_user_code_entry(found: DeviceAuthorization | None, *, now: float) -> DeviceAuthorization:
+    """The sign-in a code typed on the verification page may answer: one that exists, has
+    not expired and has not been answered (a user code is single-use). Each refusal says
+    what the person can do about it."""
+    if found is None:
+        raise UserCodeNotAccepted(
+            "unknown",
+            "That code is not right, or has expired. Check the code in your terminal.",
+        )
+    if found.expires_at <= now:
+        raise UserCodeNotAccepted(
+            "expired",
+            "That code has expired. Run the sign-in command again to get a new code.",
+        )
+    if _answered(found):
+        raise UserCodeNotAccepted(
+            "used",
+            "That code has already been used. Run the sign-in command again to get a new code.",
+        )
+    return found
+
+
+class UserCodeNotAccepted(Exception):
+    """A code typed on the verification page that answers no sign-in: `why` is "unknown",
+    "expired" or "used"; the message is for the person."""
+
+    def __init__(self, why: str, message: str) -> None:
+        super().__init__(message)
+        self.why = why
+        self.message = message
+
+
 class DevicePollRejected(Exception):
     """A poll that is answered with an error but still changes the authorization (its last
     poll time or interval)."""
@@ -188,25 +226,31 @@ class DeviceAuthorizations:
         with self._lock:
             return self._by_device.pop(device_code, None)
 
-    def by_user_code(self, user_code: str, *, now: float) -> DeviceAuthorization | None:
+    def by_user_code(self, user_code: str) -> DeviceAuthorization | None:
+        """The sign-in with this user code, whatever its state (expired, answered): the page
+        tells the person which (`check_user_code_entry`)."""
         wanted = normalise_user_code(user_code)
         with self._lock:
             for item in self._by_device.values():
-                if item.user_code == wanted and item.expires_at > now:
+                if item.user_code == wanted:
                     return item
         return None
 
-    def decide(self, device_code: str, *, subject: str | None) -> None:
-        """Record the person's answer: approved as `subject`, or denied (None)."""
+    def decide(self, device_code: str, *, subject: str | None, now: float) -> bool:
+        """Record the person's answer: approved as `subject`, or denied (None). False, and
+        nothing changed, when the sign-in was answered already or has expired: a user code
+        is answered once, even when two answers race (the password check between the page's
+        look-up and this call is slow)."""
         with self._lock:
             item = self._by_device.get(device_code)
-            if item is None:
-                return
+            if item is None or _answered(item) or item.expires_at <= now:
+                return False
             self._by_device[device_code] = (
                 dataclasses.replace(item, approved_subject=subject)
                 if subject is not None
                 else dataclasses.replace(item, denied=True)
             )
+            return True
 
 
 class _AccessTokens(Protocol):

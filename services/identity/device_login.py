@@ -8,6 +8,9 @@ GET  /device                 the verification page: the code (prefilled from ?us
 POST /device                 the person's answer
 
 The page reuses the sign-in form's password check, throttle and look (login.py, login.css).
+Wrong user codes are limited per client address and overall (user_code_attempts.py, RFC 8628
+5.1): once a limit is reached the page answers 429 with Retry-After before it looks any code
+up. A code answers one sign-in once. Only counts are logged, never a code that was typed.
 Denying needs only the code (a person may refuse what they did not start without a
 password); approving needs the password, every time, like every sign-in here. A double-
 submit cookie binds the form to the browser that opened it.
@@ -16,6 +19,7 @@ submit cookie binds the form to the browser that opened it.
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,12 +35,15 @@ from services.identity.device import (
     USER_CODE_ALPHABET,
     USER_CODE_LENGTH,
     DeviceAuthorizations,
+    UserCodeNotAccepted,
+    check_user_code_entry,
     format_user_code,
     start_device_authorization,
 )
 from services.identity.errors import InvalidRequest
 from services.identity.login import PeopleRuntime, page_headers
 from services.identity.oidc import person_may_use, redirect_uri_with
+from services.identity.user_code_attempts import UserCodeAttemptsLog
 from services.identity.users import PasswordCheckBusy
 
 __all__ = ["DeviceRuntime", "device_router", "new_user_code"]
@@ -44,6 +51,7 @@ __all__ = ["DeviceRuntime", "device_router", "new_user_code"]
 _TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 _FORM_COOKIE = "safehub_idp_device"
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+log = logging.getLogger("safehub.identity")
 
 
 def new_user_code() -> str:
@@ -54,6 +62,7 @@ def new_user_code() -> str:
 class DeviceRuntime:
     pending: DeviceAuthorizations
     clients: FileClientRegistry
+    wrong_codes: UserCodeAttemptsLog
     new_device_code: Callable[[], str] = lambda: secrets.token_urlsafe(32)
     new_user_code: Callable[[], str] = new_user_code
 
@@ -121,7 +130,11 @@ def _page(
     done: str | None = None,
     done_title: str = "",
     status: int = 200,
+    retry_after_s: int | None = None,
 ) -> Response:
+    headers = page_headers()
+    if retry_after_s is not None:
+        headers["Retry-After"] = str(retry_after_s)
     return _TEMPLATES.TemplateResponse(
         request,
         "device.html",
@@ -134,7 +147,7 @@ def _page(
             "done_title": done_title,
         },
         status_code=status,
-        headers=page_headers(),
+        headers=headers,
     )
 
 
@@ -171,7 +184,7 @@ async def device_answer(request: Request) -> Response:
     decision = str(form.get("decision", ""))
     now = people.clock()
 
-    def again(message: str, field: str, status: int) -> Response:
+    def again(message: str, field: str, status: int, retry_after_s: int | None = None) -> Response:
         fresh = people.new_secret()
         page = _page(
             request,
@@ -180,6 +193,7 @@ async def device_answer(request: Request) -> Response:
             error=message,
             error_field=field,
             status=status,
+            retry_after_s=retry_after_s,
         )
         _set_form_cookie(request, page, fresh)
         return page
@@ -187,15 +201,31 @@ async def device_answer(request: Request) -> Response:
     cookie = request.cookies.get(_FORM_COOKIE, "")
     if not txn or not hmac.compare_digest(cookie, txn):
         return again("This page has expired or was opened in another browser.", "user_code", 400)
-    pending = devices.pending.by_user_code(user_code, now=now)
-    if pending is None or pending.approved_subject is not None or pending.denied:
-        return again(
-            "That code is not right, or has expired. Check the code in your terminal.",
-            "user_code",
-            400,
+    # The address the connection came from (behind a reverse proxy: the proxy's, unless
+    # uvicorn is told to trust its forwarded headers).
+    address = request.client.host if request.client else "unknown"
+    # No await from here to the count below: a refusal, the look-up and the count are one step.
+    too_many = devices.wrong_codes.refusal(address, now)
+    if too_many is not None:
+        log.warning(
+            "device verification refused: too many wrong user codes (%s limit; %d from the "
+            "address, %d overall, in the window); retry after %ds",
+            too_many.scope,
+            too_many.from_address,
+            too_many.overall,
+            too_many.retry_after_s,
         )
+        return again(too_many.message, "user_code", 429, retry_after_s=too_many.retry_after_s)
+    try:
+        pending = check_user_code_entry(devices.pending.by_user_code(user_code), now=now)
+    except UserCodeNotAccepted as refused:
+        devices.wrong_codes.wrong_code(address, now)
+        log.info("device verification: a user code was not accepted (%s)", refused.why)
+        return again(refused.message, "user_code", 400)
+    already_used = "That code has already been used. Run the sign-in command again."
     if decision == "deny":
-        devices.pending.decide(pending.device_code, subject=None)
+        if not devices.pending.decide(pending.device_code, subject=None, now=now):
+            return again(already_used, "user_code", 400)
         return _page(
             request,
             done="You denied the sign-in. The command will stop; nothing was shared.",
@@ -212,17 +242,22 @@ async def device_answer(request: Request) -> Response:
     if user is None:
         return again("The username or password is not right.", "username", 401)
     people.throttle.succeeded(username)
+    # A person who signed in here starts afresh; a code that merely matched does not (anyone
+    # can start a device sign-in and type its code between guesses).
+    devices.wrong_codes.signed_in(address, now)
     api = people.settings.person_apis.get(pending.resource)
     if api is None or not person_may_use(user, allowed_roles=api.roles):
         # Signed in, but this API is not theirs: the command is told access_denied.
-        devices.pending.decide(pending.device_code, subject=None)
+        if not devices.pending.decide(pending.device_code, subject=None, now=now):
+            return again(already_used, "user_code", 400)
         return _page(
             request,
             done="Your roles do not allow access to this service, so the sign-in was refused.",
             done_title="Sign-in refused",
             status=403,
         )
-    devices.pending.decide(pending.device_code, subject=user.subject)
+    if not devices.pending.decide(pending.device_code, subject=user.subject, now=now):
+        return again(already_used, "user_code", 400)
     return _page(
         request,
         done="You are signed in. Go back to your terminal; you can close this page.",

@@ -85,6 +85,26 @@ class IdentitySettings(BaseSettings):
     device_poll_interval_s: int = Field(
         default=5, ge=1, le=60, description="Least time between a device client's polls."
     )
+    # RFC 8628 5.1: a user code can be guessed, so wrong entries on the verification page are
+    # limited (user_code_attempts.py); beyond either limit the page answers 429.
+    device_wrong_codes_per_address: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Wrong user codes one client address may enter within the window.",
+    )
+    device_wrong_codes_overall: int = Field(
+        default=50,
+        ge=1,
+        le=100_000,
+        description="Wrong user codes the whole service takes within the window, from anyone.",
+    )
+    device_wrong_codes_window_s: int = Field(
+        default=300,
+        ge=10,
+        le=86_400,
+        description="The sliding window (seconds) both wrong-code limits count over.",
+    )
     login_ttl_s: int = Field(
         default=600, ge=30, le=3600, description="How long the sign-in form stays valid."
     )

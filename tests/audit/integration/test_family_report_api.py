@@ -19,6 +19,7 @@ from services.audit.child_lookup import ChildFound, NoChildLookup
 from services.audit.indexer import EntryKind, decode_access
 from services.audit.settings import AuditSettings
 from services.audit.storage_sql import open_store
+from services.hubkit.keyed_digest import keyed_digest
 from services.hubkit.linkage import ChildIdentifiers
 from services.hubkit.settings import HubSettings
 from tests.audit.jwks import AUDIENCE, ISSUER, LocalIdp
@@ -96,7 +97,7 @@ def test_a_bogus_key_is_no_such_child_never_an_empty_report(client: httpx.Client
 
 
 def test_finding_a_child_is_audited_with_kinds_and_count_never_what_was_typed(
-    client: httpx.Client, index: FakeIndex, log_url: str, child_key: str
+    client: httpx.Client, index: FakeIndex, log_url: str, child_key: str, tmp_path: Path
 ) -> None:
     form = {
         "sar_reference": "SAR-2026-0042",
@@ -117,7 +118,10 @@ def test_finding_a_child_is_audited_with_kinds_and_count_never_what_was_typed(
         "GIVEN_NAME,FAMILY_NAME,DATE_OF_BIRTH,NHS_NUMBER"
     )
     assert done["parameters"]["index_matches"] == "1"
-    assert done["parameters"]["sar_reference"].startswith("sha256:")
+    # Keyed (a reference is guessable from a plain hash), under the service's own key.
+    key = (tmp_path / "audit" / "digest.key").read_bytes()
+    assert (tmp_path / "audit" / "digest.key").stat().st_mode & 0o777 == 0o600
+    assert done["parameters"]["sar_reference"] == keyed_digest(key, "SAR-2026-0042")
     # The route itself was logged before it ran; nothing typed is anywhere in the log.
     assert decode_access(leaves[-2].data)["action"] == "child_find"
     raw = b"".join(leaf.data for leaf in leaves[-2:])
