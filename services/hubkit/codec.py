@@ -36,10 +36,12 @@ class MessageType(StrEnum):
     """Top-level records that travel on the bus, by Avro full name."""
 
     NOTICE = "safehub.notice.SafeguardingNotice"
+    NOTICE_RETRACTION = "safehub.notice.NoticeRetraction"
     ENVELOPE = "safehub.envelope.SignedEnvelope"
     AUDIT_RECORD = "safehub.audit.AuditRecord"
     CONSOLE_ACCESS = "safehub.audit.ConsoleAccess"
     FEED_ITEM = "safehub.feed.FeedItem"
+    FEED_RETRACTION = "safehub.feed.FeedRetraction"
     DEAD_LETTER = "safehub.gateway.DeadLetter"
     NOTICE_SEEN = "safehub.gateway.NoticeSeen"
     CHECKPOINT = "safehub.audit.Checkpoint"

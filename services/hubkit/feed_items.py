@@ -8,6 +8,7 @@ subscriber. Everything else is refused with a reason code a reader can count and
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from services.hubkit.codec import MessageType, SchemaCatalog
@@ -15,7 +16,17 @@ from services.hubkit.envelope import KeyDirectory, open_envelope
 from services.hubkit.errors import FeedItemUnverified, HubError
 from services.hubkit.topology import GATEWAY_PRINCIPAL
 
-__all__ = ["open_feed_item"]
+__all__ = ["FeedMessage", "open_feed_item", "open_feed_message"]
+
+FEED_MESSAGE_TYPES = (MessageType.FEED_ITEM, MessageType.FEED_RETRACTION)
+"""What a feed topic carries: a view of a notice, or the withdrawal of one (issue 18)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedMessage:
+    message_type: MessageType
+    """FEED_ITEM or FEED_RETRACTION."""
+    record: dict[str, Any]
 
 
 def open_feed_item(
@@ -26,6 +37,21 @@ def open_feed_item(
     subscriber_id: str | None = None,
 ) -> dict[str, Any]:
     """The FeedItem in `value`, verified; FeedItemUnverified (with a reason) otherwise."""
+    message = open_feed_message(catalog, hub_keys, value, subscriber_id=subscriber_id)
+    if message.message_type is not MessageType.FEED_ITEM:
+        raise FeedItemUnverified("unverifiable", "the payload is not a feed item")
+    return message.record
+
+
+def open_feed_message(
+    catalog: SchemaCatalog,
+    hub_keys: KeyDirectory,
+    value: bytes,
+    *,
+    subscriber_id: str | None = None,
+) -> FeedMessage:
+    """The FeedItem or FeedRetraction in `value`, verified as `open_feed_item` verifies an
+    item; FeedItemUnverified (with a reason) otherwise."""
     try:
         verified = open_envelope(catalog, value, hub_keys)
     except HubError as error:
@@ -37,12 +63,14 @@ def open_feed_item(
         raise FeedItemUnverified(
             "not_signed_by_hub", f"the item is signed by {verified.owner}, not the hub's gateway"
         )
-    try:
-        item = catalog.decode(verified.payload, MessageType.FEED_ITEM)
-    except HubError as error:
-        raise FeedItemUnverified(
-            "unverifiable", f"the payload is not a feed item ({type(error).__name__})"
-        ) from None
-    if subscriber_id is not None and item["subscriber_id"] != subscriber_id:
-        raise FeedItemUnverified("wrong_subscriber", "the item was made for another subscriber")
-    return item
+    for message_type in FEED_MESSAGE_TYPES:
+        try:
+            record = catalog.decode(verified.payload, message_type)
+        except HubError:
+            continue
+        if subscriber_id is not None and record["subscriber_id"] != subscriber_id:
+            raise FeedItemUnverified("wrong_subscriber", "the item was made for another subscriber")
+        return FeedMessage(message_type, record)
+    raise FeedItemUnverified(
+        "unverifiable", "the payload is neither a feed item nor a feed retraction"
+    )

@@ -21,6 +21,7 @@ __all__ = [
     "concern",
     "decision_id_for",
     "encode_notice",
+    "hub_uuid5",
     "notice_id_for",
     "to_json_value",
     "to_utc",
@@ -47,10 +48,10 @@ DETAIL_RECORD: Mapping[str, str] = {
 _NAMESPACE_BYTES = NOTICE_NAMESPACE.bytes
 
 
-def _uuid5(name: str) -> str:
-    """`str(uuid.uuid5(NOTICE_NAMESPACE, name))` (RFC 4122 version 5) without building a
-    UUID object on the way, which took most of the time: the gateway derives ten of these
-    per notice."""
+def hub_uuid5(name: str) -> str:
+    """`str(uuid.uuid5(NOTICE_NAMESPACE, name))` (RFC 4122 version 5): the hub's ids,
+    derived without building a UUID object on the way, which took most of the time: the
+    gateway derives ten of these per notice."""
     digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
     digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
     digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
@@ -60,12 +61,12 @@ def _uuid5(name: str) -> str:
 
 def notice_id_for(*, agency: str, organisation_code: str, source_reference: str) -> str:
     """The same source record always yields the same notice id (idempotent publishing)."""
-    return _uuid5(f"notice:{agency}:{organisation_code}:{source_reference}")
+    return hub_uuid5(f"notice:{agency}:{organisation_code}:{source_reference}")
 
 
 def decision_id_for(*, notice_id: str, subscriber_id: str) -> str:
     """One decision per (notice, subscriber): a retried notice gets the same decision ids."""
-    return _uuid5(f"decision:{notice_id}:{subscriber_id}")
+    return hub_uuid5(f"decision:{notice_id}:{subscriber_id}")
 
 
 def encode_notice(catalog: SchemaCatalog, notice: Mapping[str, Any]) -> bytes:
