@@ -10,8 +10,10 @@ the beginning of the feed.
 
 Every record gets an explicit outcome, counted and logged with topic, partition, offset and a
 reason code (never content):
-    applied     a plan started, ended or was corrected
-    unchanged   a replayed notice, a stale change, or an end for a plan not held
+    applied     a plan started, ended or was corrected, or a withdrawn notice's change was
+                taken out of its plan (a FeedRetraction, issue 18)
+    unchanged   a replayed notice, a stale change, an end for a plan not held, or a
+                withdrawal of a notice the register never applied
     skipped     not signed by the hub's gateway key, not a FeedItem, made for another
                 subscriber, or not a plan change the register can hold (FeedItemUnusable)
 A store failure is not an outcome: the position does not move, the follower reconnects and
@@ -24,35 +26,45 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from aiokafka import ConsumerRecord
 
 from services.cpis.domain.register import Effect, PlanChange, parse_plan_change
 from services.cpis.errors import FeedItemUnusable, StoreError
 from services.cpis.store import RegisterStore
-from services.hubkit.codec import SchemaCatalog
+from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.envelope import KeyDirectory
 from services.hubkit.errors import FeedItemUnverified
 from services.hubkit.feed_follower import FeedFollower, FollowerStats
-from services.hubkit.feed_items import open_feed_item
+from services.hubkit.feed_items import open_feed_message
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import SubscriberEntry
 
-__all__ = ["FollowerStats", "RegisterFollower", "plan_change_from_record"]
+__all__ = ["FollowerStats", "RegisterFollower", "Withdrawal", "plan_change_from_record"]
 
 log = logging.getLogger("safehub.cpis.consumer")
 
 
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    """The LA withdrew a notice the register may have applied (a FeedRetraction)."""
+
+    notice_id: str
+
+
 def plan_change_from_record(
     value: bytes, *, catalog: SchemaCatalog, hub_keys: KeyDirectory, subscriber_id: str
-) -> PlanChange:
-    """The plan change a feed record carries, checked to be signed by the hub's gateway and
-    made for this subscriber; FeedItemUnusable otherwise."""
+) -> PlanChange | Withdrawal:
+    """The plan change (or the withdrawal of one) a feed record carries, checked to be signed
+    by the hub's gateway and made for this subscriber; FeedItemUnusable otherwise."""
     try:
-        item = open_feed_item(catalog, hub_keys, value)
+        message = open_feed_message(catalog, hub_keys, value, subscriber_id=subscriber_id)
     except FeedItemUnverified as error:
         raise FeedItemUnusable(error.reason, str(error)) from None
-    return parse_plan_change(item, subscriber_id=subscriber_id)
+    if message.message_type is MessageType.FEED_RETRACTION:
+        return Withdrawal(notice_id=str(message.record["notice_id"]))
+    return parse_plan_change(message.record, subscriber_id=subscriber_id)
 
 
 def _now_ms() -> int:
@@ -149,8 +161,11 @@ class RegisterFollower:
                 extra={**where, "reason": error.code},
             )
             return
-        effect = self._store.apply(change, now_ms=self._clock_ms(), position=position)
-        if effect in (Effect.STARTED, Effect.START_CORRECTED, Effect.ENDED):
+        if isinstance(change, Withdrawal):
+            effect = self._store.withdraw(change.notice_id, position=position)
+        else:
+            effect = self._store.apply(change, now_ms=self._clock_ms(), position=position)
+        if effect in (Effect.STARTED, Effect.START_CORRECTED, Effect.ENDED, Effect.WITHDRAWN):
             self.stats.applied += 1
         else:
             self.stats.unchanged += 1

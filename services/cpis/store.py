@@ -6,6 +6,9 @@ is stored only as its keyed child reference):
     child_keys        child_ref -> the child's wrapped data key (erasure deletes this row)
     plans             (child_ref, plan_type) -> sealed plan; plan_end in clear for the purge
     applied_notices   notice ids already applied (a notice is applied once, ever)
+    plan_changes      every applied change, sealed under the child's key, in arrival order:
+                      a withdrawn change (issue 18) is taken out and the plan worked out
+                      again from the rest
     feed_positions    per feed partition, the next offset to read, written in the same
                       transaction as what was read: the register and its place in the feed
                       never disagree, and a lost register rebuilds from the feed's start
@@ -30,7 +33,14 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from services.cpis.domain.access import Access, AccessOutcome
-from services.cpis.domain.register import Effect, Plan, PlanChange, PlanType, apply_change
+from services.cpis.domain.register import (
+    Effect,
+    Plan,
+    PlanChange,
+    PlanType,
+    apply_change,
+    plan_after,
+)
 from services.cpis.errors import StoreError
 from services.cpis.sealing import StoreKeys, open_sealed, seal
 
@@ -55,6 +65,14 @@ CREATE TABLE IF NOT EXISTS applied_notices (
     effect         TEXT NOT NULL,
     applied_at_ms  INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS plan_changes (
+    notice_id  TEXT PRIMARY KEY,
+    child_ref  TEXT NOT NULL,
+    plan_type  TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    sealed     BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS plan_changes_by_plan ON plan_changes (child_ref, plan_type, seq);
 CREATE TABLE IF NOT EXISTS feed_positions (
     topic        TEXT NOT NULL,
     partition    INTEGER NOT NULL,
@@ -92,6 +110,12 @@ class RegisterStore(Protocol):
     ) -> Effect | None:
         """Apply a plan change once (None when this notice id was applied before), and move
         the feed position past it in the same transaction."""
+        ...
+
+    def withdraw(self, notice_id: str, *, position: FeedPosition | None = None) -> Effect | None:
+        """Take a withdrawn notice's change out of its plan's history and work the plan out
+        again from the rest (WITHDRAWN), moving the feed position in the same transaction;
+        None when the register holds no change from that notice."""
         ...
 
     def advance(self, position: FeedPosition) -> None:
@@ -160,6 +184,42 @@ def _plan_from(plan_type: str, raw: bytes) -> Plan:
         linkage_key=data["linkage_key"],
         recorded_at=_from_ms(int(data["recorded_at_ms"])),
     )
+
+
+def _change_json(change: PlanChange) -> bytes:
+    return json.dumps(
+        {
+            "notice_id": change.notice_id,
+            "recorded_at_ms": _ms(change.recorded_at),
+            "nhs_number": change.nhs_number,
+            "linkage_key": change.linkage_key,
+            "responsible_la": change.responsible_la,
+            "plan_type": change.plan_type.value,
+            "starts": change.starts,
+            "effective_date": change.effective_date.isoformat(),
+            "la_contact": change.la_contact,
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def _change_from(raw: bytes) -> PlanChange:
+    data = json.loads(raw)
+    return PlanChange(
+        notice_id=data["notice_id"],
+        recorded_at=_from_ms(int(data["recorded_at_ms"])),
+        nhs_number=data["nhs_number"],
+        linkage_key=data["linkage_key"],
+        responsible_la=data["responsible_la"],
+        plan_type=PlanType(data["plan_type"]),
+        starts=bool(data["starts"]),
+        effective_date=dt.date.fromisoformat(data["effective_date"]),
+        la_contact=data["la_contact"],
+    )
+
+
+def _change_aad(child_ref: str, notice_id: str) -> bytes:
+    return f"change:{child_ref}:{notice_id}".encode()
 
 
 def _plan_aad(child_ref: str, plan_type: str) -> bytes:
@@ -280,16 +340,21 @@ class SqliteRegisterStore:
                 # leaves nothing held (an end the register never saw start).
                 key = self._data_key(db, child_ref, create=True)
                 assert key is not None
-                plan = transition.plan
+                self._put_plan(db, key, child_ref, transition.plan)
+            # Kept so a withdrawn change can be taken out later. A change with no child key
+            # held nothing and changed nothing: withdrawing it could change nothing either.
+            key = self._data_key(db, child_ref, create=False)
+            if key is not None:
                 db.execute(
-                    "INSERT INTO plans (child_ref, plan_type, plan_end, sealed) "
-                    "VALUES (?, ?, ?, ?) ON CONFLICT (child_ref, plan_type) DO UPDATE SET "
-                    "plan_end = excluded.plan_end, sealed = excluded.sealed",
+                    "INSERT INTO plan_changes (notice_id, child_ref, plan_type, seq, sealed) "
+                    "VALUES (?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM plan_changes), ?)",
                     (
+                        change.notice_id,
                         child_ref,
                         kind,
-                        plan.end.isoformat() if plan.end else None,
-                        seal(key, _plan_json(plan), aad=_plan_aad(child_ref, kind)),
+                        seal(
+                            key, _change_json(change), aad=_change_aad(child_ref, change.notice_id)
+                        ),
                     ),
                 )
             db.execute(
@@ -297,6 +362,51 @@ class SqliteRegisterStore:
                 (change.notice_id, transition.effect.value, now_ms),
             )
         return transition.effect
+
+    @staticmethod
+    def _put_plan(db: sqlite3.Connection, key: bytes, child_ref: str, plan: Plan) -> None:
+        kind = plan.plan_type.value
+        db.execute(
+            "INSERT INTO plans (child_ref, plan_type, plan_end, sealed) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (child_ref, plan_type) DO UPDATE SET "
+            "plan_end = excluded.plan_end, sealed = excluded.sealed",
+            (
+                child_ref,
+                kind,
+                plan.end.isoformat() if plan.end else None,
+                seal(key, _plan_json(plan), aad=_plan_aad(child_ref, kind)),
+            ),
+        )
+
+    def withdraw(self, notice_id: str, *, position: FeedPosition | None = None) -> Effect | None:
+        with self._transaction() as db:
+            self._advance(db, position)
+            row = db.execute(
+                "SELECT child_ref, plan_type FROM plan_changes WHERE notice_id = ?", (notice_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            child_ref, kind = str(row[0]), str(row[1])
+            key = self._data_key(db, child_ref, create=False)
+            if key is None:  # pragma: no cover - erasure deletes the changes with the key
+                return None
+            db.execute("DELETE FROM plan_changes WHERE notice_id = ?", (notice_id,))
+            remaining = [
+                _change_from(open_sealed(key, bytes(sealed), aad=_change_aad(child_ref, nid)))
+                for nid, sealed in db.execute(
+                    "SELECT notice_id, sealed FROM plan_changes WHERE child_ref = ? AND "
+                    "plan_type = ? ORDER BY seq",
+                    (child_ref, kind),
+                ).fetchall()
+            ]
+            plan = plan_after(remaining)
+            if plan is None:
+                db.execute(
+                    "DELETE FROM plans WHERE child_ref = ? AND plan_type = ?", (child_ref, kind)
+                )
+            else:
+                self._put_plan(db, key, child_ref, plan)
+        return Effect.WITHDRAWN
 
     def plans(self, nhs_number: str) -> list[Plan]:
         child_ref = self._keys.child_ref(nhs_number)
@@ -389,6 +499,11 @@ class SqliteRegisterStore:
             gone = db.execute(
                 "DELETE FROM plans WHERE plan_end IS NOT NULL AND plan_end < ?", (cutoff,)
             ).rowcount
+            # A purged plan's history goes with it.
+            db.execute(
+                "DELETE FROM plan_changes WHERE NOT EXISTS (SELECT 1 FROM plans p WHERE "
+                "p.child_ref = plan_changes.child_ref AND p.plan_type = plan_changes.plan_type)"
+            )
             orphans = [
                 str(row[0])
                 for row in db.execute(
@@ -409,7 +524,7 @@ class SqliteRegisterStore:
 
     @staticmethod
     def _erase(db: sqlite3.Connection, child_ref: str) -> None:
-        for table in ("child_keys", "plans", "outbox", "accesses"):
+        for table in ("child_keys", "plans", "plan_changes", "outbox", "accesses"):
             db.execute(f"DELETE FROM {table} WHERE child_ref = ?", (child_ref,))
 
     def close(self) -> None:

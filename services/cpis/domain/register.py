@@ -27,6 +27,11 @@ How a change applies (`apply_change`):
 - *_ENDED: ends the held plan on the effective date; with no plan held, or an end before the
   held plan's start (an earlier episode), nothing changes.
 
+A withdrawn change (the LA retracted the notice: wrong child, entered in error, corrected;
+issue 18) is taken out of the plan's history and the plan is worked out again from the
+changes left, in the order they arrived (`plan_after`): a wrongly started plan is no longer
+held, a wrongly ended plan is open again.
+
 How long a plan is held (`is_held`): while open, and for `held_days` after it ended. CP-IS
 covers children on a plan or looked after now or within the previous 12 months, hence the
 default of 365 days (London Safeguarding Children Procedures, "Child Protection Information
@@ -57,6 +62,7 @@ __all__ = [
     "held_plans",
     "is_held",
     "parse_plan_change",
+    "plan_after",
     "render_contact",
 ]
 
@@ -121,6 +127,8 @@ class Effect(StrEnum):
     """An end for a plan the register does not hold (or an earlier episode): no change."""
     STALE = "stale"
     """Recorded before the latest change already applied to this plan: no change."""
+    WITHDRAWN = "withdrawn"
+    """A change the LA withdrew was taken out; the plan is what the other changes make it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +252,15 @@ def apply_change(current: Plan | None, change: PlanChange) -> Transition:
     if current is None or day < current.start:
         return Transition(Effect.NOTHING_TO_END, current)
     return Transition(Effect.ENDED, replace(current, end=day, recorded_at=change.recorded_at))
+
+
+def plan_after(changes: Iterable[PlanChange]) -> Plan | None:
+    """The plan the register holds after these changes of one plan type, applied in order
+    from nothing held."""
+    plan: Plan | None = None
+    for change in changes:
+        plan = apply_change(plan, change).plan
+    return plan
 
 
 def is_held(plan: Plan, *, today: dt.date, held_days: int = DEFAULT_HELD_DAYS) -> bool:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+from typing import Any
 
 import pytest
 
-from services.cpis.consumer import plan_change_from_record
+from services.cpis.consumer import Withdrawal, plan_change_from_record
 from services.cpis.domain.register import (
     Effect,
     Plan,
@@ -18,9 +19,11 @@ from services.cpis.domain.register import (
     held_plans,
     is_held,
     parse_plan_change,
+    plan_after,
 )
 from services.cpis.errors import FeedItemUnusable
-from services.hubkit.envelope import KeyDirectory, SigningKey
+from services.hubkit.codec import MessageType
+from services.hubkit.envelope import KeyDirectory, SigningKey, seal
 from tests.cpis.factories import (
     LA,
     NHS_NUMBER,
@@ -30,7 +33,7 @@ from tests.cpis.factories import (
     register_feed_item,
     signed,
 )
-from tests.factories import catalog
+from tests.factories import FIXED_NOW, catalog
 
 D = dt.date
 
@@ -129,6 +132,7 @@ def test_only_items_signed_by_the_hub_are_read() -> None:
     change = plan_change_from_record(
         signed(cat, hub, item), catalog=cat, hub_keys=keys, subscriber_id=REGISTER
     )
+    assert not isinstance(change, Withdrawal)
     assert change.nhs_number == NHS_NUMBER
     with pytest.raises(FeedItemUnusable) as forged:
         plan_change_from_record(
@@ -237,3 +241,57 @@ def test_held_plans_list_open_plans_first_then_the_newest() -> None:
     expired = dataclasses.replace(_started(D(2020, 1, 1)), end=D(2021, 1, 1))
     held = held_plans([old_cp, expired, looked_after], today=D(2026, 6, 1))
     assert held == (looked_after, old_cp)
+
+
+def test_a_hub_signed_withdrawal_for_the_register_is_read_as_one() -> None:
+    hub, adapter = SigningKey.generate("gateway"), SigningKey.generate("adapter-csc")
+    keys = KeyDirectory.of([hub, adapter])
+    cat = catalog()
+    withdrawal = {
+        "retraction_id": "0b9c1f0e-5a0b-5c6d-8e0f-000000000001",
+        "notice_id": "n-7",
+        "decision_id": "d-7",
+        "subscriber_id": REGISTER,
+        "subject_linkage_key": "k" * 64,
+        "source_agency": "CHILDRENS_SERVICES",
+        "reason": "WRONG_CHILD",
+        "replaced_by_notice_id": None,
+        "retracted_at": FIXED_NOW,
+        "delivered_at": FIXED_NOW,
+    }
+
+    def sealed(key: SigningKey, record: dict[str, Any]) -> bytes:
+        return seal(cat, cat.encode(MessageType.FEED_RETRACTION, record), key, FIXED_NOW)
+
+    read = plan_change_from_record(
+        sealed(hub, withdrawal), catalog=cat, hub_keys=keys, subscriber_id=REGISTER
+    )
+    assert read == Withdrawal(notice_id="n-7")
+    with pytest.raises(FeedItemUnusable) as forged:
+        plan_change_from_record(
+            sealed(adapter, withdrawal), catalog=cat, hub_keys=keys, subscriber_id=REGISTER
+        )
+    assert forged.value.code == "not_signed_by_hub"
+    with pytest.raises(FeedItemUnusable) as elsewhere:
+        plan_change_from_record(
+            sealed(hub, {**withdrawal, "subscriber_id": "mash-manager"}),
+            catalog=cat,
+            hub_keys=keys,
+            subscriber_id=REGISTER,
+        )
+    assert elsewhere.value.code == "wrong_subscriber"
+
+
+def test_a_withdrawn_change_is_taken_out_of_the_plans_history() -> None:
+    start = plan_change(notice_id="s", effective=JAN_10)
+    end = plan_change(notice_id="e", starts=False, effective=dt.date(2026, 3, 1))
+    restart = plan_change(notice_id="r", effective=dt.date(2026, 5, 1))
+    assert (
+        plan_after([start, end, restart])
+        == apply_change(apply_change(apply_change(None, start).plan, end).plan, restart).plan
+    )
+    reopened = plan_after([start])
+    assert reopened is not None
+    assert reopened.is_open
+    assert plan_after([end]) is None
+    assert plan_after([]) is None

@@ -187,3 +187,59 @@ def test_the_feed_position_moves_with_what_was_read(store: SqliteRegisterStore) 
     assert store.feed_positions(topic) == {0: 4, 2: 8}  # never moves back
     store.erase(NHS_NUMBER)
     assert store.feed_positions(topic) == {0: 4, 2: 8}
+
+
+# --- withdrawn notices (issue 18) ----------------------------------------------------------
+
+
+def test_a_plan_started_for_the_wrong_child_is_no_longer_held_once_withdrawn(
+    store: SqliteRegisterStore, tmp_path: Path
+) -> None:
+    topic = "feed.cpis-register.v1"
+    store.apply(plan_change(notice_id="wrong-child"), now_ms=1)
+    assert len(store.plans(NHS_NUMBER)) == 1
+    assert store.withdraw("wrong-child", position=(topic, 0, 7)) is Effect.WITHDRAWN
+    assert store.plans(NHS_NUMBER) == []
+    assert store.feed_positions(topic) == {0: 7}
+    # A replayed copy of the withdrawn notice does not bring the plan back.
+    assert store.apply(plan_change(notice_id="wrong-child"), now_ms=2) is None
+    assert store.plans(NHS_NUMBER) == []
+    assert store.withdraw("never-applied") is None
+
+
+def test_a_plan_ended_in_error_is_open_again_once_the_end_is_withdrawn(
+    store: SqliteRegisterStore,
+) -> None:
+    store.apply(plan_change(notice_id="start", effective=dt.date(2026, 1, 10)), now_ms=1)
+    end = plan_change(notice_id="end", starts=False, effective=dt.date(2026, 6, 1))
+    assert store.apply(end, now_ms=2) is Effect.ENDED
+    assert store.withdraw("end") is Effect.WITHDRAWN
+    (plan,) = store.plans(NHS_NUMBER)
+    assert plan.is_open
+    assert plan.start == dt.date(2026, 1, 10)
+
+
+def test_withdrawing_one_episode_keeps_the_others(store: SqliteRegisterStore) -> None:
+    store.apply(plan_change(notice_id="s1", effective=dt.date(2025, 1, 1)), now_ms=1)
+    store.apply(plan_change(notice_id="e1", starts=False, effective=dt.date(2025, 6, 1)), now_ms=2)
+    store.apply(plan_change(notice_id="s2", effective=dt.date(2026, 2, 1)), now_ms=3)
+    store.apply(plan_change(notice_id="la", plan_type=PlanType.LOOKED_AFTER), now_ms=4)
+    assert store.withdraw("s2") is Effect.WITHDRAWN
+    plans = {p.plan_type: p for p in store.plans(NHS_NUMBER)}
+    assert plans[PlanType.CHILD_PROTECTION_PLAN].end == dt.date(2025, 6, 1)
+    assert plans[PlanType.LOOKED_AFTER].is_open
+
+
+def test_a_plans_history_is_sealed_and_goes_with_erasure(
+    store: SqliteRegisterStore, tmp_path: Path
+) -> None:
+    store.apply(plan_change(notice_id="a"), now_ms=1)
+    store.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("register.db*"))
+    assert NHS_NUMBER.encode() not in raw
+    reopened = SqliteRegisterStore(
+        tmp_path / "register.db", StoreKeys(load_or_create_store_key(tmp_path / "store.key"))
+    )
+    reopened.erase(NHS_NUMBER)
+    assert _tables(tmp_path / "register.db")["plan_changes"] == 0
+    assert reopened.withdraw("a") is None
