@@ -5,7 +5,8 @@
 1. A generated "week" of synthetic notices is written to an Avro file (not timed; reused
    from --keep DIR when it is already there).
 2. The candidate policy is a copy of policies/ with one realistic change: Operation
-   Encompass extended to sixth forms (R9 max_age 16 -> 18).
+   Encompass no longer reaching sixth forms (R9 max_age 18 -> 16; a change an IG officer
+   would want to see the cost of before making it).
 3. Timed: `simulate` exactly as `safehub policy simulate --file` runs it: stream the file,
    group equivalent notices, evaluate one per group plus a verification sample through
    `opa eval` for both policies at once, compare, then render the diff text.
@@ -58,9 +59,9 @@ def _candidate(policies: Path, directory: Path) -> Path:
     shutil.copytree(policies, candidate)
     rules = candidate / "safehub" / "rules" / "data.json"
     text = rules.read_text()
-    if '"max_age": 16' not in text:
-        sys.exit("bench: policies/ no longer has R9 max_age 16; update the candidate change")
-    rules.write_text(text.replace('"max_age": 16', '"max_age": 18'))
+    if '"max_age": 18' not in text:
+        sys.exit("bench: policies/ no longer has R9 max_age 18; update the candidate change")
+    rules.write_text(text.replace('"max_age": 18', '"max_age": 16'))
     return candidate
 
 

@@ -504,7 +504,14 @@ def _simulate(args: argparse.Namespace) -> int:
         ("Time", f"{result.seconds:.1f}s"),
     ]
     labels = PolicyLabels.from_data(candidate.contents()[1])
-    print("\n".join(render_diff(result.diff, labels=labels, header=header)))
+    text = render_diff(
+        result.diff,
+        labels=labels,
+        header=header,
+        parts_fired=result.parts_fired,
+        parts_unanswered=result.parts_unanswered,
+    )
+    print("\n".join(text))
     return 0
 
 

@@ -7,6 +7,8 @@ Batch evaluation (simulations) runs `opa eval` over many notices in one query,
 
 in chunks, several `opa` processes at once: OPA compiles the policy once per chunk instead of
 once per notice, and the chunks of the current and the candidate policy share the cores.
+`RULE_PARTS_BATCH_QUERY` asks the same way which named parts of the rules each notice fired
+(`services.policy.rule_parts`).
 """
 
 from __future__ import annotations
@@ -37,9 +39,11 @@ from services.hubkit.policy_contract import (
 )
 from services.policy.bundle import load_bundle_revision, member_path, policy_bundle_files
 from services.policy.errors import EvaluationFailed, PolicySourceInvalid
+from services.policy.rule_parts import RULE_PARTS_QUERY
 
 __all__ = [
     "BATCH_QUERY",
+    "RULE_PARTS_BATCH_QUERY",
     "BatchPool",
     "Evaluation",
     "PolicySource",
@@ -51,6 +55,9 @@ __all__ = [
 ]
 
 BATCH_QUERY = f'[d | some n in input.notices; d := {DECISIONS_QUERY} with input as {{"notice": n}}]'
+RULE_PARTS_BATCH_QUERY = (
+    f'[p | some n in input.notices; p := {RULE_PARTS_QUERY} with input as {{"notice": n}}]'
+)
 _EVAL_TIMEOUT_S = 900
 
 
@@ -234,6 +241,16 @@ def _evaluate_chunk(opa: Path, source: PolicySource, notices: Sequence[Any]) -> 
     return value
 
 
+def _rule_parts_chunk(opa: Path, source: PolicySource, notices: Sequence[Any]) -> list[Any] | None:
+    value = _opa_eval(opa, source, RULE_PARTS_BATCH_QUERY, {"notices": list(notices)})
+    if value == [] and notices:
+        # Every answer undefined: a policy from before rule_parts.rego, which cannot say.
+        return None
+    if not isinstance(value, list) or len(value) != len(notices):
+        raise EvaluationFailed(f"opa eval on {source.path}: not one rule_parts answer per notice")
+    return value
+
+
 class BatchPool:
     """Runs batch evaluations (`opa eval` processes) a few at a time, in the background.
 
@@ -247,6 +264,13 @@ class BatchPool:
 
     def submit(self, source: PolicySource, notices: Sequence[Any]) -> Future[list[Any]]:
         return self._pool.submit(_evaluate_chunk, self._opa, source, list(notices))
+
+    def submit_rule_parts(
+        self, source: PolicySource, notices: Sequence[Any]
+    ) -> Future[list[Any] | None]:
+        """The `rule_parts` answer for each notice, in order; None when the policy has no
+        `rule_parts` entrypoint (a bundle published before it existed)."""
+        return self._pool.submit(_rule_parts_chunk, self._opa, source, list(notices))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -15,12 +15,14 @@ from typing import Any
 from services.hubkit.field_paths import present_paths, withheld_paths
 from services.hubkit.sharing_decisions import SharingDecision
 from services.policy.diff import NoticeRef, SimulationDiff, SubscriberDiff, read_decisions
+from services.policy.rule_parts import PartEntry, RulePart, part_entries
 
 __all__ = [
     "OUTCOME_WORDS",
     "PolicyLabels",
     "render_decisions",
     "render_diff",
+    "render_unapplied_parts",
     "render_unexercised",
     "short_key",
 ]
@@ -85,6 +87,8 @@ class PolicyLabels:
     rule_parts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Rule id -> the named grants, restrictions, vetoes and refusals in rules/data.json
     that report it (a decision names only the rule ids, not these parts)."""
+    parts: Mapping[RulePart, PartEntry] = field(default_factory=dict)
+    """Every named part of rules/data.json, with its rule ids and reason."""
 
     @staticmethod
     def from_data(data: Mapping[str, Any]) -> PolicyLabels:
@@ -104,6 +108,7 @@ class PolicyLabels:
             },
             subscribers=dict(subscribers) if isinstance(subscribers, Mapping) else {},
             rule_parts=_rule_parts(_get(data, "safehub", "rules")),
+            parts=part_entries(_get(data, "safehub", "rules")),
         )
 
     def field(self, path: str) -> str:
@@ -284,9 +289,12 @@ def render_diff(
     *,
     labels: PolicyLabels,
     header: Sequence[tuple[str, str]],
+    parts_fired: Iterable[RulePart] | None = None,
+    parts_unanswered: Sequence[str] = (),
 ) -> list[str]:
     """The simulation diff: a header (label, text), the totals, then each affected
-    subscriber, then the subscribers for whom nothing changes."""
+    subscriber, then the subscribers for whom nothing changes, then what the input never
+    exercised (rules, and with `parts_fired` the named parts of the rules)."""
     lines = ["Simulation: current policy against a candidate policy", ""]
     for label, text in header:
         lines += _wrap(f"{label}:", text, indent=0, label_width=20)
@@ -302,14 +310,18 @@ def render_diff(
     unchanged = [s.subscriber_id for s in diff.subscribers if not s.changed]
     if unchanged:
         lines += ["", *_wrap("No change for:", ", ".join(unchanged), indent=0)]
-    return lines + render_unexercised(diff.rules_fired, labels=labels)
+    return (
+        lines
+        + render_unexercised(diff.rules_fired, labels=labels)
+        + render_unapplied_parts(parts_fired, labels=labels, unanswered=parts_unanswered)
+    )
 
 
 def render_unexercised(fired: Iterable[str], *, labels: PolicyLabels) -> list[str]:
     """A warning naming every rule no notice of the input made fire under either policy.
 
-    A replay can only show changes to rules its notices reach: a week with no
-    police-confidential account says "no change" for R5 however R5 was edited.
+    A replay can only show changes to rules its notices reach: a week with no MASH decision
+    says "no change" for R2's routing however it was edited.
     """
     known = set(labels.rules) | set(labels.rule_parts)
     missing = sorted(known - set(fired), key=_rule_order)
@@ -325,4 +337,81 @@ def render_unexercised(fired: Iterable[str], *, labels: PolicyLabels) -> list[st
         parts = labels.rule_parts.get(rule_id)
         text = f"{summary} [rules/data.json: {', '.join(parts)}]" if parts else summary
         lines += _wrap(rule_id, text, label_width=5)
+    return lines
+
+
+_PART_WORDS = {
+    "grants": "grant",
+    "restrictions": "restriction",
+    "vetoes": "veto",
+    "refusals": "refusal",
+}
+
+
+def _part_order(item: tuple[RulePart, PartEntry]) -> tuple[tuple[int, str], str, str]:
+    part, entry = item
+    first = min(entry.rule_ids, key=_rule_order) if entry.rule_ids else "~"
+    return _rule_order(first), part.kind, part.name
+
+
+def render_unapplied_parts(
+    fired: Iterable[RulePart] | None,
+    *,
+    labels: PolicyLabels,
+    unanswered: Sequence[str] = (),
+) -> list[str]:
+    """A warning naming every grant, restriction, veto and refusal of rules/data.json that
+    no notice of the input made apply, under either policy, with its rule ids and reason.
+
+    Finer than the rules: R5 fires on every police intelligence notice, but its restriction
+    `police_confidential_account` only on an account marked police-confidential, so a week
+    with none says "no change" for it however it was edited. `fired` None: neither policy
+    could say (both older than the `rule_parts` entrypoint); `unanswered` names a policy
+    that could not.
+    """
+    if fired is None:
+        return [
+            "",
+            *textwrap.wrap(
+                "Note: neither policy can say which grants, restrictions, vetoes and refusals "
+                "the input applied (both are older than the rule_parts entrypoint).",
+                width=_WIDTH,
+            ),
+        ]
+    applied = set(fired)
+    missing = sorted(
+        ((part, entry) for part, entry in labels.parts.items() if part not in applied),
+        key=_part_order,
+    )
+    lines: list[str] = []
+    if unanswered:
+        note = (
+            f"Note: the {' and the '.join(unanswered)} policy cannot say which parts of the "
+            "rules the input applied (older than the rule_parts entrypoint); the parts below "
+            "are judged by the other policy alone."
+        )
+        lines += ["", *textwrap.wrap(note, width=_WIDTH)]
+    if not missing:
+        return lines
+    warning = (
+        f"Warning: never applied by this input: {len(missing)} of {len(labels.parts)} named "
+        "parts of the rules (grants, restrictions, vetoes and refusals in rules/data.json). "
+        "A rule can fire while one of its parts never applies, so 'no change' says nothing "
+        "about these parts either:"
+    )
+    lines += ["", *textwrap.wrap(warning, width=_WIDTH)]
+    for part, entry in missing:
+        # A part with no rule id (a fail-closed check) is named by its kind and name alone.
+        rules = ", ".join(sorted(entry.rule_ids, key=_rule_order))
+        kind = _PART_WORDS[part.kind]
+        named = f"{rules} {kind}" if rules else kind.capitalize()
+        reason = entry.reason or "(no reason in rules/data.json)"
+        text = f"{named} {part.name}: {reason}: never applied by this input"
+        lines += textwrap.wrap(
+            text,
+            width=_WIDTH,
+            initial_indent="  ",
+            subsequent_indent="      ",
+            break_on_hyphens=False,
+        )
     return lines

@@ -9,6 +9,11 @@ is evaluated on its own instead. The result says which way it went.
 
 `exact=True` skips grouping. Notices may be in JSON form or in the record form fastavro
 reads; only the notices that are evaluated are converted to JSON (what the gateway sends).
+
+Which named parts of the rules (grants, restrictions, vetoes, refusals) the input fired is
+asked of one notice per group only, under both policies (the candidate may add or rename
+parts): whether a part fires depends only on what the Rego reads, which is what the
+grouping keeps. With `exact=True` the notices are grouped for this pass alone.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from services.policy.equivalence import (
     sample_members,
 )
 from services.policy.evaluate import BatchPool, PolicySource, evaluate_batches
+from services.policy.rule_parts import RulePart, read_rule_parts
 
 __all__ = ["CHUNK", "SimulationResult", "simulate", "verification_sample_size"]
 
@@ -61,6 +67,11 @@ class SimulationResult:
     disagreements: int
     """Sampled checks that disagreed with their group (then: every notice evaluated)."""
     seconds: float
+    parts_fired: frozenset[RulePart] | None = None
+    """Named parts of the rules any notice fired under either policy; None when neither
+    policy can say (both published before the `rule_parts` entrypoint)."""
+    parts_unanswered: tuple[str, ...] = ()
+    """"current" and/or "candidate": the policies that have no `rule_parts` entrypoint."""
 
 
 class _Submitter:
@@ -92,6 +103,69 @@ class _Submitter:
         current = [d for pair in self._futures for d in pair[0].result()]
         candidate = [d for pair in self._futures for d in pair[1].result()]
         return current, candidate
+
+
+class _PartsSubmitter:
+    """Asks both policies which rule parts each notice fires, in chunks, as notices come."""
+
+    def __init__(self, pool: BatchPool, sources: tuple[PolicySource, PolicySource]) -> None:
+        self._pool = pool
+        self._sources = sources
+        self._pending: list[Mapping[str, Any]] = []
+        self._futures: list[tuple[Future[list[Any] | None], Future[list[Any] | None]]] = []
+
+    def add(self, notice: Mapping[str, Any]) -> None:
+        self._pending.append(notice)
+        if len(self._pending) >= CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            chunk = [to_json_value(notice) for notice in self._pending]
+            current, candidate = self._sources
+            self._futures.append(
+                (
+                    self._pool.submit_rule_parts(current, chunk),
+                    self._pool.submit_rule_parts(candidate, chunk),
+                )
+            )
+            self._pending = []
+
+    def results(self) -> tuple[frozenset[RulePart] | None, tuple[str, ...]]:
+        """(parts fired under either policy, the policies that could not say)."""
+        self.flush()
+        fired: set[RulePart] = set()
+        unanswered: list[str] = []
+        for number, policy in enumerate(("current", "candidate")):
+            chunks = [pair[number].result() for pair in self._futures]
+            if any(answers is None for answers in chunks):
+                unanswered.append(policy)
+                continue
+            for answers in chunks:
+                for answer in answers or ():
+                    fired |= read_rule_parts(answer)
+        return (None if len(unanswered) == 2 else frozenset(fired)), tuple(unanswered)
+
+
+def _parts_of_representatives(
+    notices: Sequence[Mapping[str, Any]],
+    opa: Path,
+    sources: tuple[PolicySource, PolicySource],
+    workers: int | None,
+) -> tuple[frozenset[RulePart] | None, tuple[str, ...]]:
+    """Rule parts fired, asked of the first notice of each group of equivalent notices."""
+    vocabulary = rego_vocabulary(*sources[0].contents()).union(
+        rego_vocabulary(*sources[1].contents())
+    )
+    seen: set[Hashable] = set()
+    with BatchPool(opa, workers=workers) as pool:
+        parts = _PartsSubmitter(pool, sources)
+        for notice in notices:
+            key = equivalence_key(notice, vocabulary)
+            if key not in seen:
+                seen.add(key)
+                parts.add(notice)
+        return parts.results()
 
 
 def _outcomes(
@@ -142,19 +216,25 @@ def simulate(
     if exact:
         every = list(notices)
         diff = _exact(every, opa, sources, workers)
-        return SimulationResult(diff, *revisions, False, len(every), 0, 0, clock() - started)
+        fired, unanswered = _parts_of_representatives(every, opa, sources, workers)
+        seconds = clock() - started
+        return SimulationResult(
+            diff, *revisions, False, len(every), 0, 0, seconds, fired, unanswered
+        )
 
     vocabulary = rego_vocabulary(*current.contents()).union(rego_vocabulary(*candidate.contents()))
     kept: list[Mapping[str, Any]] = []
     members: dict[Hashable, list[int]] = {}
     with BatchPool(opa, workers=workers) as pool:
         representatives = _Submitter(pool, sources)
+        parts = _PartsSubmitter(pool, sources)
         for notice in notices:
             index = len(kept)
             kept.append(notice)
             group = members.setdefault(equivalence_key(notice, vocabulary), [])
             if not group:
                 representatives.add(notice)
+                parts.add(notice)
             group.append(index)
         groups = tuple(NoticeGroup(tuple(m)) for m in members.values())
         sample = sample_members(groups, verification_sample_size(len(kept)), seed=seed)
@@ -163,6 +243,7 @@ def simulate(
             checks.add(kept[member])
         cur, cand = representatives.results()
         check_cur, check_cand = checks.results()
+        fired, unanswered = parts.results()
     # A sampled member must get, from both policies, exactly its group's decisions (every
     # field, the explanation included).
     disagreements = sum(
@@ -181,4 +262,6 @@ def simulate(
         len(sample),
         disagreements,
         clock() - started,
+        fired,
+        unanswered,
     )

@@ -161,10 +161,14 @@ def test_cli_simulate_prints_the_diff(
     # Not a terminal: one plain progress line on stderr, with the total counted up front.
     assert "simulate: 11 of 11 notices read (100%)" in captured.err
     # The week holds no sexual-health, trafficking, CP-IS or police intelligence notice.
-    warning = out[out.index("Warning: not exercised by this input") :]
+    warning = out[out.index("Warning: not exercised by this input") :].split("\n\n")[0]
     rows = {line.split()[0] for line in warning.splitlines()[1:] if line.startswith("  R")}
     assert {"R4", "R5", "R12", "R13"} <= rows
     assert not {"R9", "R15"} & rows  # Operation Encompass and its refusals did fire
+    # Then the named parts of the rules no notice applied (R9's grant did apply).
+    parts = out[out.index("Warning: never applied by this input") :]
+    assert "  R5 restriction police_confidential_account:" in parts
+    assert "operation_encompass:" not in parts
     assert "Notices newly withheld: 3 (DOMESTIC_ABUSE_INCIDENT 3)" in out
     assert "PARTIAL -> DENY" in out
     assert "No change for:" in out
