@@ -29,9 +29,9 @@ import datetime as dt
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import httpx
@@ -84,6 +84,11 @@ from services.audit.reports import (
     render_subject_access_html,
     subject_access_report,
 )
+from services.audit.retraction_api import (
+    RETRACTION_CLIENTS_STATE,
+    notice_withdrawals,
+    retraction_router,
+)
 from services.audit.settings import AuditSettings
 from services.audit.storage import AuditStore, DecisionQuery, StoredLeaf
 from services.audit.storage_sql import open_store
@@ -92,6 +97,7 @@ from services.hubkit.auth import (
     AuthError,
     Forbidden,
     RemoteJwks,
+    TokenValidator,
 )
 from services.hubkit.auth_http import auth_error_response
 from services.hubkit.codec import MessageType, SchemaCatalog
@@ -99,6 +105,7 @@ from services.hubkit.errors import CodecError
 from services.hubkit.keyed_digest import ensure_digest_key
 from services.hubkit.settings import HubSettings
 from services.hubkit.tls import http_client
+from services.hubkit.topology import load_topology
 
 __all__ = [
     "ACCESS_LEAF_HEADER",
@@ -124,6 +131,8 @@ Event = Literal[
     "CHILD_VIEWED",
     "DECISION_AMENDED",
     "DANGER_ACKNOWLEDGED",
+    "RETRACTION_DELIVERED",
+    "RETRACTION_ACKNOWLEDGED",
 ]
 
 
@@ -145,6 +154,8 @@ class ApiContext:
     validator: ClaimsValidator
     clock_ms: Callable[[], int]
     new_id: Callable[[], str]
+    agency_of_organisation: Mapping[str, str] = field(default_factory=dict)
+    """Organisation code -> agency code (the topology): who sent a notice (issue 18)."""
 
 
 class InclusionItemPublic(BaseModel):
@@ -537,13 +548,21 @@ def _sar(
             "no child with this reference is in the audit log: check the reference, or find "
             "the child by name, date of birth or NHS number (/v1/children/find)"
         )
+    decisions = [
+        d
+        for k in sorted(keys)
+        for d in _all_for_subject(ctx, k, _ms(decided_from), _ms(decided_to))
+    ]
     return subject_access_report(
         subject_linkage_key=key,
-        decisions=[
-            d
-            for k in sorted(keys)
-            for d in _all_for_subject(ctx, k, _ms(decided_from), _ms(decided_to))
-        ],
+        decisions=decisions,
+        # A disclosure later withdrawn is marked so; its row stays (issue 18).
+        withdrawals=notice_withdrawals(
+            ctx.store,
+            ctx.catalog,
+            {d.notice_id for d in decisions if d.notice_id},
+            ctx.agency_of_organisation,
+        ),
         generated_at=dt.datetime.fromtimestamp(ctx.clock_ms() / 1000, tz=dt.UTC),
         log=_log_position(ctx),
         period_from=decided_from,
@@ -770,6 +789,21 @@ def create_app(
             validator=active_validator,
             clock_ms=clock_ms,
             new_id=new_id,
+            agency_of_organisation={
+                a.organisation: a.code for a in load_topology(hub.policies_dir).agencies
+            },
+        )
+        # An agency's own service client reads its withdrawals' receipts (retraction_api.py).
+        setattr(
+            app.state,
+            RETRACTION_CLIENTS_STATE,
+            TokenValidator(
+                jwks=RemoteJwks(settings.resolved_jwks_url(), client=client),
+                issuer=settings.resolved_token_issuer(),
+                audience=settings.service_token_audience,
+            )
+            if client is not None and settings.service_token_audience
+            else None,
         )
         # Approved family reports outlive a restart (family_approvals.py).
         app.state.family_reviews = SqliteFamilyApprovals(
@@ -814,6 +848,8 @@ def create_app(
     )
     # Prevalence figures and the decision mix (issue 17), as page or CSV.
     app.include_router(figures_router(audited=_audited, policies_dir=hub.policies_dir))
+    # Receipts of a withdrawn notice (issue 18): IG officers and the sender's own client.
+    app.include_router(retraction_router(leaf_header=ACCESS_LEAF_HEADER))
     return app
 
 

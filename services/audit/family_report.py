@@ -44,6 +44,7 @@ __all__ = [
     "NotToldLinePublic",
     "ReviewInvalid",
     "ToldLinePublic",
+    "WithdrawnLinePublic",
     "WithheldLinePublic",
     "apply_review",
     "family_report",
@@ -93,6 +94,22 @@ class ToldLinePublic(_Public):
     law: str
 
 
+class WithdrawnLinePublic(_Public):
+    """Information an organisation sent and later took back (issue 18), in plain words; the
+    row in "who was told" stays, because the telling happened."""
+
+    row_id: str
+    when: dt.date
+    """When it was taken back."""
+    who: str
+    """Who had been told (and was told to stop using it)."""
+    by: str
+    """The organisation that took it back."""
+    why: str
+    confirmed: str
+    """Whether, and when, the organisation told confirmed it."""
+
+
 class NotToldLinePublic(_Public):
     row_id: str
     when: dt.date
@@ -131,6 +148,8 @@ class FamilyReportPublic(_Public):
     not_told: list[NotToldLinePublic]
     withheld: list[WithheldLinePublic]
     looked: list[LookedLinePublic]
+    withdrawn: list[WithdrawnLinePublic] = []
+    """Information sent and later taken back (the "told" rows stay)."""
     review: FamilyReviewPublic | None = None
     """None while a draft; set once the IG officer approved it."""
 
@@ -138,6 +157,7 @@ class FamilyReportPublic(_Public):
         return [
             *(r.row_id for r in self.told),
             *(r.row_id for r in self.not_told),
+            *(r.row_id for r in self.withdrawn),
             *(r.row_id for r in self.withheld),
             *(r.row_id for r in self.looked),
         ]
@@ -282,6 +302,15 @@ _ADDRESS: Mapping[Audience, Mapping[str, str]] = {
 }
 
 
+_WITHDRAWN_WORDS = {
+    "WRONG_CHILD": "it was about a different child, not {you}",
+    "ENTERED_IN_ERROR": "it was written down by mistake",
+    "CORRECTED": "it had a mistake in it, so they sent a corrected version",
+}
+"""Why information was taken back (hubkit.retraction.RetractionReason), in plain words."""
+_WITHDRAWN_OTHER = "they asked for it to be taken back"
+
+
 def _say(text: str, audience: Audience) -> str:
     """Words addressed to the reader: 'you' for the child, 'your child' for a parent."""
     return text.format_map(_ADDRESS[audience])
@@ -412,6 +441,24 @@ def family_report(
         )
         for c in report.consulted
     ]
+    withdrawn = [
+        WithdrawnLinePublic(
+            row_id=_row_id("withdrawn", d.decision_id),
+            when=w.withdrawn_at.date(),
+            who=_who(d.recipient_organisation, d.recipient_role, names),
+            by=names.get(d.source_organisation or "", d.source_organisation or w.withdrawn_by),
+            why=_say(
+                _WITHDRAWN_WORDS.get(w.reason, "they asked for it to be taken back"), audience
+            ),
+            confirmed=(
+                f"They said they had removed it on {w.acknowledged_at:%-d %b %Y}"
+                if w.acknowledged_at
+                else "They have not yet said they removed it"
+            ),
+        )
+        for d in sorted(report.disclosures, key=lambda d: (d.disclosed_at, d.decision_id))
+        if (w := d.withdrawn) is not None
+    ]
     holders = sorted(
         {names.get(o, o) for d in report.disclosures if (o := d.source_organisation)}
         | {
@@ -427,6 +474,7 @@ def family_report(
         not_told=not_told,
         withheld=withheld,
         looked=looked,
+        withdrawn=withdrawn,
     )
 
 
@@ -451,6 +499,7 @@ def apply_review(
         update={
             "told": [r for r in draft.told if r.row_id in keep],
             "not_told": [r for r in draft.not_told if r.row_id in keep],
+            "withdrawn": [r for r in draft.withdrawn if r.row_id in keep],
             "withheld": [r for r in draft.withheld if r.row_id in keep],
             "looked": [r for r in draft.looked if r.row_id in keep],
             "review": FamilyReviewPublic(

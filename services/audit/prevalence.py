@@ -46,6 +46,7 @@ from enum import StrEnum
 
 from services.audit.disclosure import CrossTab
 from services.hubkit.age_bands import AGE_BAND_LABELS
+from services.hubkit.agency_labels import AGENCY_LABELS
 
 __all__ = [
     "AGENCIES",
@@ -89,11 +90,8 @@ CONCERNS: Mapping[str, str] = {
 MASH_DECISION (the MASH's own decision) is not a concern and is not counted."""
 
 AGENCIES: Mapping[str, str] = {
-    "POLICE": "Police",
-    "HEALTH": "Health",
-    "CHILDRENS_SERVICES": "Children's services",
-    "VOLUNTARY_SECTOR": "Voluntary sector",
-    "EDUCATION": "Education",
+    code: AGENCY_LABELS[code]
+    for code in ("POLICE", "HEALTH", "CHILDRENS_SERVICES", "VOLUNTARY_SECTOR", "EDUCATION")
 }
 """Sending agencies, in report order. Every column is always shown (zeros included), so a
 column's presence says nothing."""

@@ -37,6 +37,7 @@ import jinja2
 from pydantic import BaseModel, ConfigDict
 
 from services.audit.linkage import MODEL_DECIDER, LinkageChangeKind, LinkageChangeView
+from services.audit.retractions import WithdrawalPublic
 from services.audit.storage import ProcessingCount, StoredLeaf
 from services.hubkit.notice import to_json_value
 
@@ -378,6 +379,10 @@ class DisclosurePublic(_Public):
     """True when the hub logged this decision more than once (a re-sent decision)."""
     subject_linkage_key: str
     """Which of the child's references the decision was made under."""
+    withdrawn: WithdrawalPublic | None = None
+    """Set when the sending agency later withdrew this notice and the withdrawal reached this
+    recipient (issue 18): who withdrew it, why, when, and whether the recipient acknowledged.
+    The row itself stays: the disclosure happened."""
 
 
 class NotSharedPublic(_Public):
@@ -682,6 +687,7 @@ def subject_access_report(
     subject_keys: Collection[str] = (),
     linkage: Sequence[LinkageChangeView] = (),
     consultations: Sequence[ConsoleAccessPublic] = (),
+    withdrawals: Sequence[WithdrawalPublic] = (),
 ) -> SubjectAccessReportPublic:
     """Every disclosure of one child's information, and every decision not to share it.
 
@@ -689,8 +695,11 @@ def subject_access_report(
     `subject_keys` are every key of the child (`linkage.keys_of_child`; the key asked about
     is always covered) and `linkage` the changes that named them (`linkage.linkage_history`).
     `consultations` are console access events indexed under the child's keys: the views
-    among them (who looked at the child's records) are listed.
+    among them (who looked at the child's records) are listed. `withdrawals` are the
+    withdrawals delivered for the child's notices (`retraction_api.notice_withdrawals`): a
+    disclosure of a withdrawn notice to a recipient it reached is marked `withdrawn`.
     """
+    withdrawn = {(w.notice_id, w.subscriber_id): w for w in withdrawals}
     keys = [subject_linkage_key, *sorted(set(subject_keys) - {subject_linkage_key})]
     covered = frozenset(keys)
     disclosures: list[DisclosurePublic] = []
@@ -736,6 +745,7 @@ def subject_access_report(
                 emergency_override=d.break_glass,
                 repeated_record=d.duplicate_of is not None,
                 subject_linkage_key=d.subject_linkage_key,
+                withdrawn=withdrawn.get((d.notice_id or "", recipient.subscriber_id)),
             )
         )
     recipients = sorted({f"{d.recipient_organisation} ({d.recipient_role})" for d in disclosures})
@@ -748,6 +758,12 @@ def subject_access_report(
         "Free-text notes written by practitioners are not included, as they may mention "
         "other people; ask the information governance team if you need them reviewed.",
     ]
+    if any(d.withdrawn for d in disclosures):
+        notes.append(
+            "Where an agency later withdrew information it had sent (for example because it "
+            "was about the wrong child), the original sharing is still listed, marked as "
+            "withdrawn, with when and whether the recipient confirmed it."
+        )
     if len(keys) > 1 or linkage:
         notes.append(
             "Agencies may hold records about you that the hub first kept under different "

@@ -80,6 +80,12 @@ class AuditSettings(BaseSettings):
         description="Required `iss` of tokens: the local identity provider or your IdP.",
     )
     token_audience: str = Field(default="safehub-audit", description="Required `aud` of tokens.")
+    service_token_audience: str = Field(
+        default="safehub-ingest",
+        description="Required `aud` of service clients' client-credentials tokens (an agency's "
+        "adapter reading its withdrawals' receipts, scope audit:retractions; issue 18); empty: "
+        "IG officers only.",
+    )
     roles_claim: str = Field(default="roles", description="Claim holding the caller's roles.")
     ig_role: str = Field(default="IG_OFFICER", description="Role an IG query requires.")
     query_limit_max: int = Field(default=1000, description="Most rows one IG query returns.")

@@ -171,10 +171,11 @@ async def _serve_all(args: argparse.Namespace) -> None:
 
 def ensure_adapter_index_clients(hub: Any, agencies: Iterable[str]) -> None:
     """Register each adapter's own client for the child index with the local identity
-    service (idempotent): client adapter-<agency>, scope children:resolve, its private key
+    service (idempotent): client adapter-<agency>, scope children:resolve (and
+    audit:retractions, for a retraction's receipts from the audit service), its private key
     where the adapter looks for it (AdapterSettings.child_index_client_key)."""
     from services.adapters.ingest.settings import AdapterSettings
-    from services.hubkit.auth import RESOLVE_CHILDREN_SCOPE
+    from services.hubkit.auth import AUDIT_RETRACTIONS_SCOPE, RESOLVE_CHILDREN_SCOPE
     from services.identity.clients import ensure_service_client
     from services.identity.settings import IdentitySettings
 
@@ -187,7 +188,7 @@ def ensure_adapter_index_clients(hub: Any, agencies: Iterable[str]) -> None:
             private_key_path=adapter.resolved_child_index_client_key(hub.data_dir, client_id),
             client_id=client_id,
             agency=agency,
-            scopes=(RESOLVE_CHILDREN_SCOPE,),
+            scopes=(RESOLVE_CHILDREN_SCOPE, AUDIT_RETRACTIONS_SCOPE),
         )
 
 

@@ -70,6 +70,7 @@ from services.console.routes import (
     sent_to_me,
     session,
     signin,
+    withdrawn,
 )
 from services.console.routes.dependencies import NoFeed, NotSignedIn, not_signed_in_response
 from services.console.routes.governance import no_feed_response
@@ -87,6 +88,7 @@ _ROUTERS = (
     signin,
     queue,
     items,
+    withdrawn,
     children,
     decisions,
     allocation,

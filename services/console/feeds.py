@@ -11,8 +11,10 @@ the beginning. Either way every record is verified here before it is applied.
 
 Every record gets an explicit outcome: applied to the projection, or skipped with a log
 line (topic, partition, offset, error class; never content). A record is skipped when its
-envelope is not signed by the hub's gateway key, does not decode as a FeedItem, or names
-another subscriber. Skipping is right here: the console is a reader; the gateway and the
+envelope is not signed by the hub's gateway key, does not decode as a FeedItem or a
+FeedRetraction, or names another subscriber. A FeedRetraction withdraws the item it names
+(domain/withdrawals.py): its content is deleted, a tombstone kept, in the same transaction as
+the offset after it. Skipping is right here: the console is a reader; the gateway and the
 audit log are the record of what was shared.
 """
 
@@ -26,15 +28,16 @@ from collections.abc import AsyncIterator, Callable, Mapping
 
 from aiokafka import ConsumerRecord
 
-from services.console.domain.feed import FeedEntry, entry_from_feed_item
-from services.console.domain.projection import Change, Projection
+from services.console.domain.feed import entry_from_feed_item
+from services.console.domain.projection import Change, FeedMessage, Projection
+from services.console.domain.withdrawals import withdrawal_from_feed_retraction
 from services.console.errors import FeedItemInvalid
 from services.hubkit import feed_follower
-from services.hubkit.codec import SchemaCatalog
+from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.envelope import KeyDirectory
 from services.hubkit.errors import HubError
 from services.hubkit.feed_follower import FollowerStats
-from services.hubkit.feed_items import open_feed_item
+from services.hubkit.feed_items import open_feed_message
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import SubscriberEntry
 
@@ -176,16 +179,21 @@ class FeedFollower:
             else:
                 self.stats.unchanged += 1
 
-    def _opened(self, record: ConsumerRecord) -> FeedEntry | None:
-        """The record's entry, verified; None (skipped, logged) when it does not verify."""
+    def _opened(self, record: ConsumerRecord) -> FeedMessage | None:
+        """The record's item or withdrawal, verified; None (skipped, logged) when it does not
+        verify."""
+        entry: FeedMessage
         try:
-            item = open_feed_item(
+            message = open_feed_message(
                 self._catalog,
                 self._hub_keys,
                 record.value,
                 subscriber_id=self._subscriber.subscriber_id,
             )
-            entry = entry_from_feed_item(item)
+            if message.message_type is MessageType.FEED_RETRACTION:
+                entry = withdrawal_from_feed_retraction(message.record)
+            else:
+                entry = entry_from_feed_item(message.record)
         except (HubError, FeedItemInvalid) as error:
             self.stats.skipped += 1
             log.error(

@@ -13,6 +13,15 @@ A batch of one partition's records, the places it changed, the counts and that p
 offset are written in one transaction: a crash leaves either all or none of it, so a restart
 neither loses nor doubles an item (and apply is idempotent on notice id anyway).
 
+A withdrawn notice (issue 18, domain/withdrawals.py) leaves feed_entries, its covers and its
+count in the same transaction as the offset after its FeedRetraction; a tombstone row is kept
+in feed_withdrawals (ids, reason, agency, times, the desk's acknowledgement: no content).
+Tombstones are never dropped with a projection: a notice withdrawn stays withdrawn, even when
+the feed read again from its start still holds the item but retention took the retraction.
+The database deletes securely (`secure_delete`: freed pages are zeroed) and, after a batch
+that withdrew something, the write-ahead log is checkpointed and truncated, so the withdrawn
+content is not left in free pages or old log frames of the file.
+
 Places depend on the local timescales; a projection stored under other timescales (or an
 older queue_index.PLACE_VERSION) is dropped at open and rebuilt from the feed's start.
 
@@ -32,7 +41,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from services.console.domain.deadlines import Timescales
 from services.console.domain.feed import FeedEntry, entry_from_feed_item
-from services.console.domain.projection import Applied, Change
+from services.console.domain.projection import Applied, Change, FeedMessage
 from services.console.domain.views.queue_index import (
     QueueCursor,
     QueuePlace,
@@ -42,6 +51,7 @@ from services.console.domain.views.queue_index import (
     rules_fingerprint,
 )
 from services.console.domain.views.triage import Status, triage_of
+from services.console.domain.withdrawals import Acknowledgement, Withdrawal
 from services.hubkit.sqlite_store import PrivateSqlite
 
 __all__ = ["StoredProjection", "item_json"]
@@ -99,6 +109,24 @@ CREATE TABLE IF NOT EXISTS feed_counts (
     n INTEGER NOT NULL,
     PRIMARY KEY (subscriber_id, status, agency, notice_type)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS feed_withdrawals (
+    subscriber_id TEXT NOT NULL,
+    notice_id TEXT NOT NULL,
+    retraction_id TEXT NOT NULL,
+    linkage_key TEXT NOT NULL,
+    source_agency TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    replaced_by_notice_id TEXT,
+    retracted_at TEXT NOT NULL,
+    delivered_at TEXT NOT NULL,
+    acknowledged_by TEXT,
+    acknowledged_by_name TEXT,
+    acknowledged_role TEXT,
+    acknowledged_at TEXT,
+    PRIMARY KEY (subscriber_id, notice_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS feed_withdrawals_child ON feed_withdrawals
+    (subscriber_id, linkage_key);
 """
 
 # Every column ascending (received_rank is minus the received time: newest first), so a
@@ -184,6 +212,9 @@ class StoredProjection:
         self._cache: dict[str, FeedEntry] = {}
         _upgrade(database)
         database.ensure_schema(SCHEMA)
+        with database.reading() as db:
+            # A withdrawn notice's content must not survive in free pages (issue 18).
+            db.execute("PRAGMA secure_delete = ON")
         rules = rules_fingerprint(timescales)
         with database.transaction() as db:
             row = db.execute(
@@ -247,12 +278,12 @@ class StoredProjection:
             ).fetchall()
         return {int(r["partition"]): int(r["next_offset"]) for r in rows}
 
-    def apply(self, entry: FeedEntry) -> Change:
+    def apply(self, entry: FeedMessage) -> Change:
         """One entry on its own (no offset recorded): for tests and tools."""
         return self.apply_all([entry], topic="", partition=-1, next_offset=0)[0]
 
     def apply_all(
-        self, entries: Sequence[FeedEntry], *, topic: str, partition: int, next_offset: int
+        self, entries: Sequence[FeedMessage], *, topic: str, partition: int, next_offset: int
     ) -> list[Change]:
         delta = _Delta()
         with self._database.transaction() as db:
@@ -284,9 +315,14 @@ class StoredProjection:
                     (self.subscriber_id, status, agency, notice_type, n),
                 )
 
-    def _apply(self, db: sqlite3.Connection, entry: FeedEntry, delta: _Delta) -> Change:
+    def _apply(self, db: sqlite3.Connection, entry: FeedMessage, delta: _Delta) -> Change:
         if entry.subscriber_id != self.subscriber_id:
             return Change(Applied.REFUSED, entry.notice_id, entry.linkage_key)
+        if isinstance(entry, Withdrawal):
+            return self._withdraw(db, entry, delta)
+        if self._withdrawn_row(db, entry.notice_id) is not None:
+            # Withdrawn for good: the item is never stored again.
+            return Change(Applied.UNCHANGED, entry.notice_id, entry.linkage_key)
         row = db.execute(
             "SELECT item_json, status, agency, notice_type FROM feed_entries "
             "WHERE subscriber_id = ? AND notice_id = ?",
@@ -353,6 +389,102 @@ class StoredProjection:
             entry.linkage_key,
             affected,
         )
+
+    def _withdraw(self, db: sqlite3.Connection, withdrawal: Withdrawal, delta: _Delta) -> Change:
+        """Delete the item (content, covers, count, queue place) and keep its tombstone."""
+        inserted = db.execute(
+            "INSERT OR IGNORE INTO feed_withdrawals (subscriber_id, notice_id, retraction_id, "
+            "linkage_key, source_agency, reason, replaced_by_notice_id, retracted_at, "
+            "delivered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                self.subscriber_id,
+                withdrawal.notice_id,
+                withdrawal.retraction_id,
+                withdrawal.linkage_key,
+                withdrawal.source_agency,
+                withdrawal.reason,
+                withdrawal.replaced_by_notice_id,
+                withdrawal.retracted_at.isoformat(),
+                withdrawal.delivered_at.isoformat(),
+            ),
+        ).rowcount
+        if not inserted:
+            return Change(Applied.UNCHANGED, withdrawal.notice_id, withdrawal.linkage_key)
+        self._cache.pop(withdrawal.notice_id, None)
+        row = db.execute(
+            "SELECT item_json, status, agency, notice_type FROM feed_entries "
+            "WHERE subscriber_id = ? AND notice_id = ?",
+            (self.subscriber_id, withdrawal.notice_id),
+        ).fetchone()
+        affected: tuple[str, ...] = ()
+        if row is not None:
+            previous = _entry(row["item_json"])
+            delta.counts[(row["status"], row["agency"], row["notice_type"])] -= 1
+            delta.urgent[withdrawal.notice_id] = None
+            db.execute(
+                "DELETE FROM feed_entries WHERE subscriber_id = ? AND notice_id = ?",
+                (self.subscriber_id, withdrawal.notice_id),
+            )
+            db.execute(
+                "DELETE FROM feed_covers WHERE subscriber_id = ? AND decision_notice_id = ?",
+                (self.subscriber_id, withdrawal.notice_id),
+            )
+            decision = previous.mash_decision
+            if decision is not None:  # the notices it covered are undecided again
+                present = self._present(db, decision.related_notice_ids)
+                affected = tuple(i for i in decision.related_notice_ids if i in present)
+                for notice_id in set(affected):
+                    self._regrade(db, notice_id, delta)
+        db.execute(
+            "DELETE FROM feed_covers WHERE subscriber_id = ? AND notice_id = ?",
+            (self.subscriber_id, withdrawal.notice_id),
+        )
+        return Change(Applied.WITHDRAWN, withdrawal.notice_id, withdrawal.linkage_key, affected)
+
+    def _withdrawn_row(self, db: sqlite3.Connection, notice_id: str) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = db.execute(
+            "SELECT * FROM feed_withdrawals WHERE subscriber_id = ? AND notice_id = ?",
+            (self.subscriber_id, notice_id),
+        ).fetchone()
+        return row
+
+    def withdrawal(self, notice_id: str) -> Withdrawal | None:
+        with self._database.reading() as db:
+            row = self._withdrawn_row(db, notice_id)
+        return None if row is None else _withdrawal(row)
+
+    def withdrawals_for_keys(self, linkage_keys: Iterable[str]) -> list[Withdrawal]:
+        keys = sorted(set(linkage_keys))
+        if not keys:
+            return []
+        with self._database.reading() as db:
+            rows = db.execute(
+                "SELECT * FROM feed_withdrawals WHERE subscriber_id = ? "
+                f"AND linkage_key IN ({', '.join('?' * len(keys))})",
+                (self.subscriber_id, *keys),
+            ).fetchall()
+        found = [_withdrawal(r) for r in rows]
+        return sorted(found, key=lambda w: (w.retracted_at, w.notice_id))
+
+    def acknowledge_withdrawal(
+        self, notice_id: str, acknowledgement: Acknowledgement
+    ) -> Withdrawal | None:
+        with self._database.transaction(durable=True) as db:
+            db.execute(
+                "UPDATE feed_withdrawals SET acknowledged_by = ?, acknowledged_by_name = ?, "
+                "acknowledged_role = ?, acknowledged_at = ? WHERE subscriber_id = ? "
+                "AND notice_id = ? AND acknowledged_at IS NULL",
+                (
+                    acknowledgement.subject,
+                    acknowledgement.name,
+                    acknowledgement.role,
+                    acknowledgement.at.isoformat(),
+                    self.subscriber_id,
+                    notice_id,
+                ),
+            )
+            row = self._withdrawn_row(db, notice_id)
+        return None if row is None else _withdrawal(row)
 
     def _place(self, db: sqlite3.Connection, entry: FeedEntry) -> QueuePlace:
         triage = triage_of(entry, _Covering(self, db), self._timescales)
@@ -583,6 +715,29 @@ def _upgrade(database: PrivateSqlite) -> None:
         if columns and "received_rank" not in columns:
             log.info("stored feed projections kept in an older layout: rebuilding from the feeds")
             db.execute("DROP TABLE feed_entries")
+
+
+def _withdrawal(row: sqlite3.Row) -> Withdrawal:
+    acknowledged = None
+    if row["acknowledged_at"] is not None:
+        acknowledged = Acknowledgement(
+            subject=row["acknowledged_by"],
+            name=row["acknowledged_by_name"],
+            role=row["acknowledged_role"],
+            at=dt.datetime.fromisoformat(row["acknowledged_at"]),
+        )
+    return Withdrawal(
+        retraction_id=row["retraction_id"],
+        notice_id=row["notice_id"],
+        subscriber_id=row["subscriber_id"],
+        linkage_key=row["linkage_key"],
+        source_agency=row["source_agency"],
+        reason=row["reason"],
+        replaced_by_notice_id=row["replaced_by_notice_id"],
+        retracted_at=dt.datetime.fromisoformat(row["retracted_at"]),
+        delivered_at=dt.datetime.fromisoformat(row["delivered_at"]),
+        acknowledged=acknowledged,
+    )
 
 
 def _place_values(place: QueuePlace) -> tuple[object, ...]:

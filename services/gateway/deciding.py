@@ -28,13 +28,18 @@ from services.gateway.child_context_client import ChildContextSource
 from services.gateway.clients import EncodedRecord
 from services.gateway.domain.ceiling import CeilingBreach
 from services.gateway.domain.decisions import parse_decisions
-from services.gateway.domain.intake import AcceptedNotice, accept_notice
+from services.gateway.domain.intake import AcceptedNotice, AcceptedRetraction, accept_message
 from services.gateway.domain.pipeline import (
     OutboundMessage,
     messages_for_decisions,
     messages_for_rejection,
 )
 from services.gateway.domain.replay import DecidedCopy, DecidedNotices, notice_seen_record
+from services.gateway.domain.retraction import (
+    disclosed_to_of,
+    messages_for_retraction,
+    retraction_rejection,
+)
 from services.gateway.engines import (
     ChildContexts,
     DecisionEngine,
@@ -72,6 +77,8 @@ class Outcome:
     decisions: tuple[SharingDecision, ...] = ()
     rejection: str | None = None
     breaches: tuple[CeilingBreach, ...] = ()
+    retraction_id: str | None = None
+    """Set when the record was a retraction, delivered (to `len(messages) // 2` recipients)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +104,16 @@ class _Undecided:
     slot: int
     record: ConsumerRecord
     accepted: AcceptedNotice
+
+
+@dataclass(frozen=True, slots=True)
+class _Retraction:
+    """An accepted retraction waiting for the poll's notices to be decided."""
+
+    tp: TopicPartition
+    slot: int
+    record: ConsumerRecord
+    accepted: AcceptedRetraction
 
 
 class NoticeDecider:
@@ -136,6 +153,7 @@ class NoticeDecider:
         self._names = BusNames(settings.namespace)
         self._agency_by_topic = {self._names.topic(a.topic): a for a in topology.agencies}
         self._subscriber_ids = tuple(s.subscriber_id for s in topology.subscribers)
+        self._subscribers = {s.subscriber_id: s for s in topology.subscribers}
         self._relay_contact = settings.relay_contact
         self._topics: dict[str, str] = {}
         """Output topic names under the namespace, by topic name."""
@@ -160,8 +178,11 @@ class NoticeDecider:
         # Intake first (a notice rejected there keeps its place, with its dead letter), then
         # the accepted notices of every partition are decided together, in as few queries as
         # the engine takes.
+        # Retractions are delivered last, in offset order: one read after its original in the
+        # same poll finds the original decided (or its partition stopping there).
         outcomes: dict[TopicPartition, list[NoticeResult]] = {}
         undecided: list[_Undecided] = []
+        retractions: list[_Retraction] = []
         for tp, records in work:
             slots: list[NoticeResult] = []
             for record in records:
@@ -171,27 +192,35 @@ class NoticeDecider:
                     accepted = self._broker_refused(record, accepted, refused_here[1])
                 if isinstance(accepted, Outcome):
                     slots.append(accepted)
+                elif isinstance(accepted, AcceptedRetraction):
+                    retractions.append(_Retraction(tp, len(slots), record, accepted))
+                    slots.append(NOT_DECIDED)
                 else:
                     undecided.append(_Undecided(tp, len(slots), record, accepted))
                     slots.append(NOT_DECIDED)
             outcomes[tp] = slots
         if undecided:
             await self._decide(undecided, outcomes)
+        for item in retractions:
+            outcomes[item.tp][item.slot] = self._retraction_outcome(item)
         return outcomes
 
     # --- intake -------------------------------------------------------------------------------
 
-    def _intake(self, record: ConsumerRecord) -> AcceptedNotice | Outcome:
-        """The notice to decide, or the dead letter + audit record of one that never can be."""
+    def _intake(self, record: ConsumerRecord) -> AcceptedNotice | AcceptedRetraction | Outcome:
+        """The notice to decide (or retraction to deliver), or the dead letter + audit record
+        of one that never can be."""
         agency = self._agency_by_topic[record.topic]
         try:
-            accepted = accept_notice(
+            accepted = accept_message(
                 catalog=self._catalog,
                 keys=self._agency_keys,
                 agency=agency,
                 key=record.key,
                 value=record.value,
             )
+            if isinstance(accepted, AcceptedRetraction):
+                return accepted  # claimed when delivered, after the poll's notices
             # Refuses a notice decided (or claimed) already: DUPLICATE_NOTICE, CONFLICTING_NOTICE.
             self._decided.claim((record.topic, record.partition), accepted, record.offset)
             return accepted
@@ -229,7 +258,10 @@ class NoticeDecider:
         return Outcome(encoded, rejection=rejection.reason)
 
     def _broker_refused(
-        self, record: ConsumerRecord, intake: AcceptedNotice | Outcome, error: str
+        self,
+        record: ConsumerRecord,
+        intake: AcceptedNotice | AcceptedRetraction | Outcome,
+        error: str,
     ) -> Outcome:
         """The dead letter of the notice whose records the broker refused on their own."""
         notice_id = None
@@ -237,6 +269,8 @@ class NoticeDecider:
             notice_id = intake.notice_id
             # Dead-lettered, never decided: its id stays free, as for any other rejection.
             self._decided.release((record.topic, record.partition), notice_id)
+        elif isinstance(intake, AcceptedRetraction):
+            notice_id = intake.retracted_notice_id  # its own id was never claimed
         rejection = NoticeRejected(
             "BROKER_REFUSED",
             f"the broker refused a record of this notice ({error}) when it was written on "
@@ -358,14 +392,85 @@ class NoticeDecider:
         copy = DecidedCopy(
             item.accepted.payload_sha256, record.topic, record.partition, record.offset
         )
+        # Who got a feed item: a retraction of the notice goes to exactly these.
+        disclosed_to = disclosed_to_of(outcome.decisions)
         seen = OutboundMessage(
             NOTICES_SEEN_TOPIC,
             item.accepted.notice_id.encode(),
             MessageType.NOTICE_SEEN,
-            notice_seen_record(accepted=item.accepted, copy=copy, decided_at=decided_at),
+            notice_seen_record(
+                accepted=item.accepted,
+                copy=copy,
+                decided_at=decided_at,
+                disclosed_to=disclosed_to,
+            ),
             signed=False,
         )
+        self._decided.decided(
+            (record.topic, record.partition), item.accepted.notice_id, disclosed_to
+        )
         return replace(outcome, messages=(*outcome.messages, *self._encode([seen])))
+
+    # --- retractions --------------------------------------------------------------------------
+
+    def _retraction_outcome(self, item: _Retraction) -> NoticeResult:
+        """The retraction's deliveries to the original's recipients, or its dead letter. Never
+        asks the policy: who may know of the original was decided when it was."""
+        record, accepted = item.record, item.accepted
+        partition = (record.topic, record.partition)
+        original = self._decided.original(partition, accepted.retracted_notice_id, record.offset)
+        if original is not None and original.disclosed_to is None:
+            # Claimed earlier on this partition but not decided (the engine or the child index
+            # failed): the partition stops at the original, and this is read again after it.
+            return Skipped("earlier_notice_failed")
+        try:
+            rejection = retraction_rejection(
+                accepted=accepted, original=original, partition=partition
+            )
+            if rejection is not None:
+                raise rejection
+            try:
+                self._decided.claim_retraction(partition, accepted, record.offset)
+            except NoticeRejected as replay:
+                # Named by the notice it withdraws, as its other rejections are, so the IG
+                # finds it under that notice.
+                raise NoticeRejected(
+                    replay.reason,
+                    f"retraction {accepted.retraction_id}: {replay.detail}",
+                    accepted.retracted_notice_id,
+                ) from None
+        except NoticeRejected as rejected:
+            log.warning(
+                "retraction rejected",
+                extra={
+                    "reason": rejected.reason,
+                    "notice_id": rejected.notice_id,
+                    "topic": record.topic,
+                    "partition": record.partition,
+                    "offset": record.offset,
+                },
+            )
+            return self._rejected(record, rejected)
+        assert original is not None  # retraction_rejection refuses a retraction without one
+        delivered_at = self._clock()
+        messages = messages_for_retraction(
+            accepted=accepted,
+            original=original,
+            subscribers=self._subscribers,
+            copy=DecidedCopy(accepted.payload_sha256, *partition, record.offset),
+            delivered_at=delivered_at,
+        )
+        log.info(
+            "retraction delivered",
+            extra={
+                "notice_id": accepted.retracted_notice_id,
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "messages": len(messages),
+            },
+        )
+        return Outcome(self._encode(messages), retraction_id=accepted.retraction_id)
 
     async def _ask(
         self, notices: list[Notice], contexts: ChildContexts

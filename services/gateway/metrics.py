@@ -30,7 +30,8 @@ class GatewayMetrics:
         )
         self.notices_out = Counter(
             "safehub_gateway_notices_committed",
-            "Notices whose outcome committed: decided (audit + feeds) or rejected (dead letter).",
+            "Notices whose outcome committed: decided (audit + feeds), retracted (a retraction "
+            "delivered to the original's recipients) or rejected (dead letter).",
             ["result"],
             registry=r,
         )

@@ -555,6 +555,8 @@ class Gateway:
             if outcome.rejection is not None:
                 results["rejected"] += 1
                 reasons[outcome.rejection] += 1
+            elif outcome.retraction_id is not None:
+                results["retracted"] += 1
             else:
                 results["decided"] += 1
                 for decision in outcome.decisions:
@@ -566,6 +568,8 @@ class Gateway:
         self.stats.notices_decided += results["decided"]
         self.stats.notices_rejected += results["rejected"]
         self.stats.feed_items += kinds[MessageType.FEED_ITEM]
+        self.stats.retractions_delivered += results["retracted"]
+        self.stats.feed_retractions += kinds[MessageType.FEED_RETRACTION]
         self.stats.audit_records += kinds[MessageType.AUDIT_RECORD]
         for result, count in results.items():
             self.metrics.notices_out.labels(result).inc(count)

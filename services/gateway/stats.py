@@ -18,6 +18,8 @@ class GatewayStats:
     transaction_failures: int = 0
     producers_recreated: int = 0
     feed_items: int = 0
+    retractions_delivered: int = 0
+    feed_retractions: int = 0
     audit_records: int = 0
     ceiling_violations: int = 0
     stall_alerts: int = 0

@@ -268,6 +268,7 @@ def check_console_access(record: Mapping[str, Any]) -> None:
     problems += _research_problems(record.get("event"), record.get("research"))
     problems += _consultation_problems(record.get("event"), record.get("consultation"))
     problems += _amendment_problems(record.get("event"), record.get("amendment"))
+    problems += _retraction_problems(record.get("event"), record.get("retraction_id"))
     if problems:
         raise AuditRecordRejected(RejectionReason.TEXT_NOT_BOUNDED, "; ".join(problems))
 
@@ -332,7 +333,10 @@ def _research_problems(event: object, research: Mapping[str, Any] | None) -> lis
     return problems
 
 
-_CONSULTATION_EVENTS = frozenset({"NOTICE_VIEWED", "CHILD_VIEWED", "DANGER_ACKNOWLEDGED"})
+_CONSULTATION_EVENTS = frozenset(
+    # RETRACTION_ACKNOWLEDGED (issue 18) names its notice and child as a view does.
+    {"NOTICE_VIEWED", "CHILD_VIEWED", "DANGER_ACKNOWLEDGED", "RETRACTION_ACKNOWLEDGED"}
+)
 
 
 def _consultation_problems(event: object, consultation: Mapping[str, Any] | None) -> list[str]:
@@ -355,6 +359,16 @@ def _consultation_problems(event: object, consultation: Mapping[str, Any] | None
     if not all(_bounded(a, ROLE_FORM) for a in consultation.get("source_agencies") or ()):
         problems.append("a source agency is not an agency code or a digest")
     return problems
+
+
+def _retraction_problems(event: object, retraction_id: object) -> list[str]:
+    """A RETRACTION_ACKNOWLEDGED event names its retraction (a UUID); no other event does."""
+    acknowledged = event == "RETRACTION_ACKNOWLEDGED"
+    if retraction_id is None:
+        return ["an acknowledgement without its retraction"] if acknowledged else []
+    if not acknowledged:
+        return [f"a retraction id on a {event} event"]
+    return [] if _canonical_uuid(retraction_id) else ["retraction_id is not a UUID"]
 
 
 def _amendment_problems(event: object, amendment: Mapping[str, Any] | None) -> list[str]:

@@ -66,6 +66,7 @@ from services.hubkit.jwt_algorithms import ACCEPTED_ALGORITHMS
 
 __all__ = [
     "ACCESS_TOKEN_TYPES",
+    "AUDIT_RETRACTIONS_SCOPE",
     "CHILD_CONTEXT_SCOPE",
     "CHILD_KEYS_SCOPE",
     "CHILD_SEARCH_SCOPE",
@@ -114,6 +115,9 @@ CHILD_SEARCH_SCOPE = "children:search"
 # The audit service's prevalence figures (issue 17): a child's age band on a day and sex,
 # never the date of birth; granted to the audit service's own client only.
 CHILD_PROFILE_SCOPE = "children:profile"
+# An agency adapter asks the audit service who received and who acknowledged a retraction of
+# one of its own agency's notices (issue 18); granted to the adapters' own clients only.
+AUDIT_RETRACTIONS_SCOPE = "audit:retractions"
 
 
 class AuthError(HubError):

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 from services.hubkit.codec import SchemaCatalog
 from services.hubkit.envelope import SigningKey, seal
 from services.hubkit.notice import encode_notice
+from services.hubkit.retraction import encode_retraction
 from services.hubkit.topology import AgencyEntry
 
 __all__ = ["NoticePublisher"]
@@ -67,6 +68,25 @@ class NoticePublisher:
             self._agency.topic, value=value, key=key
         )
         return future
+
+    def seal_retraction(self, retraction: Mapping[str, Any]) -> bytes:
+        """A NoticeRetraction sealed with the agency's key, exactly as its notices are."""
+        if retraction["source"]["agency"] != self._agency.code:
+            raise ValueError(
+                f"{self._agency.code} publisher cannot retract a notice from "
+                f"{retraction['source']['agency']}"
+            )
+        payload = encode_retraction(self._catalog, retraction)
+        return seal(self._catalog, payload, self._key, self._clock())
+
+    async def publish_retraction(self, retraction: Mapping[str, Any]) -> str:
+        """Publish a retraction on the agency's notice topic keyed by the original notice's
+        linkage key (the original's partition, so it follows the original); returns after
+        the broker acknowledged."""
+        value = self.seal_retraction(retraction)
+        key = str(retraction["subject_linkage_key"]).encode()
+        await self._producer.send_and_wait(self._agency.topic, value=value, key=key)
+        return str(retraction["retraction_id"])
 
     async def publish(self, notice: Mapping[str, Any]) -> str:
         value = self.seal_notice(notice)

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
+from services.hubkit.agency_labels import agency_label
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.notice import hub_uuid5, notice_id_for
 
@@ -51,9 +52,9 @@ def reason_text(reason: str) -> str:
     return _REASON_TEXT[RetractionReason(reason)]
 
 
-def withdrawn_text(agency_label: str, reason: str) -> str:
-    """ "Withdrawn by Health: wrong child"."""
-    return f"Withdrawn by {agency_label}: {reason_text(reason)}"
+def withdrawn_text(agency: str, reason: str) -> str:
+    """'Withdrawn by Health: wrong child', for the agency (its code) that withdrew it."""
+    return f"Withdrawn by {agency_label(agency)}: {reason_text(reason)}"
 
 
 def retraction_id_for(notice_id: str) -> str:

@@ -23,7 +23,12 @@ from services.adapters.ingest.settings import AdapterSettings
 from services.childindex.bootstrap import childindex_app
 from services.childindex.settings import ChildIndexSettings
 from services.gateway.child_context_client import HttpChildContext
-from services.hubkit.auth import CHILD_CONTEXT_SCOPE, RESOLVE_CHILDREN_SCOPE, JwksSource
+from services.hubkit.auth import (
+    AUDIT_RETRACTIONS_SCOPE,
+    CHILD_CONTEXT_SCOPE,
+    RESOLVE_CHILDREN_SCOPE,
+    JwksSource,
+)
 from services.hubkit.client_credentials import ClientCredentials
 from services.hubkit.jwt_keys import load_key
 from services.hubkit.settings import HubSettings
@@ -95,8 +100,9 @@ def adapter_settings(state_dir: Path, identity_settings: IdentitySettings) -> Ad
 def register_adapter_index_clients(
     state_dir: Path, agencies: Iterable[str], settings: AdapterSettings
 ) -> None:
-    """Each adapter's own client for the child index (adapter-<agency>, children:resolve),
-    its key where the adapter looks for it, registered under `state_dir`/identity."""
+    """Each adapter's own client for the child index (adapter-<agency>, children:resolve,
+    and audit:retractions as `safehub adapters serve` registers it), its key where the
+    adapter looks for it, registered under `state_dir`/identity."""
     for agency in agencies:
         client_id = settings.resolved_child_index_client_id(agency)
         ensure_service_client(
@@ -104,7 +110,7 @@ def register_adapter_index_clients(
             private_key_path=settings.resolved_child_index_client_key(state_dir, client_id),
             client_id=client_id,
             agency=agency,
-            scopes=(RESOLVE_CHILDREN_SCOPE,),
+            scopes=(RESOLVE_CHILDREN_SCOPE, AUDIT_RETRACTIONS_SCOPE),
         )
 
 

@@ -62,6 +62,7 @@ from services.hubkit.auth import RemoteJwks
 from services.hubkit.bus import admin_client, make_producer, reader_options
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, load_signing_key, open_envelope
+from services.hubkit.feed_items import open_feed_message
 from services.hubkit.notice import to_json_value
 from services.hubkit.publisher import NoticePublisher
 from services.hubkit.settings import HubSettings
@@ -216,6 +217,22 @@ class _Observed:
     audit: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     rejected: dict[str, dict[str, Any]] = field(default_factory=dict)
     items: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    withdrawals_audited: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    """notice id -> subscriber id -> its RETRACTION_DELIVERED audit record."""
+    withdrawals: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    """notice id -> subscriber id -> the FeedRetraction it received."""
+
+
+@dataclass
+class Withdrawal:
+    """What the gateway delivered when an agency withdrew a notice."""
+
+    notice_id: str
+    retraction_id: str
+    audit: dict[str, dict[str, Any]]
+    """subscriber id -> its RETRACTION_DELIVERED audit record."""
+    messages: dict[str, dict[str, Any]]
+    """subscriber id -> the FeedRetraction it received."""
 
 
 class _Relay:
@@ -265,10 +282,24 @@ class _Relay:
                 for record in records:
                     try:
                         verified = open_envelope(self._catalog, record.value, self._keys)
-                        notice = self._catalog.decode(verified.payload, MessageType.NOTICE)
                     except Exception:  # another engineer's broken record: not ours
                         continue
-                    self._seen[str(notice["notice_id"])] = (record, to_json_value(notice))
+                    try:
+                        notice = self._catalog.decode(verified.payload, MessageType.NOTICE)
+                        self._seen[str(notice["notice_id"])] = (record, to_json_value(notice))
+                        continue
+                    except Exception:
+                        pass
+                    try:  # an agency withdrawing a notice (issue 18)
+                        retraction = self._catalog.decode(
+                            verified.payload, MessageType.NOTICE_RETRACTION
+                        )
+                    except Exception:
+                        continue
+                    self._seen[str(retraction["retraction_id"])] = (
+                        record,
+                        to_json_value(retraction),
+                    )
 
     async def forward(self, notice_id: str, *, timeout_s: float = 20.0) -> dict[str, Any]:
         """Copy the adapter's record of `notice_id` to the namespace; the notice as JSON."""
@@ -352,12 +383,23 @@ class _Observer:
         if decoded["event"] == "SHARING_DECISION":
             subscriber = decoded["recipient"]["subscriber_id"]
             self.observed.audit.setdefault(notice_id, {})[subscriber] = decoded
+        elif decoded["event"] == "RETRACTION_DELIVERED":
+            subscriber = decoded["recipient"]["subscriber_id"]
+            self.observed.withdrawals_audited.setdefault(notice_id, {})[subscriber] = decoded
         elif decoded["event"] == "NOTICE_REJECTED":
             self.observed.rejected[notice_id] = decoded
 
     def _on_feed(self, subscriber_id: str, record: ConsumerRecord) -> None:
-        payload = open_envelope(self._catalog, record.value, self._hub_keys).payload
-        item = self._catalog.decode(payload, MessageType.FEED_ITEM)
+        message = open_feed_message(
+            self._catalog, self._hub_keys, record.value, subscriber_id=subscriber_id
+        )
+        if message.message_type is MessageType.FEED_RETRACTION:
+            withdrawal = message.record
+            self.observed.withdrawals.setdefault(withdrawal["notice_id"], {})[subscriber_id] = (
+                withdrawal
+            )
+            return
+        item = message.record
         item["view"] = json.loads(item["view_json"])
         self.observed.items.setdefault(item["notice_id"], {})[subscriber_id] = item
 
@@ -475,6 +517,67 @@ class RulesHub:
             audit=dict(audit),
             items=dict(observed.items.get(notice_id, {})),
         )
+
+    async def withdraw(
+        self,
+        agency: str,
+        original: Delivery,
+        reason: str,
+        *,
+        replaced_by_source_reference: str | None = None,
+    ) -> Withdrawal:
+        """Withdraw `original` through its agency's adapter (POST /v1/retractions); what the
+        gateway delivered, once every recipient of the original has its RETRACTION_DELIVERED
+        audit record (or the wait runs out)."""
+        response = await self.post(
+            agency,
+            "/v1/retractions",
+            json={
+                "source_reference": original.notice["source"]["source_reference"],
+                "reason": reason,
+                "replaced_by_source_reference": replaced_by_source_reference,
+            },
+        )
+        assert response.status_code == 202, (
+            f"the {agency} adapter refused the retraction: {response.status_code} {response.text}"
+        )
+        body = response.json()
+        assert body["notice_id"] == original.notice_id, body
+        retraction_id = str(body["retraction_id"])
+        await self._relay.forward(retraction_id)
+        notice_id = original.notice_id
+        observed = self._observer.observed
+        deadline = time.monotonic() + DECIDED_TIMEOUT_S
+        while not (
+            original.recipients <= set(observed.withdrawals_audited.get(notice_id, {}))
+            and original.recipients <= set(observed.withdrawals.get(notice_id, {}))
+        ):
+            if self._observer.failure is not None:
+                raise AssertionError(f"the observer failed: {self._observer.failure!r}")
+            if self._gateway.done():
+                raise AssertionError(f"the gateway has stopped: {self._gateway!r}")
+            if retraction_id in observed.rejected:
+                rejected = observed.rejected[retraction_id]
+                raise AssertionError(
+                    f"the gateway rejected retraction {retraction_id}: "
+                    f"{rejected.get('reason_code')} {rejected.get('explanation')}"
+                )
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.02)
+        # Anything more (a recipient that should not get one) would arrive in the same
+        # transaction: give the reader a moment before reporting what arrived.
+        await asyncio.sleep(FEEDS_SETTLE_S)
+        return Withdrawal(
+            notice_id=notice_id,
+            retraction_id=retraction_id,
+            audit=dict(observed.withdrawals_audited.get(notice_id, {})),
+            messages=dict(observed.withdrawals.get(notice_id, {})),
+        )
+
+    def rejection(self, message_id: str) -> dict[str, Any] | None:
+        """The NOTICE_REJECTED audit record for a notice or retraction id, if any."""
+        return self._observer.observed.rejected.get(message_id)
 
     def audited(self) -> dict[str, dict[str, dict[str, Any]]]:
         """Every SHARING_DECISION audited so far this session: notice -> subscriber -> record."""

@@ -93,6 +93,7 @@ def _access_event(**changes: Any) -> dict[str, Any]:
         "research": None,
         "consultation": None,
         "amendment": None,
+        "retraction_id": None,
         **changes,
     }
 

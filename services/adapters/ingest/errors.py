@@ -14,6 +14,14 @@ IngestError
 │                               published
 ├── ReferenceConflict      409  this source reference was already published with different
 │                               content; nothing is published (see docs/integrators.md)
+├── NoticeNotFound         404  a retraction names a source reference this adapter never
+│                               published for its agency
+├── RetractionConflict     409  a retraction cannot stand as asked: the notice was published
+│                               before retractions were supported, the replacement of a
+│                               correction is not published yet, or the notice was already
+│                               withdrawn for another reason
+├── AuditUnavailable       503  the audit service (a retraction's receipts) is not configured,
+│                               unreachable or refused the adapter's client
 ├── PublishUnavailable     503  the broker did not acknowledge; nothing was recorded as
 │                               published, so retrying the same record is safe
 ├── ChildIndexUnavailable  503  the child index (which keys the child) cannot be reached or
@@ -30,16 +38,19 @@ from services.adapters.ingest.problems import FieldError
 from services.hubkit.problems import problem_type_uri
 
 __all__ = [
+    "AuditUnavailable",
     "BatchInvalid",
     "BatchTooLarge",
     "BodyTooLarge",
     "ChildIndexUnavailable",
     "ConfigurationMissing",
     "IngestError",
+    "NoticeNotFound",
     "NoticeTooLarge",
     "PublishUnavailable",
     "RecordInvalid",
     "ReferenceConflict",
+    "RetractionConflict",
 ]
 
 
@@ -102,6 +113,24 @@ class ReferenceConflict(IngestError):
     status = 409
     problem_type = problem_type_uri("reference-conflict")
     title = "Source reference already used for different content"
+
+
+class NoticeNotFound(IngestError):
+    status = 404
+    problem_type = problem_type_uri("notice-not-found")
+    title = "No such notice from this agency"
+
+
+class RetractionConflict(IngestError):
+    status = 409
+    problem_type = problem_type_uri("retraction-conflict")
+    title = "The notice cannot be withdrawn as asked"
+
+
+class AuditUnavailable(IngestError):
+    status = 503
+    problem_type = problem_type_uri("audit-unavailable")
+    title = "Audit service unavailable"
 
 
 class PublishUnavailable(IngestError):

@@ -49,8 +49,11 @@ from services.adapters.ingest.mapping import Mapped, MappingContext, MappingFail
 from services.adapters.ingest.notice_size import NoticeSizeLimits, SizeCheckedSink
 from services.adapters.ingest.pipeline import Candidate, IngestPipeline, Status
 from services.adapters.ingest.problems import FieldError, Problem, field_errors_from_validation
+from services.adapters.ingest.retraction_routes import retraction_router
+from services.adapters.ingest.retractions import HttpRetractionAudit, RetractionDesk
 from services.adapters.ingest.settings import AdapterSettings
 from services.hubkit.auth import (
+    AUDIT_RETRACTIONS_SCOPE,
     RESOLVE_CHILDREN_SCOPE,
     AccessClaims,
     AuthError,
@@ -605,6 +608,30 @@ def build_adapter_app(
             publisher = NoticePublisher(
                 producer=producer, catalog=catalog, agency=entry, signing_key=signing_key
             )
+            # Retractions (issue 18): published through the same publisher (the agency's
+            # key, its topic), remembered in the same store; their receipts asked of the
+            # audit service as the same client as the child index, for its own scope.
+            app.state.retractions = RetractionDesk(
+                agency=entry.code,
+                organisation_code=entry.organisation,
+                store=store,
+                publisher=publisher,
+                audit=HttpRetractionAudit(
+                    base_url=adapter_settings.audit_url,
+                    http=outbound,
+                    credentials=ClientCredentials(
+                        http=outbound,
+                        token_endpoint=adapter_settings.resolved_token_endpoint(),
+                        client_id=index_client_id,
+                        private_key_path=adapter_settings.resolved_child_index_client_key(
+                            settings.data_dir, index_client_id
+                        ),
+                        scope=AUDIT_RETRACTIONS_SCOPE,
+                        timeout_s=adapter_settings.audit_timeout_s,
+                    ),
+                    timeout_s=adapter_settings.audit_timeout_s,
+                ),
+            )
             app.state.runtime = AdapterRuntime(
                 agency=entry,
                 context=MappingContext(
@@ -667,6 +694,7 @@ def build_adapter_app(
 
     for router in routers:
         app.include_router(router)
+    app.include_router(retraction_router(_authorised, _problem_doc))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:

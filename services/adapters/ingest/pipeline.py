@@ -47,10 +47,17 @@ class Candidate:
     notice: Mapping[str, Any]
     notice_id: str
     content_sha256: str
+    linkage_key: str | None = None
+    """The key the notice is published under; the store keeps it for a later retraction."""
 
     @staticmethod
     def of(notice: Mapping[str, Any]) -> Candidate:
-        return Candidate(notice, str(notice["notice_id"]), content_fingerprint(notice))
+        return Candidate(
+            notice,
+            str(notice["notice_id"]),
+            content_fingerprint(notice),
+            str(notice["subject"]["linkage_key"]),
+        )
 
 
 class Status(StrEnum):
@@ -161,7 +168,10 @@ class IngestPipeline:
         deadline = self._clock() + self._in_flight_wait_s
         while True:
             claim = self._store.claim(
-                candidate.notice_id, content_sha256=candidate.content_sha256, now=self._clock()
+                candidate.notice_id,
+                content_sha256=candidate.content_sha256,
+                now=self._clock(),
+                linkage_key=candidate.linkage_key,
             )
             if claim is not Claim.IN_FLIGHT or self._clock() >= deadline:
                 return claim

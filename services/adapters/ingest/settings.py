@@ -3,6 +3,7 @@
 Local ports (loopback only), used by `safehub adapters serve` and docs/integrators.md:
     18201 police   18202 health   18203 children's services   18204 voluntary sector
     18205 identity (local OAuth2 token endpoint)   18207 child index (keys children)
+    18310 audit IG API (who received and acknowledged a retraction)
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ from pydantic_settings import SettingsConfigDict
 
 from services.hubkit.token_settings import TokenIssuerSettings
 
-__all__ = ["ADAPTER_PORTS", "CHILD_INDEX_PORT", "IDENTITY_PORT", "AdapterSettings"]
+__all__ = [
+    "ADAPTER_PORTS",
+    "AUDIT_API_PORT",
+    "CHILD_INDEX_PORT",
+    "IDENTITY_PORT",
+    "AdapterSettings",
+]
 
 ADAPTER_PORTS: dict[str, int] = {
     "POLICE": 18201,
@@ -24,6 +31,7 @@ ADAPTER_PORTS: dict[str, int] = {
 }
 IDENTITY_PORT = 18205
 CHILD_INDEX_PORT = 18207  # services/childindex/settings.py serves here by default
+AUDIT_API_PORT = 18310  # services/audit/settings.py serves its IG API here by default
 
 
 class AdapterSettings(TokenIssuerSettings):
@@ -71,6 +79,21 @@ class AdapterSettings(TokenIssuerSettings):
         default=None,
         description="That client's private key (ES256 PEM, 0600); default "
         "<state_dir>/<client id>.pem.",
+    )
+    # Who received a retraction and who acknowledged it is the audit service's record
+    # (issue 18); the adapter asks it as its own client (the child index client above, scope
+    # audit:retractions) and holds no copy.
+    audit_url: str | None = Field(
+        default=f"http://127.0.0.1:{AUDIT_API_PORT}",
+        description="Base URL of the audit service's IG API, asked for a retraction's "
+        "receipts (GET /v1/retractions/{id}); empty: not configured, that route answers 503.",
+    )
+    audit_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=60,
+        description="How long a call to the audit service (or for its token) may take before "
+        "GET /v1/retractions/{id} answers 503 audit-unavailable.",
     )
     max_batch_rows: int = Field(default=10_000, ge=1)
     max_upload_bytes: int = Field(

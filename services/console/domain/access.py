@@ -118,6 +118,7 @@ def console_access_event(
     at: dt.datetime,
     notice_id: str | None = None,
     refusal_reason: RefusalReason | None = None,
+    retraction_id: str | None = None,
     **part: dict[str, Any],
 ) -> dict[str, Any]:
     """One ConsoleAccess event (schemas/avro/safehub.audit.ConsoleAccess.avsc): who, when,
@@ -136,6 +137,8 @@ def console_access_event(
         "notice_id": None if notice_id is None else well_formed_notice_id(notice_id),
         "retention_review_date": retention_review_date(at),
         **{name: part.get(name) for name in _PARTS},
+        # RETRACTION_ACKNOWLEDGED only: the retraction acknowledged (issue 18).
+        "retraction_id": None if retraction_id is None else str(uuid.UUID(retraction_id)),
     }
 
 

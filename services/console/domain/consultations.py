@@ -42,6 +42,7 @@ __all__ = [
     "decision_amendment_access_id",
     "notice_ids_digest",
     "notice_viewed_event",
+    "retraction_acknowledged_event",
 ]
 
 NOTICE_IDS_LISTED = 50
@@ -117,6 +118,7 @@ def _one_notice_event(
     linkage_key: str,
     source_agency: str,
     at: dt.datetime,
+    retraction_id: str | None = None,
 ) -> dict[str, Any]:
     return console_access_event(
         access_id=access_id,
@@ -124,6 +126,7 @@ def _one_notice_event(
         requester=requester,
         at=at,
         notice_id=notice_id,
+        retraction_id=retraction_id,
         consultation=_consultation(
             purpose=purpose,
             subject_linkage_key=linkage_key,
@@ -208,6 +211,34 @@ def danger_acknowledged_event(
         linkage_key=linkage_key,
         source_agency=source_agency,
         at=at,
+    )
+
+
+def retraction_acknowledged_event(
+    *,
+    access_id: str,
+    requester: Requester,
+    purpose: ConsultationPurpose,
+    retraction_id: str,
+    notice_id: str,
+    linkage_key: str,
+    source_agency: str,
+    at: dt.datetime,
+) -> dict[str, Any]:
+    """RETRACTION_ACKNOWLEDGED: `requester`, at the recipient desk (their feed), acknowledged
+    that `source_agency` withdrew notice `notice_id` (issue 18): the originating agency's
+    receipt. The consultation part names the child's key, so the audit log indexes it under
+    the child as well as the notice; the page showed no content, only the withdrawal."""
+    return _one_notice_event(
+        "RETRACTION_ACKNOWLEDGED",
+        access_id=access_id,
+        requester=requester,
+        purpose=purpose,
+        notice_id=notice_id,
+        linkage_key=linkage_key,
+        source_agency=source_agency,
+        at=at,
+        retraction_id=retraction_id,
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from services.hubkit.agency_labels import AGENCY_LABELS
+
 __all__ = [
     "AGENCY_LABELS",
     "CONCERN_LABELS",
@@ -33,14 +35,6 @@ NOTICE_TYPE_LABELS: Mapping[str, str] = {
     "POLICE_INTELLIGENCE": "Police intelligence",
     "MASH_DECISION": "MASH decision",
     "VCS_UPDATE": "Voluntary sector update",
-}
-AGENCY_LABELS: Mapping[str, str] = {
-    "POLICE": "Police",
-    "HEALTH": "Health",
-    "CHILDRENS_SERVICES": "Children's services",
-    "VOLUNTARY_SECTOR": "Voluntary sector",
-    "MASH": "MASH",
-    "EDUCATION": "Education",
 }
 CONCERN_LABELS: Mapping[str, str] = {
     "CHILD_SEXUAL_EXPLOITATION": "Child sexual exploitation",

@@ -17,13 +17,24 @@ reflects, so a restart continues where it stopped).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol
 
 from services.console.domain.feed import FeedEntry
+from services.console.domain.withdrawals import Acknowledgement, Withdrawal
 
-__all__ = ["Applied", "Change", "CoveringDecisions", "FeedProjection", "Projection"]
+__all__ = [
+    "Applied",
+    "Change",
+    "CoveringDecisions",
+    "FeedMessage",
+    "FeedProjection",
+    "Projection",
+]
+
+FeedMessage = FeedEntry | Withdrawal
+"""What a feed brings: an item, or the withdrawal of one (domain/withdrawals.py)."""
 
 
 class Applied(StrEnum):
@@ -36,6 +47,9 @@ class Applied(StrEnum):
     LINKED = "linked"
     """No item changed: the child index merged or split children, so which notices make up
     the child of `linkage_key` did (domain/linkage.py)."""
+    WITHDRAWN = "withdrawn"
+    """The source agency withdrew the notice: its content is gone, a tombstone is kept
+    (domain/withdrawals.py); pages showing it re-fetch."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +62,7 @@ class Change:
 
     @property
     def visible(self) -> bool:
-        return self.applied in (Applied.NEW, Applied.UPDATED)
+        return self.applied in (Applied.NEW, Applied.UPDATED, Applied.WITHDRAWN)
 
 
 class CoveringDecisions(Protocol):
@@ -67,11 +81,11 @@ class Projection(Protocol):
     def __iter__(self) -> Iterator[FeedEntry]: ...
 
     def apply_all(
-        self, entries: Sequence[FeedEntry], *, topic: str, partition: int, next_offset: int
+        self, entries: Sequence[FeedMessage], *, topic: str, partition: int, next_offset: int
     ) -> list[Change]:
-        """Apply one partition's batch and record that the partition has been read up to
-        `next_offset` (exclusive), as one step: a restart resumes there, losing or doubling
-        nothing."""
+        """Apply one partition's batch (items and withdrawals, in feed order) and record that
+        the partition has been read up to `next_offset` (exclusive), as one step: a restart
+        resumes there, losing or doubling nothing."""
         ...
 
     def start_offsets(self, topic: str) -> Mapping[int, int]:
@@ -94,6 +108,21 @@ class Projection(Protocol):
 
     def decisions_covering(self, notice_id: str) -> list[FeedEntry]: ...
 
+    def withdrawal(self, notice_id: str) -> Withdrawal | None:
+        """The tombstone of a withdrawn notice, with its acknowledgement if any."""
+        ...
+
+    def withdrawals_for_keys(self, linkage_keys: Iterable[str]) -> list[Withdrawal]:
+        """The tombstones under any of these keys, oldest withdrawal first."""
+        ...
+
+    def acknowledge_withdrawal(
+        self, notice_id: str, acknowledgement: Acknowledgement
+    ) -> Withdrawal | None:
+        """Record the desk's acknowledgement unless it already has one (the first stands);
+        the withdrawal as it now is, or None when no such withdrawal is kept."""
+        ...
+
 
 class FeedProjection:
     def __init__(self, subscriber_id: str) -> None:
@@ -101,6 +130,7 @@ class FeedProjection:
         self._entries: dict[str, FeedEntry] = {}
         self._by_child: dict[str, list[str]] = {}
         self._decisions_for: dict[str, list[str]] = {}
+        self._withdrawn: dict[str, Withdrawal] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -108,9 +138,13 @@ class FeedProjection:
     def __iter__(self) -> Iterator[FeedEntry]:
         return iter(self._entries.values())
 
-    def apply(self, entry: FeedEntry) -> Change:
+    def apply(self, entry: FeedMessage) -> Change:
         if entry.subscriber_id != self.subscriber_id:
             return Change(Applied.REFUSED, entry.notice_id, entry.linkage_key)
+        if isinstance(entry, Withdrawal):
+            return self._withdraw(entry)
+        if entry.notice_id in self._withdrawn:  # withdrawn for good: never shown again
+            return Change(Applied.UNCHANGED, entry.notice_id, entry.linkage_key)
         previous = self._entries.get(entry.notice_id)
         if (
             previous is not None
@@ -140,8 +174,22 @@ class FeedProjection:
             affected,
         )
 
+    def _withdraw(self, withdrawal: Withdrawal) -> Change:
+        if withdrawal.notice_id in self._withdrawn:
+            return Change(Applied.UNCHANGED, withdrawal.notice_id, withdrawal.linkage_key)
+        self._withdrawn[withdrawal.notice_id] = withdrawal
+        previous = self._entries.pop(withdrawal.notice_id, None)
+        affected: tuple[str, ...] = ()
+        if previous is not None:
+            self._forget(previous)
+            decision = previous.mash_decision
+            if decision is not None:  # the notices it covered are undecided again
+                affected = tuple(i for i in decision.related_notice_ids if i in self._entries)
+        self._decisions_for.pop(withdrawal.notice_id, None)
+        return Change(Applied.WITHDRAWN, withdrawal.notice_id, withdrawal.linkage_key, affected)
+
     def apply_all(
-        self, entries: Sequence[FeedEntry], *, topic: str, partition: int, next_offset: int
+        self, entries: Sequence[FeedMessage], *, topic: str, partition: int, next_offset: int
     ) -> list[Change]:
         # Held in memory only: the offsets are not kept, the feed is read from its start.
         return [self.apply(entry) for entry in entries]
@@ -150,6 +198,8 @@ class FeedProjection:
         return {}
 
     def forget_feed(self) -> None:
+        # Tombstones stay: a notice once withdrawn stays withdrawn, even if a feed read
+        # again still holds the item and no longer the retraction.
         self._entries.clear()
         self._by_child.clear()
         self._decisions_for.clear()
@@ -189,3 +239,21 @@ class FeedProjection:
             return []
         found = [self._entries[i] for i in ids]
         return sorted(found, key=lambda e: (e.received_at, e.notice_id), reverse=True)
+
+    def withdrawal(self, notice_id: str) -> Withdrawal | None:
+        return self._withdrawn.get(notice_id)
+
+    def withdrawals_for_keys(self, linkage_keys: Iterable[str]) -> list[Withdrawal]:
+        keys = set(linkage_keys)
+        found = [w for w in self._withdrawn.values() if w.linkage_key in keys]
+        return sorted(found, key=lambda w: (w.retracted_at, w.notice_id))
+
+    def acknowledge_withdrawal(
+        self, notice_id: str, acknowledgement: Acknowledgement
+    ) -> Withdrawal | None:
+        withdrawal = self._withdrawn.get(notice_id)
+        if withdrawal is None or withdrawal.acknowledged is not None:
+            return withdrawal
+        acknowledged = replace(withdrawal, acknowledged=acknowledgement)
+        self._withdrawn[notice_id] = acknowledged
+        return acknowledged

@@ -20,6 +20,7 @@ from services.console.domain.consultations import child_viewed_event, notice_ids
 from services.console.domain.decisions import FieldProblem
 from services.console.domain.labels import MASH_OUTCOME_LABELS, RAG_LABELS
 from services.console.domain.views import child_view
+from services.console.domain.views.withdrawn import withdrawal_view
 from services.console.routes.agency_checks import research_context
 from services.console.routes.allocation import screening_context, undecided_in_ledger
 from services.console.routes.consulted import (
@@ -70,6 +71,11 @@ def child_context(
     # the decision back through the feed: the form no longer offers it.
     view = replace(view, undecided=undecided_in_ledger(view.undecided, screening))
     may_decide = viewer.may_decide
+    # Notices of this child withdrawn by their agencies: tombstones only (issue 18).
+    withdrawn = [
+        withdrawal_view(w)
+        for w in projection.withdrawals_for_keys(runtime.aliases.group_of(linkage_key))
+    ]
     return page_context(
         viewer.request,
         viewer.person,
@@ -88,6 +94,7 @@ def child_context(
         early_help=runtime.early_help,
         live_src=f"/live/children/{handle}",
         lost_race=lost_race,
+        withdrawn=withdrawn,
         **screening_context(viewer, screening),
         # Agency checks asked of partners and their findings, read before deciding.
         **research_context(

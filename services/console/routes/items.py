@@ -1,6 +1,6 @@
 """One item's page: the notice as this person may see it, logged as a NOTICE_VIEWED
-consultation before it is shown (503 if it cannot be); 403 + audit for anything outside
-their feed."""
+consultation before it is shown (503 if it cannot be); a withdrawn notice's tombstone
+(routes/withdrawn.py); 403 + audit for anything outside their feed."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from services.console.routes.consulted import (
 from services.console.routes.dependencies import SignedIn
 from services.console.routes.refusals import refuse
 from services.console.routes.rendering import page, page_context
+from services.console.routes.withdrawn import withdrawn_page
 
 __all__ = ["router"]
 
@@ -30,6 +31,9 @@ router = APIRouter()
 async def item(viewer: SignedIn, notice_id: str) -> Response:
     runtime, projection = viewer.runtime, viewer.projection
     entry = projection.get(notice_id)
+    if entry is None and (withdrawal := projection.withdrawal(notice_id)) is not None:
+        # Withdrawn by its agency: the tombstone, nothing of the notice (none is held).
+        return withdrawn_page(viewer, withdrawal)
     if entry is None:
         # Not in this person's feed, whether or not it exists anywhere: the same answer.
         return await refuse(

@@ -1,4 +1,5 @@
-"""Intake: is this message a notice the gateway may decide on? Pure, given keys and schemas.
+"""Intake: is this message a notice the gateway may decide on, or a retraction it may deliver?
+Pure, given keys and schemas.
 
 Every failure here is permanent (retrying cannot fix a bad signature), so it becomes a
 NoticeRejected with a machine-readable reason for the dead-letter topic and the audit log.
@@ -12,7 +13,7 @@ from typing import Any
 
 from services.gateway.errors import NoticeRejected
 from services.hubkit.codec import MessageType, SchemaCatalog
-from services.hubkit.envelope import KeyDirectory, open_envelope
+from services.hubkit.envelope import KeyDirectory, VerifiedEnvelope, open_envelope
 from services.hubkit.errors import (
     BadSignature,
     CodecError,
@@ -23,9 +24,10 @@ from services.hubkit.errors import (
     UnknownSigningKey,
 )
 from services.hubkit.notice import notice_id_for, to_json_value
+from services.hubkit.retraction import retraction_id_for
 from services.hubkit.topology import AgencyEntry
 
-__all__ = ["AcceptedNotice", "accept_notice"]
+__all__ = ["AcceptedNotice", "AcceptedRetraction", "accept_message", "accept_notice"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,50 @@ def _codec_reason(error: CodecError) -> str:
     return "MALFORMED_PAYLOAD"
 
 
+@dataclass(frozen=True, slots=True)
+class AcceptedRetraction:
+    """A NoticeRetraction bound to its agency, its notice and its partition; whether the notice
+    was decided, and so who gets the withdrawal, is the edge's to look up (domain/retraction.py)."""
+
+    retraction: dict[str, Any]
+    """The NoticeRetraction as decoded (retracted_at a datetime)."""
+    envelope_sha256: bytes
+    payload_sha256: bytes
+    signer: str
+
+    @property
+    def retraction_id(self) -> str:
+        return str(self.retraction["retraction_id"])
+
+    @property
+    def retracted_notice_id(self) -> str:
+        return str(self.retraction["retracted_notice_id"])
+
+    @property
+    def subject_linkage_key(self) -> str:
+        return str(self.retraction["subject_linkage_key"])
+
+
+def accept_message(
+    *,
+    catalog: SchemaCatalog,
+    keys: KeyDirectory,
+    agency: AgencyEntry,
+    key: bytes | None,
+    value: bytes,
+) -> AcceptedNotice | AcceptedRetraction:
+    """A notice topic carries notices and retractions: the signed payload's schema fingerprint
+    says which, and each is checked by its own rules after the same envelope checks."""
+    verified = _verified_envelope(catalog, keys, agency, value)
+    try:
+        is_retraction = catalog.message_type_of(verified.payload) is MessageType.NOTICE_RETRACTION
+    except CodecError:
+        is_retraction = False  # the notice checks name what is wrong with the payload
+    if is_retraction:
+        return _accept_retraction(catalog, agency, key, value, verified)
+    return _accept_notice(catalog, agency, key, value, verified)
+
+
 def accept_notice(
     *,
     catalog: SchemaCatalog,
@@ -62,6 +108,14 @@ def accept_notice(
 ) -> AcceptedNotice:
     """Verify envelope, signer, schema, record key and classification of a message (`key`,
     `value`) from `agency`'s topic."""
+    verified = _verified_envelope(catalog, keys, agency, value)
+    return _accept_notice(catalog, agency, key, value, verified)
+
+
+def _verified_envelope(
+    catalog: SchemaCatalog, keys: KeyDirectory, agency: AgencyEntry, value: bytes
+) -> VerifiedEnvelope:
+    """The envelope, signed by a key the hub knows for the agency that owns the topic."""
     try:
         verified = open_envelope(catalog, value, keys)
     except UnknownSigningKey as error:
@@ -76,6 +130,16 @@ def accept_notice(
             f"signed by {verified.owner} but read from {agency.topic}, which only "
             f"{agency.principal} may sign for",
         )
+    return verified
+
+
+def _accept_notice(
+    catalog: SchemaCatalog,
+    agency: AgencyEntry,
+    key: bytes | None,
+    value: bytes,
+    verified: VerifiedEnvelope,
+) -> AcceptedNotice:
     try:
         decoded = catalog.decode(verified.payload, MessageType.NOTICE)
     except UnexpectedSchema as error:
@@ -132,6 +196,73 @@ def accept_notice(
         )
     return AcceptedNotice(
         notice=notice,
+        envelope_sha256=hashlib.sha256(value).digest(),
+        payload_sha256=hashlib.sha256(verified.payload).digest(),
+        signer=verified.owner,
+    )
+
+
+def _accept_retraction(
+    catalog: SchemaCatalog,
+    agency: AgencyEntry,
+    key: bytes | None,
+    value: bytes,
+    verified: VerifiedEnvelope,
+) -> AcceptedRetraction:
+    """The retraction's binding, as a notice's: its agency and organisation are the signer's,
+    its notice id is the one that source derives (so an agency can only withdraw its own
+    notices), its id is the one that notice id derives, and it is keyed by its linkage key."""
+    try:
+        decoded = catalog.decode(verified.payload, MessageType.NOTICE_RETRACTION)
+    except CodecError as error:
+        raise NoticeRejected(_codec_reason(error), f"payload: {error}") from error
+    # The decoder gives uuid logical types as UUIDs; ids are compared and written as text.
+    replaced_by = decoded.get("replaced_by_notice_id")
+    retraction: dict[str, Any] = {
+        **decoded,
+        "retraction_id": str(decoded["retraction_id"]),
+        "retracted_notice_id": str(decoded["retracted_notice_id"]),
+        "replaced_by_notice_id": None if replaced_by is None else str(replaced_by),
+    }
+    source = retraction["source"]
+    if source["agency"] != agency.code:
+        raise NoticeRejected(
+            "WRONG_SOURCE_TOPIC",
+            f"retraction says it is from {source['agency']} but was read from {agency.topic}",
+        )
+    if source["organisation_code"] != agency.organisation:
+        raise NoticeRejected(
+            "WRONG_ORGANISATION",
+            f"retraction names organisation {source['organisation_code']!r}, but "
+            f"{agency.principal} signs for {agency.organisation!r} only",
+        )
+    notice_id = str(retraction["retracted_notice_id"])
+    bound_id = notice_id_for(
+        agency=agency.code,
+        organisation_code=agency.organisation,
+        source_reference=source["source_reference"],
+    )
+    if notice_id != bound_id:
+        raise NoticeRejected(
+            "NOTICE_ID_NOT_BOUND",
+            "the retracted notice id is not the one the retraction's agency, organisation and "
+            "source reference derive",
+        )
+    if retraction["retraction_id"] != retraction_id_for(notice_id):
+        raise NoticeRejected(
+            "NOTICE_ID_NOT_BOUND",
+            "the retraction id is not the one its retracted notice id derives",
+            notice_id,
+        )
+    if key != str(retraction["subject_linkage_key"]).encode():
+        raise NoticeRejected(
+            "RECORD_KEY_MISMATCH",
+            "the record's key is not the linkage key inside the signed retraction; publish it "
+            "keyed by the original notice's linkage key",
+            notice_id,
+        )
+    return AcceptedRetraction(
+        retraction=retraction,
         envelope_sha256=hashlib.sha256(value).digest(),
         payload_sha256=hashlib.sha256(verified.payload).digest(),
         signer=verified.owner,

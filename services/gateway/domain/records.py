@@ -13,6 +13,7 @@ from typing import Any
 from services.gateway.domain.redaction import is_permitted, redact, withheld_paths
 from services.hubkit.audit_trail import retention_review_date
 from services.hubkit.notice import decision_id_for
+from services.hubkit.retraction import delivery_decision_id, withdrawn_text
 from services.hubkit.sharing_decisions import CLASSIFICATION_ORDER, SharingDecision
 from services.hubkit.topology import SubscriberEntry
 
@@ -21,9 +22,11 @@ __all__ = [
     "audit_record",
     "dead_letter",
     "feed_item",
+    "feed_retraction",
     "feed_withheld",
     "redacted_view_json",
     "rejection_audit_record",
+    "retraction_audit_record",
 ]
 
 # When a decision withholds the source (e.g. R10: the voluntary sector is not told who sent a
@@ -253,4 +256,81 @@ def dead_letter(
         "original_key": key,
         "original_value": value,
         "rejected_at": rejected_at,
+    }
+
+
+def retraction_audit_record(
+    *,
+    retraction: Mapping[str, Any],
+    subscriber: SubscriberEntry,
+    notice_type: str | None,
+    delivered_at: dt.datetime,
+) -> dict[str, Any]:
+    """RETRACTION_DELIVERED: the withdrawal of a notice delivered to one of its recipients.
+    About the original (its id, type and child), never re-decided and carrying none of its
+    content; the original's SHARING_DECISION records stay as they are."""
+    retraction_id = str(retraction["retraction_id"])
+    reason = str(retraction["reason"])
+    return {
+        "decision_id": delivery_decision_id(
+            retraction_id=retraction_id, subscriber_id=subscriber.subscriber_id
+        ),
+        "event": "RETRACTION_DELIVERED",
+        "notice_id": str(retraction["retracted_notice_id"]),
+        "notice_type": notice_type,
+        "subject_linkage_key": str(retraction["subject_linkage_key"]),
+        "decided_at": delivered_at,
+        "disclosed_at": delivered_at,
+        "recipient": {
+            "subscriber_id": subscriber.subscriber_id,
+            "agency": subscriber.agency,
+            "organisation": subscriber.organisation,
+            "role": subscriber.role,
+            "team": subscriber.team,
+        },
+        "originating_controller": retraction["source"]["organisation_code"],
+        "purpose": None,
+        "lawful_basis": None,
+        "consent_status": None,
+        "consent_reason_not_sought": None,
+        "family_informed": None,
+        "family_not_informed_reason": None,
+        "outcome": None,
+        "fields_disclosed": [],
+        "fields_withheld": [],
+        "classification": None,
+        "handling_code": None,
+        "policy_revision": "none",
+        "rule_ids": [],
+        "isa_clause": None,
+        "explanation": f"{withdrawn_text(retraction['source']['agency'], reason)}; the record "
+        "of the original disclosure is kept",
+        "reason_code": reason,
+        "human_decision_maker": None,
+        "human_rationale": None,
+        "break_glass": False,
+        "break_glass_justification": None,
+        "retention_review_date": retention_review_date(delivered_at),
+        "merkle_leaf_index": None,
+    }
+
+
+def feed_retraction(
+    *, retraction: Mapping[str, Any], subscriber_id: str, delivered_at: dt.datetime
+) -> dict[str, Any]:
+    """The FeedRetraction one recipient of the original receives: ids, the reason and times."""
+    retraction_id = str(retraction["retraction_id"])
+    return {
+        "retraction_id": retraction_id,
+        "notice_id": str(retraction["retracted_notice_id"]),
+        "decision_id": delivery_decision_id(
+            retraction_id=retraction_id, subscriber_id=subscriber_id
+        ),
+        "subscriber_id": subscriber_id,
+        "subject_linkage_key": str(retraction["subject_linkage_key"]),
+        "source_agency": retraction["source"]["agency"],
+        "reason": str(retraction["reason"]),
+        "replaced_by_notice_id": retraction.get("replaced_by_notice_id"),
+        "retracted_at": retraction["retracted_at"],
+        "delivered_at": delivered_at,
     }

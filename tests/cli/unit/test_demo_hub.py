@@ -180,7 +180,7 @@ def test_every_service_is_wired_with_its_clients_registered_locally(tmp_path: Pa
     assert grants["safehub-ig-cli"] == ["urn:ietf:params:oauth:grant-type:device_code"]
     assert grants["safehub-audit-web"] == ["authorization_code"]
     for agency in ("police", "health", "childrens-services", "voluntary-sector"):
-        assert scopes[f"adapter-{agency}"] == ["children:resolve"]
+        assert scopes[f"adapter-{agency}"] == ["children:resolve", "audit:retractions"]
     # The index's own secret, provisioned once and kept.
     secret = ChildIndexSettings().resolved_secret_path(hub.keys_dir)
     before = secret.read_bytes()

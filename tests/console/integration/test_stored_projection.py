@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import pytest
 
 from services.console.domain.deadlines import Timescales
 from services.console.domain.feed import entry_from_feed_item
+from services.console.domain.projection import Change
 from services.console.feeds import FeedFollower
 from services.console.projection_store import StoredProjection
 from services.gateway.domain.records import feed_item
@@ -79,7 +81,12 @@ async def _produce(stack: HubSettings, topic: str, *values: bytes) -> None:
 
 
 async def _follow_until_caught_up(
-    stack: HubSettings, topology: Topology, db: Path, catalog: SchemaCatalog
+    stack: HubSettings,
+    topology: Topology,
+    db: Path,
+    catalog: SchemaCatalog,
+    *,
+    on_change: Callable[[str, Change], None] = lambda subscriber_id, change: None,
 ) -> tuple[StoredProjection, FeedFollower, PrivateSqlite]:
     subscriber = topology.subscriber(SUBSCRIBER)
     database = PrivateSqlite(db)
@@ -93,7 +100,7 @@ async def _follow_until_caught_up(
         catalog=catalog,
         hub_keys=KeyDirectory.load(stack.keys_dir / "trusted"),
         projection=projection,
-        on_change=lambda subscriber_id, change: None,
+        on_change=on_change,
     )
     task = asyncio.create_task(follower.run())
     try:

@@ -15,10 +15,13 @@ from services.gateway.domain.replay import (
     decided_copy_of,
     notice_seen_record,
     replay_rejection,
+    subject_key_of,
+    subject_key_sha256,
 )
 from services.gateway.errors import NoticeRejected
 from services.hubkit.codec import MessageType
-from tests.factories import catalog
+from services.hubkit.topology import load_topology
+from tests.factories import POLICIES, catalog
 
 PARTITION = ("notices.police.v1", 1)
 IDS = [f"00000000-0000-5000-8000-00000000000{i}" for i in range(4)]
@@ -29,7 +32,11 @@ arrivals = st.lists(st.tuples(st.sampled_from(IDS), st.sampled_from(PAYLOADS)), 
 
 def _accepted(notice_id: str, payload: bytes) -> AcceptedNotice:
     return AcceptedNotice(
-        notice={"notice_id": notice_id},
+        notice={
+            "notice_id": notice_id,
+            "notice_type": "MISSING_EPISODE",
+            "subject": {"linkage_key": "lk-test"},
+        },
         envelope_sha256=b"\xee" * 32,
         payload_sha256=payload,
         signer="adapter-police",
@@ -122,9 +129,25 @@ def test_the_seen_record_round_trips_through_its_schema() -> None:
     codec = catalog()
     accepted = _accepted(IDS[1], PAYLOADS[2])
     copy = DecidedCopy(PAYLOADS[2], "notices.police.v1", 0, 7)
+    recipients = tuple(s.subscriber_id for s in load_topology(POLICIES).subscribers)
     record = notice_seen_record(
-        accepted=accepted, copy=copy, decided_at=dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+        accepted=accepted,
+        copy=copy,
+        decided_at=dt.datetime(2026, 11, 20, tzinfo=dt.UTC),
+        disclosed_to=recipients,
     )
     encoded = codec.encode(MessageType.NOTICE_SEEN, record)
-    assert len(encoded) < 200  # the size per decided notice the docs state
-    assert decided_copy_of(codec.decode(encoded, MessageType.NOTICE_SEEN)) == (IDS[1], copy)
+    # The size per decided notice the docs state, disclosed to every subscriber.
+    assert len(encoded) < 200 + 20 * len(recipients)
+    assert decided_copy_of(codec.decode(encoded, MessageType.NOTICE_SEEN)) == (
+        IDS[1],
+        DecidedCopy(
+            PAYLOADS[2],
+            "notices.police.v1",
+            0,
+            7,
+            disclosed_to=recipients,
+            subject_key=subject_key_of(subject_key_sha256("lk-test")),
+            notice_type="MISSING_EPISODE",
+        ),
+    )

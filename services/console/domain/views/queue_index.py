@@ -42,8 +42,9 @@ __all__ = [
     "rules_fingerprint",
 ]
 
-PLACE_VERSION = 3
-"""Raise when `queue_place` changes meaning: stored queues are then rebuilt."""
+PLACE_VERSION = 4
+"""Raise when `queue_place` changes meaning: stored queues are then rebuilt. 4: feeds carry
+withdrawals (issue 18), which a console before them skipped past; rebuilding reads them."""
 NO_DEADLINE_MS = 2**62
 """Sorts after every real deadline (the scan's datetime.max)."""
 NOT_RATED = "NONE"
