@@ -37,8 +37,9 @@ from services.gateway.settings import GatewaySettings
 from services.hubkit.audit_trail import open_audit_record
 from services.hubkit.bus import TopicReader
 from services.hubkit.codec import MessageType, SchemaCatalog
-from services.hubkit.envelope import KeyDirectory, open_envelope
+from services.hubkit.envelope import KeyDirectory
 from services.hubkit.errors import AuditRecordRejected
+from services.hubkit.feed_items import open_feed_message
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import AUDIT_PRINCIPAL, AUDIT_TOPIC, load_topology
 
@@ -631,12 +632,9 @@ async def run_demo(
         print()
         for subscriber in topology.subscribers:
             records = await feeds[subscriber.subscriber_id].drain(quiet_s=1.0)
-            items = [
-                catalog.decode(
-                    open_envelope(catalog, r.value, hub_keys).payload, MessageType.FEED_ITEM
-                )
-                for r in records
-            ]
+            messages = [open_feed_message(catalog, hub_keys, r.value) for r in records]
+            # Withdrawals (FeedRetraction) are not views of the demo's notices.
+            items = [m.record for m in messages if m.message_type is MessageType.FEED_ITEM]
             items = [i for i in items if i["notice_id"] in decided]
             print(f"== {subscriber.subscriber_id} ({subscriber.role}): {len(items)} of {len(sent)}")
             for item in sorted(items, key=lambda i: i["notice_type"]):

@@ -19,7 +19,8 @@ from services.gateway.engines import OpaEngine, bundle_revision
 from services.gateway.settings import GatewaySettings
 from services.hubkit.bus import make_producer
 from services.hubkit.codec import MessageType, SchemaCatalog
-from services.hubkit.envelope import KeyDirectory, load_signing_key, open_envelope
+from services.hubkit.envelope import KeyDirectory, load_signing_key
+from services.hubkit.feed_items import open_feed_message
 from services.hubkit.notice import encode_notice, to_json_value
 from services.hubkit.publisher import NoticePublisher
 from services.hubkit.settings import HubSettings
@@ -97,11 +98,12 @@ async def test_one_notice_end_to_end(stack: HubSettings, topology: Topology) -> 
     for subscriber_id, reader in feeds.items():
         records = await reader.drain(quiet_s=1.0)
         await reader.stop()
+        messages = [open_feed_message(catalog, hub_keys, r.value) for r in records]
         items = [
-            catalog.decode(open_envelope(catalog, r.value, hub_keys).payload, MessageType.FEED_ITEM)
-            for r in records
+            m.record
+            for m in messages
+            if m.message_type is MessageType.FEED_ITEM and m.record["notice_id"] == notice_id
         ]
-        items = [i for i in items if i["notice_id"] == notice_id]
         decision = expected[subscriber_id]
         if decision.outcome is SharingOutcome.DENY:
             assert items == [], f"{subscriber_id} was denied but received the notice"

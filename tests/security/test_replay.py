@@ -36,7 +36,8 @@ from services.gateway.bootstrap import build_gateway
 from services.gateway.service import Gateway
 from services.hubkit.bus import make_producer
 from services.hubkit.codec import MessageType
-from services.hubkit.envelope import KeyDirectory, load_signing_key, open_envelope, seal
+from services.hubkit.envelope import KeyDirectory, load_signing_key, seal
+from services.hubkit.feed_items import open_feed_message
 from services.hubkit.notice import encode_notice, notice_id_for
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import AUDIT_TOPIC, DEADLETTER_TOPIC, Topology
@@ -93,8 +94,8 @@ class _Bus:
         return keep
 
     def feed_notice_id(self, record: ConsumerRecord) -> str:
-        payload = open_envelope(self.catalog, record.value, self.hub_keys).payload
-        return str(self.catalog.decode(payload, MessageType.FEED_ITEM)["notice_id"])
+        """The notice a feed record is about (a view, or another test's withdrawal of one)."""
+        return str(open_feed_message(self.catalog, self.hub_keys, record.value).record["notice_id"])
 
 
 def _revised(notice: dict[str, Any], revision: int) -> dict[str, Any]:

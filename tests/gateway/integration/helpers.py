@@ -33,7 +33,8 @@ from services.gateway.settings import GatewaySettings
 from services.hubkit.bus import TopicReader, admin_client, make_producer
 from services.hubkit.ceilings import Ceilings
 from services.hubkit.codec import MessageType, SchemaCatalog
-from services.hubkit.envelope import KeyDirectory, load_signing_key, open_envelope
+from services.hubkit.envelope import KeyDirectory, load_signing_key
+from services.hubkit.feed_items import open_feed_message
 from services.hubkit.notice import to_json_value
 from services.hubkit.publisher import NoticePublisher
 from services.hubkit.settings import HubSettings
@@ -240,10 +241,12 @@ class Observed:
     def add_feed(self, subscriber_id: str, records: Iterable[ConsumerRecord]) -> None:
         items = self.feeds.setdefault(subscriber_id, [])
         for record in records:
-            payload = open_envelope(self.catalog, record.value, self.hub_keys).payload
-            item = self.catalog.decode(payload, MessageType.FEED_ITEM)
-            if item["notice_id"] in self.notice_ids:
-                items.append(item)
+            message = open_feed_message(self.catalog, self.hub_keys, record.value)
+            # A shared feed may also carry another test's withdrawals (FeedRetraction).
+            if message.message_type is not MessageType.FEED_ITEM:
+                continue
+            if message.record["notice_id"] in self.notice_ids:
+                items.append(message.record)
 
     def decided_at(self) -> list[dt.datetime]:
         stamps = [a["decided_at"] for a in self.audit]
