@@ -59,6 +59,7 @@ from services.console.sessions import SessionStore
 from services.console.settings import ConsoleSettings
 from services.gateway.domain.records import redacted_view_json
 from services.gateway.domain.redaction import present_paths
+from services.hubkit.child_keys import ChildKeys
 from services.hubkit.notice import decision_id_for, to_json_value
 from services.hubkit.settings import REPO_ROOT, HubSettings
 from services.hubkit.sqlite_store import PrivateSqlite
@@ -67,6 +68,7 @@ from services.synthetic.notices import SyntheticNotices
 
 SUBSCRIBER = "mash-manager"
 TOPIC = "feed.mash-manager.v1"
+KEYS = ChildKeys(bytes(32), store="console")  # the seal/open cost is what is measured
 YEAR_START = dt.datetime(2025, 11, 20, 8, 0, tzinfo=dt.UTC)
 NOW = YEAR_START + dt.timedelta(days=365)
 _KINDS = (
@@ -207,7 +209,7 @@ def feed_items(count: int, *, seed: int = 2026) -> Iterator[dict[str, Any]]:
 def build(path: Path, count: int, *, batch: int = 500) -> float:
     """Apply `count` items to a fresh stored projection at `path`; seconds taken."""
     database = PrivateSqlite(path)
-    store = StoredProjection(database, SUBSCRIBER, topic=TOPIC, timescales=Timescales())
+    store = StoredProjection(database, SUBSCRIBER, topic=TOPIC, timescales=Timescales(), keys=KEYS)
     pending: list[FeedEntry] = []
     offset = 0
     start = time.perf_counter()
@@ -230,7 +232,7 @@ def restart(path: Path) -> tuple[float, StoredProjection, PrivateSqlite]:
     queue page; seconds taken, the projection and its database."""
     start = time.perf_counter()
     database = PrivateSqlite(path)
-    store = StoredProjection(database, SUBSCRIBER, topic=TOPIC, timescales=Timescales())
+    store = StoredProjection(database, SUBSCRIBER, topic=TOPIC, timescales=Timescales(), keys=KEYS)
     store.start_offsets(TOPIC)
     store.queue_slice(
         now=NOW,
@@ -266,7 +268,7 @@ def raw_page(path: Path, rng: random.Random, rounds: int) -> list[float]:
         first = rng.randrange(1, max(2, highest - 50))
         start = time.perf_counter()
         db.execute(
-            "SELECT item_json FROM feed_entries WHERE id >= ? AND id < ?", (first, first + 50)
+            "SELECT item_sealed FROM feed_entries WHERE id >= ? AND id < ?", (first, first + 50)
         ).fetchall()
         times.append(time.perf_counter() - start)
     db.close()

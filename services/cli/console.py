@@ -105,7 +105,7 @@ async def serve_console(hub: Any, console: Any, *, log_level: str = "info") -> N
 def _serve(args: argparse.Namespace) -> int:
     from services.cli.serving import listen_overrides
     from services.console.settings import ConsoleSettings
-    from services.hubkit.errors import CredentialsMissing
+    from services.hubkit.errors import CredentialsMissing, StoreKeyInvalid
     from services.hubkit.settings import HubSettings
 
     hub = HubSettings()
@@ -120,6 +120,9 @@ def _serve(args: argparse.Namespace) -> int:
         asyncio.run(serve_console(hub, console, log_level=args.log_level))
     except CredentialsMissing as error:
         print(f"safehub: {error}; run `safehub stack up` first", file=sys.stderr)
+        return 1
+    except StoreKeyInvalid as error:  # the console's store key file (issue 18)
+        print(f"safehub: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         pass

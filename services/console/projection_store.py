@@ -22,6 +22,15 @@ The database deletes securely (`secure_delete`: freed pages are zeroed) and, aft
 that withdrew something, the write-ahead log is checkpointed and truncated, so the withdrawn
 content is not left in free pages or old log frames of the file.
 
+Each item is kept sealed (issue 18, crypto-shredding): AES-256-GCM under its child's data
+key (services/hubkit/child_keys.py), the key found by the child reference (HMAC of the item's
+linkage key under the console's store key) in `child_keys`, wrapped; the associated data names
+the subscriber and the notice, so a sealed item copied to another row does not open. What
+stays clear is what SQL needs and is not personal beyond the pseudonymous linkage key: ids,
+queue place (status, deadline, priority, RAG, agency, notice type, age band), counts and
+withdrawal tombstones (README "What the console keeps at rest"). `erase_child` deletes the
+child's key first, then its rows, and leaves no page or log frame of them in the file.
+
 Places depend on the local timescales; a projection stored under other timescales (or an
 older queue_index.PLACE_VERSION) is dropped at open and rebuilt from the feed's start.
 
@@ -52,6 +61,8 @@ from services.console.domain.views.queue_index import (
 )
 from services.console.domain.views.triage import Status, triage_of
 from services.console.domain.withdrawals import Acknowledgement, Withdrawal
+from services.hubkit.child_keys import ChildKeys, open_sealed, seal
+from services.hubkit.errors import SealedValueUnreadable
 from services.hubkit.sqlite_store import PrivateSqlite
 
 __all__ = ["StoredProjection", "item_json"]
@@ -75,7 +86,7 @@ CREATE TABLE IF NOT EXISTS feed_entries (
     subscriber_id TEXT NOT NULL,
     notice_id TEXT NOT NULL,
     linkage_key TEXT NOT NULL,
-    item_json TEXT NOT NULL,
+    item_sealed BLOB NOT NULL,
     status TEXT NOT NULL,
     urgent INTEGER NOT NULL,
     due_ms INTEGER NOT NULL,
@@ -127,6 +138,12 @@ CREATE TABLE IF NOT EXISTS feed_withdrawals (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS feed_withdrawals_child ON feed_withdrawals
     (subscriber_id, linkage_key);
+CREATE TABLE IF NOT EXISTS child_keys (
+    subscriber_id TEXT NOT NULL,
+    child_ref TEXT NOT NULL,
+    wrapped_key BLOB NOT NULL,
+    PRIMARY KEY (subscriber_id, child_ref)
+) WITHOUT ROWID;
 """
 
 # Every column ascending (received_rank is minus the received time: newest first), so a
@@ -136,6 +153,8 @@ _KEY_COLUMNS = "urgent, due_ms, priority, received_rank, notice_id"
 _ORDER = "ORDER BY urgent, due_ms, priority, received_rank, notice_id"
 _REVERSED = "ORDER BY urgent DESC, due_ms DESC, priority DESC, received_rank DESC, notice_id DESC"
 _CACHE_SIZE = 4096
+_KEY_CACHE_SIZE = 65536  # unwrapped child data keys held in memory (32 bytes each)
+_ITEM = "notice_id, linkage_key, item_sealed"
 _CountKey = tuple[str, str, str]
 """(status, agency, notice type)."""
 
@@ -167,8 +186,12 @@ def item_json(entry: FeedEntry) -> str:
     )
 
 
-def _entry(text: str) -> FeedEntry:
+def _entry(text: bytes) -> FeedEntry:
     return entry_from_feed_item(json.loads(text))
+
+
+def _item_aad(subscriber_id: str, notice_id: str) -> bytes:
+    return f"feed-entry:{subscriber_id}:{notice_id}".encode()
 
 
 class _Delta:
@@ -204,17 +227,21 @@ class StoredProjection:
         *,
         topic: str,
         timescales: Timescales,
+        keys: ChildKeys,
     ) -> None:
         self.subscriber_id = subscriber_id
         self._database = database
+        self._keys = keys
+        self._data_keys: dict[str, bytes] = {}  # linkage key -> the child's data key
         self._topic = topic
         self._timescales = timescales
         self._cache: dict[str, FeedEntry] = {}
-        _upgrade(database)
-        database.ensure_schema(SCHEMA)
         with database.reading() as db:
-            # A withdrawn notice's content must not survive in free pages (issue 18).
+            # A withdrawn notice's content, an erased child's key and a table dropped by an
+            # upgrade must not survive in free pages (issue 18).
             db.execute("PRAGMA secure_delete = ON")
+        dropped = _upgrade(database)
+        database.ensure_schema(SCHEMA)
         rules = rules_fingerprint(timescales)
         with database.transaction() as db:
             row = db.execute(
@@ -229,6 +256,7 @@ class StoredProjection:
                         extra={"feed": topic},
                     )
                 self._drop(db, row["topic"] if row is not None else topic)
+                dropped = dropped or row is not None
                 db.execute(
                     "INSERT OR REPLACE INTO feed_projections (subscriber_id, topic, rules) "
                     "VALUES (?, ?, ?)",
@@ -239,11 +267,11 @@ class StoredProjection:
             self._urgent: dict[str, FeedEntry] = {
                 entry.notice_id: entry
                 for entry in (
-                    _entry(r["item_json"])
+                    self._open(db, r)
                     for r in db.execute(
-                        "SELECT item_json FROM feed_entries WHERE subscriber_id = ? AND urgent = 0",
+                        f"SELECT {_ITEM} FROM feed_entries WHERE subscriber_id = ? AND urgent = 0",
                         (subscriber_id,),
-                    )
+                    ).fetchall()
                 )
             }
             self._counts: Counter[_CountKey] = Counter(
@@ -256,18 +284,64 @@ class StoredProjection:
                     )
                 }
             )
+        if dropped:  # what was dropped (items kept in clear, perhaps) leaves the log too
+            self._scrub_log()
 
     def forget_feed(self) -> None:
         with self._database.transaction() as db:
             self._drop(db, self._topic)
+        self._scrub_log()
         self._cache.clear()
         self._urgent.clear()
         self._counts.clear()
 
     def _drop(self, db: sqlite3.Connection, topic: str) -> None:
-        for table in ("feed_entries", "feed_covers", "feed_counts"):
+        for table in ("feed_entries", "feed_covers", "feed_counts", "child_keys"):
             db.execute(f"DELETE FROM {table} WHERE subscriber_id = ?", (self.subscriber_id,))
+        self._data_keys.clear()
         db.execute("DELETE FROM feed_offsets WHERE topic IN (?, ?)", (topic, self._topic))
+
+    # -- sealing -----------------------------------------------------------------------------
+
+    def _data_key(self, db: sqlite3.Connection, linkage_key: str, *, create: bool) -> bytes | None:
+        """The child's data key (made and stored wrapped on first use when `create`)."""
+        key = self._data_keys.get(linkage_key)
+        if key is not None:
+            return key
+        child_ref = self._keys.child_ref("linkage", linkage_key)
+        holder = f"{self.subscriber_id}:{child_ref}"
+        row = db.execute(
+            "SELECT wrapped_key FROM child_keys WHERE subscriber_id = ? AND child_ref = ?",
+            (self.subscriber_id, child_ref),
+        ).fetchone()
+        if row is not None:
+            key = self._keys.unwrap(holder, bytes(row["wrapped_key"]))
+        elif create:
+            key, wrapped = self._keys.new_data_key(holder)
+            db.execute(
+                "INSERT INTO child_keys (subscriber_id, child_ref, wrapped_key) VALUES (?, ?, ?)",
+                (self.subscriber_id, child_ref, wrapped),
+            )
+        else:
+            return None
+        if len(self._data_keys) >= _KEY_CACHE_SIZE:
+            del self._data_keys[next(iter(self._data_keys))]  # the oldest first
+        self._data_keys[linkage_key] = key
+        return key
+
+    def _seal(self, db: sqlite3.Connection, entry: FeedEntry) -> bytes:
+        key = self._data_key(db, entry.linkage_key, create=True)
+        assert key is not None
+        plaintext = item_json(entry).encode()
+        return seal(key, plaintext, aad=_item_aad(self.subscriber_id, entry.notice_id))
+
+    def _open(self, db: sqlite3.Connection, row: sqlite3.Row) -> FeedEntry:
+        """The entry sealed in `row` (its notice_id, linkage_key and item_sealed)."""
+        key = self._data_key(db, row["linkage_key"], create=False)
+        if key is None:  # erasure deletes a child's rows with its key, in one transaction
+            raise SealedValueUnreadable("a stored feed item has no child key (store damaged)")
+        aad = _item_aad(self.subscriber_id, row["notice_id"])
+        return _entry(open_sealed(key, bytes(row["item_sealed"]), aad=aad))
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -286,6 +360,26 @@ class StoredProjection:
         self, entries: Sequence[FeedMessage], *, topic: str, partition: int, next_offset: int
     ) -> list[Change]:
         delta = _Delta()
+        try:
+            changes = self._apply_batch(entries, delta, topic, partition, next_offset)
+        except BaseException:
+            # A child key made in the rolled-back transaction was never stored: sealing more
+            # under it would leave items no restart can open.
+            self._data_keys.clear()
+            raise
+        self._committed(delta)
+        if any(c.applied is Applied.WITHDRAWN for c in changes):
+            self._scrub_log()
+        return changes
+
+    def _apply_batch(
+        self,
+        entries: Sequence[FeedMessage],
+        delta: _Delta,
+        topic: str,
+        partition: int,
+        next_offset: int,
+    ) -> list[Change]:
         with self._database.transaction() as db:
             changes = [self._apply(db, entry, delta) for entry in entries]
             self._write_counts(db, delta.counts)
@@ -296,6 +390,9 @@ class StoredProjection:
                     "next_offset = excluded.next_offset",
                     (topic, partition, next_offset),
                 )
+        return changes
+
+    def _committed(self, delta: _Delta) -> None:
         # Only once committed: what is held in memory follows what is on disk.
         self._counts.update(delta.counts)  # update() adds; negative deltas subtract
         for notice_id, urgent in delta.urgent.items():
@@ -303,7 +400,6 @@ class StoredProjection:
                 self._urgent.pop(notice_id, None)
             else:
                 self._urgent[notice_id] = urgent
-        return changes
 
     def _write_counts(self, db: sqlite3.Connection, delta: Counter[_CountKey]) -> None:
         for (status, agency, notice_type), n in delta.items():
@@ -324,11 +420,11 @@ class StoredProjection:
             # Withdrawn for good: the item is never stored again.
             return Change(Applied.UNCHANGED, entry.notice_id, entry.linkage_key)
         row = db.execute(
-            "SELECT item_json, status, agency, notice_type FROM feed_entries "
+            f"SELECT {_ITEM}, status, agency, notice_type FROM feed_entries "
             "WHERE subscriber_id = ? AND notice_id = ?",
             (self.subscriber_id, entry.notice_id),
         ).fetchone()
-        previous = _entry(row["item_json"]) if row is not None else None
+        previous = self._open(db, row) if row is not None else None
         if (
             previous is not None
             and previous.view_json == entry.view_json
@@ -348,11 +444,11 @@ class StoredProjection:
                 )
         place = self._place(db, entry)
         db.execute(
-            "INSERT INTO feed_entries (subscriber_id, notice_id, linkage_key, item_json, "
+            "INSERT INTO feed_entries (subscriber_id, notice_id, linkage_key, item_sealed, "
             "status, urgent, due_ms, priority, received_rank, rag, agency, notice_type, "
             "age_band) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (subscriber_id, notice_id) DO UPDATE SET "
-            "linkage_key = excluded.linkage_key, item_json = excluded.item_json, "
+            "linkage_key = excluded.linkage_key, item_sealed = excluded.item_sealed, "
             "status = excluded.status, urgent = excluded.urgent, due_ms = excluded.due_ms, "
             "priority = excluded.priority, received_rank = excluded.received_rank, "
             "rag = excluded.rag, agency = excluded.agency, notice_type = excluded.notice_type, "
@@ -361,7 +457,7 @@ class StoredProjection:
                 self.subscriber_id,
                 entry.notice_id,
                 entry.linkage_key,
-                item_json(entry),
+                self._seal(db, entry),
                 *_place_values(place),
             ),
         )
@@ -412,13 +508,13 @@ class StoredProjection:
             return Change(Applied.UNCHANGED, withdrawal.notice_id, withdrawal.linkage_key)
         self._cache.pop(withdrawal.notice_id, None)
         row = db.execute(
-            "SELECT item_json, status, agency, notice_type FROM feed_entries "
+            f"SELECT {_ITEM}, status, agency, notice_type FROM feed_entries "
             "WHERE subscriber_id = ? AND notice_id = ?",
             (self.subscriber_id, withdrawal.notice_id),
         ).fetchone()
         affected: tuple[str, ...] = ()
         if row is not None:
-            previous = _entry(row["item_json"])
+            previous = self._open(db, row)
             delta.counts[(row["status"], row["agency"], row["notice_type"])] -= 1
             delta.urgent[withdrawal.notice_id] = None
             db.execute(
@@ -466,6 +562,16 @@ class StoredProjection:
         found = [_withdrawal(r) for r in rows]
         return sorted(found, key=lambda w: (w.retracted_at, w.notice_id))
 
+    def withdrawals_to_acknowledge(self) -> list[Withdrawal]:
+        with self._database.reading() as db:
+            rows = db.execute(
+                "SELECT * FROM feed_withdrawals WHERE subscriber_id = ? "
+                "AND acknowledged_at IS NULL",
+                (self.subscriber_id,),
+            ).fetchall()
+        found = [_withdrawal(r) for r in rows]
+        return sorted(found, key=lambda w: (w.delivered_at, w.notice_id))
+
     def acknowledge_withdrawal(
         self, notice_id: str, acknowledgement: Acknowledgement
     ) -> Withdrawal | None:
@@ -486,6 +592,72 @@ class StoredProjection:
             row = self._withdrawn_row(db, notice_id)
         return None if row is None else _withdrawal(row)
 
+    def erase_child(self, linkage_key: str) -> int:
+        """Erase everything this projection holds about one child (issue 18's erasure); the
+        number of items that went.
+
+        The child's data key goes first, in the same transaction as its items, their queue
+        places, covers and counts; the child's withdrawal tombstones keep their notice ids
+        (a withdrawn notice stays withdrawn) but lose the linkage key. Freed pages are zeroed
+        (secure_delete) and the write-ahead log is checkpointed and truncated, so neither the
+        wrapped key nor the clear linkage key is left in the file. Items a decision about the
+        child covered for another child are placed again. A feed read again from its start
+        would bring back what it still holds: the feed's own retention is what ends that."""
+        child_ref = self._keys.child_ref("linkage", linkage_key)
+        delta = _Delta()
+        with self._database.transaction(durable=True) as db:
+            db.execute(
+                "DELETE FROM child_keys WHERE subscriber_id = ? AND child_ref = ?",
+                (self.subscriber_id, child_ref),
+            )
+            rows = db.execute(
+                "SELECT notice_id, status, agency, notice_type FROM feed_entries "
+                "WHERE subscriber_id = ? AND linkage_key = ?",
+                (self.subscriber_id, linkage_key),
+            ).fetchall()
+            erased = {str(r["notice_id"]) for r in rows}
+            regrade: set[str] = set()
+            for row in rows:
+                delta.counts[(row["status"], row["agency"], row["notice_type"])] -= 1
+                delta.urgent[row["notice_id"]] = None
+                regrade.update(
+                    str(r["notice_id"])
+                    for r in db.execute(
+                        "SELECT notice_id FROM feed_covers WHERE subscriber_id = ? "
+                        "AND decision_notice_id = ?",
+                        (self.subscriber_id, row["notice_id"]),
+                    )
+                )
+                for column in ("notice_id", "decision_notice_id"):
+                    db.execute(
+                        f"DELETE FROM feed_covers WHERE subscriber_id = ? AND {column} = ?",
+                        (self.subscriber_id, row["notice_id"]),
+                    )
+            db.execute(
+                "DELETE FROM feed_entries WHERE subscriber_id = ? AND linkage_key = ?",
+                (self.subscriber_id, linkage_key),
+            )
+            db.execute(
+                "UPDATE feed_withdrawals SET linkage_key = '' "
+                "WHERE subscriber_id = ? AND linkage_key = ?",
+                (self.subscriber_id, linkage_key),
+            )
+            for notice_id in sorted(regrade - erased):
+                self._regrade(db, notice_id, delta)
+            self._write_counts(db, delta.counts)
+        self._data_keys.pop(linkage_key, None)
+        for notice_id in erased:
+            self._cache.pop(notice_id, None)
+        self._committed(delta)
+        self._scrub_log()
+        return len(erased)
+
+    def _scrub_log(self) -> None:
+        """Copy the write-ahead log into the database and truncate it to nothing, so old page
+        images (a deleted key, a withdrawn item) are not left in its frames."""
+        with self._database.reading() as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
     def _place(self, db: sqlite3.Connection, entry: FeedEntry) -> QueuePlace:
         triage = triage_of(entry, _Covering(self, db), self._timescales)
         return queue_place(entry, triage, self._timescales)
@@ -493,13 +665,13 @@ class StoredProjection:
     def _regrade(self, db: sqlite3.Connection, notice_id: str, delta: _Delta) -> None:
         """Work out again the place of an item whose covering decisions changed."""
         row = db.execute(
-            "SELECT item_json, status, agency, notice_type FROM feed_entries "
+            f"SELECT {_ITEM}, status, agency, notice_type FROM feed_entries "
             "WHERE subscriber_id = ? AND notice_id = ?",
             (self.subscriber_id, notice_id),
         ).fetchone()
         if row is None:  # a decision may name a notice this feed never had
             return
-        entry = _entry(row["item_json"])
+        entry = self._open(db, row)
         place = self._place(db, entry)
         delta.counts[(row["status"], row["agency"], row["notice_type"])] -= 1
         delta.placed(entry, place)
@@ -531,15 +703,15 @@ class StoredProjection:
         while True:
             with self._database.reading() as db:
                 rows = db.execute(
-                    "SELECT id, item_json FROM feed_entries WHERE subscriber_id = ? AND id > ? "
+                    f"SELECT id, {_ITEM} FROM feed_entries WHERE subscriber_id = ? AND id > ? "
                     "ORDER BY id LIMIT 1000",
                     (self.subscriber_id, last),
                 ).fetchall()
+                entries = [self._open(db, row) for row in rows]
             if not rows:
                 return
             last = rows[-1]["id"]
-            for row in rows:
-                yield _entry(row["item_json"])
+            yield from entries
 
     def get(self, notice_id: str) -> FeedEntry | None:
         cached = self._cache.get(notice_id)
@@ -547,12 +719,13 @@ class StoredProjection:
             return cached
         with self._database.reading() as db:
             row = db.execute(
-                "SELECT item_json FROM feed_entries WHERE subscriber_id = ? AND notice_id = ?",
+                f"SELECT {_ITEM} FROM feed_entries WHERE subscriber_id = ? AND notice_id = ?",
                 (self.subscriber_id, notice_id),
             ).fetchone()
-        if row is None:
-            return None
-        return self._remember(_entry(row["item_json"]))
+            if row is None:
+                return None
+            found = self._open(db, row)
+        return self._remember(found)
 
     def _remember(self, entry: FeedEntry) -> FeedEntry:
         if len(self._cache) >= _CACHE_SIZE:
@@ -578,11 +751,11 @@ class StoredProjection:
         marks = ", ".join("?" * len(keys))
         with self._database.reading() as db:
             rows = db.execute(
-                f"SELECT item_json FROM feed_entries WHERE subscriber_id = ? "
+                f"SELECT {_ITEM} FROM feed_entries WHERE subscriber_id = ? "
                 f"AND linkage_key IN ({marks})",
                 (self.subscriber_id, *keys),
             ).fetchall()
-        entries = [_entry(r["item_json"]) for r in rows]
+            entries = [self._open(db, r) for r in rows]
         return sorted(entries, key=lambda e: (e.occurred_at, e.received_at, e.notice_id))
 
     def decisions_covering(self, notice_id: str) -> list[FeedEntry]:
@@ -593,13 +766,14 @@ class StoredProjection:
 
     def _covering(self, db: sqlite3.Connection, notice_id: str) -> list[FeedEntry]:
         rows = db.execute(
-            "SELECT e.item_json FROM feed_covers c JOIN feed_entries e "
-            "ON e.subscriber_id = c.subscriber_id AND e.notice_id = c.decision_notice_id "
+            "SELECT e.notice_id, e.linkage_key, e.item_sealed FROM feed_covers c "
+            "JOIN feed_entries e ON e.subscriber_id = c.subscriber_id "
+            "AND e.notice_id = c.decision_notice_id "
             "WHERE c.subscriber_id = ? AND c.notice_id = ? "
             "ORDER BY c.decision_received_ms DESC, c.decision_notice_id DESC",
             (self.subscriber_id, notice_id),
         ).fetchall()
-        return [_entry(r["item_json"]) for r in rows]
+        return [self._open(db, r) for r in rows]
 
     def queue_slice(
         self,
@@ -654,16 +828,16 @@ class StoredProjection:
             page_ids = [r["notice_id"] for r in page_rows]
             cached = {i: e for i in page_ids if (e := self._cache.get(i)) is not None}
             wanted = [i for i in page_ids if i not in cached]
-            items: dict[str, str] = {}
+            items: dict[str, FeedEntry] = {}
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
                 items.update(
-                    (r["notice_id"], r["item_json"])
+                    (r["notice_id"], self._open(db, r))
                     for r in db.execute(
-                        "SELECT notice_id, item_json FROM feed_entries WHERE subscriber_id = ? "
+                        f"SELECT {_ITEM} FROM feed_entries WHERE subscriber_id = ? "
                         f"AND notice_id IN ({', '.join('?' * len(chunk))})",
                         (self.subscriber_id, *chunk),
-                    )
+                    ).fetchall()
                 )
             if any(v is not None for v in filters.values()):
                 total = int(
@@ -683,8 +857,7 @@ class StoredProjection:
                 ).fetchone()[0]
             )
         entries = tuple(
-            cached.get(notice_id) or self._remember(_entry(items[notice_id]))
-            for notice_id in page_ids
+            cached.get(notice_id) or self._remember(items[notice_id]) for notice_id in page_ids
         )
         positions = [QueueCursor(*tuple(r)) for r in page_rows]
         return QueueSlice(
@@ -706,15 +879,18 @@ class StoredProjection:
         return sum(n for k, n in self._counts.items() if k[0] == status.value)
 
 
-def _upgrade(database: PrivateSqlite) -> None:
+def _upgrade(database: PrivateSqlite) -> bool:
     """A database from before keyset paging (PLACE_VERSION 2) kept `received_ms` where the
-    queue now keeps `received_rank`: its item table goes, and every projection is rebuilt
-    from its feed (the version in the rules fingerprint changed too)."""
+    queue now keeps `received_rank`, and one from before sealing (PLACE_VERSION 4) kept each
+    item in clear (`item_json`): its item table goes, and every projection is rebuilt from its
+    feed (the version in the rules fingerprint changed too). True when it dropped the table."""
     with database.transaction() as db:
         columns = {r["name"] for r in db.execute("PRAGMA table_info(feed_entries)")}
-        if columns and "received_rank" not in columns:
+        if columns and not {"received_rank", "item_sealed"} <= columns:
             log.info("stored feed projections kept in an older layout: rebuilding from the feeds")
             db.execute("DROP TABLE feed_entries")
+            return True
+    return False
 
 
 def _withdrawal(row: sqlite3.Row) -> Withdrawal:

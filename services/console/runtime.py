@@ -64,6 +64,7 @@ from services.console.sessions import SessionStore
 from services.console.settings import ConsoleSettings
 from services.console.signin import OidcSignIn, SignIn
 from services.hubkit.bus import make_producer
+from services.hubkit.child_keys import ChildKeys, StoreKeyFile
 from services.hubkit.client_credentials import ClientCredentials
 from services.hubkit.codec import SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, load_signing_key
@@ -247,13 +248,17 @@ async def running_console(
     # The console's own state on disk, opened first: the feed projections live there, with
     # the offsets they reflect, so a restart resumes each feed instead of replaying it.
     database = PrivateSqlite(settings.resolved_store_path(hub.data_dir))
+    # Each stored item sealed under its child's data key (issue 18: erasing a child is
+    # deleting its key); a deployment passes a KMS-backed StoreKeySource here instead.
+    store_key = StoreKeyFile(settings.resolved_store_key_path(hub.keys_dir))
+    child_keys = ChildKeys(store_key.store_key(), store="console")
     staffed = mash_hours(hub)
     # Deadlines run in the hours the MASH is open (the policy's), the same hours that decide
     # whether the screen names the emergency duty team.
     timescales = settings.timescales(staffed)
     projections: dict[str, Projection] = {
         s.subscriber_id: StoredProjection(
-            database, s.subscriber_id, topic=s.feed_topic, timescales=timescales
+            database, s.subscriber_id, topic=s.feed_topic, timescales=timescales, keys=child_keys
         )
         for s in served
     }

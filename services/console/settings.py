@@ -188,6 +188,12 @@ class ConsoleSettings(BaseSettings):
         description="The console's own state (SQLite, 0600): what must survive a restart. "
         "Default <data_dir>/console/console.sqlite.",
     )
+    store_key_path: Path | None = Field(
+        default=None,
+        description="32-byte key under which the console's stored feed items are sealed, per "
+        "child (created on first start, 0600); default <keys_dir>/console/store.key. Losing "
+        "it loses the stored projection (rebuilt from the feeds), never anything else.",
+    )
 
     child_link_key_path: Path | None = Field(
         default=None,
@@ -207,6 +213,9 @@ class ConsoleSettings(BaseSettings):
 
     def resolved_store_path(self, data_dir: Path) -> Path:
         return self.store_path or data_dir / "console" / "console.sqlite"
+
+    def resolved_store_key_path(self, keys_dir: Path) -> Path:
+        return self.store_key_path or keys_dir / "console" / "store.key"
 
     def resolved_client_key_path(self, data_dir: Path) -> Path:
         return self.client_key_path or data_dir / "console" / "oidc-client.pem"

@@ -5,8 +5,8 @@ that owns the plan is notified of the access. No broadcast feed. See README.md.
 Functional core (pure, no I/O):
     domain/      requests, register, access, notification
 Imperative shell:
-    sealing      per-child data keys (erasure = deleting a key)
-    store        the register in SQLite (plans, accesses, outbox)
+    store        the register in SQLite (plans, accesses, outbox), sealed under per-child
+                 data keys (services/hubkit/child_keys.py: erasure = deleting a key)
     consumer     the cpis-register feed into the store (read_committed, hub-signed)
     notifier     access notifications out through the outbox, signed as agency CPIS
     service      what a lookup does, in order

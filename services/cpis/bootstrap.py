@@ -24,16 +24,17 @@ from fastapi import FastAPI
 from services.cpis.api import create_app
 from services.cpis.consumer import RegisterFollower
 from services.cpis.domain.notification import NotificationOrigin
-from services.cpis.errors import CpisError
+from services.cpis.errors import CpisError, StoreKeyInvalid
 from services.cpis.notifier import AccessNotifier, NoticeSink
-from services.cpis.sealing import StoreKeys, load_or_create_store_key
 from services.cpis.service import UK_TIME, CpisRuntime, PersonValidator
 from services.cpis.settings import CpisSettings
 from services.cpis.store import RegisterStore, SqliteRegisterStore
 from services.hubkit.auth import PersonTokenValidator, RemoteJwks
 from services.hubkit.bus import make_producer
+from services.hubkit.child_keys import ChildKeys, StoreKeyFile
 from services.hubkit.codec import SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, load_signing_key
+from services.hubkit.errors import SealingError
 from services.hubkit.publisher import NoticePublisher
 from services.hubkit.settings import HubSettings
 from services.hubkit.tls import http_client
@@ -88,7 +89,11 @@ async def running_cpis(
     register = topology.subscriber(settings.subscriber_id)
     agency = topology.agency(CPIS_AGENCY)
     catalog = SchemaCatalog(hub.schemas_dir)
-    keys = StoreKeys(load_or_create_store_key(settings.resolved_store_key_path(hub.keys_dir)))
+    store_key = StoreKeyFile(settings.resolved_store_key_path(hub.keys_dir))
+    try:
+        keys = ChildKeys(store_key.store_key(), store="cpis")
+    except SealingError as error:
+        raise StoreKeyInvalid(str(error)) from None
     async with contextlib.AsyncExitStack() as stack:
         store = SqliteRegisterStore(settings.resolved_database_path(hub.data_dir), keys)
         stack.callback(store.close)

@@ -1,7 +1,7 @@
 """The register's durable store: one SQLite file (WAL) under the data directory.
 
-Tables (personal data is sealed under the child's data key, see `sealing.py`; an NHS number
-is stored only as its keyed child reference):
+Tables (personal data is sealed under the child's data key, see services/hubkit/child_keys.py;
+an NHS number is stored only as its keyed child reference):
 
     child_keys        child_ref -> the child's wrapped data key (erasure deletes this row)
     plans             (child_ref, plan_type) -> sealed plan; plan_end in clear for the purge
@@ -42,7 +42,8 @@ from services.cpis.domain.register import (
     plan_after,
 )
 from services.cpis.errors import StoreError
-from services.cpis.sealing import StoreKeys, open_sealed, seal
+from services.hubkit.child_keys import ChildKeys, open_sealed, seal
+from services.hubkit.errors import SealingError
 
 __all__ = ["FeedPosition", "OutboxItem", "RegisterStore", "SqliteRegisterStore"]
 
@@ -233,7 +234,7 @@ def _outbox_aad(notice_id: str) -> bytes:
 class SqliteRegisterStore:
     """The register in one SQLite file. Safe across threads (one connection, one lock)."""
 
-    def __init__(self, path: Path, keys: StoreKeys) -> None:
+    def __init__(self, path: Path, keys: ChildKeys) -> None:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = path
         self._keys = keys
@@ -262,6 +263,8 @@ class SqliteRegisterStore:
                 self._db.execute("COMMIT")
             except sqlite3.Error as error:
                 raise StoreError(f"the CP-IS register is unavailable ({error})") from error
+            except SealingError as error:
+                raise StoreError(str(error)) from None
 
     def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
         with self._lock:
@@ -269,6 +272,11 @@ class SqliteRegisterStore:
                 return query(self._db)
             except sqlite3.Error as error:
                 raise StoreError(f"the CP-IS register is unavailable ({error})") from error
+            except SealingError as error:
+                raise StoreError(str(error)) from None
+
+    def _child_ref(self, nhs_number: str) -> str:
+        return self._keys.child_ref("nhs", nhs_number)
 
     def _data_key(self, db: sqlite3.Connection, child_ref: str, *, create: bool) -> bytes | None:
         row = db.execute(
@@ -324,7 +332,7 @@ class SqliteRegisterStore:
     def apply(
         self, change: PlanChange, *, now_ms: int, position: FeedPosition | None = None
     ) -> Effect | None:
-        child_ref = self._keys.child_ref(change.nhs_number)
+        child_ref = self._child_ref(change.nhs_number)
         kind = change.plan_type.value
         with self._transaction() as db:
             self._advance(db, position)
@@ -409,7 +417,7 @@ class SqliteRegisterStore:
         return Effect.WITHDRAWN
 
     def plans(self, nhs_number: str) -> list[Plan]:
-        child_ref = self._keys.child_ref(nhs_number)
+        child_ref = self._child_ref(nhs_number)
         return self._read(lambda db: self._plans(db, child_ref))
 
     def record_access(
@@ -417,7 +425,7 @@ class SqliteRegisterStore:
     ) -> None:
         if (nhs_number is None) != (access.outcome is not AccessOutcome.HIT):
             raise ValueError("only a HIT is recorded against a child")
-        child_ref = self._keys.child_ref(nhs_number) if nhs_number is not None else None
+        child_ref = self._child_ref(nhs_number) if nhs_number is not None else None
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO accesses (access_id, child_ref, at_ms, actor, organisation, "
@@ -452,7 +460,7 @@ class SqliteRegisterStore:
                 )
 
     def access_history(self, nhs_number: str, *, limit: int) -> list[tuple[dt.datetime, str, str]]:
-        child_ref = self._keys.child_ref(nhs_number)
+        child_ref = self._child_ref(nhs_number)
         rows = self._read(
             lambda db: db.execute(
                 "SELECT at_ms, setting, organisation FROM accesses "
@@ -518,7 +526,7 @@ class SqliteRegisterStore:
 
     def erase(self, nhs_number: str) -> None:
         """Erase everything held about one child (issue 18's erasure: the key goes first)."""
-        child_ref = self._keys.child_ref(nhs_number)
+        child_ref = self._child_ref(nhs_number)
         with self._transaction() as db:
             self._erase(db, child_ref)
 

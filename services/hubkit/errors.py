@@ -16,7 +16,11 @@ HubError
 ├── PolicyBundleInvalid             a policy folder's files break the policy contract
 ├── SharingDecisionInvalid          a policy answer is not a well-formed decision per subscriber
 ├── InProcessPolicyFailed           regopy gave no defined decisions object (`kind` says why)
-└── TlsMaterialMissing              TLS is switched on but a CA, certificate or token file is absent
+├── TlsMaterialMissing              TLS is switched on but a CA, certificate or token file is absent
+└── SealingError                    personal data sealed at rest (child_keys.py)
+    ├── StoreKeyInvalid             a store key (its file) is not a 32-byte key
+    └── SealedValueUnreadable       a sealed value does not open: another store key, or the
+                                    value was altered or moved to another row or child
 """
 
 from __future__ import annotations
@@ -33,7 +37,10 @@ __all__ = [
     "MalformedPayload",
     "NotSingleObjectEncoded",
     "PolicyBundleInvalid",
+    "SealedValueUnreadable",
+    "SealingError",
     "SharingDecisionInvalid",
+    "StoreKeyInvalid",
     "TlsMaterialMissing",
     "UnexpectedSchema",
     "UnknownSchemaFingerprint",
@@ -145,3 +152,18 @@ class TlsMaterialMissing(HubError):
             f"{what} not found at {path}; run `safehub stack up` (it makes the local stack's "
             f"CA, certificate and OPA token) or set {setting}"
         )
+
+
+class SealingError(HubError):
+    """Personal data sealed under a child's data key (services.hubkit.child_keys)."""
+
+
+class StoreKeyInvalid(SealingError):
+    """A store key, or the file that holds it, is not a 32-byte key: the message names the
+    file to restore."""
+
+
+class SealedValueUnreadable(SealingError):
+    """A sealed value does not open with the key and associated data it should have: the
+    store key changed, or the value was altered or copied to another row or child. Never
+    raised for an erased child: erasure deletes the child's rows with its key."""

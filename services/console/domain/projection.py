@@ -123,6 +123,11 @@ class Projection(Protocol):
         the withdrawal as it now is, or None when no such withdrawal is kept."""
         ...
 
+    def withdrawals_to_acknowledge(self) -> list[Withdrawal]:
+        """Tombstones nobody at the desk has acknowledged, oldest delivery first (the
+        "Withdrawn, to acknowledge" page and its count in the navigation)."""
+        ...
+
 
 class FeedProjection:
     def __init__(self, subscriber_id: str) -> None:
@@ -247,6 +252,10 @@ class FeedProjection:
         keys = set(linkage_keys)
         found = [w for w in self._withdrawn.values() if w.linkage_key in keys]
         return sorted(found, key=lambda w: (w.retracted_at, w.notice_id))
+
+    def withdrawals_to_acknowledge(self) -> list[Withdrawal]:
+        found = [w for w in self._withdrawn.values() if w.acknowledged is None]
+        return sorted(found, key=lambda w: (w.delivered_at, w.notice_id))
 
     def acknowledge_withdrawal(
         self, notice_id: str, acknowledgement: Acknowledgement

@@ -84,13 +84,16 @@ class Viewer:
         shows it under), if the child has a notice in this person's feed under any of its
         keys; None for anything else (a made-up or altered link, a child outside the feed).
         Checked on every request: a link is the same for everyone, and authorises nothing.
-        A link made for any key of a merged child leads to the merged child."""
+        A link made for any key of a merged child leads to the merged child. A child whose
+        notices in the feed were all withdrawn still opens, on the tombstones (issue 18): the
+        person held the link, and must see that what it showed was withdrawn."""
         key = self.runtime.child_links.child_key(handle)
         if key is None:
             return None
         aliases = self.runtime.aliases
         surviving = aliases.surviving_key(key)
-        if not self.projection.for_keys(aliases.group_of(surviving)):
+        group = aliases.group_of(surviving)
+        if not self.projection.for_keys(group) and not self.projection.withdrawals_for_keys(group):
             return None
         return surviving
 

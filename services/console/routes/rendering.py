@@ -16,6 +16,7 @@ from services.console.domain.views.alerts import danger_alerts
 from services.console.domain.views.queue_index import QueueIndex
 from services.console.routes.dependencies import runtime_of
 from services.console.routes.desks import desk_nav
+from services.console.routes.withdrawn_nav import withdrawals_nav
 from services.console.runtime import ConsoleRuntime
 from services.console.sessions import session_control
 
@@ -48,6 +49,7 @@ def page_context(request: Request, person: Person | None, **extra: Any) -> dict[
         "review_limit": runtime.settings.review_list_limit,
         **urgency_context(runtime, person),
         **desk_nav(runtime, person),
+        **withdrawals_nav(runtime, person),
         **session_timing(request, runtime, person),
         **extra,
     }

@@ -1,7 +1,9 @@
 """Withdrawn notices (issue 18): the tombstone a notice's page answers with once its agency
 has withdrawn it, and the desk's acknowledgement ("Acknowledge"), audited as a ConsoleAccess
 RETRACTION_ACKNOWLEDGED event before it stands (503 and nothing kept if it cannot be written).
-The first acknowledgement of a desk stands; a second is answered 409 with the first."""
+The first acknowledgement of a desk stands; a second is answered 409 with the first.
+GET /withdrawn lists the desk's withdrawals nobody has acknowledged yet ("Withdrawn, to
+acknowledge"), each acknowledged from the list itself."""
 
 from __future__ import annotations
 
@@ -21,10 +23,15 @@ from services.console.routes.dependencies import SignedIn, Viewer
 from services.console.routes.forms import csrf_ok
 from services.console.routes.refusals import refuse
 from services.console.routes.rendering import page, page_context, problem_page, stale_form_page
+from services.console.routes.withdrawn_nav import withdrawals_to_acknowledge
 
 __all__ = ["router", "withdrawn_page"]
 
 router = APIRouter()
+
+_BACK_TO_LIST = "list"
+"""The acknowledge form's `back` when it was sent from the list: the list again, not the
+notice's page."""
 
 
 def withdrawn_page(
@@ -44,6 +51,21 @@ def withdrawn_page(
         ),
         status,
     )
+
+
+@router.get("/withdrawn", response_class=HTMLResponse)
+async def to_acknowledge(viewer: SignedIn) -> Response:
+    """The desk's withdrawals nobody there has acknowledged, oldest first: tombstones only."""
+    pending = withdrawals_to_acknowledge(viewer.runtime, viewer.person)
+    context = page_context(
+        viewer.request,
+        viewer.person,
+        nav="withdrawn",
+        withdrawals=[withdrawal_view(w) for w in pending],
+        back=_BACK_TO_LIST,
+        flash=viewer.request.session.pop("flash", None),
+    )
+    return page(viewer.request, "withdrawn_list.html", context)
 
 
 @router.post("/items/{notice_id}/withdrawal/acknowledge")
@@ -98,4 +120,6 @@ async def acknowledge(viewer: SignedIn, notice_id: str) -> Response:
         # A colleague at the desk acknowledged it a moment earlier: theirs stands.
         return withdrawn_page(viewer, kept, status=409, conflict=True)
     viewer.request.session["flash"] = "Your acknowledgement is recorded."
+    if form.get("back") == _BACK_TO_LIST:
+        return RedirectResponse("/withdrawn", status_code=303)
     return RedirectResponse(f"/items/{notice_id}", status_code=303)

@@ -32,6 +32,7 @@ from services.hubkit.bus import make_producer
 from services.hubkit.codec import SchemaCatalog
 from services.hubkit.envelope import load_signing_key
 from services.hubkit.publisher import NoticePublisher
+from services.hubkit.retraction import RetractionReason, new_retraction
 from services.hubkit.settings import REPO_ROOT, HubSettings
 from services.hubkit.topology import Topology
 from services.synthetic.notices import SyntheticNotices
@@ -198,6 +199,22 @@ class Agencies:
                 signing_key=load_signing_key(self._settings.keys_dir, agency.principal),
             )
         return await self._publishers[code].publish(notice)
+
+    async def withdraw(self, notice: dict[str, Any], reason: RetractionReason) -> str:
+        """Withdraw a notice published by `publish` as its agency's adapter does (issue 18):
+        a NoticeRetraction signed with the agency's key, on its topic, keyed by the notice's
+        linkage key (services/adapters/ingest/retractions.py). Returns the retraction id."""
+        source = notice["source"]
+        publisher = self._publishers[source["agency"]]  # it published the original
+        retraction = new_retraction(
+            agency=source["agency"],
+            organisation_code=source["organisation_code"],
+            source_reference=source["source_reference"],
+            subject_linkage_key=notice["subject"]["linkage_key"],
+            reason=reason,
+            retracted_at=dt.datetime.now(dt.UTC),
+        )
+        return await publisher.publish_retraction(retraction)
 
     async def close(self) -> None:
         for producer in self._producers:

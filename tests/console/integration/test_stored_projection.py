@@ -28,6 +28,7 @@ from services.console.projection_store import StoredProjection
 from services.gateway.domain.records import feed_item
 from services.gateway.settings import GatewaySettings
 from services.hubkit.bus import make_producer
+from services.hubkit.child_keys import ChildKeys
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, SigningKey, load_signing_key, seal
 from services.hubkit.notice import to_json_value
@@ -40,6 +41,7 @@ from tests.factories import notices
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(180)]
 
 SUBSCRIBER = "mash-police-researcher"
+KEYS = ChildKeys(bytes(32), store="console")
 A_YEAR_AGO = (dt.datetime.now(dt.UTC) - dt.timedelta(days=365)).replace(microsecond=0)
 
 
@@ -91,7 +93,7 @@ async def _follow_until_caught_up(
     subscriber = topology.subscriber(SUBSCRIBER)
     database = PrivateSqlite(db)
     projection = StoredProjection(
-        database, SUBSCRIBER, topic=subscriber.feed_topic, timescales=Timescales()
+        database, SUBSCRIBER, topic=subscriber.feed_topic, timescales=Timescales(), keys=KEYS
     )
     follower = FeedFollower(
         hub=stack,
@@ -165,7 +167,7 @@ async def test_stored_offsets_past_the_end_mean_the_feed_was_recreated(
 
     db = tmp_path / "console.db"
     database = PrivateSqlite(db)
-    kept = StoredProjection(database, SUBSCRIBER, topic=topic, timescales=Timescales())
+    kept = StoredProjection(database, SUBSCRIBER, topic=topic, timescales=Timescales(), keys=KEYS)
     _, gone = _sealed(catalog, hub_key, 1)
     kept.apply_all(
         [entry_from_feed_item(gone)],

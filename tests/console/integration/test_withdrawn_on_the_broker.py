@@ -1,7 +1,9 @@
 """Issue 18 against the real broker: the console's feed follower reads a FeedRetraction sealed
 with the hub's gateway key from the subscriber's feed topic, after the item it withdraws, and
 the item leaves the queue, a tombstone stays, and nothing of the item's view is left in the
-console's SQLite file (its bytes are searched for a synthetic marker from the view).
+console's SQLite file: never the view in clear (it is sealed under the child's key; the bytes
+are searched for a synthetic marker from the view), and after the withdrawal not even the
+sealed item (the bytes are searched for it).
 
 As in test_stored_projection.py: the police researcher's feed (produced with the admin
 credential), about a random child, police intelligence received a year ago, so the item joins
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import sqlite3
 from pathlib import Path
 
 from services.console.domain.projection import Applied
@@ -69,9 +72,16 @@ async def test_a_retraction_read_from_the_feed_deletes_the_item(
     try:
         await producer.send_and_wait(topic, value, key=key)
         projection, _, database = await _follow_until_caught_up(stack, topology, db, catalog)
-        assert projection.get(notice_id) is not None
+        held = projection.get(notice_id)
+        assert held is not None
+        assert marker in held.view_json
         database.close()
-        assert marker.encode() in _file_bytes(db)  # the search below can find it
+        with sqlite3.connect(db) as raw:
+            (sealed,) = raw.execute(
+                "SELECT item_sealed FROM feed_entries WHERE notice_id = ?", (notice_id,)
+            ).fetchone()
+        assert marker.encode() not in _file_bytes(db)  # sealed at rest, never in clear
+        assert bytes(sealed) in _file_bytes(db)  # the search below can find the item
 
         # Then its withdrawal, keyed like it (same partition, after it).
         await producer.send_and_wait(topic, withdrawn, key=key)
@@ -92,6 +102,7 @@ async def test_a_retraction_read_from_the_feed_deletes_the_item(
     finally:
         database.close()
     assert marker.encode() not in _file_bytes(db)
+    assert bytes(sealed) not in _file_bytes(db)
 
 
 def _file_bytes(db: Path) -> bytes:

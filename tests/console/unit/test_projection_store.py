@@ -19,11 +19,13 @@ from services.console.domain.views import QueueFilter, QueuePage, queue_page
 from services.console.domain.views.queue import QueueFilters
 from services.console.domain.views.triage import Status, triage_of
 from services.console.projection_store import StoredProjection, item_json
+from services.hubkit.child_keys import ChildKeys
 from services.hubkit.sqlite_store import PrivateSqlite
 from tests.console.factories import AGENCIES, NOW, decision, entry
 
 HOUR = dt.timedelta(hours=1)
 TOPIC = "feed.mash-manager.v1"
+KEYS = ChildKeys(b"console store key, 32 bytes long", store="console")
 
 
 def _store(path: Path, timescales: Timescales | None = None) -> StoredProjection:
@@ -32,6 +34,7 @@ def _store(path: Path, timescales: Timescales | None = None) -> StoredProjection
         "mash-manager",
         topic=TOPIC,
         timescales=timescales or Timescales(),
+        keys=KEYS,
     )
 
 

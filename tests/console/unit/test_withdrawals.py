@@ -37,6 +37,7 @@ from services.console.runtime import ConsoleRuntime
 from services.console.sessions import SessionStore
 from services.console.settings import ConsoleSettings
 from services.hubkit.audit_trail import check_console_access
+from services.hubkit.child_keys import ChildKeys
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.retraction import delivery_decision_id, retraction_id_for
 from services.hubkit.settings import HubSettings
@@ -83,7 +84,13 @@ def projection(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Proje
         yield FeedProjection(SUBSCRIBER)
         return
     database = PrivateSqlite(tmp_path / "console.sqlite")
-    yield StoredProjection(database, SUBSCRIBER, topic="feed.mash-manager", timescales=Timescales())
+    yield StoredProjection(
+        database,
+        SUBSCRIBER,
+        topic="feed.mash-manager",
+        timescales=Timescales(),
+        keys=ChildKeys(bytes(32), store="console"),
+    )
     database.close()
 
 
@@ -104,6 +111,23 @@ def test_the_decoded_retraction_is_checked() -> None:
         withdrawal_from_feed_retraction({**record, "reason": "CHANGED_MY_MIND"})
     with pytest.raises(FeedItemInvalid):
         withdrawal_from_feed_retraction({k: v for k, v in record.items() if k != "notice_id"})
+
+
+def test_the_backlog_is_the_unacknowledged_oldest_delivery_first(projection: Projection) -> None:
+    withdrawn = entry(source_agency="HEALTH", given_name=MARK)
+    never_seen = "5d7c9a6e-0b1f-5e2a-9c3d-4e5f6a7b8c9d"  # withdrawn before this console held it
+    _apply(projection, withdrawn)
+    later = _retraction(withdrawn.notice_id)
+    later["delivered_at"] += dt.timedelta(hours=2)
+    _apply(projection, withdrawal_from_feed_retraction(later), _withdrawal(never_seen))
+    assert [w.notice_id for w in projection.withdrawals_to_acknowledge()] == [
+        never_seen,
+        withdrawn.notice_id,
+    ]
+    projection.acknowledge_withdrawal(
+        never_seen, Acknowledgement("u-morgan", "Morgan", "MASH_MANAGER", NOW)
+    )
+    assert [w.notice_id for w in projection.withdrawals_to_acknowledge()] == [withdrawn.notice_id]
 
 
 def test_a_withdrawn_item_leaves_every_view_and_keeps_a_tombstone(projection: Projection) -> None:
@@ -245,6 +269,7 @@ class Console:
     http: httpx.AsyncClient
     signin: FakeSignIn
     sent: FlakySent
+    projections: dict[str, Any]
 
     async def sign_in(self, who: str) -> None:
         self.signin.next = PEOPLE[who]
@@ -280,7 +305,7 @@ async def console() -> AsyncIterator[Console]:
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as http:
-            yield Console(http, signin, sent)
+            yield Console(http, signin, sent, projections)
 
 
 async def test_the_pages_show_the_tombstone_and_nothing_of_the_notice(console: Console) -> None:
@@ -301,6 +326,24 @@ async def test_the_pages_show_the_tombstone_and_nothing_of_the_notice(console: C
     assert MARK not in chronology.text
     # Opening the tombstone is not a consultation of the record (there is none to consult).
     assert not [e for e in console.sent.refusals if e["notice_id"] == WITHDRAWN.notice_id]
+
+
+async def test_a_child_whose_only_notice_was_withdrawn_opens_on_the_tombstone(
+    console: Console,
+) -> None:
+    alone = entry(source_agency="HEALTH", given_name=MARK, linkage_key="c" * 64)
+    console.projections[SUBSCRIBER].apply(alone)
+    await console.sign_in("morgan")
+    item = await console.http.get(f"/items/{alone.notice_id}")
+    handle = re.search(r'href="/children/([^"]+)"', item.text)
+    assert handle is not None
+    console.projections[SUBSCRIBER].apply(_withdrawal(alone.notice_id, linkage_key="c" * 64))
+    chronology = await console.http.get(f"/children/{handle.group(1)}")
+    assert chronology.status_code == 200, chronology.text
+    assert "Withdrawn by Health: wrong child" in chronology.text
+    assert MARK not in chronology.text
+    # A link to a child the person never held anything about still opens nothing.
+    assert (await console.http.get("/children/not-a-link")).status_code in (403, 404)
 
 
 async def test_an_acknowledgement_is_audited_before_it_stands(console: Console) -> None:

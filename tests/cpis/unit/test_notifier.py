@@ -17,8 +17,8 @@ from services.cpis.domain.notification import NotificationOrigin, access_notices
 from services.cpis.domain.register import Plan, PlanType
 from services.cpis.domain.requests import UnscheduledSetting
 from services.cpis.notifier import AccessNotifier
-from services.cpis.sealing import StoreKeys
 from services.cpis.store import OutboxItem, SqliteRegisterStore
+from services.hubkit.child_keys import ChildKeys
 from services.hubkit.notice import encode_notice
 from tests.cpis.factories import LA, NHS_NUMBER, plan_change
 from tests.factories import catalog
@@ -71,7 +71,7 @@ def _outbox(store: SqliteRegisterStore, access_id: str) -> list[OutboxItem]:
 
 @pytest.fixture
 def store(tmp_path: Path) -> SqliteRegisterStore:
-    store = SqliteRegisterStore(tmp_path / "r.db", StoreKeys(b"s" * 32))
+    store = SqliteRegisterStore(tmp_path / "r.db", ChildKeys(b"s" * 32, store="cpis"))
     store.apply(plan_change(), now_ms=0)
     return store
 

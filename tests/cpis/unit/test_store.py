@@ -13,9 +13,10 @@ import pytest
 from services.cpis.domain.access import Access, AccessOutcome
 from services.cpis.domain.register import Effect, PlanType
 from services.cpis.domain.requests import UnscheduledSetting
-from services.cpis.errors import StoreError, StoreKeyInvalid
-from services.cpis.sealing import StoreKeys, load_or_create_store_key
+from services.cpis.errors import StoreError
 from services.cpis.store import SqliteRegisterStore
+from services.hubkit.child_keys import ChildKeys, load_or_create_store_key
+from services.hubkit.errors import StoreKeyInvalid
 from tests.cpis.factories import NHS_NUMBER, plan_change
 
 AT = dt.datetime(2026, 11, 20, 22, 0, tzinfo=dt.UTC)
@@ -24,7 +25,8 @@ AT = dt.datetime(2026, 11, 20, 22, 0, tzinfo=dt.UTC)
 @pytest.fixture
 def store(tmp_path: Path) -> SqliteRegisterStore:
     return SqliteRegisterStore(
-        tmp_path / "register.db", StoreKeys(load_or_create_store_key(tmp_path / "store.key"))
+        tmp_path / "register.db",
+        ChildKeys(load_or_create_store_key(tmp_path / "store.key"), store="cpis"),
     )
 
 
@@ -91,10 +93,12 @@ def test_another_store_key_cannot_read_the_register(
 ) -> None:
     store.apply(plan_change(), now_ms=1)
     store.close()
-    other = SqliteRegisterStore(tmp_path / "register.db", StoreKeys(secrets.token_bytes(32)))
+    other = SqliteRegisterStore(
+        tmp_path / "register.db", ChildKeys(secrets.token_bytes(32), store="cpis")
+    )
     assert other.plans(NHS_NUMBER) == []  # the child reference does not even match
     with pytest.raises(StoreKeyInvalid):
-        StoreKeys(b"short")
+        ChildKeys(b"short", store="cpis")
 
 
 def test_a_sealed_value_does_not_open_under_another_childs_key(
@@ -103,8 +107,8 @@ def test_a_sealed_value_does_not_open_under_another_childs_key(
     store.apply(plan_change(notice_id="a"), now_ms=1)
     store.apply(plan_change(notice_id="b", nhs_number="9434765919"), now_ms=1)
     store.close()
-    keys = StoreKeys(load_or_create_store_key(tmp_path / "store.key"))
-    mine, theirs = keys.child_ref(NHS_NUMBER), keys.child_ref("9434765919")
+    keys = ChildKeys(load_or_create_store_key(tmp_path / "store.key"), store="cpis")
+    mine, theirs = keys.child_ref("nhs", NHS_NUMBER), keys.child_ref("nhs", "9434765919")
     with sqlite3.connect(tmp_path / "register.db") as db:
         sealed = db.execute("SELECT sealed FROM plans WHERE child_ref = ?", (theirs,)).fetchone()
         db.execute("UPDATE plans SET sealed = ? WHERE child_ref = ?", (sealed[0], mine))
@@ -238,7 +242,8 @@ def test_a_plans_history_is_sealed_and_goes_with_erasure(
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("register.db*"))
     assert NHS_NUMBER.encode() not in raw
     reopened = SqliteRegisterStore(
-        tmp_path / "register.db", StoreKeys(load_or_create_store_key(tmp_path / "store.key"))
+        tmp_path / "register.db",
+        ChildKeys(load_or_create_store_key(tmp_path / "store.key"), store="cpis"),
     )
     reopened.erase(NHS_NUMBER)
     assert _tables(tmp_path / "register.db")["plan_changes"] == 0

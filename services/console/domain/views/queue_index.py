@@ -42,9 +42,11 @@ __all__ = [
     "rules_fingerprint",
 ]
 
-PLACE_VERSION = 4
+PLACE_VERSION = 5
 """Raise when `queue_place` changes meaning: stored queues are then rebuilt. 4: feeds carry
-withdrawals (issue 18), which a console before them skipped past; rebuilding reads them."""
+withdrawals (issue 18), which a console before them skipped past; rebuilding reads them. 5:
+items are kept sealed under their child's data key (projection_store.py): an older store's
+clear items are dropped and read again from the feed."""
 NO_DEADLINE_MS = 2**62
 """Sorts after every real deadline (the scan's datetime.max)."""
 NOT_RATED = "NONE"
