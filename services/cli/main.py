@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "childindex": "services.cli.childindex",
     "identity": "services.cli.identity",
     "ig": "services.cli.ig",
+    "retention": "services.cli.retention",
 }
 
 

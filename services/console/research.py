@@ -6,6 +6,11 @@ the rules admit, inside one transaction. Findings are free text about a child fr
 partner's own records: they stay here, inside the MASH (the firewall, DOMAIN.md). They are
 never published to the bus; the audit log gets ids, codes and digests (routes/research.py).
 
+The question and the findings are kept sealed under the child's data key (ledger_sealing.py,
+issue 18), bound to their request id and column; the rest of a row is ids, codes, staff names
+and times, which the queries need. A database from before sealing has its clear columns
+sealed and dropped on open. `erase_child` deletes the child's key and the child's checks.
+
 An answer is written with `transaction(durable=True)` and only while the request has none
 (`UPDATE ... WHERE answered_at IS NULL` inside the same transaction as the read), so of two
 people at one partner desk exactly one answer is recorded.
@@ -17,11 +22,12 @@ SQL runs on a private in-memory SQLite connection.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import secrets
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
-from typing import Protocol
+from contextlib import contextmanager
 
 from services.console.domain.research import (
     AlreadyAnswered,
@@ -34,9 +40,14 @@ from services.console.domain.research import (
     ResearchRequest,
     admit_answer,
 )
+from services.console.ledger_sealing import ChildLedgerKeys, LedgerDatabase, scrub_log
+from services.hubkit.child_keys import KEY_BYTES, ChildKeys
 from services.hubkit.sqlite_store import PrivateSqlite
 
 __all__ = ["ResearchLedger"]
+
+log = logging.getLogger("safehub.console.research")
+_TABLE = "research_requests"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS research_requests (
@@ -48,12 +59,12 @@ CREATE TABLE IF NOT EXISTS research_requests (
     requested_by_name TEXT NOT NULL,
     requested_at TEXT NOT NULL,
     due_by TEXT NOT NULL,
-    question TEXT,
+    question_sealed BLOB,
     answered_by_subject TEXT,
     answered_by_name TEXT,
     answered_at TEXT,
     nothing_known INTEGER,
-    findings TEXT,
+    findings_sealed BLOB,
     partner_rag TEXT,
     UNIQUE (notice_id, partner)
 );
@@ -61,15 +72,8 @@ CREATE INDEX IF NOT EXISTS research_by_partner
     ON research_requests (partner, answered_at, due_by);
 """
 
-
-class _Database(Protocol):
-    def ensure_schema(self, schema: str) -> None: ...
-
-    def transaction(
-        self, *, durable: bool = False
-    ) -> AbstractContextManager[sqlite3.Connection]: ...
-
-    def reading(self) -> AbstractContextManager[sqlite3.Connection]: ...
+# Columns kept in clear before sealing (issue 18): sealed into their *_sealed twin on open.
+_CLEAR_COLUMNS = ("question", "findings")
 
 
 def _time(value: str | None) -> dt.datetime | None:
@@ -105,7 +109,7 @@ class _MemoryDatabase:
             yield self._db
 
 
-def _check(row: sqlite3.Row) -> ResearchCheck:
+def _check(row: sqlite3.Row, question: str | None, findings: str | None) -> ResearchCheck:
     requested_at, due_by = _time(row["requested_at"]), _time(row["due_by"])
     assert requested_at is not None
     assert due_by is not None
@@ -117,7 +121,7 @@ def _check(row: sqlite3.Row) -> ResearchCheck:
         requested_by=Researcher(row["requested_by_subject"], row["requested_by_name"]),
         requested_at=requested_at,
         due_by=due_by,
-        question=row["question"],
+        question=question,
     )
     answered_at = _time(row["answered_at"])
     if answered_at is None:
@@ -126,7 +130,7 @@ def _check(row: sqlite3.Row) -> ResearchCheck:
         request,
         ResearchFindings(
             nothing_known=bool(row["nothing_known"]),
-            findings=row["findings"] or "",
+            findings=findings or "",
             partner_rag=row["partner_rag"],
             answered_by=Researcher(row["answered_by_subject"], row["answered_by_name"]),
             answered_at=answered_at,
@@ -135,9 +139,71 @@ def _check(row: sqlite3.Row) -> ResearchCheck:
 
 
 class ResearchLedger:
-    def __init__(self, database: PrivateSqlite | None = None) -> None:
-        self._db: _Database = _MemoryDatabase() if database is None else database
+    """`keys`: the console store's ChildKeys (the projections' own); required with a
+    database, since what it seals must open after a restart. Without a database the ledger
+    lives in memory under a key of its own."""
+
+    def __init__(
+        self, database: PrivateSqlite | None = None, keys: ChildKeys | None = None
+    ) -> None:
+        if database is not None and keys is None:
+            raise ValueError("a research ledger on disk needs the console's child keys")
+        self._db: LedgerDatabase = _MemoryDatabase() if database is None else database
+        self._sealing = ChildLedgerKeys(
+            keys or ChildKeys(secrets.token_bytes(KEY_BYTES), store="console")
+        )
+        self._sealing.prepare(self._db)
+        if self._upgrade():
+            scrub_log(self._db)
         self._db.ensure_schema(SCHEMA)
+
+    def _upgrade(self) -> bool:
+        """Seal the question and findings of a ledger kept before sealing, and drop their
+        clear columns (secure_delete zeroes what they held). True when it did."""
+        with self._db.transaction(durable=True) as db:
+            columns = {r["name"] for r in db.execute(f"PRAGMA table_info({_TABLE})")}
+            clear = [c for c in _CLEAR_COLUMNS if c in columns]
+            if not clear:
+                return False
+            for column in clear:
+                if f"{column}_sealed" not in columns:
+                    db.execute(f"ALTER TABLE {_TABLE} ADD COLUMN {column}_sealed BLOB")
+            rows = db.execute(
+                f"SELECT request_id, child_key, {', '.join(clear)} FROM {_TABLE}"
+            ).fetchall()
+            for row in rows:
+                for column in clear:
+                    sealed = self._seal(
+                        db, row["child_key"], row[column], row["request_id"], column
+                    )
+                    db.execute(
+                        f"UPDATE {_TABLE} SET {column}_sealed = ? WHERE request_id = ?",
+                        (sealed, row["request_id"]),
+                    )
+            for column in clear:
+                db.execute(f"ALTER TABLE {_TABLE} DROP COLUMN {column}")
+        log.info("agency checks kept in clear before sealing: sealed", extra={"rows": len(rows)})
+        return True
+
+    def _seal(
+        self, db: sqlite3.Connection, child_key: str, text: str | None, request_id: str, column: str
+    ) -> bytes | None:
+        return self._sealing.seal(
+            db, child_key, text, table=_TABLE, row_id=request_id, column=column
+        )
+
+    def _check(self, db: sqlite3.Connection, row: sqlite3.Row) -> ResearchCheck:
+        def opened(column: str) -> str | None:
+            return self._sealing.open(
+                db,
+                row["child_key"],
+                row[f"{column}_sealed"],
+                table=_TABLE,
+                row_id=row["request_id"],
+                column=column,
+            )
+
+        return _check(row, opened("question"), opened("findings"))
 
     def ask(self, requests: Sequence[ResearchRequest]) -> list[ResearchRequest]:
         """Record the requests; one per contact and partner (asking again changes nothing).
@@ -148,7 +214,7 @@ class ResearchLedger:
                 cursor = db.execute(
                     "INSERT OR IGNORE INTO research_requests (request_id, notice_id, child_key, "
                     "partner, requested_by_subject, requested_by_name, requested_at, due_by, "
-                    "question) VALUES (?,?,?,?,?,?,?,?,?)",
+                    "question_sealed) VALUES (?,?,?,?,?,?,?,?,?)",
                     (
                         r.request_id,
                         r.notice_id,
@@ -158,7 +224,7 @@ class ResearchLedger:
                         r.requested_by.name,
                         r.requested_at.isoformat(),
                         r.due_by.isoformat(),
-                        r.question,
+                        self._seal(db, r.child_key, r.question, r.request_id, "question"),
                     ),
                 )
                 if cursor.rowcount:
@@ -170,7 +236,7 @@ class ResearchLedger:
             row = db.execute(
                 "SELECT * FROM research_requests WHERE request_id = ?", (request_id,)
             ).fetchone()
-        return None if row is None else _check(row)
+            return None if row is None else self._check(db, row)
 
     def for_notices(self, notice_ids: Iterable[str]) -> list[ResearchCheck]:
         """Every check on these contacts (the decision makers' view), oldest first."""
@@ -185,7 +251,7 @@ class ResearchLedger:
                     "ORDER BY requested_at, request_id",
                     chunk,
                 ).fetchall()
-                checks += [_check(row) for row in rows]
+                checks += [self._check(db, row) for row in rows]
         return checks
 
     def for_partner(self, partner: str, *, limit: int = 200) -> list[ResearchCheck]:
@@ -201,7 +267,7 @@ class ResearchLedger:
                 "ORDER BY answered_at DESC LIMIT ?",
                 (partner, limit),
             ).fetchall()
-        return [_check(row) for row in [*open_rows, *answered]]
+            return [self._check(db, row) for row in [*open_rows, *answered]]
 
     def open_count(self, partner: str) -> int:
         with self._db.reading() as db:
@@ -226,7 +292,7 @@ class ResearchLedger:
                 "SELECT * FROM research_requests WHERE request_id = ?", (request_id,)
             ).fetchone()
             outcome = admit_answer(
-                None if row is None else _check(row),
+                None if row is None else self._check(db, row),
                 answer,
                 subscriber_id=subscriber_id,
                 answerer=answerer,
@@ -235,14 +301,14 @@ class ResearchLedger:
             if isinstance(outcome, Answered):
                 db.execute(
                     "UPDATE research_requests SET answered_by_subject = ?, answered_by_name = ?, "
-                    "answered_at = ?, nothing_known = ?, findings = ?, partner_rag = ? "
+                    "answered_at = ?, nothing_known = ?, findings_sealed = ?, partner_rag = ? "
                     "WHERE request_id = ? AND answered_at IS NULL",
                     (
                         answerer.subject,
                         answerer.name,
                         at.isoformat(),
                         int(answer.nothing_known),
-                        answer.findings,
+                        self._seal(db, row["child_key"], answer.findings, request_id, "findings"),
                         answer.partner_rag,
                         request_id,
                     ),
@@ -263,8 +329,20 @@ class ResearchLedger:
         be written: the check is open again."""
         with self._db.transaction(durable=True) as db:
             db.execute(
-                "UPDATE research_requests SET answered_by_subject = NULL, answered_by_name = NULL, "
-                "answered_at = NULL, nothing_known = NULL, findings = NULL, partner_rag = NULL "
+                "UPDATE research_requests SET answered_by_subject = NULL, "
+                "answered_by_name = NULL, answered_at = NULL, nothing_known = NULL, "
+                "findings_sealed = NULL, partner_rag = NULL "
                 "WHERE request_id = ? AND answered_at = ? AND answered_by_subject = ?",
                 (request_id, answered_at.isoformat(), subject),
             )
+
+    def erase_child(self, child_key: str) -> int:
+        """Erase the child's checks (issue 18's erasure): the child's ledger key goes in the
+        same transaction as their rows, so a copy of the file taken before still cannot open
+        a question or a finding; the write-ahead log is truncated after. The number of checks
+        that went (the audit log keeps that they were asked and answered, as digests)."""
+        with self._db.transaction(durable=True) as db:
+            self._sealing.erase(db, child_key)
+            erased = db.execute(f"DELETE FROM {_TABLE} WHERE child_key = ?", (child_key,)).rowcount
+        scrub_log(self._db)
+        return int(erased)

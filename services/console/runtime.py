@@ -48,6 +48,7 @@ from services.console.domain.urgency import (
     mash_hours_from_policy,
 )
 from services.console.domain.views.alerts import DangerCandidates
+from services.console.erasure import ChildErased, erase_child
 from services.console.feeds import ChangeHub, FeedFollower
 from services.console.linkage_feed import LinkageFollower
 from services.console.outbound import (
@@ -64,7 +65,7 @@ from services.console.sessions import SessionStore
 from services.console.settings import ConsoleSettings
 from services.console.signin import OidcSignIn, SignIn
 from services.hubkit.bus import make_producer
-from services.hubkit.child_keys import ChildKeys, StoreKeyFile
+from services.hubkit.child_keys import KEY_BYTES, ChildKeys, StoreKeyFile
 from services.hubkit.client_credentials import ClientCredentials
 from services.hubkit.codec import SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, load_signing_key
@@ -124,6 +125,10 @@ class ConsoleRuntime:
     database: PrivateSqlite | None = None
     """The console's own state on disk (settings.store_path): what must survive a restart.
     Each feature keeps its tables in its own module (PrivateSqlite.ensure_schema)."""
+    child_keys: ChildKeys | None = None
+    """The console store's child keys (the projections' own), which the ledgers in
+    `database` seal a child's free text under; None: a random one (runtimes built without
+    the store key file, unit tests)."""
     mash_hours: MashHours | None = None
     """When the MASH is staffed (the policy's mash_hours); None: Monday to Friday 09:00-17:00
     (runtimes built without the policy bundle)."""
@@ -162,15 +167,28 @@ class ConsoleRuntime:
             # Signed-in sessions survive a restart (sessions.py): the store was made before
             # the runtime (the app's middleware holds it), so it is handed the database here.
             self.sessions.keep_in(self.database)
-        self.screening = MemoryLedger() if self.database is None else SqliteLedger(self.database)
+        keys = self.child_keys or ChildKeys(secrets.token_bytes(KEY_BYTES), store="console")
+        self.screening = (
+            MemoryLedger() if self.database is None else SqliteLedger(self.database, keys)
+        )
         self.colleagues = (
             MemoryColleagues() if self.database is None else SqliteColleagues(self.database)
         )
-        self.research = ResearchLedger(self.database)
+        self.research = ResearchLedger(self.database, keys)
         self.open_reviews = OpenReviewCount(
             self.child_index,
             ttl_s=self.settings.review_count_ttl_s,
             limit=self.settings.review_list_limit,
+        )
+
+    def erase_child(self, linkage_key: str) -> ChildErased:
+        """Erase one of a child's linkage keys from every store the console keeps
+        (erasure.py): the feed projections and the research and screening ledgers."""
+        return erase_child(
+            linkage_key,
+            projections=self.projections.values(),
+            research=self.research,
+            screening=self.screening,
         )
 
     @property
@@ -375,5 +393,6 @@ async def running_console(
                 )
             ),
             database=database,
+            child_keys=child_keys,
             mash_hours=staffed,
         )

@@ -9,7 +9,13 @@ nothing. The notice is then marked sent when the hub acknowledges it; a decision
 did not acknowledge stays recorded (its contact stays decided) and the person sends the
 same form again, which publishes the same notice id (never a second decision).
 
-Only names, ids, codes and times are kept here; rationales stay in the published notice.
+Only names, ids, codes and times are kept here in clear; rationales stay in the published
+notice. The one piece of free text, an amendment's reason, is sealed under the child's data
+key (ledger_sealing.py, issue 18), bound to its decision id: a database from before sealing
+has it sealed on open (under the child its decision's own feed item names; a reason whose
+child is no longer in any feed is dropped from the ledger, and stays in the published
+amendment). `erase_child` deletes the child's key and blanks the reason and the child's
+linkage key; the decisions stay recorded (their contacts stay decided).
 
 `MemoryLedger` is for runtimes built without a database (unit tests of other pages); the
 running console always has one (runtime.py).
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterable, Mapping
@@ -38,9 +45,14 @@ from services.console.domain.screening import (
     assign,
     release,
 )
+from services.console.ledger_sealing import ChildLedgerKeys, scrub_log
+from services.hubkit.child_keys import ChildKeys
 from services.hubkit.sqlite_store import PrivateSqlite
 
 __all__ = ["MemoryLedger", "ScreeningLedger", "SqliteLedger"]
+
+log = logging.getLogger("safehub.console.screening")
+_DECISIONS = "screening_decisions"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS screening_decisions (
@@ -54,8 +66,9 @@ CREATE TABLE IF NOT EXISTS screening_decisions (
     rag TEXT NOT NULL,
     covers TEXT NOT NULL,
     amends TEXT,
-    amend_reason TEXT,
-    sent_at TEXT
+    amend_reason_sealed BLOB,
+    sent_at TEXT,
+    child_key TEXT
 );
 CREATE TABLE IF NOT EXISTS screening_contacts (
     notice_id TEXT PRIMARY KEY,
@@ -69,7 +82,10 @@ CREATE TABLE IF NOT EXISTS screening_contacts (
 );
 """
 # Columns added to a table after its first release: added in place to an older database.
-_ADDED_COLUMNS = {"screening_contacts": ("assigned_by_subject TEXT", "assigned_by_name TEXT")}
+_ADDED_COLUMNS = {
+    "screening_contacts": ("assigned_by_subject TEXT", "assigned_by_name TEXT"),
+    _DECISIONS: ("amend_reason_sealed BLOB", "child_key TEXT"),
+}
 
 
 class ScreeningLedger(Protocol):
@@ -97,12 +113,17 @@ class ScreeningLedger(Protocol):
         self, notice_id: str, *, to: Screener, by: Screener, at: dt.datetime, may_reassign: bool
     ) -> Allocation | AllocationRefused: ...
 
+    def erase_child(self, child_key: str) -> int:
+        """Blank what the decisions made from this child's record hold about them (the
+        amendment reason, the linkage key); the number of decisions blanked."""
+        ...
+
 
 def _time(value: str | None) -> dt.datetime | None:
     return None if value is None else dt.datetime.fromisoformat(value)
 
 
-def _decision_row(row: sqlite3.Row) -> RecordedDecision:
+def _decision_row(row: sqlite3.Row, amend_reason: str | None) -> RecordedDecision:
     decided_at = _time(row["decided_at"])
     assert decided_at is not None  # NOT NULL
     return RecordedDecision(
@@ -115,24 +136,100 @@ def _decision_row(row: sqlite3.Row) -> RecordedDecision:
         rag=row["rag"],
         covers=tuple(json.loads(row["covers"])),
         amends=row["amends"],
-        amend_reason=row["amend_reason"],
+        amend_reason=amend_reason,
         sent_at=_time(row["sent_at"]),
+        child_key=row["child_key"],
     )
 
 
 class SqliteLedger:
-    def __init__(self, database: PrivateSqlite) -> None:
+    """`keys`: the console store's ChildKeys (the projections' own)."""
+
+    def __init__(self, database: PrivateSqlite, keys: ChildKeys) -> None:
+        self._sealing = ChildLedgerKeys(keys)
+        self._sealing.prepare(database)
         database.ensure_schema(SCHEMA)
         self._db = database
-        with database.transaction() as db:
+        with database.transaction(durable=True) as db:
             for table, columns in _ADDED_COLUMNS.items():
                 present = {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}
                 for column in columns:
                     if column.split()[0] not in present:
                         db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+            sealed_now = self._seal_clear_reasons(db)
+        if sealed_now:
+            scrub_log(database)
 
-    @staticmethod
-    def _states(db: sqlite3.Connection, notice_ids: Iterable[str]) -> dict[str, ContactState]:
+    def _seal_clear_reasons(self, db: sqlite3.Connection) -> bool:
+        """A ledger from before sealing kept amendment reasons in clear: seal each under the
+        child its decision was made from (the decision's own feed item, or a covered
+        contact's, names the child's linkage key), or drop it when no feed holds either
+        (the reason stays in the published amendment); then drop the clear column."""
+        present = {r["name"] for r in db.execute(f"PRAGMA table_info({_DECISIONS})")}
+        if "amend_reason" not in present:
+            return False
+        has_feed = db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'feed_entries'"
+        ).fetchone()
+        dropped = 0
+        for row in db.execute(
+            f"SELECT decision_id, covers, amend_reason FROM {_DECISIONS} "
+            "WHERE amend_reason IS NOT NULL"
+        ).fetchall():
+            notice_ids = [row["decision_id"], *json.loads(row["covers"])]
+            child_key = None
+            for notice_id in notice_ids if has_feed else ():
+                found = db.execute(
+                    "SELECT linkage_key FROM feed_entries WHERE notice_id = ? LIMIT 1",
+                    (notice_id,),
+                ).fetchone()
+                if found is not None:
+                    child_key = str(found["linkage_key"])
+                    break
+            if child_key is None:
+                dropped += 1
+            db.execute(
+                f"UPDATE {_DECISIONS} SET child_key = ?, amend_reason_sealed = ? "
+                "WHERE decision_id = ?",
+                (
+                    child_key,
+                    None
+                    if child_key is None
+                    else self._seal(db, child_key, row["amend_reason"], row["decision_id"]),
+                    row["decision_id"],
+                ),
+            )
+        db.execute(f"ALTER TABLE {_DECISIONS} DROP COLUMN amend_reason")
+        log.info(
+            "amendment reasons kept in clear before sealing: sealed",
+            extra={"dropped_without_child": dropped},
+        )
+        return True
+
+    def _seal(
+        self, db: sqlite3.Connection, child_key: str, reason: str | None, decision_id: str
+    ) -> bytes | None:
+        return self._sealing.seal(
+            db, child_key, reason, table=_DECISIONS, row_id=decision_id, column="amend_reason"
+        )
+
+    def _decision(self, db: sqlite3.Connection, row: sqlite3.Row) -> RecordedDecision:
+        sealed = row["amend_reason_sealed"]
+        reason = (
+            None
+            if sealed is None
+            else self._sealing.open(
+                db,
+                row["child_key"],
+                sealed,
+                table=_DECISIONS,
+                row_id=row["decision_id"],
+                column="amend_reason",
+            )
+        )
+        return _decision_row(row, reason)
+
+    def _states(self, db: sqlite3.Connection, notice_ids: Iterable[str]) -> dict[str, ContactState]:
         wanted = list(dict.fromkeys(notice_ids))
         states: dict[str, ContactState] = {}
         # A queue page asks for ~50 at once; SQLite allows 32766 parameters per statement.
@@ -162,7 +259,7 @@ class SqliteLedger:
                     if row["screener_subject"] is not None and taken_at is not None
                     else None
                 )
-                decision = _decision_row(row) if row["decision_id"] is not None else None
+                decision = self._decision(db, row) if row["decision_id"] is not None else None
                 states[row["notice_id"]] = ContactState(
                     row["notice_id"], row["version"], allocation, decision
                 )
@@ -177,7 +274,7 @@ class SqliteLedger:
             row = db.execute(
                 "SELECT * FROM screening_decisions WHERE decision_id = ?", (decision_id,)
             ).fetchone()
-        return None if row is None else _decision_row(row)
+            return None if row is None else self._decision(db, row)
 
     def record(
         self, proposed: RecordedDecision, *, rendered: Mapping[str, int]
@@ -190,13 +287,17 @@ class SqliteLedger:
                 proposed,
                 current=self._states(db, proposed.covers),
                 rendered=rendered,
-                same_form=None if same is None else _decision_row(same),
+                same_form=None if same is None else self._decision(db, same),
             )
             if not isinstance(outcome, Admitted):
                 return outcome
             d = outcome.decision
+            if d.amend_reason is not None and d.child_key is None:
+                raise ValueError("an amendment reason is kept only with the child it is about")
             db.execute(
-                "INSERT INTO screening_decisions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO screening_decisions (decision_id, form_token, decided_by_subject, "
+                "decided_by_name, decided_by_role, decided_at, outcome, rag, covers, amends, "
+                "amend_reason_sealed, sent_at, child_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     d.decision_id,
                     d.form_token,
@@ -208,8 +309,11 @@ class SqliteLedger:
                     d.rag,
                     json.dumps(list(d.covers)),
                     d.amends,
-                    d.amend_reason,
+                    None
+                    if d.child_key is None
+                    else self._seal(db, d.child_key, d.amend_reason, d.decision_id),
                     None,
+                    d.child_key,
                 ),
             )
             for notice_id, version in outcome.versions.items():
@@ -279,6 +383,19 @@ class SqliteLedger:
                 )
             return refused
 
+    def erase_child(self, child_key: str) -> int:
+        """The child's ledger key goes in the same transaction as the reasons sealed under
+        it and the linkage key; the write-ahead log is truncated after."""
+        with self._db.transaction(durable=True) as db:
+            self._sealing.erase(db, child_key)
+            blanked = db.execute(
+                f"UPDATE {_DECISIONS} SET amend_reason_sealed = NULL, child_key = NULL "
+                "WHERE child_key = ?",
+                (child_key,),
+            ).rowcount
+        scrub_log(self._db)
+        return int(blanked)
+
 
 class MemoryLedger:
     """The same ledger in memory: for runtimes without a database (unit tests)."""
@@ -347,3 +464,18 @@ class MemoryLedger:
             if refused is None:
                 self._contacts[notice_id] = replace(state, allocation=None)
             return refused
+
+    def erase_child(self, child_key: str) -> int:
+        with self._lock:
+            blanked = {
+                i: replace(d, amend_reason=None, child_key=None)
+                for i, d in self._decisions.items()
+                if d.child_key == child_key
+            }
+            self._decisions.update(blanked)
+            for notice_id, state in self._contacts.items():
+                if state.decision is not None and state.decision.decision_id in blanked:
+                    self._contacts[notice_id] = replace(
+                        state, decision=blanked[state.decision.decision_id]
+                    )
+            return len(blanked)

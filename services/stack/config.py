@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from services.hubkit.retention import RetentionRules, topic_retention
 from services.hubkit.topology import AclGrant, Operation, ResourceType, Topology
 from services.stack.errors import StackConfigError
 
@@ -595,13 +596,24 @@ def bundle_server_argv(*, python: str, root: Path, addr: Endpoint) -> tuple[str,
     return (python, "-m", module, "--root", str(root), "--addr", str(addr))
 
 
-def topic_specs(topology: Topology) -> tuple[TopicSpec, ...]:
-    return tuple(
-        TopicSpec(
-            name, topology.partitions(name), config=tuple(sorted(topology.config(name).items()))
+def topic_specs(topology: Topology, retention: RetentionRules) -> tuple[TopicSpec, ...]:
+    """Every topic with its partitions and settings: the topology's own (compaction) plus the
+    retention the IG-owned retention rules give its kind (policies/safehub/retention). Only
+    used when a topic is created; docs/operators/retention.md says how to alter one that
+    exists."""
+    specs: list[TopicSpec] = []
+    for name in topology.all_topics:
+        settings = topology.config(name)
+        for key, value in topic_retention(name, topology, retention).kafka_config().items():
+            if settings.setdefault(key, value) != value:
+                raise StackConfigError(
+                    f"topic {name}: the retention rules set {key}={value} but the topology "
+                    f"sets {settings[key]}; make policies/safehub/retention/data.json agree"
+                )
+        specs.append(
+            TopicSpec(name, topology.partitions(name), config=tuple(sorted(settings.items())))
         )
-        for name in topology.all_topics
-    )
+    return tuple(specs)
 
 
 # --- ACLs -----------------------------------------------------------------------------------

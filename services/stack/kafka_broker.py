@@ -24,6 +24,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from services.hubkit.errors import TlsMaterialMissing
 from services.hubkit.private_files import write_atomically, write_private
+from services.hubkit.retention import RetentionRules
 from services.hubkit.settings import HubSettings
 from services.hubkit.tls import client_ssl_context
 from services.hubkit.topology import ADMIN_PRINCIPAL, AclGrant, Topology
@@ -457,9 +458,10 @@ class KafkaBroker:
             )
         return launches
 
-    def ensure_topics(self, topology: Topology) -> tuple[str, ...]:
+    def ensure_topics(self, topology: Topology, retention: RetentionRules) -> tuple[str, ...]:
+        """Create missing topics with their settings; an existing topic is left as it is."""
         password = self._credentials.principal_password(ADMIN_PRINCIPAL)
-        specs = config.topic_specs(topology)
+        specs = config.topic_specs(topology, retention)
         created = _run_async(
             lambda: _create_missing_topics(self.client, ADMIN_PRINCIPAL, password, specs)
         )

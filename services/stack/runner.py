@@ -38,6 +38,7 @@ from services.hubkit.private_files import (
     write_atomically,
     write_private,
 )
+from services.hubkit.retention import RetentionInvalid, RetentionRules
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import (
     CONSOLE_PRINCIPAL,
@@ -191,6 +192,7 @@ class StackRunner:
         report = UpReport()
         with exclusive_lock(self._layout.lock_file):
             topology = self._topology()
+            retention = self._retention()
             if fresh:
                 self._kafka.wipe(topology)
             # The state directory and its logs hold personal data (notices, broker logs):
@@ -234,7 +236,7 @@ class StackRunner:
             self._kafka.write_tool_client_config()
             report.scram_added, report.scram_removed = self._kafka.sync_scram_users(tools, topology)
             report.acls = self._kafka.sync_acls(tools, topology.acl_grants())
-            report.topics_created = self._kafka.ensure_topics(topology)
+            report.topics_created = self._kafka.ensure_topics(topology, retention)
             self._provision_signing_material(topology)
             self._opa.wait_healthy(opa_pid)
             self._opa.wait_revision(opa_pid)
@@ -299,6 +301,14 @@ class StackRunner:
                 f"cannot read agencies/subscribers from {self._settings.policies_dir} "
                 f"({type(error).__name__}: {error}); set SAFEHUB_POLICIES_DIR"
             ) from None
+
+    def _retention(self) -> RetentionRules:
+        """The IG-owned retention rules, read before anything starts: topics are created with
+        the retention they give, and a file that cannot be applied stops `up` here."""
+        try:
+            return RetentionRules.load(self._settings.policies_dir)
+        except RetentionInvalid as error:
+            raise StackConfigError(str(error)) from None
 
     def _provision_signing_material(self, topology: Topology) -> None:
         """Ed25519 keys for every signer (adapters, the hub, the console's access events) and

@@ -9,10 +9,14 @@ import uuid
 from typing import Any
 
 from services.console.domain.feed import FeedEntry, entry_from_feed_item
+from services.hubkit.child_keys import ChildKeys
 from services.hubkit.notice import decision_id_for
 
 # A Wednesday, in UK winter time (UTC+0), mid-morning.
 NOW = dt.datetime(2026, 11, 18, 10, 0, tzinfo=dt.UTC)
+# The console store's child keys in tests that reopen a database (a fixed key: what one
+# ledger sealed, the next one opens).
+STORE_KEYS = ChildKeys(b"the console tests' store key 32B", store="console")
 AGENCIES = {
     "POLICE": "Synthetic Constabulary",
     "HEALTH": "Synthetic NHS Trust",

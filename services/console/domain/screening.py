@@ -103,6 +103,9 @@ class RecordedDecision:
     amend_reason: str | None = None
     sent_at: dt.datetime | None = None
     """When the hub acknowledged the notice; None until then (the person sends it again)."""
+    child_key: str | None = None
+    """The linkage key of the child it was decided from (the console's ledger seals the
+    amendment reason under that child's key); None once the child is erased."""
 
     @property
     def outcome_text(self) -> str:

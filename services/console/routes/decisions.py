@@ -333,6 +333,7 @@ async def _record_and_send(
         covers=checked.related_notice_ids,
         amends=None if amends is None else amends.decision_id,
         amend_reason=None if amends is None else amends.reason,
+        child_key=linkage_key,
     )
     recorded = runtime.screening.record(proposed, rendered=rendered)
     if isinstance(recorded, LostRace):

@@ -18,7 +18,7 @@ from services.console.domain.screening import (
 )
 from services.console.screening import SqliteLedger
 from services.hubkit.sqlite_store import PrivateSqlite
-from tests.console.factories import NOW
+from tests.console.factories import NOW, STORE_KEYS
 from tests.console.unit.test_screening_pages import CONTACT, Hub, Person, running
 
 MORGAN = Screener("u-morgan", "Morgan Ashby")
@@ -57,11 +57,11 @@ def test_only_a_manager_gives_work_to_someone_else_and_never_a_decided_contact()
 def test_the_ledger_keeps_who_gave_the_contact_across_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "console.sqlite"
     database = PrivateSqlite(path)
-    SqliteLedger(database).assign("n1", to=DANA, by=MORGAN, at=NOW, may_reassign=True)
+    SqliteLedger(database, STORE_KEYS).assign("n1", to=DANA, by=MORGAN, at=NOW, may_reassign=True)
     database.close()
     database = PrivateSqlite(path)
     try:
-        ledger = SqliteLedger(database)
+        ledger = SqliteLedger(database, STORE_KEYS)
         state = ledger.states(["n1"])["n1"]
         assert state.allocation == Allocation(DANA, NOW, assigned_by=MORGAN)
         # Taking it back clears who gave it.
@@ -87,7 +87,7 @@ def test_an_older_console_database_gains_the_new_columns(tmp_path: Path) -> None
             (NOW.isoformat(),),
         )
     try:
-        ledger = SqliteLedger(database)
+        ledger = SqliteLedger(database, STORE_KEYS)
         assert ledger.states(["n1"])["n1"].allocation == Allocation(MORGAN, NOW)
     finally:
         database.close()

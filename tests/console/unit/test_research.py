@@ -44,7 +44,7 @@ from services.hubkit.errors import AuditRecordRejected
 from services.hubkit.settings import REPO_ROOT
 from services.hubkit.sqlite_store import PrivateSqlite
 from services.hubkit.topology import load_topology
-from tests.console.factories import CHILD, NOW
+from tests.console.factories import CHILD, NOW, STORE_KEYS
 
 TOPOLOGY = load_topology(REPO_ROOT / "policies")
 CATALOG = SchemaCatalog(REPO_ROOT / "schemas" / "avro")
@@ -223,7 +223,7 @@ def test_a_partner_never_sees_a_check_addressed_to_another_partner(
 def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> ResearchLedger:
     if request.param == "memory":
         return ResearchLedger()
-    return ResearchLedger(PrivateSqlite(tmp_path / "console.sqlite"))
+    return ResearchLedger(PrivateSqlite(tmp_path / "console.sqlite"), STORE_KEYS)
 
 
 def test_the_ledger_keeps_one_request_per_contact_and_desk(ledger: ResearchLedger) -> None:
@@ -283,12 +283,12 @@ def test_the_sqlite_ledger_survives_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "console.sqlite"
     request = _request(NAVIGATOR)
     database = PrivateSqlite(path)
-    ResearchLedger(database).ask([request])
-    ResearchLedger(database).answer(
+    ResearchLedger(database, STORE_KEYS).ask([request])
+    ResearchLedger(database, STORE_KEYS).answer(
         request.request_id, HELD, subscriber_id=NAVIGATOR, answerer=HOLLIS, at=NOW
     )
     database.close()
-    reopened = ResearchLedger(PrivateSqlite(path)).get(request.request_id)
+    reopened = ResearchLedger(PrivateSqlite(path), STORE_KEYS).get(request.request_id)
     assert reopened is not None
     assert reopened.findings is not None
     assert reopened.findings.partner_rag == "AMBER"

@@ -42,7 +42,7 @@ from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.notice import encode_notice
 from services.hubkit.settings import REPO_ROOT
 from services.hubkit.sqlite_store import PrivateSqlite
-from tests.console.factories import AGENCIES, NOW, entry
+from tests.console.factories import AGENCIES, CHILD, NOW, STORE_KEYS, entry
 
 MORGAN = Screener("u-morgan", "Morgan Ashby")
 DANA = Screener("u-dana", "Dana Okafor")
@@ -70,6 +70,7 @@ def proposed(
         covers=covers,
         amends=amends,
         amend_reason="A reason long enough." if amends else None,
+        child_key=CHILD,
     )
 
 
@@ -232,7 +233,7 @@ def test_a_first_decision_records_the_named_person() -> None:
 def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> ScreeningLedger:
     if request.param == "memory":
         return MemoryLedger()
-    return SqliteLedger(PrivateSqlite(tmp_path / "console.sqlite"))
+    return SqliteLedger(PrivateSqlite(tmp_path / "console.sqlite"), STORE_KEYS)
 
 
 def test_the_ledger_records_one_decision_per_contact(ledger: ScreeningLedger) -> None:
@@ -266,10 +267,10 @@ def test_the_ledger_records_one_decision_per_contact(ledger: ScreeningLedger) ->
 def test_the_ledger_survives_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "console.sqlite"
     first = PrivateSqlite(path)
-    SqliteLedger(first).record(proposed(), rendered={})
-    SqliteLedger(first).take(C2, screener=DANA, at=NOW, may_reassign=False)
+    SqliteLedger(first, STORE_KEYS).record(proposed(), rendered={})
+    SqliteLedger(first, STORE_KEYS).take(C2, screener=DANA, at=NOW, may_reassign=False)
     first.close()
-    reopened = SqliteLedger(PrivateSqlite(path))
+    reopened = SqliteLedger(PrivateSqlite(path), STORE_KEYS)
     states = reopened.states([C1, C2])
     kept = states[C1].decision
     assert kept is not None
@@ -279,7 +280,7 @@ def test_the_ledger_survives_a_restart(tmp_path: Path) -> None:
 
 
 def test_of_many_simultaneous_decisions_on_a_contact_exactly_one_wins(tmp_path: Path) -> None:
-    ledger = SqliteLedger(PrivateSqlite(tmp_path / "console.sqlite"))
+    ledger = SqliteLedger(PrivateSqlite(tmp_path / "console.sqlite"), STORE_KEYS)
     results: list[object] = []
     start = threading.Barrier(8)
 

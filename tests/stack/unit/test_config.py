@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.hubkit.retention import RETENTION_FILE, RetentionRules, TopicKind
 from services.hubkit.settings import REPO_ROOT
 from services.hubkit.topology import (
     AclGrant,
@@ -47,6 +48,10 @@ def _subscriber(subscriber_id: str) -> SubscriberEntry:
         purposes=("SAFEGUARDING_TRIAGE",),
         contact="synthetic contact",
     )
+
+
+# The IG-owned rules as they ship: the rendering is checked against what the file says.
+RETENTION = RetentionRules.load(REPO_ROOT / "policies")
 
 
 @pytest.fixture
@@ -243,7 +248,7 @@ def test_tool_and_server_command_lines() -> None:
 
 
 def test_topic_partitions(topology: Topology) -> None:
-    specs = {spec.name: spec for spec in config.topic_specs(topology)}
+    specs = {spec.name: spec for spec in config.topic_specs(topology, RETENTION)}
     assert set(specs) == set(topology.all_topics)
     assert {s.replication_factor for s in specs.values()} == {1}
     for name, spec in specs.items():
@@ -252,6 +257,29 @@ def test_topic_partitions(topology: Topology) -> None:
     assert specs["audit.decisions.v1"].partitions == 1
     assert specs["audit.checkpoints.v1"].partitions == 1
     assert specs["gateway.deadletter.v1"].partitions == 1
+
+
+def test_topics_are_created_with_the_retention_their_kind_gets(topology: Topology) -> None:
+    specs = {spec.name: dict(spec.config) for spec in config.topic_specs(topology, RETENTION)}
+    feed = RETENTION.topics[TopicKind.FEED].retention_ms
+    notices = RETENTION.topics[TopicKind.NOTICES].retention_ms
+    delete = {"cleanup.policy": "delete"}
+    assert specs["feed.mash-manager.v1"] == {**delete, "retention.ms": str(feed)}
+    assert specs["feed.school-dsl.v1"] == {**delete, "retention.ms": str(feed)}
+    assert specs["notices.police.v1"] == {**delete, "retention.ms": str(notices)}
+    for audit in ("audit.decisions.v1", "audit.access.v1", "audit.checkpoints.v1"):
+        assert specs[audit] == {**delete, "retention.ms": "-1"}, audit
+    assert specs["childindex.linkage.v1"] == {**delete, "retention.ms": "-1"}
+    # Compacted: retention.ms would not apply, so it is not set at all.
+    assert specs["gateway.notices-seen.v1"] == {"cleanup.policy": "compact"}
+
+
+def test_retention_that_contradicts_the_topology_stops_the_stack(topology: Topology) -> None:
+    raw = json.loads((REPO_ROOT / "policies" / RETENTION_FILE).read_text())
+    raw["topics"]["NOTICES_SEEN"] = {"retention_ms": 86_400_000, "why": "a mistake"}
+    rules = RetentionRules.from_data(raw)
+    with pytest.raises(StackConfigError, match=r"gateway\.notices-seen\.v1"):
+        config.topic_specs(topology, rules)
 
 
 # --- ACL batches ------------------------------------------------------------------------------

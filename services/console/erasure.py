@@ -1,0 +1,50 @@
+"""Erasing a child from everything the console keeps (issue 18's crypto-shredding): every
+stored feed projection (projection_store.py: the child's key, items, places and covers), the
+agency checks ledger (research.py: the child's key and checks) and the screening ledger
+(screening.py: the child's key, the amendment reasons sealed under it, the linkage key).
+Each part deletes the child's data key in the same transaction as its rows and truncates the
+write-ahead log after, so nothing about the child can be read back from the file, its log or
+a backup of them. `ConsoleRuntime.erase_child` is the one place this is wired.
+
+A child known by several linkage keys (the child index merged records) is erased key by key:
+the caller names every key (ChildAliases.group).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+__all__ = ["ChildErased", "erase_child"]
+
+
+@runtime_checkable
+class _ErasesChild(Protocol):
+    def erase_child(self, linkage_key: str) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChildErased:
+    """What went: counts only (what they were is gone)."""
+
+    feed_items: int
+    research_checks: int
+    decisions_blanked: int
+
+
+def erase_child(
+    linkage_key: str,
+    *,
+    projections: Iterable[object],
+    research: _ErasesChild,
+    screening: _ErasesChild,
+) -> ChildErased:
+    """Erase the child known by `linkage_key` from every projection that keeps items (an
+    in-memory projection keeps nothing at rest) and from both ledgers."""
+    items = sum(p.erase_child(linkage_key) for p in projections if isinstance(p, _ErasesChild))
+    return ChildErased(
+        feed_items=items,
+        research_checks=research.erase_child(linkage_key),
+        decisions_blanked=screening.erase_child(linkage_key),
+    )
