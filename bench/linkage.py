@@ -125,6 +125,7 @@ def online(
         store = ChildIndexStore(
             Path(scratch) / "index.sqlite",
             secret=secrets.token_bytes(32),
+            store_key=secrets.token_bytes(32),
             scorer=OnlineMatcher.load(model, model.with_name("name_frequencies.json")),
             thresholds=thresholds,
         )

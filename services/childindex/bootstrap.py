@@ -1,10 +1,12 @@
 """The child index's one wiring point: settings in, an app out (its FastAPI lifespan reads
 the linkage secret and builds the token validator).
 
-What it holds: the linkage secret (read once at start; nothing else in the hub reads it), the
-identity provider's JWKS, its store (store.py: records, children, reviews, child context) with
-the trained model scoring new records (matcher.py), and a producer on `childindex.linkage.v1`
-as principal `childindex` that announces merges and splits (announcer.py).
+What it holds: the linkage secret (read once at start; nothing else in the hub reads it), its
+store key (<keys_dir>/childindex/store.key, made on first start; it seals the store's personal
+data, sealing.py), the identity provider's JWKS, its store (store.py: records, children,
+reviews, child context) with the trained model scoring new records (matcher.py), and a
+producer on `childindex.linkage.v1` as principal `childindex` that announces merges and splits
+(announcer.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from services.childindex.settings import ChildIndexSettings
 from services.childindex.store import ChildIndexStore, LinkageEvent
 from services.hubkit.auth import JwksSource, RemoteJwks, TokenValidator
 from services.hubkit.bus import make_producer
+from services.hubkit.child_keys import StoreKeyFile
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.settings import HubSettings
 from services.hubkit.tls import http_client
@@ -47,9 +50,11 @@ def childindex_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         secret = load_linkage_secret(settings.resolved_secret_path(hub.keys_dir))
+        store_key = StoreKeyFile(settings.resolved_store_key_path(hub.keys_dir))
         store = ChildIndexStore(
             settings.resolved_store_path(hub.data_dir),
             secret=secret,
+            store_key=store_key.store_key(),
             scorer=OnlineMatcher.load(),
             thresholds=Thresholds.load(),
         )

@@ -2,6 +2,8 @@
 
 ChildIndexError
 ├── LinkageSecretMissing    the secret file is absent or not 32+ bytes (the index cannot start)
+├── StoreUnreadable         the store key does not open the index file's data keys (a lost or
+│                           replaced store.key; the index cannot start)
 ├── ModelMismatch           model.json's comparisons are not the ones the online scorer was
 │                           written for (matching/online.py; the index cannot start)
 └── RequestRefused          a request the edge answers with a problem document
@@ -25,6 +27,7 @@ __all__ = [
     "RequestRefused",
     "ReviewAlreadyDecided",
     "ReviewNotFound",
+    "StoreUnreadable",
 ]
 
 
@@ -34,6 +37,10 @@ class ChildIndexError(HubError):
 
 class LinkageSecretMissing(ChildIndexError):
     """The index cannot key anything without its secret: refuse to start."""
+
+
+class StoreUnreadable(ChildIndexError):
+    """The index file's sealed data does not open with the store key: refuse to start."""
 
 
 class RequestRefused(ChildIndexError):

@@ -74,6 +74,11 @@ class ChildIndexSettings(TokenIssuerSettings):
         description="The index's SQLite store (records, children, reviews, context; 0600); "
         "default <data_dir>/childindex/index.sqlite.",
     )
+    store_key_path: Path | None = Field(
+        default=None,
+        description="32-byte key sealing the index's personal data (created on first start, "
+        "0600); default <keys_dir>/childindex/store.key.",
+    )
     announce_poll_s: float = Field(
         default=5.0, gt=0, description="How often waiting LINKAGE_CHANGED events are retried."
     )
@@ -83,6 +88,9 @@ class ChildIndexSettings(TokenIssuerSettings):
 
     def resolved_store_path(self, data_dir: Path) -> Path:
         return self.store_path or data_dir / "childindex" / "index.sqlite"
+
+    def resolved_store_key_path(self, keys_dir: Path) -> Path:
+        return self.store_key_path or keys_dir / "childindex" / "store.key"
 
     def resolved_secret_path(self, keys_dir: Path) -> Path:
         return self.secret_path or keys_dir / "linkage.secret"

@@ -11,8 +11,13 @@ the key it was merged into. A child's *current* key is the end of that chain; it
 every key whose chain ends there. Nothing delivered is rewritten: notices keep the key they
 were published under, and a merge only joins keys.
 
-Identifiers are held in clear: the index must compare them. The file is readable by the index
-alone; logs never carry an identifier or a key.
+Personal data is sealed (sealing.py, services/hubkit/child_keys.py): a record's match row and
+evidence, an observation's body and a review's rationale are sealed under the data key of the
+child key they were stored under (`child_keys`, wrapped under the index's store key); what is
+looked up by an identifier (blocking keys, fingerprints, match digests) is a keyed digest.
+`erase_child` deletes a child's data keys and rows: what was sealed under them is noise in the
+file, its WAL and its backups. The file is readable by the index alone (0600); logs never
+carry an identifier or a key. README.md, "At rest", lists what stays clear and why.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -31,11 +37,19 @@ from typing import Any, Protocol
 from services.childindex.context import child_context
 from services.childindex.demographics import ChildProfile, child_profile
 from services.childindex.domain import canonical_identifiers
-from services.childindex.errors import ChildNotFound, ReviewAlreadyDecided, ReviewNotFound
+from services.childindex.errors import (
+    ChildNotFound,
+    ReviewAlreadyDecided,
+    ReviewNotFound,
+    StoreUnreadable,
+)
 from services.childindex.matching.records import match_row
 from services.childindex.matching.thresholds import Thresholds
 from services.childindex.resolution import Candidate, Resolution, decide_child
+from services.childindex.sealing import IndexSealing, value_aad
 from services.childindex.search import SEARCH_MIN_SCORE, rank_matches, require_searchable
+from services.hubkit.child_keys import open_sealed, seal
+from services.hubkit.errors import SealingError
 from services.hubkit.linkage import (
     ChildIdentifiers,
     IdentifiersIncomplete,
@@ -54,6 +68,7 @@ __all__ = [
 ]
 
 Row = Mapping[str, Any]
+_log = logging.getLogger(__name__)
 MODEL_DECIDER = "childindex-model"
 
 _SCHEMA = """
@@ -69,9 +84,9 @@ CREATE TABLE IF NOT EXISTS records (
     child_key TEXT NOT NULL REFERENCES children(child_key),
     agency TEXT NOT NULL,
     fingerprint TEXT NOT NULL UNIQUE,
-    match_row TEXT NOT NULL,
+    match_row BLOB NOT NULL,
     match_digest TEXT NOT NULL,
-    evidence TEXT NOT NULL,
+    evidence BLOB NOT NULL,
     received_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS records_child ON records(child_key);
@@ -89,7 +104,7 @@ CREATE TABLE IF NOT EXISTS reviews (
     created_at TEXT NOT NULL,
     decided_by TEXT,
     decided_at TEXT,
-    rationale TEXT
+    rationale BLOB
 );
 CREATE INDEX IF NOT EXISTS reviews_status ON reviews(status, match_probability);
 CREATE TABLE IF NOT EXISTS kept_apart (
@@ -101,9 +116,17 @@ CREATE TABLE IF NOT EXISTS kept_apart (
 CREATE TABLE IF NOT EXISTS observations (
     notice_id TEXT PRIMARY KEY,
     child_key TEXT NOT NULL,
-    body TEXT NOT NULL
+    body BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS observations_child ON observations(child_key);
+CREATE TABLE IF NOT EXISTS child_keys (
+    child_key TEXT PRIMARY KEY,
+    wrapped_key BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS erased_children (
+    key_digest TEXT PRIMARY KEY,
+    erased_at TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY,
     event_id TEXT NOT NULL UNIQUE,
@@ -112,6 +135,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 """
 
+# PRAGMA user_version of an index whose personal data is sealed; 0: made before sealing.
+_SEALED_FORMAT = 2
 _OPEN, _SAME, _NOT_SAME = "open", "same_child", "not_same_child"
 _MAX_EVIDENCE = 20  # records shown per side of a review, latest first
 
@@ -150,6 +175,13 @@ class ReviewDecision:
     review_id: str
     status: str
     child_key: str
+
+
+def _has_table(db: sqlite3.Connection, name: str) -> bool:
+    found = db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+    ).fetchone()
+    return found is not None
 
 
 def require_resolvable(identifiers: ChildIdentifiers) -> None:
@@ -203,16 +235,6 @@ def _match_row(identifiers: ChildIdentifiers, record_id: str) -> dict[str, Any]:
     )
 
 
-def _match_digest(row: Mapping[str, Any]) -> str:
-    """What makes two stored rows score alike: everything but the record id."""
-    comparable = {k: v for k, v in row.items() if k != "record_id"}
-    return hashlib.sha256(json.dumps(comparable, sort_keys=True).encode()).hexdigest()
-
-
-def _blocking_key_text(rule: str, value: str) -> str:
-    return f"{rule}={value}"
-
-
 class ChildIndexStore:
     """Thread-safe (one lock: SQLite has one writer anyway); every method is one transaction."""
 
@@ -221,21 +243,125 @@ class ChildIndexStore:
         path: Path,
         *,
         secret: bytes,
+        store_key: bytes,
         scorer: RecordScorer,
         thresholds: Thresholds,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
-        self._sqlite = PrivateSqlite(path, schema=_SCHEMA)
+        """`secret`: the hub's linkage secret (new children's keys); `store_key`: the index's
+        own store key (sealing.py), which nothing else holds. Raises StoreUnreadable when the
+        store key does not open what the file holds."""
+        self._sqlite = PrivateSqlite(path)
+        self._sealing = IndexSealing(store_key)
+        self._keys = self._sealing.child_keys
         self._secret = secret
         self._scorer = scorer
         self._thresholds = thresholds
         self._clock = clock
         with self._sqlite.reading() as db:
-            for (text,) in db.execute("SELECT match_row FROM records ORDER BY record_id"):
-                scorer.learn(json.loads(text))
+            # A deleted row's bytes are overwritten, not left in free pages (erase_child).
+            db.execute("PRAGMA secure_delete=ON")
+            (version,) = db.execute("PRAGMA user_version").fetchone()
+            made_before_sealing = version < _SEALED_FORMAT and _has_table(db, "records")
+        self._sqlite.ensure_schema(_SCHEMA)
+        if made_before_sealing:
+            self._seal_in_place()
+        else:
+            with self._sqlite.transaction() as db:
+                db.execute(f"PRAGMA user_version = {_SEALED_FORMAT}")
+        try:
+            with self._sqlite.reading() as db:
+                opened = self._opener()
+                for found in db.execute(
+                    "SELECT r.child_key, r.fingerprint, r.match_row, k.wrapped_key "
+                    "FROM records r JOIN child_keys k ON k.child_key = r.child_key "
+                    "ORDER BY r.record_id"
+                ):
+                    scorer.learn(opened(found, "match_row"))
+        except SealingError:
+            self._sqlite.close()
+            raise StoreUnreadable(
+                f"the child index at {path} does not open with its store key (the key was "
+                "replaced, or the file altered): restore the index's store.key, or the file, "
+                "from the backup taken with the other (a new key cannot read it)"
+            ) from None
 
     def close(self) -> None:
         self._sqlite.close()
+
+    # -- sealing ------------------------------------------------------------------------
+
+    def _data_key(self, db: sqlite3.Connection, child_key: str) -> bytes:
+        """The data key of `child_key`, made on first use."""
+        row = db.execute(
+            "SELECT wrapped_key FROM child_keys WHERE child_key = ?", (child_key,)
+        ).fetchone()
+        if row is not None:
+            return self._keys.unwrap(child_key, bytes(row[0]))
+        data_key, wrapped = self._keys.new_data_key(child_key)
+        db.execute(
+            "INSERT INTO child_keys (child_key, wrapped_key) VALUES (?, ?)", (child_key, wrapped)
+        )
+        return data_key
+
+    def _opener(self) -> Callable[[Row, str], Any]:
+        """Opens a record's sealed column from a row carrying child_key, fingerprint, the
+        column and the child's wrapped_key; each child's key is unwrapped once per call."""
+        unwrapped: dict[str, bytes] = {}
+
+        def opened(found: Row, column: str) -> Any:
+            child_key = found["child_key"]
+            key = unwrapped.get(child_key)
+            if key is None:
+                key = unwrapped[child_key] = self._keys.unwrap(
+                    child_key, bytes(found["wrapped_key"])
+                )
+            aad = value_aad("records", found["fingerprint"], column)
+            return json.loads(open_sealed(key, bytes(found[column]), aad=aad))
+
+        return opened
+
+    def _seal_record(self, key: bytes, fingerprint: str, column: str, value: Any) -> bytes:
+        return seal(key, json.dumps(value).encode(), aad=value_aad("records", fingerprint, column))
+
+    def _seal_rationale(
+        self, db: sqlite3.Connection, review_id: str, left: str, right: str, rationale: str
+    ) -> bytes:
+        # Under both children's keys, one inside the other: erasing either shreds it.
+        inner = seal(
+            self._data_key(db, left),
+            rationale.encode(),
+            aad=value_aad("reviews", review_id, f"rationale:{left}"),
+        )
+        return seal(
+            self._data_key(db, right),
+            inner,
+            aad=value_aad("reviews", review_id, f"rationale:{right}"),
+        )
+
+    def _open_rationale(self, db: sqlite3.Connection, row: sqlite3.Row) -> str | None:
+        if row["rationale"] is None:
+            return None
+        review_id, left, right = row["review_id"], row["left_key"], row["right_key"]
+        inner = open_sealed(
+            self._data_key(db, right),
+            bytes(row["rationale"]),
+            aad=value_aad("reviews", review_id, f"rationale:{right}"),
+        )
+        return open_sealed(
+            self._data_key(db, left),
+            inner,
+            aad=value_aad("reviews", review_id, f"rationale:{left}"),
+        ).decode()
+
+    def _is_erased(self, db: sqlite3.Connection, child_key: str) -> bool:
+        return (
+            db.execute(
+                "SELECT 1 FROM erased_children WHERE key_digest = ?",
+                (self._sealing.erased_key(child_key),),
+            ).fetchone()
+            is not None
+        )
 
     def _now(self) -> str:
         return self._clock().isoformat(timespec="milliseconds")
@@ -247,9 +373,7 @@ class ChildIndexStore:
         Raises IdentifiersIncomplete (require_resolvable)."""
         require_resolvable(identifiers)
         evidence = identifiers.to_json()
-        fingerprint = hashlib.sha256(
-            json.dumps([agency, evidence], sort_keys=True).encode()
-        ).hexdigest()
+        fingerprint = self._sealing.fingerprint(agency, evidence)
         with self._sqlite.transaction() as db:
             seen = db.execute(
                 "SELECT child_key FROM records WHERE fingerprint = ?", (fingerprint,)
@@ -268,6 +392,7 @@ class ChildIndexStore:
                 kept_apart=lambda a, b: self._kept_apart(db, a, b),
             )
             child = self._place(db, resolution, identifiers)
+            data_key = self._data_key(db, child)
             cursor = db.execute(
                 "INSERT INTO records (child_key, agency, fingerprint, match_row, match_digest, "
                 "evidence, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -275,34 +400,41 @@ class ChildIndexStore:
                     child,
                     agency,
                     fingerprint,
-                    json.dumps(row),
-                    _match_digest(row),
-                    json.dumps(evidence),
+                    self._seal_record(data_key, fingerprint, "match_row", row),
+                    self._sealing.match_digest(row),
+                    self._seal_record(data_key, fingerprint, "evidence", evidence),
                     self._now(),
                 ),
             )
             db.executemany(
                 "INSERT INTO blocking_keys (blocking_key, record_id) VALUES (?, ?)",
-                [(_blocking_key_text(rule, value), cursor.lastrowid) for rule, value in keys],
+                [
+                    (self._sealing.blocking_key(rule, value), cursor.lastrowid)
+                    for rule, value in keys
+                ],
             )
         return child
 
     def _candidates(
         self, db: sqlite3.Connection, keys: Iterable[tuple[str, str]]
     ) -> list[Candidate]:
-        texts = [_blocking_key_text(rule, value) for rule, value in keys]
-        if not texts:
+        digests = [self._sealing.blocking_key(rule, value) for rule, value in keys]
+        if not digests:
             return []
-        marks = ",".join("?" * len(texts))
+        marks = ",".join("?" * len(digests))
         # A child reported many times with the same identifiers is scored once: one record
         # per child and distinct comparable row (most of a frequently-missing child's thirty
-        # reports are alike).
+        # reports are alike). The other columns are the first such record's (SQLite takes a
+        # bare column from the row MIN() picked); its child's wrapped key comes along, so
+        # this stays one query and the rows are opened in memory.
         rows = db.execute(
-            "SELECT r.child_key, MIN(r.match_row) AS match_row FROM blocking_keys b "
-            f"JOIN records r ON r.record_id = b.record_id WHERE b.blocking_key IN ({marks}) "
+            "SELECT r.child_key, MIN(r.record_id) AS record_id, r.fingerprint, r.match_row, "
+            "k.wrapped_key FROM blocking_keys b JOIN records r ON r.record_id = b.record_id "
+            f"JOIN child_keys k ON k.child_key = r.child_key WHERE b.blocking_key IN ({marks}) "
             "GROUP BY r.child_key, r.match_digest",
-            texts,
+            digests,
         ).fetchall()
+        opened = self._opener()
         candidates = []
         for found in rows:
             current = self._current_key(db, found["child_key"])
@@ -310,7 +442,7 @@ class ChildIndexStore:
                 Candidate(
                     child_key=current,
                     child_seq=self._seq(db, current),
-                    row=json.loads(found["match_row"]),
+                    row=opened(found, "match_row"),
                 )
             )
         return candidates
@@ -348,7 +480,10 @@ class ChildIndexStore:
         except IdentifiersIncomplete:
             canonical = f"child:{uuid.uuid4()}"
         key = hmac.new(self._secret, canonical.encode(), hashlib.sha256).hexdigest()
-        if db.execute("SELECT 1 FROM children WHERE child_key = ?", (key,)).fetchone():
+        # An erased child's key is never given again: the new record is a new child, and
+        # notices still on the bus under the old key do not join it.
+        taken = db.execute("SELECT 1 FROM children WHERE child_key = ?", (key,)).fetchone()
+        if taken or self._is_erased(db, key):
             key = hmac.new(
                 self._secret, f"child:{uuid.uuid4()}".encode(), hashlib.sha256
             ).hexdigest()
@@ -469,10 +604,14 @@ class ChildIndexStore:
                 if current not in rows_of:
                     group = self._group(db, current)
                     marks = ",".join("?" * len(group))
+                    opened = self._opener()
                     rows_of[current] = [
-                        json.loads(text)
-                        for (text,) in db.execute(
-                            f"SELECT match_row FROM records WHERE child_key IN ({marks})", group
+                        opened(found, "match_row")
+                        for found in db.execute(
+                            "SELECT r.child_key, r.fingerprint, r.match_row, k.wrapped_key "
+                            "FROM records r JOIN child_keys k ON k.child_key = r.child_key "
+                            f"WHERE r.child_key IN ({marks})",
+                            group,
                         )
                     ]
                 out.append(child_profile(rows_of[current], on))
@@ -536,24 +675,26 @@ class ChildIndexStore:
             "right": self._side(db, row["right_key"]),
             "decided_by": row["decided_by"],
             "decided_at": row["decided_at"],
-            "rationale": row["rationale"],
+            "rationale": self._open_rationale(db, row),
         }
 
     def _side(self, db: sqlite3.Connection, key: str) -> dict[str, Any]:
         keys = self._group(db, self._current_key(db, key))
         marks = ",".join("?" * len(keys))
         rows = db.execute(
-            f"SELECT agency, evidence, received_at FROM records WHERE child_key IN ({marks}) "
-            "ORDER BY record_id DESC LIMIT ?",
+            "SELECT r.child_key, r.fingerprint, r.agency, r.evidence, r.received_at, "
+            "k.wrapped_key FROM records r JOIN child_keys k ON k.child_key = r.child_key "
+            f"WHERE r.child_key IN ({marks}) ORDER BY r.record_id DESC LIMIT ?",
             [*keys, _MAX_EVIDENCE],
         ).fetchall()
+        opened = self._opener()
         return {
             "child_key": key,
             "records": [
                 {
                     "agency": r["agency"],
                     "received_at": r["received_at"],
-                    **json.loads(r["evidence"]),
+                    **opened(r, "evidence"),
                 }
                 for r in rows
             ],
@@ -578,10 +719,11 @@ class ChildIndexStore:
                 status, child = _SAME, self._join_by_person(db, left, right, decided_by, row)
             else:
                 status, child = _NOT_SAME, self._part_by_person(db, left, right, decided_by, row)
+            sealed = self._seal_rationale(db, review_id, left, right, rationale)
             db.execute(
                 "UPDATE reviews SET status = ?, decided_by = ?, decided_at = ?, rationale = ? "
                 "WHERE review_id = ?",
-                (status, decided_by, self._now(), rationale, review_id),
+                (status, decided_by, self._now(), sealed, review_id),
             )
             return ReviewDecision(review_id=review_id, status=status, child_key=child)
 
@@ -635,22 +777,161 @@ class ChildIndexStore:
     ) -> dict[str, dict[str, Any]]:
         """Store each observation once (by notice id), then each child's context."""
         with self._sqlite.transaction() as db:
-            db.executemany(
-                "INSERT OR IGNORE INTO observations (notice_id, child_key, body) VALUES (?, ?, ?)",
-                [(o["notice_id"], o["child_key"], json.dumps(o)) for o in observations],
-            )
+            data_keys: dict[str, bytes | None] = {}
+            for o in observations:
+                child_key, notice_id = str(o["child_key"]), str(o["notice_id"])
+                if child_key not in data_keys:
+                    # What a notice under an erased child's key says is not kept again.
+                    erased = self._is_erased(db, child_key)
+                    data_keys[child_key] = None if erased else self._data_key(db, child_key)
+                key = data_keys[child_key]
+                if key is None:
+                    continue
+                body = seal(
+                    key, json.dumps(o).encode(), aad=value_aad("observations", notice_id, "body")
+                )
+                db.execute(
+                    "INSERT OR IGNORE INTO observations (notice_id, child_key, body) "
+                    "VALUES (?, ?, ?)",
+                    (notice_id, child_key, body),
+                )
             contexts: dict[str, dict[str, Any]] = {}
             for asked in dict.fromkeys(children):
                 current = self._current_key(db, asked)
                 keys = self._group(db, current)
                 marks = ",".join("?" * len(keys))
-                bodies = db.execute(
-                    f"SELECT body FROM observations WHERE child_key IN ({marks})", keys
+                found = db.execute(
+                    "SELECT o.notice_id, o.child_key, o.body, k.wrapped_key FROM observations o "
+                    "JOIN child_keys k ON k.child_key = o.child_key "
+                    f"WHERE o.child_key IN ({marks})",
+                    keys,
                 ).fetchall()
-                contexts[asked] = child_context(
-                    current, keys, [json.loads(b["body"]) for b in bodies]
-                )
+                contexts[asked] = child_context(current, keys, self._open_bodies(found))
             return contexts
+
+    def _open_bodies(self, found: Sequence[sqlite3.Row]) -> list[dict[str, Any]]:
+        unwrapped: dict[str, bytes] = {}
+        bodies = []
+        for row in found:
+            child_key = row["child_key"]
+            if child_key not in unwrapped:
+                unwrapped[child_key] = self._keys.unwrap(child_key, bytes(row["wrapped_key"]))
+            aad = value_aad("observations", row["notice_id"], "body")
+            bodies.append(
+                json.loads(open_sealed(unwrapped[child_key], bytes(row["body"]), aad=aad))
+            )
+        return bodies
+
+    # -- erasure ------------------------------------------------------------------------
+
+    def erase_child(self, child_key: str) -> list[str]:
+        """Erase the child `child_key` is (any of its keys): every key of its merged group
+        loses its data key, records, blocking keys, observations, reviews and kept-apart
+        marks, and the keys themselves leave `children` (each remembered only as a keyed
+        digest in `erased_children`, so none is given to a new child). Returns the keys
+        erased. Raises ChildNotFound.
+
+        Not done here: announcing the erasure on the bus. The outbox keeps the merge and split
+        events already written (keys only, no identifiers): they are the bus's history, which
+        the audit service holds in its own log."""
+        with self._sqlite.transaction(durable=True) as db:
+            if not db.execute(
+                "SELECT 1 FROM children WHERE child_key = ?", (child_key,)
+            ).fetchone():
+                raise ChildNotFound("the child index has no child with that key")
+            group = self._group(db, self._current_key(db, child_key))
+            marks = ",".join("?" * len(group))
+            db.execute(
+                "DELETE FROM blocking_keys WHERE record_id IN "
+                f"(SELECT record_id FROM records WHERE child_key IN ({marks}))",
+                group,
+            )
+            for table, column in (
+                ("records", "child_key"),
+                ("observations", "child_key"),
+                ("child_keys", "child_key"),
+            ):
+                db.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", group)
+            db.execute(
+                f"DELETE FROM reviews WHERE left_key IN ({marks}) OR right_key IN ({marks})",
+                [*group, *group],
+            )
+            db.execute(
+                f"DELETE FROM kept_apart WHERE key_a IN ({marks}) OR key_b IN ({marks})",
+                [*group, *group],
+            )
+            db.execute(f"DELETE FROM children WHERE child_key IN ({marks})", group)
+            db.executemany(
+                "INSERT OR IGNORE INTO erased_children (key_digest, erased_at) VALUES (?, ?)",
+                [(self._sealing.erased_key(key), self._now()) for key in group],
+            )
+        with self._sqlite.reading() as db:
+            # Old page images in the write-ahead log go too (the main file's pages were
+            # overwritten by secure_delete).
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return group
+
+    # -- an index made before sealing -----------------------------------------------------
+
+    def _seal_in_place(self) -> None:
+        """Seal an index file written before sealing, in one transaction, then rewrite the
+        file (VACUUM) and empty its WAL so no clear page survives. Matching is unchanged:
+        the same rows, blocking keys and fingerprints, only sealed or digested."""
+        with self._sqlite.transaction(durable=True) as db:
+            records = db.execute(
+                "SELECT record_id, child_key, agency, match_row, evidence FROM records"
+            ).fetchall()
+            for found in records:
+                row, evidence = json.loads(found["match_row"]), json.loads(found["evidence"])
+                fingerprint = self._sealing.fingerprint(found["agency"], evidence)
+                key = self._data_key(db, found["child_key"])
+                db.execute(
+                    "UPDATE records SET fingerprint = ?, match_row = ?, match_digest = ?, "
+                    "evidence = ? WHERE record_id = ?",
+                    (
+                        fingerprint,
+                        self._seal_record(key, fingerprint, "match_row", row),
+                        self._sealing.match_digest(row),
+                        self._seal_record(key, fingerprint, "evidence", evidence),
+                        found["record_id"],
+                    ),
+                )
+            texts = [t for (t,) in db.execute("SELECT DISTINCT blocking_key FROM blocking_keys")]
+            db.executemany(
+                "UPDATE blocking_keys SET blocking_key = ? WHERE blocking_key = ?",
+                [(self._sealing.blocking_key_text(text), text) for text in texts],
+            )
+            for notice_id, child_key, body in db.execute(
+                "SELECT notice_id, child_key, body FROM observations"
+            ).fetchall():
+                sealed = seal(
+                    self._data_key(db, child_key),
+                    str(body).encode(),
+                    aad=value_aad("observations", notice_id, "body"),
+                )
+                db.execute(
+                    "UPDATE observations SET body = ? WHERE notice_id = ?", (sealed, notice_id)
+                )
+            for review in db.execute(
+                "SELECT review_id, left_key, right_key, rationale FROM reviews "
+                "WHERE rationale IS NOT NULL"
+            ).fetchall():
+                sealed = self._seal_rationale(
+                    db,
+                    review["review_id"],
+                    review["left_key"],
+                    review["right_key"],
+                    str(review["rationale"]),
+                )
+                db.execute(
+                    "UPDATE reviews SET rationale = ? WHERE review_id = ?",
+                    (sealed, review["review_id"]),
+                )
+            db.execute(f"PRAGMA user_version = {_SEALED_FORMAT}")
+        with self._sqlite.reading() as db:
+            db.execute("VACUUM")
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        _log.info("child index sealed in place (records=%d)", len(records))
 
     # -- the outbox ---------------------------------------------------------------------
 

@@ -20,7 +20,9 @@ The key hierarchy, one per store (each store has its own store key and its own l
                      or to another child, does not open
 
 Erasing a child deletes its wrapped data key: every value sealed under it is then noise, in
-the database file, its write-ahead log, its free pages and every backup of them.
+the database file, its write-ahead log and its free pages. A backup of the file taken before
+the erasure still holds the wrapped key beside the data, so erasure reaches backups only when
+the store key is kept apart from them (and, in production, held by a KMS: see below).
 
 Where the store key lives in production: a file is the local stack's choice. A deployment
 holds it by envelope encryption instead: the store key is generated once, kept only wrapped by

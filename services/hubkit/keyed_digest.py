@@ -48,8 +48,10 @@ def keyed_digest(key: bytes, value: str) -> str:
 
 
 def ensure_digest_key(path: Path) -> bytes:
-    """The digest key kept at `path`, created (random, 0600) when it is missing."""
-    private_dir(path.parent)
+    """The digest key kept at `path`, created (random, 0600) when it is missing. A key that
+    is there already (a deployment's read-only Secret mount) is only read."""
+    if not path.exists():
+        private_dir(path.parent)
     key = ensure_private(path, lambda: secrets.token_bytes(DIGEST_KEY_BYTES))
     if len(key) < DIGEST_KEY_BYTES:
         raise DigestKeyInvalid(

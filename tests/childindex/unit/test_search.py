@@ -25,6 +25,7 @@ from services.childindex.store import ChildIndexStore
 from services.hubkit.linkage import ChildIdentifiers, IdentifiersIncomplete
 
 SECRET = b"s" * 32
+STORE_KEY = b"k" * 32
 NHS = "9434765919"  # modulus-11 valid, synthetic
 DOB = dt.date(2012, 5, 17)
 THRESHOLDS = Thresholds(same_child=0.95, review=0.7)
@@ -116,7 +117,11 @@ def store(tmp_path: Path) -> ChildIndexStore:
     matcher = OnlineMatcher.load()
     counting = CountingMatcher(matcher._model, matcher._term_frequencies)
     return ChildIndexStore(
-        tmp_path / "index.sqlite", secret=SECRET, scorer=counting, thresholds=Thresholds.load()
+        tmp_path / "index.sqlite",
+        secret=SECRET,
+        store_key=STORE_KEY,
+        scorer=counting,
+        thresholds=Thresholds.load(),
     )
 
 

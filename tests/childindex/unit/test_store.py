@@ -20,6 +20,7 @@ from services.childindex.store import ChildIndexStore, require_resolvable
 from services.hubkit.linkage import ChildIdentifiers, IdentifiersIncomplete
 
 SECRET = b"s" * 32
+STORE_KEY = b"k" * 32
 NHS = "9434765919"  # modulus-11 valid, synthetic
 DOB = dt.date(2012, 5, 17)
 
@@ -57,6 +58,7 @@ def _store(path: Path, scorer: TableScorer | None = None) -> ChildIndexStore:
     return ChildIndexStore(
         path,
         secret=SECRET,
+        store_key=STORE_KEY,
         scorer=scorer or TableScorer(),
         thresholds=Thresholds(same_child=0.95, review=0.7),
     )

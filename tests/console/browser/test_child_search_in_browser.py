@@ -33,6 +33,7 @@ from services.childindex.settings import ChildIndexSettings
 from services.childindex.store import ChildIndexStore
 from services.console.settings import ConsoleSettings
 from services.hubkit.audit_trail import open_audit_record
+from services.hubkit.child_keys import load_or_create_store_key
 from services.hubkit.codec import SchemaCatalog
 from services.hubkit.envelope import KeyDirectory
 from services.hubkit.errors import AuditRecordRejected
@@ -53,6 +54,7 @@ class Index:
     def __init__(self, state_dir: Path) -> None:
         self.secret_path = state_dir / "childindex" / "linkage.secret"
         self.store_path = state_dir / "childindex" / "index.sqlite"
+        self.store_key_path = state_dir / "childindex" / "store.key"
         provision_linkage_secret(self.secret_path)
 
     def place(self, identifiers: ChildIdentifiers) -> str:
@@ -60,6 +62,7 @@ class Index:
         store = ChildIndexStore(
             self.store_path,
             secret=load_linkage_secret(self.secret_path),
+            store_key=load_or_create_store_key(self.store_key_path),
             scorer=OnlineMatcher.load(),
             thresholds=Thresholds.load(),
         )
@@ -99,6 +102,7 @@ async def hub_with_index(
                 token_issuer=servers.identity.issuer,
                 store_path=index.store_path,
                 secret_path=index.secret_path,
+                store_key_path=index.store_key_path,
             ),
             announce=False,
         )
