@@ -23,7 +23,7 @@ def test_rules_lists_record_types_holds_and_every_topic(
         assert name in out
     assert "kept 75 years from the date of birth" in out
     assert "audit.decisions.v1: kept for good" in out
-    assert "feed.mash-manager.v1: deleted after 90 days" in out
+    assert "feed.mash-manager.v1: kept for good" in out
     assert "gateway.notices-seen.v1: compacted" in out
     assert SHIPPED["legal_holds"][0]["id"] in out
     # The hold's child key is pseudonymous, but a listing of holds needs no key at all.
