@@ -100,6 +100,13 @@ class NoticeAccepted(BaseModel):
         description="Deterministic notice id: the same source record always gets the same id.",
         examples=["3f2c9a4e-5b1d-5e7f-8a9b-0c1d2e3f4a5b"],
     )
+    source_reference: str = Field(
+        description=(
+            "The source reference the notice carries (the record's reference, with '/r<n>' "
+            "for a revision n > 1): what POST /v1/retractions names to withdraw it."
+        ),
+        examples=["HLT-2026-000123"],
+    )
     status: Literal["published", "duplicate"] = Field(
         description=(
             "'published' when this request published the notice; 'duplicate' when the same "
@@ -302,13 +309,20 @@ class Ingest:
             len(mapped.warnings),
         )
         warnings = list(mapped.warnings)
+        reference = str(mapped.notice["source"]["source_reference"])
         if outcome.status is Status.PUBLISHED:
             return NoticeAccepted(
-                notice_id=outcome.notice_id, status="published", warnings=warnings
+                notice_id=outcome.notice_id,
+                source_reference=reference,
+                status="published",
+                warnings=warnings,
             )
         if outcome.status is Status.DUPLICATE:
             return NoticeAccepted(
-                notice_id=outcome.notice_id, status="duplicate", warnings=warnings
+                notice_id=outcome.notice_id,
+                source_reference=reference,
+                status="duplicate",
+                warnings=warnings,
             )
         if outcome.status is Status.TOO_LARGE:
             raise NoticeTooLarge(

@@ -18,7 +18,9 @@ pytestmark = pytest.mark.kafka
 async def test_same_record_twice_is_one_notice(hub: Hub) -> None:
     records = hub.records(seed=301)
     document = records.police_dash(records.child())
-    expected_id = map_native("POLICE", document, keyer=hub.keyer)["notice_id"]
+    expected = map_native("POLICE", document, keyer=hub.keyer)
+    expected_id = expected["notice_id"]
+    reference = expected["source"]["source_reference"]
     reader = await hub.reader("POLICE")
     police = hub.adapters["POLICE"]
     headers = await hub.headers("POLICE")
@@ -46,11 +48,21 @@ async def test_same_record_twice_is_one_notice(hub: Hub) -> None:
 
     assert (first.status_code, first.json()) == (
         202,
-        {"notice_id": expected_id, "status": "published", "warnings": []},
+        {
+            "notice_id": expected_id,
+            "source_reference": reference,
+            "status": "published",
+            "warnings": [],
+        },
     )
     assert (second.status_code, second.json()) == (
         202,
-        {"notice_id": expected_id, "status": "duplicate", "warnings": []},
+        {
+            "notice_id": expected_id,
+            "source_reference": reference,
+            "status": "duplicate",
+            "warnings": [],
+        },
     )
     assert [(r.status_code, r.json()["status"]) for r in burst] == [(202, "duplicate")] * 5
     assert changed.status_code == 409
@@ -82,6 +94,7 @@ async def test_idempotency_survives_an_adapter_restart(hub: Hub) -> None:
         again = await restarted.post("/v1/occurrences", json=document, headers=headers)
     assert again.json() == {
         "notice_id": first.json()["notice_id"],
+        "source_reference": first.json()["source_reference"],
         "status": "duplicate",
         "warnings": [],
     }

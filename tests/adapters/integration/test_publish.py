@@ -49,6 +49,7 @@ async def test_record_is_published_signed_and_keyed(hub: Hub, agency: str) -> No
         assert response.status_code == 202, response.text
         assert response.json() == {
             "notice_id": expected["notice_id"],
+            "source_reference": expected["source"]["source_reference"],
             "status": "published",
             "warnings": [],
         }
