@@ -148,6 +148,7 @@ def _item(
             "secure_email": None,
         },
         "decided_at": decided_at,
+        "break_glass": None,
     }
 
 

@@ -37,6 +37,7 @@ class MessageType(StrEnum):
 
     NOTICE = "safehub.notice.SafeguardingNotice"
     NOTICE_RETRACTION = "safehub.notice.NoticeRetraction"
+    BREAK_GLASS_REQUEST = "safehub.breakglass.BreakGlassRequest"
     ENVELOPE = "safehub.envelope.SignedEnvelope"
     AUDIT_RECORD = "safehub.audit.AuditRecord"
     CONSOLE_ACCESS = "safehub.audit.ConsoleAccess"

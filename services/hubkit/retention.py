@@ -30,6 +30,7 @@ from services.hubkit.topology import (
     AUDIT_ACCESS_TOPIC,
     AUDIT_CHECKPOINT_TOPIC,
     AUDIT_TOPIC,
+    BREAK_GLASS_TOPIC,
     DEADLETTER_TOPIC,
     LINKAGE_TOPIC,
     NOTICES_SEEN_TOPIC,
@@ -127,6 +128,7 @@ class TopicKind(StrEnum):
     DEADLETTER = "DEADLETTER"
     NOTICES_SEEN = "NOTICES_SEEN"
     LINKAGE = "LINKAGE"
+    BREAK_GLASS = "BREAK_GLASS"
 
 
 def _add_years(day: dt.date, years: int) -> dt.date:
@@ -486,6 +488,8 @@ def topic_kind(topic: str, topology: Topology) -> TopicKind:
         return TopicKind.NOTICES_SEEN
     if topic == LINKAGE_TOPIC:
         return TopicKind.LINKAGE
+    if topic == BREAK_GLASS_TOPIC:
+        return TopicKind.BREAK_GLASS
     if topic in topology.notice_topics:
         return TopicKind.NOTICES
     if topic in {s.feed_topic for s in topology.subscribers}:

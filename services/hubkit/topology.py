@@ -16,6 +16,8 @@ __all__ = [
     "AUDIT_ACCESS_TOPIC",
     "AUDIT_CHECKPOINT_TOPIC",
     "AUDIT_TOPIC",
+    "BREAK_GLASS_GROUP",
+    "BREAK_GLASS_TOPIC",
     "CHILDINDEX_PRINCIPAL",
     "CONSOLE_PRINCIPAL",
     "DEADLETTER_TOPIC",
@@ -47,6 +49,10 @@ NOTICES_SEEN_TOPIC = "gateway.notices-seen.v1"
 # index alone and read by the console (chronologies) and the audit service (subject access
 # over every key a child had). One partition: one total order of merges and splits.
 LINKAGE_TOPIC = "childindex.linkage.v1"
+# Requests for emergency access to withheld content (safehub.breakglass.BreakGlassRequest,
+# issue 18), signed by the console's key; the gateway alone reads them (its own consumer
+# group) and answers on the requester's feed. One partition: requests are few.
+BREAK_GLASS_TOPIC = "breakglass.requests.v1"
 ADMIN_PRINCIPAL = "admin"
 GATEWAY_PRINCIPAL = "gateway"
 AUDIT_PRINCIPAL = "audit"
@@ -59,6 +65,7 @@ CONSOLE_PRINCIPAL = "console"
 CHILDINDEX_PRINCIPAL = "childindex"
 GATEWAY_GROUP = "safehub-gateway"
 AUDIT_GROUP = "safehub-audit"
+BREAK_GLASS_GROUP = "safehub-gateway-break-glass"
 # The gateway's transactional ids start with this prefix (one stable id per input partition).
 GATEWAY_TRANSACTIONAL_PREFIX = "safehub-gateway-"
 # Partition counts, in one place. Notice and feed topics are keyed by the child's linkage key,
@@ -73,6 +80,7 @@ SINGLE_PARTITION_TOPICS = frozenset(
         DEADLETTER_TOPIC,
         NOTICES_SEEN_TOPIC,
         LINKAGE_TOPIC,
+        BREAK_GLASS_TOPIC,
     }
 )
 # Topic settings other than the broker defaults, by topic.
@@ -159,6 +167,7 @@ class Topology:
             DEADLETTER_TOPIC,
             NOTICES_SEEN_TOPIC,
             LINKAGE_TOPIC,
+            BREAK_GLASS_TOPIC,
         )
 
     def partitions(self, topic: str) -> int:
@@ -257,6 +266,12 @@ class Topology:
             AclGrant(gw, ResourceType.TOPIC, NOTICES_SEEN_TOPIC, operation)
             for operation in (Operation.READ, Operation.WRITE, Operation.DESCRIBE)
         ]
+        # Emergency access requests (issue 18): read in their own group.
+        grants += [
+            AclGrant(gw, ResourceType.TOPIC, BREAK_GLASS_TOPIC, Operation.READ),
+            AclGrant(gw, ResourceType.TOPIC, BREAK_GLASS_TOPIC, Operation.DESCRIBE),
+            AclGrant(gw, ResourceType.GROUP, BREAK_GLASS_GROUP, Operation.READ),
+        ]
         au = AUDIT_PRINCIPAL
         grants += [
             AclGrant(au, ResourceType.TOPIC, AUDIT_TOPIC, Operation.READ),
@@ -277,6 +292,9 @@ class Topology:
             # notices or the dead-letter topic.
             AclGrant(co, ResourceType.TOPIC, AUDIT_ACCESS_TOPIC, Operation.WRITE),
             AclGrant(co, ResourceType.TOPIC, AUDIT_ACCESS_TOPIC, Operation.DESCRIBE),
+            # A person's request for emergency access (issue 18): written, never read back.
+            AclGrant(co, ResourceType.TOPIC, BREAK_GLASS_TOPIC, Operation.WRITE),
+            AclGrant(co, ResourceType.TOPIC, BREAK_GLASS_TOPIC, Operation.DESCRIBE),
             AclGrant(co, ResourceType.CLUSTER, "kafka-cluster", Operation.IDEMPOTENT_WRITE),
             # Linkage changes, to show merged children as one chronology (read from the
             # start without a consumer group, like a feed).

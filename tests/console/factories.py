@@ -128,6 +128,7 @@ def entry(
             "secure_email": None,
         },
         "decided_at": received_at,
+        "break_glass": None,
     }
     return entry_from_feed_item(item)
 

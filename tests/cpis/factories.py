@@ -111,6 +111,7 @@ def register_feed_item(
         "source_agency": notice["source"]["agency"],
         "contact_point": notice["contact_point"],
         "decided_at": decided_at,
+        "break_glass": None,
     }
 
 

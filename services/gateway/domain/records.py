@@ -163,6 +163,7 @@ def feed_item(
         "source_agency": source_agency,
         "contact_point": contact_point,
         "decided_at": decided_at,
+        "break_glass": None,  # a sharing decision, not emergency access
     }
 
 

@@ -1,5 +1,6 @@
 """The console principal's rights: it may append access events to the audit log and read the
-child index's linkage changes (merged chronologies, issue 15), and nothing more: never a
+child index's linkage changes (merged chronologies, issue 15), and write emergency access requests
+(issue 18), and nothing more: never a
 decision (issue 13, defect 4), never a feed or a notice. And the child index's: it announces
 linkage changes and does nothing else on the bus."""
 
@@ -9,6 +10,7 @@ from services.hubkit.settings import REPO_ROOT
 from services.hubkit.topology import (
     AUDIT_ACCESS_TOPIC,
     AUDIT_TOPIC,
+    BREAK_GLASS_TOPIC,
     CHILDINDEX_PRINCIPAL,
     CONSOLE_PRINCIPAL,
     LINKAGE_TOPIC,
@@ -29,10 +31,13 @@ def test_console_is_a_principal_the_stack_provisions() -> None:
     assert CONSOLE_PRINCIPAL in TOPOLOGY.principals
 
 
-def test_console_may_only_write_the_access_topic_and_read_linkage_changes() -> None:
+def test_console_may_only_write_access_events_and_break_glass_requests_and_read_linkage() -> None:
     assert _console_grants() == {
         AclGrant(CONSOLE_PRINCIPAL, ResourceType.TOPIC, AUDIT_ACCESS_TOPIC, Operation.WRITE),
         AclGrant(CONSOLE_PRINCIPAL, ResourceType.TOPIC, AUDIT_ACCESS_TOPIC, Operation.DESCRIBE),
+        # A person's request for emergency access (issue 18), answered by the gateway.
+        AclGrant(CONSOLE_PRINCIPAL, ResourceType.TOPIC, BREAK_GLASS_TOPIC, Operation.WRITE),
+        AclGrant(CONSOLE_PRINCIPAL, ResourceType.TOPIC, BREAK_GLASS_TOPIC, Operation.DESCRIBE),
         AclGrant(
             CONSOLE_PRINCIPAL, ResourceType.CLUSTER, "kafka-cluster", Operation.IDEMPOTENT_WRITE
         ),
