@@ -125,11 +125,14 @@ async def test_engine_down_pauses_the_partition_discloses_nothing_then_delivers_
     ids = loop.publish(2)
     loop.engine.down = True
     async with loop.running():
-        await until(lambda: loop.gateway.stats.decision_failures >= 4)
+        # Paused before each retry: the second pause follows the failures it answers, so wait
+        # for both (until() fails the test if the partition is never paused again).
+        await until(
+            lambda: loop.gateway.stats.decision_failures >= 4 and loop.consumer.pauses >= 2
+        )
         health = loop.gateway.health()
         assert not health.engine_ok
         assert not health.ready
-        assert loop.consumer.pauses >= 2, "paused before each retry"
         assert loop.broker.committed == [], "no decision, no disclosure"
         failures = loop.metric(
             "safehub_gateway_engine_failures_total", engine="fake", kind="connection"
