@@ -47,6 +47,8 @@ from services.audit.access_parameters import (
     recorded_roles,
 )
 from services.audit.auth import Claims, ClaimsValidator, RoleTokenValidator
+from services.audit.break_glass_reviews import SqliteBreakGlassReviews
+from services.audit.break_glass_routes import BREAK_GLASS_REVIEWS_STATE, break_glass_router
 from services.audit.child_lookup import ChildIndex, ChildLookupSettings, child_lookup_from_settings
 from services.audit.errors import (
     AuditError,
@@ -809,12 +811,19 @@ def create_app(
         app.state.family_reviews = SqliteFamilyApprovals(
             settings.resolved_family_approvals_path(hub)
         )
+        # IG officers' reviews of emergency access outlive a restart (issue 18).
+        setattr(
+            app.state,
+            BREAK_GLASS_REVIEWS_STATE,
+            SqliteBreakGlassReviews(settings.resolved_break_glass_reviews_path(hub)),
+        )
         # Typed values (a request's reference) are logged keyed: hubkit.keyed_digest.
         app.state.digest_key = ensure_digest_key(settings.resolved_digest_key_file(hub))
         try:
             yield
         finally:
             app.state.family_reviews.close()
+            getattr(app.state, BREAK_GLASS_REVIEWS_STATE).close()
             if client is not None:
                 await client.aclose()
             if own_store:
@@ -850,6 +859,8 @@ def create_app(
     app.include_router(figures_router(audited=_audited, policies_dir=hub.policies_dir))
     # Receipts of a withdrawn notice (issue 18): IG officers and the sender's own client.
     app.include_router(retraction_router(leaf_header=ACCESS_LEAF_HEADER))
+    # The owning agency's IG officer reviews emergency access (issue 18).
+    app.include_router(break_glass_router(audited=_audited))
     return app
 
 

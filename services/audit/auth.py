@@ -5,7 +5,8 @@ The API depends on the small `ClaimsValidator` protocol only, so tests and other
 plug in. `RoleTokenValidator` is the real one: it reuses the hub's JWKS sources and error
 tree from `services.hubkit.auth` (fetching, caching, key rotation, 401/403/503 mapping) and
 its person-token validator, `PersonTokenValidator`, for the signature, the registered
-claims and the roles; the IG API reads neither the organisation nor the agency claim.
+claims and the roles. The agency claim is read too (issue 18: an IG officer reviews the
+emergency access to their own agency's information); the organisation claim is not.
 
 A token is accepted when its signature verifies with a JWKS key under an allowed asymmetric
 algorithm, `iss` and `aud` match, `exp` is in the future (`nbf`/`iat` not), and it has a
@@ -31,6 +32,8 @@ class Claims:
 
     subject: str
     roles: frozenset[str]
+    agency: str | None = None
+    """The caller's agency code (POLICE, HEALTH, ...) from the token, or None if it names none."""
 
 
 class ClaimsValidator(Protocol):
@@ -49,6 +52,7 @@ class RoleTokenValidator:
         issuer: str,
         audience: str,
         roles_claim: str = "roles",
+        agency_claim: str | None = "agency",
         algorithms: Collection[str] = ACCEPTED_ALGORITHMS,
         leeway_s: int = 30,
         clock: Callable[[], float] = time.time,
@@ -59,7 +63,7 @@ class RoleTokenValidator:
             audience=audience,
             roles_claim=roles_claim,
             organisation_claim=None,
-            agency_claim=None,
+            agency_claim=agency_claim,
             algorithms=algorithms,
             leeway_s=leeway_s,
             clock=clock,
@@ -67,4 +71,4 @@ class RoleTokenValidator:
 
     async def validate(self, token: str) -> Claims:
         person = await self._people.validate(token)
-        return Claims(subject=person.subject, roles=person.roles)
+        return Claims(subject=person.subject, roles=person.roles, agency=person.agency)

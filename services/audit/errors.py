@@ -20,7 +20,9 @@ AuditError
 ├── NotYetCheckpointed          the entry exists but no signed checkpoint covers it yet
 ├── StorageError                the store is unreachable or inconsistent (retry or page)
 │   └── StorageCorrupt          the stored tree disagrees with itself: stop appending
-└── TokenIssuerMissing          the IG API has no identity provider to check tokens against
+├── TokenIssuerMissing          the IG API has no identity provider to check tokens against
+└── (break_glass_review.py) ReviewInvalid 422, NotOwningAgency 403, AlreadyReviewed 409:
+                                an IG officer's review of emergency access (issue 18)
 
 The edge maps them: the verifier CLI exits 1 on a detected attack (the first nine) and 2 on
 unreadable input; the API answers 404 / 409 / 503; the indexer retries StorageError (without

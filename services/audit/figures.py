@@ -26,6 +26,7 @@ import jinja2
 # worker threads, and no display backend is chosen at import.
 from matplotlib.figure import Figure
 
+from services.audit.break_glass_review import NOT_REVIEWED, OUTCOME_WORDS, ReviewOutcome
 from services.audit.child_lookup import ChildIndexUnavailable, ChildProfiles
 from services.audit.disclosure import SUPPRESSED, DisclosureRules, PublishedTable, protect
 from services.audit.indexer import to_ms
@@ -86,16 +87,25 @@ class PrevalenceReport:
 class DecisionMixReport:
     mix: DecisionMix
     html: str
+    break_glass: Mapping[tuple[str, str], int] | None = None
+    """(recipient, review outcome or NOT_REVIEWED) -> emergency access grants (issue 18);
+    None when the reviews were not read (no CSV then)."""
 
     def csv_files(self) -> dict[str, str]:
         def rows(counts: Sequence[MixCount], group: str) -> list[list[str]]:
             header = [self.mix.period.value, group, "outcome", "decisions"]
             return [header] + [[c.period, c.group, c.outcome, str(c.decisions)] for c in counts]
 
-        return {
+        files = {
             "decision_mix_by_recipient.csv": _csv(rows(self.mix.by_recipient, "recipient")),
             "decision_mix_by_rule.csv": _csv(rows(self.mix.by_rule, "rule")),
         }
+        if self.break_glass is not None:
+            files["break_glass_by_recipient_and_review.csv"] = _csv(
+                [["recipient", "review", "grants"]]
+                + [[desk, review, str(n)] for (desk, review), n in self.break_glass.items()]
+            )
+        return files
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,7 +256,10 @@ def decision_mix_report(
     end: dt.datetime,
     period: Period,
     generated_at: dt.datetime,
+    break_glass: Mapping[tuple[str, str], int] | None = None,
 ) -> DecisionMixReport:
+    """`break_glass`: emergency access grants in the period by recipient and review
+    (`break_glass_review.grants_by_recipient_and_review`), shown as a table when given."""
     mix = decision_mix(rows, start=start, end=end, period=period)
     html = _ENV.get_template("decision_mix.html").render(
         mix=mix,
@@ -256,8 +269,24 @@ def decision_mix_report(
         by_recipient=_mix_chart(mix, mix.by_recipient, "recipient"),
         by_rule=_mix_chart(mix, mix.by_rule, "rule"),
         outcomes=OUTCOMES,
+        break_glass=_break_glass_table(break_glass),
     )
-    return DecisionMixReport(mix=mix, html=html)
+    return DecisionMixReport(mix=mix, html=html, break_glass=break_glass)
+
+
+def _break_glass_table(
+    counts: Mapping[tuple[str, str], int] | None,
+) -> tuple[tuple[str, ...], list[tuple[str, list[int]]]] | None:
+    """(review columns, [(recipient, a count per column and the total)]) for the page."""
+    if counts is None:
+        return None
+    columns = (NOT_REVIEWED, *(o.value for o in ReviewOutcome))
+    desks = sorted({desk for desk, _ in counts})
+    rows = []
+    for desk in desks:
+        cells = [counts.get((desk, c), 0) for c in columns]
+        rows.append((desk, [*cells, sum(cells)]))
+    return tuple(OUTCOME_WORDS[c] for c in columns), rows
 
 
 def write_files(directory: Path, html_name: str, html: str, files: Mapping[str, str]) -> list[Path]:

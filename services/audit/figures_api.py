@@ -23,6 +23,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from services.audit.break_glass_routes import BREAK_GLASS_REVIEWS_STATE, break_glass_mix
 from services.audit.disclosure import DisclosureRules
 from services.audit.figures import (
     decision_mix_report,
@@ -191,8 +192,22 @@ def figures_router(*, audited: Callable[..., Any], policies_dir: Path) -> APIRou
         rows = read_decision_rows(
             ctx.store, ctx.catalog, start=start, end=end, agencies=sender_agencies(policies_dir)
         )
+        # Emergency access grants by recipient and by the owning agency's review (issue 18).
+        break_glass = break_glass_mix(
+            ctx.store,
+            ctx.catalog,
+            ctx.agency_of_organisation,
+            getattr(request.app.state, BREAK_GLASS_REVIEWS_STATE),
+            start=start,
+            end=end,
+        )
         report = decision_mix_report(
-            rows, start=start, end=end, period=per, generated_at=generated_at(request)
+            rows,
+            start=start,
+            end=end,
+            period=per,
+            generated_at=generated_at(request),
+            break_glass=break_glass,
         )
         return _render(access, fmt=fmt, table=table, html=report.html, csv_files=report.csv_files())
 

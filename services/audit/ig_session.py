@@ -39,10 +39,12 @@ from typing import Annotated, Any, cast
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from joserfc import jwt
 
 from services.audit.auth import Claims, ClaimsValidator
+from services.audit.break_glass_routes import unreviewed_for
 from services.audit.settings import AuditSettings
 from services.hubkit.auth import AuthError, Forbidden, TokenMissing, bearer_token
 from services.hubkit.client_credentials import CLIENT_ASSERTION_TYPE
@@ -319,6 +321,13 @@ async def start_page(request: Request) -> Response:
         if signin.settings.ig_role in claims.roles
         else "<p>You are signed in, but without the IG officer role.</p>"
     )
+    if signin.settings.ig_role in claims.roles:
+        # Emergency access to this officer's agency's information waiting for their review.
+        waiting = await run_in_threadpool(unreviewed_for, request, claims.agency)
+        who += (
+            f'<p><a class="button" href="/ig/break-glass">Emergency access to review '
+            f"({waiting} not reviewed yet)</a></p>"
+        )
     return _page(
         "Information governance",
         who + '<p><a class="button" href="/v1/children/find">Find a child for a subject access '

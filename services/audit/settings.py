@@ -109,6 +109,11 @@ class AuditSettings(BaseSettings):
         description="SQLite file (0600) of the family reports IG officers approved "
         "(family_approvals.py); default <data_dir>/audit/family-approvals.sqlite.",
     )
+    break_glass_reviews_path: Path | None = Field(
+        default=None,
+        description="SQLite file (0600) of IG officers' reviews of emergency access grants "
+        "(break_glass_reviews.py); default <data_dir>/audit/break-glass-reviews.sqlite.",
+    )
     digest_key_file: Path | None = Field(
         default=None,
         description="Secret key (0600, made on first start) for the keyed digests "
@@ -165,6 +170,11 @@ class AuditSettings(BaseSettings):
 
     def resolved_family_approvals_path(self, hub: HubSettings) -> Path:
         return self.family_approvals_path or hub.data_dir / "audit" / "family-approvals.sqlite"
+
+    def resolved_break_glass_reviews_path(self, hub: HubSettings) -> Path:
+        return (
+            self.break_glass_reviews_path or hub.data_dir / "audit" / "break-glass-reviews.sqlite"
+        )
 
     def resolved_digest_key_file(self, hub: HubSettings) -> Path:
         return self.digest_key_file or hub.data_dir / "audit" / "digest.key"

@@ -132,6 +132,8 @@ class DecisionQuery:
     outcome: str | None = None
     rule_id: str | None = None
     event: str | None = None
+    purpose: str | None = None
+    """The decision's purpose code (e.g. EMERGENCY_ACCESS for a break-glass grant)."""
     limit: int = 1000
     offset: int = 0
     kind: EntryKind = EntryKind.DECISION

@@ -472,6 +472,7 @@ class SqlAuditStore:
             c.recipient_role: query.role,
             c.outcome: query.outcome,
             c.event: query.event,
+            c.purpose: query.purpose,
         }
         for column, value in equal.items():
             if value is not None:

@@ -77,6 +77,8 @@ def register(actions: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from services.audit.break_glass_reviews import SqliteBreakGlassReviews
+    from services.audit.break_glass_routes import break_glass_mix
     from services.audit.child_lookup import ChildLookupSettings, child_lookup_from_settings
     from services.audit.disclosure import DisclosureRules
     from services.audit.errors import AuditError
@@ -143,8 +145,24 @@ def run(args: argparse.Namespace) -> int:
                 print(f"no figures by age band or sex: {characteristics.unavailable}")
             return EXIT_OK
         rows = read_decision_rows(store, catalog, start=args.start, end=args.end, agencies=agencies)
+        # Emergency access by recipient and review (issue 18), when the IG API keeps reviews.
+        reviews_path = AuditSettings().resolved_break_glass_reviews_path(hub)
+        break_glass = None
+        if reviews_path.exists():
+            reviews = SqliteBreakGlassReviews(reviews_path)
+            try:
+                break_glass = break_glass_mix(
+                    store, catalog, agencies, reviews, start=args.start, end=args.end
+                )
+            finally:
+                reviews.close()
         mix = decision_mix_report(
-            rows, start=args.start, end=args.end, period=Period(args.period), generated_at=now
+            rows,
+            start=args.start,
+            end=args.end,
+            period=Period(args.period),
+            generated_at=now,
+            break_glass=break_glass,
         )
         written = write_files(args.out, "decision_mix.html", mix.html, mix.csv_files())
         print(f"{len(written)} files written to {args.out} ({len(rows)} decisions)")

@@ -57,6 +57,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from services.console.routes import (
     alerts,
     allocation,
+    break_glass,
     children,
     decisions,
     governance,
@@ -88,6 +89,7 @@ _ROUTERS = (
     signin,
     queue,
     items,
+    break_glass,
     withdrawn,
     children,
     decisions,

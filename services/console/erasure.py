@@ -1,7 +1,8 @@
 """Erasing a child from everything the console keeps (issue 18's crypto-shredding): every
 stored feed projection (projection_store.py: the child's key, items, places and covers), the
 agency checks ledger (research.py: the child's key and checks) and the screening ledger
-(screening.py: the child's key, the amendment reasons sealed under it, the linkage key).
+(screening.py: the child's key, the amendment reasons sealed under it, the linkage key) and
+the emergency access grants (break_glass.py: the grants' rows, sealed under the ledger key).
 Each part deletes the child's data key in the same transaction as its rows and truncates the
 write-ahead log after, so nothing about the child can be read back from the file, its log or
 a backup of them. `ConsoleRuntime.erase_child` is the one place this is wired.
@@ -31,6 +32,7 @@ class ChildErased:
     feed_items: int
     research_checks: int
     decisions_blanked: int
+    break_glass_grants: int = 0
 
 
 def erase_child(
@@ -39,6 +41,7 @@ def erase_child(
     projections: Iterable[object],
     research: _ErasesChild,
     screening: _ErasesChild,
+    grants: _ErasesChild | None = None,
 ) -> ChildErased:
     """Erase the child known by `linkage_key` from every projection that keeps items (an
     in-memory projection keeps nothing at rest) and from both ledgers."""
@@ -47,4 +50,5 @@ def erase_child(
         feed_items=items,
         research_checks=research.erase_child(linkage_key),
         decisions_blanked=screening.erase_child(linkage_key),
+        break_glass_grants=0 if grants is None else grants.erase_child(linkage_key),
     )

@@ -14,22 +14,28 @@ line (topic, partition, offset, error class; never content). A record is skipped
 envelope is not signed by the hub's gateway key, does not decode as a FeedItem or a
 FeedRetraction, or names another subscriber. A FeedRetraction withdraws the item it names
 (domain/withdrawals.py): its content is deleted, a tombstone kept, in the same transaction as
-the offset after it. Skipping is right here: the console is a reader; the gateway and the
-audit log are the record of what was shared.
+the offset after it. A FeedItem with `break_glass` set is emergency access for one person
+(issue 18, domain/break_glass.py): it goes to the grants kept apart (break_glass.py), before
+the batch's offset is stored (keeping is idempotent on the request id), and never to the
+projection, so it never replaces the desk's own item. Skipping is right here: the console
+is a reader; the gateway and the audit log are the record of what was shared.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping
 
 from aiokafka import ConsumerRecord
 
+from services.console.break_glass import BreakGlassGrants
+from services.console.domain.break_glass import Grant, grant_from_feed_item, is_grant
 from services.console.domain.feed import entry_from_feed_item
-from services.console.domain.projection import Change, FeedMessage, Projection
+from services.console.domain.projection import Applied, Change, FeedMessage, Projection
 from services.console.domain.withdrawals import withdrawal_from_feed_retraction
 from services.console.errors import FeedItemInvalid
 from services.hubkit import feed_follower
@@ -91,9 +97,14 @@ class FeedFollower:
         hub_keys: KeyDirectory,
         projection: Projection,
         on_change: Callable[[str, Change], None],
+        grants: BreakGlassGrants | None = None,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         retry_s: float = 2.0,
     ) -> None:
         self._subscriber = subscriber
+        # Emergency access grants (issue 18); None: grants are skipped (logged), never shown.
+        self._grants = grants
+        self._clock = clock
         self._catalog = catalog
         self._hub_keys = hub_keys
         self.projection = projection
@@ -166,7 +177,10 @@ class FeedFollower:
     async def _apply_batch(self, records: list[ConsumerRecord]) -> None:
         if not records:
             return
-        entries = [e for e in (self._opened(r) for r in records) if e is not None]
+        opened = [e for e in (self._opened(r) for r in records) if e is not None]
+        entries = [e for e in opened if not isinstance(e, Grant)]
+        for grant in (e for e in opened if isinstance(e, Grant)):
+            self._keep_grant(grant)
         last = records[-1]
         # The batch and the offset after it in one step (one transaction when stored).
         changes = self.projection.apply_all(
@@ -179,10 +193,25 @@ class FeedFollower:
             else:
                 self.stats.unchanged += 1
 
-    def _opened(self, record: ConsumerRecord) -> FeedMessage | None:
-        """The record's item or withdrawal, verified; None (skipped, logged) when it does not
-        verify."""
-        entry: FeedMessage
+    def _keep_grant(self, grant: Grant) -> None:
+        if grant.subscriber_id != self._subscriber.subscriber_id:
+            return  # another desk's (the broker's ACLs already keep other feeds out)
+        if self._grants is None:
+            log.warning(
+                "emergency access grant skipped: this console keeps no grants",
+                extra={"feed": self._subscriber.feed_topic, "request_id": grant.request_id},
+            )
+            return
+        if self._grants.keep(grant, now=self._clock()):
+            self._on_change(
+                self._subscriber.subscriber_id,
+                Change(Applied.UPDATED, grant.notice_id, grant.linkage_key),
+            )
+
+    def _opened(self, record: ConsumerRecord) -> FeedMessage | Grant | None:
+        """The record's item, withdrawal or emergency access grant, verified; None (skipped,
+        logged) when it does not verify."""
+        entry: FeedMessage | Grant
         try:
             message = open_feed_message(
                 self._catalog,
@@ -192,6 +221,8 @@ class FeedFollower:
             )
             if message.message_type is MessageType.FEED_RETRACTION:
                 entry = withdrawal_from_feed_retraction(message.record)
+            elif is_grant(message.record):
+                entry = grant_from_feed_item(message.record)
             else:
                 entry = entry_from_feed_item(message.record)
         except (HubError, FeedItemInvalid) as error:

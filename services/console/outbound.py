@@ -9,7 +9,11 @@
   `audit.decisions.v1`, and the audit log accepts nothing on the access topic that the
   console's key did not sign).
 
-Both wait for the broker's acknowledgement (idempotent producer, acks=all) before the
+- `BreakGlassSender`: a person's request for emergency access (issue 18), a BreakGlassRequest
+  sealed with the console's own signing key and produced to `breakglass.requests.v1` as the
+  `console` principal, keyed by the child's linkage key; the gateway alone reads it.
+
+All wait for the broker's acknowledgement (idempotent producer, acks=all) before the
 person is told anything happened.
 """
 
@@ -23,13 +27,16 @@ from typing import Any, Protocol
 from aiokafka import AIOKafkaProducer
 
 from services.hubkit.audit_trail import ACCESS_STREAM, seal_audit_record
-from services.hubkit.codec import SchemaCatalog
-from services.hubkit.envelope import SigningKey
+from services.hubkit.codec import MessageType, SchemaCatalog
+from services.hubkit.envelope import SigningKey, seal
 from services.hubkit.publisher import NoticePublisher
+from services.hubkit.topology import BREAK_GLASS_TOPIC
 
 __all__ = [
     "AuditRefusalRecorder",
+    "BreakGlassSender",
     "DecisionSender",
+    "HubBreakGlassSender",
     "HubDecisionSender",
     "KeptAccessEvents",
     "RefusalRecorder",
@@ -42,6 +49,10 @@ class DecisionSender(Protocol):
 
 class RefusalRecorder(Protocol):
     async def record(self, record: Mapping[str, Any]) -> None: ...
+
+
+class BreakGlassSender(Protocol):
+    async def request_break_glass(self, request: Mapping[str, Any]) -> None: ...
 
 
 class KeptAccessEvents:
@@ -86,5 +97,36 @@ class AuditRefusalRecorder:
         key = str(record["access_id"]).encode()
         await asyncio.wait_for(
             self._producer.send_and_wait(ACCESS_STREAM.topic, value=value, key=key),
+            timeout=self._timeout_s,
+        )
+
+
+class HubBreakGlassSender:
+    """Emergency access requests onto the bus, signed as the console (see the module note)."""
+
+    def __init__(
+        self,
+        producer: AIOKafkaProducer,
+        catalog: SchemaCatalog,
+        signing_key: SigningKey,
+        *,
+        clock: Callable[[], dt.datetime],
+        timeout_s: float = 10.0,
+    ) -> None:
+        self._producer = producer
+        self._catalog = catalog
+        self._key = signing_key
+        self._clock = clock
+        self._timeout_s = timeout_s
+
+    def seal_request(self, request: Mapping[str, Any]) -> bytes:
+        payload = self._catalog.encode(MessageType.BREAK_GLASS_REQUEST, request)
+        return seal(self._catalog, payload, self._key, self._clock())
+
+    async def request_break_glass(self, request: Mapping[str, Any]) -> None:
+        value = self.seal_request(request)
+        key = str(request["subject_linkage_key"]).encode()
+        await asyncio.wait_for(
+            self._producer.send_and_wait(BREAK_GLASS_TOPIC, value=value, key=key),
             timeout=self._timeout_s,
         )

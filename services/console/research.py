@@ -44,7 +44,7 @@ from services.console.ledger_sealing import ChildLedgerKeys, LedgerDatabase, scr
 from services.hubkit.child_keys import KEY_BYTES, ChildKeys
 from services.hubkit.sqlite_store import PrivateSqlite
 
-__all__ = ["ResearchLedger"]
+__all__ = ["ResearchLedger", "memory_database"]
 
 log = logging.getLogger("safehub.console.research")
 _TABLE = "research_requests"
@@ -107,6 +107,12 @@ class _MemoryDatabase:
     def reading(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             yield self._db
+
+
+def memory_database() -> LedgerDatabase:
+    """A private in-memory database with PrivateSqlite's three methods (a ledger of a
+    runtime built without the console's database: unit tests)."""
+    return _MemoryDatabase()
 
 
 def _check(row: sqlite3.Row, question: str | None, findings: str | None) -> ResearchCheck:

@@ -21,12 +21,15 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import logging
 import secrets
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
 from services.console.acknowledgements import DangerAcknowledgements
+from services.console.break_glass import BreakGlassGrants
 from services.console.child_index import (
     ChildSearch,
     HttpReviewIndex,
@@ -53,7 +56,9 @@ from services.console.feeds import ChangeHub, FeedFollower
 from services.console.linkage_feed import LinkageFollower
 from services.console.outbound import (
     AuditRefusalRecorder,
+    BreakGlassSender,
     DecisionSender,
+    HubBreakGlassSender,
     HubDecisionSender,
     KeptAccessEvents,
     RefusalRecorder,
@@ -64,6 +69,7 @@ from services.console.screening import MemoryLedger, ScreeningLedger, SqliteLedg
 from services.console.sessions import SessionStore
 from services.console.settings import ConsoleSettings
 from services.console.signin import OidcSignIn, SignIn
+from services.hubkit.break_glass import BreakGlassRules
 from services.hubkit.bus import make_producer
 from services.hubkit.child_keys import KEY_BYTES, ChildKeys, StoreKeyFile
 from services.hubkit.client_credentials import ClientCredentials
@@ -87,6 +93,8 @@ __all__ = [
 ]
 
 MASH_AGENCY = "MASH"
+
+log = logging.getLogger("safehub.console.runtime")
 
 
 def _utc_now() -> dt.datetime:
@@ -153,6 +161,14 @@ class ConsoleRuntime:
     research: ResearchLedger = field(init=False)
     """Agency checks asked of MASH partners and their findings (in `database`; a private
     in-memory SQLite for runtimes built without one): never published (the MASH firewall)."""
+    break_glass_rules: BreakGlassRules | None = None
+    """The IG officers' emergency access rules (policies/safehub/breakglass); None: the
+    console offers no emergency access."""
+    break_glass: BreakGlassSender | None = None
+    """Where emergency access requests go (the gateway, through breakglass.requests.v1)."""
+    grants: BreakGlassGrants | None = None
+    """Emergency access grants, kept apart from the desk's items (break_glass.py); built on
+    `database` when not given."""
 
     def __post_init__(self) -> None:
         self.urgency = Urgency(
@@ -175,6 +191,8 @@ class ConsoleRuntime:
             MemoryColleagues() if self.database is None else SqliteColleagues(self.database)
         )
         self.research = ResearchLedger(self.database, keys)
+        if self.grants is None:
+            self.grants = BreakGlassGrants(self.database, keys)
         self.open_reviews = OpenReviewCount(
             self.child_index,
             ttl_s=self.settings.review_count_ttl_s,
@@ -189,6 +207,7 @@ class ConsoleRuntime:
             projections=self.projections.values(),
             research=self.research,
             screening=self.screening,
+            grants=self.grants,
         )
 
     @property
@@ -212,6 +231,19 @@ class ConsoleRuntime:
     def feed_ready(self, subscriber_id: str) -> bool:
         follower = self.followers.get(subscriber_id)
         return follower is None or follower.caught_up.is_set()
+
+
+async def _expire_grants(grants: BreakGlassGrants, *, every_s: float = 30.0) -> None:
+    """Delete emergency access content at its expiry even when nobody opens the page (reads
+    delete it too, so a page never shows it late)."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            grants.expire(_utc_now())
+        except sqlite3.Error as error:  # busy, disk full: the next sweep (or read) retries
+            log.warning(
+                "emergency access expiry sweep failed", extra={"error": type(error).__name__}
+            )
 
 
 _WEEKDAY_HOURS = MashHours({day: (dt.time(9, 0), dt.time(17, 0)) for day in range(5)})
@@ -270,6 +302,7 @@ async def running_console(
     # deleting its key); a deployment passes a KMS-backed StoreKeySource here instead.
     store_key = StoreKeyFile(settings.resolved_store_key_path(hub.keys_dir))
     child_keys = ChildKeys(store_key.store_key(), store="console")
+    grants = BreakGlassGrants(database, child_keys)
     staffed = mash_hours(hub)
     # Deadlines run in the hours the MASH is open (the policy's), the same hours that decide
     # whether the screen names the emergency duty team.
@@ -289,6 +322,8 @@ async def running_console(
             hub_keys=hub_keys,
             projection=projections[s.subscriber_id],
             on_change=changes.publish,
+            grants=grants,
+            clock=_utc_now,
         )
         for s in served
     }
@@ -349,11 +384,14 @@ async def running_console(
         stack.push_async_callback(audit_producer.stop)
         tasks = [asyncio.create_task(f.run(), name=f"feed-{sid}") for sid, f in followers.items()]
         tasks.append(asyncio.create_task(linkage.run(), name="linkage"))
+        sweeper = asyncio.create_task(_expire_grants(grants), name="break-glass-expiry")
+        tasks.append(sweeper)
 
         async def stop_followers() -> None:
             for follower in followers.values():
                 follower.stop()
             linkage.stop()
+            sweeper.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
         stack.push_async_callback(stop_followers)
@@ -395,4 +433,7 @@ async def running_console(
             database=database,
             child_keys=child_keys,
             mash_hours=staffed,
+            break_glass_rules=BreakGlassRules.load(hub.policies_dir),
+            break_glass=HubBreakGlassSender(audit_producer, catalog, console_key, clock=_utc_now),
+            grants=grants,
         )

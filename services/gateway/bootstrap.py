@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 from collections.abc import Callable
 from pathlib import Path
 
+from services.gateway.break_glass import BreakGlassDesk
 from services.gateway.bus_names import BusNames
 from services.gateway.child_context_client import ChildContextSource, HttpChildContext
 from services.gateway.clients import KafkaTransactionalProducer, NoticeConsumer, ProducerFactory
+from services.gateway.domain.break_glass import lawful_basis_of
 from services.gateway.engines import DecisionEngine, OpaEngine, RegopyEngine, bundle_revision
 from services.gateway.http import OpsServer, ops_app
+from services.gateway.metrics import GatewayMetrics
 from services.gateway.seen_log import SeenLog
 from services.gateway.service import Gateway
 from services.gateway.settings import GatewaySettings
 from services.hubkit.auth import CHILD_CONTEXT_SCOPE
+from services.hubkit.break_glass import BREAK_GLASS_DATA, BreakGlassRules
 from services.hubkit.bus import make_consumer, producer_options
 from services.hubkit.ceilings import DisclosureLimits
 from services.hubkit.client_credentials import ClientCredentials
@@ -26,6 +31,7 @@ from services.hubkit.envelope import KeyDirectory, load_signing_key
 from services.hubkit.settings import HubSettings
 from services.hubkit.tls import http_client, opa_auth_headers, opa_ssl_context, server_tls_options
 from services.hubkit.topology import (
+    BREAK_GLASS_GROUP,
     GATEWAY_PRINCIPAL,
     NOTICES_SEEN_TOPIC,
     Topology,
@@ -33,6 +39,7 @@ from services.hubkit.topology import (
 )
 
 __all__ = [
+    "build_break_glass",
     "build_child_context",
     "build_consumer",
     "build_engine",
@@ -143,6 +150,43 @@ def build_gateway(
     )
 
 
+def build_break_glass(
+    hub: HubSettings, settings: GatewaySettings, metrics: GatewayMetrics | None = None
+) -> BreakGlassDesk:
+    """The emergency access component (break_glass.py): its own consumer group, its own
+    read of the decided notices, the IG break-glass rules (BreakGlassRulesInvalid when they
+    cannot be enforced as written: the gateway does not start)."""
+    topology = load_topology(hub.policies_dir)
+    catalog = SchemaCatalog(hub.schemas_dir)
+    names = BusNames(settings.namespace)
+    data = json.loads((hub.policies_dir / BREAK_GLASS_DATA).read_text(encoding="utf-8"))
+    consumer: NoticeConsumer = make_consumer(
+        hub, settings.kafka_principal, group_id=names.topic(BREAK_GLASS_GROUP)
+    )
+    return BreakGlassDesk(
+        hub=hub,
+        settings=settings,
+        topology=topology,
+        limits=DisclosureLimits.load(hub.policies_dir),
+        rules=BreakGlassRules.load(hub.policies_dir),
+        lawful_basis=lawful_basis_of(data),
+        catalog=catalog,
+        keys=KeyDirectory.load(hub.keys_dir / "trusted"),
+        hub_key=load_signing_key(hub.keys_dir, GATEWAY_PRINCIPAL),
+        seen_log=SeenLog(
+            hub=hub,
+            principal=settings.kafka_principal,
+            topic=names.topic(NOTICES_SEEN_TOPIC),
+            partitions=topology.partitions(NOTICES_SEEN_TOPIC),
+            catalog=catalog,
+            timeout_s=settings.seen_load_timeout_s,
+        ),
+        consumer=consumer,
+        producer_factory=build_producer_factory(hub, settings),
+        metrics=metrics or GatewayMetrics(),
+    )
+
+
 async def serve_gateway(
     hub: HubSettings,
     settings: GatewaySettings,
@@ -151,6 +195,8 @@ async def serve_gateway(
 ) -> None:
     """Run the gateway and its ops endpoints until SIGTERM/SIGINT, then stop cleanly."""
     gateway = build_gateway(hub, settings)
+    # Beside the main loop, sharing its metrics (so the ops endpoint shows its counter).
+    break_glass = build_break_glass(hub, settings, gateway.metrics)
     ops = OpsServer(
         ops_app(gateway.health, gateway.metrics),
         host=settings.http_host,
@@ -158,8 +204,13 @@ async def serve_gateway(
         tls=server_tls_options(hub),
     )
     loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        gateway.stop()
+        break_glass.stop()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, gateway.stop)
+        loop.add_signal_handler(signum, stop)
     serving = asyncio.create_task(ops.serve())
     log.info(
         "ops endpoints listening",
@@ -167,9 +218,18 @@ async def serve_gateway(
     )
     if on_listening is not None:
         on_listening(ops.port)
+    tasks = [asyncio.create_task(gateway.run()), asyncio.create_task(break_glass.run())]
     try:
-        await gateway.run()
+        # Either ending stops both: a gateway that cannot answer emergency access requests
+        # exits (and is restarted) rather than leaving them unanswered without a word.
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        stop()
+        await asyncio.gather(*tasks)
     finally:
+        stop()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         ops.stop()
         with contextlib.suppress(asyncio.CancelledError):
             await serving

@@ -46,6 +46,8 @@ ALLOWED_FIELDS = frozenset(
         "policy_revision",
         "http",
         "state",
+        "request_id",  # emergency access (break_glass.py): the request's random UUID
+        "agency",  # an agency code (the owning agency of a notice), never a person
     }
 )
 

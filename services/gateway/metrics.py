@@ -55,6 +55,14 @@ class GatewayMetrics:
             ["subscriber", "role", "notice_type"],
             registry=r,
         )
+        self.break_glass = Counter(
+            "safehub_gateway_break_glass",
+            "Emergency access (break-glass) requests answered, by the owning agency of the "
+            "notice ('unknown' when the request named none the hub holds) and result (granted "
+            "or refused). Every grant is one for that agency's IG officer to review.",
+            ["agency", "result"],
+            registry=r,
+        )
         self.dead_letters = Counter(
             "safehub_gateway_dead_letters",
             "Notices sent to the dead-letter topic, by reason code.",

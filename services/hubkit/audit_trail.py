@@ -269,6 +269,9 @@ def check_console_access(record: Mapping[str, Any]) -> None:
     problems += _consultation_problems(record.get("event"), record.get("consultation"))
     problems += _amendment_problems(record.get("event"), record.get("amendment"))
     problems += _retraction_problems(record.get("event"), record.get("retraction_id"))
+    problems += _break_glass_view_problems(
+        record.get("event"), record.get("break_glass_request_id")
+    )
     if problems:
         raise AuditRecordRejected(RejectionReason.TEXT_NOT_BOUNDED, "; ".join(problems))
 
@@ -369,6 +372,15 @@ def _retraction_problems(event: object, retraction_id: object) -> list[str]:
     if not acknowledged:
         return [f"a retraction id on a {event} event"]
     return [] if _canonical_uuid(retraction_id) else ["retraction_id is not a UUID"]
+
+
+def _break_glass_view_problems(event: object, request_id: object) -> list[str]:
+    """A view under emergency access names its grant's request (a UUID); only a view does."""
+    if request_id is None:
+        return []
+    if event != "NOTICE_VIEWED":
+        return [f"a break-glass request id on a {event} event"]
+    return [] if _canonical_uuid(request_id) else ["break_glass_request_id is not a UUID"]
 
 
 def _amendment_problems(event: object, amendment: Mapping[str, Any] | None) -> list[str]:

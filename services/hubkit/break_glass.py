@@ -28,6 +28,9 @@ from services.hubkit.notice import hub_uuid5
 
 __all__ = [
     "BREAK_GLASS_DATA",
+    "BREAK_GLASS_REASON_CODE",
+    "BREAK_GLASS_REFUSED",
+    "EMERGENCY_ACCESS_PURPOSE",
     "BreakGlassRules",
     "BreakGlassRulesInvalid",
     "grant_decision_id",
@@ -36,6 +39,15 @@ __all__ = [
 
 BREAK_GLASS_DATA = Path("safehub") / "breakglass" / "data.json"
 """Where the rules are, under a policies folder."""
+
+
+EMERGENCY_ACCESS_PURPOSE = "EMERGENCY_ACCESS"
+"""The purpose a grant's audit record and feed item carry: the audit store's indexed purpose
+column finds grants (the IG review queue) without decoding every decision."""
+BREAK_GLASS_REASON_CODE = "BREAK_GLASS"
+"""The reason_code of a grant's audit record."""
+BREAK_GLASS_REFUSED = "BREAK_GLASS_REFUSED"
+"""The reason_code of a refused request's audit record, and its dead letter's reason."""
 
 
 class BreakGlassRulesInvalid(HubError):

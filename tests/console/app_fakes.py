@@ -72,10 +72,12 @@ class FakeSignIn:
 
 @dataclass
 class Sent:
-    """The bus: MASH decisions the console published and access events it recorded."""
+    """The bus: MASH decisions the console published, access events it recorded and
+    emergency access requests it sent (issue 18)."""
 
     decisions: list[Mapping[str, Any]] = field(default_factory=list)
     refusals: list[Mapping[str, Any]] = field(default_factory=list)
+    break_glass_requests: list[Mapping[str, Any]] = field(default_factory=list)
 
     async def send(self, notice: Mapping[str, Any]) -> str:
         self.decisions.append(notice)
@@ -83,6 +85,9 @@ class Sent:
 
     async def record(self, record: Mapping[str, Any]) -> None:
         self.refusals.append(record)
+
+    async def request_break_glass(self, request: Mapping[str, Any]) -> None:
+        self.break_glass_requests.append(request)
 
 
 def feed_projections(

@@ -94,6 +94,7 @@ def _access_event(**changes: Any) -> dict[str, Any]:
         "consultation": None,
         "amendment": None,
         "retraction_id": None,
+        "break_glass_request_id": None,
         **changes,
     }
 

@@ -119,6 +119,7 @@ def console_access_event(
     notice_id: str | None = None,
     refusal_reason: RefusalReason | None = None,
     retraction_id: str | None = None,
+    break_glass_request_id: str | None = None,
     **part: dict[str, Any],
 ) -> dict[str, Any]:
     """One ConsoleAccess event (schemas/avro/safehub.audit.ConsoleAccess.avsc): who, when,
@@ -139,6 +140,10 @@ def console_access_event(
         **{name: part.get(name) for name in _PARTS},
         # RETRACTION_ACKNOWLEDGED only: the retraction acknowledged (issue 18).
         "retraction_id": None if retraction_id is None else str(uuid.UUID(retraction_id)),
+        # NOTICE_VIEWED under emergency access only: the grant the page showed (issue 18).
+        "break_glass_request_id": (
+            None if break_glass_request_id is None else str(uuid.UUID(break_glass_request_id))
+        ),
     }
 
 

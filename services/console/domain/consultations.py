@@ -119,6 +119,7 @@ def _one_notice_event(
     source_agency: str,
     at: dt.datetime,
     retraction_id: str | None = None,
+    break_glass_request_id: str | None = None,
 ) -> dict[str, Any]:
     return console_access_event(
         access_id=access_id,
@@ -127,6 +128,7 @@ def _one_notice_event(
         at=at,
         notice_id=notice_id,
         retraction_id=retraction_id,
+        break_glass_request_id=break_glass_request_id,
         consultation=_consultation(
             purpose=purpose,
             subject_linkage_key=linkage_key,
@@ -147,8 +149,11 @@ def notice_viewed_event(
     linkage_key: str,
     source_agency: str,
     at: dt.datetime,
+    break_glass_request_id: str | None = None,
 ) -> dict[str, Any]:
-    """NOTICE_VIEWED: `requester` opened one notice of their feed (GET /items/{id})."""
+    """NOTICE_VIEWED: `requester` opened one notice of their feed (GET /items/{id}); with
+    `break_glass_request_id` when the page showed that emergency access grant's content
+    (issue 18: every view under a grant is in the log with its grant)."""
     return _one_notice_event(
         "NOTICE_VIEWED",
         access_id=access_id,
@@ -158,6 +163,7 @@ def notice_viewed_event(
         linkage_key=linkage_key,
         source_agency=source_agency,
         at=at,
+        break_glass_request_id=break_glass_request_id,
     )
 
 

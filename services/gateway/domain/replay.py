@@ -157,6 +157,11 @@ class DecidedNotices:
             copy, disclosed_to=recipients, notice_type=notice_type, source_topic=source_topic
         )
 
+    def committed(self, notice_id: str) -> DecidedCopy | None:
+        """The decided notice as read back from the record (never a claim): what emergency
+        access (domain/break_glass.py) answers about, once its decision has committed."""
+        return self._decided.get(notice_id)
+
     def claim(self, partition: PartitionName, accepted: AcceptedNotice, offset: int) -> None:
         """Claim `accepted`, read at `offset` of `partition`, for a decision; NoticeRejected
         (DUPLICATE_NOTICE or CONFLICTING_NOTICE) when it was decided or claimed already."""

@@ -127,9 +127,7 @@ async def test_engine_down_pauses_the_partition_discloses_nothing_then_delivers_
     async with loop.running():
         # Paused before each retry: the second pause follows the failures it answers, so wait
         # for both (until() fails the test if the partition is never paused again).
-        await until(
-            lambda: loop.gateway.stats.decision_failures >= 4 and loop.consumer.pauses >= 2
-        )
+        await until(lambda: loop.gateway.stats.decision_failures >= 4 and loop.consumer.pauses >= 2)
         health = loop.gateway.health()
         assert not health.engine_ok
         assert not health.ready

@@ -1,0 +1,264 @@
+"""Emergency access ('break-glass', issue 18) as the console sees it. Pure.
+
+Asking: a person whose role the IG officers' rules allow (services/hubkit/break_glass.py,
+`may_request_roles`), on a notice page whose item has withheld fields the rules may give
+(`grantable`), chooses some of them, a reason from the rules' list and says why in their own
+words. `request_offer` says what the form offers (None: no form); `break_glass_request` checks
+the answer with the rules' own `refusal` (the gateway checks it again) and builds the
+BreakGlassRequest record (schemas/avro/safehub.breakglass.BreakGlassRequest.avsc) the console
+signs and publishes. Nothing is shown because of a request: only a grant from the hub.
+
+A grant: a FeedItem whose `break_glass` is set (safehub.feed.BreakGlassGrant). It is NOT the
+desk's item for that notice and never replaces it: it is kept apart (`Grant`), shown in its
+own panel on the notice page only to `requester_subject` and only before `expires_at`
+(`grant_for_viewer`, given the clock's now). After that the content is deleted and the page
+says when access ended (`Grant.ended`, with no entry).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from services.console.domain.deadlines import local_time_text
+from services.console.domain.feed import FeedEntry, entry_from_feed_item, parse_time
+from services.console.domain.labels import field_label
+from services.console.domain.views.fields import FieldRow, field_rows
+from services.console.errors import FeedItemInvalid
+from services.hubkit.break_glass import BreakGlassRules, refusal
+
+__all__ = [
+    "BreakGlassRefused",
+    "EmergencyPanel",
+    "Grant",
+    "RequestOffer",
+    "break_glass_request",
+    "emergency_panel",
+    "grant_for_viewer",
+    "grant_from_feed_item",
+    "is_grant",
+    "request_offer",
+]
+
+
+class BreakGlassRefused(ValueError):
+    """The request may not be made, in words for the person (the rules' refusal)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestOffer:
+    """What the request form offers on one notice page."""
+
+    paths: tuple[str, ...]
+    """Withheld paths of the item that emergency access may give (sorted)."""
+    reasons: tuple[tuple[str, str], ...]
+    """(BreakGlassReason symbol, the rules' words), in the rules' order."""
+    grant_hours: int
+    justification_max_chars: int
+
+
+def request_offer(
+    rules: BreakGlassRules | None, *, roles: Collection[str], entry: FeedEntry
+) -> RequestOffer | None:
+    """The form to offer this person on this item's page; None when there is nothing they
+    may ask for (their role may not, or nothing withheld may be given)."""
+    if rules is None or not rules.may_ask(roles):
+        return None
+    paths = rules.grantable(entry.fields_withheld)
+    if not paths:
+        return None
+    return RequestOffer(
+        paths=paths,
+        reasons=tuple(rules.reasons.items()),
+        grant_hours=rules.grant_hours,
+        justification_max_chars=rules.justification_max_chars,
+    )
+
+
+def break_glass_request(
+    rules: BreakGlassRules,
+    *,
+    request_id: str,
+    entry: FeedEntry,
+    requester_subject: str,
+    roles: Collection[str],
+    reason: str,
+    justification: str,
+    requested: Sequence[str],
+    at: dt.datetime,
+) -> dict[str, Any]:
+    """The BreakGlassRequest record for this answer; BreakGlassRefused (the rules' words)
+    when the rules do not allow it. The role recorded is the first of the person's roles the
+    rules allow (they may hold several)."""
+    allowed = [r for r in sorted(roles) if r in rules.may_request_roles]
+    role = allowed[0] if allowed else (sorted(roles)[0] if roles else "")
+    paths = tuple(dict.fromkeys(requested))  # order kept, repeats dropped
+    why = refusal(
+        rules,
+        role=role,
+        reason=reason,
+        justification=justification,
+        requested=paths,
+        withheld=entry.fields_withheld,
+    )
+    if why is not None:
+        raise BreakGlassRefused(why)
+    return {
+        "request_id": str(uuid.UUID(request_id)),
+        "notice_id": entry.notice_id,
+        "subject_linkage_key": entry.linkage_key,
+        "subscriber_id": entry.subscriber_id,
+        "requester_subject": requester_subject,
+        "requester_role": role,
+        "reason": reason,
+        "justification": justification.strip(),
+        "requested_paths": sorted(paths),
+        "requested_at": at,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """One grant of emergency access in one desk's feed, kept apart from the desk's items."""
+
+    request_id: str
+    notice_id: str
+    subscriber_id: str
+    linkage_key: str
+    requester_subject: str
+    requester_role: str
+    reason: str
+    expires_at: dt.datetime
+    entry: FeedEntry | None
+    """The content granted (its view holds only the paths granted); None once deleted."""
+
+    def ended(self, now: dt.datetime) -> bool:
+        return now >= self.expires_at
+
+    def without_content(self) -> Grant:
+        return Grant(
+            request_id=self.request_id,
+            notice_id=self.notice_id,
+            subscriber_id=self.subscriber_id,
+            linkage_key=self.linkage_key,
+            requester_subject=self.requester_subject,
+            requester_role=self.requester_role,
+            reason=self.reason,
+            expires_at=self.expires_at,
+            entry=None,
+        )
+
+
+def is_grant(item: Mapping[str, Any]) -> bool:
+    """A decoded FeedItem that is emergency access, not a sharing decision."""
+    return item.get("break_glass") is not None
+
+
+def grant_from_feed_item(item: Mapping[str, Any]) -> Grant:
+    """A decoded FeedItem with `break_glass` set, as a Grant; raises FeedItemInvalid."""
+    entry = entry_from_feed_item(item)
+    marker = item.get("break_glass")
+    if not isinstance(marker, Mapping):
+        raise FeedItemInvalid("a feed item that is not emergency access")
+    try:
+        expires = parse_time(marker["expires_at"])
+        if expires is None:
+            raise FeedItemInvalid("an emergency access grant without its expiry")
+        return Grant(
+            request_id=str(uuid.UUID(str(marker["request_id"]))),
+            notice_id=entry.notice_id,
+            subscriber_id=entry.subscriber_id,
+            linkage_key=entry.linkage_key,
+            requester_subject=str(marker["requester_subject"]),
+            requester_role=str(marker["requester_role"]),
+            reason=str(marker["reason"]),
+            expires_at=expires,
+            entry=entry,
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise FeedItemInvalid(
+            f"emergency access grant is not well formed: {type(error).__name__}"
+        ) from None
+
+
+def grant_for_viewer(grants: Sequence[Grant], *, subject: str, now: dt.datetime) -> Grant | None:
+    """Of one notice's grants in one desk's feed, the one this person sees: their own (never
+    a colleague's), the one still running (latest expiry first), else the latest that ended
+    (its content left out, whatever the store still held)."""
+    own = sorted(
+        (g for g in grants if g.requester_subject == subject),
+        key=lambda g: (g.expires_at, g.request_id),
+        reverse=True,
+    )
+    if not own:
+        return None
+    running = [g for g in own if not g.ended(now) and g.entry is not None]
+    if running:
+        return running[0]
+    return own[0].without_content()
+
+
+@dataclass(frozen=True, slots=True)
+class EmergencyPanel:
+    """The notice page's emergency access panel, in one of four states: `running` (the
+    granted content, until `until_text`), `ended` (when access ended, nothing else),
+    `waiting` (asked, no answer from the hub yet), or only a form (`offer`)."""
+
+    state: str
+    """'running', 'ended', 'waiting' or 'offer'."""
+    request_id: str | None = None
+    until_text: str | None = None
+    ended_text: str | None = None
+    asked_text: str | None = None
+    reason_text: str | None = None
+    fields: tuple[FieldRow, ...] = ()
+    offer: RequestOffer | None = None
+    offer_labels: tuple[tuple[str, str], ...] = ()
+    """(path, its label) for each path the form offers."""
+
+
+def emergency_panel(
+    *,
+    grant: Grant | None,
+    asked_at: dt.datetime | None,
+    offer: RequestOffer | None,
+    rules: BreakGlassRules | None,
+    now: dt.datetime,
+) -> EmergencyPanel | None:
+    """What the panel shows this person (None: no panel). A running grant wins; an ended one
+    says when it ended (and the form is offered again); a request sent and not yet answered
+    says it is waiting."""
+    labels = tuple((p, field_label(p)) for p in offer.paths) if offer else ()
+    reason_words = rules.reasons if rules is not None else {}
+    if grant is not None and grant.entry is not None and not grant.ended(now):
+        return EmergencyPanel(
+            state="running",
+            request_id=grant.request_id,
+            until_text=local_time_text(grant.expires_at, now=now),
+            reason_text=reason_words.get(grant.reason, grant.reason),
+            fields=field_rows(grant.entry.view),
+        )
+    if asked_at is not None:
+        # A request the hub refused is never answered on the feed (it is dead-lettered and
+        # audited), so the form stays offered beside the wait.
+        return EmergencyPanel(
+            state="waiting",
+            asked_text=local_time_text(asked_at, now=now),
+            ended_text=None if grant is None else local_time_text(grant.expires_at, now=now),
+            offer=offer,
+            offer_labels=labels,
+        )
+    if grant is not None:
+        return EmergencyPanel(
+            state="ended",
+            request_id=grant.request_id,
+            ended_text=local_time_text(grant.expires_at, now=now),
+            offer=offer,
+            offer_labels=labels,
+        )
+    if offer is not None:
+        return EmergencyPanel(state="offer", offer=offer, offer_labels=labels)
+    return None
