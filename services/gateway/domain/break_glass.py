@@ -30,10 +30,15 @@ from typing import Any
 
 from services.gateway.domain.intake import AcceptedNotice
 from services.gateway.domain.pipeline import OutboundMessage
-from services.gateway.domain.records import audit_record, dead_letter, feed_item
+from services.gateway.domain.records import (
+    audit_record,
+    dead_letter,
+    feed_item,
+    no_decision_record,
+    recipient_record,
+)
 from services.gateway.domain.redaction import present_paths, withheld_paths
 from services.gateway.errors import NoticeRejected
-from services.hubkit.audit_trail import retention_review_date
 from services.hubkit.break_glass import (
     BREAK_GLASS_REASON_CODE,
     BREAK_GLASS_REFUSED,
@@ -299,52 +304,20 @@ def refusal_messages(
         )
     else:
         decision_id = hub_uuid5(f"break-glass:{source_topic}/{source_partition}/{source_offset}")
-    recipient = (
-        None
-        if subscriber is None
-        else {
-            "subscriber_id": subscriber.subscriber_id,
-            "agency": subscriber.agency,
-            "organisation": subscriber.organisation,
-            "role": subscriber.role,
-            "team": subscriber.team,
-        }
+    audit = no_decision_record(
+        decision_id=decision_id,
+        event="ACCESS_REFUSED",
+        at=refused_at,
+        explanation=words,
+        reason_code=BREAK_GLASS_REFUSED,
+        notice_id=None if accepted is None else accepted.notice_id,
+        subject_linkage_key=None if accepted is None else accepted.linkage_key,
+        recipient=None if subscriber is None else recipient_record(subscriber),
+        purpose=EMERGENCY_PURPOSE,
+        policy_revision=GRANT_POLICY_REVISION,
+        # Nothing was disclosed: break_glass stays false, as it marks grants only (the IG
+        # review queue lists those); a refusal is told apart by its reason_code.
     )
-    audit: dict[str, Any] = {
-        "decision_id": decision_id,
-        "event": "ACCESS_REFUSED",
-        "notice_id": None if accepted is None else accepted.notice_id,
-        "notice_type": None,
-        "subject_linkage_key": None if accepted is None else accepted.linkage_key,
-        "decided_at": refused_at,
-        "disclosed_at": None,
-        "recipient": recipient,
-        "originating_controller": None,
-        "purpose": EMERGENCY_PURPOSE,
-        "lawful_basis": None,
-        "consent_status": None,
-        "consent_reason_not_sought": None,
-        "family_informed": None,
-        "family_not_informed_reason": None,
-        "outcome": None,
-        "fields_disclosed": [],
-        "fields_withheld": [],
-        "classification": None,
-        "handling_code": None,
-        "policy_revision": GRANT_POLICY_REVISION,
-        "rule_ids": [],
-        "isa_clause": None,
-        "explanation": words,
-        "reason_code": BREAK_GLASS_REFUSED,
-        "human_decision_maker": None,
-        "human_rationale": None,
-        # Nothing was disclosed: break_glass marks grants only (the IG review queue lists
-        # those); a refusal is told apart by its reason_code.
-        "break_glass": False,
-        "break_glass_justification": None,
-        "retention_review_date": retention_review_date(refused_at),
-        "merkle_leaf_index": None,
-    }
     letter = dead_letter(
         reason=dead_letter_reason,
         detail=f"emergency access request refused: {words}",

@@ -24,6 +24,8 @@ __all__ = [
     "feed_item",
     "feed_retraction",
     "feed_withheld",
+    "no_decision_record",
+    "recipient_record",
     "redacted_view_json",
     "rejection_audit_record",
     "retraction_audit_record",
@@ -62,13 +64,7 @@ def audit_record(
         "decided_at": decided_at,
         # Disclosure happens when the transaction holding this record commits.
         "disclosed_at": decided_at if discloses else None,
-        "recipient": {
-            "subscriber_id": subscriber.subscriber_id,
-            "agency": subscriber.agency,
-            "organisation": subscriber.organisation,
-            "role": subscriber.role,
-            "team": subscriber.team,
-        },
+        "recipient": recipient_record(subscriber),
         "originating_controller": notice["source"]["organisation_code"],
         "purpose": decision.purpose if discloses else None,
         "lawful_basis": decision.lawful_basis.as_record(),
@@ -188,25 +184,36 @@ def _classification_rank(classification: str | None) -> int:
     return len(CLASSIFICATION_ORDER)
 
 
-def rejection_audit_record(
-    *,
-    reason: str,
-    detail: str,
-    notice_id: str | None,
-    source_topic: str,
-    source_partition: int,
-    source_offset: int,
-    rejected_at: dt.datetime,
-) -> dict[str, Any]:
-    # Rejections have no notice id we can trust, so the id is keyed on the bus position.
-    key = notice_id or f"{source_topic}/{source_partition}/{source_offset}"
+def recipient_record(subscriber: SubscriberEntry) -> dict[str, Any]:
+    """The audit record's Recipient for a subscriber."""
     return {
-        "decision_id": decision_id_for(notice_id=key, subscriber_id="rejected"),
-        "event": "NOTICE_REJECTED",
-        "notice_id": notice_id,
+        "subscriber_id": subscriber.subscriber_id,
+        "agency": subscriber.agency,
+        "organisation": subscriber.organisation,
+        "role": subscriber.role,
+        "team": subscriber.team,
+    }
+
+
+def no_decision_record(
+    *,
+    decision_id: str,
+    event: str,
+    at: dt.datetime,
+    explanation: str,
+    reason_code: str,
+    **fields: Any,
+) -> dict[str, Any]:
+    """An audit record that carries no sharing decision (a rejection, a delivered withdrawal,
+    a refused emergency access request): nothing disclosed, no basis, no rules; `fields`
+    sets the few values such a record does carry (notice, recipient, purpose, ...)."""
+    record: dict[str, Any] = {
+        "decision_id": decision_id,
+        "event": event,
+        "notice_id": None,
         "notice_type": None,
         "subject_linkage_key": None,
-        "decided_at": rejected_at,
+        "decided_at": at,
         "disclosed_at": None,
         "recipient": None,
         "originating_controller": None,
@@ -224,15 +231,41 @@ def rejection_audit_record(
         "policy_revision": "none",
         "rule_ids": [],
         "isa_clause": None,
-        "explanation": f"Rejected before any sharing decision: {detail}",
-        "reason_code": reason,
+        "explanation": explanation,
+        "reason_code": reason_code,
         "human_decision_maker": None,
         "human_rationale": None,
         "break_glass": False,
         "break_glass_justification": None,
-        "retention_review_date": retention_review_date(rejected_at),
+        "retention_review_date": retention_review_date(at),
         "merkle_leaf_index": None,
     }
+    unknown = set(fields) - set(record)
+    if unknown:
+        raise KeyError(f"not AuditRecord fields: {sorted(unknown)}")
+    return record | fields
+
+
+def rejection_audit_record(
+    *,
+    reason: str,
+    detail: str,
+    notice_id: str | None,
+    source_topic: str,
+    source_partition: int,
+    source_offset: int,
+    rejected_at: dt.datetime,
+) -> dict[str, Any]:
+    # Rejections have no notice id we can trust, so the id is keyed on the bus position.
+    key = notice_id or f"{source_topic}/{source_partition}/{source_offset}"
+    return no_decision_record(
+        decision_id=decision_id_for(notice_id=key, subscriber_id="rejected"),
+        event="NOTICE_REJECTED",
+        at=rejected_at,
+        explanation=f"Rejected before any sharing decision: {detail}",
+        reason_code=reason,
+        notice_id=notice_id,
+    )
 
 
 def dead_letter(
@@ -272,48 +305,22 @@ def retraction_audit_record(
     content; the original's SHARING_DECISION records stay as they are."""
     retraction_id = str(retraction["retraction_id"])
     reason = str(retraction["reason"])
-    return {
-        "decision_id": delivery_decision_id(
+    return no_decision_record(
+        decision_id=delivery_decision_id(
             retraction_id=retraction_id, subscriber_id=subscriber.subscriber_id
         ),
-        "event": "RETRACTION_DELIVERED",
-        "notice_id": str(retraction["retracted_notice_id"]),
-        "notice_type": notice_type,
-        "subject_linkage_key": str(retraction["subject_linkage_key"]),
-        "decided_at": delivered_at,
-        "disclosed_at": delivered_at,
-        "recipient": {
-            "subscriber_id": subscriber.subscriber_id,
-            "agency": subscriber.agency,
-            "organisation": subscriber.organisation,
-            "role": subscriber.role,
-            "team": subscriber.team,
-        },
-        "originating_controller": retraction["source"]["organisation_code"],
-        "purpose": None,
-        "lawful_basis": None,
-        "consent_status": None,
-        "consent_reason_not_sought": None,
-        "family_informed": None,
-        "family_not_informed_reason": None,
-        "outcome": None,
-        "fields_disclosed": [],
-        "fields_withheld": [],
-        "classification": None,
-        "handling_code": None,
-        "policy_revision": "none",
-        "rule_ids": [],
-        "isa_clause": None,
-        "explanation": f"{withdrawn_text(retraction['source']['agency'], reason)}; the record "
+        event="RETRACTION_DELIVERED",
+        at=delivered_at,
+        explanation=f"{withdrawn_text(retraction['source']['agency'], reason)}; the record "
         "of the original disclosure is kept",
-        "reason_code": reason,
-        "human_decision_maker": None,
-        "human_rationale": None,
-        "break_glass": False,
-        "break_glass_justification": None,
-        "retention_review_date": retention_review_date(delivered_at),
-        "merkle_leaf_index": None,
-    }
+        reason_code=reason,
+        notice_id=str(retraction["retracted_notice_id"]),
+        notice_type=notice_type,
+        subject_linkage_key=str(retraction["subject_linkage_key"]),
+        disclosed_at=delivered_at,
+        recipient=recipient_record(subscriber),
+        originating_controller=retraction["source"]["organisation_code"],
+    )
 
 
 def feed_retraction(
