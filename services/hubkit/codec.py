@@ -43,6 +43,8 @@ class MessageType(StrEnum):
     CONSOLE_ACCESS = "safehub.audit.ConsoleAccess"
     FEED_ITEM = "safehub.feed.FeedItem"
     FEED_RETRACTION = "safehub.feed.FeedRetraction"
+    BREAK_GLASS_ALERT = "safehub.feed.BreakGlassAlert"
+    BREAK_GLASS_REFUSAL = "safehub.feed.BreakGlassRefusal"
     DEAD_LETTER = "safehub.gateway.DeadLetter"
     NOTICE_SEEN = "safehub.gateway.NoticeSeen"
     CHECKPOINT = "safehub.audit.Checkpoint"

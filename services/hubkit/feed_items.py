@@ -18,14 +18,21 @@ from services.hubkit.topology import GATEWAY_PRINCIPAL
 
 __all__ = ["FeedMessage", "open_feed_item", "open_feed_message"]
 
-FEED_MESSAGE_TYPES = (MessageType.FEED_ITEM, MessageType.FEED_RETRACTION)
-"""What a feed topic carries: a view of a notice, or the withdrawal of one (issue 18)."""
+FEED_MESSAGE_TYPES = (
+    MessageType.FEED_ITEM,
+    MessageType.FEED_RETRACTION,
+    MessageType.BREAK_GLASS_ALERT,
+    MessageType.BREAK_GLASS_REFUSAL,
+)
+"""What a feed topic carries: a view of a notice, the withdrawal of one, and (issue 18) the
+owning agency's alert that emergency access was granted over its notice, or the requesting
+desk's answer that its emergency access request was refused."""
 
 
 @dataclass(frozen=True, slots=True)
 class FeedMessage:
     message_type: MessageType
-    """FEED_ITEM or FEED_RETRACTION."""
+    """One of FEED_MESSAGE_TYPES."""
     record: dict[str, Any]
 
 
@@ -50,8 +57,8 @@ def open_feed_message(
     *,
     subscriber_id: str | None = None,
 ) -> FeedMessage:
-    """The FeedItem or FeedRetraction in `value`, verified as `open_feed_item` verifies an
-    item; FeedItemUnverified (with a reason) otherwise."""
+    """The feed message (any of FEED_MESSAGE_TYPES) in `value`, verified as `open_feed_item`
+    verifies an item; FeedItemUnverified (with a reason) otherwise."""
     try:
         verified = open_envelope(catalog, value, hub_keys)
     except HubError as error:
@@ -71,6 +78,4 @@ def open_feed_message(
         if subscriber_id is not None and record["subscriber_id"] != subscriber_id:
             raise FeedItemUnverified("wrong_subscriber", "the item was made for another subscriber")
         return FeedMessage(message_type, record)
-    raise FeedItemUnverified(
-        "unverifiable", "the payload is neither a feed item nor a feed retraction"
-    )
+    raise FeedItemUnverified("unverifiable", "the payload is none of the records a feed carries")
