@@ -50,6 +50,7 @@ from services.audit.auth import Claims, ClaimsValidator, RoleTokenValidator
 from services.audit.break_glass_reviews import SqliteBreakGlassReviews
 from services.audit.break_glass_routes import BREAK_GLASS_REVIEWS_STATE, break_glass_router
 from services.audit.child_lookup import ChildIndex, ChildLookupSettings, child_lookup_from_settings
+from services.audit.erasure_routes import erasure_router
 from services.audit.errors import (
     AuditError,
     NotFound,
@@ -102,6 +103,7 @@ from services.hubkit.auth import (
     TokenValidator,
 )
 from services.hubkit.auth_http import auth_error_response
+from services.hubkit.child_keys import StoreKeyFile
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.errors import CodecError
 from services.hubkit.keyed_digest import ensure_digest_key
@@ -773,7 +775,14 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_store = store is None
-        active_store = store if store is not None else open_store(settings.database_url_for(hub))
+        active_store = (
+            store
+            if store is not None
+            else open_store(
+                settings.database_url_for(hub),
+                store_key=StoreKeyFile(settings.resolved_store_key_path(hub)),
+            )
+        )
         client: httpx.AsyncClient | None = None
         active_validator = validator
         if active_validator is None:
@@ -861,6 +870,8 @@ def create_app(
     app.include_router(retraction_router(leaf_header=ACCESS_LEAF_HEADER))
     # The owning agency's IG officer reviews emergency access (issue 18).
     app.include_router(break_glass_router(audited=_audited))
+    # The erasure job logs intent, deletion and confirmation (issue 18, erasure_routes.py).
+    app.include_router(erasure_router())
     return app
 
 

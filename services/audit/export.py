@@ -2,6 +2,11 @@
 `services.audit.verify` reads (and nothing the verifier has to trust).
 
 - `export_log`: the whole log (entries + checkpoint history) for `safehub audit verify log`;
+
+Every entry's "data" is its leaf input. A committed leaf (an entry naming a child) that still
+opens also carries its opening ("record", "salt") unless the export is for a partner who gets
+commitments only (`openings=False`): such an export proves the same tree and every proof
+verifies, but holds nothing of any child's records.
 - `inclusion_evidence`: entry + inclusion proof + the signed checkpoint it is proven against;
 - `consistency_evidence`: the proof between two signed checkpoints, with both notes.
 """
@@ -10,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from services.audit.errors import NotFound, NotYetCheckpointed
@@ -39,6 +44,7 @@ __all__ = [
     "consistency_evidence",
     "decision_leaves",
     "export_log",
+    "exported_entry",
     "inclusion_evidence",
 ]
 
@@ -73,10 +79,12 @@ def export_log(
     *,
     catalog: SchemaCatalog | None = None,
     up_to_size: int | None = None,
+    openings: bool = True,
 ) -> ExportSummary:
     """Write entries [0, size) and every checkpoint to `directory`. By default the export ends
     at the latest signed checkpoint, so every exported entry is covered by a signature;
-    readable views are included when a catalog is given."""
+    readable views are included when a catalog is given; openings of committed leaves unless
+    `openings` is False (commitments only)."""
     directory.mkdir(parents=True, exist_ok=True)
     history = store.checkpoints()
     if up_to_size is None:
@@ -87,10 +95,8 @@ def export_log(
     with partial.open("wb") as out:
         for start in range(0, up_to_size, _EXPORT_CHUNK):
             for leaf in store.leaves(start, min(start + _EXPORT_CHUNK, up_to_size)):
-                view = entry_view(catalog, leaf.data) if catalog is not None else None
-                out.write(
-                    encode_entry(ExportedEntry(leaf.leaf_index, leaf.data, view), indent=False)
-                )
+                exported = exported_entry(leaf, catalog=catalog, openings=openings)
+                out.write(encode_entry(exported, indent=False))
                 out.write(b"\n")
     os.replace(partial, entries_path)
     lines = [
@@ -109,6 +115,23 @@ def export_log(
     return ExportSummary(entries=up_to_size, checkpoints=len(history), directory=directory)
 
 
+def exported_entry(
+    leaf: StoredLeaf, *, catalog: SchemaCatalog | None, openings: bool = True
+) -> ExportedEntry:
+    """A stored leaf as an entry file: its leaf input, its opening when it has one and it is
+    asked for, and the readable view of what is given."""
+    opened = openings and leaf.opened
+    entry = ExportedEntry(
+        leaf_index=leaf.leaf_index,
+        data=leaf.tree_input,
+        record=leaf.data if opened else None,
+        salt=leaf.salt if opened else None,
+    )
+    if catalog is None:
+        return entry
+    return replace(entry, view=entry_view(catalog, entry.readable))
+
+
 def _checkpoint_for(store: AuditStore, tree_size: int | None) -> StoredCheckpoint:
     if tree_size is not None:
         return store.checkpoint(tree_size)
@@ -124,6 +147,7 @@ def inclusion_evidence(
     leaf_index: int,
     tree_size: int | None = None,
     catalog: SchemaCatalog | None = None,
+    openings: bool = True,
 ) -> InclusionEvidence:
     """Entry, proof and checkpoint for one leaf, against the latest (or a given) checkpoint."""
     leaf = store.leaf(leaf_index)
@@ -135,10 +159,9 @@ def inclusion_evidence(
             "entries; ask again after the next checkpoint"
         )
     proof = inclusion_proof_for(store, leaf_index=leaf_index, tree_size=size)
-    view = entry_view(catalog, leaf.data) if catalog is not None else None
     return InclusionEvidence(
         leaf=leaf,
-        entry=encode_entry(ExportedEntry(leaf.leaf_index, leaf.data, view)),
+        entry=encode_entry(exported_entry(leaf, catalog=catalog, openings=openings)),
         proof=encode_inclusion_proof(proof),
         checkpoint=checkpoint,
     )

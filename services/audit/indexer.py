@@ -33,6 +33,16 @@ Idempotency (what a re-delivered record does)
     a crash, e.g. with a later `decided_at` or another policy revision) is a second event that
     really happened and may have disclosed again: it is appended, never dropped, and marked
     `duplicate_of` the first leaf of that decision id. IG queries show it with that mark.
+
+Entries that name a child commit to a salted hash (issue 18)
+    An entry whose index columns name a child (`subject_linkage_key`: decisions, console
+    accesses and IG queries about a child) is made here as above, then *committed* by the
+    store when it appends it (`committed_entry`, with a salt from the child's secret, which
+    only the store holds): the tree hashes `COMMITTED_PREFIX` + SHA-256(salt || record)
+    (`services.audit.domain.commitment`) and the record as travelled becomes the entry's
+    `opening`, kept sealed under the child's key beside the tree. Erasing a child deletes its
+    key and openings; the leaves, and so every proof, stay as they were. Erasure itself is
+    logged in three ERASURE entries (`entry_for_erasure`) that name no child in the clear.
 """
 
 from __future__ import annotations
@@ -46,6 +56,7 @@ from enum import StrEnum
 from typing import Any
 
 from services.audit.domain.checkpoint import Checkpoint
+from services.audit.domain.commitment import committed_leaf
 from services.audit.domain.merkle import CompactRange, SubtreeNode, leaf_hash
 from services.audit.errors import StorageCorrupt
 from services.hubkit.audit_trail import (
@@ -60,19 +71,25 @@ from services.hubkit.errors import AuditRecordRejected, CodecError, UnknownSigni
 
 __all__ = [
     "ACCESS_PREFIX",
+    "ERASURE_PREFIX",
     "REJECTED_PREFIX",
     "AccessEvent",
     "AppendPlan",
     "EntryKind",
+    "ErasureEvent",
+    "ErasurePhase",
     "IndexColumns",
     "LogEntry",
     "PlannedLeaf",
     "SourcePosition",
+    "committed_entry",
     "decode_access",
+    "decode_erasure",
     "decode_rejected",
     "entry_for_access",
     "entry_for_bytes",
     "entry_for_console_access",
+    "entry_for_erasure",
     "entry_for_record",
     "entry_for_rejected",
     "entry_for_undecodable",
@@ -83,6 +100,7 @@ __all__ = [
 
 ACCESS_PREFIX = b"safehub.audit.access.v1\n"
 REJECTED_PREFIX = b"safehub.audit.rejected.v1\n"
+ERASURE_PREFIX = b"safehub.audit.erasure.v1\n"
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
@@ -100,6 +118,9 @@ class EntryKind(StrEnum):
     UNDECODABLE = "undecodable"
     """Bytes that did not decode, logged as they were (only in logs from before records were
     signed; such bytes are now REJECTED)."""
+    ERASURE = "erasure"
+    """One step of erasing a child (intent, deletion, confirmation): names no child in the
+    clear, is never committed, and stays readable after the erasure it records."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,16 +155,46 @@ class IndexColumns:
 
 @dataclass(frozen=True, slots=True)
 class LogEntry:
-    """One thing to append: its bytes, their leaf hash, its id and its index columns."""
+    """One thing to append: its leaf input, its leaf hash, its id and its index columns."""
 
     kind: EntryKind
     entry_id: str
     data: bytes
+    """The leaf input: the bytes the tree hashes (`leaf_hash`). For a committed entry the
+    commitment (`COMMITTED_PREFIX` + 32 bytes), otherwise the record as logged."""
     leaf_hash: bytes
     columns: IndexColumns
     source: SourcePosition | None = None
     rejection: RejectionReason | None = None
     """For a REJECTED entry, why (for metrics and logs; the leaf holds it too)."""
+    opening: bytes | None = None
+    """For a committed entry, the record as travelled (what `data` commits to, with the
+    salt); None for an entry logged as it is."""
+
+    @property
+    def record(self) -> bytes:
+        """The readable bytes: the opening of a committed entry, else the leaf input."""
+        return self.data if self.opening is None else self.opening
+
+
+def committed_entry(entry: LogEntry, *, salt: bytes) -> LogEntry:
+    """`entry` (made as it travelled) as a committed entry: the leaf input is the commitment
+    to its record under `salt`, the record its opening. Only entries naming a child are
+    committed (`IndexColumns.subject_linkage_key`); the store derives the salt from that
+    child's secret (`commitment.leaf_salt`). Committing twice is an error."""
+    if entry.opening is not None:
+        raise ValueError(f"entry {entry.entry_id} is already committed")
+    leaf = committed_leaf(salt, entry.data)
+    return LogEntry(
+        kind=entry.kind,
+        entry_id=entry.entry_id,
+        data=leaf,
+        leaf_hash=leaf_hash(leaf),
+        columns=entry.columns,
+        source=entry.source,
+        rejection=entry.rejection,
+        opening=entry.data,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,6 +391,63 @@ def entry_for_access(event: AccessEvent) -> LogEntry:
     )
 
 
+class ErasurePhase(StrEnum):
+    """The three steps of erasing a child, each its own entry, in this order."""
+
+    INTENT = "intent"
+    """Before anything is deleted: what will be erased, why, and in which stores."""
+    DELETION = "deletion"
+    """The keys and openings are deleted: how many items in each store."""
+    CONFIRMATION = "confirmation"
+    """Checked afterwards: nothing of the child opens anywhere the hub controls."""
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureEvent:
+    """One step of an erasure, as the erasure job logs it.
+
+    `child_ref` is the audit store's keyed reference to the child (never the linkage key);
+    the entry holds only its SHA-256, enough to match the three steps of one erasure.
+    `stores` maps each store's name to a count (items to erase, erased, or still readable)."""
+
+    erasure_id: str
+    phase: ErasurePhase
+    at_ms: int
+    actor: str
+    record_type: str
+    rule: str
+    child_ref: str
+    stores: Mapping[str, int] = field(default_factory=dict)
+    detail: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "erasure_id": self.erasure_id,
+            "phase": ErasurePhase(self.phase).value,
+            "at_ms": self.at_ms,
+            "actor": self.actor,
+            "record_type": self.record_type,
+            "rule": self.rule,
+            "child_ref_digest": hashlib.sha256(self.child_ref.encode()).hexdigest(),
+            "stores": {name: int(count) for name, count in sorted(self.stores.items())},
+            "detail": self.detail,
+        }
+
+
+def entry_for_erasure(event: ErasureEvent) -> LogEntry:
+    """An erasure step as an ERASURE entry (`ERASURE_PREFIX` + canonical JSON). It names no
+    child (so it is not committed) and survives the erasure readable."""
+    phase = ErasurePhase(event.phase).value
+    data = ERASURE_PREFIX + _canonical_json(event.as_json())
+    return LogEntry(
+        kind=EntryKind.ERASURE,
+        entry_id=f"erasure:{event.erasure_id}:{phase}",
+        data=data,
+        leaf_hash=leaf_hash(data),
+        columns=IndexColumns(event=f"ERASURE_{phase.upper()}", decided_at_ms=event.at_ms),
+    )
+
+
 def _prefixed_json(data: bytes, prefix: bytes, what: str) -> dict[str, Any]:
     if not data.startswith(prefix):
         raise ValueError(f"not {what}")
@@ -352,6 +460,11 @@ def _prefixed_json(data: bytes, prefix: bytes, what: str) -> dict[str, Any]:
 def decode_access(data: bytes) -> dict[str, Any]:
     """The JSON of an ACCESS leaf; ValueError if the bytes are not one."""
     return _prefixed_json(data, ACCESS_PREFIX, "an access entry")
+
+
+def decode_erasure(data: bytes) -> dict[str, Any]:
+    """The JSON of an ERASURE leaf; ValueError if the bytes are not one."""
+    return _prefixed_json(data, ERASURE_PREFIX, "an erasure entry")
 
 
 def decode_rejected(data: bytes) -> dict[str, Any]:

@@ -22,6 +22,17 @@ delivered again anyway (a rebalance while a batch was in flight, an operator res
 group's offsets), each comes back with the same decision id and the same bytes, which the
 store recognises (unique (entry id, leaf hash)) and skips: the tree never grows twice.
 
+Positioning is not instant: the consumer starts fetching a newly assigned partition from the
+group's committed offset while the assignment callback is still reading the store and seeking,
+and it hands those records to the loop meanwhile. Written, they would enter the store ahead of
+the records before them (a rebuilt store's linkage history out of topic order; a restarted
+indexer reading a change twice). So every batch carries a counter read when its fetch began
+(`AuditIndexer._generation`, moved as positioning starts and again as it ends); positioning
+holds the write lock, and a batch whose fetch began before the latest positioning ended is
+dropped unwritten
+(`IndexerStats.stale_batches`) and every partition is positioned from the store again, so
+nothing is skipped either.
+
 Linkage changes. A batch from the linkage topic is read the same way (`linkage.read_linkage_
 change`): each well-formed LinkageChanged is recorded in the linkage history, in topic order,
 once per event id; a record that is not one becomes a REJECTED leaf of the log; both in one
@@ -46,13 +57,13 @@ import logging
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import KafkaError
+from aiokafka.errors import IllegalStateError, KafkaError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.audit.domain.checkpoint import encode_signed_note, key_id, sign_checkpoint
@@ -71,6 +82,7 @@ from services.audit.storage import AuditStore, StoredCheckpoint, check_tree
 from services.audit.storage_sql import open_store
 from services.hubkit.audit_trail import RejectionReason
 from services.hubkit.bus import make_consumer, make_producer
+from services.hubkit.child_keys import StoreKeyFile
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.envelope import KeyDirectory
 from services.hubkit.settings import HubSettings
@@ -110,6 +122,9 @@ class IndexerStats:
     counted here, not in `records`: they are not leaves)."""
     linkage_repeated: int = 0
     """Linkage changes read again whose event id was already recorded."""
+    stale_batches: int = 0
+    """Batches fetched before their partitions were positioned from the store: dropped
+    unwritten, read again from the store's position."""
     rejected: Counter[str] = field(default_factory=Counter)
     """Records refused by their topic's check, by topic and reason ("<topic> <REASON>")."""
 
@@ -124,7 +139,7 @@ class _ResumeFromStore(ConsumerRebalanceListener):  # type: ignore[misc]
         return None
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        await self._indexer._resume(assigned)
+        await self._indexer._position(assigned)
 
 
 class AuditIndexer:
@@ -157,9 +172,14 @@ class AuditIndexer:
         self._producer: AIOKafkaProducer | None = None
         self._stopping = asyncio.Event()
         self._started = asyncio.Event()
-        # Held while a batch is being written, so a rebalance reads the store's position
-        # after that batch, not before it.
+        # Held while a batch is being written and while partitions are positioned, so a
+        # rebalance reads the store's position after that batch, and no batch is written
+        # between reading the position and seeking to it.
         self._appending = asyncio.Lock()
+        # Counts the times partitions were positioned from the store; a batch fetched under an
+        # older count may come from the group's committed offset instead (module docstring).
+        self._generation = 0
+        self._reposition = False
         self.stats = IndexerStats()
 
     @property
@@ -182,13 +202,16 @@ class AuditIndexer:
         next_checkpoint = time.monotonic() + self._settings.checkpoint_interval_s
         try:
             while not self._stopping.is_set():
+                if self._reposition:
+                    await self._position(self._consumer.assignment())
+                fetched_in = self._generation
                 batches = await self._consumer.getmany(
                     timeout_ms=self._settings.poll_timeout_ms,
                     max_records=self._settings.batch_max_records,
                 )
                 for tp, records in batches.items():
                     if records:
-                        await self._index(tp, records)
+                        await self._index(tp, records, fetched_in=fetched_in)
                 if time.monotonic() >= next_checkpoint:
                     await self.checkpoint_now()
                     next_checkpoint = time.monotonic() + self._settings.checkpoint_interval_s
@@ -203,13 +226,30 @@ class AuditIndexer:
     async def started(self) -> None:
         await self._started.wait()
 
+    async def _position(self, assigned: Iterable[TopicPartition]) -> None:
+        """Seek `assigned` to the store's positions, no batch written meanwhile. A batch from a
+        fetch begun before this returns is stale: counted once before the first await (the
+        consumer may already hold records from the committed offset) and once after the seeks
+        (the loop keeps fetching while this runs, and may be given such records meanwhile)."""
+        self._generation += 1
+        self._reposition = False
+        async with self._appending:
+            try:
+                await self._resume(sorted(assigned))
+            except IllegalStateError:
+                # Revoked while being positioned: the next assignment positions it again.
+                log.info("partitions revoked while positioned")
+            finally:
+                self._generation += 1
+
     async def _resume(self, assigned: list[TopicPartition]) -> None:
+        """Seek each partition to the offset after the last record the store holds (called
+        with the write lock held, by `_position`)."""
         assert self._consumer is not None
         for tp in assigned:
-            async with self._appending:
-                position = await asyncio.to_thread(
-                    self._store.next_source_offset, tp.topic, tp.partition
-                )
+            position = await asyncio.to_thread(
+                self._store.next_source_offset, tp.topic, tp.partition
+            )
             start = {
                 AUDIT_ACCESS_TOPIC: self._settings.access_start_offset,
                 # A partial merge/split history would give a child the wrong keys.
@@ -234,9 +274,13 @@ class AuditIndexer:
             for r in records
         ]
 
-    async def _index(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+    async def _index(
+        self, tp: TopicPartition, records: list[ConsumerRecord], *, fetched_in: int
+    ) -> None:
         if tp.topic == LINKAGE_TOPIC:
-            await self._index_linkage(tp, records)
+            await self._index_linkage(tp, records, fetched_in=fetched_in)
+            return
+        if self._stale(fetched_in):
             return
         entries = self._entries(tp, records)
         if any(e.rejection is RejectionReason.UNKNOWN_SIGNER for e in entries):
@@ -258,8 +302,11 @@ class AuditIndexer:
                     },
                 )
         result = await self._retrying(
-            lambda: self._store.append(entries, appended_at_ms=self._clock_ms())
+            lambda: self._store.append(entries, appended_at_ms=self._clock_ms()),
+            fetched_in=fetched_in,
         )
+        if result is None:
+            return
         self.stats.batches += 1
         self.stats.records += len(records)
         self.stats.appended += result.appended
@@ -267,7 +314,11 @@ class AuditIndexer:
         self.stats.duplicates += result.duplicates
         await self._commit_offsets({tp: records[-1].offset + 1})
 
-    async def _index_linkage(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+    async def _index_linkage(
+        self, tp: TopicPartition, records: list[ConsumerRecord], *, fetched_in: int
+    ) -> None:
+        if self._stale(fetched_in):
+            return
         changes: list[LinkageChanged] = []
         rejected: list[LogEntry] = []
         for r in records:
@@ -290,8 +341,11 @@ class AuditIndexer:
         result = await self._retrying(
             lambda: self._store.append_linkage(
                 changes, rejected=rejected, appended_at_ms=self._clock_ms()
-            )
+            ),
+            fetched_in=fetched_in,
         )
+        if result is None:
+            return
         self.stats.batches += 1
         self.stats.records += len(rejected)
         self.stats.appended += result.rejected.appended
@@ -302,13 +356,26 @@ class AuditIndexer:
             log.info("linkage changes recorded", extra={"count": result.recorded})
         await self._commit_offsets({tp: records[-1].offset + 1})
 
-    async def _retrying(self, write: Callable[[], _T]) -> _T:
-        """Run a store write in a thread until it commits. Nothing is committed when it fails,
-        so the same batch is retried and the offsets stay where they were; a corrupt store
-        stops the indexer."""
+    def _stale(self, fetched_in: int) -> bool:
+        """A batch fetched before the latest positioning: dropped unwritten, and every
+        partition positioned from the store again before the next fetch (the consumer has
+        moved past these records; they may also lie ahead of the store's position)."""
+        if fetched_in == self._generation:
+            return False
+        self.stats.stale_batches += 1
+        self._reposition = True
+        log.info("batch fetched before positioning dropped")
+        return True
+
+    async def _retrying(self, write: Callable[[], _T], *, fetched_in: int) -> _T | None:
+        """Run a store write in a thread until it commits; None, writing nothing, for a stale
+        batch (`_stale`). Nothing is committed when it fails, so the same batch is retried and
+        the offsets stay where they were; a corrupt store stops the indexer."""
         while True:
             try:
                 async with self._appending:
+                    if self._stale(fetched_in):
+                        return None
                     return await asyncio.to_thread(write)
             except StorageCorrupt:
                 raise
@@ -392,7 +459,12 @@ def build_indexer(
     return AuditIndexer(
         hub=hub,
         settings=settings,
-        store=store if store is not None else open_store(settings.database_url_for(hub)),
+        store=store
+        if store is not None
+        else open_store(
+            settings.database_url_for(hub),
+            store_key=StoreKeyFile(settings.resolved_store_key_path(hub)),
+        ),
         catalog=SchemaCatalog(hub.schemas_dir),
         log_key=log_key
         if log_key is not None

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.audit.domain.checkpoint import AUDIT_LOG_ORIGIN
 from services.audit.errors import TokenIssuerMissing
+from services.audit.storage_sql import default_store_key_path
 from services.hubkit.settings import HubSettings
 
 __all__ = ["LOCAL_TOKEN_ISSUER", "LOG_KEY_NAME", "AuditSettings"]
@@ -114,6 +115,14 @@ class AuditSettings(BaseSettings):
         description="SQLite file (0600) of IG officers' reviews of emergency access grants "
         "(break_glass_reviews.py); default <data_dir>/audit/break-glass-reviews.sqlite.",
     )
+    store_key_path: Path | None = Field(
+        default=None,
+        description="The audit store's key (32 random bytes, 0600, made on first start): the "
+        "root of the per-child keys that seal the openings of leaves naming a child (issue 18, "
+        "services/hubkit/child_keys.py). Default: beside an SQLite store "
+        "(<database>.store.key), <keys_dir>/audit/store.key for PostgreSQL. In a deployment "
+        "mount it from a Secret kept apart from the store's backups.",
+    )
     digest_key_file: Path | None = Field(
         default=None,
         description="Secret key (0600, made on first start) for the keyed digests "
@@ -182,6 +191,14 @@ class AuditSettings(BaseSettings):
     @property
     def signin_redirect_uri(self) -> str:
         return f"{self.public_url.rstrip('/')}/ig/callback"
+
+    def resolved_store_key_path(self, hub: HubSettings) -> Path:
+        """Where the store key is: as set, else beside an SQLite store (what `open_store`
+        finds by itself, so every opener of one file agrees), else under the keys dir."""
+        if self.store_key_path is not None:
+            return self.store_key_path
+        beside = default_store_key_path(self.database_url_for(hub))
+        return beside if beside is not None else hub.keys_dir / "audit" / "store.key"
 
     def database_url_for(self, hub: HubSettings) -> str:
         """The configured URL, or the default SQLite file under the hub's data directory."""

@@ -14,9 +14,17 @@ What a store guarantees
   perfect subtree is stored, so proofs for any earlier size are O(log n) reads.
 - Checkpoint history: every signed checkpoint, at most one per tree size, never a second root
   for a size (the store refuses to record a split view of its own log).
+- Entries naming a child commit to a salted hash (`services.audit.domain.commitment`): the
+  store holds a data key per child (`child_keys`, wrapped under the store key,
+  `services.hubkit.child_keys`), derives each entry's salt from it, appends the commitment as
+  the leaf and keeps the record sealed under the child's key (`leaf_openings`). Readers get
+  the opened record as `StoredLeaf.data`. `erase_child` deletes the child's key and openings
+  (and its sealed linkage key) in one transaction; the leaves, subtrees, head and checkpoints
+  are untouched, so every proof still verifies.
 - Linkage history: the child index's merges and splits (`services.audit.linkage`), in the
   order read, each event id once, append-only beside the tree (not leaves of it: they are
-  not audit records, and the log's proofs and exports are unchanged by them).
+  not audit records, and the log's proofs and exports are unchanged by them). Children are
+  recorded there by child reference, their keys sealed (erased with the child).
 
 The proof helpers below work on any `AuditStore`.
 """
@@ -28,6 +36,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from services.audit.domain.checkpoint import Checkpoint
+from services.audit.domain.commitment import opens
 from services.audit.domain.merkle import (
     CompactRange,
     ConsistencyProof,
@@ -50,6 +59,7 @@ __all__ = [
     "AppendResult",
     "AuditStore",
     "CachedSubtrees",
+    "ChildErasure",
     "DecisionQuery",
     "LinkageAppendResult",
     "ProcessingCount",
@@ -95,6 +105,10 @@ class LinkageAppendResult:
 
 @dataclass(frozen=True, slots=True)
 class StoredLeaf:
+    """A leaf as readers see it. `data` is the readable record: for a committed leaf that is
+    still opened, its opening; otherwise the leaf input itself. For an erased leaf (`erased`)
+    `data` is the commitment, which decodes as no record: readers skip erased leaves."""
+
     leaf_index: int
     leaf_hash: bytes
     data: bytes
@@ -104,6 +118,32 @@ class StoredLeaf:
     columns: IndexColumns
     source: SourcePosition | None
     appended_at_ms: int
+    leaf_input: bytes | None = None
+    """What the tree hashes, when it differs from `data` (a committed leaf that opened);
+    None when `data` is the leaf input. Use `tree_input`."""
+    salt: bytes | None = None
+    """The salt of an opened committed leaf (`commitment.leaf_salt`), for openings in exports."""
+    erased: bool = False
+    """A committed leaf whose child was erased: its opening is gone for good."""
+
+    @property
+    def tree_input(self) -> bytes:
+        """The bytes the tree hashes for this leaf (RFC 9162 leaf input)."""
+        return self.data if self.leaf_input is None else self.leaf_input
+
+    @property
+    def opened(self) -> bool:
+        """A committed leaf whose record and salt are at hand."""
+        return self.leaf_input is not None and self.salt is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ChildErasure:
+    """What `erase_child` did: the child's reference in the store (a keyed hash, never the
+    linkage key) and how many leaves' openings it deleted (0 when already erased)."""
+
+    child_ref: str
+    leaves: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +256,21 @@ class AuditStore(Protocol):
         """Every recorded linkage change, in the order recorded."""
         ...
 
+    def erase_child(self, subject_linkage_key: str) -> ChildErasure:
+        """In one transaction: delete the child's data key and the openings of its leaves.
+        Its leaves stay (as commitments), so the tree and every proof are unchanged.
+        Idempotent: a second call erases 0 leaves."""
+        ...
+
+    def child_readable(self, subject_linkage_key: str) -> bool:
+        """Whether anything of the child can still be opened (its key or any opening)."""
+        ...
+
+    def child_ref(self, subject_linkage_key: str) -> str:
+        """The store's keyed reference to a child (HMAC under the store's index key): what
+        erasure entries name, as a digest, instead of the key."""
+        ...
+
     def add_checkpoint(self, checkpoint: Checkpoint, note: bytes) -> StoredCheckpoint:
         """Record a signed checkpoint. Idempotent for the same size and root; raises
         StorageCorrupt for a different root at a recorded size, or a root that is not the
@@ -311,8 +366,9 @@ def check_tree(store: AuditStore) -> TreeHead:
 
 
 def check_tree_full(store: AuditStore, *, chunk: int = 1000) -> TreeHead:
-    """Everything `check_tree` checks, plus every stored leaf hash against its bytes and every
-    stored perfect subtree against the leaves: O(n). Catches a row rewritten anywhere, not
+    """Everything `check_tree` checks, plus every stored leaf hash against its leaf input, every
+    opened leaf's opening against its commitment, and every stored perfect subtree against the
+    leaves: O(n). Catches a row rewritten anywhere, not
     only on the right edge. Raises StorageCorrupt naming the first bad leaf or node."""
     head = check_tree(store)
     layer: list[bytes] = []
@@ -320,10 +376,15 @@ def check_tree_full(store: AuditStore, *, chunk: int = 1000) -> TreeHead:
         for leaf in store.leaves(start, min(start + chunk, head.size)):
             if leaf.leaf_index != len(layer):
                 raise StorageCorrupt(f"leaf {len(layer)} is missing from the store")
-            if leaf_hash(leaf.data) != leaf.leaf_hash:
+            if leaf_hash(leaf.tree_input) != leaf.leaf_hash:
                 raise StorageCorrupt(
                     f"leaf {leaf.leaf_index}'s bytes do not hash to its stored leaf hash: the "
                     "row was edited"
+                )
+            if leaf.salt is not None and not opens(leaf.tree_input, leaf.salt, leaf.data):
+                raise StorageCorrupt(
+                    f"leaf {leaf.leaf_index}'s stored opening does not open its commitment: "
+                    "the opening or the child's key was replaced"
                 )
             layer.append(leaf.leaf_hash)
     if len(layer) != head.size:

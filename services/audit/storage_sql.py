@@ -15,10 +15,25 @@ Tables
     audit_checkpoint_publications  when each checkpoint reached the checkpoint topic
     audit_linkage_events    the child index's merges and splits, in the order read (`seq`),
                             one row per event id, with the Kafka position read from
+    audit_child_keys        child_ref -> the child's data key, wrapped under the store key
+                            (services/hubkit/child_keys.py); erasure deletes the row
+    audit_leaf_openings     leaf_index -> child_ref and the leaf's opening (the child's linkage
+                            key and the record as travelled) sealed under the child's data key;
+                            erasure deletes the child's rows
+    audit_linkage_keys      child_ref -> the linkage key, sealed under the child's data key:
+                            linkage changes recorded since issue 18 name children by child_ref
+                            (`child_key`, `other_keys`), opened back to keys when read; erasure
+                            deletes the child's row, after which its reference names no one
 
-Every table but the head is append-only, enforced by triggers, so a bug cannot rewrite the
-log; a person with database rights still can, which is what the signed checkpoints and the
-verifier catch.
+Entries naming a child are committed on append (`services.audit.domain.commitment`): their
+`audit_leaves.data` is the commitment, their `subject_linkage_key` column is NULL, and the
+child is found through `audit_leaf_openings.child_ref`, a keyed hash (`ChildKeys.child_ref`,
+scheme "linkage") that cannot be reversed or recomputed without the store key. Rows of older
+logs (plain leaves, the key in the clear) stay as they were: the log is append-only.
+
+Every table but the head and the two erasable tables is append-only, enforced by triggers,
+so a bug cannot rewrite the log; a person with database rights still can, which is what the
+signed checkpoints and the verifier catch.
 """
 
 from __future__ import annotations
@@ -26,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +70,7 @@ from sqlalchemy import (
     func,
     insert,
     inspect,
+    or_,
     select,
     update,
 )
@@ -61,6 +78,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from services.audit.domain.checkpoint import Checkpoint
+from services.audit.domain.commitment import is_committed, leaf_salt
 from services.audit.domain.merkle import EMPTY_ROOT, HASH_SIZE, CompactRange
 from services.audit.errors import NotFound, StorageCorrupt, StorageError
 from services.audit.indexer import (
@@ -68,11 +86,13 @@ from services.audit.indexer import (
     IndexColumns,
     LogEntry,
     SourcePosition,
+    committed_entry,
     plan_appends,
 )
 from services.audit.linkage import LinkageChanged, LinkageChangeKind
 from services.audit.storage import (
     AppendResult,
+    ChildErasure,
     DecisionQuery,
     LinkageAppendResult,
     ProcessingCount,
@@ -80,8 +100,33 @@ from services.audit.storage import (
     StoredLeaf,
     TreeHead,
 )
+from services.hubkit.child_keys import (
+    ChildKeys,
+    StoreKeyFile,
+    StoreKeySource,
+    derive_key,
+    open_sealed,
+    seal,
+)
+from services.hubkit.errors import SealedValueUnreadable, StoreKeyInvalid
 
-__all__ = ["APPEND_ONLY_TABLES", "SqlAuditStore", "leaf_row", "metadata", "open_store"]
+__all__ = [
+    "APPEND_ONLY_TABLES",
+    "LEAF_SALT_LABEL",
+    "STORE_LABEL",
+    "SqlAuditStore",
+    "default_store_key_path",
+    "leaf_row",
+    "metadata",
+    "open_store",
+]
+
+STORE_LABEL = "audit"
+"""The store's name in its key derivations (`ChildKeys(store_key, store=STORE_LABEL)`)."""
+LEAF_SALT_LABEL = b"safehub.audit.leaf-salt.v1"
+"""HKDF label of the child's salt secret, derived from the child's data key: the data key
+seals the openings, the derived secret keys the salts (one key, one use)."""
+_LINKAGE_SCHEME = "linkage"
 
 metadata = MetaData()
 
@@ -202,6 +247,29 @@ linkage_events = Table(
     Index("audit_linkage_events_source", "source_topic", "source_partition", "source_offset"),
 )
 
+child_keys = Table(
+    "audit_child_keys",
+    metadata,
+    Column("child_ref", String(64), primary_key=True, autoincrement=False),
+    Column("wrapped_key", LargeBinary, nullable=False),
+)
+
+leaf_openings = Table(
+    "audit_leaf_openings",
+    metadata,
+    Column("leaf_index", ForeignKey("audit_leaves.leaf_index"), primary_key=True),
+    Column("child_ref", String(64), nullable=False),
+    Column("sealed", LargeBinary, nullable=False),
+    Index("audit_leaf_openings_child", "child_ref", "leaf_index"),
+)
+
+linkage_keys = Table(
+    "audit_linkage_keys",
+    metadata,
+    Column("child_ref", String(64), primary_key=True, autoincrement=False),
+    Column("sealed", LargeBinary, nullable=False),
+)
+
 APPEND_ONLY_TABLES = (
     "audit_leaves",
     "audit_leaf_rules",
@@ -249,6 +317,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Erasure deletes a child's wrapped key and openings: zero the freed bytes, so the file's
+    # free pages keep nothing of them (the console's and child index's stores do the same).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -272,9 +343,14 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
 class SqlAuditStore:
     """The audit store on an SQLAlchemy engine (SQLite or PostgreSQL)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, store_key: bytes) -> None:
         self._engine = engine
         self._dialect = engine.dialect.name
+        try:
+            self._keys = ChildKeys(store_key, store=STORE_LABEL)
+        except StoreKeyInvalid as error:
+            engine.dispose()
+            raise StorageError(f"the audit store's key is unusable: {error}") from None
         try:
             self._create_schema()
         except BaseException:
@@ -379,6 +455,7 @@ class SqlAuditStore:
             )
             for entry_id, digest, index in found:
                 known.setdefault(entry_id, {})[bytes(digest)] = index
+        entries, child_of = self._committed(conn, entries)
         plan = plan_appends(range=current, entries=entries, known=known)
         if plan.leaves:
             conn.execute(
@@ -388,6 +465,13 @@ class SqlAuditStore:
                     for p in plan.leaves
                 ],
             )
+            openings = [
+                self._opening_row(p.leaf_index, p.entry, child_of[p.entry.entry_id])
+                for p in plan.leaves
+                if p.entry.opening is not None
+            ]
+            if openings:
+                conn.execute(insert(leaf_openings), openings)
             rules = [
                 {"leaf_index": p.leaf_index, "rule_id": rule}
                 for p in plan.leaves
@@ -417,6 +501,115 @@ class SqlAuditStore:
             duplicates=plan.duplicates,
             head=TreeHead(plan.range.size, plan.range.root()),
         )
+
+    # -- committed leaves and erasure ---------------------------------------------------------
+
+    def _child_ref(self, subject_linkage_key: str) -> str:
+        return self._keys.child_ref(_LINKAGE_SCHEME, subject_linkage_key)
+
+    def _data_keys(
+        self, conn: Connection, refs: Sequence[str], *, create: bool
+    ) -> dict[str, bytes]:
+        """The data keys of these children (wrapped rows opened); missing ones made and
+        stored when `create`, otherwise left out (an erased child has none)."""
+        found: dict[str, bytes] = {}
+        for chunk in _chunks(sorted(set(refs))):
+            for ref, wrapped in conn.execute(
+                select(child_keys.c.child_ref, child_keys.c.wrapped_key).where(
+                    child_keys.c.child_ref.in_(chunk)
+                )
+            ):
+                found[ref] = self._unwrap(ref, bytes(wrapped))
+        if create:
+            for ref in sorted(set(refs) - set(found)):
+                data_key, wrapped = self._keys.new_data_key(ref)
+                conn.execute(insert(child_keys).values(child_ref=ref, wrapped_key=wrapped))
+                found[ref] = data_key
+        return found
+
+    def _unwrap(self, ref: str, wrapped: bytes) -> bytes:
+        try:
+            return self._keys.unwrap(ref, wrapped)
+        except SealedValueUnreadable as error:
+            raise StorageCorrupt(
+                f"a child's data key in the audit store does not open ({error}); the store "
+                "key is not the one this store was made with (SAFEHUB_AUDIT_STORE_KEY_PATH)"
+            ) from None
+
+    def _committed(
+        self, conn: Connection, entries: Sequence[LogEntry]
+    ) -> tuple[list[LogEntry], dict[str, tuple[str, str, bytes]]]:
+        """Commit every entry that names a child under a salt from the child's secret; the
+        others as they are. Also returns, per committed entry id, (child_ref, linkage key,
+        data key) for sealing its opening."""
+        named = {
+            e.columns.subject_linkage_key
+            for e in entries
+            if e.columns.subject_linkage_key is not None and e.opening is None
+        }
+        refs = {key: self._child_ref(key) for key in named}
+        data_keys = self._data_keys(conn, list(refs.values()), create=True)
+        secrets_of = {ref: derive_key(k, LEAF_SALT_LABEL) for ref, k in data_keys.items()}
+        out: list[LogEntry] = []
+        child_of: dict[str, tuple[str, str, bytes]] = {}
+        for entry in entries:
+            key = entry.columns.subject_linkage_key
+            if key is None or entry.opening is not None:
+                out.append(entry)
+                continue
+            ref = refs[key]
+            salt = leaf_salt(secrets_of[ref], entry_id=entry.entry_id, record=entry.data)
+            out.append(committed_entry(entry, salt=salt))
+            child_of[entry.entry_id] = (ref, key, data_keys[ref])
+        return out, child_of
+
+    @staticmethod
+    def _opening_row(index: int, entry: LogEntry, child: tuple[str, str, bytes]) -> dict[str, Any]:
+        ref, key, data_key = child
+        assert entry.opening is not None
+        plaintext = key.encode() + b"\x00" + entry.opening
+        return {
+            "leaf_index": index,
+            "child_ref": ref,
+            "sealed": seal(data_key, plaintext, aad=_opening_aad(index, ref)),
+        }
+
+    def erase_child(self, subject_linkage_key: str) -> ChildErasure:
+        ref = self._child_ref(subject_linkage_key)
+        try:
+            with self._engine.begin() as conn:
+                # The head lock first, as every writer: an append committing this child's
+                # key and openings concurrently is wholly before or wholly after the erasure.
+                conn.execute(update(log_head).where(log_head.c.id == 1).values(id=1))
+                removed = conn.execute(
+                    leaf_openings.delete().where(leaf_openings.c.child_ref == ref)
+                ).rowcount
+                conn.execute(child_keys.delete().where(child_keys.c.child_ref == ref))
+                conn.execute(linkage_keys.delete().where(linkage_keys.c.child_ref == ref))
+            if self._dialect == "sqlite":
+                # The WAL still holds the pages as they were before the deletion: copy the
+                # zeroed pages into the file and empty the WAL. Best effort while a reader
+                # holds an old snapshot; the next erasure (or checkpoint) finishes it.
+                with self._engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        except SQLAlchemyError as error:
+            raise StorageError(f"erasing a child from the audit store failed: {error}") from error
+        return ChildErasure(child_ref=ref, leaves=int(removed or 0))
+
+    def child_readable(self, subject_linkage_key: str) -> bool:
+        ref = self._child_ref(subject_linkage_key)
+        with self._reading() as conn:
+            for table in (child_keys, leaf_openings, linkage_keys):
+                found = conn.execute(
+                    select(table.c.child_ref).where(table.c.child_ref == ref).limit(1)
+                ).first()
+                if found is not None:
+                    return True
+        return False
+
+    def child_ref(self, subject_linkage_key: str) -> str:
+        """The store's keyed reference to a child (what erasure entries digest)."""
+        return self._child_ref(subject_linkage_key)
 
     # -- reading the tree ---------------------------------------------------------------------
 
@@ -466,7 +659,6 @@ class SqlAuditStore:
         statement = select(leaves).where(c.kind == query.kind.value)
         equal = {
             c.notice_id: query.notice_id,
-            c.subject_linkage_key: query.subject_linkage_key,
             c.recipient_subscriber_id: query.recipient,
             c.recipient_organisation: query.organisation,
             c.recipient_role: query.role,
@@ -477,6 +669,19 @@ class SqlAuditStore:
         for column, value in equal.items():
             if value is not None:
                 statement = statement.where(column == value)
+        if query.subject_linkage_key is not None:
+            # Committed leaves name the child only through their opening's keyed reference;
+            # leaves of older logs hold the key in the clear.
+            statement = statement.where(
+                or_(
+                    c.subject_linkage_key == query.subject_linkage_key,
+                    c.leaf_index.in_(
+                        select(leaf_openings.c.leaf_index).where(
+                            leaf_openings.c.child_ref == self._child_ref(query.subject_linkage_key)
+                        )
+                    ),
+                )
+            )
         if query.decided_from_ms is not None:
             statement = statement.where(c.decided_at_ms >= query.decided_from_ms)
         if query.decided_to_ms is not None:
@@ -602,6 +807,11 @@ class SqlAuditStore:
                         continue
                     known.add(change.event_id)
                     rows.append(_linkage_row(change, appended_at_ms))
+                refs = self._seal_linkage_keys(conn, rows)
+                for row in rows:
+                    # Children named by their keyed reference, never the key (issue 18).
+                    row["child_key"] = refs[row["child_key"]]
+                    row["other_keys"] = json.dumps([refs[k] for k in json.loads(row["other_keys"])])
                 # One statement per row keeps `seq` in the order given on every backend.
                 for row in rows:
                     conn.execute(insert(linkage_events).values(**row))
@@ -618,7 +828,71 @@ class SqlAuditStore:
     def linkage_changes(self) -> list[LinkageChanged]:
         with self._reading() as conn:
             rows = conn.execute(select(linkage_events).order_by(linkage_events.c.seq)).all()
-        return [_linkage_change(r) for r in rows]
+            changes = [_linkage_change(r) for r in rows]
+            named = {k for c in changes for k in (c.child_key, *c.other_keys)}
+            keys = self._open_linkage_keys(conn, sorted(named))
+        # A reference whose child was erased stays a reference: it matches no linkage key, so
+        # no report counts it as anyone's key. Rows from before issue 18 hold keys as they were.
+        return [
+            replace(
+                c,
+                child_key=keys.get(c.child_key, c.child_key),
+                other_keys=tuple(keys.get(k, k) for k in c.other_keys),
+            )
+            for c in changes
+        ]
+
+    def _seal_linkage_keys(
+        self, conn: Connection, rows: Sequence[dict[str, Any]]
+    ) -> dict[str, str]:
+        """Every linkage key the rows name -> its child reference; a key not sealed yet is
+        sealed under its child's data key (made if the child has none)."""
+        named = sorted(
+            {str(r["child_key"]) for r in rows}
+            | {str(k) for r in rows for k in json.loads(r["other_keys"])}
+        )
+        refs = {key: self._child_ref(key) for key in named}
+        held: set[str] = set()
+        for chunk in _chunks(sorted(set(refs.values()))):
+            held.update(
+                conn.execute(
+                    select(linkage_keys.c.child_ref).where(linkage_keys.c.child_ref.in_(chunk))
+                ).scalars()
+            )
+        missing = {key: ref for key, ref in refs.items() if ref not in held}
+        data_keys = self._data_keys(conn, list(missing.values()), create=True)
+        for key, ref in missing.items():
+            conn.execute(
+                insert(linkage_keys).values(
+                    child_ref=ref,
+                    sealed=seal(data_keys[ref], key.encode(), aad=_linkage_key_aad(ref)),
+                )
+            )
+        return refs
+
+    def _open_linkage_keys(self, conn: Connection, refs: Sequence[str]) -> dict[str, str]:
+        """Child reference -> linkage key, for the references whose child is not erased."""
+        sealed: dict[str, bytes] = {}
+        for chunk in _chunks(refs):
+            for ref, value in conn.execute(
+                select(linkage_keys.c.child_ref, linkage_keys.c.sealed).where(
+                    linkage_keys.c.child_ref.in_(chunk)
+                )
+            ):
+                sealed[str(ref)] = bytes(value)
+        data_keys = self._data_keys(conn, list(sealed), create=False)
+        opened: dict[str, str] = {}
+        for ref, value in sealed.items():
+            if ref not in data_keys:
+                continue
+            try:
+                opened[ref] = open_sealed(data_keys[ref], value, aad=_linkage_key_aad(ref)).decode()
+            except SealedValueUnreadable:
+                raise StorageCorrupt(
+                    "a sealed linkage key does not open under its child's key: it was altered "
+                    "or moved from another row"
+                ) from None
+        return opened
 
     # -- checkpoints --------------------------------------------------------------------------
 
@@ -730,7 +1004,49 @@ class SqlAuditStore:
                     .order_by(leaf_rules.c.leaf_index, leaf_rules.c.rule_id)
                 ):
                     rules.setdefault(index, []).append(rule)
-        return [_stored_leaf(r, tuple(rules.get(r.leaf_index, ()))) for r in rows]
+            opened = self._openings(
+                conn, {int(r.leaf_index): r.entry_id for r in rows if is_committed(r.data)}
+            )
+        return [
+            _stored_leaf(r, tuple(rules.get(r.leaf_index, ())), opened.get(r.leaf_index))
+            for r in rows
+        ]
+
+    def _openings(
+        self, conn: Connection, entry_ids: dict[int, str]
+    ) -> dict[int, tuple[str, bytes, bytes]]:
+        """(linkage key, record, salt) of every committed leaf (index -> entry id) that
+        still opens; an erased leaf has no row."""
+        rows: list[tuple[int, str, bytes]] = []
+        for chunk in _chunks(sorted(entry_ids)):
+            rows.extend(
+                (int(i), str(ref), bytes(sealed))
+                for i, ref, sealed in conn.execute(
+                    select(
+                        leaf_openings.c.leaf_index,
+                        leaf_openings.c.child_ref,
+                        leaf_openings.c.sealed,
+                    ).where(leaf_openings.c.leaf_index.in_(chunk))
+                )
+            )
+        data_keys = self._data_keys(conn, [ref for _, ref, _ in rows], create=False)
+        secrets_of = {ref: derive_key(k, LEAF_SALT_LABEL) for ref, k in data_keys.items()}
+        found: dict[int, tuple[str, bytes, bytes]] = {}
+        for index, ref, sealed in rows:
+            data_key = data_keys.get(ref)
+            if data_key is None:
+                continue  # the key is gone: nothing of this leaf opens
+            try:
+                plain = open_sealed(data_key, sealed, aad=_opening_aad(index, ref))
+            except SealedValueUnreadable:
+                raise StorageCorrupt(
+                    f"leaf {index}'s sealed opening does not open under its child's key: it "
+                    "was altered or moved from another row"
+                ) from None
+            key, _, record = plain.partition(b"\x00")
+            salt = leaf_salt(secrets_of[ref], entry_id=entry_ids[index], record=record)
+            found[index] = (key.decode(), record, salt)
+        return found
 
     def close(self) -> None:
         self._engine.dispose()
@@ -752,7 +1068,8 @@ def leaf_row(
         "event": columns.event,
         "notice_id": columns.notice_id,
         "notice_type": columns.notice_type,
-        "subject_linkage_key": columns.subject_linkage_key,
+        # A committed entry names its child only through its sealed opening.
+        "subject_linkage_key": None if entry.opening is not None else columns.subject_linkage_key,
         "recipient_subscriber_id": columns.recipient_subscriber_id,
         "recipient_agency": columns.recipient_agency,
         "recipient_organisation": columns.recipient_organisation,
@@ -810,16 +1127,34 @@ def _linkage_change(row: Row[Any]) -> LinkageChanged:
     )
 
 
-def _stored_leaf(row: Row[Any], rule_ids: tuple[str, ...]) -> StoredLeaf:
+def _linkage_key_aad(child_ref: str) -> bytes:
+    return f"audit_linkage_keys:{child_ref}".encode()
+
+
+def _opening_aad(leaf_index: int, child_ref: str) -> bytes:
+    """What an opening is: this table, this leaf, this child (a sealed opening copied to
+    another row or another child does not open)."""
+    return f"audit_leaf_openings:{leaf_index}:{child_ref}".encode()
+
+
+def _stored_leaf(
+    row: Row[Any], rule_ids: tuple[str, ...], opened: tuple[str, bytes, bytes] | None
+) -> StoredLeaf:
     source = (
         SourcePosition(row.source_topic, int(row.source_partition), int(row.source_offset))
         if row.source_topic is not None
         else None
     )
+    leaf_input = bytes(row.data)
+    committed = is_committed(leaf_input)
+    subject, record, salt = opened if opened is not None else (None, leaf_input, None)
     return StoredLeaf(
         leaf_index=int(row.leaf_index),
         leaf_hash=bytes(row.leaf_hash),
-        data=bytes(row.data),
+        data=record,
+        leaf_input=leaf_input if opened is not None else None,
+        salt=salt,
+        erased=committed and opened is None,
         kind=EntryKind(row.kind),
         entry_id=row.entry_id,
         duplicate_of=None if row.duplicate_of is None else int(row.duplicate_of),
@@ -827,7 +1162,7 @@ def _stored_leaf(row: Row[Any], rule_ids: tuple[str, ...]) -> StoredLeaf:
             event=row.event,
             notice_id=row.notice_id,
             notice_type=row.notice_type,
-            subject_linkage_key=row.subject_linkage_key,
+            subject_linkage_key=subject if subject is not None else row.subject_linkage_key,
             recipient_subscriber_id=row.recipient_subscriber_id,
             recipient_agency=row.recipient_agency,
             recipient_organisation=row.recipient_organisation,
@@ -844,9 +1179,32 @@ def _stored_leaf(row: Row[Any], rule_ids: tuple[str, ...]) -> StoredLeaf:
     )
 
 
-def open_store(url: str, *, echo: bool = False) -> SqlAuditStore:
-    """Open (creating if needed) the audit store at an SQLAlchemy URL."""
+def default_store_key_path(url: str) -> Path | None:
+    """Where the store key of an SQLite store lives when nothing says otherwise: beside the
+    database file (`<file>.store.key`), so every process opening that file (indexer, IG API,
+    CLI, tests) finds the same key. None for PostgreSQL, which needs the key named."""
     parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    database = Path(parsed.database)
+    return database.with_name(database.name + ".store.key")
+
+
+def open_store(
+    url: str, *, echo: bool = False, store_key: StoreKeySource | None = None
+) -> SqlAuditStore:
+    """Open (creating if needed) the audit store at an SQLAlchemy URL. `store_key` is the root
+    of the per-child data keys (`services.hubkit.child_keys`); default: a key file beside an
+    SQLite database (`default_store_key_path`, made on first start)."""
+    parsed = make_url(url)
+    if store_key is None:
+        path = default_store_key_path(url)
+        if path is None:
+            raise StorageError(
+                "the audit store on PostgreSQL needs its store key: set "
+                "SAFEHUB_AUDIT_STORE_KEY_PATH (a 32-byte key file, made on first start)"
+            )
+        store_key = StoreKeyFile(path)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if not database or database == ":memory:":
@@ -860,4 +1218,9 @@ def open_store(url: str, *, echo: bool = False) -> SqlAuditStore:
         engine = create_engine(parsed, echo=echo, pool_pre_ping=True)
     else:
         raise StorageError(f"unsupported audit store backend {parsed.get_backend_name()!r}")
-    return SqlAuditStore(engine)
+    try:
+        key = store_key.store_key()
+    except (OSError, StoreKeyInvalid) as error:
+        engine.dispose()
+        raise StorageError(f"cannot read the audit store's key: {error}") from None
+    return SqlAuditStore(engine, store_key=key)

@@ -5,7 +5,9 @@ Files (all produced by `safehub audit export` / `proof` / `checkpoint`, or the I
 checkpoint file   a C2SP signed note (see `services.audit.domain.checkpoint`), as published on
                   `audit.checkpoints.v1`
 entry file        JSON {"format": "safehub.audit.entry.v1", "leaf_index": N,
-                  "data": base64 of the exact logged bytes, "view": readable form (optional)}
+                  "data": base64 of the leaf input (the exact bytes the tree hashes),
+                  "record": base64 of the record, "salt": hex (both only for a committed
+                  leaf the hub opened for you), "view": readable form (optional)}
 proof file        JSON {"format": "safehub.audit.proof.v1", "kind": "inclusion",
                   "leaf_index": N, "tree_size": S, "path": [hex hashes]}  or
                   {..., "kind": "consistency", "old_size": A, "new_size": B, "path": [...]}
@@ -21,6 +23,11 @@ What is checked, and which attack each check catches:
 - inclusion of an entry (RFC 9162 §2.1.3): an edited entry no longer hashes into the signed
   root (`InclusionProofInvalid`), and a readable view that differs from the logged bytes is
   reported (`EntryEdited`);
+- a committed leaf (an entry that names a child: `services.audit.domain.commitment`): the tree
+  holds only SHA-256(salt || record). Proofs verify over that leaf input with or without the
+  opening, and after the child was erased; when the file carries "record" and "salt" they
+  must open the commitment (else `EntryEdited`: a record swapped for another), and the view
+  is checked against the record;
 - a whole export: the entries are rehashed into the tree and its root compared with every
   signed checkpoint (an edited entry fails at the first checkpoint covering it; a missing
   entry is `EntriesMissing` or `EntryEdited`); all checkpoints, including ones gathered
@@ -50,6 +57,7 @@ from services.audit.domain.checkpoint import (
     decode_signed_note,
     verify_checkpoint,
 )
+from services.audit.domain.commitment import COMMITTED_PREFIX, is_committed, opens
 from services.audit.domain.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
@@ -65,7 +73,14 @@ from services.audit.errors import (
     EvidenceMalformed,
     LogTruncated,
 )
-from services.audit.indexer import ACCESS_PREFIX, REJECTED_PREFIX, decode_access, decode_rejected
+from services.audit.indexer import (
+    ACCESS_PREFIX,
+    ERASURE_PREFIX,
+    REJECTED_PREFIX,
+    decode_access,
+    decode_erasure,
+    decode_rejected,
+)
 from services.hubkit.audit_trail import read_logged_record
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.errors import CodecError
@@ -106,9 +121,19 @@ EXPORT_FORMAT = "safehub.audit.export.v1"
 
 @dataclass(frozen=True, slots=True)
 class ExportedEntry:
+    """One entry of the log as handed to a partner. `data` is the leaf input (what the tree
+    hashes); for a committed leaf the hub opened, `record` and `salt` are its opening."""
+
     leaf_index: int
     data: bytes
     view: Any | None = None
+    record: bytes | None = None
+    salt: bytes | None = None
+
+    @property
+    def readable(self) -> bytes:
+        """The bytes a view describes: the opened record, else the leaf input."""
+        return self.data if self.record is None else self.record
 
 
 def _hex_hash(value: object) -> bytes:
@@ -145,6 +170,8 @@ class _EntryFile(_Evidence):
     format: _EntryFormat
     leaf_index: _Count
     data: _Base64
+    record: _Base64 | None = None
+    salt: _HexHash | None = None
     view: Any = None
 
 
@@ -193,6 +220,9 @@ def encode_entry(entry: ExportedEntry, *, indent: bool = True) -> bytes:
         "leaf_index": entry.leaf_index,
         "data": base64.b64encode(entry.data).decode("ascii"),
     }
+    if entry.record is not None and entry.salt is not None:
+        value["record"] = base64.b64encode(entry.record).decode("ascii")
+        value["salt"] = entry.salt.hex()
     if entry.view is not None:
         value["view"] = entry.view
     if indent:
@@ -202,7 +232,18 @@ def encode_entry(entry: ExportedEntry, *, indent: bool = True) -> bytes:
 
 def decode_entry(data: bytes) -> ExportedEntry:
     entry = _parse(_EntryFile, data, f"entry file ({ENTRY_FORMAT})")
-    return ExportedEntry(leaf_index=entry.leaf_index, data=entry.data, view=entry.view)
+    if (entry.record is None) != (entry.salt is None):
+        raise EvidenceMalformed(
+            f"entry {entry.leaf_index} carries a record without its salt, or a salt without "
+            "its record: an opening needs both"
+        )
+    return ExportedEntry(
+        leaf_index=entry.leaf_index,
+        data=entry.data,
+        view=entry.view,
+        record=entry.record,
+        salt=entry.salt,
+    )
 
 
 def encode_inclusion_proof(proof: InclusionProof) -> bytes:
@@ -249,11 +290,15 @@ def decode_consistency_proof(data: bytes) -> ConsistencyProof:
 
 def entry_view(catalog: SchemaCatalog, data: bytes) -> Any:
     """A readable JSON form of leaf bytes: the decoded AuditRecord (with the key id that
-    signed it), the console access event, the IG access entry, the rejection, or a marker for
-    bytes that do not decode."""
+    signed it), the console access event, the IG access entry, the rejection, an erasure
+    step, a commitment whose opening is not given (or was erased), or a marker for bytes that
+    do not decode."""
+    if is_committed(data):
+        return {"committed": data[len(COMMITTED_PREFIX) :].hex()}
     for prefix, name, decode in (
         (ACCESS_PREFIX, "access", decode_access),
         (REJECTED_PREFIX, "rejected", decode_rejected),
+        (ERASURE_PREFIX, "erasure", decode_erasure),
     ):
         if data.startswith(prefix):
             try:
@@ -280,10 +325,23 @@ def verify_note(note: bytes, public_key: Ed25519PublicKey) -> Checkpoint:
     return verify_checkpoint(decode_signed_note(note), public_key)
 
 
+def _check_opening(entry: ExportedEntry) -> None:
+    """A record and salt given with an entry must open its leaf (a commitment): otherwise
+    the record shown is not the one the log committed to."""
+    if entry.record is None or entry.salt is None:
+        return
+    if not opens(entry.data, entry.salt, entry.record):
+        raise EntryEdited(
+            f"the record given with entry {entry.leaf_index} does not open its leaf (the "
+            "commitment the log signed): the record or its salt was changed"
+        )
+
+
 def _check_view(entry: ExportedEntry, catalog: SchemaCatalog | None) -> None:
+    _check_opening(entry)
     if entry.view is None or catalog is None:
         return
-    actual = entry_view(catalog, entry.data)
+    actual = entry_view(catalog, entry.readable)
     if actual != entry.view:
         raise EntryEdited(
             f"the readable view of entry {entry.leaf_index} does not match its logged bytes: "

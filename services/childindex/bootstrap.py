@@ -20,6 +20,7 @@ from fastapi import FastAPI
 
 from services.childindex.announcer import LinkageAnnouncer
 from services.childindex.api import IndexRuntime, install
+from services.childindex.erasure_routes import install_erasure
 from services.childindex.matcher import OnlineMatcher
 from services.childindex.matching.thresholds import Thresholds
 from services.childindex.secret import load_linkage_secret
@@ -93,6 +94,8 @@ def childindex_app(
         lifespan=lifespan,
     )
     install(app)
+    # The erasure job's routes (issue 18): erase, readable, retention due.
+    install_erasure(app, policies_dir=hub.policies_dir)
     return app
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from services.childindex.context import child_context
-from services.childindex.demographics import ChildProfile, child_profile
+from services.childindex.demographics import ChildProfile, child_profile, consensus
 from services.childindex.domain import canonical_identifiers
 from services.childindex.errors import (
     ChildNotFound,
@@ -870,6 +870,40 @@ class ChildIndexStore:
             # overwritten by secure_delete).
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return group
+
+    def erasure_state(self, child_key: str) -> str:
+        """ "held" while the index keeps `child_key` (any key of a child), "erased" once
+        erase_child removed it, "unknown" for a key the index never made."""
+        with self._sqlite.reading() as db:
+            if db.execute("SELECT 1 FROM children WHERE child_key = ?", (child_key,)).fetchone():
+                return "held"
+            return "erased" if self._is_erased(db, child_key) else "unknown"
+
+    def birth_dates(self) -> list[tuple[str, dt.date | None]]:
+        """Every child (current key) with the date of birth most of their records give
+        (demographics.consensus; None when none does, or they tie). For the retention review
+        computed inside the index (erasure_routes.py): no date of birth leaves the process."""
+        out: list[tuple[str, dt.date | None]] = []
+        with self._sqlite.reading() as db:
+            opened = self._opener()
+            rows_of: dict[str, list[Any]] = {}
+            for found in db.execute(
+                "SELECT r.child_key, r.fingerprint, r.match_row, k.wrapped_key "
+                "FROM records r JOIN child_keys k ON k.child_key = r.child_key"
+            ):
+                current = self._current_key(db, found["child_key"])
+                rows_of.setdefault(current, []).append(
+                    opened(found, "match_row").get("date_of_birth")
+                )
+            for (key,) in db.execute(
+                "SELECT child_key FROM children WHERE merged_into IS NULL ORDER BY child_key"
+            ):
+                born = consensus(rows_of.get(key, []))
+                try:
+                    out.append((key, None if born is None else dt.date.fromisoformat(str(born))))
+                except ValueError:
+                    out.append((key, None))
+        return out
 
     # -- an index made before sealing -----------------------------------------------------
 

@@ -13,7 +13,7 @@ or a request the log cannot answer.
 Hub side (reads the audit store at SAFEHUB_AUDIT_DATABASE_URL, default SQLite under the data
 directory):
 
-    safehub audit export EXPORT_DIR [--views]
+    safehub audit export EXPORT_DIR [--views] [--commitments-only]
     safehub audit checkpoint [--size N] [--out FILE]
     safehub audit proof inclusion (--leaf-index N | --decision-id ID) [--size N] --out-dir DIR
     safehub audit proof consistency --old-size A [--new-size B] --out-dir DIR
@@ -82,6 +82,12 @@ def register(subparsers: Any) -> None:
         "--all",
         action="store_true",
         help="include entries after the latest checkpoint (not yet signed)",
+    )
+    export.add_argument(
+        "--commitments-only",
+        action="store_true",
+        help="leave out the openings (record and salt) of entries naming a child: a copy for "
+        "a partner that proves the same tree and holds no child's records",
     )
 
     checkpoint = actions.add_parser("checkpoint", help="print or save a signed checkpoint")
@@ -219,14 +225,18 @@ def _store(args: argparse.Namespace) -> Any:
     from services.audit.errors import NotFound
     from services.audit.settings import AuditSettings
     from services.audit.storage_sql import open_store
+    from services.hubkit.child_keys import StoreKeyFile
     from services.hubkit.settings import HubSettings
 
-    url = args.database_url or AuditSettings().database_url_for(HubSettings())
+    settings, hub = AuditSettings(), HubSettings()
+    if args.database_url:
+        settings = settings.model_copy(update={"database_url": args.database_url})
+    url = settings.database_url_for(hub)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").exists():
         # Reading commands must not create an empty log where the real one was expected.
         raise NotFound(f"no audit store at {parsed.database}; check SAFEHUB_AUDIT_DATABASE_URL")
-    return open_store(url)
+    return open_store(url, store_key=StoreKeyFile(settings.resolved_store_key_path(hub)))
 
 
 def _hub_side(args: argparse.Namespace) -> int:
@@ -257,6 +267,7 @@ def _hub_side(args: argparse.Namespace) -> int:
                 args.out,
                 catalog=_catalog(None) if args.views else None,
                 up_to_size=store.head().size if args.all else None,
+                openings=not args.commitments_only,
             )
             print(
                 f"exported {summary.entries} entries and {summary.checkpoints} checkpoints "

@@ -633,7 +633,8 @@ async def run_demo(
         for subscriber in topology.subscribers:
             records = await feeds[subscriber.subscriber_id].drain(quiet_s=1.0)
             messages = [open_feed_message(catalog, hub_keys, r.value) for r in records]
-            # Withdrawals (FeedRetraction) are not views of the demo's notices.
+            # Withdrawals and emergency access answers (FeedRetraction, BreakGlassAlert,
+            # BreakGlassRefusal) are not views of the demo's notices.
             items = [m.record for m in messages if m.message_type is MessageType.FEED_ITEM]
             items = [i for i in items if i["notice_id"] in decided]
             print(f"== {subscriber.subscriber_id} ({subscriber.role}): {len(items)} of {len(sent)}")

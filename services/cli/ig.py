@@ -147,6 +147,10 @@ def register_ig_clients_at(state_dir: Path, hub: Any, audit: Any) -> None:
         agency="IG",
         scopes=SCOPES,
     )
+    # The retention job's own client (issue 18, `safehub erasure`), owned by IG too.
+    from services.cli.erasure_job import ErasureJobSettings, register_erasure_client
+
+    register_erasure_client(state_dir, ErasureJobSettings().resolved_key_path(hub.data_dir))
 
 
 async def _login(hub: Any, *, issuer: str | None) -> int:

@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "identity": "services.cli.identity",
     "ig": "services.cli.ig",
     "retention": "services.cli.retention",
+    "erasure": "services.cli.erasure",
 }
 
 

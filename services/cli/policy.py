@@ -341,6 +341,7 @@ def _explain_logged(args: argparse.Namespace, settings: HubSettings) -> int:
     from services.audit.settings import AuditSettings
     from services.audit.storage_sql import open_store
     from services.cli.explain_logged import read_logged_decisions, render_logged
+    from services.hubkit.child_keys import StoreKeyFile
     from services.hubkit.codec import SchemaCatalog
     from services.policy.evaluate import PolicySource
     from services.policy.report import PolicyLabels
@@ -355,7 +356,8 @@ def _explain_logged(args: argparse.Namespace, settings: HubSettings) -> int:
     labels = PolicyLabels.from_data(PolicySource.at(settings.policies_dir).contents()[1])
     if (unknown := _unknown_subscriber(args.subscriber, labels)) is not None:
         return unknown
-    url = AuditSettings().database_url_for(settings)
+    audit_settings = AuditSettings()
+    url = audit_settings.database_url_for(settings)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").exists():
         # Never create an empty log where the real one was expected.
@@ -365,7 +367,9 @@ def _explain_logged(args: argparse.Namespace, settings: HubSettings) -> int:
             file=sys.stderr,
         )
         return 1
-    store = open_store(url)
+    store = open_store(
+        url, store_key=StoreKeyFile(audit_settings.resolved_store_key_path(settings))
+    )
     try:
         decisions = read_logged_decisions(
             store, SchemaCatalog(settings.schemas_dir), args.notice_id

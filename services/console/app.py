@@ -14,6 +14,8 @@ GET  /children/{handle}         a child's chronology across agencies (every key 
 POST /children/{handle}/decisions   a triage decision, recorded once per contact (the
                                 screening ledger), then published as MASH_DECISION
 GET|POST /children/{handle}/decisions/{decision_id}/amend   amend a decision, with a reason
+GET  /break-glass/alerts        "Emergency access to your agency's information": the owner's
+                                alerts on the person's desk (issue 18)
 POST /items/{notice_id}/allocation  take or release a contact ("being screened by <name>")
 POST /children/{handle}/research    ask partner desks for agency checks on a contact
 GET  /research                  "Research requested of me": a partner desk's checks (its landing)
@@ -38,6 +40,8 @@ GET  /live/queue, /live/children/{handle}   the fragments a page re-fetches on a
 GET  /live/alerts               the immediate-danger alerts every page shows
 GET  /live/session              how long the session has left (the idle warning asks first)
 Ops: GET /healthz, /readyz
+Erasure job (bearer token, scope children:erase; routes/erasure.py, issue 18):
+POST /v1/children/erasures, GET /v1/children/erasures/{key}
 
 Routes (services/console/routes, one module per page group) decode the request, call the
 pure core (services/console/domain), render.
@@ -74,6 +78,7 @@ from services.console.routes import (
     withdrawn,
 )
 from services.console.routes.dependencies import NoFeed, NotSignedIn, not_signed_in_response
+from services.console.routes.erasure import install_erasure
 from services.console.routes.governance import no_feed_response
 from services.console.routes.not_found import http_error_page
 from services.console.runtime import ConsoleRuntime, running_console
@@ -140,6 +145,7 @@ def create_app(
     )
     for module in _ROUTERS:
         app.include_router(module.router)
+    install_erasure(app)  # the erasure job's JSON routes (token first, then the body)
     app.add_exception_handler(NotSignedIn, not_signed_in_response)
     app.add_exception_handler(NoFeed, no_feed_response)
     app.add_exception_handler(StarletteHTTPException, http_error_page)  # 404 and 405 pages

@@ -18,6 +18,16 @@ arriving after its expiry (a feed read again from its start) is kept without its
 
 The requests this console sent are kept too (`break_glass_requests`: ids, the linkage key,
 the requester's subject, when), so the notice page can say it is waiting for the hub.
+
+The hub's other answers (domain/break_glass_answers.py) are kept here the same way: a
+refusal (`break_glass_refusals`, on the desk that asked) ends the wait for its request and
+is told to the person who asked; an owner's alert (`break_glass_alerts`, on the owning
+agency's alert desk) is listed for everyone at that desk. Clear: ids, the desk, the notice
+id, the linkage key, the requester's pseudonymous subject and the times (what decides who
+sees what, and when); sealed under the child's ledger key: the refusal's explanation and
+the paths asked for, and all of the alert (the agency's reference, who was given what and
+why in their own words). Both are idempotent on their ids (a feed read again changes
+nothing) and go with the child in `erase_child`.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ import secrets
 import sqlite3
 
 from services.console.domain.break_glass import Grant
+from services.console.domain.break_glass_answers import OwnerAlert, Refusal
 from services.console.domain.feed import entry_from_feed_item
 from services.console.domain.views.queue_index import epoch_ms
 from services.console.ledger_sealing import ChildLedgerKeys, LedgerDatabase, scrub_log
@@ -64,7 +75,33 @@ CREATE TABLE IF NOT EXISTS break_glass_requests (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS break_glass_requests_notice ON break_glass_requests
     (subscriber_id, notice_id, requester_subject);
+CREATE TABLE IF NOT EXISTS break_glass_refusals (
+    request_id TEXT PRIMARY KEY,
+    subscriber_id TEXT NOT NULL,
+    notice_id TEXT NOT NULL,
+    linkage_key TEXT NOT NULL,
+    requester_subject TEXT NOT NULL,
+    refused_ms INTEGER NOT NULL,
+    refusal_sealed BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS break_glass_refusals_notice ON break_glass_refusals
+    (subscriber_id, notice_id);
+CREATE INDEX IF NOT EXISTS break_glass_refusals_child ON break_glass_refusals (linkage_key);
+CREATE TABLE IF NOT EXISTS break_glass_alerts (
+    alert_id TEXT PRIMARY KEY,
+    subscriber_id TEXT NOT NULL,
+    notice_id TEXT NOT NULL,
+    linkage_key TEXT NOT NULL,
+    granted_ms INTEGER NOT NULL,
+    alert_sealed BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS break_glass_alerts_desk ON break_glass_alerts
+    (subscriber_id, granted_ms);
+CREATE INDEX IF NOT EXISTS break_glass_alerts_child ON break_glass_alerts (linkage_key);
 """
+
+_REFUSALS = "break_glass_refusals"
+_ALERTS = "break_glass_alerts"
 
 
 def _time(ms: int) -> dt.datetime:
@@ -161,6 +198,89 @@ class BreakGlassGrants:
                 ),
             )
 
+    def keep_refusal(self, refusal: Refusal) -> bool:
+        """Keep the hub's refusal of a request (idempotent on the request id); True when new."""
+        sealed_text = json.dumps(
+            {
+                "decision_id": refusal.decision_id,
+                "requested_paths": list(refusal.requested_paths),
+                "reason_code": refusal.reason_code,
+                "explanation": refusal.explanation,
+            },
+            sort_keys=True,
+        )
+        with self._db.transaction(durable=True) as db:
+            if db.execute(
+                f"SELECT 1 FROM {_REFUSALS} WHERE request_id = ?", (refusal.request_id,)
+            ).fetchone():
+                return False
+            sealed = self._sealing.seal(
+                db,
+                refusal.linkage_key,
+                sealed_text,
+                table=_REFUSALS,
+                row_id=refusal.request_id,
+                column="refusal",
+            )
+            db.execute(
+                f"INSERT INTO {_REFUSALS} (request_id, subscriber_id, notice_id, linkage_key, "
+                "requester_subject, refused_ms, refusal_sealed) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    refusal.request_id,
+                    refusal.subscriber_id,
+                    refusal.notice_id,
+                    refusal.linkage_key,
+                    refusal.requester_subject,
+                    epoch_ms(refusal.refused_at),
+                    sealed,
+                ),
+            )
+        return True
+
+    def keep_alert(self, alert: OwnerAlert) -> bool:
+        """Keep an owner's alert (idempotent on the alert id); True when new."""
+        sealed_text = json.dumps(
+            {
+                "request_id": alert.request_id,
+                "grant_decision_id": alert.grant_decision_id,
+                "source_reference": alert.source_reference,
+                "source_agency": alert.source_agency,
+                "granted_to_subscriber_id": alert.granted_to_subscriber_id,
+                "granted_to_role": alert.granted_to_role,
+                "reason": alert.reason,
+                "justification": alert.justification,
+                "granted_paths": list(alert.granted_paths),
+                "expires_ms": epoch_ms(alert.expires_at),
+            },
+            sort_keys=True,
+        )
+        with self._db.transaction(durable=True) as db:
+            if db.execute(
+                f"SELECT 1 FROM {_ALERTS} WHERE alert_id = ?", (alert.alert_id,)
+            ).fetchone():
+                return False
+            sealed = self._sealing.seal(
+                db,
+                alert.linkage_key,
+                sealed_text,
+                table=_ALERTS,
+                row_id=alert.alert_id,
+                column="alert",
+            )
+            db.execute(
+                f"INSERT INTO {_ALERTS} (alert_id, subscriber_id, notice_id, linkage_key, "
+                "granted_ms, alert_sealed) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    alert.alert_id,
+                    alert.subscriber_id,
+                    alert.notice_id,
+                    alert.linkage_key,
+                    epoch_ms(alert.granted_at),
+                    sealed,
+                ),
+            )
+        return True
+
     def expire(self, now: dt.datetime) -> int:
         """Delete the content of every grant whose access has ended; how many."""
         with self._db.reading() as db:  # every page view asks: write only when there is some
@@ -180,15 +300,26 @@ class BreakGlassGrants:
             scrub_log(self._db)
         return int(deleted)
 
+    def holds_child(self, linkage_key: str) -> bool:
+        """Whether a grant, request, refusal or alert still names the child, or its ledger
+        key is still kept (the erasure job's readable check)."""
+        tables = (_TABLE, "break_glass_requests", _REFUSALS, _ALERTS)
+        union = " UNION ALL ".join(f"SELECT 1 FROM {t} WHERE linkage_key = ?" for t in tables)
+        with self._db.reading() as db:
+            named = db.execute(f"{union} LIMIT 1", (linkage_key,) * len(tables)).fetchone()
+            return named is not None or self._sealing.holds(db, linkage_key)
+
     def erase_child(self, linkage_key: str) -> int:
-        """Erase one child's grants and requests (issue 18's erasure): the child's ledger key
-        and the rows, in one transaction; how many grants went."""
+        """Erase one child's grants, requests, refusals and alerts (issue 18's erasure): the
+        child's ledger key and the rows, in one transaction; how many grants went."""
         with self._db.transaction(durable=True) as db:
             self._sealing.erase(db, linkage_key)
             erased = db.execute(
                 f"DELETE FROM {_TABLE} WHERE linkage_key = ?", (linkage_key,)
             ).rowcount
             db.execute("DELETE FROM break_glass_requests WHERE linkage_key = ?", (linkage_key,))
+            db.execute(f"DELETE FROM {_REFUSALS} WHERE linkage_key = ?", (linkage_key,))
+            db.execute(f"DELETE FROM {_ALERTS} WHERE linkage_key = ?", (linkage_key,))
         scrub_log(self._db)
         return int(erased)
 
@@ -208,18 +339,98 @@ class BreakGlassGrants:
     def pending(
         self, subscriber_id: str, notice_id: str, requester_subject: str
     ) -> PendingRequest | None:
-        """This person's latest request on this notice that no grant answers yet."""
+        """This person's latest request on this notice that no grant or refusal answers yet."""
         with self._db.reading() as db:
             row = db.execute(
                 "SELECT r.request_id, r.requested_ms FROM break_glass_requests r "
                 f"LEFT JOIN {_TABLE} g ON g.request_id = r.request_id "
+                f"LEFT JOIN {_REFUSALS} f ON f.request_id = r.request_id "
                 "WHERE r.subscriber_id = ? AND r.notice_id = ? AND r.requester_subject = ? "
-                "AND g.request_id IS NULL ORDER BY r.requested_ms DESC LIMIT 1",
+                "AND g.request_id IS NULL AND f.request_id IS NULL "
+                "ORDER BY r.requested_ms DESC LIMIT 1",
                 (subscriber_id, notice_id, requester_subject),
             ).fetchone()
         if row is None:
             return None
         return PendingRequest(str(row["request_id"]), _time(int(row["requested_ms"])))
+
+    def refusals_for(self, subscriber_id: str, notice_id: str) -> list[Refusal]:
+        """Every refusal of a request on this notice from this desk (whoever asked: the page
+        shows only the viewer's own, domain/break_glass_answers.py)."""
+        with self._db.reading() as db:
+            rows = db.execute(
+                f"SELECT * FROM {_REFUSALS} WHERE subscriber_id = ? AND notice_id = ?",
+                (subscriber_id, notice_id),
+            ).fetchall()
+            return [self._refusal(db, row) for row in rows]
+
+    def alerts_for(self, subscriber_id: str) -> list[OwnerAlert]:
+        """Every owner's alert on this desk, latest grant first."""
+        with self._db.reading() as db:
+            rows = db.execute(
+                f"SELECT * FROM {_ALERTS} WHERE subscriber_id = ? ORDER BY granted_ms DESC",
+                (subscriber_id,),
+            ).fetchall()
+            return [self._alert(db, row) for row in rows]
+
+    def alert_count(self, subscriber_id: str) -> int:
+        """How many owner's alerts this desk holds (the navigation's count; nothing opened)."""
+        with self._db.reading() as db:
+            row = db.execute(
+                f"SELECT COUNT(*) FROM {_ALERTS} WHERE subscriber_id = ?", (subscriber_id,)
+            ).fetchone()
+        return int(row[0])
+
+    def _refusal(self, db: sqlite3.Connection, row: sqlite3.Row) -> Refusal:
+        text = self._sealing.open(
+            db,
+            row["linkage_key"],
+            row["refusal_sealed"],
+            table=_REFUSALS,
+            row_id=row["request_id"],
+            column="refusal",
+        )
+        sealed = json.loads(text or "{}")
+        return Refusal(
+            request_id=str(row["request_id"]),
+            decision_id=str(sealed["decision_id"]),
+            notice_id=str(row["notice_id"]),
+            subscriber_id=str(row["subscriber_id"]),
+            linkage_key=str(row["linkage_key"]),
+            requester_subject=str(row["requester_subject"]),
+            requested_paths=tuple(sealed["requested_paths"]),
+            reason_code=str(sealed["reason_code"]),
+            explanation=str(sealed["explanation"]),
+            refused_at=_time(int(row["refused_ms"])),
+        )
+
+    def _alert(self, db: sqlite3.Connection, row: sqlite3.Row) -> OwnerAlert:
+        text = self._sealing.open(
+            db,
+            row["linkage_key"],
+            row["alert_sealed"],
+            table=_ALERTS,
+            row_id=row["alert_id"],
+            column="alert",
+        )
+        sealed = json.loads(text or "{}")
+        return OwnerAlert(
+            alert_id=str(row["alert_id"]),
+            request_id=str(sealed["request_id"]),
+            grant_decision_id=str(sealed["grant_decision_id"]),
+            notice_id=str(row["notice_id"]),
+            source_reference=sealed["source_reference"],
+            subscriber_id=str(row["subscriber_id"]),
+            linkage_key=str(row["linkage_key"]),
+            source_agency=str(sealed["source_agency"]),
+            granted_to_subscriber_id=str(sealed["granted_to_subscriber_id"]),
+            granted_to_role=str(sealed["granted_to_role"]),
+            reason=str(sealed["reason"]),
+            justification=str(sealed["justification"]),
+            granted_paths=tuple(sealed["granted_paths"]),
+            granted_at=_time(int(row["granted_ms"])),
+            expires_at=_time(int(sealed["expires_ms"])),
+        )
 
     def _grant(self, db: sqlite3.Connection, row: sqlite3.Row) -> Grant:
         text = self._sealing.open(

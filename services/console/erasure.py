@@ -17,12 +17,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-__all__ = ["ChildErased", "erase_child"]
+__all__ = ["ChildErased", "child_readable", "erase_child"]
 
 
 @runtime_checkable
 class _ErasesChild(Protocol):
     def erase_child(self, linkage_key: str) -> int: ...
+
+
+@runtime_checkable
+class _HoldsChild(Protocol):
+    def holds_child(self, linkage_key: str) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,3 +57,17 @@ def erase_child(
         decisions_blanked=screening.erase_child(linkage_key),
         break_glass_grants=0 if grants is None else grants.erase_child(linkage_key),
     )
+
+
+def child_readable(
+    linkage_key: str,
+    *,
+    projections: Iterable[object],
+    research: _HoldsChild,
+    screening: _HoldsChild,
+    grants: _HoldsChild | None = None,
+) -> bool:
+    """Whether any store `erase_child` erases still keeps the child's wrapped data key or a
+    row naming the child (the erasure job asks after erasing; false for a key never held)."""
+    stores: list[object] = [*projections, research, screening, grants]
+    return any(s.holds_child(linkage_key) for s in stores if isinstance(s, _HoldsChild))

@@ -17,7 +17,10 @@ FeedRetraction, or names another subscriber. A FeedRetraction withdraws the item
 the offset after it. A FeedItem with `break_glass` set is emergency access for one person
 (issue 18, domain/break_glass.py): it goes to the grants kept apart (break_glass.py), before
 the batch's offset is stored (keeping is idempotent on the request id), and never to the
-projection, so it never replaces the desk's own item. Skipping is right here: the console
+projection, so it never replaces the desk's own item. The hub's two other answers about
+emergency access (domain/break_glass_answers.py) are kept beside the grants the same way: a
+BreakGlassRefusal on the desk that asked (told to the person who asked), a BreakGlassAlert on
+the owning agency's alert desk (listed for everyone there). Skipping is right here: the console
 is a reader; the gateway and the audit log are the record of what was shared.
 """
 
@@ -34,6 +37,12 @@ from aiokafka import ConsumerRecord
 
 from services.console.break_glass import BreakGlassGrants
 from services.console.domain.break_glass import Grant, grant_from_feed_item, is_grant
+from services.console.domain.break_glass_answers import (
+    OwnerAlert,
+    Refusal,
+    alert_from_feed,
+    refusal_from_feed,
+)
 from services.console.domain.feed import entry_from_feed_item
 from services.console.domain.projection import Applied, Change, FeedMessage, Projection
 from services.console.domain.withdrawals import withdrawal_from_feed_retraction
@@ -178,9 +187,12 @@ class FeedFollower:
         if not records:
             return
         opened = [e for e in (self._opened(r) for r in records) if e is not None]
-        entries = [e for e in opened if not isinstance(e, Grant)]
-        for grant in (e for e in opened if isinstance(e, Grant)):
-            self._keep_grant(grant)
+        entries = [e for e in opened if not isinstance(e, Grant | Refusal | OwnerAlert)]
+        for kept_apart in opened:
+            if isinstance(kept_apart, Grant):
+                self._keep_grant(kept_apart)
+            elif isinstance(kept_apart, Refusal | OwnerAlert):
+                self._keep_answer(kept_apart)
         last = records[-1]
         # The batch and the offset after it in one step (one transaction when stored).
         changes = self.projection.apply_all(
@@ -208,10 +220,32 @@ class FeedFollower:
                 Change(Applied.UPDATED, grant.notice_id, grant.linkage_key),
             )
 
-    def _opened(self, record: ConsumerRecord) -> FeedMessage | Grant | None:
-        """The record's item, withdrawal or emergency access grant, verified; None (skipped,
-        logged) when it does not verify."""
-        entry: FeedMessage | Grant
+    def _keep_answer(self, answer: Refusal | OwnerAlert) -> None:
+        """A refusal or an owner's alert, kept apart like a grant (idempotent on its id)."""
+        if answer.subscriber_id != self._subscriber.subscriber_id:
+            return  # another desk's (the broker's ACLs already keep other feeds out)
+        kind = "refusal" if isinstance(answer, Refusal) else "alert"
+        if self._grants is None:
+            log.warning(
+                "emergency access answer skipped: this console keeps no grants",
+                extra={"feed": self._subscriber.feed_topic, "kind": kind},
+            )
+            return
+        new = (
+            self._grants.keep_refusal(answer)
+            if isinstance(answer, Refusal)
+            else self._grants.keep_alert(answer)
+        )
+        if new:
+            self._on_change(
+                self._subscriber.subscriber_id,
+                Change(Applied.UPDATED, answer.notice_id, answer.linkage_key),
+            )
+
+    def _opened(self, record: ConsumerRecord) -> FeedMessage | Grant | Refusal | OwnerAlert | None:
+        """The record's item, withdrawal, emergency access grant, refusal or owner's alert,
+        verified; None (skipped, logged) when it does not verify."""
+        entry: FeedMessage | Grant | Refusal | OwnerAlert
         try:
             message = open_feed_message(
                 self._catalog,
@@ -221,6 +255,10 @@ class FeedFollower:
             )
             if message.message_type is MessageType.FEED_RETRACTION:
                 entry = withdrawal_from_feed_retraction(message.record)
+            elif message.message_type is MessageType.BREAK_GLASS_REFUSAL:
+                entry = refusal_from_feed(message.record)
+            elif message.message_type is MessageType.BREAK_GLASS_ALERT:
+                entry = alert_from_feed(message.record)
             elif is_grant(message.record):
                 entry = grant_from_feed_item(message.record)
             else:

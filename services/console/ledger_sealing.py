@@ -134,6 +134,14 @@ class ChildLedgerKeys:
             )
         return open_sealed(key, bytes(sealed), aad=_aad(table, row_id, column)).decode()
 
+    def holds(self, db: sqlite3.Connection, child_key: str) -> bool:
+        """Whether the child's ledger key is still kept (the erasure job's readable check)."""
+        row = db.execute(
+            "SELECT 1 FROM child_keys WHERE subscriber_id = ? AND child_ref = ?",
+            (LEDGER_HOLDER, self._ref(child_key)),
+        ).fetchone()
+        return row is not None
+
     def erase(self, db: sqlite3.Connection, child_key: str) -> None:
         """Delete the child's ledger key: everything sealed under it is unreadable."""
         db.execute(

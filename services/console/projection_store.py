@@ -592,6 +592,20 @@ class StoredProjection:
             row = self._withdrawn_row(db, notice_id)
         return None if row is None else _withdrawal(row)
 
+    def holds_child(self, linkage_key: str) -> bool:
+        """Whether this projection still keeps the child's wrapped data key or an item
+        naming the child (the erasure job's readable check: false once erased)."""
+        child_ref = self._keys.child_ref("linkage", linkage_key)
+        with self._database.reading() as db:
+            row = db.execute(
+                "SELECT 1 FROM child_keys WHERE subscriber_id = ? AND child_ref = ? "
+                "UNION ALL SELECT 1 FROM feed_entries WHERE subscriber_id = ? AND linkage_key = ? "
+                "UNION ALL SELECT 1 FROM feed_withdrawals WHERE subscriber_id = ? "
+                "AND linkage_key = ? LIMIT 1",
+                (self.subscriber_id, child_ref, *(self.subscriber_id, linkage_key) * 2),
+            ).fetchone()
+        return row is not None
+
     def erase_child(self, linkage_key: str) -> int:
         """Erase everything this projection holds about one child (issue 18's erasure); the
         number of items that went.

@@ -342,6 +342,14 @@ class ResearchLedger:
                 (request_id, answered_at.isoformat(), subject),
             )
 
+    def holds_child(self, child_key: str) -> bool:
+        """Whether anything of the child is left here: its ledger key or a check naming it."""
+        with self._db.reading() as db:
+            named = db.execute(
+                f"SELECT 1 FROM {_TABLE} WHERE child_key = ? LIMIT 1", (child_key,)
+            ).fetchone()
+            return named is not None or self._sealing.holds(db, child_key)
+
     def erase_child(self, child_key: str) -> int:
         """Erase the child's checks (issue 18's erasure): the child's ledger key goes in the
         same transaction as their rows, so a copy of the file taken before still cannot open

@@ -51,7 +51,7 @@ from services.console.domain.urgency import (
     mash_hours_from_policy,
 )
 from services.console.domain.views.alerts import DangerCandidates
-from services.console.erasure import ChildErased, erase_child
+from services.console.erasure import ChildErased, child_readable, erase_child
 from services.console.feeds import ChangeHub, FeedFollower
 from services.console.linkage_feed import LinkageFollower
 from services.console.outbound import (
@@ -69,6 +69,7 @@ from services.console.screening import MemoryLedger, ScreeningLedger, SqliteLedg
 from services.console.sessions import SessionStore
 from services.console.settings import ConsoleSettings
 from services.console.signin import OidcSignIn, SignIn
+from services.hubkit.auth import RemoteJwks, TokenValidator
 from services.hubkit.break_glass import BreakGlassRules
 from services.hubkit.bus import make_producer
 from services.hubkit.child_keys import KEY_BYTES, ChildKeys, StoreKeyFile
@@ -169,6 +170,9 @@ class ConsoleRuntime:
     grants: BreakGlassGrants | None = None
     """Emergency access grants, kept apart from the desk's items (break_glass.py); built on
     `database` when not given."""
+    service_tokens: TokenValidator | None = None
+    """Checks the hub's own jobs' client-credentials tokens (the erasure job's, scope
+    children:erase: routes/erasure.py); None: those routes answer 503."""
 
     def __post_init__(self) -> None:
         self.urgency = Urgency(
@@ -203,6 +207,16 @@ class ConsoleRuntime:
         """Erase one of a child's linkage keys from every store the console keeps
         (erasure.py): the feed projections and the research and screening ledgers."""
         return erase_child(
+            linkage_key,
+            projections=self.projections.values(),
+            research=self.research,
+            screening=self.screening,
+            grants=self.grants,
+        )
+
+    def child_readable(self, linkage_key: str) -> bool:
+        """Whether any store `erase_child` erases still holds the child's key or rows."""
+        return child_readable(
             linkage_key,
             projections=self.projections.values(),
             research=self.research,
@@ -436,4 +450,10 @@ async def running_console(
             break_glass_rules=BreakGlassRules.load(hub.policies_dir),
             break_glass=HubBreakGlassSender(audit_producer, catalog, console_key, clock=_utc_now),
             grants=grants,
+            # The erasure job's tokens (client credentials), checked against the issuer's JWKS.
+            service_tokens=TokenValidator(
+                jwks=RemoteJwks(settings.resolved_jwks_url(), client=index_http),
+                issuer=settings.issuer,
+                audience=settings.service_token_audience,
+            ),
         )

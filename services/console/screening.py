@@ -118,6 +118,10 @@ class ScreeningLedger(Protocol):
         amendment reason, the linkage key); the number of decisions blanked."""
         ...
 
+    def holds_child(self, child_key: str) -> bool:
+        """Whether a decision still names the child, or its ledger key is still kept."""
+        ...
+
 
 def _time(value: str | None) -> dt.datetime | None:
     return None if value is None else dt.datetime.fromisoformat(value)
@@ -383,6 +387,13 @@ class SqliteLedger:
                 )
             return refused
 
+    def holds_child(self, child_key: str) -> bool:
+        with self._db.reading() as db:
+            named = db.execute(
+                f"SELECT 1 FROM {_DECISIONS} WHERE child_key = ? LIMIT 1", (child_key,)
+            ).fetchone()
+            return named is not None or self._sealing.holds(db, child_key)
+
     def erase_child(self, child_key: str) -> int:
         """The child's ledger key goes in the same transaction as the reasons sealed under
         it and the linkage key; the write-ahead log is truncated after."""
@@ -464,6 +475,10 @@ class MemoryLedger:
             if refused is None:
                 self._contacts[notice_id] = replace(state, allocation=None)
             return refused
+
+    def holds_child(self, child_key: str) -> bool:
+        with self._lock:
+            return any(d.child_key == child_key for d in self._decisions.values())
 
     def erase_child(self, child_key: str) -> int:
         with self._lock:

@@ -143,6 +143,16 @@ class ConsoleSettings(BaseSettings):
         default=None,
         description="Where the console gets its own access tokens; default <issuer>/token.",
     )
+    jwks_url: str | None = Field(
+        default=None,
+        description="The issuer's signing keys, for the hub's own jobs' tokens (the erasure "
+        "job's); default <issuer>/.well-known/jwks.json.",
+    )
+    service_token_audience: str = Field(
+        default="safehub-ingest",
+        description="Required `aud` of those client-credentials tokens (the audience the "
+        "identity provider gives every client-credentials token).",
+    )
     linkage_decision_roles: tuple[str, ...] = Field(
         default=("MASH_MANAGER",),
         description="Roles that may decide whether two records are the same child (the review "
@@ -227,6 +237,9 @@ class ConsoleSettings(BaseSettings):
 
     def resolved_token_endpoint(self) -> str:
         return self.token_endpoint or f"{self.issuer}/token"
+
+    def resolved_jwks_url(self) -> str:
+        return self.jwks_url or f"{self.issuer}/.well-known/jwks.json"
 
     def timescales(self, hours: MashHours | None = None) -> Timescales:
         """The local timescales; working time is `hours` (when the MASH is open, from the

@@ -15,7 +15,9 @@ reason code (never content):
     unchanged   a replayed notice, a stale change, an end for a plan not held, or a
                 withdrawal of a notice the register never applied
     skipped     not signed by the hub's gateway key, not a FeedItem, made for another
-                subscriber, or not a plan change the register can hold (FeedItemUnusable)
+                subscriber, or not a plan change the register can hold (FeedItemUnusable),
+                including an emergency access alert or refusal (BreakGlassAlert /
+                BreakGlassRefusal, issue 18): they change no plan
 A store failure is not an outcome: the position does not move, the follower reconnects and
 reads the record again.
 """
@@ -64,6 +66,10 @@ def plan_change_from_record(
         raise FeedItemUnusable(error.reason, str(error)) from None
     if message.message_type is MessageType.FEED_RETRACTION:
         return Withdrawal(notice_id=str(message.record["notice_id"]))
+    if message.message_type is not MessageType.FEED_ITEM:
+        raise FeedItemUnusable(
+            "not_a_plan_change", f"a {message.message_type.name} changes no child protection plan"
+        )
     return parse_plan_change(message.record, subscriber_id=subscriber_id)
 
 

@@ -7,16 +7,19 @@ run beside the main loop (bootstrap.serve_gateway).
   its own SeenLog, caught up before each poll is answered, so a notice decided before the
   request was made is known), re-reads the signed notice at the position recorded there and
   verifies it as intake does.
-* Writes the grant (audit record + the desk's feed item) or the refusal (ACCESS_REFUSED +
-  dead letter) in ONE transaction with the request's offset, with a transactional producer
-  per owned partition (`safehub-gateway-breakglass.requests.v1-<p>`, under
-  GATEWAY_TRANSACTIONAL_PREFIX), started - fencing any previous owner - before the
-  partition's committed offset is read.
+* Writes the grant (audit record + the desk's feed item, and the owning agency's alert: a
+  BREAK_GLASS_ALERT_DELIVERED audit record + a BreakGlassAlert on its alert desk's feed) or
+  the refusal (ACCESS_REFUSED + dead letter, and a BreakGlassRefusal on the asking desk's
+  feed when the request was the console's) in ONE transaction with the request's offset,
+  with a transactional producer per owned partition
+  (`safehub-gateway-breakglass.requests.v1-<p>`, under GATEWAY_TRANSACTIONAL_PREFIX),
+  started - fencing any previous owner - before the partition's committed offset is read.
 * A transaction that fails (or a broker that cannot be read) closes the producer; the
   partition is read again from its committed offset after a backoff, so a request is
   answered exactly once.
 * Alerts operators: a WARNING line per grant (ids, the desk, the role and the owning agency
-  only) and `safehub_gateway_break_glass_total{agency,result}`.
+  only), `safehub_gateway_break_glass_total{agency,result}` and
+  `safehub_gateway_break_glass_alerts_total{agency}` (owner alerts delivered).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from services.gateway.domain.break_glass import (
     BREAK_GLASS_REFUSED,
     AcceptedRequest,
     accept_request,
+    alert_messages,
     grant_messages,
     grant_refusal,
     refusal_messages,
@@ -54,10 +58,10 @@ from services.gateway.domain.retry import backoff_delay
 from services.gateway.errors import NoticeRejected
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.settings import GatewaySettings
-from services.hubkit.break_glass import BreakGlassRules
+from services.hubkit.break_glass import NO_ALERT_DESK, BreakGlassRules
 from services.hubkit.bus import reader_options
 from services.hubkit.ceilings import DisclosureLimits
-from services.hubkit.codec import SchemaCatalog
+from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, SigningKey, seal
 from services.hubkit.settings import HubSettings
 from services.hubkit.sharing_decisions import LawfulBasis
@@ -148,6 +152,8 @@ class BreakGlassDesk:
         self._failures = 0
         self.granted = 0
         self.refused = 0
+        self.alerts = 0
+        """Owning agencies' alert desks told of a grant (one per grant)."""
 
     def stop(self) -> None:
         self._stopping.set()
@@ -285,20 +291,31 @@ class BreakGlassDesk:
             subscriber = self._subscribers.get(accepted.subscriber_id)
             if words is None and subscriber is None:
                 words = "your desk is not one the hub shares with"
-            if words is not None or notice is None or subscriber is None:
+            alert_desk = self._subscribers.get(self._rules.alert_desk(agency) or "")
+            if words is None and alert_desk is None:
+                words = NO_ALERT_DESK  # the rules were checked against the topology at start
+            if words is not None or notice is None or subscriber is None or alert_desk is None:
                 messages = self._refusal(record, accepted, words or "", now)
                 granted = False
             else:
+                agency_name = self._topology.agency(agency).name
                 messages = grant_messages(
                     rules=self._rules,
                     lawful_basis=self._lawful_basis,
                     accepted=accepted,
                     notice=notice,
                     subscriber=subscriber,
-                    agency_name=self._topology.agency(agency).name,
+                    agency_name=agency_name,
                     relay_contact=self._settings.relay_contact,
                     safeguarding_contacts=self._limits.safeguarding_contacts,
                     silent=self._limits.silent_paths,
+                    granted_at=now,
+                ) + alert_messages(
+                    rules=self._rules,
+                    accepted=accepted,
+                    notice=notice,
+                    alert_desk=alert_desk,
+                    agency_name=agency_name,
                     granted_at=now,
                 )
                 granted = True
@@ -319,10 +336,13 @@ class BreakGlassDesk:
             }
         if granted:
             self.granted += 1
+            self.alerts += 1
+            self.metrics.break_glass_alerts.labels(agency=agency).inc()
             log.warning("emergency access granted", extra={**ids, "agency": agency})
         else:
             self.refused += 1
-            self.metrics.dead_letters.labels(reason=messages[-1].record["reason"]).inc()
+            (letter,) = (m for m in messages if m.message_type is MessageType.DEAD_LETTER)
+            self.metrics.dead_letters.labels(reason=letter.record["reason"]).inc()
             log.warning("emergency access refused", extra={**ids, "agency": agency})
 
     def _refusal(

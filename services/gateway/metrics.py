@@ -63,6 +63,14 @@ class GatewayMetrics:
             ["agency", "result"],
             registry=r,
         )
+        self.break_glass_alerts = Counter(
+            "safehub_gateway_break_glass_alerts",
+            "Owning agencies' alert desks told of an emergency access grant over their notice "
+            "(a BreakGlassAlert and its BREAK_GLASS_ALERT_DELIVERED audit record, committed "
+            "with the grant), by owning agency. Equal to the granted count for that agency.",
+            ["agency"],
+            registry=r,
+        )
         self.dead_letters = Counter(
             "safehub_gateway_dead_letters",
             "Notices sent to the dead-letter topic, by reason code.",

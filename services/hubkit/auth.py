@@ -66,8 +66,10 @@ from services.hubkit.jwt_algorithms import ACCEPTED_ALGORITHMS
 
 __all__ = [
     "ACCESS_TOKEN_TYPES",
+    "AUDIT_ERASE_SCOPE",
     "AUDIT_RETRACTIONS_SCOPE",
     "CHILD_CONTEXT_SCOPE",
+    "CHILD_ERASE_SCOPE",
     "CHILD_KEYS_SCOPE",
     "CHILD_SEARCH_SCOPE",
     "PUBLISH_SCOPE",
@@ -118,6 +120,11 @@ CHILD_PROFILE_SCOPE = "children:profile"
 # An agency adapter asks the audit service who received and who acknowledged a retraction of
 # one of its own agency's notices (issue 18); granted to the adapters' own clients only.
 AUDIT_RETRACTIONS_SCOPE = "audit:retractions"
+# The erasure job (issue 18, `safehub erasure`, client `erasure-job`): erase a child from a
+# store and ask whether it is still readable there (each store's own erase routes), and
+# record the erasure's phases in the audit log. Granted to that one client only.
+CHILD_ERASE_SCOPE = "children:erase"
+AUDIT_ERASE_SCOPE = "audit:erase"
 
 
 class AuthError(HubError):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.audit.storage_sql import SqlAuditStore, open_store
+from services.hubkit.child_keys import StoreKeyFile
 from tests.audit.jwks import idp
 from tests.audit.postgres import PostgresServer, postgres_server
 
@@ -25,8 +26,16 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[SqlAuditStore]:
-    opened = open_store(store_url)
+def reopen(tmp_path: Path) -> Callable[[str], SqlAuditStore]:
+    """Open a store at a URL of `store_url` with this test's store key (a PostgreSQL store has
+    no default key file; every opener of one database must use the same key)."""
+    key = StoreKeyFile(tmp_path / "store.key")
+    return lambda url: open_store(url, store_key=key)
+
+
+@pytest.fixture
+def store(store_url: str, reopen: Callable[[str], SqlAuditStore]) -> Iterator[SqlAuditStore]:
+    opened = reopen(store_url)
     yield opened
     opened.close()
 

@@ -221,6 +221,10 @@ class _Observed:
     """notice id -> subscriber id -> its RETRACTION_DELIVERED audit record."""
     withdrawals: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     """notice id -> subscriber id -> the FeedRetraction it received."""
+    break_glass_alerts: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    """notice id -> alert desk id -> the BreakGlassAlert it received (issue 18)."""
+    break_glass_refusals: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    """notice id -> desk id -> the BreakGlassRefusal it received (issue 18)."""
 
 
 @dataclass
@@ -398,6 +402,14 @@ class _Observer:
             self.observed.withdrawals.setdefault(withdrawal["notice_id"], {})[subscriber_id] = (
                 withdrawal
             )
+            return
+        # Emergency access answers are about a notice, never a view of it: kept apart.
+        answers = {
+            MessageType.BREAK_GLASS_ALERT: self.observed.break_glass_alerts,
+            MessageType.BREAK_GLASS_REFUSAL: self.observed.break_glass_refusals,
+        }.get(message.message_type)
+        if answers is not None:
+            answers.setdefault(message.record["notice_id"], {})[subscriber_id] = message.record
             return
         item = message.record
         item["view"] = json.loads(item["view_json"])

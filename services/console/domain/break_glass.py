@@ -12,7 +12,12 @@ A grant: a FeedItem whose `break_glass` is set (safehub.feed.BreakGlassGrant). I
 desk's item for that notice and never replaces it: it is kept apart (`Grant`), shown in its
 own panel on the notice page only to `requester_subject` and only before `expires_at`
 (`grant_for_viewer`, given the clock's now). After that the content is deleted and the page
-says when access ended (`Grant.ended`, with no entry).
+says when access ended (`Grant.ended`, with no entry). The panel carries the same marking and
+handling caveat as the desk's item (and the grant's own, should it hold more): it never shows
+fewer warnings than the item page.
+
+A refusal (domain/break_glass_answers.py) ends the wait for its request: the person who asked
+is told in the panel why, and may ask again.
 """
 
 from __future__ import annotations
@@ -23,10 +28,12 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from services.console.domain.break_glass_answers import Refusal
 from services.console.domain.deadlines import local_time_text
 from services.console.domain.feed import FeedEntry, entry_from_feed_item, parse_time
 from services.console.domain.labels import field_label
 from services.console.domain.views.fields import FieldRow, field_rows
+from services.console.domain.views.sharing import Marking, handling_conditions, marking_of
 from services.console.errors import FeedItemInvalid
 from services.hubkit.break_glass import BreakGlassRules, refusal
 
@@ -67,7 +74,10 @@ def request_offer(
     may ask for (their role may not, or nothing withheld may be given)."""
     if rules is None or not rules.may_ask(roles):
         return None
-    paths = rules.grantable(entry.fields_withheld)
+    allowed = [r for r in sorted(roles) if r in rules.may_request_roles]
+    paths = rules.grantable(
+        entry.fields_withheld, role=allowed[0] if allowed else None, notice_type=entry.notice_type
+    )
     if not paths:
         return None
     return RequestOffer(
@@ -103,6 +113,7 @@ def break_glass_request(
         justification=justification,
         requested=paths,
         withheld=entry.fields_withheld,
+        notice_type=entry.notice_type,
     )
     if why is not None:
         raise BreakGlassRefused(why)
@@ -203,12 +214,13 @@ def grant_for_viewer(grants: Sequence[Grant], *, subject: str, now: dt.datetime)
 
 @dataclass(frozen=True, slots=True)
 class EmergencyPanel:
-    """The notice page's emergency access panel, in one of four states: `running` (the
+    """The notice page's emergency access panel, in one of five states: `running` (the
     granted content, until `until_text`), `ended` (when access ended, nothing else),
-    `waiting` (asked, no answer from the hub yet), or only a form (`offer`)."""
+    `waiting` (asked, no answer from the hub yet), `refused` (the hub refused the request,
+    `refused_text` says why), or only a form (`offer`)."""
 
     state: str
-    """'running', 'ended', 'waiting' or 'offer'."""
+    """'running', 'ended', 'waiting', 'refused' or 'offer'."""
     request_id: str | None = None
     until_text: str | None = None
     ended_text: str | None = None
@@ -218,6 +230,14 @@ class EmergencyPanel:
     offer: RequestOffer | None = None
     offer_labels: tuple[tuple[str, str], ...] = ()
     """(path, its label) for each path the form offers."""
+    refused_text: str | None = None
+    """'Your emergency access request of 02:41 was refused: <the hub's explanation>'."""
+    marking: Marking | None = None
+    """The classification the granted content is handled under (the desk item's, else the
+    grant's own); shown with the content."""
+    handling: str | None = None
+    """The police handling code's conditions, when the desk's item or the grant holds
+    intelligence grading."""
 
 
 def emergency_panel(
@@ -227,27 +247,44 @@ def emergency_panel(
     offer: RequestOffer | None,
     rules: BreakGlassRules | None,
     now: dt.datetime,
+    refusal: Refusal | None = None,
+    desk_entry: FeedEntry | None = None,
 ) -> EmergencyPanel | None:
-    """What the panel shows this person (None: no panel). A running grant wins; an ended one
-    says when it ended (and the form is offered again); a request sent and not yet answered
-    says it is waiting."""
+    """What the panel shows this person (None: no panel). A running grant wins, with the
+    marking and handling caveat of `desk_entry` (the desk's own item); a request sent and not
+    yet answered says it is waiting; a refused one says why (`refusal`: this person's latest);
+    an ended grant says when it ended (and the form is offered again)."""
     labels = tuple((p, field_label(p)) for p in offer.paths) if offer else ()
     reason_words = rules.reasons if rules is not None else {}
+    ended_text = None if grant is None else local_time_text(grant.expires_at, now=now)
     if grant is not None and grant.entry is not None and not grant.ended(now):
+        marking, handling = _warnings(desk_entry, grant.entry)
         return EmergencyPanel(
             state="running",
             request_id=grant.request_id,
             until_text=local_time_text(grant.expires_at, now=now),
             reason_text=reason_words.get(grant.reason, grant.reason),
             fields=field_rows(grant.entry.view),
+            marking=marking,
+            handling=handling,
         )
     if asked_at is not None:
-        # A request the hub refused is never answered on the feed (it is dead-lettered and
-        # audited), so the form stays offered beside the wait.
         return EmergencyPanel(
             state="waiting",
             asked_text=local_time_text(asked_at, now=now),
-            ended_text=None if grant is None else local_time_text(grant.expires_at, now=now),
+            ended_text=ended_text,
+            offer=offer,
+            offer_labels=labels,
+        )
+    if refusal is not None:
+        return EmergencyPanel(
+            state="refused",
+            request_id=refusal.request_id,
+            refused_text=(
+                f"Your emergency access request of {local_time_text(refusal.refused_at, now=now)}"
+                f" was refused: {refusal.explanation}"
+            ),
+            ended_text=ended_text,
             offer=offer,
             offer_labels=labels,
         )
@@ -262,3 +299,16 @@ def emergency_panel(
     if offer is not None:
         return EmergencyPanel(state="offer", offer=offer, offer_labels=labels)
     return None
+
+
+def _warnings(
+    desk_entry: FeedEntry | None, granted: FeedEntry
+) -> tuple[Marking | None, str | None]:
+    """The marking and handling conditions the granted content is shown with: the desk
+    item's (so the panel never warns less than the item page), else the grant's own."""
+    entries = [e for e in (desk_entry, granted) if e is not None]
+    marking = next((m for m in (marking_of(e) for e in entries) if m is not None), None)
+    handling = next(
+        (h for h in (handling_conditions(e.view) for e in entries) if h is not None), None
+    )
+    return marking, handling

@@ -4,7 +4,8 @@ signin       GET /, /login, /auth/callback, /signed-out; POST /logout
 queue        GET /queue, /live/queue
 alerts       POST /alerts/{notice_id}/acknowledge, GET /live/alerts (immediate danger)
 items        GET /items/{notice_id}
-break_glass  POST /items/{notice_id}/break-glass (emergency access request) and its panel
+break_glass  POST /items/{notice_id}/break-glass (emergency access request) and its panel;
+             GET /break-glass/alerts (the owning agency's alerts of emergency access)
 withdrawn    a withdrawn notice's tombstone; POST /items/{notice_id}/withdrawal/acknowledge
 children     GET /children/{handle}, /live/children/{handle}
 decisions    POST /children/{handle}/decisions; GET|POST .../decisions/{decision_id}/amend

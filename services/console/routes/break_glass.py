@@ -5,7 +5,15 @@ The request is checked with the IG officers' rules (the same `refusal` the gatew
 again), signed with the console's key and published on breakglass.requests.v1 (outbound.py)
 before the person is told it was sent; nothing is shown because of it. What the hub grants
 comes back on the desk's feed and is kept apart (break_glass.py); the notice page shows it
-to the requester only, until it ends, each view logged first (routes/items.py).
+to the requester only, until it ends, each view logged first (routes/items.py), with the
+desk item's marking and handling caveat. A refusal from the hub ends the wait: the person who
+asked (only they) is told why in the panel.
+
+GET /break-glass/alerts: "Emergency access to your agency's information", the owner's alerts
+on the person's desk (everyone signed in at the desk sees them; the navigation counts them).
+Like the queue, the list is not logged as a consultation: it holds no notice content (ids,
+field names, role and desk, the requester's reasons), and each notice it links to is logged
+when it is opened.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ import datetime as dt
 import logging
 
 from fastapi import APIRouter
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.console.domain.access import RefusalReason
 from services.console.domain.break_glass import (
@@ -25,11 +33,13 @@ from services.console.domain.break_glass import (
     emergency_panel,
     request_offer,
 )
+from services.console.domain.break_glass_answers import alert_views, refusal_for_viewer
 from services.console.domain.feed import FeedEntry
+from services.console.domain.labels import ROLE_LABELS, humanise
 from services.console.routes.dependencies import SignedIn, Viewer
 from services.console.routes.forms import csrf_ok
 from services.console.routes.refusals import refuse
-from services.console.routes.rendering import problem_page, stale_form_page
+from services.console.routes.rendering import page, page_context, problem_page, stale_form_page
 
 __all__ = ["panel_for", "router"]
 
@@ -49,9 +59,18 @@ def panel_for(
         if runtime.break_glass is not None
         else None
     )
+    grants, subject = runtime.grants, viewer.person.subject
     pending = (
-        runtime.grants.pending(entry.subscriber_id, entry.notice_id, viewer.person.subject)
-        if runtime.grants is not None
+        grants.pending(entry.subscriber_id, entry.notice_id, subject)
+        if grants is not None
+        else None
+    )
+    # Only the person who asked is told of a refusal (a colleague's is never looked at).
+    refusal = (
+        refusal_for_viewer(
+            grants.refusals_for(entry.subscriber_id, entry.notice_id), subject=subject
+        )
+        if grants is not None
         else None
     )
     return emergency_panel(
@@ -60,6 +79,8 @@ def panel_for(
         offer=offer,
         rules=rules,
         now=now,
+        refusal=refusal,
+        desk_entry=entry,
     )
 
 
@@ -131,3 +152,31 @@ async def ask(viewer: SignedIn, notice_id: str) -> Response:
         "you only, when the hub grants it."
     )
     return RedirectResponse(f"/items/{entry.notice_id}", status_code=303)
+
+
+def _in_sentence(words: str) -> str:
+    """'Health navigator' -> 'health navigator'; 'MASH manager' stays."""
+    return words if words[:2].isupper() else words[:1].lower() + words[1:]
+
+
+@router.get("/break-glass/alerts", response_class=HTMLResponse)
+async def alerts(viewer: SignedIn) -> Response:
+    """The owner's alerts on this person's desk, latest grant first."""
+    runtime, person = viewer.runtime, viewer.person
+    assert person.subscriber_id is not None  # SignedIn: a person with a feed
+    kept = [] if runtime.grants is None else runtime.grants.alerts_for(person.subscriber_id)
+    desks = {
+        s.subscriber_id: f"the {_in_sentence(ROLE_LABELS.get(s.role, humanise(s.role)))} desk "
+        f"({s.organisation})"
+        for s in runtime.topology.subscribers
+    }
+    projection = viewer.projection
+    views = alert_views(
+        kept,
+        holds_notice=lambda notice_id: projection.get(notice_id) is not None,
+        desks=desks,
+        reasons=runtime.break_glass_rules.reasons if runtime.break_glass_rules else {},
+        now=runtime.clock(),
+    )
+    context = page_context(viewer.request, person, nav="break-glass-alerts", alerts=views)
+    return page(viewer.request, "break_glass_alerts.html", context)

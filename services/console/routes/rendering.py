@@ -14,6 +14,7 @@ from services.console.domain.people import Person
 from services.console.domain.urgency import out_of_hours
 from services.console.domain.views.alerts import danger_alerts
 from services.console.domain.views.queue_index import QueueIndex
+from services.console.routes.break_glass_nav import break_glass_alerts_nav
 from services.console.routes.dependencies import runtime_of
 from services.console.routes.desks import desk_nav
 from services.console.routes.withdrawn_nav import withdrawals_nav
@@ -50,6 +51,7 @@ def page_context(request: Request, person: Person | None, **extra: Any) -> dict[
         **urgency_context(runtime, person),
         **desk_nav(runtime, person),
         **withdrawals_nav(runtime, person),
+        **break_glass_alerts_nav(runtime, person),
         **session_timing(request, runtime, person),
         **extra,
     }

@@ -4,7 +4,9 @@ finds the notice, reads it back and writes what this returns in one transaction 
 request's offset.
 
 A request is granted only when all of these hold, else it is refused (audited as
-ACCESS_REFUSED, BREAK_GLASS_REFUSED, and dead-lettered; nothing reaches a feed):
+ACCESS_REFUSED, BREAK_GLASS_REFUSED, and dead-lettered; when the request is the console's and
+names a real desk, that desk's feed gets a BreakGlassRefusal so the person is not left
+waiting; a forged or unreadable request reaches no feed: nobody verified is there to tell):
 
 * it is signed by the console's key (`accept_request`): the console checked who the person
   is; anyone else's key, even a trusted agency's, may not ask;
@@ -14,11 +16,16 @@ ACCESS_REFUSED, BREAK_GLASS_REFUSED, and dead-lettered; nothing reaches a feed):
   widens what a recipient sees, it never makes someone a recipient;
 * the IG rules allow it (`hubkit.break_glass.refusal`, with the notice's present paths as
   what may be withheld: the gateway does not keep what each desk was shown, and the desk's
-  own feed item already holds the rest).
+  own feed item already holds the rest);
+* the owning agency has an alert desk (`owner_alert_desks`): it is told of every grant, or
+  there is none.
 
 A grant is a FeedItem on the desk's feed holding exactly the paths asked for (the gateway's
 own redaction), marked with its BreakGlassGrant, and a SHARING_DECISION audit record with
-break_glass true and the person's justification, both under `grant_decision_id`.
+break_glass true and the person's justification, both under `grant_decision_id`; and, in
+the same transaction, the owning agency's alert (`alert_messages`): a BreakGlassAlert on its
+alert desk's feed naming who was given which paths (never their values) and a
+BREAK_GLASS_ALERT_DELIVERED audit record, both under `alert_id`.
 """
 
 from __future__ import annotations
@@ -40,10 +47,14 @@ from services.gateway.domain.records import (
 from services.gateway.domain.redaction import present_paths, withheld_paths
 from services.gateway.errors import NoticeRejected
 from services.hubkit.break_glass import (
+    BREAK_GLASS_ALERT_DELIVERED,
+    BREAK_GLASS_ALERT_REASON_CODE,
     BREAK_GLASS_REASON_CODE,
     BREAK_GLASS_REFUSED,
     EMERGENCY_ACCESS_PURPOSE,
+    NO_ALERT_DESK,
     BreakGlassRules,
+    alert_id,
     grant_decision_id,
     refusal,
 )
@@ -70,6 +81,7 @@ __all__ = [
     "GRANT_POLICY_REVISION",
     "AcceptedRequest",
     "accept_request",
+    "alert_messages",
     "grant_messages",
     "grant_refusal",
     "lawful_basis_of",
@@ -164,14 +176,18 @@ def grant_refusal(
     if accepted.subscriber_id not in disclosed_to:
         return "your desk was not given this notice, so emergency access cannot widen it"
     request = accepted.request
-    return refusal(
+    words = refusal(
         rules,
         role=str(request["requester_role"]),
         reason=str(request["reason"]),
         justification=str(request["justification"]),
         requested=accepted.requested,
         withheld=present_paths(dict(notice)),
+        notice_type=str(notice["notice_type"]),
     )
+    if words is None and rules.alert_desk(str(notice["source"]["agency"])) is None:
+        return NO_ALERT_DESK
+    return words
 
 
 def lawful_basis_of(data: Mapping[str, Any]) -> LawfulBasis:
@@ -282,6 +298,77 @@ def grant_messages(
     ]
 
 
+def alert_messages(
+    *,
+    rules: BreakGlassRules,
+    accepted: AcceptedRequest,
+    notice: AcceptedNotice,
+    alert_desk: SubscriberEntry,
+    agency_name: str,
+    granted_at: dt.datetime,
+) -> list[OutboundMessage]:
+    """The owning agency's alert of a grant (written with `grant_messages`, in its
+    transaction): a BREAK_GLASS_ALERT_DELIVERED audit record for the alert desk, then the
+    BreakGlassAlert on its feed. Ids, the role, the reason, the person's words and the paths
+    given: never a value of the notice (the owner holds it already)."""
+    request = accepted.request
+    record = notice.notice
+    reason = str(request["reason"])
+    role = str(request["requester_role"])
+    justification = str(request["justification"]).strip()
+    granted = list(accepted.requested)
+    expires_at = rules.expires_at(request["requested_at"])
+    decision_id = alert_id(request_id=accepted.request_id, alert_desk_id=alert_desk.subscriber_id)
+    fields = "field" if len(granted) == 1 else "fields"
+    audit = no_decision_record(
+        decision_id=decision_id,
+        event=BREAK_GLASS_ALERT_DELIVERED,
+        at=granted_at,
+        explanation=(
+            f"Told {agency_name} that {role_words(role)} at the {accepted.subscriber_id} desk "
+            f"was given emergency access to {len(granted)} withheld {fields} of its notice "
+            f"until {expires_at.astimezone(dt.UTC):%H:%M} UTC (reason: {rules.reasons[reason]})"
+        ),
+        reason_code=BREAK_GLASS_ALERT_REASON_CODE,
+        notice_id=str(record["notice_id"]),
+        notice_type=record["notice_type"],
+        subject_linkage_key=accepted.linkage_key,
+        disclosed_at=granted_at,
+        recipient=recipient_record(alert_desk),
+        originating_controller=record["source"]["organisation_code"],
+        purpose=EMERGENCY_PURPOSE,
+        policy_revision=GRANT_POLICY_REVISION,
+        # break_glass marks grants only (the IG review queue lists those); this record is
+        # the owner being told of one, found by its event.
+    )
+    alert = {
+        "alert_id": decision_id,
+        "request_id": accepted.request_id,
+        "grant_decision_id": grant_decision_id(
+            request_id=accepted.request_id, subscriber_id=accepted.subscriber_id
+        ),
+        "notice_id": str(record["notice_id"]),
+        "source_reference": record["source"].get("source_reference"),
+        "subscriber_id": alert_desk.subscriber_id,
+        "subject_linkage_key": accepted.linkage_key,
+        "source_agency": record["source"]["agency"],
+        "granted_to_subscriber_id": accepted.subscriber_id,
+        "granted_to_role": role,
+        "reason": reason,
+        "justification": justification,
+        "granted_paths": granted,
+        "granted_at": granted_at,
+        "expires_at": expires_at,
+    }
+    key = accepted.linkage_key.encode()
+    return [
+        OutboundMessage(AUDIT_TOPIC, key, MessageType.AUDIT_RECORD, audit, signed=True),
+        OutboundMessage(
+            alert_desk.feed_topic, key, MessageType.BREAK_GLASS_ALERT, alert, signed=True
+        ),
+    ]
+
+
 def refusal_messages(
     *,
     words: str,
@@ -296,8 +383,11 @@ def refusal_messages(
     dead_letter_reason: str = BREAK_GLASS_REFUSED,
 ) -> list[OutboundMessage]:
     """ACCESS_REFUSED (reason_code BREAK_GLASS_REFUSED, the refusal words as its explanation)
-    and a dead letter keeping the request. `accepted` is None when the request could not be
-    trusted (not the console's, unreadable): then it names no notice, child or desk."""
+    and a dead letter keeping the request; then, when the request was the console's and
+    `subscriber` is the real desk it names, a BreakGlassRefusal on that desk's feed (same
+    decision id, the same words) so the person who asked is told. `accepted` is None when
+    the request could not be trusted (not the console's, unreadable): then it names no
+    notice, child or desk, and no feed is told."""
     if accepted is not None:
         decision_id = grant_decision_id(
             request_id=accepted.request_id, subscriber_id=accepted.subscriber_id
@@ -329,7 +419,30 @@ def refusal_messages(
         value=value,
         rejected_at=refused_at,
     )
-    return [
+    messages = [
         OutboundMessage(AUDIT_TOPIC, key, MessageType.AUDIT_RECORD, audit, signed=True),
         OutboundMessage(DEADLETTER_TOPIC, key, MessageType.DEAD_LETTER, letter, signed=False),
     ]
+    if accepted is not None and subscriber is not None:
+        answer = {
+            "request_id": accepted.request_id,
+            "decision_id": decision_id,
+            "notice_id": accepted.notice_id,
+            "subscriber_id": subscriber.subscriber_id,
+            "subject_linkage_key": accepted.linkage_key,
+            "requester_subject": str(accepted.request["requester_subject"]),
+            "requested_paths": list(accepted.requested),
+            "reason_code": BREAK_GLASS_REFUSED,
+            "explanation": words,
+            "refused_at": refused_at,
+        }
+        messages.append(
+            OutboundMessage(
+                subscriber.feed_topic,
+                accepted.linkage_key.encode(),
+                MessageType.BREAK_GLASS_REFUSAL,
+                answer,
+                signed=True,
+            )
+        )
+    return messages

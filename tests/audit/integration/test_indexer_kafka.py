@@ -190,7 +190,7 @@ async def test_n_decisions_become_n_leaves_with_verifiable_checkpoints_and_proof
     for start in range(0, head.size, 1000):
         for leaf in store.leaves(start, start + 1000):
             proof = inclusion_proof(subtrees, leaf_index=leaf.leaf_index, tree_size=head.size)
-            check_inclusion(latest, proof, leaf_hash=leaf_hash(leaf.data))
+            check_inclusion(latest, proof, leaf_hash=leaf_hash(leaf.tree_input))
     # ...and this test's decisions also as the files a partner receives.
     for record in [*records, *rejections]:
         (leaf,) = store.leaves_for_entry(str(record["decision_id"]))

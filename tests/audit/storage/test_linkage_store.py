@@ -5,6 +5,7 @@ position to resume from, and append-only like the log."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import pytest
 import sqlalchemy
@@ -13,7 +14,7 @@ from services.audit.errors import StorageError
 from services.audit.indexer import EntryKind, LogEntry, SourcePosition
 from services.audit.linkage import LinkageChanged, keys_of_child, read_linkage_change
 from services.audit.storage import check_tree
-from services.audit.storage_sql import SqlAuditStore, open_store
+from services.audit.storage_sql import SqlAuditStore
 from services.hubkit.topology import LINKAGE_TOPIC
 from tests.audit.linkage_changes import A, B, C, D, merge, split
 from tests.audit.logs import decision_entries
@@ -35,7 +36,7 @@ def _rejected(offset: int) -> LogEntry:
 
 
 def test_changes_are_kept_in_order_once_each_and_survive_a_restart(
-    store: SqlAuditStore, store_url: str
+    store: SqlAuditStore, store_url: str, reopen: Callable[[str], SqlAuditStore]
 ) -> None:
     assert store.linkage_changes() == []
     assert store.next_source_offset(LINKAGE_TOPIC, 0) is None
@@ -49,7 +50,7 @@ def test_changes_are_kept_in_order_once_each_and_survive_a_restart(
     assert store.next_source_offset(LINKAGE_TOPIC, 0) == 3
     store.close()
 
-    reopened = open_store(store_url)
+    reopened = reopen(store_url)
     try:
         assert reopened.linkage_changes() == history
         assert keys_of_child(reopened.linkage_changes(), D) == {A, B, D}

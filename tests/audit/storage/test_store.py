@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Callable
 
 import pytest
 import sqlalchemy
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.audit.domain.checkpoint import Checkpoint, encode_signed_note, sign_checkpoint
+from services.audit.domain.commitment import committed_leaf
 from services.audit.domain.merkle import (
     EMPTY_ROOT,
     CompactRange,
@@ -28,6 +30,7 @@ from services.audit.errors import (
 from services.audit.indexer import (
     AccessEvent,
     EntryKind,
+    LogEntry,
     SourcePosition,
     entry_for_access,
     entry_for_undecodable,
@@ -39,7 +42,7 @@ from services.audit.storage import (
     consistency_proof_between,
     inclusion_proof_for,
 )
-from services.audit.storage_sql import SqlAuditStore, open_store
+from services.audit.storage_sql import SqlAuditStore
 from tests.audit.logs import decision_entries
 from tests.audit.records import audit_records, encode, logged, rejection
 from tests.audit.tamper import tamper
@@ -56,6 +59,21 @@ def _signed(store: SqlAuditStore, key: Ed25519PrivateKey, *, at_ms: int) -> Chec
     return cp
 
 
+def _expected_inputs(store: SqlAuditStore, entries: list[LogEntry]) -> list[bytes]:
+    """The leaf inputs the store must hold for `entries` (in leaf order): an entry naming a
+    child committed to under the salt the store opened it with, any other as it is."""
+    stored = store.leaves(0, len(entries))
+    expected = []
+    for entry, leaf in zip(entries, stored, strict=True):
+        if entry.columns.subject_linkage_key is None:
+            expected.append(entry.data)
+            continue
+        assert leaf.salt is not None
+        assert leaf.data == entry.data
+        expected.append(committed_leaf(leaf.salt, entry.data))
+    return expected
+
+
 def test_an_empty_store_is_the_empty_tree(store: SqlAuditStore) -> None:
     head = store.head()
     assert (head.size, head.root) == (0, EMPTY_ROOT)
@@ -69,7 +87,7 @@ def test_append_builds_the_rfc9162_tree_and_index(store: SqlAuditStore) -> None:
     entries = decision_entries(3)
     result = store.append(entries, appended_at_ms=1)
     assert (result.first_index, result.appended, result.skipped) == (0, 18, 0)
-    assert store.head().root == merkle_tree_hash([e.data for e in entries])
+    assert store.head().root == merkle_tree_hash(_expected_inputs(store, entries))
     leaf = store.leaf(4)
     assert leaf.data == entries[4].data
     assert leaf.kind is EntryKind.DECISION
@@ -91,7 +109,7 @@ def test_redelivered_records_are_skipped_not_appended_twice(store: SqlAuditStore
     again = store.append([entries[0], entries[0]], appended_at_ms=3)
     assert (again.appended, again.skipped) == (0, 2)
     assert store.head().size == 12
-    assert store.head().root == merkle_tree_hash([e.data for e in entries])
+    assert store.head().root == merkle_tree_hash(_expected_inputs(store, entries))
 
 
 def test_a_re_emitted_decision_with_new_content_is_logged_and_marked(
@@ -113,19 +131,21 @@ def test_a_re_emitted_decision_with_new_content_is_logged_and_marked(
     assert sum(row.count for row in summary) == 1
 
 
-def test_the_log_survives_reopening_and_continues_at_the_next_index(store_url: str) -> None:
+def test_the_log_survives_reopening_and_continues_at_the_next_index(
+    store_url: str, reopen: Callable[[str], SqlAuditStore]
+) -> None:
     entries = decision_entries(4)
-    first = open_store(store_url)
+    first = reopen(store_url)
     first.append(entries[:10], appended_at_ms=1)
     head = first.head()
     first.close()
 
-    second = open_store(store_url)
+    second = reopen(store_url)
     assert second.head() == head
     assert CompactRange.from_subtrees(second, head.size).root() == head.root
     result = second.append(entries[10:], appended_at_ms=2)
     assert result.first_index == 10
-    assert second.head().root == merkle_tree_hash([e.data for e in entries])
+    assert second.head().root == merkle_tree_hash(_expected_inputs(second, entries))
     second.close()
 
 
@@ -148,7 +168,7 @@ def test_a_failed_batch_leaves_no_trace_and_no_index_is_reused(store: SqlAuditSt
     assert store.leaves(0, 100)[-1].leaf_index == 4
     result = store.append(entries[5:], appended_at_ms=3)
     assert result.first_index == 5
-    assert store.head().root == merkle_tree_hash([e.data for e in entries])
+    assert store.head().root == merkle_tree_hash(_expected_inputs(store, entries))
     check_tree(store)
 
 
@@ -294,12 +314,14 @@ def test_a_rewritten_leaf_no_longer_proves_against_the_signed_checkpoint(
     leaf = store.leaf(3)
     proof = inclusion_proof_for(store, leaf_index=3, tree_size=cp.tree_size)
     with pytest.raises(InclusionProofInvalid, match="does not match the checkpoint"):
-        verify_inclusion(proof, leaf_hash=leaf_hash(leaf.data), root_hash=cp.root_hash)
+        verify_inclusion(proof, leaf_hash=leaf_hash(leaf.tree_input), root_hash=cp.root_hash)
 
 
-def test_two_writers_in_parallel_serialise_on_the_head(store_url: str) -> None:
+def test_two_writers_in_parallel_serialise_on_the_head(
+    store_url: str, reopen: Callable[[str], SqlAuditStore]
+) -> None:
     """The indexer and the IG API append from different processes: no lost or reused index."""
-    first, second = open_store(store_url), open_store(store_url)
+    first, second = reopen(store_url), reopen(store_url)
     errors: list[BaseException] = []
 
     def write(store: SqlAuditStore, tag: str) -> None:
@@ -323,7 +345,7 @@ def test_two_writers_in_parallel_serialise_on_the_head(store_url: str) -> None:
     assert errors == []
     leaves = first.leaves(0, 1000)
     assert [x.leaf_index for x in leaves] == list(range(150))
-    assert first.head().root == merkle_tree_hash([x.data for x in leaves])
+    assert first.head().root == merkle_tree_hash([x.tree_input for x in leaves])
     check_tree(first)
     first.close()
     second.close()

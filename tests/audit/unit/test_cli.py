@@ -53,6 +53,25 @@ def test_export_and_verify_the_whole_log(
     assert "FAILED (EntriesMissing)" in capsys.readouterr().err
 
 
+def test_a_commitments_only_export_verifies_and_holds_no_record(
+    hub_log: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, key = hub_log
+    full, partner = tmp_path / "full", tmp_path / "partner"
+    assert safehub_audit("export", full, "--views", "--database-url", url) == 0
+    assert (
+        safehub_audit("export", partner, "--views", "--commitments-only", "--database-url", url)
+        == 0
+    )
+    assert safehub_audit("verify", "log", partner, "--key", key) == 0
+    assert "OK: 18 entries rebuild every one of 3 signed checkpoints" in capsys.readouterr().out
+    full_lines = [json.loads(x) for x in (full / "entries.jsonl").read_text().splitlines()]
+    partner_lines = [json.loads(x) for x in (partner / "entries.jsonl").read_text().splitlines()]
+    assert [x["data"] for x in full_lines] == [x["data"] for x in partner_lines]
+    assert any("record" in x and "salt" in x for x in full_lines)
+    assert not any("record" in x or "salt" in x for x in partner_lines)
+
+
 def test_inclusion_proof_files_for_a_decision(
     hub_log: tuple[str, Path],
     sqlite_store: SqlAuditStore,

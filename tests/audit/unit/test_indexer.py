@@ -286,3 +286,69 @@ def test_plan_checkpoint_signs_only_growth_with_monotonic_time() -> None:
     assert second.timestamp_ms == 6
     with pytest.raises(StorageCorrupt, match="truncated"):
         plan_checkpoint(origin="o", tree_size=2, root_hash=root, previous=first, now_ms=9)
+
+
+def test_an_erasure_step_names_no_child_and_is_matched_by_a_digest() -> None:
+    from services.audit.indexer import (
+        ERASURE_PREFIX,
+        ErasureEvent,
+        ErasurePhase,
+        decode_erasure,
+        entry_for_erasure,
+    )
+
+    child_ref = "ab" * 32
+    steps = [
+        entry_for_erasure(
+            ErasureEvent(
+                erasure_id="er-7",
+                phase=phase,
+                at_ms=5,
+                actor="ig.officer",
+                record_type="CHILD_PROTECTION",
+                rule="cp-75",
+                child_ref=child_ref,
+                stores={"audit": 3, "console": 1},
+            )
+        )
+        for phase in ErasurePhase
+    ]
+    assert [s.entry_id for s in steps] == [
+        "erasure:er-7:intent",
+        "erasure:er-7:deletion",
+        "erasure:er-7:confirmation",
+    ]
+    for step in steps:
+        assert step.data.startswith(ERASURE_PREFIX)
+        assert step.kind is EntryKind.ERASURE
+        assert step.columns.subject_linkage_key is None
+        assert child_ref.encode() not in step.data
+    bodies = [decode_erasure(s.data) for s in steps]
+    assert len({b["child_ref_digest"] for b in bodies}) == 1
+    assert [b["phase"] for b in bodies] == ["intent", "deletion", "confirmation"]
+    assert bodies[0]["stores"] == {"audit": 3, "console": 1}
+
+
+def test_a_committed_entry_hashes_the_commitment_and_keeps_the_record_as_its_opening() -> None:
+    from services.audit.domain.commitment import committed_leaf, opens
+    from services.audit.indexer import committed_entry, entry_for_access
+
+    entry = entry_for_access(
+        AccessEvent(
+            access_id="q-1",
+            at_ms=1,
+            actor="ig",
+            roles=("IG_OFFICER",),
+            action="report",
+            parameters={"subject_linkage_key": "c0ffee" * 10},
+        )
+    )
+    salt = bytes(range(32))
+    committed = committed_entry(entry, salt=salt)
+    assert committed.data == committed_leaf(salt, entry.data)
+    assert committed.leaf_hash == leaf_hash(committed.data)
+    assert committed.opening == entry.data == committed.record
+    assert opens(committed.data, salt, entry.data)
+    assert b"c0ffee" not in committed.data
+    with pytest.raises(ValueError, match="already committed"):
+        committed_entry(committed, salt=salt)

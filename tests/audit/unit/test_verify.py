@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -147,6 +148,14 @@ def test_an_edited_entry_in_an_export_is_detected(
     data = bytearray(base64.b64decode(entry["data"]))
     data[-3] ^= 0x01
     entry["data"] = base64.b64encode(bytes(data)).decode()
+    # With its opening, the edited leaf no longer opens; without it (a partner's
+    # commitments-only copy), the rehash no longer gives the signed root.
+    lines[17] = json.dumps(entry)
+    (out / "entries.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(EntryEdited, match=r"entry 17 does not open its leaf"):
+        _verify_dir(out, log_key)
+    entry.pop("record")
+    entry.pop("salt")
     lines[17] = json.dumps(entry)
     (out / "entries.jsonl").write_text("\n".join(lines) + "\n")
     with pytest.raises(EntryEdited, match=r"entries 14\.\.20 do not hash"):
@@ -171,10 +180,21 @@ def test_an_edited_entry_fails_its_inclusion_proof(
 ) -> None:
     evidence = inclusion_evidence(signed_log, leaf_index=9)
     exported = decode_entry(evidence.entry)
-    edited = encode_entry(
-        type(exported)(exported.leaf_index, exported.data.replace(b"R14", b"R15"), None)
-    )
+    assert exported.record is not None
+    assert b"R14" in exported.record
+    # The record shown with the entry edited: it no longer opens the committed leaf.
+    edited = encode_entry(replace(exported, record=exported.record.replace(b"R14", b"R15")))
     assert edited != evidence.entry
+    with pytest.raises(EntryEdited, match="does not open its leaf"):
+        verify_inclusion_files(
+            entry=edited,
+            proof=evidence.proof,
+            note=evidence.checkpoint.note,
+            public_key=log_key.public_key(),
+        )
+    # The leaf input itself edited: it no longer hashes into the signed root.
+    flipped = bytes([exported.data[0], *exported.data[1:-1], exported.data[-1] ^ 1])
+    edited = encode_entry(replace(exported, data=flipped, record=None, salt=None))
     with pytest.raises(InclusionProofInvalid, match="does not match the checkpoint"):
         verify_inclusion_files(
             entry=edited,

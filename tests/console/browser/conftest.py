@@ -26,7 +26,8 @@ import pytest
 from playwright.async_api import BrowserContext, Page, Playwright, async_playwright
 
 from services.childindex.domain import LinkageKeyer
-from services.gateway.bootstrap import build_gateway
+from services.gateway.bootstrap import build_break_glass, build_gateway
+from services.gateway.break_glass import BreakGlassDesk
 from services.gateway.settings import GatewaySettings
 from services.hubkit.bus import make_producer
 from services.hubkit.codec import SchemaCatalog
@@ -83,6 +84,37 @@ async def gateway(stack: HubSettings) -> AsyncIterator[None]:
         running.stop()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, timeout=30)
+
+
+class BreakGlassComponent:
+    """The gateway's emergency access component (bootstrap.build_break_glass), run beside the
+    main loop as serve_gateway runs it, but started by the test (`start`), so that a test can
+    see the console wait for the hub before the hub answers."""
+
+    def __init__(self, stack: HubSettings) -> None:
+        self.desk: BreakGlassDesk = build_break_glass(stack, GatewaySettings(engine="opa"))
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self.desk.run())
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        self.desk.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(self._task, timeout=30)
+
+
+@pytest.fixture(scope="module")
+async def break_glass(stack: HubSettings) -> AsyncIterator[BreakGlassComponent]:
+    """The gateway's break-glass component for the module, not yet answering (`start`)."""
+    component = BreakGlassComponent(stack)
+    try:
+        yield component
+    finally:
+        await component.stop()
 
 
 @pytest.fixture(scope="module")

@@ -41,7 +41,12 @@ from tests.console.factories import CHILD, NOW, STORE_KEYS, entry
 
 CATALOG = SchemaCatalog(REPO_ROOT / "schemas" / "avro")
 DESK_ITEM = entry(
-    withheld=("narrative.full_account", "detail.source_details", "detail.plan_detail"),
+    withheld=(
+        "narrative.full_account",
+        "detail.source_details",
+        "narrative.summary",
+        "detail.clinical_detail",
+    ),
 )
 UNTIL = NOW + dt.timedelta(hours=RULES.grant_hours)
 
@@ -61,8 +66,9 @@ def _grant(
 def test_the_form_offers_only_what_the_rules_may_give_to_roles_that_may_ask() -> None:
     offer = request_offer(RULES, roles=("MASH_MANAGER",), entry=DESK_ITEM)
     assert offer is not None
-    # Who told the agency (a never-path) is not offered, whatever the desk was refused.
-    assert offer.paths == ("detail.plan_detail", "narrative.full_account")
+    # Who told the agency (a never-path) is not offered, whatever the desk was refused; nor
+    # is clinical detail, beyond a MASH manager's ceiling for a safeguarding contact.
+    assert offer.paths == ("narrative.full_account", "narrative.summary")
     assert [code for code, _ in offer.reasons] == list(RULES.reasons)
     assert request_offer(RULES, roles=("SOCIAL_WORKER",), entry=DESK_ITEM) is None
     assert request_offer(RULES, roles=("MASH_MANAGER",), entry=entry()) is None

@@ -282,6 +282,28 @@ def test_a_hub_signed_withdrawal_for_the_register_is_read_as_one() -> None:
     assert elsewhere.value.code == "wrong_subscriber"
 
 
+def test_an_emergency_access_refusal_on_the_register_feed_is_skipped_not_applied() -> None:
+    hub = SigningKey.generate("gateway")
+    keys = KeyDirectory.of([hub])
+    cat = catalog()
+    refusal = {
+        "request_id": "0b9c1f0e-5a0b-5c6d-8e0f-000000000002",
+        "decision_id": "d-8",
+        "notice_id": "n-8",
+        "subscriber_id": REGISTER,
+        "subject_linkage_key": "k" * 64,
+        "requester_subject": "synthetic-subject-0001",
+        "requested_paths": ["detail.plan_category"],
+        "reason_code": "BREAK_GLASS_REFUSED",
+        "explanation": "your role may not use emergency access",
+        "refused_at": FIXED_NOW,
+    }
+    value = seal(cat, cat.encode(MessageType.BREAK_GLASS_REFUSAL, refusal), hub, FIXED_NOW)
+    with pytest.raises(FeedItemUnusable) as skipped:
+        plan_change_from_record(value, catalog=cat, hub_keys=keys, subscriber_id=REGISTER)
+    assert skipped.value.code == "not_a_plan_change"
+
+
 def test_a_withdrawn_change_is_taken_out_of_the_plans_history() -> None:
     start = plan_change(notice_id="s", effective=JAN_10)
     end = plan_change(notice_id="e", starts=False, effective=dt.date(2026, 3, 1))

@@ -5,10 +5,15 @@ A police notice is decided by OPA. A MASH manager at a desk given it (and from w
 policy withheld some fields) asks, through a console-signed BreakGlassRequest, for two of the
 withheld fields. The break-glass desk - its own group, its own read of the decided notices,
 the signed notice re-read at its recorded position - puts on that desk's feed exactly those
-fields, marked break_glass, with a SHARING_DECISION audit record marked break_glass, in one
-transaction with the request's offset. A request from a desk the notice was not given to is
-refused: ACCESS_REFUSED and a dead letter, nothing on any feed. A second desk started after
-the first answers nothing again (the offsets were committed with the answers).
+fields, marked break_glass, with a SHARING_DECISION audit record marked break_glass, and
+tells the owning agency's alert desk (one BreakGlassAlert holding no value of the notice, and
+a BREAK_GLASS_ALERT_DELIVERED audit record), all in one transaction with the request's offset:
+the grant's first transaction is made to fail after its records were written, and
+read_committed readers see nothing of it. A request from a desk the notice was not given to
+is refused: ACCESS_REFUSED and a dead letter, and one BreakGlassRefusal on that desk's feed.
+A request signed by an agency's key instead of the console's is refused with nothing on any
+feed. A second desk started after the first answers nothing again (the offsets were
+committed with the answers).
 """
 
 from __future__ import annotations
@@ -17,17 +22,27 @@ import asyncio
 import datetime as dt
 import json
 import uuid
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
+from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
 
 from services.gateway.bootstrap import build_break_glass, build_gateway
 from services.gateway.break_glass import BreakGlassDesk
+from services.gateway.clients import (
+    EncodedRecord,
+    KafkaTransactionalProducer,
+    ProducerFactory,
+    TransactionalProducer,
+)
 from services.gateway.domain.redaction import present_paths
-from services.hubkit.break_glass import BreakGlassRules, grant_decision_id
+from services.hubkit.break_glass import BreakGlassRules, alert_id, grant_decision_id
 from services.hubkit.codec import MessageType
-from services.hubkit.envelope import KeyDirectory, load_signing_key, seal
+from services.hubkit.envelope import KeyDirectory, SigningKey, load_signing_key, seal
 from services.hubkit.feed_items import open_feed_message
+from services.hubkit.notice import to_json_value
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import (
     AUDIT_TOPIC,
@@ -58,6 +73,43 @@ def _request(notice: dict[str, Any], subscriber_id: str, paths: list[str]) -> di
         "requested_paths": paths,
         "requested_at": ASKED_AT,
     }
+
+
+class _AbortTheFirstGrant:
+    """A producer whose first transaction holding an owner's alert writes all its records,
+    then fails before it commits (so the broker aborts it): what a crash mid-grant leaves."""
+
+    def __init__(self, inner: TransactionalProducer, aborted: list[bool]) -> None:
+        self._inner = inner
+        self._aborted = aborted
+
+    async def start(self) -> None:
+        await self._inner.start()
+
+    async def stop(self) -> None:
+        await self._inner.stop()
+
+    async def write_transaction(
+        self,
+        records: Sequence[EncodedRecord],
+        offsets: Mapping[TopicPartition, int],
+        group_id: str,
+    ) -> None:
+        kinds = {r.kind for r in records}
+        if self._aborted or MessageType.BREAK_GLASS_ALERT not in kinds:
+            await self._inner.write_transaction(records, offsets, group_id)
+            return
+        assert isinstance(self._inner, KafkaTransactionalProducer)
+        producer = self._inner.kafka_producer
+        async with producer.transaction():
+            for r in records:  # each one on the broker, inside the open transaction
+                await (await producer.send(r.topic, r.value, key=r.key))
+            self._aborted.append(True)
+            raise KafkaError("synthetic failure after the grant's records were written")
+
+
+def _aborting(factory: ProducerFactory, aborted: list[bool]) -> ProducerFactory:
+    return lambda transactional_id: _AbortTheFirstGrant(factory(transactional_id), aborted)
 
 
 async def _answer_until(desk: BreakGlassDesk, done: Any) -> None:
@@ -102,30 +154,52 @@ async def test_a_granted_request_reaches_only_the_desk_with_exactly_the_paths_as
                     bus.catalog, hub_keys, record.value, subscriber_id=subscriber_id
                 )
                 given[subscriber_id] = message.record
-        askable = {s: rules.grantable(item["fields_withheld"]) for s, item in given.items()}
+        # What a MASH manager may ask for: never a never-path, never past the ceiling.
+        askable = {
+            s: rules.grantable(
+                item["fields_withheld"], role="MASH_MANAGER", notice_type=notice["notice_type"]
+            )
+            for s, item in given.items()
+        }
         desk = next((s for s, paths in sorted(askable.items()) if len(paths) >= 2), None)
         assert desk is not None, "the policy withholds nothing grantable: the test proves little"
         wanted = sorted(askable[desk][:2])
-        outsiders = [s.subscriber_id for s in topology.subscribers if s.subscriber_id not in given]
+        owner_desk = rules.owner_alert_desks["POLICE"]
+        assert owner_desk != desk
+        outsiders = [
+            s.subscriber_id
+            for s in topology.subscribers
+            if s.subscriber_id not in given and s.subscriber_id != owner_desk
+        ]
         assert outsiders, "every desk was given the notice: the test proves little"
         outsider = outsiders[0]
 
         granted = _request(notice, desk, wanted)
         refused = _request(notice, outsider, wanted)
+        # Signed by a key the hub trusts, but an agency's: nobody verified asked.
+        forged = _request(notice, desk, wanted)
+        police_key = load_signing_key(stack.keys_dir, topology.agency("POLICE").principal)
         producer = bus._producer  # the bus's own admin producer, as bus.publish uses
         assert producer is not None
-        for request in (granted, refused):
+        signers: list[tuple[dict[str, Any], SigningKey]] = [
+            (granted, console_key),
+            (refused, console_key),
+            (forged, police_key),
+        ]
+        for request, signer in signers:
             payload = bus.catalog.encode(MessageType.BREAK_GLASS_REQUEST, request)
             await producer.send_and_wait(
                 bus.topic(BREAK_GLASS_TOPIC),
-                value=seal(bus.catalog, payload, console_key, ASKED_AT),
+                value=seal(bus.catalog, payload, signer, ASKED_AT),
                 key=notice["subject"]["linkage_key"].encode(),
             )
 
-        settings = bus.gateway_settings()
-        await _answer_until(
-            build_break_glass(stack, settings), lambda d: d.granted == 1 and d.refused == 1
-        )
+        settings = bus.gateway_settings(retry_backoff_initial_s=0.2, retry_backoff_max_s=1.0)
+        first = build_break_glass(stack, settings)
+        aborted: list[bool] = []
+        first._new_producer = _aborting(first._new_producer, aborted)
+        await _answer_until(first, lambda d: d.granted == 1 and d.refused == 2)
+        assert aborted == [True], "the grant's first transaction was not made to fail"
         # A second desk finds nothing left to answer: each answer committed its offset.
         second = build_break_glass(stack, settings)
         running = asyncio.create_task(second.run())
@@ -136,14 +210,17 @@ async def test_a_granted_request_reaches_only_the_desk_with_exactly_the_paths_as
             second.stop()
             await running
 
-        grants: dict[str, list[dict[str, Any]]] = {}
+        grants: dict[str, list[tuple[MessageType, dict[str, Any]]]] = {}
+        alert_bytes: list[bytes] = []
         for subscriber_id, reader in feeds.items():
             for record in await reader.drain(quiet_s=2.0):
                 message = open_feed_message(
                     bus.catalog, hub_keys, record.value, subscriber_id=subscriber_id
                 )
                 assert record.key == notice["subject"]["linkage_key"].encode()
-                grants.setdefault(subscriber_id, []).append(message.record)
+                grants.setdefault(subscriber_id, []).append((message.message_type, message.record))
+                if message.message_type is MessageType.BREAK_GLASS_ALERT:
+                    alert_bytes.append(record.value)
         audited = [
             r
             for record in await audit.drain(quiet_s=1.0)
@@ -155,8 +232,11 @@ async def test_a_granted_request_reaches_only_the_desk_with_exactly_the_paths_as
         ]
 
     assert second.granted == second.refused == 0
-    assert list(grants) == [desk], "only the asking desk's feed gets anything"
-    (item,) = grants[desk]
+    # The asking desk, the owner's alert desk and the refused desk; nothing elsewhere, and
+    # nothing of the aborted transaction (read_committed: each exactly once).
+    assert sorted(grants) == sorted([desk, owner_desk, outsider])
+    ((kind, item),) = grants[desk]
+    assert kind is MessageType.FEED_ITEM
     decision_id = grant_decision_id(request_id=granted["request_id"], subscriber_id=desk)
     assert str(item["decision_id"]) == decision_id
     assert item["break_glass"] is not None
@@ -180,10 +260,60 @@ async def test_a_granted_request_reaches_only_the_desk_with_exactly_the_paths_as
     assert record["reason_code"] == "BREAK_GLASS"
     assert record["originating_controller"] == notice["source"]["organisation_code"]
 
+    # The owning agency was told, once, in the grant's transaction.
+    ((kind, alert),) = grants[owner_desk]
+    assert kind is MessageType.BREAK_GLASS_ALERT
+    the_alert_id = alert_id(request_id=granted["request_id"], alert_desk_id=owner_desk)
+    assert str(alert["alert_id"]) == the_alert_id
+    assert str(alert["grant_decision_id"]) == decision_id
+    assert alert["granted_to_subscriber_id"] == desk
+    assert alert["granted_paths"] == wanted
+    assert alert["source_reference"] == notice["source"]["source_reference"]
+    told = [r for r in audited if r["event"] == "BREAK_GLASS_ALERT_DELIVERED"]
+    assert len(told) == 1
+    assert str(told[0]["decision_id"]) == the_alert_id
+    assert told[0]["recipient"]["subscriber_id"] == owner_desk
+    assert told[0]["reason_code"] == "BREAK_GLASS_ALERT"
+    assert told[0]["outcome"] is None
+    assert told[0]["fields_disclosed"] == []
+    # The alert holds none of the values given (nor any other text of the notice but ids).
+    held = to_json_value(notice)
+    given_values = [str(_at(held, path)) for path in wanted]
+    ids = {
+        notice["notice_id"],
+        notice["notice_type"],
+        notice["subject"]["linkage_key"],
+        notice["source"]["source_reference"],
+        "POLICE",
+    }
+    texts = {v for v in _strings(held) if len(v) >= 4 and v not in ids}
+    (value,) = alert_bytes
+    assert [v for v in [*given_values, *texts] if v.encode() in value] == []
+
     refusals = [r for r in audited if r["event"] == "ACCESS_REFUSED"]
-    assert len(refusals) == 1
-    assert refusals[0]["recipient"]["subscriber_id"] == outsider
-    assert refusals[0]["reason_code"] == "BREAK_GLASS_REFUSED"
-    assert [(x["reason"], x["notice_id"]) for x in letters] == [
-        ("BREAK_GLASS_REFUSED", notice["notice_id"])
-    ]
+    assert len(refusals) == 2
+    by_desk = {(r["recipient"] or {}).get("subscriber_id"): r for r in refusals}
+    assert set(by_desk) == {outsider, None}  # the forged request names no desk
+    assert by_desk[outsider]["reason_code"] == "BREAK_GLASS_REFUSED"
+    ((kind, answer),) = grants[outsider]
+    assert kind is MessageType.BREAK_GLASS_REFUSAL
+    assert str(answer["request_id"]) == refused["request_id"]
+    assert str(answer["decision_id"]) == str(by_desk[outsider]["decision_id"])
+    assert answer["explanation"] == by_desk[outsider]["explanation"]
+    assert sorted((x["reason"], x["notice_id"]) for x in letters) == sorted(
+        [("BREAK_GLASS_REFUSED", notice["notice_id"]), ("WRONG_SOURCE_TOPIC", None)]
+    )
+
+
+def _at(value: Any, path: str) -> Any:
+    for part in path.split("."):
+        value = value[part]
+    return value
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for inner in value.values() for s in _strings(inner)]
+    if isinstance(value, list):
+        return [s for inner in value for s in _strings(inner)]
+    return [value] if isinstance(value, str) else []

@@ -27,6 +27,7 @@ from services.console.domain.views.sharing import (
     Marking,
     WhyView,
     WithheldView,
+    handling_conditions,
     marking_of,
     why_view,
     withheld_view,
@@ -53,6 +54,8 @@ class ItemView:
     decisions: tuple[str, ...]
     """One line per MASH decision covering this item, latest first."""
     marking: Marking | None = None
+    handling: str | None = None
+    """The police handling code's conditions, when the view holds intelligence grading."""
 
 
 def _decision_line(decision: FeedEntry, *, now: dt.datetime) -> str:
@@ -89,4 +92,5 @@ def item_view(
             _decision_line(d, now=now) for d in projection.decisions_covering(entry.notice_id)
         ),
         marking=marking_of(entry),
+        handling=handling_conditions(entry.view),
     )

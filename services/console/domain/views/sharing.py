@@ -14,7 +14,15 @@ from services.console.domain.feed import FeedEntry
 from services.console.domain.labels import PURPOSE_LABELS, SHARING_LABELS, field_label, label
 from services.console.domain.views.fields import FieldRow, agency_text
 
-__all__ = ["Marking", "WhyView", "WithheldView", "marking_of", "why_view", "withheld_view"]
+__all__ = [
+    "Marking",
+    "WhyView",
+    "WithheldView",
+    "handling_conditions",
+    "marking_of",
+    "why_view",
+    "withheld_view",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +71,42 @@ def marking_of(entry: FeedEntry) -> Marking | None:
         return None
     caveat = _CAVEATS.get(value, "Handle as the marking requires.")
     return Marking(text=value.replace("_", "-"), caveat=caveat)
+
+
+# Police intelligence handling codes (3x5x2 P/C; legacy 5x5x5 1-5) in words a reader acts on:
+# the conditions travel with the item (R5, R6), so they are said beside it, not only coded
+# in the grading's field row.
+_HANDLING: Mapping[tuple[str, str], str] = {
+    ("GRADING_3X5X2", "P"): "Police handling code P: lawful sharing is permitted; share it "
+    "further only as the information-sharing agreement allows.",
+    ("GRADING_3X5X2", "C"): "Police handling code C: shared with conditions, which travel "
+    "with it: use it only for safeguarding this child and ask the police contact before "
+    "sharing or recording it anywhere else.",
+    ("LEGACY_5X5X5", "1"): "Police handling code 1: for law-enforcement and prosecuting "
+    "agencies only; do not share it further.",
+    ("LEGACY_5X5X5", "2"): "Police handling code 2: may go to UK non-prosecuting parties "
+    "only with the recorded authorisation; do not share it further without the police.",
+    ("LEGACY_5X5X5", "3"): "Police handling code 3: for law enforcement only; do not share "
+    "it further.",
+    ("LEGACY_5X5X5", "4"): "Police handling code 4: for the originating force only; do not "
+    "share it further.",
+    ("LEGACY_5X5X5", "5"): "Police handling code 5: no further dissemination; refer any "
+    "request to the originating force.",
+}
+
+
+def handling_conditions(view: Mapping[str, object]) -> str | None:
+    """The conditions of the police intelligence grading's handling code in `view`, in
+    words; None when the view holds no grading."""
+    grading = view.get("intelligence_grading")
+    if not isinstance(grading, Mapping):
+        return None
+    scheme, code = str(grading.get("scheme", "")), str(grading.get("handling_code", ""))
+    return _HANDLING.get(
+        (scheme, code.upper()),
+        f"Police handling code {code or 'not given'}: ask the police contact before "
+        "sharing it further.",
+    )
 
 
 def withheld_view(entry: FeedEntry, agencies: Mapping[str, str]) -> WithheldView | None:
