@@ -125,6 +125,7 @@ class TopicKind(StrEnum):
     NOTICES = "NOTICES"
     FEED = "FEED"
     AUDIT = "AUDIT"
+    AUDIT_CHECKPOINTS = "AUDIT_CHECKPOINTS"
     DEADLETTER = "DEADLETTER"
     NOTICES_SEEN = "NOTICES_SEEN"
     LINKAGE = "LINKAGE"
@@ -476,12 +477,14 @@ def review_due(
     )
 
 
-_AUDIT_TOPICS = frozenset({AUDIT_TOPIC, AUDIT_ACCESS_TOPIC, AUDIT_CHECKPOINT_TOPIC})
+_AUDIT_TOPICS = frozenset({AUDIT_TOPIC, AUDIT_ACCESS_TOPIC})
 
 
 def topic_kind(topic: str, topology: Topology) -> TopicKind:
     if topic in _AUDIT_TOPICS:
         return TopicKind.AUDIT
+    if topic == AUDIT_CHECKPOINT_TOPIC:
+        return TopicKind.AUDIT_CHECKPOINTS
     if topic == DEADLETTER_TOPIC:
         return TopicKind.DEADLETTER
     if topic == NOTICES_SEEN_TOPIC:

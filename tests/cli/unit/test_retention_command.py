@@ -22,7 +22,8 @@ def test_rules_lists_record_types_holds_and_every_topic(
     for name in SHIPPED["record_types"]:
         assert name in out
     assert "kept 75 years from the date of birth" in out
-    assert "audit.decisions.v1: kept for good" in out
+    assert "audit.decisions.v1: deleted after 30 days" in out
+    assert "audit.checkpoints.v1: kept for good" in out
     assert "feed.mash-manager.v1: kept for good" in out
     assert "gateway.notices-seen.v1: compacted" in out
     assert SHIPPED["legal_holds"][0]["id"] in out

@@ -279,6 +279,7 @@ def test_every_topic_of_the_real_topology_has_a_kind_and_a_setting() -> None:
     assert {kinds[t] for t in topology.notice_topics} == {TopicKind.NOTICES}
     assert kinds["audit.decisions.v1"] is TopicKind.AUDIT
     assert kinds["audit.access.v1"] is TopicKind.AUDIT
+    assert kinds["audit.checkpoints.v1"] is TopicKind.AUDIT_CHECKPOINTS
     assert kinds["gateway.notices-seen.v1"] is TopicKind.NOTICES_SEEN
     seen = topic_retention("gateway.notices-seen.v1", topology, RULES)
     assert seen.kafka_config() == topology.config("gateway.notices-seen.v1")
@@ -286,9 +287,14 @@ def test_every_topic_of_the_real_topology_has_a_kind_and_a_setting() -> None:
         topic_kind("feed.nobody.v1", topology)
 
 
-def test_the_audit_log_topics_and_the_feeds_are_kept_for_good() -> None:
-    assert RULES.topics[TopicKind.AUDIT].retention_ms == -1
-    assert RULES.topics[TopicKind.AUDIT].plain() == "kept for good"
+def test_checkpoints_and_feeds_are_kept_for_good_and_audit_records_leave_kafka() -> None:
+    assert RULES.topics[TopicKind.AUDIT_CHECKPOINTS].retention_ms == -1
+    assert RULES.topics[TopicKind.AUDIT_CHECKPOINTS].plain() == "kept for good"
+    # The audit store is the record (its committed leaves cannot be rebuilt from the topics):
+    # an erased child's audit records must leave Kafka too, after an outage's worth of days.
+    audit = RULES.topics[TopicKind.AUDIT].retention_ms
+    assert audit is not None
+    assert 0 < audit <= 90 * 86_400_000
     # A console rebuilds its projection from the start of its feed: a feed that dropped old
     # items would cut children's chronologies on every rebuild.
     assert RULES.topics[TopicKind.FEED].retention_ms == -1

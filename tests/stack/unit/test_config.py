@@ -267,8 +267,10 @@ def test_topics_are_created_with_the_retention_their_kind_gets(topology: Topolog
     assert specs["feed.mash-manager.v1"] == {**delete, "retention.ms": str(feed)}
     assert specs["feed.school-dsl.v1"] == {**delete, "retention.ms": str(feed)}
     assert specs["notices.police.v1"] == {**delete, "retention.ms": str(notices)}
-    for audit in ("audit.decisions.v1", "audit.access.v1", "audit.checkpoints.v1"):
-        assert specs[audit] == {**delete, "retention.ms": "-1"}, audit
+    audit = RETENTION.topics[TopicKind.AUDIT].retention_ms
+    for records in ("audit.decisions.v1", "audit.access.v1"):
+        assert specs[records] == {**delete, "retention.ms": str(audit)}, records
+    assert specs["audit.checkpoints.v1"] == {**delete, "retention.ms": "-1"}
     assert specs["childindex.linkage.v1"] == {**delete, "retention.ms": "-1"}
     # Compacted: retention.ms would not apply, so it is not set at all.
     assert specs["gateway.notices-seen.v1"] == {"cleanup.policy": "compact"}
