@@ -12,6 +12,10 @@ GET /cpis/children/{nhs_number}?setting=ED|MIU
     401  no or bad token;  403  not an unscheduled care clinician (recorded);
     422  NHS number invalid (modulus 11), setting missing or not an unscheduled care setting
          the hub can record;  503  the identity provider's keys or the register unavailable
+GET  /cpis/children/{nhs_number}/break-glass   what an emergency access form may offer
+POST /cpis/children/{nhs_number}/break-glass   ask for withheld plan detail now (202)
+GET  /cpis/break-glass/{request_id}             the answer; granted content after its view
+                                                 is audited (issue 18, README "Emergency access")
 GET /healthz   the process is up
 GET /readyz    the register has caught up with its feed (503 until then)
 
@@ -30,11 +34,19 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from services.cpis import emergency
 from services.cpis.domain.access import CpisRecord
+from services.cpis.domain.emergency import EmergencyOffer
 from services.cpis.domain.requests import parse_nhs_number, parse_setting
-from services.cpis.errors import CpisError, RequestInvalid, StoreError
+from services.cpis.errors import (
+    CpisError,
+    EmergencyAccessError,
+    EmergencyRequestRefused,
+    RequestInvalid,
+    StoreError,
+)
 from services.cpis.service import CpisRuntime, look_up, refuse
 from services.hubkit.auth import (
     AuthError,
@@ -43,6 +55,7 @@ from services.hubkit.auth import (
     bearer_token,
 )
 from services.hubkit.auth_http import auth_error_response
+from services.hubkit.problems import problem_response, problem_type_uri
 
 __all__ = [
     "AccessPublic",
@@ -210,11 +223,137 @@ async def look_up_child(
 
 
 # ---------------------------------------------------------------------------------------------
+# Emergency access (issue 18): the clinician's side of break-glass. Same token check first.
+
+
+class EmergencyAsk(BaseModel):
+    """POST body: why, in the rules' terms and the clinician's words, and what."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    setting: str = Field(description="Where the child presented: ED or MIU.")
+    reason: str = Field(description="One of the reasons GET .../break-glass lists.")
+    justification: str = Field(description="Why this is needed now, in the clinician's words.")
+    paths: list[str] = Field(description="Some of the paths GET .../break-glass offers.")
+
+
+def _offer_body(rt: CpisRuntime, offer: EmergencyOffer) -> dict[str, object]:
+    return {
+        "paths": [{"path": p, "label": rt.field_labels.get(p, p)} for p in offer.paths],
+        "reasons": [{"reason": code, "words": words} for code, words in offer.reasons],
+        "grant_hours": offer.grant_hours,
+        "justification_max_chars": offer.justification_max_chars,
+    }
+
+
+@router.get(
+    "/cpis/children/{nhs_number}/break-glass",
+    name="emergency_access_offer",
+    summary="What an emergency access form may offer for this child",
+    responses={404: {"description": "No plan held."}, 409: {"description": "Nothing grantable."}},
+)
+async def emergency_access_offer(
+    rt: Runtime, clinician: Clinician, nhs_number: Annotated[str, Path()]
+) -> JSONResponse:
+    offer = await emergency.offer(
+        rt, clinician=clinician.person, nhs_number=parse_nhs_number(nhs_number)
+    )
+    if offer is None:
+        return JSONResponse(_NOT_FOUND, status_code=404)
+    return JSONResponse(_offer_body(rt, offer))
+
+
+@router.post(
+    "/cpis/children/{nhs_number}/break-glass",
+    name="ask_emergency_access",
+    summary="Ask for withheld plan detail now (emergency access)",
+    status_code=202,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": EmergencyAsk.model_json_schema()}},
+        }
+    },
+    responses={
+        404: {"description": "No plan held. Nothing else is said."},
+        409: {"description": "Nothing withheld may be given to this role."},
+        422: {"description": "Reason, paths or justification not allowed: the rules' words."},
+        503: {"description": "The request could not be sent to the hub."},
+    },
+)
+async def ask_emergency_access(
+    request: Request, rt: Runtime, clinician: Clinician, nhs_number: Annotated[str, Path()]
+) -> JSONResponse:
+    # The body is read only here, after the token (the Clinician dependency) was checked.
+    try:
+        body = EmergencyAsk.model_validate_json(await request.body())
+    except ValidationError as error:
+        where = ", ".join(".".join(str(p) for p in e["loc"]) or "body" for e in error.errors())
+        raise EmergencyRequestRefused(
+            f"the request body needs setting, reason, justification and paths ({where})"
+        ) from None
+    child = parse_nhs_number(nhs_number)
+    try:
+        parse_setting(body.setting)
+    except RequestInvalid as error:
+        raise EmergencyRequestRefused(error.reason) from None
+    asked = await emergency.ask(
+        rt,
+        clinician=clinician.person,
+        nhs_number=child,
+        reason=body.reason,
+        justification=body.justification,
+        paths=body.paths,
+    )
+    if asked is None:
+        return JSONResponse(_NOT_FOUND, status_code=404)
+    return JSONResponse(
+        {
+            "request_id": asked.request_id,
+            "status": "waiting",
+            "requested_paths": list(asked.paths),
+            **_offer_body(rt, asked.offer),
+        },
+        status_code=202,
+    )
+
+
+# Times as the lookup renders them (pydantic: ISO 8601, "Z" for UTC).
+_ANSWER: TypeAdapter[dict[str, object]] = TypeAdapter(dict[str, object])
+
+
+@router.get(
+    "/cpis/break-glass/{request_id}",
+    name="emergency_access_answer",
+    summary="The answer to this clinician's emergency access request",
+    responses={
+        404: {"description": "No such request of this clinician."},
+        503: {"description": "The view could not be audited: nothing is shown."},
+    },
+)
+async def emergency_access_answer(
+    rt: Runtime, clinician: Clinician, request_id: Annotated[str, Path()]
+) -> JSONResponse:
+    answer = await emergency.status(rt, clinician=clinician.person, request_id=request_id)
+    if answer is None:
+        return JSONResponse(_NOT_FOUND, status_code=404)
+    return JSONResponse(_ANSWER.dump_python(answer, mode="json"))
+
+
+# ---------------------------------------------------------------------------------------------
 # Errors and wiring
 
 
 def _cpis_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, CpisError)
+    if isinstance(error, EmergencyAccessError):
+        return problem_response(
+            problem_type_uri(error.slug),
+            title=error.title,
+            status=error.status,
+            detail=error.reason,
+            headers={"Retry-After": "5"} if error.status == 503 else None,
+        )
     if isinstance(error, RequestInvalid):
         where = "path" if error.parameter == "nhs_number" else "query"
         body = {"detail": [{"loc": [where, error.parameter], "msg": error.reason}]}

@@ -14,10 +14,13 @@ reason code (never content):
                 taken out of its plan (a FeedRetraction, issue 18)
     unchanged   a replayed notice, a stale change, an end for a plan not held, or a
                 withdrawal of a notice the register never applied
+    kept        emergency access (issue 18, domain/emergency.py): a grant (a FeedItem with
+                `break_glass` set, never a plan change) or a BreakGlassRefusal answering a
+                request this register sent, kept apart from the plans under the child's key
     skipped     not signed by the hub's gateway key, not a FeedItem, made for another
                 subscriber, or not a plan change the register can hold (FeedItemUnusable),
-                including an emergency access alert or refusal (BreakGlassAlert /
-                BreakGlassRefusal, issue 18): they change no plan
+                including an owner's alert (BreakGlassAlert: it changes no plan) and a
+                grant or refusal for a request this register did not send
 A store failure is not an outcome: the position does not move, the follower reconnects and
 reads the record again.
 """
@@ -32,6 +35,12 @@ from dataclasses import dataclass
 
 from aiokafka import ConsumerRecord
 
+from services.cpis.domain.emergency import (
+    EmergencyGrant,
+    EmergencyRefusal,
+    grant_from_feed_item,
+    refusal_from_feed,
+)
 from services.cpis.domain.register import Effect, PlanChange, parse_plan_change
 from services.cpis.errors import FeedItemUnusable, StoreError
 from services.cpis.store import RegisterStore
@@ -43,7 +52,13 @@ from services.hubkit.feed_items import open_feed_message
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import SubscriberEntry
 
-__all__ = ["FollowerStats", "RegisterFollower", "Withdrawal", "plan_change_from_record"]
+__all__ = [
+    "FollowerStats",
+    "RegisterFollower",
+    "RegisterMessage",
+    "Withdrawal",
+    "plan_change_from_record",
+]
 
 log = logging.getLogger("safehub.cpis.consumer")
 
@@ -55,22 +70,37 @@ class Withdrawal:
     notice_id: str
 
 
+RegisterMessage = PlanChange | Withdrawal | EmergencyGrant | EmergencyRefusal
+
+
 def plan_change_from_record(
     value: bytes, *, catalog: SchemaCatalog, hub_keys: KeyDirectory, subscriber_id: str
-) -> PlanChange | Withdrawal:
-    """The plan change (or the withdrawal of one) a feed record carries, checked to be signed
-    by the hub's gateway and made for this subscriber; FeedItemUnusable otherwise."""
+) -> RegisterMessage:
+    """The plan change (or the withdrawal of one), or the emergency access grant or refusal,
+    a feed record carries, checked to be signed by the hub's gateway and made for this
+    subscriber; FeedItemUnusable otherwise."""
     try:
         message = open_feed_message(catalog, hub_keys, value, subscriber_id=subscriber_id)
     except FeedItemUnverified as error:
         raise FeedItemUnusable(error.reason, str(error)) from None
     if message.message_type is MessageType.FEED_RETRACTION:
         return Withdrawal(notice_id=str(message.record["notice_id"]))
+    try:
+        if message.message_type is MessageType.BREAK_GLASS_REFUSAL:
+            return refusal_from_feed(message.record, subscriber_id=subscriber_id)
+        if message.message_type is MessageType.FEED_ITEM and message.record.get("break_glass"):
+            return grant_from_feed_item(message.record, subscriber_id=subscriber_id)
+    except ValueError as error:
+        raise FeedItemUnusable("emergency_access_unreadable", str(error)) from None
     if message.message_type is not MessageType.FEED_ITEM:
         raise FeedItemUnusable(
             "not_a_plan_change", f"a {message.message_type.name} changes no child protection plan"
         )
     return parse_plan_change(message.record, subscriber_id=subscriber_id)
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 def _now_ms() -> int:
@@ -91,12 +121,14 @@ class RegisterFollower:
         store: RegisterStore,
         retry_s: float = 2.0,
         clock_ms: Callable[[], int] = _now_ms,
+        clock: Callable[[], dt.datetime] = _utc_now,
     ) -> None:
         self._subscriber = subscriber
         self._catalog = catalog
         self._hub_keys = hub_keys
         self._store = store
         self._clock_ms = clock_ms
+        self._clock = clock
         self.stats = FollowerStats()
         self._follower = FeedFollower(
             hub=hub,
@@ -167,6 +199,9 @@ class RegisterFollower:
                 extra={**where, "reason": error.code},
             )
             return
+        if isinstance(change, EmergencyGrant | EmergencyRefusal):
+            self._keep(change, position, where)
+            return
         if isinstance(change, Withdrawal):
             effect = self._store.withdraw(change.notice_id, position=position)
         else:
@@ -183,4 +218,32 @@ class RegisterFollower:
             record.offset,
             outcome,
             extra={**where, "effect": outcome},
+        )
+
+    def _keep(
+        self,
+        answer: EmergencyGrant | EmergencyRefusal,
+        position: tuple[str, int, int],
+        where: dict[str, object],
+    ) -> None:
+        if isinstance(answer, EmergencyGrant):
+            kept = self._store.keep_grant(answer, now=self._clock(), position=position)
+        else:
+            kept = self._store.keep_refusal(answer, position=position)
+        kind = "grant" if isinstance(answer, EmergencyGrant) else "refusal"
+        if kept is None:
+            self.stats.skipped += 1
+            outcome = f"{kind}_for_unknown_request"
+        else:
+            self.stats.applied += int(kept)
+            self.stats.unchanged += int(not kept)
+            outcome = f"{kind}_kept" if kept else f"{kind}_already_kept"
+        # The request id only: it names no one.
+        log.info(
+            "register feed item %s/%d@%d: %s",
+            where["topic"],
+            where["partition"],
+            where["offset"],
+            outcome,
+            extra={**where, "effect": outcome, "request_id": answer.request_id},
         )

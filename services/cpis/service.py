@@ -20,7 +20,7 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -38,9 +38,11 @@ from services.cpis.domain.notification import (
 )
 from services.cpis.domain.register import held_plans
 from services.cpis.domain.requests import UnscheduledSetting
+from services.cpis.emergency_sender import EmergencySender
 from services.cpis.notifier import AccessNotifier
 from services.cpis.store import RegisterStore
 from services.hubkit.auth import PersonClaims
+from services.hubkit.break_glass import BreakGlassRules
 from services.hubkit.codec import SchemaCatalog
 from services.hubkit.notice import encode_notice
 from services.hubkit.topology import SubscriberEntry
@@ -77,6 +79,13 @@ class CpisRuntime:
     clock: Callable[[], dt.datetime]
     new_id: Callable[[], str]
     ready: Callable[[], bool]
+    # Emergency access (issue 18, emergency.py): None when not wired (then it answers 503).
+    break_glass: BreakGlassRules | None = None
+    emergency: EmergencySender | None = None
+    emergency_signer: str = ""
+    """The owner of the key requests are sealed with (the CPIS agency's principal)."""
+    field_labels: Mapping[str, str] = field(default_factory=dict)
+    """Field path -> words (policies/safehub/fields/data.json `labels`)."""
 
 
 async def look_up(

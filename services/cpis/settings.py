@@ -67,6 +67,12 @@ class CpisSettings(TokenIssuerSettings):
     purge_interval_s: float = Field(
         default=3600.0, gt=0, description="How often plans past `held_days` are erased."
     )
+    emergency_sweep_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often the content of expired emergency access grants is deleted "
+        "(every answer deletes it first too).",
+    )
 
     def resolved_database_path(self, data_dir: Path) -> Path:
         return self.database_path or data_dir / "cpis" / "register.db"

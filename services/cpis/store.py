@@ -16,6 +16,13 @@ an NHS number is stored only as its keyed child reference):
                       HIT / MISS / REFUSED; child_ref only for a HIT
     outbox            access notifications not yet acknowledged by the broker (sealed
                       Avro-encoded notices), written in the same transaction as the access
+    emergency_requests, emergency_grants, emergency_refusals
+                      emergency access (issue 18, domain/emergency.py): the requests this
+                      register sent (ids, the child, the clinician's subject, when), the
+                      hub's grants (content sealed under the child's key, deleted at expiry:
+                      the row stays so the clinician learns when access ended) and refusals
+                      (explanation sealed). A grant or refusal for a request this register
+                      did not send is not kept: it cannot be tied to a child here.
 
 `SqliteRegisterStore` is the real store; `RegisterStore` is the port the service layer uses.
 Calls block (SQLite); async callers run them in a thread. Errors surface as StoreError.
@@ -29,10 +36,12 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
 
 from services.cpis.domain.access import Access, AccessOutcome
+from services.cpis.domain.emergency import EmergencyGrant, EmergencyRefusal, HeldNotice
 from services.cpis.domain.register import (
     Effect,
     Plan,
@@ -45,7 +54,13 @@ from services.cpis.errors import StoreError
 from services.hubkit.child_keys import ChildKeys, open_sealed, seal
 from services.hubkit.errors import SealingError
 
-__all__ = ["FeedPosition", "OutboxItem", "RegisterStore", "SqliteRegisterStore"]
+__all__ = [
+    "EmergencyAnswer",
+    "FeedPosition",
+    "OutboxItem",
+    "RegisterStore",
+    "SqliteRegisterStore",
+]
 
 T = TypeVar("T")
 
@@ -90,6 +105,26 @@ CREATE TABLE IF NOT EXISTS accesses (
     outcome       TEXT NOT NULL CHECK (outcome IN ('HIT', 'MISS', 'REFUSED'))
 );
 CREATE INDEX IF NOT EXISTS accesses_by_child ON accesses (child_ref, at_ms);
+CREATE TABLE IF NOT EXISTS emergency_requests (
+    request_id         TEXT PRIMARY KEY,
+    child_ref          TEXT NOT NULL,
+    requester_subject  TEXT NOT NULL,
+    notice_id          TEXT NOT NULL,
+    requested_ms       INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS emergency_grants (
+    request_id  TEXT PRIMARY KEY,
+    child_ref   TEXT NOT NULL,
+    expires_ms  INTEGER NOT NULL,
+    ended_ms    INTEGER,
+    sealed      BLOB
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS emergency_refusals (
+    request_id  TEXT PRIMARY KEY,
+    child_ref   TEXT NOT NULL,
+    refused_ms  INTEGER NOT NULL,
+    sealed      BLOB NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS outbox (
     notice_id      TEXT PRIMARY KEY,
     child_ref      TEXT NOT NULL,
@@ -103,6 +138,18 @@ OutboxItem = tuple[str, bytes]
 """(notice id, Avro single-object-encoded SafeguardingNotice)."""
 FeedPosition = tuple[str, int, int]
 """(topic, partition, next offset to read)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EmergencyAnswer:
+    """What the register holds about one emergency access request."""
+
+    requester_subject: str
+    grant: EmergencyGrant | None
+    """With its content while it runs; `view` None once deleted."""
+    refused: EmergencyRefusal | None
+    ended_at: dt.datetime | None
+    """When the grant's content was deleted."""
 
 
 class RegisterStore(Protocol):
@@ -150,6 +197,39 @@ class RegisterStore(Protocol):
     def erase(self, nhs_number: str) -> None: ...
 
     def close(self) -> None: ...
+
+    # Emergency access (issue 18)
+
+    def held_notices(self, nhs_number: str) -> list[HeldNotice]:
+        """The plan change notices applied for the child, newest first."""
+        ...
+
+    def emergency_asked(
+        self,
+        nhs_number: str,
+        *,
+        request_id: str,
+        requester_subject: str,
+        notice_id: str,
+        at: dt.datetime,
+    ) -> None: ...
+
+    def keep_grant(
+        self, grant: EmergencyGrant, *, now: dt.datetime, position: FeedPosition | None = None
+    ) -> bool | None:
+        """Keep a grant apart from plan changes (content only while it runs); True when new,
+        False when kept before, None when this register sent no such request."""
+        ...
+
+    def keep_refusal(
+        self, refused: EmergencyRefusal, *, position: FeedPosition | None = None
+    ) -> bool | None: ...
+
+    def emergency_answer(self, request_id: str) -> EmergencyAnswer | None: ...
+
+    def expire_grants(self, now: dt.datetime) -> int:
+        """Delete the content of every grant past its expiry; how many."""
+        ...
 
 
 def _ms(value: dt.datetime) -> int:
@@ -199,6 +279,7 @@ def _change_json(change: PlanChange) -> bytes:
             "starts": change.starts,
             "effective_date": change.effective_date.isoformat(),
             "la_contact": change.la_contact,
+            "fields_withheld": list(change.fields_withheld),
         },
         separators=(",", ":"),
     ).encode()
@@ -216,6 +297,7 @@ def _change_from(raw: bytes) -> PlanChange:
         starts=bool(data["starts"]),
         effective_date=dt.date.fromisoformat(data["effective_date"]),
         la_contact=data["la_contact"],
+        fields_withheld=tuple(data.get("fields_withheld") or ()),
     )
 
 
@@ -225,6 +307,66 @@ def _change_aad(child_ref: str, notice_id: str) -> bytes:
 
 def _plan_aad(child_ref: str, plan_type: str) -> bytes:
     return f"plan:{child_ref}:{plan_type}".encode()
+
+
+def _grant_aad(child_ref: str, request_id: str) -> bytes:
+    return f"emergency-grant:{child_ref}:{request_id}".encode()
+
+
+def _refusal_aad(child_ref: str, request_id: str) -> bytes:
+    return f"emergency-refusal:{child_ref}:{request_id}".encode()
+
+
+CSC_STATUS_CHANGE = "CSC_STATUS_CHANGE"
+"""The only notice type the register applies (domain/register.py)."""
+
+
+def _grant_json(grant: EmergencyGrant) -> bytes:
+    return json.dumps(
+        {
+            "notice_id": grant.notice_id,
+            "linkage_key": grant.linkage_key,
+            "requester_role": grant.requester_role,
+            "reason": grant.reason,
+            "expires_at_ms": _ms(grant.expires_at),
+            "source_agency": grant.source_agency,
+            "view": grant.view,
+            "caveat": grant.caveat,
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def _grant_from(request_id: str, subject: str, raw: bytes) -> EmergencyGrant:
+    data = json.loads(raw)
+    return EmergencyGrant(
+        request_id=request_id,
+        notice_id=data["notice_id"],
+        linkage_key=data["linkage_key"],
+        requester_subject=subject,
+        requester_role=data["requester_role"],
+        reason=data["reason"],
+        expires_at=_from_ms(int(data["expires_at_ms"])),
+        source_agency=data["source_agency"],
+        view=data["view"],
+        caveat=data["caveat"],
+    )
+
+
+def _ended_grant(request_id: str, subject: str, expires_at: dt.datetime) -> EmergencyGrant:
+    """A grant whose content is gone: only what says when it ended."""
+    return EmergencyGrant(
+        request_id=request_id,
+        notice_id="",
+        linkage_key="",
+        requester_subject=subject,
+        requester_role="",
+        reason="",
+        expires_at=expires_at,
+        source_agency="",
+        view=None,
+        caveat="",
+    )
 
 
 def _outbox_aad(notice_id: str) -> bytes:
@@ -532,8 +674,171 @@ class SqliteRegisterStore:
 
     @staticmethod
     def _erase(db: sqlite3.Connection, child_ref: str) -> None:
-        for table in ("child_keys", "plans", "plan_changes", "outbox", "accesses"):
+        for table in (
+            "child_keys",
+            "plans",
+            "plan_changes",
+            "outbox",
+            "accesses",
+            "emergency_requests",
+            "emergency_grants",
+            "emergency_refusals",
+        ):
             db.execute(f"DELETE FROM {table} WHERE child_ref = ?", (child_ref,))
+
+    # -- emergency access (issue 18) ------------------------------------------------------------
+
+    def held_notices(self, nhs_number: str) -> list[HeldNotice]:
+        child_ref = self._child_ref(nhs_number)
+
+        def query(db: sqlite3.Connection) -> list[HeldNotice]:
+            key = self._data_key(db, child_ref, create=False)
+            if key is None:
+                return []
+            rows = db.execute(
+                "SELECT notice_id, sealed FROM plan_changes WHERE child_ref = ? ORDER BY seq DESC",
+                (child_ref,),
+            ).fetchall()
+            changes = [
+                _change_from(open_sealed(key, bytes(sealed), aad=_change_aad(child_ref, nid)))
+                for nid, sealed in rows
+            ]
+            return [
+                HeldNotice(
+                    notice_id=c.notice_id,
+                    notice_type=CSC_STATUS_CHANGE,
+                    linkage_key=c.linkage_key,
+                    fields_withheld=c.fields_withheld,
+                )
+                for c in changes
+            ]
+
+        return self._read(query)
+
+    def emergency_asked(
+        self,
+        nhs_number: str,
+        *,
+        request_id: str,
+        requester_subject: str,
+        notice_id: str,
+        at: dt.datetime,
+    ) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO emergency_requests (request_id, child_ref, "
+                "requester_subject, notice_id, requested_ms) VALUES (?, ?, ?, ?, ?)",
+                (request_id, self._child_ref(nhs_number), requester_subject, notice_id, _ms(at)),
+            )
+
+    @staticmethod
+    def _asked_for(db: sqlite3.Connection, request_id: str) -> str | None:
+        row = db.execute(
+            "SELECT child_ref FROM emergency_requests WHERE request_id = ?", (request_id,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def keep_grant(
+        self, grant: EmergencyGrant, *, now: dt.datetime, position: FeedPosition | None = None
+    ) -> bool | None:
+        with self._transaction() as db:
+            self._advance(db, position)
+            child_ref = self._asked_for(db, grant.request_id)
+            if child_ref is None:
+                return None
+            if db.execute(
+                "SELECT 1 FROM emergency_grants WHERE request_id = ?", (grant.request_id,)
+            ).fetchone():
+                return False
+            key = self._data_key(db, child_ref, create=False)
+            sealed = None
+            ended = None
+            if key is None or grant.ended(now) or grant.view is None:
+                ended = _ms(min(now, grant.expires_at)) if key is not None else _ms(now)
+            else:
+                sealed = seal(key, _grant_json(grant), aad=_grant_aad(child_ref, grant.request_id))
+            db.execute(
+                "INSERT INTO emergency_grants (request_id, child_ref, expires_ms, ended_ms, "
+                "sealed) VALUES (?, ?, ?, ?, ?)",
+                (grant.request_id, child_ref, _ms(grant.expires_at), ended, sealed),
+            )
+        return True
+
+    def keep_refusal(
+        self, refused: EmergencyRefusal, *, position: FeedPosition | None = None
+    ) -> bool | None:
+        with self._transaction() as db:
+            self._advance(db, position)
+            child_ref = self._asked_for(db, refused.request_id)
+            if child_ref is None:
+                return None
+            if db.execute(
+                "SELECT 1 FROM emergency_refusals WHERE request_id = ?", (refused.request_id,)
+            ).fetchone():
+                return False
+            key = self._data_key(db, child_ref, create=False)
+            if key is None:  # the child was erased since: nothing to tell
+                return None
+            db.execute(
+                "INSERT INTO emergency_refusals (request_id, child_ref, refused_ms, sealed) "
+                "VALUES (?, ?, ?, ?)",
+                (
+                    refused.request_id,
+                    child_ref,
+                    _ms(refused.refused_at),
+                    seal(
+                        key,
+                        refused.explanation.encode(),
+                        aad=_refusal_aad(child_ref, refused.request_id),
+                    ),
+                ),
+            )
+        return True
+
+    def emergency_answer(self, request_id: str) -> EmergencyAnswer | None:
+        def query(db: sqlite3.Connection) -> EmergencyAnswer | None:
+            asked = db.execute(
+                "SELECT child_ref, requester_subject FROM emergency_requests WHERE request_id = ?",
+                (request_id,),
+            ).fetchone()
+            if asked is None:
+                return None
+            child_ref, subject = str(asked[0]), str(asked[1])
+            key = self._data_key(db, child_ref, create=False)
+            grant = None
+            ended_at = None
+            row = db.execute(
+                "SELECT expires_ms, ended_ms, sealed FROM emergency_grants WHERE request_id = ?",
+                (request_id,),
+            ).fetchone()
+            if row is not None:
+                expires, ended, sealed = int(row[0]), row[1], row[2]
+                ended_at = None if ended is None else _from_ms(int(ended))
+                if sealed is not None and key is not None:
+                    raw = open_sealed(key, bytes(sealed), aad=_grant_aad(child_ref, request_id))
+                    grant = _grant_from(request_id, subject, raw)
+                else:
+                    grant = _ended_grant(request_id, subject, _from_ms(expires))
+            refused = None
+            row = db.execute(
+                "SELECT refused_ms, sealed FROM emergency_refusals WHERE request_id = ?",
+                (request_id,),
+            ).fetchone()
+            if row is not None and key is not None:
+                text = open_sealed(key, bytes(row[1]), aad=_refusal_aad(child_ref, request_id))
+                refused = EmergencyRefusal(request_id, text.decode(), _from_ms(int(row[0])))
+            return EmergencyAnswer(subject, grant, refused, ended_at)
+
+        return self._read(query)
+
+    def expire_grants(self, now: dt.datetime) -> int:
+        with self._transaction() as db:
+            gone = db.execute(
+                "UPDATE emergency_grants SET sealed = NULL, ended_ms = ? "
+                "WHERE sealed IS NOT NULL AND expires_ms <= ?",
+                (_ms(now), _ms(now)),
+            ).rowcount
+        return int(gone)
 
     def close(self) -> None:
         with self._lock:

@@ -1,6 +1,8 @@
 """Emergency access ('break-glass', issue 18): the gateway's component that answers the
-console's BreakGlassRequests. The rules are in domain/break_glass.py; this is the Kafka edge,
-run beside the main loop (bootstrap.serve_gateway).
+BreakGlassRequests of the requesting services (the console for a MASH manager, CP-IS for a
+clinician at presentation: `requesting_services` in the IG rules). The rules are in
+domain/break_glass.py; this is the Kafka edge, run beside the main loop
+(bootstrap.serve_gateway).
 
 * Reads `breakglass.requests.v1` read_committed in its own group (BREAK_GLASS_GROUP).
 * Finds the notice in the record of decided notices (`gateway.notices-seen.v1`, read with
@@ -10,7 +12,7 @@ run beside the main loop (bootstrap.serve_gateway).
 * Writes the grant (audit record + the desk's feed item, and the owning agency's alert: a
   BREAK_GLASS_ALERT_DELIVERED audit record + a BreakGlassAlert on its alert desk's feed) or
   the refusal (ACCESS_REFUSED + dead letter, and a BreakGlassRefusal on the asking desk's
-  feed when the request was the console's) in ONE transaction with the request's offset,
+  feed when the request was trusted) in ONE transaction with the request's offset,
   with a transactional producer per owned partition
   (`safehub-gateway-breakglass.requests.v1-<p>`, under GATEWAY_TRANSACTIONAL_PREFIX),
   started - fencing any previous owner - before the partition's committed offset is read.
@@ -272,7 +274,11 @@ class BreakGlassDesk:
         accepted: AcceptedRequest | None = None
         try:
             accepted = accept_request(
-                catalog=self._catalog, keys=self._keys, key=record.key, value=record.value
+                catalog=self._catalog,
+                keys=self._keys,
+                rules=self._rules,
+                key=record.key,
+                value=record.value,
             )
         except NoticeRejected as rejected:
             messages = self._refusal(record, None, rejected.detail, now, rejected.reason)

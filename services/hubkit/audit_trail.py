@@ -5,7 +5,14 @@ Two producers feed the audit log, each on its own topic, with its own schema and
 
     topic                record (schemas/avro)           sealed with the key of
     audit.decisions.v1   safehub.audit.AuditRecord       gateway (the hub key)
-    audit.access.v1      safehub.audit.ConsoleAccess     console
+    audit.access.v1      safehub.audit.ConsoleAccess     console; and adapter-cpis (CP-IS)
+                                                         for views under emergency access only
+
+CP-IS is a delegate on the access topic (issue 18): a clinician shown content granted by
+emergency access is logged by CP-IS, with its key, before it is shown. The log accepts a
+CP-IS-signed record only when it is exactly that (`delegated_problem`): a NOTICE_VIEWED
+naming its grant's request (break_glass_request_id) at the cpis-register desk. Anything else
+CP-IS signs there is rejected as WRONG_SIGNER with the reason, as any other key would be.
 
 Every record travels inside a SignedEnvelope (`services.hubkit.envelope`). The broker's ACLs
 keep the console off the decisions topic; the signature is a second, independent check: a
@@ -44,6 +51,8 @@ from services.hubkit.topology import (
     AUDIT_ACCESS_TOPIC,
     AUDIT_TOPIC,
     CONSOLE_PRINCIPAL,
+    CPIS_PRINCIPAL,
+    CPIS_REGISTER_SUBSCRIBER,
     GATEWAY_PRINCIPAL,
 )
 
@@ -60,6 +69,7 @@ __all__ = [
     "OpenedAuditRecord",
     "RejectionReason",
     "check_console_access",
+    "delegated_problem",
     "open_audit_record",
     "read_logged_record",
     "recorded_token",
@@ -88,10 +98,17 @@ class AuditStream:
     topic: str
     message_type: MessageType
     signer: str
+    delegates: frozenset[str] = frozenset()
+    """Other key owners trusted on this topic, each for what `delegated_problem` allows only."""
 
 
 DECISION_STREAM = AuditStream(AUDIT_TOPIC, MessageType.AUDIT_RECORD, GATEWAY_PRINCIPAL)
-ACCESS_STREAM = AuditStream(AUDIT_ACCESS_TOPIC, MessageType.CONSOLE_ACCESS, CONSOLE_PRINCIPAL)
+ACCESS_STREAM = AuditStream(
+    AUDIT_ACCESS_TOPIC,
+    MessageType.CONSOLE_ACCESS,
+    CONSOLE_PRINCIPAL,
+    delegates=frozenset({CPIS_PRINCIPAL}),
+)
 _STREAMS = {s.topic: s for s in (DECISION_STREAM, ACCESS_STREAM)}
 
 
@@ -150,7 +167,14 @@ def seal_audit_record(
     signed_at: dt.datetime,
 ) -> bytes:
     """Encode `record` as the stream's type and seal it with its producer's key."""
-    if key.owner != stream.signer:
+    if key.owner in stream.delegates:
+        problem = delegated_problem(key.owner, record)
+        if problem is not None:
+            # A programming mistake: the log would reject the record.
+            raise ValueError(
+                f"{stream.topic} does not take this record from {key.owner}: {problem}"
+            )
+    elif key.owner != stream.signer:
         # A wiring mistake, not an attack: the log would reject every record so signed.
         raise ValueError(
             f"{stream.topic} records are signed with the {stream.signer!r} key, not "
@@ -182,7 +206,7 @@ def open_audit_record(
         raise AuditRecordRejected(
             RejectionReason.NOT_SIGNED, "not a signed envelope (a bare or undecodable record)"
         ) from None
-    if envelope.owner != stream.signer:
+    if envelope.owner != stream.signer and envelope.owner not in stream.delegates:
         raise AuditRecordRejected(
             RejectionReason.WRONG_SIGNER,
             f"signed by {envelope.owner}, but only {stream.signer} may write {stream.topic}",
@@ -201,7 +225,32 @@ def open_audit_record(
         ) from None
     if stream is ACCESS_STREAM:
         check_console_access(record)
+    if envelope.owner != stream.signer:
+        problem = delegated_problem(envelope.owner, record)
+        if problem is not None:
+            raise AuditRecordRejected(
+                RejectionReason.WRONG_SIGNER,
+                f"signed by {envelope.owner}, which may write {stream.topic} only for a view "
+                f"under emergency access at the {CPIS_REGISTER_SUBSCRIBER} desk: {problem}",
+            )
     return OpenedAuditRecord(stream, record, envelope.key_id, envelope.signed_at)
+
+
+def delegated_problem(owner: str, record: Mapping[str, Any]) -> str | None:
+    """Why a delegate's record may not be logged as its own (None when it may): CP-IS writes
+    a clinician's view of content granted by emergency access, at the register's desk, and
+    nothing else (not a lookup, a search, a refusal, nor a view at any other desk)."""
+    if owner != CPIS_PRINCIPAL:
+        return f"{owner} is not a delegate on the access topic"
+    if record.get("event") != "NOTICE_VIEWED":
+        return f"the event is {record.get('event')}, not NOTICE_VIEWED"
+    if record.get("break_glass_request_id") is None:
+        return "a view that names no emergency access grant (break_glass_request_id)"
+    feed = record.get("feed")
+    desk = feed.get("subscriber_id") if isinstance(feed, Mapping) else None
+    if desk != CPIS_REGISTER_SUBSCRIBER:
+        return f"a view at the {desk} desk, not {CPIS_REGISTER_SUBSCRIBER}"
+    return None
 
 
 def read_logged_record(catalog: SchemaCatalog, data: bytes) -> LoggedRecord:

@@ -4,16 +4,22 @@ allow and publishes the request), the gateway (which checks the request again, a
 the requester's feed and audits it) and the audit service (which lists grants for review).
 
 The rules live in `policies/safehub/breakglass/data.json` (IG-owned, in the policy bundle):
-who may ask (`may_request_roles`), why (`reasons`, the BreakGlassReason symbols with their
-words), for how long (`grant_hours`) and what is never given even then (`never_paths`:
-sources and other people's information), and which desk of the owning agency is told at
-once of each grant (`owner_alert_desks`: agency code -> subscriber id, each a desk of that
-agency; an agency with none cannot be told, so emergency access to its notices is refused).
+who may ask and through which service (`requesting_services`: the owner of the key that
+signs a request -> the roles it may ask for and the desks it may ask for; the console for a
+MASH manager at the mash-manager desk, CP-IS for an unscheduled care clinician at the
+cpis-register desk; `may_request_roles` is their union), why (`reasons`, the BreakGlassReason
+symbols with their words), for how long (`grant_hours`) and what is never given even then
+(`never_paths`: sources and other people's information), and which desk of the owning agency
+is told at once of each grant (`owner_alert_desks`: agency code -> subscriber id, each a
+desk of that agency; an agency with none cannot be told, so emergency access to its notices
+is refused).
 
-A request is allowed (`refusal` returns None) when the person's role may ask, the reason is
-one of the list, the justification is given and short enough, and every path asked for is
-one the notice holds, was withheld from the desk, and is not a never-path. A grant shows the
-paths asked for, nothing else, to that person only, until `expires_at`.
+A request is trusted only when `may_sign(signer, role, desk)`: a service speaks for its own
+people at its own desks and no other (the console cannot ask for the register, CP-IS cannot
+ask for the MASH manager). It is allowed (`refusal` returns None) when the person's role may
+ask, the reason is one of the list, the justification is given and short enough, and every
+path asked for is one the notice holds, was withheld from the desk, and is not a never-path.
+A grant shows the paths asked for, nothing else, to that person only, until `expires_at`.
 """
 
 from __future__ import annotations
@@ -24,11 +30,13 @@ import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from services.hubkit.ceilings import Ceilings
 from services.hubkit.errors import HubError
 from services.hubkit.notice import hub_uuid5
+from services.hubkit.topology import CONSOLE_PRINCIPAL
 
 __all__ = [
     "BREAK_GLASS_ALERT_DELIVERED",
@@ -40,6 +48,7 @@ __all__ = [
     "NO_ALERT_DESK",
     "BreakGlassRules",
     "BreakGlassRulesInvalid",
+    "RequestingService",
     "alert_id",
     "grant_decision_id",
     "refusal",
@@ -68,6 +77,7 @@ NO_ALERT_DESK = (
 desk may not have been told which agency sent the notice)."""
 
 _SUBSCRIBERS_DATA = Path("safehub") / "subscribers" / "data.json"
+_AGENCIES_DATA = Path("safehub") / "agencies" / "data.json"
 
 
 class BreakGlassRulesInvalid(HubError):
@@ -75,9 +85,18 @@ class BreakGlassRulesInvalid(HubError):
 
 
 @dataclass(frozen=True, slots=True)
+class RequestingService:
+    """A service whose signed requests the gateway reads: who it asks for, and for which desks."""
+
+    roles: frozenset[str]
+    desks: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
 class BreakGlassRules:
     grant_hours: int
-    may_request_roles: frozenset[str]
+    requesting_services: Mapping[str, RequestingService]
+    """Signing key owner (a Kafka principal) -> the roles and desks it may ask for."""
     reasons: Mapping[str, str]
     """BreakGlassReason symbol -> the words a person reads."""
     justification_max_chars: int
@@ -93,7 +112,8 @@ class BreakGlassRules:
 
     @staticmethod
     def load(policies_dir: Path) -> BreakGlassRules:
-        """The rules, with each alert desk checked against the subscribers' data beside them."""
+        """The rules, with each alert desk and requesting service's desk checked against the
+        subscribers' data beside them, and each requesting service against the principals."""
         path = policies_dir / BREAK_GLASS_DATA
         data = _read_json(path)
         subscribers = _read_json(policies_dir / _SUBSCRIBERS_DATA)
@@ -102,16 +122,29 @@ class BreakGlassRules:
         desks = {
             str(k): str(v.get("agency")) for k, v in subscribers.items() if isinstance(v, Mapping)
         }
-        rules = BreakGlassRules.from_data(data, where=str(path), desks=desks)
+        agencies = _read_json(policies_dir / _AGENCIES_DATA)
+        if not isinstance(agencies, Mapping):
+            raise BreakGlassRulesInvalid(f"{policies_dir / _AGENCIES_DATA}: not an object")
+        signers = {CONSOLE_PRINCIPAL} | {
+            str(v.get("principal")) for v in agencies.values() if isinstance(v, Mapping)
+        }
+        rules = BreakGlassRules.from_data(data, where=str(path), desks=desks, signers=signers)
         return dataclasses.replace(rules, ceilings=Ceilings.load(policies_dir))
 
     @staticmethod
     def from_data(
-        data: Any, *, where: str = "break-glass rules", desks: Mapping[str, str] | None = None
+        data: Any,
+        *,
+        where: str = "break-glass rules",
+        desks: Mapping[str, str] | None = None,
+        signers: Collection[str] | None = None,
     ) -> BreakGlassRules:
         """`desks` (subscriber id -> its agency code), when given, is what each alert desk
         is checked against: a desk that is not a subscriber, or is another agency's, could
-        never tell the owner."""
+        never tell the owner; and each requesting service's desks: a desk that is not a
+        subscriber has no feed to answer on. `signers` (the console and the agencies'
+        principals), when given, is what each requesting service is checked against: a
+        name that owns no key could never sign a request."""
 
         def need(name: str, kind: type) -> Any:
             value = data.get(name) if isinstance(data, Mapping) else None
@@ -122,7 +155,7 @@ class BreakGlassRules:
         hours = need("grant_hours", int)
         if not 1 <= hours <= 24:
             raise BreakGlassRulesInvalid(f"{where}: 'grant_hours' must be 1 to 24, not {hours}")
-        roles = need("may_request_roles", list)
+        services = _requesting_services(need("requesting_services", dict), where, desks, signers)
         reasons = need("reasons", dict)
         if not reasons or not all(isinstance(v, str) and v for v in reasons.values()):
             raise BreakGlassRulesInvalid(f"{where}: 'reasons' must give words for each reason")
@@ -146,15 +179,31 @@ class BreakGlassRules:
                 )
         return BreakGlassRules(
             grant_hours=hours,
-            may_request_roles=frozenset(str(r) for r in roles),
+            requesting_services=services,
             reasons={str(k): str(v) for k, v in reasons.items()},
             justification_max_chars=limit,
             never_paths=frozenset(str(p) for p in never),
             owner_alert_desks={str(k): str(v) for k, v in alert_desks.items()},
         )
 
+    @property
+    def may_request_roles(self) -> frozenset[str]:
+        """Every role some requesting service may ask for (the union)."""
+        return frozenset().union(*(s.roles for s in self.requesting_services.values()))
+
     def may_ask(self, roles: Collection[str]) -> bool:
         return any(role in self.may_request_roles for role in roles)
+
+    def roles_for(self, signer: str) -> frozenset[str]:
+        """The roles `signer`'s requests may name (empty for a service that may not ask)."""
+        service = self.requesting_services.get(signer)
+        return frozenset() if service is None else service.roles
+
+    def may_sign(self, owner: str, role: str, desk: str) -> bool:
+        """Whether a request signed with `owner`'s key may ask for `role` at `desk`: the
+        owner is a requesting service, and the role and the desk are both its own."""
+        service = self.requesting_services.get(owner)
+        return service is not None and role in service.roles and desk in service.desks
 
     def grantable(
         self, withheld: Collection[str], *, role: str | None = None, notice_type: str | None = None
@@ -174,6 +223,42 @@ class BreakGlassRules:
     def alert_desk(self, agency: str) -> str | None:
         """The subscriber id told of grants over `agency`'s notices; None when it has none."""
         return self.owner_alert_desks.get(agency)
+
+
+def _requesting_services(
+    raw: Mapping[str, Any],
+    where: str,
+    desks: Mapping[str, str] | None,
+    signers: Collection[str] | None,
+) -> Mapping[str, RequestingService]:
+    if not raw:
+        raise BreakGlassRulesInvalid(f"{where}: 'requesting_services' names no service")
+    services = {}
+    for owner, entry in raw.items():
+        at = f"{where}: 'requesting_services.{owner}'"
+        if signers is not None and owner not in signers:
+            raise BreakGlassRulesInvalid(
+                f"{at}: {owner!r} is not the console nor an agency's principal "
+                "(policies/safehub/agencies/data.json), so it owns no key to sign a request"
+            )
+        lists = {}
+        for name in ("roles", "desks"):
+            value = entry.get(name) if isinstance(entry, Mapping) else None
+            if (
+                not isinstance(value, list)
+                or not value
+                or not all(isinstance(v, str) and v for v in value)
+            ):
+                raise BreakGlassRulesInvalid(f"{at}: '{name}' must be a list of names")
+            lists[name] = frozenset(value)
+        for desk in sorted(lists["desks"]):
+            if desks is not None and desk not in desks:
+                raise BreakGlassRulesInvalid(
+                    f"{at}: the desk {desk!r} is not a subscriber; add it to "
+                    "policies/safehub/subscribers/data.json or name another"
+                )
+        services[str(owner)] = RequestingService(roles=lists["roles"], desks=lists["desks"])
+    return MappingProxyType(services)
 
 
 def _read_json(path: Path) -> Any:

@@ -282,9 +282,13 @@ class Ceilings:
     @staticmethod
     def _entry(value: Any, where: str) -> _Entry:
         entry = _object(CEILINGS_FILE, f"'{where}'", value)
-        unknown = sorted(set(entry) - {"allow", "never"})
+        unknown = sorted(set(entry) - {"allow", "never", "why"})
         if unknown:
             raise CeilingsInvalid(CEILINGS_FILE, f"{where}: unknown keys {unknown}")
+        why = entry.get("why")
+        if why is not None and not (isinstance(why, str) and why):
+            # The IG officer's reason, read by people (and by nothing that enforces).
+            raise CeilingsInvalid(CEILINGS_FILE, f"{where}: 'why' must be a sentence, not {why!r}")
         return _Entry(
             allow=_strings(CEILINGS_FILE, f"'{where}.allow'", entry.get("allow", [])),
             never=_strings(CEILINGS_FILE, f"'{where}.never'", entry.get("never", [])),

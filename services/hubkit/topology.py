@@ -20,6 +20,8 @@ __all__ = [
     "BREAK_GLASS_TOPIC",
     "CHILDINDEX_PRINCIPAL",
     "CONSOLE_PRINCIPAL",
+    "CPIS_PRINCIPAL",
+    "CPIS_REGISTER_SUBSCRIBER",
     "DEADLETTER_TOPIC",
     "KEYED_TOPIC_PARTITIONS",
     "LINKAGE_TOPIC",
@@ -35,8 +37,9 @@ __all__ = [
 ]
 
 AUDIT_TOPIC = "audit.decisions.v1"
-# Access events from the MASH console (refusals), signed with the console's key. A topic of
-# their own, apart from the gateway's decisions: the console can never write a decision.
+# Access events from the MASH console (refusals), signed with the console's key, and CP-IS's
+# views under emergency access, signed with its key. A topic of their own, apart from the
+# gateway's decisions: neither can ever write a decision.
 AUDIT_ACCESS_TOPIC = "audit.access.v1"
 AUDIT_CHECKPOINT_TOPIC = "audit.checkpoints.v1"
 DEADLETTER_TOPIC = "gateway.deadletter.v1"
@@ -50,7 +53,8 @@ NOTICES_SEEN_TOPIC = "gateway.notices-seen.v1"
 # over every key a child had). One partition: one total order of merges and splits.
 LINKAGE_TOPIC = "childindex.linkage.v1"
 # Requests for emergency access to withheld content (safehub.breakglass.BreakGlassRequest,
-# issue 18), signed by the console's key; the gateway alone reads them (its own consumer
+# issue 18), signed by a requesting service's key (the console's, CP-IS's: the IG rules'
+# requesting_services); the gateway alone reads them (its own consumer
 # group) and answers on the requester's feed. One partition: requests are few.
 BREAK_GLASS_TOPIC = "breakglass.requests.v1"
 ADMIN_PRINCIPAL = "admin"
@@ -63,6 +67,13 @@ AUDIT_PRINCIPAL = "audit"
 CONSOLE_PRINCIPAL = "console"
 # The child index owns identity resolution; on the bus it only announces linkage changes.
 CHILDINDEX_PRINCIPAL = "childindex"
+# The CP-IS lookup's agency principal (policies/safehub/agencies/data.json, agency CPIS) and
+# the register's desk. Beside its access notifications, CP-IS asks for emergency access for a
+# clinician at presentation (issue 18: breakglass.requests.v1) and logs every view under a
+# grant (audit.access.v1, signed with its key: services/hubkit/audit_trail.py accepts only
+# such views from it).
+CPIS_PRINCIPAL = "adapter-cpis"
+CPIS_REGISTER_SUBSCRIBER = "cpis-register"
 GATEWAY_GROUP = "safehub-gateway"
 AUDIT_GROUP = "safehub-audit"
 BREAK_GLASS_GROUP = "safehub-gateway-break-glass"
@@ -301,6 +312,14 @@ class Topology:
             AclGrant(co, ResourceType.TOPIC, LINKAGE_TOPIC, Operation.READ),
             AclGrant(co, ResourceType.TOPIC, LINKAGE_TOPIC, Operation.DESCRIBE),
         ]
+        if any(a.principal == CPIS_PRINCIPAL for a in self.agencies):
+            grants += [
+                # CP-IS asks for a clinician's emergency access, and logs each view under a
+                # grant before it is shown (issue 18): written, never read back.
+                AclGrant(CPIS_PRINCIPAL, ResourceType.TOPIC, topic, operation)
+                for topic in (BREAK_GLASS_TOPIC, AUDIT_ACCESS_TOPIC)
+                for operation in (Operation.WRITE, Operation.DESCRIBE)
+            ]
         ci = CHILDINDEX_PRINCIPAL
         grants += [
             # The child index announces merges and splits and does nothing else on the bus.

@@ -6,18 +6,24 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
+import secrets
 import time
 from typing import Any
 
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
 
+from services.childindex.domain import LinkageKeyer
 from services.cpis.domain.register import PlanChange, PlanType
 from services.gateway.domain.redaction import redact
 from services.hubkit.auth import PersonTokenValidator, StaticJwks
+from services.hubkit.break_glass import grant_decision_id
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.envelope import SigningKey, seal
-from services.hubkit.notice import decision_id_for, to_json_value
+from services.hubkit.field_paths import withheld_paths
+from services.hubkit.notice import decision_id_for, notice_id_for, to_json_value
+from services.synthetic.notices import synthetic_nhs_number
 from tests.factories import FIXED_NOW, notices
 
 # The register's view (R13; policies/safehub/rules data, the lead's Rego): what the gateway
@@ -177,3 +183,74 @@ class TokenMint:
         if organisation is not None:
             claims["organisation"] = organisation
         return jwt.encode({"alg": "ES256", "kid": self.key.kid, "typ": "at+jwt"}, claims, self.key)
+
+
+def withheld_from_register(notice: dict[str, Any]) -> list[str]:
+    """What the gateway records as withheld from the register for `notice` (silent paths,
+    e.g. the referrer, are never named to a recipient)."""
+    silent = {"detail.source_details", "referrer", "third_parties"}
+    return [p for p in withheld_paths(to_json_value(notice), REGISTER_VIEW) if p not in silent]
+
+
+def grant_feed_item(
+    notice: dict[str, Any],
+    *,
+    request_id: str,
+    paths: tuple[str, ...],
+    requester_subject: str = "clinician-1",
+    expires_at: dt.datetime,
+) -> dict[str, Any]:
+    """A FeedItem granting emergency access to `paths` of `notice` on the register's feed, as
+    the gateway's break-glass component builds it (its view: exactly the paths asked for)."""
+    item = register_feed_item(notice, view=paths)
+    item["decision_id"] = grant_decision_id(request_id=request_id, subscriber_id=REGISTER)
+    item["fields_withheld"] = [p for p in withheld_from_register(notice) if p not in paths]
+    item["purpose"] = "EMERGENCY_ACCESS"
+    item["rule_ids"] = []
+    item["policy_revision"] = "break-glass"
+    item["explanation"] = (
+        "Emergency access for an unscheduled care clinician until 03:12 UTC: the child is "
+        "with a professional now. Every view is recorded and Children's services has been told."
+    )
+    item["break_glass"] = {
+        "request_id": request_id,
+        "requester_subject": requester_subject,
+        "requester_role": "UNSCHEDULED_CARE_CLINICIAN",
+        "reason": "CHILD_PRESENTING_NOW",
+        "expires_at": expires_at,
+    }
+    return item
+
+
+def refusal_record(
+    notice: dict[str, Any], *, request_id: str, explanation: str, refused_at: dt.datetime
+) -> dict[str, Any]:
+    """A BreakGlassRefusal on the register's feed."""
+    return {
+        "request_id": request_id,
+        "decision_id": grant_decision_id(request_id=request_id, subscriber_id=REGISTER),
+        "notice_id": notice["notice_id"],
+        "subscriber_id": REGISTER,
+        "subject_linkage_key": notice["subject"]["linkage_key"],
+        "requester_subject": "clinician-1",
+        "requested_paths": ["detail.allocated_worker"],
+        "reason_code": "BREAK_GLASS_REFUSED",
+        "explanation": explanation,
+        "refused_at": refused_at,
+    }
+
+
+def fresh_csc_notice() -> dict[str, Any]:
+    """A CP plan start for a new synthetic child under a new source reference: the register
+    applies each notice id once, ever, and a shared broker keeps every earlier run's."""
+    nhs_number = synthetic_nhs_number(random.Random(secrets.randbits(64)))
+    notice = csc_notice("CP_PLAN_STARTED", nhs_number=nhs_number)
+    notice["subject"]["linkage_key"] = LinkageKeyer(secrets.token_bytes(32)).key_for(
+        nhs_number=nhs_number
+    )
+    reference = f"CS-TEST-{secrets.token_hex(6)}"
+    notice["source"]["source_reference"] = reference
+    notice["notice_id"] = notice_id_for(
+        agency="CHILDRENS_SERVICES", organisation_code=LA, source_reference=reference
+    )
+    return notice

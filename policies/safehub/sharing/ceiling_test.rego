@@ -173,6 +173,30 @@ test_immediate_protection_decision_stays_within_the_ig_ceiling if {
 	_beyond_ceiling([notice], _all_subscribers) == set()
 }
 
+# The clinician's ceiling bounds emergency access through CP-IS only (issue 18): beyond the
+# register's minimum, who to call, what the plan is about and its summary; never the full
+# account, sources or other people. No sharing rule routes a plan change to the role.
+test_unscheduled_care_clinician_ceiling_is_for_emergency_access_only if {
+	clinician := _ceiling("UNSCHEDULED_CARE_CLINICIAN", "CSC_STATUS_CHANGE")
+	register := _ceiling("CPIS_REGISTER", "CSC_STATUS_CHANGE")
+	register != set()
+	clinician - register == {"detail.allocated_worker", "detail.primary_need", "risk.level", "risk.immediate_danger", "narrative.summary"}
+	every path in register {
+		path in clinician
+	}
+	every path in ["narrative.full_account", "detail.source_details", "referrer", "third_parties", "detail.assessment_factors"] {
+		not path in clinician
+	}
+	every notice in [_sample("CSC_STATUS_CHANGE"), _with(_sample("CSC_STATUS_CHANGE"), {"risk": {"level": "LOW"}})] {
+		given := {sid |
+			some sid, decision in _decide_for(notice, _all_subscribers)
+			_all_subscribers[sid].role == "UNSCHEDULED_CARE_CLINICIAN"
+			count(decision.permitted_fields) > 0
+		}
+		given == set()
+	}
+}
+
 # The expansion itself, on entries whose ceiling is known by heart.
 test_ceiling_expansion if {
 	_ceiling("UNSCHEDULED_CARE_CLINICIAN", "HEALTH_SAFEGUARDING_ALERT") == set()

@@ -41,7 +41,6 @@ the choice is the IG officer's to revisit (services/console/README.md, "Every vi
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
@@ -49,6 +48,7 @@ from typing import Any
 
 from services.console.domain.research import ResearchFindings, ResearchRequest
 from services.console.domain.search import SearchQuery
+from services.hubkit.access_events import recorded_feed, text_digest, well_formed_notice_id
 from services.hubkit.audit_trail import (
     ACTOR_FORM,
     CHILD_KEY_FORM,
@@ -103,13 +103,6 @@ class Requester:
     subscriber: SubscriberEntry | None
 
 
-def well_formed_notice_id(value: str) -> str | None:
-    try:
-        return str(uuid.UUID(value))
-    except (ValueError, AttributeError):
-        return None
-
-
 def console_access_event(
     *,
     access_id: str,
@@ -145,12 +138,6 @@ def console_access_event(
             None if break_glass_request_id is None else str(uuid.UUID(break_glass_request_id))
         ),
     }
-
-
-def text_digest(text: str) -> str:
-    """How free text (a rationale, a reason, a question, findings) is recorded: its SHA-256
-    only, since it may name people."""
-    return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def access_refused_event(
@@ -203,19 +190,11 @@ def child_searched_event(
 
 def recorded_requester(requester: Requester) -> dict[str, Any]:
     """The "who" of every console access event: actor, roles and feed, in bounded forms."""
-    subscriber = requester.subscriber
     return {
         "actor": recorded_token(requester.subject, ACTOR_FORM),
         "actor_roles": sorted({recorded_token(r, ROLE_FORM) for r in requester.roles}),
-        "feed": None
-        if subscriber is None
-        else {
-            "subscriber_id": subscriber.subscriber_id,
-            "agency": subscriber.agency,
-            "organisation": subscriber.organisation,
-            "role": subscriber.role,
-            "team": subscriber.team,
-        },
+        # Shared with CP-IS's views under emergency access (services/hubkit/access_events.py).
+        "feed": recorded_feed(requester.subscriber),
     }
 
 

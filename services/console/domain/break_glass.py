@@ -36,6 +36,7 @@ from services.console.domain.views.fields import FieldRow, field_rows
 from services.console.domain.views.sharing import Marking, handling_conditions, marking_of
 from services.console.errors import FeedItemInvalid
 from services.hubkit.break_glass import BreakGlassRules, refusal
+from services.hubkit.topology import CONSOLE_PRINCIPAL
 
 __all__ = [
     "BreakGlassRefused",
@@ -67,17 +68,25 @@ class RequestOffer:
     justification_max_chars: int
 
 
+NOT_FROM_THIS_DESK = "your role may not use emergency access at this desk"
+
+
+def console_role(rules: BreakGlassRules, *, roles: Collection[str], desk: str) -> str | None:
+    """The first of the person's roles (they may hold several) the IG rules let the console
+    ask as at this desk (`requesting_services`, the same check the gateway makes of the
+    console's signature); None when none may."""
+    return next((r for r in sorted(roles) if rules.may_sign(CONSOLE_PRINCIPAL, r, desk)), None)
+
+
 def request_offer(
     rules: BreakGlassRules | None, *, roles: Collection[str], entry: FeedEntry
 ) -> RequestOffer | None:
     """The form to offer this person on this item's page; None when there is nothing they
     may ask for (their role may not, or nothing withheld may be given)."""
-    if rules is None or not rules.may_ask(roles):
+    role = None if rules is None else console_role(rules, roles=roles, desk=entry.subscriber_id)
+    if rules is None or role is None:
         return None
-    allowed = [r for r in sorted(roles) if r in rules.may_request_roles]
-    paths = rules.grantable(
-        entry.fields_withheld, role=allowed[0] if allowed else None, notice_type=entry.notice_type
-    )
+    paths = rules.grantable(entry.fields_withheld, role=role, notice_type=entry.notice_type)
     if not paths:
         return None
     return RequestOffer(
@@ -103,8 +112,9 @@ def break_glass_request(
     """The BreakGlassRequest record for this answer; BreakGlassRefused (the rules' words)
     when the rules do not allow it. The role recorded is the first of the person's roles the
     rules allow (they may hold several)."""
-    allowed = [r for r in sorted(roles) if r in rules.may_request_roles]
-    role = allowed[0] if allowed else (sorted(roles)[0] if roles else "")
+    role = console_role(rules, roles=roles, desk=entry.subscriber_id)
+    if role is None:
+        raise BreakGlassRefused(NOT_FROM_THIS_DESK)
     paths = tuple(dict.fromkeys(requested))  # order kept, repeats dropped
     why = refusal(
         rules,

@@ -27,9 +27,9 @@ from services.console.domain.access import (
     Requester,
     console_access_event,
     text_digest,
-    well_formed_notice_id,
 )
-from services.hubkit.audit_trail import CHILD_KEY_FORM, ROLE_FORM, recorded_token
+from services.hubkit.access_events import NOTICE_IDS_LISTED, consultation_part, notice_ids_digest
+from services.hubkit.audit_trail import CHILD_KEY_FORM, recorded_token
 from services.hubkit.topology import SubscriberEntry
 
 __all__ = [
@@ -44,10 +44,6 @@ __all__ = [
     "notice_viewed_event",
     "retraction_acknowledged_event",
 ]
-
-NOTICE_IDS_LISTED = 50
-"""A chronology of more notices is recorded by count and digest, not listed: one event per
-page view stays small whatever the child's history."""
 
 # Amendment access ids: uuid5(this, "<amendment decision id>"): writing it again (a
 # resubmitted form) is the same log entry.
@@ -78,11 +74,6 @@ def consultation_purpose(
     return ConsultationPurpose.CASE_WORK
 
 
-def notice_ids_digest(notice_ids: Iterable[str]) -> str:
-    """'sha256:' + hex SHA-256 of the ids, sorted and joined with a line feed."""
-    return text_digest("\n".join(sorted(notice_ids)))
-
-
 def _consultation(
     *,
     purpose: ConsultationPurpose,
@@ -92,20 +83,15 @@ def _consultation(
     source_agencies: Iterable[str],
     live_update: bool,
 ) -> dict[str, Any]:
-    # Feed notice ids are UUIDs (the gateway checked them); one that is not is counted and in
-    # the digest, never listed.
-    ids = sorted({well_formed_notice_id(n) or n for n in notice_ids})
-    listed = [n for n in ids if well_formed_notice_id(n) == n]
-    return {
-        "purpose": purpose.value,
-        "subject_linkage_key": recorded_token(subject_linkage_key, CHILD_KEY_FORM),
-        "child_keys": sorted({recorded_token(k, CHILD_KEY_FORM) for k in child_keys}),
-        "notice_count": len(ids),
-        "notice_ids": listed if len(ids) <= NOTICE_IDS_LISTED else [],
-        "notice_ids_sha256": notice_ids_digest(ids),
-        "source_agencies": sorted({recorded_token(a, ROLE_FORM) for a in source_agencies}),
-        "live_update": live_update,
-    }
+    # Shared with CP-IS's views under emergency access (services/hubkit/access_events.py).
+    return consultation_part(
+        purpose=purpose.value,
+        subject_linkage_key=subject_linkage_key,
+        child_keys=child_keys,
+        notice_ids=notice_ids,
+        source_agencies=source_agencies,
+        live_update=live_update,
+    )
 
 
 def _one_notice_event(

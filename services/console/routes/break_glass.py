@@ -30,6 +30,7 @@ from services.console.domain.break_glass import (
     EmergencyPanel,
     Grant,
     break_glass_request,
+    console_role,
     emergency_panel,
     request_offer,
 )
@@ -123,7 +124,8 @@ async def ask(viewer: SignedIn, notice_id: str) -> Response:
             at=now,
         )
     except BreakGlassRefused as refused:
-        status = 403 if not rules.may_ask(viewer.person.roles) else 422
+        allowed = console_role(rules, roles=viewer.person.roles, desk=entry.subscriber_id)
+        status = 403 if allowed is None else 422
         return _not_sent(viewer, f"It cannot be sent: {refused}. Go back and try again.", status)
     try:
         await sender.request_break_glass(record)

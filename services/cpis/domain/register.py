@@ -100,6 +100,9 @@ class PlanChange:
     effective_date: dt.date
     la_contact: str | None
     """The LA contact, rendered; None only on an end (an end needs no contact)."""
+    fields_withheld: tuple[str, ...] = ()
+    """Paths of the notice the gateway withheld from the register (what emergency access may
+    ask for, issue 18: domain/emergency.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +229,7 @@ def parse_plan_change(item: Mapping[str, Any], *, subscriber_id: str) -> PlanCha
         starts=starts,
         effective_date=effective,
         la_contact=la_contact or None,
+        fields_withheld=tuple(str(p) for p in item.get("fields_withheld") or ()),
     )
 
 

@@ -1,15 +1,21 @@
-"""Emergency access ('break-glass', issue 18): answering a console's BreakGlassRequest. Pure,
-given keys, schemas, the rules and the clock; the edge (services/gateway/break_glass.py)
-finds the notice, reads it back and writes what this returns in one transaction with the
-request's offset.
+"""Emergency access ('break-glass', issue 18): answering a BreakGlassRequest from the console
+(a MASH manager) or from CP-IS (a clinician at presentation). Pure, given keys, schemas, the
+rules and the clock; the edge (services/gateway/break_glass.py) finds the notice, reads it
+back and writes what this returns in one transaction with the request's offset.
 
 A request is granted only when all of these hold, else it is refused (audited as
-ACCESS_REFUSED, BREAK_GLASS_REFUSED, and dead-lettered; when the request is the console's and
-names a real desk, that desk's feed gets a BreakGlassRefusal so the person is not left
-waiting; a forged or unreadable request reaches no feed: nobody verified is there to tell):
+ACCESS_REFUSED, BREAK_GLASS_REFUSED, and dead-lettered; when the request is trusted
+(accepted) and names a real desk, that desk's feed gets a BreakGlassRefusal so the person is
+not left waiting; a forged or unreadable request reaches no feed: nobody verified is there
+to tell):
 
-* it is signed by the console's key (`accept_request`): the console checked who the person
-  is; anyone else's key, even a trusted agency's, may not ask;
+* it is signed by a requesting service's key for one of that service's desks
+  (`accept_request`): the console for the mash-manager desk, CP-IS for the cpis-register
+  desk. The service checked who the person is; any other key, even a trusted agency's, may
+  not ask, and a service asking for another's desk is refused as if forged (no feed is told:
+  nobody verified asked for that desk);
+* the person's role is one that service may ask for (`BreakGlassRules.may_sign`: a MASH
+  manager through the console, an unscheduled care clinician through CP-IS);
 * it is keyed by the child's linkage key, and names the notice's child;
 * the notice was decided and its signed copy still verifies as intake checks it;
 * the desk (subscriber_id) was given a feed item of it (`disclosed_to`): emergency access
@@ -69,7 +75,6 @@ from services.hubkit.notice import hub_uuid5
 from services.hubkit.sharing_decisions import LawfulBasis, SharingDecision, SharingOutcome
 from services.hubkit.topology import (
     AUDIT_TOPIC,
-    CONSOLE_PRINCIPAL,
     DEADLETTER_TOPIC,
     SubscriberEntry,
 )
@@ -92,14 +97,20 @@ EMERGENCY_PURPOSE = EMERGENCY_ACCESS_PURPOSE
 GRANT_POLICY_REVISION = "break-glass"
 """A grant is not a policy decision: the audit record says so instead of naming a bundle."""
 
-_ROLE_WORDS = {"MASH_MANAGER": "a MASH manager"}
+_ROLE_WORDS = {
+    "MASH_MANAGER": "a MASH manager",
+    "UNSCHEDULED_CARE_CLINICIAN": "a clinician in unscheduled care",
+}
 
 
 @dataclass(frozen=True, slots=True)
 class AcceptedRequest:
-    """A BreakGlassRequest signed by the console (ids as text, requested_at a datetime)."""
+    """A BreakGlassRequest signed by a requesting service for one of its desks (ids as text,
+    requested_at a datetime)."""
 
     request: dict[str, Any]
+    signer: str
+    """The owner of the key that sealed it (a requesting service of the rules)."""
 
     @property
     def request_id(self) -> str:
@@ -123,10 +134,16 @@ class AcceptedRequest:
 
 
 def accept_request(
-    *, catalog: SchemaCatalog, keys: KeyDirectory, key: bytes | None, value: bytes
+    *,
+    catalog: SchemaCatalog,
+    keys: KeyDirectory,
+    rules: BreakGlassRules,
+    key: bytes | None,
+    value: bytes,
 ) -> AcceptedRequest:
-    """The request, if the console signed it and it is keyed by its child's linkage key;
-    NoticeRejected (its reason a RejectionReason) otherwise."""
+    """The request, if a requesting service of the rules signed it for one of its own desks,
+    keyed by its child's linkage key; NoticeRejected (its reason a RejectionReason)
+    otherwise. Whether the role is one the service may ask for is `grant_refusal`'s check."""
     try:
         verified = open_envelope(catalog, value, keys)
     except UnknownSigningKey as error:
@@ -135,10 +152,11 @@ def accept_request(
         raise NoticeRejected("BAD_SIGNATURE", str(error)) from error
     except CodecError as error:
         raise NoticeRejected("UNDECODABLE_ENVELOPE", f"envelope: {error}") from error
-    if verified.owner != CONSOLE_PRINCIPAL:
+    if verified.owner not in rules.requesting_services:
         raise NoticeRejected(
             "WRONG_SOURCE_TOPIC",
-            f"signed by {verified.owner}, but only the console may ask for emergency access",
+            f"signed by {verified.owner}, but only "
+            f"{' or '.join(sorted(rules.requesting_services))} may ask for emergency access",
         )
     try:
         decoded = catalog.decode(verified.payload, MessageType.BREAK_GLASS_REQUEST)
@@ -149,6 +167,18 @@ def accept_request(
         "request_id": str(decoded["request_id"]),
         "reason": str(decoded["reason"]),
     }
+    desk = str(request["subscriber_id"])
+    if desk not in rules.requesting_services[verified.owner].desks:
+        # A trusted service speaking for a desk it does not serve (the console for the CP-IS
+        # register, CP-IS for the MASH manager): as untrusted as a forged request, so that
+        # desk is not told of it. A role it may not ask for, at its own desk, is refused by
+        # `grant_refusal` (the desk is told).
+        raise NoticeRejected(
+            "WRONG_SOURCE_TOPIC",
+            f"signed by {verified.owner}, which may ask only for its own desks "
+            f"({', '.join(sorted(rules.requesting_services[verified.owner].desks))}), "
+            f"not for {desk}",
+        )
     if key != str(request["subject_linkage_key"]).encode():
         raise NoticeRejected(
             "RECORD_KEY_MISMATCH",
@@ -156,7 +186,7 @@ def accept_request(
             "keyed by the child's linkage key",
             str(request["notice_id"]),
         )
-    return AcceptedRequest(request)
+    return AcceptedRequest(request, signer=verified.owner)
 
 
 def grant_refusal(
@@ -176,6 +206,8 @@ def grant_refusal(
     if accepted.subscriber_id not in disclosed_to:
         return "your desk was not given this notice, so emergency access cannot widen it"
     request = accepted.request
+    if not rules.may_sign(accepted.signer, str(request["requester_role"]), accepted.subscriber_id):
+        return "your role may not use emergency access"
     words = refusal(
         rules,
         role=str(request["requester_role"]),
@@ -383,11 +415,11 @@ def refusal_messages(
     dead_letter_reason: str = BREAK_GLASS_REFUSED,
 ) -> list[OutboundMessage]:
     """ACCESS_REFUSED (reason_code BREAK_GLASS_REFUSED, the refusal words as its explanation)
-    and a dead letter keeping the request; then, when the request was the console's and
+    and a dead letter keeping the request; then, when the request was trusted (accepted) and
     `subscriber` is the real desk it names, a BreakGlassRefusal on that desk's feed (same
     decision id, the same words) so the person who asked is told. `accepted` is None when
-    the request could not be trusted (not the console's, unreadable): then it names no
-    notice, child or desk, and no feed is told."""
+    the request could not be trusted (not a requesting service's own, unreadable): then it
+    names no notice, child or desk, and no feed is told."""
     if accepted is not None:
         decision_id = grant_decision_id(
             request_id=accepted.request_id, subscriber_id=accepted.subscriber_id

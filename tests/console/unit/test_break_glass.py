@@ -284,3 +284,24 @@ def test_the_audit_log_takes_a_grant_id_on_a_notice_view_only() -> None:
     assert str(decoded["break_glass_request_id"]) == request_id
     with pytest.raises(AuditRecordRejected, match="break-glass request id on a ACCESS_REFUSED"):
         check_console_access({**viewed, "event": "ACCESS_REFUSED", "consultation": None})
+
+
+def test_the_console_asks_only_as_the_rules_let_the_console_ask() -> None:
+    # A clinician's role is CP-IS's to ask as (requesting_services), never the console's, and
+    # the console asks only from the desks the rules give it: what the gateway checks of the
+    # console's signature, so a request it would refuse as forged is never offered.
+    assert request_offer(RULES, roles=("UNSCHEDULED_CARE_CLINICIAN",), entry=DESK_ITEM) is None
+    elsewhere = entry(subscriber_id="mash-health-navigator", withheld=("narrative.full_account",))
+    assert request_offer(RULES, roles=("MASH_MANAGER",), entry=elsewhere) is None
+    with pytest.raises(BreakGlassRefused, match="at this desk"):
+        break_glass_request(
+            RULES,
+            request_id=str(uuid.uuid4()),
+            entry=elsewhere,
+            requester_subject="u-manager",
+            roles=("MASH_MANAGER",),
+            reason="CHILD_PRESENTING_NOW",
+            justification="Child in the ED now.",
+            requested=["narrative.full_account"],
+            at=NOW,
+        )

@@ -1,6 +1,7 @@
 """What the CP-IS lookup may do on the bus comes from the topology (policy data files): it
-reads the register's feed as feed-cpis-register and publishes access notifications as
-adapter-cpis, and those two principals can do nothing else."""
+reads the register's feed as feed-cpis-register and publishes access notifications, emergency
+access requests and the audit events of views under a grant as adapter-cpis, and those two
+principals can do nothing else (never read what they write)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def _grants(principal: str) -> set[tuple[ResourceType, str, Operation, bool]]:
     }
 
 
-def test_adapter_cpis_writes_notices_cpis_and_nothing_else() -> None:
+def test_adapter_cpis_writes_notices_emergency_requests_and_views_and_nothing_else() -> None:
     agency = TOPOLOGY.agency("CPIS")
     assert (agency.principal, agency.topic, agency.organisation) == (
         "adapter-cpis",
@@ -31,6 +32,11 @@ def test_adapter_cpis_writes_notices_cpis_and_nothing_else() -> None:
         (ResourceType.TOPIC, "notices.cpis.v1", Operation.WRITE, False),
         (ResourceType.TOPIC, "notices.cpis.v1", Operation.DESCRIBE, False),
         (ResourceType.CLUSTER, "kafka-cluster", Operation.IDEMPOTENT_WRITE, False),
+        # Emergency access (issue 18): a clinician's request, and each view under a grant.
+        (ResourceType.TOPIC, "breakglass.requests.v1", Operation.WRITE, False),
+        (ResourceType.TOPIC, "breakglass.requests.v1", Operation.DESCRIBE, False),
+        (ResourceType.TOPIC, "audit.access.v1", Operation.WRITE, False),
+        (ResourceType.TOPIC, "audit.access.v1", Operation.DESCRIBE, False),
     }
     assert "notices.cpis.v1" in TOPOLOGY.notice_topics  # the gateway reads it
 

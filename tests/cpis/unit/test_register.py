@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 
 from services.cpis.consumer import Withdrawal, plan_change_from_record
+from services.cpis.domain.emergency import EmergencyRefusal
 from services.cpis.domain.register import (
     Effect,
     Plan,
+    PlanChange,
     PlanType,
     apply_change,
     held_plans,
@@ -132,7 +134,7 @@ def test_only_items_signed_by_the_hub_are_read() -> None:
     change = plan_change_from_record(
         signed(cat, hub, item), catalog=cat, hub_keys=keys, subscriber_id=REGISTER
     )
-    assert not isinstance(change, Withdrawal)
+    assert isinstance(change, PlanChange)
     assert change.nhs_number == NHS_NUMBER
     with pytest.raises(FeedItemUnusable) as forged:
         plan_change_from_record(
@@ -282,7 +284,7 @@ def test_a_hub_signed_withdrawal_for_the_register_is_read_as_one() -> None:
     assert elsewhere.value.code == "wrong_subscriber"
 
 
-def test_an_emergency_access_refusal_on_the_register_feed_is_skipped_not_applied() -> None:
+def test_an_emergency_access_refusal_on_the_register_feed_is_an_answer_not_a_plan_change() -> None:
     hub = SigningKey.generate("gateway")
     keys = KeyDirectory.of([hub])
     cat = catalog()
@@ -299,9 +301,13 @@ def test_an_emergency_access_refusal_on_the_register_feed_is_skipped_not_applied
         "refused_at": FIXED_NOW,
     }
     value = seal(cat, cat.encode(MessageType.BREAK_GLASS_REFUSAL, refusal), hub, FIXED_NOW)
-    with pytest.raises(FeedItemUnusable) as skipped:
-        plan_change_from_record(value, catalog=cat, hub_keys=keys, subscriber_id=REGISTER)
-    assert skipped.value.code == "not_a_plan_change"
+    answer = plan_change_from_record(value, catalog=cat, hub_keys=keys, subscriber_id=REGISTER)
+    # Kept apart from the plans, for the clinician who asked (issue 18).
+    assert answer == EmergencyRefusal(
+        request_id=str(refusal["request_id"]),
+        explanation="your role may not use emergency access",
+        refused_at=FIXED_NOW,
+    )
 
 
 def test_a_withdrawn_change_is_taken_out_of_the_plans_history() -> None:

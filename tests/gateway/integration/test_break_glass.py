@@ -1,19 +1,19 @@
 """Emergency access (break-glass, issue 18) on the real broker with the real policy, on
 isolated topics.
 
-A police notice is decided by OPA. A MASH manager at a desk given it (and from which the
-policy withheld some fields) asks, through a console-signed BreakGlassRequest, for two of the
-withheld fields. The break-glass desk - its own group, its own read of the decided notices,
+A police intelligence report is decided by OPA: the MASH manager's desk is given a flag, the
+text withheld. The MASH manager asks, through a console-signed BreakGlassRequest, for two of
+the withheld fields. The break-glass desk - its own group, its own read of the decided notices,
 the signed notice re-read at its recorded position - puts on that desk's feed exactly those
 fields, marked break_glass, with a SHARING_DECISION audit record marked break_glass, and
 tells the owning agency's alert desk (one BreakGlassAlert holding no value of the notice, and
 a BREAK_GLASS_ALERT_DELIVERED audit record), all in one transaction with the request's offset:
 the grant's first transaction is made to fail after its records were written, and
-read_committed readers see nothing of it. A request from a desk the notice was not given to
-is refused: ACCESS_REFUSED and a dead letter, and one BreakGlassRefusal on that desk's feed.
-A request signed by an agency's key instead of the console's is refused with nothing on any
-feed. A second desk started after the first answers nothing again (the offsets were
-committed with the answers).
+read_committed readers see nothing of it. A request that also asks for the source's details
+is refused: ACCESS_REFUSED and a dead letter, and one BreakGlassRefusal on the desk's feed.
+A request signed by an agency's key instead of the console's, and a console-signed request
+for a desk the console does not serve, are refused with nothing on any feed. A second desk
+started after the first answers nothing again (the offsets were committed with the answers).
 """
 
 from __future__ import annotations
@@ -127,8 +127,11 @@ async def test_a_granted_request_reaches_only_the_desk_with_exactly_the_paths_as
     rules = BreakGlassRules.load(stack.policies_dir)
     hub_keys = KeyDirectory.load(stack.keys_dir / "trusted")
     console_key = load_signing_key(stack.keys_dir, CONSOLE_PRINCIPAL)
-    notice = notices(seed=1819).notice("MISSING_EPISODE")
+    notice = notices(seed=1819).notice("POLICE_INTELLIGENCE")
     assert notice["source"]["agency"] == "POLICE"
+    # Handling C, assessment B: shared inside the MASH as a flag only, no review hold (R5).
+    notice["intelligence_grading"]["handling_code"] = "C"
+    notice["intelligence_grading"]["intelligence_assessment"] = "B"
 
     async with IsolatedBus(stack, topology, label="break-glass") as bus:
         feeds = {s.subscriber_id: await bus.reader(s.feed_topic) for s in topology.subscribers}
@@ -161,8 +164,9 @@ async def test_a_granted_request_reaches_only_the_desk_with_exactly_the_paths_as
             )
             for s, item in given.items()
         }
-        desk = next((s for s, paths in sorted(askable.items()) if len(paths) >= 2), None)
-        assert desk is not None, "the policy withholds nothing grantable: the test proves little"
+        desk = "mash-manager"  # the one desk the console asks for (the IG rules)
+        assert rules.may_sign(CONSOLE_PRINCIPAL, "MASH_MANAGER", desk)
+        assert len(askable.get(desk, ())) >= 2, "nothing grantable withheld: the test proves little"
         wanted = sorted(askable[desk][:2])
         owner_desk = rules.owner_alert_desks["POLICE"]
         assert owner_desk != desk
@@ -175,7 +179,10 @@ async def test_a_granted_request_reaches_only_the_desk_with_exactly_the_paths_as
         outsider = outsiders[0]
 
         granted = _request(notice, desk, wanted)
-        refused = _request(notice, outsider, wanted)
+        # Also the source's details: never given, so the whole request is refused.
+        refused = _request(notice, desk, [*wanted, "detail.source_details"])
+        # The console asking for a desk it does not serve: as untrusted as a forgery.
+        elsewhere = _request(notice, outsider, wanted)
         # Signed by a key the hub trusts, but an agency's: nobody verified asked.
         forged = _request(notice, desk, wanted)
         police_key = load_signing_key(stack.keys_dir, topology.agency("POLICE").principal)
@@ -185,6 +192,7 @@ async def test_a_granted_request_reaches_only_the_desk_with_exactly_the_paths_as
             (granted, console_key),
             (refused, console_key),
             (forged, police_key),
+            (elsewhere, console_key),
         ]
         for request, signer in signers:
             payload = bus.catalog.encode(MessageType.BREAK_GLASS_REQUEST, request)
@@ -198,7 +206,7 @@ async def test_a_granted_request_reaches_only_the_desk_with_exactly_the_paths_as
         first = build_break_glass(stack, settings)
         aborted: list[bool] = []
         first._new_producer = _aborting(first._new_producer, aborted)
-        await _answer_until(first, lambda d: d.granted == 1 and d.refused == 2)
+        await _answer_until(first, lambda d: d.granted == 1 and d.refused == 3)
         assert aborted == [True], "the grant's first transaction was not made to fail"
         # A second desk finds nothing left to answer: each answer committed its offset.
         second = build_break_glass(stack, settings)
@@ -232,11 +240,14 @@ async def test_a_granted_request_reaches_only_the_desk_with_exactly_the_paths_as
         ]
 
     assert second.granted == second.refused == 0
-    # The asking desk, the owner's alert desk and the refused desk; nothing elsewhere, and
-    # nothing of the aborted transaction (read_committed: each exactly once).
-    assert sorted(grants) == sorted([desk, owner_desk, outsider])
-    ((kind, item),) = grants[desk]
-    assert kind is MessageType.FEED_ITEM
+    # The asking desk (the grant and the refusal) and the owner's alert desk; nothing
+    # elsewhere, and nothing of the aborted transaction (read_committed: each exactly once).
+    assert sorted(grants) == sorted([desk, owner_desk])
+    by_kind = {kind: [r for k, r in grants[desk] if k is kind] for kind, _ in grants[desk]}
+    assert sorted(k.value for k in by_kind) == sorted(
+        [MessageType.FEED_ITEM.value, MessageType.BREAK_GLASS_REFUSAL.value]
+    )
+    (item,) = by_kind[MessageType.FEED_ITEM]
     decision_id = grant_decision_id(request_id=granted["request_id"], subscriber_id=desk)
     assert str(item["decision_id"]) == decision_id
     assert item["break_glass"] is not None
@@ -291,17 +302,25 @@ async def test_a_granted_request_reaches_only_the_desk_with_exactly_the_paths_as
     assert [v for v in [*given_values, *texts] if v.encode() in value] == []
 
     refusals = [r for r in audited if r["event"] == "ACCESS_REFUSED"]
-    assert len(refusals) == 2
-    by_desk = {(r["recipient"] or {}).get("subscriber_id"): r for r in refusals}
-    assert set(by_desk) == {outsider, None}  # the forged request names no desk
-    assert by_desk[outsider]["reason_code"] == "BREAK_GLASS_REFUSED"
-    ((kind, answer),) = grants[outsider]
-    assert kind is MessageType.BREAK_GLASS_REFUSAL
+    assert len(refusals) == 3
+    by_desk: dict[str | None, list[dict[str, Any]]] = {}
+    for r in refusals:
+        by_desk.setdefault((r["recipient"] or {}).get("subscriber_id"), []).append(r)
+    # The forged request and the console's for another desk name no desk.
+    assert {k: len(v) for k, v in by_desk.items()} == {desk: 1, None: 2}
+    (to_desk,) = by_desk[desk]
+    assert to_desk["reason_code"] == "BREAK_GLASS_REFUSED"
+    (answer,) = by_kind[MessageType.BREAK_GLASS_REFUSAL]
     assert str(answer["request_id"]) == refused["request_id"]
-    assert str(answer["decision_id"]) == str(by_desk[outsider]["decision_id"])
-    assert answer["explanation"] == by_desk[outsider]["explanation"]
+    assert str(answer["decision_id"]) == str(to_desk["decision_id"])
+    assert answer["explanation"] == to_desk["explanation"]
+    assert "never who told" in answer["explanation"]
     assert sorted((x["reason"], x["notice_id"]) for x in letters) == sorted(
-        [("BREAK_GLASS_REFUSED", notice["notice_id"]), ("WRONG_SOURCE_TOPIC", None)]
+        [
+            ("BREAK_GLASS_REFUSED", notice["notice_id"]),
+            ("WRONG_SOURCE_TOPIC", None),
+            ("WRONG_SOURCE_TOPIC", None),
+        ]
     )
 
 

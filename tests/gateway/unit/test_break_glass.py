@@ -55,7 +55,7 @@ POLICE = TOPOLOGY.agency("POLICE")
 CONSOLE_KEY = SigningKey.generate("console")
 POLICE_KEY = SigningKey.generate(POLICE.principal)
 KEYS = KeyDirectory.of([CONSOLE_KEY, POLICE_KEY])
-DESK = TOPOLOGY.subscribers[0]
+DESK = TOPOLOGY.subscriber("mash-manager")  # the console asks for its MASH manager only
 ASKED_AT = dt.datetime(2026, 11, 20, 23, 12, tzinfo=dt.UTC)
 GRANTED_AT = ASKED_AT + dt.timedelta(seconds=2)
 WANTED = ("detail.carer_contact", "narrative.full_account")
@@ -92,6 +92,7 @@ def _accepted(request: dict[str, Any]) -> AcceptedRequest:
     return accept_request(
         catalog=CATALOG,
         keys=KEYS,
+        rules=RULES,
         key=request["subject_linkage_key"].encode(),
         value=_sealed(request),
     )
@@ -111,15 +112,21 @@ def test_a_console_request_is_accepted_and_any_other_signer_is_refused() -> None
     assert accepted.requested == WANTED
     key = request["subject_linkage_key"].encode()
     with pytest.raises(NoticeRejected) as police:
-        accept_request(catalog=CATALOG, keys=KEYS, key=key, value=_sealed(request, POLICE_KEY))
+        accept_request(
+            catalog=CATALOG, keys=KEYS, rules=RULES, key=key, value=_sealed(request, POLICE_KEY)
+        )
     assert police.value.reason == "WRONG_SOURCE_TOPIC"
-    assert "only the console" in police.value.detail
+    assert "only adapter-cpis or console may ask" in police.value.detail
     stranger = SigningKey.generate("console")  # right name, key the hub does not trust
     with pytest.raises(NoticeRejected) as unknown:
-        accept_request(catalog=CATALOG, keys=KEYS, key=key, value=_sealed(request, stranger))
+        accept_request(
+            catalog=CATALOG, keys=KEYS, rules=RULES, key=key, value=_sealed(request, stranger)
+        )
     assert unknown.value.reason == "UNKNOWN_SIGNING_KEY"
     with pytest.raises(NoticeRejected) as elsewhere:
-        accept_request(catalog=CATALOG, keys=KEYS, key=b"another-child", value=_sealed(request))
+        accept_request(
+            catalog=CATALOG, keys=KEYS, rules=RULES, key=b"another-child", value=_sealed(request)
+        )
     assert elsewhere.value.reason == "RECORD_KEY_MISMATCH"
 
 
@@ -226,7 +233,7 @@ def test_a_path_the_notice_does_not_hold_is_refused() -> None:
 
 def test_a_desk_that_was_not_given_the_notice_is_refused() -> None:
     notice = _notice()
-    others = tuple(s.subscriber_id for s in TOPOLOGY.subscribers[1:])
+    others = tuple(s.subscriber_id for s in TOPOLOGY.subscribers if s != DESK)
     words = _refusal(notice, _request(notice), others)
     assert words is not None
     assert "your desk was not given this notice" in words

@@ -13,6 +13,7 @@ from services.hubkit.topology import (
     BREAK_GLASS_TOPIC,
     CHILDINDEX_PRINCIPAL,
     CONSOLE_PRINCIPAL,
+    CPIS_PRINCIPAL,
     LINKAGE_TOPIC,
     AclGrant,
     Operation,
@@ -69,3 +70,27 @@ def test_the_child_index_only_announces_linkage_changes() -> None:
 
 def test_console_cannot_touch_the_decisions_topic() -> None:
     assert not [g for g in _console_grants() if g.resource_name == AUDIT_TOPIC]
+
+
+def test_only_the_console_and_cpis_write_requests_and_access_events_never_read_them() -> None:
+    """Issue 18: CP-IS asks for a clinician's emergency access and logs each view under a
+    grant, beside the console; no other agency's principal may do either, and neither
+    reads what it wrote (the gateway reads the requests, the audit service the events)."""
+    for topic in (BREAK_GLASS_TOPIC, AUDIT_ACCESS_TOPIC):
+        writers = {
+            g.principal
+            for g in TOPOLOGY.acl_grants()
+            if g.resource_type is ResourceType.TOPIC
+            and g.resource_name == topic
+            and g.operation is Operation.WRITE
+        }
+        assert writers == {CONSOLE_PRINCIPAL, CPIS_PRINCIPAL}, topic
+        readers = {
+            g.principal
+            for g in TOPOLOGY.acl_grants()
+            if g.resource_type is ResourceType.TOPIC
+            and g.resource_name == topic
+            and g.operation is Operation.READ
+        }
+        assert not readers & {CONSOLE_PRINCIPAL, CPIS_PRINCIPAL}, topic
+    assert TOPOLOGY.agency("CPIS").principal == CPIS_PRINCIPAL
