@@ -286,6 +286,14 @@ class AuditIndexer:
         if any(e.rejection is RejectionReason.UNKNOWN_SIGNER for e in entries):
             self._keys = await asyncio.to_thread(self._load_keys)
             entries = self._entries(tp, records)
+        result = await self._retrying(
+            lambda: self._store.append(entries, appended_at_ms=self._clock_ms()),
+            fetched_in=fetched_in,
+        )
+        if result is None:
+            return
+        # Counted once the batch is written: a stale batch is dropped and read again, and
+        # counting it then as well would report each of its rejections twice.
         for entry in entries:
             if entry.kind is EntryKind.CONSOLE_ACCESS:
                 self.stats.access_events += 1
@@ -301,12 +309,6 @@ class AuditIndexer:
                         "reason": entry.rejection.value,
                     },
                 )
-        result = await self._retrying(
-            lambda: self._store.append(entries, appended_at_ms=self._clock_ms()),
-            fetched_in=fetched_in,
-        )
-        if result is None:
-            return
         self.stats.batches += 1
         self.stats.records += len(records)
         self.stats.appended += result.appended
@@ -331,13 +333,6 @@ class AuditIndexer:
                 changes.append(read)
                 continue
             rejected.append(read)
-            assert read.rejection is not None
-            self.stats.rejected[f"{tp.topic} {read.rejection.value}"] += 1
-            # Position and reason only, as for the audit topics.
-            log.warning(
-                "linkage record rejected",
-                extra={"topic": tp.topic, "offset": r.offset, "reason": read.rejection.value},
-            )
         result = await self._retrying(
             lambda: self._store.append_linkage(
                 changes, rejected=rejected, appended_at_ms=self._clock_ms()
@@ -346,6 +341,19 @@ class AuditIndexer:
         )
         if result is None:
             return
+        for entry in rejected:  # once written (see `_index`)
+            assert entry.rejection is not None
+            assert entry.source is not None
+            self.stats.rejected[f"{tp.topic} {entry.rejection.value}"] += 1
+            # Position and reason only, as for the audit topics.
+            log.warning(
+                "linkage record rejected",
+                extra={
+                    "topic": tp.topic,
+                    "offset": entry.source.offset,
+                    "reason": entry.rejection.value,
+                },
+            )
         self.stats.batches += 1
         self.stats.records += len(rejected)
         self.stats.appended += result.rejected.appended

@@ -32,9 +32,15 @@ COMMITTED = 3
 """The group's committed offset: ahead of the empty store's position (0)."""
 
 
-def _records() -> list[ConsumerRecord]:
+def _records(*, unreadable_at: int | None = None) -> list[ConsumerRecord]:
     encoded = []
     for offset in range(5):
+        if offset == unreadable_at:
+            value = b"not a linkage change"
+            encoded.append(
+                ConsumerRecord(LINKAGE_TOPIC, 0, offset, 0, 0, None, value, None, 0, len(value), [])
+            )
+            continue
         change = {
             "event_id": str(uuid.UUID(int=7_000 + offset)),
             "kind": "MERGE",
@@ -150,3 +156,37 @@ async def test_records_fetched_before_positioning_are_read_again_in_topic_order(
     assert [c.source.offset for c in kept if c.source is not None] == [0, 1, 2, 3, 4]
     assert indexer.stats.linkage_repeated == 0
     assert indexer.stats.stale_batches >= 1
+
+
+@pytest.mark.parametrize("stale_in", [1, 2])
+async def test_a_rejection_in_a_batch_read_twice_is_counted_once(
+    stale_in: int,
+    sqlite_store: SqlAuditStore,
+    log_key: Ed25519PrivateKey,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The unreadable record lies past the committed offset: in the stale batch, then read
+    # again from the store's position. The operators' counter must say one, not two.
+    records = _records(unreadable_at=COMMITTED + 1)
+    consumer = _AssigningConsumer(records, stale_in=stale_in)
+    monkeypatch.setattr(service, "make_consumer", lambda *_, **__: consumer)
+    monkeypatch.setattr(service, "make_producer", lambda *_, **__: _Producer())
+    indexer = AuditIndexer(
+        hub=HubSettings(data_dir=tmp_path),
+        settings=AuditSettings(origin="safehub.audit.unit", poll_timeout_ms=10),
+        store=sqlite_store,
+        catalog=catalog(),
+        log_key=log_key,
+        trusted_keys=lambda: TRUSTED_KEYS,
+    )
+    running = asyncio.create_task(indexer.run())
+    async with asyncio.timeout(10):
+        while len(sqlite_store.linkage_changes()) < len(records) - 1:
+            assert not running.done(), running
+            await asyncio.sleep(0.01)
+    indexer.stop()
+    await running
+
+    assert indexer.stats.stale_batches >= 1
+    assert sum(indexer.stats.rejected.values()) == 1, indexer.stats.rejected
