@@ -36,6 +36,7 @@ import datetime as dt
 import json
 import secrets
 import sqlite3
+from collections.abc import Mapping
 
 from services.console.domain.break_glass import Grant
 from services.console.domain.break_glass_answers import OwnerAlert, Refusal
@@ -209,33 +210,18 @@ class BreakGlassGrants:
             },
             sort_keys=True,
         )
-        with self._db.transaction(durable=True) as db:
-            if db.execute(
-                f"SELECT 1 FROM {_REFUSALS} WHERE request_id = ?", (refusal.request_id,)
-            ).fetchone():
-                return False
-            sealed = self._sealing.seal(
-                db,
-                refusal.linkage_key,
-                sealed_text,
-                table=_REFUSALS,
-                row_id=refusal.request_id,
-                column="refusal",
-            )
-            db.execute(
-                f"INSERT INTO {_REFUSALS} (request_id, subscriber_id, notice_id, linkage_key, "
-                "requester_subject, refused_ms, refusal_sealed) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    refusal.request_id,
-                    refusal.subscriber_id,
-                    refusal.notice_id,
-                    refusal.linkage_key,
-                    refusal.requester_subject,
-                    epoch_ms(refusal.refused_at),
-                    sealed,
-                ),
-            )
-        return True
+        return self._keep_once(
+            _REFUSALS,
+            key=("request_id", refusal.request_id),
+            linkage_key=refusal.linkage_key,
+            sealed=("refusal", sealed_text),
+            columns={
+                "subscriber_id": refusal.subscriber_id,
+                "notice_id": refusal.notice_id,
+                "requester_subject": refusal.requester_subject,
+                "refused_ms": epoch_ms(refusal.refused_at),
+            },
+        )
 
     def keep_alert(self, alert: OwnerAlert) -> bool:
         """Keep an owner's alert (idempotent on the alert id); True when new."""
@@ -254,31 +240,43 @@ class BreakGlassGrants:
             },
             sort_keys=True,
         )
+        return self._keep_once(
+            _ALERTS,
+            key=("alert_id", alert.alert_id),
+            linkage_key=alert.linkage_key,
+            sealed=("alert", sealed_text),
+            columns={
+                "subscriber_id": alert.subscriber_id,
+                "notice_id": alert.notice_id,
+                "granted_ms": epoch_ms(alert.granted_at),
+            },
+        )
+
+    def _keep_once(
+        self,
+        table: str,
+        *,
+        key: tuple[str, str],
+        linkage_key: str,
+        sealed: tuple[str, str],
+        columns: Mapping[str, object],
+    ) -> bool:
+        """Insert one row of a hub answer (refusal, alert) unless its id is kept already, its
+        content sealed under the child's key (column `<name>_sealed`, bound to the table and
+        row); True when new. One durable transaction, so a feed read again changes nothing."""
+        key_column, key_value = key
+        column, plaintext = sealed
         with self._db.transaction(durable=True) as db:
-            if db.execute(
-                f"SELECT 1 FROM {_ALERTS} WHERE alert_id = ?", (alert.alert_id,)
-            ).fetchone():
+            if db.execute(f"SELECT 1 FROM {table} WHERE {key_column} = ?", (key_value,)).fetchone():
                 return False
-            sealed = self._sealing.seal(
-                db,
-                alert.linkage_key,
-                sealed_text,
-                table=_ALERTS,
-                row_id=alert.alert_id,
-                column="alert",
+            value = self._sealing.seal(
+                db, linkage_key, plaintext, table=table, row_id=key_value, column=column
             )
-            db.execute(
-                f"INSERT INTO {_ALERTS} (alert_id, subscriber_id, notice_id, linkage_key, "
-                "granted_ms, alert_sealed) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    alert.alert_id,
-                    alert.subscriber_id,
-                    alert.notice_id,
-                    alert.linkage_key,
-                    epoch_ms(alert.granted_at),
-                    sealed,
-                ),
-            )
+            row = {key_column: key_value, "linkage_key": linkage_key, **columns}
+            row[f"{column}_sealed"] = value
+            names = ", ".join(row)
+            marks = ", ".join("?" for _ in row)
+            db.execute(f"INSERT INTO {table} ({names}) VALUES ({marks})", tuple(row.values()))
         return True
 
     def expire(self, now: dt.datetime) -> int:
