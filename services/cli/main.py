@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "ig": "services.cli.ig",
     "retention": "services.cli.retention",
     "erasure": "services.cli.erasure",
+    "witness": "services.cli.witness",
 }
 
 

@@ -17,10 +17,15 @@ HubError
 ├── SharingDecisionInvalid          a policy answer is not a well-formed decision per subscriber
 ├── InProcessPolicyFailed           regopy gave no defined decisions object (`kind` says why)
 ├── TlsMaterialMissing              TLS is switched on but a CA, certificate or token file is absent
-└── SealingError                    personal data sealed at rest (child_keys.py)
-    ├── StoreKeyInvalid             a store key (its file) is not a 32-byte key
-    └── SealedValueUnreadable       a sealed value does not open: another store key, or the
-                                    value was altered or moved to another row or child
+├── SealingError                    personal data sealed at rest (child_keys.py)
+│   ├── StoreKeyInvalid             a store key (its file) is not a 32-byte key
+│   └── SealedValueUnreadable       a sealed value does not open: another store key, or the
+│                                   value was altered or moved to another row or child
+└── TransparencyLogError            C2SP signed notes, checkpoints, cosignatures (each has `reason`)
+    ├── NoteMalformed               text that breaks its C2SP format (note, checkpoint, vkey,
+    │                               cosignature, add-checkpoint request)
+    ├── NoteUnverified              no verifying signature by a trusted key, or a bad one
+    └── ConsistencyUnproven         a consistency proof does not show the new tree extends the old
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ __all__ = [
     "AuditRecordRejected",
     "BadSignature",
     "CodecError",
+    "ConsistencyUnproven",
     "CredentialsMissing",
     "EnvelopeError",
     "FeedItemUnverified",
@@ -36,12 +42,15 @@ __all__ = [
     "InProcessPolicyFailed",
     "MalformedPayload",
     "NotSingleObjectEncoded",
+    "NoteMalformed",
+    "NoteUnverified",
     "PolicyBundleInvalid",
     "SealedValueUnreadable",
     "SealingError",
     "SharingDecisionInvalid",
     "StoreKeyInvalid",
     "TlsMaterialMissing",
+    "TransparencyLogError",
     "UnexpectedSchema",
     "UnknownSchemaFingerprint",
     "UnknownSigningKey",
@@ -167,3 +176,24 @@ class SealedValueUnreadable(SealingError):
     """A sealed value does not open with the key and associated data it should have: the
     store key changed, or the value was altered or copied to another row or child. Never
     raised for an erased child: erasure deletes the child's rows with its key."""
+
+
+class TransparencyLogError(HubError):
+    """Root of the C2SP transparency-log errors (signed-note, tlog-checkpoint,
+    tlog-cosignature, tlog-witness); `reason` says what failed and what to do."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class NoteMalformed(TransparencyLogError):
+    """Text that breaks its C2SP format: nothing in it can be trusted or compared."""
+
+
+class NoteUnverified(TransparencyLogError):
+    """No signature by a trusted key verifies, or one by a trusted key fails (signed-note)."""
+
+
+class ConsistencyUnproven(TransparencyLogError):
+    """RFC 9162 §2.1.4.2 verification failed: the new tree is not shown to extend the old."""

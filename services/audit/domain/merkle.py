@@ -17,7 +17,6 @@ change once complete, so a store may keep them forever and serve proofs for any 
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,14 @@ from services.audit.domain.errors import (
     ConsistencyProofInvalid,
     InclusionProofInvalid,
     ProofRequestInvalid,
+)
+from services.hubkit.errors import ConsistencyUnproven
+from services.hubkit.merkle import (
+    EMPTY_ROOT,
+    HASH_SIZE,
+    leaf_hash,
+    node_hash,
+    verify_consistency_path,
 )
 
 __all__ = [
@@ -52,24 +59,8 @@ __all__ = [
     "verify_inclusion",
 ]
 
-HASH_SIZE = 32
-# RFC 9162 §2.1.1: MTH({}) = HASH(), the hash of the empty string.
-EMPTY_ROOT = hashlib.sha256(b"").digest()
-
-# Domain separation between leaves and interior nodes (RFC 9162 §2.1.1), so a leaf can never
-# be passed off as a node (second-preimage attack on the tree).
-_LEAF_PREFIX = b"\x00"
-_NODE_PREFIX = b"\x01"
-
-
-def leaf_hash(data: bytes) -> bytes:
-    """RFC 9162 §2.1.1: MTH({d(0)}) = SHA-256(0x00 || d(0))."""
-    return hashlib.sha256(_LEAF_PREFIX + data).digest()
-
-
-def node_hash(left: bytes, right: bytes) -> bytes:
-    """RFC 9162 §2.1.1: SHA-256(0x01 || MTH(D[0:k]) || MTH(D[k:n]))."""
-    return hashlib.sha256(_NODE_PREFIX + left + right).digest()
+# Hashing (RFC 9162 §2.1.1) and consistency checking are shared with the witness, in
+# services.hubkit.merkle; re-exported here so the audit log's callers are unchanged.
 
 
 def _split(n: int) -> int:
@@ -330,89 +321,19 @@ def verify_consistency(proof: ConsistencyProof, *, old_root: bytes, new_root: by
     """RFC 9162 §2.1.4.2: prove the tree with `new_root` is an append-only extension of the tree
     with `old_root`. Raises ConsistencyProofInvalid with the reason when it is not.
 
-    Outside the RFC's 0 < first < second: equal sizes need equal roots and an empty path, and
-    only the empty tree (root SHA-256("")) is consistent with everything, again with an empty path.
+    The algorithm lives in `services.hubkit.merkle` (the witness checks proofs too); this keeps
+    the audit log's error tree: its failure is an `AuditError` with the same reason.
     """
-    first, second = proof.old_size, proof.new_size
-    _require_hash(old_root, "the old root hash", ConsistencyProofInvalid)
-    _require_hash(new_root, "the new root hash", ConsistencyProofInvalid)
-    for i, c in enumerate(proof.path):
-        _require_hash(c, f"consistency path element {i}", ConsistencyProofInvalid)
-    if not 0 <= first <= second:
-        raise ConsistencyProofInvalid(
-            f"cannot prove size {second} extends size {first}: an append-only log never shrinks"
+    try:
+        verify_consistency_path(
+            old_size=proof.old_size,
+            new_size=proof.new_size,
+            path=proof.path,
+            old_root=old_root,
+            new_root=new_root,
         )
-    if first == second or first == 0:
-        if proof.path:
-            raise ConsistencyProofInvalid(
-                f"a proof from size {first} to size {second} must be empty, "
-                f"this one has {len(proof.path)} elements"
-            )
-        expected = new_root if first == second else EMPTY_ROOT
-        if not hmac.compare_digest(old_root, expected):
-            raise ConsistencyProofInvalid(
-                f"old root {old_root.hex()} at size {first} cannot precede new root "
-                f"{new_root.hex()} at size {second}"
-            )
-        return
-
-    # 1. An empty path proves nothing.
-    if not proof.path:
-        raise ConsistencyProofInvalid(
-            f"the proof from size {first} to size {second} is empty; ask the log for a fresh one"
-        )
-    path = list(proof.path)
-    # 2. If first is an exact power of two, the old root is itself a node of the new tree.
-    if first & (first - 1) == 0:
-        path.insert(0, old_root)
-    # 3.
-    fn = first - 1
-    sn = second - 1
-    # 4. Climb past the levels where the old tree's last leaf is a right child.
-    while fn & 1:
-        fn >>= 1
-        sn >>= 1
-    # 5.
-    fr = sr = path[0]
-    # 6.
-    for c in path[1:]:
-        # a.
-        if sn == 0:
-            raise ConsistencyProofInvalid(
-                f"consistency path has {len(proof.path)} elements, more than sizes "
-                f"{first} -> {second} need"
-            )
-        # b. c is a left sibling: it is part of both trees.
-        if fn & 1 or fn == sn:
-            fr = node_hash(c, fr)
-            sr = node_hash(c, sr)
-            # iii.
-            if not fn & 1:
-                while not (fn & 1 or fn == 0):
-                    fn >>= 1
-                    sn >>= 1
-        # Otherwise c is a right sibling: it is only in the new tree.
-        else:
-            sr = node_hash(sr, c)
-        # c.
-        fn >>= 1
-        sn >>= 1
-    # 7.
-    if sn != 0:
-        raise ConsistencyProofInvalid(
-            f"consistency path has {len(proof.path)} elements, fewer than sizes "
-            f"{first} -> {second} need"
-        )
-    if not hmac.compare_digest(fr, old_root):
-        raise ConsistencyProofInvalid(
-            f"the proof rebuilds old root {fr.hex()} for size {first}, not {old_root.hex()}: "
-            "the old checkpoint is not a prefix of the new tree"
-        )
-    if not hmac.compare_digest(sr, new_root):
-        raise ConsistencyProofInvalid(
-            f"the proof rebuilds new root {sr.hex()} for size {second}, not {new_root.hex()}: "
-            "the new tree does not extend the old one"
-        )
+    except ConsistencyUnproven as error:
+        raise ConsistencyProofInvalid(error.reason) from error
 
 
 def is_consistent(proof: ConsistencyProof, *, old_root: bytes, new_root: bytes) -> bool:
