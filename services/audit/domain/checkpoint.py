@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -48,6 +49,16 @@ from services.audit.domain.merkle import (
     InclusionProof,
     verify_consistency,
     verify_inclusion,
+)
+from services.hubkit.errors import NoteMalformed
+from services.hubkit.signed_note import (
+    SIGNATURE_TYPE_ED25519,
+    NoteSignature,
+    SignedNote,
+    check_key_name,
+    decode_note,
+    encode_note,
+    note_key_id,
 )
 
 __all__ = [
@@ -72,24 +83,20 @@ AUDIT_LOG_ORIGIN = "safehub.audit.v1"
 _UINT64_MAX = 2**64 - 1
 _DECIMAL = re.compile(r"0|[1-9][0-9]*")
 _TIMESTAMP_PREFIX = "timestamp-ms: "
-_SIGNATURE_PREFIX = "\u2014 "  # em dash, space (C2SP signed-note)
-_ED25519_TYPE = b"\x01"  # signature type byte for Ed25519 in the key id (C2SP signed-note)
-_KEY_ID_SIZE = 4
-# The spec asks verifiers to bound the signatures they read, and to accept at least 16.
-_MAX_SIGNATURES = 64
+_T = TypeVar("_T")
+
+
+def _as_checkpoint_error(parse: Callable[[], _T]) -> _T:
+    """Run a signed-note step (services/hubkit/signed_note.py, shared with the witness) and
+    report its format errors as this log's CheckpointMalformed, with the same reason."""
+    try:
+        return parse()
+    except NoteMalformed as error:
+        raise CheckpointMalformed(error.reason) from error
 
 
 def _check_key_name(name: str, what: str) -> None:
-    # Key names (and so origins, which name the log's key) must be non-empty with no spaces,
-    # no '+' and no control characters: any of these would make the text ambiguous.
-    if not name:
-        raise CheckpointMalformed(f"{what} is empty")
-    bad = [ch for ch in name if ch.isspace() or ch == "+" or unicodedata.category(ch) == "Cc"]
-    if bad:
-        raise CheckpointMalformed(
-            f"{what} {name!r} contains {bad[0]!r}; key names may not contain spaces, '+' or "
-            "control characters"
-        )
+    _as_checkpoint_error(lambda: check_key_name(name, what))
     try:
         name.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -118,15 +125,6 @@ class Checkpoint:
             raise CheckpointMalformed(
                 f"root hash is {len(self.root_hash)} bytes, not a {HASH_SIZE}-byte SHA-256 hash"
             )
-
-
-@dataclass(frozen=True, slots=True)
-class NoteSignature:
-    """One signature line of a signed note."""
-
-    key_name: str
-    key_id: bytes
-    signature: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,8 +200,7 @@ def decode_checkpoint(body: bytes) -> Checkpoint:
 
 def key_id(key_name: str, public_key: Ed25519PublicKey) -> bytes:
     """C2SP signed-note key id: SHA-256(key name || 0x0A || 0x01 || public key)[:4]."""
-    material = key_name.encode() + b"\n" + _ED25519_TYPE + public_key.public_bytes_raw()
-    return hashlib.sha256(material).digest()[:_KEY_ID_SIZE]
+    return note_key_id(key_name, SIGNATURE_TYPE_ED25519, public_key.public_bytes_raw())
 
 
 def sign_checkpoint(checkpoint: Checkpoint, private_key: Ed25519PrivateKey) -> SignedCheckpoint:
@@ -252,48 +249,14 @@ def verify_checkpoint(signed: SignedCheckpoint, public_key: Ed25519PublicKey) ->
 
 def encode_signed_note(signed: SignedCheckpoint) -> bytes:
     """The C2SP signed note: checkpoint body, blank line, signature lines."""
-    lines = "".join(
-        f"{_SIGNATURE_PREFIX}{s.key_name} "
-        f"{base64.b64encode(s.key_id + s.signature).decode('ascii')}\n"
-        for s in signed.signatures
-    )
-    return encode_checkpoint(signed.checkpoint) + b"\n" + lines.encode()
-
-
-def _decode_signature_line(line: str) -> NoteSignature:
-    if not line.startswith(_SIGNATURE_PREFIX):
-        raise CheckpointMalformed(f"signature line {line!r} does not start with '— '")
-    parts = line[len(_SIGNATURE_PREFIX) :].split(" ")
-    if len(parts) != 2:
-        raise CheckpointMalformed(f"signature line {line!r} is not '— <key name> <signature>'")
-    name, encoded = parts
-    _check_key_name(name, "signature key name")
-    raw = _decode_base64(encoded, f"signature by {name}")
-    if len(raw) <= _KEY_ID_SIZE:
-        raise CheckpointMalformed(f"signature by {name} is too short to hold a key id")
-    return NoteSignature(key_name=name, key_id=raw[:_KEY_ID_SIZE], signature=raw[_KEY_ID_SIZE:])
+    return encode_note(SignedNote(encode_checkpoint(signed.checkpoint), signed.signatures))
 
 
 def decode_signed_note(note: bytes) -> SignedCheckpoint:
     """Parse a signed note holding a checkpoint. Parsing is not trusting: call
     `verify_checkpoint` before using the result."""
-    text = _decode_text(note, "signed note")
-    # The body is separated from the signatures by the note's last blank line.
-    split = text.rfind("\n\n")
-    if split < 0:
-        raise CheckpointMalformed("signed note has no blank line before its signatures")
-    body, signature_block = text[: split + 1], text[split + 2 :]
-    if not signature_block.endswith("\n"):
-        raise CheckpointMalformed("signed note does not end in a newline after its signatures")
-    lines = signature_block[:-1].split("\n")
-    if len(lines) > _MAX_SIGNATURES:
-        raise CheckpointMalformed(
-            f"signed note has {len(lines)} signatures, more than the {_MAX_SIGNATURES} accepted"
-        )
-    return SignedCheckpoint(
-        checkpoint=decode_checkpoint(body.encode()),
-        signatures=tuple(_decode_signature_line(line) for line in lines),
-    )
+    parsed = _as_checkpoint_error(lambda: decode_note(note))
+    return SignedCheckpoint(checkpoint=decode_checkpoint(parsed.text), signatures=parsed.signatures)
 
 
 def check_split_view(first: Checkpoint, second: Checkpoint) -> None:
