@@ -50,6 +50,8 @@ from services.audit.auth import Claims, ClaimsValidator, RoleTokenValidator
 from services.audit.break_glass_reviews import SqliteBreakGlassReviews
 from services.audit.break_glass_routes import BREAK_GLASS_REVIEWS_STATE, break_glass_router
 from services.audit.child_lookup import ChildIndex, ChildLookupSettings, child_lookup_from_settings
+from services.audit.cosignatures import CosignatureStore
+from services.audit.domain.witnessing import cosigned_note
 from services.audit.erasure_routes import erasure_router
 from services.audit.errors import (
     AuditError,
@@ -94,7 +96,7 @@ from services.audit.retraction_api import (
 )
 from services.audit.settings import AuditSettings
 from services.audit.storage import AuditStore, DecisionQuery, StoredLeaf
-from services.audit.storage_sql import open_store
+from services.audit.storage_sql import SqlAuditStore, open_store
 from services.hubkit.audit_trail import read_logged_record
 from services.hubkit.auth import (
     AuthError,
@@ -160,6 +162,8 @@ class ApiContext:
     new_id: Callable[[], str]
     agency_of_organisation: Mapping[str, str] = field(default_factory=dict)
     """Organisation code -> agency code (the topology): who sent a notice (issue 18)."""
+    cosignatures: CosignatureStore | None = None
+    """Witnesses' cosignatures, appended to the checkpoints served (issue 19)."""
 
 
 class InclusionItemPublic(BaseModel):
@@ -716,8 +720,12 @@ def latest_checkpoint(ctx: Ctx, access: Audited) -> PlainTextResponse:
     latest = ctx.store.latest_checkpoint()
     if latest is None:
         raise NotYetCheckpointed("the log has not signed a checkpoint yet")
+    cosigned = (
+        ctx.cosignatures.for_checkpoint(latest.checkpoint.tree_size) if ctx.cosignatures else []
+    )
     return PlainTextResponse(
-        latest.note.decode(), headers={ACCESS_LEAF_HEADER: str(access.leaf_index)}
+        cosigned_note(latest.note, cosigned).decode(),
+        headers={ACCESS_LEAF_HEADER: str(access.leaf_index)},
     )
 
 
@@ -803,6 +811,9 @@ def create_app(
             agency_of_organisation={
                 a.organisation: a.code for a in load_topology(hub.policies_dir).agencies
             },
+            cosignatures=CosignatureStore(active_store.engine)
+            if isinstance(active_store, SqlAuditStore)
+            else None,
         )
         # An agency's own service client reads its withdrawals' receipts (retraction_api.py).
         setattr(

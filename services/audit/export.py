@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from services.audit.domain.witnessing import cosigned_note
 from services.audit.errors import NotFound, NotYetCheckpointed
 from services.audit.storage import (
     AuditStore,
@@ -35,6 +37,7 @@ from services.audit.verify import (
     entry_view,
 )
 from services.hubkit.codec import SchemaCatalog
+from services.hubkit.cosignature import Cosignature
 from services.hubkit.private_files import write_atomically
 
 __all__ = [
@@ -80,11 +83,13 @@ def export_log(
     catalog: SchemaCatalog | None = None,
     up_to_size: int | None = None,
     openings: bool = True,
+    cosignatures: Mapping[int, Sequence[Cosignature]] | None = None,
 ) -> ExportSummary:
     """Write entries [0, size) and every checkpoint to `directory`. By default the export ends
     at the latest signed checkpoint, so every exported entry is covered by a signature;
     readable views are included when a catalog is given; openings of committed leaves unless
-    `openings` is False (commitments only)."""
+    `openings` is False (commitments only). Witnesses' `cosignatures` (by tree size) are
+    appended to each checkpoint's note after the log's own signature."""
     directory.mkdir(parents=True, exist_ok=True)
     history = store.checkpoints()
     if up_to_size is None:
@@ -100,7 +105,15 @@ def export_log(
                 out.write(b"\n")
     os.replace(partial, entries_path)
     lines = [
-        json.dumps({"tree_size": c.checkpoint.tree_size, "note": c.note.decode()}) + "\n"
+        json.dumps(
+            {
+                "tree_size": c.checkpoint.tree_size,
+                "note": cosigned_note(
+                    c.note, (cosignatures or {}).get(c.checkpoint.tree_size, ())
+                ).decode(),
+            }
+        )
+        + "\n"
         for c in history
     ]
     write_atomically(directory / "checkpoints.jsonl", "".join(lines).encode())

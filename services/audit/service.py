@@ -61,12 +61,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import IllegalStateError, KafkaError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from services.audit.cosignatures import CosignatureStore
 from services.audit.domain.checkpoint import encode_signed_note, key_id, sign_checkpoint
+from services.audit.domain.witnessing import parse_policy
 from services.audit.errors import StorageCorrupt, StorageError
 from services.audit.indexer import (
     EntryKind,
@@ -79,7 +82,8 @@ from services.audit.keys import ensure_log_key
 from services.audit.linkage import LinkageChanged, read_linkage_change
 from services.audit.settings import LOG_KEY_NAME, AuditSettings
 from services.audit.storage import AuditStore, StoredCheckpoint, check_tree
-from services.audit.storage_sql import open_store
+from services.audit.storage_sql import SqlAuditStore, open_store
+from services.audit.witness_client import WitnessSubmitter
 from services.hubkit.audit_trail import RejectionReason
 from services.hubkit.bus import make_consumer, make_producer
 from services.hubkit.child_keys import StoreKeyFile
@@ -116,6 +120,8 @@ class IndexerStats:
     storage_retries: int = 0
     checkpoints_signed: int = 0
     checkpoints_published: int = 0
+    checkpoints_cosigned: int = 0
+    """Cosignatures received from witnesses (issue 19)."""
     access_events: int = 0
     linkage_changes: int = 0
     """Linkage changes recorded (records of the linkage topic that were not rejected are
@@ -155,8 +161,14 @@ class AuditIndexer:
         log_key: Ed25519PrivateKey,
         trusted_keys: Callable[[], KeyDirectory],
         clock_ms: Callable[[], int] = _now_ms,
+        witnesses: WitnessSubmitter | None = None,
     ) -> None:
         self._hub = hub
+        self._witnesses = witnesses
+        # Set when a round of witnessing failed: the next tick retries even if the tree has
+        # not grown (a cosigned checkpoint is not needed for indexing, so this never blocks).
+        self._witness_pending = False
+        self._witnessing: asyncio.Task[None] | None = None
         self._settings = settings
         self._store = store
         self._catalog = catalog
@@ -219,6 +231,9 @@ class AuditIndexer:
         finally:
             await self._consumer.stop()
             await self._producer.stop()
+            if self._witnesses is not None:
+                await self.witnessed()
+                await self._witnesses.aclose()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -420,7 +435,52 @@ class AuditIndexer:
             self.stats.checkpoints_signed += 1
             log.info("checkpoint signed", extra={"tree_size": checkpoint.tree_size})
         await self._publish_pending()
+        if checkpoint is not None or self._witness_pending:
+            self._start_witnessing()
         return latest
+
+    def _start_witnessing(self) -> None:
+        """Witness in the background: a slow witness (up to its timeout) must not hold up the
+        loop that indexes records. One round at a time; a checkpoint signed while a round runs
+        is submitted on the next tick."""
+        if self._witnesses is None:
+            return
+        if self._witnessing is not None and not self._witnessing.done():
+            self._witness_pending = True
+            return
+        self._witnessing = asyncio.create_task(self.witness_latest())
+
+    async def witnessed(self) -> None:
+        """Wait for the witnessing round under way, if any (on stopping, and for tests)."""
+        if self._witnessing is not None:
+            await self._witnessing
+
+    async def witness_latest(self) -> None:
+        """Submit the latest checkpoint to the witnesses (when a policy is configured). Never
+        raises: a witness that is down or refuses is logged, and the next checkpoint tries
+        again (from the size the witness last cosigned), so indexing never waits on it."""
+        if self._witnesses is None:
+            return
+        latest = await asyncio.to_thread(self._store.latest_checkpoint)
+        if latest is None:
+            return
+        try:
+            round_ = await self._witnesses.witness_checkpoint(latest)
+        except Exception as error:  # a witness must never stop the log
+            self._witness_pending = True
+            log.warning("witnessing failed", extra={"error": type(error).__name__})
+            return
+        self._witness_pending = bool(round_.failed)
+        for name, failure in round_.failed.items():
+            log.warning(
+                "witness did not cosign",
+                extra={"witness": name, "status": failure.status, "tree_size": round_.tree_size},
+            )
+        self.stats.checkpoints_cosigned += len(round_.cosigned)
+        if not round_.quorum_met:
+            log.warning(
+                "checkpoint below the witness quorum", extra={"tree_size": round_.tree_size}
+            )
 
     async def _publish_pending(self) -> None:
         if self._producer is None:
@@ -463,21 +523,39 @@ def build_indexer(
     log_key: Ed25519PrivateKey | None = None,
 ) -> AuditIndexer:
     """The one wiring point: store, schema catalog, log key and the producers' trusted public
-    keys (`<keys_dir>/trusted/`) from settings."""
+    keys (`<keys_dir>/trusted/`) from settings; the witnesses when a policy is configured."""
+    if store is None:
+        store = open_store(
+            settings.database_url_for(hub),
+            store_key=StoreKeyFile(settings.resolved_store_key_path(hub)),
+        )
     return AuditIndexer(
         hub=hub,
         settings=settings,
-        store=store
-        if store is not None
-        else open_store(
-            settings.database_url_for(hub),
-            store_key=StoreKeyFile(settings.resolved_store_key_path(hub)),
-        ),
+        store=store,
         catalog=SchemaCatalog(hub.schemas_dir),
         log_key=log_key
         if log_key is not None
         else ensure_log_key(hub.keys_dir, name=LOG_KEY_NAME, origin=settings.origin),
         trusted_keys=lambda: KeyDirectory.load(hub.keys_dir / "trusted"),
+        witnesses=_witnesses(settings, store),
+    )
+
+
+def _witnesses(settings: AuditSettings, store: AuditStore) -> WitnessSubmitter | None:
+    """The submitter to the policy's witnesses; None (no witnessing) without a policy. A policy
+    that does not parse stops the indexer at start with the line at fault."""
+    if settings.witness_policy_path is None:
+        return None
+    if not isinstance(store, SqlAuditStore):
+        raise TypeError("witnessing keeps cosignatures beside an SQL audit store")
+    policy = parse_policy(settings.witness_policy_path.read_text(encoding="utf-8"))
+    return WitnessSubmitter(
+        policy=policy,
+        http=httpx.AsyncClient(timeout=settings.witness_timeout_s),
+        store=store,
+        cosignatures=CosignatureStore(store.engine),
+        owns_http=True,
     )
 
 

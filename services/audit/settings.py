@@ -130,6 +130,16 @@ class AuditSettings(BaseSettings):
         "reference (hubkit.keyed_digest); default <data_dir>/audit/digest.key. Keep it as "
         "long as the log: a new key cannot match old entries.",
     )
+    # Witnesses (issue 19): off unless a policy is configured.
+    witness_policy_path: Path | None = Field(
+        default=None,
+        description="The partners' witness policy (C2SP tlog-policy): `witness <name> <vkey> "
+        "<url>` lines and the quorum. When set, the indexer submits every checkpoint to each "
+        "witness with a URL and keeps their cosignatures; unset: no witnessing.",
+    )
+    witness_timeout_s: float = Field(
+        default=10.0, gt=0, description="How long one add-checkpoint request to a witness waits."
+    )
 
     @field_validator("batch_max_records", "poll_timeout_ms", "query_limit_max")
     @classmethod

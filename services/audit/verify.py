@@ -55,6 +55,7 @@ from services.audit.domain.checkpoint import (
     check_inclusion,
     check_split_view,
     decode_signed_note,
+    encode_checkpoint,
     verify_checkpoint,
 )
 from services.audit.domain.commitment import COMMITTED_PREFIX, is_committed, opens
@@ -66,6 +67,7 @@ from services.audit.domain.merkle import (
     InclusionProof,
     leaf_hash,
 )
+from services.audit.domain.witnessing import WitnessPolicy, require_quorum
 from services.audit.errors import (
     CheckpointOriginMismatch,
     EntriesMissing,
@@ -106,6 +108,7 @@ __all__ = [
     "verify_inclusion_files",
     "verify_log",
     "verify_note",
+    "verify_witnessed",
 ]
 
 _EntryFormat = Literal["safehub.audit.entry.v1"]
@@ -325,6 +328,23 @@ def verify_note(note: bytes, public_key: Ed25519PublicKey) -> Checkpoint:
     return verify_checkpoint(decode_signed_note(note), public_key)
 
 
+def verify_witnessed(
+    note: bytes, public_key: Ed25519PublicKey, policy: WitnessPolicy
+) -> tuple[Checkpoint, tuple[str, ...]]:
+    """The log's signature verifies and the witnesses' cosignatures meet the partners' quorum
+    (`services.audit.domain.witnessing`); returns the checkpoint and the witnesses that
+    cosigned it. QuorumNotMet when they are too few."""
+    signed = decode_signed_note(note)
+    checkpoint = verify_checkpoint(signed, public_key)
+    witnessed = require_quorum(
+        policy,
+        checkpoint_text=encode_checkpoint(checkpoint),
+        signatures=signed.signatures,
+        tree_size=checkpoint.tree_size,
+    )
+    return checkpoint, witnessed
+
+
 def _check_opening(entry: ExportedEntry) -> None:
     """A record and salt given with an entry must open its leaf (a commitment): otherwise
     the record shown is not the one the log committed to."""
@@ -402,6 +422,9 @@ class LogReport:
     root: bytes
     unsigned_entries: int
     """Entries after the latest checkpoint: present but not yet committed to by a signature."""
+    witnessed: dict[int, tuple[str, ...]] | None = None
+    """With a witness policy: per checkpoint size, the witnesses whose cosignatures verified
+    (every checkpoint met the quorum, or verify_log raised QuorumNotMet)."""
 
     @property
     def latest(self) -> Checkpoint | None:
@@ -425,10 +448,18 @@ def verify_log(
     notes: Iterable[bytes],
     public_key: Ed25519PublicKey,
     catalog: SchemaCatalog | None = None,
+    policy: WitnessPolicy | None = None,
 ) -> LogReport:
     """Audit a whole log: every checkpoint signed, no split view, sizes never shrink, and the
-    entries rebuild every signed root."""
-    checkpoints = [verify_note(note, public_key) for note in notes]
+    entries rebuild every signed root; with a witness policy, every checkpoint also meets its
+    quorum of cosignatures."""
+    witnessed: dict[int, tuple[str, ...]] | None = None
+    if policy is None:
+        checkpoints = [verify_note(note, public_key) for note in notes]
+    else:
+        checked = [verify_witnessed(note, public_key, policy) for note in notes]
+        checkpoints = [checkpoint for checkpoint, _ in checked]
+        witnessed = {checkpoint.tree_size: names for checkpoint, names in checked}
     for cp in checkpoints[1:]:
         if cp.origin != checkpoints[0].origin:
             raise CheckpointOriginMismatch(checkpoints[0], cp)
@@ -465,6 +496,7 @@ def verify_log(
         checkpoints=tuple(sorted(checkpoints, key=lambda c: c.tree_size)),
         root=tree.root(),
         unsigned_entries=tree.size - verified_up_to,
+        witnessed=witnessed,
     )
 
 

@@ -4,7 +4,7 @@ Verifier (needs only the log's public key and the files; no access to the hub):
 
     safehub audit verify consistency OLD.note NEW.note --proof consistency.json --key audit-log.pub
     safehub audit verify inclusion entry.json --proof inclusion.json --checkpoint cp.note --key K
-    safehub audit verify log EXPORT_DIR --key K [--checkpoint OTHER.note ...]
+    safehub audit verify log EXPORT_DIR --key K [--checkpoint OTHER.note ...] [--policy FILE]
 
 Exit status: 0 verified; 1 the evidence shows tampering (edited entry, truncated log, split
 view, forged or mismatched checkpoint, a store that disagrees with itself); 2 unreadable input
@@ -60,6 +60,13 @@ def register(subparsers: Any) -> None:
         action="append",
         default=[],
         help="more checkpoints obtained elsewhere (another agency, the topic); repeatable",
+    )
+    whole.add_argument(
+        "--policy",
+        type=Path,
+        default=None,
+        help="the partners' witness policy (C2SP tlog-policy): every checkpoint must carry "
+        "cosignatures meeting its quorum",
     )
     for parser in (consistency, inclusion, whole):
         parser.add_argument(
@@ -139,6 +146,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Dispatch one `safehub audit` command; returns the exit status."""
+    from services.audit.domain.witnessing import QuorumNotMet
     from services.audit.errors import TAMPER_EVIDENCE, AuditError, StorageCorrupt
 
     try:
@@ -149,7 +157,8 @@ def run(args: argparse.Namespace) -> int:
         return _hub_side(args)
     except AuditError as error:
         # A store that disagrees with itself is evidence too (of tampering or of a bug).
-        tampered = isinstance(error, (*TAMPER_EVIDENCE, StorageCorrupt))
+        # So is a checkpoint the partners' witnesses did not cosign (a possible fork).
+        tampered = isinstance(error, (*TAMPER_EVIDENCE, StorageCorrupt, QuorumNotMet))
         label = "FAILED" if tampered else "error"
         print(f"safehub audit: {label} ({type(error).__name__}): {error.reason}", file=sys.stderr)
         return EXIT_TAMPERED if tampered else EXIT_BAD_INPUT
@@ -206,14 +215,25 @@ def _verify(args: argparse.Namespace) -> int:
         return EXIT_OK
     entries, notes = read_export(args.export)
     notes += [_read(path) for path in args.checkpoint]
+    policy = None
+    if args.policy is not None:
+        from services.audit.domain.witnessing import parse_policy
+
+        policy = parse_policy(args.policy.read_text(encoding="utf-8"))
     audited = verify_log(
-        entries=entries, notes=notes, public_key=key, catalog=_catalog(args.schemas)
+        entries=entries,
+        notes=notes,
+        public_key=key,
+        catalog=_catalog(args.schemas),
+        policy=policy,
     )
     latest = audited.latest
     print(
         f"OK: {audited.entries} entries rebuild every one of {len(audited.checkpoints)} signed "
         f"checkpoints" + (f"; latest size {latest.tree_size}" if latest else "")
     )
+    for size, names in sorted((audited.witnessed or {}).items()):
+        print(f"checkpoint {size}: quorum met, cosigned by {', '.join(names) or 'none needed'}")
     if audited.unsigned_entries:
         print(f"note: {audited.unsigned_entries} entries are not yet covered by a checkpoint")
     return EXIT_OK
@@ -262,12 +282,15 @@ def _hub_side(args: argparse.Namespace) -> int:
             )
             return EXIT_OK
         if args.audit_action == "export":
+            from services.audit.cosignatures import CosignatureStore
+
             summary = export_log(
                 store,
                 args.out,
                 catalog=_catalog(None) if args.views else None,
                 up_to_size=store.head().size if args.all else None,
                 openings=not args.commitments_only,
+                cosignatures=CosignatureStore(store.engine).by_checkpoint(),
             )
             print(
                 f"exported {summary.entries} entries and {summary.checkpoints} checkpoints "

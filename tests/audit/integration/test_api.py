@@ -360,3 +360,32 @@ def test_the_api_refuses_to_start_without_a_token_issuer(log_url: str) -> None:
     # set empty, nobody could be checked, so the API does not start.
     with pytest.raises(TokenIssuerMissing, match="SAFEHUB_AUDIT_TOKEN_ISSUER"):
         create_app(AuditSettings(database_url=log_url, token_issuer=""))
+
+
+def test_the_latest_checkpoint_carries_the_witnesses_cosignatures(
+    client: httpx.Client, idp: LocalIdp, log_url: str, log_key: Ed25519PrivateKey
+) -> None:
+    # Issue 19: a cosignature stored beside the checkpoint is served after the log's signature.
+    from services.audit.cosignatures import CosignatureStore
+    from services.audit.verify import verify_note
+    from services.hubkit.cosignature import cosign, cosigner_verifier_key, verify_cosignature
+    from services.hubkit.signed_note import decode_note
+
+    store = open_store(log_url)
+    latest = store.latest_checkpoint()
+    assert latest is not None
+    witness = Ed25519PrivateKey.generate()
+    text = decode_note(latest.note).text
+    CosignatureStore(store.engine).add(
+        24, cosign(text, name="witness.council.example", private_key=witness, timestamp=5)
+    )
+    store.close()
+    served = _get(client, idp, "/v1/checkpoints/latest").text.encode()
+    note = decode_note(served)
+    assert [s.key_name for s in note.signatures] == [
+        "safehub.audit.test",
+        "witness.council.example",
+    ]
+    assert verify_note(served, log_key.public_key()).tree_size == 24
+    key = cosigner_verifier_key("witness.council.example", witness.public_key())
+    assert verify_cosignature(note.text, note.signatures[1], key).timestamp == 5
