@@ -37,6 +37,7 @@ import json
 import secrets
 import sqlite3
 from collections.abc import Mapping
+from typing import Any
 
 from services.console.domain.break_glass import Grant
 from services.console.domain.break_glass_answers import OwnerAlert, Refusal
@@ -380,15 +381,7 @@ class BreakGlassGrants:
         return int(row[0])
 
     def _refusal(self, db: sqlite3.Connection, row: sqlite3.Row) -> Refusal:
-        text = self._sealing.open(
-            db,
-            row["linkage_key"],
-            row["refusal_sealed"],
-            table=_REFUSALS,
-            row_id=row["request_id"],
-            column="refusal",
-        )
-        sealed = json.loads(text or "{}")
+        sealed = self._opened(db, row, _REFUSALS, key_column="request_id", column="refusal")
         return Refusal(
             request_id=str(row["request_id"]),
             decision_id=str(sealed["decision_id"]),
@@ -402,16 +395,24 @@ class BreakGlassGrants:
             refused_at=_time(int(row["refused_ms"])),
         )
 
-    def _alert(self, db: sqlite3.Connection, row: sqlite3.Row) -> OwnerAlert:
+    def _opened(
+        self, db: sqlite3.Connection, row: sqlite3.Row, table: str, *, key_column: str, column: str
+    ) -> dict[str, Any]:
+        """The sealed JSON of a row `_keep_once` wrote (column `<name>_sealed`), opened under
+        the child's key with the same table and row binding."""
         text = self._sealing.open(
             db,
             row["linkage_key"],
-            row["alert_sealed"],
-            table=_ALERTS,
-            row_id=row["alert_id"],
-            column="alert",
+            row[f"{column}_sealed"],
+            table=table,
+            row_id=row[key_column],
+            column=column,
         )
-        sealed = json.loads(text or "{}")
+        opened: dict[str, Any] = json.loads(text or "{}")
+        return opened
+
+    def _alert(self, db: sqlite3.Connection, row: sqlite3.Row) -> OwnerAlert:
+        sealed = self._opened(db, row, _ALERTS, key_column="alert_id", column="alert")
         return OwnerAlert(
             alert_id=str(row["alert_id"]),
             request_id=str(sealed["request_id"]),
