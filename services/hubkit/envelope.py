@@ -104,8 +104,18 @@ class VerifiedEnvelope:
     signed_at: dt.datetime
 
 
-def seal(catalog: SchemaCatalog, payload: bytes, key: SigningKey, signed_at: dt.datetime) -> bytes:
-    """Sign a single-object-encoded payload and wrap it in an encoded SignedEnvelope."""
+def seal(
+    catalog: SchemaCatalog,
+    payload: bytes,
+    key: SigningKey,
+    signed_at: dt.datetime,
+    *,
+    field_provenance: str | None = None,
+) -> bytes:
+    """Sign a single-object-encoded payload and wrap it in an encoded SignedEnvelope.
+
+    `field_provenance` is a notice's per-field SD-JWT (hubkit.field_provenance), signed by
+    the same key; it has its own signature, so the envelope's does not cover it."""
     signed_at_ms = int(signed_at.timestamp() * 1000)
     signature = key.private_key.sign(_signing_input(key.key_id, signed_at_ms, payload))
     envelope: dict[str, Any] = {
@@ -113,6 +123,7 @@ def seal(catalog: SchemaCatalog, payload: bytes, key: SigningKey, signed_at: dt.
         "key_id": key.key_id,
         "signed_at": signed_at_ms,
         "signature": signature,
+        "field_provenance": field_provenance,
     }
     return catalog.encode(MessageType.ENVELOPE, envelope)
 

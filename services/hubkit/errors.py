@@ -25,7 +25,9 @@ HubError
     ├── NoteMalformed               text that breaks its C2SP format (note, checkpoint, vkey,
     │                               cosignature, add-checkpoint request)
     ├── NoteUnverified              no verifying signature by a trusted key, or a bad one
-    └── ConsistencyUnproven         a consistency proof does not show the new tree extends the old
+    ├── ConsistencyUnproven         a consistency proof does not show the new tree extends the old
+    ├── InclusionUnproven           an inclusion proof does not put the leaf under the signed root
+    └── WitnessQuorumUnmet          too few trusted witnesses cosigned a checkpoint (tlog-proof)
 """
 
 from __future__ import annotations
@@ -40,11 +42,13 @@ __all__ = [
     "FeedItemUnverified",
     "HubError",
     "InProcessPolicyFailed",
+    "InclusionUnproven",
     "MalformedPayload",
     "NotSingleObjectEncoded",
     "NoteMalformed",
     "NoteUnverified",
     "PolicyBundleInvalid",
+    "ProvenanceInvalid",
     "SealedValueUnreadable",
     "SealingError",
     "SharingDecisionInvalid",
@@ -54,6 +58,7 @@ __all__ = [
     "UnexpectedSchema",
     "UnknownSchemaFingerprint",
     "UnknownSigningKey",
+    "WitnessQuorumUnmet",
 ]
 
 
@@ -124,6 +129,17 @@ class FeedItemUnverified(HubError):
     def __init__(self, reason: str, detail: str) -> None:
         self.reason = reason
         super().__init__(f"{reason}: {detail}")
+
+
+class ProvenanceInvalid(HubError):
+    """A field's provenance (the agency's per-field SD-JWT signature, hubkit.field_provenance)
+    does not hold; `reason` is a code for counters and logs (malformed, unknown_signer,
+    bad_signature, not_signed, duplicate, wrong_notice, incomplete, altered, stray), and the
+    message names a field path at most, never a value."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        super().__init__(f"provenance {reason}: {detail}")
 
 
 class CredentialsMissing(HubError):
@@ -197,3 +213,12 @@ class NoteUnverified(TransparencyLogError):
 
 class ConsistencyUnproven(TransparencyLogError):
     """RFC 9162 §2.1.4.2 verification failed: the new tree is not shown to extend the old."""
+
+
+class InclusionUnproven(TransparencyLogError):
+    """RFC 9162 §2.1.3.2 verification failed: the leaf is not shown at its index under the root."""
+
+
+class WitnessQuorumUnmet(TransparencyLogError):
+    """The checkpoint's verified cosignatures do not satisfy the verifier's witness policy: it
+    may be a view of the log the witnesses never saw (C2SP tlog-proof, verification step 3)."""

@@ -56,6 +56,7 @@ def grant_item(
         "rule_ids": [],
         "policy_revision": "break-glass",
         "notice_sha256": b"\x00" * 32,
+        "field_provenance": None,
         "source_agency": desk_item.source_agency,
         "contact_point": {
             "role": desk_item.contact_point.role,

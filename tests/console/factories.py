@@ -119,6 +119,7 @@ def entry(
         "rule_ids": list(rule_ids),
         "policy_revision": policy_revision,
         "notice_sha256": b"\x00" * 32,
+        "field_provenance": None,
         "source_agency": source_agency,
         "contact_point": contact_point
         or {

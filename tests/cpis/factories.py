@@ -114,6 +114,7 @@ def register_feed_item(
         "rule_ids": ["R13"],
         "policy_revision": "test",
         "notice_sha256": b"\x00" * 32,
+        "field_provenance": None,
         "source_agency": notice["source"]["agency"],
         "contact_point": notice["contact_point"],
         "decided_at": decided_at,

@@ -111,6 +111,7 @@ def feed_item(
     held: frozenset[str] | None = None,
     withheld: tuple[str, ...] | None = None,
     view_json: str | None = None,
+    field_provenance: str | None = None,
 ) -> dict[str, Any]:
     """The subscriber's copy. Every field of it is either permitted by the decision, the
     decision's own metadata, or a contact that names no more than the decision permits.
@@ -160,6 +161,7 @@ def feed_item(
         "contact_point": contact_point,
         "decided_at": decided_at,
         "break_glass": None,  # a sharing decision, not emergency access
+        "field_provenance": field_provenance,
     }
 
 

@@ -91,7 +91,14 @@ def test_unknown_payload_schema_is_rejected() -> None:
 
 def test_payload_of_the_wrong_record_type_is_rejected() -> None:
     payload = CATALOG.encode(
-        MessageType.ENVELOPE, {"payload": b"", "key_id": "k", "signed_at": AT, "signature": b""}
+        MessageType.ENVELOPE,
+        {
+            "payload": b"",
+            "key_id": "k",
+            "signed_at": AT,
+            "signature": b"",
+            "field_provenance": None,
+        },
     )
     assert _reason(seal(CATALOG, payload, POLICE_KEY, AT)) == "MALFORMED_PAYLOAD"
 
