@@ -51,7 +51,7 @@ from services.audit.break_glass_reviews import SqliteBreakGlassReviews
 from services.audit.break_glass_routes import BREAK_GLASS_REVIEWS_STATE, break_glass_router
 from services.audit.child_lookup import ChildIndex, ChildLookupSettings, child_lookup_from_settings
 from services.audit.cosignatures import CosignatureStore
-from services.audit.domain.witnessing import cosigned_note
+from services.audit.domain.witnessing import cosigned_note, parse_policy
 from services.audit.erasure_routes import erasure_router
 from services.audit.errors import (
     AuditError,
@@ -73,6 +73,7 @@ from services.audit.indexer import (
     to_ms,
 )
 from services.audit.linkage import keys_of_child, linkage_history
+from services.audit.receipt_routes import receipt_router
 from services.audit.reports import (
     ConsoleAccessesPublic,
     ConsoleAccessPublic,
@@ -703,7 +704,12 @@ def decision_inclusion_proof(
         evidence = inclusion_evidence(
             ctx.store, leaf_index=leaf.leaf_index, tree_size=tree_size, catalog=ctx.catalog
         )
-        note = evidence.checkpoint.note
+        size = evidence.checkpoint.checkpoint.tree_size
+        # The witnesses' cosignatures after the log's signature, as the latest checkpoint has.
+        note = cosigned_note(
+            evidence.checkpoint.note,
+            ctx.cosignatures.for_checkpoint(size) if ctx.cosignatures else [],
+        )
         items.append(
             InclusionItemPublic(
                 leaf_index=leaf.leaf_index,
@@ -881,6 +887,10 @@ def create_app(
     app.include_router(retraction_router(leaf_header=ACCESS_LEAF_HEADER))
     # The owning agency's IG officer reviews emergency access (issue 18).
     app.include_router(break_glass_router(audited=_audited))
+    # Offline receipts (issue 19): tlog-proofs against the checkpoint the witnesses cosigned.
+    policy_path = settings.witness_policy_path
+    policy = parse_policy(policy_path.read_text(encoding="utf-8")) if policy_path else None
+    app.include_router(receipt_router(audited=_audited, policy=policy))
     # The erasure job logs intent, deletion and confirmation (issue 18, erasure_routes.py).
     app.include_router(erasure_router())
     return app

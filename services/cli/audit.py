@@ -5,6 +5,7 @@ Verifier (needs only the log's public key and the files; no access to the hub):
     safehub audit verify consistency OLD.note NEW.note --proof consistency.json --key audit-log.pub
     safehub audit verify inclusion entry.json --proof inclusion.json --checkpoint cp.note --key K
     safehub audit verify log EXPORT_DIR --key K [--checkpoint OTHER.note ...] [--policy FILE]
+    safehub audit receipt verify X.tlog-proof|DIR ... --policy FILE   (audit_receipts.py)
 
 Exit status: 0 verified; 1 the evidence shows tampering (edited entry, truncated log, split
 view, forged or mismatched checkpoint, a store that disagrees with itself); 2 unreadable input
@@ -29,7 +30,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from services.cli import audit_figures
+from services.cli import audit_figures, audit_receipts
 
 __all__ = ["main", "register", "run"]
 
@@ -127,6 +128,7 @@ def register(subparsers: Any) -> None:
     api.add_argument("--port", type=int, default=None)
 
     audit_figures.register(actions)  # prevalence, decision-mix (services/cli/audit_figures.py)
+    audit_receipts.register(actions)  # receipt get|verify (services/cli/audit_receipts.py)
 
     hub_side = (
         export,

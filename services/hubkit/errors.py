@@ -135,10 +135,12 @@ class ProvenanceInvalid(HubError):
     """A field's provenance (the agency's per-field SD-JWT signature, hubkit.field_provenance)
     does not hold; `reason` is a code for counters and logs (malformed, unknown_signer,
     bad_signature, not_signed, duplicate, wrong_notice, incomplete, altered, stray), and the
-    message names a field path at most, never a value."""
+    message names a field path at most, never a value. `path` is the field that failed, when
+    one field did (for a reader to name it without parsing the message)."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str, *, path: str | None = None) -> None:
         self.reason = reason
+        self.path = path
         super().__init__(f"provenance {reason}: {detail}")
 
 

@@ -1,6 +1,7 @@
-"""RFC 9162 Merkle tree hashing and consistency verification, shared by the audit log (which
-builds the tree and serves proofs, `services.audit.domain.merkle`) and the witness a partner
-agency runs (which only checks that each checkpoint extends the last, `services.witness`).
+"""RFC 9162 Merkle tree hashing and proof verification, shared by the audit log (which
+builds the tree and serves proofs, `services.audit.domain.merkle`), the witness a partner
+agency runs (which only checks that each checkpoint extends the last, `services.witness`) and
+the offline verifier of a receipt (C2SP tlog-proof, `services.hubkit.tlog_proof`).
 
 Pure functions over bytes: no I/O, no clock. Each cites the RFC 9162 section it implements
 (RFC 6962 §2.1, which C2SP tlog-witness names, defines the same hashes and proofs).
@@ -11,14 +12,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from services.hubkit.errors import ConsistencyUnproven
+from services.hubkit.errors import ConsistencyUnproven, InclusionUnproven
 
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
     "leaf_hash",
     "node_hash",
+    "root_from_inclusion_path",
     "verify_consistency_path",
+    "verify_inclusion_path",
 ]
 
 HASH_SIZE = 32
@@ -41,11 +44,13 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(_NODE_PREFIX + left + right).digest()
 
 
-def _require_hash(value: bytes, what: str) -> None:
+def _require_hash(
+    value: bytes,
+    what: str,
+    error: type[ConsistencyUnproven | InclusionUnproven] = ConsistencyUnproven,
+) -> None:
     if len(value) != HASH_SIZE:
-        raise ConsistencyUnproven(
-            f"{what} is {len(value)} bytes, not a {HASH_SIZE}-byte SHA-256 hash"
-        )
+        raise error(f"{what} is {len(value)} bytes, not a {HASH_SIZE}-byte SHA-256 hash")
 
 
 def verify_consistency_path(
@@ -135,4 +140,75 @@ def verify_consistency_path(
         raise ConsistencyUnproven(
             f"the proof rebuilds new root {sr.hex()} for size {second}, not {new_root.hex()}: "
             "the new tree does not extend the old one"
+        )
+
+
+def root_from_inclusion_path(
+    *, leaf_index: int, tree_size: int, path: tuple[bytes, ...], leaf_hash: bytes
+) -> bytes:
+    """RFC 9162 §2.1.3.2 steps 1-4: the root an audit path implies for a leaf hash.
+
+    Raises InclusionUnproven if the path cannot belong to (leaf_index, tree_size).
+    """
+    _require_hash(leaf_hash, "the leaf hash", InclusionUnproven)
+    for i, p in enumerate(path):
+        _require_hash(p, f"inclusion path element {i}", InclusionUnproven)
+    # 1. leaf_index must be inside the tree.
+    if not 0 <= leaf_index < tree_size:
+        raise InclusionUnproven(f"leaf index {leaf_index} is outside a tree of size {tree_size}")
+    # 2. fn = leaf_index, sn = tree_size - 1.
+    fn = leaf_index
+    sn = tree_size - 1
+    # 3. r = hash.
+    r = leaf_hash
+    # 4. For each p in inclusion_path:
+    for p in path:
+        # a. A path longer than the tree is deep cannot be right.
+        if sn == 0:
+            raise InclusionUnproven(
+                f"inclusion path has {len(path)} elements, more than a tree of size "
+                f"{tree_size} needs for leaf {leaf_index}"
+            )
+        # b. p is a left sibling when fn is a right child, or fn is the last node of its level.
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            # ii. Skip the levels where this node had no right sibling.
+            if not fn & 1:
+                while not (fn & 1 or fn == 0):
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = node_hash(r, p)
+        # c.
+        fn >>= 1
+        sn >>= 1
+    # 5 (first half): the path must reach the root.
+    if sn != 0:
+        raise InclusionUnproven(
+            f"inclusion path has {len(path)} elements, fewer than a tree of size "
+            f"{tree_size} needs for leaf {leaf_index}"
+        )
+    return r
+
+
+def verify_inclusion_path(
+    *,
+    leaf_index: int,
+    tree_size: int,
+    path: tuple[bytes, ...],
+    leaf_hash: bytes,
+    root_hash: bytes,
+) -> None:
+    """RFC 9162 §2.1.3.2: prove the leaf is at `leaf_index` in the tree of `tree_size` leaves
+    with `root_hash`. Raises InclusionUnproven with the reason when it is not."""
+    _require_hash(root_hash, "the root hash", InclusionUnproven)
+    computed = root_from_inclusion_path(
+        leaf_index=leaf_index, tree_size=tree_size, path=path, leaf_hash=leaf_hash
+    )
+    # 5 (second half): r must equal root_hash.
+    if not hmac.compare_digest(computed, root_hash):
+        raise InclusionUnproven(
+            f"leaf {leaf_index} with this audit path gives root {computed.hex()}, not "
+            f"{root_hash.hex()} for tree size {tree_size}: the record, its index or the "
+            "proof does not match the checkpoint"
         )

@@ -28,12 +28,13 @@ from services.audit.domain.errors import (
     InclusionProofInvalid,
     ProofRequestInvalid,
 )
-from services.hubkit.errors import ConsistencyUnproven
+from services.hubkit.errors import ConsistencyUnproven, InclusionUnproven
 from services.hubkit.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
     leaf_hash,
     node_hash,
+    root_from_inclusion_path,
     verify_consistency_path,
 )
 
@@ -192,51 +193,21 @@ def _require_hash(value: bytes, what: str, error: type[AuditError]) -> None:
 
 
 def root_from_inclusion_proof(proof: InclusionProof, *, leaf_hash: bytes) -> bytes:
-    """RFC 9162 §2.1.3.2 steps 1-4: the root an audit path implies for a leaf hash.
+    """RFC 9162 §2.1.3.2 steps 1-4: the root an audit path implies for a leaf hash (the
+    algorithm is `services.hubkit.merkle.root_from_inclusion_path`, shared with the offline
+    receipt verifier).
 
     Raises InclusionProofInvalid if the path cannot belong to (leaf_index, tree_size).
     """
-    _require_hash(leaf_hash, "the leaf hash", InclusionProofInvalid)
-    for i, p in enumerate(proof.path):
-        _require_hash(p, f"inclusion path element {i}", InclusionProofInvalid)
-    # 1. leaf_index must be inside the tree.
-    if not 0 <= proof.leaf_index < proof.tree_size:
-        raise InclusionProofInvalid(
-            f"leaf index {proof.leaf_index} is outside a tree of size {proof.tree_size}"
+    try:
+        return root_from_inclusion_path(
+            leaf_index=proof.leaf_index,
+            tree_size=proof.tree_size,
+            path=proof.path,
+            leaf_hash=leaf_hash,
         )
-    # 2. fn = leaf_index, sn = tree_size - 1.
-    fn = proof.leaf_index
-    sn = proof.tree_size - 1
-    # 3. r = hash.
-    r = leaf_hash
-    # 4. For each p in inclusion_path:
-    for p in proof.path:
-        # a. A path longer than the tree is deep cannot be right.
-        if sn == 0:
-            raise InclusionProofInvalid(
-                f"inclusion path has {len(proof.path)} elements, more than a tree of size "
-                f"{proof.tree_size} needs for leaf {proof.leaf_index}"
-            )
-        # b. p is a left sibling when fn is a right child, or fn is the last node of its level.
-        if fn & 1 or fn == sn:
-            r = node_hash(p, r)
-            # ii. Skip the levels where this node had no right sibling.
-            if not fn & 1:
-                while not (fn & 1 or fn == 0):
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            r = node_hash(r, p)
-        # c.
-        fn >>= 1
-        sn >>= 1
-    # 5 (first half): the path must reach the root.
-    if sn != 0:
-        raise InclusionProofInvalid(
-            f"inclusion path has {len(proof.path)} elements, fewer than a tree of size "
-            f"{proof.tree_size} needs for leaf {proof.leaf_index}"
-        )
-    return r
+    except InclusionUnproven as error:
+        raise InclusionProofInvalid(error.reason) from error
 
 
 def verify_inclusion(proof: InclusionProof, *, leaf_hash: bytes, root_hash: bytes) -> None:
