@@ -7,6 +7,12 @@ Tables (created on first use; the log's tables are untouched, so existing stores
     audit_witness_sizes    per witness (its key name, as in its cosignatures): the largest tree
                            size it has cosigned for the hub, the `old` size of the next
                            add-checkpoint request
+
+Cosignatures are evidence, so `audit_cosignatures` is append-only by trigger, the same
+triggers as the log's own tables (`storage_sql.append_only_triggers`). `audit_witness_sizes`
+is a cursor: a row is updated, but never to a smaller size and never deleted (a trigger, and
+`set_witness_size` only moves it forward), because a witness's cosigned size never shrinks and
+a cursor moved back would send a witness an `old` size it has long passed.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from collections import defaultdict
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     Engine,
     LargeBinary,
     MetaData,
@@ -23,12 +30,14 @@ from sqlalchemy import (
     String,
     Table,
     insert,
+    inspect,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from services.audit.errors import StorageError
+from services.audit.storage_sql import append_only_trigger_names, append_only_triggers
 from services.hubkit.cosignature import Cosignature
 
 __all__ = ["CosignatureStore"]
@@ -54,15 +63,102 @@ witness_sizes = Table(
 )
 
 
+_APPEND_ONLY = ("audit_cosignatures",)
+_FORWARD_ONLY_MESSAGE = "audit_witness_sizes: a witness''s cosigned size never goes backwards"
+
+
+def _forward_only_triggers(dialect: str) -> list[str]:
+    """`audit_witness_sizes` refuses an update to a smaller size (or another witness) and any
+    delete (and, on PostgreSQL, TRUNCATE)."""
+    if dialect == "postgresql":
+        return [
+            "CREATE OR REPLACE FUNCTION audit_witness_size_forward() RETURNS trigger "
+            "LANGUAGE plpgsql AS $$ BEGIN "
+            "IF TG_OP = 'UPDATE' AND NEW.tree_size >= OLD.tree_size "
+            "AND NEW.witness_name = OLD.witness_name THEN RETURN NEW; END IF; "
+            f"RAISE EXCEPTION '{_FORWARD_ONLY_MESSAGE}'; END $$",
+            "CREATE OR REPLACE TRIGGER audit_witness_sizes_forward BEFORE UPDATE OR DELETE "
+            "ON audit_witness_sizes FOR EACH ROW EXECUTE FUNCTION audit_witness_size_forward()",
+            "CREATE OR REPLACE TRIGGER audit_witness_sizes_no_truncate BEFORE TRUNCATE "
+            "ON audit_witness_sizes FOR EACH STATEMENT "
+            "EXECUTE FUNCTION audit_witness_size_forward()",
+        ]
+    return [
+        "CREATE TRIGGER IF NOT EXISTS audit_witness_sizes_forward BEFORE UPDATE "
+        "ON audit_witness_sizes WHEN NEW.tree_size < OLD.tree_size "
+        "OR NEW.witness_name <> OLD.witness_name "
+        f"BEGIN SELECT RAISE(ABORT, '{_FORWARD_ONLY_MESSAGE}'); END",
+        "CREATE TRIGGER IF NOT EXISTS audit_witness_sizes_no_delete BEFORE DELETE "
+        f"ON audit_witness_sizes BEGIN SELECT RAISE(ABORT, '{_FORWARD_ONLY_MESSAGE}'); END",
+    ]
+
+
+def _trigger_names(dialect: str) -> set[str]:
+    guards = (
+        {"audit_witness_sizes_forward", "audit_witness_sizes_no_truncate"}
+        if dialect == "postgresql"
+        else {"audit_witness_sizes_forward", "audit_witness_sizes_no_delete"}
+    )
+    return append_only_trigger_names(dialect, _APPEND_ONLY) | guards
+
+
+def _advance(conn: Connection, witness_name: str, tree_size: int) -> None:
+    """Move the witness's size forward to `tree_size`; a smaller size changes nothing."""
+    known = conn.execute(
+        select(witness_sizes.c.tree_size).where(witness_sizes.c.witness_name == witness_name)
+    ).scalar_one_or_none()
+    if known is None:
+        conn.execute(insert(witness_sizes).values(witness_name=witness_name, tree_size=tree_size))
+    elif int(known) < tree_size:
+        conn.execute(
+            update(witness_sizes)
+            .where(
+                witness_sizes.c.witness_name == witness_name,
+                witness_sizes.c.tree_size < tree_size,
+            )
+            .values(tree_size=tree_size)
+        )
+
+
 class CosignatureStore:
     """Cosignatures per checkpoint and the size each witness last cosigned."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         try:
-            metadata.create_all(engine, checkfirst=True)
+            if not self._schema_ready():
+                self._create_schema()
         except SQLAlchemyError as error:
             raise StorageError(f"cannot prepare the cosignature tables: {error}") from error
+
+    def _schema_ready(self) -> bool:
+        """Tables and triggers exist: opening needs no write (a reader never waits for the
+        indexer's lock), as `SqlAuditStore` opens."""
+        dialect = self._engine.dialect.name
+        with self._engine.connect() as conn:
+            if not set(metadata.tables) <= set(inspect(conn).get_table_names()):
+                return False
+            query = (
+                "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+                if dialect == "postgresql"
+                else "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+            )
+            triggers = {row[0] for row in conn.exec_driver_sql(query)}
+        return _trigger_names(dialect) <= triggers
+
+    def _create_schema(self) -> None:
+        dialect = self._engine.dialect.name
+        with self._engine.begin() as conn:
+            if dialect == "postgresql":
+                # The lock the audit store takes for its own DDL: two processes opening a
+                # fresh database must not race on it.
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7203410351)")
+            metadata.create_all(conn, checkfirst=True)
+            for statement in [
+                *append_only_triggers(dialect, _APPEND_ONLY),
+                *_forward_only_triggers(dialect),
+            ]:
+                conn.exec_driver_sql(statement)
 
     def add(self, tree_size: int, cosignature: Cosignature) -> None:
         """Keep a verified cosignature of the checkpoint at `tree_size`, and remember the size
@@ -86,23 +182,18 @@ class CosignatureStore:
                 ).first()
                 if exists is None:
                     conn.execute(insert(cosignatures).values(**row))
-            self.set_witness_size(cosignature.name, tree_size)
+                # One transaction: a kept cosignature and the witness's size never disagree.
+                _advance(conn, cosignature.name, tree_size)
         except (SQLAlchemyError, IntegrityError) as error:
             raise StorageError(f"recording a cosignature failed: {error}") from error
 
     def set_witness_size(self, witness_name: str, tree_size: int) -> None:
-        """What the witness said it last cosigned (after a cosignature, or from a 409)."""
+        """What the witness said it last cosigned (after a cosignature, or from a 409 naming a
+        size beyond the hub's). Only ever forward: a smaller size leaves the row as it is (a
+        late answer to an older checkpoint), so the cursor never goes back."""
         try:
             with self._engine.begin() as conn:
-                updated = conn.execute(
-                    update(witness_sizes)
-                    .where(witness_sizes.c.witness_name == witness_name)
-                    .values(tree_size=tree_size)
-                )
-                if updated.rowcount == 0:
-                    conn.execute(
-                        insert(witness_sizes).values(witness_name=witness_name, tree_size=tree_size)
-                    )
+                _advance(conn, witness_name, tree_size)
         except SQLAlchemyError as error:
             raise StorageError(f"recording a witness's size failed: {error}") from error
 

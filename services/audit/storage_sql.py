@@ -115,6 +115,8 @@ __all__ = [
     "LEAF_SALT_LABEL",
     "STORE_LABEL",
     "SqlAuditStore",
+    "append_only_trigger_names",
+    "append_only_triggers",
     "default_store_key_path",
     "leaf_row",
     "metadata",
@@ -282,9 +284,9 @@ APPEND_ONLY_TABLES = (
 _CHUNK = 500  # rows per IN (...) list, well under every backend's parameter limit
 
 
-def _sqlite_triggers() -> list[str]:
+def _sqlite_triggers(tables: Sequence[str] = APPEND_ONLY_TABLES) -> list[str]:
     statements = []
-    for table in APPEND_ONLY_TABLES:
+    for table in tables:
         for action in ("UPDATE", "DELETE"):
             statements.append(
                 f"CREATE TRIGGER IF NOT EXISTS {table}_no_{action.lower()} "
@@ -294,12 +296,12 @@ def _sqlite_triggers() -> list[str]:
     return statements
 
 
-def _postgres_triggers() -> list[str]:
+def _postgres_triggers(tables: Sequence[str] = APPEND_ONLY_TABLES) -> list[str]:
     statements = [
         "CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS "
         "$$ BEGIN RAISE EXCEPTION 'table %% is append-only', TG_TABLE_NAME; END $$"
     ]
-    for table in APPEND_ONLY_TABLES:
+    for table in tables:
         statements += [
             f"CREATE OR REPLACE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
             "FOR EACH ROW EXECUTE FUNCTION audit_append_only()",
@@ -307,6 +309,21 @@ def _postgres_triggers() -> list[str]:
             "FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()",
         ]
     return statements
+
+
+def append_only_triggers(dialect: str, tables: Sequence[str]) -> list[str]:
+    """The statements that make `tables` append-only on `dialect` (UPDATE, DELETE and, on
+    PostgreSQL, TRUNCATE refused), as for the log's own tables; for tables kept beside the log
+    on the same database (the witnesses' cosignatures, `services.audit.cosignatures`)."""
+    return _postgres_triggers(tables) if dialect == "postgresql" else _sqlite_triggers(tables)
+
+
+def append_only_trigger_names(dialect: str, tables: Sequence[str]) -> set[str]:
+    """The names `append_only_triggers` gives its triggers (to check a schema is ready)."""
+    suffixes = (
+        ("append_only", "no_truncate") if dialect == "postgresql" else ("no_update", "no_delete")
+    )
+    return {f"{table}_{suffix}" for table in tables for suffix in suffixes}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -368,12 +385,7 @@ class SqlAuditStore:
     # -- schema -------------------------------------------------------------------------------
 
     def _expected_triggers(self) -> set[str]:
-        suffixes = (
-            ("append_only", "no_truncate")
-            if self._dialect == "postgresql"
-            else ("no_update", "no_delete")
-        )
-        return {f"{table}_{suffix}" for table in APPEND_ONLY_TABLES for suffix in suffixes}
+        return append_only_trigger_names(self._dialect, APPEND_ONLY_TABLES)
 
     def _schema_ready(self) -> bool:
         """True when tables, triggers and the head row exist: opening then needs no write, so

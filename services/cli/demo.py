@@ -222,12 +222,12 @@ def prepare_hub(hub: HubSettings) -> tuple[HubService, ...]:
     from services.adapters.police.app import create_app as police_app
     from services.adapters.voluntary_sector.app import create_app as vcs_app
     from services.audit.api import create_app as audit_app
-    from services.audit.settings import AuditSettings
     from services.childindex.bootstrap import childindex_app
     from services.childindex.secret import provision_linkage_secret
     from services.childindex.settings import ChildIndexSettings
     from services.cli.adapters import ensure_adapter_index_clients
     from services.cli.console import register_local_client
+    from services.cli.demo_witnesses import demo_audit_settings, witness_apps
     from services.cli.gateway import ensure_gateway_index_client
     from services.cli.ig import register_ig_clients
     from services.console.app import create_app as console_app
@@ -246,7 +246,8 @@ def prepare_hub(hub: HubSettings) -> tuple[HubService, ...]:
     console = ConsoleSettings()
     register_local_client(hub, console)
     cpis = CpisSettings()
-    audit = AuditSettings()
+    # Issue 19: the council's and the police's witnesses cosign the audit log's checkpoints.
+    audit, witnesses = demo_audit_settings(hub)
     register_ig_clients(hub, audit)
     return (
         HubService("identity", identity_app(hub), IDENTITY_PORT),
@@ -262,6 +263,7 @@ def prepare_hub(hub: HubSettings) -> tuple[HubService, ...]:
         HubService("child index", childindex_app(hub, index), index.port),
         # The IG officer's queries over the audit log the indexer (start_hub) fills.
         HubService("audit IG API", audit_app(audit, hub), audit.api_port),
+        *(HubService(*served) for served in witness_apps(hub, witnesses)),
     )
 
 
@@ -315,7 +317,7 @@ async def start_hub(hub: HubSettings, *, engine: str) -> RunningHub:
     import uvicorn
 
     from services.audit.service import build_indexer
-    from services.audit.settings import AuditSettings
+    from services.cli.demo_witnesses import demo_audit_settings
     from services.hubkit.http_server import SignalFreeServer
     from services.hubkit.tls import server_tls_options
 
@@ -325,7 +327,7 @@ async def start_hub(hub: HubSettings, *, engine: str) -> RunningHub:
     # per-record warnings (a rejected record: kept as a `rejected` leaf, listed by
     # GET /v1/rejections) would drown the demo's own output on a broker with history.
     logging.getLogger("safehub.audit").setLevel(logging.ERROR)
-    workers = Workers(gateway, build_indexer(hub, AuditSettings()))
+    workers = Workers(gateway, build_indexer(hub, demo_audit_settings(hub)[0]))
 
     def new_server(service: HubService) -> SignalFreeServer:
         return SignalFreeServer(
@@ -544,8 +546,11 @@ async def _live(
         "audit IG API": "(IG officers: sign in at /ig/ in a browser, or `safehub ig login`)",
     }
     for service in running.services:
+        if service.name.endswith(" witness"):  # a partner's witness has no /docs (issue 19)
+            hints[service.name] = "(cosigns each audit checkpoint: POST /add-checkpoint)"
         if service.name not in ("identity", "console"):
-            print(f"  {service.name:<30}http://127.0.0.1:{service.port}/docs")
+            docs = "" if service.name.endswith(" witness") else "/docs"
+            print(f"  {service.name:<30}http://127.0.0.1:{service.port}{docs}")
             if service.name in hints:
                 print(f"  {'':<30}{hints[service.name]}")
     print(
@@ -647,6 +652,7 @@ async def run_demo(
                 )
                 print(f"             {item['explanation']}")
         print(f"\n{decision_summary(audits)}")
+        print(await _cosigned(hub, decided))
 
         failures = []
         if len(sent) < count:
@@ -663,6 +669,16 @@ async def run_demo(
             return 1
         print(f"all {len(sent)} decided {waited:.1f} s after the first was posted")
     return 0
+
+
+async def _cosigned(hub: HubSettings, decided: set[str]) -> str:
+    """Whether the partners' witnesses cosigned the audit log's checkpoint of this batch."""
+    from services.cli.demo_witnesses import demo_audit_settings, wait_until_cosigned
+
+    audit, _ = demo_audit_settings(hub)
+    # The indexer signs every checkpoint_interval_s, then submits to the witnesses.
+    within_s = audit.checkpoint_interval_s * 3 + audit.witness_timeout_s
+    return await wait_until_cosigned(hub, audit, decided, within_s=within_s)
 
 
 async def _reader(hub: HubSettings, principal: str, topic: str, partitions: int) -> TopicReader:

@@ -20,6 +20,7 @@ from services.audit.domain.checkpoint import decode_signed_note, encode_checkpoi
 from services.audit.domain.witnessing import (
     QuorumNotMet,
     WitnessPolicy,
+    add_checkpoint_body,
     cosigned_note,
     parse_policy,
 )
@@ -27,6 +28,7 @@ from services.audit.export import export_log
 from services.audit.keys import encode_verifier_key
 from services.audit.service import AuditIndexer
 from services.audit.settings import AuditSettings
+from services.audit.storage import consistency_proof_between
 from services.audit.storage_sql import SqlAuditStore, open_store
 from services.audit.verify import read_export, verify_log, verify_witnessed
 from services.audit.witness_client import WitnessSubmitter
@@ -142,9 +144,23 @@ async def test_two_witnesses_cosign_a_growing_log_and_a_409_is_resolved(
             key = next(w.key for w in policy.witnesses if w.key.name == c.name)
             verify_cosignature(text, c.note_signature(), key)
 
-    # The hub lost track of the council's size (say, a restored database): the council's 409
-    # names its size, the hub sends the proof from it and is cosigned.
-    honest.cosignatures.set_witness_size(policy.witness("council").key.name, 0)
+    # The council cosigned a checkpoint whose answer the hub never kept (say, the hub stopped
+    # before storing it): the hub's size for the council is behind. The council's 409 names
+    # its size, the hub sends the proof from it and is cosigned.
+    honest.store.append(decision_entries(1, seed=13), appended_at_ms=8)
+    sign_now(honest.store, log_key, at_ms=1_800_000_000_050)
+    lost = honest.store.latest_checkpoint()
+    assert lost is not None
+    assert lost.checkpoint.tree_size > sizes[-1]
+    proof = consistency_proof_between(
+        honest.store, old_size=sizes[-1], new_size=lost.checkpoint.tree_size
+    )
+    answer = await http.post(
+        "http://council.witness.test/add-checkpoint",
+        content=add_checkpoint_body(old_size=sizes[-1], proof=tuple(proof.path), note=lost.note),
+    )
+    assert answer.status_code == 200
+    assert honest.cosignatures.witness_size(policy.witness("council").key.name) == sizes[-1]
     honest.store.append(decision_entries(2, seed=12), appended_at_ms=9)
     sign_now(honest.store, log_key, at_ms=1_800_000_000_100)
     latest = honest.store.latest_checkpoint()

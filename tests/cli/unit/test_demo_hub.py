@@ -22,6 +22,7 @@ from services.cli.demo import (
     prepare_hub,
     serve_hub,
 )
+from services.cli.demo_witnesses import DEMO_WITNESS_PORTS
 from services.console.settings import ConsoleSettings
 from services.cpis.settings import CpisSettings
 from services.gateway.settings import GatewaySettings
@@ -162,6 +163,8 @@ def test_every_service_is_wired_with_its_clients_registered_locally(tmp_path: Pa
         "CP-IS lookup": CpisSettings().port,
         "child index": ChildIndexSettings().port,
         "audit IG API": AuditSettings().api_port,
+        "council witness": DEMO_WITNESS_PORTS["council"],
+        "police witness": DEMO_WITNESS_PORTS["police"],
     }
     assert len({s.port for s in services}) == len(services)
     clients = tmp_path / "identity" / "clients"
