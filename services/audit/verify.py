@@ -67,7 +67,13 @@ from services.audit.domain.merkle import (
     InclusionProof,
     leaf_hash,
 )
-from services.audit.domain.witnessing import WitnessPolicy, require_quorum
+from services.audit.domain.witnessing import (
+    QuorumNotMet,
+    WitnessPolicy,
+    quorum_met,
+    require_quorum,
+    verified_witnesses,
+)
 from services.audit.errors import (
     CheckpointOriginMismatch,
     EntriesMissing,
@@ -424,7 +430,12 @@ class LogReport:
     """Entries after the latest checkpoint: present but not yet committed to by a signature."""
     witnessed: dict[int, tuple[str, ...]] | None = None
     """With a witness policy: per checkpoint size, the witnesses whose cosignatures verified
-    (every checkpoint met the quorum, or verify_log raised QuorumNotMet)."""
+    (possibly too few for the quorum: see witnessed_size)."""
+    witnessed_size: int | None = None
+    """With a witness policy: the largest checkpoint whose cosignatures meet the quorum. The
+    entries rebuild every signed root, so the whole log up to this size is what the witnesses
+    saw; entries beyond it are not yet witnessed (verify_log raised QuorumNotMet if no
+    checkpoint met the quorum)."""
 
     @property
     def latest(self) -> Checkpoint | None:
@@ -451,15 +462,39 @@ def verify_log(
     policy: WitnessPolicy | None = None,
 ) -> LogReport:
     """Audit a whole log: every checkpoint signed, no split view, sizes never shrink, and the
-    entries rebuild every signed root; with a witness policy, every checkpoint also meets its
-    quorum of cosignatures."""
+    entries rebuild every signed root; with a witness policy, at least one checkpoint meets
+    its quorum of cosignatures, and the report says up to which size the log is witnessed.
+
+    Not every checkpoint needs the quorum: a checkpoint signed while a witness was down never
+    gets that witness's cosignature (witnesses only cosign forward), and the entries rebuild
+    every root, so a later checkpoint the quorum cosigned vouches for all of them."""
     witnessed: dict[int, tuple[str, ...]] | None = None
+    witnessed_size: int | None = None
     if policy is None:
         checkpoints = [verify_note(note, public_key) for note in notes]
     else:
-        checked = [verify_witnessed(note, public_key, policy) for note in notes]
-        checkpoints = [checkpoint for checkpoint, _ in checked]
-        witnessed = {checkpoint.tree_size: names for checkpoint, names in checked}
+        checkpoints = []
+        witnessed = {}
+        for note in notes:
+            signed = decode_signed_note(note)
+            checkpoint = verify_checkpoint(signed, public_key)
+            names = verified_witnesses(policy, encode_checkpoint(checkpoint), signed.signatures)
+            checkpoints.append(checkpoint)
+            # One checkpoint may come in several notes (cosigned at different times): their
+            # cosignatures count together (the split-view check below makes sure they are
+            # one checkpoint).
+            size = checkpoint.tree_size
+            names = {*witnessed.get(size, ()), *names}
+            witnessed[size] = tuple(sorted(names))
+            if quorum_met(policy, names) and size >= (witnessed_size or 0):
+                witnessed_size = size
+        if witnessed_size is None:
+            latest = max(checkpoints, key=lambda c: c.tree_size, default=None)
+            raise QuorumNotMet(
+                tree_size=latest.tree_size if latest else 0,
+                witnessed=witnessed.get(latest.tree_size, ()) if latest else (),
+                quorum=policy.quorum,
+            )
     for cp in checkpoints[1:]:
         if cp.origin != checkpoints[0].origin:
             raise CheckpointOriginMismatch(checkpoints[0], cp)
@@ -497,6 +532,7 @@ def verify_log(
         root=tree.root(),
         unsigned_entries=tree.size - verified_up_to,
         witnessed=witnessed,
+        witnessed_size=witnessed_size,
     )
 
 

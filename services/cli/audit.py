@@ -235,7 +235,16 @@ def _verify(args: argparse.Namespace) -> int:
         f"checkpoints" + (f"; latest size {latest.tree_size}" if latest else "")
     )
     for size, names in sorted((audited.witnessed or {}).items()):
-        print(f"checkpoint {size}: quorum met, cosigned by {', '.join(names) or 'none needed'}")
+        met = audited.witnessed_size is not None and size <= audited.witnessed_size
+        state = "witnessed" if met else "below the quorum"
+        print(f"checkpoint {size}: cosigned by {', '.join(names) or 'no witness'} ({state})")
+    if audited.witnessed_size is not None:
+        later = audited.entries - audited.witnessed_size
+        print(
+            f"witnessed: the log up to size {audited.witnessed_size} is what the partners' "
+            "witnesses cosigned"
+            + (f"; {later} later entries are not yet witnessed" if later else "")
+        )
     if audited.unsigned_entries:
         print(f"note: {audited.unsigned_entries} entries are not yet covered by a checkpoint")
     return EXIT_OK

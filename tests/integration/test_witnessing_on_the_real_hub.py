@@ -401,6 +401,15 @@ async def test_two_partner_witnesses_on_the_real_hub(
     assert _cosigners(w, down.checkpoint.tree_size) == {"council"}
     with pytest.raises(QuorumNotMet):
         verify_witnessed(_note(w, down), public, w.policy)
+    # The whole log still verifies for a partner: witnessed up to the last checkpoint both
+    # cosigned, the later ones reported below the quorum.
+    export_log(w.store, tmp_path / "export-down", cosignatures=w.cosignatures.by_checkpoint())
+    entries_down, notes_down = read_export(tmp_path / "export-down")
+    partial = verify_log(entries=entries_down, notes=notes_down, public_key=public, policy=w.policy)
+    assert partial.witnessed_size is not None
+    assert size_a <= partial.witnessed_size < down.checkpoint.tree_size
+    assert partial.witnessed is not None
+    assert partial.witnessed[down.checkpoint.tree_size] == ("council",)
     # No record lost: every audit record about those notices on the topic is in the log.
     assert set(on_topic) == set(during)
     assert {n: _decided(w.store, n) for n in during} == on_topic

@@ -243,13 +243,28 @@ async def test_the_verifier_requires_the_quorum(
     assert len(decode_signed_note(single).signatures) == 2
     with pytest.raises(QuorumNotMet, match="does not meet the policy's quorum 'partners'"):
         verify_witnessed(single, log_key.public_key(), policy)
+    # The latest checkpoint below the quorum: the log is witnessed up to the earlier one
+    # (the entries rebuild both roots), and the report says so.
+    below = verify_log(
+        entries=exported,
+        notes=[*notes[:-1], single],
+        public_key=log_key.public_key(),
+        policy=policy,
+    )
+    assert below.witnessed_size == 3
+    assert below.witnessed is not None
+    assert len(below.witnessed[len(entries)]) == 1
+    assert report.witnessed_size == len(entries)
+    # A later note carrying the missing cosignature completes the same checkpoint.
+    assert verify_log(
+        entries=exported,
+        notes=[*notes[:-1], single, notes[-1]],
+        public_key=log_key.public_key(),
+        policy=policy,
+    ).witnessed_size == len(entries)
+    # No checkpoint meets the quorum: nothing the partners' witnesses saw is shown.
     with pytest.raises(QuorumNotMet):
-        verify_log(
-            entries=exported,
-            notes=[*notes, single],
-            public_key=log_key.public_key(),
-            policy=policy,
-        )
+        verify_log(entries=exported, notes=[single], public_key=log_key.public_key(), policy=policy)
 
 
 def _indexer(
@@ -326,8 +341,9 @@ async def test_safehub_audit_verify_log_with_a_policy(
     two_of_two.write_text("\n".join([*witnesses, "group p all council police", "quorum p"]) + "\n")
     assert safehub_audit("verify", "log", out, "--key", key_file, "--policy", two_of_two) == 0
     printed = capsys.readouterr().out
-    assert "checkpoint 6: quorum met, cosigned by council, police" in printed
-    assert "checkpoint 12: quorum met, cosigned by council, police" in printed
+    assert "checkpoint 6: cosigned by council, police (witnessed)" in printed
+    assert "checkpoint 12: cosigned by council, police (witnessed)" in printed
+    assert "the log up to size 12 is what the partners' witnesses cosigned" in printed
 
     # A third partner the policy requires has cosigned nothing: every checkpoint is below it.
     other_key = Ed25519PrivateKey.generate().public_key()
