@@ -478,13 +478,13 @@ def verify_log(
         for note in notes:
             signed = decode_signed_note(note)
             checkpoint = verify_checkpoint(signed, public_key)
-            names = verified_witnesses(policy, encode_checkpoint(checkpoint), signed.signatures)
+            verified = verified_witnesses(policy, encode_checkpoint(checkpoint), signed.signatures)
             checkpoints.append(checkpoint)
             # One checkpoint may come in several notes (cosigned at different times): their
             # cosignatures count together (the split-view check below makes sure they are
             # one checkpoint).
             size = checkpoint.tree_size
-            names = {*witnessed.get(size, ()), *names}
+            names = {*witnessed.get(size, ()), *verified}
             witnessed[size] = tuple(sorted(names))
             if quorum_met(policy, names) and size >= (witnessed_size or 0):
                 witnessed_size = size
