@@ -2,6 +2,7 @@
 
     python bench/gateway.py [--notices 3000] [--rate 200] [--seconds 10]
                             [--only b0,b1,b2,gw-opa,gw-rego] [--profile DIR]
+                            [--without-field-provenance]
 
 Needs `safehub stack up`. Runs for about three minutes, all on loopback. The gateway scenarios
 ask the child index for every poll's child contexts, as the gateway does in production: the
@@ -68,8 +69,8 @@ from services.childindex.domain import LinkageKeyer
 from services.gateway.settings import GatewaySettings
 from services.hubkit.bus import admin_client, make_consumer, make_producer, sasl_options
 from services.hubkit.codec import SchemaCatalog
-from services.hubkit.envelope import load_signing_key
-from services.hubkit.notice import DETAIL_RECORD
+from services.hubkit.envelope import load_signing_key, seal
+from services.hubkit.notice import DETAIL_RECORD, encode_notice
 from services.hubkit.publisher import NoticePublisher
 from services.hubkit.settings import HubSettings
 from services.hubkit.topology import AUDIT_TOPIC, Topology, load_topology
@@ -90,8 +91,17 @@ class Sealed:
     value: bytes
 
 
-def sealed_notices(hub: HubSettings, topology: Topology, count: int, *, seed: int) -> list[Sealed]:
-    """Signed notices of every type, each with a unique linkage key (the output key)."""
+def sealed_notices(
+    hub: HubSettings,
+    topology: Topology,
+    count: int,
+    *,
+    seed: int,
+    field_provenance: bool = True,
+) -> list[Sealed]:
+    """Signed notices of every type, each with a unique linkage key (the output key); with
+    the agency's per-field signatures as every publisher seals them, or without
+    (`field_provenance=False`, as a publisher from before issue 19: their cost by difference)."""
     catalog = SchemaCatalog(hub.schemas_dir)
     generator = SyntheticNotices(
         seed=seed, keyer=LinkageKeyer(b"bench-only-linkage-secret-32byte"), now=_NOW
@@ -111,7 +121,11 @@ def sealed_notices(hub: HubSettings, topology: Topology, count: int, *, seed: in
                 agency=agency,
                 signing_key=load_signing_key(hub.keys_dir, agency.principal),
             )
-        value = publishers[code].seal_notice(notice)
+        if field_provenance:
+            value = publishers[code].seal_notice(notice)
+        else:
+            key = load_signing_key(hub.keys_dir, topology.agency(code).principal)
+            value = seal(catalog, encode_notice(catalog, notice), key, _NOW)
         out.append(
             Sealed(topology.agency(code).topic, notice["subject"]["linkage_key"].encode(), value)
         )
@@ -587,9 +601,22 @@ async def orchestrate(args: argparse.Namespace) -> None:
     seed = secrets.randbelow(2**31)
     low = max((LOW_RATE.get(s, 0) for s in chosen), default=0)
     print(f"preparing signed notices ({args.notices} pre-loaded, open-loop streams) ...")
-    preload = sealed_notices(hub, topology, args.notices, seed=seed)
-    high_stream = sealed_notices(hub, topology, args.rate * args.seconds, seed=seed + 1)
-    low_stream = sealed_notices(hub, topology, low * args.seconds, seed=seed + 2) if low else []
+    signed_fields = not args.without_field_provenance
+    if not signed_fields:
+        print("notices sealed WITHOUT per-field signatures (a publisher from before issue 19)")
+    preload = sealed_notices(hub, topology, args.notices, seed=seed, field_provenance=signed_fields)
+    high_stream = sealed_notices(
+        hub, topology, args.rate * args.seconds, seed=seed + 1, field_provenance=signed_fields
+    )
+    low_stream = (
+        sealed_notices(
+            hub, topology, low * args.seconds, seed=seed + 2, field_provenance=signed_fields
+        )
+        if low
+        else []
+    )
+    sizes = [len(s.value) for s in preload]
+    print(f"signed notices: {sum(sizes) / max(1, len(sizes)):,.0f} bytes on average")
     print()
     print("where a notice's time goes in the gateway's own code (one core, no Kafka):")
     for line in await breakdown(hub, topology, preload[:300]):
@@ -812,6 +839,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-seconds", type=float, default=40.0, help="throughput time bound")
     parser.add_argument("--only", default="", help=f"comma-separated subset of {SCENARIOS}")
     parser.add_argument("--profile", type=Path, default=None, help="write cProfile files here")
+    parser.add_argument(
+        "--without-field-provenance",
+        action="store_true",
+        help="seal notices without the agency's per-field signatures, to measure their cost",
+    )
     args = parser.parse_args(argv)
     if args.command == "role":
         return role_main(args)

@@ -101,7 +101,7 @@ class _StartupFailed(Exception):
 async def _serve_all(args: argparse.Namespace) -> None:
     from services.adapters.childrens_services.app import create_app as csc_app
     from services.adapters.health.app import create_app as health_app
-    from services.adapters.ingest.settings import ADAPTER_PORTS, IDENTITY_PORT
+    from services.adapters.ingest.settings import ADAPTER_PORTS, IDENTITY_PORT, AdapterSettings
     from services.adapters.police.app import create_app as police_app
     from services.adapters.voluntary_sector.app import create_app as vcs_app
     from services.childindex.bootstrap import childindex_app
@@ -136,15 +136,18 @@ async def _serve_all(args: argparse.Namespace) -> None:
         # never see it; in production the index runs as its own service).
         provision_linkage_secret(index.resolved_secret_path(hub.keys_dir))
         apps.append(("child index", childindex_app(hub, index), index.port))
+    adapter = AdapterSettings()
     for code in chosen:
-        port = args.port if args.port is not None else ADAPTER_PORTS[code]
+        # A single adapter may take its port from the settings (one adapter per pod).
+        configured = adapter.port if args.agency else None
+        port = args.port if args.port is not None else configured or ADAPTER_PORTS[code]
         apps.append((code, factories[code](hub), port))
 
     servers = [
         SignalFreeServer(
             uvicorn.Config(
                 app,
-                host="127.0.0.1",
+                host=adapter.host,
                 port=port,
                 log_level=args.log_level,
                 lifespan="on",
@@ -158,7 +161,7 @@ async def _serve_all(args: argparse.Namespace) -> None:
         loop.add_signal_handler(sig, _stop_all, servers)
     scheme = "https" if server_tls_options(hub) else "http"
     for name, _, port in apps:
-        print(f"{name:<20} {scheme}://127.0.0.1:{port}  (OpenAPI: /docs, /openapi.json)")
+        print(f"{name:<20} {scheme}://{adapter.host}:{port}  (OpenAPI: /docs, /openapi.json)")
     results = await asyncio.gather(*(s.serve() for s in servers), return_exceptions=True)
     failures = [r for r in results if isinstance(r, BaseException)]
     if failures:

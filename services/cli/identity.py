@@ -43,8 +43,8 @@ def _serve(args: argparse.Namespace) -> int:
     identity = IdentitySettings()
     # The issuer URL is where people and services reach it; by default it listens there too.
     issuer = urlsplit(identity.issuer)
-    host = args.host or issuer.hostname or "127.0.0.1"
-    port = args.port or issuer.port or (443 if issuer.scheme == "https" else 80)
+    host = args.host or identity.host or issuer.hostname or "127.0.0.1"
+    port = args.port or identity.port or issuer.port or (443 if issuer.scheme == "https" else 80)
     print(f"identity  {identity.issuer}   listening on {host}:{port}   (stop with Ctrl-C)")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(

@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "retention": "services.cli.retention",
     "erasure": "services.cli.erasure",
     "witness": "services.cli.witness",
+    "feed": "services.cli.feed",
 }
 
 

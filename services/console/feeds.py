@@ -22,16 +22,24 @@ emergency access (domain/break_glass_answers.py) are kept beside the grants the 
 BreakGlassRefusal on the desk that asked (told to the person who asked), a BreakGlassAlert on
 the owning agency's alert desk (listed for everyone there). Skipping is right here: the console
 is a reader; the gateway and the audit log are the record of what was shared.
+
+Every FeedItem applied is also checked field by field against its agency's own signature
+(issue 19, domain/provenance.py): the outcome is kept with the item for its page, and an item
+whose fields do not match is applied, counted (`provenance_failed`) and logged (field path,
+never a value).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import sqlite3
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
 
 from aiokafka import ConsumerRecord
 
@@ -43,8 +51,9 @@ from services.console.domain.break_glass_answers import (
     alert_from_feed,
     refusal_from_feed,
 )
-from services.console.domain.feed import entry_from_feed_item
+from services.console.domain.feed import FeedEntry, entry_from_feed_item
 from services.console.domain.projection import Applied, Change, FeedMessage, Projection
+from services.console.domain.provenance import ProvenanceState, checked_provenance
 from services.console.domain.withdrawals import withdrawal_from_feed_retraction
 from services.console.errors import FeedItemInvalid
 from services.hubkit import feed_follower
@@ -119,6 +128,8 @@ class FeedFollower:
         self.projection = projection
         self._on_change = on_change
         self.stats = FollowerStats()
+        self.provenance_failed: Counter[str] = Counter()
+        """Items whose fields do not match the agency's signature, by reason (issue 19)."""
         # Resume where the projection says (the stored one: its offsets; the in-memory one:
         # the beginning). apply is idempotent on notice id, so a reconnect that replays
         # part of the feed changes nothing.
@@ -242,6 +253,27 @@ class FeedFollower:
                 Change(Applied.UPDATED, answer.notice_id, answer.linkage_key),
             )
 
+    def _checked(
+        self, record: ConsumerRecord, entry: FeedEntry, item: Mapping[str, Any]
+    ) -> FeedEntry:
+        """The entry with its fields checked against the agency's own signature (issue 19).
+        An item that fails is still applied (the hub sealed it; the page warns not to rely
+        on it), and counted and logged by reason and field path, never a value."""
+        provenance = checked_provenance(item, self._hub_keys)
+        if provenance.state is ProvenanceState.INVALID:
+            self.provenance_failed[provenance.reason or "invalid"] += 1
+            log.error(
+                "feed item field does not match what the agency signed",
+                extra={
+                    "topic": record.topic,
+                    "partition": record.partition,
+                    "offset": record.offset,
+                    "reason": provenance.reason,
+                    "field": provenance.path,
+                },
+            )
+        return dataclasses.replace(entry, provenance=provenance)
+
     def _opened(self, record: ConsumerRecord) -> FeedMessage | Grant | Refusal | OwnerAlert | None:
         """The record's item, withdrawal, emergency access grant, refusal or owner's alert,
         verified; None (skipped, logged) when it does not verify."""
@@ -262,7 +294,7 @@ class FeedFollower:
             elif is_grant(message.record):
                 entry = grant_from_feed_item(message.record)
             else:
-                entry = entry_from_feed_item(message.record)
+                entry = self._checked(record, entry_from_feed_item(message.record), message.record)
         except (HubError, FeedItemInvalid) as error:
             self.stats.skipped += 1
             log.error(

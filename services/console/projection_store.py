@@ -51,6 +51,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from services.console.domain.deadlines import Timescales
 from services.console.domain.feed import FeedEntry, entry_from_feed_item
 from services.console.domain.projection import Applied, Change, FeedMessage
+from services.console.domain.provenance import provenance_record
 from services.console.domain.views.queue_index import (
     QueueCursor,
     QueuePlace,
@@ -180,6 +181,7 @@ def item_json(entry: FeedEntry) -> str:
             "source_agency": entry.source_agency,
             "contact_point": dataclasses.asdict(entry.contact_point),
             "decided_at": entry.received_at.isoformat(),
+            "provenance": None if entry.provenance is None else provenance_record(entry.provenance),
         },
         separators=(",", ":"),
         ensure_ascii=False,

@@ -102,6 +102,10 @@ class VerifiedEnvelope:
     key_id: str
     owner: str
     signed_at: dt.datetime
+    field_provenance: str | None = None
+    """The envelope's per-field SD-JWT as read, NOT verified here (it carries its own
+    signature; the reader checks it with hubkit.field_provenance). None from a publisher
+    that signs no fields."""
 
 
 def seal(
@@ -141,7 +145,9 @@ def open_envelope(catalog: SchemaCatalog, data: bytes, keys: KeyDirectory) -> Ve
         )
     except InvalidSignature:
         raise BadSignature(key_id) from None
-    return VerifiedEnvelope(envelope["payload"], key_id, trusted.owner, signed_at)
+    return VerifiedEnvelope(
+        envelope["payload"], key_id, trusted.owner, signed_at, envelope.get("field_provenance")
+    )
 
 
 def provision_keys(keys_dir: Path, owners: Iterable[str]) -> None:

@@ -222,10 +222,10 @@ def open_issued(sd_jwt: str, keys: KeyDirectory) -> IssuedProvenance:
         path, value = _decode_disclosure(disclosure)
         if disclosure_digest(disclosure) not in signed:
             raise ProvenanceInvalid(
-                "not_signed", f"the disclosure of {path} is not one the agency signed"
+                "not_signed", f"the disclosure of {path} is not one the agency signed", path=path
             )
         if path in disclosures:
-            raise ProvenanceInvalid("duplicate", f"{path} is disclosed twice")
+            raise ProvenanceInvalid("duplicate", f"{path} is disclosed twice", path=path)
         disclosures[path] = _Disclosure(disclosure, value)
     return IssuedProvenance(
         issuer_jwt=issuer_jwt,
@@ -272,11 +272,17 @@ def require_matches_notice(issued: IssuedProvenance, notice_json: Mapping[str, A
         )
     for path, value in units.items():
         if not _same_json(issued.disclosures[path].value, value):
-            raise ProvenanceInvalid("altered", f"{path} differs from the field the agency signed")
+            raise ProvenanceInvalid(
+                "altered", f"{path} differs from the field the agency signed", path=path
+            )
 
 
 def _same_json(a: Any, b: Any) -> bool:
     # Not `a == b`: Python has True == 1 == 1.0, and a field altered from 1 to true must fail.
+    # Except for text, most of a notice: a string equals only the same string, and its JSON
+    # is the same exactly when it is (the gateway checks every field of every notice).
+    if type(a) is str or type(b) is str:
+        return bool(a == b)
     return _canonical(a) == _canonical(b)
 
 
@@ -330,7 +336,9 @@ def verify_view(
     units = disclosure_units(view)
     stray = sorted(issued.disclosures.keys() - units.keys())
     if stray:
-        raise ProvenanceInvalid("stray", f"disclosures for fields the view lacks: {stray}")
+        raise ProvenanceInvalid(
+            "stray", f"disclosures for fields the view lacks: {stray}", path=stray[0]
+        )
     verified: list[str] = []
     raised: list[str] = []
     hub_only: list[str] = []
@@ -343,7 +351,7 @@ def verify_view(
         elif raisable is not None and path in raisable and raisable[path](value, disclosure.value):
             raised.append(path)
         else:
-            raise ProvenanceInvalid("altered", f"{path} is not what the agency signed")
+            raise ProvenanceInvalid("altered", f"{path} is not what the agency signed", path=path)
     return ViewProvenance(
         signer=issued.signer,
         key_id=issued.key_id,

@@ -5,6 +5,11 @@ console's MASH decisions, the CP-IS lookup's access notifications), so the sign-
 step is the same everywhere. `publish` returns only after the broker acknowledged the write
 (acks=all, idempotent producer), so a caller can report success knowing nothing will be
 lost.
+
+Every notice is sealed with its per-field provenance (hubkit.field_provenance): the agency's
+SD-JWT over each field of the notice, signed with the same key at the same time as the
+envelope, so a recipient of a redacted view can check each field it holds against the
+agency's own signature. Retractions carry none: they have no fields to redact.
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from services.hubkit.codec import SchemaCatalog
+from services.hubkit import field_provenance
+from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.envelope import SigningKey, seal
-from services.hubkit.notice import encode_notice
+from services.hubkit.notice import encode_notice, to_json_value
 from services.hubkit.retraction import encode_retraction
 from services.hubkit.topology import AgencyEntry
 
@@ -53,7 +59,14 @@ class NoticePublisher:
                 f"{self._agency.code} publisher cannot publish a notice from "
                 f"{notice['source']['agency']}"
             )
-        return seal(self._catalog, encode_notice(self._catalog, notice), self._key, self._clock())
+        payload = encode_notice(self._catalog, notice)
+        signed_at = self._clock()
+        # The fields are signed as the gateway reads them back (the decoded payload as JSON
+        # values), not as this dict holds them: the two differ (times, ids, defaults), and
+        # the gateway refuses field signatures that do not match its notice.
+        notice_json = to_json_value(self._catalog.decode(payload, MessageType.NOTICE))
+        provenance = field_provenance.issue(notice_json, self._key, signed_at)
+        return seal(self._catalog, payload, self._key, signed_at, field_provenance=provenance)
 
     async def enqueue(self, notice: Mapping[str, Any]) -> asyncio.Future[Any]:
         """Seal and hand the notice to the producer; the returned future resolves when the

@@ -43,6 +43,14 @@ class IdentitySettings(BaseSettings):
         default="http://127.0.0.1:18205",
         description="Issuer identifier: the base URL this service is reached at.",
     )
+    # Unset: the issuer URL's host and port (the local stack); a cluster sets 0.0.0.0 and
+    # the container's port, since the issuer names the Service, not the pod.
+    host: str | None = Field(
+        default=None, description="Listen address; default the issuer URL's host."
+    )
+    port: int | None = Field(
+        default=None, ge=0, le=65535, description="Listen port; default the issuer URL's port."
+    )
     audience: str = Field(
         default="safehub-ingest", description="Audience put in every access token."
     )

@@ -314,9 +314,13 @@ class NativeRecords:
                 "responsible_la": _RESPONSIBLE_LA,
                 "exploitation_flagged": child.exploitation_flagged,
                 # Chosen by the URN itself, not the random stream, so other records stay put.
+                # Only a DASH incident carries it: the adapter refuses it on other records,
+                # whose notices have no place for it (issue 21).
                 "school_urn": _URN_STYLES[int(child.school_urn) % len(_URN_STYLES)].format(
                     child.school_urn
-                ),
+                )
+                if record_type == "DASH_INCIDENT"
+                else None,
             },
             "concerns": [{"code": "CHILD_CRIMINAL_EXPLOITATION", "census_factor": "24A"}]
             if child.exploitation_flagged
@@ -643,6 +647,7 @@ class NativeRecords:
         del record["record_type"]  # its own route; no record type to select
         record.update(self._nrm_fields(at))
         record["assessment_factors"] = ["12A"]
+        record["primary_need"] = None  # an NRM notice has no place for it (refused)
         record["summary"] = "Synthetic: NRM referral made by children's services."
         record["consent"] = {"status": "NOT_REQUIRED"}
         return record
@@ -712,6 +717,9 @@ class NativeRecords:
             form.update(
                 {
                     "consent_status": None,
+                    # An NRM referral's notice has no place for the update's own detail.
+                    "category_of_need": None,
+                    "agreed_actions": [],
                     "exploitation_type": "CRIMINAL",
                     "exploitation_account": "Synthetic account given by the child.",
                     "referred_at": _iso(at - dt.timedelta(minutes=30)),

@@ -269,7 +269,8 @@ class Natives:
         """An NRM referral the local authority made as first responder (POST
         /v1/nrm-referrals): the case-system record's common fields plus the NRM fields."""
         record = self.records.csc_referral(child)
-        for key in ("record_type", "referral_date", "referral_source"):
+        # primary_need too: an NRM referral refuses it (its notice has no place for it).
+        for key in ("record_type", "referral_date", "referral_source", "primary_need"):
             record.pop(key)
         record["child"]["placing_la"] = placing_la
         record["consent"] = {"status": "NOT_REQUIRED", "reason_not_sought": None}

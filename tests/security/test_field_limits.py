@@ -43,9 +43,9 @@ from services.adapters.police.models import PoliceNrmReferral
 from services.adapters.voluntary_sector.app import create_app as vcs_app
 from services.adapters.voluntary_sector.models import VcsUpdateForm
 from services.hubkit.codec import MessageType, SchemaCatalog
-from services.hubkit.envelope import KeyDirectory, SigningKey, open_envelope, seal
-from services.hubkit.notice import encode_notice
-from services.hubkit.topology import Topology
+from services.hubkit.envelope import KeyDirectory, SigningKey, open_envelope
+from services.hubkit.publisher import NoticePublisher
+from services.hubkit.topology import Topology, load_topology
 from services.synthetic.native import NativeRecords, to_csv
 from tests import factories
 from tests.adapters.helpers import context, mapped
@@ -97,8 +97,8 @@ def worst_police(tag: str) -> dict[str, Any]:
         family_name=wide(100),
         responsible_la=wide(40),
         placing_la=wide(40),
-        school_urn=wide(40),
     )
+    # No school_urn: an NRM referral refuses it (issue 21: its notice has no place for it).
     document.update(
         occurrence_reference=_reference(tag, 40),
         revision=999,
@@ -133,8 +133,8 @@ def worst_csc(tag: str) -> dict[str, Any]:
         family_informed={"informed": False, "reason_not_informed": wide(500)},
         referrer=dict(PERSON),
         contact_point={**CONTACT, "secure_email": EMAIL},
-        allocated_worker={**CONTACT, "secure_email": EMAIL},
     )
+    # No allocated_worker or primary_need: an NRM referral refuses them (issue 21).
     return document
 
 
@@ -167,6 +167,14 @@ def worst_vcs(tag: str, kind: str = "NRM_REFERRAL") -> dict[str, Any]:
     )
     if kind != "NRM_REFERRAL":
         for name in ("exploitation_type", "exploitation_account", "referred_at"):
+            document.pop(name)
+    else:  # the update's own detail is refused on an NRM referral (issue 21)
+        for name in (
+            "category_of_need",
+            "agreed_actions",
+            "safety_instructions",
+            "outcome_summary",
+        ):
             document.pop(name)
     return document
 
@@ -232,7 +240,8 @@ WORST: dict[str, Callable[[str], dict[str, Any]]] = {
     "POLICE": worst_police,
     "HEALTH": worst_health,
     "CHILDRENS_SERVICES": worst_csc,
-    "VOLUNTARY_SECTOR": worst_vcs,
+    # The form whose notice carries the agreed actions (refused on an NRM referral).
+    "VOLUNTARY_SECTOR": lambda tag: worst_vcs(tag, "RETURN_INTERVIEW_OUTCOME"),
 }
 
 
@@ -474,9 +483,17 @@ def test_worst_valid_notice_is_within_both_notice_limits(
     backstop never refuses a valid record (the arithmetic is in docs/integrators.md)."""
     notice = _map_worst(agency, build("size"))
     catalog = factories.catalog()
-    sealed = seal(
-        catalog, encode_notice(catalog, notice), SigningKey.generate(agency.lower()), FIXED_NOW
+    # Sealed as every adapter seals it: with the agency's per-field signatures (issue 19).
+    key = SigningKey.generate(agency.lower())
+    publisher = NoticePublisher(
+        producer=None,  # only seal_notice is used
+        catalog=catalog,
+        agency=load_topology(factories.POLICIES).agency(notice["source"]["agency"]),
+        signing_key=key,
+        clock=lambda: FIXED_NOW,
     )
+    sealed = publisher.seal_notice(notice)
+    assert open_envelope(catalog, sealed, KeyDirectory.of([key])).field_provenance is not None
     size = measure_notice(notice, sealed)
     limits = AdapterSettings()
     print(f"{agency}: signed {size.signed_bytes:,} B, view {size.view_bytes:,} B")
@@ -543,10 +560,12 @@ async def test_360kb_non_ascii_health_narrative_is_422_and_nothing_is_published(
 class LowLimits:
     """Adapters served with low notice limits, so a valid record can cross them."""
 
-    signed_health: str  # max_notice_bytes 2,048
+    signed_health: (
+        str  # max_notice_bytes 16,384 (a short notice with its field signatures is about 7.5 KB)
+    )
     view_health: str  # max_notice_view_bytes 4,096
-    signed_vcs: str  # max_notice_bytes 2,048
-    signed_limit: int = 2048
+    signed_vcs: str  # max_notice_bytes 16,384
+    signed_limit: int = 16_384
     view_limit: int = 4096
 
 
@@ -568,12 +587,14 @@ async def low_limits(served: Served) -> AsyncIterator[LowLimits]:
             return await serve_app(app, exits)
 
         yield LowLimits(
-            signed_health=await serve(health_app, "signed-health", "HEALTH", max_notice_bytes=2048),
+            signed_health=await serve(
+                health_app, "signed-health", "HEALTH", max_notice_bytes=16_384
+            ),
             view_health=await serve(
                 health_app, "view-health", "HEALTH", max_notice_view_bytes=4096
             ),
             signed_vcs=await serve(
-                vcs_app, "signed-vcs", "VOLUNTARY_SECTOR", max_notice_bytes=2048
+                vcs_app, "signed-vcs", "VOLUNTARY_SECTOR", max_notice_bytes=16_384
             ),
         )
 
@@ -589,7 +610,7 @@ async def test_backstop_refuses_a_signed_notice_over_the_limit_with_413(
     assert problem["notice_id"]
     (error,) = problem["errors"]
     assert error["code"] == "notice_too_large"
-    assert "2,048" in error["message"]
+    assert "16,384" in error["message"]
     assert "SAFEHUB_ADAPTER_MAX_NOTICE_BYTES" in error["message"]
     # Nothing was published, and nothing was recorded as published: the same reference with
     # a shorter text goes through (it is the sentinel that ends the read).
@@ -600,7 +621,9 @@ async def test_backstop_refuses_a_signed_notice_over_the_limit_with_413(
     published = await topic.published_until(problem["notice_id"])
     mine = [n for n in published if str(n["notice_id"]) == problem["notice_id"]]
     assert [n["detail"]["clinical_detail"] for n in mine] == [
-        "Short clinical note.\nSynthetic clinical detail for the health navigator."
+        # The Observation's code.text is clinical detail too (issue 21).
+        "Safeguarding concern\nShort clinical note.\n"
+        "Synthetic clinical detail for the health navigator."
     ]
 
 

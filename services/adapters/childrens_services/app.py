@@ -65,10 +65,12 @@ async def post_cin_record(record: CscRecord, ingest: IngestDep) -> NoticeAccepte
         "authority as first responder; `record_id` is the source reference. It becomes a "
         "TRAFFICKING_NRM notice: police, the responsible local authority (and the placing "
         "authority of a looked-after child) and the MASH manager see the child's account; "
-        "others in the MASH see a flag (rule R12). Consent is not needed for a child's "
-        "referral. Answers 202 with the notice id once the broker acknowledged; the same "
-        "referral again answers 202 with the same id; a correction goes with `revision` "
-        "incremented."
+        "others in the MASH see a flag (rule R12). The notice names "
+        "`contact_point.organisation` as the first responder; `primary_need` and "
+        "`allocated_worker` are refused (an NRM notice has no place for them). Consent is not "
+        "needed for a child's referral. Answers 202 with the notice id once the broker "
+        "acknowledged; the same referral again answers 202 with the same id; a correction "
+        "goes with `revision` incremented."
     ),
 )
 async def post_nrm_referral(record: CscNrmReferral, ingest: IngestDep) -> NoticeAccepted:

@@ -227,8 +227,8 @@ def map_csc_nrm_referral(record: CscNrmReferral, ctx: MappingContext) -> Mapped:
     factors, warnings = _known_factors(record.assessment_factors)
     concerns = _concerns(factors, None, ensure=[NRM_CONCERN])
     detail = nrm_detail(
-        ctx,
         exploitation_type=record.exploitation_type,
+        first_responder_organisation=record.contact_point.organisation,
         referred_at=record.referred_at,
         exploitation_account=record.exploitation_account,
     )

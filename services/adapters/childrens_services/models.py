@@ -17,10 +17,11 @@ factor that is not in the list does not stop a record: the mapping leaves it out
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from enum import StrEnum
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
 
 from services.adapters.ingest.identifiers import CensusSex, Upn
 from services.adapters.ingest.models import (
@@ -218,8 +219,8 @@ class CscRecordBase(NativeModel):
     primary_need: str | None = Field(
         default=None,
         pattern=r"^N[0-9]$",
-        description="CIN primary need code N0-N9, when assessed.",
-        examples=["N1"],
+        description="CIN primary need code N0-N9, when assessed. Not on an NRM referral.",
+        examples=[None, "N1"],
     )
     assessment_factors: list[AssessmentFactor] = Field(
         default_factory=list,
@@ -274,14 +275,15 @@ class CscRecordBase(NativeModel):
     )
     allocated_worker: ContactPointIn | None = Field(
         default=None,
-        description="Allocated worker's team contact, when allocated.",
+        description="Allocated worker's team contact, when allocated. Not on an NRM referral.",
         examples=[
+            None,
             example_of(
                 ContactPointIn,
                 role="Allocated social worker, Safeguarding Team 2",
                 organisation="Synthetic Borough Children's Services",
                 secure_email=None,
-            )
+            ),
         ],
     )
 
@@ -329,10 +331,12 @@ class CpPlanChange(CscRecordBase):
         description="Initial category of abuse: NEG, PHY, EMO, SAB or MUL.", examples=["NEG"]
     )
 
-    @model_validator(mode="after")
-    def _end_when_ended(self) -> Self:
-        _check_dates(self.change, self.plan_start_date, self.plan_end_date, "plan_end_date")
-        return self
+    def _end_when_ended(self) -> Iterator[CodedValueError]:
+        yield from _check_dates(
+            self.change, self.plan_start_date, self.plan_end_date, "plan_end_date"
+        )
+
+    record_rules = (_end_when_ended,)
 
 
 class LegalStatus(StrEnum):
@@ -359,10 +363,10 @@ class LookedAfterChange(CscRecordBase):
         default=None, description="Date it ended; required when ENDED.", examples=[None]
     )
 
-    @model_validator(mode="after")
-    def _end_when_ended(self) -> Self:
-        _check_dates(self.change, self.start_date, self.end_date, "end_date")
-        return self
+    def _end_when_ended(self) -> Iterator[CodedValueError]:
+        yield from _check_dates(self.change, self.start_date, self.end_date, "end_date")
+
+    record_rules = (_end_when_ended,)
 
 
 class S47Event(CscRecordBase):
@@ -381,20 +385,36 @@ class S47Event(CscRecordBase):
 class CscNrmReferral(NrmReferralFields, CscRecordBase):
     """A National Referral Mechanism referral the local authority made as first responder
     (local authorities are first responders, rule R12). A child's referral needs no consent:
-    send consent status NOT_REQUIRED (the notice gives the reason when none is sent)."""
+    send consent status NOT_REQUIRED (the notice gives the reason when none is sent). The
+    first responder the notice names is contact_point's organisation. primary_need and
+    allocated_worker are refused: an NRM notice has no place for them (issue 21)."""
+
+    def _status_fields_refused(self) -> Iterator[CodedValueError]:
+        for name in ("primary_need", "allocated_worker"):
+            if getattr(self, name) is not None:
+                yield CodedValueError(
+                    "unexpected_field",
+                    f"{name} is not read on an NRM referral (its notice has no place for it); "
+                    "remove it",
+                    field=name,
+                )
+
+    record_rules = (_status_fields_refused,)
 
 
-def _check_dates(change: StatusChange, start: dt.date, end: dt.date | None, end_name: str) -> None:
+def _check_dates(
+    change: StatusChange, start: dt.date, end: dt.date | None, end_name: str
+) -> Iterator[CodedValueError]:
     if change is StatusChange.ENDED and end is None:
-        raise CodedValueError(
+        yield CodedValueError(
             "missing", f"{end_name} is required when change is ENDED", field=end_name
         )
     if change is StatusChange.STARTED and end is not None:
-        raise CodedValueError(
+        yield CodedValueError(
             "unexpected_field", f"{end_name} must be empty when STARTED", field=end_name
         )
     if end is not None and end < start:
-        raise CodedValueError("date_order", f"{end_name} is before the start date", field=end_name)
+        yield CodedValueError("date_order", f"{end_name} is before the start date", field=end_name)
 
 
 CscRecord = Annotated[
@@ -501,7 +521,7 @@ class Ssda903MissingRow(NativeModel):
     )
     FAMILY_INFORMED: bool = Field(
         description="Y when the family / carer has been told this is being shared.",
-        examples=["Y"],
+        examples=["N"],
     )
     FAMILY_NOT_INFORMED_REASON: str | None = Field(
         default=None,
@@ -510,18 +530,26 @@ class Ssda903MissingRow(NativeModel):
         examples=["Parent's whereabouts unknown."],
     )
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Self:
+    def _consistent(self) -> Iterator[CodedValueError]:
         if self.MIS_END is not None and self.MIS_END < self.MIS_START:
-            raise CodedValueError("date_order", "MIS_END is before MIS_START", field="MIS_END")
+            yield CodedValueError("date_order", "MIS_END is before MIS_START", field="MIS_END")
         if self.MIS_END is None and self.MIS_END_TIME is not None:
-            raise CodedValueError(
+            yield CodedValueError(
                 "unexpected_field", "MIS_END_TIME given without MIS_END", field="MIS_END_TIME"
             )
         if not self.FAMILY_INFORMED and not self.FAMILY_NOT_INFORMED_REASON:
-            raise CodedValueError(
+            yield CodedValueError(
                 "reason_required",
                 "FAMILY_NOT_INFORMED_REASON is required when FAMILY_INFORMED is N",
                 field="FAMILY_NOT_INFORMED_REASON",
             )
-        return self
+        if self.FAMILY_INFORMED and self.FAMILY_NOT_INFORMED_REASON:
+            # Refused rather than dropped: the notice has a reason only when the family was not
+            # told (issue 21).
+            yield CodedValueError(
+                "unexpected_field",
+                "FAMILY_NOT_INFORMED_REASON must be empty when FAMILY_INFORMED is Y",
+                field="FAMILY_NOT_INFORMED_REASON",
+            )
+
+    record_rules = (_consistent,)

@@ -5,7 +5,11 @@ exactly one Patient with a modulus-11-valid NHS number, a given and a family nam
 one Encounter with a care setting, a seen time and the safeguarding-referral extension.
 
     narrative.summary       <- referral extension navigatorRiskSummary (shareable)
-    narrative.full_account  <- Observation values and notes (CLINICAL: navigator only, R3)
+    narrative.full_account  <- the clinical detail (CLINICAL: navigator only, R3): in entry
+                               order, each Flag's code.text and narrative, and each
+                               Observation's code.text, valueString, note texts and narrative
+                               (issue 21: a Flag's text was once dropped), one per line; the
+                               same text goes to detail.clinical_detail
     detail.snomed_codes     <- SNOMED CT codes of every Flag and Observation, in order (each
                                must be a SNOMED CT identifier: 6 to 18 digits)
     detail.cpis_flag        <- the first Flag coded as a CP-IS plan (CP plan, unborn child
@@ -45,6 +49,7 @@ from services.adapters.health.models import (
     Flag,
     Observation,
     Patient,
+    narrative_text,
 )
 from services.adapters.ingest.identifiers import fhir_sex
 from services.adapters.ingest.mapping import (
@@ -93,31 +98,20 @@ def map_fhir_bundle(bundle: FhirBundle, ctx: MappingContext) -> Mapped:
         errors.add(("entry",), "patient_count", "the Bundle must hold exactly one Patient")
     if len(encounters) != 1:
         errors.add(("entry",), "encounter_count", "the Bundle must hold exactly one Encounter")
-    if errors.items:
-        raise MappingFailed(errors.items)
-    (p_index, patient), (e_index, encounter) = patients[0], encounters[0]
-    p_path: tuple[str | int, ...] = ("entry", p_index, "resource")
-    e_path: tuple[str | int, ...] = ("entry", e_index, "resource")
-
-    nhs_number = _nhs_number(patient, p_path, errors)
-    given, family = _names(patient, p_path, errors)
-    postcode = _postcode(patient, p_path, errors)
-    setting = _setting(encounter, e_path, errors)
-    seen_at = encounter.period.start if encounter.period else None
-    if not isinstance(seen_at, dt.datetime):
-        errors.add((*e_path, "period", "start"), "missing", "period.start (a dateTime) is required")
-    referral = _referral(encounter, e_path, errors)
+    # Each resource is checked even when another is missing, so one answer names every
+    # problem (issue 21); the notice is built only when there is none.
+    patient_found = _patient_checks(patients, errors) if len(patients) == 1 else None
+    encounter_found = _encounter_checks(encounters, errors) if len(encounters) == 1 else None
     flags = _of_type(bundle, Flag)
     observations = _of_type(bundle, Observation)
     cpis, responsible_la, warnings = _cpis_flag(flags, errors)
     concerns = _concerns([*flags, *observations], errors)
     _check_snomed_codes([*flags, *observations], errors)
-    clinical = _clinical_detail(observations, errors)
-    if errors.items:
+    clinical = _clinical_detail(bundle, errors)
+    if errors.items or patient_found is None or encounter_found is None:
         raise MappingFailed(errors.items)
-    assert isinstance(seen_at, dt.datetime)
-    assert setting is not None
-    assert referral is not None
+    p_path, patient, nhs_number, given, family, postcode = patient_found
+    encounter, setting, seen_at, referral = encounter_found
 
     coded: list[Flag | Observation] = [r for _, r in flags] + [r for _, r in observations]
     snomed = _unique(
@@ -191,6 +185,32 @@ def map_fhir_bundle(bundle: FhirBundle, ctx: MappingContext) -> Mapped:
     return Mapped(notice, tuple(warnings))
 
 
+def _patient_checks(
+    patients: list[tuple[int, Patient]], errors: _Errors
+) -> tuple[tuple[str | int, ...], Patient, str | None, str, str, str | None]:
+    p_index, patient = patients[0]
+    p_path: tuple[str | int, ...] = ("entry", p_index, "resource")
+    nhs_number = _nhs_number(patient, p_path, errors)
+    given, family = _names(patient, p_path, errors)
+    postcode = _postcode(patient, p_path, errors)
+    return p_path, patient, nhs_number, given, family, postcode
+
+
+def _encounter_checks(
+    encounters: list[tuple[int, Encounter]], errors: _Errors
+) -> tuple[Encounter, str, dt.datetime, dict[str, Any]] | None:
+    e_index, encounter = encounters[0]
+    e_path: tuple[str | int, ...] = ("entry", e_index, "resource")
+    setting = _setting(encounter, e_path, errors)
+    seen_at = encounter.period.start if encounter.period else None
+    if not isinstance(seen_at, dt.datetime):
+        errors.add((*e_path, "period", "start"), "missing", "period.start (a dateTime) is required")
+    referral = _referral(encounter, e_path, errors)
+    if setting is None or not isinstance(seen_at, dt.datetime) or referral is None:
+        return None
+    return encounter, setting, seen_at, referral
+
+
 def _of_type(bundle: FhirBundle, kind: type[_R]) -> list[tuple[int, _R]]:
     return [(i, e.resource) for i, e in enumerate(bundle.entry) if isinstance(e.resource, kind)]
 
@@ -199,31 +219,42 @@ def _unique(values: Any) -> list[str]:
     return list(dict.fromkeys(str(v) for v in values))
 
 
-def _clinical_detail(observations: list[tuple[int, Observation]], errors: _Errors) -> list[str]:
-    """Every Observation value and note text, in order; an error at the text that takes the
-    joined detail past CLINICAL_DETAIL_MAX_CHARS (each part alone is bounded by the model,
-    but a Bundle holds many of them)."""
+def _clinical_detail(bundle: FhirBundle, errors: _Errors) -> list[str]:
+    """Every clinical text of the Flags and Observations, in entry order; an error at the text
+    that takes the joined detail past CLINICAL_DETAIL_MAX_CHARS (each part alone is bounded by
+    the model, but a Bundle holds many of them)."""
     parts: list[str] = []
     length = -1  # no separator before the first part
-    for index, obs in observations:
-        texts: list[tuple[tuple[str | int, ...], str | None]] = [
-            (("valueString",), obs.valueString)
-        ]
-        texts += [(("note", n, "text"), note.text) for n, note in enumerate(obs.note)]
-        for where, text in texts:
-            if not text:
+    for index, resource in enumerate(e.resource for e in bundle.entry):
+        for where, text in _clinical_texts(resource):
+            if not text or not text.strip():
                 continue
             length += 1 + len(text)
             if length > CLINICAL_DETAIL_MAX_CHARS:
                 errors.add(
                     ("entry", index, "resource", *where),
                     "clinical_detail_too_long",
-                    f"the Bundle's clinical detail (every Observation valueString and note text, "
-                    f"one per line) is over {CLINICAL_DETAIL_MAX_CHARS:,} characters from here",
+                    f"the Bundle's clinical detail (every Flag and Observation text, one per "
+                    f"line) is over {CLINICAL_DETAIL_MAX_CHARS:,} characters from here",
                 )
                 return parts
             parts.append(text)
     return parts
+
+
+def _clinical_texts(resource: object) -> list[tuple[tuple[str | int, ...], str | None]]:
+    """Where a Flag or an Observation holds clinical text, and the text."""
+    if not isinstance(resource, Flag | Observation):
+        return []
+    texts: list[tuple[tuple[str | int, ...], str | None]] = [
+        (("code", "text"), resource.code.text if resource.code else None)
+    ]
+    if isinstance(resource, Observation):
+        texts.append((("valueString",), resource.valueString))
+        texts += [(("note", n, "text"), note.text) for n, note in enumerate(resource.note)]
+    if resource.text is not None and resource.text.status != "empty":
+        texts.append((("text", "div"), narrative_text(resource.text.div)))
+    return texts
 
 
 def _check_snomed_codes(

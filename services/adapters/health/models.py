@@ -20,15 +20,19 @@ The Bundle (type `collection`) holds:
   plan, its contact in `display` and its hub organisation code in `identifier` (system
   https://fhir.safehub.example/Id/organisation-code, e.g. LA-E09000099), which becomes the
   notice's responsible LA (the LA told when unscheduled care looks the child up, rule R13).
-  Observation notes carry the clinical detail. Either may carry the hub's
-  `safeguarding-concern` extension naming a hub concern code.
-Other resources (Organization, Practitioner, ...) may be present and are ignored.
+  The clinical detail is every Flag's and Observation's text: code.text, narrative, and an
+  Observation's valueString and notes. Either may carry the hub's `safeguarding-concern`
+  extension naming a hub concern code.
+Any other resource, and any element the hub does not read, is refused with a pointer
+(services/adapters/health/elements.py): nothing is accepted and lost (issue 21).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+import html
+import re
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AwareDatetime,
@@ -36,12 +40,33 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    ModelWrapValidatorHandler,
     StringConstraints,
     Tag,
+    ValidationError,
+    model_validator,
 )
+from pydantic_core import InitErrorDetails
 
+from services.adapters.health.elements import unread_elements
+from services.adapters.health.systems import (
+    CARE_SETTING_SYSTEM,
+    CONCERN_EXTENSION,
+    CONCERN_SYSTEM,
+    NHS_NUMBER_SYSTEM,
+    ORGANISATION_CODE_SYSTEM,
+    REFERRAL_EXTENSION,
+    SNOMED_SYSTEM,
+)
+from services.adapters.health.validation import fhir_errors
 from services.adapters.ingest.identifiers import FhirGender
-from services.adapters.ingest.models import PersonName, example_of
+from services.adapters.ingest.models import (
+    CodedValueError,
+    PersonName,
+    as_error_line,
+    example_of,
+)
+from services.adapters.ingest.problems import FieldError, field_errors_from_validation
 
 __all__ = [
     "CARE_SETTING_SYSTEM",
@@ -49,6 +74,7 @@ __all__ = [
     "CONCERN_EXTENSION",
     "CONCERN_SYSTEM",
     "CPIS_FLAG_CODES",
+    "NARRATIVE_MAX_CHARS",
     "NHS_NUMBER_SYSTEM",
     "ORGANISATION_CODE_SYSTEM",
     "REFERRAL_EXTENSION",
@@ -60,19 +86,13 @@ __all__ = [
     "Extension",
     "FhirBundle",
     "Flag",
+    "Narrative",
     "Observation",
     "OtherResource",
     "Patient",
+    "narrative_text",
 ]
 
-NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
-SNOMED_SYSTEM = "http://snomed.info/sct"
-CARE_SETTING_SYSTEM = "https://fhir.safehub.example/CodeSystem/care-setting"
-CONCERN_SYSTEM = "https://fhir.safehub.example/CodeSystem/concern"
-REFERRAL_EXTENSION = "https://fhir.safehub.example/StructureDefinition/safeguarding-referral"
-CONCERN_EXTENSION = "https://fhir.safehub.example/StructureDefinition/safeguarding-concern"
-# Identifier system of hub organisation codes (e.g. LA-E09000099), as the topology names them.
-ORGANISATION_CODE_SYSTEM = "https://fhir.safehub.example/Id/organisation-code"
 # SNOMED CT concepts read as CP-IS style plan flags (codes from the domain brief).
 CPIS_FLAG_CODES = {
     "1064311000000109": "CHILD_PROTECTION_PLAN",
@@ -87,6 +107,8 @@ CPIS_FLAG_CODES = {
 CLINICAL_DETAIL_MAX_CHARS = 20_000
 """Longest clinical detail: every Observation valueString and note text of the Bundle, joined
 one per line. It is the notice's full account, as long as any other agency's narrative."""
+NARRATIVE_MAX_CHARS = 40_000
+"""Longest XHTML narrative, markup included; its text counts towards the clinical detail."""
 _ID_MAX = 64
 _URI_MAX = 500
 _CODE_MAX = 64
@@ -128,7 +150,13 @@ class CodeableConcept(FhirModel):
         examples=[[example_of(Coding)]],
     )
     text: str | None = Field(
-        default=None, max_length=500, description="Plain text.", examples=["Child protection plan"]
+        default=None,
+        max_length=500,
+        description=(
+            "Plain text. On a Flag's or an Observation's code it is clinical detail (mapped); "
+            "on an Encounter's serviceType it is refused (not read)."
+        ),
+        examples=["Child protection plan"],
     )
 
 
@@ -217,6 +245,30 @@ class Annotation(FhirModel):
         ),
         examples=["Injury pattern inconsistent with the account given."],
     )
+
+
+class Narrative(FhirModel):
+    status: str = Field(
+        max_length=_CODE_MAX,
+        description="generated, extensions, additional or empty.",
+        examples=["additional"],
+    )
+    div: str = Field(
+        max_length=NARRATIVE_MAX_CHARS,
+        description=(
+            "XHTML narrative. On a Flag or an Observation its text (markup removed) is clinical "
+            "detail; on a Patient or Encounter only a 'generated' narrative is accepted."
+        ),
+        examples=['<div xmlns="http://www.w3.org/1999/xhtml">Known to CSC; CP plan open.</div>'],
+    )
+
+
+_TAG = re.compile(r"<[^>]*>")
+
+
+def narrative_text(div: str) -> str:
+    """The text of an XHTML narrative: markup removed, entities decoded, spaces collapsed."""
+    return " ".join(html.unescape(_TAG.sub(" ", div)).split())
 
 
 class Extension(FhirModel):
@@ -360,6 +412,11 @@ class Flag(FhirModel):
     id: str | None = Field(
         default=None, max_length=_ID_MAX, description="Logical id.", examples=["flag-1"]
     )
+    text: Narrative | None = Field(
+        default=None,
+        description="Narrative; its text is added to the clinical detail (navigator only).",
+        examples=[None],
+    )
     status: str | None = Field(
         default=None, max_length=_CODE_MAX, description="active or inactive.", examples=["active"]
     )
@@ -412,6 +469,11 @@ class Observation(FhirModel):
     )
     id: str | None = Field(
         default=None, max_length=_ID_MAX, description="Logical id.", examples=["obs-1"]
+    )
+    text: Narrative | None = Field(
+        default=None,
+        description="Narrative; its text is added to the clinical detail (navigator only).",
+        examples=[None],
     )
     status: str | None = Field(
         default=None, max_length=_CODE_MAX, description="Observation status.", examples=["final"]
@@ -489,7 +551,7 @@ class BundleEntry(FhirModel):
         examples=["urn:uuid:patient-1"],
     )
     resource: Resource = Field(
-        description="The resource: Patient, Encounter, Flag, Observation (others ignored).",
+        description="The resource: Patient, Encounter, Flag or Observation (others refused).",
         examples=[{"resourceType": "Patient", "id": "patient-1"}],
     )
 
@@ -518,6 +580,41 @@ class FhirBundle(FhirModel):
     entry: list[BundleEntry] = Field(
         min_length=2,
         max_length=100,
-        description=("Entries (2 to 100): one Patient, one Encounter, any Flags and Observations."),
+        description=(
+            "Entries (2 to 100): one Patient, one Encounter, any Flags and Observations; any "
+            "other resource is refused (element_not_read)."
+        ),
         examples=[[{"fullUrl": "urn:uuid:patient-1", "resource": {"resourceType": "Patient"}}]],
     )
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _every_problem(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        """Every problem of the Bundle's shape in one answer (issue 21): this profile's
+        limits, FHIR R4 validity (fhir.resources) and the elements the hub does not read.
+        The hub's profile checks (mapping.py) follow once the shape is right."""
+        found = [*fhir_errors(data), *unread_elements(data)]
+        try:
+            bundle = handler(data)
+        except ValidationError as failed:
+            if not found:
+                raise
+            reported = {e.pointer for e in field_errors_from_validation(failed.errors(), data)}
+            extra = [e for e in found if e.pointer not in reported]
+            if not extra:
+                raise
+            lines = [as_error_line(e) for e in failed.errors(include_url=False)]
+            raise ValidationError.from_exception_data(
+                failed.title, [*lines, *(_error_line(e, data) for e in extra)]
+            ) from None
+        if found:
+            raise ValidationError.from_exception_data(
+                cls.__name__, [_error_line(e, data) for e in found]
+            )
+        return bundle
+
+
+def _error_line(error: FieldError, data: Any) -> InitErrorDetails:
+    path = tuple(s.replace("~1", "/").replace("~0", "~") for s in error.pointer.split("/")[1:])
+    problem = CodedValueError(error.code, error.message, field=path)
+    return InitErrorDetails(type="value_error", loc=(), input=data, ctx={"error": problem})

@@ -8,9 +8,11 @@ examples never drift from field examples.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import unicodedata
-from typing import Annotated, Any, Self
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import (
     AfterValidator,
@@ -18,10 +20,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     StringConstraints,
+    TypeAdapter,
+    ValidationError,
     model_validator,
 )
 from pydantic.fields import FieldInfo
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from services.adapters.ingest.vocab import ConcernCode, ConsentStatus, RiskLevel
 from services.hubkit.linkage import is_valid_nhs_number, normalise_nhs_number
@@ -38,7 +44,9 @@ __all__ = [
     "PersonIn",
     "PersonName",
     "Postcode",
+    "RecordRule",
     "RiskIn",
+    "as_error_line",
     "check_person_name",
     "example_of",
     "normalise_postcode",
@@ -50,10 +58,13 @@ class CodedValueError(ValueError):
     """A validation failure with a stable machine code for the field-level error.
 
     `field` names the offending field when a model-level check raises it, so the pointer
-    points at that field rather than at the enclosing object.
+    points at that field rather than at the enclosing object: a name, or a path of names
+    into a nested object (("subject", "school_urn")).
     """
 
-    def __init__(self, code: str, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, *, field: str | tuple[str | int, ...] | None = None
+    ) -> None:
         self.code = code
         self.field = field
         super().__init__(message)
@@ -134,10 +145,112 @@ FlexibleDate = Annotated[dt.date, BeforeValidator(parse_flexible_date)]
 """A date as YYYY-MM-DD or DD/MM/YYYY."""
 
 
+RecordRule = Callable[[Any], Iterator[CodedValueError]]
+"""A check across fields of one record (issue 21): yields every problem it finds. It reads
+the record's fields as attributes; when one it reads did not validate, the rule stops there
+(that field's own error is reported instead)."""
+
+
+class _FieldInvalid(Exception):
+    """A field a record rule reads did not validate (its own error is already reported)."""
+
+
+@functools.cache
+def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
+    info = model.model_fields[name]
+    if not info.metadata:
+        return TypeAdapter(info.annotation)
+    return TypeAdapter(Annotated[info.annotation, *info.metadata])
+
+
+class _ValidFields:
+    """The fields of a record that validated on their own, for the record rules to read
+    when another field of the same record did not: so one response names every problem."""
+
+    def __init__(self, model: type[BaseModel], data: Mapping[str, Any]) -> None:
+        self._model = model
+        self._data = data
+
+    def __getattr__(self, name: str) -> Any:
+        info = self._model.model_fields.get(name)
+        if info is None:
+            return getattr(self._model, name)  # a class attribute, e.g. a ClassVar
+        key = info.alias or name
+        if key not in self._data:
+            if info.is_required():
+                raise _FieldInvalid(name)
+            return info.get_default(call_default_factory=True)
+        try:
+            return _field_adapter(self._model, name).validate_python(self._data[key])
+        except ValidationError:
+            raise _FieldInvalid(name) from None
+
+
+def _rule_problems(rules: Sequence[RecordRule], record: Any) -> list[CodedValueError]:
+    problems: list[CodedValueError] = []
+    for rule in rules:
+        try:
+            problems.extend(rule(record))
+        except _FieldInvalid:
+            continue
+    return problems
+
+
+def as_error_line(error: Mapping[str, Any]) -> InitErrorDetails:
+    """A pydantic error as reported (`ValidationError.errors()`), to be raised again together
+    with further problems found beside it."""
+    line = InitErrorDetails(type=error["type"], loc=tuple(error["loc"]), input=error["input"])
+    if "ctx" in error:
+        line["ctx"] = error["ctx"]
+    try:
+        ValidationError.from_exception_data("check", [line])
+    except (KeyError, TypeError, ValueError):  # a custom error type: keep its code and message
+        return InitErrorDetails(
+            type=PydanticCustomError(str(error["type"]), str(error["msg"])),
+            loc=tuple(error["loc"]),
+            input=error["input"],
+        )
+    return line
+
+
 class NativeModel(BaseModel):
-    """Base for native-format models: unknown fields are errors, so typos are caught."""
+    """Base for native-format models: unknown fields are errors, so typos are caught.
+
+    Checks across fields are `record_rules` rather than "after" validators: pydantic runs an
+    after validator only once every field is valid, so a record with a bad field and a broken
+    rule would report one, then the other after the fix (issue 21). The rules run on the
+    fields that did validate, and every problem comes back in one answer.
+    """
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    record_rules: ClassVar[tuple[RecordRule, ...]] = ()
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _every_problem(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        try:
+            record = handler(data)
+        except ValidationError as failed:
+            if not cls.record_rules or not isinstance(data, Mapping):
+                raise
+            problems = _rule_problems(cls.record_rules, _ValidFields(cls, data))
+            if not problems:
+                raise
+            lines = [as_error_line(e) for e in failed.errors(include_url=False)]
+            raise ValidationError.from_exception_data(
+                failed.title, [*lines, *(_problem_line(p, data) for p in problems)]
+            ) from None
+        problems = _rule_problems(cls.record_rules, record)
+        if problems:
+            raise ValidationError.from_exception_data(
+                cls.__name__, [_problem_line(p, data) for p in problems]
+            )
+        return record
+
+
+def _problem_line(problem: CodedValueError, data: Any) -> InitErrorDetails:
+    return InitErrorDetails(type="value_error", loc=(), input=data, ctx={"error": problem})
 
 
 def _field_example(info: FieldInfo) -> Any:
@@ -171,15 +284,15 @@ class ConsentIn(NativeModel):
         examples=["Seeking consent could place the child at increased risk of harm."],
     )
 
-    @model_validator(mode="after")
-    def _reason_when_not_sought(self) -> Self:
+    def _reason_when_not_sought(self) -> Iterator[CodedValueError]:
         if self.status is ConsentStatus.NOT_SOUGHT and not self.reason_not_sought:
-            raise CodedValueError(
+            yield CodedValueError(
                 "reason_required",
                 "reason_not_sought is required when consent status is NOT_SOUGHT (rule R1).",
                 field="reason_not_sought",
             )
-        return self
+
+    record_rules = (_reason_when_not_sought,)
 
 
 class FamilyInformedIn(NativeModel):
@@ -190,19 +303,29 @@ class FamilyInformedIn(NativeModel):
         default=None,
         min_length=1,
         max_length=500,
-        description="Why the family was not told; required when informed is false.",
+        description=(
+            "Why the family was not told; required when informed is false, refused when true."
+        ),
         examples=["Telling the family could put the child at risk."],
     )
 
-    @model_validator(mode="after")
-    def _reason_when_not_informed(self) -> Self:
+    def _reason_when_not_informed(self) -> Iterator[CodedValueError]:
         if not self.informed and not self.reason_not_informed:
-            raise CodedValueError(
+            yield CodedValueError(
                 "reason_required",
                 "reason_not_informed is required when the family was not informed (rule R1).",
                 field="reason_not_informed",
             )
-        return self
+        if self.informed and self.reason_not_informed:
+            # Refused rather than dropped: the notice carries a reason only when the family
+            # was not told, so this text would be accepted and lost (issue 21).
+            yield CodedValueError(
+                "unexpected_field",
+                "reason_not_informed must be empty when the family was informed",
+                field="reason_not_informed",
+            )
+
+    record_rules = (_reason_when_not_informed,)
 
 
 class ContactPointIn(NativeModel):

@@ -2,8 +2,10 @@
 
 Two sizes are measured once the notice is mapped and sealed, before anything is produced:
 
-    signed bytes  the Avro envelope written to notices.<agency>.v1 (the gateway copies it into
-                  a dead letter when it cannot process it)
+    signed bytes  the Avro envelope written to notices.<agency>.v1, as sealed: with the
+                  agency's per-field signatures (hubkit.field_provenance, about 1.4 times the
+                  notice again), so the limit counts what is sent (the gateway copies it
+                  into a dead letter when it cannot process it)
     view bytes    the whole notice as compact JSON with every non-ASCII character escaped:
                   an upper bound of any subscriber's view (the gateway writes views as UTF-8
                   JSON, services/gateway/domain/records.py, never larger than escaped). No

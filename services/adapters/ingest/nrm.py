@@ -4,7 +4,9 @@ Police, local authorities and certain charities are NRM first responders (rule R
 adapter takes the referral in its own native shape, and this module turns the NRM part of
 it into the TRAFFICKING_NRM notice parts, so the three adapters cannot drift apart:
 
-    detail        exploitation type, first responder (the sending organisation), referred at,
+    detail        exploitation type, first responder (the organisation the record names:
+                  its contact point's organisation; issue 21: once the adapter's registered
+                  organisation, wrong when a force's adapter sends for a partner), referred at,
                   the child's account (restricted by the policy to police, the responsible
                   LA and the MASH manager)
     concerns      TRAFFICKING with census factor 12A, ensured
@@ -19,7 +21,6 @@ from typing import Any
 
 from pydantic import AwareDatetime, Field
 
-from services.adapters.ingest.mapping import MappingContext
 from services.adapters.ingest.models import NativeModel
 from services.adapters.ingest.vocab import ConsentStatus, ExploitationType
 from services.hubkit.notice import to_utc
@@ -64,16 +65,16 @@ class NrmReferralFields(NativeModel):
 
 
 def nrm_detail(
-    ctx: MappingContext,
     *,
     exploitation_type: ExploitationType,
+    first_responder_organisation: str,
     referred_at: dt.datetime,
     exploitation_account: str,
 ) -> dict[str, Any]:
-    """TraffickingNrmDetail; the first responder is the organisation the adapter sends for."""
+    """TraffickingNrmDetail; the first responder is the organisation the record names."""
     return {
         "exploitation_type": exploitation_type.value,
-        "first_responder_organisation": ctx.organisation_name,
+        "first_responder_organisation": first_responder_organisation,
         "referred_at": to_utc(referred_at),
         "exploitation_account": exploitation_account,
     }

@@ -170,5 +170,7 @@ def field_errors_from_validation(
             field = getattr(cause, "field", None)
             if isinstance(field, str):
                 path.append(field)
+            elif isinstance(field, tuple):
+                path.extend(field)
         result.append(FieldError(pointer=json_pointer(path), code=code, message=message))
     return result

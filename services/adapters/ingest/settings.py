@@ -40,6 +40,18 @@ class AdapterSettings(TokenIssuerSettings):
 
     model_config = SettingsConfigDict(env_prefix="SAFEHUB_ADAPTER_", extra="ignore")
 
+    # One adapter per pod in a cluster listens on every interface at the container's port;
+    # locally every adapter shares loopback, each on its own port (ADAPTER_PORTS).
+    host: str = Field(
+        default="127.0.0.1", description="Listen address of `safehub adapters serve`."
+    )
+    port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Listen port of a single adapter (`--agency`); default its local port "
+        "(ADAPTER_PORTS). The `--port` flag wins over it.",
+    )
     token_audience: str = Field(
         default="safehub-ingest",
         description="Audience (`aud`) access tokens must name.",
@@ -132,15 +144,16 @@ class AdapterSettings(TokenIssuerSettings):
     # Both notice limits are backstops: the field limits keep every valid record well under
     # them (docs/integrators.md, "Field and notice size limits", has the worst case).
     max_notice_bytes: int = Field(
-        default=256 * 1024,
+        default=640 * 1024,
         ge=1024,
         description=(
-            "Largest signed notice (the Avro envelope produced to notices.<agency>.v1), in "
-            "bytes; a larger one is refused with 413 notice-too-large and nothing is "
-            "published. The gateway copies the envelope into a dead letter when it cannot "
+            "Largest signed notice (the Avro envelope produced to notices.<agency>.v1, with "
+            "the agency's per-field signatures, which take about 1.4 times the notice "
+            "itself), in bytes; a larger one is refused with 413 notice-too-large and nothing "
+            "is published. The gateway copies the envelope into a dead letter when it cannot "
             "process it, and every record it writes must stay under its max_record_bytes "
-            "(1,000,000) and the broker's message.max.bytes (1 MiB): a quarter of that leaves "
-            "room for the dead letter's own fields."
+            "(1,000,000) and the broker's message.max.bytes (1 MiB): 640 KiB leaves room for "
+            "the dead letter's own fields."
         ),
     )
     max_notice_view_bytes: int = Field(

@@ -31,7 +31,10 @@ router = APIRouter(prefix="/v1", tags=["police"])
     description=(
         "Send one record from an occurrence export, keyed on the occurrence reference. "
         "`record_type` selects the shape: PUBLIC_PROTECTION_NOTICE, DASH_INCIDENT, "
-        "MISSING_PERSON or INTELLIGENCE_REPORT. Answers 202 with the notice id only after "
+        "MISSING_PERSON or INTELLIGENCE_REPORT. A field the record type has no place for "
+        "(subject.school_urn except on a DASH_INCIDENT) is refused, never dropped (422 "
+        "unexpected_field); a 422 lists every problem of the record at once. "
+        "Answers 202 with the notice id only after "
         "the hub's broker acknowledged the signed notice, with `warnings` for any value the "
         "notice was published without (e.g. an unreadable school URN). Sending the same "
         "record again answers 202 with the same id and publishes nothing new; sending "
@@ -53,7 +56,8 @@ async def post_occurrence(record: PoliceRecord, ingest: IngestDep) -> NoticeAcce
         "first responder, keyed on the occurrence reference (source reference "
         "`<occurrence reference>/NRM`). It becomes a TRAFFICKING_NRM notice: police, the "
         "responsible local authority and the MASH manager see the child's account; others "
-        "in the MASH see a flag (rule R12). Consent is not needed for a child's referral. "
+        "in the MASH see a flag (rule R12). The notice names `officer_contact.organisation` "
+        "as the first responder. Consent is not needed for a child's referral. "
         "Answers 202 with the notice id once the broker acknowledged; the same referral again "
         "answers 202 with the same id; a correction goes with `revision` incremented."
     ),

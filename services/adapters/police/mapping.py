@@ -17,7 +17,9 @@ stage, so reported and returned are separate notices), plus `/r<n>` for a correc
                                                           policy's rule R6)
     NRM referral (own route) -> TRAFFICKING_NRM          (`<occurrence reference>/NRM`; the NRM
                                                           parts shared with the other first
-                                                          responders, see ingest/nrm.py)
+                                                          responders, see ingest/nrm.py; first
+                                                          responder: officer_contact's
+                                                          organisation, as the record names it)
 """
 
 from __future__ import annotations
@@ -156,8 +158,8 @@ def map_police_nrm_referral(record: PoliceNrmReferral, ctx: MappingContext) -> M
     """A referral the force made as NRM first responder -> TRAFFICKING_NRM."""
     concerns = concerns_of(record.concerns, ensure=[NRM_CONCERN])
     detail = nrm_detail(
-        ctx,
         exploitation_type=record.exploitation_type,
+        first_responder_organisation=record.officer_contact.organisation,
         referred_at=record.referred_at,
         exploitation_account=record.exploitation_account,
     )

@@ -19,10 +19,11 @@ again with `revision` incremented.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from enum import StrEnum
-from typing import Annotated, Literal, Self
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, Field
 
 from services.adapters.ingest.identifiers import RecordedSex
 from services.adapters.ingest.models import (
@@ -36,6 +37,7 @@ from services.adapters.ingest.models import (
     PersonIn,
     PersonName,
     Postcode,
+    RecordRule,
     RiskIn,
     example_of,
 )
@@ -117,7 +119,9 @@ class PoliceSubject(NativeModel):
             "Unique reference number (URN) of the child's school, for Operation Encompass "
             "(rule R9): the school's 6-digit URN, written any usual way ('123456', "
             "'URN 123456', 'urn-123456', 'URN:123456'); the hub sends it on as 'URN-123456', "
-            "the form schools are registered under. Read on DASH incidents. A value that is "
+            "the form schools are registered under. Read on DASH incidents only: any other "
+            "record with a school_urn is refused (422 unexpected_field), since its notice has "
+            "no place for it. A value that is "
             "not a 6-digit URN does not stop the incident: the notice is published without a "
             "school (so no school is told) and the 202 answer carries a warning at "
             "/subject/school_urn; send a correction (revision + 1) with the right URN."
@@ -153,7 +157,11 @@ class OccurrenceBase(NativeModel):
         description="Name of the exporting system, for support.",
         examples=["Synthetic RMS 4.2"],
     )
-    subject: PoliceSubject = Field(description="The child.", examples=[example_of(PoliceSubject)])
+    subject: PoliceSubject = Field(
+        description="The child.",
+        # school_urn only on a DASH incident; its own example shows the form.
+        examples=[example_of(PoliceSubject, school_urn=None)],
+    )
     concerns: list[ConcernIn] = Field(
         default_factory=list,
         max_length=20,
@@ -201,9 +209,27 @@ class OccurrenceBase(NativeModel):
         examples=[[example_of(PersonIn, role="older associate", organisation=None)]],
     )
     officer_contact: ContactPointIn = Field(
-        description="Team to contact about this record (not an officer's private details).",
+        description=(
+            "Team to contact about this record (not an officer's private details). On an NRM "
+            "referral its organisation is the first responder organisation the notice names."
+        ),
         examples=[example_of(ContactPointIn)],
     )
+
+    reads_school_urn: ClassVar[bool] = False
+    """Only a DASH incident's notice has a place for the school (Operation Encompass)."""
+
+    def _school_urn_where_read(self) -> Iterator[CodedValueError]:
+        # Refused rather than ignored (issue 21): any other record's notice has no school, so
+        # the URN would be accepted and lost.
+        if not self.reads_school_urn and self.subject.school_urn is not None:
+            yield CodedValueError(
+                "unexpected_field",
+                "school_urn is read on DASH incidents only (Operation Encompass); remove it",
+                field=("subject", "school_urn"),
+            )
+
+    record_rules: ClassVar[tuple[RecordRule, ...]] = (_school_urn_where_read,)
 
 
 class PublicProtectionNotice(OccurrenceBase):
@@ -262,6 +288,8 @@ class DashIncident(OccurrenceBase):
         default=False, description="True when referred to MARAC.", examples=[True]
     )
 
+    reads_school_urn: ClassVar[bool] = True
+
 
 class MissingStatus(StrEnum):
     REPORTED = "REPORTED"
@@ -316,29 +344,29 @@ class MissingPersonRecord(OccurrenceBase):
         examples=[3],
     )
 
-    @model_validator(mode="after")
-    def _dates_consistent(self) -> Self:
+    def _dates_consistent(self) -> Iterator[CodedValueError]:
         if self.status is MissingStatus.REPORTED:
             if self.found_or_returned_at is not None:
-                raise CodedValueError(
+                yield CodedValueError(
                     "unexpected_field",
                     "found_or_returned_at must be empty while REPORTED",
                     field="found_or_returned_at",
                 )
-            return self
+            return
         if self.found_or_returned_at is None:
-            raise CodedValueError(
+            yield CodedValueError(
                 "missing",
                 f"found_or_returned_at is required when status is {self.status}",
                 field="found_or_returned_at",
             )
-        if self.found_or_returned_at < self.missing_since:
-            raise CodedValueError(
+        elif self.found_or_returned_at < self.missing_since:
+            yield CodedValueError(
                 "date_order",
                 "found_or_returned_at is before missing_since",
                 field="found_or_returned_at",
             )
-        return self
+
+    record_rules = (*OccurrenceBase.record_rules, _dates_consistent)
 
 
 class GradingIn(NativeModel):
@@ -372,8 +400,7 @@ class GradingIn(NativeModel):
         examples=[None],
     )
 
-    @model_validator(mode="after")
-    def _codes_fit_scheme(self) -> Self:
+    def _codes_fit_scheme(self) -> Iterator[CodedValueError]:
         allowed = {
             "3x5x2": ("123", "ABCDE", "PC"),
             "5x5x5": ("ABCDE", "12345", "12345"),
@@ -382,7 +409,7 @@ class GradingIn(NativeModel):
         for name, codes in zip(names, allowed, strict=True):
             value = getattr(self, name)
             if len(value) != 1 or value not in codes:
-                raise CodedValueError(
+                yield CodedValueError(
                     "grading_code",
                     f"{name} must be one of {', '.join(codes)} under {self.scheme}",
                     field=name,
@@ -391,12 +418,13 @@ class GradingIn(NativeModel):
         # grading, and the grading decides who may see the item.
         legacy_code_2 = self.scheme == "5x5x5" and self.handling_code == "2"
         if self.dissemination_authorisation is not None and not legacy_code_2:
-            raise CodedValueError(
+            yield CodedValueError(
                 "unexpected_field",
                 "dissemination_authorisation applies only to 5x5x5 handling code 2",
                 field="dissemination_authorisation",
             )
-        return self
+
+    record_rules = (_codes_fit_scheme,)
 
 
 class IntelligenceReport(OccurrenceBase):

@@ -50,8 +50,9 @@ def map_vcs_update(form: VcsUpdateForm, ctx: MappingContext) -> Mapped:
         assert form.exploitation_account is not None
         notice_type = "TRAFFICKING_NRM"
         detail = nrm_detail(
-            ctx,
             exploitation_type=form.exploitation_type,
+            # The form names no organisation: the charity is the client's own organisation.
+            first_responder_organisation=ctx.organisation_name,
             referred_at=form.referred_at,
             exploitation_account=form.exploitation_account,
         )

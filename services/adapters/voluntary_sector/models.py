@@ -13,10 +13,11 @@ separated by ';'). `kind` says what the update is:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated
 
-from pydantic import AwareDatetime, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, Field, StringConstraints
 
 from services.adapters.ingest.identifiers import RecordedSex, Upn
 from services.adapters.ingest.models import (
@@ -108,7 +109,7 @@ class VcsUpdateForm(NativeModel):
     category_of_need: str | None = Field(
         default=None,
         max_length=200,
-        description="Category of need as the charity records it.",
+        description="Category of need as the charity records it. Not on an NRM_REFERRAL.",
         examples=["Risk of criminal exploitation"],
     )
     concerns: list[ConcernCode] = Field(
@@ -142,36 +143,40 @@ class VcsUpdateForm(NativeModel):
         default_factory=list,
         max_length=20,
         description="Agreed actions, at most 20 of at most 500 characters each (CSV: separated "
-        "by ';').",
+        "by ';'). Not on an NRM_REFERRAL.",
         examples=[["Weekly mentoring", "Refer to exploitation panel"]],
     )
     safety_instructions: str | None = Field(
         default=None,
         max_length=500,
-        description="Safety instructions for workers (the source is never named).",
+        description=(
+            "Safety instructions for workers (the source is never named). Not on an NRM_REFERRAL."
+        ),
         examples=["Do not visit alone after dark."],
     )
     outcome_summary: str | None = Field(
         default=None,
         max_length=2000,
-        description="Outcome summary; required for RETURN_INTERVIEW_OUTCOME.",
+        description=(
+            "Outcome summary; required for RETURN_INTERVIEW_OUTCOME, not on an NRM_REFERRAL."
+        ),
         examples=["Push factors at placement; pull factors from older associates."],
     )
     exploitation_type: ExploitationType | None = Field(
         default=None,
         description="NRM_REFERRAL only: main exploitation type referred.",
-        examples=["CRIMINAL"],
+        examples=[None, "CRIMINAL"],
     )
     exploitation_account: str | None = Field(
         default=None,
         max_length=20000,
         description="NRM_REFERRAL only: the child's account (restricted, rule R12).",
-        examples=["Remy described being made to sell drugs in another town."],
+        examples=[None, "Remy described being made to sell drugs in another town."],
     )
     referred_at: AwareDatetime | None = Field(
         default=None,
         description="NRM_REFERRAL only: when the NRM referral was made, with offset.",
-        examples=["2026-11-19T15:30:00+00:00"],
+        examples=[None, "2026-11-19T15:30:00+00:00"],
     )
     consent_status: ConsentStatus | None = Field(
         default=None,
@@ -190,7 +195,7 @@ class VcsUpdateForm(NativeModel):
     family_not_informed_reason: str | None = Field(
         default=None,
         max_length=500,
-        description="Why not; required when family_informed is false.",
+        description="Why not; required when family_informed is false, refused when true.",
         examples=["Family members may be involved in the exploitation."],
     )
     worker_role: str = Field(
@@ -214,36 +219,65 @@ class VcsUpdateForm(NativeModel):
         examples=["missing.service@synthetic-charity.example"],
     )
 
-    @model_validator(mode="after")
-    def _kind_rules(self) -> Self:
-        if self.kind is VcsKind.NRM_REFERRAL:
-            for name in ("exploitation_type", "exploitation_account", "referred_at"):
-                if getattr(self, name) in (None, ""):
-                    raise CodedValueError(
-                        "missing", f"{name} is required for an NRM_REFERRAL", field=name
+    def _kind_rules(self) -> Iterator[CodedValueError]:
+        nrm = self.kind is VcsKind.NRM_REFERRAL
+        for name in _NRM_ONLY:
+            given = getattr(self, name) not in (None, "")
+            if nrm and not given:
+                yield CodedValueError(
+                    "missing", f"{name} is required for an NRM_REFERRAL", field=name
+                )
+            if not nrm and given:
+                # Refused rather than dropped (issue 21): only an NRM referral's notice has
+                # a place for it.
+                yield CodedValueError(
+                    "unexpected_field", f"{name} is read on an NRM_REFERRAL only", field=name
+                )
+        if nrm:
+            for name in _UPDATE_ONLY:
+                if getattr(self, name) not in (None, "", []):
+                    yield CodedValueError(
+                        "unexpected_field",
+                        f"{name} is not read on an NRM_REFERRAL (its notice has no place for "
+                        "it); put it in summary or full_account, or remove it",
+                        field=name,
                     )
         if self.kind is VcsKind.RETURN_INTERVIEW_OUTCOME and not self.outcome_summary:
-            raise CodedValueError(
+            yield CodedValueError(
                 "missing",
                 "outcome_summary is required for a RETURN_INTERVIEW_OUTCOME",
                 field="outcome_summary",
             )
-        if self.consent_status is None and self.kind is not VcsKind.NRM_REFERRAL:
-            raise CodedValueError(
+        if self.consent_status is None and not nrm:
+            yield CodedValueError(
                 "missing",
                 "consent_status is required (except for NRM referrals)",
                 field="consent_status",
             )
         if self.consent_status is ConsentStatus.NOT_SOUGHT and not self.consent_reason_not_sought:
-            raise CodedValueError(
+            yield CodedValueError(
                 "reason_required",
                 "consent_reason_not_sought is required when consent_status is NOT_SOUGHT",
                 field="consent_reason_not_sought",
             )
+
+    def _family_reason(self) -> Iterator[CodedValueError]:
         if not self.family_informed and not self.family_not_informed_reason:
-            raise CodedValueError(
+            yield CodedValueError(
                 "reason_required",
                 "family_not_informed_reason is required when family_informed is false",
                 field="family_not_informed_reason",
             )
-        return self
+        if self.family_informed and self.family_not_informed_reason:
+            yield CodedValueError(
+                "unexpected_field",
+                "family_not_informed_reason must be empty when family_informed is true",
+                field="family_not_informed_reason",
+            )
+
+    record_rules = (_kind_rules, _family_reason)
+
+
+# What only one kind of form carries: the NRM parts, and the update's own detail.
+_NRM_ONLY = ("exploitation_type", "exploitation_account", "referred_at")
+_UPDATE_ONLY = ("category_of_need", "agreed_actions", "safety_instructions", "outcome_summary")

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from services.console.domain.provenance import FieldProvenance, provenance_from_record
 from services.console.errors import FeedItemInvalid
 
 __all__ = [
@@ -116,6 +117,9 @@ class FeedEntry:
     risk_level: str | None
     """The source's risk level, if visible (read once: the queue sorts on it constantly)."""
     immediate_danger: bool
+    provenance: FieldProvenance | None = None
+    """Its fields checked against the agency's own signature when projected (issue 19,
+    domain/provenance.py); None: not checked."""
 
     def _section(self, name: str) -> Mapping[str, Any]:
         value = self.view.get(name)
@@ -230,8 +234,10 @@ def entry_from_feed_item(item: Mapping[str, Any]) -> FeedEntry:
             risk_level=str(risk["level"]) if risk.get("level") else None,
             immediate_danger=risk.get("immediate_danger") is True
             or IMMEDIATE_DANGER_MARK in str(item["explanation"]),
+            # Only what the console stored (a FeedItem from the feed has no such field).
+            provenance=provenance_from_record(item.get("provenance")),
         )
-    except (KeyError, TypeError, json.JSONDecodeError) as error:
+    except (KeyError, TypeError, ValueError) as error:
         raise FeedItemInvalid(f"feed item is not well formed: {type(error).__name__}") from None
 
 

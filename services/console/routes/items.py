@@ -71,6 +71,7 @@ async def item(viewer: SignedIn, notice_id: str) -> Response:
         now=runtime.clock(),
         timescales=runtime.timescales,
         agencies=runtime.agencies,
+        signers={a.principal: a.code for a in runtime.topology.agencies},
     )
     return page(
         viewer.request,

@@ -43,6 +43,7 @@ from typing import Any
 
 from services.gateway.domain.intake import AcceptedNotice
 from services.gateway.domain.pipeline import OutboundMessage
+from services.gateway.domain.provenance import view_presentation
 from services.gateway.domain.records import (
     audit_record,
     dead_letter,
@@ -313,6 +314,8 @@ def grant_messages(
             safeguarding_contacts=safeguarding_contacts,
             silent=silent,
             withheld=withheld,
+            # Read back through intake: its field signatures were checked again.
+            field_provenance=view_presentation(notice.provenance, requested),
         ),
         "decision_id": decision_id,
         "break_glass": {

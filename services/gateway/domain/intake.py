@@ -3,6 +3,14 @@ Pure, given keys and schemas.
 
 Every failure here is permanent (retrying cannot fix a bad signature), so it becomes a
 NoticeRejected with a machine-readable reason for the dead-letter topic and the audit log.
+
+A notice's per-field provenance (the agency's SD-JWT on its envelope, hubkit.field_provenance)
+is checked here too, failing closed: it must verify, be signed by the envelope's own key, and
+disclose exactly the notice's fields with exactly their values. Otherwise the gateway would
+pass recipients field signatures that do not say what the notice says. A field signature
+that does not hold is a signature that does not hold: BAD_SIGNATURE, the detail naming the
+provenance check that failed (never a value). A notice without one (a publisher from before
+per-field provenance) is accepted as before and its feed items carry none.
 """
 
 from __future__ import annotations
@@ -19,9 +27,15 @@ from services.hubkit.errors import (
     CodecError,
     MalformedPayload,
     NotSingleObjectEncoded,
+    ProvenanceInvalid,
     UnexpectedSchema,
     UnknownSchemaFingerprint,
     UnknownSigningKey,
+)
+from services.hubkit.field_provenance import (
+    IssuedProvenance,
+    open_issued,
+    require_matches_notice,
 )
 from services.hubkit.notice import notice_id_for, to_json_value
 from services.hubkit.retraction import retraction_id_for
@@ -40,6 +54,9 @@ class AcceptedNotice:
     """SHA-256 of the signed payload, the notice's own bytes: the same for every signed copy
     of one notice, so a re-signed replay is told from a changed notice (domain/replay.py)."""
     signer: str
+    provenance: IssuedProvenance | None = None
+    """The agency's per-field signatures, verified against this notice; None when the
+    publisher signed no fields (feed items then carry none)."""
 
     @property
     def notice_id(self) -> str:
@@ -95,7 +112,7 @@ def accept_message(
         is_retraction = False  # the notice checks name what is wrong with the payload
     if is_retraction:
         return _accept_retraction(catalog, agency, key, value, verified)
-    return _accept_notice(catalog, agency, key, value, verified)
+    return _accept_notice(catalog, keys, agency, key, value, verified)
 
 
 def accept_notice(
@@ -109,7 +126,7 @@ def accept_notice(
     """Verify envelope, signer, schema, record key and classification of a message (`key`,
     `value`) from `agency`'s topic."""
     verified = _verified_envelope(catalog, keys, agency, value)
-    return _accept_notice(catalog, agency, key, value, verified)
+    return _accept_notice(catalog, keys, agency, key, value, verified)
 
 
 def _verified_envelope(
@@ -135,6 +152,7 @@ def _verified_envelope(
 
 def _accept_notice(
     catalog: SchemaCatalog,
+    keys: KeyDirectory,
     agency: AgencyEntry,
     key: bytes | None,
     value: bytes,
@@ -199,7 +217,35 @@ def _accept_notice(
         envelope_sha256=hashlib.sha256(value).digest(),
         payload_sha256=hashlib.sha256(verified.payload).digest(),
         signer=verified.owner,
+        provenance=_field_provenance(verified, keys, notice),
     )
+
+
+def _field_provenance(
+    verified: VerifiedEnvelope, keys: KeyDirectory, notice: dict[str, Any]
+) -> IssuedProvenance | None:
+    """The envelope's per-field SD-JWT, verified and matched against the notice read back."""
+    if verified.field_provenance is None:
+        return None
+    notice_id = str(notice["notice_id"])
+    try:
+        issued = open_issued(verified.field_provenance, keys)
+        # The signer of the fields must be the signer of the notice: another trusted key
+        # (another agency's) could otherwise vouch for this agency's fields.
+        if issued.key_id != verified.key_id:
+            raise ProvenanceInvalid(
+                "wrong_key",
+                f"the fields are signed by key {issued.key_id}, the notice by {verified.key_id}",
+            )
+        require_matches_notice(issued, notice)
+    except ProvenanceInvalid as error:
+        raise NoticeRejected(
+            "BAD_SIGNATURE",
+            f"field provenance: {error}; the agency's per-field signatures must be issued "
+            "over this notice, as published, with the envelope's key",
+            notice_id,
+        ) from error
+    return issued
 
 
 def _accept_retraction(

@@ -16,6 +16,7 @@ from typing import Any
 
 from services.gateway.domain.ceiling import CeilingBreach, enforce_ceiling
 from services.gateway.domain.intake import AcceptedNotice
+from services.gateway.domain.provenance import view_presentation
 from services.gateway.domain.records import (
     audit_record,
     dead_letter,
@@ -70,10 +71,10 @@ def messages_for_decisions(
     notice_type = str(notice["notice_type"])
     key = str(notice["subject"]["linkage_key"]).encode()
     held = present_paths(notice)  # once per notice, not once per subscriber
-    # Subscribers often share a permitted set: its withheld paths and its view are worked
-    # out once per notice.
+    # Subscribers often share a permitted set: its withheld paths, its view and the view's
+    # field signatures are worked out once per notice.
     withheld_for: dict[tuple[str, ...], tuple[str, ...]] = {}
-    views: dict[tuple[tuple[str, ...], str | None], str] = {}
+    views: dict[tuple[tuple[str, ...], str | None], tuple[str, str | None]] = {}
     messages: list[OutboundMessage] = []
     applied: list[SharingDecision] = []
     breaches: list[CeilingBreach] = []
@@ -114,11 +115,14 @@ def messages_for_decisions(
         )
         if decision.discloses:
             view_key = (permitted, decision.handling_caveat)
-            view_json = views.get(view_key)
-            if view_json is None:
-                view_json = views[view_key] = redacted_view_json(
-                    notice, permitted, decision.handling_caveat
+            cached = views.get(view_key)
+            if cached is None:
+                view = redacted_view_json(notice, permitted, decision.handling_caveat)
+                cached = views[view_key] = (
+                    view,
+                    view_presentation(accepted.provenance, permitted),
                 )
+            view_json, presentation = cached
             messages.append(
                 OutboundMessage(
                     subscriber.feed_topic,
@@ -135,6 +139,7 @@ def messages_for_decisions(
                         silent=limits.silent_paths,
                         withheld=withheld,
                         view_json=view_json,
+                        field_provenance=presentation,
                     ),
                     signed=True,
                 )

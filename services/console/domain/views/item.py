@@ -16,6 +16,7 @@ from services.console.domain.labels import (
     label,
 )
 from services.console.domain.projection import Projection
+from services.console.domain.provenance import ProvenanceNotice, provenance_notice
 from services.console.domain.views.fields import (
     FieldRow,
     agency_text,
@@ -56,6 +57,8 @@ class ItemView:
     marking: Marking | None = None
     handling: str | None = None
     """The police handling code's conditions, when the view holds intelligence grading."""
+    provenance: ProvenanceNotice | None = None
+    """Whether its fields were checked against the agency's own signature (issue 19)."""
 
 
 def _decision_line(decision: FeedEntry, *, now: dt.datetime) -> str:
@@ -72,7 +75,10 @@ def item_view(
     now: dt.datetime,
     timescales: Timescales,
     agencies: Mapping[str, str],
+    signers: Mapping[str, str] | None = None,
 ) -> ItemView:
+    """`signers` maps an agency's principal (the owner of its signing key) to its code, to
+    name the agency whose signature the fields were checked against."""
     triage = triage_of(entry, projection, timescales)
     due_at = decision_due_at(entry, triage, timescales)
     return ItemView(
@@ -93,4 +99,9 @@ def item_view(
         ),
         marking=marking_of(entry),
         handling=handling_conditions(entry.view),
+        provenance=provenance_notice(
+            entry.provenance,
+            view=entry.view,
+            signer_labels={p: agency_text(c, agencies) for p, c in (signers or {}).items()},
+        ),
     )
