@@ -38,12 +38,14 @@ __all__ = [
     "AclBatch",
     "Endpoint",
     "KafkaServerConfig",
+    "NodePorts",
     "OpaTls",
     "StackLayout",
     "TopicSpec",
     "acl_command_args",
     "bundle_server_argv",
     "cluster_id_from_bytes",
+    "cluster_node_configs",
     "config_command_add_scram_args",
     "config_command_delete_scram_args",
     "decode_grants",
@@ -66,6 +68,7 @@ __all__ = [
     "render_pem_keystore",
     "render_scram_config_file",
     "render_server_properties",
+    "replicated_topic_specs",
     "storage_format_args",
     "topic_specs",
     "validate_secret",
@@ -204,6 +207,24 @@ class KafkaServerConfig:
     """The SASL_SSL listener (SCRAM inside TLS); None renders a plaintext-only broker."""
     tls_keystore: Path | None = None
     """PEM file with the broker's private key and certificate chain (see render_pem_keystore)."""
+    node_id: int = 1
+    controller_voters: tuple[tuple[int, Endpoint], ...] = ()
+    """Every controller of the quorum as (node id, controller endpoint); empty: this node
+    alone (the local stack). See `cluster_node_configs` for a multi-node cluster."""
+    replication_factor: int = 1
+    """Replicas of the internal topics (offsets, transaction state) and of a topic created
+    without one; 1 on a single node."""
+    min_insync_replicas: int = 1
+    """Replicas that must acknowledge an acks=all write (and a transaction's state)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodePorts:
+    """One cluster node's loopback listeners: SASL_PLAINTEXT, the controller, SASL_SSL."""
+
+    client: Endpoint
+    controller_port: int
+    tls_client: Endpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,10 +309,30 @@ def render_server_properties(config: KafkaServerConfig) -> str:
             (f"{prefix}.ssl.keystore.location", str(config.tls_keystore)),
             (f"{prefix}.ssl.enabled.protocols", "TLSv1.3,TLSv1.2"),
         ]
+    voters = config.controller_voters or ((config.node_id, controller),)
+    replicas, min_isr = config.replication_factor, config.min_insync_replicas
+    if not 1 <= min_isr <= replicas <= len(voters):
+        raise StackConfigError(
+            f"kafka: min.insync.replicas={min_isr} and replication factor {replicas} do not "
+            f"fit {len(voters)} node(s) (need 1 <= min ISR <= replicas <= nodes)"
+        )
+    if (config.node_id, controller) not in voters:
+        raise StackConfigError(f"kafka: node {config.node_id} is not among its quorum's voters")
+    # Only a cluster says anything about replication beyond the internal topics, so the
+    # single node's file stays exactly as it was.
+    replication_props: list[tuple[str, str]] = []
+    if replicas > 1:
+        replication_props = [
+            ("default.replication.factor", str(replicas)),
+            ("min.insync.replicas", str(min_isr)),
+            # A leader is only ever elected from the in-sync replicas: no acknowledged write
+            # is lost when a broker dies.
+            ("unclean.leader.election.enable", "false"),
+        ]
     props: list[tuple[str, str]] = [
         ("process.roles", "broker,controller"),
-        ("node.id", "1"),
-        ("controller.quorum.voters", f"1@{controller}"),
+        ("node.id", str(config.node_id)),
+        ("controller.quorum.voters", ",".join(f"{n}@{e}" for n, e in voters)),
         ("listeners", f"CLIENT://{client},CONTROLLER://{controller}{tls_listener}"),
         ("advertised.listeners", f"CLIENT://{client}{tls_listener}"),
         (
@@ -315,9 +356,10 @@ def render_server_properties(config: KafkaServerConfig) -> str:
         # Topics exist only because the runner created them with their partition counts;
         # a typo in a service must fail, not create a stray topic.
         ("auto.create.topics.enable", "false"),
-        ("offsets.topic.replication.factor", "1"),
-        ("transaction.state.log.replication.factor", "1"),
-        ("transaction.state.log.min.isr", "1"),
+        ("offsets.topic.replication.factor", str(replicas)),
+        ("transaction.state.log.replication.factor", str(replicas)),
+        ("transaction.state.log.min.isr", str(min_isr)),
+        *replication_props,
         # One node: 50 partitions per internal topic only slow down the first group join and the
         # first transaction of every test run.
         ("offsets.topic.num.partitions", "5"),
@@ -326,6 +368,49 @@ def render_server_properties(config: KafkaServerConfig) -> str:
     ]
     header = "# Rendered by `safehub stack up`; contains secrets (mode 0600). Do not edit.\n"
     return header + "".join(f"{key}={value}\n" for key, value in props)
+
+
+def cluster_node_configs(
+    *,
+    nodes: Sequence[NodePorts],
+    log_root: Path,
+    broker_password: str,
+    controller_password: str,
+    tls_keystore: Path,
+    min_insync_replicas: int,
+) -> tuple[KafkaServerConfig, ...]:
+    """One `KafkaServerConfig` per node of a cluster whose every node is broker and
+    controller (node ids 1..N, each voting in the quorum): render each with
+    `render_server_properties`. Every topic gets one replica per node.
+
+    Each node keeps its log in <log_root>/node-<id>. The nodes share the broker and controller
+    passwords and the TLS keystore (one certificate for 127.0.0.1 serves every port).
+    """
+    if len(nodes) < 1:
+        raise StackConfigError("kafka: a cluster needs at least one node")
+    ports = [p for n in nodes for p in (n.client.port, n.controller_port, n.tls_client.port)]
+    if len(set(ports)) != len(ports):
+        raise StackConfigError(f"kafka: cluster nodes reuse a port ({sorted(ports)})")
+    voters = tuple(
+        (node_id, Endpoint(n.client.host, n.controller_port))
+        for node_id, n in enumerate(nodes, start=1)
+    )
+    return tuple(
+        KafkaServerConfig(
+            client=n.client,
+            controller_port=n.controller_port,
+            log_dir=log_root / f"node-{node_id}",
+            broker_password=broker_password,
+            controller_password=controller_password,
+            tls_client=n.tls_client,
+            tls_keystore=tls_keystore,
+            node_id=node_id,
+            controller_voters=voters,
+            replication_factor=len(nodes),
+            min_insync_replicas=min_insync_replicas,
+        )
+        for node_id, n in enumerate(nodes, start=1)
+    )
 
 
 def render_client_properties(username: str, password: str) -> str:
@@ -614,6 +699,31 @@ def topic_specs(topology: Topology, retention: RetentionRules) -> tuple[TopicSpe
             TopicSpec(name, topology.partitions(name), config=tuple(sorted(settings.items())))
         )
     return tuple(specs)
+
+
+def replicated_topic_specs(
+    specs: Iterable[TopicSpec], *, replication_factor: int, min_insync_replicas: int
+) -> tuple[TopicSpec, ...]:
+    """The same topics for a cluster: each with `replication_factor` replicas and
+    min.insync.replicas set, so an acks=all write survives the loss of all but that many."""
+    if not 1 <= min_insync_replicas <= replication_factor:
+        raise StackConfigError(
+            f"kafka: min.insync.replicas={min_insync_replicas} does not fit "
+            f"replication factor {replication_factor}"
+        )
+    replicated: list[TopicSpec] = []
+    for spec in specs:
+        settings = dict(spec.config)
+        settings["min.insync.replicas"] = str(min_insync_replicas)
+        replicated.append(
+            TopicSpec(
+                spec.name,
+                spec.partitions,
+                replication_factor=replication_factor,
+                config=tuple(sorted(settings.items())),
+            )
+        )
+    return tuple(replicated)
 
 
 # --- ACLs -----------------------------------------------------------------------------------

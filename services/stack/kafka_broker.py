@@ -458,10 +458,24 @@ class KafkaBroker:
             )
         return launches
 
-    def ensure_topics(self, topology: Topology, retention: RetentionRules) -> tuple[str, ...]:
-        """Create missing topics with their settings; an existing topic is left as it is."""
+    def ensure_topics(
+        self,
+        topology: Topology,
+        retention: RetentionRules,
+        *,
+        replication_factor: int = 1,
+        min_insync_replicas: int = 1,
+    ) -> tuple[str, ...]:
+        """Create missing topics with their settings; an existing topic is left as it is.
+        A cluster (services/stack/cluster.py) passes its replication factor and min ISR."""
         password = self._credentials.principal_password(ADMIN_PRINCIPAL)
         specs = config.topic_specs(topology, retention)
+        if replication_factor > 1:
+            specs = config.replicated_topic_specs(
+                specs,
+                replication_factor=replication_factor,
+                min_insync_replicas=min_insync_replicas,
+            )
         created = _run_async(
             lambda: _create_missing_topics(self.client, ADMIN_PRINCIPAL, password, specs)
         )
