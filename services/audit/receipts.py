@@ -27,17 +27,16 @@ from typing import Any
 
 from services.audit.cosignatures import CosignatureStore
 from services.audit.domain.checkpoint import encode_checkpoint
-from services.audit.domain.commitment import opens
 from services.audit.domain.witnessing import (
     WitnessPolicy,
     cosigned_note,
     quorum_met,
     verified_witnesses,
 )
-from services.audit.errors import EntryEdited, EvidenceMalformed, NotYetCheckpointed
+from services.audit.errors import EvidenceMalformed, NotYetCheckpointed
 from services.audit.export import decision_leaves, exported_entry
 from services.audit.storage import AuditStore, StoredCheckpoint, inclusion_proof_for
-from services.audit.verify import ExportedEntry, decode_entry, encode_entry, entry_view
+from services.audit.verify import ExportedEntry, check_entry, decode_entry, encode_entry
 from services.hubkit.audit_trail import read_logged_record
 from services.hubkit.codec import MessageType, SchemaCatalog
 from services.hubkit.cosignature import Cosignature
@@ -200,26 +199,6 @@ class ReceiptReport:
     event: str | None
 
 
-def _check_entry(entry: ExportedEntry, catalog: SchemaCatalog | None) -> None:
-    """The opening (record, salt) must open the leaf input, and a readable view must be what
-    the bytes say: otherwise the record shown is not the one the log committed to."""
-    opening = entry.record is not None and entry.salt is not None
-    if opening and not opens(entry.data, entry.salt or b"", entry.record or b""):
-        raise EntryEdited(
-            f"the record given with entry {entry.leaf_index} does not open its leaf (the "
-            "commitment the log signed): the record or its salt was changed"
-        )
-    if (
-        entry.view is not None
-        and catalog is not None
-        and entry_view(catalog, entry.readable) != entry.view
-    ):
-        raise EntryEdited(
-            f"the readable view of entry {entry.leaf_index} does not match its logged "
-            "bytes: the view was edited; trust only what the bytes say"
-        )
-
-
 def _decision_of(
     entry: ExportedEntry, catalog: SchemaCatalog | None
 ) -> tuple[str | None, str | None]:
@@ -253,7 +232,7 @@ def verify_receipt(
             f"the receipt is for leaf {proof.index} but the entry file says leaf "
             f"{exported.leaf_index}: they are not one receipt"
         )
-    _check_entry(exported, catalog)
+    check_entry(exported, catalog)
     verified = verify_tlog_proof(
         proof,
         entry=exported.data,

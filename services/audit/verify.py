@@ -102,6 +102,7 @@ __all__ = [
     "ExportedEntry",
     "InclusionReport",
     "LogReport",
+    "check_entry",
     "decode_consistency_proof",
     "decode_entry",
     "decode_inclusion_proof",
@@ -363,7 +364,9 @@ def _check_opening(entry: ExportedEntry) -> None:
         )
 
 
-def _check_view(entry: ExportedEntry, catalog: SchemaCatalog | None) -> None:
+def check_entry(entry: ExportedEntry, catalog: SchemaCatalog | None) -> None:
+    """An entry's opening (record, salt) opens its leaf and its readable view matches its
+    bytes: otherwise what is shown is not what the log committed to (EntryEdited)."""
     _check_opening(entry)
     if entry.view is None or catalog is None:
         return
@@ -415,7 +418,7 @@ def verify_inclusion_files(
             f"the proof is for leaf {inclusion.leaf_index} but the entry says it is leaf "
             f"{exported.leaf_index}"
         )
-    _check_view(exported, catalog)
+    check_entry(exported, catalog)
     digest = leaf_hash(exported.data)
     check_inclusion(checkpoint, inclusion, leaf_hash=digest)
     return InclusionReport(checkpoint=checkpoint, leaf_index=exported.leaf_index, leaf_hash=digest)
@@ -513,7 +516,7 @@ def verify_log(
                 f"entry {tree.size} is missing (the next entry is {entry.leaf_index}): "
                 "entries were removed from or reordered in the log"
             )
-        _check_view(entry, catalog)
+        check_entry(entry, catalog)
         tree = tree.append(leaf_hash(entry.data))
         if pending and pending[0] == tree.size:
             size = pending.pop(0)
