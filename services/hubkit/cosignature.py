@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hmac
 import struct
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -35,6 +36,7 @@ __all__ = [
     "cosignature_message",
     "cosigner_verifier_key",
     "decode_cosignature",
+    "verified_cosigners",
     "verify_cosignature",
 ]
 
@@ -130,3 +132,25 @@ def verify_cosignature(
             "checkpoint: it was made for another checkpoint or altered"
         ) from exc
     return cosignature
+
+
+def verified_cosigners(
+    checkpoint_text: bytes,
+    signatures: Iterable[NoteSignature],
+    witnesses: Mapping[str, VerifierKey],
+) -> dict[str, Cosignature]:
+    """The witnesses (by the verifier's own name for each) with a cosignature that verifies
+    over this checkpoint text. Lines by keys not in `witnesses` (the log's own, other
+    witnesses') are ignored, as signed-note requires; a line by a listed key that fails does
+    not count. The one count behind a witness quorum, for the hub's policy and a receipt's."""
+    by_key = {(key.name, key.key_id): name for name, key in witnesses.items()}
+    verified: dict[str, Cosignature] = {}
+    for signature in signatures:
+        name = by_key.get((signature.key_name, signature.key_id))
+        if name is None:
+            continue
+        try:
+            verified[name] = verify_cosignature(checkpoint_text, signature, witnesses[name])
+        except (NoteMalformed, NoteUnverified):
+            continue
+    return verified

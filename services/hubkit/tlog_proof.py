@@ -23,7 +23,7 @@ import base64
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
-from services.hubkit.cosignature import verify_cosignature
+from services.hubkit.cosignature import verified_cosigners
 from services.hubkit.errors import (
     NoteMalformed,
     NoteUnverified,
@@ -31,7 +31,6 @@ from services.hubkit.errors import (
 )
 from services.hubkit.merkle import HASH_SIZE, leaf_hash, verify_inclusion_path
 from services.hubkit.signed_note import (
-    SIGNATURE_TYPE_COSIGNATURE_V1,
     SIGNATURE_TYPE_ED25519,
     VerifierKey,
     decode_b64,
@@ -188,21 +187,7 @@ def verify_tlog_proof(
 
     # Step 3: "Verify all cosignatures for witnesses known to the verifier", then the policy.
     # Lines by unknown keys are ignored; a line by a known key that fails does not count.
-    by_key = {
-        (key.name, key.key_id): name
-        for name, key in witnesses.items()
-        if key.signature_type == SIGNATURE_TYPE_COSIGNATURE_V1
-    }
-    cosigned: set[str] = set()
-    for signature in note.signatures:
-        name = by_key.get((signature.key_name, signature.key_id))
-        if name is None:
-            continue
-        try:
-            verify_cosignature(note.text, signature, witnesses[name])
-        except (NoteMalformed, NoteUnverified):
-            continue
-        cosigned.add(name)
+    cosigned = set(verified_cosigners(note.text, note.signatures, witnesses))
     if not quorum_met(frozenset(cosigned)):
         names = ", ".join(sorted(cosigned)) or "no witness"
         raise WitnessQuorumUnmet(

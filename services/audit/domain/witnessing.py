@@ -23,8 +23,8 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from services.audit.domain.errors import AuditError
-from services.hubkit.cosignature import Cosignature, verify_cosignature
-from services.hubkit.errors import NoteMalformed, NoteUnverified
+from services.hubkit.cosignature import Cosignature, verified_cosigners
+from services.hubkit.errors import NoteMalformed
 from services.hubkit.signed_note import (
     SIGNATURE_TYPE_COSIGNATURE_V1,
     SIGNATURE_TYPE_ED25519,
@@ -205,17 +205,9 @@ def verified_witnesses(
     """The policy's witnesses with a cosignature that verifies over this checkpoint text.
     Lines by keys the policy does not list (the log's own, other witnesses') are ignored, as
     signed-note requires; a line by a listed key that fails does not count."""
-    by_key = {(w.key.name, w.key.key_id): w for w in policy.witnesses}
-    verified: dict[str, Cosignature] = {}
-    for signature in signatures:
-        witness = by_key.get((signature.key_name, signature.key_id))
-        if witness is None:
-            continue
-        try:
-            verified[witness.name] = verify_cosignature(checkpoint_text, signature, witness.key)
-        except (NoteMalformed, NoteUnverified):
-            continue
-    return verified
+    return verified_cosigners(
+        checkpoint_text, signatures, {w.name: w.key for w in policy.witnesses}
+    )
 
 
 def add_checkpoint_body(*, old_size: int, proof: Sequence[bytes], note: bytes) -> bytes:
