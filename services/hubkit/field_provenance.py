@@ -183,7 +183,9 @@ def open_issued(sd_jwt: str, keys: KeyDirectory) -> IssuedProvenance:
     most once, and has its digest in the signed `_sd` list (§7.1 step 3)."""
     issuer_jwt, encoded = _split(sd_jwt)
     try:
-        header = jws.extract_compact(issuer_jwt.encode("ascii")).headers()
+        # Parsed once: the header names the key, and the same object is then verified.
+        compact = jws.extract_compact(issuer_jwt.encode("ascii"))
+        header = compact.headers()
     except (JoseError, ValueError, UnicodeError) as error:
         raise ProvenanceInvalid("malformed", f"the issuer JWT is not a JWS ({error})") from None
     if header.get("alg") != _ALGORITHM or header.get("typ") != SD_JWT_TYPE:
@@ -196,15 +198,17 @@ def open_issued(sd_jwt: str, keys: KeyDirectory) -> IssuedProvenance:
     except HubError:
         raise ProvenanceInvalid("unknown_signer", f"key {key_id} is not trusted") from None
     try:
-        token = jws.deserialize_compact(
-            issuer_jwt, OKPKey.import_key(trusted.public_key), algorithms=[_ALGORITHM]
+        valid = jws.validate_compact(
+            compact, OKPKey.import_key(trusted.public_key), algorithms=[_ALGORITHM]
         )
     except (JoseError, ValueError) as error:
         raise ProvenanceInvalid(
             "bad_signature", f"the agency's signature does not verify ({type(error).__name__})"
         ) from None
+    if not valid:
+        raise ProvenanceInvalid("bad_signature", "the agency's signature does not verify")
     try:
-        claims = json.loads(token.payload)
+        claims = json.loads(compact.payload)
     except ValueError:
         raise ProvenanceInvalid("malformed", "the issuer JWT's payload is not JSON") from None
     digests = claims.get("_sd") if isinstance(claims, dict) else None
