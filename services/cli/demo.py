@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from services.gateway.bootstrap import build_gateway
+from services.gateway.bootstrap import build_break_glass, build_gateway
 from services.gateway.settings import GatewaySettings
 from services.hubkit.audit_trail import open_audit_record
 from services.hubkit.bus import TopicReader
@@ -267,6 +267,19 @@ def prepare_hub(hub: HubSettings) -> tuple[HubService, ...]:
     )
 
 
+def hub_services(
+    hub: HubSettings, gateway: Any, settings: GatewaySettings
+) -> tuple[HubService, ...]:
+    """Every HTTP service the demo serves (README "Services started by `safehub demo`" lists
+    them; tests/cli keeps the two equal): `prepare_hub`'s, and the gateway's ops endpoints
+    (/healthz, /readyz, /metrics) on its settings' port over the running gateway's own health
+    and metrics."""
+    from services.gateway.http import ops_app
+
+    ops = HubService("gateway ops", ops_app(gateway.health, gateway.metrics), settings.http_port)
+    return (*prepare_hub(hub), ops)
+
+
 async def serve_hub(
     services: Sequence[HubService],
     gateway: _Gateway,
@@ -321,13 +334,18 @@ async def start_hub(hub: HubSettings, *, engine: str) -> RunningHub:
     from services.hubkit.http_server import SignalFreeServer
     from services.hubkit.tls import server_tls_options
 
-    services = prepare_hub(hub)
-    gateway = build_gateway(hub, GatewaySettings.model_validate({"engine": engine}))
+    settings = GatewaySettings.model_validate({"engine": engine})
+    gateway = build_gateway(hub, settings)
+    # As `safehub gateway run` serves it: the ops endpoints and the emergency access desk
+    # beside the decision loop (without the desk, a console's emergency request would wait
+    # for an answer that never comes).
+    break_glass = build_break_glass(hub, settings, gateway.metrics)
+    services = hub_services(hub, gateway, settings)
     # The audit indexer runs beside the gateway: it fills the log the IG API reads. Its
     # per-record warnings (a rejected record: kept as a `rejected` leaf, listed by
     # GET /v1/rejections) would drown the demo's own output on a broker with history.
     logging.getLogger("safehub.audit").setLevel(logging.ERROR)
-    workers = Workers(gateway, build_indexer(hub, demo_audit_settings(hub)[0]))
+    workers = Workers(gateway, break_glass, build_indexer(hub, demo_audit_settings(hub)[0]))
 
     def new_server(service: HubService) -> SignalFreeServer:
         return SignalFreeServer(

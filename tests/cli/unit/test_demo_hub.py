@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,12 +20,14 @@ from services.cli.demo import (
     HubService,
     Workers,
     decision_summary,
+    hub_services,
     prepare_hub,
     serve_hub,
 )
 from services.cli.demo_witnesses import DEMO_WITNESS_PORTS
 from services.console.settings import ConsoleSettings
 from services.cpis.settings import CpisSettings
+from services.gateway.metrics import GatewayMetrics
 from services.gateway.settings import GatewaySettings
 from services.hubkit.settings import HubSettings
 
@@ -233,3 +236,39 @@ async def test_workers_run_and_stop_as_one_and_a_failure_stops_the_other() -> No
     with pytest.raises(ConnectionError):
         await Workers(healthy, _Gateway(fails=True)).run()
     assert healthy.stopped
+
+
+class _RunningGateway:
+    """What the ops endpoints read of a running gateway."""
+
+    def __init__(self) -> None:
+        self.metrics = GatewayMetrics()
+
+    def health(self) -> None:  # not called: the endpoints are only built here
+        raise AssertionError("health read while building the services")
+
+
+def _readme_demo_ports() -> dict[int, str]:
+    """The ports README's "Services started by `safehub demo`" paragraph names, each with the
+    words before it (ranges like 18201-18204 count every port)."""
+    readme = (Path(__file__).parents[3] / "README.md").read_text(encoding="utf-8")
+    start = readme.index("Services started by `safehub demo`")
+    paragraph = readme[start : readme.index("\n\n", start)]
+    ports: dict[int, str] = {}
+    for match in re.finditer(r"(\d{5})`?(?:-`?(\d{5}))?", paragraph):
+        first, last = int(match[1]), int(match[2] or match[1])
+        for port in range(first, last + 1):
+            ports[port] = paragraph[max(0, match.start() - 40) : match.start()]
+    return ports
+
+
+def test_the_readme_lists_exactly_what_the_demo_serves(tmp_path: Path) -> None:
+    """Issue 21 item 7: the README listed gateway ops endpoints the demo never started."""
+    services = hub_services(HubSettings(data_dir=tmp_path), _RunningGateway(), GatewaySettings())
+    served = {s.port: s.name for s in services}
+    assert served[GatewaySettings().http_port] == "gateway ops"
+    listed = _readme_demo_ports()
+    assert sorted(listed) == sorted(served), (
+        f"README lists {sorted(set(listed) - set(served))} not served; "
+        f"serves {sorted(set(served) - set(listed))} not listed"
+    )
