@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from services.cli.feed_follow import register_follow
+
 __all__ = ["FeedRecord", "Verdict", "main", "register", "verify_records"]
 
 EXIT_OK = 0
@@ -47,7 +49,9 @@ EXIT_BAD_INPUT = 2
 
 def register(subparsers: Any) -> None:
     feed = subparsers.add_parser(
-        "feed", help="check a subscriber's feed: the hub's seal and the agencies' field signatures"
+        "feed",
+        help="check a subscriber's feed (the hub's seal and the agencies' field signatures), "
+        "or follow it into a file or webhook",
     )
     actions = feed.add_subparsers(dest="action", required=True, metavar="ACTION")
     verify = actions.add_parser(
@@ -73,6 +77,7 @@ def register(subparsers: Any) -> None:
         "--timeout", type=float, default=30.0, help="seconds to wait for the broker (default 30)"
     )
     feed.set_defaults(handler=_handle)
+    register_follow(actions)  # `safehub feed follow` (issue 21)
 
 
 @dataclass(frozen=True, slots=True)

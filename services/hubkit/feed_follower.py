@@ -145,8 +145,9 @@ class FeedFollower:
         consumer = AIOKafkaConsumer(
             **reader_options(self._hub, self._principal, client_id=self._client_id)
         )
-        await consumer.start()
         try:
+            # Inside the try: a consumer that failed to connect is closed too, not leaked.
+            await consumer.start()
             topic = self._topic
             partitions = [TopicPartition(topic, p) for p in range(self._partitions)]
             consumer.assign(partitions)
