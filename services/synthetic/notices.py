@@ -272,6 +272,8 @@ class SyntheticNotices:
                     "primary_need": "N1",
                     "assessment_factors": ["10A", "11A"],
                     "allocated_worker": None,
+                    "referral_source": None,
+                    "period_start_date": None,
                 }
             case "POLICE_INTELLIGENCE":
                 return {

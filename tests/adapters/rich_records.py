@@ -10,7 +10,7 @@ from typing import Any
 from services.adapters.health.models import CONCERN_EXTENSION, CONCERN_SYSTEM, REFERRAL_EXTENSION
 from services.synthetic.native import NativeRecords
 
-__all__ = ["ALIASES", "HEALTH_NOT_CARRIED", "KNOWN_GAPS", "SHAPES", "not_carried", "rich_record"]
+__all__ = ["ALIASES", "HEALTH_NOT_CARRIED", "SHAPES", "not_carried", "rich_record"]
 
 _LINKAGE = "sent to the child index to link the child; not shared (only the district is)"
 _PEOPLE = {
@@ -40,29 +40,6 @@ _COMMON_NOT_CARRIED = {
     "/record_type": "selects the notice type and the shape (notice_type, detail.change)",
     "/classification": "carried as the notice's classification, written OFFICIAL_SENSITIVE",
 }
-KNOWN_GAPS: Mapping[tuple[str, str], Mapping[str, str]] = {
-    ("CHILDRENS_SERVICES", "CIN_REFERRAL"): {
-        "/referral_source": (
-            "GAP: a CIN referral's source (census N00152) has no place in "
-            "CscStatusChangeDetail; carrying it needs a schema field and an IG decision on "
-            "who may see it (policies)"
-        ),
-    },
-    ("CHILDRENS_SERVICES", "CP_PLAN_ENDED"): {
-        "/plan_start_date": (
-            "GAP: an ended plan's notice has only its end date (effective_date); the start "
-            "needs a schema field and an IG decision"
-        ),
-    },
-    ("CHILDRENS_SERVICES", "LOOKED_AFTER_ENDED"): {
-        "/start_date": (
-            "GAP: an ended period's notice has only its end date (effective_date); the start "
-            "needs a schema field and an IG decision"
-        ),
-    },
-}
-"""Values the adapter accepts that do not reach the notice yet (issue 21 leaves them open);
-test_no_silent_loss.py fails (strict xfail) once one is carried, so the entry is removed."""
 _NOT_CARRIED: Mapping[str, Mapping[str, str]] = {
     "POLICE": _COMMON_NOT_CARRIED,
     "CHILDRENS_SERVICES": _COMMON_NOT_CARRIED,
@@ -91,13 +68,11 @@ HEALTH_NOT_CARRIED: Mapping[str, str] = {
 }
 
 
-def not_carried(agency: str, shape: str, *, gaps: bool = True) -> dict[str, str]:
+def not_carried(agency: str, shape: str) -> dict[str, str]:
     """What of a rich record of `shape` is not expected in its notice, and why."""
     rules = dict(HEALTH_NOT_CARRIED if agency == "HEALTH" else _NOT_CARRIED[agency])
     if shape.startswith("LOOKED_AFTER"):
         rules["/child/looked_after"] = "the change says it: STARTED true, ENDED false"
-    if gaps:
-        rules.update(KNOWN_GAPS.get((agency, shape), {}))
     return rules
 
 

@@ -301,6 +301,8 @@ def _detail(choose: Choose, notice: dict[str, Any], created: dt.datetime) -> dic
                 "primary_need": choose([None, "N1"]),
                 "assessment_factors": choose([[], ["10A"], ["11A", "24A"], ["3A"]]),
                 "allocated_worker": choose([None, _contact("Allocated social worker", "LA")]),
+                "referral_source": choose([None, "1B", "2A", "5A", "9"]),
+                "period_start_date": choose([None, created.date() - dt.timedelta(days=200)]),
             }
         case "POLICE_INTELLIGENCE":
             return {

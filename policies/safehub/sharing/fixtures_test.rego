@@ -87,6 +87,7 @@ _details := {
 		"change": "CP_PLAN_STARTED", "effective_date": "2026-11-18", "cp_category": "NEG",
 		"legal_status": null, "primary_need": "N1", "assessment_factors": ["10A"],
 		"allocated_worker": {"role": "Social worker", "organisation": "LA-E09000099", "telephone": "0300 000 0300"},
+		"referral_source": "1B", "period_start_date": null,
 	},
 	"POLICE_INTELLIGENCE": {"sanitised_text": "Synthetic intelligence.", "source_details": "Synthetic source."},
 	"MASH_DECISION": {
@@ -127,7 +128,7 @@ _detail_paths := {
 	},
 	"CSC_STATUS_CHANGE": {
 		"detail.change", "detail.effective_date", "detail.cp_category", "detail.primary_need",
-		"detail.assessment_factors", "detail.allocated_worker",
+		"detail.assessment_factors", "detail.allocated_worker", "detail.referral_source",
 	},
 	"POLICE_INTELLIGENCE": {"detail.sanitised_text", "detail.source_details"},
 	"MASH_DECISION": {

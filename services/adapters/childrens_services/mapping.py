@@ -172,20 +172,26 @@ def map_csc_record(
 ) -> Mapped:
     cp_category: str | None = None
     legal_status: str | None = None
+    referral_source: str | None = None
+    # An ended plan's or period's notice is dated by its end; its start travels beside it.
+    period_start: dt.date | None = None
     effective: dt.date | None
     looked_after = record.child.looked_after
     match record:
         case CinReferral():
             change, effective = "CIN_REFERRAL_ACCEPTED", record.referral_date
+            referral_source = record.referral_source
         case CpPlanChange():
             started = record.change is StatusChange.STARTED
             change = "CP_PLAN_STARTED" if started else "CP_PLAN_ENDED"
             effective = record.plan_start_date if started else record.plan_end_date
+            period_start = None if started else record.plan_start_date
             cp_category = record.initial_category.value
         case LookedAfterChange():
             started = record.change is StatusChange.STARTED
             change = "LOOKED_AFTER_STARTED" if started else "LOOKED_AFTER_ENDED"
             effective = record.start_date if started else record.end_date
+            period_start = None if started else record.start_date
             legal_status = record.legal_status.value
             looked_after = started
         case S47Event():
@@ -208,6 +214,8 @@ def map_csc_record(
         "allocated_worker": contact_point_of(record.allocated_worker)
         if record.allocated_worker
         else None,
+        "referral_source": referral_source,
+        "period_start_date": period_start,
     }
     notice = _notice(
         record,

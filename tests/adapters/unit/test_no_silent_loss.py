@@ -30,7 +30,7 @@ from services.adapters.police.models import PoliceNrmReferral, PoliceRecord
 from services.adapters.voluntary_sector.mapping import map_vcs_update
 from services.adapters.voluntary_sector.models import VcsUpdateForm
 from tests.adapters.helpers import context, native
-from tests.adapters.rich_records import ALIASES, KNOWN_GAPS, SHAPES, not_carried, rich_record
+from tests.adapters.rich_records import ALIASES, SHAPES, not_carried, rich_record
 from tests.adapters.round_trip import lost_values
 
 _POLICE: TypeAdapter[Any] = TypeAdapter(PoliceRecord)
@@ -69,17 +69,6 @@ def test_every_value_of_a_rich_record_reaches_its_notice(agency: str, shape: str
         document, mapped.notice, not_carried=not_carried(agency, shape), aliases=ALIASES
     )
     assert lost == []
-
-
-@pytest.mark.xfail(strict=True, reason="issue 21 leaves these open: see KNOWN_GAPS")
-@pytest.mark.parametrize(("agency", "shape"), list(KNOWN_GAPS))
-def test_the_known_gaps_are_still_lost(agency: str, shape: str) -> None:
-    """Fails (so the strict xfail passes) while a gap is lost; once it is carried, remove it
-    from KNOWN_GAPS."""
-    document = rich_record(native(seed=2250), agency, shape)
-    mapped = _map(agency, shape, document)
-    rules = not_carried(agency, shape, gaps=False)
-    assert lost_values(document, mapped.notice, not_carried=rules, aliases=ALIASES) == []
 
 
 def test_the_round_trip_check_can_fail() -> None:

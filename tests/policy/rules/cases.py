@@ -142,6 +142,8 @@ _DETAIL: dict[str, dict[str, Any]] = {
         "primary_need": "N1",
         "assessment_factors": ["10A"],
         "allocated_worker": None,
+        "referral_source": None,
+        "period_start_date": None,
     },
     "POLICE_INTELLIGENCE": {
         "sanitised_text": "Synthetic sanitised intelligence.",
