@@ -223,6 +223,13 @@ def _client_credential(args: argparse.Namespace) -> int:
     print(f"private key:     {client.private_key_path}  (keep it secret; mode 0600)")
     print(f"registration:    {client.registration_path}")
     print(f"token endpoint:  {identity.token_endpoint}  (auth method: private_key_jwt, ES256)")
+    # The assertion command with the key's real path: after --out, client-assertion cannot
+    # find the key at its default place without --key.
+    key_option = f" --key {client.private_key_path}" if args.out else ""
+    print(
+        "assertion:       safehub adapters client-assertion "
+        f"--client-id {client.registration.client_id}{key_option}"
+    )
     return 0
 
 

@@ -25,7 +25,7 @@ Errors (one root, mapped to HTTP by the edge):
 
 AuthError
 ├── Unauthenticated             401 + WWW-Authenticate: Bearer error="invalid_token"
-│   ├── TokenMissing            no bearer token in the request
+│   ├── TokenMissing            no bearer token in the request (Bearer with no error code)
 │   ├── TokenMalformed          not a compact JWS, or its payload is not a JSON object
 │   ├── TokenSignatureInvalid   bad signature, unknown key id or disallowed algorithm
 │   ├── TokenExpired            `exp` has passed (or `nbf`/`iat` is in the future)
@@ -130,8 +130,9 @@ AUDIT_ERASE_SCOPE = "audit:erase"
 class AuthError(HubError):
     """Root of token validation and authorisation errors."""
 
-    #: RFC 6750 error code for the WWW-Authenticate header.
-    error_code = "invalid_token"
+    #: RFC 6750 error code for the WWW-Authenticate header; None: the challenge carries no
+    #: error code (section 3.1: a request without any authentication information).
+    error_code: str | None = "invalid_token"
 
 
 class Unauthenticated(AuthError):
@@ -139,7 +140,11 @@ class Unauthenticated(AuthError):
 
 
 class TokenMissing(Unauthenticated):
-    error_code = "invalid_request"
+    # RFC 6750 section 3.1: "If the request lacks any authentication information (e.g., the
+    # client was unaware that authentication is necessary or attempted using an unsupported
+    # authentication method), the resource server SHOULD NOT include an error code or other
+    # error information." (invalid_request is a 400 for a malformed request.)
+    error_code = None
 
     def __init__(self) -> None:
         super().__init__("no bearer access token: send 'Authorization: Bearer <token>'")

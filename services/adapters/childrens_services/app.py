@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import httpx
@@ -27,6 +28,7 @@ from services.adapters.ingest.http import (
     build_adapter_app,
 )
 from services.adapters.ingest.models import ContactPointIn
+from services.adapters.ingest.openapi_examples import load_examples
 from services.adapters.ingest.settings import AdapterSettings
 from services.hubkit.auth import JwksSource
 from services.hubkit.settings import HubSettings
@@ -158,6 +160,7 @@ def create_app(
             "CHILDRENS_SERVICES client."
         ),
         routers=[router],
+        examples=load_examples(Path(__file__).with_name("examples.json")),
         settings=settings,
         adapter=adapter,
         jwks=jwks,

@@ -23,6 +23,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
 
+from services.adapters.ingest.code_lists import CodeList
 from services.adapters.ingest.identifiers import CensusSex, Upn
 from services.adapters.ingest.models import (
     CodedValueError,
@@ -111,10 +112,13 @@ REFERRAL_SOURCES = frozenset(
 
 
 AssessmentFactor = Annotated[
-    str, StringConstraints(strip_whitespace=True, to_upper=True, max_length=100)
+    str,
+    StringConstraints(strip_whitespace=True, to_upper=True, max_length=100),
+    CodeList.of(ASSESSMENT_FACTORS),
 ]
 """A factor code as sent, upper-cased. Whether it is a census factor is the mapping's call:
-an unknown code is left out with a warning, so one bad factor never sinks a record."""
+an unknown code is left out with a warning, so one bad factor never sinks a record. The
+OpenAPI enum is ASSESSMENT_FACTORS, the list the mapping keeps factors by."""
 
 
 def _referral_source(raw: str) -> str:
@@ -296,9 +300,15 @@ class CinReferral(CscRecordBase):
     )
     referral_date: FlexibleDate = Field(description="CINreferralDate.", examples=["2026-11-18"])
     referral_source: Annotated[
-        str, StringConstraints(max_length=10), AfterValidator(_referral_source)
+        str,
+        StringConstraints(max_length=10),
+        AfterValidator(_referral_source),
+        CodeList.of(REFERRAL_SOURCES),
     ] = Field(
-        description="CIN census referral source code, e.g. 6 (police), 2A (school).",
+        description=(
+            "CIN census referral source code, e.g. 6 (police), 2A (school); any other code is "
+            "refused (referral_source)."
+        ),
         examples=["6"],
     )
 
@@ -325,7 +335,12 @@ class CpPlanChange(CscRecordBase):
     change: StatusChange = Field(description="STARTED or ENDED.", examples=["STARTED"])
     plan_start_date: FlexibleDate = Field(description="CPPstartDate.", examples=["2026-11-19"])
     plan_end_date: FlexibleDate | None = Field(
-        default=None, description="CPPendDate; required when ENDED.", examples=[None]
+        default=None,
+        description=(
+            "CPPendDate: required when change is ENDED (missing), refused when STARTED "
+            "(unexpected_field), not before plan_start_date (date_order)."
+        ),
+        examples=[None],
     )
     initial_category: CpCategory = Field(
         description="Initial category of abuse: NEG, PHY, EMO, SAB or MUL.", examples=["NEG"]
@@ -360,7 +375,12 @@ class LookedAfterChange(CscRecordBase):
         description="Date the period of care started.", examples=["2026-11-19"]
     )
     end_date: FlexibleDate | None = Field(
-        default=None, description="Date it ended; required when ENDED.", examples=[None]
+        default=None,
+        description=(
+            "Date it ended: required when change is ENDED (missing), refused when STARTED "
+            "(unexpected_field), not before start_date (date_order)."
+        ),
+        examples=[None],
     )
 
     def _end_when_ended(self) -> Iterator[CodedValueError]:
@@ -448,7 +468,10 @@ class Ssda903MissingRow(NativeModel):
     )
     MIS_END: FlexibleDate | None = Field(
         default=None,
-        description="903 MIS_END: end date; empty while the child is still missing.",
+        description=(
+            "903 MIS_END: end date; empty while the child is still missing. Not before "
+            "MIS_START (date_order)."
+        ),
         examples=["15/11/2026"],
     )
     MIS_START_TIME: str | None = Field(
@@ -480,11 +503,19 @@ class Ssda903MissingRow(NativeModel):
     DOB: FlexibleDate = Field(description="Date of birth.", examples=["03/02/2011"])
     POSTCODE: Postcode | None = Field(
         default=None,
-        description="Placement postcode; only its district leaves the adapter.",
+        description=(
+            "Placement postcode, when known; only its district leaves the adapter. Optional: "
+            "CHILD alone links the child (with the names and DOB the index matches better)."
+        ),
         examples=["ZZ3 2XY"],
     )
     NHS_NUMBER: NhsNumber | None = Field(
-        default=None, description="NHS number, when known.", examples=["9991234551"]
+        default=None,
+        description=(
+            "NHS number, when known (10 digits, modulus-11 checked). Optional: CHILD alone "
+            "links the child."
+        ),
+        examples=["9991234551"],
     )
     SEX: CensusSex | None = Field(
         default=None,
@@ -526,7 +557,10 @@ class Ssda903MissingRow(NativeModel):
     FAMILY_NOT_INFORMED_REASON: str | None = Field(
         default=None,
         max_length=500,
-        description="Why not, when FAMILY_INFORMED is N.",
+        description=(
+            "Why not: required when FAMILY_INFORMED is N (reason_required), refused when Y "
+            "(unexpected_field)."
+        ),
         examples=["Parent's whereabouts unknown."],
     )
 

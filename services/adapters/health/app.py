@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
 from fastapi import APIRouter, FastAPI, Request
 
 from services.adapters.health.checks import bundle_problems
+from services.adapters.health.code_lists import HEALTH_CODE_LISTS
 from services.adapters.health.mapping import map_fhir_bundle
 from services.adapters.health.models import FhirBundle
 from services.adapters.ingest.errors import RecordInvalid
@@ -18,6 +20,7 @@ from services.adapters.ingest.http import (
     NoticeAccepted,
     build_adapter_app,
 )
+from services.adapters.ingest.openapi_examples import load_examples
 from services.adapters.ingest.problems import FieldError
 from services.adapters.ingest.settings import AdapterSettings
 from services.hubkit.auth import JwksSource
@@ -93,7 +96,9 @@ def create_app(
             "OAuth2 client-credentials access token issued to a HEALTH client."
         ),
         routers=[router],
+        examples=load_examples(Path(__file__).with_name("examples.json")),
         extra_schemas=[FhirBundle],
+        code_lists=HEALTH_CODE_LISTS,
         settings=settings,
         adapter=adapter,
         jwks=jwks,

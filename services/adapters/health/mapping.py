@@ -60,10 +60,9 @@ from services.adapters.ingest.mapping import (
     build_subject,
     exploitation_signalled,
 )
-from services.adapters.ingest.models import CodedValueError, normalise_postcode
+from services.adapters.ingest.models import CodedValueError, check_nhs_number, normalise_postcode
 from services.adapters.ingest.problems import FieldError, json_pointer
 from services.adapters.ingest.vocab import ConcernCode, ConsentStatus, RiskLevel
-from services.hubkit.linkage import is_valid_nhs_number, normalise_nhs_number
 from services.hubkit.notice import concern, to_utc
 
 __all__ = ["CARE_SETTINGS", "map_fhir_bundle"]
@@ -273,15 +272,12 @@ def _check_snomed_codes(
 def _nhs_number(patient: Patient, path: tuple[str | int, ...], errors: _Errors) -> str | None:
     for index, identifier in enumerate(patient.identifier):
         if identifier.system == NHS_NUMBER_SYSTEM:
-            value = identifier.value or ""
-            if not is_valid_nhs_number(value):
-                errors.add(
-                    (*path, "identifier", index, "value"),
-                    "nhs_number_checksum",
-                    "NHS number is not 10 digits passing the modulus-11 check",
-                )
+            # The same check, codes and messages as the other adapters' nhs_number fields.
+            try:
+                return check_nhs_number(identifier.value or "")
+            except CodedValueError as error:
+                errors.add((*path, "identifier", index, "value"), error.code, str(error))
                 return None
-            return normalise_nhs_number(value)
     errors.add(
         (*path, "identifier"),
         "nhs_number_missing",

@@ -130,7 +130,9 @@ class Coding(FhirModel):
         default=None,
         max_length=_CODE_MAX,
         description=(
-            "Code. In the SNOMED CT system it must be a SNOMED CT identifier (6 to 18 digits)."
+            "Code. In the SNOMED CT system it must be a SNOMED CT identifier (6 to 18 digits); "
+            "in the care-setting system a CareSetting code, in the concern system a "
+            "ConcernCode (code lists on this page)."
         ),
         examples=["1064311000000109"],
     )
@@ -274,11 +276,20 @@ def narrative_text(div: str) -> str:
 class Extension(FhirModel):
     url: str = Field(
         max_length=_URI_MAX,
-        description="Extension URL or sub-extension name.",
+        description=(
+            "Extension URL, or a sub-extension name (the safeguarding-referral extension's "
+            "names are the ReferralSubExtension code list)."
+        ),
         examples=["riskLevel"],
     )
     valueCode: str | None = Field(
-        default=None, max_length=_CODE_MAX, description="Code value.", examples=["HIGH"]
+        default=None,
+        max_length=_CODE_MAX,
+        description=(
+            "Code value: riskLevel takes a RiskLevel code, consentStatus a ConsentStatus code "
+            "(code lists on this page)."
+        ),
+        examples=["HIGH"],
     )
     valueString: str | None = Field(
         default=None,
@@ -383,7 +394,10 @@ class Encounter(FhirModel):
     )
     serviceType: CodeableConcept | None = Field(
         default=None,
-        description=f"Care setting, coded in {CARE_SETTING_SYSTEM}.",
+        description=(
+            f"Care setting, coded in {CARE_SETTING_SYSTEM} (required): a CareSetting code "
+            "(code list on this page)."
+        ),
         examples=[{"coding": [{"system": CARE_SETTING_SYSTEM, "code": "ED"}]}],
     )
     period: Period | None = Field(
@@ -427,7 +441,10 @@ class Flag(FhirModel):
     )
     period: Period | None = Field(
         default=None,
-        description="For a plan flag: plan start and (when ended) end.",
+        description=(
+            "For a plan flag: period.start (the plan start) is required (missing); period.end "
+            "when the plan has ended."
+        ),
         examples=[{"start": "2026-09-01"}],
     )
     author: Reference | None = Field(

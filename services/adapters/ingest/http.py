@@ -47,6 +47,7 @@ from services.adapters.ingest.guard import CLAIMS_SCOPE_KEY, BodyLimits, IngestG
 from services.adapters.ingest.idempotency import SqliteIdempotencyStore
 from services.adapters.ingest.mapping import Mapped, MappingContext, MappingFailed, Notice
 from services.adapters.ingest.notice_size import NoticeSizeLimits, SizeCheckedSink
+from services.adapters.ingest.openapi_examples import RequestExample, add_examples
 from services.adapters.ingest.pipeline import Candidate, IngestPipeline, Status
 from services.adapters.ingest.problems import FieldError, Problem, field_errors_from_validation
 from services.adapters.ingest.retraction_routes import retraction_router
@@ -65,6 +66,7 @@ from services.hubkit.auth import (
     authorise_agency,
     bearer_token,
 )
+from services.hubkit.auth_http import bearer_challenge
 from services.hubkit.bus import make_producer
 from services.hubkit.client_credentials import ClientCredentials
 from services.hubkit.codec import SchemaCatalog
@@ -522,10 +524,7 @@ def _auth_error_response(exc: AuthError) -> JSONResponse:
             headers={"Retry-After": "5"},
         )
     status = 403 if isinstance(exc, Forbidden) else 401
-    description = str(exc).replace('"', "'")
-    challenge = (
-        f'Bearer realm="safehub", error="{exc.error_code}", error_description="{description}"'
-    )
+    challenge = bearer_challenge(exc, realm="safehub")
     title = "Not allowed for this agency" if status == 403 else "Not authenticated"
     kind = "forbidden" if status == 403 else "unauthenticated"
     return _problem_response(
@@ -578,10 +577,14 @@ def build_adapter_app(
     jwks: JwksSource | None = None,
     http: httpx.AsyncClient | None = None,
     extra_schemas: Sequence[type[BaseModel]] = (),
+    code_lists: Mapping[str, dict[str, Any]] | None = None,
+    examples: Mapping[str, Mapping[str, RequestExample]] | None = None,
 ) -> FastAPI:
     """A ready adapter app. Nothing connects until the lifespan starts. `jwks` replaces the
     issuer's remote key set and `http` the client the adapter reaches the token endpoint and
-    the child index with (tests serving them in process)."""
+    the child index with (tests serving them in process). `code_lists` are named enum
+    components (services/adapters/ingest/code_lists.py) and `examples` whole requests per
+    operation (services/adapters/ingest/openapi_examples.py), both for the OpenAPI page."""
     adapter_settings = adapter or AdapterSettings()
 
     @asynccontextmanager
@@ -722,6 +725,8 @@ def build_adapter_app(
             for name, definition in model_schema.pop("$defs", {}).items():
                 components.setdefault(name, definition)
             components[model.__name__] = model_schema
+        components.update(code_lists or {})
+        add_examples(schema, examples or {})
         app.openapi_schema = schema
         return schema
 

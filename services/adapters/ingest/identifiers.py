@@ -20,6 +20,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, StringConstraints
 
+from services.adapters.ingest.code_lists import CodeList
 from services.adapters.ingest.models import CodedValueError
 
 __all__ = [
@@ -65,7 +66,12 @@ def _census_sex_code(raw: str) -> str:
     return code
 
 
-CensusSex = Annotated[str, StringConstraints(max_length=4), AfterValidator(_census_sex_code)]
+CensusSex = Annotated[
+    str,
+    StringConstraints(max_length=4),
+    AfterValidator(_census_sex_code),
+    CodeList.of(CENSUS_SEX_CODES),
+]
 """A CIN census sex code: 1, 2, 0 or 9."""
 
 

@@ -47,6 +47,7 @@ __all__ = [
     "RecordRule",
     "RiskIn",
     "as_error_line",
+    "check_nhs_number",
     "check_person_name",
     "example_of",
     "normalise_postcode",
@@ -70,7 +71,9 @@ class CodedValueError(ValueError):
         super().__init__(message)
 
 
-def _check_nhs_number(raw: str) -> str:
+def check_nhs_number(raw: str) -> str:
+    """The 10 digits of an NHS number written with any spaces or hyphens; CodedValueError
+    (nhs_number_format / nhs_number_checksum) otherwise. Every adapter's one check."""
     digits = normalise_nhs_number(raw)
     if len(digits) != 10 or re.fullmatch(r"[\d\s-]+", raw.strip()) is None:
         raise CodedValueError("nhs_number_format", "NHS number must be 10 digits.")
@@ -81,7 +84,7 @@ def _check_nhs_number(raw: str) -> str:
 
 # Long enough for any spacing of 10 digits an agency system writes ("999 123 4551"); the bound
 # is checked before the format, so an oversized value is refused without being scanned.
-NhsNumber = Annotated[str, StringConstraints(max_length=16), AfterValidator(_check_nhs_number)]
+NhsNumber = Annotated[str, StringConstraints(max_length=16), AfterValidator(check_nhs_number)]
 """A 10-digit NHS number; spaces and hyphens allowed on input; modulus-11 checked."""
 
 # Bidirectional formatting controls (embeddings, overrides, isolates, LRM/RLM). In a name they

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 from fastapi import APIRouter, FastAPI
 
@@ -11,6 +13,7 @@ from services.adapters.ingest.http import (
     NoticeAccepted,
     build_adapter_app,
 )
+from services.adapters.ingest.openapi_examples import load_examples
 from services.adapters.ingest.settings import AdapterSettings
 from services.adapters.police.mapping import map_police_nrm_referral, map_police_record
 from services.adapters.police.models import PoliceNrmReferral, PoliceRecord
@@ -84,6 +87,7 @@ def create_app(
             "access token issued to a POLICE client."
         ),
         routers=[router],
+        examples=load_examples(Path(__file__).with_name("examples.json")),
         settings=settings,
         adapter=adapter,
         jwks=jwks,

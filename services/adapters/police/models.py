@@ -319,7 +319,10 @@ class MissingPersonRecord(OccurrenceBase):
     )
     found_or_returned_at: AwareDatetime | None = Field(
         default=None,
-        description="When found or returned; required for FOUND and RETURNED.",
+        description=(
+            "When found or returned: required for FOUND and RETURNED (missing), refused while "
+            "REPORTED (unexpected_field), not before missing_since (date_order)."
+        ),
         examples=["2026-11-18T03:10:00+00:00"],
     )
     ssda903_code: Literal["M", "A"] | None = Field(

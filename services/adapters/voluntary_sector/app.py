@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import httpx
@@ -16,6 +17,7 @@ from services.adapters.ingest.http import (
     NoticeAccepted,
     build_adapter_app,
 )
+from services.adapters.ingest.openapi_examples import load_examples
 from services.adapters.ingest.settings import AdapterSettings
 from services.adapters.voluntary_sector.mapping import map_vcs_update
 from services.adapters.voluntary_sector.models import VcsUpdateForm
@@ -91,6 +93,7 @@ def create_app(
             "an OAuth2 client-credentials access token issued to a VOLUNTARY_SECTOR client."
         ),
         routers=[router],
+        examples=load_examples(Path(__file__).with_name("examples.json")),
         settings=settings,
         adapter=adapter,
         jwks=jwks,

@@ -164,23 +164,35 @@ class VcsUpdateForm(NativeModel):
     )
     exploitation_type: ExploitationType | None = Field(
         default=None,
-        description="NRM_REFERRAL only: main exploitation type referred.",
+        description=(
+            "Required for an NRM_REFERRAL (missing), refused on other kinds (unexpected_field): "
+            "the main exploitation type referred."
+        ),
         examples=[None, "CRIMINAL"],
     )
     exploitation_account: str | None = Field(
         default=None,
         max_length=20000,
-        description="NRM_REFERRAL only: the child's account (restricted, rule R12).",
+        description=(
+            "Required for an NRM_REFERRAL (missing), refused on other kinds (unexpected_field): "
+            "the child's account (restricted, rule R12)."
+        ),
         examples=[None, "Remy described being made to sell drugs in another town."],
     )
     referred_at: AwareDatetime | None = Field(
         default=None,
-        description="NRM_REFERRAL only: when the NRM referral was made, with offset.",
+        description=(
+            "Required for an NRM_REFERRAL (missing), refused on other kinds (unexpected_field): "
+            "when the NRM referral was made, with offset."
+        ),
         examples=[None, "2026-11-19T15:30:00+00:00"],
     )
     consent_status: ConsentStatus | None = Field(
         default=None,
-        description="Consent status; default NOT_REQUIRED for NRM referrals of children.",
+        description=(
+            "Consent status: required for every kind but NRM_REFERRAL (missing); an "
+            "NRM_REFERRAL of a child needs none (NOT_REQUIRED when left out)."
+        ),
         examples=["NOT_SOUGHT"],
     )
     consent_reason_not_sought: str | None = Field(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,13 +115,20 @@ def notice_ids(hub: Hub, records: list[ConsumerRecord]) -> list[str]:
 async def hub(
     stack: HubSettings, topology: Topology, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Hub]:
-    settings = stack
+    state = tmp_path_factory.mktemp("adapters")
+    async with running_hub(stack, topology, state, issuer="http://identity.test") as started:
+        yield started
+
+
+@asynccontextmanager
+async def running_hub(
+    settings: HubSettings, topology: Topology, state: Path, *, issuer: str
+) -> AsyncIterator[Hub]:
+    """The identity app (issuer `issuer`, its state under `state`), the child index and the
+    four adapters, in process, wired to the real broker."""
     provision_keys(settings.keys_dir, [topology.agency(a).principal for a in AGENCIES])
     provision_linkage_secret(settings.keys_dir / "linkage.secret")
-    state = tmp_path_factory.mktemp("adapters")
-    identity_settings = IdentitySettings(
-        issuer="http://identity.test", state_dir=state / "identity"
-    )
+    identity_settings = IdentitySettings(issuer=issuer, state_dir=state / "identity")
     clients = register_agency_clients(state, AGENCIES, suffix="it")
     async with AsyncExitStack() as stack_:
         identity = identity_app(settings, identity_settings)

@@ -122,3 +122,20 @@ def test_school_urn_documents_the_forms_it_accepts_and_what_happens_otherwise() 
     urn = schema["components"]["schemas"]["PoliceSubject"]["properties"]["school_urn"]
     assert "URN-123456" in urn["description"]
     assert "warning" in urn["description"]
+
+
+@pytest.mark.parametrize("adapter", sorted(FACTORIES))
+def test_every_request_body_has_whole_examples(adapter: str) -> None:
+    """Without a broker: each POST's body lists examples (the integration test
+    test_documented_examples.py posts them), and each documented answer is under a response
+    the operation declares."""
+    schema = FACTORIES[adapter](HubSettings()).openapi()
+    for path, operations in schema["paths"].items():
+        operation = operations.get("post")
+        if operation is None or "requestBody" not in operation:
+            continue
+        for media_type, body in operation["requestBody"]["content"].items():
+            assert body.get("examples"), f"{path} {media_type}: no examples"
+            for example in body["examples"].values():
+                assert example["summary"]
+                assert example["value"]
