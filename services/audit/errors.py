@@ -21,6 +21,8 @@ AuditError
 ├── StorageError                the store is unreachable or inconsistent (retry or page)
 │   └── StorageCorrupt          the stored tree disagrees with itself: stop appending
 ├── TokenIssuerMissing          the IG API has no identity provider to check tokens against
+├── DatabaseUrlUnreadable       the file meant to hold the store's URL (a Secret) is absent,
+│                               empty or not an SQLite/PostgreSQL URL
 └── (break_glass_review.py) ReviewInvalid 422, NotOwningAgency 403, AlreadyReviewed 409:
                                 an IG officer's review of emergency access (issue 18)
 
@@ -50,6 +52,7 @@ __all__ = [
     "CheckpointOriginMismatch",
     "CheckpointSignatureInvalid",
     "ConsistencyProofInvalid",
+    "DatabaseUrlUnreadable",
     "EntriesMissing",
     "EntryEdited",
     "EvidenceMalformed",
@@ -105,6 +108,11 @@ class StorageCorrupt(StorageError):
 class TokenIssuerMissing(AuditError):
     """The IG API was configured without a token issuer (SAFEHUB_AUDIT_TOKEN_ISSUER set
     empty): it could check no caller, so it does not start."""
+
+
+class DatabaseUrlUnreadable(AuditError):
+    """SAFEHUB_AUDIT_DATABASE_URL_FILE names a file that holds no usable store URL. The reason
+    never quotes the file (its URL carries the database password)."""
 
 
 # The errors that mean "this evidence shows tampering or a forked log", as opposed to

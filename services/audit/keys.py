@@ -54,8 +54,13 @@ def ensure_log_key(keys_dir: Path, *, name: str, origin: str) -> Ed25519PrivateK
     """Load the log key, creating it (and exporting its public half) on first use. Idempotent;
     the public files are rewritten from the private key each time, so they cannot drift."""
     private_path, public_path, vkey_path = log_key_paths(keys_dir, name)
-    private_dir(private_path.parent)
-    pem = ensure_private(private_path, lambda: pkcs8_pem(Ed25519PrivateKey.generate()))
+    if private_path.exists():
+        # Read as it is: in a cluster the key is mounted from a Secret, read-only (even a
+        # chmod of its folder fails there), with its public halves beside it.
+        pem = private_path.read_bytes()
+    else:
+        private_dir(private_path.parent)
+        pem = ensure_private(private_path, lambda: pkcs8_pem(Ed25519PrivateKey.generate()))
     key = _log_key_from_pem(private_path, pem)
     public = key.public_key()
     pem_public = public.public_bytes(

@@ -78,6 +78,7 @@ from services.audit.indexer import (
     entry_for_bytes,
     plan_checkpoint,
 )
+from services.audit.indexer_health import LoopState
 from services.audit.keys import ensure_log_key
 from services.audit.linkage import LinkageChanged, read_linkage_change
 from services.audit.settings import LOG_KEY_NAME, AuditSettings
@@ -193,6 +194,10 @@ class AuditIndexer:
         self._generation = 0
         self._reposition = False
         self.stats = IndexerStats()
+        # For the health routes (indexer_health.py): when the loop last came round, and
+        # whether it is waiting on a store write that keeps failing.
+        self._turned_at: float | None = None
+        self._write_failing = False
 
     @property
     def store(self) -> AuditStore:
@@ -214,6 +219,7 @@ class AuditIndexer:
         next_checkpoint = time.monotonic() + self._settings.checkpoint_interval_s
         try:
             while not self._stopping.is_set():
+                self._turned_at = time.monotonic()
                 if self._reposition:
                     await self._position(self._consumer.assignment())
                 fetched_in = self._generation
@@ -237,6 +243,13 @@ class AuditIndexer:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    def loop_state(self) -> LoopState:
+        return LoopState(
+            started=self._started.is_set(),
+            turned_at=self._turned_at,
+            write_failing=self._write_failing,
+        )
 
     async def started(self) -> None:
         await self._started.wait()
@@ -399,10 +412,13 @@ class AuditIndexer:
                 async with self._appending:
                     if self._stale(fetched_in):
                         return None
-                    return await asyncio.to_thread(write)
+                    written = await asyncio.to_thread(write)
+                    self._write_failing = False
+                    return written
             except StorageCorrupt:
                 raise
             except StorageError as error:
+                self._write_failing = True
                 self.stats.storage_retries += 1
                 log.error("append failed, retrying", extra={"error": error.reason[:200]})
                 await asyncio.sleep(self._settings.retry_backoff_s)

@@ -13,11 +13,17 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.audit.domain.checkpoint import AUDIT_LOG_ORIGIN
-from services.audit.errors import TokenIssuerMissing
+from services.audit.errors import DatabaseUrlUnreadable, TokenIssuerMissing
 from services.audit.storage_sql import default_store_key_path
 from services.hubkit.settings import HubSettings
 
-__all__ = ["LOCAL_TOKEN_ISSUER", "LOG_KEY_NAME", "AuditSettings"]
+__all__ = [
+    "LOCAL_TOKEN_ISSUER",
+    "LOG_KEY_NAME",
+    "AuditSettings",
+    "parse_database_url",
+    "read_database_url_file",
+]
 
 # The local identity provider (services/identity, `safehub demo` / `safehub identity serve`).
 LOCAL_TOKEN_ISSUER = "http://127.0.0.1:18205"
@@ -25,6 +31,33 @@ LOCAL_TOKEN_ISSUER = "http://127.0.0.1:18205"
 # File stem of the log's signing key: <keys_dir>/private/audit-log.pem (0600) and its public
 # half <keys_dir>/trusted/audit-log.pub (PEM) and audit-log.vkey (C2SP verifier key).
 LOG_KEY_NAME = "audit-log"
+
+_BACKENDS = ("sqlite:", "postgresql")
+
+
+def parse_database_url(text: str, *, where: str) -> str:
+    """The store URL a file holds (surrounding whitespace, such as a trailing newline, is not
+    part of it). DatabaseUrlUnreadable names the file and what is wrong, never its content."""
+    url = text.strip()
+    if not url:
+        raise DatabaseUrlUnreadable(f"{where} is empty: it should hold the audit store's URL")
+    if not url.startswith(_BACKENDS) or any(c.isspace() for c in url):
+        raise DatabaseUrlUnreadable(
+            f"{where} does not hold one audit store URL (sqlite:///<path> or "
+            "postgresql+psycopg://<user>:<password>@<host>:<port>/<db>)"
+        )
+    return url
+
+
+def read_database_url_file(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as error:
+        raise DatabaseUrlUnreadable(
+            f"cannot read the audit store's URL from {path} ({type(error).__name__}): mount the "
+            "Secret that holds it there, or unset SAFEHUB_AUDIT_DATABASE_URL_FILE"
+        ) from None
+    return parse_database_url(text, where=str(path))
 
 
 class AuditSettings(BaseSettings):
@@ -37,6 +70,14 @@ class AuditSettings(BaseSettings):
         description=(
             "SQLAlchemy URL of the audit store: sqlite:///<path> (default "
             "<data_dir>/audit/audit.db) or postgresql+psycopg://user@host:port/db."
+        ),
+    )
+    database_url_file: Path | None = Field(
+        default=None,
+        description=(
+            "A file holding the store's URL, for a URL that carries a password (PostgreSQL "
+            "in a deployment: mounted from a Secret, never an environment literal). Read when "
+            "the store is opened; database_url, when set, wins."
         ),
     )
     origin: str = Field(
@@ -65,6 +106,16 @@ class AuditSettings(BaseSettings):
     )
     retry_backoff_s: float = Field(
         default=1.0, description="Wait before retrying a batch after a storage failure."
+    )
+    # The indexer's own health routes (services/audit/indexer_health.py): /healthz, /readyz.
+    indexer_host: str = Field(
+        default="127.0.0.1", description="Where `safehub audit index` serves its health routes."
+    )
+    indexer_port: int = Field(
+        default=18311,
+        ge=0,
+        le=65535,
+        description="Port of the indexer's health routes (0: any free port).",
     )
     # IG query API
     api_host: str = "127.0.0.1"
@@ -158,7 +209,7 @@ class AuditSettings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _known_backend(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("sqlite:", "postgresql")):
+        if value is not None and not value.startswith(_BACKENDS):
             raise ValueError("the audit store runs on SQLite (sqlite:///...) or PostgreSQL")
         return value
 
@@ -211,9 +262,12 @@ class AuditSettings(BaseSettings):
         return beside if beside is not None else hub.keys_dir / "audit" / "store.key"
 
     def database_url_for(self, hub: HubSettings) -> str:
-        """The configured URL, or the default SQLite file under the hub's data directory."""
+        """The configured URL, else the one in database_url_file, else the default SQLite
+        file under the hub's data directory."""
         if self.database_url is not None:
             return self.database_url
+        if self.database_url_file is not None:
+            return read_database_url_file(self.database_url_file)
         return f"sqlite:///{self.default_sqlite_path(hub)}"
 
     @staticmethod

@@ -368,14 +368,29 @@ def _serve(args: argparse.Namespace) -> int:
     settings = AuditSettings(**overrides)
     hub = HubSettings()
     if args.audit_action == "index":
+        import time
+
         from aiokafka.errors import KafkaConnectionError
 
+        from services.audit.indexer_health import run_with_health_routes
         from services.audit.service import build_indexer, run_until_signalled
         from services.hubkit.errors import CredentialsMissing
+        from services.hubkit.tls import server_tls_options
 
         logging.getLogger("safehub.audit").setLevel(logging.INFO)
         try:
-            asyncio.run(run_until_signalled(build_indexer(hub, settings)))
+            indexer = build_indexer(hub, settings)
+            # /healthz and /readyz beside the loop (settings indexer_host, indexer_port).
+            asyncio.run(
+                run_with_health_routes(
+                    indexer,
+                    lambda: run_until_signalled(indexer),
+                    host=settings.indexer_host,
+                    port=settings.indexer_port,
+                    tls=server_tls_options(hub),
+                    clock=time.monotonic,
+                )
+            )
         except CredentialsMissing as error:
             print(f"safehub audit: error: {error}", file=sys.stderr)
             return EXIT_BAD_INPUT

@@ -45,12 +45,15 @@ def register_local_client(hub: Any, console: Any) -> None:
     and search (`console-childindex`, scopes ConsoleSettings.child_index_scopes: children:review,
     children:keys and children:search; its private key where
     ConsoleSettings.child_index_client_key says)."""
+    from services.cli.hub_clients import registers_locally
     from services.identity.clients import ensure_service_client, ensure_signin_client
     from services.identity.settings import IdentitySettings
 
     identity = IdentitySettings()
-    if identity.issuer != console.issuer:
-        return  # another IdP: its administrator registers the console there
+    if identity.issuer != console.issuer or not registers_locally(console.issuer):
+        # Another IdP, or one in another pod: its administrator registers the console there
+        # (`safehub identity clients render` for the hub's own provider).
+        return
     state_dir = identity.resolved_state_dir(hub.data_dir)
     ensure_signin_client(
         state_dir=state_dir,
@@ -103,6 +106,7 @@ async def serve_console(hub: Any, console: Any, *, log_level: str = "info") -> N
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from services.cli.hub_clients import registers_locally
     from services.cli.serving import listen_overrides
     from services.console.settings import ConsoleSettings
     from services.hubkit.errors import CredentialsMissing, StoreKeyInvalid
@@ -115,7 +119,8 @@ def _serve(args: argparse.Namespace) -> int:
     console = ConsoleSettings(**overrides)
     register_local_client(hub, console)
     print(f"console   {console.base_url}   (stop with Ctrl-C)")
-    print_users(hub)
+    if registers_locally(console.issuer):  # the synthetic users live with the local provider
+        print_users(hub)
     try:
         asyncio.run(serve_console(hub, console, log_level=args.log_level))
     except CredentialsMissing as error:

@@ -109,10 +109,13 @@ def register_ig_clients(hub: Any, audit: Any) -> None:
     audit service's own client for the child index's search (`audit-childindex`, client
     credentials, scopes children:search and children:profile, private_key_jwt:
     child_lookup.py), as the console's."""
+    from services.cli.hub_clients import registers_locally
     from services.identity.settings import IdentitySettings
 
     identity = IdentitySettings()
-    if identity.issuer != audit.token_issuer:
+    if identity.issuer != audit.token_issuer or not registers_locally(identity.issuer):
+        # Another IdP, or the hub's in another pod: registered there by its administrator
+        # (`safehub identity clients render`), never into a state dir on this disk.
         return
     register_ig_clients_at(identity.resolved_state_dir(hub.data_dir), hub, audit)
 

@@ -9,7 +9,6 @@ files, so a unit test can guard them.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any, Self
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from services.hubkit.errors import CredentialsMissing
+from services.hubkit.broker_credentials import read_credential
 from services.hubkit.settings import HubSettings
 from services.hubkit.tls import kafka_transport_options
 
@@ -36,16 +35,14 @@ __all__ = [
 
 
 def sasl_options(credentials_dir: Path, principal: str) -> dict[str, Any]:
-    path = credentials_dir / f"{principal}.json"
-    try:
-        credential = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise CredentialsMissing(principal, str(path)) from None
+    """SCRAM options from the principal's credential: the hub's file, or the Strimzi
+    KafkaUser Secret mounted as-is (services/hubkit/broker_credentials.py)."""
+    credential = read_credential(credentials_dir, principal)
     return {
         "security_protocol": "SASL_PLAINTEXT",
-        "sasl_mechanism": credential.get("mechanism", "SCRAM-SHA-256"),
-        "sasl_plain_username": credential["username"],
-        "sasl_plain_password": credential["password"],
+        "sasl_mechanism": credential.mechanism,
+        "sasl_plain_username": credential.username,
+        "sasl_plain_password": credential.password,
     }
 
 

@@ -13,6 +13,8 @@ HubError
 │                                   (unsigned, wrong signer, wrong schema, unbounded text)
 ├── FeedItemUnverified              a feed record is not a hub-sealed item for this reader
 ├── CredentialsMissing              no broker credential file for a principal
+│   └── CredentialInvalid           there is one, but it is unusable (so every handler of a
+│                                   missing credential reports it too)
 ├── PolicyBundleInvalid             a policy folder's files break the policy contract
 ├── SharingDecisionInvalid          a policy answer is not a well-formed decision per subscriber
 ├── InProcessPolicyFailed           regopy gave no defined decisions object (`kind` says why)
@@ -37,6 +39,7 @@ __all__ = [
     "BadSignature",
     "CodecError",
     "ConsistencyUnproven",
+    "CredentialInvalid",
     "CredentialsMissing",
     "EnvelopeError",
     "FeedItemUnverified",
@@ -145,10 +148,30 @@ class ProvenanceInvalid(HubError):
 
 
 class CredentialsMissing(HubError):
-    def __init__(self, principal: str, path: str) -> None:
+    def __init__(self, principal: str, path: str, *, operator_path: str | None = None) -> None:
         self.principal = principal
+        if operator_path is None:
+            where = f"at {path}"
+        else:
+            where = (
+                f"at {path} (the hub's credential file) or {operator_path} (the KafkaUser "
+                f"Secret {principal!r} the Strimzi User Operator writes, mounted as-is)"
+            )
         super().__init__(
-            f"no broker credentials for principal {principal!r} at {path}; run `safehub stack up`"
+            f"no broker credentials for principal {principal!r} {where}; locally run "
+            "`safehub stack up`"
+        )
+
+
+class CredentialInvalid(CredentialsMissing):
+    """A credential file exists but cannot be used; `reason` says what is wrong with it (the
+    password itself is never part of the message)."""
+
+    def __init__(self, principal: str, path: str, reason: str) -> None:
+        self.principal = principal
+        self.reason = reason
+        HubError.__init__(
+            self, f"the broker credential of {principal!r} at {path} is unusable: {reason}"
         )
 
 

@@ -32,6 +32,7 @@ from services.identity.authcode import (
     PendingLogins,
     PersonTokenIssuer,
 )
+from services.identity.client_registry import load_client_registry
 from services.identity.clients import FileClientRegistry
 from services.identity.device import DeviceAuthorizations, DeviceCodeGrant
 from services.identity.device_login import DeviceRuntime, device_router
@@ -203,6 +204,13 @@ def create_app(
     """The identity app; keys and registrations live under the identity state dir."""
     identity_settings = identity or IdentitySettings()
     state_dir = identity_settings.resolved_state_dir(settings.data_dir)
+    # Read now, so a registry that cannot be used stops the provider before it serves
+    # (ClientRegistryInvalid), not at a client's first token request.
+    declared = (
+        load_client_registry(identity_settings.clients_file)
+        if identity_settings.clients_file is not None
+        else {}
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -212,7 +220,7 @@ def create_app(
             identity_settings.resolved_used_assertions_path(settings.data_dir)
         )
         authenticator = PrivateKeyJwtAuthenticator(
-            registry=FileClientRegistry(state_dir / "clients"),
+            registry=FileClientRegistry(state_dir / "clients", declared),
             settings=identity_settings,
             replay=used_assertions,
             clock=clock,
@@ -224,7 +232,7 @@ def create_app(
         codes = CodeStore()
         app.state.people = PeopleRuntime(
             settings=identity_settings,
-            clients=FileClientRegistry(state_dir / "clients"),
+            clients=FileClientRegistry(state_dir / "clients", declared),
             logins=PendingLogins(),
             codes=codes,
             passwords=ThreadedPasswordCheck(
@@ -241,7 +249,7 @@ def create_app(
         code_grant = AuthorizationCodeGrant(
             authenticator=authenticator, codes=codes, issuer=person_tokens, clock=clock
         )
-        clients = FileClientRegistry(state_dir / "clients")
+        clients = FileClientRegistry(state_dir / "clients", declared)
         devices = DeviceAuthorizations()
         app.state.devices = DeviceRuntime(
             pending=devices,

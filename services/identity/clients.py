@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -32,6 +33,7 @@ from services.hubkit.private_files import write_atomically
 from services.identity.domain import DEVICE_CODE_GRANT
 
 __all__ = [
+    "CLIENT_ID_PATTERN",
     "ClientRegistration",
     "FileClientRegistry",
     "RegisteredClient",
@@ -42,6 +44,7 @@ __all__ = [
 ]
 
 _CLIENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,63}$")
+CLIENT_ID_PATTERN = _CLIENT_ID
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,14 +86,20 @@ class ClientRegistration:
 
 
 class FileClientRegistry:
-    """Reads registrations from disk on each lookup, so new clients need no restart."""
+    """Reads registrations from disk on each lookup, so new clients need no restart; clients
+    declared in the registry document loaded at start (client_registry.py) come first."""
 
-    def __init__(self, clients_dir: Path) -> None:
+    def __init__(
+        self, clients_dir: Path, declared: Mapping[str, ClientRegistration] | None = None
+    ) -> None:
         self._dir = clients_dir
+        self._declared = dict(declared or {})
 
     def get(self, client_id: str) -> ClientRegistration | None:
         if not _CLIENT_ID.fullmatch(client_id):
             return None
+        if client_id in self._declared:
+            return self._declared[client_id]
         path = self._dir / f"{client_id}.json"
         try:
             return ClientRegistration.from_json(json.loads(path.read_text()))

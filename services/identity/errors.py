@@ -20,6 +20,9 @@ IdentityError                      400 unless stated
     ├── ExpiredToken               expired_token: the device code expired; start again
     └── AccessDenied               access_denied: the person said no, or may not use the API
 
+ClientRegistryInvalid              the declared client registry (SAFEHUB_IDENTITY_CLIENTS_FILE)
+                                   cannot be used: the provider does not start (not a response)
+
 AuthorizationRequestError          the /authorize request itself is wrong (RFC 6749 4.1.2.1)
 ├── UnsafeAuthorizationRequest     unknown client or unregistered redirect URI: shown to the
 │                                  person, never redirected (it could be an open redirector)
@@ -33,6 +36,7 @@ __all__ = [
     "AccessDenied",
     "AuthorizationPending",
     "AuthorizationRequestError",
+    "ClientRegistryInvalid",
     "DevicePollError",
     "ExpiredToken",
     "IdentityError",
@@ -105,6 +109,15 @@ class ExpiredToken(DevicePollError):
 
 class AccessDenied(DevicePollError):
     error = "access_denied"
+
+
+class ClientRegistryInvalid(Exception):
+    """The declared client registry is unreadable or breaks its format; `reason` names the
+    file, the client and what to fix."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
 
 
 class AuthorizationRequestError(Exception):

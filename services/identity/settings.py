@@ -66,6 +66,12 @@ class IdentitySettings(BaseSettings):
         default=None,
         description="Issuer key and client registrations; default <data_dir>/identity.",
     )
+    clients_file: Path | None = Field(
+        default=None,
+        description="A declared client registry (JSON, public keys only; client_registry.py), "
+        "loaded at start: in a cluster, a ConfigMap rendered by `safehub identity clients "
+        "render`. Its clients come before those registered under <state_dir>/clients.",
+    )
     # People signing in (authorization code + PKCE; services/identity/authcode.py).
     users_file: Path | None = Field(
         default=None,

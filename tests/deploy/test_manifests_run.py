@@ -197,6 +197,7 @@ def _listen_settings(arguments: tuple[str, ...]) -> tuple[type[BaseSettings], st
     table: dict[tuple[str, str], tuple[type[BaseSettings], str, str]] = {
         ("gateway", "run"): (GatewaySettings, "http_host", "http_port"),
         ("audit", "api"): (AuditSettings, "api_host", "api_port"),
+        ("audit", "index"): (AuditSettings, "indexer_host", "indexer_port"),
         ("cpis", "serve"): (CpisSettings, "host", "port"),
         ("childindex", "serve"): (ChildIndexSettings, "host", "port"),
         ("console", "serve"): (ConsoleSettings, "host", "port"),
@@ -215,9 +216,10 @@ def test_each_service_listens_on_its_container_port(
     docs = rendered[overlay]
     services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
     for deployment, container in _safehub_containers(docs):
-        name = deployment["metadata"]["name"]
+        name = f"{deployment['metadata']['name']}/{container['name']}"
         assert "--host" not in container["command"], f"{name}: listen address from settings"
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        (probed,) = {container[p]["httpGet"]["port"] for p in ("livenessProbe", "readinessProbe")}
         cls, host_field, port_field = _listen_settings(tuple(container["command"][1:3]))
         for key in [k for k in os.environ if k.startswith("SAFEHUB_")]:
             monkeypatch.delenv(key)
@@ -225,11 +227,21 @@ def test_each_service_listens_on_its_container_port(
             monkeypatch.setenv(key, value)
         settings = cls()
         assert getattr(settings, host_field) == "0.0.0.0", name
-        assert getattr(settings, port_field) == ports["http"], name
-        for probe in ("livenessProbe", "readinessProbe"):
-            assert container[probe]["httpGet"]["port"] in ports, f"{name} {probe}"
-        for port in services[name]["spec"]["ports"]:
-            assert port["targetPort"] in ports, f"{name}: Service targets a port it has"
+        assert getattr(settings, port_field) == ports[probed], name
+        # A Service targets the pod's `http` port: this container's, if it is the one.
+        service = services.get(deployment["metadata"]["name"])
+        for port in service["spec"]["ports"] if service else ():
+            if port["targetPort"] in ports:
+                assert port["targetPort"] == probed, f"{name}: Service and probes agree"
+    for deployment in (d for d in docs if d["kind"] == "Deployment"):
+        pod_ports = {
+            p["name"]
+            for c in deployment["spec"]["template"]["spec"]["containers"]
+            for p in c.get("ports", [])
+        }
+        service = services.get(deployment["metadata"]["name"])
+        for port in service["spec"]["ports"] if service else ():
+            assert port["targetPort"] in pod_ports, f"{deployment['metadata']['name']}: targetPort"
 
 
 def _service_apps(hub: HubSettings) -> dict[str, Callable[[], FastAPI]]:
@@ -238,6 +250,7 @@ def _service_apps(hub: HubSettings) -> dict[str, Callable[[], FastAPI]]:
     from services.adapters.police.app import create_app as police_app
     from services.adapters.voluntary_sector.app import create_app as vcs_app
     from services.audit.api import create_app as audit_app
+    from services.audit.indexer_health import IndexerHealth, indexer_ops_app
     from services.childindex.bootstrap import childindex_app
     from services.childindex.settings import ChildIndexSettings
     from services.console.app import create_app as console_app
@@ -249,6 +262,7 @@ def _service_apps(hub: HubSettings) -> dict[str, Callable[[], FastAPI]]:
     return {
         "gateway": lambda: ops_app(lambda: None, GatewayMetrics()),  # type: ignore[arg-type,return-value]
         "audit": lambda: audit_app(None, hub),
+        "audit-indexer": lambda: indexer_ops_app(lambda: IndexerHealth(True, True, "")),
         "cpis": lambda: cpis_app(hub),
         "childindex": lambda: childindex_app(hub, ChildIndexSettings()),
         "console": lambda: console_app(hub),
@@ -269,10 +283,10 @@ def test_every_probe_asks_a_route_the_service_has(
     rendered: dict[str, list[dict[str, Any]]], tmp_path: Path
 ) -> None:
     apps = _service_apps(HubSettings(data_dir=tmp_path))
-    probed = {
-        (deployment["metadata"]["name"], container[probe]["httpGet"]["path"])
+    probed = {  # by container: the local overlay runs the audit indexer in the audit pod
+        (container["name"], container[probe]["httpGet"]["path"])
         for docs in rendered.values()
-        for deployment, container in _safehub_containers(docs)
+        for _, container in _safehub_containers(docs)
         for probe in ("livenessProbe", "readinessProbe")
     }
     assert {name for name, _ in probed} == set(apps)

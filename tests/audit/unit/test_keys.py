@@ -47,3 +47,21 @@ def test_unreadable_public_keys_are_refused(tmp_path: Path, content: bytes) -> N
 def test_a_missing_key_file_is_reported(tmp_path: Path) -> None:
     with pytest.raises(EvidenceMalformed, match="cannot read"):
         load_public_key(tmp_path / "absent.pub")
+
+
+def test_a_mounted_key_is_read_without_touching_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a cluster the key and its public halves come from a read-only Secret volume, where
+    even a chmod fails (EROFS): the indexer must start from them as they are."""
+    keys = tmp_path / "keys"
+    key = ensure_log_key(keys, name="audit-log", origin="safehub.audit.v1")
+
+    def read_only(*_: object, **__: object) -> None:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(Path, "chmod", read_only)
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    monkeypatch.setattr("services.audit.keys.write_atomically", read_only)
+    again = ensure_log_key(keys, name="audit-log", origin="safehub.audit.v1")
+    assert again.private_bytes_raw() == key.private_bytes_raw()

@@ -62,8 +62,24 @@ def test_audit_api_without_an_issuer_says_so_in_one_line(tmp_path: Path) -> None
 
 
 def test_audit_index_without_broker_credentials_says_so_in_one_line(tmp_path: Path) -> None:
-    done = _audit_cli(["index"], {"SAFEHUB_DATA_DIR": str(tmp_path)})
+    # Port 0: the health routes bind before the broker is tried; any free port will do.
+    done = _audit_cli(
+        ["index"], {"SAFEHUB_DATA_DIR": str(tmp_path), "SAFEHUB_AUDIT_INDEXER_PORT": "0"}
+    )
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
     assert "no broker credentials for principal 'audit'" in done.stderr
     assert "safehub stack up" in done.stderr
+
+
+def test_audit_index_without_its_database_url_file_says_so_in_one_line(tmp_path: Path) -> None:
+    absent = tmp_path / "audit-database" / "url"
+    done = _audit_cli(
+        ["index"],
+        {"SAFEHUB_DATA_DIR": str(tmp_path), "SAFEHUB_AUDIT_DATABASE_URL_FILE": str(absent)},
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert str(absent) in done.stderr
+    assert "DatabaseUrlUnreadable" in done.stderr
