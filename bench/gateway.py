@@ -135,17 +135,17 @@ def sealed_notices(
 # --- processors (child processes) --------------------------------------------------------------
 
 
-def _ns(namespace: str, name: str) -> str:
+def namespaced(namespace: str, name: str) -> str:
     return f"{namespace}.{name}"
 
 
 async def run_baseline(kind: str, hub: HubSettings, namespace: str, topology: Topology) -> None:
     gateway = GatewaySettings()
     interval = gateway.commit_interval_ms / 1000
-    inputs = [_ns(namespace, t) for t in topology.notice_topics]
-    feeds = [_ns(namespace, s.feed_topic) for s in topology.subscribers]
-    outputs = [_ns(namespace, "bench.out")] if kind == "b0" else feeds
-    group = _ns(namespace, "bench-group")
+    inputs = [namespaced(namespace, t) for t in topology.notice_topics]
+    feeds = [namespaced(namespace, s.feed_topic) for s in topology.subscribers]
+    outputs = [namespaced(namespace, "bench.out")] if kind == "b0" else feeds
+    group = namespaced(namespace, "bench-group")
     consumer = make_consumer(hub, "admin", *inputs, group_id=group)
     stopping = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
@@ -161,7 +161,7 @@ async def run_baseline(kind: str, hub: HubSettings, namespace: str, topology: To
         records, next_offset, _ = pending.pop(tp)
         producer = producers.get(tp)
         if producer is None:
-            txn_id = _ns(namespace, f"bench-{tp.topic}-{tp.partition}")
+            txn_id = namespaced(namespace, f"bench-{tp.topic}-{tp.partition}")
             producer = make_producer(hub, "admin", transactional_id=txn_id)
             await producer.start()
             producers[tp] = producer
@@ -260,7 +260,7 @@ def role_main(args: argparse.Namespace) -> int:
 # --- orchestration -------------------------------------------------------------------------
 
 
-def _cpu_seconds(pid: int | None) -> float | None:
+def cpu_seconds(pid: int | None) -> float | None:
     if pid is None:
         return None
     try:
@@ -271,10 +271,10 @@ def _cpu_seconds(pid: int | None) -> float | None:
 
 
 def _opa_pid(hub: HubSettings) -> int | None:
-    return _stack_pid(hub, "opa")
+    return stack_pid(hub, "opa")
 
 
-def _stack_pid(hub: HubSettings, component: str) -> int | None:
+def stack_pid(hub: HubSettings, component: str) -> int | None:
     """The pid `safehub stack up` recorded for `component` (opa, kafka), if it is running."""
     try:
         pid = int((hub.data_dir / "run" / f"{component}.pid").read_text().strip())
@@ -362,7 +362,7 @@ async def _create_topics(hub: HubSettings, topology: Topology, namespace: str) -
     names = [*topology.all_topics, "bench.out"]
     topics = [
         NewTopic(
-            _ns(namespace, n),
+            namespaced(namespace, n),
             topology.partitions(n) if n != "bench.out" else 3,
             1,
         )
@@ -377,7 +377,7 @@ async def _create_topics(hub: HubSettings, topology: Topology, namespace: str) -
     return [t.name for t in topics]
 
 
-async def _delete_topics(hub: HubSettings, topics: Sequence[str]) -> None:
+async def delete_topics(hub: HubSettings, topics: Sequence[str]) -> None:
     admin = admin_client(hub)
     await admin.start()
     try:
@@ -387,22 +387,22 @@ async def _delete_topics(hub: HubSettings, topics: Sequence[str]) -> None:
         await admin.close()
 
 
-async def _publish(
+async def publish_sealed(
     producer: AIOKafkaProducer, namespace: str, notices: Sequence[Sealed]
 ) -> list[float]:
     sent = []
     futures = []
     for sealed in notices:
         futures.append(
-            await producer.send(_ns(namespace, sealed.topic), sealed.value, key=sealed.key)
+            await producer.send(namespaced(namespace, sealed.topic), sealed.value, key=sealed.key)
         )
         sent.append(time.monotonic())
     await asyncio.gather(*futures)
     return sent
 
 
-async def _group_ready(hub: HubSettings, group: str, *, timeout_s: float) -> bool:
-    """True once `group` is Stable with a member holding partitions."""
+async def group_ready(hub: HubSettings, group: str, *, timeout_s: float, members: int = 1) -> bool:
+    """True once `group` is Stable with at least `members` members holding partitions."""
     admin = admin_client(hub)
     await admin.start()
     try:
@@ -410,7 +410,7 @@ async def _group_ready(hub: HubSettings, group: str, *, timeout_s: float) -> boo
         while time.monotonic() < deadline:
             described = await admin.describe_consumer_groups([group])
             groups = described[0].groups if described else []
-            if groups and groups[0][2] == "Stable" and groups[0][5]:
+            if groups and groups[0][2] == "Stable" and len(groups[0][5]) >= members:
                 return True
             await asyncio.sleep(0.2)
         return False
@@ -418,7 +418,7 @@ async def _group_ready(hub: HubSettings, group: str, *, timeout_s: float) -> boo
         await admin.close()
 
 
-async def _wait_until(predicate: Any, *, timeout_s: float, step_s: float = 0.01) -> bool:
+async def wait_until(predicate: Any, *, timeout_s: float, step_s: float = 0.01) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if predicate():
@@ -457,11 +457,11 @@ async def _open_loop(
     begin = time.monotonic()
     for index in range(0, len(stream), per_tick):
         chunk = stream[index : index + per_tick]
-        times = await _publish(producer, namespace, chunk)
+        times = await publish_sealed(producer, namespace, chunk)
         sent_at.update(zip((s.key for s in chunk), times, strict=True))
         next_tick = begin + (index // per_tick + 1) * tick
         await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
-    await _wait_until(
+    await wait_until(
         lambda: len(sent_at.keys() & observer.seen.keys()) == len(sent_at), timeout_s=grace_s
     )
     latencies = [(observer.seen[k] - t) * 1000 for k, t in sent_at.items() if k in observer.seen]
@@ -489,7 +489,7 @@ async def run_scenario(
     }.get(scenario, AUDIT_TOPIC)
     observer = Observer(
         hub,
-        _ns(namespace, watched),
+        namespaced(namespace, watched),
         3 if watched == "bench.out" else topology.partitions(watched),
     )
     producer = make_producer(hub, "admin")
@@ -497,11 +497,13 @@ async def run_scenario(
     await observer.start()
     child: subprocess.Popen[bytes] | None = None
     opa_pid = _opa_pid(hub) if scenario == "gw-opa" else None
-    broker_pid = _stack_pid(hub, "kafka")
+    broker_pid = stack_pid(hub, "kafka")
     try:
         child = _spawn(scenario, namespace, profile_dir)
-        group = _ns(namespace, "safehub-gateway" if scenario.startswith("gw-") else "bench-group")
-        if not await _group_ready(hub, group, timeout_s=60):
+        group = namespaced(
+            namespace, "safehub-gateway" if scenario.startswith("gw-") else "bench-group"
+        )
+        if not await group_ready(hub, group, timeout_s=60):
             raise RuntimeError(f"{scenario}: the processor never joined its group")
         await asyncio.sleep(2.0)  # producers initialised, fetches in flight
         # Throughput: the whole pre-load published at once, until the last output is visible.
@@ -511,14 +513,14 @@ async def run_scenario(
             return len(keys & observer.seen.keys()) == len(keys)
 
         started = time.monotonic()
-        cpu0, opa0 = _cpu_seconds(child.pid), _cpu_seconds(opa_pid)
-        broker0 = _cpu_seconds(broker_pid)
-        await _publish(producer, namespace, preload)
-        await _wait_until(all_seen, timeout_s=max_seconds)
+        cpu0, opa0 = cpu_seconds(child.pid), cpu_seconds(opa_pid)
+        broker0 = cpu_seconds(broker_pid)
+        await publish_sealed(producer, namespace, preload)
+        await wait_until(all_seen, timeout_s=max_seconds)
         done = len(keys & observer.seen.keys())
         last = max((observer.seen[k] for k in keys if k in observer.seen), default=started)
-        cpu1, opa1 = _cpu_seconds(child.pid), _cpu_seconds(opa_pid)
-        broker1 = _cpu_seconds(broker_pid)
+        cpu1, opa1 = cpu_seconds(child.pid), cpu_seconds(opa_pid)
+        broker1 = cpu_seconds(broker_pid)
         result.throughput_n = done
         result.throughput_s = (last if done == len(keys) else time.monotonic()) - started
         if cpu0 is not None and cpu1 is not None:
@@ -528,7 +530,7 @@ async def run_scenario(
         if broker0 is not None and broker1 is not None:
             result.broker_cpu_s = broker1 - broker0
         # Let it catch up (bounded), then latency at fixed open-loop rates, lowest first.
-        if await _wait_until(all_seen, timeout_s=30):
+        if await wait_until(all_seen, timeout_s=30):
             for rate, stream in streams:
                 result.latency[rate] = await _open_loop(
                     producer, namespace, stream, rate=rate, observer=observer
@@ -543,7 +545,7 @@ async def run_scenario(
                 child.wait(timeout=10)
         await observer.stop()
         await producer.stop()
-        await _delete_topics(hub, topics)
+        await delete_topics(hub, topics)
     return result
 
 
@@ -622,7 +624,7 @@ async def orchestrate(args: argparse.Namespace) -> None:
     for line in await breakdown(hub, topology, preload[:300]):
         print(f"  {line}")
     results = []
-    services = _ChildIndexServices()
+    services = ChildIndexServices()
     if any(s.startswith("gw-") for s in chosen):
         await services.start(hub)
     try:
@@ -666,7 +668,7 @@ async def _one_scenario(
     )
 
 
-class _ChildIndexServices:
+class ChildIndexServices:
     """The identity provider and a child index with a throwaway store, as child processes,
     for the gateway scenarios; those already answering on their ports are used as they are."""
 
@@ -771,14 +773,14 @@ async def breakdown(hub: HubSettings, topology: Topology, notices: Sequence[Seal
             hub.opa_url, revision=bundle_revision(hub.policies_dir), batch_size=batch
         )
         opa_pid = _opa_pid(hub)
-        opa0 = _cpu_seconds(opa_pid)
+        opa0 = cpu_seconds(opa_pid)
         started = time.process_time()
         answers = await engine.evaluate_many([a.notice for a in accepted])
         steps["decide: OPA client (batched)"] = time.process_time() - started
         failed = [a for a in answers if not isinstance(a, EngineAnswer)]
         if failed:
             raise RuntimeError(f"OPA gave {len(failed)} unusable answers, e.g. {failed[0]!r}")
-        opa1 = _cpu_seconds(opa_pid)
+        opa1 = cpu_seconds(opa_pid)
         await engine.close()
         return (opa1 - opa0) if opa0 is not None and opa1 is not None else float("nan"), answers
 
