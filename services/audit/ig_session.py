@@ -157,7 +157,9 @@ class IgSignIn:
         """The access token (and its expiry) for this code: a token request authenticated
         with a client assertion signed by the IG API's key."""
         settings = self.settings
-        token_endpoint = f"{settings.resolved_token_issuer()}/token"
+        # Posted (and addressed) to the provider as this service reaches it; the browser
+        # went to the issuer's /authorize.
+        token_endpoint = f"{settings.resolved_identity_url()}/token"
         key = load_key(settings.resolved_signin_client_key(self.hub))
         now = int(self.clock())
         assertion = jwt.encode(

@@ -131,6 +131,12 @@ class AuditSettings(BaseSettings):
         default=LOCAL_TOKEN_ISSUER,
         description="Required `iss` of tokens: the local identity provider or your IdP.",
     )
+    identity_url: str | None = Field(
+        default=None,
+        description="Where the IG API itself reaches the identity provider (the sign-in's token "
+        "request, the JWKS) when browsers reach it at token_issuer through an ingress: in a "
+        "cluster its Service. Default the token issuer.",
+    )
     token_audience: str = Field(default="safehub-audit", description="Required `aud` of tokens.")
     service_token_audience: str = Field(
         default="safehub-ingest",
@@ -213,7 +219,7 @@ class AuditSettings(BaseSettings):
             raise ValueError("the audit store runs on SQLite (sqlite:///...) or PostgreSQL")
         return value
 
-    @field_validator("token_issuer", "jwks_url")
+    @field_validator("token_issuer", "jwks_url", "identity_url")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         # An empty variable means "not set"; a trailing slash would double in <issuer>/path.
@@ -232,8 +238,12 @@ class AuditSettings(BaseSettings):
             )
         return self.token_issuer
 
+    def resolved_identity_url(self) -> str:
+        """The provider as this service calls it: identity_url, else the token issuer."""
+        return self.identity_url or self.resolved_token_issuer()
+
     def resolved_jwks_url(self) -> str:
-        return self.jwks_url or f"{self.resolved_token_issuer()}/.well-known/jwks.json"
+        return self.jwks_url or f"{self.resolved_identity_url()}/.well-known/jwks.json"
 
     def resolved_signin_client_key(self, hub: HubSettings) -> Path:
         return self.signin_client_key or hub.data_dir / "audit" / "signin-client.pem"

@@ -116,8 +116,12 @@ async def _serve_all(args: argparse.Namespace) -> None:
     hub = HubSettings()
     topology = load_topology(hub.policies_dir)
     chosen = [args.agency] if args.agency else list(_AGENCIES)
-    # Idempotent: keys the stack has not provisioned yet are created, existing ones kept.
-    provision_keys(hub.keys_dir, [topology.agency(code).principal for code in chosen])
+    principals = [topology.agency(code).principal for code in chosen]
+    # Idempotent: keys the stack has not provisioned yet are created, existing ones kept. A key
+    # mounted from a Secret (read-only, as in deploy/k8s) is used as it is: provisioning would
+    # touch its folder and fail on the read-only mount.
+    if not all((hub.keys_dir / "private" / f"{p}.pem").is_file() for p in principals):
+        provision_keys(hub.keys_dir, principals)
     if not args.no_identity:
         ensure_adapter_index_clients(hub, chosen)
 

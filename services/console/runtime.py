@@ -371,6 +371,7 @@ async def running_console(
             )
         signin = OidcSignIn(
             issuer=settings.issuer,
+            reached_at=settings.resolved_identity_url(),
             client_id=settings.client_id,
             client_key=load_key(key_path),
             verify=http_verify(hub),

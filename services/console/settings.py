@@ -139,14 +139,21 @@ class ConsoleSettings(BaseSettings):
         default=(REVIEW_CHILDREN_SCOPE, CHILD_KEYS_SCOPE, CHILD_SEARCH_SCOPE),
         description="Scopes the console asks for (and is registered with locally).",
     )
+    identity_url: str | None = Field(
+        default=None,
+        description="Where the console itself reaches the identity provider (discovery, token "
+        "endpoint, JWKS) when people reach it at `issuer` through an ingress: in a cluster its "
+        "Service. Default the issuer.",
+    )
     token_endpoint: str | None = Field(
         default=None,
-        description="Where the console gets its own access tokens; default <issuer>/token.",
+        description="Where the console gets its own access tokens; default "
+        "<identity_url or issuer>/token.",
     )
     jwks_url: str | None = Field(
         default=None,
         description="The issuer's signing keys, for the hub's own jobs' tokens (the erasure "
-        "job's); default <issuer>/.well-known/jwks.json.",
+        "job's); default <identity_url or issuer>/.well-known/jwks.json.",
     )
     service_token_audience: str = Field(
         default="safehub-ingest",
@@ -235,11 +242,14 @@ class ConsoleSettings(BaseSettings):
             data_dir / "console" / f"{self.child_index_client_id}.pem"
         )
 
+    def resolved_identity_url(self) -> str:
+        return (self.identity_url or self.issuer).rstrip("/")
+
     def resolved_token_endpoint(self) -> str:
-        return self.token_endpoint or f"{self.issuer}/token"
+        return self.token_endpoint or f"{self.resolved_identity_url()}/token"
 
     def resolved_jwks_url(self) -> str:
-        return self.jwks_url or f"{self.issuer}/.well-known/jwks.json"
+        return self.jwks_url or f"{self.resolved_identity_url()}/.well-known/jwks.json"
 
     def timescales(self, hours: MashHours | None = None) -> Timescales:
         """The local timescales; working time is `hours` (when the MASH is open, from the

@@ -72,9 +72,20 @@ class _HubAlgorithmsOAuth2App(StarletteOAuth2App):  # type: ignore[misc]
     merged over it. `parse_id_token` reads that list from `load_server_metadata()` alone, so
     the hub's list is pinned there, after every load."""
 
+    # Set by OidcSignIn: (the issuer, the URL the console itself reaches the provider at).
+    back_channel: tuple[str, str] | None = None
+
     async def load_server_metadata(self) -> dict[str, Any]:
         metadata: dict[str, Any] = await super().load_server_metadata()
         metadata["id_token_signing_alg_values_supported"] = list(ACCEPTED_ALGORITHMS)
+        if self.back_channel is not None:
+            # Behind an ingress the document names the public issuer's endpoints; the browser
+            # keeps `authorization_endpoint`, the console's own calls go to its Service.
+            issuer, reached_at = self.back_channel
+            for name in ("token_endpoint", "jwks_uri"):
+                value = metadata.get(name)
+                if isinstance(value, str) and value.startswith(f"{issuer}/"):
+                    metadata[name] = reached_at + value.removeprefix(issuer)
         return metadata
 
 
@@ -87,10 +98,15 @@ class OidcSignIn:
         client_key: ECKey,
         verify: ssl.SSLContext | bool = True,
         transport: httpx.AsyncBaseTransport | None = None,
+        reached_at: str | None = None,
     ) -> None:
         """`verify`: how the identity provider's HTTPS certificate is checked (the hub's CA,
         hubkit.tls.http_verify). `transport`: how the IdP is reached, when not over the
-        network (tests pass an in-process one)."""
+        network (tests pass an in-process one). `reached_at`: the provider's URL for the
+        console's own calls (discovery, token, JWKS) when people reach it at `issuer` through
+        an ingress; the ID token must still name `issuer`."""
+        issuer = issuer.rstrip("/")
+        reached_at = (reached_at or issuer).rstrip("/")
         client_kwargs: dict[str, Any] = {
             "scope": SCOPES,
             "code_challenge_method": "S256",
@@ -106,13 +122,15 @@ class OidcSignIn:
             client_cls=_HubAlgorithmsOAuth2App,
             client_id=client_id,
             client_secret=client_key,
-            server_metadata_url=f"{issuer}/.well-known/openid-configuration",
+            server_metadata_url=f"{reached_at}/.well-known/openid-configuration",
             client_kwargs=client_kwargs,
             client_auth_methods=[
                 _ShortLivedPrivateKeyJWT(f"{issuer}/token", alg=SIGNING_ALGORITHM)
             ],
         )
         self._client: Any = oauth.create_client("safehub")
+        if reached_at != issuer:
+            self._client.back_channel = (issuer, reached_at)
 
     async def redirect(self, request: Request, redirect_uri: str) -> Response:
         response: Response = await self._client.authorize_redirect(request, redirect_uri)

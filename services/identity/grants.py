@@ -161,7 +161,7 @@ class PrivateKeyJwtAuthenticator:
         jti = check_assertion_claims(
             verified.claims,
             client_id=client_id,
-            audiences=(self._settings.token_endpoint, self._settings.issuer),
+            audiences=self._settings.assertion_audiences,
             now=now,
             max_lifetime_s=self._settings.assertion_max_lifetime_s,
             leeway_s=self._settings.leeway_s,

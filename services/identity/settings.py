@@ -43,6 +43,16 @@ class IdentitySettings(BaseSettings):
         default="http://127.0.0.1:18205",
         description="Issuer identifier: the base URL this service is reached at.",
     )
+    # Behind an ingress, people and agency systems reach the provider at `issuer` (a public
+    # name) while the hub's services reach it at its Service; their client assertions are
+    # addressed to the URL they post to (RFC 7523 3: the token endpoint URL identifies the
+    # authorization server), so that URL must be accepted too. Tokens still name `issuer`.
+    internal_urls: tuple[str, ...] = Field(
+        default=(),
+        description="Other base URLs the hub's own services reach this provider at (in a "
+        'cluster its Service, e.g. ["http://identity"]); a client assertion addressed to '
+        "<url>/token or <url> is accepted. Tokens always name `issuer`.",
+    )
     # Unset: the issuer URL's host and port (the local stack); a cluster sets 0.0.0.0 and
     # the container's port, since the issuer names the Service, not the pod.
     host: str | None = Field(
@@ -154,6 +164,13 @@ class IdentitySettings(BaseSettings):
     @property
     def token_endpoint(self) -> str:
         return f"{self.issuer}/token"
+
+    @property
+    def assertion_audiences(self) -> tuple[str, ...]:
+        """What a client assertion's `aud` may name: this provider, at `issuer` or at any of
+        `internal_urls`, as itself or as its token endpoint."""
+        bases = (self.issuer, *(u.rstrip("/") for u in self.internal_urls))
+        return tuple(u for base in bases for u in (f"{base}/token", base))
 
     @property
     def authorization_endpoint(self) -> str:

@@ -33,11 +33,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def served_identity(data_dir: Path, **settings: Any) -> Iterator[str]:
-    """The identity provider, its state under `data_dir`/identity, serving; its issuer URL."""
+def served_identity(
+    data_dir: Path, *, public_issuer: str | None = None, **settings: Any
+) -> Iterator[str]:
+    """The identity provider, its state under `data_dir`/identity, serving; its loopback URL,
+    which is its issuer unless `public_issuer` is given (as behind an ingress: tokens then
+    name `public_issuer`, and the loopback URL is one of its internal URLs)."""
     port = free_port()
-    issuer = f"http://127.0.0.1:{port}"
-    app = create_app(HubSettings(data_dir=data_dir), IdentitySettings(issuer=issuer, **settings))
+    url = f"http://127.0.0.1:{port}"
+    if public_issuer is not None:
+        settings = {"internal_urls": (url,), **settings}
+    identity = IdentitySettings(issuer=public_issuer or url, **settings)
+    app = create_app(HubSettings(data_dir=data_dir), identity)
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -56,7 +63,7 @@ def served_identity(data_dir: Path, **settings: Any) -> Iterator[str]:
             raise RuntimeError("the identity provider did not start")
         time.sleep(0.02)
     try:
-        yield issuer
+        yield url
     finally:
         server.should_exit = True
         thread.join(timeout=20)
