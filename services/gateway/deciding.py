@@ -10,6 +10,10 @@ answers what the hub has learned about each child from every agency; the policy 
 Fail closed: a notice without a usable decision gets no outcome (a DecisionUnavailable, or a
 `Skipped` placeholder once the engine is known to be failing), so its partition stops there.
 Without its children's contexts, no notice of a poll is decided (ChildContextUnavailable).
+
+Each query of a poll has the poll's decision budget (domain/budget.py): the base budget
+while the engine keeps up, doubled for the next poll after a query times out, up to
+`decision_timeout_max_s`, so a retry is not abandoned where the last attempt was.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 from services.gateway.bus_names import BusNames
 from services.gateway.child_context_client import ChildContextSource
 from services.gateway.clients import EncodedRecord
+from services.gateway.domain.budget import decision_budget, next_budget_level
 from services.gateway.domain.ceiling import CeilingBreach
 from services.gateway.domain.decisions import parse_decisions
 from services.gateway.domain.intake import AcceptedNotice, AcceptedRetraction, accept_message
@@ -161,6 +166,19 @@ class NoticeDecider:
             max(1, min(settings.decision_concurrency, engine.max_concurrency))
         )
         self._decision_latency = metrics.decision_latency.labels(engine.name)
+        self._budget_level = 0
+        """Doublings of the decision budget (domain/budget.py): one engine serves every
+        partition, so how slow it is now is the decider's to remember, not a partition's."""
+        self._metrics.decision_budget.set(self.decision_budget_s)
+
+    @property
+    def decision_budget_s(self) -> float:
+        """The budget of each policy query of the next poll."""
+        return decision_budget(
+            level=self._budget_level,
+            base_s=self._settings.decision_timeout_s,
+            max_s=self._settings.decision_timeout_max_s,
+        )
 
     @property
     def input_topics(self) -> list[str]:
@@ -302,12 +320,39 @@ class NoticeDecider:
             return
         engine_down: list[str] = []
         failed_at: dict[TopicPartition, int] = {}
-        await asyncio.gather(
+        budget_s = self.decision_budget_s
+        timings = await asyncio.gather(
             *(
-                self._decide_query(list(chunk), contexts, outcomes, engine_down, failed_at)
+                self._decide_query(
+                    list(chunk), contexts, outcomes, engine_down, failed_at, budget_s
+                )
                 for chunk in query_chunks(undecided, self._engine.batch_size)
             )
         )
+        self._adjust_budget(timings)
+
+    def _adjust_budget(self, timings: Iterable[tuple[bool, float | None]]) -> None:
+        """The next poll's budget, from how this poll's queries fared: (timed out, seconds to
+        an answer)."""
+        timings = list(timings)
+        answered = [seconds for _, seconds in timings if seconds is not None]
+        before = self.decision_budget_s
+        self._budget_level = next_budget_level(
+            level=self._budget_level,
+            timed_out=any(timed_out for timed_out, _ in timings),
+            slowest_s=max(answered, default=None),
+            base_s=self._settings.decision_timeout_s,
+            max_s=self._settings.decision_timeout_max_s,
+        )
+        after = self.decision_budget_s
+        if after != before:
+            self._metrics.decision_budget.set(after)
+            log.warning(
+                "decision budget grown: the engine did not answer within it"
+                if after > before
+                else "decision budget reduced: the engine answers well within it",
+                extra={"engine": self._engine.name, "budget_s": after, "was_s": before},
+            )
 
     async def _contexts(
         self, undecided: list[_Undecided]
@@ -349,7 +394,10 @@ class NoticeDecider:
         outcomes: dict[TopicPartition, list[NoticeResult]],
         engine_down: list[str],
         failed_at: dict[TopicPartition, int],
-    ) -> None:
+        budget_s: float,
+    ) -> tuple[bool, float | None]:
+        """Decide one query's notices into their slots of `outcomes`. (Timed out, seconds
+        to a usable answer or None), for the budget of the next poll."""
         async with self._decisions_in_flight:
             # Not worth asking about: the engine failed already in this poll, or an earlier
             # notice of the same partition could not be decided (the partition stops there).
@@ -362,10 +410,15 @@ class NoticeDecider:
                 else:
                     asked.append(item)
             if not asked:
-                return
+                return False, None
             started = time.perf_counter()
-            answers = await self._ask([item.accepted.notice for item in asked], contexts)
-            self._decision_latency.observe(time.perf_counter() - started)
+            answers = await self._ask([item.accepted.notice for item in asked], contexts, budget_s)
+            took_s = time.perf_counter() - started
+            self._decision_latency.observe(took_s)
+        timed_out = any(
+            isinstance(answer, EngineUnavailable) and answer.kind == "timeout" for answer in answers
+        )
+        answered = any(isinstance(answer, EngineAnswer) for answer in answers)
         decided_at = self._clock()
         failures: list[tuple[_Undecided, DecisionUnavailable]] = []
         for item, answer in zip(asked, answers, strict=True):
@@ -379,6 +432,7 @@ class NoticeDecider:
             self._undecided(failures, engine_down, failed_at)
         else:
             self._on_engine_health(True)
+        return timed_out, took_s if answered else None
 
     def _recorded_as_seen(
         self, item: _Undecided, outcome: Outcome, decided_at: dt.datetime
@@ -473,12 +527,13 @@ class NoticeDecider:
         return Outcome(self._encode(messages), retraction_id=accepted.retraction_id)
 
     async def _ask(
-        self, notices: list[Notice], contexts: ChildContexts
+        self, notices: list[Notice], contexts: ChildContexts, budget_s: float
     ) -> list[EngineAnswer | DecisionUnavailable]:
-        """One policy query within the decision budget. Failures are returned, not raised."""
+        """One policy query within the decision budget (the engine's HTTP client is given the
+        same). Failures are returned, not raised."""
         try:
-            async with asyncio.timeout(self._settings.decision_timeout_s):
-                answers = await self._engine.evaluate_many(notices, contexts)
+            async with asyncio.timeout(budget_s):
+                answers = await self._engine.evaluate_many(notices, contexts, timeout_s=budget_s)
             if len(answers) == len(notices):
                 return answers
             failure: DecisionUnavailable = PolicyResultInvalid(

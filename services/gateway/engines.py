@@ -70,12 +70,18 @@ class DecisionEngine(Protocol):
     async def evaluate(self, policy_input: dict[str, Any]) -> EngineAnswer: ...
 
     async def evaluate_many(
-        self, notices: Sequence[Notice], contexts: ChildContexts | None = None
+        self,
+        notices: Sequence[Notice],
+        contexts: ChildContexts | None = None,
+        *,
+        timeout_s: float | None = None,
     ) -> list[EngineAnswer | DecisionUnavailable]:
         """One entry per notice, in order: its answer, or why it has none. Failures are
         returned, never raised, so that one bad answer withholds only its own notice.
         `contexts` holds the context of each notice's child (the gateway always passes
-        them; without, the policy decides as for a child the hub knows nothing about)."""
+        them; without, the policy decides as for a child the hub knows nothing about).
+        `timeout_s` is the query's budget (the gateway's current one, which grows while the
+        engine is slow); None: the engine's own default."""
         ...
 
     async def close(self) -> None: ...
@@ -169,16 +175,30 @@ class OpaEngine:
         return EngineAnswer(result, self._revision_of(body))
 
     async def evaluate_many(
-        self, notices: Sequence[Notice], contexts: ChildContexts | None = None
+        self,
+        notices: Sequence[Notice],
+        contexts: ChildContexts | None = None,
+        *,
+        timeout_s: float | None = None,
     ) -> list[EngineAnswer | DecisionUnavailable]:
+        # The HTTP timeout follows the caller's budget: a grown budget is no use if the
+        # client gives up at the default first.
+        http_timeout = (
+            self._timeout if timeout_s is None else aiohttp.ClientTimeout(total=timeout_s)
+        )
         chunks = query_chunks(notices, self.batch_size)
         if len(chunks) == 1:
-            return await self._evaluate_batch(chunks[0], contexts)
-        answers = await asyncio.gather(*(self._evaluate_batch(chunk, contexts) for chunk in chunks))
+            return await self._evaluate_batch(chunks[0], contexts, http_timeout)
+        answers = await asyncio.gather(
+            *(self._evaluate_batch(chunk, contexts, http_timeout) for chunk in chunks)
+        )
         return [answer for chunk in answers for answer in chunk]
 
     async def _evaluate_batch(
-        self, notices: Sequence[Notice], contexts: ChildContexts | None
+        self,
+        notices: Sequence[Notice],
+        contexts: ChildContexts | None,
+        http_timeout: aiohttp.ClientTimeout,
     ) -> list[EngineAnswer | DecisionUnavailable]:
         batch: dict[str, Any] = {"notices": list(notices)}
         if contexts is not None:
@@ -190,7 +210,7 @@ class OpaEngine:
                 if key is not None and key in contexts
             }
         try:
-            body = await self._query(self._batch_url, {"input": batch})
+            body = await self._query(self._batch_url, {"input": batch}, http_timeout)
             results = _batch_results(body["result"], len(notices))
         except DecisionUnavailable as failure:
             return [failure] * len(notices)
@@ -206,8 +226,14 @@ class OpaEngine:
             for result in results
         ]
 
-    async def _query(self, url: str, document: dict[str, Any]) -> dict[str, Any]:
-        """POST one query; the answer's body, which has a `result`, or a DecisionUnavailable."""
+    async def _query(
+        self,
+        url: str,
+        document: dict[str, Any],
+        http_timeout: aiohttp.ClientTimeout | None = None,
+    ) -> dict[str, Any]:
+        """POST one query (within `http_timeout`, else the engine's own); the answer's body, which
+        has a `result`, or a DecisionUnavailable."""
         payload = orjson.dumps(document)
         # aiohttp warns about (and test runs fail on) a large bytes body; a batch holding a
         # notice with a long account can pass its limit, so such a body goes as a stream.
@@ -216,7 +242,9 @@ class OpaEngine:
         )
         async with self._slots:
             try:
-                async with self._client().post(url, data=body, headers=self._headers) as response:
+                async with self._client().post(
+                    url, data=body, headers=self._headers, timeout=http_timeout or self._timeout
+                ) as response:
                     status = response.status
                     raw = await response.read()
             except TimeoutError as error:
@@ -330,8 +358,14 @@ class RegopyEngine:
         return answer
 
     async def evaluate_many(
-        self, notices: Sequence[Notice], contexts: ChildContexts | None = None
+        self,
+        notices: Sequence[Notice],
+        contexts: ChildContexts | None = None,
+        *,
+        timeout_s: float | None = None,
     ) -> list[EngineAnswer | DecisionUnavailable]:
+        # `timeout_s` is the caller's to enforce: an evaluation in process cannot be cut
+        # short (it holds the GIL), only abandoned between two notices.
         # Through the single-notice entrypoint, as before: the batch entrypoint is built on
         # `with`, which regopy 1.5.2 is not relied on to support, and in process there is no
         # round trip to save.

@@ -31,6 +31,8 @@ ALLOWED_FIELDS = frozenset(
         "engine",
         "attempt",
         "delay_s",
+        "budget_s",  # the decision budget (deciding.py): seconds, nothing about a notice
+        "was_s",
         "notices",
         "messages",
         "decided",

@@ -110,6 +110,13 @@ class GatewayMetrics:
             "1 when the last policy query gave a usable decision, else 0.",
             registry=r,
         )
+        self.decision_budget = Gauge(
+            "safehub_gateway_decision_budget_seconds",
+            "Budget of each policy query of the next poll: decision_timeout_s while the engine "
+            "keeps up, doubled after each timeout up to decision_timeout_max_s. Above the base "
+            "for long: the engine is overloaded (add OPA capacity, not gateways).",
+            registry=r,
+        )
         self.retries = Counter(
             "safehub_gateway_retries",
             "Partitions paused and re-read because a notice could not be decided.",

@@ -16,7 +16,16 @@ class GatewaySettings(BaseSettings):
 
     engine: Literal["opa", "regopy"] = "opa"
     decision_timeout_s: float = Field(default=2.0, gt=0)
-    """Budget for one policy query; past it the notice is retried, never delivered."""
+    """Budget for one policy query while the engine keeps up; past it the notice is retried,
+    never delivered. A query that times out doubles the budget of the next poll, up to
+    `decision_timeout_max_s`; it comes back down a step at a time once the engine answers in
+    well under the smaller budget (services/gateway/domain/budget.py). A fixed budget
+    collapsed under load: the retries were abandoned at the same point while the abandoned
+    queries still cost OPA its CPU (bench/scale_out.py)."""
+    decision_timeout_max_s: float = Field(default=30.0, gt=0)
+    """The most the decision budget grows to while the engine is slow. Set it to
+    `decision_timeout_s` for a fixed budget. Below `stall_after_s`, so a poll waiting for a
+    slow answer does not fail /healthz."""
     decision_concurrency: int = Field(default=16, ge=1, le=256)
     """Policy queries in flight at once (OPA only; the in-process engine takes one at a time).
     Results are still applied in offset order per partition."""
@@ -99,6 +108,13 @@ class GatewaySettings(BaseSettings):
     def _backoff_in_order(self) -> Self:
         if self.retry_backoff_max_s < self.retry_backoff_initial_s:
             raise ValueError("retry_backoff_max_s must be at least retry_backoff_initial_s")
+        if self.decision_timeout_max_s < self.decision_timeout_s:
+            raise ValueError("decision_timeout_max_s must be at least decision_timeout_s")
+        if self.decision_timeout_max_s >= self.stall_after_s:
+            raise ValueError(
+                "decision_timeout_max_s must be below stall_after_s, or /healthz fails while "
+                "a poll waits for a slow policy answer"
+            )
         if self.namespace and not self.namespace.replace("-", "").replace("_", "").isalnum():
             raise ValueError("namespace may hold only letters, digits, '-' and '_'")
         return self

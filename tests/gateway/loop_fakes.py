@@ -251,7 +251,7 @@ def _flag_for_mash_manager(subscriber_ids: Sequence[str]) -> dict[str, Any]:
 
 class FakeEngine:
     """Answers every notice with `decide` (a flag for the MASH manager by default), unless
-    down (every query fails) or the notice is one it cannot decide."""
+    down (every query fails) or the notice is one it cannot decide; after `delay_s`."""
 
     name = "fake"
     max_concurrency = 4
@@ -263,15 +263,24 @@ class FakeEngine:
         self.asked: list[str] = []
         self.contexts: list[ChildContexts | None] = []
         """The contexts each query was given."""
+        self.delay_s = 0.0
+        self.budgets: list[float | None] = []
+        """The budget each query was given (its `timeout_s`), answered or not."""
         self._result: Callable[[], dict[str, Any]] = lambda: _flag_for_mash_manager(subscriber_ids)
 
     async def evaluate(self, policy_input: dict[str, Any]) -> EngineAnswer:
         raise AssertionError("the gateway asks in batches")
 
     async def evaluate_many(
-        self, notices: Sequence[Notice], contexts: ChildContexts | None = None
+        self,
+        notices: Sequence[Notice],
+        contexts: ChildContexts | None = None,
+        *,
+        timeout_s: float | None = None,
     ) -> list[EngineAnswer | DecisionUnavailable]:
-        await asyncio.sleep(0)
+        # Like OPA, it does not give up on its own: the gateway's budget abandons the query.
+        self.budgets.append(timeout_s)
+        await asyncio.sleep(self.delay_s)
         self.contexts.append(contexts)
         if self.down:
             raise EngineUnavailable("the test engine is down", kind="connection")

@@ -56,6 +56,9 @@ async def test_no_decision_no_disclosure_then_exactly_once_after_recovery(
         settings = bus.gateway_settings(
             engine="opa",
             decision_timeout_s=0.4,
+            # A fixed budget: the slow mode must stay slower than every attempt's budget
+            # (a growing one is tested in tests/gateway/unit/test_loop.py).
+            decision_timeout_max_s=0.4,
             retry_backoff_initial_s=0.05,
             retry_backoff_max_s=0.4,
             commit_interval_ms=50,

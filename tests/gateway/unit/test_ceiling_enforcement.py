@@ -93,7 +93,11 @@ class _NoEngine:
         raise AssertionError("not called")
 
     async def evaluate_many(
-        self, notices: Sequence[dict[str, Any]], contexts: ChildContexts | None = None
+        self,
+        notices: Sequence[dict[str, Any]],
+        contexts: ChildContexts | None = None,
+        *,
+        timeout_s: float | None = None,
     ) -> list[EngineAnswer | DecisionUnavailable]:
         raise AssertionError("not called")
 

@@ -208,6 +208,25 @@ async def test_a_bad_entry_withholds_only_its_own_notice(fake: FakeOpa, spoiled:
     assert third.result["mash-manager"]["explanation"] == "for n2"
 
 
+async def test_the_http_timeout_follows_the_budget_of_each_call(fake: FakeOpa) -> None:
+    # Built with 0.2 s; OPA answers in 0.5 s: the gateway's grown budget must reach the HTTP
+    # client, or every retry would still give up where the first attempt did.
+    fake.set_mode("slow")
+    engine = OpaEngine(fake.url, timeout_s=0.2, revision="rev-1")
+    try:
+        [short] = await engine.evaluate_many(_notices(1))
+        [grown] = await engine.evaluate_many(_notices(1), timeout_s=2.0)
+        [shrunk] = await engine.evaluate_many(_notices(1), timeout_s=0.1)
+    finally:
+        await engine.close()
+    assert isinstance(short, EngineUnavailable)
+    assert short.kind == "timeout"
+    assert isinstance(grown, EngineAnswer)
+    assert grown.result["mash-manager"]["explanation"] == "for n0"
+    assert isinstance(shrunk, EngineUnavailable)
+    assert shrunk.kind == "timeout"
+
+
 async def test_the_engine_recovers_when_opa_does(fake: FakeOpa) -> None:
     engine = OpaEngine(fake.url, timeout_s=0.2, revision="rev-1")
     try:

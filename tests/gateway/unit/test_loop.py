@@ -220,10 +220,10 @@ async def test_a_batch_commits_while_the_next_is_decided_and_a_failure_drops_wha
     failed_when_asked: dict[str, list[int]] = {}
     evaluate_many = loop.engine.evaluate_many
 
-    async def watched(notices: Any, contexts: Any = None) -> Any:
+    async def watched(notices: Any, contexts: Any = None, *, timeout_s: Any = None) -> Any:
         for notice in notices:
             failed_when_asked.setdefault(notice["notice_id"], []).append(loop.broker.failed)
-        return await evaluate_many(notices, contexts)
+        return await evaluate_many(notices, contexts, timeout_s=timeout_s)
 
     loop.engine.evaluate_many = watched  # type: ignore[method-assign]
     async with loop.running():
@@ -316,3 +316,77 @@ async def test_an_index_slower_than_its_budget_decides_nothing_and_raises_the_st
         loop.index.delay_s = 0.0
         await until(lambda: loop.committed_offset() == 1)
     assert loop.broker.decided_ids() == ids
+
+
+# --- the decision budget while the engine is slow ------------------------------------------
+
+
+async def test_an_engine_slower_than_a_fixed_budget_never_decides_and_raises_the_stall_alert() -> (
+    None
+):
+    # The collapse bench/scale_out.py measured: every retry is abandoned where the last was.
+    loop = Loop(decision_timeout_s=0.05, decision_timeout_max_s=0.05, stall_alert_after_s=0.2)
+    ids = loop.publish(1)
+    loop.engine.delay_s = 0.15
+
+    def timeouts() -> float:
+        return loop.metric("safehub_gateway_engine_failures_total", engine="fake", kind="timeout")
+
+    async with loop.running():
+        await until(lambda: timeouts() >= 5 and loop.gateway.stats.stall_alerts >= 1)
+        assert set(loop.engine.budgets) == {0.05}
+        assert loop.engine.asked == [], "no query was ever answered"
+        assert loop.broker.committed == [], "no decision, no disclosure"
+        loop.engine.delay_s = 0.0
+        await until(lambda: loop.committed_offset() == 1)
+    assert loop.broker.decided_ids() == ids
+
+
+async def test_an_engine_slower_than_the_base_budget_decides_once_the_budget_has_grown() -> None:
+    loop = Loop(decision_timeout_s=0.05, decision_timeout_max_s=0.8)
+    [notice] = loop.publish(1)
+    loop.engine.delay_s = 0.15
+    async with loop.running():
+        await until(lambda: loop.committed_offset() == 1)
+    budgets = loop.engine.budgets
+    # 0.05 s and 0.1 s ran out; doubled each time until one was long enough (0.2 s, unless
+    # the machine is so loaded that 0.4 s was needed).
+    assert budgets[:2] == [0.05, 0.1]
+    assert budgets == [0.05 * 2**n for n in range(len(budgets))]
+    last = budgets[-1]
+    assert last is not None
+    assert last > loop.engine.delay_s
+    failed = len(budgets) - 1
+    assert failed >= 2
+    timeouts = loop.metric("safehub_gateway_engine_failures_total", engine="fake", kind="timeout")
+    assert timeouts == failed
+    assert loop.metric("safehub_gateway_retries_total") == failed
+    # Decided on the attempt that was answered, exactly once, audited once per subscriber.
+    assert loop.engine.asked == [notice]
+    assert loop.broker.decided_ids() == [notice]
+    audit = loop.broker.records(MessageType.AUDIT_RECORD)
+    assert len(audit) == len(TOPOLOGY.subscribers)
+    assert len(loop.broker.records(MessageType.FEED_ITEM)) == 1
+    assert loop.gateway.stats.stall_alerts == 0
+    # The budget stays grown: the engine still answers in more than half the smaller one.
+    assert loop.metric("safehub_gateway_decision_budget_seconds") == budgets[-1]
+
+
+async def test_the_budget_stops_at_its_cap_and_comes_back_down_once_the_engine_is_fast() -> None:
+    loop = Loop(decision_timeout_s=0.02, decision_timeout_max_s=0.08, stall_alert_after_s=0.3)
+    first, second, third = loop.publish(3)
+    loop.engine.delay_s = 10.0
+    loop.engine.undecidable = {second}  # keeps the partition asking after the first
+    async with loop.running():
+        await until(lambda: loop.gateway.stats.stall_alerts >= 1)
+        assert loop.engine.budgets[:4] == [0.02, 0.04, 0.08, 0.08]
+        assert set(loop.engine.budgets[2:]) == {0.08}, "never past the cap"
+        assert loop.broker.committed == []
+        loop.engine.delay_s = 0.0
+        await until(lambda: loop.committed_offset() == 1)
+        # Fast answers now: one step down per poll, back to the base.
+        await until(lambda: loop.engine.budgets[-1] == 0.02)
+        loop.engine.undecidable = set()
+        await until(lambda: loop.committed_offset() == 3)
+    assert loop.broker.decided_ids() == [first, second, third]
+    assert loop.metric("safehub_gateway_decision_budget_seconds") == 0.02
