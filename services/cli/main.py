@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "erasure": "services.cli.erasure",
     "witness": "services.cli.witness",
     "feed": "services.cli.feed",
+    "images": "services.cli.images",
 }
 
 
