@@ -10,7 +10,6 @@ import os
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -35,27 +34,6 @@ KUBE_NETWORK = "podman-default-kube-network"
 PODS = ("identity", "childindex", "gateway", "adapter-police")
 SUBSCRIBER = "feed-mash-manager"
 INTEGRATOR = "police-system-play"
-# Gaps this test found in the base manifests, bridged here until the Deployments have them:
-# where a service writes and its Deployment mounts nothing (the root filesystem is read-only).
-UNMOUNTED_STATE = {
-    # The adapter's idempotency store (SQLite, services/adapters/ingest/idempotency.py).
-    "adapter-police": ("/var/lib/safehub/adapters",),
-}
-
-# The gateway of the local overlay builds its in-process policy engine (regopy) at start; the
-# build peaked at 2.4 GB here, and under the base's 512Mi limit the container is killed
-# (exit 137) before it listens.
-MEMORY_LIMITS = {"gateway": "3Gi"}
-
-
-def _with_state_dirs(pod: dict[str, Any], paths: tuple[str, ...]) -> None:
-    for index, path in enumerate(paths):
-        name = f"unmounted-state-{index}"
-        pod["spec"]["volumes"].append({"name": name, "emptyDir": {}})
-        for container in pod["spec"]["containers"]:
-            container.setdefault("volumeMounts", []).append({"name": name, "mountPath": path})
-
-
 _WAIT = """
 import sys, time, httpx
 deadline = time.monotonic() + 90
@@ -211,10 +189,6 @@ def test_one_police_notice_end_to_end(
             pod = kube_play.pod_from_deployment(
                 deployment, image=image, settings=settings, volume_dirs=dirs
             )
-            _with_state_dirs(pod, UNMOUNTED_STATE.get(name, ()))
-            if name in MEMORY_LIMITS:
-                for container in pod["spec"]["containers"]:
-                    container["resources"]["limits"]["memory"] = MEMORY_LIMITS[name]
             manifest = tmp_path / f"{name}.yaml"
             manifest.write_text(yaml.safe_dump(pod, sort_keys=False))
             done = subprocess.run(
