@@ -84,7 +84,12 @@ def identity_clients(root: Path) -> tuple[Path, Path]:
             jwks = public_jwks(load_key(path))
         registrations.append(registration_for(client, jwks))
     config_map = owned_dir(root / "identity-clients")
-    (config_map / "clients.json").write_text(render_client_registry(registrations))
+    registry = config_map / "clients.json"
+    registry.write_text(render_client_registry(registrations))
+    # Public keys only, read by the image's user whatever the process umask made the file (the
+    # full suite runs with a stricter umask than a single test).
+    registry.chmod(0o644)
+    os.chown(registry, IMAGE_UID, IMAGE_GID)
     return config_map, keys
 
 
