@@ -13,16 +13,14 @@ recently and the last store write committed.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import uvicorn
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 
-from services.hubkit.http_server import SignalFreeServer
+from services.hubkit.health_routes import add_health_routes
+from services.hubkit.http_server import OpsServer
 
 __all__ = [
     "STALL_AFTER_S",
@@ -72,15 +70,7 @@ def indexer_health(
 def indexer_ops_app(health: Callable[[], IndexerHealth]) -> FastAPI:
     app = FastAPI(title="safehub audit indexer", docs_url=None, redoc_url=None, openapi_url=None)
 
-    @app.get("/healthz")
-    async def healthz() -> JSONResponse:
-        state = health()
-        return JSONResponse(state.as_json(), status_code=200 if state.alive else 503)
-
-    @app.get("/readyz")
-    async def readyz() -> JSONResponse:
-        state = health()
-        return JSONResponse(state.as_json(), status_code=200 if state.ready else 503)
+    add_health_routes(app, health)
 
     return app
 
@@ -101,15 +91,11 @@ async def run_with_health_routes(
     """Serve the health routes while `run()` (the indexer until signalled) runs; stop them
     when it returns. The socket is bound first, so a port in use fails before anything else
     (OSError, which the CLI reports in one line)."""
-    bound = socket.create_server((host, port))
     app = indexer_ops_app(lambda: indexer_health(indexer.loop_state(), now=clock()))
-    server = SignalFreeServer(
-        uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", **(tls or {}))
-    )
-    serving = asyncio.create_task(server.serve(sockets=[bound]))
+    server = OpsServer(app, host=host, port=port, tls=tls)
+    serving = asyncio.create_task(server.serve())
     try:
         await run()
     finally:
-        server.should_exit = True
+        server.stop()
         await serving
-        bound.close()

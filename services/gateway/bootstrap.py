@@ -16,7 +16,7 @@ from services.gateway.child_context_client import ChildContextSource, HttpChildC
 from services.gateway.clients import KafkaTransactionalProducer, NoticeConsumer, ProducerFactory
 from services.gateway.domain.break_glass import lawful_basis_of
 from services.gateway.engines import DecisionEngine, OpaEngine, RegopyEngine, bundle_revision
-from services.gateway.http import OpsServer, ops_app
+from services.gateway.http import ops_app
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.seen_log import SeenLog
 from services.gateway.service import Gateway
@@ -28,6 +28,7 @@ from services.hubkit.ceilings import DisclosureLimits
 from services.hubkit.client_credentials import ClientCredentials
 from services.hubkit.codec import SchemaCatalog
 from services.hubkit.envelope import KeyDirectory, load_signing_key
+from services.hubkit.http_server import OpsServer
 from services.hubkit.settings import HubSettings
 from services.hubkit.tls import http_client, opa_auth_headers, opa_ssl_context, server_tls_options
 from services.hubkit.topology import (

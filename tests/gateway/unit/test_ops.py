@@ -9,10 +9,11 @@ import logging
 
 import httpx
 
-from services.gateway.http import OpsServer, ops_app
+from services.gateway.http import ops_app
 from services.gateway.logs import JsonFormatter, configure_json_logging
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.service import GatewayHealth
+from services.hubkit.http_server import OpsServer
 
 
 def _health(*, alive: bool, ready: bool) -> GatewayHealth:
