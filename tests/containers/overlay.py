@@ -24,11 +24,31 @@ from services.hubkit.settings import REPO_ROOT, HubSettings
 from services.identity.client_registry import render_client_registry
 from services.stack.artifacts import ensure_kustomize
 from services.stack.config import render_credential
+from services.stack.image_builder import container_env
 from services.stack.images import IMAGE_GID, IMAGE_UID
 
 # The broker is the played pod, not Strimzi's bootstrap Service; every other URL is rewritten
 # by `settings` (a Service's port 80 is the pod's 8080 here).
 PODMAN_SETTINGS = {"SAFEHUB_KAFKA_BOOTSTRAP": "kafka:9092"}
+
+
+KUBE_NETWORK = "podman-default-kube-network"
+"""The network `podman kube play` puts pods on: a pod answers there by its name."""
+
+
+def podman_run(
+    containers_conf: Path, *argv: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`podman run` of a one-off container, read-only as the pods are (options, image,
+    command), with the project's containers.conf."""
+    return subprocess.run(
+        ["podman", "run", "--rm", "--read-only", *argv],
+        capture_output=True,
+        text=True,
+        env=container_env(containers_conf),
+        timeout=timeout,
+        check=False,
+    )
 
 
 def render_local_overlay() -> list[dict[str, Any]]:

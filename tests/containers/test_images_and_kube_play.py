@@ -25,20 +25,13 @@ from tests.containers import overlay
 
 pytestmark = pytest.mark.containers
 
-KUBE_NETWORK = "podman-default-kube-network"
+KUBE_NETWORK = overlay.KUBE_NETWORK
 
 
 def _run(
     builder: ImageBuilder, *argv: str, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["podman", "run", "--rm", "--read-only", *argv],
-        capture_output=True,
-        text=True,
-        env=container_env(builder.containers_conf),
-        timeout=timeout,
-        check=False,
-    )
+    return overlay.podman_run(builder.containers_conf, *argv, timeout=timeout)
 
 
 def test_the_safehub_image_runs_read_only_as_10001(

@@ -30,7 +30,7 @@ from tests.containers import overlay
 
 pytestmark = pytest.mark.containers
 
-KUBE_NETWORK = "podman-default-kube-network"
+KUBE_NETWORK = overlay.KUBE_NETWORK
 PODS = ("identity", "childindex", "gateway", "adapter-police")
 SUBSCRIBER = "feed-mash-manager"
 INTEGRATOR = "police-system-play"
@@ -133,13 +133,8 @@ def _on_network(
     builder: ImageBuilder, *argv: str, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
     """`podman run` of a one-off container on the pods' network (options, image, command)."""
-    return subprocess.run(
-        ["podman", "run", "--rm", "--read-only", "--network", KUBE_NETWORK, *argv],
-        capture_output=True,
-        text=True,
-        env=container_env(builder.containers_conf),
-        timeout=timeout,
-        check=False,
+    return overlay.podman_run(
+        builder.containers_conf, "--network", KUBE_NETWORK, *argv, timeout=timeout
     )
 
 
